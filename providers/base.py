@@ -1,0 +1,212 @@
+"""The provider interface: a few blocking primitives every store implements.
+
+Sketch of the contract every implementation honours (the conformance suite in
+``tests/integration/test_conformance.py`` checks it):
+
+* Keys are ``str`` relative to the provider's root (the URI's prefix), ``/``
+  separated, never starting with ``/``; the provider maps them to its own
+  object names (``prefix + "/" + key``).
+* ``open_read(key, start, end)`` reads ``[start, end)``; the range is clipped to
+  the object, so reading past the end gives ``b""``, never an error.
+* ``write`` consumes a stream (``read(n)``) of ``size`` bytes, or of unknown
+  size when ``size`` is None, and uploads in parallel parts above
+  ``Capabilities.multipart_threshold``. The object becomes visible only once
+  complete. ``metadata`` is stored verbatim as user metadata and returned by
+  ``head``/``list``: keys are lowercase ``[a-z0-9_]`` (Azure cannot hold
+  ``-``); omnifs's own keys are ``META_SHA256`` and ``META_MTIME``.
+* Every SDK error is raised as one of ``providers.errors``.
+
+Optional abilities are flags in :class:`Capabilities`; callers check them and
+fall back, providers never raise ``NotImplementedError``.
+"""
+
+from __future__ import annotations
+
+import abc
+import io
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, BinaryIO, Iterator
+
+if TYPE_CHECKING:
+    from .registry import ProviderSettings
+
+#: user-metadata key holding the hex SHA-256 of the content
+META_SHA256 = "omnifs_sha256"
+#: user-metadata key holding the file's mtime (seconds since the epoch, float as str)
+META_MTIME = "omnifs_mtime"
+
+#: omnifs's own bookkeeping objects live under this prefix, hidden by the mount
+RESERVED_PREFIX = ".omnifs/"
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    #: copy inside the store without the bytes passing through us
+    server_side_copy: bool = True
+    #: storage tiers ``set_tier`` accepts, empty when the store has none
+    tiers: tuple[str, ...] = ()
+    #: native checksums ``head`` reports in ``ObjectInfo.checksums`` (e.g. "md5", "crc32c")
+    native_checksums: tuple[str, ...] = ()
+    #: longest key (in UTF-8 bytes, prefix included) the store accepts
+    max_key_bytes: int = 1024
+    #: objects at least this big are uploaded in parallel parts
+    multipart_threshold: int = 16 * MiB
+    #: size of each part of a multipart upload
+    part_size: int = 16 * MiB
+    #: the store keeps old versions of objects
+    versioning: bool = False
+    #: user metadata can be changed without rewriting the object
+    metadata_update: bool = False
+
+
+@dataclass
+class ObjectInfo:
+    key: str
+    size: int = 0
+    #: the store's last-modified time (seconds since the epoch)
+    last_modified: float | None = None
+    etag: str | None = None
+    #: version id / generation where the store has one
+    version: str | None = None
+    #: native checksums, hex: {"md5": ..., "crc32c": ...}
+    checksums: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, str] = field(default_factory=dict)
+    tier: str | None = None
+    content_type: str | None = None
+    #: a "directory" (common prefix) from a non-recursive list
+    is_prefix: bool = False
+
+    @property
+    def sha256(self) -> str | None:
+        return self.metadata.get(META_SHA256)
+
+    @property
+    def mtime(self) -> float | None:
+        """The file's mtime: ours from metadata when present, else the store's."""
+        raw = self.metadata.get(META_MTIME)
+        if raw is not None:
+            try:
+                return float(raw)
+            except ValueError:
+                pass
+        return self.last_modified
+
+
+class Provider(abc.ABC):
+    """One store (bucket + prefix, container + prefix, or directory)."""
+
+    #: URI scheme(s) this class serves, e.g. ("s3",)
+    schemes: tuple[str, ...] = ()
+    #: the config keys this provider understands besides the common ones
+    options: tuple[str, ...] = ()
+
+    capabilities: Capabilities = Capabilities()
+
+    def __init__(self, settings: "ProviderSettings"):
+        from .registry import parse_uri
+
+        self.settings = settings
+        self.name = settings.name
+        self.uri = settings.uri
+        self.location = parse_uri(settings.uri)
+
+    def object_name(self, key: str) -> str:
+        """The store's name for ``key``: the URI's prefix joined with it, checked."""
+        from .errors import InvalidInput
+
+        if key.startswith("/"):
+            key = key.lstrip("/")
+        try:
+            encoded = key.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidInput("key is not valid UTF-8", provider=self.name,
+                               key=key.encode("utf-8", "replace").decode()) from None
+        if "\x00" in key:
+            raise InvalidInput("key contains a NUL byte", provider=self.name, key=key)
+        prefix = self.location.path if self.location.scheme != "file" else ""
+        name = f"{prefix}/{key}" if prefix else key
+        limit = self.capabilities.max_key_bytes
+        if len(name.encode("utf-8")) > limit:
+            raise InvalidInput(f"key is {len(encoded)} bytes long; this store allows {limit}",
+                               provider=self.name, key=key[:80] + "...")
+        return name
+
+    def key_of(self, name: str) -> str:
+        """Inverse of ``object_name``."""
+        prefix = self.location.path if self.location.scheme != "file" else ""
+        return name[len(prefix) + 1:] if prefix else name
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} {self.uri}>"
+
+    # -- the primitives ------------------------------------------------
+    @abc.abstractmethod
+    def head(self, key: str) -> ObjectInfo:
+        """Raise NotFound if absent."""
+
+    @abc.abstractmethod
+    def list(self, prefix: str = "", recursive: bool = True) -> Iterator[ObjectInfo]:
+        """Objects whose key starts with ``prefix`` (a plain string prefix).
+
+        With ``recursive=False``, ``prefix`` should end with ``/`` (or be empty)
+        and the "subdirectories" come as ``is_prefix`` entries whose key ends
+        with ``/``. Order is unspecified. Pagination is the provider's business.
+        """
+
+    @abc.abstractmethod
+    def open_read(self, key: str, start: int = 0, end: int | None = None) -> BinaryIO:
+        """A stream of bytes ``[start, end)``, clipped to the object."""
+
+    @abc.abstractmethod
+    def write(
+        self,
+        key: str,
+        stream: BinaryIO,
+        size: int | None = None,
+        metadata: dict[str, str] | None = None,
+        content_type: str | None = None,
+    ) -> ObjectInfo:
+        """Upload; multipart in parallel above the threshold; atomic visibility."""
+
+    @abc.abstractmethod
+    def copy(self, src_key: str, dst_key: str, metadata: dict[str, str] | None = None) -> ObjectInfo:
+        """Server-side copy inside this store. ``metadata`` None keeps the source's."""
+
+    @abc.abstractmethod
+    def delete(self, key: str) -> None:
+        """Idempotent: deleting a missing key is not an error."""
+
+    def set_tier(self, key: str, tier: str) -> None:
+        from .errors import InvalidInput
+
+        if tier not in self.capabilities.tiers:
+            known = ", ".join(self.capabilities.tiers) or "none"
+            raise InvalidInput(f"unknown tier {tier!r} (this store has: {known})",
+                               provider=self.name, key=key)
+        self._set_tier(key, tier)
+
+    def _set_tier(self, key: str, tier: str) -> None:  # pragma: no cover - stores without tiers
+        raise AssertionError("capabilities.tiers is empty")
+
+    # -- conveniences built on the primitives ----------------------------
+    def read_bytes(self, key: str, start: int = 0, end: int | None = None) -> bytes:
+        with self.open_read(key, start, end) as f:
+            return f.read()
+
+    def write_bytes(self, key: str, data: bytes, metadata: dict[str, str] | None = None,
+                    content_type: str | None = None) -> ObjectInfo:
+        return self.write(key, io.BytesIO(data), len(data), metadata, content_type)
+
+    def exists(self, key: str) -> bool:
+        from .errors import NotFound
+
+        try:
+            self.head(key)
+        except NotFound:
+            return False
+        return True
+
+    def close(self) -> None:
+        """Release connections; the provider is not used afterwards."""

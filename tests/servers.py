@@ -1,0 +1,232 @@
+"""Real local servers standing in for the clouds, for tests, benchmarks and demos.
+
+Each runs as its own process on a free loopback port, so a test can kill one
+mid-transfer and the pytest process's GIL is not shared with the server.
+``settings_for(kind, ...)`` gives the ProviderSettings of a fresh bucket.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from providers import ProviderSettings
+
+ROOT = Path(__file__).resolve().parent.parent
+AZURITE = ROOT / "node_modules" / ".bin" / "azurite-blob"
+AZURE_ACCOUNT = "devstoreaccount1"
+AZURE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+
+#: every provider kind the conformance suite runs over
+KINDS = ("s3", "minio", "gs", "az", "file")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server on port {port} exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
+
+
+@dataclass
+class Server:
+    kind: str
+    port: int
+    proc: subprocess.Popen
+    argv: list[str] = field(default_factory=list)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(timeout=10)
+
+    def restart(self) -> None:
+        """Start again on the same port (the state of an in-memory server is lost)."""
+        self.stop()
+        self.proc = _spawn(self.argv)
+        wait_port(self.port, proc=self.proc)
+
+
+def _spawn(argv: list[str]) -> subprocess.Popen:
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def start(kind: str, port: int | None = None) -> Server:
+    """Start the server for ``kind`` ("s3" also serves "minio"; "gs"; "az")."""
+    port = port or free_port()
+    if kind in ("s3", "minio"):
+        argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    elif kind == "gs":
+        argv = [sys.executable, str(ROOT / "tests" / "gcs_server.py"), str(port)]
+    elif kind == "az":
+        if not AZURITE.exists():
+            raise RuntimeError(f"{AZURITE} is missing: run `npm install` in {ROOT}")
+        argv = [str(AZURITE), "--blobHost", "127.0.0.1", "--blobPort", str(port),
+                "--inMemoryPersistence", "--silent", "--skipApiVersionCheck",
+                "--disableTelemetry", "--loose"]
+    else:
+        raise ValueError(kind)
+    proc = _spawn(argv)
+    wait_port(port, proc=proc)
+    return Server(kind, port, proc, argv)
+
+
+def azure_connection_string(endpoint: str) -> str:
+    return (f"DefaultEndpointsProtocol=http;AccountName={AZURE_ACCOUNT};AccountKey={AZURE_KEY};"
+            f"BlobEndpoint={endpoint}/{AZURE_ACCOUNT};")
+
+
+def unique_bucket(tag: str = "t") -> str:
+    return f"omnifs-{tag}-{uuid.uuid4().hex[:12]}"
+
+
+def create_bucket(kind: str, endpoint: str, bucket: str) -> None:
+    """Create a bucket/container with the raw SDK (the providers never create buckets)."""
+    if kind in ("s3", "minio"):
+        import boto3
+
+        boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="test",
+                     aws_secret_access_key="test", region_name="us-east-1").create_bucket(Bucket=bucket)
+    elif kind == "gs":
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud import storage
+
+        client = storage.Client(project="test", credentials=AnonymousCredentials(),
+                                client_options={"api_endpoint": endpoint})
+        client.create_bucket(bucket)
+    elif kind == "az":
+        from azure.storage.blob import BlobServiceClient
+
+        BlobServiceClient.from_connection_string(
+            azure_connection_string(endpoint)).create_container(bucket)
+    else:
+        raise ValueError(kind)
+
+
+def settings_for(kind: str, endpoint: str | None, bucket: str, *, name: str | None = None,
+                 prefix: str = "", local_root: str | None = None) -> ProviderSettings:
+    """ProviderSettings for ``kind`` pointing at ``bucket`` (created beforehand)."""
+    name = name or kind
+    tail = f"/{prefix}" if prefix else ""
+    if kind == "file":
+        assert local_root is not None
+        return ProviderSettings(name=name, uri=f"file://{local_root}{tail}")
+    if kind in ("s3", "minio"):
+        return ProviderSettings(name=name, uri=f"{kind}://{bucket}{tail}", endpoint=endpoint,
+                                access_key="test", secret_key="test", region="us-east-1",
+                                timeout=5.0)
+    if kind == "gs":
+        return ProviderSettings(name=name, uri=f"gs://{bucket}{tail}", endpoint=endpoint, timeout=5.0)
+    if kind == "az":
+        return ProviderSettings(name=name, uri=f"az://{bucket}{tail}",
+                                connection_string=azure_connection_string(endpoint), timeout=5.0)
+    raise ValueError(kind)
+
+
+class CuttableProxy:
+    """A TCP proxy in front of a server that a test can cut, as if the server died.
+
+    Works for every store alike, so "the server went away mid-read" is tested
+    the same way for all providers.
+    """
+
+    def __init__(self, target_port: int):
+        self.target_port = target_port
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self._conns: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._cut = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            if self._cut:
+                client.close()
+                continue
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while not self._cut:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def freeze(self) -> None:
+        """Stop forwarding but keep connections open: a server that hangs."""
+        self._cut = True
+
+    def cut(self) -> None:
+        """Drop every connection and refuse new ones: a server that died."""
+        self._cut = True
+        with self._lock:
+            for c in self._conns:
+                try:
+                    c.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                c.close()
+            self._conns.clear()
+
+    def close(self) -> None:
+        self.cut()
+        self.sock.close()
