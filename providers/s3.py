@@ -1,0 +1,545 @@
+"""Amazon S3 (and S3-compatible stores reached through boto3).
+
+One boto3 client per provider, shared by every thread (boto3 clients are
+thread-safe); its connection pool is sized for the mount's worker threads.
+Timeouts and a small retry budget make an unreachable endpoint fail within a
+few times ``settings.timeout`` instead of botocore's default minutes.
+
+Caveats:
+* ``list`` cannot return user metadata (S3's listing does not carry it); only
+  ``head`` does. Asking for it per object would cost one request per key.
+* ``write`` returns the etag/version S3 answered with; ``last_modified`` is
+  left None there rather than guessed (``head`` has the store's value).
+* moto answers ``VersionId: "null"`` on unversioned buckets; it is treated as
+  no version at all, since passing it back fails.
+* Flexible checksums (CRC32 on every PUT/GET) are off by default: omnifs keeps
+  its own SHA-256 and the CPU cost shows in throughput. Set the option
+  ``checksums = "when_supported"`` to turn them back on.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import threading
+from collections.abc import Iterator
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+import boto3
+import botocore.exceptions as bx
+from botocore.config import Config
+
+from .base import Capabilities, MiB, ObjectInfo, Provider
+from .errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    OmnifsError,
+    PermissionDenied,
+    Throttled,
+    Unavailable,
+)
+
+if TYPE_CHECKING:
+    from .registry import ProviderSettings
+
+GiB = 1024 * MiB
+
+#: S3 refuses a single CopyObject above this; bigger objects are copied by parts
+COPY_LIMIT = 5 * GiB
+#: part size for server-side part copies (S3 allows up to 5 GiB per part)
+COPY_PART = 512 * MiB
+#: parts uploaded at once by one ``write`` (bounds memory: ~this many parts buffered)
+PARALLEL_PARTS = 4
+
+log = logging.getLogger(__name__)
+
+_MD5_RE = re.compile(r"^[0-9a-f]{32}$")
+
+_NOT_FOUND = {"NoSuchKey", "404", "NotFound", "NoSuchVersion", "NoSuchUpload"}
+_DENIED = {"AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch",
+           "AllAccessDisabled", "InvalidToken", "ExpiredToken", "AccountProblem"}
+_THROTTLED = {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded",
+              "TooManyRequests", "503", "429", "ServiceUnavailable", "RequestThrottled"}
+_CONFLICT = {"PreconditionFailed", "412", "ConditionalRequestConflict", "OperationAborted",
+             "InvalidObjectState"}
+_INVALID = {"InvalidArgument", "KeyTooLong", "KeyTooLongError", "InvalidStorageClass",
+            "EntityTooLarge", "EntityTooSmall", "InvalidRequest", "InvalidBucketName",
+            "MetadataTooLarge", "InvalidPart", "InvalidPartOrder", "400"}
+
+
+def translate_error(exc: BaseException, provider: str, key: str | None,
+                    bucket: str) -> OmnifsError:
+    """The one place where a boto3/botocore/urllib3 error becomes an omnifs error."""
+    if isinstance(exc, OmnifsError):
+        return exc
+    if isinstance(exc, bx.ClientError):
+        err = exc.response.get("Error", {})
+        code = str(err.get("Code") or "")
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        msg = str(err.get("Message") or code or f"HTTP {status}")
+        if code == "NoSuchBucket":
+            return NotFound(f"bucket {bucket!r} does not exist", provider=provider, key=key)
+        if code in _NOT_FOUND or status == 404:
+            return NotFound("no such object", provider=provider, key=key)
+        if code in _DENIED or status == 403:
+            return PermissionDenied(f"access denied ({code or status}; wrong credentials?)",
+                                    provider=provider, key=key)
+        if code in _THROTTLED or status in (429, 503):
+            return Throttled(f"the store asks to slow down ({code or status})",
+                             provider=provider, key=key)
+        if code == "InvalidObjectState":
+            return Conflict("the object is archived (GLACIER/DEEP_ARCHIVE): restore it first",
+                            provider=provider, key=key)
+        if code in _CONFLICT or status in (409, 412):
+            return Conflict(f"{code}: {msg}", provider=provider, key=key)
+        if code in _INVALID or status == 400:
+            return InvalidInput(f"{code}: {msg}", provider=provider, key=key)
+        if status is not None and status >= 500:
+            return Unavailable(f"server error {code or status}: {msg}", provider=provider, key=key)
+        return Unavailable(f"{code or status}: {msg}", provider=provider, key=key)
+    if isinstance(exc, (bx.NoCredentialsError, bx.PartialCredentialsError)):
+        return PermissionDenied("no credentials found (set access_key/secret_key, "
+                                "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE)",
+                                provider=provider, key=key)
+    if isinstance(exc, bx.ProfileNotFound):
+        return InvalidInput(str(exc), provider=provider, key=key)
+    if isinstance(exc, bx.ParamValidationError):
+        return InvalidInput(" ".join(str(exc).split()), provider=provider, key=key)
+    if isinstance(exc, (bx.ConnectTimeoutError, bx.ReadTimeoutError)):
+        return Unavailable("timed out waiting for the store", provider=provider, key=key)
+    if isinstance(exc, bx.EndpointConnectionError):
+        return Unavailable("cannot reach the endpoint", provider=provider, key=key)
+    if isinstance(exc, (bx.BotoCoreError, ConnectionError, TimeoutError, OSError)):
+        text = " ".join(str(exc).split())[:200]
+        return Unavailable(f"connection problem: {type(exc).__name__}: {text}",
+                           provider=provider, key=key)
+    try:
+        import urllib3.exceptions as ux
+    except ImportError:  # pragma: no cover - urllib3 ships with botocore
+        ux = None
+    if ux is not None and isinstance(exc, ux.HTTPError):
+        return Unavailable(f"connection problem: {type(exc).__name__}", provider=provider, key=key)
+    return Unavailable(f"unexpected error: {type(exc).__name__}", provider=provider, key=key)
+
+
+#: what ``_errors`` catches; anything else (a bug, the caller's stream failing) propagates
+_SDK_ERRORS: tuple[type[BaseException], ...] = (bx.BotoCoreError, bx.ClientError,
+                                                ConnectionError, TimeoutError)
+try:
+    import urllib3.exceptions as _ux
+
+    _SDK_ERRORS += (_ux.HTTPError,)
+except ImportError:  # pragma: no cover
+    pass
+
+
+class _BodyStream(io.RawIOBase):
+    """A GET's body as a file; errors while reading become omnifs errors too."""
+
+    def __init__(self, body: Any, translate):
+        super().__init__()
+        self._body = body
+        self._translate = translate
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int | None = -1) -> bytes:
+        if self.closed:
+            raise ValueError("read from a closed stream")
+        try:
+            return self._body.read(None if n is None or n < 0 else n)
+        except _SDK_ERRORS as e:
+            raise self._translate(e) from e
+
+    def readall(self) -> bytes:
+        return self.read(-1)
+
+    def readinto(self, b) -> int:
+        data = self.read(len(b))
+        b[:len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self._body.close()
+            except Exception as e:  # noqa: BLE001 - closing a broken connection must not fail
+                log.debug("closing a GET body: %s", e)
+        super().close()
+
+
+def _clean_etag(etag: str | None) -> str | None:
+    return etag.strip('"') if etag else None
+
+
+def _version(v: str | None) -> str | None:
+    return None if not v or v == "null" else v
+
+
+def _checksums(etag: str | None) -> dict[str, str]:
+    """An etag is the MD5 only for single-part, non-KMS uploads (32 hex digits, no "-N")."""
+    return {"md5": etag} if etag and _MD5_RE.match(etag) else {}
+
+
+def read_exactly(stream: BinaryIO, n: int) -> bytes:
+    """Up to ``n`` bytes, fewer only at end of stream (``read`` may return short)."""
+    first = stream.read(n)
+    if not first or len(first) >= n:
+        return first or b""
+    chunks = [first]
+    got = len(first)
+    while got < n:
+        more = stream.read(n - got)
+        if not more:
+            break
+        chunks.append(more)
+        got += len(more)
+    return b"".join(chunks)
+
+
+class S3Provider(Provider):
+    schemes = ("s3",)
+    options = ("endpoint", "access_key", "secret_key", "profile", "addressing_style",
+               "max_attempts", "checksums")
+
+    capabilities = Capabilities(
+        server_side_copy=True,
+        tiers=("STANDARD", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING",
+               "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"),
+        native_checksums=("md5",),
+        max_key_bytes=1024,
+        multipart_threshold=16 * MiB,
+        part_size=16 * MiB,
+        versioning=False,
+        metadata_update=True,
+    )
+
+    def __init__(self, settings: ProviderSettings):
+        super().__init__(settings)
+        self.bucket = self.location.bucket
+        #: the bucket was seen to exist (so a 404 on HEAD means "no such key")
+        self._bucket_seen = False
+        extra = settings.extra or {}
+        attempts = int(extra.get("max_attempts", 3))
+        checksums = str(extra.get("checksums", "when_required"))
+        style = extra.get("addressing_style") or ("path" if settings.endpoint else "auto")
+        config = Config(
+            connect_timeout=settings.timeout,
+            read_timeout=settings.timeout,
+            retries={"total_max_attempts": attempts, "mode": "standard"},
+            max_pool_connections=max(32, PARALLEL_PARTS * 8),
+            s3={"addressing_style": style},
+            request_checksum_calculation=checksums,
+            response_checksum_validation=checksums,
+            tcp_keepalive=True,
+        )
+        try:
+            session = boto3.session.Session(profile_name=extra.get("profile") or None)
+            # None values fall through to boto3's own chain (env, profile, IMDS...)
+            self.client = session.client(
+                "s3",
+                endpoint_url=settings.endpoint or None,
+                region_name=settings.region or None,
+                aws_access_key_id=settings.access_key or None,
+                aws_secret_access_key=settings.secret_key or None,
+                config=config,
+            )
+        except (bx.BotoCoreError, ValueError) as e:
+            raise InvalidInput(f"cannot configure the S3 client: {' '.join(str(e).split())}",
+                               provider=self.name) from e
+
+    # -- helpers ---------------------------------------------------------
+    def _err(self, exc: BaseException, key: str | None) -> OmnifsError:
+        return translate_error(exc, self.name, key, self.bucket)
+
+    @contextmanager
+    def _errors(self, key: str | None):
+        try:
+            yield
+        except _SDK_ERRORS as e:
+            raise self._err(e, key) from e
+
+    def _info(self, key: str, r: dict) -> ObjectInfo:
+        etag = _clean_etag(r.get("ETag"))
+        lm = r.get("LastModified")
+        return ObjectInfo(
+            key=key,
+            size=int(r.get("ContentLength", r.get("Size", 0)) or 0),
+            last_modified=lm.timestamp() if lm is not None else None,
+            etag=etag,
+            version=_version(r.get("VersionId")),
+            checksums=_checksums(etag),
+            metadata={k.lower(): v for k, v in (r.get("Metadata") or {}).items()},
+            tier=r.get("StorageClass") or "STANDARD",
+            content_type=r.get("ContentType"),
+        )
+
+    # -- primitives ------------------------------------------------------
+    def head(self, key: str) -> ObjectInfo:
+        name = self.object_name(key)
+        try:
+            r = self.client.head_object(Bucket=self.bucket, Key=name)
+        except _SDK_ERRORS as e:
+            err = self._err(e, key)
+            if isinstance(err, NotFound) and not self._bucket_seen:
+                err = self._check_bucket(key) or err
+            raise err from e
+        return self._info(key, r)
+
+    def _check_bucket(self, key: str) -> OmnifsError | None:
+        """A HEAD's 404 has no body: tell a missing bucket apart once, then trust it."""
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except bx.ClientError as e:
+            if e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+                return NotFound(f"bucket {self.bucket!r} does not exist", provider=self.name,
+                                key=key)
+            return None
+        except _SDK_ERRORS:
+            return None
+        self._bucket_seen = True
+        return None
+
+    def list(self, prefix: str = "", recursive: bool = True) -> Iterator[ObjectInfo]:
+        full = self.object_name(prefix) if prefix else self.object_name("")
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": full}
+        if not recursive:
+            kwargs["Delimiter"] = "/"
+        while True:
+            with self._errors(prefix or None):
+                page = self.client.list_objects_v2(**kwargs)
+            for o in page.get("Contents", ()):
+                key = self.key_of(o["Key"])
+                if not key:  # the root's own "directory marker"
+                    continue
+                etag = _clean_etag(o.get("ETag"))
+                lm = o.get("LastModified")
+                yield ObjectInfo(key=key, size=int(o.get("Size", 0)),
+                                 last_modified=lm.timestamp() if lm is not None else None,
+                                 etag=etag, checksums=_checksums(etag),
+                                 tier=o.get("StorageClass") or "STANDARD")
+            for p in page.get("CommonPrefixes", ()):
+                yield ObjectInfo(key=self.key_of(p["Prefix"]), is_prefix=True)
+            token = page.get("NextContinuationToken")
+            if not page.get("IsTruncated") or not token:
+                return
+            kwargs["ContinuationToken"] = token
+
+    def open_read(self, key: str, start: int = 0, end: int | None = None) -> BinaryIO:
+        name = self.object_name(key)
+        start = max(0, start)
+        if end is not None and end <= start:
+            self.head(key)  # still NotFound for a missing key
+            return io.BytesIO(b"")
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": name}
+        if start or end is not None:
+            kwargs["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
+        try:
+            r = self.client.get_object(**kwargs)
+        except bx.ClientError as e:
+            status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if status == 416 or e.response.get("Error", {}).get("Code") == "InvalidRange":
+                return io.BytesIO(b"")  # start at or past the end: nothing to read
+            raise self._err(e, key) from e
+        except _SDK_ERRORS as e:
+            raise self._err(e, key) from e
+        return _BodyStream(r["Body"], lambda e: self._err(e, key))  # type: ignore[return-value]
+
+    def write(self, key: str, stream: BinaryIO, size: int | None = None,
+              metadata: dict[str, str] | None = None,
+              content_type: str | None = None) -> ObjectInfo:
+        name = self.object_name(key)
+        caps = self.capabilities
+        extra: dict[str, Any] = {"Metadata": dict(metadata or {})}
+        if content_type:
+            extra["ContentType"] = content_type
+        if size is not None and size < 0:
+            raise InvalidInput(f"negative size {size}", provider=self.name, key=key)
+        want = caps.multipart_threshold if size is None else min(size, caps.multipart_threshold)
+        first = read_exactly(stream, want)
+        if size is not None and len(first) < want:
+            raise InvalidInput(f"the data ended after {len(first)} of {size} bytes",
+                               provider=self.name, key=key)
+        if len(first) < caps.multipart_threshold:
+            with self._errors(key):
+                r = self.client.put_object(Bucket=self.bucket, Key=name, Body=first, **extra)
+            etag = _clean_etag(r.get("ETag"))
+            return ObjectInfo(key=key, size=len(first), etag=etag,
+                              version=_version(r.get("VersionId")), checksums=_checksums(etag),
+                              metadata=dict(extra["Metadata"]), content_type=content_type,
+                              tier="STANDARD")
+        return self._multipart(key, name, first, stream, size, extra)
+
+    def _multipart(self, key: str, name: str, first: bytes, stream: BinaryIO,
+                   size: int | None, extra: dict[str, Any]) -> ObjectInfo:
+        """Upload parts in parallel; abort on any failure so nothing partial appears."""
+        part_size = self.capabilities.part_size
+        with self._errors(key):
+            upload_id = self.client.create_multipart_upload(
+                Bucket=self.bucket, Key=name, **extra)["UploadId"]
+        slots = threading.BoundedSemaphore(PARALLEL_PARTS)
+        failed = threading.Event()
+        futures: list[Future] = []
+        total = 0
+
+        def finished(f: Future) -> None:
+            if not f.cancelled() and f.exception() is not None:
+                failed.set()
+            slots.release()
+
+        try:
+            with ThreadPoolExecutor(PARALLEL_PARTS, thread_name_prefix="s3-part") as pool:
+                try:
+                    for number, chunk in enumerate(self._chunks(first, stream, part_size), 1):
+                        total += len(chunk)
+                        if size is not None and total > size:
+                            raise InvalidInput(f"the data is longer than the {size} bytes announced",
+                                               provider=self.name, key=key)
+                        slots.acquire()  # at most PARALLEL_PARTS parts buffered
+                        if failed.is_set():
+                            slots.release()
+                            break
+                        fut = pool.submit(self._upload_part, name, upload_id, number, chunk)
+                        fut.add_done_callback(finished)
+                        futures.append(fut)
+                        del chunk
+                finally:
+                    wait(futures, return_when=FIRST_EXCEPTION)
+                    if failed.is_set():
+                        for f in futures:
+                            f.cancel()
+            for f in futures:
+                if not f.cancelled() and f.exception() is not None:
+                    raise f.exception()  # type: ignore[misc]
+            if size is not None and total != size:
+                raise InvalidInput(f"the data ended after {total} of {size} bytes",
+                                   provider=self.name, key=key)
+            parts = [f.result() for f in futures]
+            with self._errors(key):
+                r = self.client.complete_multipart_upload(
+                    Bucket=self.bucket, Key=name, UploadId=upload_id,
+                    MultipartUpload={"Parts": parts})
+        except BaseException as e:
+            self._abort(name, upload_id)
+            if isinstance(e, _SDK_ERRORS):
+                raise self._err(e, key) from e
+            raise
+        etag = _clean_etag(r.get("ETag"))
+        return ObjectInfo(key=key, size=total, etag=etag, version=_version(r.get("VersionId")),
+                          checksums=_checksums(etag), metadata=dict(extra["Metadata"]),
+                          content_type=extra.get("ContentType"), tier="STANDARD")
+
+    @staticmethod
+    def _chunks(first: bytes, stream: BinaryIO, part_size: int) -> Iterator[bytes]:
+        """Parts of ``part_size`` (the last may be shorter), the already-read head first."""
+        buf = first
+        while True:
+            while len(buf) >= part_size:
+                yield buf[:part_size]
+                buf = buf[part_size:]
+            more = read_exactly(stream, part_size - len(buf))
+            if not more:
+                if buf:
+                    yield buf
+                return
+            buf = buf + more if buf else more
+
+    def _upload_part(self, name: str, upload_id: str, number: int, chunk: bytes) -> dict:
+        r = self.client.upload_part(Bucket=self.bucket, Key=name, UploadId=upload_id,
+                                    PartNumber=number, Body=chunk)
+        return {"ETag": r["ETag"], "PartNumber": number}
+
+    def _abort(self, name: str, upload_id: str) -> None:
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=name, UploadId=upload_id)
+        except Exception as e:  # noqa: BLE001 - best effort; a lifecycle rule cleans up leftovers
+            log.warning("%s: could not abort the multipart upload of %s: %s", self.name, name, e)
+
+    def copy(self, src_key: str, dst_key: str, metadata: dict[str, str] | None = None) -> ObjectInfo:
+        return self._copy(src_key, dst_key, metadata, None)
+
+    def _copy(self, src_key: str, dst_key: str, metadata: dict[str, str] | None,
+              tier: str | None) -> ObjectInfo:
+        src = self.object_name(src_key)
+        dst = self.object_name(dst_key)
+        info = self.head(src_key)
+        new_tier = tier or info.tier or "STANDARD"
+        if src == dst and metadata is None and new_tier == (info.tier or "STANDARD"):
+            return info  # nothing would change; S3 refuses such a copy
+        meta = dict(info.metadata) if metadata is None else dict(metadata)
+        extra: dict[str, Any] = {"Metadata": meta, "MetadataDirective": "REPLACE"}
+        if metadata is None and src != dst:
+            extra = {"MetadataDirective": "COPY"}
+        if info.content_type and extra["MetadataDirective"] == "REPLACE":
+            extra["ContentType"] = info.content_type
+        if new_tier != "STANDARD" or tier is not None:
+            extra["StorageClass"] = new_tier
+        if info.size > COPY_LIMIT:
+            return self._copy_parts(src_key, dst_key, src, dst, info, meta, new_tier)
+        with self._errors(dst_key):
+            r = self.client.copy_object(Bucket=self.bucket, Key=dst,
+                                        CopySource={"Bucket": self.bucket, "Key": src}, **extra)
+        res = r.get("CopyObjectResult", {})
+        etag = _clean_etag(res.get("ETag"))
+        lm = res.get("LastModified")
+        return ObjectInfo(key=dst_key, size=info.size,
+                          last_modified=lm.timestamp() if lm is not None else None, etag=etag,
+                          version=_version(r.get("VersionId")), checksums=_checksums(etag),
+                          metadata=meta, tier=new_tier, content_type=info.content_type)
+
+    def _copy_parts(self, src_key: str, dst_key: str, src: str, dst: str, info: ObjectInfo,
+                    meta: dict[str, str], tier: str) -> ObjectInfo:
+        """Server-side copy of an object too big for one CopyObject (UploadPartCopy)."""
+        extra: dict[str, Any] = {"Metadata": meta, "StorageClass": tier}
+        if info.content_type:
+            extra["ContentType"] = info.content_type
+        with self._errors(dst_key):
+            upload_id = self.client.create_multipart_upload(
+                Bucket=self.bucket, Key=dst, **extra)["UploadId"]
+        part = max(COPY_PART, -(-info.size // 10000))
+        ranges = [(i, off, min(off + part, info.size) - 1)
+                  for i, off in enumerate(range(0, info.size, part), 1)]
+
+        def one(item: tuple[int, int, int]) -> dict:
+            number, first, last = item
+            r = self.client.upload_part_copy(
+                Bucket=self.bucket, Key=dst, UploadId=upload_id, PartNumber=number,
+                CopySource={"Bucket": self.bucket, "Key": src},
+                CopySourceRange=f"bytes={first}-{last}",
+                CopySourceIfMatch=f'"{info.etag}"' if info.etag else "*")
+            return {"ETag": r["CopyPartResult"]["ETag"], "PartNumber": number}
+
+        try:
+            with ThreadPoolExecutor(PARALLEL_PARTS, thread_name_prefix="s3-copy") as pool:
+                parts = list(pool.map(one, ranges))
+            r = self.client.complete_multipart_upload(
+                Bucket=self.bucket, Key=dst, UploadId=upload_id,
+                MultipartUpload={"Parts": parts})
+        except BaseException as e:
+            self._abort(dst, upload_id)
+            if isinstance(e, _SDK_ERRORS):
+                raise self._err(e, src_key) from e
+            raise
+        etag = _clean_etag(r.get("ETag"))
+        return ObjectInfo(key=dst_key, size=info.size, etag=etag,
+                          version=_version(r.get("VersionId")), checksums=_checksums(etag),
+                          metadata=meta, tier=tier, content_type=info.content_type)
+
+    def delete(self, key: str) -> None:
+        name = self.object_name(key)
+        with self._errors(key):
+            self.client.delete_object(Bucket=self.bucket, Key=name)
+
+    def _set_tier(self, key: str, tier: str) -> None:
+        self._copy(key, key, None, tier)
+
+    def close(self) -> None:
+        try:
+            self.client.close()
+        except Exception as e:  # noqa: BLE001 - closing must not fail
+            log.debug("%s: closing the client: %s", self.name, e)
