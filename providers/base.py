@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import abc
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, BinaryIO, Iterator
+from typing import TYPE_CHECKING, BinaryIO
 
 if TYPE_CHECKING:
     from .registry import ProviderSettings
@@ -104,7 +105,7 @@ class Provider(abc.ABC):
 
     capabilities: Capabilities = Capabilities()
 
-    def __init__(self, settings: "ProviderSettings"):
+    def __init__(self, settings: ProviderSettings):
         from .registry import parse_uri
 
         self.settings = settings

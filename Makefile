@@ -1,0 +1,42 @@
+# `make run`: install, write the default config (two local stores), mount at ./mnt.
+# `make test`: install, then the whole suite (it starts the local servers itself).
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+OMNIFS := $(VENV)/bin/omnifs
+STAMP := $(VENV)/.installed
+MNT := mnt
+PYTEST_ARGS ?=
+
+.PHONY: install run stop test lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml package.json scripts/install-system.sh
+	./scripts/install-system.sh
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip 2>&1 | grep -v "is ignored" || true
+	$(PY) -m pip install -q -e '.[test]' 2>&1 | grep -v "is ignored" || true
+	$(PY) -c "import pyfuse3, trio, boto3, moto, gcp_storage_emulator, azure.storage.blob, minio, diskcache"
+	npm install --no-audit --no-fund --loglevel=error
+	touch $(STAMP)
+
+run: install
+	@test -f omnifs.toml || $(OMNIFS) init
+	@mkdir -p $(MNT)
+	@if mountpoint -q $(MNT); then echo "already mounted at ./$(MNT)"; else $(OMNIFS) mount $(MNT); fi
+	@echo "omnifs is mounted at ./$(MNT) over the stores in omnifs.toml."
+	@echo "  use it:  cp -a ~/some/dir $(MNT)/ ; ls -l $(MNT) ; $(OMNIFS) replicas $(MNT)/FILE"
+	@echo "  stop it: make stop   (or: $(OMNIFS) umount $(MNT))"
+
+stop:
+	-$(OMNIFS) umount $(MNT)
+
+test: install
+	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check omnifs providers policy mountfs daemon tests bench
+
+clean:
+	rm -rf $(VENV) node_modules .omnifs-data

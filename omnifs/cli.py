@@ -1,0 +1,95 @@
+"""The ``omnifs`` command: one entry point, subcommands from omnifs/commands/.
+
+Every module in ``omnifs.commands`` has ``register(subparsers)`` adding its
+subcommands, each with ``set_defaults(func=handler)``; ``handler(args)``
+returns the exit status. Errors reach the user as one line, never a
+traceback (``--debug`` shows it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import pkgutil
+import sys
+
+from . import __version__, commands
+from .errors import InvalidInput, OmnifsError
+
+log = logging.getLogger("omnifs")
+
+#: exit statuses: 1 an operation failed, 2 bad input (usage, config, URI)
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="omnifs",
+        description="One POSIX directory tree over several object stores.",
+        epilog="Run `omnifs COMMAND --help` for a command's options.",
+    )
+    parser.add_argument("--version", action="version", version=f"omnifs {__version__}")
+    parser.add_argument("--config", "-c", metavar="PATH",
+                        help="config file (default: $OMNIFS_CONFIG, ./omnifs.toml, "
+                             "~/.config/omnifs/omnifs.toml, /etc/omnifs/omnifs.toml)")
+    parser.add_argument("--debug", action="store_true", help="verbose logs and tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    modules = [importlib.import_module(f"{commands.__name__}.{m.name}")
+               for m in pkgutil.iter_modules(commands.__path__)]
+    for module in sorted(modules, key=lambda m: getattr(m, "ORDER", 100)):
+        module.register(sub)
+    # --config and --debug are accepted after the command too (`omnifs init --config X`)
+    for command in sub.choices.values():
+        command.add_argument("--config", "-c", metavar="PATH", default=argparse.SUPPRESS,
+                             help="config file (see `omnifs --help`)")
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING,
+        format="omnifs: %(levelname)s: %(message)s",
+    )
+    for noisy in ("botocore", "urllib3", "azure", "google", "werkzeug"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if args.debug else logging.ERROR)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return args.func(args) or 0
+    except InvalidInput as e:
+        _fail(args, e)
+        return EXIT_USAGE
+    except OmnifsError as e:
+        _fail(args, e)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("omnifs: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # the reader went away (e.g. `omnifs cat ... | head`): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as e:  # noqa: BLE001 - the one place unknown errors become one line
+        _fail(args, e, internal=True)
+        return EXIT_FAILED
+
+
+def _fail(args, err: BaseException, internal: bool = False) -> None:
+    if args.debug:
+        log.exception("failed")
+    text = str(err).splitlines()[0] if str(err) else type(err).__name__
+    if internal:
+        text = f"internal error: {type(err).__name__}: {text} (run with --debug for details)"
+    print(f"omnifs: error: {text}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

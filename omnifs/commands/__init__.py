@@ -1,0 +1,1 @@
+"""Subcommands of ``omnifs``: one module per group, each with ``register(sub)``."""

@@ -1,0 +1,320 @@
+"""omnifs.toml: load, validate, and explain mistakes in one line each.
+
+Validation is hand-written against a small schema table because every
+message must name the file, the table and the key, and say how to fix it;
+generic validators produce paragraphs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from providers import InvalidInput, ProviderSettings, parse_uri
+from providers.registry import provider_class
+
+from .errors import ConfigError
+
+DEFAULT_PATHS = (
+    Path("omnifs.toml"),
+    Path.home() / ".config" / "omnifs" / "omnifs.toml",
+    Path("/etc/omnifs/omnifs.toml"),
+)
+
+#: provider-table keys holding secrets: a file with any of them must be mode 0600
+SECRET_KEYS = ("secret_key", "connection_string", "account_key", "sas_token")
+
+PROVIDER_KEYS = {
+    "uri": str, "endpoint": str, "region": str, "access_key": str, "secret_key": str,
+    "connection_string": str, "account_url": str, "account_key": str, "sas_token": str,
+    "credentials_file": str, "project": str, "timeout": (int, float),
+    # placement and cost weights (policy/)
+    "weight": (int, float), "cost_per_gb": (int, float), "tier": str,
+}
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?i?b?)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2,
+          "mib": 1024**2, "g": 1000**3, "gb": 1000**3, "gib": 1024**3, "t": 1000**4,
+          "tb": 1000**4, "tib": 1024**4, "ki": 1024, "mi": 1024**2, "gi": 1024**3, "ti": 1024**4}
+
+
+def parse_size(value: int | str, what: str) -> int:
+    """'20GiB' -> bytes; ints are bytes. Raises ConfigError naming ``what``."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{what}: expected a size like \"20GiB\", got {value!r}")
+    if isinstance(value, int):
+        if value < 0:
+            raise ConfigError(f"{what}: size must not be negative")
+        return value
+    m = _SIZE.match(str(value))
+    if not m or m.group(2).lower() not in _UNITS:
+        raise ConfigError(f"{what}: {value!r} is not a size; write e.g. \"512MiB\" or \"20GiB\"")
+    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+
+
+@dataclass
+class Config:
+    path: Path | None = None
+    catalog_url: str = "sqlite:///./.omnifs-data/catalog.db"
+    cache_dir: Path = Path(".omnifs-data/cache")
+    cache_size: int = 2 * 1024**3
+    cache_block_size: int = 4 * 1024**2
+    cache_readahead: int = 8
+    copies: int = 2
+    write_quorum: int = 1
+    conflict: str = "newest"
+    #: in config order, which is also the default placement order
+    providers: dict[str, ProviderSettings] = field(default_factory=dict)
+    #: raw provider tables, for policy weights (cost_per_gb, weight, tier)
+    provider_tables: dict[str, dict] = field(default_factory=dict)
+    allow_other: bool = False
+    governance_rules: list[dict] = field(default_factory=list)
+    daemon: dict = field(default_factory=dict)
+    metrics_port: int = 9469
+
+    def catalog_path(self) -> Path:
+        """The SQLite file behind ``catalog_url``."""
+        if not self.catalog_url.startswith("sqlite:///"):
+            raise ConfigError(f"[catalog] url: only sqlite:/// URLs are supported, got {self.catalog_url!r}")
+        return Path(self.catalog_url[len("sqlite:///"):])
+
+
+_SECTIONS = {
+    "catalog": {"url": str},
+    "cache": {"dir": str, "size": (str, int), "block_size": (str, int), "readahead": int},
+    "replication": {"copies": int, "write_quorum": int, "conflict": str},
+    "mount": {"allow_other": bool},
+    "providers": dict,
+    "governance": dict,
+    "daemon": dict,
+    "metrics": {"port": int},
+}
+
+
+def _check_type(value, types, where: str) -> None:
+    if isinstance(value, bool) and types is not bool and bool not in (
+            types if isinstance(types, tuple) else (types,)):
+        raise ConfigError(f"{where}: expected {_type_name(types)}, got {value!r}")
+    if not isinstance(value, types):
+        raise ConfigError(f"{where}: expected {_type_name(types)}, got {type(value).__name__} {value!r}")
+
+
+def _type_name(types) -> str:
+    names = {str: "a string", int: "a whole number", float: "a number", bool: "true or false",
+             dict: "a table"}
+    if isinstance(types, tuple):
+        return " or ".join(names.get(t, t.__name__) for t in types)
+    return names.get(types, types.__name__)
+
+
+def _suggest(key: str, known) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(key, list(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else f" (known keys: {', '.join(sorted(known))})"
+
+
+def find_config(path: str | os.PathLike | None) -> Path | None:
+    if path is not None:
+        return Path(path)
+    env = os.environ.get("OMNIFS_CONFIG")
+    if env:
+        return Path(env)
+    for candidate in DEFAULT_PATHS:
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def load_config(path: str | os.PathLike | None = None, *, required: bool = True) -> Config:
+    """Read and validate. ``path`` None searches $OMNIFS_CONFIG then DEFAULT_PATHS."""
+    found = find_config(path)
+    if found is None:
+        if required:
+            raise ConfigError("no omnifs.toml found: run `omnifs init` or pass --config PATH")
+        return Config()
+    try:
+        raw = found.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{found}: no such config file; create one with `omnifs init --config {found}`") from None
+    except OSError as e:
+        raise ConfigError(f"{found}: cannot read: {e.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{found}: not valid TOML: {e}") from None
+    _refuse_exposed_secrets(found, data)
+    cfg = parse_config(data, source=str(found))
+    cfg.path = found
+    return cfg
+
+
+def _refuse_exposed_secrets(path: Path, data: dict) -> None:
+    secrets = [f"providers.{n}.{k}" for n, t in data.get("providers", {}).items()
+               if isinstance(t, dict) for k in SECRET_KEYS if k in t]
+    if not secrets:
+        return
+    mode = path.stat().st_mode
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(
+            f"{path}: holds secrets ({secrets[0]}) but is readable by others "
+            f"(mode {stat.S_IMODE(mode):04o}); run `chmod 600 {path}` or move the secret to the environment")
+
+
+def parse_config(data: dict, source: str = "config") -> Config:
+    cfg = Config()
+    for section, value in data.items():
+        if section not in _SECTIONS:
+            raise ConfigError(f"{source}: unknown section [{section}]{_suggest(section, _SECTIONS)}")
+        schema = _SECTIONS[section]
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: [{section}] must be a table")
+        if isinstance(schema, dict):
+            for key, v in value.items():
+                if key not in schema:
+                    raise ConfigError(f"{source}: unknown key {key!r} in [{section}]{_suggest(key, schema)}")
+                _check_type(v, schema[key], f"{source}: [{section}] {key}")
+
+    cat = data.get("catalog", {})
+    if "url" in cat:
+        cfg.catalog_url = cat["url"]
+        if not (cfg.catalog_url.startswith("sqlite:///") or cfg.catalog_url.startswith("postgresql://")):
+            raise ConfigError(f"{source}: [catalog] url must be sqlite:///PATH or postgresql://..., got {cfg.catalog_url!r}")
+    cache = data.get("cache", {})
+    if "dir" in cache:
+        cfg.cache_dir = Path(cache["dir"])
+    if "size" in cache:
+        cfg.cache_size = parse_size(cache["size"], f"{source}: [cache] size")
+    if "block_size" in cache:
+        cfg.cache_block_size = parse_size(cache["block_size"], f"{source}: [cache] block_size")
+        if not 64 * 1024 <= cfg.cache_block_size <= 64 * 1024**2:
+            raise ConfigError(f"{source}: [cache] block_size must be between 64KiB and 64MiB")
+    if "readahead" in cache:
+        cfg.cache_readahead = cache["readahead"]
+        if cfg.cache_readahead < 0:
+            raise ConfigError(f"{source}: [cache] readahead must be >= 0 (blocks)")
+
+    rep = data.get("replication", {})
+    cfg.copies = rep.get("copies", cfg.copies)
+    cfg.write_quorum = rep.get("write_quorum", cfg.write_quorum)
+    cfg.conflict = rep.get("conflict", cfg.conflict)
+    if cfg.copies < 1:
+        raise ConfigError(f"{source}: [replication] copies must be at least 1")
+    if not 1 <= cfg.write_quorum <= cfg.copies:
+        raise ConfigError(f"{source}: [replication] write_quorum must be between 1 and copies ({cfg.copies})")
+    if cfg.conflict not in ("newest", "primary", "keep-both"):
+        raise ConfigError(f"{source}: [replication] conflict must be \"newest\", \"primary\" or \"keep-both\"")
+
+    cfg.allow_other = data.get("mount", {}).get("allow_other", False)
+    cfg.metrics_port = data.get("metrics", {}).get("port", cfg.metrics_port)
+    cfg.daemon = dict(data.get("daemon", {}))
+    gov = data.get("governance", {})
+    rules = gov.get("rules", [])
+    if not isinstance(rules, list) or not all(isinstance(r, dict) for r in rules):
+        raise ConfigError(f"{source}: [[governance.rules]] must be an array of tables")
+    cfg.governance_rules = rules
+
+    for name, table in data.get("providers", {}).items():
+        where = f"{source}: [providers.{name}]"
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+            raise ConfigError(f"{where}: provider names may hold letters, digits, '-', '_' and '.'")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where} must be a table")
+        cfg.providers[name] = provider_settings(name, table, where)
+        cfg.provider_tables[name] = dict(table)
+    if "copies" not in rep and cfg.providers:
+        cfg.copies = min(cfg.copies, len(cfg.providers))
+        cfg.write_quorum = min(cfg.write_quorum, cfg.copies)
+    if cfg.copies > len(cfg.providers) and cfg.providers:
+        raise ConfigError(f"{source}: [replication] copies = {cfg.copies} but only "
+                          f"{len(cfg.providers)} provider(s) are configured")
+    return cfg
+
+
+def provider_settings(name: str, table: dict, where: str) -> ProviderSettings:
+    for key, value in table.items():
+        if key not in PROVIDER_KEYS:
+            raise ConfigError(f"{where}: unknown key {key!r}{_suggest(key, PROVIDER_KEYS)}")
+        _check_type(value, PROVIDER_KEYS[key], f"{where} {key}")
+    if "uri" not in table:
+        raise ConfigError(f"{where}: missing uri, e.g. uri = \"s3://my-bucket/prefix\"")
+    try:
+        loc = parse_uri(table["uri"])
+        provider_class(loc.scheme)
+    except InvalidInput as e:
+        raise ConfigError(f"{where} uri: {e}") from None
+    cred = table.get("credentials_file")
+    if cred is not None:
+        try:
+            with open(os.path.expanduser(cred), "rb"):
+                pass
+        except OSError as e:
+            raise ConfigError(f"{where} credentials_file {cred!r}: cannot read: {e.strerror}") from None
+    timeout = table.get("timeout", 10.0)
+    if timeout <= 0:
+        raise ConfigError(f"{where} timeout must be a positive number of seconds")
+    known = {"uri", "endpoint", "region", "access_key", "secret_key", "connection_string",
+             "account_url", "credentials_file", "timeout"}
+    return ProviderSettings(
+        name=name, uri=table["uri"], endpoint=table.get("endpoint"), region=table.get("region"),
+        access_key=table.get("access_key"), secret_key=table.get("secret_key"),
+        connection_string=table.get("connection_string"), account_url=table.get("account_url"),
+        credentials_file=table.get("credentials_file"), timeout=float(timeout),
+        extra={k: v for k, v in table.items() if k not in known},
+    )
+
+
+def default_config_text(data_dir: Path) -> str:
+    """The commented default ``omnifs init`` writes: works with no cloud account."""
+    d = data_dir.resolve()
+    return f'''# omnifs configuration. Every key is documented in docs/config.md.
+# This default needs no cloud account: two local directories stand in for two
+# clouds. Add [providers.NAME] tables with s3://, gs://, az:// or minio:// URIs
+# to span real stores.
+
+[catalog]
+# Where the namespace and the replica map live (SQLite in WAL mode).
+url = "sqlite:///{d}/catalog.db"
+
+[cache]
+# Staging files for writes and the bounded read cache.
+dir = "{d}/cache"
+size = "2GiB"
+
+[replication]
+# How many providers hold every file, and how many must have it before
+# close()/fsync() returns; the daemon makes the rest.
+copies = 2
+write_quorum = 1
+# When a store's object was changed behind omnifs's back: "newest", "primary"
+# (the first provider below wins) or "keep-both".
+conflict = "newest"
+
+[mount]
+allow_other = false
+
+[providers.local-a]
+uri = "file://{d}/store-a"
+
+[providers.local-b]
+uri = "file://{d}/store-b"
+
+# [providers.aws-east]
+# uri = "s3://my-bucket/data"
+# region = "us-east-1"          # credentials: AWS_* environment or ~/.aws
+#
+# [providers.gcp-eu]
+# uri = "gs://my-bucket/data"
+# credentials_file = "~/.config/gcloud/sa.json"
+#
+# [providers.azure-west]
+# uri = "az://my-container/data"  # credentials: AZURE_STORAGE_CONNECTION_STRING
+
+# [[governance.rules]]
+# paths = ["/eu/**"]
+# regions = ["eu*", "europe*"]
+'''
