@@ -154,10 +154,11 @@ def settings_for(kind: str, endpoint: str | None, bucket: str, *, name: str | No
 
 
 class CuttableProxy:
-    """A TCP proxy in front of a server that a test can cut, as if the server died.
+    """A TCP proxy in front of a server that a test can freeze or cut.
 
-    Works for every store alike, so "the server went away mid-read" is tested
-    the same way for all providers.
+    Works for every store alike, so "the server went away mid-read" (``cut``)
+    and "the server hangs" (``freeze``) are tested the same way for all
+    providers.
     """
 
     def __init__(self, target_port: int):
@@ -170,6 +171,9 @@ class CuttableProxy:
         self._conns: list[socket.socket] = []
         self._lock = threading.Lock()
         self._cut = False
+        #: set while forwarding is allowed; cleared by freeze()
+        self._flowing = threading.Event()
+        self._flowing.set()
         threading.Thread(target=self._accept, daemon=True).start()
 
     @property
@@ -185,21 +189,39 @@ class CuttableProxy:
             if self._cut:
                 client.close()
                 continue
-            try:
-                upstream = socket.create_connection(("127.0.0.1", self.target_port))
-            except OSError:
-                client.close()
-                continue
             with self._lock:
-                self._conns += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+                self._conns.append(client)
+            threading.Thread(target=self._connect, args=(client,), daemon=True).start()
+
+    def _connect(self, client: socket.socket) -> None:
+        # a frozen server accepts the connection and then says nothing
+        self._wait_flowing()
+        if self._cut:
+            return
+        try:
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+        except OSError:
+            client.close()
+            return
+        with self._lock:
+            self._conns.append(upstream)
+        for a, b in ((client, upstream), (upstream, client)):
+            threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def _wait_flowing(self) -> None:
+        while not self._cut and not self._flowing.wait(0.1):
+            pass
 
     def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
         try:
             while not self._cut:
-                data = src.recv(65536)
-                if not data:
+                self._wait_flowing()
+                # small reads so that little is already in flight when a test freezes us
+                data = src.recv(16384)
+                if not data or self._cut:
+                    break
+                self._wait_flowing()
+                if self._cut:
                     break
                 dst.sendall(data)
         except OSError:
@@ -213,11 +235,16 @@ class CuttableProxy:
 
     def freeze(self) -> None:
         """Stop forwarding but keep connections open: a server that hangs."""
-        self._cut = True
+        self._flowing.clear()
+
+    def thaw(self) -> None:
+        """Forward again after ``freeze``."""
+        self._flowing.set()
 
     def cut(self) -> None:
         """Drop every connection and refuse new ones: a server that died."""
         self._cut = True
+        self._flowing.set()
         with self._lock:
             for c in self._conns:
                 try:

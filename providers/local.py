@@ -1,0 +1,427 @@
+"""A local directory as a store (``file:///abs/path``).
+
+Why it exists: ``omnifs init`` must work with no cloud account, and a local
+replica is the cheapest second copy. It behaves like an object store, not like
+a filesystem, so the rest of omnifs needs no special case:
+
+* a key ``a/b.txt`` is the file ``ROOT/a/b.txt``; directories appear and
+  vanish with the objects under them;
+* a write is invisible until complete (temp file in the same directory,
+  fsync, ``os.replace``); temp files are named ``.omnifs-tmp-*`` and never
+  listed;
+* user metadata and content type live in the xattr ``user.omnifs.meta``
+  (JSON); where the filesystem has no user xattrs (ENOTSUP) they go to a
+  sidecar ``ROOT/.omnifs/meta/<key>.json`` instead, which listings skip.
+
+Caveats: a key and a "directory" of the same name cannot coexist (``a`` and
+``a/b``); writing the second raises Conflict. A missing root directory is
+reported as NotFound on first use, not in the constructor, so that ``omnifs
+init`` can build the provider and then create the directory.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import json
+import os
+import shutil
+import stat
+import uuid
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, BinaryIO, NoReturn
+
+from .base import Capabilities, MiB, ObjectInfo, Provider
+from .errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    OmnifsError,
+    PermissionDenied,
+    Unavailable,
+)
+
+if TYPE_CHECKING:
+    from .registry import ProviderSettings
+
+XATTR = "user.omnifs.meta"
+TMP_PREFIX = ".omnifs-tmp-"
+#: sidecar metadata, relative to the root, used only where xattrs are unsupported
+SIDECAR_DIR = ".omnifs/meta"
+CHUNK = MiB
+_MAX_COMPONENT = 255
+
+
+class _Window(io.RawIOBase):
+    """``[start, end)`` of an open file: reads stop at ``end`` as a ranged GET would."""
+
+    def __init__(self, f: BinaryIO, remaining: int | None):
+        self._f = f
+        self._remaining = remaining
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:  # type: ignore[override]
+        want = len(b)
+        if self._remaining is not None:
+            want = min(want, self._remaining)
+        if want <= 0:
+            return 0
+        n = self._f.readinto(memoryview(b)[:want])  # type: ignore[attr-defined]
+        if self._remaining is not None:
+            self._remaining -= n
+        return n
+
+    def close(self) -> None:
+        if not self.closed:
+            self._f.close()
+        super().close()
+
+
+class LocalProvider(Provider):
+    schemes = ("file",)
+    #: fsync: "false" trades crash safety for speed (scratch stores, benchmarks)
+    options = ("fsync",)
+
+    capabilities = Capabilities(
+        server_side_copy=True,
+        tiers=(),
+        native_checksums=(),
+        max_key_bytes=4096,
+        # a local write is one sequential stream; parts would gain nothing
+        multipart_threshold=1 << 62,
+        part_size=16 * MiB,
+    )
+
+    def __init__(self, settings: ProviderSettings):
+        super().__init__(settings)
+        self.root = os.path.abspath(self.location.path)
+        fsync = str(settings.extra.get("fsync", "true")).lower()
+        self._fsync = fsync not in ("0", "false", "no", "off")
+        self._root_checked = False
+        #: None until the first metadata write tells whether xattrs work here
+        self._xattrs: bool | None = None
+
+    # -- paths and errors ------------------------------------------------
+    def _path(self, key: str) -> str:
+        """The file for ``key``, refusing names that would escape the root or can't exist."""
+        name = self.object_name(key)
+        parts = name.split("/")
+        if not name or any(p in ("", ".", "..") for p in parts):
+            raise InvalidInput("key must be a relative path without empty, '.' or '..' parts",
+                               provider=self.name, key=key)
+        for p in parts:
+            if len(p.encode("utf-8")) > _MAX_COMPONENT:
+                raise InvalidInput(f"a path component is longer than {_MAX_COMPONENT} bytes",
+                                   provider=self.name, key=key[:80] + "...")
+        if parts[-1].startswith(TMP_PREFIX):
+            raise InvalidInput(f"names starting with {TMP_PREFIX!r} are reserved",
+                               provider=self.name, key=key)
+        return os.path.join(self.root, *parts)
+
+    def _check_root(self) -> None:
+        if self._root_checked:
+            return
+        if not os.path.isdir(self.root):
+            raise NotFound(f"directory {self.root} does not exist (create it, or run `omnifs init`)",
+                           provider=self.name)
+        self._root_checked = True
+
+    def _fail(self, e: OSError, key: str | None, *, reading: bool = False) -> NoReturn:
+        """Raise the omnifs error for an OSError met while working on ``key``.
+
+        ``reading``: a path through a file (ENOTDIR) just means "no such object".
+        """
+        code = e.errno
+        if reading and code in (errno.ENOTDIR, errno.EISDIR):
+            code = errno.ENOENT
+        reason = os.strerror(code) if code else str(e)
+        if code in (errno.ENOENT, errno.ENOTDIR) and not os.path.isdir(self.root):
+            self._root_checked = False
+            raise NotFound(f"directory {self.root} does not exist (create it, or run `omnifs init`)",
+                           provider=self.name) from None
+        cls: type[OmnifsError]
+        if code == errno.ENOENT:
+            cls, reason = NotFound, "no such object"
+        elif code in (errno.EACCES, errno.EPERM, errno.EROFS):
+            cls = PermissionDenied
+        elif code in (errno.ENOSPC, errno.EDQUOT):
+            cls, reason = Unavailable, "disk full"
+        elif code in (errno.EEXIST, errno.ENOTDIR, errno.EISDIR, errno.ENOTEMPTY):
+            cls, reason = Conflict, f"{reason} (a key and a 'directory' share this name)"
+        elif code == errno.ENAMETOOLONG:
+            cls = InvalidInput
+        else:
+            cls = Unavailable
+        raise cls(reason, provider=self.name, key=key) from None
+
+    # -- metadata -------------------------------------------------------
+    def _sidecar(self, path: str) -> str:
+        rel = os.path.relpath(path, self.root)
+        return os.path.join(self.root, SIDECAR_DIR, rel + ".json")
+
+    def _store_meta(self, fd: int, final_path: str, meta: dict) -> None:
+        blob = json.dumps(meta, separators=(",", ":"), sort_keys=True).encode()
+        if self._xattrs is not False:
+            try:
+                os.setxattr(fd, XATTR, blob)
+                self._xattrs = True
+                return
+            except OSError as e:
+                if e.errno not in (errno.ENOTSUP, errno.EOPNOTSUPP):
+                    raise
+                self._xattrs = False
+        side = self._sidecar(final_path)
+        os.makedirs(os.path.dirname(side), exist_ok=True)
+        tmp = os.path.join(os.path.dirname(side), f"{TMP_PREFIX}{uuid.uuid4().hex}")
+        with open(tmp, "wb") as f:
+            f.write(blob)
+        os.replace(tmp, side)
+
+    def _load_meta(self, path: str) -> dict:
+        blob: bytes | None = None
+        if self._xattrs is not False:
+            try:
+                blob = os.getxattr(path, XATTR)
+            except OSError as e:
+                if e.errno in (errno.ENOTSUP, errno.EOPNOTSUPP):
+                    self._xattrs = False
+                elif e.errno != errno.ENODATA:
+                    raise
+        if blob is None and self._xattrs is False:
+            try:
+                with open(self._sidecar(path), "rb") as f:
+                    blob = f.read()
+            except FileNotFoundError:
+                pass
+        if not blob:
+            return {}
+        try:
+            meta = json.loads(blob)
+        except ValueError:  # written by someone else: treat as absent rather than fail reads
+            return {}
+        return meta if isinstance(meta, dict) else {}
+
+    def _info(self, key: str, path: str, st: os.stat_result | None = None) -> ObjectInfo:
+        st = st or os.stat(path)
+        meta = self._load_meta(path)
+        return ObjectInfo(
+            key=key,
+            size=st.st_size,
+            last_modified=st.st_mtime,
+            etag=f"{st.st_mtime_ns:x}-{st.st_size:x}-{st.st_ino:x}",
+            metadata={str(k): str(v) for k, v in (meta.get("metadata") or {}).items()},
+            content_type=meta.get("content_type"),
+        )
+
+    # -- the primitives ------------------------------------------------
+    def head(self, key: str) -> ObjectInfo:
+        path = self._path(key)
+        self._check_root()
+        try:
+            st = os.stat(path)
+            if not stat.S_ISREG(st.st_mode):
+                raise NotFound("no such object (it is a directory)", provider=self.name, key=key)
+            return self._info(key, path, st)
+        except OSError as e:
+            self._fail(e, key, reading=True)
+
+    def open_read(self, key: str, start: int = 0, end: int | None = None) -> BinaryIO:
+        path = self._path(key)
+        self._check_root()
+        if start < 0 or (end is not None and end < start):
+            raise InvalidInput(f"bad range [{start}, {end})", provider=self.name, key=key)
+        try:
+            f = open(path, "rb", buffering=0)  # noqa: SIM115 - handed to the caller
+        except OSError as e:
+            self._fail(e, key, reading=True)
+        try:
+            f.seek(start)
+        except OSError as e:
+            f.close()
+            self._fail(e, key)
+        remaining = None if end is None else end - start
+        return io.BufferedReader(_Window(f, remaining), buffer_size=CHUNK)  # type: ignore[return-value]
+
+    def write(
+        self,
+        key: str,
+        stream: BinaryIO,
+        size: int | None = None,
+        metadata: dict[str, str] | None = None,
+        content_type: str | None = None,
+    ) -> ObjectInfo:
+        path = self._path(key)
+        self._check_root()
+        meta = {"metadata": dict(metadata or {}), "content_type": content_type}
+        return self._atomic_write(key, path, meta, lambda out: self._pump(key, stream, size, out))
+
+    def _pump(self, key: str, stream: BinaryIO, size: int | None, out: BinaryIO) -> None:
+        left = size
+        while left is None or left > 0:
+            chunk = stream.read(CHUNK if left is None else min(CHUNK, left))
+            if not chunk:
+                break
+            out.write(chunk)
+            if left is not None:
+                left -= len(chunk)
+        if left:
+            raise InvalidInput(f"stream ended {left} bytes short of the announced {size}",
+                               provider=self.name, key=key)
+
+    def _atomic_write(self, key: str, path: str, meta: dict, fill) -> ObjectInfo:
+        parent = os.path.dirname(path)
+        tmp = os.path.join(parent, f"{TMP_PREFIX}{uuid.uuid4().hex}")
+        try:
+            os.makedirs(parent, exist_ok=True)
+            with open(tmp, "xb") as out:
+                try:
+                    fill(out)
+                    out.flush()
+                    self._store_meta(out.fileno(), path, meta)
+                    if self._fsync:
+                        os.fsync(out.fileno())
+                except BaseException:
+                    out.close()
+                    _unlink_quietly(tmp)
+                    raise
+            os.replace(tmp, path)
+            if self._fsync:
+                _fsync_dir(parent)
+            return self._info(key, path)
+        except OSError as e:
+            _unlink_quietly(tmp)
+            self._fail(e, key)
+
+    def copy(self, src_key: str, dst_key: str, metadata: dict[str, str] | None = None) -> ObjectInfo:
+        src = self._path(src_key)
+        dst = self._path(dst_key)
+        self._check_root()
+        try:
+            if not os.path.isfile(src):
+                os.stat(src)  # raises ENOENT/EACCES as appropriate
+                raise NotFound("no such object (it is a directory)",
+                               provider=self.name, key=src_key)
+            meta = self._load_meta(src)
+            src_f = open(src, "rb")  # noqa: SIM115 - closed below
+        except OSError as e:
+            self._fail(e, src_key, reading=True)
+        if metadata is not None:
+            meta = {"metadata": dict(metadata), "content_type": meta.get("content_type")}
+        with src_f:
+            return self._atomic_write(dst_key, dst, meta,
+                                      lambda out: shutil.copyfileobj(src_f, out, CHUNK))
+
+    def delete(self, key: str) -> None:
+        path = self._path(key)
+        self._check_root()
+        try:
+            os.unlink(path)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return
+        except OSError as e:
+            if e.errno == errno.EISDIR:
+                return
+            self._fail(e, key)
+        if self._xattrs is False:
+            _unlink_quietly(self._sidecar(path))
+        self._prune(os.path.dirname(path))
+
+    def _prune(self, directory: str) -> None:
+        """Remove now-empty parents up to (not including) the root: stores have no empty dirs."""
+        while directory != self.root and directory.startswith(self.root + os.sep):
+            try:
+                os.rmdir(directory)
+            except OSError:
+                return
+            directory = os.path.dirname(directory)
+
+    def list(self, prefix: str = "", recursive: bool = True) -> Iterator[ObjectInfo]:
+        self._check_root()
+        if prefix:
+            self.object_name(prefix)  # same UTF-8 / NUL checks as a key
+        # start at the deepest directory the prefix names fully
+        head, _, _ = prefix.rpartition("/")
+        base_parts = [p for p in head.split("/") if p] if head else []
+        if any(p in (".", "..") for p in base_parts):
+            raise InvalidInput("prefix must not contain '.' or '..' parts",
+                               provider=self.name, key=prefix)
+        base = os.path.join(self.root, *base_parts)
+        base_key = "/".join(base_parts) + "/" if base_parts else ""
+        if recursive:
+            yield from self._walk(base, base_key, prefix)
+        else:
+            yield from self._one_level(base, base_key, prefix)
+
+    def _entries(self, directory: str) -> list[os.DirEntry]:
+        try:
+            with os.scandir(directory) as it:
+                return [e for e in it if not e.name.startswith(TMP_PREFIX)]
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        except OSError as e:
+            self._fail(e, None)
+
+    def _skip_dir(self, key: str) -> bool:
+        return self._xattrs is not True and key == SIDECAR_DIR + "/"
+
+    def _walk(self, directory: str, dir_key: str, prefix: str) -> Iterator[ObjectInfo]:
+        for e in sorted(self._entries(directory), key=lambda e: e.name):
+            key = dir_key + e.name
+            try:
+                if e.is_dir():
+                    sub = key + "/"
+                    # descend only where keys matching the prefix can be
+                    if (sub.startswith(prefix) or prefix.startswith(sub)) and not self._skip_dir(sub):
+                        yield from self._walk(e.path, sub, prefix)
+                elif e.is_file() and key.startswith(prefix):
+                    yield self._info(key, e.path, e.stat())
+            except FileNotFoundError:  # deleted while we listed: it is simply gone
+                continue
+            except OSError as err:
+                self._fail(err, key)
+
+    def _one_level(self, directory: str, dir_key: str, prefix: str) -> Iterator[ObjectInfo]:
+        for e in sorted(self._entries(directory), key=lambda e: e.name):
+            key = dir_key + e.name
+            if not key.startswith(prefix):
+                continue
+            try:
+                if e.is_dir():
+                    if not self._skip_dir(key + "/") and self._has_objects(e.path):
+                        yield ObjectInfo(key=key + "/", is_prefix=True)
+                elif e.is_file():
+                    yield self._info(key, e.path, e.stat())
+            except FileNotFoundError:
+                continue
+            except OSError as err:
+                self._fail(err, key)
+
+    def _has_objects(self, directory: str) -> bool:
+        """A directory holding only temp files or nothing is no "prefix" in a store."""
+        for e in self._entries(directory):
+            if e.is_file() or (e.is_dir() and self._has_objects(e.path)):
+                return True
+        return False
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _fsync_dir(path: str) -> None:
+    """Make the rename durable: the directory entry lives in the directory's own blocks."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
