@@ -1,0 +1,479 @@
+"""Google Cloud Storage (``gs://bucket/prefix``) through google-cloud-storage.
+
+Choices worth knowing:
+
+* One ``storage.Client`` per provider; its authorised ``requests`` session
+  is shared by every call, so connections are reused.
+* Reads are one ranged ``GET ?alt=media`` streamed from the socket: the first
+  byte is returned before the rest has arrived, memory stays at one chunk,
+  and a server that stops answering times out after ``settings.timeout``.
+* Writes go through the SDK: one multipart request up to the SDK's 8 MiB
+  limit, above that a resumable upload in ``part_size`` chunks (GCS has no
+  parallel parts on its JSON API). A resumable upload is invisible until its
+  last chunk, so nothing partial is ever seen.
+* Retries are bounded by ``settings.timeout`` (the SDK retries by deadline,
+  not by count), so an unreachable endpoint fails promptly.
+
+Caveat: gcp-storage-emulator keeps ``STANDARD`` whatever ``set_tier`` sends,
+and ignores pagination parameters (it returns everything in one page).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import http.client
+import io
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
+from urllib.parse import quote
+
+import requests
+import urllib3
+from google.api_core import exceptions as gexc
+from google.api_core.retry import Retry, if_transient_error
+from google.auth import exceptions as auth_exc
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import storage
+
+try:  # the SDK's upload errors carry the HTTP response
+    from google.resumable_media import common as rm_common
+except ImportError:  # pragma: no cover - bundled with google-cloud-storage 3
+    rm_common = None  # type: ignore[assignment]
+
+from .base import Capabilities, MiB, ObjectInfo, Provider
+from .errors import (
+    Conflict,
+    IntegrityError,
+    InvalidInput,
+    NotFound,
+    OmnifsError,
+    PermissionDenied,
+    Throttled,
+    Unavailable,
+)
+
+if TYPE_CHECKING:
+    from .registry import ProviderSettings
+
+TIERS = ("STANDARD", "NEARLINE", "COLDLINE", "ARCHIVE")
+#: resumable chunk size: a multiple of 256 KiB, large for throughput, bounded memory
+PART_SIZE = 16 * MiB
+#: the SDK sends one multipart request up to this size, resumable above
+SIMPLE_LIMIT = 8 * MiB
+READ_CHUNK = 1 * MiB
+_PLACEHOLDER_PROJECT = "omnifs-no-project"
+
+#: everything the SDK and its transport raise; translated by ``GCSProvider._error``
+_SDK_ERRORS: tuple[type[BaseException], ...] = (
+    gexc.GoogleAPIError, auth_exc.GoogleAuthError, requests.RequestException,
+    urllib3.exceptions.HTTPError, http.client.HTTPException, OSError, ValueError,
+) + ((rm_common.InvalidResponse, rm_common.DataCorruption) if rm_common is not None else ())
+
+
+def _hex_of_b64(value: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        return base64.b64decode(value).hex()
+    except (ValueError, TypeError):
+        return None
+
+
+class GCSProvider(Provider):
+    """A bucket (and optional prefix) on Google Cloud Storage or its emulator."""
+
+    schemes = ("gs",)
+    #: project: billing/project id; part_size: resumable chunk bytes (multiple of 256 KiB)
+    options = ("project", "part_size")
+
+    capabilities = Capabilities(
+        server_side_copy=True,
+        tiers=TIERS,
+        native_checksums=("md5", "crc32c"),
+        max_key_bytes=1024,
+        multipart_threshold=SIMPLE_LIMIT,
+        part_size=PART_SIZE,
+        versioning=False,
+        metadata_update=False,
+    )
+
+    def __init__(self, settings: ProviderSettings):
+        super().__init__(settings)
+        self.bucket_name = self.location.bucket
+        self.timeout = float(settings.timeout)
+        # (connect, read) for every request the SDK makes
+        self._req_timeout = (self.timeout, self.timeout)
+        # deadline-bounded retries: a few quick attempts, never minutes
+        self._retry = Retry(predicate=if_transient_error, initial=0.2, maximum=1.0,
+                            multiplier=2.0, timeout=self.timeout)
+        part = int(settings.extra.get("part_size", PART_SIZE))
+        if part <= 0 or part % (256 * 1024):
+            raise InvalidInput("part_size must be a positive multiple of 256 KiB",
+                               provider=self.name)
+        self.part_size = part
+        self.client = self._make_client(settings)
+        self.bucket = self.client.bucket(self.bucket_name)
+
+    # -- construction -----------------------------------------------------
+    def _make_client(self, settings: ProviderSettings) -> storage.Client:
+        """Settings first, then the SDK's own conventions (emulator env, ADC)."""
+        project = settings.extra.get("project")
+        try:
+            if settings.endpoint:
+                return storage.Client(project=project or _PLACEHOLDER_PROJECT,
+                                      credentials=AnonymousCredentials(),
+                                      client_options={"api_endpoint": settings.endpoint.rstrip("/")})
+            if os.environ.get("STORAGE_EMULATOR_HOST"):
+                return storage.Client(project=project or _PLACEHOLDER_PROJECT,
+                                      credentials=AnonymousCredentials())
+            if settings.credentials_file:
+                from google.oauth2 import service_account
+
+                path = os.path.expanduser(settings.credentials_file)
+                try:
+                    creds = service_account.Credentials.from_service_account_file(path)
+                except (OSError, ValueError, KeyError) as e:
+                    reason = e.strerror if isinstance(e, OSError) and e.strerror else type(e).__name__
+                    raise InvalidInput(
+                        f"credentials_file {path!r} is not a readable service-account JSON "
+                        f"({reason})", provider=self.name) from None
+                return storage.Client(project=project or creds.project_id or _PLACEHOLDER_PROJECT,
+                                      credentials=creds)
+            return storage.Client(project=project)
+        except auth_exc.DefaultCredentialsError:
+            raise PermissionDenied(
+                "no Google credentials found: set credentials_file, or "
+                "GOOGLE_APPLICATION_CREDENTIALS, or run `gcloud auth application-default login`",
+                provider=self.name) from None
+        except OmnifsError:
+            raise
+        except (ValueError, TypeError, auth_exc.GoogleAuthError) as e:  # e.g. a bad endpoint
+            raise InvalidInput(f"cannot set up the GCS client: {type(e).__name__}",
+                               provider=self.name) from None
+
+    # -- errors -------------------------------------------------------------
+    def _error(self, e: BaseException, key: str | None, *, bucket_level: bool = False) -> NoReturn:
+        """The one translation of google/requests errors into omnifs errors."""
+        if isinstance(e, OmnifsError):
+            raise e
+        if isinstance(e, gexc.RetryError) and e.cause is not None:
+            self._error(e.cause, key, bucket_level=bucket_level)
+        status: int | None = getattr(e, "code", None) if isinstance(e, gexc.GoogleAPICallError) else None
+        if status is None and rm_common is not None and isinstance(e, rm_common.InvalidResponse):
+            status = getattr(e.response, "status_code", None)
+        if isinstance(e, requests.HTTPError) and e.response is not None:
+            status = e.response.status_code
+        text = str(getattr(e, "message", "") or e)
+        where = {"provider": self.name, "key": key}
+        if status == 404:
+            if bucket_level or "bucket" in text.lower():
+                raise NotFound(f"bucket {self.bucket_name!r} does not exist", **where) from None
+            raise NotFound("no such object", **where) from None
+        if status in (401, 403):
+            raise PermissionDenied(f"access denied (HTTP {status})", **where) from None
+        if status in (429, 503):
+            raise Throttled(f"the store is busy (HTTP {status}), retry later", **where) from None
+        if status in (409, 412):
+            raise Conflict(f"precondition failed or object exists (HTTP {status})", **where) from None
+        if status in (400, 411, 413, 416):
+            raise InvalidInput(f"request refused (HTTP {status})", **where) from None
+        if status is not None and status >= 500:
+            raise Unavailable(f"server error (HTTP {status})", **where) from None
+        if rm_common is not None and isinstance(e, rm_common.DataCorruption):
+            raise IntegrityError("checksum mismatch in transfer", **where) from None
+        if isinstance(e, (auth_exc.RefreshError, auth_exc.DefaultCredentialsError)):
+            raise PermissionDenied("credentials refused or missing", **where) from None
+        if isinstance(e, (requests.ConnectionError, requests.Timeout, auth_exc.TransportError,
+                          ConnectionError, TimeoutError, gexc.RetryError)):
+            raise Unavailable(f"cannot reach the store ({type(e).__name__})", **where) from None
+        if isinstance(e, OSError) or type(e).__module__.startswith(("urllib3", "http.client")):
+            raise Unavailable(f"connection failed ({type(e).__name__})", **where) from None
+        if status is not None:
+            raise Unavailable(f"unexpected HTTP {status}", **where) from None
+        if isinstance(e, ValueError):
+            raise InvalidInput(f"request refused by the SDK ({type(e).__name__})", **where) from None
+        raise Unavailable(f"unexpected error ({type(e).__name__})", **where) from None
+
+    # -- helpers ------------------------------------------------------------
+    def _info(self, blob: storage.Blob, key: str | None = None) -> ObjectInfo:
+        checksums = {}
+        for name, raw in (("md5", blob.md5_hash), ("crc32c", blob.crc32c)):
+            value = _hex_of_b64(raw)
+            if value:
+                checksums[name] = value
+        updated = blob.updated
+        return ObjectInfo(
+            key=key if key is not None else self.key_of(blob.name),
+            size=int(blob.size or 0),
+            last_modified=updated.timestamp() if updated else None,
+            etag=blob.etag,
+            version=str(blob.generation) if blob.generation is not None else None,
+            checksums=checksums,
+            metadata=dict(blob.metadata or {}),
+            tier=blob.storage_class,
+            content_type=blob.content_type,
+        )
+
+    def _blob(self, key: str) -> storage.Blob:
+        return self.bucket.blob(self.object_name(key), chunk_size=self.part_size)
+
+    # -- primitives -----------------------------------------------------------
+    def head(self, key: str) -> ObjectInfo:
+        blob = self._blob(key)
+        try:
+            blob.reload(timeout=self._req_timeout, retry=self._retry)
+        except _SDK_ERRORS as e:
+            self._error(e, key)
+        return self._info(blob, key)
+
+    def list(self, prefix: str = "", recursive: bool = True) -> Iterator[ObjectInfo]:
+        name_prefix = self.object_name(prefix)
+        try:
+            pages = self.client.list_blobs(
+                self.bucket_name, prefix=name_prefix or None,
+                delimiter=None if recursive else "/", page_size=1000,
+                timeout=self._req_timeout, retry=self._retry).pages
+            for page in pages:
+                for blob in page:
+                    if not recursive and blob.name == name_prefix:
+                        continue  # a "directory marker" object equal to the prefix itself
+                    yield self._info(blob)
+                for sub in getattr(page, "prefixes", ()):
+                    yield ObjectInfo(key=self.key_of(sub), is_prefix=True)
+        except _SDK_ERRORS as e:
+            self._error(e, prefix, bucket_level=isinstance(e, gexc.NotFound))
+
+    def open_read(self, key: str, start: int = 0, end: int | None = None) -> BinaryIO:
+        start = max(0, start)
+        if end is not None and end <= start:
+            self.head(key)  # still NotFound for a missing key
+            return _GCSStream(None, self, key)
+        name = self.object_name(key)
+        url = (f"{self.client.api_endpoint}/download/storage/v1/b/"
+               f"{quote(self.bucket_name, safe='')}/o/{quote(name, safe='')}?alt=media")
+        last = "" if end is None else str(end - 1)
+        headers = {"Range": f"bytes={start}-{last}", "Accept-Encoding": "identity"}
+        session = self.client._http  # the SDK's authorised, pooled session
+        try:
+            resp = session.request("GET", url, headers=headers, stream=True,
+                                   timeout=self._req_timeout)
+        except _SDK_ERRORS as e:
+            self._error(e, key)
+        if resp.status_code == 416:  # start at or past the end: clipped to nothing
+            resp.close()
+            return _GCSStream(None, self, key)
+        if resp.status_code not in (200, 206):
+            status = resp.status_code
+            body = resp.text[:300] if status == 404 else ""
+            resp.close()
+            err = requests.HTTPError(body, response=resp)
+            self._error(err, key)
+        expected: int | None = None
+        length = resp.headers.get("Content-Length")
+        if length is not None and length.isdigit():
+            expected = int(length)
+        if resp.status_code == 200 and start > 0:
+            # a server that ignored Range: skip to start ourselves
+            stream = _GCSStream(resp, self, key, expected)
+            stream.skip(start)
+            stream.limit(None if end is None else end - start)
+            return stream
+        return _GCSStream(resp, self, key, expected)
+
+    def write(self, key: str, stream: BinaryIO, size: int | None = None,
+              metadata: dict[str, str] | None = None,
+              content_type: str | None = None) -> ObjectInfo:
+        blob = self._blob(key)
+        if metadata:
+            blob.metadata = dict(metadata)
+        source: BinaryIO = _Prepend(b"", stream)
+        if size is None:
+            # small objects of unknown size: one request instead of a resumable session
+            head = _read_full(stream, SIMPLE_LIMIT + 1)
+            if len(head) <= SIMPLE_LIMIT:
+                source, size = io.BytesIO(head), len(head)
+            else:
+                source = _Prepend(head, stream)
+        try:
+            blob.upload_from_file(source, size=size, content_type=content_type,
+                                  rewind=False, timeout=self._req_timeout, retry=self._retry)
+        except _SDK_ERRORS as e:
+            self._error(e, key)
+        return self._info(blob, key)
+
+    def copy(self, src_key: str, dst_key: str, metadata: dict[str, str] | None = None) -> ObjectInfo:
+        src = self._blob(src_key)
+        dst = self._blob(dst_key)
+        if metadata is not None:
+            # a destination resource replaces the source's: keep its content type
+            info = self.head(src_key)
+            dst.metadata = dict(metadata)
+            if info.content_type:
+                dst.content_type = info.content_type
+        token = None
+        key = src_key
+        try:
+            while True:
+                token, _done, _total = dst.rewrite(src, token=token, timeout=self._req_timeout,
+                                                   retry=self._retry)
+                if token is None:
+                    break
+        except _SDK_ERRORS as e:
+            if isinstance(e, gexc.NotFound) and "bucket" not in str(e).lower():
+                raise NotFound("copy source does not exist", provider=self.name, key=key) from None
+            self._error(e, f"{src_key} -> {dst_key}")
+        if metadata is not None and dict(dst.metadata or {}) != dict(metadata):
+            # stores that merge rather than replace metadata on rewrite
+            dst.metadata = dict(metadata)
+            try:
+                dst.patch(timeout=self._req_timeout, retry=self._retry)
+            except _SDK_ERRORS as e:
+                self._error(e, dst_key)
+        return self._info(dst, dst_key)
+
+    def delete(self, key: str) -> None:
+        try:
+            self._blob(key).delete(timeout=self._req_timeout, retry=self._retry)
+        except gexc.NotFound as e:
+            if "bucket" in str(e).lower():
+                self._error(e, key)
+        except _SDK_ERRORS as e:
+            self._error(e, key)
+
+    def _set_tier(self, key: str, tier: str) -> None:
+        try:
+            self._blob(key).update_storage_class(tier, timeout=self._req_timeout, retry=self._retry)
+        except _SDK_ERRORS as e:
+            self._error(e, key)
+
+    def close(self) -> None:
+        with contextlib.suppress(*_SDK_ERRORS):  # closing must never fail the caller
+            self.client.close()
+
+
+def _read_full(stream: BinaryIO, n: int) -> bytes:
+    """Up to ``n`` bytes, looping over short reads (pipes, sockets)."""
+    parts: list[bytes] = []
+    got = 0
+    while got < n:
+        chunk = stream.read(n - got)
+        if not chunk:
+            break
+        parts.append(chunk)
+        got += len(chunk)
+    return b"".join(parts)
+
+
+class _Prepend(io.RawIOBase):
+    """Bytes already read, then the rest of the stream, in full reads.
+
+    The SDK's resumable upload takes a short read for the end of the data, so
+    a pipe that returns less than asked would silently truncate the object.
+    """
+
+    def __init__(self, head: bytes, rest: BinaryIO):
+        self._head = memoryview(head)
+        self._rest = rest
+        self._pos = 0
+
+    def tell(self) -> int:
+        return self._pos
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:  # type: ignore[override]
+        if self._head:
+            if n is None or n < 0:
+                out = bytes(self._head) + self._rest.read()
+                self._head = memoryview(b"")
+            else:
+                out = bytes(self._head[:n])
+                self._head = self._head[n:]
+                if len(out) < n:
+                    out += _read_full(self._rest, n - len(out))
+        elif n is None or n < 0:
+            out = self._rest.read()
+        else:
+            out = _read_full(self._rest, n)
+        self._pos += len(out)
+        return out
+
+    def readinto(self, b: Any) -> int:
+        data = self.read(len(b))
+        b[:len(data)] = data
+        return len(data)
+
+
+class _GCSStream(io.RawIOBase):
+    """The body of a ranged GET, read from the socket as the caller asks.
+
+    Any transport failure (server gone, read timeout, short body) becomes
+    Unavailable at once; ``requests``'s read timeout bounds every wait.
+    """
+
+    def __init__(self, resp: requests.Response | None, provider: GCSProvider, key: str,
+                 expected: int | None = None):
+        self._resp = resp
+        self._provider = provider
+        self._key = key
+        self._expected = expected
+        self._got = 0
+        self._left: int | None = None  # only when we had to clip ourselves
+
+    def readable(self) -> bool:
+        return True
+
+    def skip(self, n: int) -> None:
+        while n > 0:
+            chunk = self.read(min(n, READ_CHUNK))
+            if not chunk:
+                break
+            n -= len(chunk)
+
+    def limit(self, n: int | None) -> None:
+        self._left = n
+
+    def read(self, n: int = -1) -> bytes:  # type: ignore[override]
+        if self._resp is None or self.closed:
+            return b""
+        if n is None or n < 0:
+            return self.readall()
+        if self._left is not None:
+            n = min(n, self._left)
+        if n == 0:
+            return b""
+        try:
+            data = self._resp.raw.read(n, decode_content=True)
+        except _SDK_ERRORS as e:
+            self.close()
+            self._provider._error(e, self._key)
+        if not data and self._expected is not None and self._got < self._expected:
+            self.close()
+            raise Unavailable(f"connection closed after {self._got} of {self._expected} bytes",
+                              provider=self._provider.name, key=self._key)
+        self._got += len(data)
+        if self._left is not None:
+            self._left -= len(data)
+        return data
+
+    def readall(self) -> bytes:
+        parts = []
+        while True:
+            chunk = self.read(READ_CHUNK)
+            if not chunk:
+                return b"".join(parts)
+            parts.append(chunk)
+
+    def readinto(self, b: Any) -> int:
+        data = self.read(len(b))
+        b[:len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if self._resp is not None:
+            self._resp.close()
+            self._resp = None
+        super().close()
