@@ -14,8 +14,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from providers import open_provider  # noqa: E402
-from tests import servers as S  # noqa: E402
+from providers import open_provider
+from tests import servers as S
 
 
 @pytest.fixture(scope="session")
