@@ -1,0 +1,490 @@
+"""Azure Blob Storage (``az://container/prefix``) through azure-storage-blob.
+
+Choices worth knowing:
+
+* One ``BlobServiceClient`` per provider (its pipeline pools connections).
+  The SDK's default retry waits 15 s and more between attempts; ours makes
+  two quick retries so an unreachable endpoint fails within seconds.
+* Large writes stage blocks in parallel from a small thread pool, with at
+  most ``_IN_FLIGHT`` blocks in memory, then commit the block list: the blob
+  appears only at the commit, so nothing partial is ever visible. The MD5 of
+  the whole content is computed on the way and set on the commit, so ``head``
+  reports it as it does for single-request uploads (Azure computes those).
+* Metadata names must be C# identifiers. A name with any character outside
+  ``[a-z0-9_]`` (or starting with a digit, or containing ``_x``) is escaped
+  byte-wise as ``_xHH_`` and unescaped on read, so names round-trip
+  exactly. Values must be ASCII header text: others are stored as
+  ``=?utf-8?b?BASE64?=`` and decoded on read.
+* Reads stream ``download_blob(...).chunks()`` of ``READ_CHUNK`` bytes: the
+  first byte comes back after one chunk, never after the whole blob.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import hashlib
+import io
+import os
+import re
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
+
+from azure.core import exceptions as aexc
+from azure.storage.blob import (
+    BlobBlock,
+    BlobPrefix,
+    BlobServiceClient,
+    ContentSettings,
+    LinearRetry,
+)
+
+from .base import Capabilities, MiB, ObjectInfo, Provider
+from .errors import (
+    Conflict,
+    IntegrityError,
+    InvalidInput,
+    NotFound,
+    OmnifsError,
+    PermissionDenied,
+    Throttled,
+    Unavailable,
+)
+
+if TYPE_CHECKING:
+    from .registry import ProviderSettings
+
+TIERS = ("Hot", "Cool", "Cold", "Archive")
+#: one Put Blob below this; staged blocks at or above
+THRESHOLD = 16 * MiB
+#: block size of a staged upload
+PART_SIZE = 8 * MiB
+#: blocks staged at once per write (bounds memory to about 4 x PART_SIZE)
+_IN_FLIGHT = 4
+READ_CHUNK = 4 * MiB
+_COPY_POLL = 0.2
+
+#: everything the SDK raises; translated by ``AzureProvider._error``
+_SDK_ERRORS: tuple[type[BaseException], ...] = (aexc.AzureError, OSError, ValueError)
+
+_SAFE_NAME = re.compile(r"[a-z_][a-z0-9_]*\Z")
+_ESCAPED = re.compile(r"_x([0-9a-f]{2})_")
+_B64_VALUE = re.compile(r"=\?utf-8\?b\?([A-Za-z0-9+/=]*)\?=\Z")
+
+
+def encode_meta_name(name: str) -> str:
+    """A C# identifier for ``name``; ``decode_meta_name`` gives it back exactly."""
+    if _SAFE_NAME.match(name) and "_x" not in name:
+        return name
+    out = []
+    for i, ch in enumerate(name):
+        keep = ("a" <= ch <= "z") or ch == "_" or (i > 0 and "0" <= ch <= "9")
+        if ch == "_" and name[i + 1:i + 2] == "x":
+            keep = False  # a literal "_x" would read back as an escape
+        if keep:
+            out.append(ch)
+        else:
+            out.extend(f"_x{b:02x}_" for b in ch.encode("utf-8"))
+    return "".join(out)
+
+
+def decode_meta_name(name: str) -> str:
+    if "_x" not in name:
+        return name
+    raw = _ESCAPED.sub(lambda m: f"\x00{m.group(1)}", name)
+    buf = bytearray()
+    i = 0
+    while i < len(raw):
+        if raw[i] == "\x00":
+            buf.append(int(raw[i + 1:i + 3], 16))
+            i += 3
+        else:
+            buf.extend(raw[i].encode("utf-8"))
+            i += 1
+    return buf.decode("utf-8", "replace")
+
+
+def _encode_value(value: str) -> str:
+    if value.isascii() and value.isprintable() and value == value.strip() and "=?" not in value:
+        return value
+    return "=?utf-8?b?" + base64.b64encode(value.encode("utf-8")).decode("ascii") + "?="
+
+
+def _decode_value(value: str) -> str:
+    m = _B64_VALUE.match(value)
+    if not m:
+        return value
+    try:
+        return base64.b64decode(m.group(1)).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return value
+
+
+def encode_metadata(meta: dict[str, str] | None) -> dict[str, str]:
+    return {encode_meta_name(k): _encode_value(str(v)) for k, v in (meta or {}).items()}
+
+
+def decode_metadata(meta: dict[str, str] | None) -> dict[str, str]:
+    return {decode_meta_name(k): _decode_value(v) for k, v in (meta or {}).items()}
+
+
+def _read_full(stream: BinaryIO, n: int) -> bytes:
+    """Up to ``n`` bytes, looping over short reads (pipes, sockets)."""
+    parts: list[bytes] = []
+    got = 0
+    while got < n:
+        chunk = stream.read(n - got)
+        if not chunk:
+            break
+        parts.append(chunk)
+        got += len(chunk)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+class AzureProvider(Provider):
+    """A container (and optional prefix) on Azure Blob Storage or Azurite."""
+
+    schemes = ("az",)
+    #: account_key / sas_token: credentials with account_url; part_size: block bytes;
+    #: max_concurrency: blocks staged in parallel per write
+    options = ("account_key", "sas_token", "part_size", "max_concurrency")
+
+    capabilities = Capabilities(
+        server_side_copy=True,
+        tiers=TIERS,
+        native_checksums=("md5",),
+        max_key_bytes=1024,
+        multipart_threshold=THRESHOLD,
+        part_size=PART_SIZE,
+        versioning=False,
+        metadata_update=False,
+    )
+
+    def __init__(self, settings: ProviderSettings):
+        super().__init__(settings)
+        self.container_name = self.location.bucket
+        self.timeout = float(settings.timeout)
+        self.part_size = int(settings.extra.get("part_size", PART_SIZE))
+        self.in_flight = int(settings.extra.get("max_concurrency", _IN_FLIGHT))
+        if self.part_size <= 0 or self.part_size > 4000 * MiB or self.in_flight <= 0:
+            raise InvalidInput("part_size must be 1 B..4000 MiB and max_concurrency positive",
+                               provider=self.name)
+        self.service = self._make_client(settings)
+        self.container = self.service.get_container_client(self.container_name)
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+
+    # -- construction -----------------------------------------------------
+    def _make_client(self, settings: ProviderSettings) -> BlobServiceClient:
+        """Settings first (connection string, account URL), then the SDK's env convention."""
+        kwargs: dict[str, Any] = {
+            "connection_timeout": self.timeout,
+            "read_timeout": self.timeout,
+            "retry_policy": LinearRetry(backoff=0.3, random_jitter_range=0.2, retry_total=2),
+            "max_single_put_size": THRESHOLD,
+            "max_block_size": self.part_size,
+            "max_single_get_size": READ_CHUNK,
+            "max_chunk_get_size": READ_CHUNK,
+        }
+        try:
+            if settings.connection_string:
+                return BlobServiceClient.from_connection_string(settings.connection_string, **kwargs)
+            if settings.account_url:
+                credential: Any = (settings.extra.get("account_key") or settings.secret_key
+                                   or settings.extra.get("sas_token"))
+                if credential is None:
+                    with contextlib.suppress(ImportError):
+                        from azure.identity import DefaultAzureCredential
+
+                        credential = DefaultAzureCredential()
+                return BlobServiceClient(settings.account_url, credential=credential, **kwargs)
+            env = os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
+            if env:
+                return BlobServiceClient.from_connection_string(env, **kwargs)
+        except (ValueError, TypeError, aexc.AzureError):
+            # never echo the string: it holds the account key
+            raise InvalidInput("the Azure connection string or account URL is malformed",
+                               provider=self.name) from None
+        raise InvalidInput("no Azure credentials: set connection_string or account_url in the "
+                           "provider table, or AZURE_STORAGE_CONNECTION_STRING", provider=self.name)
+
+    # -- errors -------------------------------------------------------------
+    def _error(self, e: BaseException, key: str | None) -> NoReturn:
+        """The one translation of azure-core errors into omnifs errors (no secrets)."""
+        if isinstance(e, OmnifsError):
+            raise e
+        where = {"provider": self.name, "key": key}
+        code = str(getattr(e, "error_code", None) or "")
+        status = getattr(e, "status_code", None)
+        if code == "ContainerNotFound":
+            raise NotFound(f"container {self.container_name!r} does not exist", **where) from None
+        if code == "BlobArchived" or (status == 409 and "archiv" in code.lower()):
+            raise PermissionDenied("the blob is archived: rehydrate it (set_tier Hot or Cool) "
+                                   "and wait before reading", **where) from None
+        if isinstance(e, aexc.ResourceNotFoundError) or status == 404:
+            raise NotFound("no such object", **where) from None
+        if isinstance(e, aexc.ClientAuthenticationError) or status in (401, 403):
+            raise PermissionDenied(f"access denied ({code or status})", **where) from None
+        if status in (429, 503) or code in ("ServerBusy", "OperationTimedOut"):
+            raise Throttled(f"the store is busy ({code or status}), retry later", **where) from None
+        if isinstance(e, (aexc.ResourceModifiedError, aexc.ResourceExistsError)) or status in (409, 412):
+            raise Conflict(f"precondition failed or object exists ({code or status})",
+                           **where) from None
+        if code in ("Md5Mismatch", "Crc64Mismatch") or "mismatch" in code.lower():
+            raise IntegrityError(f"checksum mismatch in transfer ({code})", **where) from None
+        if status == 400 or status == 416:
+            raise InvalidInput(f"request refused ({code or status})", **where) from None
+        if isinstance(e, (aexc.ServiceRequestError, aexc.ServiceResponseError,
+                          aexc.IncompleteReadError, aexc.DecodeError, OSError)):
+            raise Unavailable(f"cannot reach the store ({type(e).__name__})", **where) from None
+        if isinstance(e, ValueError):
+            raise InvalidInput(f"request refused by the SDK ({type(e).__name__})", **where) from None
+        if status is not None and status >= 500:
+            raise Unavailable(f"server error ({code or status})", **where) from None
+        raise Unavailable(f"unexpected error ({type(e).__name__} {code or status or ''})".rstrip(),
+                          **where) from None
+
+    # -- helpers ------------------------------------------------------------
+    def _info(self, props: Any, key: str | None = None) -> ObjectInfo:
+        settings = props.content_settings
+        md5 = settings.content_md5 if settings is not None else None
+        tier = props.blob_tier
+        return ObjectInfo(
+            key=key if key is not None else self.key_of(props.name),
+            size=int(props.size or 0),
+            last_modified=props.last_modified.timestamp() if props.last_modified else None,
+            etag=props.etag,
+            version=getattr(props, "version_id", None),
+            checksums={"md5": bytes(md5).hex()} if md5 else {},
+            metadata=decode_metadata(props.metadata),
+            tier=str(tier.value if hasattr(tier, "value") else tier) if tier else None,
+            content_type=settings.content_type if settings is not None else None,
+        )
+
+    def _blob(self, key: str) -> Any:
+        return self.container.get_blob_client(self.object_name(key))
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=self.in_flight,
+                                                thread_name_prefix=f"omnifs-az-{self.name}")
+            return self._pool
+
+    # -- primitives -----------------------------------------------------------
+    def head(self, key: str) -> ObjectInfo:
+        try:
+            props = self._blob(key).get_blob_properties(timeout=self.timeout)
+        except _SDK_ERRORS as e:
+            self._error(e, key)
+        return self._info(props, key)
+
+    def list(self, prefix: str = "", recursive: bool = True) -> Iterator[ObjectInfo]:
+        name_prefix = self.object_name(prefix)
+        try:
+            if recursive:
+                items = self.container.list_blobs(name_starts_with=name_prefix or None,
+                                                  include=["metadata"], timeout=self.timeout)
+            else:
+                items = self.container.walk_blobs(name_starts_with=name_prefix or None,
+                                                  include=["metadata"], delimiter="/",
+                                                  timeout=self.timeout)
+            for item in items:
+                if isinstance(item, BlobPrefix):
+                    yield ObjectInfo(key=self.key_of(item.name), is_prefix=True)
+                elif recursive or item.name != name_prefix:
+                    yield self._info(item)
+        except _SDK_ERRORS as e:
+            if isinstance(e, aexc.ResourceNotFoundError):
+                raise NotFound(f"container {self.container_name!r} does not exist",
+                               provider=self.name, key=prefix) from None
+            self._error(e, prefix)
+
+    def open_read(self, key: str, start: int = 0, end: int | None = None) -> BinaryIO:
+        start = max(0, start)
+        blob = self._blob(key)
+        if end is not None and end <= start:
+            self.head(key)  # still NotFound for a missing key
+            return _AzureStream(iter(()), self, key)
+        length = None if end is None else end - start
+        try:
+            downloader = blob.download_blob(offset=start, length=length, max_concurrency=1,
+                                            timeout=self.timeout)
+        except _SDK_ERRORS as e:
+            if getattr(e, "status_code", None) == 416:  # start at or past the end
+                return _AzureStream(iter(()), self, key)
+            self._error(e, key)
+        return _AzureStream(downloader.chunks(), self, key)
+
+    def write(self, key: str, stream: BinaryIO, size: int | None = None,
+              metadata: dict[str, str] | None = None,
+              content_type: str | None = None) -> ObjectInfo:
+        blob = self._blob(key)
+        meta = encode_metadata(metadata)
+        first = _read_full(stream, THRESHOLD if size is None or size >= THRESHOLD else size)
+        try:
+            if len(first) < THRESHOLD:  # the whole content: one Put Blob
+                content = ContentSettings(content_type=content_type) if content_type else None
+                blob.upload_blob(first, length=len(first), overwrite=True, metadata=meta or None,
+                                 content_settings=content, max_concurrency=1, timeout=self.timeout)
+            else:
+                self._write_blocks(blob, first, stream, meta, content_type)
+            props = blob.get_blob_properties(timeout=self.timeout)
+        except _SDK_ERRORS as e:
+            self._error(e, key)
+        return self._info(props, key)
+
+    def _write_blocks(self, blob: Any, first: bytes, stream: BinaryIO, meta: dict[str, str],
+                      content_type: str | None) -> None:
+        """Stage blocks in parallel (bounded), then commit: the blob appears only then."""
+        pool = self._executor()
+        tag = uuid.uuid4().hex
+        md5 = hashlib.md5()
+        ids: list[str] = []
+        pending: deque[Future] = deque()
+        view = memoryview(first)
+        try:
+            index = 0
+            while True:
+                if view:
+                    chunk, view = bytes(view[:self.part_size]), view[self.part_size:]
+                    if len(chunk) < self.part_size:
+                        chunk += _read_full(stream, self.part_size - len(chunk))
+                else:
+                    chunk = _read_full(stream, self.part_size)
+                if not chunk:
+                    break
+                while len(pending) >= self.in_flight:
+                    pending.popleft().result()
+                block_id = base64.b64encode(f"{tag}-{index:08d}".encode()).decode("ascii")
+                ids.append(block_id)
+                md5.update(chunk)
+                pending.append(pool.submit(blob.stage_block, block_id, chunk, length=len(chunk),
+                                           timeout=self.timeout))
+                index += 1
+            while pending:
+                pending.popleft().result()
+        finally:
+            for f in pending:
+                f.cancel()
+        content = ContentSettings(content_type=content_type or "application/octet-stream",
+                                  content_md5=bytearray(md5.digest()))
+        blob.commit_block_list([BlobBlock(block_id=i) for i in ids], metadata=meta or None,
+                               content_settings=content, timeout=self.timeout)
+
+    def copy(self, src_key: str, dst_key: str, metadata: dict[str, str] | None = None) -> ObjectInfo:
+        src = self._blob(src_key)
+        dst = self._blob(dst_key)
+        meta = encode_metadata(metadata) if metadata is not None else None
+        try:
+            dst.start_copy_from_url(src.url, metadata=meta or None, timeout=self.timeout)
+            props = dst.get_blob_properties(timeout=self.timeout)
+            while props.copy is not None and props.copy.status == "pending":
+                time.sleep(_COPY_POLL)
+                props = dst.get_blob_properties(timeout=self.timeout)
+            if props.copy is not None and props.copy.status not in (None, "success"):
+                raise Unavailable(f"server-side copy ended as {props.copy.status}",
+                                  provider=self.name, key=f"{src_key} -> {dst_key}")
+            if meta is not None and props.metadata != meta:  # {} keeps the source's otherwise
+                dst.set_blob_metadata(meta, timeout=self.timeout)
+                props = dst.get_blob_properties(timeout=self.timeout)
+        except _SDK_ERRORS as e:
+            status = getattr(e, "status_code", None)
+            code = str(getattr(e, "error_code", "") or "")
+            if (status == 404 and code != "ContainerNotFound") or code == "CannotVerifyCopySource":
+                raise NotFound("copy source does not exist", provider=self.name,
+                               key=src_key) from None
+            self._error(e, f"{src_key} -> {dst_key}")
+        return self._info(props, dst_key)
+
+    def delete(self, key: str) -> None:
+        try:
+            self._blob(key).delete_blob(delete_snapshots="include", timeout=self.timeout)
+        except _SDK_ERRORS as e:
+            if str(getattr(e, "error_code", "")) == "BlobNotFound":
+                return
+            if isinstance(e, aexc.ResourceNotFoundError) and not getattr(e, "error_code", None):
+                return
+            self._error(e, key)
+
+    def _set_tier(self, key: str, tier: str) -> None:
+        try:
+            self._blob(key).set_standard_blob_tier(tier, timeout=self.timeout)
+        except _SDK_ERRORS as e:
+            self._error(e, key)
+
+    def close(self) -> None:
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
+        with contextlib.suppress(*_SDK_ERRORS):  # closing must never fail the caller
+            self.service.close()
+
+
+class _AzureStream(io.RawIOBase):
+    """Chunks of a ranged download, handed out as the caller reads.
+
+    A failure while fetching the next chunk (server gone, read timeout)
+    becomes Unavailable at once; the SDK's own short retry is the only wait.
+    """
+
+    def __init__(self, chunks: Iterator[bytes], provider: AzureProvider, key: str):
+        self._chunks = chunks
+        self._provider = provider
+        self._key = key
+        self._buf = memoryview(b"")
+        self._eof = False
+
+    def readable(self) -> bool:
+        return True
+
+    def _fill(self) -> bool:
+        while not self._buf:
+            if self._eof:
+                return False
+            try:
+                chunk = next(self._chunks)
+            except StopIteration:
+                self._eof = True
+                return False
+            except _SDK_ERRORS as e:
+                self._eof = True
+                self._provider._error(e, self._key)
+            self._buf = memoryview(chunk)
+        return True
+
+    def read(self, n: int = -1) -> bytes:  # type: ignore[override]
+        if self.closed:
+            return b""
+        if n is None or n < 0:
+            return self.readall()
+        if n == 0 or not self._fill():
+            return b""
+        out = bytes(self._buf[:n])
+        self._buf = self._buf[n:]
+        return out
+
+    def readall(self) -> bytes:
+        parts = []
+        while self._fill():
+            parts.append(bytes(self._buf))
+            self._buf = memoryview(b"")
+        return b"".join(parts)
+
+    def readinto(self, b: Any) -> int:
+        data = self.read(len(b))
+        b[:len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._chunks = iter(())
+        self._buf = memoryview(b"")
+        self._eof = True
+        super().close()
