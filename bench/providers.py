@@ -1,0 +1,322 @@
+"""Provider throughput beside the raw SDK doing the same thing, in the same run.
+
+Why ratios: the local stand-in servers vary from run to run and machine to
+machine (shared/SERVERS.md: 100-350 MB/s per server), so an absolute MB/s
+means little; "ours / raw SDK" on the same server at the same minute says how
+much our layer costs.
+
+Usage::
+
+    .venv/bin/python bench/providers.py              # 256 MiB and 1,000 x 4 KiB, 3 runs
+    .venv/bin/python bench/providers.py --small      # 16 MiB and 200 x 4 KiB, quick check
+    .venv/bin/python bench/providers.py --kinds s3,file --runs 5
+
+Each figure is the median of ``--runs`` runs. Raw baselines: boto3
+``upload_fileobj``/``put_object``/``get_object`` (s3), minio
+``put_object``/``get_object`` (minio), google-cloud-storage
+``upload_from_file``/``download_as_bytes`` (gs), azure ``upload_blob``/
+``download_blob`` (az), plain ``open``/``write`` without fsync (file; our
+provider fsyncs, so its PUT ratio includes durability the baseline lacks).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from providers import OmnifsError, open_provider
+from tests import servers as S
+
+MiB = 1024 * 1024
+CHUNK = MiB
+WORKERS = 16
+
+
+class Raw:
+    """The same four operations done with the store's own SDK, nothing of ours."""
+
+    def put_big(self, key: str, data: bytes) -> None: ...
+    def get_big(self, key: str) -> int: ...
+    def put_small(self, key: str, data: bytes) -> None: ...
+    def get_small(self, key: str) -> int: ...
+
+
+class RawS3(Raw):
+    def __init__(self, endpoint: str, bucket: str):
+        import boto3
+        from botocore.config import Config
+
+        self.bucket = bucket
+        self.c = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="test",
+                              aws_secret_access_key="test", region_name="us-east-1",
+                              config=Config(max_pool_connections=WORKERS * 2))
+
+    def put_big(self, key, data):
+        self.c.upload_fileobj(io.BytesIO(data), self.bucket, key)
+
+    def get_big(self, key):
+        body = self.c.get_object(Bucket=self.bucket, Key=key)["Body"]
+        return _drain(body)
+
+    def put_small(self, key, data):
+        self.c.put_object(Bucket=self.bucket, Key=key, Body=data)
+
+    def get_small(self, key):
+        return len(self.c.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+
+
+class RawMinio(Raw):
+    def __init__(self, endpoint: str, bucket: str):
+        import urllib3
+        from minio import Minio
+
+        self.bucket = bucket
+        http = urllib3.PoolManager(maxsize=WORKERS * 2)
+        self.c = Minio(endpoint.removeprefix("http://"), access_key="test", secret_key="test",
+                       secure=False, region="us-east-1", http_client=http)
+
+    def put_big(self, key, data):
+        self.c.put_object(self.bucket, key, io.BytesIO(data), len(data), part_size=16 * MiB)
+
+    def get_big(self, key):
+        r = self.c.get_object(self.bucket, key)
+        try:
+            return sum(len(c) for c in r.stream(CHUNK))
+        finally:
+            r.close()
+            r.release_conn()
+
+    def put_small(self, key, data):
+        self.c.put_object(self.bucket, key, io.BytesIO(data), len(data))
+
+    def get_small(self, key):
+        r = self.c.get_object(self.bucket, key)
+        try:
+            return len(r.read())
+        finally:
+            r.close()
+            r.release_conn()
+
+
+class RawGCS(Raw):
+    def __init__(self, endpoint: str, bucket: str):
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud import storage
+
+        client = storage.Client(project="bench", credentials=AnonymousCredentials(),
+                                client_options={"api_endpoint": endpoint})
+        self.b = client.bucket(bucket)
+
+    def put_big(self, key, data):
+        self.b.blob(key).upload_from_file(io.BytesIO(data), size=len(data))
+
+    def get_big(self, key):
+        return len(self.b.blob(key).download_as_bytes())
+
+    def put_small(self, key, data):
+        self.b.blob(key).upload_from_file(io.BytesIO(data), size=len(data))
+
+    def get_small(self, key):
+        return len(self.b.blob(key).download_as_bytes())
+
+
+class RawAzure(Raw):
+    def __init__(self, endpoint: str, bucket: str):
+        from azure.storage.blob import BlobServiceClient
+
+        self.c = BlobServiceClient.from_connection_string(
+            S.azure_connection_string(endpoint)).get_container_client(bucket)
+
+    def put_big(self, key, data):
+        self.c.upload_blob(key, io.BytesIO(data), length=len(data), overwrite=True,
+                           max_concurrency=4)
+
+    def get_big(self, key):
+        return sum(len(c) for c in self.c.download_blob(key, max_concurrency=4).chunks())
+
+    def put_small(self, key, data):
+        self.c.upload_blob(key, data, overwrite=True)
+
+    def get_small(self, key):
+        return len(self.c.download_blob(key).readall())
+
+
+class RawFile(Raw):
+    def __init__(self, root: str):
+        self.root = root
+
+    def _path(self, key: str) -> str:
+        path = os.path.join(self.root, key)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        return path
+
+    def put_big(self, key, data):
+        with open(self._path(key), "wb") as f:
+            view = memoryview(data)
+            f.writelines(view[i:i + CHUNK] for i in range(0, len(view), CHUNK))
+
+    def get_big(self, key):
+        with open(self._path(key), "rb") as f:
+            return _drain(f)
+
+    def put_small(self, key, data):
+        with open(self._path(key), "wb") as f:
+            f.write(data)
+
+    def get_small(self, key):
+        with open(self._path(key), "rb") as f:
+            return len(f.read())
+
+
+def _drain(f) -> int:
+    n = 0
+    while True:
+        chunk = f.read(CHUNK)
+        if not chunk:
+            return n
+        n += len(chunk)
+
+
+class Ours(Raw):
+    def __init__(self, provider):
+        self.p = provider
+
+    def put_big(self, key, data):
+        self.p.write(key, io.BytesIO(data), len(data))
+
+    def get_big(self, key):
+        with self.p.open_read(key) as f:
+            return _drain(f)
+
+    def put_small(self, key, data):
+        self.p.write_bytes(key, data)
+
+    def get_small(self, key):
+        return len(self.p.read_bytes(key))
+
+
+def _timed(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def _many(fn: Callable[[str], object], keys: list[str]) -> Callable[[], None]:
+    def run() -> None:
+        with ThreadPoolExecutor(WORKERS) as pool:
+            for _ in pool.map(fn, keys):
+                pass
+    return run
+
+
+def bench_pair(label: str, ours: Raw, raw: Raw, big: bytes, small: list[bytes],
+               runs: int) -> list[tuple[str, str, float, float]]:
+    """Median MB/s of (ours, raw) for each operation; the two alternate in every run."""
+    totals = {"PUT big": len(big), "GET big": len(big),
+              "PUT small": sum(map(len, small)), "GET small": sum(map(len, small))}
+    times: dict[tuple[str, str], list[float]] = {}
+    for r in range(runs):
+        for who, impl in (("ours", ours), ("raw", raw)) if r % 2 == 0 else (("raw", raw), ("ours", ours)):
+            big_key = f"bench/{who}/big"
+            keys = [f"bench/{who}/small/{i:05d}" for i in range(len(small))]
+            blobs = dict(zip(keys, small, strict=True))
+            ops = {
+                "PUT big": lambda impl=impl, k=big_key: impl.put_big(k, big),
+                "GET big": lambda impl=impl, k=big_key: impl.get_big(k),
+                "PUT small": _many(lambda k, impl=impl, b=blobs: impl.put_small(k, b[k]), keys),
+                "GET small": _many(lambda k, impl=impl: impl.get_small(k), keys),
+            }
+            for op, fn in ops.items():
+                times.setdefault((op, who), []).append(_timed(fn))
+    rows = []
+    for op, nbytes in totals.items():
+        ours_mbs = nbytes / MiB / statistics.median(times[(op, "ours")])
+        raw_mbs = nbytes / MiB / statistics.median(times[(op, "raw")])
+        rows.append((label, op, ours_mbs, raw_mbs))
+    return rows
+
+
+def setup(kind: str, servers: dict, tmp: str) -> tuple[Raw, Raw, Callable[[], None]]:
+    """(ours, raw, cleanup) over a fresh bucket of ``kind``."""
+    if kind == "file":
+        root = tempfile.mkdtemp(prefix="bench-", dir=tmp)
+        raw_root = tempfile.mkdtemp(prefix="bench-raw-", dir=tmp)
+        p = open_provider(S.settings_for("file", None, "", local_root=root))
+        return Ours(p), RawFile(raw_root), p.close
+    server = servers["s3" if kind == "minio" else kind]
+    bucket = S.unique_bucket("bench")
+    S.create_bucket(kind, server.endpoint, bucket)
+    p = open_provider(S.settings_for(kind, server.endpoint, bucket))
+    raw_cls = {"s3": RawS3, "minio": RawMinio, "gs": RawGCS, "az": RawAzure}[kind]
+    return Ours(p), raw_cls(server.endpoint, bucket), p.close
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--small", action="store_true", help="16 MiB and 200 x 4 KiB: a quick check")
+    ap.add_argument("--kinds", default=",".join(S.KINDS), help="comma-separated, default all")
+    ap.add_argument("--big-mib", type=int, help="override the big object's size")
+    ap.add_argument("--count", type=int, help="override the number of small objects")
+    args = ap.parse_args(argv)
+
+    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
+    unknown = set(kinds) - set(S.KINDS)
+    if unknown:
+        print(f"unknown kind(s) {', '.join(sorted(unknown))}: use {', '.join(S.KINDS)}",
+              file=sys.stderr)
+        return 2
+    big_mib = args.big_mib or (16 if args.small else 256)
+    count = args.count or (200 if args.small else 1000)
+    rng = random.Random(1)
+    big = rng.randbytes(big_mib * MiB)
+    small = [rng.randbytes(4096) for _ in range(count)]
+
+    servers: dict[str, S.Server] = {}
+    rows: list[tuple[str, str, float, float]] = []
+    failures: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="omnifs-bench-") as tmp:
+        try:
+            for kind in kinds:
+                server_kind = "s3" if kind == "minio" else kind
+                if kind != "file" and server_kind not in servers:
+                    servers[server_kind] = S.start(server_kind)
+                try:
+                    ours, raw, close = setup(kind, servers, tmp)
+                except OmnifsError as e:
+                    failures.append(f"{kind}: cannot open the provider: {e}")
+                    continue
+                try:
+                    print(f"{kind}: benchmarking ...", file=sys.stderr, flush=True)
+                    rows += bench_pair(kind, ours, raw, big, small, args.runs)
+                except Exception as e:  # noqa: BLE001 - one provider must not hide the others
+                    failures.append(f"{kind}: {type(e).__name__}: {str(e).splitlines()[0][:200]}")
+                finally:
+                    close()
+        finally:
+            for server in servers.values():
+                server.stop()
+
+    print(f"\nmedian of {args.runs} run(s); big = {big_mib} MiB, small = {count} x 4 KiB "
+          f"with {WORKERS} workers\n")
+    print(f"{'kind':<6} {'operation':<10} {'ours MB/s':>10} {'raw MB/s':>10} {'ours/raw':>9}")
+    for kind, op, ours_mbs, raw_mbs in rows:
+        print(f"{kind:<6} {op:<10} {ours_mbs:>10.1f} {raw_mbs:>10.1f} {ours_mbs / raw_mbs:>9.2f}")
+    for line in failures:
+        print(f"FAILED {line}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
