@@ -1,0 +1,185 @@
+"""Deciding what a copy or sync must do, without doing any I/O.
+
+Kept apart from the transfer engine so that the rules (what counts as "the
+same object", what the globs select, what ``--delete`` removes) are tested as
+plain functions over ``ObjectInfo`` records.
+
+Trust order when comparing a source object with what the destination holds:
+size first (different sizes are always different), then the SHA-256 omnifs
+records in user metadata, then a native checksum both stores report (md5,
+crc32c), and last size plus mtime (ours from metadata, else the store's).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from providers import RESERVED_PREFIX, ObjectInfo
+
+#: two mtimes closer than this count as equal (stores keep whole seconds or ms)
+MTIME_WINDOW = 1.0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    same: bool
+    #: which evidence decided: "size", "sha256", "md5", "crc32c", "mtime"
+    by: str
+    #: True when the evidence was not enough and a head() of both sides may settle it
+    need_metadata: bool = False
+
+
+def compare(src: ObjectInfo, dst: ObjectInfo) -> Verdict:
+    """Is ``dst`` already a whole, equal copy of ``src``?"""
+    if src.size != dst.size:
+        return Verdict(False, "size")
+    if src.sha256 and dst.sha256:
+        return Verdict(src.sha256 == dst.sha256, "sha256")
+    for algo in ("md5", "crc32c"):
+        a, b = src.checksums.get(algo), dst.checksums.get(algo)
+        if a and b:
+            return Verdict(a.lower() == b.lower(), algo)
+    # listings of some stores carry no user metadata: a head may find a sha256
+    need = not src.metadata or not dst.metadata
+    s, d = src.mtime, dst.mtime
+    if s is None or d is None:
+        return Verdict(False, "mtime", need)
+    return Verdict(abs(s - d) <= MTIME_WINDOW, "mtime", need)
+
+
+@lru_cache(maxsize=256)
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """``**`` crosses ``/``, ``*`` and ``?`` do not; a pattern without ``/`` also
+    matches any basename (as rsync and rclone filters do)."""
+    anchored = pattern.startswith("/")
+    pattern = pattern.lstrip("/")
+    out = []
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+            if i < len(pattern) and pattern[i] == "/":  # "a/**/b" also matches "a/b"
+                out[-1] = "(?:.*/)?"
+                i += 1
+            continue
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[":
+            j = pattern.find("]", i + 1)
+            if j == -1:
+                out.append(re.escape(c))
+            else:
+                body = pattern[i + 1:j].replace("\\", "\\\\")
+                if body.startswith("!"):
+                    body = "^" + body[1:]
+                out.append(f"[{body}]")
+                i = j
+        else:
+            out.append(re.escape(c))
+        i += 1
+    body = "".join(out)
+    if "/" not in pattern and not anchored:
+        return re.compile(f"^(?:.*/)?{body}$")
+    return re.compile(f"^{body}$")
+
+
+@dataclass(frozen=True)
+class Filter:
+    """``--include``/``--exclude`` globs over keys relative to the source prefix."""
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+    def wants(self, rel: str) -> bool:
+        if rel.startswith(RESERVED_PREFIX):
+            return False  # omnifs's own bookkeeping is never copied as data
+        if self.include and not any(_glob_regex(p).match(rel) for p in self.include):
+            return False
+        return not any(_glob_regex(p).match(rel) for p in self.exclude)
+
+
+@dataclass
+class Action:
+    #: "copy", "skip" or "delete"
+    op: str
+    #: key relative to the source/destination prefix
+    rel: str
+    size: int = 0
+    reason: str = ""
+    src: ObjectInfo | None = None
+    dst: ObjectInfo | None = None
+
+
+@dataclass
+class Plan:
+    copies: list[Action] = field(default_factory=list)
+    skips: list[Action] = field(default_factory=list)
+    deletes: list[Action] = field(default_factory=list)
+    #: pairs with equal size whose listings lacked the metadata to decide
+    undecided: list[Action] = field(default_factory=list)
+
+    @property
+    def bytes_to_copy(self) -> int:
+        return sum(a.size for a in self.copies)
+
+    def lines(self) -> list[str]:
+        """The plan as ``--dry-run`` prints it: one line per change, then totals."""
+        out = [f"copy {a.rel} ({a.size} bytes, {a.reason})" for a in self.copies]
+        out += [f"delete {a.rel}" for a in self.deletes]
+        out.append(f"plan: {len(self.copies)} to copy ({self.bytes_to_copy} bytes), "
+                   f"{len(self.skips)} unchanged, {len(self.deletes)} to delete")
+        return out
+
+
+def relative(key: str, prefix: str) -> str:
+    return key[len(prefix):]
+
+
+def build_plan(src: dict[str, ObjectInfo], dst: dict[str, ObjectInfo], *,
+               delete: bool = False, filt: Filter | None = None, overwrite: bool = False) -> Plan:
+    """``src``/``dst`` map relative keys to listings. ``overwrite`` copies even equal objects."""
+    filt = filt or Filter()
+    plan = Plan()
+    for rel in sorted(src):
+        if not filt.wants(rel):
+            continue
+        s = src[rel]
+        d = dst.get(rel)
+        if d is None:
+            plan.copies.append(Action("copy", rel, s.size, "missing", s, None))
+            continue
+        if overwrite:
+            plan.copies.append(Action("copy", rel, s.size, "overwrite", s, d))
+            continue
+        v = compare(s, d)
+        act = Action("skip" if v.same else "copy", rel, s.size, f"{'same' if v.same else 'differs'} by {v.by}", s, d)
+        if v.need_metadata:
+            plan.undecided.append(act)
+        elif v.same:
+            plan.skips.append(act)
+        else:
+            plan.copies.append(act)
+    if delete:
+        for rel in sorted(dst):
+            # a filtered-out name is outside the sync: never delete it
+            if rel not in src and filt.wants(rel):
+                plan.deletes.append(Action("delete", rel, dst[rel].size, "extra", None, dst[rel]))
+    return plan
+
+
+def settle(plan: Plan, decided: list[tuple[Action, ObjectInfo, ObjectInfo]]) -> None:
+    """Fold the head()-refreshed pairs of ``plan.undecided`` back into the plan."""
+    for act, s, d in decided:
+        v = compare(s, d)
+        act.src, act.dst = s, d
+        act.reason = f"{'same' if v.same else 'differs'} by {v.by}"
+        (plan.skips if v.same else plan.copies).append(Action(
+            "skip" if v.same else "copy", act.rel, act.size, act.reason, s, d))
+    plan.undecided.clear()
+    plan.copies.sort(key=lambda a: a.rel)

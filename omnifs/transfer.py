@@ -1,0 +1,477 @@
+"""Copying objects between any two stores: streamed, verified, retried, resumable.
+
+The library behind ``omnifs cp`` and ``omnifs sync``; ``copy_object`` moves
+one object, ``copy_tree`` a prefix (``delete=True`` makes it a sync).
+
+How one object travels:
+
+* Same store (same provider class, bucket and connection settings): the
+  provider's server-side ``copy()``, no byte passes through this machine.
+* Otherwise the source's reader feeds a bounded ``Prefetch`` queue, a
+  ``Verifier`` hashes it on the way, and the destination's own ``write()``
+  uploads it (in parallel parts for big objects). Memory per transfer is the
+  prefetch queue plus the destination's in-flight parts.
+
+The SHA-256 problem: every object omnifs writes must carry ``META_SHA256``,
+but an S3/GCS/Azure upload takes its metadata before the first byte. Chosen:
+
+* the source recorded a SHA-256: it goes into the metadata up front and the
+  Verifier checks the bytes against it before the last byte is handed over,
+  so a mismatch aborts the upload (nothing corrupt becomes visible);
+* no SHA-256 recorded and the object is small (``small_object``, 8 MiB by
+  default): read it into memory once, hash, check any native checksum, then
+  upload with the hash. One read, bounded memory;
+* no SHA-256 and big: stream it (checking a native md5/crc32c of the source
+  when it reports one), then record the hash with a server-side
+  copy-in-place of the destination object when the store can
+  (``metadata_update`` or ``server_side_copy``); a store that can do neither
+  gets a hashing pre-pass over the source (two reads, never two copies).
+
+Failures: transient errors (``err.transient``) retry the object with
+exponential backoff and jitter; an integrity mismatch removes the
+destination object and retries once. Reruns skip objects that already
+arrived whole (see ``omnifs.sync_plan.compare``).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from providers import (
+    META_MTIME,
+    META_SHA256,
+    IntegrityError,
+    InvalidInput,
+    NotFound,
+    ObjectInfo,
+    OmnifsError,
+    Provider,
+    Unavailable,
+)
+
+from .progress import ProgressCallback, Snapshot, Stats
+from .streams import Prefetch, Verifier
+from .sync_plan import Filter, Plan, build_plan, settle
+
+log = logging.getLogger("omnifs.transfer")
+
+MiB = 1024 * 1024
+
+
+@dataclass
+class Options:
+    #: objects copied in parallel
+    transfers: int = 4
+    #: parallel head()/delete() calls while planning and pruning
+    checkers: int = 8
+    keep_tier: bool = False
+    #: extra attempts of one object after a transient error
+    retries: int = 3
+    backoff: float = 0.25
+    #: objects up to this size without a recorded SHA-256 are hashed in memory before upload
+    small_object: int = 8 * MiB
+    chunk: int = 1 * MiB
+    #: prefetched chunks per transfer (memory bound: chunk * prefetch)
+    prefetch: int = 16
+    #: allow the server-side copy between two providers over the same store
+    server_side: bool = True
+
+
+@dataclass
+class Failure:
+    key: str
+    error: str
+
+    def __str__(self) -> str:
+        return self.error
+
+
+@dataclass
+class Result:
+    plan: Plan | None = None
+    copied: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    stats: Snapshot = field(default_factory=Snapshot)
+    #: keys copied server-side (no bytes through this machine)
+    server_side: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+class _Warnings:
+    """Each thing a destination cannot keep is said once, not once per object."""
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def once(self, text: str) -> None:
+        with self._lock:
+            if text in self._seen:
+                return
+            self._seen.add(text)
+        log.warning(text)
+
+
+_WARN = _Warnings()
+
+
+# -- same store detection ------------------------------------------------
+
+_CONNECTION_FIELDS = ("endpoint", "region", "access_key", "connection_string", "account_url",
+                      "credentials_file")
+
+
+def same_store(a: Provider, b: Provider) -> bool:
+    """Can ``a.copy()`` reach ``b``'s objects? Same class, bucket and connection settings."""
+    if type(a) is not type(b) or a.location.scheme != b.location.scheme:
+        return False
+    if a.location.scheme == "file":
+        return True
+    if a.location.bucket != b.location.bucket:
+        return False
+    return all(getattr(a.settings, f, None) == getattr(b.settings, f, None) for f in _CONNECTION_FIELDS)
+
+
+def key_in(a: Provider, b: Provider, key: str) -> str | None:
+    """``b``'s ``key`` expressed as a key of ``a`` (same store), or None when outside ``a``'s root."""
+    if a.location.scheme == "file":
+        full = os.path.normpath(os.path.join(b.location.path, key))
+        root = os.path.normpath(a.location.path)
+        if root == "/":
+            return full.lstrip("/")
+        return full[len(root) + 1:] if full.startswith(root + "/") else None
+    full = b.object_name(key)
+    base = a.location.path
+    if not base:
+        return full
+    return full[len(base) + 1:] if full.startswith(base + "/") else None
+
+
+# -- one object ----------------------------------------------------------
+
+def _sleep_backoff(options: Options, attempt: int) -> None:
+    time.sleep(options.backoff * (2 ** attempt) * (0.5 + random.random()))
+
+
+def _retrying(fn, options: Options):
+    """Call ``fn`` retrying transient errors with backoff (for heads, lists, deletes)."""
+    attempt = 0
+    while True:
+        try:
+            return fn()
+        except OmnifsError as e:
+            if not e.transient or attempt >= options.retries:
+                raise
+            _sleep_backoff(options, attempt)
+            attempt += 1
+
+
+def _needs_head(info: ObjectInfo) -> bool:
+    """Listings of some stores lack user metadata or content type: fetch them before copying."""
+    return not info.metadata or info.content_type is None
+
+
+def copy_object(src: Provider, src_key: str, dst: Provider, dst_key: str, *,
+                options: Options | None = None, stats: Stats | None = None,
+                src_info: ObjectInfo | None = None) -> ObjectInfo:
+    """Copy one object; raise the last OmnifsError when it could not be copied whole."""
+    options = options or Options()
+    stats = stats or Stats()
+    info = src_info
+    if info is None or _needs_head(info):
+        info = _retrying(lambda: src.head(src_key), options)
+    attempt = 0
+    integrity_retried = False
+    while True:
+        sent = [0]
+        try:
+            return _copy_once(src, src_key, dst, dst_key, info, options, stats, sent)
+        except IntegrityError:
+            stats.undo_bytes(sent[0])
+            _delete_quietly(dst, dst_key, options)
+            if integrity_retried:
+                raise
+            integrity_retried = True
+            log.info("%s: integrity mismatch, retrying once", src_key)
+        except OmnifsError as e:
+            stats.undo_bytes(sent[0])
+            if not e.transient or attempt >= options.retries:
+                raise
+            _sleep_backoff(options, attempt)
+            attempt += 1
+
+
+def _delete_quietly(p: Provider, key: str, options: Options) -> None:
+    try:
+        _retrying(lambda: p.delete(key), options)
+    except OmnifsError as e:
+        log.warning("%s (could not remove the bad copy)", e)
+
+
+def _metadata_for(info: ObjectInfo) -> dict[str, str]:
+    meta = dict(info.metadata)
+    if META_MTIME not in meta and info.last_modified is not None:
+        meta[META_MTIME] = repr(float(info.last_modified))
+    return meta
+
+
+def _native_expect(info: ObjectInfo) -> dict[str, str]:
+    """The strongest check available for a source without a recorded SHA-256."""
+    if info.sha256:
+        return {"sha256": info.sha256}
+    for algo in ("md5", "crc32c"):
+        if info.checksums.get(algo):
+            return {algo: info.checksums[algo]}
+    return {}
+
+
+def _copy_once(src: Provider, src_key: str, dst: Provider, dst_key: str, info: ObjectInfo,
+               options: Options, stats: Stats, sent: list[int]) -> ObjectInfo:
+    def on_bytes(n: int) -> None:
+        sent[0] += n
+        stats.add_bytes(n, src_key)
+
+    if options.server_side and same_store(src, dst):
+        inner_key = key_in(src, dst, dst_key)
+        if inner_key is not None:
+            meta = _metadata_for(info)
+            # pass metadata only to add the mtime: None lets the store keep everything verbatim
+            out = src.copy(src_key, inner_key, None if meta == info.metadata else meta)
+            on_bytes(info.size)
+            _keep_tier(dst, dst_key, info, options)
+            return out
+
+    meta = _metadata_for(info)
+    expect = _native_expect(info)
+    where = {"provider": src.name, "key": src_key}
+
+    if info.sha256 is None and info.size <= options.small_object:
+        # small and unhashed: one read into memory, hash and check, then upload with the hash
+        v = Verifier(src.open_read(src_key), size=info.size, expect=expect, on_bytes=on_bytes, **where)
+        with v:
+            data = v.read()
+            while len(data) < info.size:  # readers may return short
+                more = v.read(info.size - len(data))
+                if not more:
+                    break
+                data += more
+            if not v._checked:
+                v.check()
+        meta[META_SHA256] = v.digest()
+        out = dst.write(dst_key, io.BytesIO(data), len(data), meta, info.content_type)
+        return _finish(src, dst, dst_key, info, meta, out, options)
+
+    prepass = False
+    if info.sha256 is None and not (dst.capabilities.metadata_update or dst.capabilities.server_side_copy):
+        meta[META_SHA256] = _hash_source(src, src_key, info, options)
+        expect = {"sha256": meta[META_SHA256]}
+        prepass = True
+
+    reader = Prefetch(src.open_read(src_key), chunk=options.chunk, depth=options.prefetch,
+                      provider=src.name, key=src_key)
+    v = Verifier(reader, size=info.size, expect=expect, on_bytes=on_bytes, **where)
+    with v:
+        try:
+            out = dst.write(dst_key, v, info.size, meta, info.content_type)
+        except BaseException as e:
+            if v.error is not None and v.error is not e and isinstance(v.error, OmnifsError):
+                raise v.error from None
+            raise
+        if not v._checked:
+            v.check()  # the destination did not read to the end: it cannot be whole
+    if info.sha256 is None and not prepass:
+        meta[META_SHA256] = v.digest()
+        out = _record_sha(dst, dst_key, meta, out)
+    return _finish(src, dst, dst_key, info, meta, out, options)
+
+
+def _hash_source(src: Provider, key: str, info: ObjectInfo, options: Options) -> str:
+    v = Verifier(Prefetch(src.open_read(key), chunk=options.chunk, depth=options.prefetch,
+                          provider=src.name, key=key),
+                 size=info.size, expect=_native_expect(info), provider=src.name, key=key)
+    with v:
+        while v.read(options.chunk):
+            pass
+        if not v._checked:
+            v.check()
+    return v.digest()
+
+
+def _record_sha(dst: Provider, key: str, meta: dict[str, str], out: ObjectInfo) -> ObjectInfo:
+    """Add the streamed SHA-256 to an uploaded object with a server-side copy onto itself."""
+    try:
+        return dst.copy(key, key, meta)
+    except OmnifsError as e:
+        _WARN.once(f"{dst.name}: could not record the SHA-256 in metadata after upload ({e}); "
+                   "later syncs compare by size and mtime")
+        return out
+
+
+def _finish(src: Provider, dst: Provider, dst_key: str, info: ObjectInfo, meta: dict[str, str],
+            out: ObjectInfo, options: Options) -> ObjectInfo:
+    if out is not None and out.size and out.size != info.size:
+        raise IntegrityError(f"destination holds {out.size} bytes after upload, source has {info.size}",
+                             provider=dst.name, key=dst_key)
+    if out is not None and out.metadata:
+        lost = sorted(k for k in meta if k not in out.metadata)
+        if lost:
+            _WARN.once(f"{dst.name}: cannot keep metadata {', '.join(lost)}")
+    _keep_tier(dst, dst_key, info, options)
+    return out
+
+
+def _keep_tier(dst: Provider, key: str, info: ObjectInfo, options: Options) -> None:
+    if not options.keep_tier or not info.tier:
+        return
+    if info.tier not in dst.capabilities.tiers:
+        known = ", ".join(dst.capabilities.tiers) or "none"
+        _WARN.once(f"{dst.name}: cannot keep tier {info.tier!r} (this store has: {known})")
+        return
+    dst.set_tier(key, info.tier)
+
+
+# -- trees ---------------------------------------------------------------
+
+def dir_prefix(prefix: str) -> str:
+    """A tree prefix names a "directory": ``a/b`` lists ``a/b/...``, never ``a/bc``."""
+    prefix = prefix.strip("/")
+    return prefix + "/" if prefix else ""
+
+
+def _listing(p: Provider, prefix: str, options: Options) -> dict[str, ObjectInfo]:
+    def run() -> dict[str, ObjectInfo]:
+        out = {}
+        for info in p.list(prefix, recursive=True):
+            if not info.is_prefix and info.key.startswith(prefix) and info.key != prefix:
+                out[info.key[len(prefix):]] = info
+        return out
+
+    try:
+        return _retrying(run, options)
+    except NotFound:
+        return {}
+
+
+def plan_tree(src: Provider, src_prefix: str, dst: Provider, dst_prefix: str, *,
+              options: Options | None = None, filt: Filter | None = None, delete: bool = False,
+              overwrite: bool = False) -> Plan:
+    """What a tree copy/sync would do; heads both sides where listings cannot decide."""
+    options = options or Options()
+    sp, dp = dir_prefix(src_prefix), dir_prefix(dst_prefix)
+    with ThreadPoolExecutor(2) as pool:
+        fs = pool.submit(_listing, src, sp, options)
+        fd = pool.submit(_listing, dst, dp, options)
+        s_list, d_list = fs.result(), fd.result()
+    plan = build_plan(s_list, d_list, delete=delete, filt=filt, overwrite=overwrite)
+    if plan.undecided:
+        def refresh(act):
+            s = _retrying(lambda: src.head(sp + act.rel), options)
+            d = _retrying(lambda: dst.head(dp + act.rel), options)
+            return act, s, d
+
+        with ThreadPoolExecutor(max(1, options.checkers)) as pool:
+            settle(plan, list(pool.map(refresh, plan.undecided)))
+    return plan
+
+
+def copy_tree(src: Provider, src_prefix: str, dst: Provider, dst_prefix: str, *,
+              options: Options | None = None, filt: Filter | None = None, delete: bool = False,
+              dry_run: bool = False, overwrite: bool = False,
+              progress: ProgressCallback | None = None) -> Result:
+    """Copy what is missing or different under ``src_prefix`` to ``dst_prefix``.
+
+    Never raises for one object's failure: those are in ``Result.failures``.
+    Extra destination objects are deleted only with ``delete`` and only when
+    every copy succeeded (a half-failed sync must not also lose data).
+    """
+    options = options or Options()
+    if src_prefix and dst_prefix and same_store(src, dst):
+        a = key_in(dst, src, dir_prefix(src_prefix)) or ""
+        b = dir_prefix(dst_prefix)
+        if a and (a.startswith(b) or b.startswith(a)):
+            raise InvalidInput("source and destination trees overlap", provider=dst.name, key=dst_prefix)
+    stats = Stats(progress)
+    plan = plan_tree(src, src_prefix, dst, dst_prefix, options=options, filt=filt,
+                     delete=delete, overwrite=overwrite)
+    result = Result(plan=plan)
+    result.skipped = [a.rel for a in plan.skips]
+    if dry_run:
+        result.stats = stats.snapshot()
+        return result
+    sp, dp = dir_prefix(src_prefix), dir_prefix(dst_prefix)
+    stats.planned(len(plan.copies), plan.bytes_to_copy)
+    for a in plan.skips:
+        stats.skip(a.rel, a.size)
+    lock = threading.Lock()
+    server_side = options.server_side and same_store(src, dst)
+
+    def one(act) -> None:
+        try:
+            copy_object(src, sp + act.rel, dst, dp + act.rel, options=options, stats=stats,
+                        src_info=act.src)
+        except OmnifsError as e:
+            fail(act.rel, str(e))
+            return
+        except Exception as e:  # noqa: BLE001 - a provider bug must not stop the other objects
+            fail(act.rel, f"{src.name}: {sp + act.rel}: internal error: {type(e).__name__}: {e}")
+            return
+        with lock:
+            result.copied.append(act.rel)
+            if server_side:
+                result.server_side.append(act.rel)
+        stats.done(act.rel)
+
+    def fail(rel: str, text: str) -> None:
+        with lock:
+            result.failures.append(Failure(rel, text.splitlines()[0] if text else "failed"))
+        stats.fail(rel)
+
+    with ThreadPoolExecutor(max(1, options.transfers)) as pool:
+        list(pool.map(one, plan.copies))
+
+    if plan.deletes and not result.failures:
+        def remove(act) -> None:
+            try:
+                _retrying(lambda: dst.delete(dp + act.rel), options)
+            except OmnifsError as e:
+                fail(act.rel, str(e))
+                return
+            with lock:
+                result.deleted.append(act.rel)
+            stats.deleted(act.rel)
+
+        with ThreadPoolExecutor(max(1, options.checkers)) as pool:
+            list(pool.map(remove, plan.deletes))
+    elif plan.deletes:
+        _WARN.once(f"{dst.name}: not deleting {len(plan.deletes)} extra object(s) because some copies failed")
+    result.copied.sort()
+    result.stats = stats.snapshot()
+    stats.end()
+    return result
+
+
+def sync(src: Provider, src_prefix: str, dst: Provider, dst_prefix: str, **kw) -> Result:
+    """``copy_tree`` of what is missing or different; ``delete=True`` removes extras."""
+    return copy_tree(src, src_prefix, dst, dst_prefix, **kw)
+
+
+def check_reachable(p: Provider, what: str) -> None:
+    """Fail early and in one line when a store cannot be listed at all."""
+    try:
+        next(iter(p.list("", recursive=False)), None)
+    except OmnifsError:
+        raise
+    except Exception as e:  # noqa: BLE001
+        raise Unavailable(f"cannot reach the {what}: {type(e).__name__}", provider=p.name) from None
