@@ -325,12 +325,15 @@ class LocalProvider(Provider):
                 return
             self._fail(e, key)
         if self._xattrs is False:
-            _unlink_quietly(self._sidecar(path))
+            side = self._sidecar(path)
+            _unlink_quietly(side)
+            self._prune(os.path.dirname(side))
         self._prune(os.path.dirname(path))
 
     def _prune(self, directory: str) -> None:
         """Remove now-empty parents up to (not including) the root: stores have no empty dirs."""
-        while directory != self.root and directory.startswith(self.root + os.sep):
+        stop = os.path.join(self.root, SIDECAR_DIR)
+        while directory not in (self.root, stop) and directory.startswith(self.root + os.sep):
             try:
                 os.rmdir(directory)
             except OSError:
@@ -389,7 +392,7 @@ class LocalProvider(Provider):
                 continue
             try:
                 if e.is_dir():
-                    if not self._skip_dir(key + "/") and self._has_objects(e.path):
+                    if not self._skip_dir(key + "/") and self._has_objects(e.path, key + "/"):
                         yield ObjectInfo(key=key + "/", is_prefix=True)
                 elif e.is_file():
                     yield self._info(key, e.path, e.stat())
@@ -398,10 +401,13 @@ class LocalProvider(Provider):
             except OSError as err:
                 self._fail(err, key)
 
-    def _has_objects(self, directory: str) -> bool:
-        """A directory holding only temp files or nothing is no "prefix" in a store."""
+    def _has_objects(self, directory: str, dir_key: str) -> bool:
+        """A directory holding only temp files, sidecars or nothing is no "prefix" in a store."""
         for e in self._entries(directory):
-            if e.is_file() or (e.is_dir() and self._has_objects(e.path)):
+            if e.is_file():
+                return True
+            sub = dir_key + e.name + "/"
+            if e.is_dir() and not self._skip_dir(sub) and self._has_objects(e.path, sub):
                 return True
         return False
 
