@@ -6,8 +6,10 @@ Timeouts and a small retry budget make an unreachable endpoint fail within a
 few times ``settings.timeout`` instead of botocore's default minutes.
 
 Caveats:
-* ``list`` cannot return user metadata (S3's listing does not carry it); only
-  ``head`` does. Asking for it per object would cost one request per key.
+* S3's listing does not carry user metadata, which the contract wants from
+  ``list``: it is fetched with one HEAD per object, 16 at a time. That makes
+  listing cost ~N requests; a provider-independent way to ask for names only
+  would let the mount skip it.
 * ``write`` returns the etag/version S3 answered with; ``last_modified`` is
   left None there rather than guessed (``head`` has the store's value).
 * moto answers ``VersionId: "null"`` on unversioned buckets; it is treated as
@@ -54,6 +56,8 @@ COPY_LIMIT = 5 * GiB
 COPY_PART = 512 * MiB
 #: parts uploaded at once by one ``write`` (bounds memory: ~this many parts buffered)
 PARALLEL_PARTS = 4
+#: HEADs in flight while ``list`` gathers user metadata
+LIST_HEADS = 16
 
 log = logging.getLogger(__name__)
 
@@ -224,6 +228,8 @@ class S3Provider(Provider):
         self.bucket = self.location.bucket
         #: the bucket was seen to exist (so a 404 on HEAD means "no such key")
         self._bucket_seen = False
+        self._lock = threading.Lock()
+        self._list_pool: ThreadPoolExecutor | None = None
         extra = settings.extra or {}
         attempts = int(extra.get("max_attempts", 3))
         checksums = str(extra.get("checksums", "when_required"))
@@ -313,22 +319,56 @@ class S3Provider(Provider):
         while True:
             with self._errors(prefix or None):
                 page = self.client.list_objects_v2(**kwargs)
+            found = []
             for o in page.get("Contents", ()):
                 key = self.key_of(o["Key"])
                 if not key:  # the root's own "directory marker"
                     continue
                 etag = _clean_etag(o.get("ETag"))
                 lm = o.get("LastModified")
-                yield ObjectInfo(key=key, size=int(o.get("Size", 0)),
-                                 last_modified=lm.timestamp() if lm is not None else None,
-                                 etag=etag, checksums=_checksums(etag),
-                                 tier=o.get("StorageClass") or "STANDARD")
+                found.append(ObjectInfo(key=key, size=int(o.get("Size", 0)),
+                                        last_modified=lm.timestamp() if lm is not None else None,
+                                        etag=etag, checksums=_checksums(etag),
+                                        tier=o.get("StorageClass") or "STANDARD"))
+            yield from self._with_metadata(found)
             for p in page.get("CommonPrefixes", ()):
                 yield ObjectInfo(key=self.key_of(p["Prefix"]), is_prefix=True)
             token = page.get("NextContinuationToken")
             if not page.get("IsTruncated") or not token:
                 return
             kwargs["ContinuationToken"] = token
+
+    def _with_metadata(self, found: list[ObjectInfo]) -> Iterator[ObjectInfo]:
+        """Fill in user metadata, which S3 listings lack, with parallel HEADs.
+
+        The contract promises metadata from ``list``; an object deleted since
+        the listing is skipped, as if listed a moment later.
+        """
+        if not found:
+            return
+        pool = self._list_pool
+        if pool is None:
+            with self._lock:
+                if self._list_pool is None:
+                    self._list_pool = ThreadPoolExecutor(LIST_HEADS, thread_name_prefix="s3-head")
+                pool = self._list_pool
+
+        def fill(info: ObjectInfo) -> ObjectInfo | None:
+            try:
+                r = self.client.head_object(Bucket=self.bucket, Key=self.object_name(info.key))
+            except bx.ClientError as e:
+                if e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+                    return None
+                raise
+            info.metadata = {k.lower(): v for k, v in (r.get("Metadata") or {}).items()}
+            info.content_type = r.get("ContentType")
+            info.version = _version(r.get("VersionId"))
+            return info
+
+        with self._errors(None):
+            for info in pool.map(fill, found):
+                if info is not None:
+                    yield info
 
     def open_read(self, key: str, start: int = 0, end: int | None = None) -> BinaryIO:
         name = self.object_name(key)
@@ -539,6 +579,8 @@ class S3Provider(Provider):
         self._copy(key, key, None, tier)
 
     def close(self) -> None:
+        if self._list_pool is not None:
+            self._list_pool.shutdown(wait=False, cancel_futures=True)
         try:
             self.client.close()
         except Exception as e:  # noqa: BLE001 - closing must not fail
