@@ -1,0 +1,226 @@
+"""The bounded local disk cache of file blocks, keyed by content.
+
+Why keyed by ``(content id, block index)``: the content id is the file's
+SHA-256 (the catalog records it for every version), so an entry can never be
+stale — a new version is a new key — and two files with identical content
+share their blocks. Old versions' blocks simply age out under LRU.
+
+Why a checksum in every entry: a cache file on local disk can be truncated
+by a crash or damaged by the disk; a damaged block must be refetched, never
+served. Each stored value is a 16-byte header (magic, length, CRC-32) plus
+the block. CRC-32 (zlib, ~2 GB/s here, GIL released) catches truncation and
+accidental damage; it is not a defence against someone forging cache files,
+which needs write access to the cache directory anyway. A bad entry is
+deleted, counted as ``corrupt`` and reported as a miss.
+
+How the size bound holds: diskcache culls lazily (at most ``cull_limit``
+items per ``set``, only once the volume is already over ``size_limit``). We
+give diskcache a target one block below the configured size and cull one
+entry per insert, so the volume stays at or under the configured size in
+steady state; whenever uneven block sizes (a file's short last block) leave
+it above the configured size, an explicit ``cull()`` brings it back at once.
+Staging files of writes never enter this cache (the mount keeps them in
+their own directory), so eviction can never touch unsaved data.
+
+Counters (hits, misses, evictions, corrupt, stores) are kept in memory and
+flushed to a small separate diskcache (no eviction) at most once a second
+and on ``close``/``stats``, so ``omnifs cache stats`` in another process
+sees them and they survive remounts.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+import threading
+import time
+import zlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Self
+
+import diskcache
+
+log = logging.getLogger("omnifs.cache")
+
+_MAGIC = b"OFB1"
+_HEADER = struct.Struct(">4sQI")  # magic, block length, crc32
+_COUNTERS = ("hits", "misses", "evictions", "corrupt", "stores")
+_FLUSH_EVERY = 1.0
+#: SQLite's write-ahead log is part of what the cache uses on disk but not of
+#: diskcache's ``volume()``: we cap it (checkpoint every 256 pages, truncate
+#: to 1 MiB) and keep that much room free for it
+_WAL_PAGES = 256
+_SQLITE_SLACK = 1024**2 + 64 * 1024
+
+
+@dataclass
+class CacheStats:
+    directory: str
+    limit: int
+    size: int
+    entries: int
+    block_size: int
+    hits: int = 0
+    misses: int = 0
+    evictions: int = 0
+    corrupt: int = 0
+    stores: int = 0
+
+    @property
+    def hit_ratio(self) -> float | None:
+        total = self.hits + self.misses
+        return self.hits / total if total else None
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["hit_ratio"] = self.hit_ratio
+        return d
+
+
+def encode_block(data: bytes) -> bytes:
+    return _HEADER.pack(_MAGIC, len(data), zlib.crc32(data)) + data
+
+
+def decode_block(raw: bytes) -> bytes | None:
+    """The block inside ``raw``, or None when the entry is damaged in any way."""
+    if not isinstance(raw, (bytes, bytearray)) or len(raw) < _HEADER.size:
+        return None
+    magic, length, crc = _HEADER.unpack_from(raw)
+    if magic != _MAGIC or len(raw) - _HEADER.size != length:
+        return None
+    data = memoryview(raw)[_HEADER.size:]
+    if zlib.crc32(data) != crc:
+        return None
+    return bytes(data) if isinstance(raw, bytearray) else raw[_HEADER.size:]
+
+
+class BlockCache:
+    """Thread-safe; one per mount. ``get``/``put`` are blocking (call them in a worker thread)."""
+
+    def __init__(self, directory: str | Path, size_limit: int, block_size: int = 4 * 1024**2):
+        if size_limit <= 0:
+            raise ValueError("cache size must be positive")
+        self.directory = Path(directory)
+        self.limit = size_limit
+        self.block_size = block_size
+        # one block of headroom below the limit: insert-then-cull never crosses it
+        self._hard = size_limit - _SQLITE_SLACK
+        target = self._hard - (block_size + _HEADER.size)
+        if target < size_limit // 2:
+            target = size_limit // 2
+            self._hard = max(self._hard, target)
+        self._cache = diskcache.Cache(
+            str(self.directory / "blocks"),
+            size_limit=target,
+            eviction_policy="least-recently-used",
+            cull_limit=1,
+            statistics=False,
+            sqlite_wal_autocheckpoint=_WAL_PAGES,
+            sqlite_journal_size_limit=_SQLITE_SLACK,
+        )
+        self._counters_store = diskcache.Cache(str(self.directory / "stats"), eviction_policy="none")
+        self._pending = dict.fromkeys(_COUNTERS, 0)
+        self._lock = threading.Lock()  # counters
+        self._write_lock = threading.Lock()  # set + cull + eviction accounting
+        self._last_flush = time.monotonic()
+
+    # -- keys ---------------------------------------------------------------
+    @staticmethod
+    def key(content_id: str, index: int) -> str:
+        return f"{content_id}:{index}"
+
+    # -- the cache ------------------------------------------------------------
+    def get(self, content_id: str, index: int) -> bytes | None:
+        """The block, or None (a miss; damaged entries are deleted and count as misses)."""
+        key = self.key(content_id, index)
+        try:
+            raw = self._cache.get(key, default=None, retry=True)
+        except OSError as e:  # the value file vanished or is unreadable
+            log.warning("cache entry %s unreadable (%s); refetching", key, e)
+            raw = b""
+        if raw is None:
+            self._count("misses")
+            return None
+        data = decode_block(raw)
+        if data is None:
+            log.warning("cache entry %s is corrupt; dropped and refetched", key)
+            self._cache.delete(key, retry=True)
+            self._count("corrupt")
+            self._count("misses")
+            return None
+        self._count("hits")
+        return data
+
+    def contains(self, content_id: str, index: int) -> bool:
+        """Cheap presence test (no read, no LRU touch, no counters): for read-ahead planning."""
+        return self.key(content_id, index) in self._cache
+
+    def put(self, content_id: str, index: int, data: bytes) -> None:
+        key = self.key(content_id, index)
+        value = encode_block(data)
+        with self._write_lock:
+            before = len(self._cache)
+            existed = key in self._cache
+            self._cache.set(key, value, retry=True)
+            if self._cache.volume() > self._hard:
+                self._cache.cull(retry=True)
+            after = len(self._cache)
+        evicted = before + (0 if existed else 1) - after
+        if evicted > 0:
+            self._count("evictions", evicted)
+        self._count("stores")
+
+    def discard(self, content_id: str, index: int) -> None:
+        self._cache.delete(self.key(content_id, index), retry=True)
+
+    def volume(self) -> int:
+        """Bytes on disk as diskcache accounts them (values plus its SQLite file)."""
+        return self._cache.volume()
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
+    # -- counters -------------------------------------------------------------
+    def _count(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            self._pending[name] += n
+            due = time.monotonic() - self._last_flush >= _FLUSH_EVERY
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        """Persist the counters gathered since the last flush."""
+        with self._lock:
+            pending, self._pending = self._pending, dict.fromkeys(_COUNTERS, 0)
+            self._last_flush = time.monotonic()
+        for name, n in pending.items():
+            if n:
+                self._counters_store.incr(name, n, retry=True)
+
+    def stats(self) -> CacheStats:
+        self.flush()
+        counts = {name: int(self._counters_store.get(name, 0, retry=True)) for name in _COUNTERS}
+        return CacheStats(directory=str(self.directory), limit=self.limit, size=self.volume(),
+                          entries=len(self._cache), block_size=self.block_size, **counts)
+
+    def clear(self, reset_counters: bool = True) -> int:
+        """Drop every block (and the counters unless told otherwise); returns entries removed."""
+        with self._write_lock:
+            removed = self._cache.clear(retry=True)
+        if reset_counters:
+            with self._lock:
+                self._pending = dict.fromkeys(_COUNTERS, 0)
+            self._counters_store.clear(retry=True)
+        return removed
+
+    def close(self) -> None:
+        self.flush()
+        self._cache.close()
+        self._counters_store.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

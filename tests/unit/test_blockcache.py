@@ -1,0 +1,133 @@
+"""BlockCache on a real diskcache directory: bound, LRU, integrity, counters."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from mountfs.blockcache import BlockCache, decode_block, encode_block
+
+KiB = 1024
+MiB = 1024 * KiB
+
+
+def disk_usage(path: Path) -> int:
+    """Bytes of every file under ``path`` (what `du --apparent-size` would say)."""
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def value_file(cache: BlockCache, content: str, index: int) -> Path:
+    """The file diskcache keeps a block's value in (blocks are far above its inline limit)."""
+    inner = cache._cache
+    row = inner._sql("SELECT filename FROM Cache WHERE key = ?", (cache.key(content, index),)).fetchone()
+    assert row and row[0], "block should be stored as a file"
+    return Path(inner.directory) / row[0]
+
+
+def test_round_trip_and_counters(tmp_path):
+    with BlockCache(tmp_path, 16 * MiB, block_size=256 * KiB) as c:
+        assert c.get("abc", 0) is None
+        data = os.urandom(256 * KiB)
+        c.put("abc", 0, data)
+        assert c.get("abc", 0) == data
+        assert c.get("abc", 0) == data
+        assert c.get("abc", 1) is None
+        s = c.stats()
+        assert (s.hits, s.misses, s.stores, s.evictions, s.corrupt) == (2, 2, 1, 0, 0)
+        assert s.hit_ratio == 0.5
+        assert s.entries == 1
+    # persisted: a new instance (e.g. `omnifs cache stats`) sees the same counters
+    with BlockCache(tmp_path, 16 * MiB, block_size=256 * KiB) as again:
+        s = again.stats()
+        assert (s.hits, s.misses, s.stores) == (2, 2, 1)
+        assert again.get("abc", 0) == data
+
+
+def test_identical_content_shares_blocks(tmp_path):
+    with BlockCache(tmp_path, 16 * MiB, block_size=64 * KiB) as c:
+        c.put("samehash", 3, b"x" * 1000)
+        c.put("samehash", 3, b"x" * 1000)
+        assert len(c) == 1
+
+
+@pytest.mark.parametrize("block", [256 * KiB, 1 * MiB])
+def test_limit_holds_under_twice_its_size(tmp_path, block):
+    limit = 24 * MiB
+    with BlockCache(tmp_path, limit, block_size=block) as c:
+        written = 0
+        i = 0
+        worst = 0
+        while written < 2 * limit:
+            # uneven sizes too: files' last blocks are short
+            n = block if i % 5 else block // 3
+            c.put(f"file{i // 7}", i % 7, os.urandom(n))
+            written += n
+            i += 1
+            worst = max(worst, c.volume(), disk_usage(tmp_path / "blocks"))
+        s = c.stats()
+        assert worst <= limit * 1.05, (worst, limit)
+        assert s.evictions > 0
+        assert s.stores == i
+        assert s.entries == i - s.evictions
+        # and the cache is actually used, not emptied by over-eager culls
+        assert c.volume() >= limit * 0.7
+
+
+def test_lru_keeps_recently_read_blocks(tmp_path):
+    block = 1 * MiB
+    with BlockCache(tmp_path, 10 * MiB, block_size=block) as c:
+        c.put("hot", 0, b"h" * block)
+        for i in range(30):
+            c.put("cold", i, os.urandom(block))
+            assert c.get("hot", 0) is not None, f"hot block evicted after {i} inserts"
+        assert c.get("cold", 0) is None
+
+
+def test_corrupt_entry_is_dropped_and_reported_as_miss(tmp_path):
+    with BlockCache(tmp_path, 16 * MiB, block_size=256 * KiB) as c:
+        data = os.urandom(256 * KiB)
+        c.put("f", 0, data)
+        path = value_file(c, "f", 0)
+        raw = bytearray(path.read_bytes())
+        raw[1000] ^= 0x01
+        path.write_bytes(bytes(raw))
+        assert c.get("f", 0) is None
+        assert "f:0" not in c._cache  # deleted, not kept around
+        c.put("f", 0, data)  # refetched by the caller
+        assert c.get("f", 0) == data
+        s = c.stats()
+        assert (s.corrupt, s.misses, s.hits) == (1, 1, 1)
+
+
+def test_truncated_and_vanished_entries_are_misses(tmp_path):
+    with BlockCache(tmp_path, 16 * MiB, block_size=256 * KiB) as c:
+        c.put("t", 0, os.urandom(256 * KiB))
+        c.put("t", 1, os.urandom(256 * KiB))
+        p0 = value_file(c, "t", 0)
+        with open(p0, "r+b") as f:
+            f.truncate(4096)
+        value_file(c, "t", 1).unlink()
+        assert c.get("t", 0) is None
+        assert c.get("t", 1) is None
+        assert c.stats().hits == 0
+
+
+def test_decode_rejects_garbage():
+    assert decode_block(b"") is None
+    assert decode_block(b"OFB1" + b"\0" * 4) is None
+    good = encode_block(b"hello")
+    assert decode_block(good) == b"hello"
+    assert decode_block(good[:-1]) is None
+    assert decode_block(b"XXXX" + good[4:]) is None
+
+
+def test_clear(tmp_path):
+    with BlockCache(tmp_path, 16 * MiB, block_size=64 * KiB) as c:
+        for i in range(5):
+            c.put("x", i, b"a" * 70000)
+        c.get("x", 0)
+        assert c.clear() == 5
+        s = c.stats()
+        assert (s.entries, s.hits, s.stores) == (0, 0, 0)
