@@ -96,6 +96,8 @@ def translate_error(exc: BaseException, provider: str, key: str | None,
             return NotFound(f"bucket {bucket!r} does not exist", provider=provider, key=key)
         if code in _NOT_FOUND or status == 404:
             return NotFound("no such object", provider=provider, key=key)
+        if code == "InvalidObjectState":  # answered with 403: check before "denied"
+            return Conflict("the object is archived: restore it first", provider=provider, key=key)
         if code in _DENIED or status == 403:
             return PermissionDenied(f"access denied ({code or status}; wrong credentials?)",
                                     provider=provider, key=key)

@@ -89,15 +89,15 @@ def translate_error(exc: BaseException, provider: str, key: str | None,
             return NotFound(f"bucket {bucket!r} does not exist", provider=provider, key=key)
         if code in _NOT_FOUND or status == 404:
             return NotFound("no such object", provider=provider, key=key)
+        if code == "InvalidObjectState":  # S3 answers 403 for it: check before "denied"
+            return Conflict("the object is archived (GLACIER/DEEP_ARCHIVE): restore it first",
+                            provider=provider, key=key)
         if code in _DENIED or status == 403:
             return PermissionDenied(f"access denied ({code or status}; wrong credentials?)",
                                     provider=provider, key=key)
         if code in _THROTTLED or status in (429, 503):
             return Throttled(f"the store asks to slow down ({code or status})",
                              provider=provider, key=key)
-        if code == "InvalidObjectState":
-            return Conflict("the object is archived (GLACIER/DEEP_ARCHIVE): restore it first",
-                            provider=provider, key=key)
         if code in _CONFLICT or status in (409, 412):
             return Conflict(f"{code}: {msg}", provider=provider, key=key)
         if code in _INVALID or status == 400:

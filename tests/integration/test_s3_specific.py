@@ -1,0 +1,106 @@
+"""What only the S3-API providers (s3://, minio://) do, on moto's real server.
+
+The shared contract is in test_conformance.py; these cover the paths it cannot
+reach cheaply: aborting a failed multipart upload, part-wise server-side copy
+(normally above 5 GiB, here with the limit lowered), archived objects, and how
+minio:// reads its endpoint.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+
+import boto3
+import pytest
+
+import providers.minio as pminio
+import providers.s3 as ps3
+from providers import Conflict, InvalidInput, NotFound, ProviderSettings, open_provider
+
+MiB = 1024 * 1024
+
+
+class FailingStream:
+    """Gives ``good`` bytes, then fails like a disk or pipe error."""
+
+    def __init__(self, good: int):
+        self.left = good
+
+    def read(self, n: int = -1) -> bytes:
+        if self.left <= 0:
+            raise OSError("source went away")
+        n = self.left if n < 0 else min(n, self.left)
+        self.left -= n
+        return os.urandom(n)
+
+
+def raw_client(endpoint: str):
+    return boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="test",
+                        aws_secret_access_key="test", region_name="us-east-1")
+
+
+@pytest.mark.parametrize("kind", ["s3", "minio"])
+def test_failed_multipart_upload_leaves_nothing(kind, make_provider, servers):
+    p = make_provider(kind)
+    with pytest.raises(OSError, match="source went away"):
+        p.write("big", FailingStream(40 * MiB), None)  # type: ignore[arg-type]
+    assert not p.exists("big")
+    uploads = raw_client(servers[kind].endpoint).list_multipart_uploads(Bucket=p.bucket)
+    assert not uploads.get("Uploads"), "the multipart upload was not aborted"
+
+
+@pytest.mark.parametrize("kind", ["s3", "minio"])
+def test_short_stream_is_invalid_input_and_invisible(kind, make_provider):
+    p = make_provider(kind)
+    with pytest.raises(InvalidInput, match="ended"):
+        p.write("short", io.BytesIO(b"x" * 100), 200)
+    assert not p.exists("short")
+
+
+def test_copy_by_parts_above_the_single_copy_limit(make_provider, monkeypatch):
+    p = make_provider("s3", prefix="root")
+    data = os.urandom(12 * MiB + 7)
+    p.write_bytes("src", data, {"omnifs_sha256": "abc"}, content_type="text/x-thing")
+    monkeypatch.setattr(ps3, "COPY_LIMIT", 5 * MiB)
+    monkeypatch.setattr(ps3, "COPY_PART", 5 * MiB)  # moto refuses smaller parts
+    info = p.copy("src", "dst")
+    assert info.etag and info.etag.endswith("-3")  # three part copies
+    head = p.head("dst")
+    assert head.metadata == {"omnifs_sha256": "abc"}
+    assert head.content_type == "text/x-thing"
+    assert p.read_bytes("dst") == data
+    p.copy("src", "dst2", {"k": "v"})
+    assert p.head("dst2").metadata == {"k": "v"}
+
+
+def test_archived_object_read_is_a_one_line_conflict(make_provider):
+    p = make_provider("s3")
+    p.write_bytes("cold", b"frozen", {"a": "1"})
+    p.set_tier("cold", "GLACIER")
+    info = p.head("cold")
+    assert info.tier == "GLACIER" and info.metadata == {"a": "1"}
+    with pytest.raises(Conflict, match="restore") as e:
+        p.read_bytes("cold")
+    assert "\n" not in str(e.value)
+
+
+def test_minio_endpoint_from_environment(servers, monkeypatch):
+    endpoint = servers["minio"].endpoint
+    monkeypatch.setenv("MINIO_ENDPOINT", endpoint)
+    monkeypatch.setenv("MINIO_ACCESS_KEY", "test")
+    monkeypatch.setenv("MINIO_SECRET_KEY", "test")
+    p = open_provider(ProviderSettings(name="m", uri="minio://omnifs-no-such-bucket",
+                                       region="us-east-1", timeout=5))
+    try:
+        with pytest.raises(NotFound, match="bucket 'omnifs-no-such-bucket' does not exist"):
+            p.head("x")
+    finally:
+        p.close()
+    assert pminio._endpoint(ProviderSettings(name="m", uri="minio://b", endpoint="http://h:9")) \
+        == ("h:9", False)
+    assert pminio._endpoint(ProviderSettings(name="m", uri="minio://b", endpoint="https://h")) \
+        == ("h", True)
+    monkeypatch.delenv("MINIO_ENDPOINT")
+    with pytest.raises(InvalidInput, match="needs an endpoint"):
+        open_provider(ProviderSettings(name="m", uri="minio://bucket"))
