@@ -186,7 +186,8 @@ class AzureProvider(Provider):
         kwargs: dict[str, Any] = {
             "connection_timeout": self.timeout,
             "read_timeout": self.timeout,
-            "retry_policy": LinearRetry(backoff=0.3, random_jitter_range=0.2, retry_total=2),
+            "retry_policy": LinearRetry(backoff=0.3, random_jitter_range=0.2, retry_total=2,
+                                        retry_read=1),
             "max_single_put_size": THRESHOLD,
             "max_block_size": self.part_size,
             "max_single_get_size": READ_CHUNK,
