@@ -131,8 +131,13 @@ class BlockCache:
         return f"{content_id}:{index}"
 
     # -- the cache ------------------------------------------------------------
-    def get(self, content_id: str, index: int) -> bytes | None:
-        """The block, or None (a miss; damaged entries are deleted and count as misses)."""
+    def get(self, content_id: str, index: int, *, count: bool = True) -> bytes | None:
+        """The block, or None (a miss; damaged entries are deleted and count as misses).
+
+        ``count=False`` leaves hits and misses to the caller (the read path
+        counts a miss per store fetch, see mountfs/reader.py); damage is
+        always counted.
+        """
         key = self.key(content_id, index)
         try:
             raw = self._cache.get(key, default=None, retry=True)
@@ -140,16 +145,19 @@ class BlockCache:
             log.warning("cache entry %s unreadable (%s); refetching", key, e)
             raw = b""
         if raw is None:
-            self._count("misses")
+            if count:
+                self._count("misses")
             return None
         data = decode_block(raw)
         if data is None:
             log.warning("cache entry %s is corrupt; dropped and refetched", key)
             self._cache.delete(key, retry=True)
             self._count("corrupt")
-            self._count("misses")
+            if count:
+                self._count("misses")
             return None
-        self._count("hits")
+        if count:
+            self._count("hits")
         return data
 
     def contains(self, content_id: str, index: int) -> bool:
@@ -182,6 +190,12 @@ class BlockCache:
         return len(self._cache)
 
     # -- counters -------------------------------------------------------------
+    def note(self, name: str, n: int = 1) -> None:
+        """Count an event the caller decided on (``hits`` or ``misses``)."""
+        if name not in ("hits", "misses"):
+            raise ValueError(f"unknown counter {name!r}")
+        self._count(name, n)
+
     def _count(self, name: str, n: int = 1) -> None:
         with self._lock:
             self._pending[name] += n

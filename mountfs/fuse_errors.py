@@ -1,0 +1,83 @@
+"""The one place where errors become errno, around every FUSE handler.
+
+Why: in pyfuse3 any exception other than ``FUSEError`` that escapes a
+handler kills the whole mount. Every handler of
+:class:`mountfs.operations.Operations` is wrapped by :func:`fuse_handler`:
+
+* ``FUSEError`` passes through;
+* an omnifs error (``providers.errors``) becomes its ``.errno`` and is logged
+  once per (class, provider, key) at warning level (NotFound is routine and
+  not logged);
+* an ``OSError`` (staging disk: ENOSPC, EDQUOT...) becomes its errno;
+* anything else is logged once with its traceback and answers ``EIO``.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import pyfuse3
+
+from providers.errors import NotFound, OmnifsError
+
+log = logging.getLogger("omnifs.mount")
+
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+
+#: (error class, provider, key) already logged: each is logged once
+_seen: set[tuple[str, str | None, str | None]] = set()
+
+
+def to_errno(exc: BaseException) -> int:
+    """The errno a FUSE caller sees for ``exc``; logs what deserves logging."""
+    if isinstance(exc, pyfuse3.FUSEError):
+        return exc.errno
+    if isinstance(exc, OmnifsError):
+        if not isinstance(exc, NotFound):
+            mark = (type(exc).__name__, exc.provider, exc.key)
+            if mark not in _seen:
+                _seen.add(mark)
+                log.warning("%s", exc)
+        return exc.errno
+    if isinstance(exc, OSError) and exc.errno:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.ENOENT):
+            mark = ("OSError", str(exc.errno), getattr(exc, "filename", None))
+            if mark not in _seen:
+                _seen.add(mark)
+                log.warning("staging: %s", exc)
+        return exc.errno
+    mark = (type(exc).__name__, None, str(exc)[:200])
+    if mark not in _seen:
+        _seen.add(mark)
+        log.error("internal error answered with EIO", exc_info=exc)
+    return errno.EIO
+
+
+def fuse_handler(fn: F) -> F:
+    """Wrap one async handler so that nothing but FUSEError leaves it."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args, **kwargs):
+        try:
+            return await fn(*args, **kwargs)
+        except pyfuse3.FUSEError:
+            raise
+        except Exception as e:  # noqa: BLE001 - this is the one place that maps them all
+            raise pyfuse3.FUSEError(to_errno(e)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def wrap_handlers(cls: type) -> type:
+    """Class decorator: apply :func:`fuse_handler` to every pyfuse3 handler ``cls`` defines."""
+    for name in dir(pyfuse3.Operations):
+        if name.startswith("_") or name in ("init", "stacktrace"):
+            continue
+        attr = cls.__dict__.get(name)
+        if attr is not None and callable(attr):
+            setattr(cls, name, fuse_handler(attr))
+    return cls

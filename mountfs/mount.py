@@ -1,0 +1,150 @@
+"""Mount lifecycle: open the catalog and stores, recover, serve, unmount cleanly.
+
+Order at start: catalog (migrations) -> import when the catalog is new ->
+recovery (orphans, unfinished uploads) -> ``pyfuse3.init`` -> raise the bdi
+read-ahead so the kernel asks for 1 MiB reads -> report readiness.
+SIGTERM/SIGINT end ``pyfuse3.main``; dirty files are published, then the
+kernel mount is removed (``pyfuse3.close(unmount=True)``), so no stale mount
+is left behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pyfuse3
+import trio
+
+from omnifs.catalog import Catalog
+from omnifs.config import Config
+from providers import open_provider
+from providers.errors import InvalidInput
+
+from .operations import Operations
+from .stores import Stores
+
+log = logging.getLogger("omnifs.mount")
+
+#: kernel read-ahead for the mount: 1 MiB FUSE reads need at least 1024
+READ_AHEAD_KB = 4096
+
+
+def fuse_options(config: Config) -> set[str]:
+    opts = set(pyfuse3.default_options)  # default_permissions
+    opts |= {"fsname=omnifs", "subtype=omnifs"}
+    if config.allow_other:
+        opts.add("allow_other")
+    return opts
+
+
+def mount_device(mountpoint: str) -> str | None:
+    """'major:minor' of the mount at ``mountpoint``, from /proc/self/mountinfo (no stat)."""
+    target = os.path.realpath(mountpoint)
+    found = None
+    try:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) > 4 and parts[4].encode().decode("unicode_escape") == target:
+                    found = parts[2]
+    except OSError:
+        return None
+    return found
+
+
+def raise_read_ahead(mountpoint: str, kb: int = READ_AHEAD_KB) -> bool:
+    dev = mount_device(mountpoint)
+    if dev is None:
+        return False
+    try:
+        Path(f"/sys/class/bdi/{dev}/read_ahead_kb").write_text(str(kb))
+    except OSError as e:
+        log.info("cannot raise read_ahead_kb for %s: %s", mountpoint, e)
+        return False
+    return True
+
+
+def is_stale_mount(mountpoint: str) -> bool:
+    """A FUSE mount whose process died answers ENOTCONN."""
+    try:
+        os.stat(mountpoint)
+    except OSError as e:
+        return e.errno == 107  # ENOTCONN
+    return False
+
+
+def clear_stale_mount(mountpoint: str) -> None:
+    if is_stale_mount(mountpoint):
+        subprocess.run(["fusermount3", "-u", "-z", mountpoint], check=False,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def open_stores(config: Config) -> Stores:
+    if not config.providers:
+        raise InvalidInput("no providers configured: add a [providers.NAME] table")
+    return Stores({name: open_provider(s) for name, s in config.providers.items()})
+
+
+def serve(config: Config, mountpoint: str, *, ready: Callable[[], None] | None = None,
+          debug: bool = False) -> int:
+    """Mount and serve until unmounted or signalled; returns an exit status."""
+    mp = os.path.abspath(mountpoint)
+    if not os.path.isdir(mp):
+        clear_stale_mount(mp)
+        if not os.path.isdir(mp):
+            raise InvalidInput(f"mount point {mountpoint} is not a directory (create it first)")
+    config.cache_dir.mkdir(parents=True, exist_ok=True)
+    catalog = Catalog(config.catalog_path())
+    stores = open_stores(config)
+    try:
+        if catalog.get_meta("imported") is None:
+            from omnifs.importer import import_stores
+
+            import_stores(catalog, stores.by_name, config)
+        ops = Operations(config, catalog, stores)
+        trio.run(_main, ops, mp, config, ready, debug)
+    finally:
+        stores.close()
+        catalog.close()
+    return 0
+
+
+async def _main(ops: Operations, mp: str, config: Config,
+                ready: Callable[[], None] | None, debug: bool) -> None:
+    await ops.recover()
+    pyfuse3.init(ops, mp, fuse_options(config) | ({"debug"} if debug else set()))
+    unmounted = False
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_serve_until_unmounted, nursery)
+            nursery.start_soon(_on_signals)
+            await trio.to_thread.run_sync(raise_read_ahead, mp)
+            if ready is not None:
+                ready()
+    except BaseException:
+        await ops.shutdown()
+        pyfuse3.close(unmount=True)
+        unmounted = True
+        raise
+    finally:
+        if not unmounted:
+            await ops.shutdown()
+            pyfuse3.close(unmount=True)
+
+
+async def _serve_until_unmounted(nursery: trio.Nursery) -> None:
+    """pyfuse3.main returns on terminate() or when the kernel unmounts (umount)."""
+    await pyfuse3.main()
+    nursery.cancel_scope.cancel()
+
+
+async def _on_signals() -> None:
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+        async for _ in signals:
+            pyfuse3.terminate()
+            return

@@ -1,0 +1,623 @@
+"""One handler per FUSE request, answered from the catalog and staging files.
+
+Caveats, honestly:
+
+* Hard links are refused with EPERM (the catalog keeps one name per inode);
+  tools that try ``link()`` first (git, mail spools) fall back to rename.
+* ``flock``/``fcntl`` locks are the kernel's and local to this host.
+* atime is not updated by reads (like ``noatime``); explicit ``touch -a`` works.
+* Renames and deletes change the catalog at once; the objects in the stores
+  follow through queued work (``omnifs replicate --now`` or the daemon).
+* Changing only mtime/mode after close (``touch -d``, ``chmod``) updates the
+  catalog; the stores' ``omnifs_mtime`` metadata follows on the next write.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import stat
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pyfuse3
+import trio
+
+from omnifs.catalog import ROOT_INODE, Catalog, Inode, now_ns
+from providers import RESERVED_PREFIX
+from providers.errors import Conflict
+
+from .fuse_errors import wrap_handlers
+from .publish import Publisher
+from .readpath import ReadStream, StoreReader
+from .staging import OpenFile, StagingArea
+from .stores import Stores
+
+if TYPE_CHECKING:
+    from omnifs.config import Config
+
+log = logging.getLogger("omnifs.mount")
+
+#: the read-only virtual xattr listing a file's replicas
+XATTR_REPLICAS = b"user.omnifs.replicas"
+NAME_MAX = 255
+#: seconds the kernel may cache names and attributes (only this mount changes them)
+ATTR_TIMEOUT = 1.0
+_RESERVED_TOP = RESERVED_PREFIX.rstrip("/")
+
+
+def fuse_error(code: int) -> pyfuse3.FUSEError:
+    return pyfuse3.FUSEError(code)
+
+
+@dataclass(eq=False)
+class Handle:
+    ino: int
+    flags: int
+    stream: ReadStream | None = None
+
+
+def format_replicas(cat: Catalog, inode: Inode) -> str:
+    """One line per replica: provider, state, version (and 'current' when it matches)."""
+    lines = []
+    for r in sorted(cat.replicas(inode.id), key=lambda r: r.provider):
+        current = "current" if r.version == inode.version else "old"
+        lines.append(f"{r.provider} {r.state} v{r.version} {current} {r.key}")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+@wrap_handlers
+class Operations(pyfuse3.Operations):
+    supports_dot_lookup = True
+    enable_writeback_cache = False
+
+    def __init__(self, config: Config, catalog: Catalog, stores: Stores):
+        super().__init__()
+        self.config = config
+        self.cat = catalog
+        self.stores = stores
+        self.staging = StagingArea(config.cache_dir)
+        self.publisher = Publisher(catalog, stores, self.staging, config)
+        self.reader = StoreReader(catalog, stores)
+        self.open_files: dict[int, OpenFile] = {}
+        self.handles: dict[int, Handle] = {}
+        self._next_fh = 1
+        self.lookups: dict[int, int] = {}
+
+    # -- helpers -------------------------------------------------------------
+    def _attrs(self, inode: Inode) -> pyfuse3.EntryAttributes:
+        a = pyfuse3.EntryAttributes()
+        a.st_ino = inode.id
+        a.generation = 0
+        a.entry_timeout = ATTR_TIMEOUT
+        a.attr_timeout = ATTR_TIMEOUT
+        a.st_mode = inode.mode
+        a.st_nlink = inode.nlink
+        a.st_uid = inode.uid
+        a.st_gid = inode.gid
+        a.st_rdev = inode.rdev
+        size, mtime, ctime = inode.size, inode.mtime_ns, inode.ctime_ns
+        st = self.open_files.get(inode.id)
+        if st is not None and st.fd is not None:
+            size, mtime, ctime = st.size, st.mtime_ns, max(st.ctime_ns, ctime)
+        a.st_size = size
+        a.st_blksize = 1 << 20
+        a.st_blocks = (size + 511) // 512
+        a.st_atime_ns = inode.atime_ns
+        a.st_mtime_ns = mtime
+        a.st_ctime_ns = ctime
+        return a
+
+    def _get(self, ino: int) -> Inode:
+        inode = self.cat.get(ino)
+        if inode is None:
+            raise fuse_error(errno.ENOENT)
+        return inode
+
+    def _entry(self, inode: Inode) -> pyfuse3.EntryAttributes:
+        self.lookups[inode.id] = self.lookups.get(inode.id, 0) + 1
+        return self._attrs(inode)
+
+    @staticmethod
+    def _name(name: bytes) -> str:
+        if len(name) > NAME_MAX:
+            raise fuse_error(errno.ENAMETOOLONG)
+        return os.fsdecode(name)
+
+    def _new_name(self, parent: int, name: bytes) -> str:
+        text = self._name(name)
+        if parent == ROOT_INODE and text == _RESERVED_TOP:
+            raise fuse_error(errno.EPERM)  # the stores' bookkeeping prefix
+        return text
+
+    def _dir(self, ino: int) -> Inode:
+        inode = self._get(ino)
+        if inode.kind != "dir":
+            raise fuse_error(errno.ENOTDIR)
+        if inode.parent is None and ino != ROOT_INODE:
+            raise fuse_error(errno.ENOENT)  # removed directory
+        return inode
+
+    def _new_owner(self, parent: Inode, ctx: pyfuse3.RequestContext, mode: int) -> tuple[int, int, int]:
+        """uid, gid and mode for a new entry: setgid directories pass on their group."""
+        gid = ctx.gid
+        if parent.mode & stat.S_ISGID:
+            gid = parent.gid
+            if stat.S_ISDIR(mode):
+                mode |= stat.S_ISGID
+        return ctx.uid, gid, mode & ~(ctx.umask & 0o777)
+
+    def _create_entry(self, parent: int, name: bytes, mode: int, ctx, *, target: str | None = None,
+                      rdev: int = 0) -> Inode:
+        text = self._new_name(parent, name)
+        pinode = self._dir(parent)
+        uid, gid, mode = self._new_owner(pinode, ctx, mode)
+        size = len(os.fsencode(target)) if target is not None else 0
+        try:
+            with self.cat.transaction():
+                inode = self.cat.create(parent, text, mode, uid, gid, target=target, rdev=rdev,
+                                        size=size)
+                self.cat.touch_dir(parent)
+        except Conflict:
+            raise fuse_error(errno.EEXIST) from None
+        return inode
+
+    def _state(self, ino: int) -> OpenFile:
+        st = self.open_files.get(ino)
+        if st is None:
+            inode = self._get(ino)
+            st = OpenFile(ino, size=inode.size, mtime_ns=inode.mtime_ns, ctime_ns=inode.ctime_ns)
+            self.open_files[ino] = st
+        return st
+
+    async def _ensure_staging(self, st: OpenFile, *, empty: bool = False) -> None:
+        """Give ``st`` a staging file holding the current content (or nothing)."""
+        if st.fd is not None:
+            if empty:
+                os.ftruncate(st.fd, 0)
+                st.size = 0
+                st.note_truncate(0)
+            return
+        inode = self._get(st.ino)
+        reuse = inode.staged and self.staging.exists(st.ino)
+        fd = self.staging.open(st.ino, truncate=empty or not reuse)
+        try:
+            if empty:
+                import hashlib
+
+                st.size, st.hasher, st.hashed = 0, hashlib.sha256(), 0
+            elif reuse:
+                st.size = os.fstat(fd).st_size
+                st.dirty = True
+            elif inode.size > 0:
+                await self.reader.fetch_whole(inode, fd)
+                st.size = os.fstat(fd).st_size
+            else:
+                import hashlib
+
+                st.size, st.hasher, st.hashed = 0, hashlib.sha256(), 0
+        except BaseException:
+            os.close(fd)
+            raise
+        st.fd = fd
+
+    def _mark_dirty(self, st: OpenFile) -> None:
+        t = now_ns()
+        st.dirty = True
+        st.mtime_ns = st.ctime_ns = t
+        if not st.marked:
+            self.cat.update(st.ino, staged=1)
+            st.marked = True
+
+    async def _publish(self, st: OpenFile) -> None:
+        async with st.lock:
+            await self.publisher.publish(st)
+
+    def _close_state(self, st: OpenFile) -> None:
+        """Forget an inode's open state once nothing holds it (staging stays if unpublished)."""
+        if st.fd is not None:
+            os.close(st.fd)
+            st.fd = None
+        self.open_files.pop(st.ino, None)
+        inode = self.cat.get(st.ino)
+        if inode is not None and inode.nlink == 0:
+            self._discard(st.ino)
+        elif not st.dirty:
+            self.staging.remove(st.ino)
+
+    def _discard(self, ino: int) -> None:
+        """An inode nobody can reach any more: queue deletion of its objects."""
+        with self.cat.transaction():
+            for r in self.cat.replicas(ino):
+                self.cat.drop_replica(ino, r.provider)
+                self.cat.enqueue("delete", {"provider": r.provider, "key": r.key})
+            if self.lookups.get(ino, 0) == 0:
+                self.cat.delete(ino)
+        self.staging.remove(ino)
+
+    def _unlinked(self, ino: int) -> None:
+        st = self.open_files.get(ino)
+        if st is not None and (st.opens > 0 or st.fd is not None):
+            return  # readable until the last close
+        if st is not None:
+            self.open_files.pop(ino, None)
+        self._discard(ino)
+
+    # -- lifecycle -------------------------------------------------------------
+    async def recover(self) -> None:
+        """After a crash: publish unfinished staging files, drop orphans."""
+        for inode in self.cat.orphans():
+            self._discard(inode.id)
+            self.cat.delete(inode.id)
+        staged = {row[0] for row in self.cat.db.execute("SELECT id FROM inodes WHERE staged = 1")}
+        for ino in self.staging.inodes():
+            if ino not in staged:
+                self.staging.remove(ino)
+        for ino in staged:
+            if not self.staging.exists(ino):
+                self.cat.update(ino, staged=0)
+                continue
+            st = self._state(ino)
+            await self._ensure_staging(st)
+            st.dirty = True
+            st.marked = True
+            try:
+                await self._publish(st)
+            except Exception as e:  # noqa: BLE001 - stays staged; retried at next open/mount
+                log.warning("could not upload unfinished file %s: %s",
+                            self.cat.path_of(ino), e)
+                os.close(st.fd)  # type: ignore[arg-type]
+                self.open_files.pop(ino, None)
+                continue
+            self._close_state(st)
+
+    async def shutdown(self) -> None:
+        """Publish what is still dirty (release may not come at unmount)."""
+        for st in list(self.open_files.values()):
+            if st.dirty:
+                try:
+                    await self._publish(st)
+                except Exception as e:  # noqa: BLE001
+                    log.warning("unmount: %s stays staged: %s", st.ino, e)
+            await trio.lowlevel.checkpoint()
+        for h in list(self.handles.values()):
+            await self.reader.drop(h)
+
+    # -- metadata ----------------------------------------------------------------
+    async def lookup(self, parent_inode, name, ctx):
+        if name == b".":
+            return self._entry(self._dir(parent_inode))
+        if name == b"..":
+            d = self._dir(parent_inode)
+            return self._entry(self._get(d.parent if d.parent is not None else ROOT_INODE))
+        inode = self.cat.lookup(parent_inode, self._name(name))
+        if inode is None:
+            raise fuse_error(errno.ENOENT)
+        return self._entry(inode)
+
+    async def forget(self, inode_list):
+        for ino, n in inode_list:
+            left = self.lookups.get(ino, 0) - n
+            if left > 0:
+                self.lookups[ino] = left
+                continue
+            self.lookups.pop(ino, None)
+            if ino == ROOT_INODE or ino in self.open_files:
+                continue
+            inode = self.cat.get(ino)
+            if inode is not None and inode.parent is None:
+                self._discard(ino)
+
+    async def getattr(self, inode, ctx):
+        return self._attrs(self._get(inode))
+
+    async def setattr(self, inode, attr, fields, fh, ctx):
+        cur = self._get(inode)
+        changes: dict[str, int] = {}
+        t = now_ns()
+        if fields.update_size:
+            if cur.kind == "dir":
+                raise fuse_error(errno.EISDIR)
+            if cur.kind != "file":
+                raise fuse_error(errno.EINVAL)
+            st = self._state(inode)
+            async with st.lock:
+                await self._ensure_staging(st)
+                os.ftruncate(st.fd, attr.st_size)
+                st.note_truncate(attr.st_size)
+                st.size = attr.st_size
+                self._mark_dirty(st)
+        if fields.update_mode:
+            changes["mode"] = stat.S_IFMT(cur.mode) | stat.S_IMODE(attr.st_mode)
+        if fields.update_uid:
+            changes["uid"] = attr.st_uid
+        if fields.update_gid:
+            changes["gid"] = attr.st_gid
+        if fields.update_atime:
+            changes["atime_ns"] = attr.st_atime_ns
+        if fields.update_mtime:
+            changes["mtime_ns"] = attr.st_mtime_ns
+        changes["ctime_ns"] = attr.st_ctime_ns if fields.update_ctime else t
+        st = self.open_files.get(inode)
+        if st is not None:
+            if "mtime_ns" in changes:
+                st.mtime_ns = changes["mtime_ns"]
+            st.ctime_ns = changes["ctime_ns"]
+        self.cat.update(inode, **changes)
+        if fields.update_size and st is not None and st.opens == 0:
+            # truncate(1) without an open file: no close will come to publish it
+            await self._publish(st)
+            self._close_state(st)
+        return self._attrs(self._get(inode))
+
+    async def readlink(self, inode, ctx):
+        cur = self._get(inode)
+        if cur.kind != "symlink":
+            raise fuse_error(errno.EINVAL)
+        return os.fsencode(cur.target or "")
+
+    async def opendir(self, inode, ctx):
+        self._dir(inode)
+        return inode
+
+    async def readdir(self, fh, start_id, token):
+        after = start_id
+        while True:
+            batch = self.cat.children(fh, after_id=after, limit=500)
+            if not batch:
+                return
+            for child in batch:
+                if not pyfuse3.readdir_reply(token, os.fsencode(child.name), self._attrs(child),
+                                             child.id):
+                    return
+                self.lookups[child.id] = self.lookups.get(child.id, 0) + 1
+                after = child.id
+
+    async def releasedir(self, fh):
+        return None
+
+    async def fsyncdir(self, fh, datasync):
+        return None  # every catalog change is committed when it is made
+
+    async def statfs(self, ctx):
+        s = pyfuse3.StatvfsData()
+        v = os.statvfs(self.staging.dir)
+        s.f_bsize = v.f_bsize
+        s.f_frsize = v.f_frsize
+        s.f_blocks = v.f_blocks
+        s.f_bfree = v.f_bfree
+        s.f_bavail = v.f_bavail
+        used = self.cat.count_inodes()
+        s.f_files = used + 1_000_000_000
+        s.f_ffree = 1_000_000_000
+        s.f_favail = 1_000_000_000
+        s.f_namemax = NAME_MAX
+        return s
+
+    async def access(self, inode, mode, ctx):
+        self._get(inode)
+        return True  # default_permissions: the kernel already checked
+
+    # -- namespace changes ----------------------------------------------------------
+    async def mkdir(self, parent_inode, name, mode, ctx):
+        return self._entry(self._create_entry(parent_inode, name, stat.S_IFDIR | stat.S_IMODE(mode), ctx))
+
+    async def mknod(self, parent_inode, name, mode, rdev, ctx):
+        if stat.S_IFMT(mode) == stat.S_IFREG:
+            inode = self._create_entry(parent_inode, name, mode, ctx)
+            st = self._state(inode.id)
+            await self._ensure_staging(st, empty=True)
+            self._mark_dirty(st)
+            await self._publish(st)
+            self._close_state(st)
+            return self._entry(self._get(inode.id))
+        return self._entry(self._create_entry(parent_inode, name, mode, ctx, rdev=rdev))
+
+    async def symlink(self, parent_inode, name, target, ctx):
+        return self._entry(self._create_entry(parent_inode, name, stat.S_IFLNK | 0o777, ctx,
+                                              target=os.fsdecode(target)))
+
+    async def link(self, inode, new_parent_inode, new_name, ctx):
+        raise fuse_error(errno.EPERM)  # hard links are not supported (see module docstring)
+
+    async def unlink(self, parent_inode, name, ctx):
+        inode = self.cat.lookup(parent_inode, self._name(name))
+        if inode is None:
+            raise fuse_error(errno.ENOENT)
+        if inode.kind == "dir":
+            raise fuse_error(errno.EISDIR)
+        with self.cat.transaction():
+            self.cat.detach(inode.id)
+            self.cat.touch_dir(parent_inode)
+        self._unlinked(inode.id)
+
+    async def rmdir(self, parent_inode, name, ctx):
+        inode = self.cat.lookup(parent_inode, self._name(name))
+        if inode is None:
+            raise fuse_error(errno.ENOENT)
+        if inode.kind != "dir":
+            raise fuse_error(errno.ENOTDIR)
+        if self.cat.has_children(inode.id):
+            raise fuse_error(errno.ENOTEMPTY)
+        with self.cat.transaction():
+            self.cat.detach(inode.id)
+            self.cat.touch_dir(parent_inode)
+            if self.lookups.get(inode.id, 0) == 0:
+                self.cat.delete(inode.id)
+
+    async def rename(self, parent_inode_old, name_old, parent_inode_new, name_new, flags, ctx):
+        known = pyfuse3.RENAME_NOREPLACE | pyfuse3.RENAME_EXCHANGE
+        if flags & ~known or flags == known:
+            raise fuse_error(errno.EINVAL)
+        old_name = self._name(name_old)
+        new_name = self._new_name(parent_inode_new, name_new)
+        self._dir(parent_inode_new)
+        src = self.cat.lookup(parent_inode_old, old_name)
+        if src is None:
+            raise fuse_error(errno.ENOENT)
+        dst = self.cat.lookup(parent_inode_new, new_name)
+        if src.kind == "dir" and self.cat.is_ancestor(src.id, parent_inode_new):
+            raise fuse_error(errno.EINVAL)
+        if flags & pyfuse3.RENAME_EXCHANGE:
+            if dst is None:
+                raise fuse_error(errno.ENOENT)
+            if dst.kind == "dir" and self.cat.is_ancestor(dst.id, parent_inode_old):
+                raise fuse_error(errno.EINVAL)
+            with self.cat.transaction():
+                self.cat.exchange(src.id, dst.id)
+                self.cat.touch_dir(parent_inode_old)
+                self.cat.touch_dir(parent_inode_new)
+                self._queue_moves(src.id)
+                self._queue_moves(dst.id)
+            return
+        if dst is not None:
+            if flags & pyfuse3.RENAME_NOREPLACE:
+                raise fuse_error(errno.EEXIST)
+            if dst.id == src.id:
+                return
+            if src.kind == "dir":
+                if dst.kind != "dir":
+                    raise fuse_error(errno.ENOTDIR)
+                if self.cat.has_children(dst.id):
+                    raise fuse_error(errno.ENOTEMPTY)
+            elif dst.kind == "dir":
+                raise fuse_error(errno.EISDIR)
+        with self.cat.transaction():
+            if dst is not None:
+                self.cat.detach(dst.id)
+                if dst.kind == "dir" and self.lookups.get(dst.id, 0) == 0:
+                    self.cat.delete(dst.id)
+            self.cat.move_entry(src.id, parent_inode_new, new_name)
+            self.cat.touch_dir(parent_inode_old)
+            if parent_inode_new != parent_inode_old:
+                self.cat.touch_dir(parent_inode_new)
+            self._queue_moves(src.id)
+        if dst is not None and dst.kind != "dir":
+            self._unlinked(dst.id)
+
+    def _queue_moves(self, ino: int) -> None:
+        """Every object under the renamed entry is to move to its new key (queued)."""
+        for fid, path in self.cat.files_under(ino):
+            for r in self.cat.replicas(fid):
+                if r.key != path:
+                    self.cat.enqueue("move", {"inode": fid, "provider": r.provider,
+                                              "src": r.key, "dst": path},
+                                     dedup=f"move:{fid}:{r.provider}")
+
+    # -- file contents ----------------------------------------------------------------
+    def _new_handle(self, ino: int, flags: int) -> int:
+        fh = self._next_fh
+        self._next_fh += 1
+        self.handles[fh] = Handle(ino, flags)
+        return fh
+
+    async def create(self, parent_inode, name, mode, flags, ctx):
+        inode = self._create_entry(parent_inode, name, stat.S_IFREG | stat.S_IMODE(mode), ctx)
+        st = self._state(inode.id)
+        await self._ensure_staging(st, empty=True)
+        self._mark_dirty(st)
+        st.mtime_ns = inode.mtime_ns
+        st.opens += 1
+        fh = self._new_handle(inode.id, flags)
+        return pyfuse3.FileInfo(fh=fh), self._entry(self._get(inode.id))
+
+    async def open(self, inode, flags, ctx):
+        cur = self._get(inode)
+        if cur.kind == "dir":
+            raise fuse_error(errno.EISDIR)
+        st = self._state(inode)
+        st.opens += 1
+        try:
+            if flags & os.O_TRUNC and (flags & os.O_ACCMODE) != os.O_RDONLY:
+                async with st.lock:
+                    await self._ensure_staging(st, empty=True)
+                    self._mark_dirty(st)
+            elif cur.staged and st.fd is None and self.staging.exists(inode):
+                async with st.lock:
+                    await self._ensure_staging(st)
+        except BaseException:
+            st.opens -= 1
+            if st.opens == 0 and st.fd is None:
+                self.open_files.pop(inode, None)
+            raise
+        return pyfuse3.FileInfo(fh=self._new_handle(inode, flags))
+
+    async def read(self, fh, off, size):
+        h = self.handles[fh]
+        st = self.open_files.get(h.ino)
+        if st is not None and st.fd is not None:
+            return os.pread(st.fd, size, off)
+        return await self.reader.read(h, self._get(h.ino), off, size)
+
+    async def write(self, fh, off, buf):
+        h = self.handles[fh]
+        st = self._state(h.ino)
+        async with st.lock:
+            if st.fd is None:
+                await self._ensure_staging(st)
+            n = os.pwrite(st.fd, buf, off)
+            st.note_write(off, buf if n == len(buf) else memoryview(buf)[:n])
+            st.size = max(st.size, off + n)
+            self._mark_dirty(st)
+        return n
+
+    async def flush(self, fh):
+        st = self.open_files.get(self.handles[fh].ino)
+        if st is not None and st.dirty:
+            await self._publish(st)
+
+    async def fsync(self, fh, datasync):
+        st = self.open_files.get(self.handles[fh].ino)
+        if st is not None and st.dirty:
+            await self._publish(st)
+
+    async def release(self, fh):
+        h = self.handles.pop(fh, None)
+        if h is None:
+            return
+        await self.reader.drop(h)
+        st = self.open_files.get(h.ino)
+        if st is None:
+            return
+        st.opens -= 1
+        try:
+            if st.dirty:
+                await self._publish(st)
+        finally:
+            if st.opens <= 0:
+                self._close_state(st)
+
+    # -- extended attributes ------------------------------------------------------------
+    async def getxattr(self, inode, name, ctx):
+        cur = self._get(inode)
+        if name == XATTR_REPLICAS and cur.kind == "file":
+            return format_replicas(self.cat, cur).encode()
+        value = self.cat.get_xattr(inode, name)
+        if value is None:
+            raise fuse_error(pyfuse3.ENOATTR)
+        return value
+
+    async def setxattr(self, inode, name, value, ctx):
+        self._get(inode)
+        if name == XATTR_REPLICAS:
+            raise fuse_error(errno.EPERM)
+        if name.startswith(b"system."):
+            raise fuse_error(errno.EOPNOTSUPP)
+        with self.cat.transaction():
+            self.cat.set_xattr(inode, name, value)
+            self.cat.update(inode, ctime_ns=now_ns())
+
+    async def listxattr(self, inode, ctx):
+        cur = self._get(inode)
+        names = self.cat.list_xattrs(inode)
+        if cur.kind == "file":
+            names.append(XATTR_REPLICAS)
+        return names
+
+    async def removexattr(self, inode, name, ctx):
+        self._get(inode)
+        if name == XATTR_REPLICAS:
+            raise fuse_error(errno.EPERM)
+        if not self.cat.remove_xattr(inode, name):
+            raise fuse_error(pyfuse3.ENOATTR)

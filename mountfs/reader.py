@@ -1,0 +1,241 @@
+"""The read path: disk cache first, then the fastest replica, with read-ahead.
+
+The mount's seam is :class:`ReadPath` (one per mount) and the
+:class:`ReadHandle` it opens per FUSE file handle::
+
+    handle = read_path.open(FileRef(content_id=sha256, size=size, replicas=[...]))
+    data = await trio.to_thread.run_sync(handle.read, offset, length)
+    handle.close()
+
+Blocking by design (called in a worker thread), like the providers.
+
+* Blocks of ``block_size`` bytes are the unit of caching and fetching; block
+  ``i`` of a file is ``[i*bs, min((i+1)*bs, size))``.
+* Concurrent readers of the same block (two handles, or a reader and the
+  read-ahead) share one fetch through a per-block in-flight map.
+* Each handle keeps only its current block in memory (the kernel asks for
+  128 KiB–1 MiB at a time; without that, every request would re-read a 4 MiB
+  cache entry). Memory is bounded by handles × one block plus the blocks
+  being fetched.
+* Read-ahead: a handle whose reads follow each other gets a window of the
+  next blocks fetched in parallel into the disk cache, doubling from 1 up to
+  ``readahead`` blocks as the sequential run continues; a jump resets it to
+  none, so random access (sqlite, mmap faults) costs no extra fetches.
+* Counters: a miss is a block fetched from a store (on demand or ahead, one
+  per shared fetch); a hit is a block a reader took from the disk cache that
+  read-ahead had not just fetched for it. So a cold read is all misses and a
+  warm one all hits.
+
+Without a disk cache (``cache=None``) every block comes from a store and
+read-ahead is off (there would be nowhere bounded to keep its blocks).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from .blockcache import BlockCache
+from .replicas import Replica, ReplicaReader
+
+log = logging.getLogger("omnifs.read")
+
+#: at most this many read-ahead blocks remembered as "fetched ahead, not yet read"
+_AHEAD_MEMORY = 4096
+
+
+@dataclass
+class FileRef:
+    """One version of a file as the catalog knows it."""
+
+    #: the content's SHA-256 (or any id that changes whenever the bytes do)
+    content_id: str
+    size: int
+    #: healthy replicas holding this version, in placement order
+    replicas: Sequence[Replica] = field(default_factory=list)
+
+
+class ReadPath:
+    """One per mount; thread-safe."""
+
+    def __init__(
+        self,
+        cache: BlockCache | None,
+        reader: ReplicaReader,
+        *,
+        block_size: int = 4 * 1024**2,
+        readahead: int = 8,
+    ):
+        self.cache = cache
+        self.reader = reader
+        self.block_size = cache.block_size if cache is not None else block_size
+        self.readahead = readahead if cache is not None else 0
+        self._lock = threading.Lock()
+        self._inflight: dict[str, cf.Future] = {}
+        self._ahead: dict[str, None] = {}  # insertion-ordered set of prefetched, unread blocks
+        self._prefetch_pool = cf.ThreadPoolExecutor(
+            max_workers=max(1, min(self.readahead, 16)), thread_name_prefix="omnifs-readahead")
+        #: blocks fetched from stores (on demand or ahead), for tests and bench
+        self.fetches = 0
+
+    def open(self, file: FileRef) -> ReadHandle:
+        return ReadHandle(self, file)
+
+    # -- blocks ---------------------------------------------------------------
+    def block_range(self, file: FileRef, index: int) -> tuple[int, int]:
+        start = index * self.block_size
+        return start, min(start + self.block_size, file.size)
+
+    def get_block(self, file: FileRef, index: int) -> bytes:
+        """Block ``index``: from the cache, from a fetch already running, or fetched now."""
+        key = f"{file.content_id}:{index}"
+        if self.cache is not None:
+            with self._lock:
+                ahead = self._ahead.pop(key, 0) is None
+            data = self.cache.get(file.content_id, index, count=False)
+            if data is not None:
+                if not ahead:
+                    self.cache.note("hits")
+                return data
+        return self._shared_fetch(file, index, key)
+
+    def _shared_fetch(self, file: FileRef, index: int, key: str) -> bytes:
+        with self._lock:
+            fut = self._inflight.get(key)
+            owner = fut is None
+            if owner:
+                fut = self._inflight[key] = cf.Future()
+        if not owner:
+            return fut.result()
+        try:
+            data = None
+            if self.cache is not None and self.cache.contains(file.content_id, index):
+                # another fetch finished between our miss and now
+                data = self.cache.get(file.content_id, index, count=False)
+            if data is None:
+                start, end = self.block_range(file, index)
+                data = self.reader.fetch(file.replicas, start, end)
+                with self._lock:
+                    self.fetches += 1
+                if self.cache is not None:
+                    self.cache.note("misses")
+                    self.cache.put(file.content_id, index, data)
+            fut.set_result(data)
+            return data
+        except BaseException as e:
+            fut.set_exception(e)
+            raise
+        finally:
+            with self._lock:
+                self._inflight.pop(key, None)
+
+    def prefetch(self, file: FileRef, index: int) -> None:
+        """Start fetching block ``index`` into the cache unless it is there or on its way."""
+        if self.cache is None:
+            return
+        key = f"{file.content_id}:{index}"
+        with self._lock:
+            if key in self._inflight or key in self._ahead:
+                return
+        if self.cache.contains(file.content_id, index):
+            return
+        with self._lock:
+            self._ahead[key] = None
+            while len(self._ahead) > _AHEAD_MEMORY:
+                self._ahead.pop(next(iter(self._ahead)))
+        self._prefetch_pool.submit(self._prefetch_one, file, index, key)
+
+    def _prefetch_one(self, file: FileRef, index: int, key: str) -> None:
+        with self._lock:
+            if key in self._inflight or key not in self._ahead:
+                return  # already being fetched, or the reader got there first
+        try:
+            self._shared_fetch(file, index, key)
+        except Exception as e:  # noqa: BLE001 - read-ahead is a hint; the reader will retry and report
+            log.debug("read-ahead of %s failed: %s", key, e)
+
+    def forget_ahead(self, file: FileRef, indices: range) -> None:
+        """Blocks read ahead for a handle that closed before reading them."""
+        with self._lock:
+            for index in indices:
+                self._ahead.pop(f"{file.content_id}:{index}", None)
+
+    def close(self) -> None:
+        self._prefetch_pool.shutdown(wait=True, cancel_futures=True)
+        self.reader.close()
+        if self.cache is not None:
+            self.cache.flush()
+
+
+class ReadHandle:
+    """One open file: its current block and its sequential-access detector."""
+
+    def __init__(self, path: ReadPath, file: FileRef):
+        self.path = path
+        self.file = file
+        self._lock = threading.Lock()
+        self._block_index = -1
+        self._block: bytes = b""
+        self._next_offset: int | None = None
+        self._window = 0
+        self._ahead_upto = -1  # highest block index read-ahead was asked for
+        self._last_block = -1
+
+    def read(self, offset: int, size: int) -> bytes:
+        """Up to ``size`` bytes at ``offset`` (fewer only at end of file)."""
+        file = self.file
+        if offset >= file.size or size <= 0:
+            return b""
+        end = min(offset + size, file.size)
+        bs = self.path.block_size
+        first, last = offset // bs, (end - 1) // bs
+        self._plan_readahead(offset, end, last)
+        parts = []
+        for index in range(first, last + 1):
+            block = self._get(index)
+            lo = max(offset - index * bs, 0)
+            hi = min(end - index * bs, len(block))
+            parts.append(block[lo:hi] if (lo, hi) != (0, len(block)) else block)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def _get(self, index: int) -> bytes:
+        with self._lock:
+            if index == self._block_index:
+                return self._block
+        block = self.path.get_block(self.file, index)
+        with self._lock:
+            self._block_index, self._block = index, block
+        return block
+
+    def _plan_readahead(self, offset: int, end: int, last: int) -> None:
+        limit = self.path.readahead
+        if limit <= 0:
+            return
+        bs = self.path.block_size
+        with self._lock:
+            sequential = self._next_offset is not None and abs(offset - self._next_offset) <= bs
+            self._next_offset = end
+            moved = last > self._last_block
+            self._last_block = last
+            if not sequential:
+                self._window = 0
+                self._ahead_upto = max(self._ahead_upto, last)
+                return
+            if moved or self._window == 0:
+                self._window = min(limit, max(1, self._window * 2))
+            nblocks = (self.file.size + bs - 1) // bs
+            want_upto = min(last + self._window, nblocks - 1)
+            todo = range(max(self._ahead_upto, last) + 1, want_upto + 1)
+            self._ahead_upto = max(self._ahead_upto, want_upto)
+        for index in todo:
+            self.path.prefetch(self.file, index)
+
+    def close(self) -> None:
+        with self._lock:
+            self._block = b""
+            self._block_index = -1
+            unread = range(self._last_block + 1, self._ahead_upto + 1)
+        self.path.forget_ahead(self.file, unread)

@@ -1,0 +1,316 @@
+"""Fetch a byte range from the fastest healthy replica, hedging and failing over.
+
+Why: the same bytes sit in several stores; the read should cost what the
+fastest of them costs, even while another is slow, throttled or down.
+
+* :class:`ProviderStats` learns each provider's first-byte latency and
+  throughput from every real request (and from probes, through
+  :meth:`ProviderStats.record`), as EWMAs plus a short window of samples for
+  a p95. :data:`REGISTRY` is the process-wide one ``omnifs status`` exports.
+* :class:`ReplicaReader` ranks the candidates by the time they are expected
+  to take for this many bytes (unmeasured ones first, so each gets measured
+  once; ones that failed recently last). The first request that runs past
+  its provider's p95 (never sooner than ``hedge_floor``) gets the same
+  request started on the next replica; the first complete answer wins and
+  the others stop at their next chunk. An error starts the next replica at
+  once. Only when every replica has failed does the caller get one
+  ``Unavailable`` naming the last error.
+
+Threads, not trio: providers are blocking, and the mount already calls into
+the read path through ``trio.to_thread.run_sync``. Attempts run in one
+bounded pool that never waits on anything but the network, so a caller
+waiting on attempts cannot deadlock it.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from providers import Provider
+from providers.errors import IntegrityError, OmnifsError, Unavailable
+
+log = logging.getLogger("omnifs.read")
+
+#: how quickly the EWMAs follow new samples
+ALPHA = 0.3
+#: samples kept per provider for the p95
+WINDOW = 64
+#: a provider that failed within this many seconds ranks after healthy ones
+ERROR_COOLDOWN = 30.0
+#: piece size read from a provider's stream (cancellation is checked between pieces)
+CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Replica:
+    """One place holding the bytes of the current version."""
+
+    provider: Provider
+    key: str
+
+    @property
+    def name(self) -> str:
+        return self.provider.name
+
+
+class ProviderStats:
+    """What we measured of one provider. Thread-safe."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self._lock = threading.Lock()
+        self.latency: float | None = None  # EWMA seconds to first byte
+        self.throughput: float | None = None  # EWMA bytes/s after the first byte
+        self._samples: deque[tuple[float, float]] = deque(maxlen=WINDOW)  # (ttfb, s/byte)
+        self.requests = 0
+        self.errors = 0
+        self.bytes = 0
+        self.hedges = 0
+        self.last_error_at: float | None = None
+        self.last_error: str | None = None
+
+    def record(self, ttfb: float, nbytes: int, duration: float) -> None:
+        """One finished request (``duration`` from start to last byte)."""
+        ttfb = max(ttfb, 0.0)
+        transfer = max(duration - ttfb, 1e-6)
+        spb = transfer / nbytes if nbytes > 0 else 0.0
+        with self._lock:
+            self.requests += 1
+            self.bytes += nbytes
+            self.latency = ttfb if self.latency is None else (1 - ALPHA) * self.latency + ALPHA * ttfb
+            # tiny transfers say nothing about bandwidth
+            if nbytes >= 64 * 1024:
+                rate = nbytes / transfer
+                self.throughput = rate if self.throughput is None else (
+                    (1 - ALPHA) * self.throughput + ALPHA * rate)
+            self._samples.append((ttfb, spb))
+
+    def record_slow(self, elapsed: float) -> None:
+        """A request given up (lost a hedge) after ``elapsed`` without finishing.
+
+        Without this a provider that always loses would never be measured and
+        would keep ranking as unmeasured, i.e. first.
+        """
+        with self._lock:
+            self.requests += 1
+            self.latency = elapsed if self.latency is None else max(
+                self.latency, (1 - ALPHA) * self.latency + ALPHA * elapsed)
+            self._samples.append((elapsed, 0.0))
+
+    def record_error(self, err: BaseException) -> None:
+        with self._lock:
+            self.requests += 1
+            self.errors += 1
+            self.last_error_at = time.monotonic()
+            self.last_error = str(err).splitlines()[0] if str(err) else type(err).__name__
+
+    def note_hedge(self) -> None:
+        with self._lock:
+            self.hedges += 1
+
+    @property
+    def measured(self) -> bool:
+        return self.latency is not None
+
+    def recently_failed(self, now: float | None = None) -> bool:
+        at = self.last_error_at
+        return at is not None and (now or time.monotonic()) - at < ERROR_COOLDOWN
+
+    def expected(self, nbytes: int) -> float:
+        """Seconds a request for ``nbytes`` is expected to take (0 when unmeasured)."""
+        if self.latency is None:
+            return 0.0
+        rate = self.throughput or 50e6
+        return self.latency + nbytes / rate
+
+    def p95(self, nbytes: int) -> float | None:
+        """95th percentile of what recent requests would have taken for ``nbytes``."""
+        with self._lock:
+            samples = list(self._samples)
+        if len(samples) < 3:
+            return None
+        times = sorted(t + nbytes * spb for t, spb in samples)
+        return times[min(len(times) - 1, math.ceil(0.95 * len(times)) - 1)]
+
+    def snapshot(self) -> dict:
+        with self._lock:
+            return {
+                "provider": self.name,
+                "latency_ms": None if self.latency is None else round(self.latency * 1000, 2),
+                "throughput_mib_s": None if self.throughput is None else round(self.throughput / 2**20, 1),
+                "requests": self.requests,
+                "errors": self.errors,
+                "hedges": self.hedges,
+                "bytes": self.bytes,
+                "last_error": self.last_error,
+            }
+
+
+class StatsRegistry:
+    """ProviderStats by provider name."""
+
+    def __init__(self) -> None:
+        self._by_name: dict[str, ProviderStats] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str) -> ProviderStats:
+        with self._lock:
+            st = self._by_name.get(name)
+            if st is None:
+                st = self._by_name[name] = ProviderStats(name)
+            return st
+
+    def snapshot(self) -> list[dict]:
+        with self._lock:
+            stats = list(self._by_name.values())
+        return [s.snapshot() for s in stats]
+
+    def reset(self) -> None:
+        with self._lock:
+            self._by_name.clear()
+
+
+#: the process-wide registry (the mount's; `omnifs status` exports it)
+REGISTRY = StatsRegistry()
+
+
+class _Cancelled(Exception):
+    pass
+
+
+class ReplicaReader:
+    """Ranged reads over ordered replicas; see the module docstring."""
+
+    def __init__(
+        self,
+        stats: StatsRegistry | None = None,
+        *,
+        max_workers: int = 32,
+        hedge_floor: float = 0.1,
+        hedge_default: float = 0.5,
+    ):
+        self.stats = stats or REGISTRY
+        self.hedge_floor = hedge_floor
+        #: hedge delay while a provider has too few samples for a p95
+        self.hedge_default = hedge_default
+        self._pool = cf.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="omnifs-fetch")
+
+    def rank(self, replicas: Sequence[Replica], nbytes: int) -> list[Replica]:
+        """Fastest expected first; unmeasured before measured; recently failed last.
+
+        Python's sort is stable, so ties keep the caller's (placement) order.
+        """
+        now = time.monotonic()
+
+        def score(r: Replica) -> tuple[int, float]:
+            st = self.stats.get(r.name)
+            return (1 if st.recently_failed(now) else 0, st.expected(nbytes))
+
+        return sorted(replicas, key=score)
+
+    def hedge_delay(self, replica: Replica, nbytes: int) -> float:
+        p95 = self.stats.get(replica.name).p95(nbytes)
+        if p95 is None:
+            return max(self.hedge_default, self.hedge_floor)
+        return max(p95, self.hedge_floor)
+
+    def fetch(self, replicas: Sequence[Replica], start: int, end: int) -> bytes:
+        """Bytes ``[start, end)``; exactly that many or an error (the range must lie in the file)."""
+        want = end - start
+        if want <= 0:
+            return b""
+        if not replicas:
+            raise Unavailable("no replica holds the current version")
+        queue = self.rank(replicas, want)
+        cancel = threading.Event()
+        running: dict[cf.Future, tuple[Replica, float]] = {}
+        last_err: BaseException | None = None
+        failed: Replica | None = None
+
+        def launch() -> None:
+            replica = queue.pop(0)
+            fut = self._pool.submit(self._attempt, replica, start, end, cancel)
+            running[fut] = (replica, time.monotonic())
+
+        launch()
+        try:
+            while running:
+                newest_replica, newest_start = list(running.values())[-1]
+                timeout = None
+                if queue:
+                    deadline = newest_start + self.hedge_delay(newest_replica, want)
+                    timeout = max(0.0, deadline - time.monotonic())
+                done, _ = cf.wait(running, timeout=timeout, return_when=cf.FIRST_COMPLETED)
+                if not done:
+                    # the newest attempt is slower than its provider's p95: hedge
+                    self.stats.get(newest_replica.name).note_hedge()
+                    log.debug("hedging %s on %s after %.3fs", newest_replica.key,
+                              queue[0].name, time.monotonic() - newest_start)
+                    launch()
+                    continue
+                for fut in done:
+                    replica, _started = running.pop(fut)
+                    err = fut.exception()
+                    if err is None:
+                        return fut.result()
+                    last_err, failed = err, replica
+                    log.info("read of %s from %s failed (%s); trying the next replica",
+                             replica.key, replica.name, err)
+                    if queue:
+                        launch()
+            assert last_err is not None and failed is not None
+            msg = str(last_err).splitlines()[0] if str(last_err) else type(last_err).__name__
+            raise Unavailable(f"every replica failed ({len(replicas)}); last: {msg}",
+                              provider=None, key=None) from None
+        finally:
+            cancel.set()
+            for fut, (replica, started) in running.items():
+                if not fut.done():
+                    self.stats.get(replica.name).record_slow(time.monotonic() - started)
+
+    def _attempt(self, replica: Replica, start: int, end: int, cancel: threading.Event) -> bytes:
+        st = self.stats.get(replica.name)
+        want = end - start
+        t0 = time.monotonic()
+        ttfb: float | None = None
+        buf = bytearray()
+        try:
+            with replica.provider.open_read(replica.key, start, end) as stream:
+                while len(buf) < want:
+                    if cancel.is_set():
+                        raise _Cancelled
+                    piece = stream.read(min(CHUNK, want - len(buf)))
+                    if ttfb is None:
+                        ttfb = time.monotonic() - t0
+                    if not piece:
+                        break
+                    buf += piece
+        except _Cancelled:
+            raise
+        except OmnifsError as e:
+            st.record_error(e)
+            raise
+        except Exception as e:  # noqa: BLE001 - a provider bug must not hide the other replicas
+            log.warning("unexpected error reading %s from %s: %r", replica.key, replica.name, e)
+            st.record_error(e)
+            raise Unavailable(f"unexpected {type(e).__name__}: {e}", provider=replica.name,
+                              key=replica.key) from None
+        if cancel.is_set():
+            raise _Cancelled
+        if len(buf) != want:
+            err = IntegrityError(f"short read: got {len(buf)} of {want} bytes at offset {start}",
+                                 provider=replica.name, key=replica.key)
+            st.record_error(err)
+            raise err
+        st.record(ttfb or 0.0, want, time.monotonic() - t0)
+        return bytes(buf)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,517 @@
+"""The catalog: the namespace, where every file's bytes are, and the work queue.
+
+One SQLite file in WAL mode. The mount answers every metadata operation from
+it, the CLI and the daemon read and write it from their own processes. The
+schema lives in :mod:`omnifs.catalog_schema` (documented column by column).
+
+Durability: ``synchronous=NORMAL`` in WAL mode means a committed transaction
+survives a crash of any process (kill -9); only a power loss can drop the
+last commits. Every public method that changes something commits before it
+returns unless it runs inside :meth:`Catalog.transaction`.
+
+Threads: a ``Catalog`` object belongs to one thread (the mount's trio
+thread); other processes open their own. Names are ``str`` (``os.fsdecode``
+of the kernel's bytes, so any byte string round-trips).
+
+Work queue protocol (for daemon workers in other processes)::
+
+    items = cat.claim("worker-1", kinds=("replicate",), limit=8, lease=300)
+    for item in items:
+        try:
+            do(item.payload)
+        except TransientError as e:
+            cat.fail(item.id, str(e), retry_in=backoff(item.attempts))
+        else:
+            cat.complete(item.id)
+
+A claim is atomic across processes (BEGIN IMMEDIATE + UPDATE ... RETURNING);
+a claim older than its lease is taken over by the next ``claim`` (the worker
+died). Executors must therefore be idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import stat
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from providers.errors import Conflict, InvalidInput, NotFound
+
+from .catalog_schema import ROOT_INODE, migrate
+
+__all__ = ["KIND_OF_MODE", "ROOT_INODE", "Catalog", "Inode", "Replica", "WorkItem"]
+
+#: st_mode type bits -> inodes.kind
+KIND_OF_MODE = {
+    stat.S_IFREG: "file", stat.S_IFDIR: "dir", stat.S_IFLNK: "symlink",
+    stat.S_IFIFO: "fifo", stat.S_IFSOCK: "socket", stat.S_IFCHR: "chr", stat.S_IFBLK: "blk",
+}
+
+_INODE_COLS = ("id, parent, name, kind, mode, uid, gid, rdev, size, atime_ns, mtime_ns, "
+               "ctime_ns, target, sha256, version, nlink, staged")
+_REPLICA_COLS = "inode, provider, key, version, state, etag, tier, verified_at"
+
+
+@dataclass(slots=True)
+class Inode:
+    id: int
+    parent: int | None
+    name: str | None
+    kind: str
+    mode: int
+    uid: int
+    gid: int
+    rdev: int
+    size: int
+    atime_ns: int
+    mtime_ns: int
+    ctime_ns: int
+    target: str | None
+    sha256: str | None
+    version: int
+    nlink: int
+    staged: int
+
+    @property
+    def is_dir(self) -> bool:
+        return self.kind == "dir"
+
+
+@dataclass(slots=True)
+class Replica:
+    inode: int
+    provider: str
+    key: str
+    version: int
+    state: str
+    etag: str | None
+    tier: str | None
+    verified_at: float | None
+
+
+@dataclass(slots=True)
+class WorkItem:
+    id: int
+    kind: str
+    payload: dict
+    state: str
+    attempts: int
+    not_before: float
+    claimed_by: str | None
+    claimed_at: float | None
+    last_error: str | None
+
+
+def now_ns() -> int:
+    return time.time_ns()
+
+
+class Catalog:
+    """One connection to the catalog file; see the module docstring."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = sqlite3.connect(str(self.path), isolation_level=None,
+                                      check_same_thread=False, timeout=30.0)
+        except sqlite3.Error as e:
+            raise InvalidInput(f"catalog {self.path}: cannot open: {e}") from None
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.execute("PRAGMA busy_timeout=30000")
+        self.schema_version = migrate(self.db)
+        self._depth = 0
+        if self.get(ROOT_INODE) is None:
+            t = now_ns()
+            with self.transaction():
+                self.db.execute(
+                    f"INSERT INTO inodes ({_INODE_COLS}) VALUES "
+                    "(?, NULL, '', 'dir', ?, ?, ?, 0, 0, ?, ?, ?, NULL, NULL, 0, 2, 0)",
+                    (ROOT_INODE, stat.S_IFDIR | 0o755, os.getuid(), os.getgid(), t, t, t))
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- transactions ------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT; nested uses join the outer transaction."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield self.db
+            finally:
+                self._depth -= 1
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield self.db
+        except BaseException:
+            self._depth = 0
+            self.db.execute("ROLLBACK")
+            raise
+        self._depth = 0
+        self.db.execute("COMMIT")
+
+    # -- meta --------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
+                        "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+
+    # -- the tree ----------------------------------------------------------
+    def get(self, ino: int) -> Inode | None:
+        row = self.db.execute(f"SELECT {_INODE_COLS} FROM inodes WHERE id = ?", (ino,)).fetchone()
+        return Inode(*row) if row else None
+
+    def lookup(self, parent: int, name: str) -> Inode | None:
+        row = self.db.execute(f"SELECT {_INODE_COLS} FROM inodes WHERE parent = ? AND name = ?",
+                              (parent, name)).fetchone()
+        return Inode(*row) if row else None
+
+    def children(self, parent: int, after_id: int = 0, limit: int = 1000) -> list[Inode]:
+        """Entries of ``parent`` in id order: ids are stable readdir offsets."""
+        rows = self.db.execute(
+            f"SELECT {_INODE_COLS} FROM inodes WHERE parent = ? AND id > ? ORDER BY id LIMIT ?",
+            (parent, after_id, limit)).fetchall()
+        return [Inode(*r) for r in rows]
+
+    def has_children(self, ino: int) -> bool:
+        return self.db.execute("SELECT 1 FROM inodes WHERE parent = ? LIMIT 1",
+                               (ino,)).fetchone() is not None
+
+    def count_inodes(self) -> int:
+        return self.db.execute("SELECT count(*) FROM inodes").fetchone()[0]
+
+    def create(self, parent: int, name: str, mode: int, uid: int, gid: int, *,
+               target: str | None = None, rdev: int = 0, size: int = 0,
+               mtime_ns: int | None = None, sha256: str | None = None,
+               version: int = 0) -> Inode:
+        """A new entry; Conflict if the name exists."""
+        kind = KIND_OF_MODE.get(stat.S_IFMT(mode))
+        if kind is None:
+            raise InvalidInput(f"unsupported file type in mode {mode:o}")
+        t = now_ns()
+        m = t if mtime_ns is None else mtime_ns
+        try:
+            with self.transaction():
+                cur = self.db.execute(
+                    "INSERT INTO inodes (parent, name, kind, mode, uid, gid, rdev, size, atime_ns, "
+                    "mtime_ns, ctime_ns, target, sha256, version, nlink, staged) VALUES "
+                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+                    (parent, name, kind, mode, uid, gid, rdev, size, m, m, t, target, sha256,
+                     version, 2 if kind == "dir" else 1))
+                if kind == "dir":
+                    self.db.execute("UPDATE inodes SET nlink = nlink + 1 WHERE id = ?", (parent,))
+        except sqlite3.IntegrityError:
+            raise Conflict("file exists", key=name) from None
+        inode = self.get(cur.lastrowid)
+        assert inode is not None
+        return inode
+
+    _UPDATABLE = frozenset(("mode", "uid", "gid", "size", "atime_ns", "mtime_ns", "ctime_ns",
+                            "sha256", "version", "nlink", "staged", "target"))
+
+    def update(self, ino: int, **fields) -> None:
+        if not fields:
+            return
+        bad = set(fields) - self._UPDATABLE
+        if bad:
+            raise ValueError(f"not updatable: {bad}")
+        cols = ", ".join(f"{k} = ?" for k in fields)
+        self.db.execute(f"UPDATE inodes SET {cols} WHERE id = ?", (*fields.values(), ino))
+
+    def touch_dir(self, ino: int, t: int | None = None) -> None:
+        """A directory's entries changed: mtime and ctime move."""
+        t = now_ns() if t is None else t
+        self.db.execute("UPDATE inodes SET mtime_ns = ?, ctime_ns = ? WHERE id = ?", (t, t, ino))
+
+    def detach(self, ino: int) -> None:
+        """Remove the entry from its directory; the inode lives on as an orphan (nlink 0)."""
+        inode = self.get(ino)
+        if inode is None:
+            return
+        with self.transaction():
+            if inode.kind == "dir" and inode.parent is not None:
+                self.db.execute("UPDATE inodes SET nlink = nlink - 1 WHERE id = ?", (inode.parent,))
+            self.db.execute("UPDATE inodes SET parent = NULL, name = NULL, nlink = 0, "
+                            "ctime_ns = ? WHERE id = ?", (now_ns(), ino))
+
+    def delete(self, ino: int) -> None:
+        """Forget an inode entirely (its replicas, history and xattrs go with it)."""
+        self.db.execute("DELETE FROM inodes WHERE id = ?", (ino,))
+
+    def orphans(self) -> list[Inode]:
+        rows = self.db.execute(f"SELECT {_INODE_COLS} FROM inodes WHERE parent IS NULL "
+                               "AND id != ?", (ROOT_INODE,)).fetchall()
+        return [Inode(*r) for r in rows]
+
+    def move_entry(self, ino: int, new_parent: int, new_name: str) -> None:
+        """Re-link ``ino`` under ``new_parent/new_name`` (the target name must be free)."""
+        inode = self.get(ino)
+        assert inode is not None
+        with self.transaction():
+            if inode.kind == "dir" and inode.parent != new_parent:
+                self.db.execute("UPDATE inodes SET nlink = nlink - 1 WHERE id = ?", (inode.parent,))
+                self.db.execute("UPDATE inodes SET nlink = nlink + 1 WHERE id = ?", (new_parent,))
+            self.db.execute("UPDATE inodes SET parent = ?, name = ?, ctime_ns = ? WHERE id = ?",
+                            (new_parent, new_name, now_ns(), ino))
+
+    def exchange(self, a: int, b: int) -> None:
+        """Swap two entries' places (RENAME_EXCHANGE)."""
+        ia, ib = self.get(a), self.get(b)
+        assert ia is not None and ib is not None
+        with self.transaction():
+            t = now_ns()
+            self.db.execute("UPDATE inodes SET parent = NULL, name = NULL WHERE id = ?", (a,))
+            self.db.execute("UPDATE inodes SET parent = ?, name = ?, ctime_ns = ? WHERE id = ?",
+                            (ia.parent, ia.name, t, b))
+            self.db.execute("UPDATE inodes SET parent = ?, name = ?, ctime_ns = ? WHERE id = ?",
+                            (ib.parent, ib.name, t, a))
+            if ia.parent != ib.parent:
+                for ino, old, new in ((ia, ia.parent, ib.parent), (ib, ib.parent, ia.parent)):
+                    if ino.kind == "dir":
+                        self.db.execute("UPDATE inodes SET nlink = nlink - 1 WHERE id = ?", (old,))
+                        self.db.execute("UPDATE inodes SET nlink = nlink + 1 WHERE id = ?", (new,))
+
+    def is_ancestor(self, maybe_ancestor: int, ino: int) -> bool:
+        """True when ``maybe_ancestor`` is ``ino`` or one of its parents."""
+        cur: int | None = ino
+        while cur is not None:
+            if cur == maybe_ancestor:
+                return True
+            if cur == ROOT_INODE:
+                return False
+            row = self.db.execute("SELECT parent FROM inodes WHERE id = ?", (cur,)).fetchone()
+            cur = row[0] if row else None
+        return False
+
+    def path_of(self, ino: int) -> str | None:
+        """'a/b.txt' for a linked inode, '' for the root, None for orphans."""
+        parts: list[str] = []
+        cur = ino
+        while cur != ROOT_INODE:
+            row = self.db.execute("SELECT parent, name FROM inodes WHERE id = ?", (cur,)).fetchone()
+            if row is None or row[0] is None:
+                return None
+            parts.append(row[1])
+            cur = row[0]
+        return "/".join(reversed(parts))
+
+    def resolve(self, path: str) -> Inode:
+        """The inode at ``path`` (relative to the namespace root); NotFound otherwise."""
+        inode = self.get(ROOT_INODE)
+        assert inode is not None
+        for part in (p for p in path.strip("/").split("/") if p):
+            nxt = self.lookup(inode.id, part)
+            if nxt is None:
+                raise NotFound("no such file in the catalog", key=path)
+            inode = nxt
+        return inode
+
+    def ensure_dirs(self, path: str, uid: int = 0, gid: int = 0, mode: int = 0o755) -> int:
+        """Create missing directories along ``path``; return the last one's inode."""
+        cur = ROOT_INODE
+        for part in (p for p in path.strip("/").split("/") if p):
+            nxt = self.lookup(cur, part)
+            if nxt is None:
+                nxt = self.create(cur, part, stat.S_IFDIR | mode, uid, gid)
+            elif nxt.kind != "dir":
+                raise Conflict("a file is in the way of a directory", key=path)
+            cur = nxt.id
+        return cur
+
+    def files_under(self, ino: int) -> Iterator[tuple[int, str]]:
+        """(inode, path) of every file at or below ``ino``, depth first."""
+        base = self.path_of(ino)
+        if base is None:
+            return
+        inode = self.get(ino)
+        if inode is not None and inode.kind == "file":
+            yield ino, base
+            return
+        stack = [(ino, base)]
+        while stack:
+            d, dpath = stack.pop()
+            rows = self.db.execute("SELECT id, name, kind FROM inodes WHERE parent = ?",
+                                   (d,)).fetchall()
+            for cid, name, kind in rows:
+                cpath = f"{dpath}/{name}" if dpath else name
+                if kind == "file":
+                    yield cid, cpath
+                elif kind == "dir":
+                    stack.append((cid, cpath))
+
+    # -- replicas ------------------------------------------------------------
+    def replicas(self, ino: int) -> list[Replica]:
+        rows = self.db.execute(f"SELECT {_REPLICA_COLS} FROM replicas WHERE inode = ?",
+                               (ino,)).fetchall()
+        return [Replica(*r) for r in rows]
+
+    def replica(self, ino: int, provider: str) -> Replica | None:
+        row = self.db.execute(f"SELECT {_REPLICA_COLS} FROM replicas WHERE inode = ? "
+                              "AND provider = ?", (ino, provider)).fetchone()
+        return Replica(*row) if row else None
+
+    def set_replica(self, ino: int, provider: str, key: str, version: int, state: str,
+                    etag: str | None = None, verified_at: float | None = None) -> None:
+        self.db.execute(
+            f"INSERT INTO replicas ({_REPLICA_COLS}) VALUES (?, ?, ?, ?, ?, ?, NULL, ?) "
+            "ON CONFLICT(inode, provider) DO UPDATE SET key = excluded.key, "
+            "version = excluded.version, state = excluded.state, etag = excluded.etag, "
+            "verified_at = coalesce(excluded.verified_at, verified_at)",
+            (ino, provider, key, version, state, etag, verified_at))
+
+    def set_replica_state(self, ino: int, provider: str, state: str) -> None:
+        self.db.execute("UPDATE replicas SET state = ? WHERE inode = ? AND provider = ?",
+                        (state, ino, provider))
+
+    def mark_others_stale(self, ino: int, version: int) -> None:
+        """Replicas older than ``version`` no longer hold the current content."""
+        self.db.execute("UPDATE replicas SET state = 'stale' WHERE inode = ? AND version < ? "
+                        "AND state != 'pending'", (ino, version))
+
+    def drop_replica(self, ino: int, provider: str) -> None:
+        self.db.execute("DELETE FROM replicas WHERE inode = ? AND provider = ?", (ino, provider))
+
+    def holders(self, provider: str, key: str) -> list[Replica]:
+        """Replica rows (of any inode) that point at ``provider``/``key``."""
+        rows = self.db.execute(f"SELECT {_REPLICA_COLS} FROM replicas WHERE provider = ? "
+                               "AND key = ?", (provider, key)).fetchall()
+        return [Replica(*r) for r in rows]
+
+    def under_replicated(self, copies: int) -> int:
+        return self.db.execute(
+            "SELECT count(*) FROM inodes i WHERE i.kind = 'file' AND i.parent IS NOT NULL AND "
+            "(SELECT count(*) FROM replicas r WHERE r.inode = i.id AND r.state = 'synced' "
+            "AND r.version = i.version) < ?", (copies,)).fetchone()[0]
+
+    # -- history -------------------------------------------------------------
+    def add_version(self, ino: int, version: int, sha256: str | None, size: int,
+                    mtime_ns: int) -> None:
+        self.db.execute("INSERT OR REPLACE INTO versions (inode, version, sha256, size, mtime_ns, "
+                        "time) VALUES (?, ?, ?, ?, ?, ?)",
+                        (ino, version, sha256, size, mtime_ns, time.time()))
+
+    def versions(self, ino: int) -> list[tuple[int, str | None, int, int, float]]:
+        return self.db.execute("SELECT version, sha256, size, mtime_ns, time FROM versions "
+                               "WHERE inode = ? ORDER BY version", (ino,)).fetchall()
+
+    # -- xattrs --------------------------------------------------------------
+    def get_xattr(self, ino: int, name: bytes) -> bytes | None:
+        row = self.db.execute("SELECT value FROM xattrs WHERE inode = ? AND name = ?",
+                              (ino, name)).fetchone()
+        return bytes(row[0]) if row else None
+
+    def set_xattr(self, ino: int, name: bytes, value: bytes) -> None:
+        self.db.execute("INSERT INTO xattrs (inode, name, value) VALUES (?, ?, ?) "
+                        "ON CONFLICT(inode, name) DO UPDATE SET value = excluded.value",
+                        (ino, name, value))
+
+    def list_xattrs(self, ino: int) -> list[bytes]:
+        return [bytes(r[0]) for r in
+                self.db.execute("SELECT name FROM xattrs WHERE inode = ? ORDER BY name", (ino,))]
+
+    def remove_xattr(self, ino: int, name: bytes) -> bool:
+        return self.db.execute("DELETE FROM xattrs WHERE inode = ? AND name = ?",
+                               (ino, name)).rowcount > 0
+
+    # -- the work queue --------------------------------------------------------
+    def enqueue(self, kind: str, payload: dict, *, dedup: str | None = None,
+                not_before: float = 0.0) -> int:
+        """Queue work; with ``dedup``, a pending item with that key is updated instead."""
+        data = json.dumps(payload, sort_keys=True)
+        if dedup is None:
+            cur = self.db.execute("INSERT INTO work (kind, payload, not_before, created_at) "
+                                  "VALUES (?, ?, ?, ?)", (kind, data, not_before, time.time()))
+            return cur.lastrowid
+        row = self.db.execute(
+            "INSERT INTO work (kind, payload, not_before, dedup, created_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT(dedup) WHERE state = 'pending' DO UPDATE SET payload = excluded.payload, "
+            "not_before = excluded.not_before RETURNING id",
+            (kind, data, not_before, dedup, time.time())).fetchone()
+        return row[0]
+
+    def claim(self, worker: str, *, kinds: Sequence[str] | None = None, limit: int = 1,
+              lease: float = 300.0) -> list[WorkItem]:
+        """Atomically take up to ``limit`` ready items (oldest first) for ``worker``."""
+        t = time.time()
+        kind_sql, args = "", []
+        if kinds:
+            kind_sql = f" AND kind IN ({','.join('?' * len(kinds))})"
+            args = list(kinds)
+        with self.transaction():
+            rows = self.db.execute(
+                "UPDATE work SET state = 'claimed', claimed_by = ?, claimed_at = ?, dedup = NULL "
+                "WHERE id IN (SELECT id FROM work WHERE ((state = 'pending' AND not_before <= ?) "
+                f"OR (state = 'claimed' AND claimed_at < ?)){kind_sql} ORDER BY id LIMIT ?) "
+                "RETURNING id, kind, payload, state, attempts, not_before, claimed_by, "
+                "claimed_at, last_error",
+                (worker, t, t, t - lease, *args, limit)).fetchall()
+        items = [WorkItem(r[0], r[1], json.loads(r[2]), *r[3:]) for r in rows]
+        items.sort(key=lambda w: w.id)
+        return items
+
+    def complete(self, work_id: int) -> None:
+        """The work is done: it leaves the queue."""
+        self.db.execute("DELETE FROM work WHERE id = ?", (work_id,))
+
+    def fail(self, work_id: int, error: str, *, retry_in: float | None = 30.0,
+             max_attempts: int = 10) -> None:
+        """Record a failure; retry after ``retry_in`` s, or park it as 'failed'."""
+        row = self.db.execute("SELECT attempts FROM work WHERE id = ?", (work_id,)).fetchone()
+        if row is None:
+            return
+        attempts = row[0] + 1
+        if retry_in is None or attempts >= max_attempts:
+            self.db.execute("UPDATE work SET state = 'failed', attempts = ?, last_error = ?, "
+                            "claimed_by = NULL WHERE id = ?", (attempts, error[:500], work_id))
+        else:
+            self.db.execute("UPDATE work SET state = 'pending', attempts = ?, last_error = ?, "
+                            "not_before = ?, claimed_by = NULL, claimed_at = NULL WHERE id = ?",
+                            (attempts, error[:500], time.time() + retry_in, work_id))
+
+    def release_claims(self, worker: str) -> None:
+        """Give back what ``worker`` held (clean shutdown)."""
+        self.db.execute("UPDATE work SET state = 'pending', claimed_by = NULL, claimed_at = NULL "
+                        "WHERE state = 'claimed' AND claimed_by = ?", (worker,))
+
+    def release_claims_of(self, work_id: int) -> None:
+        """Give back one claimed item untouched (a worker that filtered it out)."""
+        self.db.execute("UPDATE work SET state = 'pending', claimed_by = NULL, claimed_at = NULL "
+                        "WHERE id = ? AND state = 'claimed'", (work_id,))
+
+    def pending_count(self, kinds: Sequence[str] | None = None) -> int:
+        sql = "SELECT count(*) FROM work WHERE state IN ('pending', 'claimed')"
+        args: list = []
+        if kinds:
+            sql += f" AND kind IN ({','.join('?' * len(kinds))})"
+            args = list(kinds)
+        return self.db.execute(sql, args).fetchone()[0]
+
+    def work_items(self, state: str | None = None) -> list[WorkItem]:
+        sql = ("SELECT id, kind, payload, state, attempts, not_before, claimed_by, claimed_at, "
+               "last_error FROM work")
+        args: tuple = ()
+        if state:
+            sql += " WHERE state = ?"
+            args = (state,)
+        return [WorkItem(r[0], r[1], json.loads(r[2]), *r[3:])
+                for r in self.db.execute(sql + " ORDER BY id", args)]
+
+    def oldest_pending_age(self) -> float | None:
+        row = self.db.execute("SELECT min(created_at) FROM work WHERE state IN "
+                              "('pending', 'claimed')").fetchone()
+        return None if row[0] is None else time.time() - row[0]

@@ -1,0 +1,179 @@
+"""The catalog's SQLite schema, created and upgraded by numbered migrations.
+
+Why migrations and not ``CREATE TABLE IF NOT EXISTS``: later issues (read
+path, daemon, governance, audit) add tables and columns to catalogs that
+users already have. Each migration is a function taking a connection inside
+one transaction; ``schema_version`` records how many have run. Add new ones
+at the end of :data:`MIGRATIONS`, never edit an old one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+#: the inode of the namespace root (pyfuse3.ROOT_INODE)
+ROOT_INODE = 1
+
+
+def _v1_initial(db: sqlite3.Connection) -> None:
+    """The tree, replicas, history, work queue, xattrs and a key/value table.
+
+    inodes -- one row per file, directory, symlink or special file.
+      id          never reused (AUTOINCREMENT): the kernel may still hold old ids
+      parent      directory inode; NULL once unlinked but still open ("orphan")
+      name        entry name in ``parent`` (str, os.fsdecode of the bytes); NULL for orphans
+      kind        'file' | 'dir' | 'symlink' | 'fifo' | 'socket' | 'chr' | 'blk'
+      mode        full st_mode (type bits and permission bits)
+      uid, gid    owner, as the kernel enforces them (default_permissions)
+      rdev        device number of chr/blk nodes, else 0
+      size        bytes (files), length of the target (symlinks), 0 for dirs
+      atime_ns, mtime_ns, ctime_ns   nanoseconds since the epoch
+      target      symlink target (str, fsdecoded), else NULL
+      sha256      hex SHA-256 of the current content (files), NULL if unknown
+      version     grows by one with every content change acknowledged by close/fsync
+      nlink       links to the inode: 0 for orphans (hard links are refused: EPERM)
+      staged      1 while a staging file in cache_dir/staging holds bytes that are
+                  not yet on write_quorum stores (a remount uploads them)
+
+    replicas -- where a file's bytes are, one row per (file, provider).
+      inode, provider   the file and the provider's name from config
+      key         object key inside the provider (plain path, e.g. 'a/b.txt'); can
+                  lag the file's path after a rename until the queued move ran
+      version     the inodes.version this replica holds
+      state       'pending' (being/queued to be written) | 'synced' | 'stale' | 'failed'
+      etag        the store's etag/generation after the write, if any
+      tier        storage tier, NULL for the store's default
+      verified_at last time the bytes were checked against sha256 (epoch seconds)
+
+    versions -- history of acknowledged content versions.
+      inode, version, sha256, size, mtime_ns, time (epoch seconds the version was made)
+
+    work -- the work queue/journal shared by the mount, the CLI and daemon workers.
+      id          order of arrival
+      kind        'replicate' | 'delete' | 'move' | later kinds (tier, migrate, backup)
+      payload     JSON object; the executor of ``kind`` documents its fields
+      state       'pending' | 'claimed' | 'done' | 'failed'
+      attempts    how many claims ended in failure
+      not_before  epoch seconds before which the item must not be claimed (backoff)
+      claimed_by  worker id holding the claim; claimed_at its time (a lease: stale
+                  claims are taken over after the lease expires)
+      dedup       optional key: a new pending item with the same key replaces the
+                  payload of the existing pending one instead of queueing twice
+      last_error  one line from the last failure
+      created_at  epoch seconds
+
+    xattrs -- user extended attributes: inode, name (bytes), value (bytes).
+
+    meta -- catalog-wide key/value facts (e.g. 'imported' once an import ran).
+    """
+    _script(db, """
+        CREATE TABLE inodes (
+            id        INTEGER PRIMARY KEY AUTOINCREMENT,
+            parent    INTEGER REFERENCES inodes(id),
+            name      TEXT,
+            kind      TEXT NOT NULL,
+            mode      INTEGER NOT NULL,
+            uid       INTEGER NOT NULL DEFAULT 0,
+            gid       INTEGER NOT NULL DEFAULT 0,
+            rdev      INTEGER NOT NULL DEFAULT 0,
+            size      INTEGER NOT NULL DEFAULT 0,
+            atime_ns  INTEGER NOT NULL,
+            mtime_ns  INTEGER NOT NULL,
+            ctime_ns  INTEGER NOT NULL,
+            target    TEXT,
+            sha256    TEXT,
+            version   INTEGER NOT NULL DEFAULT 0,
+            nlink     INTEGER NOT NULL DEFAULT 1,
+            staged    INTEGER NOT NULL DEFAULT 0,
+            UNIQUE (parent, name)
+        );
+        CREATE TABLE replicas (
+            inode       INTEGER NOT NULL REFERENCES inodes(id) ON DELETE CASCADE,
+            provider    TEXT NOT NULL,
+            key         TEXT NOT NULL,
+            version     INTEGER NOT NULL,
+            state       TEXT NOT NULL,
+            etag        TEXT,
+            tier        TEXT,
+            verified_at REAL,
+            PRIMARY KEY (inode, provider)
+        );
+        CREATE INDEX replicas_by_key ON replicas(provider, key);
+        CREATE TABLE versions (
+            inode    INTEGER NOT NULL REFERENCES inodes(id) ON DELETE CASCADE,
+            version  INTEGER NOT NULL,
+            sha256   TEXT,
+            size     INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            time     REAL NOT NULL,
+            PRIMARY KEY (inode, version)
+        );
+        CREATE TABLE work (
+            id         INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind       TEXT NOT NULL,
+            payload    TEXT NOT NULL,
+            state      TEXT NOT NULL DEFAULT 'pending',
+            attempts   INTEGER NOT NULL DEFAULT 0,
+            not_before REAL NOT NULL DEFAULT 0,
+            claimed_by TEXT,
+            claimed_at REAL,
+            dedup      TEXT,
+            last_error TEXT,
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX work_ready ON work(state, not_before);
+        CREATE UNIQUE INDEX work_dedup ON work(dedup) WHERE state = 'pending';
+        CREATE TABLE xattrs (
+            inode INTEGER NOT NULL REFERENCES inodes(id) ON DELETE CASCADE,
+            name  BLOB NOT NULL,
+            value BLOB NOT NULL,
+            PRIMARY KEY (inode, name)
+        );
+        CREATE TABLE meta (
+            key   TEXT PRIMARY KEY,
+            value TEXT
+        );
+        """)
+
+
+def _script(db: sqlite3.Connection, script: str) -> None:
+    """Run ``;``-separated statements inside the caller's transaction.
+
+    ``executescript`` would COMMIT first and break the migration's atomicity.
+    """
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+#: in order; ``schema_version.version`` = how many have been applied
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_initial]
+
+
+def migrate(db: sqlite3.Connection) -> int:
+    """Bring ``db`` to the newest schema; return the version it is at.
+
+    Runs under BEGIN IMMEDIATE so two processes opening a fresh catalog at
+    once (mount and ``omnifs replicate``) do not both run a migration.
+    """
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = db.execute("SELECT version FROM schema_version").fetchone()
+        current = row[0] if row else 0
+        if row is None:
+            db.execute("INSERT INTO schema_version (version) VALUES (0)")
+        if current > len(MIGRATIONS):
+            raise RuntimeError(
+                f"catalog schema version {current} is newer than this omnifs knows "
+                f"({len(MIGRATIONS)}): upgrade omnifs")
+        for step in MIGRATIONS[current:]:
+            step(db)
+            current += 1
+        db.execute("UPDATE schema_version SET version = ?", (current,))
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return current
