@@ -1,0 +1,170 @@
+"""Health probes: time a cheap request per provider, classify, publish, detect loss.
+
+A probe is ``head(".omnifs/health-probe")``: one round trip that needs no
+object to exist (NotFound is a *successful* probe) and no write permission.
+Probes run in their own threads, never behind the transfer limiter, so a
+busy provider is not mistaken for a dead one; a probe still hanging from the
+previous round counts as a failure instead of stacking another thread.
+
+Published to ``provider_health`` (read by the mount and ``omnifs status``)
+and to the metrics; the failover decisions (defer work of a down provider,
+recreate the replicas of a lost one) read :class:`HealthBoard`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import trio
+
+from policy.health import DOWN, LOST, Health, Sample, Thresholds, classify, is_lost
+from providers import RESERVED_PREFIX, NotFound, OmnifsError, Provider
+
+log = logging.getLogger("omnifs.daemon")
+
+PROBE_KEY = RESERVED_PREFIX + "health-probe"
+
+
+def probe_once(provider: Provider) -> None:
+    """Raise when the store does not answer properly; NotFound is an answer."""
+    try:
+        provider.head(PROBE_KEY)
+    except NotFound:
+        pass
+
+
+@dataclass
+class HealthBoard:
+    """The daemon's live view of every provider, updated each probe round."""
+
+    health: dict[str, Health] = field(default_factory=dict)
+    down_since: dict[str, float] = field(default_factory=dict)
+    lost: set[str] = field(default_factory=set)
+
+    def status(self, name: str) -> str:
+        if name in self.lost:
+            return LOST
+        h = self.health.get(name)
+        return h.status if h else "unknown"
+
+    def usable(self, name: str) -> bool:
+        return self.status(name) not in (DOWN, LOST)
+
+    def statuses(self) -> dict[str, str]:
+        return {name: self.status(name) for name in self.health}
+
+    def latencies(self) -> dict[str, float | None]:
+        return {name: h.p50 for name, h in self.health.items()}
+
+
+class Prober:
+    """Runs the probe rounds; ``on_lost(name)`` fires once when a provider is declared lost."""
+
+    def __init__(self, providers: dict[str, Provider], state, metrics, board: HealthBoard, *,
+                 interval: float, timeout: float, lost_after: float,
+                 thresholds: Thresholds | None = None,
+                 on_lost: Callable[[str], object] | None = None,
+                 on_change: Callable[[str, str, str], object] | None = None,
+                 clock: Callable[[], float] = time.time):
+        self.providers = providers
+        self.state = state
+        self.metrics = metrics
+        self.board = board
+        self.interval = interval
+        self.timeout = timeout
+        self.lost_after = lost_after
+        self.thresholds = thresholds or Thresholds()
+        self.on_lost = on_lost
+        self.on_change = on_change
+        self.clock = clock
+        self._busy: set[str] = set()
+        self._db = trio.CapacityLimiter(1)
+
+    async def restore(self) -> None:
+        """Carry outages across daemon restarts so ``lost_after`` is not reset by a crash."""
+        rows = await trio.to_thread.run_sync(self.state.health, limiter=self._db)
+        for name, row in rows.items():
+            if name in self.providers and row.down_since is not None:
+                self.board.down_since[name] = row.down_since
+                if row.status == LOST:
+                    self.board.lost.add(name)
+
+    async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        await self.restore()
+        await self.round()
+        task_status.started()
+        while True:
+            await trio.sleep(self.interval)
+            await self.round()
+
+    async def round(self) -> None:
+        samples: dict[str, Sample] = {}
+        async with trio.open_nursery() as nursery:
+            for name, provider in self.providers.items():
+                nursery.start_soon(self._probe, name, provider, samples)
+        await trio.to_thread.run_sync(self._record, samples, limiter=self._db)
+        for name in self.providers:
+            await self._publish(name)
+
+    async def _probe(self, name: str, provider: Provider, out: dict[str, Sample]) -> None:
+        start = self.clock()
+        if name in self._busy:  # the previous probe still hangs
+            out[name] = Sample(start, self.timeout, False)
+            return
+        ok = False
+        self._busy.add(name)
+        with trio.move_on_after(self.timeout):
+            try:
+                await trio.to_thread.run_sync(self._probe_thread, name, provider,
+                                              abandon_on_cancel=True)
+                ok = True
+            except OmnifsError as e:
+                log.debug("probe of %s failed: %s", name, e)
+            except Exception as e:  # noqa: BLE001 - a probe must never kill the daemon
+                log.debug("probe of %s failed: %s: %s", name, type(e).__name__, e)
+        if ok:
+            self._busy.discard(name)
+        out[name] = Sample(start, self.clock() - start, ok)
+
+    def _probe_thread(self, name: str, provider: Provider) -> None:
+        try:
+            probe_once(provider)
+        finally:
+            self._busy.discard(name)
+
+    def _record(self, samples: dict[str, Sample]) -> None:
+        for name, sample in samples.items():
+            self.state.add_samples(name, [sample])
+        self.state.prune_samples(self.clock() - self.thresholds.window * 2)
+
+    async def _publish(self, name: str) -> None:
+        now = self.clock()
+        samples = await trio.to_thread.run_sync(self.state.samples, name,
+                                                now - self.thresholds.window, limiter=self._db)
+        health = classify(samples, now, self.thresholds)
+        before = self.board.status(name)
+        self.board.health[name] = health
+        if health.status == DOWN:
+            self.board.down_since.setdefault(name, health.failing_since or now)
+        else:
+            self.board.down_since.pop(name, None)
+            self.board.lost.discard(name)
+        newly_lost = (name not in self.board.lost and is_lost(self.board.down_since.get(name),
+                                                               now, self.lost_after))
+        if newly_lost:
+            self.board.lost.add(name)
+        status = self.board.status(name)
+        await trio.to_thread.run_sync(self.state.set_health, name, health,
+                                      self.board.down_since.get(name), status, limiter=self._db)
+        if self.metrics is not None:
+            self.metrics.set_health(name, status, health.p50, health.p95, health.error_rate)
+        if status != before:
+            level = logging.WARNING if DOWN in (status, before) or status == LOST else logging.INFO
+            log.log(level, "provider %s is now %s (was %s)", name, status, before)
+            if self.on_change is not None:
+                self.on_change(name, before, status)
+        if newly_lost and self.on_lost is not None:
+            self.on_lost(name)

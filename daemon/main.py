@@ -1,0 +1,256 @@
+"""``omnifs daemon``: one trio process keeping every file on ``copies`` providers.
+
+Tasks in one nursery, each owned and cancelled in an explicit order:
+
+* the health prober (every ``probe_interval`` s) - feeds the board the
+  workers, the failover step and the mount (through ``provider_health``) use;
+* ``workers`` replication workers claiming queued work (daemon/workers.py);
+* the reconciler (every ``reconcile_interval`` s, daemon/reconcile.py);
+* the stats loop (queue depth, lag, under-replicated files -> metrics);
+* the watchdog pinger when systemd watches us; signal handling.
+
+Shutdown (SIGTERM/SIGINT): STOPPING=1, stop claiming, let in-flight items
+finish for up to ``drain_timeout`` s, then cancel the rest and hand their
+claims back. SIGHUP re-reads the config: daemon settings, conflict policy,
+copies and governance rules change in place; added or removed providers
+need a restart (logged).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import trio
+
+from omnifs.catalog import Catalog
+from omnifs.config import Config, load_config
+from policy.placement import rules_from_config, views_from_config
+from providers import OmnifsError, Provider, open_provider
+
+from . import notify
+from .health import HealthBoard, Prober
+from .metrics import Metrics
+from .settings import DaemonSettings, parse_daemon
+from .state import State
+from .workers import KINDS, Executor, ThreadCatalogs, Workers, release_dead_claims
+
+log = logging.getLogger("omnifs.daemon")
+
+
+def default_executor() -> Executor:
+    """The mount engineer's executor of one work item (omnifs/replication.py)."""
+    from omnifs import replication
+
+    return replication.execute
+
+
+class Daemon:
+    def __init__(self, config: Config, *, executor: Executor | None = None,
+                 providers: dict[str, Provider] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.settings: DaemonSettings = parse_daemon(config.daemon, str(config.path or "config"))
+        self.catalog_path: Path = config.catalog_path()
+        self.catalog = Catalog(self.catalog_path)
+        self.state = State(self.catalog_path)
+        self.thread_catalogs = ThreadCatalogs(self.catalog_path)
+        self.executor = executor or default_executor()
+        self.clock = clock
+        self._own_providers = providers is None
+        self.providers = providers if providers is not None else {
+            name: open_provider(s) for name, s in config.providers.items()}
+        self.limiters = {name: trio.CapacityLimiter(self.settings.per_provider)
+                         for name in self.providers}
+        self.board = HealthBoard()
+        self.metrics = Metrics()
+        self.stopping = trio.Event()
+        self.wake = trio.Event()
+        self._db_limiter = trio.CapacityLimiter(1)
+        self._state_limiter = trio.CapacityLimiter(1)
+        self.workers = Workers(self)
+        self.metrics_port: int | None = None
+        self.rules = rules_from_config(config.governance_rules)
+        #: (provider, new status) from the prober, handled by the failover loop
+        self._events_send, self._events = trio.open_memory_channel[tuple[str, str, str]](1000)
+
+    # -- serialized access to the two connections ---------------------------
+    async def db(self, fn, *args, **kwargs):
+        """Run a catalog call in a thread; one at a time on the daemon's connection."""
+        return await trio.to_thread.run_sync(lambda: fn(*args, **kwargs),
+                                             limiter=self._db_limiter)
+
+    async def sdb(self, fn, *args, **kwargs):
+        return await trio.to_thread.run_sync(lambda: fn(*args, **kwargs),
+                                             limiter=self._state_limiter)
+
+    def count(self, name: str, amount: float) -> None:
+        """Bump a persistent counter without waiting (best effort)."""
+        try:
+            self.state.add_counter(name, amount)
+        except Exception as e:  # noqa: BLE001 - a counter must never fail the work
+            log.debug("counter %s: %s", name, e)
+
+    def views(self):
+        """Placement's view of the providers right now."""
+        return views_from_config(
+            {n: self.config.provider_tables.get(n, {}) for n in self.providers},
+            status=self.board.statuses() | {n: "lost" for n in self.board.lost},
+            latency=self.board.latencies())
+
+    # -- the process -----------------------------------------------------------
+    async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        released = await self.db(release_dead_claims, self.catalog)
+        if released:
+            log.info("took back the claims of %d dead daemon worker(s)", released)
+        self.metrics_port = self.metrics.serve(self.config.metrics_port)
+        try:
+            async with trio.open_nursery() as nursery:
+                prober = Prober(self.providers, self.state, self.metrics, self.board,
+                                interval=self.settings.probe_interval,
+                                timeout=self.settings.probe_timeout,
+                                lost_after=self.settings.lost_after,
+                                on_lost=self._on_lost, on_change=self._on_change,
+                                clock=self.clock)
+                await nursery.start(prober.run)
+                nursery.start_soon(self._signals, nursery.cancel_scope)
+                nursery.start_soon(self._stats_loop)
+                nursery.start_soon(self._failover_loop)
+                nursery.start_soon(self._reconcile_loop)
+                watchdog = notify.watchdog_interval()
+                if watchdog:
+                    nursery.start_soon(self._watchdog, watchdog)
+                nursery.start_soon(self._work_then_stop, nursery.cancel_scope)
+                notify.notify("READY=1\nSTATUS=replicating")
+                task_status.started()
+        finally:
+            await self._close()
+
+    async def _work_then_stop(self, scope: trio.CancelScope) -> None:
+        """Workers run until ``stopping``; then drain within the deadline and end everything."""
+        with trio.CancelScope() as work_scope:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self.workers.run, self.settings.workers)
+                await self.stopping.wait()
+                work_scope.deadline = trio.current_time() + self.settings.drain_timeout
+        scope.cancel()
+
+    def stop(self) -> None:
+        if not self.stopping.is_set():
+            notify.notify("STOPPING=1")
+            self.stopping.set()
+            self.wake.set()
+
+    async def _signals(self, scope: trio.CancelScope) -> None:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+            async for signum in signals:
+                if signum == signal.SIGHUP:
+                    self.reload()
+                else:
+                    log.info("signal %d: draining in-flight work", signum)
+                    self.stop()
+
+    def reload(self) -> None:
+        """Re-read the config file; keep running on a bad one (and say why, once)."""
+        notify.notify("RELOADING=1")
+        try:
+            cfg = load_config(self.config.path)
+            settings = parse_daemon(cfg.daemon, str(cfg.path))
+        except OmnifsError as e:
+            log.error("reload refused, keeping the running config: %s", e)
+            notify.notify("READY=1")
+            return
+        if set(cfg.providers) != set(self.providers):
+            log.warning("reload: providers were added or removed; restart the daemon to use them")
+        cfg.providers = {n: s for n, s in cfg.providers.items() if n in self.providers}
+        self.config = cfg
+        self.settings = settings
+        self.rules = rules_from_config(cfg.governance_rules)
+        log.info("configuration reloaded from %s", cfg.path)
+        notify.notify("READY=1")
+
+    async def _watchdog(self, interval: float) -> None:
+        while True:
+            notify.notify("WATCHDOG=1")
+            await trio.sleep(interval)
+
+    async def _stats_loop(self) -> None:
+        while True:
+            depth, failed, lag, under = await self.db(self._stats)
+            self.metrics.queue_depth.set(depth)
+            self.metrics.failed_items.set(failed)
+            self.metrics.lag.set(lag or 0.0)
+            self.metrics.under_replicated.set(under)
+            await trio.sleep(max(self.settings.probe_interval, 1.0))
+
+    def _stats(self) -> tuple[int, int, float | None, int]:
+        c = self.catalog
+        failed = c.db.execute("SELECT count(*) FROM work WHERE state = 'failed'").fetchone()[0]
+        return c.pending_count(), failed, c.oldest_pending_age(), c.under_replicated(
+            self.config.copies)
+
+    def _on_change(self, name: str, before: str, after: str) -> None:
+        self._events_send.send_nowait((name, before, after))
+
+    def _on_lost(self, name: str) -> None:
+        """Declared lost: handled through ``_on_change`` (status becomes 'lost')."""
+
+    def _kick(self) -> None:
+        self.wake.set()
+        self.wake = trio.Event()
+
+    async def _failover_loop(self) -> None:
+        """React to status changes: catch a returning provider up, re-place a lost one's copies."""
+        from .failover import recreate_elsewhere, undefer
+
+        async for name, before, after in self._events:
+            if after == "lost":
+                placed = await trio.to_thread.run_sync(
+                    recreate_elsewhere, self.thread_catalogs, name, self.views(), self.rules,
+                    self.config.copies)
+                log.warning("provider %s declared lost: %d replica(s) re-placed elsewhere",
+                            name, placed)
+                self._kick()
+            elif before in ("down", "lost") and after not in ("down", "lost"):
+                # its deferred items become claimable at once: catch-up from the queue
+                await self.db(undefer, self.catalog, KINDS)
+                self._kick()
+
+    async def _reconcile_loop(self) -> None:
+        from .reconcile import Reconciler
+
+        interval = self.settings.reconcile_interval
+        if interval <= 0:
+            return
+        reconciler = Reconciler(self)
+        while True:
+            await trio.sleep(interval)
+            await reconciler.round()
+
+    async def _close(self) -> None:
+        with trio.CancelScope(shield=True):
+            try:
+                await self.db(self._release_own)
+            except Exception as e:  # noqa: BLE001 - shutting down anyway
+                log.debug("releasing claims: %s", e)
+        self.metrics.close()
+        self.thread_catalogs.close()
+        self.state.close()
+        self.catalog.close()
+        if self._own_providers:
+            for p in self.providers.values():
+                p.close()
+
+    def _release_own(self) -> None:
+        for n in range(self.settings.workers):
+            self.catalog.release_claims(f"{self.workers.prefix}:{n}")
+
+
+def run(config: Config, *, executor: Executor | None = None) -> int:
+    """Run the daemon until SIGTERM/SIGINT; the exit status."""
+    daemon = Daemon(config, executor=executor)
+    trio.run(daemon.run)
+    return 0

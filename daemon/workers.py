@@ -1,0 +1,278 @@
+"""Replication workers: claim queued work, run it in a thread, settle it.
+
+Each worker claims one item at a time (atomically, with a lease, through the
+catalog), checks that every provider it touches is usable, and runs the
+mount engineer's executor for the item in a worker thread, holding the
+capacity limiter of each provider involved (acquired in name order, so two
+items never wait on each other's limiters). Outcomes:
+
+* success -> the item leaves the queue;
+* a provider it needs is down -> deferred (back to pending, not counted as
+  an attempt) until the next health round; it is caught up when the
+  provider returns;
+* a provider it needs is lost -> replicate/delete items aimed at it are
+  dropped (the failover step re-places those copies);
+* an error -> retried after ``retry_base * 2**attempts`` (jittered, capped),
+  parked as failed after ``max_attempts``; transient errors also count as a
+  failed health sample of that provider, so the board reacts faster.
+
+kill -9 safety comes from the executor being idempotent and from claims
+being leases: a restarted daemon first releases the claims of its dead
+predecessors (same host, pid gone) instead of waiting for their leases.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+import socket
+import threading
+import time
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+
+import trio
+
+from omnifs.catalog import Catalog, WorkItem
+from policy.health import LOST, Sample
+from providers import OmnifsError, Provider
+
+log = logging.getLogger("omnifs.daemon")
+
+#: work kinds the replication workers execute
+KINDS = ("replicate", "delete", "move")
+
+#: payload fields naming the providers an item touches
+_PROVIDER_FIELDS = ("provider", "dst", "src", "source", "target", "to", "from")
+
+#: omnifs.replication.execute: (catalog of this thread, usable providers, item) -> None;
+#: raises an OmnifsError, or its ``Retry`` when the item cannot run yet
+Executor = Callable[[Catalog, dict[str, Provider], WorkItem], None]
+
+
+def lock_keys(catalog: Catalog, item: WorkItem) -> list[str]:
+    """(provider, key) pairs the item may write or delete: two items sharing one must not overlap.
+
+    The executor's contract: items touching the same object never run at
+    once. A replicate/move writes at the file's current path; a move also
+    reads and deletes ``src``; a delete removes ``key``.
+    """
+    pl = item.payload
+    provider = pl.get("provider")
+    keys: list[str] = []
+    if "key" in pl:
+        keys.append(str(pl["key"]))
+    if "src" in pl:
+        keys.append(str(pl["src"]))
+    ino = pl.get("inode")
+    if isinstance(ino, int):
+        path = catalog.path_of(ino)
+        keys.append(path if path is not None else f"orphan:{ino}")
+        keys.append(f"inode:{ino}")
+    return sorted({f"{provider}\0{k}" for k in keys})
+
+
+def providers_of(item: WorkItem) -> list[str]:
+    """Provider names the item's payload mentions, in a stable order."""
+    names: list[str] = []
+    for f in _PROVIDER_FIELDS:
+        v = item.payload.get(f)
+        if isinstance(v, str) and v not in names:
+            names.append(v)
+    for v in item.payload.get("providers", ()) or ():
+        if isinstance(v, str) and v not in names:
+            names.append(v)
+    return names
+
+
+def target_of(item: WorkItem) -> str | None:
+    """The provider an item writes to or deletes from."""
+    for f in ("provider", "dst", "target", "to"):
+        v = item.payload.get(f)
+        if isinstance(v, str):
+            return v
+    return None
+
+
+_RNG = random.Random()
+
+
+def backoff(attempts: int, base: float, cap: float, rng: random.Random = _RNG) -> float:
+    """Exponential backoff with full jitter on the upper half."""
+    delay = min(cap, base * (2 ** max(attempts, 0)))
+    return delay / 2 + rng.random() * delay / 2
+
+
+def worker_prefix() -> str:
+    return f"daemon:{socket.gethostname()}:{os.getpid()}"
+
+
+def release_dead_claims(catalog: Catalog) -> int:
+    """Hand back items claimed by daemons of this host whose process is gone."""
+    host = socket.gethostname()
+    rows = catalog.db.execute("SELECT DISTINCT claimed_by FROM work WHERE state = 'claimed' "
+                              "AND claimed_by LIKE ?", (f"daemon:{host}:%",)).fetchall()
+    released = 0
+    for (holder,) in rows:
+        try:
+            pid = int(holder.split(":")[2])
+        except (IndexError, ValueError):
+            continue
+        if pid != os.getpid() and not _alive(pid):
+            catalog.release_claims(holder)
+            released += 1
+    return released
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def defer(catalog: Catalog, work_id: int, until: float) -> None:
+    """Back to pending without counting an attempt (its provider is down, not the item bad)."""
+    catalog.db.execute("UPDATE work SET state = 'pending', claimed_by = NULL, claimed_at = NULL, "
+                       "not_before = ? WHERE id = ?", (until, work_id))
+
+
+class ThreadCatalogs:
+    """One catalog connection per worker thread: sqlite3 transactions must not interleave."""
+
+    def __init__(self, path) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._all: list[Catalog] = []
+        self._lock = threading.Lock()
+
+    def get(self) -> Catalog:
+        cat = getattr(self._local, "catalog", None)
+        if cat is None:
+            cat = Catalog(self.path)
+            self._local.catalog = cat
+            with self._lock:
+                self._all.append(cat)
+        return cat
+
+    def close(self) -> None:
+        with self._lock:
+            for cat in self._all:
+                with contextlib.suppress(Exception):
+                    cat.close()
+            self._all.clear()
+
+
+class Workers:
+    def __init__(self, daemon) -> None:
+        self.d = daemon
+        self.prefix = worker_prefix()
+        self.in_flight = 0
+        #: (provider, key) -> [lock, users]: see lock_keys
+        self._locks: dict[str, list] = {}
+
+    async def run(self, count: int) -> None:
+        async with trio.open_nursery() as nursery:
+            for n in range(count):
+                nursery.start_soon(self.worker, f"{self.prefix}:{n}")
+
+    async def worker(self, wid: str) -> None:
+        d = self.d
+        while not d.stopping.is_set():
+            items = await d.db(d.catalog.claim, wid, kinds=KINDS, limit=1, lease=d.settings.lease)
+            if not items:
+                with trio.move_on_after(d.settings.idle_poll):
+                    await d.wake.wait()
+                continue
+            await self.handle(items[0], wid)
+
+    async def handle(self, item: WorkItem, wid: str) -> None:
+        d = self.d
+        involved = providers_of(item)
+        unknown = [p for p in involved if p not in d.providers]
+        if unknown:
+            await d.db(d.catalog.fail, item.id, f"{unknown[0]}: provider is not in the config",
+                       retry_in=None)
+            d.metrics.items.labels(item.kind, "failed").inc()
+            return
+        target = target_of(item)
+        if target is not None and d.board.status(target) == LOST and item.kind in KINDS:
+            # the lost provider's copies are re-placed by the failover step
+            await d.db(d.catalog.complete, item.id)
+            d.metrics.items.labels(item.kind, "dropped").inc()
+            return
+        blocked = [p for p in involved if not d.board.usable(p)]
+        if blocked:
+            await d.db(defer, d.catalog, item.id, time.time() + d.settings.probe_interval * 2)
+            d.metrics.items.labels(item.kind, "deferred").inc()
+            return
+        keys = await d.db(lock_keys, d.catalog, item)
+        self.in_flight += 1
+        try:
+            async with AsyncExitStack() as stack:
+                for k in keys:
+                    await stack.enter_async_context(self._lock(k))
+                for name in sorted(involved):
+                    await stack.enter_async_context(d.limiters[name])
+                moved = await trio.to_thread.run_sync(self._execute, item,
+                                                      abandon_on_cancel=True)
+        except OmnifsError as e:
+            await self._failed(item, e, e.provider if e.transient else None)
+        except Exception as e:  # one bad item must not stop the daemon
+            if type(e).__name__ != "Retry":
+                log.exception("work item %d (%s) failed unexpectedly", item.id, item.kind)
+            await self._failed(item, e, None)
+        else:
+            await d.db(d.catalog.complete, item.id)
+            d.metrics.items.labels(item.kind, "done").inc()
+            if moved and target is not None:
+                d.metrics.bytes_replicated.labels(target).inc(moved)
+                d.count("bytes_replicated", moved)
+            d.count("items_done", 1)
+        finally:
+            self.in_flight -= 1
+            for k in keys:
+                self._release(k)
+
+    def _lock(self, key: str) -> trio.Lock:
+        entry = self._locks.get(key)
+        if entry is None:
+            entry = self._locks[key] = [trio.Lock(), 0]
+        entry[1] += 1
+        return entry[0]
+
+    def _release(self, key: str) -> None:
+        entry = self._locks.get(key)
+        if entry is not None:
+            entry[1] -= 1
+            if entry[1] <= 0:
+                del self._locks[key]
+
+    def _execute(self, item: WorkItem) -> int:
+        """Run the item in this thread; the bytes it copied (a replicate's file size)."""
+        d = self.d
+        cat = d.thread_catalogs.get()
+        usable = {n: p for n, p in d.providers.items() if d.board.usable(n)}
+        d.executor(cat, usable, item)
+        ino = item.payload.get("inode")
+        if item.kind == "replicate" and isinstance(ino, int):
+            inode = cat.get(ino)
+            return inode.size if inode is not None else 0
+        return 0
+
+    async def _failed(self, item: WorkItem, err: BaseException, provider: str | None) -> None:
+        d = self.d
+        text = str(err).splitlines()[0] if str(err) else type(err).__name__
+        delay = backoff(item.attempts, d.settings.retry_base, d.settings.retry_max)
+        log.info("work item %d (%s) failed, retry in %.1fs: %s", item.id, item.kind, delay, text)
+        # Retry means "not yet" (no synced source while it is down): never parked as failed
+        limit = 10**9 if type(err).__name__ == "Retry" else d.settings.max_attempts
+        await d.db(d.catalog.fail, item.id, text, retry_in=delay, max_attempts=limit)
+        d.metrics.items.labels(item.kind, "error").inc()
+        if provider in d.providers:
+            await d.sdb(d.state.add_samples, provider, [Sample(time.time(), 0.0, False)], "worker")

@@ -1,0 +1,157 @@
+"""daemon, status: run the background replication daemon; show what it sees.
+
+``omnifs status`` reads what the daemon last published in the catalog file
+(provider health) plus the work queue; when no daemon has published for a
+minute it probes each provider itself, so the answer is never stale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from ..catalog import Catalog
+from ..config import load_config
+
+ORDER = 40
+
+#: a health row older than this means no daemon is running
+STALE_AFTER = 60.0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("daemon", help="run replication, health probes, failover and /metrics "
+                                      "in the foreground (systemd: omnifs-daemon.service)")
+    p.set_defaults(func=cmd_daemon)
+
+    p = sub.add_parser("status", help="provider health, work queue, replication lag, "
+                                      "under-replicated files, cache use")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_status)
+
+
+def cmd_daemon(args) -> int:
+    import logging
+
+    from daemon.main import run
+
+    config = load_config(args.config)
+    if not getattr(args, "debug", False):
+        logging.getLogger("omnifs").setLevel(logging.INFO)
+    return run(config)
+
+
+def _probe(provider) -> dict:
+    from daemon.health import probe_once
+    from providers import OmnifsError
+
+    start = time.monotonic()
+    try:
+        probe_once(provider)
+    except OmnifsError as e:
+        return {"status": "down", "p50": None, "p95": None, "error_rate": 1.0,
+                "error": str(e).splitlines()[0]}
+    finally:
+        provider.close()
+    took = time.monotonic() - start
+    return {"status": "healthy", "p50": took, "p95": took, "error_rate": 0.0}
+
+
+def gather(config) -> dict:
+    """Everything ``status`` shows, as one dict (the --json output)."""
+    from daemon.state import read_health
+    from providers import open_provider
+
+    path = config.catalog_path()
+    catalog = Catalog(path)
+    try:
+        c = catalog
+        failed = c.db.execute("SELECT count(*) FROM work WHERE state = 'failed'").fetchone()[0]
+        by_kind = dict(c.db.execute("SELECT kind, count(*) FROM work WHERE state IN "
+                                    "('pending', 'claimed') GROUP BY kind").fetchall())
+        queue = {"depth": c.pending_count(), "failed": failed, "by_kind": by_kind,
+                 "oldest_pending_age": c.oldest_pending_age()}
+        files = c.db.execute("SELECT count(*) FROM inodes WHERE kind = 'file' AND "
+                             "parent IS NOT NULL").fetchone()[0]
+        under = c.under_replicated(config.copies)
+    finally:
+        catalog.close()
+    rows = read_health(path)
+    now = time.time()
+    fresh = {n: r for n, r in rows.items() if now - r.updated_at < STALE_AFTER}
+    providers: dict[str, dict] = {}
+    to_probe = [n for n in config.providers if n not in fresh]
+    if to_probe:
+        with ThreadPoolExecutor(max_workers=len(to_probe)) as pool:
+            futures = {n: pool.submit(_probe, open_provider(config.providers[n]))
+                       for n in to_probe}
+            for n, f in futures.items():
+                providers[n] = f.result() | {"source": "probe"}
+    for n, r in fresh.items():
+        if n in config.providers:
+            providers[n] = {"status": r.status, "p50": r.p50, "p95": r.p95,
+                            "error_rate": r.error_rate, "down_since": r.down_since,
+                            "source": "daemon", "age": now - r.updated_at}
+    ordered = {n: providers[n] for n in config.providers if n in providers}
+    return {
+        "daemon": "running" if fresh else "not running",
+        "providers": ordered,
+        "queue": queue,
+        "files": files,
+        "copies": config.copies,
+        "under_replicated": under,
+        "cache": _cache_use(config.cache_dir, config.cache_size),
+    }
+
+
+def _cache_use(directory: Path, limit: int) -> dict:
+    used = 0
+    if directory.is_dir():
+        for root, _dirs, names in os.walk(directory):
+            for name in names:
+                try:
+                    used += os.lstat(os.path.join(root, name)).st_blocks * 512
+                except OSError:
+                    pass
+    return {"dir": str(directory), "used": used, "limit": limit}
+
+
+def _ms(v: float | None) -> str:
+    return "-" if v is None else f"{v * 1000:.0f} ms"
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def cmd_status(args) -> int:
+    config = load_config(args.config)
+    info = gather(config)
+    if args.json:
+        print(json.dumps(info, indent=2, sort_keys=True))
+        return 0
+    print(f"daemon: {info['daemon']}")
+    width = max([len(n) for n in info["providers"]] + [8])
+    print(f"{'provider':<{width}}  {'health':<9} {'p50':>8} {'p95':>8} {'errors':>7}")
+    for name, p in info["providers"].items():
+        print(f"{name:<{width}}  {p['status']:<9} {_ms(p['p50']):>8} {_ms(p['p95']):>8} "
+              f"{p['error_rate'] * 100:>6.1f}%" + (f"  {p['error']}" if p.get("error") else ""))
+    q = info["queue"]
+    age = q["oldest_pending_age"]
+    lag = "none" if age is None else f"{age:.1f} s"
+    kinds = ", ".join(f"{k} {v}" for k, v in sorted(q["by_kind"].items()))
+    print(f"work queue: {q['depth']} pending" + (f" ({kinds})" if kinds else "")
+          + f", {q['failed']} failed; oldest pending: {lag}")
+    print(f"files: {info['files']}, under-replicated: {info['under_replicated']} "
+          f"(copies = {info['copies']})")
+    cache = info["cache"]
+    print(f"cache: {_size(cache['used'])} of {_size(cache['limit'])} in {cache['dir']}")
+    return 0
