@@ -1,0 +1,289 @@
+"""The read path over real servers: cache, fastest replica, hedging, failover, read-ahead.
+
+Stores misbehave through ``providers.faulty.FaultyProvider`` (slow, flaky,
+down) and ``tests.servers.CuttableProxy`` (a server that dies or hangs in
+the middle of a transfer).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import threading
+import time
+
+import pytest
+
+from mountfs.blockcache import BlockCache
+from mountfs.reader import FileRef, ReadPath
+from mountfs.replicas import Replica, ReplicaReader, StatsRegistry
+from providers import open_provider
+from providers.errors import Unavailable
+from providers.faulty import FaultyProvider
+from tests import servers as S
+
+KiB = 1024
+MiB = 1024 * KiB
+BLOCK = 256 * KiB
+
+
+@pytest.fixture
+def cache(tmp_path):
+    c = BlockCache(tmp_path / "cache", 64 * MiB, block_size=BLOCK)
+    yield c
+    c.close()
+
+
+def make_path(cache, **kw) -> ReadPath:
+    reader = ReplicaReader(StatsRegistry(), hedge_floor=kw.pop("hedge_floor", 0.1),
+                           hedge_default=kw.pop("hedge_default", 0.5))
+    return ReadPath(cache, reader, readahead=kw.pop("readahead", 4))
+
+
+def put_everywhere(providers, key: str, data: bytes) -> FileRef:
+    for p in providers:
+        p.write_bytes(key, data)
+    sha = hashlib.sha256(data).hexdigest()
+    return FileRef(sha, len(data), [Replica(p, key) for p in providers])
+
+
+def read_all(handle, size: int, chunk: int = 128 * KiB) -> bytes:
+    out = bytearray()
+    off = 0
+    while True:
+        piece = handle.read(off, chunk)
+        if not piece:
+            return bytes(out)
+        out += piece
+        off += len(piece)
+
+
+def test_cold_then_warm_read_counts_and_content(make_provider, cache):
+    a = FaultyProvider(make_provider("s3"))
+    b = FaultyProvider(make_provider("az"))
+    data = os.urandom(5 * BLOCK + 1234)
+    ref = put_everywhere([a, b], "dir/f.bin", data)
+    rp = make_path(cache)
+    try:
+        h = rp.open(ref)
+        assert read_all(h, ref.size) == data
+        h.close()
+        s = cache.stats()
+        assert (s.misses, s.hits) == (6, 0)
+        calls = a.calls["open_read"] + b.calls["open_read"]
+        assert calls == 6
+        # a second reader is served by the disk cache alone
+        h = rp.open(ref)
+        assert read_all(h, ref.size, chunk=100_000) == data
+        h.close()
+        s = cache.stats()
+        assert (s.misses, s.hits) == (6, 6)
+        assert a.calls["open_read"] + b.calls["open_read"] == calls
+    finally:
+        rp.close()
+
+
+def test_slow_replica_is_avoided(make_provider, cache):
+    slow = FaultyProvider(make_provider("s3"), latency=0.3, name="slow")
+    fast = FaultyProvider(make_provider("minio"), name="fast")
+    data = os.urandom(16 * BLOCK)
+    # the slow one first in placement order: measurement must override the order
+    ref = put_everywhere([slow, fast], "big", data)
+    rp = make_path(cache, hedge_default=0.1)
+    try:
+        t0 = time.monotonic()
+        h = rp.open(ref)
+        assert read_all(h, ref.size) == data
+        elapsed = time.monotonic() - t0
+    finally:
+        rp.close()
+    assert slow.calls["open_read"] <= 3, slow.calls
+    assert fast.calls["open_read"] >= 14
+    assert elapsed < 16 * 0.3 / 2
+
+
+def test_replica_failing_mid_read_is_failed_over(make_provider, cache):
+    a = FaultyProvider(make_provider("s3"), name="a")
+    # b a little slower, so that a is the one in use when it fails
+    b = FaultyProvider(make_provider("gs"), latency=0.05, name="b")
+    data = os.urandom(12 * BLOCK)
+    ref = put_everywhere([a, b], "x/y", data)
+    rp = make_path(cache, readahead=0, hedge_floor=2.0, hedge_default=2.0)
+    try:
+        h = rp.open(ref)
+        out = bytearray()
+        off = 0
+        while off < ref.size:
+            if off >= 4 * BLOCK:
+                a.outage = True  # every request and every open stream of `a` now fails
+            piece = h.read(off, 64 * KiB)
+            out += piece
+            off += len(piece)
+        assert bytes(out) == data
+    finally:
+        rp.close()
+    assert rp.reader.stats.get("a").errors >= 1
+    assert b.calls["open_read"] >= 8
+
+
+def test_flaky_replica_never_surfaces_an_error(make_provider, cache):
+    flaky = FaultyProvider(make_provider("s3"), seed=7, name="flaky")
+    good = FaultyProvider(make_provider("az"), name="good")
+    data = os.urandom(10 * BLOCK)
+    ref = put_everywhere([flaky, good], "k", data)
+    flaky.error_rate = 0.5
+    rp = make_path(cache)
+    try:
+        for i in range(10):  # random blocks, each a fresh fetch (no read-ahead on random access)
+            idx = (i * 7) % 10
+            assert rp.open(ref).read(idx * BLOCK, BLOCK) == data[idx * BLOCK:(idx + 1) * BLOCK]
+    finally:
+        rp.close()
+    assert flaky.calls["open_read"] >= 1
+
+
+def test_store_stopped_during_large_read(make_provider, make_settings, servers, cache):
+    """The proxy in front of moto is cut mid-read: the read completes from the other store."""
+    direct = make_settings("s3", name="dying")
+    proxy = S.CuttableProxy(servers["s3"].port)
+    proxied = open_provider(direct.__class__(**{**direct.__dict__, "endpoint": proxy.endpoint}))
+    other = make_provider("az", name="alive")
+    data = os.urandom(24 * BLOCK)
+    try:
+        ref = put_everywhere([proxied, other], "large.bin", data)
+        rp = make_path(cache)
+        try:
+            h = rp.open(ref)
+            out = bytearray()
+            off = 0
+            while off < ref.size:
+                if off >= 6 * BLOCK and not proxy._cut:
+                    proxy.cut()
+                piece = h.read(off, 128 * KiB)
+                assert piece, f"short read at {off}"
+                out += piece
+                off += len(piece)
+            assert bytes(out) == data
+        finally:
+            rp.close()
+    finally:
+        proxy.close()
+        proxied.close()
+
+
+def test_hung_store_is_hedged(make_provider, make_settings, servers, cache):
+    """A store that stops answering (no error, no bytes) costs one hedge delay, not a timeout."""
+    direct = make_settings("s3", name="hangs")
+    proxy = S.CuttableProxy(servers["s3"].port)
+    proxied = open_provider(direct.__class__(**{**direct.__dict__, "endpoint": proxy.endpoint}))
+    other = make_provider("minio", name="ok")
+    data = os.urandom(4 * BLOCK)
+    try:
+        ref = put_everywhere([proxied, other], "h", data)
+        rp = make_path(cache, readahead=0, hedge_default=0.2)
+        try:
+            proxy.freeze()
+            t0 = time.monotonic()
+            assert rp.open(ref).read(0, ref.size) == data
+            assert time.monotonic() - t0 < 3.0
+            assert rp.reader.stats.get("hangs").hedges >= 1
+        finally:
+            proxy.thaw()
+            rp.close()
+    finally:
+        proxy.close()
+        proxied.close()
+
+
+def test_every_replica_down_is_one_unavailable(make_provider, cache):
+    a = FaultyProvider(make_provider("s3"), name="a")
+    b = FaultyProvider(make_provider("file"), name="b")
+    ref = put_everywhere([a, b], "gone", b"z" * 1000)
+    a.outage = b.outage = True
+    rp = make_path(cache)
+    try:
+        with pytest.raises(Unavailable) as info:
+            rp.open(ref).read(0, 100)
+        assert "\n" not in str(info.value)
+        assert "every replica failed" in str(info.value)
+    finally:
+        rp.close()
+
+
+def test_concurrent_readers_share_one_fetch(make_provider, cache):
+    a = FaultyProvider(make_provider("s3"), latency=0.2)
+    data = os.urandom(3 * BLOCK)
+    ref = put_everywhere([a], "shared", data)
+    rp = make_path(cache, readahead=0)
+    results: list[bytes] = []
+    try:
+        threads = [threading.Thread(target=lambda: results.append(rp.open(ref).read(BLOCK, BLOCK)))
+                   for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        rp.close()
+    assert results == [data[BLOCK:2 * BLOCK]] * 6
+    assert a.calls["open_read"] == 1
+
+
+def test_readahead_on_sequential_none_on_random(make_provider, cache):
+    a = FaultyProvider(make_provider("s3"))
+    data = os.urandom(32 * BLOCK)
+    ref = put_everywhere([a], "seq", data)
+    rp = make_path(cache, readahead=8)
+    try:
+        # random access: exactly the blocks touched are fetched
+        h = rp.open(ref)
+        rng = random.Random(3)
+        touched = set()
+        for _ in range(10):
+            idx = rng.randrange(32)
+            touched.add(idx)
+            assert h.read(idx * BLOCK + 10, 100) == data[idx * BLOCK + 10: idx * BLOCK + 110]
+        time.sleep(0.2)
+        assert rp.fetches == len(touched)
+        h.close()
+        # sequential: read-ahead fetches the following blocks before they are asked for
+        cache.clear(reset_counters=False)
+        before = rp.fetches
+        h = rp.open(ref)
+        for off in range(0, 4 * BLOCK, 128 * KiB):
+            h.read(off, 128 * KiB)
+        deadline = time.monotonic() + 5
+        while rp.fetches - before < 8 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert rp.fetches - before >= 8, "read-ahead should have fetched past block 4"
+        assert read_all(h, ref.size) == data
+        h.close()
+    finally:
+        rp.close()
+    s = cache.stats()
+    # one miss per store fetch; hits: a random block read twice, and blocks 0-3 read again
+    assert s.misses == len(touched) + 32
+    assert s.hits == 10 - len(touched) + 4
+
+
+def test_corrupt_cache_entry_is_refetched_not_served(make_provider, cache):
+    a = FaultyProvider(make_provider("s3"))
+    data = os.urandom(2 * BLOCK)
+    ref = put_everywhere([a], "c", data)
+    rp = make_path(cache, readahead=0)
+    try:
+        assert rp.open(ref).read(0, ref.size) == data
+        inner = cache._cache
+        (filename,) = inner._sql("SELECT filename FROM Cache WHERE key = ?",
+                                 (cache.key(ref.content_id, 1),)).fetchone()
+        path = os.path.join(inner.directory, filename)
+        with open(path, "r+b") as f:
+            f.seek(5000)
+            f.write(b"\x00\x01\x02")
+        calls = a.calls["open_read"]
+        assert rp.open(ref).read(0, ref.size) == data
+        assert a.calls["open_read"] == calls + 1
+        assert cache.stats().corrupt == 1
+    finally:
+        rp.close()
