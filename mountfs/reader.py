@@ -35,16 +35,20 @@ from __future__ import annotations
 import concurrent.futures as cf
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .blockcache import BlockCache
-from .replicas import Replica, ReplicaReader
+from .replicas import SNAPSHOT_NAME, Replica, ReplicaReader
 
 log = logging.getLogger("omnifs.read")
 
 #: at most this many read-ahead blocks remembered as "fetched ahead, not yet read"
 _AHEAD_MEMORY = 4096
+#: seconds between snapshots of the provider measurements for `omnifs status`
+_SNAPSHOT_EVERY = 5.0
 
 
 @dataclass
@@ -80,6 +84,8 @@ class ReadPath:
             max_workers=max(1, min(self.readahead, 16)), thread_name_prefix="omnifs-readahead")
         #: blocks fetched from stores (on demand or ahead), for tests and bench
         self.fetches = 0
+        self._snapshot_path = (cache.directory / SNAPSHOT_NAME) if cache is not None else None
+        self._snapshot_at = 0.0
 
     def open(self, file: FileRef) -> ReadHandle:
         return ReadHandle(self, file)
@@ -120,6 +126,11 @@ class ReadPath:
                 data = self.reader.fetch(file.replicas, start, end)
                 with self._lock:
                     self.fetches += 1
+                    due = time.monotonic() - self._snapshot_at >= _SNAPSHOT_EVERY
+                    if due:
+                        self._snapshot_at = time.monotonic()
+                if due:
+                    self.save_stats()
                 if self.cache is not None:
                     self.cache.note("misses")
                     self.cache.put(file.content_id, index, data)
@@ -163,9 +174,20 @@ class ReadPath:
             for index in indices:
                 self._ahead.pop(f"{file.content_id}:{index}", None)
 
+    def save_stats(self, path: Path | None = None) -> None:
+        """Leave the provider measurements where `omnifs status` can read them."""
+        path = path or self._snapshot_path
+        if path is None:
+            return
+        try:
+            self.reader.stats.save(path)
+        except OSError as e:
+            log.debug("cannot save read stats to %s: %s", path, e)
+
     def close(self) -> None:
         self._prefetch_pool.shutdown(wait=True, cancel_futures=True)
         self.reader.close()
+        self.save_stats()
         if self.cache is not None:
             self.cache.flush()
 

@@ -25,13 +25,16 @@ waiting on attempts cannot deadlock it.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import json
 import logging
 import math
+import os
 import threading
 import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from providers import Provider
 from providers.errors import IntegrityError, OmnifsError, Unavailable
@@ -175,6 +178,25 @@ class StatsRegistry:
     def reset(self) -> None:
         with self._lock:
             self._by_name.clear()
+
+    def save(self, path: str | Path) -> None:
+        """Write the snapshot atomically, for `omnifs status` in another process."""
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"saved_at": time.time(), "providers": self.snapshot()}))
+        os.replace(tmp, path)
+
+
+#: where a mount leaves its measurements, under the cache directory
+SNAPSHOT_NAME = "read-stats.json"
+
+
+def load_snapshot(path: str | Path) -> dict | None:
+    """What :meth:`StatsRegistry.save` wrote, or None when absent or unreadable."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
 
 
 #: the process-wide registry (the mount's; `omnifs status` exports it)

@@ -131,3 +131,27 @@ def test_clear(tmp_path):
         assert c.clear() == 5
         s = c.stats()
         assert (s.entries, s.hits, s.stores) == (0, 0, 0)
+
+
+def test_cli_cache_stats_and_clear(tmp_path, capsys):
+    import json
+
+    from omnifs.cli import main
+
+    cfg = tmp_path / "omnifs.toml"
+    cfg.write_text(f'[cache]\ndir = "{tmp_path / "c"}"\nsize = "8MiB"\nblock_size = "64KiB"\n')
+    with BlockCache(tmp_path / "c", 8 * MiB, block_size=64 * KiB) as c:
+        c.put("a", 0, b"x" * 64 * KiB)
+        c.get("a", 0)
+        c.get("a", 1)
+    assert main(["cache", "stats", "--json", "-c", str(cfg)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["entries"], out["hits"], out["misses"], out["limit"]) == (1, 1, 1, 8 * MiB)
+    assert out["hit_ratio"] == 0.5
+    assert main(["cache", "stats", "-c", str(cfg)]) == 0
+    assert "hit ratio: 50.0%" in capsys.readouterr().out
+    assert main(["cache", "clear", "-c", str(cfg)]) == 0
+    assert "cleared 1 blocks" in capsys.readouterr().out
+    assert main(["cache", "stats", "--json", "-c", str(cfg)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["entries"], out["hits"]) == (0, 0)
