@@ -1,0 +1,169 @@
+"""Real FUSE mounts for the mount tests, started through the ``omnifs`` CLI.
+
+``mounted(kinds)`` writes an omnifs.toml over fresh stores of the given kinds
+(two ``file`` stores by default, for speed), runs ``omnifs mount`` in the
+background and yields a :class:`Mounted`; teardown unmounts. Tests skip only
+when this machine cannot mount FUSE at all.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from omnifs.catalog import Catalog
+from omnifs.config import load_config
+from providers import Provider, open_provider
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _fuse_missing() -> str | None:
+    if not os.path.exists("/dev/fuse"):
+        return "/dev/fuse is absent: this machine cannot mount FUSE"
+    if shutil.which("fusermount3") is None:
+        return "fusermount3 is not installed (apt-get install fuse3)"
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    reason = _fuse_missing()
+    if reason:
+        for item in items:
+            if "tests/mount" in str(item.fspath):
+                item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def omnifs(*args: str, config: Path | None = None, check: bool = True,
+           timeout: float = 300) -> subprocess.CompletedProcess:
+    argv = [sys.executable, "-m", "omnifs"]
+    if config is not None:
+        argv += ["--config", str(config)]
+    proc = subprocess.run(argv + list(args), check=False, capture_output=True, text=True, timeout=timeout,
+                          cwd=ROOT)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"omnifs {' '.join(args)} failed ({proc.returncode}): "
+                             f"{proc.stdout}{proc.stderr}")
+    return proc
+
+
+def toml_table(settings) -> str:
+    lines = [f'uri = "{settings.uri}"']
+    for key in ("endpoint", "region", "access_key", "secret_key", "connection_string"):
+        value = getattr(settings, key)
+        if value:
+            lines.append(f'{key} = "{value}"')
+    return "\n".join(lines)
+
+
+@dataclass
+class Mounted:
+    root: Path
+    mp: Path
+    config: Path
+    names: list[str]
+    settings: dict = field(default_factory=dict)
+    _providers: dict[str, Provider] = field(default_factory=dict)
+
+    def provider(self, name: str) -> Provider:
+        if name not in self._providers:
+            self._providers[name] = open_provider(self.settings[name])
+        return self._providers[name]
+
+    def catalog(self) -> Catalog:
+        return Catalog(load_config(self.config).catalog_path())
+
+    #: pid of the background mount process
+    pid: int | None = None
+
+    def mount(self) -> None:
+        out = omnifs("mount", str(self.mp), config=self.config).stdout
+        m = re.search(r"\(pid (\d+)\)", out)
+        self.pid = int(m.group(1)) if m else None
+
+    def umount(self) -> None:
+        if os.path.ismount(self.mp):
+            omnifs("umount", str(self.mp), config=self.config)
+
+    def replicate(self) -> str:
+        return omnifs("replicate", "--now", config=self.config).stdout
+
+    def close(self) -> None:
+        for p in self._providers.values():
+            p.close()
+
+
+def write_config(root: Path, settings: dict, *, copies: int = 2, quorum: int = 1,
+                 allow_other: bool = False) -> Path:
+    text = [f'[catalog]\nurl = "sqlite:///{root}/catalog.db"\n',
+            f'[cache]\ndir = "{root}/cache"\nsize = "1GiB"\n',
+            f"[replication]\ncopies = {copies}\nwrite_quorum = {quorum}\n",
+            f"[mount]\nallow_other = {'true' if allow_other else 'false'}\n"]
+    for name, s in settings.items():
+        text.append(f"[providers.{name}]\n{toml_table(s)}\n")
+    cfg = root / "omnifs.toml"
+    cfg.write_text("\n".join(text))
+    cfg.chmod(0o600)
+    return cfg
+
+
+@pytest.fixture
+def make_mount(tmp_path_factory, request):
+    """Factory: ``make_mount(kinds=("file", "file"), allow_other=False)`` -> Mounted."""
+    made: list[Mounted] = []
+
+    def make(kinds=("file", "file"), *, allow_other: bool = False, copies: int | None = None,
+             quorum: int = 1, mount: bool = True) -> Mounted:
+        root = tmp_path_factory.mktemp("omnifs")
+        if allow_other:
+            root.chmod(0o755)
+        settings = {}
+        for i, kind in enumerate(kinds):
+            name = f"{kind}{i}"
+            if kind == "file":
+                store = root / f"store-{i}"
+                store.mkdir()
+                from providers import ProviderSettings
+
+                settings[name] = ProviderSettings(name=name, uri=f"file://{store}")
+            else:
+                make_settings = request.getfixturevalue("make_settings")
+                settings[name] = make_settings(kind, name=name)
+        cfg = write_config(root, settings, copies=copies or len(kinds), quorum=quorum,
+                           allow_other=allow_other)
+        if allow_other:
+            # other users must be able to reach it: pytest's tmp dirs are 0700
+            mp = Path(tempfile.mkdtemp(prefix="omnifs-mnt-"))
+            mp.chmod(0o755)
+        else:
+            mp = root / "mnt"
+            mp.mkdir()
+        m = Mounted(root, mp, cfg, list(settings), settings)
+        made.append(m)
+        if mount:
+            m.mount()
+        return m
+
+    yield make
+    for m in made:
+        try:
+            m.umount()
+        except AssertionError:
+            subprocess.run(["fusermount3", "-u", "-z", str(m.mp)], check=False)
+        m.close()
+        if m.mp.parent == Path(tempfile.gettempdir()):
+            shutil.rmtree(m.mp, ignore_errors=True)
+
+
+@pytest.fixture
+def mnt(make_mount) -> Mounted:
+    """A mount over two local stores."""
+    return make_mount()

@@ -1,0 +1,221 @@
+"""POSIX edge cases through a real mount: rename, unlink, open flags, permissions, limits."""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import pwd
+import stat
+import subprocess
+import sys
+
+import pytest
+
+libc = ctypes.CDLL(None, use_errno=True)
+AT_FDCWD = -100
+RENAME_NOREPLACE = 1
+RENAME_EXCHANGE = 2
+#: a python other users can execute (the venv may sit under /root)
+SYSTEM_PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+
+
+def renameat2(src, dst, flags: int) -> None:
+    if libc.renameat2(AT_FDCWD, os.fsencode(src), AT_FDCWD, os.fsencode(dst), flags) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+
+
+def errno_of(fn, *args) -> int:
+    with pytest.raises(OSError) as info:
+        fn(*args)
+    return info.value.errno
+
+
+def test_rename_over_existing_file(mnt):
+    a, b = mnt.mp / "a", mnt.mp / "b"
+    a.write_bytes(b"A")
+    b.write_bytes(b"B")
+    ino = a.stat().st_ino
+    os.rename(a, b)
+    assert not a.exists()
+    assert b.read_bytes() == b"A" and b.stat().st_ino == ino
+    mnt.replicate()
+    for name in mnt.names:
+        assert mnt.provider(name).read_bytes("b") == b"A"
+        assert not mnt.provider(name).exists("a")
+
+
+def test_rename_directories(mnt):
+    (mnt.mp / "d1" / "x").mkdir(parents=True)
+    (mnt.mp / "d1" / "x" / "f").write_bytes(b"f")
+    (mnt.mp / "empty").mkdir()
+    (mnt.mp / "full").mkdir()
+    (mnt.mp / "full" / "g").write_bytes(b"g")
+    os.rename(mnt.mp / "d1", mnt.mp / "empty")  # over an empty dir: allowed
+    assert (mnt.mp / "empty" / "x" / "f").read_bytes() == b"f"
+    assert errno_of(os.rename, mnt.mp / "full", mnt.mp / "empty") == errno.ENOTEMPTY
+    assert errno_of(os.rename, mnt.mp / "empty", mnt.mp / "empty" / "x" / "inside") == errno.EINVAL
+    assert errno_of(os.rename, mnt.mp / "empty", mnt.mp / "full" / "g") == errno.ENOTDIR
+    assert errno_of(os.rename, mnt.mp / "full" / "g", mnt.mp / "empty") == errno.EISDIR
+    assert os.stat(mnt.mp).st_nlink == 4  # ., .., empty, full
+
+
+def test_renameat2_noreplace_and_exchange(mnt):
+    a, b = mnt.mp / "a", mnt.mp / "b"
+    a.write_bytes(b"A")
+    b.write_bytes(b"B")
+    assert errno_of(renameat2, a, b, RENAME_NOREPLACE) == errno.EEXIST
+    renameat2(a, mnt.mp / "c", RENAME_NOREPLACE)
+    renameat2(mnt.mp / "c", b, RENAME_EXCHANGE)
+    assert (mnt.mp / "c").read_bytes() == b"B" and b.read_bytes() == b"A"
+    assert errno_of(renameat2, mnt.mp / "c", mnt.mp / "nope", RENAME_EXCHANGE) == errno.ENOENT
+    mnt.replicate()
+    assert mnt.provider(mnt.names[0]).read_bytes("c") == b"B"
+    assert mnt.provider(mnt.names[1]).read_bytes("b") == b"A"
+
+
+def test_rmdir_and_unlink_errors(mnt):
+    (mnt.mp / "d").mkdir()
+    (mnt.mp / "d" / "f").write_bytes(b"x")
+    assert errno_of(os.rmdir, mnt.mp / "d") == errno.ENOTEMPTY
+    assert errno_of(os.rmdir, mnt.mp / "d" / "f") == errno.ENOTDIR
+    assert errno_of(os.unlink, mnt.mp / "d") in (errno.EISDIR, errno.EPERM)
+    assert errno_of(os.unlink, mnt.mp / "missing") == errno.ENOENT
+    os.unlink(mnt.mp / "d" / "f")
+    os.rmdir(mnt.mp / "d")
+    assert not (mnt.mp / "d").exists()
+    assert errno_of(os.mkdir, mnt.mp / "missing" / "x") == errno.ENOENT
+
+
+def test_open_flags(mnt):
+    p = mnt.mp / "f"
+    fd = os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    os.write(fd, b"hello")
+    os.close(fd)
+    assert errno_of(os.open, p, os.O_CREAT | os.O_EXCL | os.O_WRONLY) == errno.EEXIST
+    fd = os.open(p, os.O_WRONLY | os.O_APPEND)
+    os.write(fd, b" world")
+    os.close(fd)
+    assert p.read_bytes() == b"hello world"
+    fd = os.open(p, os.O_RDWR | os.O_TRUNC)
+    assert os.fstat(fd).st_size == 0
+    os.write(fd, b"new")
+    os.lseek(fd, 0, os.SEEK_SET)
+    assert os.read(fd, 10) == b"new"
+    os.close(fd)
+    assert p.read_bytes() == b"new"
+    # random writes past the end leave a hole of zeros
+    fd = os.open(p, os.O_RDWR)
+    os.pwrite(fd, b"Z", 10)
+    os.pwrite(fd, b"a", 1)
+    os.fsync(fd)
+    os.close(fd)
+    assert p.read_bytes() == b"naw" + b"\0" * 7 + b"Z"
+
+
+def test_unlink_open_file_then_reuse_name(mnt):
+    p = mnt.mp / "f"
+    p.write_bytes(b"old" * 10000)
+    mnt.replicate()
+    fh = open(p, "rb")  # noqa: SIM115 - closed after the unlink, on purpose
+    try:
+        os.unlink(p)
+        p.write_bytes(b"new content")
+        assert fh.read() == b"old" * 10000
+    finally:
+        fh.close()
+    assert p.read_bytes() == b"new content"
+    mnt.replicate()
+    for name in mnt.names:
+        assert mnt.provider(name).read_bytes("f") == b"new content"
+
+
+def test_write_through_unlinked_handle(mnt):
+    p = mnt.mp / "tmpfile"
+    with open(p, "w+b") as fh:
+        os.unlink(p)
+        fh.write(b"scratch")
+        fh.flush()
+        fh.seek(0)
+        assert fh.read() == b"scratch"
+    assert not p.exists()
+
+
+def test_name_too_long_and_hard_links(mnt):
+    assert errno_of(open, mnt.mp / ("x" * 256), "w") == errno.ENAMETOOLONG
+    (mnt.mp / ("y" * 255)).write_bytes(b"ok")
+    (mnt.mp / "a").write_bytes(b"a")
+    assert errno_of(os.link, mnt.mp / "a", mnt.mp / "b") == errno.EPERM
+    assert errno_of(os.mkdir, mnt.mp / ".omnifs") == errno.EPERM
+
+
+def test_user_xattrs(mnt):
+    p = mnt.mp / "x"
+    p.write_bytes(b"x")
+    os.setxattr(p, "user.color", b"blue")
+    assert os.getxattr(p, "user.color") == b"blue"
+    assert "user.color" in os.listxattr(p)
+    assert "user.omnifs.replicas" in os.listxattr(p)
+    os.removexattr(p, "user.color")
+    assert errno_of(os.getxattr, p, "user.color") == errno.ENODATA
+
+
+def test_mode_times_and_statfs(mnt):
+    p = mnt.mp / "f"
+    p.write_bytes(b"x")
+    os.chmod(p, 0o4711)
+    assert stat.S_IMODE(p.stat().st_mode) == 0o4711
+    os.utime(p, ns=(1_000_000_123, 2_000_000_456))
+    st = p.stat()
+    assert (st.st_atime_ns, st.st_mtime_ns) == (1_000_000_123, 2_000_000_456)
+    os.mkfifo(mnt.mp / "fifo")
+    assert stat.S_ISFIFO((mnt.mp / "fifo").stat().st_mode)
+    v = os.statvfs(mnt.mp)
+    assert v.f_namemax == 255 and v.f_bsize > 0
+
+
+def _as_nobody(code: str, cwd) -> subprocess.CompletedProcess:
+    nobody = pwd.getpwnam("nobody")
+
+    def demote():
+        os.setgroups([])
+        os.setgid(nobody.pw_gid)
+        os.setuid(nobody.pw_uid)
+
+    return subprocess.run([SYSTEM_PYTHON, "-c", code], check=False, cwd=cwd, preexec_fn=demote,
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root")
+def test_permissions_enforced_for_other_users(make_mount):
+    m = make_mount(allow_other=True)
+    secret = m.mp / "secret"
+    secret.write_bytes(b"s")
+    os.chmod(secret, 0o600)
+    public = m.mp / "public"
+    public.write_bytes(b"p")
+    os.chmod(public, 0o644)
+    os.chmod(m.mp, 0o755)
+    code = (
+        "import errno, os, sys\n"
+        "def code(f):\n"
+        "    try:\n        f()\n    except OSError as e:\n        return e.errno\n    return 0\n"
+        f"print(code(lambda: open({str(secret)!r}).read()))\n"
+        f"print(code(lambda: open({str(public)!r}).read()))\n"
+        f"print(code(lambda: open({str(public)!r}, 'w')))\n"
+        f"print(code(lambda: os.mkdir({str(m.mp / 'newdir')!r})))\n"
+        f"print(code(lambda: os.chmod({str(public)!r}, 0o777)))\n"
+    )
+    proc = _as_nobody(code, "/")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == [str(errno.EACCES), "0", str(errno.EACCES),
+                                   str(errno.EACCES), str(errno.EPERM)]
+    # a directory the user owns: it can create files there, owned by it
+    d = m.mp / "home"
+    d.mkdir()
+    nobody = pwd.getpwnam("nobody")
+    os.chown(d, nobody.pw_uid, nobody.pw_gid)
+    proc = _as_nobody(f"open({str(d / 'mine')!r}, 'w').write('m')", "/")
+    assert proc.returncode == 0, proc.stderr
+    assert (d / "mine").stat().st_uid == nobody.pw_uid
