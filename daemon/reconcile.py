@@ -76,7 +76,7 @@ def reconcile_provider(cat: Catalog, provider: Provider, listing: dict[str, Obje
         "SELECT r.inode, r.key, i.version, i.sha256, i.size, i.mtime_ns FROM replicas r "
         "JOIN inodes i ON i.id = r.inode WHERE r.provider = ? AND r.state = 'synced' "
         "AND r.version = i.version AND i.staged = 0 AND i.parent IS NOT NULL", (name,)).fetchall()
-    known = {r[1] for r in cat.db.execute("SELECT key FROM replicas WHERE provider = ?", (name,))}
+    known = {r[0] for r in cat.db.execute("SELECT key FROM replicas WHERE provider = ?", (name,))}
     out.unknown_objects = sum(1 for k in listing if k not in known)
     for ino, key, version, sha256, size, mtime_ns in rows:
         info = listing.get(key)

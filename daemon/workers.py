@@ -44,8 +44,8 @@ log = logging.getLogger("omnifs.daemon")
 #: work kinds the replication workers execute
 KINDS = ("replicate", "delete", "move")
 
-#: payload fields naming the providers an item touches
-_PROVIDER_FIELDS = ("provider", "dst", "src", "source", "target", "to", "from")
+#: payload fields naming the providers an item touches (``src``/``dst`` are keys, not providers)
+_PROVIDER_FIELDS = ("provider", "src_provider", "dst_provider")
 
 #: omnifs.replication.execute: (catalog of this thread, usable providers, item) -> None;
 #: raises an OmnifsError, or its ``Retry`` when the item cannot run yet
@@ -89,7 +89,7 @@ def providers_of(item: WorkItem) -> list[str]:
 
 def target_of(item: WorkItem) -> str | None:
     """The provider an item writes to or deletes from."""
-    for f in ("provider", "dst", "target", "to"):
+    for f in ("provider", "dst_provider"):
         v = item.payload.get(f)
         if isinstance(v, str):
             return v

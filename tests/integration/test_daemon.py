@@ -1,0 +1,441 @@
+"""The daemon against real servers: replication, outages, kill -9, conflicts, a lost store.
+
+Files are recorded the way the mount's publisher records them (one upload to
+the first provider, catalog rows, a queued ``replicate`` per other home), so
+these tests need neither FUSE nor a mount process. The daemon runs either
+in-process (``Daemon.run`` under trio, stopped when a condition holds) or as
+``omnifs daemon`` subprocesses for the kill -9 test.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import signal
+import stat
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import trio
+
+from daemon.main import Daemon
+from daemon.reconcile import Reconciler
+from daemon.state import read_health
+from omnifs.catalog import Catalog
+from omnifs.config import parse_config
+from providers import META_MTIME, META_SHA256, ProviderSettings, open_provider
+from tests import servers as S
+
+SLOW = os.environ.get("OMNIFS_SLOW") == "1"
+FAST_DAEMON = {"probe_interval": 0.3, "probe_timeout": 1.0, "idle_poll": 0.05,
+               "reconcile_interval": 0, "retry_base": 0.2, "retry_max": 2.0,
+               "drain_timeout": 5.0}
+
+
+# -- helpers -------------------------------------------------------------------
+
+def table_of(s: ProviderSettings, **extra) -> dict:
+    table = {"uri": s.uri, "timeout": s.timeout}
+    for key in ("endpoint", "region", "access_key", "secret_key", "connection_string"):
+        value = getattr(s, key)
+        if value is not None:
+            table[key] = value
+    table.update(extra)
+    return table
+
+
+def make_config(tmp_path: Path, settings: list[ProviderSettings], *, copies: int = 2,
+                conflict: str = "newest", daemon: dict | None = None, metrics_port: int = 0,
+                tables: dict[str, dict] | None = None):
+    providers = {s.name: table_of(s, **(tables or {}).get(s.name, {})) for s in settings}
+    return parse_config({
+        "catalog": {"url": f"sqlite:///{tmp_path}/catalog.db"},
+        "cache": {"dir": str(tmp_path / "cache")},
+        "replication": {"copies": copies, "write_quorum": 1, "conflict": conflict},
+        "providers": providers,
+        "daemon": FAST_DAEMON | (daemon or {}),
+        "metrics": {"port": metrics_port},
+    })
+
+
+def write_file(cat: Catalog, provider, path: str, data: bytes, others: list[str],
+               mtime: float | None = None) -> int:
+    """Record a file as the mount's publisher does: upload to one store, queue the rest."""
+    parent_path, _, name = path.rpartition("/")
+    parent = cat.ensure_dirs(parent_path)
+    existing = cat.lookup(parent, name)
+    ino = existing.id if existing else cat.create(parent, name, stat.S_IFREG | 0o644, 0, 0).id
+    inode = cat.get(ino)
+    version = inode.version + 1
+    sha = hashlib.sha256(data).hexdigest()
+    t = int((mtime or time.time()) * 1e9)
+    info = provider.write_bytes(path, data, {META_SHA256: sha, META_MTIME: f"{t / 1e9:.9f}"})
+    with cat.transaction():
+        cat.update(ino, version=version, sha256=sha, size=len(data), mtime_ns=t)
+        cat.set_replica(ino, provider.name, path, version, "synced", info.etag)
+        cat.mark_others_stale(ino, version)
+        for other in others:
+            cat.enqueue("replicate", {"inode": ino, "provider": other},
+                        dedup=f"replicate:{ino}:{other}")
+        cat.add_version(ino, version, sha, len(data), t)
+    return ino
+
+
+def write_many(cat: Catalog, provider, others: list[str], n: int, size: int = 2048,
+               prefix: str = "d") -> dict[str, bytes]:
+    rng = random.Random(n)
+    files = {}
+    for i in range(n):
+        path = f"{prefix}/sub{i % 4}/f{i:04d}.bin"
+        data = rng.randbytes(size + i)
+        write_file(cat, provider, path, data, others)
+        files[path] = data
+    return files
+
+
+def run_daemon_until(cfg, condition, timeout: float = 60.0, *, during=None, daemon_kw=None):
+    """Run the daemon in-process until ``condition(cat)`` (or ``condition(cat, daemon)``)
+    holds; return (elapsed, daemon)."""
+    import inspect
+
+    two = len(inspect.signature(condition).parameters) == 2
+    watch = Catalog(cfg.catalog_path())
+    result = {}
+
+    async def main():
+        d = Daemon(cfg, **(daemon_kw or {}))
+        result["daemon"] = d
+        async with trio.open_nursery() as nursery:
+            await nursery.start(d.run)
+            start = time.monotonic()
+            with trio.fail_after(timeout):
+                while not (condition(watch, d) if two else condition(watch)):
+                    if during is not None:
+                        await during(d, time.monotonic() - start)
+                    await trio.sleep(0.05)
+            result["elapsed"] = time.monotonic() - start
+            d.stop()
+
+    try:
+        trio.run(main)
+    finally:
+        watch.close()
+    return result["elapsed"], result["daemon"]
+
+
+def drained(copies: int):
+    return lambda cat: (cat.pending_count() == 0 and cat.under_replicated(copies) == 0
+                        and not cat.work_items("failed"))
+
+
+def assert_stores_identical(cat: Catalog, providers: dict, files: dict[str, bytes]) -> None:
+    """Every store holds every file: same bytes, same SHA-256 and mtime metadata."""
+    for path, data in files.items():
+        inode = cat.resolve(path)
+        sha = hashlib.sha256(data).hexdigest()
+        assert inode.sha256 == sha
+        for name, p in providers.items():
+            info = p.head(path)
+            assert info.size == len(data), (name, path)
+            assert info.sha256 == sha, (name, path)
+            assert info.mtime == pytest.approx(inode.mtime_ns / 1e9, abs=1e-3), (name, path)
+            assert p.read_bytes(path) == data, (name, path)
+            rep = cat.replica(inode.id, name)
+            assert rep is not None and rep.state == "synced" and rep.version == inode.version
+
+
+def user_keys(p) -> set[str]:
+    return {o.key for o in p.list("") if not o.key.startswith(".omnifs/")}
+
+
+# -- replication -------------------------------------------------------------------
+
+@pytest.mark.parametrize("kinds", [("s3", "az"), ("gs", "file"), ("minio", "s3")],
+                         ids=lambda k: "-".join(k))
+def test_replicates_to_every_store_with_metrics(kinds, make_settings, tmp_path):
+    a, b = make_settings(kinds[0], name="one"), make_settings(kinds[1], name="two")
+    port = S.free_port()
+    cfg = make_config(tmp_path, [a, b], metrics_port=port)
+    cat = Catalog(cfg.catalog_path())
+    pa, pb = open_provider(a), open_provider(b)
+    files = write_many(cat, pa, ["two"], 30)
+    files["big/one.bin"] = os.urandom(20 * 1024 * 1024 + 3)
+    write_file(cat, pa, "big/one.bin", files["big/one.bin"], ["two"])
+    scraped = {}
+
+    async def scrape(d, elapsed):
+        if "text" not in scraped and elapsed > 0.2:
+            def get():
+                return urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
+            scraped["text"] = (await trio.to_thread.run_sync(get)).decode()
+
+    run_daemon_until(cfg, lambda c: drained(2)(c) and "text" in scraped, during=scrape)
+    assert_stores_identical(cat, {"one": pa, "two": pb}, files)
+    assert user_keys(pa) == user_keys(pb) == set(files)
+    text = scraped["text"]
+    for series in ("omnifs_queue_depth", "omnifs_replication_lag_seconds",
+                   'omnifs_provider_up{provider="two"}', "omnifs_provider_latency_seconds",
+                   "omnifs_replicated_bytes_total"):
+        assert series in text
+    health = read_health(cfg.catalog_path())
+    assert {h.status for h in health.values()} == {"healthy"}
+
+
+def test_rename_and_delete_carried_to_every_store(make_settings, tmp_path):
+    a, b = make_settings("s3", name="one"), make_settings("file", name="two")
+    cfg = make_config(tmp_path, [a, b])
+    cat = Catalog(cfg.catalog_path())
+    pa, pb = open_provider(a), open_provider(b)
+    files = write_many(cat, pa, ["two"], 6)
+    run_daemon_until(cfg, drained(2))
+    # what the mount records for `rm d/sub0/f0000.bin` and `mv d/sub1/f0001.bin moved.bin`
+    gone = cat.resolve("d/sub0/f0000.bin")
+    moved = cat.resolve("d/sub1/f0001.bin")
+    with cat.transaction():
+        for r in cat.replicas(gone.id):
+            cat.enqueue("delete", {"provider": r.provider, "key": r.key})
+        cat.delete(gone.id)
+        cat.move_entry(moved.id, 1, "moved.bin")
+        for r in cat.replicas(moved.id):
+            cat.enqueue("move", {"inode": moved.id, "provider": r.provider, "src": r.key,
+                                 "dst": "moved.bin"})
+    run_daemon_until(cfg, drained(2))
+    files.pop("d/sub0/f0000.bin")
+    files["moved.bin"] = files.pop("d/sub1/f0001.bin")
+    assert_stores_identical(cat, {"one": pa, "two": pb}, files)
+    assert user_keys(pa) == user_keys(pb) == set(files)
+
+
+def test_placement_rules_choose_the_targets(make_settings, tmp_path):
+    """A provider lost with /eu/ files: their copies go only to EU providers."""
+    us = make_settings("s3", name="us")
+    eu1 = make_settings("file", name="eu1")
+    eu2 = make_settings("file", name="eu2")
+    dead = ProviderSettings(name="eu-dead", uri="s3://nowhere-bucket", endpoint=
+                            f"http://127.0.0.1:{S.free_port()}", access_key="t", secret_key="t",
+                            region="eu-west-3", timeout=1.0)
+    cfg = make_config(tmp_path, [eu1, dead, us, eu2], copies=2,
+                      daemon={"lost_after": 1.0},
+                      tables={"us": {"region": "us-east-1"}, "eu1": {"region": "eu-west-1"},
+                              "eu2": {"region": "europe-west1"}})
+    cfg.governance_rules = [{"paths": ["/eu/**"], "regions": ["eu*", "europe*"]}]
+    cat = Catalog(cfg.catalog_path())
+    p1 = open_provider(eu1)
+    ino = write_file(cat, p1, "eu/data.csv", b"secret,eu\n", [])
+    cat.set_replica(ino, "eu-dead", "eu/data.csv", 1, "synced")
+    run_daemon_until(cfg, lambda c, d: d.board.status("eu-dead") == "lost" and drained(2)(c),
+                     timeout=30)
+    holders = {r.provider for r in cat.replicas(ino) if r.state == "synced"}
+    assert holders == {"eu1", "eu2"}
+
+
+# -- outages ---------------------------------------------------------------------
+
+def test_server_down_mid_replication_then_back(servers, make_settings, tmp_path):
+    """A store that hangs is marked down within 10 s, its work waits, and catches up."""
+    a = make_settings("s3", name="one")
+    b = make_settings("az", name="two")
+    proxy = S.CuttableProxy(servers["az"].port)
+    b_proxied = ProviderSettings(name="two", uri=b.uri, timeout=2.0,
+                                 connection_string=S.azure_connection_string(proxy.endpoint))
+    cfg = make_config(tmp_path, [a, b_proxied], daemon={"per_provider": 2, "workers": 2})
+    cat = Catalog(cfg.catalog_path())
+    pa = open_provider(a)
+    files = write_many(cat, pa, ["two"], 60, size=64 * 1024)
+    seen: dict[str, float] = {}
+
+    async def chaos(d, elapsed):
+        synced = cat.db.execute("SELECT count(*) FROM replicas WHERE provider = 'two' AND "
+                                "state = 'synced'").fetchone()[0]
+        if "frozen" not in seen and synced >= 5:
+            proxy.freeze()
+            seen["frozen"] = elapsed
+        elif "frozen" in seen and "down" not in seen and d.board.status("two") == "down":
+            seen["down"] = elapsed
+            seen["synced_at_down"] = synced
+        elif "down" in seen and "thawed" not in seen and elapsed - seen["down"] > 1.5:
+            proxy.thaw()
+            seen["thawed"] = elapsed
+
+    try:
+        run_daemon_until(cfg, lambda c: "thawed" in seen and drained(2)(c), timeout=120,
+                         during=chaos)
+    finally:
+        proxy.thaw()
+    assert seen["down"] - seen["frozen"] < 10
+    assert seen["synced_at_down"] < len(files)
+    pb = open_provider(b)
+    assert_stores_identical(cat, {"one": pa, "two": pb}, files)
+    proxy.close()
+
+
+def test_lost_provider_copies_restored_on_the_others(make_settings, tmp_path):
+    a, c = make_settings("s3", name="one"), make_settings("file", name="three")
+    dead = ProviderSettings(name="two", uri="s3://gone-bucket", access_key="t", secret_key="t",
+                            endpoint=f"http://127.0.0.1:{S.free_port()}", timeout=1.0)
+    cfg = make_config(tmp_path, [a, dead, c], copies=2, daemon={"lost_after": 1.5})
+    cat = Catalog(cfg.catalog_path())
+    pa = open_provider(a)
+    files = write_many(cat, pa, [], 12)
+    for path in files:  # as if "two" held them before it died
+        ino = cat.resolve(path).id
+        cat.set_replica(ino, "two", path, 1, "synced")
+    t0 = time.monotonic()
+    run_daemon_until(cfg, lambda c, d: d.board.status("two") == "lost" and drained(2)(c),
+                     timeout=60)
+    pc = open_provider(c)
+    assert_stores_identical(cat, {"one": pa, "three": pc}, files)
+    assert all(cat.replica(cat.resolve(p).id, "two") is None for p in files)
+    assert time.monotonic() - t0 < 30
+    assert read_health(cfg.catalog_path())["two"].status == "lost"
+
+
+# -- kill -9 ------------------------------------------------------------------------
+
+def _write_toml(path: Path, cfg_dict: dict) -> None:
+    def value(v):
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (int, float)):
+            return repr(v)
+        return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    lines = []
+    for section, table in cfg_dict.items():
+        if section == "providers":
+            for name, t in table.items():
+                lines.append(f"[providers.{name}]")
+                lines += [f"{k} = {value(v)}" for k, v in t.items()]
+        else:
+            lines.append(f"[{section}]")
+            lines += [f"{k} = {value(v)}" for k, v in table.items()]
+    path.write_text("\n".join(lines) + "\n")
+    path.chmod(0o600)
+
+
+def ready_since(cfg, t: float) -> bool:
+    """The daemon published health after ``t``: it is up and handles signals."""
+    rows = read_health(cfg.catalog_path())
+    return bool(rows) and all(r.updated_at > t for r in rows.values())
+
+
+def test_kill_9_repeatedly_during_replication(make_settings, tmp_path):
+    n = 500 if SLOW else 100
+    a, b = make_settings("s3", name="one"), make_settings("file", name="two")
+    c = make_settings("az", name="three")
+    raw = {
+        "catalog": {"url": f"sqlite:///{tmp_path}/catalog.db"},
+        "cache": {"dir": str(tmp_path / "cache")},
+        "replication": {"copies": 3, "write_quorum": 1},
+        "providers": {s.name: table_of(s) for s in (a, b, c)},
+        "daemon": FAST_DAEMON | {"lease": 600.0, "workers": 4},
+        "metrics": {"port": 0},
+    }
+    conf = tmp_path / "omnifs.toml"
+    _write_toml(conf, raw)
+    cfg = parse_config(raw)
+    cat = Catalog(cfg.catalog_path())
+    pa = open_provider(a)
+    files = write_many(cat, pa, ["two", "three"], n, size=16 * 1024)
+    omnifs = [sys.executable, "-m", "omnifs", "daemon", "--config", str(conf)]
+    rng = random.Random(9)
+    kills = 0
+    for _ in range(5):
+        proc = subprocess.Popen(omnifs, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(rng.uniform(0.8, 2.0))
+        if proc.poll() is not None:
+            pytest.fail(f"daemon exited: {proc.stderr.read().decode()[-500:]}")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        kills += 1
+        if cat.pending_count() == 0:
+            break
+    assert kills >= 2
+    left = cat.pending_count()
+    started = time.time()
+    proc = subprocess.Popen(omnifs, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (
+                drained(3)(cat) and ready_since(cfg, started)):
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0, proc.stderr.read().decode()[-500:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert drained(3)(cat), f"{cat.pending_count()} still pending ({left} after the kills)"
+    providers = {"one": pa, "two": open_provider(b), "three": open_provider(c)}
+    assert_stores_identical(cat, providers, files)
+    for p in providers.values():
+        assert user_keys(p) == set(files)
+    assert cat.work_items("failed") == []
+
+
+# -- conflicts ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("policy", ["newest", "primary", "keep-both"])
+def test_out_of_band_changes_resolved_by_policy(policy, make_settings, tmp_path):
+    a, b = make_settings("s3", name="one"), make_settings("gs", name="two")
+    cfg = make_config(tmp_path, [a, b], conflict=policy)
+    cat = Catalog(cfg.catalog_path())
+    pa, pb = open_provider(a), open_provider(b)
+    past = time.time() - 3600
+    files = {p: os.urandom(3000) for p in ("x/newer.txt", "x/older.txt", "x/primary.txt",
+                                           "x/deleted.txt")}
+    for path, data in files.items():
+        write_file(cat, pa, path, data, ["two"], mtime=past)
+    run_daemon_until(cfg, drained(2))
+
+    def tamper(p, path, data, mtime):
+        p.write_bytes(path, data, {META_SHA256: hashlib.sha256(data).hexdigest(),
+                                   META_MTIME: f"{mtime:.9f}"})
+
+    new_on_two = b"changed on two, later\n"
+    old_on_two = b"changed on two, but with an old mtime\n"
+    new_on_one = b"changed on the primary\n"
+    tamper(pb, "x/newer.txt", new_on_two, time.time())
+    tamper(pb, "x/older.txt", old_on_two, past - 7200)
+    tamper(pa, "x/primary.txt", new_on_one, past - 7200)
+    pb.delete("x/deleted.txt")
+
+    rounds = {}
+
+    async def one_round(d, elapsed):
+        if "out" not in rounds:
+            rounds["out"] = await Reconciler(d).round()
+
+    run_daemon_until(cfg, lambda c: "out" in rounds and drained(2)(c), during=one_round)
+    out = rounds["out"]
+    expect = dict(files)
+    if policy == "newest":
+        expect["x/newer.txt"] = new_on_two          # the store's later mtime wins
+        assert out.adopted == 1                      # older.txt and primary.txt are rewritten
+    elif policy == "primary":
+        expect["x/primary.txt"] = new_on_one        # the primary's change is adopted
+        assert out.adopted == 1
+    else:
+        assert out.kept_both == 3 and out.adopted == 0
+        names = [e.name for e in cat.children(cat.resolve("x").id)]
+        kept = sorted(n for n in names if ".conflict-" in n)
+        assert len(kept) == 3
+        assert any(n.startswith("newer.txt.conflict-two-") for n in kept)
+        assert any(n.startswith("primary.txt.conflict-one-") for n in kept)
+        for name in kept:
+            path = f"x/{name}"
+            original = name.split(".conflict-")[0]
+            expect[path] = {"newer.txt": new_on_two, "older.txt": old_on_two,
+                            "primary.txt": new_on_one}[original]
+    assert out.restored >= 1                         # deleted.txt at least
+    # the tampered-but-losing sides were rewritten; deleted.txt is back
+    got = {}
+    for path in expect:
+        got[path] = (pa.read_bytes(path), pb.read_bytes(path))
+    for path, data in expect.items():
+        assert got[path] == (data, data), (policy, path)
+        assert cat.get(cat.resolve(path).id).sha256 == hashlib.sha256(data).hexdigest()
