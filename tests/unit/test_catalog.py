@@ -1,0 +1,169 @@
+"""The catalog without a mount: tree, replicas, migrations, work queue claims across processes."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+import stat
+
+import pytest
+
+from omnifs import catalog_schema
+from omnifs.catalog import ROOT_INODE, Catalog
+from providers.errors import Conflict, NotFound
+
+FILE = stat.S_IFREG | 0o644
+DIR = stat.S_IFDIR | 0o755
+
+
+@pytest.fixture
+def cat(tmp_path):
+    c = Catalog(tmp_path / "c.db")
+    yield c
+    c.close()
+
+
+def test_fresh_catalog_has_root_and_schema_version(cat, tmp_path):
+    root = cat.get(ROOT_INODE)
+    assert root.kind == "dir" and root.nlink == 2
+    assert cat.schema_version == len(catalog_schema.MIGRATIONS)
+    assert cat.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    again = Catalog(tmp_path / "c.db")  # reopening runs no migration twice
+    assert again.schema_version == cat.schema_version
+    again.close()
+
+
+def test_newer_schema_is_refused(tmp_path):
+    c = Catalog(tmp_path / "c.db")
+    c.db.execute("UPDATE schema_version SET version = 999")
+    c.close()
+    with pytest.raises(RuntimeError, match="newer"):
+        Catalog(tmp_path / "c.db")
+
+
+def test_migrations_run_in_order_once(tmp_path, monkeypatch):
+    calls = []
+
+    def v2(db: sqlite3.Connection) -> None:
+        calls.append("v2")
+        db.execute("ALTER TABLE inodes ADD COLUMN extra TEXT")
+
+    c = Catalog(tmp_path / "c.db")
+    c.close()
+    monkeypatch.setattr(catalog_schema, "MIGRATIONS", [*catalog_schema.MIGRATIONS, v2])
+    c = Catalog(tmp_path / "c.db")
+    assert c.schema_version == 2 and calls == ["v2"]
+    c.close()
+    Catalog(tmp_path / "c.db").close()
+    assert calls == ["v2"]
+
+
+def test_tree_create_lookup_paths_and_conflicts(cat):
+    d = cat.create(ROOT_INODE, "d", DIR, 0, 0)
+    f = cat.create(d.id, "f.txt", FILE, 0, 0)
+    assert cat.lookup(d.id, "f.txt").id == f.id
+    assert cat.path_of(f.id) == "d/f.txt"
+    assert cat.resolve("/d/f.txt").id == f.id
+    assert cat.get(ROOT_INODE).nlink == 3
+    with pytest.raises(Conflict):
+        cat.create(d.id, "f.txt", FILE, 0, 0)
+    with pytest.raises(NotFound):
+        cat.resolve("d/nope")
+    assert [i.name for i in cat.children(d.id)] == ["f.txt"]
+    assert list(cat.files_under(d.id)) == [(f.id, "d/f.txt")]
+
+
+def test_children_offsets_are_stable(cat):
+    ids = [cat.create(ROOT_INODE, f"n{i}", FILE, 0, 0).id for i in range(10)]
+    first = cat.children(ROOT_INODE, limit=4)
+    cat.detach(ids[1])  # removal during a listing
+    cat.create(ROOT_INODE, "late", FILE, 0, 0)
+    rest = cat.children(ROOT_INODE, after_id=first[-1].id)
+    names = [i.name for i in first + rest]
+    assert names[:4] == ["n0", "n1", "n2", "n3"] and names[4:] == [f"n{i}" for i in range(4, 10)] + ["late"]
+
+
+def test_rename_exchange_and_orphans(cat):
+    a = cat.create(ROOT_INODE, "a", DIR, 0, 0)
+    b = cat.create(ROOT_INODE, "b", FILE, 0, 0)
+    sub = cat.create(a.id, "s", DIR, 0, 0)
+    cat.move_entry(sub.id, ROOT_INODE, "s2")
+    assert cat.get(a.id).nlink == 2 and cat.path_of(sub.id) == "s2"
+    cat.exchange(a.id, b.id)
+    assert cat.lookup(ROOT_INODE, "a").id == b.id and cat.lookup(ROOT_INODE, "b").id == a.id
+    assert cat.is_ancestor(a.id, a.id) and not cat.is_ancestor(a.id, sub.id)
+    cat.detach(b.id)
+    assert [o.id for o in cat.orphans()] == [b.id] and cat.path_of(b.id) is None
+
+
+def test_replicas_versions_xattrs(cat):
+    f = cat.create(ROOT_INODE, "f", FILE, 0, 0)
+    cat.set_replica(f.id, "p1", "f", 1, "synced", "etag1")
+    cat.set_replica(f.id, "p2", "f", 1, "pending")
+    cat.mark_others_stale(f.id, 2)
+    states = {r.provider: r.state for r in cat.replicas(f.id)}
+    assert states == {"p1": "stale", "p2": "pending"}
+    assert [r.inode for r in cat.holders("p1", "f")] == [f.id]
+    cat.add_version(f.id, 1, "ab", 3, 5)
+    assert cat.versions(f.id)[0][:3] == (1, "ab", 3)
+    cat.set_xattr(f.id, b"user.a", b"1")
+    assert cat.get_xattr(f.id, b"user.a") == b"1" and cat.list_xattrs(f.id) == [b"user.a"]
+    assert cat.remove_xattr(f.id, b"user.a") and not cat.remove_xattr(f.id, b"user.a")
+    cat.delete(f.id)
+    assert cat.replicas(f.id) == []
+
+
+def test_work_queue_dedup_claim_fail_complete(cat):
+    a = cat.enqueue("replicate", {"inode": 1, "provider": "p"}, dedup="r:1:p")
+    b = cat.enqueue("replicate", {"inode": 1, "provider": "p", "v": 2}, dedup="r:1:p")
+    assert a == b and cat.pending_count() == 1
+    c = cat.enqueue("delete", {"provider": "p", "key": "k"})
+    items = cat.claim("w1", limit=10)
+    assert [i.id for i in items] == [a, c] and items[0].payload["v"] == 2
+    assert cat.claim("w2") == []  # claimed items are not handed out twice
+    # while claimed, a new request for the same work queues again
+    assert cat.enqueue("replicate", {"inode": 1, "provider": "p"}, dedup="r:1:p") != a
+    cat.fail(a, "boom", retry_in=3600)
+    assert cat.work_items("pending")[0].last_error == "boom"
+    cat.complete(c)
+    cat.fail(a, "again", retry_in=None)
+    assert [w.id for w in cat.work_items("failed")] == [a]
+
+
+def test_expired_claims_are_taken_over(cat):
+    w = cat.enqueue("move", {"x": 1})
+    assert cat.claim("dead", lease=300)[0].id == w
+    assert cat.claim("alive", lease=300) == []
+    assert cat.claim("alive", lease=0)[0].claimed_by == "alive"
+
+
+def _claimer(path: str, out) -> None:
+    c = Catalog(path)
+    got = []
+    while True:
+        items = c.claim(f"w{multiprocessing.current_process().pid}", limit=3)
+        if not items:
+            break
+        got += [i.id for i in items]
+        for i in items:
+            c.complete(i.id)
+    out.put(got)
+    c.close()
+
+
+def test_claims_are_atomic_across_processes(tmp_path):
+    path = str(tmp_path / "c.db")
+    c = Catalog(path)
+    ids = [c.enqueue("replicate", {"n": i}) for i in range(300)]
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_claimer, args=(path, out)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    got = [out.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    flat = [i for g in got for i in g]
+    assert sorted(flat) == ids  # every item exactly once
+    assert c.pending_count() == 0
+    c.close()
