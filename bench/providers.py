@@ -280,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     big_mib = args.big_mib or (16 if args.small else 256)
     count = args.count or (200 if args.small else 1000)
     rng = random.Random(1)
-    big = rng.randbytes(big_mib * MiB)
+    big = b"".join(rng.randbytes(MiB) for _ in range(big_mib))  # randbytes caps near 256 MiB
     small = [rng.randbytes(4096) for _ in range(count)]
 
     servers: dict[str, S.Server] = {}
