@@ -333,7 +333,7 @@ def test_kill_9_repeatedly_during_replication(make_settings, tmp_path):
         "cache": {"dir": str(tmp_path / "cache")},
         "replication": {"copies": 3, "write_quorum": 1},
         "providers": {s.name: table_of(s) for s in (a, b, c)},
-        "daemon": FAST_DAEMON | {"lease": 600.0, "workers": 4},
+        "daemon": FAST_DAEMON | {"lease": 600.0, "workers": 2},
         "metrics": {"port": 0},
     }
     conf = tmp_path / "omnifs.toml"
@@ -341,18 +341,24 @@ def test_kill_9_repeatedly_during_replication(make_settings, tmp_path):
     cfg = parse_config(raw)
     cat = Catalog(cfg.catalog_path())
     pa = open_provider(a)
-    files = write_many(cat, pa, ["two", "three"], n, size=16 * 1024)
+    files = write_many(cat, pa, ["two", "three"], n, size=64 * 1024)
     omnifs = [sys.executable, "-m", "omnifs", "daemon", "--config", str(conf)]
     rng = random.Random(9)
     kills = 0
-    for _ in range(5):
+    for _ in range(6):
+        started = time.time()
         proc = subprocess.Popen(omnifs, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        time.sleep(rng.uniform(0.8, 2.0))
-        if proc.poll() is not None:
-            pytest.fail(f"daemon exited: {proc.stderr.read().decode()[-500:]}")
+        deadline = time.monotonic() + 30
+        while not ready_since(cfg, started) and time.monotonic() < deadline:
+            if proc.poll() is not None:
+                pytest.fail(f"daemon exited: {proc.stderr.read().decode()[-500:]}")
+            time.sleep(0.02)
+        # kill at a random point of the work: mid-upload, mid-catalog-update, or idle
+        time.sleep(rng.uniform(0.02, 0.4))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         kills += 1
+        print(f"kill -9 #{kills}: {cat.pending_count()} item(s) left")
         if cat.pending_count() == 0:
             break
     assert kills >= 2
