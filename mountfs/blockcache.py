@@ -124,6 +124,7 @@ class BlockCache:
         self._lock = threading.Lock()  # counters
         self._write_lock = threading.Lock()  # set + cull + eviction accounting
         self._last_flush = time.monotonic()
+        self._timer: threading.Timer | None = None
 
     # -- keys ---------------------------------------------------------------
     @staticmethod
@@ -200,8 +201,23 @@ class BlockCache:
         with self._lock:
             self._pending[name] += n
             due = time.monotonic() - self._last_flush >= _FLUSH_EVERY
+            timer = None
+            if not due and self._timer is None:
+                # the last events of a burst must not wait for the next burst
+                timer = self._timer = threading.Timer(_FLUSH_EVERY, self._timed_flush)
+                timer.daemon = True
         if due:
             self.flush()
+        elif timer is not None:
+            timer.start()
+
+    def _timed_flush(self) -> None:
+        with self._lock:
+            self._timer = None
+        try:
+            self.flush()
+        except Exception as e:  # noqa: BLE001 - a closed cache at unmount; counters are best effort
+            log.debug("counter flush failed: %s", e)
 
     def flush(self) -> None:
         """Persist the counters gathered since the last flush."""
@@ -229,6 +245,10 @@ class BlockCache:
         return removed
 
     def close(self) -> None:
+        with self._lock:
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
         self.flush()
         self._cache.close()
         self._counters_store.close()

@@ -30,7 +30,8 @@ from providers.errors import Conflict
 
 from .fuse_errors import wrap_handlers
 from .publish import Publisher
-from .readpath import ReadStream, StoreReader
+from .reader import CachedStoreReader
+from .readpath import ReadStream
 from .staging import OpenFile, StagingArea
 from .stores import Stores
 
@@ -79,7 +80,7 @@ class Operations(pyfuse3.Operations):
         self.stores = stores
         self.staging = StagingArea(config.cache_dir)
         self.publisher = Publisher(catalog, stores, self.staging, config)
-        self.reader = StoreReader(catalog, stores)
+        self.reader = CachedStoreReader(catalog, stores, config)  # the read-path issue's reader
         self.open_files: dict[int, OpenFile] = {}
         self.handles: dict[int, Handle] = {}
         self._next_fh = 1
@@ -283,6 +284,7 @@ class Operations(pyfuse3.Operations):
             await trio.lowlevel.checkpoint()
         for h in list(self.handles.values()):
             await self.reader.drop(h)
+        await trio.to_thread.run_sync(self.reader.close)
 
     # -- metadata ----------------------------------------------------------------
     async def lookup(self, parent_inode, name, ctx):
@@ -541,7 +543,8 @@ class Operations(pyfuse3.Operations):
             if st.opens == 0 and st.fd is None:
                 self.open_files.pop(inode, None)
             raise
-        return pyfuse3.FileInfo(fh=self._new_handle(inode, flags))
+        keep = st.fd is None and self.reader.keep_cache(cur)
+        return pyfuse3.FileInfo(fh=self._new_handle(inode, flags), keep_cache=keep)
 
     async def read(self, fh, off, size):
         h = self.handles[fh]

@@ -47,6 +47,8 @@ log = logging.getLogger("omnifs.read")
 
 #: at most this many read-ahead blocks remembered as "fetched ahead, not yet read"
 _AHEAD_MEMORY = 4096
+#: inodes whose last-open content hash is remembered for keep_cache
+_SEEN_MEMORY = 100_000
 #: seconds between snapshots of the provider measurements for `omnifs status`
 _SNAPSHOT_EVERY = 5.0
 
@@ -261,3 +263,91 @@ class ReadHandle:
             self._block_index = -1
             unread = range(self._last_block + 1, self._ahead_upto + 1)
         self.path.forget_ahead(self.file, unread)
+
+
+class CachedStoreReader:
+    """The mount's reader (drop-in for ``mountfs.readpath.StoreReader``): cache, fastest replica.
+
+    Same three calls the mount makes: ``read(handle, inode, off, size)``,
+    ``drop(handle)`` and ``fetch_whole(inode, fd)`` (the last one, copying a
+    whole file into a staging file before a write, stays the simple
+    streaming copy). Files the catalog knows no SHA-256 for are read
+    through the same replica logic but not cached: without a content hash an
+    entry could go stale.
+    """
+
+    def __init__(self, catalog, stores, config, *, limiter_tokens: int = 32):
+        import trio
+
+        from .readpath import StoreReader
+
+        self._simple = StoreReader(catalog, stores)
+        self.cat = catalog
+        self.stores = stores
+        cache = BlockCache(config.cache_dir, config.cache_size, block_size=config.cache_block_size)
+        self.replicas = ReplicaReader()  # the process-wide REGISTRY: `omnifs status` shows it
+        self.path = ReadPath(cache, self.replicas, readahead=config.cache_readahead)
+        self.uncached = ReadPath(None, self.replicas, block_size=config.cache_block_size)
+        self._limiter = trio.CapacityLimiter(limiter_tokens)
+        #: per FUSE handle: (content version it was opened for, its ReadHandle)
+        self._open: dict[int, tuple[tuple, ReadHandle]] = {}
+        #: inode -> content hash at its last open, oldest first (for keep_cache)
+        self._seen: dict[int, str | None] = {}
+
+    def _file_ref(self, inode) -> FileRef:
+        reps = [Replica(self.stores[name], key) for name, key in self._simple.sources(inode)]
+        content = inode.sha256 or f"uncached:{inode.id}:{inode.version}"
+        return FileRef(content, inode.size, reps)
+
+    def _handle_for(self, handle, inode) -> ReadHandle:
+        version = (inode.version, inode.sha256, inode.size)
+        known = self._open.get(id(handle))
+        if known is not None and known[0] == version:
+            return known[1]
+        if known is not None:
+            known[1].close()
+        ref = self._file_ref(inode)
+        rh = (self.path if inode.sha256 else self.uncached).open(ref)
+        self._open[id(handle)] = (version, rh)
+        return rh
+
+    async def read(self, handle, inode, off: int, size: int) -> bytes:
+        import trio
+
+        if off >= inode.size or size <= 0:
+            return b""
+        rh = self._handle_for(handle, inode)
+        if not rh.file.replicas:
+            from providers.errors import NotFound
+
+            raise NotFound("no replica holds the current version", key=str(inode.id))
+        return await trio.to_thread.run_sync(rh.read, off, size, limiter=self._limiter)
+
+    async def drop(self, handle) -> None:
+        known = self._open.pop(id(handle), None)
+        if known is not None:
+            known[1].close()
+        await self._simple.drop(handle)
+
+    async def fetch_whole(self, inode, dest_fd: int) -> None:
+        await self._simple.fetch_whole(inode, dest_fd)
+
+    def close(self) -> None:
+        """At unmount: stop read-ahead, save the measurements, flush the counters."""
+        self.uncached.close()  # shares the ReplicaReader; closing twice is harmless
+        self.path.close()
+        if self.path.cache is not None:
+            self.path.cache.close()
+
+    def keep_cache(self, inode) -> bool:
+        """May the kernel keep its cached pages of ``inode`` on this open?
+
+        Yes when the content hash is the one it had at the previous open (the
+        pages are of the same bytes); no on first sight or after a change.
+        """
+        sha = inode.sha256
+        prev = self._seen.pop(inode.id, None)
+        self._seen[inode.id] = sha
+        if len(self._seen) > _SEEN_MEMORY:
+            self._seen.pop(next(iter(self._seen)))
+        return sha is not None and prev == sha

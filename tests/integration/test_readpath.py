@@ -287,3 +287,113 @@ def test_corrupt_cache_entry_is_refetched_not_served(make_provider, cache):
         assert cache.stats().corrupt == 1
     finally:
         rp.close()
+
+
+# -- the same through a real mount ---------------------------------------------------------
+
+def _fuse_missing() -> str | None:
+    import shutil
+
+    if not os.path.exists("/dev/fuse"):
+        return "/dev/fuse is absent: this machine cannot mount FUSE"
+    if shutil.which("fusermount3") is None:
+        return "fusermount3 is not installed (apt-get install fuse3)"
+    return None
+
+
+@pytest.fixture
+def proxied_mount(make_settings, servers, tmp_path):
+    """A mount over [s3 behind a CuttableProxy, azurite], 1 MiB blocks, read-ahead 2."""
+    reason = _fuse_missing()
+    if reason:
+        pytest.skip(reason)
+    from tests.mount.conftest import Mounted, write_config
+
+    proxy = S.CuttableProxy(servers["s3"].port)
+    s3 = make_settings("s3", name="s3a")
+    az = make_settings("az", name="azb")
+    via_proxy = s3.__class__(**{**s3.__dict__, "endpoint": proxy.endpoint})
+    cfg = write_config(tmp_path, {"s3a": via_proxy, "azb": az}, copies=2, quorum=1)
+    cfg.write_text(cfg.read_text().replace('size = "1GiB"\n',
+                                           'size = "1GiB"\nblock_size = "1MiB"\nreadahead = 2\n'))
+    mp = tmp_path / "mnt"
+    mp.mkdir()
+    m = Mounted(tmp_path, mp, cfg, ["s3a", "azb"], {"s3a": s3, "azb": az})
+    m.mount()
+    try:
+        yield m, proxy
+    finally:
+        proxy.thaw()
+        try:
+            m.umount()
+        except AssertionError:
+            import subprocess
+
+            subprocess.run(["fusermount3", "-u", "-z", str(mp)], check=False)
+        m.close()
+        proxy.close()
+
+
+def _cache_stats(m) -> dict:
+    import json
+
+    from tests.mount.conftest import omnifs
+
+    return json.loads(omnifs("cache", "stats", "--json", config=m.config).stdout)
+
+
+def test_mount_cat_survives_a_store_dying_mid_read(proxied_mount, tmp_path):
+    import subprocess
+
+    from tests.mount.conftest import omnifs
+
+    m, proxy = proxied_mount
+    data = os.urandom(24 * MiB)
+    src = tmp_path / "src.bin"
+    src.write_bytes(data)
+    subprocess.run(["cp", str(src), str(m.mp / "big.bin")], check=True, timeout=120)
+    m.replicate()
+    assert m.provider("azb").read_bytes("big.bin") == data
+    # cold: a fresh mount process and an empty block cache
+    m.umount()
+    omnifs("cache", "clear", config=m.config)
+    m.mount()
+    with open(m.mp / "big.bin", "rb") as f:
+        got = bytearray(f.read(2 * MiB))
+        proxy.cut()  # the first store dies in the middle of the read
+        while chunk := f.read(1 * MiB):
+            got += chunk
+    assert bytes(got) == data
+    deadline = time.monotonic() + 5  # the mount flushes its counters within a second
+    while (st := _cache_stats(m))["misses"] < 24 and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert (st["entries"], st["misses"], st["hits"]) == (24, 24, 0)
+    # `cat` in a fresh mount (empty page cache): all from the disk cache, the dead store unneeded
+    m.umount()
+    m.mount()
+    out = subprocess.run(["cat", str(m.mp / "big.bin")], capture_output=True, check=True, timeout=120)
+    assert hashlib.sha256(out.stdout).hexdigest() == hashlib.sha256(data).hexdigest()
+    deadline = time.monotonic() + 5
+    while (st := _cache_stats(m))["hits"] < 24 and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert (st["misses"], st["hits"]) == (24, 24)
+
+
+def test_mount_cat_with_a_hung_store(proxied_mount, tmp_path):
+    import subprocess
+
+    from tests.mount.conftest import omnifs
+
+    m, proxy = proxied_mount
+    data = os.urandom(6 * MiB + 123)
+    (tmp_path / "f").write_bytes(data)
+    subprocess.run(["cp", str(tmp_path / "f"), str(m.mp / "f")], check=True, timeout=120)
+    m.replicate()
+    m.umount()
+    omnifs("cache", "clear", config=m.config)
+    m.mount()
+    proxy.freeze()  # s3 (first in placement order) accepts connections and says nothing
+    t0 = time.monotonic()
+    out = subprocess.run(["cat", str(m.mp / "f")], capture_output=True, check=True, timeout=120)
+    assert out.stdout == data
+    assert time.monotonic() - t0 < 20
