@@ -17,6 +17,7 @@ import hashlib
 import io
 import queue
 import threading
+import time
 from collections.abc import Callable
 
 from providers import IntegrityError, OmnifsError, Unavailable
@@ -25,39 +26,102 @@ _END = b""
 
 
 class Prefetch(io.RawIOBase):
-    def __init__(self, f, *, chunk: int, depth: int, provider: str, key: str):
+    """Reads ``[0, size)`` of one object as ranged windows into a bounded queue.
+
+    Why windows: a window is only requested once the queue has room for all
+    of it, so every GET this reader starts can be drained at once. A single
+    long GET left half-read while the destination waits would deadlock a
+    store that serves one request at a time (the GCS emulator does), and it
+    would tie a mid-stream failure to a restart of the whole object: here a
+    transient error re-reads from the last delivered byte of the window.
+    """
+
+    def __init__(self, open_range: Callable[[int, int], object], *, size: int, chunk: int, depth: int,
+                 window: int, provider: str, key: str, retries: int = 3, backoff: float = 0.25):
         super().__init__()
-        self._f = f
+        self._open = open_range
+        self._size = size
         self._chunk = chunk
-        self._q: queue.Queue = queue.Queue(maxsize=depth)
+        self._window = max(chunk, min(window, chunk * depth))
+        self._credits = threading.Semaphore(depth)
+        self._q: queue.SimpleQueue = queue.SimpleQueue()
         self._stop = threading.Event()
         self._buf = memoryview(b"")
         self._eof = False
         self._where = (provider, key)
+        self._retries = retries
+        self._backoff = backoff
         self._thread = threading.Thread(target=self._run, name=f"prefetch {key}", daemon=True)
         self._thread.start()
 
-    def _put(self, item) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._q.put(item, timeout=0.2)
-                return True
-            except queue.Full:
-                continue
-        return False
+    def _acquire(self, n: int) -> bool:
+        got = 0
+        while got < n:
+            if self._stop.is_set():
+                for _ in range(got):
+                    self._credits.release()
+                return False
+            if self._credits.acquire(timeout=0.2):
+                got += 1
+        return True
+
+    def _read_window(self, start: int, end: int) -> None:
+        """Queue ``[start, end)`` in full chunks, resuming after transient errors."""
+        pos = start
+        attempt = 0
+        credits = -(-(end - start) // self._chunk)
+        try:
+            while pos < end and not self._stop.is_set():
+                try:
+                    f = self._open(pos, end)
+                    try:
+                        while pos < end and not self._stop.is_set():
+                            want = min(self._chunk, end - pos)
+                            piece = f.read(want)
+                            if not piece:
+                                provider, key = self._where
+                                raise Unavailable(f"object ended at byte {pos}, expected {self._size}",
+                                                  provider=provider, key=key)
+                            while len(piece) < want:
+                                more = f.read(want - len(piece))
+                                if not more:
+                                    break
+                                piece += more
+                            self._q.put(piece)
+                            credits -= 1
+                            pos += len(piece)
+                    finally:
+                        with contextlib.suppress(Exception):  # closing a half-read body may complain
+                            f.close()
+                except OmnifsError as e:
+                    if not e.transient or attempt >= self._retries:
+                        raise
+                    attempt += 1
+                    time.sleep(self._backoff * (2 ** attempt))
+                except Exception as e:  # noqa: BLE001 - an SDK's raw socket error mid-body
+                    provider, key = self._where
+                    err = Unavailable(f"reading failed mid-stream: {type(e).__name__}: {e}".splitlines()[0],
+                                      provider=provider, key=key)
+                    if attempt >= self._retries:
+                        raise err from None
+                    attempt += 1
+                    time.sleep(self._backoff * (2 ** attempt))
+        finally:
+            for _ in range(max(0, credits)):
+                self._credits.release()
 
     def _run(self) -> None:
         try:
-            while not self._stop.is_set():
-                data = self._f.read(self._chunk)
-                if not self._put(data) or not data:
+            pos = 0
+            while pos < self._size and not self._stop.is_set():
+                end = min(self._size, pos + self._window)
+                if not self._acquire(-(-(end - pos) // self._chunk)):
                     return
-        except OmnifsError as e:
-            self._put(e)
-        except Exception as e:  # noqa: BLE001 - an SDK's raw socket error mid-body
-            provider, key = self._where
-            self._put(Unavailable(f"reading failed mid-stream: {type(e).__name__}: {e}".splitlines()[0],
-                                  provider=provider, key=key))
+                self._read_window(pos, end)
+                pos = end
+            self._q.put(_END)
+        except BaseException as e:  # noqa: BLE001 - handed to the reading side
+            self._q.put(e)
 
     def readable(self) -> bool:
         return True
@@ -74,6 +138,7 @@ class Prefetch(io.RawIOBase):
                 if not item:
                     self._eof = True
                     break
+                self._credits.release()
                 self._buf = memoryview(item)
             take = self._buf if want < 0 else self._buf[:want]
             parts.append(take)
@@ -90,13 +155,6 @@ class Prefetch(io.RawIOBase):
     def close(self) -> None:
         if not self.closed:
             self._stop.set()
-            try:
-                while True:
-                    self._q.get_nowait()
-            except queue.Empty:
-                pass
-            with contextlib.suppress(Exception):  # closing a half-read body may complain
-                self._f.close()
         super().close()
 
 

@@ -80,6 +80,8 @@ class Options:
     chunk: int = 1 * MiB
     #: prefetched chunks per transfer (memory bound: chunk * prefetch)
     prefetch: int = 16
+    #: bytes per ranged read of the source (see streams.Prefetch)
+    window: int = 8 * MiB
     #: allow the server-side copy between two providers over the same store
     server_side: bool = True
 
@@ -133,8 +135,16 @@ _CONNECTION_FIELDS = ("endpoint", "region", "access_key", "connection_string", "
                       "credentials_file")
 
 
+def _unwrapped(p: Provider) -> Provider:
+    """The real store behind wrappers (fault injection, metrics), which keep it as ``inner``."""
+    while isinstance(getattr(p, "inner", None), Provider):
+        p = p.inner  # type: ignore[attr-defined]
+    return p
+
+
 def same_store(a: Provider, b: Provider) -> bool:
     """Can ``a.copy()`` reach ``b``'s objects? Same class, bucket and connection settings."""
+    a, b = _unwrapped(a), _unwrapped(b)
     if type(a) is not type(b) or a.location.scheme != b.location.scheme:
         return False
     if a.location.scheme == "file":
@@ -279,8 +289,7 @@ def _copy_once(src: Provider, src_key: str, dst: Provider, dst_key: str, info: O
         expect = {"sha256": meta[META_SHA256]}
         prepass = True
 
-    reader = Prefetch(src.open_read(src_key), chunk=options.chunk, depth=options.prefetch,
-                      provider=src.name, key=src_key)
+    reader = _prefetch(src, src_key, info, options)
     v = Verifier(reader, size=info.size, expect=expect, on_bytes=on_bytes, **where)
     with v:
         try:
@@ -297,10 +306,14 @@ def _copy_once(src: Provider, src_key: str, dst: Provider, dst_key: str, info: O
     return _finish(src, dst, dst_key, info, meta, out, options)
 
 
+def _prefetch(src: Provider, key: str, info: ObjectInfo, options: Options) -> Prefetch:
+    return Prefetch(lambda start, end: src.open_read(key, start, end), size=info.size,
+                    chunk=options.chunk, depth=options.prefetch, window=options.window,
+                    provider=src.name, key=key, retries=options.retries, backoff=options.backoff)
+
+
 def _hash_source(src: Provider, key: str, info: ObjectInfo, options: Options) -> str:
-    v = Verifier(Prefetch(src.open_read(key), chunk=options.chunk, depth=options.prefetch,
-                          provider=src.name, key=key),
-                 size=info.size, expect=_native_expect(info), provider=src.name, key=key)
+    v = Verifier(_prefetch(src, key, info, options), size=info.size, expect=_native_expect(info), provider=src.name, key=key)
     with v:
         while v.read(options.chunk):
             pass
