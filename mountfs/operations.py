@@ -46,6 +46,8 @@ NAME_MAX = 255
 #: seconds the kernel may cache names and attributes (only this mount changes them)
 ATTR_TIMEOUT = 1.0
 _RESERVED_TOP = RESERVED_PREFIX.rstrip("/")
+#: xattr namespaces not kept: SELinux labels, capabilities, POSIX ACLs
+_UNSUPPORTED_XATTRS = (b"security.", b"system.")
 
 
 def fuse_error(code: int) -> pyfuse3.FUSEError:
@@ -593,6 +595,12 @@ class Operations(pyfuse3.Operations):
 
     # -- extended attributes ------------------------------------------------------------
     async def getxattr(self, inode, name, ctx):
+        if name.startswith(_UNSUPPORTED_XATTRS):
+            # EOPNOTSUPP (not ENODATA): ls, cp and friends then stop asking for
+            # SELinux labels and ACLs on this filesystem, so `ls -l` of a large
+            # directory is not one FUSE round trip per entry. (ENOSYS would make
+            # the kernel drop every xattr, user.omnifs.replicas included.)
+            raise fuse_error(errno.EOPNOTSUPP)
         cur = self._get(inode)
         if name == XATTR_REPLICAS and cur.kind == "file":
             return format_replicas(self.cat, cur).encode()
@@ -605,7 +613,7 @@ class Operations(pyfuse3.Operations):
         self._get(inode)
         if name == XATTR_REPLICAS:
             raise fuse_error(errno.EPERM)
-        if name.startswith(b"system."):
+        if name.startswith(_UNSUPPORTED_XATTRS):
             raise fuse_error(errno.EOPNOTSUPP)
         with self.cat.transaction():
             self.cat.set_xattr(inode, name, value)
