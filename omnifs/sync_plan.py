@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from providers import RESERVED_PREFIX, ObjectInfo
+from providers import META_MTIME, RESERVED_PREFIX, ObjectInfo
 
 #: two mtimes closer than this count as equal (stores keep whole seconds or ms)
 MTIME_WINDOW = 1.0
@@ -46,7 +46,9 @@ def compare(src: ObjectInfo, dst: ObjectInfo) -> Verdict:
     s, d = src.mtime, dst.mtime
     if s is None or d is None:
         return Verdict(False, "mtime", need)
-    return Verdict(abs(s - d) <= MTIME_WINDOW, "mtime", need)
+    # a copy omnifs made carries the source's mtime verbatim: then only exact equality counts
+    window = 1e-3 if META_MTIME in dst.metadata else MTIME_WINDOW
+    return Verdict(abs(s - d) <= window, "mtime", need)
 
 
 @lru_cache(maxsize=256)
