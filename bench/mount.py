@@ -1,0 +1,268 @@
+"""The mount beside rclone mount and s3fs on the same moto S3 bucket, in the same run.
+
+Rows (issue 4):
+
+1. ``ls -l`` of a directory of 10,000 files: omnifs vs ``rclone mount
+   --vfs-cache-mode full`` vs ``s3fs``. Goal: <= 0.3 s, >= 10x faster than s3fs.
+2. ``tar x`` of a 5,000-file tree into the mount vs into ``rclone mount
+   --vfs-cache-mode writes``: time ratio, goal <= 1.0.
+3. Sequential write of a 1 GiB file through the mount until close returns vs
+   ``omnifs put`` of the same file to the same bucket: ratio, goal <= 1.3.
+
+Usage::
+
+    .venv/bin/python bench/mount.py            # full sizes, 3 runs each, medians
+    .venv/bin/python bench/mount.py --small    # 1,000 files, 500-file tar, 128 MiB
+
+The omnifs mount uses one provider (the moto bucket), copies = write_quorum = 1,
+so every close waits for its upload to S3 like a single-store mount would.
+Peers: rclone needs AWS_CA_BUNDLE unset and --s3-no-head (shared/SERVERS.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from providers import META_MTIME, META_SHA256
+from tests import servers as S
+
+MiB = 1024 * 1024
+OMNIFS = [sys.executable, "-m", "omnifs"]
+
+
+def sh(argv, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, check=True, capture_output=True, text=True, **kw)
+
+
+def timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def drop_caches() -> None:
+    try:
+        os.sync()
+        Path("/proc/sys/vm/drop_caches").write_text("3")
+    except OSError:
+        pass
+
+
+def wait_mounted(mp: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if os.path.ismount(mp):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"{mp} did not get mounted")
+
+
+def unmount(mp: Path) -> None:
+    subprocess.run(["fusermount3", "-u", str(mp)], check=False, capture_output=True)
+    deadline = time.monotonic() + 30
+    while os.path.ismount(mp) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.work = Path(tempfile.mkdtemp(prefix="omnifs-bench-"))
+        self.server = S.start("s3")
+        self.endpoint = self.server.endpoint
+        self.bucket = S.unique_bucket("bench")
+        S.create_bucket("s3", self.endpoint, self.bucket)
+        import boto3
+
+        self.s3 = boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id="t",
+                               aws_secret_access_key="t", region_name="us-east-1")
+        self.mounts: list[Path] = []
+        self.procs: list[subprocess.Popen] = []
+
+    def close(self) -> None:
+        for mp in self.mounts:
+            unmount(mp)
+        for p in self.procs:
+            if p.poll() is None:
+                p.terminate()
+                p.wait(timeout=30)
+        self.server.stop()
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    # -- mounts ------------------------------------------------------------
+    def omnifs_config(self, prefix: str) -> Path:
+        d = self.work / f"omnifs-{prefix}"
+        d.mkdir()
+        cfg = d / "omnifs.toml"
+        cfg.write_text(
+            f'[catalog]\nurl = "sqlite:///{d}/catalog.db"\n'
+            f'[cache]\ndir = "{d}/cache"\n'
+            "[replication]\ncopies = 1\nwrite_quorum = 1\n"
+            f'[providers.moto]\nuri = "s3://{self.bucket}/{prefix}"\n'
+            f'endpoint = "{self.endpoint}"\naccess_key = "t"\nsecret_key = "t"\n'
+            'region = "us-east-1"\n')
+        cfg.chmod(0o600)
+        return cfg
+
+    def mount_omnifs(self, prefix: str) -> tuple[Path, Path]:
+        cfg = self.omnifs_config(prefix)
+        mp = self.work / f"mnt-omnifs-{prefix}"
+        mp.mkdir()
+        sh([*OMNIFS, "--config", str(cfg), "mount", str(mp)], cwd=ROOT)
+        self.mounts.append(mp)
+        return mp, cfg
+
+    def mount_rclone(self, prefix: str, mode: str) -> Path:
+        mp = self.work / f"mnt-rclone-{mode}-{prefix}"
+        mp.mkdir()
+        env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
+        env.update(RCLONE_CONFIG_S3_TYPE="s3", RCLONE_CONFIG_S3_PROVIDER="Other",
+                   RCLONE_CONFIG_S3_ENDPOINT=self.endpoint, RCLONE_CONFIG_S3_ACCESS_KEY_ID="t",
+                   RCLONE_CONFIG_S3_SECRET_ACCESS_KEY="t")
+        cache = self.work / f"rclone-cache-{mode}-{prefix}"
+        p = subprocess.Popen(["rclone", "mount", f"s3:{self.bucket}/{prefix}", str(mp),
+                              "--vfs-cache-mode", mode, "--s3-no-head",
+                              "--cache-dir", str(cache)],
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.procs.append(p)
+        wait_mounted(mp)
+        self.mounts.append(mp)
+        return mp
+
+    def mount_s3fs(self, prefix: str) -> Path:
+        mp = self.work / f"mnt-s3fs-{prefix}"
+        mp.mkdir()
+        pw = self.work / "s3fs.passwd"
+        pw.write_text("t:t\n")
+        pw.chmod(0o600)
+        sh(["s3fs", f"{self.bucket}:/{prefix}", str(mp), "-o", f"url={self.endpoint}",
+            "-o", "use_path_request_style", "-o", f"passwd_file={pw}"])
+        wait_mounted(mp)
+        self.mounts.append(mp)
+        return mp
+
+    # -- data ----------------------------------------------------------------
+    def fill(self, prefix: str, n: int) -> None:
+        """n small objects under prefix/dir/, with omnifs metadata, straight into the bucket."""
+        body = b"x" * 100
+        meta = {META_SHA256: __import__("hashlib").sha256(body).hexdigest(),
+                META_MTIME: f"{time.time():.3f}"}
+
+        def put(i: int) -> None:
+            self.s3.put_object(Bucket=self.bucket, Key=f"{prefix}/dir/f{i:05d}", Body=body,
+                               Metadata=meta)
+
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(put, range(n)))
+
+    def make_tar(self, n: int) -> Path:
+        path = self.work / "tree.tar"
+        with tarfile.open(path, "w") as tar:
+            for i in range(n):
+                data = os.urandom(512 + (i * 37) % 3500)
+                info = tarfile.TarInfo(f"tree/d{i // 100:03d}/f{i:05d}.txt")
+                info.size = len(data)
+                info.mtime = 1_700_000_000
+                tar.addfile(info, io.BytesIO(data))
+        return path
+
+    # -- rows ------------------------------------------------------------------
+    def row_ls(self) -> dict:
+        n, runs = self.args.files, self.args.runs
+        self.fill("ls", n)
+        out = {}
+        mp, _ = self.mount_omnifs("ls")  # first mount imports the bucket
+        peers = {"omnifs": mp / "dir",
+                 "rclone-full": self.mount_rclone("ls", "full") / "dir",
+                 "s3fs": self.mount_s3fs("ls") / "dir"}
+        for name, d in peers.items():
+            first = timed(lambda d=d: sh(["ls", "-l", str(d)]))
+            times = [timed(lambda d=d: sh(["ls", "-l", str(d)])) for _ in range(runs)]
+            count = len(sh(["ls", str(d)]).stdout.split())
+            out[name] = {"first": first, "median": statistics.median(times), "entries": count}
+        return out
+
+    def row_tar(self) -> dict:
+        tarball = self.make_tar(self.args.tar_files)
+        res: dict[str, list[float]] = {"omnifs": [], "rclone-writes": []}
+        for run in range(self.args.runs):
+            mp, _ = self.mount_omnifs(f"tar{run}")
+            res["omnifs"].append(
+                timed(lambda mp=mp: sh(["tar", "-C", str(mp), "-xf", str(tarball)])))
+            rmp = self.mount_rclone(f"rtar{run}", "writes")
+            res["rclone-writes"].append(
+                timed(lambda rmp=rmp: sh(["tar", "-C", str(rmp), "-xf", str(tarball)])))
+        return {k: statistics.median(v) for k, v in res.items()}
+
+    def row_write(self) -> dict:
+        size = self.args.big_mib * MiB
+        src = self.work / "big.bin"
+        with open(src, "wb") as f:
+            block = os.urandom(MiB)
+            f.writelines(block for _ in range(self.args.big_mib))
+        mp, cfg = self.mount_omnifs("big")
+        mount_t, put_t = [], []
+        for run in range(self.args.runs):
+            drop_caches()
+            mount_t.append(timed(lambda run=run: sh(
+                ["dd", f"if={src}", f"of={mp}/big{run}.bin", "bs=1M", "status=none"])))
+            drop_caches()
+            put_t.append(timed(lambda run=run: sh(
+                [*OMNIFS, "--config", str(cfg), "put", str(src), f"moto:/put{run}.bin"],
+                cwd=ROOT)))
+        return {"mount": statistics.median(mount_t), "put": statistics.median(put_t),
+                "mib": size // MiB}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--small", action="store_true", help="quick run: small sizes, 1 run")
+    ap.add_argument("--runs", type=int, default=None)
+    ap.add_argument("--rows", default="ls,tar,write", help="comma-separated: ls,tar,write")
+    args = ap.parse_args()
+    args.files = 1000 if args.small else 10_000
+    args.tar_files = 500 if args.small else 5_000
+    args.big_mib = 128 if args.small else 1024
+    args.runs = args.runs or (1 if args.small else 3)
+    b = Bench(args)
+    rows = args.rows.split(",")
+    try:
+        if "ls" in rows:
+            r = b.row_ls()
+            print(f"1. ls -l of {args.files} files (s, first / median of {args.runs}):")
+            for name, v in r.items():
+                print(f"   {name:<14} {v['first']:7.3f} / {v['median']:7.3f}  ({v['entries']} entries)")
+            ratio = r["s3fs"]["median"] / r["omnifs"]["median"]
+            print(f"   s3fs / omnifs = {ratio:.1f}x   rclone / omnifs = "
+                  f"{r['rclone-full']['median'] / r['omnifs']['median']:.1f}x", flush=True)
+        if "tar" in rows:
+            r = b.row_tar()
+            print(f"2. tar x of {args.tar_files} files (s, median): omnifs {r['omnifs']:.2f}, "
+                  f"rclone --vfs-cache-mode writes {r['rclone-writes']:.2f}; "
+                  f"ratio {r['omnifs'] / r['rclone-writes']:.2f} (goal <= 1.0)", flush=True)
+        if "write" in rows:
+            r = b.row_write()
+            print(f"3. sequential write of {r['mib']} MiB until close (s, median): mount "
+                  f"{r['mount']:.2f}, omnifs put {r['put']:.2f}; ratio "
+                  f"{r['mount'] / r['put']:.2f} (goal <= 1.3)", flush=True)
+    finally:
+        b.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
