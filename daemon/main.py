@@ -109,6 +109,7 @@ class Daemon:
         self.metrics_port = self.metrics.serve(self.config.metrics_port)
         try:
             async with trio.open_nursery() as nursery:
+                await nursery.start(self._signals)
                 prober = Prober(self.providers, self.state, self.metrics, self.board,
                                 interval=self.settings.probe_interval,
                                 timeout=self.settings.probe_timeout,
@@ -116,7 +117,6 @@ class Daemon:
                                 on_lost=self._on_lost, on_change=self._on_change,
                                 clock=self.clock)
                 await nursery.start(prober.run)
-                nursery.start_soon(self._signals, nursery.cancel_scope)
                 nursery.start_soon(self._stats_loop)
                 nursery.start_soon(self._failover_loop)
                 nursery.start_soon(self._reconcile_loop)
@@ -144,8 +144,10 @@ class Daemon:
             self.stopping.set()
             self.wake.set()
 
-    async def _signals(self, scope: trio.CancelScope) -> None:
+    async def _signals(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        """Installed before READY=1, so a signal right after readiness is never lost."""
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+            task_status.started()
             async for signum in signals:
                 if signum == signal.SIGHUP:
                     self.reload()

@@ -445,3 +445,60 @@ def test_out_of_band_changes_resolved_by_policy(policy, make_settings, tmp_path)
     for path, data in expect.items():
         assert got[path] == (data, data), (policy, path)
         assert cat.get(cat.resolve(path).id).sha256 == hashlib.sha256(data).hexdigest()
+
+
+# -- the process under systemd's protocol ------------------------------------------
+
+def test_sd_notify_sighup_reload_and_sigterm_drain(tmp_path):
+    """READY/WATCHDOG/RELOADING/STOPPING over a real NOTIFY_SOCKET; a bad reload is refused."""
+    import socket
+
+    for d in ("a", "b"):
+        (tmp_path / d).mkdir()
+    raw = {
+        "catalog": {"url": f"sqlite:///{tmp_path}/catalog.db"},
+        "replication": {"copies": 2},
+        "providers": {"a": {"uri": f"file://{tmp_path}/a"}, "b": {"uri": f"file://{tmp_path}/b"}},
+        "daemon": FAST_DAEMON,
+        "metrics": {"port": 0},
+    }
+    conf = tmp_path / "omnifs.toml"
+    _write_toml(conf, raw)
+    sock_path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(sock_path))
+    sock.settimeout(20)
+    env = dict(os.environ, NOTIFY_SOCKET=str(sock_path), WATCHDOG_USEC="400000")
+    proc = subprocess.Popen([sys.executable, "-m", "omnifs", "daemon", "--config", str(conf)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def wait_for(word: str) -> list[str]:
+        seen = []
+        while True:
+            msg = sock.recv(4096).decode()
+            seen.append(msg)
+            if word in msg.split("\n"):
+                return seen
+
+    try:
+        assert any("READY=1" in m for m in wait_for("READY=1"))
+        wait_for("WATCHDOG=1")
+        conf.write_text(conf.read_text() + "\n[daemon.oops]\n")   # broken: refused, keeps running
+        proc.send_signal(signal.SIGHUP)
+        wait_for("RELOADING=1")
+        wait_for("READY=1")
+        assert proc.poll() is None
+        raw["daemon"] = FAST_DAEMON | {"workers": 2}
+        _write_toml(conf, raw)
+        proc.send_signal(signal.SIGHUP)
+        wait_for("RELOADING=1")
+        wait_for("READY=1")
+        proc.send_signal(signal.SIGTERM)
+        wait_for("STOPPING=1")
+        assert proc.wait(timeout=30) == 0
+        err = proc.stderr.read().decode()
+        assert "reload refused" in err and "Traceback" not in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        sock.close()
