@@ -21,13 +21,18 @@ Peers: rclone needs AWS_CA_BUNDLE unset and --s3-no-head (shared/SERVERS.md).
 
 from __future__ import annotations
 
+import sys
+
+# bench/ holds a copy.py (the copy-engine bench) that would shadow the stdlib
+# module when this script's directory leads sys.path
+sys.path[:] = [p for p in sys.path if p not in ("", __file__.rsplit("/", 1)[0])]
+
 import argparse
 import io
 import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tarfile
 import tempfile
 import time
