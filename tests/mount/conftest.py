@@ -102,9 +102,9 @@ class Mounted:
 
 
 def write_config(root: Path, settings: dict, *, copies: int = 2, quorum: int = 1,
-                 allow_other: bool = False) -> Path:
+                 allow_other: bool = False, cache_dir: Path | None = None) -> Path:
     text = [f'[catalog]\nurl = "sqlite:///{root}/catalog.db"\n',
-            f'[cache]\ndir = "{root}/cache"\nsize = "1GiB"\n',
+            f'[cache]\ndir = "{cache_dir or root / "cache"}"\nsize = "1GiB"\n',
             f"[replication]\ncopies = {copies}\nwrite_quorum = {quorum}\n",
             f"[mount]\nallow_other = {'true' if allow_other else 'false'}\n"]
     for name, s in settings.items():
@@ -121,7 +121,7 @@ def make_mount(tmp_path_factory, request):
     made: list[Mounted] = []
 
     def make(kinds=("file", "file"), *, allow_other: bool = False, copies: int | None = None,
-             quorum: int = 1, mount: bool = True) -> Mounted:
+             quorum: int = 1, mount: bool = True, cache_dir: Path | None = None) -> Mounted:
         root = tmp_path_factory.mktemp("omnifs")
         if allow_other:
             root.chmod(0o755)
@@ -138,7 +138,7 @@ def make_mount(tmp_path_factory, request):
                 make_settings = request.getfixturevalue("make_settings")
                 settings[name] = make_settings(kind, name=name)
         cfg = write_config(root, settings, copies=copies or len(kinds), quorum=quorum,
-                           allow_other=allow_other)
+                           allow_other=allow_other, cache_dir=cache_dir)
         if allow_other:
             # other users must be able to reach it: pytest's tmp dirs are 0700
             mp = Path(tempfile.mkdtemp(prefix="omnifs-mnt-"))

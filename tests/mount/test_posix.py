@@ -219,3 +219,22 @@ def test_permissions_enforced_for_other_users(make_mount):
     proc = _as_nobody(f"open({str(d / 'mine')!r}, 'w').write('m')", "/")
     assert proc.returncode == 0, proc.stderr
     assert (d / "mine").stat().st_uid == nobody.pw_uid
+
+
+def test_large_directory_listing_offsets(mnt):
+    d = mnt.mp / "big"
+    d.mkdir()
+    names = {f"f{i:04d}" for i in range(1200)}
+    for n in names:
+        (d / n).touch()
+    seen = []
+    with os.scandir(d) as it:
+        for i, entry in enumerate(it):
+            seen.append(entry.name)
+            if i == 100:  # removing and adding entries mid-listing: no repeats
+                for gone in sorted(names)[600:700]:
+                    os.unlink(d / gone)
+                (d / "new-one").touch()
+    assert len(seen) == len(set(seen))
+    assert set(sorted(names)[:600]) <= set(seen)
+    assert sorted(os.listdir(d)) == sorted((names - set(sorted(names)[600:700])) | {"new-one"})
