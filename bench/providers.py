@@ -21,19 +21,24 @@ provider fsyncs, so its PUT ratio includes durability the baseline lacks).
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# Run as a script, Python puts bench/ first on sys.path, where a sibling named
+# like a stdlib module (bench/copy.py) would shadow it: use the repo root instead.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
+
 import argparse
 import io
 import os
 import random
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from providers import OmnifsError, open_provider
 from tests import servers as S
@@ -206,6 +211,12 @@ class Ours(Raw):
         return len(self.p.read_bytes(key))
 
 
+def _checked(got: int, want: int, what: str) -> None:
+    """A fast wrong answer is no figure: every GET must return every byte."""
+    if got != want:
+        raise RuntimeError(f"{what} returned {got} bytes, expected {want}")
+
+
 def _timed(fn: Callable[[], object]) -> float:
     t0 = time.perf_counter()
     fn()
@@ -233,9 +244,11 @@ def bench_pair(label: str, ours: Raw, raw: Raw, big: bytes, small: list[bytes],
             blobs = dict(zip(keys, small, strict=True))
             ops = {
                 "PUT big": lambda impl=impl, k=big_key: impl.put_big(k, big),
-                "GET big": lambda impl=impl, k=big_key: impl.get_big(k),
+                "GET big": lambda impl=impl, k=big_key, w=who: _checked(
+                    impl.get_big(k), len(big), f"{label} {w} GET big"),
                 "PUT small": _many(lambda k, impl=impl, b=blobs: impl.put_small(k, b[k]), keys),
-                "GET small": _many(lambda k, impl=impl: impl.get_small(k), keys),
+                "GET small": _many(lambda k, impl=impl, w=who: _checked(
+                    impl.get_small(k), 4096, f"{label} {w} GET small"), keys),
             }
             for op, fn in ops.items():
                 times.setdefault((op, who), []).append(_timed(fn))
