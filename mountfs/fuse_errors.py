@@ -30,6 +30,17 @@ F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
 #: (error class, provider, key) already logged: each is logged once
 _seen: set[tuple[str, str | None, str | None]] = set()
+#: forget what was logged beyond this many distinct errors (memory stays bounded)
+_SEEN_MAX = 10_000
+
+
+def _first_time(mark: tuple[str, str | None, str | None]) -> bool:
+    if mark in _seen:
+        return False
+    if len(_seen) >= _SEEN_MAX:
+        _seen.clear()
+    _seen.add(mark)
+    return True
 
 
 def to_errno(exc: BaseException) -> int:
@@ -39,20 +50,17 @@ def to_errno(exc: BaseException) -> int:
     if isinstance(exc, OmnifsError):
         if not isinstance(exc, NotFound):
             mark = (type(exc).__name__, exc.provider, exc.key)
-            if mark not in _seen:
-                _seen.add(mark)
+            if _first_time(mark):
                 log.warning("%s", exc)
         return exc.errno
     if isinstance(exc, OSError) and exc.errno:
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.ENOENT):
             mark = ("OSError", str(exc.errno), getattr(exc, "filename", None))
-            if mark not in _seen:
-                _seen.add(mark)
+            if _first_time(mark):
                 log.warning("staging: %s", exc)
         return exc.errno
     mark = (type(exc).__name__, None, str(exc)[:200])
-    if mark not in _seen:
-        _seen.add(mark)
+    if _first_time(mark):
         log.error("internal error answered with EIO", exc_info=exc)
     return errno.EIO
 

@@ -1,0 +1,43 @@
+"""The one errno mapping, without a mount: nothing but FUSEError leaves a handler."""
+
+from __future__ import annotations
+
+import errno
+
+import pyfuse3
+import pytest
+import trio
+
+from mountfs.fuse_errors import fuse_handler, to_errno
+from providers.errors import InvalidInput, NotFound, PermissionDenied, Throttled, Unavailable
+
+
+@pytest.mark.parametrize(("exc", "code"), [
+    (NotFound("x", provider="p", key="k"), errno.ENOENT),
+    (PermissionDenied("x", provider="p", key="k"), errno.EACCES),
+    (Unavailable("x", provider="p", key="k"), errno.EIO),
+    (Throttled("x", provider="p"), errno.EAGAIN),
+    (InvalidInput("x"), errno.EINVAL),
+    (OSError(errno.ENOSPC, "full"), errno.ENOSPC),
+    (ValueError("bug"), errno.EIO),
+    (pyfuse3.FUSEError(errno.ENAMETOOLONG), errno.ENAMETOOLONG),
+])
+def test_every_error_becomes_an_errno(exc, code, caplog):
+    @fuse_handler
+    async def handler():
+        raise exc
+
+    async def call():
+        with pytest.raises(pyfuse3.FUSEError) as info:
+            await handler()
+        return info.value.errno
+
+    assert trio.run(call) == code
+    assert to_errno(exc) == code
+
+
+def test_unknown_errors_are_logged_once(caplog):
+    err = RuntimeError("unique failure 1234")
+    to_errno(err)
+    to_errno(err)
+    assert sum("internal error" in r.message for r in caplog.records) == 1
