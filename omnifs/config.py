@@ -96,6 +96,8 @@ _SECTIONS = {
 
 
 def _check_type(value, types, where: str) -> None:
+    if types is object:  # a provider-specific option: the provider checks it
+        return
     if isinstance(value, bool) and types is not bool and bool not in (
             types if isinstance(types, tuple) else (types,)):
         raise ConfigError(f"{where}: expected {_type_name(types)}, got {value!r}")
@@ -236,17 +238,22 @@ def parse_config(data: dict, source: str = "config") -> Config:
 
 
 def provider_settings(name: str, table: dict, where: str) -> ProviderSettings:
-    for key, value in table.items():
-        if key not in PROVIDER_KEYS:
-            raise ConfigError(f"{where}: unknown key {key!r}{_suggest(key, PROVIDER_KEYS)}")
-        _check_type(value, PROVIDER_KEYS[key], f"{where} {key}")
     if "uri" not in table:
         raise ConfigError(f"{where}: missing uri, e.g. uri = \"s3://my-bucket/prefix\"")
+    if not isinstance(table["uri"], str):
+        raise ConfigError(f"{where} uri: expected a string like \"s3://my-bucket/prefix\"")
     try:
         loc = parse_uri(table["uri"])
-        provider_class(loc.scheme)
+        cls = provider_class(loc.scheme)
     except InvalidInput as e:
         raise ConfigError(f"{where} uri: {e}") from None
+    # each provider class declares the extra keys it understands
+    allowed = {**PROVIDER_KEYS, **{k: object for k in cls.options if k not in PROVIDER_KEYS}}
+    for key, value in table.items():
+        if key not in allowed:
+            raise ConfigError(f"{where}: unknown key {key!r} for a {loc.scheme}:// provider"
+                              f"{_suggest(key, allowed)}")
+        _check_type(value, allowed[key], f"{where} {key}")
     cred = table.get("credentials_file")
     if cred is not None:
         try:

@@ -98,7 +98,8 @@ def provider_class(scheme: str) -> type[Provider]:
     try:
         return getattr(importlib.import_module(module), cls)
     except ImportError as e:  # a missing SDK: say which package to install
-        raise InvalidInput(f"the {scheme}:// provider needs a package that is missing: {e}") from e
+        raise InvalidInput(f"the {scheme}:// provider cannot be loaded ({e}); "
+                           "reinstall omnifs with its dependencies: pip install omnifs") from e
 
 
 def open_provider(settings: ProviderSettings) -> Provider:

@@ -78,3 +78,10 @@ def test_env_config_path(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path.parent)
     assert load_config().path == p
     os.environ.pop("OMNIFS_CONFIG")
+
+
+def test_provider_specific_options(tmp_path):
+    cfg = load_config(write(tmp_path, '[providers.a]\nuri = "file:///tmp/x"\nfsync = false\n'))
+    assert cfg.providers["a"].extra["fsync"] is False
+    with pytest.raises(ConfigError, match="unknown key 'fsync' for a s3:// provider"):
+        load_config(write(tmp_path, '[providers.a]\nuri = "s3://abc"\nfsync = false\n'))
