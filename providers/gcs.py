@@ -59,7 +59,7 @@ if TYPE_CHECKING:
 
 TIERS = ("STANDARD", "NEARLINE", "COLDLINE", "ARCHIVE")
 #: resumable chunk size: a multiple of 256 KiB, large for throughput, bounded memory
-PART_SIZE = 16 * MiB
+PART_SIZE = 64 * MiB
 #: the SDK sends one multipart request up to this size, resumable above
 SIMPLE_LIMIT = 8 * MiB
 READ_CHUNK = 1 * MiB
