@@ -79,3 +79,12 @@ def test_mount_errors_are_one_line(mnt, tmp_path):
     assert proc.returncode == 2 and "already a mount point" in proc.stderr
     proc = omnifs("umount", str(tmp_path), config=mnt.config, check=False)
     assert proc.returncode != 0 and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_read_ahead_raised_for_1mib_reads(mnt):
+    from mountfs.mount import READ_AHEAD_KB, mount_device
+
+    dev = mount_device(str(mnt.mp))
+    assert dev is not None
+    with open(f"/sys/class/bdi/{dev}/read_ahead_kb") as f:
+        assert int(f.read()) == READ_AHEAD_KB
