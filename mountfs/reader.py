@@ -40,8 +40,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from providers.errors import Unavailable
+
 from .blockcache import BlockCache
-from .replicas import SNAPSHOT_NAME, Replica, ReplicaReader
+from .replicas import SNAPSHOT_NAME, Replica, ReplicaReader, _close_quietly
 
 log = logging.getLogger("omnifs.read")
 
@@ -86,6 +88,8 @@ class ReadPath:
             max_workers=max(1, min(self.readahead, 16)), thread_name_prefix="omnifs-readahead")
         #: blocks fetched from stores (on demand or ahead), for tests and bench
         self.fetches = 0
+        #: a reader waiting this long for a block read-ahead is streaming fetches it itself
+        self.stall_timeout = 2.0
         self._snapshot_path = (cache.directory / SNAPSHOT_NAME) if cache is not None else None
         self._snapshot_at = 0.0
 
@@ -117,25 +121,21 @@ class ReadPath:
             if owner:
                 fut = self._inflight[key] = cf.Future()
         if not owner:
-            return fut.result()
+            try:
+                return fut.result(timeout=self.stall_timeout)
+            except cf.TimeoutError:
+                log.info("read-ahead of %s stalled; fetching it directly", key)
+                return self._direct_fetch(file, index)
+            except Exception as e:  # noqa: BLE001 - the other fetch's error; ours may succeed
+                log.debug("shared fetch of %s failed (%s); fetching it directly", key, e)
+                return self._direct_fetch(file, index)
         try:
             data = None
             if self.cache is not None and self.cache.contains(file.content_id, index):
                 # another fetch finished between our miss and now
                 data = self.cache.get(file.content_id, index, count=False)
             if data is None:
-                start, end = self.block_range(file, index)
-                data = self.reader.fetch(file.replicas, start, end)
-                with self._lock:
-                    self.fetches += 1
-                    due = time.monotonic() - self._snapshot_at >= _SNAPSHOT_EVERY
-                    if due:
-                        self._snapshot_at = time.monotonic()
-                if due:
-                    self.save_stats()
-                if self.cache is not None:
-                    self.cache.note("misses")
-                    self.cache.put(file.content_id, index, data)
+                data = self._direct_fetch(file, index)
             fut.set_result(data)
             return data
         except BaseException as e:
@@ -145,30 +145,66 @@ class ReadPath:
             with self._lock:
                 self._inflight.pop(key, None)
 
-    def prefetch(self, file: FileRef, index: int) -> None:
-        """Start fetching block ``index`` into the cache unless it is there or on its way."""
+    def _direct_fetch(self, file: FileRef, index: int) -> bytes:
+        """One block from the fastest replica (hedged, failed over), into the cache."""
+        start, end = self.block_range(file, index)
+        data = self.reader.fetch(file.replicas, start, end)
+        self._stored(file, index, data)
+        return data
+
+    def _stored(self, file: FileRef, index: int, data: bytes) -> None:
+        """Bookkeeping for a block that came from a store."""
+        with self._lock:
+            self.fetches += 1
+            due = time.monotonic() - self._snapshot_at >= _SNAPSHOT_EVERY
+            if due:
+                self._snapshot_at = time.monotonic()
+        if due:
+            self.save_stats()
+        if self.cache is not None:
+            self.cache.note("misses")
+            self.cache.put(file.content_id, index, data)
+
+    def start_streamer(self, handle: ReadHandle, first: int) -> _Streamer | None:
         if self.cache is None:
-            return
+            return None
+        streamer = _Streamer(self, handle, first)
+        self._prefetch_pool.submit(streamer.run)
+        return streamer
+
+    def claim(self, file: FileRef, index: int) -> cf.Future | None:
+        """Become the fetcher of a block for read-ahead; None when cached or already on its way."""
         key = f"{file.content_id}:{index}"
         with self._lock:
-            if key in self._inflight or key in self._ahead:
-                return
-        if self.cache.contains(file.content_id, index):
-            return
+            if key in self._inflight:
+                return None
+        if self.cache is not None and self.cache.contains(file.content_id, index):
+            return None
         with self._lock:
+            if key in self._inflight:
+                return None
+            fut = self._inflight[key] = cf.Future()
             self._ahead[key] = None
             while len(self._ahead) > _AHEAD_MEMORY:
                 self._ahead.pop(next(iter(self._ahead)))
-        self._prefetch_pool.submit(self._prefetch_one, file, index, key)
+        return fut
 
-    def _prefetch_one(self, file: FileRef, index: int, key: str) -> None:
-        with self._lock:
-            if key in self._inflight or key not in self._ahead:
-                return  # already being fetched, or the reader got there first
+    def release(self, file: FileRef, index: int, fut: cf.Future, data: bytes | None,
+                err: BaseException | None = None) -> None:
+        """Finish a claimed block: store and hand it to waiters, or fail it (waiters refetch)."""
+        key = f"{file.content_id}:{index}"
         try:
-            self._shared_fetch(file, index, key)
-        except Exception as e:  # noqa: BLE001 - read-ahead is a hint; the reader will retry and report
-            log.debug("read-ahead of %s failed: %s", key, e)
+            if data is not None:
+                self._stored(file, index, data)
+        finally:
+            with self._lock:
+                self._inflight.pop(key, None)
+                if data is None:
+                    self._ahead.pop(key, None)
+            if data is not None:
+                fut.set_result(data)
+            else:
+                fut.set_exception(err or Unavailable("read-ahead stopped"))
 
     def forget_ahead(self, file: FileRef, indices: range) -> None:
         """Blocks read ahead for a handle that closed before reading them."""
@@ -195,18 +231,22 @@ class ReadPath:
 
 
 class ReadHandle:
-    """One open file: its current block and its sequential-access detector."""
+    """One open file: its last few blocks and its sequential-access detector."""
+
+    #: blocks kept in memory per handle: the kernel may have a few reads of one file in flight
+    KEEP = 3
 
     def __init__(self, path: ReadPath, file: FileRef):
         self.path = path
         self.file = file
         self._lock = threading.Lock()
-        self._block_index = -1
-        self._block: bytes = b""
+        self._moved = threading.Condition(self._lock)
+        self._blocks: dict[int, bytes] = {}
         self._next_offset: int | None = None
-        self._window = 0
-        self._ahead_upto = -1  # highest block index read-ahead was asked for
-        self._last_block = -1
+        self.window = 0
+        self.last_block = -1
+        self.closed = False
+        self._streamer: _Streamer | None = None
 
     def read(self, offset: int, size: int) -> bytes:
         """Up to ``size`` bytes at ``offset`` (fewer only at end of file)."""
@@ -227,11 +267,14 @@ class ReadHandle:
 
     def _get(self, index: int) -> bytes:
         with self._lock:
-            if index == self._block_index:
-                return self._block
+            block = self._blocks.get(index)
+            if block is not None:
+                return block
         block = self.path.get_block(self.file, index)
         with self._lock:
-            self._block_index, self._block = index, block
+            self._blocks[index] = block
+            while len(self._blocks) > self.KEEP:
+                self._blocks.pop(min(self._blocks))
         return block
 
     def _plan_readahead(self, offset: int, end: int, last: int) -> None:
@@ -239,30 +282,153 @@ class ReadHandle:
         if limit <= 0:
             return
         bs = self.path.block_size
+        start = None
         with self._lock:
             sequential = self._next_offset is not None and abs(offset - self._next_offset) <= bs
             self._next_offset = end
-            moved = last > self._last_block
-            self._last_block = last
+            moved = last > self.last_block
+            self.last_block = last
             if not sequential:
-                self._window = 0
-                self._ahead_upto = max(self._ahead_upto, last)
+                self.window = 0
+                if self._streamer is not None:
+                    self._streamer.stop.set()
+                    self._streamer = None
+                self._moved.notify_all()
                 return
-            if moved or self._window == 0:
-                self._window = min(limit, max(1, self._window * 2))
+            if moved or self.window == 0:
+                self.window = min(limit, max(1, self.window * 2))
             nblocks = (self.file.size + bs - 1) // bs
-            want_upto = min(last + self._window, nblocks - 1)
-            todo = range(max(self._ahead_upto, last) + 1, want_upto + 1)
-            self._ahead_upto = max(self._ahead_upto, want_upto)
-        for index in todo:
-            self.path.prefetch(self.file, index)
+            if (self._streamer is None or self._streamer.done) and last + 1 < nblocks:
+                start = last + 1
+            self._moved.notify_all()
+        if start is not None:
+            streamer = self.path.start_streamer(self, start)
+            with self._lock:
+                self._streamer = streamer
+
+    def wait_until_wanted(self, index: int, stop: threading.Event, idle: float) -> bool:
+        """Block until the reader is within the window of ``index``; False to give up."""
+        deadline = time.monotonic() + idle
+        with self._lock:
+            while index > self.last_block + self.window:
+                if self.closed or stop.is_set() or self.window == 0:
+                    return False
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False  # the reader went quiet: free the thread and the connection
+                self._moved.wait(min(left, 0.5))
+            return not (self.closed or stop.is_set())
 
     def close(self) -> None:
         with self._lock:
-            self._block = b""
-            self._block_index = -1
-            unread = range(self._last_block + 1, self._ahead_upto + 1)
+            self.closed = True
+            self._blocks.clear()
+            if self._streamer is not None:
+                self._streamer.stop.set()
+            self._moved.notify_all()
+            unread = range(self.last_block + 1, self.last_block + self.path.readahead + 2)
         self.path.forget_ahead(self.file, unread)
+
+
+class _Streamer:
+    """Sequential read-ahead for one handle: one long ranged GET, paced by the reader.
+
+    Why one stream and not a GET per block: per-request cost dominates on
+    some stores (moto re-reads the whole object for every ranged GET), and a
+    single stream is what a plain ``GET`` gets. The stream stays at most
+    ``window`` blocks ahead of the reader, holding one block in memory; each
+    block goes into the disk cache and to any reader already waiting for it.
+    A failing stream is reopened on the next replica from the same block; a
+    stalling one is detected by the waiting reader (``stall_timeout``), which
+    then fetches the block itself and stops this streamer.
+    """
+
+    IDLE = 10.0
+
+    def __init__(self, path: ReadPath, handle: ReadHandle, first: int):
+        self.path = path
+        self.handle = handle
+        self.next_index = first
+        self.stop = threading.Event()
+        self.done = False
+
+    def run(self) -> None:
+        path, file = self.path, self.handle.file
+        bs = path.block_size
+        nblocks = (file.size + bs - 1) // bs
+        self._stream = None
+        self._buf = bytearray()
+        self._provider = None
+        self._ttfb = 0.0
+        claimed: dict[int, cf.Future] = {}
+        failures = 0
+        try:
+            while self.next_index < nblocks and not self.stop.is_set():
+                index = self.next_index
+                if not self.handle.wait_until_wanted(index, self.stop, self.IDLE):
+                    break
+                fut = claimed.pop(index, None) or path.claim(file, index)
+                start, end = path.block_range(file, index)
+                if fut is None:
+                    # cached or fetched by someone else: pass over it without a new request
+                    if self._stream is not None:
+                        try:
+                            self._take(end - start)
+                        except Exception:  # noqa: BLE001 - reopened at the next block instead
+                            self._drop()
+                    self.next_index += 1
+                    continue
+                data = None
+                err: BaseException | None = None
+                try:
+                    if self._stream is None:
+                        replica, self._stream, first, self._ttfb = path.reader.open_stream(
+                            file.replicas, start, file.size)
+                        self._provider = path.reader.stats.get(replica.name)
+                        self._buf = bytearray(first)
+                    t0 = time.monotonic()
+                    data = self._take(end - start)
+                    self._provider.record_transfer(self._ttfb, len(data), time.monotonic() - t0)
+                except Exception as e:  # noqa: BLE001 - read-ahead is a hint; waiters refetch
+                    err = e
+                    if self._provider is not None and not self.stop.is_set():
+                        self._provider.record_error(e)
+                    self._drop()
+                # claim the next block before handing this one over, so that a fast
+                # reader waits for the stream instead of starting a request of its own
+                if data is not None and index + 1 < nblocks and not self.stop.is_set():
+                    nxt = path.claim(file, index + 1)
+                    if nxt is not None:
+                        claimed[index + 1] = nxt
+                path.release(file, index, fut, data, err)
+                if data is None:
+                    failures += 1
+                    if failures > 2 * len(file.replicas) or self.stop.is_set():
+                        break
+                    continue  # reopen on the (re-ranked) next replica, same block
+                self.next_index += 1
+        finally:
+            for index, fut in claimed.items():
+                path.release(file, index, fut, None)
+            self._drop()
+            self.done = True
+
+    def _take(self, n: int) -> bytes:
+        """The next ``n`` bytes of the stream."""
+        while len(self._buf) < n:
+            if self.stop.is_set():
+                raise Unavailable("read-ahead stopped")
+            piece = self._stream.read(1024 * 1024)
+            if not piece:
+                raise Unavailable(f"stream ended {n - len(self._buf)} bytes early")
+            self._buf += piece
+        data = bytes(self._buf[:n])
+        del self._buf[:n]
+        return data
+
+    def _drop(self) -> None:
+        _close_quietly(self._stream)
+        self._stream, self._buf, self._provider = None, bytearray(), None
 
 
 class CachedStoreReader:

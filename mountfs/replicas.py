@@ -32,9 +32,10 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO, TypeVar
 
 from providers import Provider
 from providers.errors import IntegrityError, OmnifsError, Unavailable
@@ -94,6 +95,23 @@ class ProviderStats:
                 self.throughput = rate if self.throughput is None else (
                     (1 - ALPHA) * self.throughput + ALPHA * rate)
             self._samples.append((ttfb, spb))
+
+    def record_transfer(self, stream_ttfb: float, nbytes: int, seconds: float) -> None:
+        """A block read from an already open stream: throughput, and a p95 sample.
+
+        The sample pairs the stream's first-byte time with this block's rate,
+        i.e. what a fresh request for the block would have cost.
+        """
+        if nbytes <= 0:
+            return
+        seconds = max(seconds, 1e-6)
+        with self._lock:
+            self.bytes += nbytes
+            if nbytes >= 64 * 1024:
+                rate = nbytes / seconds
+                self.throughput = rate if self.throughput is None else (
+                    (1 - ALPHA) * self.throughput + ALPHA * rate)
+            self._samples.append((max(stream_ttfb, 0.0), seconds / nbytes))
 
     def record_slow(self, elapsed: float) -> None:
         """A request given up (lost a hedge) after ``elapsed`` without finishing.
@@ -207,6 +225,18 @@ class _Cancelled(Exception):
     pass
 
 
+T = TypeVar("T")
+
+
+def _close_quietly(stream) -> None:
+    if stream is None:
+        return
+    try:
+        stream.close()
+    except Exception as e:  # noqa: BLE001 - an abandoned stream; nothing left to lose
+        log.debug("closing an abandoned stream: %s", e)
+
+
 class ReplicaReader:
     """Ranged reads over ordered replicas; see the module docstring."""
 
@@ -216,11 +246,12 @@ class ReplicaReader:
         *,
         max_workers: int = 32,
         hedge_floor: float = 0.1,
-        hedge_default: float = 0.5,
+        hedge_default: float = 0.15,
     ):
         self.stats = stats or REGISTRY
         self.hedge_floor = hedge_floor
-        #: hedge delay while a provider has too few samples for a p95
+        #: hedge delay while a provider has too few samples for a p95: short, so
+        #: that the first requests also measure the other replicas
         self.hedge_default = hedge_default
         self._pool = cf.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="omnifs-fetch")
 
@@ -240,25 +271,44 @@ class ReplicaReader:
     def hedge_delay(self, replica: Replica, nbytes: int) -> float:
         p95 = self.stats.get(replica.name).p95(nbytes)
         if p95 is None:
-            return max(self.hedge_default, self.hedge_floor)
+            return self.hedge_default
         return max(p95, self.hedge_floor)
 
     def fetch(self, replicas: Sequence[Replica], start: int, end: int) -> bytes:
         """Bytes ``[start, end)``; exactly that many or an error (the range must lie in the file)."""
-        want = end - start
-        if want <= 0:
+        if end - start <= 0:
             return b""
+        return self._race(replicas, end - start,
+                          lambda r, cancel: self._attempt(r, start, end, cancel), None)
+
+    def open_stream(self, replicas: Sequence[Replica], start: int, end: int
+                    ) -> tuple[Replica, BinaryIO, bytes, float]:
+        """A stream of ``[start, end)`` from the fastest replica: (replica, stream, first piece, ttfb).
+
+        For sequential read-ahead: one long GET instead of one per block
+        (some stores, moto among them, pay per request in proportion to the
+        object's size). The open is hedged and failed over like ``fetch``;
+        the caller owns (and must close) the stream.
+        """
+        return self._race(replicas, min(end - start, CHUNK),
+                          lambda r, cancel: self._open_attempt(r, start, end, cancel),
+                          lambda result: _close_quietly(result[1]))
+
+    def _race(self, replicas: Sequence[Replica], want: int,
+              attempt: Callable[[Replica, threading.Event], T],
+              discard: Callable[[T], None] | None) -> T:
+        """Run ``attempt`` on the best replica, hedging on slowness and failing over on errors."""
         if not replicas:
             raise Unavailable("no replica holds the current version")
         queue = self.rank(replicas, want)
         cancel = threading.Event()
         running: dict[cf.Future, tuple[Replica, float]] = {}
         last_err: BaseException | None = None
-        failed: Replica | None = None
+        winner: cf.Future | None = None
 
         def launch() -> None:
             replica = queue.pop(0)
-            fut = self._pool.submit(self._attempt, replica, start, end, cancel)
+            fut = self._pool.submit(attempt, replica, cancel)
             running[fut] = (replica, time.monotonic())
 
         launch()
@@ -273,29 +323,67 @@ class ReplicaReader:
                 if not done:
                     # the newest attempt is slower than its provider's p95: hedge
                     self.stats.get(newest_replica.name).note_hedge()
-                    log.debug("hedging %s on %s after %.3fs", newest_replica.key,
-                              queue[0].name, time.monotonic() - newest_start)
+                    log.debug("hedging on %s after %.3fs", queue[0].name,
+                              time.monotonic() - newest_start)
                     launch()
                     continue
                 for fut in done:
                     replica, _started = running.pop(fut)
                     err = fut.exception()
                     if err is None:
-                        return fut.result()
-                    last_err, failed = err, replica
+                        if winner is None:
+                            winner = fut
+                        elif discard is not None:
+                            discard(fut.result())
+                        continue
+                    last_err = err
                     log.info("read of %s from %s failed (%s); trying the next replica",
                              replica.key, replica.name, err)
-                    if queue:
+                    if queue and winner is None:
                         launch()
-            assert last_err is not None and failed is not None
+                if winner is not None:
+                    return winner.result()
+            assert last_err is not None
             msg = str(last_err).splitlines()[0] if str(last_err) else type(last_err).__name__
-            raise Unavailable(f"every replica failed ({len(replicas)}); last: {msg}",
-                              provider=None, key=None) from None
+            raise Unavailable(f"every replica failed ({len(replicas)}); last: {msg}") from None
         finally:
             cancel.set()
             for fut, (replica, started) in running.items():
                 if not fut.done():
                     self.stats.get(replica.name).record_slow(time.monotonic() - started)
+                if discard is not None:
+                    fut.add_done_callback(lambda f: f.exception() is None and discard(f.result()))
+
+    def _open_attempt(self, replica: Replica, start: int, end: int, cancel: threading.Event
+                      ) -> tuple[Replica, BinaryIO, bytes, float]:
+        st = self.stats.get(replica.name)
+        t0 = time.monotonic()
+        stream = None
+        try:
+            stream = replica.provider.open_read(replica.key, start, end)
+            first = stream.read(min(CHUNK, end - start))
+        except OmnifsError as e:
+            _close_quietly(stream)
+            st.record_error(e)
+            raise
+        except Exception as e:  # noqa: BLE001 - a provider bug must not hide the other replicas
+            _close_quietly(stream)
+            st.record_error(e)
+            raise Unavailable(f"unexpected {type(e).__name__}: {e}", provider=replica.name,
+                              key=replica.key) from None
+        ttfb = time.monotonic() - t0
+        if cancel.is_set():
+            _close_quietly(stream)
+            raise _Cancelled
+        if not first:
+            _close_quietly(stream)
+            err = IntegrityError(f"empty stream at offset {start}", provider=replica.name, key=replica.key)
+            st.record_error(err)
+            raise err
+        with st._lock:
+            st.requests += 1
+            st.latency = ttfb if st.latency is None else (1 - ALPHA) * st.latency + ALPHA * ttfb
+        return replica, stream, first, ttfb
 
     def _attempt(self, replica: Replica, start: int, end: int, cancel: threading.Event) -> bytes:
         st = self.stats.get(replica.name)

@@ -72,7 +72,8 @@ def test_cold_then_warm_read_counts_and_content(make_provider, cache):
         s = cache.stats()
         assert (s.misses, s.hits) == (6, 0)
         calls = a.calls["open_read"] + b.calls["open_read"]
-        assert calls == 6
+        # block 0 on demand, the rest streamed by read-ahead (plus a hedge at most)
+        assert calls <= 4
         # a second reader is served by the disk cache alone
         h = rp.open(ref)
         assert read_all(h, ref.size, chunk=100_000) == data
@@ -98,9 +99,10 @@ def test_slow_replica_is_avoided(make_provider, cache):
         elapsed = time.monotonic() - t0
     finally:
         rp.close()
+    # at most the first block and the first stream try the slow one (both hedged)
     assert slow.calls["open_read"] <= 3, slow.calls
-    assert fast.calls["open_read"] >= 14
-    assert elapsed < 16 * 0.3 / 2
+    assert fast.calls["open_read"] >= 2
+    assert elapsed < 16 * 0.3 / 3
 
 
 def test_replica_failing_mid_read_is_failed_over(make_provider, cache):
@@ -259,12 +261,17 @@ def test_readahead_on_sequential_none_on_random(make_provider, cache):
         assert rp.fetches - before >= 8, "read-ahead should have fetched past block 4"
         assert read_all(h, ref.size) == data
         h.close()
+        s = cache.stats()
+        assert s.misses == len(touched) + 32  # one per block fetched from the store
+        # a new reader of blocks 0-3: four hits, no store request
+        h = rp.open(ref)
+        for i in range(4):
+            h.read(i * BLOCK + 7, 1000)
+        h.close()
+        s2 = cache.stats()
+        assert (s2.hits - s.hits, s2.misses - s.misses) == (4, 0)
     finally:
         rp.close()
-    s = cache.stats()
-    # one miss per store fetch; hits: a random block read twice, and blocks 0-3 read again
-    assert s.misses == len(touched) + 32
-    assert s.hits == 10 - len(touched) + 4
 
 
 def test_corrupt_cache_entry_is_refetched_not_served(make_provider, cache):

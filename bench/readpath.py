@@ -1,0 +1,315 @@
+"""The read path beside plain baselines measured in the same run.
+
+Rows (issue 5):
+
+1. warm: sequential read of a big file served by our disk cache through the
+   mount (fresh mount, kernel page cache dropped) ÷ ``cat`` of a plain file
+   of the same size on the same disk (page cache dropped too);
+2. cold: sequential read of an object on the S3 server through the mount
+   (fresh mount, empty block cache) ÷ a plain boto3 GET of the same object;
+3. fastest replica: the read path (ReplicaReader + BlockCache, measured
+   directly, because latency is injected with FaultyProvider, which is not
+   a config option of the mount) over two replicas, the first in placement
+   order behind +200 ms per request ÷ the same with only the fast replica;
+4. cold read through our mount ÷ ``rclone mount --vfs-cache-mode full``
+   reading the same object (throughput).
+
+Each figure is the median of ``--runs``. Needs root (drop_caches, FUSE).
+
+    .venv/bin/python bench/readpath.py            # 1 GiB / 256 MiB, 3 runs
+    .venv/bin/python bench/readpath.py --small    # 128 MiB / 64 MiB, quick check
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests import servers as S
+
+ROOT = Path(__file__).resolve().parent.parent
+MiB = 1024 * 1024
+CHUNK = 4 * MiB
+
+
+def drop_caches() -> None:
+    os.sync()
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+    except OSError as e:
+        print(f"  (cannot drop the page cache: {e}; warm figures flatter the baseline)")
+
+
+def timed(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def cat(path: Path) -> None:
+    subprocess.run(["cat", str(path)], stdout=subprocess.DEVNULL, check=True)
+
+
+def write_random(path: Path, size: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            piece = os.urandom(min(CHUNK, left))
+            h.update(piece)
+            f.write(piece)
+            left -= len(piece)
+    return h.hexdigest()
+
+
+def omnifs(cfg: Path, *args: str) -> None:
+    proc = subprocess.run([sys.executable, "-m", "omnifs", "--config", str(cfg), *args],
+                          check=False, capture_output=True, text=True, cwd=ROOT, timeout=1200)
+    if proc.returncode != 0:
+        raise SystemExit(f"omnifs {' '.join(args)} failed: {proc.stdout}{proc.stderr}")
+
+
+class Mount:
+    """An omnifs mount of one provider table, with its own catalog and cache."""
+
+    def __init__(self, root: Path, provider_toml: str, cache_size: str = "4GiB"):
+        self.root = root
+        self.mp = root / "mnt"
+        self.mp.mkdir(parents=True, exist_ok=True)
+        self.cfg = root / "omnifs.toml"
+        self.cfg.write_text(
+            f'[catalog]\nurl = "sqlite:///{root}/catalog.db"\n\n'
+            f'[cache]\ndir = "{root}/cache"\nsize = "{cache_size}"\n\n'
+            "[replication]\ncopies = 1\nwrite_quorum = 1\n\n" + provider_toml)
+        self.cfg.chmod(0o600)
+
+    def up(self) -> None:
+        omnifs(self.cfg, "mount", str(self.mp))
+
+    def down(self) -> None:
+        if os.path.ismount(self.mp):
+            omnifs(self.cfg, "umount", str(self.mp))
+
+    def clear_cache(self) -> None:
+        omnifs(self.cfg, "cache", "clear")
+
+
+def s3_table(name: str, endpoint: str, bucket: str) -> str:
+    return (f'[providers.{name}]\nuri = "s3://{bucket}"\nendpoint = "{endpoint}"\n'
+            'region = "us-east-1"\naccess_key = "t"\nsecret_key = "t"\n')
+
+
+def med(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def row(title: str, ours: float, base: float, size: int, base_name: str, goal: str,
+        higher_better: bool = True) -> None:
+    mib = size / MiB
+    ratio = (mib / ours) / (mib / base) if higher_better else ours / base
+    print(f"{title}\n  ours {ours:.2f} s ({mib / ours:.0f} MiB/s)   {base_name} {base:.2f} s "
+          f"({mib / base:.0f} MiB/s)   ratio {ratio:.2f}  (goal {goal})")
+
+
+def row1_warm(work: Path, size: int, runs: int) -> None:
+    root = work / "warm"
+    store = root / "store"
+    store.mkdir(parents=True)
+    m = Mount(root, f'[providers.local]\nuri = "file://{store}"\n')
+    plain = root / "plain.bin"
+    write_random(plain, size)
+    m.up()
+    try:
+        shutil.copyfile(plain, m.mp / "big.bin")
+    finally:
+        m.down()
+    m.up()
+    try:
+        cat(m.mp / "big.bin")  # fills our disk cache
+    finally:
+        m.down()
+    ours, base = [], []
+    for _ in range(runs):
+        m.up()
+        try:
+            drop_caches()
+            ours.append(timed(lambda: cat(m.mp / "big.bin")))
+        finally:
+            m.down()
+        drop_caches()
+        base.append(timed(lambda: cat(plain)))
+    row(f"1. warm read of {size // MiB} MiB from our disk cache (through the mount) vs cat of a plain file",
+        med(ours), med(base), size, "cat", ">= 0.5")
+    plain.unlink()
+    shutil.rmtree(store, ignore_errors=True)
+    shutil.rmtree(root / "cache", ignore_errors=True)
+
+
+def boto3_get(endpoint: str, bucket: str, key: str) -> int:
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="t",
+                      aws_secret_access_key="t", region_name="us-east-1")
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+    n = 0
+    while piece := body.read(CHUNK):
+        n += len(piece)
+    return n
+
+
+def rclone_read(endpoint: str, bucket: str, key: str, root: Path) -> float:
+    mp = root / "rclone-mnt"
+    cache = root / "rclone-cache"
+    shutil.rmtree(cache, ignore_errors=True)
+    mp.mkdir(exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
+    env.update(RCLONE_CONFIG_S3_TYPE="s3", RCLONE_CONFIG_S3_PROVIDER="Other",
+               RCLONE_CONFIG_S3_ENDPOINT=endpoint, RCLONE_CONFIG_S3_ACCESS_KEY_ID="t",
+               RCLONE_CONFIG_S3_SECRET_ACCESS_KEY="t")
+    proc = subprocess.Popen(["rclone", "mount", f"s3:{bucket}", str(mp), "--vfs-cache-mode", "full",
+                             "--cache-dir", str(cache), "--s3-no-head"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not os.path.ismount(mp):
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise SystemExit("rclone mount did not come up")
+            time.sleep(0.1)
+        drop_caches()
+        return timed(lambda: cat(mp / key))
+    finally:
+        subprocess.run(["fusermount3", "-u", str(mp)], check=False)
+        proc.wait(timeout=30)
+
+
+def rows2_4_cold(work: Path, size: int, runs: int, with_rclone: bool) -> None:
+    server = S.start("s3")
+    try:
+        bucket = S.unique_bucket("bench")
+        S.create_bucket("s3", server.endpoint, bucket)
+        root = work / "cold"
+        root.mkdir()
+        m = Mount(root, s3_table("aws", server.endpoint, bucket))
+        src = work / "cold-src.bin"
+        write_random(src, size)
+        m.up()
+        try:
+            shutil.copyfile(src, m.mp / "obj.bin")
+        finally:
+            m.down()
+        src.unlink()
+        ours, base, rcl = [], [], []
+        for _ in range(runs):
+            m.clear_cache()
+            m.up()
+            try:
+                drop_caches()
+                ours.append(timed(lambda: cat(m.mp / "obj.bin")))
+            finally:
+                m.down()
+            base.append(timed(lambda: boto3_get(server.endpoint, bucket, "obj.bin")))
+            if with_rclone:
+                rcl.append(rclone_read(server.endpoint, bucket, "obj.bin", root))
+        row(f"2. cold read of {size // MiB} MiB from the S3 server through the mount vs a plain boto3 GET",
+            med(ours), med(base), size, "boto3", ">= 0.8")
+        if with_rclone:
+            row(f"4. cold read of {size // MiB} MiB through the mount vs rclone mount --vfs-cache-mode full",
+                med(ours), med(rcl), size, "rclone", ">= 1.0")
+    finally:
+        server.stop()
+
+
+def row3_fastest(work: Path, size: int, runs: int) -> None:
+    from mountfs.blockcache import BlockCache
+    from mountfs.reader import FileRef, ReadPath
+    from mountfs.replicas import Replica, ReplicaReader, StatsRegistry
+    from providers import open_provider
+    from providers.faulty import FaultyProvider
+
+    server = S.start("s3")
+    try:
+        provs = []
+        for name in ("slow", "fast"):
+            bucket = S.unique_bucket(name)
+            S.create_bucket("s3", server.endpoint, bucket)
+            provs.append(open_provider(S.settings_for("s3", server.endpoint, bucket, name=name)))
+        data = os.urandom(size)
+        for p in provs:
+            p.write_bytes("obj", data)
+        sha = hashlib.sha256(data).hexdigest()
+        del data
+        slow = FaultyProvider(provs[0], latency=0.2, name="slow")
+        fast = provs[1]
+
+        def read(replicas: list) -> float:
+            cache_dir = Path(tempfile.mkdtemp(dir=work))
+            cache = BlockCache(cache_dir, 2 * size + 64 * MiB)
+            rp = ReadPath(cache, ReplicaReader(StatsRegistry()), readahead=8)
+            try:
+                h = rp.open(FileRef(sha, size, replicas))
+
+                def go() -> None:
+                    off = 0
+                    while piece := h.read(off, MiB):
+                        off += len(piece)
+                return timed(go)
+            finally:
+                rp.close()
+                cache.close()
+                shutil.rmtree(cache_dir, ignore_errors=True)
+
+        both, alone = [], []
+        for _ in range(runs):
+            both.append(read([Replica(slow, "obj"), Replica(fast, "obj")]))
+            alone.append(read([Replica(fast, "obj")]))
+        print(f"3. fastest replica, {size // MiB} MiB (components: ReplicaReader + BlockCache, "
+              f"not the mount; slow replica first in order, +200 ms per request)\n"
+              f"  two replicas {med(both):.2f} s   fast replica only {med(alone):.2f} s   "
+              f"ratio {med(both) / med(alone):.2f}  (goal <= 1.2)")
+        for p in provs:
+            p.close()
+    finally:
+        server.stop()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--small", action="store_true", help="128 MiB and 64 MiB files")
+    ap.add_argument("--dir", default=None, help="work directory (default: a temp dir under /var/tmp)")
+    ap.add_argument("--rows", default="1,2,3,4", help="which rows, e.g. 2,3")
+    ap.add_argument("--no-rclone", action="store_true")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        print("needs root (FUSE mounts, drop_caches)", file=sys.stderr)
+        return 2
+    big = 128 * MiB if args.small else 1024 * MiB
+    mid = 64 * MiB if args.small else 256 * MiB
+    rows = {int(r) for r in args.rows.split(",")}
+    work = Path(tempfile.mkdtemp(prefix="omnifs-bench-", dir=args.dir or "/var/tmp"))
+    print(f"read path bench: medians of {args.runs} runs, work dir {work}")
+    try:
+        if 1 in rows:
+            row1_warm(work, big, args.runs)
+        if rows & {2, 4}:
+            rows2_4_cold(work, mid, args.runs, with_rclone=4 in rows and not args.no_rclone)
+        if 3 in rows:
+            row3_fastest(work, mid, args.runs)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
