@@ -50,7 +50,11 @@ OMNIFS = [sys.executable, "-m", "omnifs"]
 
 
 def sh(argv, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(argv, check=True, capture_output=True, text=True, **kw)
+    proc = subprocess.run(argv, check=False, capture_output=True, text=True, **kw)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, argv))} -> {proc.returncode}: "
+                           f"{proc.stderr.strip()[-500:]}")
+    return proc
 
 
 def timed(fn) -> float:
@@ -264,6 +268,11 @@ def main() -> int:
             print(f"3. sequential write of {r['mib']} MiB until close (s, median): mount "
                   f"{r['mount']:.2f}, omnifs put {r['put']:.2f}; ratio "
                   f"{r['mount'] / r['put']:.2f} (goal <= 1.3)", flush=True)
+    except RuntimeError as e:
+        print(f"bench failed: {e}", file=sys.stderr)
+        for log in sorted(b.work.glob("omnifs-*/cache/mount.log")):
+            print(f"--- {log}:\n{log.read_text()[-2000:]}", file=sys.stderr)
+        return 1
     finally:
         b.close()
     return 0
