@@ -57,6 +57,7 @@ from .errors import (
     Throttled,
     Unavailable,
 )
+from .streams import read_full
 
 if TYPE_CHECKING:
     from .registry import ProviderSettings
@@ -139,17 +140,7 @@ def decode_metadata(meta: dict[str, str] | None) -> dict[str, str]:
     return {decode_meta_name(k): _decode_value(v) for k, v in (meta or {}).items()}
 
 
-def _read_full(stream: BinaryIO, n: int) -> bytes:
-    """Up to ``n`` bytes, looping over short reads (pipes, sockets)."""
-    parts: list[bytes] = []
-    got = 0
-    while got < n:
-        chunk = stream.read(n - got)
-        if not chunk:
-            break
-        parts.append(chunk)
-        got += len(chunk)
-    return parts[0] if len(parts) == 1 else b"".join(parts)
+
 
 
 class AzureProvider(Provider):
@@ -339,9 +330,9 @@ class AzureProvider(Provider):
         blob = self._blob(key)
         meta = encode_metadata(metadata)
         limit = self.threshold
-        first = _read_full(stream, limit if size is None else min(size, limit + 1))
+        first = read_full(stream, limit if size is None else min(size, limit + 1))
         if size is None and len(first) == limit:
-            first += _read_full(stream, 1)  # exactly the threshold still fits one Put Blob
+            first += read_full(stream, 1)  # exactly the threshold still fits one Put Blob
         try:
             if len(first) <= self.threshold:  # the whole content: one Put Blob
                 content = ContentSettings(content_type=content_type) if content_type else None
@@ -381,9 +372,9 @@ class AzureProvider(Provider):
                 if view:
                     chunk, view = bytes(view[:self.part_size]), view[self.part_size:]
                     if len(chunk) < self.part_size:
-                        chunk += _read_full(stream, self.part_size - len(chunk))
+                        chunk += read_full(stream, self.part_size - len(chunk))
                 else:
-                    chunk = _read_full(stream, self.part_size)
+                    chunk = read_full(stream, self.part_size)
                 if not chunk:
                     break
                 while len(pending) >= self.in_flight:

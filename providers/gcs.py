@@ -53,6 +53,7 @@ from .errors import (
     Throttled,
     Unavailable,
 )
+from .streams import read_full
 
 if TYPE_CHECKING:
     from .registry import ProviderSettings
@@ -292,7 +293,7 @@ class GCSProvider(Provider):
         source: BinaryIO = _Prepend(b"", stream)
         if size is None:
             # small objects of unknown size: one request instead of a resumable session
-            head = _read_full(stream, SIMPLE_LIMIT + 1)
+            head = read_full(stream, SIMPLE_LIMIT + 1)
             if len(head) <= SIMPLE_LIMIT:
                 source, size = io.BytesIO(head), len(head)
             else:
@@ -354,17 +355,7 @@ class GCSProvider(Provider):
             self.client.close()
 
 
-def _read_full(stream: BinaryIO, n: int) -> bytes:
-    """Up to ``n`` bytes, looping over short reads (pipes, sockets)."""
-    parts: list[bytes] = []
-    got = 0
-    while got < n:
-        chunk = stream.read(n - got)
-        if not chunk:
-            break
-        parts.append(chunk)
-        got += len(chunk)
-    return b"".join(parts)
+
 
 
 class _Prepend(io.RawIOBase):
@@ -394,11 +385,11 @@ class _Prepend(io.RawIOBase):
                 out = bytes(self._head[:n])
                 self._head = self._head[n:]
                 if len(out) < n:
-                    out += _read_full(self._rest, n - len(out))
+                    out += read_full(self._rest, n - len(out))
         elif n is None or n < 0:
             out = self._rest.read()
         else:
-            out = _read_full(self._rest, n)
+            out = read_full(self._rest, n)
         self._pos += len(out)
         return out
 

@@ -47,6 +47,7 @@ from .errors import (
     Throttled,
     Unavailable,
 )
+from .streams import TranslatingReader
 
 if TYPE_CHECKING:
     from .registry import ProviderSettings
@@ -129,43 +130,6 @@ def translate_error(exc: BaseException, provider: str, key: str | None,
     text = " ".join(str(exc).split())[:200]
     return Unavailable(f"connection problem: {type(exc).__name__}: {text}",
                        provider=provider, key=key)
-
-
-class _BodyStream(io.RawIOBase):
-    """A GET's urllib3 response as a file; errors while reading become omnifs errors."""
-
-    def __init__(self, response: Any, translate):
-        super().__init__()
-        self._response = response
-        self._translate = translate
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, n: int | None = -1) -> bytes:
-        if self.closed:
-            raise ValueError("read from a closed stream")
-        try:
-            return self._response.read(None if n is None or n < 0 else n)
-        except _TRANSPORT_ERRORS as e:
-            raise self._translate(e) from e
-
-    def readall(self) -> bytes:
-        return self.read(-1)
-
-    def readinto(self, b) -> int:
-        data = self.read(len(b))
-        b[:len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        if not self.closed:
-            try:
-                self._response.close()
-                self._response.release_conn()
-            except Exception as e:  # noqa: BLE001 - closing a broken connection must not fail
-                log.debug("closing a GET body: %s", e)
-        super().close()
 
 
 class _Counting:
@@ -371,7 +335,8 @@ class MinioProvider(Provider):
             raise self._err(e, key) from e
         except _SDK_ERRORS as e:
             raise self._err(e, key) from e
-        return _BodyStream(r, lambda e: self._err(e, key))  # type: ignore[return-value]
+        return TranslatingReader(r, _TRANSPORT_ERRORS, lambda e: self._err(e, key),
+                                 on_close=r.release_conn)  # type: ignore[return-value]
 
     def write(self, key: str, stream: BinaryIO, size: int | None = None,
               metadata: dict[str, str] | None = None,

@@ -44,6 +44,7 @@ from .errors import (
     Throttled,
     Unavailable,
 )
+from .streams import TranslatingReader, read_full
 
 if TYPE_CHECKING:
     from .registry import ProviderSettings
@@ -141,42 +142,6 @@ except ImportError:  # pragma: no cover
     pass
 
 
-class _BodyStream(io.RawIOBase):
-    """A GET's body as a file; errors while reading become omnifs errors too."""
-
-    def __init__(self, body: Any, translate):
-        super().__init__()
-        self._body = body
-        self._translate = translate
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, n: int | None = -1) -> bytes:
-        if self.closed:
-            raise ValueError("read from a closed stream")
-        try:
-            return self._body.read(None if n is None or n < 0 else n)
-        except _SDK_ERRORS as e:
-            raise self._translate(e) from e
-
-    def readall(self) -> bytes:
-        return self.read(-1)
-
-    def readinto(self, b) -> int:
-        data = self.read(len(b))
-        b[:len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        if not self.closed:
-            try:
-                self._body.close()
-            except Exception as e:  # noqa: BLE001 - closing a broken connection must not fail
-                log.debug("closing a GET body: %s", e)
-        super().close()
-
-
 def _clean_etag(etag: str | None) -> str | None:
     return etag.strip('"') if etag else None
 
@@ -188,22 +153,6 @@ def _version(v: str | None) -> str | None:
 def _checksums(etag: str | None) -> dict[str, str]:
     """An etag is the MD5 only for single-part, non-KMS uploads (32 hex digits, no "-N")."""
     return {"md5": etag} if etag and _MD5_RE.match(etag) else {}
-
-
-def read_exactly(stream: BinaryIO, n: int) -> bytes:
-    """Up to ``n`` bytes, fewer only at end of stream (``read`` may return short)."""
-    first = stream.read(n)
-    if not first or len(first) >= n:
-        return first or b""
-    chunks = [first]
-    got = len(first)
-    while got < n:
-        more = stream.read(n - got)
-        if not more:
-            break
-        chunks.append(more)
-        got += len(more)
-    return b"".join(chunks)
 
 
 class S3Provider(Provider):
@@ -388,7 +337,7 @@ class S3Provider(Provider):
             raise self._err(e, key) from e
         except _SDK_ERRORS as e:
             raise self._err(e, key) from e
-        return _BodyStream(r["Body"], lambda e: self._err(e, key))  # type: ignore[return-value]
+        return TranslatingReader(r["Body"], _SDK_ERRORS, lambda e: self._err(e, key))  # type: ignore[return-value]
 
     def write(self, key: str, stream: BinaryIO, size: int | None = None,
               metadata: dict[str, str] | None = None,
@@ -401,7 +350,7 @@ class S3Provider(Provider):
         if size is not None and size < 0:
             raise InvalidInput(f"negative size {size}", provider=self.name, key=key)
         want = caps.multipart_threshold if size is None else min(size, caps.multipart_threshold)
-        first = read_exactly(stream, want)
+        first = read_full(stream, want)
         if size is not None and len(first) < want:
             raise InvalidInput(f"the data ended after {len(first)} of {size} bytes",
                                provider=self.name, key=key)
@@ -482,7 +431,7 @@ class S3Provider(Provider):
             while len(buf) >= part_size:
                 yield buf[:part_size]
                 buf = buf[part_size:]
-            more = read_exactly(stream, part_size - len(buf))
+            more = read_full(stream, part_size - len(buf))
             if not more:
                 if buf:
                     yield buf
