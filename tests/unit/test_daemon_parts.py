@@ -1,0 +1,183 @@
+"""Daemon pieces without servers: sd_notify, [daemon] settings, backoff, locks, the prober."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+import trio
+
+from daemon.health import HealthBoard, Prober
+from daemon.notify import notify, watchdog_interval
+from daemon.reconcile import changed, conflict_name
+from daemon.settings import DaemonSettings, parse_daemon
+from daemon.state import State, read_health
+from daemon.workers import backoff, lock_keys, providers_of, target_of
+from omnifs.catalog import Catalog, WorkItem
+from omnifs.errors import ConfigError
+from providers import NotFound, ObjectInfo, Unavailable
+
+
+def item(kind: str, **payload) -> WorkItem:
+    return WorkItem(1, kind, payload, "claimed", 0, 0.0, "w", 0.0, None)
+
+
+# -- sd_notify ---------------------------------------------------------------------
+
+def test_notify_sends_one_datagram(tmp_path):
+    path = str(tmp_path / "n.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(path)
+        assert notify("READY=1", env={"NOTIFY_SOCKET": path})
+        assert sock.recv(100) == b"READY=1"
+
+
+def test_notify_abstract_socket():
+    name = f"omnifs-test-{time.monotonic_ns()}"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind("\0" + name)
+        assert notify("WATCHDOG=1", env={"NOTIFY_SOCKET": "@" + name})
+        assert sock.recv(100) == b"WATCHDOG=1"
+
+
+def test_notify_without_systemd_is_a_no_op(tmp_path):
+    assert notify("READY=1", env={}) is False
+    assert notify("READY=1", env={"NOTIFY_SOCKET": str(tmp_path / "absent")}) is False
+
+
+def test_watchdog_interval():
+    assert watchdog_interval({}) is None
+    assert watchdog_interval({"WATCHDOG_USEC": "60000000"}) == 30.0
+    assert watchdog_interval({"WATCHDOG_USEC": "60000000", "WATCHDOG_PID": "1"}) is None
+    assert watchdog_interval({"WATCHDOG_USEC": "junk"}) is None
+
+
+# -- settings ----------------------------------------------------------------------
+
+def test_daemon_settings_defaults_and_values():
+    assert parse_daemon({}) == DaemonSettings()
+    s = parse_daemon({"workers": 8, "lost_after": 10, "probe_interval": 0.5})
+    assert s.workers == 8 and s.lost_after == 10.0 and isinstance(s.lost_after, float)
+
+
+@pytest.mark.parametrize("table,message", [
+    ({"wrkers": 2}, "did you mean 'workers'"),
+    ({"workers": 1.5}, "expected a whole number"),
+    ({"workers": True}, "expected a whole number"),
+    ({"lost_after": "1h"}, "expected a number of seconds"),
+    ({"workers": 0}, "at least 1"),
+    ({"probe_interval": -1}, "at least"),
+    ({"zzz": 1}, "known keys"),
+])
+def test_daemon_settings_errors_are_one_line(table, message):
+    with pytest.raises(ConfigError) as e:
+        parse_daemon(table, "omnifs.toml")
+    text = str(e.value)
+    assert message in text and "\n" not in text and text.startswith("omnifs.toml: ")
+
+
+# -- workers -----------------------------------------------------------------------
+
+def test_backoff_grows_and_is_capped():
+    for attempts in range(12):
+        d = backoff(attempts, 1.0, 60.0)
+        cap = min(60.0, 2 ** attempts)
+        assert cap / 2 <= d <= cap
+    assert backoff(50, 1.0, 60.0) <= 60.0
+
+
+def test_payload_providers():
+    assert providers_of(item("replicate", inode=3, provider="b")) == ["b"]
+    assert providers_of(item("move", inode=3, provider="b", src="x", dst="y")) == ["b"]
+    assert providers_of(item("delete", provider="a", key="k")) == ["a"]
+    assert target_of(item("delete", provider="a", key="k")) == "a"
+    assert target_of(item("other")) is None
+
+
+def test_lock_keys_cover_the_objects_an_item_touches(tmp_path):
+    cat = Catalog(tmp_path / "c.db")
+    import stat
+
+    d = cat.ensure_dirs("dir")
+    ino = cat.create(d, "f", stat.S_IFREG | 0o644, 0, 0).id
+    rep = lock_keys(cat, item("replicate", inode=ino, provider="b"))
+    dele = lock_keys(cat, item("delete", provider="b", key="dir/f"))
+    move = lock_keys(cat, item("move", inode=ino, provider="b", src="old/f", dst="dir/f"))
+    other = lock_keys(cat, item("delete", provider="a", key="dir/f"))
+    assert set(rep) & set(dele)          # a delete and a replicate of one key never overlap
+    assert set(move) & set(rep)
+    assert "b\0old/f" in move
+    assert not set(other) & set(rep)     # another provider is independent
+    cat.close()
+
+
+# -- reconcile helpers ---------------------------------------------------------------
+
+def test_conflict_name():
+    assert conflict_name("a.txt", "aws", 0) == "a.txt.conflict-aws-19700101T000000Z"
+
+
+def test_changed():
+    info = ObjectInfo("k", size=3, metadata={"omnifs_sha256": "aa"})
+    assert not changed(info, "aa", 3)
+    assert changed(info, "bb", 3)
+    assert changed(ObjectInfo("k", size=4), "aa", 3)       # no hash in the store: size decides
+    assert not changed(ObjectInfo("k", size=3), None, 3)
+
+
+# -- the prober against fake stores ----------------------------------------------------
+
+class FakeStore:
+    def __init__(self, name: str):
+        self.name = name
+        self.mode = "ok"
+
+    def head(self, key):
+        if self.mode == "down":
+            raise Unavailable("connection refused", provider=self.name)
+        if self.mode == "hang":
+            time.sleep(5)
+        raise NotFound("no such object", provider=self.name, key=key)
+
+
+def test_prober_marks_down_fast_and_lost_later(tmp_path):
+    stores = {"a": FakeStore("a"), "b": FakeStore("b"), "c": FakeStore("c")}
+    state = State(tmp_path / "c.db")
+    board = HealthBoard()
+    changes: list[tuple[str, str, str]] = []
+    lost: list[str] = []
+    prober = Prober(stores, state, None, board, interval=0.05, timeout=0.3, lost_after=1.0,
+                    on_lost=lost.append, on_change=lambda *c: changes.append(c))
+    marks: dict[str, float] = {}
+
+    async def main():
+        async with trio.open_nursery() as nursery:
+            await nursery.start(prober.run)
+            assert board.status("a") == "healthy"
+            t0 = time.monotonic()
+            stores["b"].mode = "down"
+            stores["c"].mode = "hang"
+            while "b" not in marks or "c" not in marks:
+                for n in ("b", "c"):
+                    if board.status(n) == "down" and n not in marks:
+                        marks[n] = time.monotonic() - t0
+                await trio.sleep(0.01)
+            with trio.fail_after(5):
+                while board.status("b") != "lost":
+                    await trio.sleep(0.02)
+            stores["b"].mode = "ok"
+            with trio.fail_after(5):
+                while not board.usable("b"):
+                    await trio.sleep(0.02)
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    assert marks["b"] < 2 and marks["c"] < 3          # well inside 10 s at these intervals
+    assert "b" in lost and ("b", "down", "lost") in changes
+    assert board.status("a") == "healthy"
+    assert board.usable("b")                          # came back: lost is cleared
+    rows = read_health(tmp_path / "c.db")
+    assert set(rows) == {"a", "b", "c"} and rows["c"].status == "lost"
+    assert rows["c"].down_since is not None
+    state.close()
