@@ -165,10 +165,11 @@ class ReadPath:
             self.cache.note("misses")
             self.cache.put(file.content_id, index, data)
 
-    def start_streamer(self, handle: ReadHandle, first: int) -> _Streamer | None:
+    def start_streamer(self, handle: ReadHandle, first: int, claimed: cf.Future | None = None
+                       ) -> _Streamer | None:
         if self.cache is None:
             return None
-        streamer = _Streamer(self, handle, first)
+        streamer = _Streamer(self, handle, first, claimed)
         self._prefetch_pool.submit(streamer.run)
         return streamer
 
@@ -195,16 +196,15 @@ class ReadPath:
         key = f"{file.content_id}:{index}"
         try:
             if data is not None:
+                fut.set_result(data)  # waiters first; the disk cache write can follow
                 self._stored(file, index, data)
+            else:
+                fut.set_exception(err or Unavailable("read-ahead stopped"))
         finally:
             with self._lock:
                 self._inflight.pop(key, None)
                 if data is None:
                     self._ahead.pop(key, None)
-            if data is not None:
-                fut.set_result(data)
-            else:
-                fut.set_exception(err or Unavailable("read-ahead stopped"))
 
     def forget_ahead(self, file: FileRef, indices: range) -> None:
         """Blocks read ahead for a handle that closed before reading them."""
@@ -246,6 +246,7 @@ class ReadHandle:
         self.window = 0
         self.last_block = -1
         self.closed = False
+        self._far = 0  # reads in a row far from the frontier
         self._streamer: _Streamer | None = None
 
     def read(self, offset: int, size: int) -> bytes:
@@ -278,28 +279,57 @@ class ReadHandle:
         return block
 
     def _plan_readahead(self, offset: int, end: int, last: int) -> None:
+        """Sequential or not, judged against the frontier (the furthest byte read so far).
+
+        The kernel has several reads of one file in flight and they arrive out
+        of order (here: 10, 14..18, 11..13 MiB), so "starts where the last one
+        ended" would call a plain `cat` random. A read near the frontier counts
+        as sequential; two far from it in a row mean random access.
+        """
         limit = self.path.readahead
         if limit <= 0:
             return
         bs = self.path.block_size
         start = None
         with self._lock:
-            sequential = self._next_offset is not None and abs(offset - self._next_offset) <= bs
-            self._next_offset = end
-            moved = last > self.last_block
-            self.last_block = last
-            if not sequential:
+            front = self._next_offset
+            slack_back = (2 * max(self.window, 1) + 2) * bs
+            near = front is not None and front - slack_back <= offset <= front + 2 * bs
+            if near:
+                self._far = 0
+            else:
+                self._far += 1
+            if front is None and offset == 0 and self.path.cache is not None:
+                # a read from the very start: most likely `cat`, `cp` or the like.
+                # Stream from block 0 at once (one request instead of two); a
+                # random reader that starts here costs one block of read-ahead.
+                self._next_offset = end
+                self.last_block = last
+                self.window = 1
+                fut = self.path.claim(self.file, 0)
+                if fut is not None:
+                    self._streamer = self.path.start_streamer(self, 0, fut)
+                return
+            if front is None or (not near and self._far >= 2):
+                # first read, or random access: no read-ahead until a run starts again
+                self._next_offset = end
+                self.last_block = last
                 self.window = 0
                 if self._streamer is not None:
                     self._streamer.stop.set()
                     self._streamer = None
                 self._moved.notify_all()
                 return
+            if not near:
+                return  # one stray read does not end a run
+            self._next_offset = max(front, end)
+            moved = last > self.last_block
+            self.last_block = max(self.last_block, last)
             if moved or self.window == 0:
                 self.window = min(limit, max(1, self.window * 2))
             nblocks = (self.file.size + bs - 1) // bs
-            if (self._streamer is None or self._streamer.done) and last + 1 < nblocks:
-                start = last + 1
+            if (self._streamer is None or self._streamer.done) and self.last_block + 1 < nblocks:
+                start = self.last_block + 1
             self._moved.notify_all()
         if start is not None:
             streamer = self.path.start_streamer(self, start)
@@ -345,10 +375,12 @@ class _Streamer:
 
     IDLE = 10.0
 
-    def __init__(self, path: ReadPath, handle: ReadHandle, first: int):
+    def __init__(self, path: ReadPath, handle: ReadHandle, first: int,
+                 claimed: cf.Future | None = None):
         self.path = path
         self.handle = handle
         self.next_index = first
+        self._preclaimed = claimed
         self.stop = threading.Event()
         self.done = False
 
@@ -361,6 +393,8 @@ class _Streamer:
         self._provider = None
         self._ttfb = 0.0
         claimed: dict[int, cf.Future] = {}
+        if self._preclaimed is not None:
+            claimed[self.next_index] = self._preclaimed
         failures = 0
         try:
             while self.next_index < nblocks and not self.stop.is_set():
@@ -370,7 +404,10 @@ class _Streamer:
                 fut = claimed.pop(index, None) or path.claim(file, index)
                 start, end = path.block_range(file, index)
                 if fut is None:
-                    # cached or fetched by someone else: pass over it without a new request
+                    # cached (have the disk start on it) or fetched by someone else:
+                    # pass over it without a new request
+                    if path.cache is not None and self._stream is None:
+                        path.cache.prefetch(file.content_id, index)
                     if self._stream is not None:
                         try:
                             self._take(end - start)

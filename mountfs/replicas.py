@@ -268,11 +268,24 @@ class ReplicaReader:
 
         return sorted(replicas, key=score)
 
-    def hedge_delay(self, replica: Replica, nbytes: int) -> float:
-        p95 = self.stats.get(replica.name).p95(nbytes)
+    def hedge_delay(self, replica: Replica, nbytes: int, next_replica: Replica | None = None) -> float:
+        """How long to wait for ``replica`` before asking ``next_replica`` too.
+
+        Its recent p95 (twice its mean while it has too few samples, a short
+        default while unmeasured), never below the floor, and never before
+        the next replica's own first-byte latency has passed: asking a store
+        known to be slower than what we have already waited cannot help.
+        """
+        st = self.stats.get(replica.name)
+        p95 = st.p95(nbytes)
         if p95 is None:
-            return self.hedge_default
-        return max(p95, self.hedge_floor)
+            p95 = 2 * st.expected(nbytes) if st.measured else self.hedge_default
+        delay = max(p95, self.hedge_floor)
+        if next_replica is not None:
+            nxt = self.stats.get(next_replica.name)
+            if nxt.latency is not None:
+                delay = max(delay, nxt.latency)
+        return delay
 
     def fetch(self, replicas: Sequence[Replica], start: int, end: int) -> bytes:
         """Bytes ``[start, end)``; exactly that many or an error (the range must lie in the file)."""
@@ -317,7 +330,7 @@ class ReplicaReader:
                 newest_replica, newest_start = list(running.values())[-1]
                 timeout = None
                 if queue:
-                    deadline = newest_start + self.hedge_delay(newest_replica, want)
+                    deadline = newest_start + self.hedge_delay(newest_replica, want, queue[0])
                     timeout = max(0.0, deadline - time.monotonic())
                 done, _ = cf.wait(running, timeout=timeout, return_when=cf.FIRST_COMPLETED)
                 if not done:
