@@ -5,7 +5,10 @@ Rows (issue 4):
 1. ``ls -l`` of a directory of 10,000 files: omnifs vs ``rclone mount
    --vfs-cache-mode full`` vs ``s3fs``. Goal: <= 0.3 s, >= 10x faster than s3fs.
 2. ``tar x`` of a 5,000-file tree into the mount vs into ``rclone mount
-   --vfs-cache-mode writes``: time ratio, goal <= 1.0.
+   --vfs-cache-mode writes``: time ratio, goal <= 1.0. Measured both ways:
+   the default (every close waits for its upload, as issue 4 asks) and
+   ``omnifs mount --writeback`` (close waits for the local staging file only,
+   like rclone's write-back cache).
 3. Sequential write of a 1 GiB file through the mount until close returns vs
    ``omnifs put`` of the same file to the same bucket: ratio, goal <= 1.3.
 
@@ -127,11 +130,11 @@ class Bench:
         cfg.chmod(0o600)
         return cfg
 
-    def mount_omnifs(self, prefix: str) -> tuple[Path, Path]:
+    def mount_omnifs(self, prefix: str, *extra: str) -> tuple[Path, Path]:
         cfg = self.omnifs_config(prefix)
         mp = self.work / f"mnt-omnifs-{prefix}"
         mp.mkdir()
-        sh([*OMNIFS, "--config", str(cfg), "mount", str(mp)], cwd=ROOT)
+        sh([*OMNIFS, "--config", str(cfg), "mount", str(mp), *extra], cwd=ROOT)
         self.mounts.append(mp)
         return mp, cfg
 
@@ -207,11 +210,14 @@ class Bench:
 
     def row_tar(self) -> dict:
         tarball = self.make_tar(self.args.tar_files)
-        res: dict[str, list[float]] = {"omnifs": [], "rclone-writes": []}
+        res: dict[str, list[float]] = {"omnifs": [], "omnifs-writeback": [], "rclone-writes": []}
         for run in range(self.args.runs):
             mp, _ = self.mount_omnifs(f"tar{run}")
             res["omnifs"].append(
                 timed(lambda mp=mp: sh(["tar", "-C", str(mp), "-xf", str(tarball)])))
+            wmp, _ = self.mount_omnifs(f"wtar{run}", "--writeback")
+            res["omnifs-writeback"].append(
+                timed(lambda wmp=wmp: sh(["tar", "-C", str(wmp), "-xf", str(tarball)])))
             rmp = self.mount_rclone(f"rtar{run}", "writes")
             res["rclone-writes"].append(
                 timed(lambda rmp=rmp: sh(["tar", "-C", str(rmp), "-xf", str(tarball)])))
@@ -260,9 +266,11 @@ def main() -> int:
                   f"{r['rclone-full']['median'] / r['omnifs']['median']:.1f}x", flush=True)
         if "tar" in rows:
             r = b.row_tar()
-            print(f"2. tar x of {args.tar_files} files (s, median): omnifs {r['omnifs']:.2f}, "
-                  f"rclone --vfs-cache-mode writes {r['rclone-writes']:.2f}; "
-                  f"ratio {r['omnifs'] / r['rclone-writes']:.2f} (goal <= 1.0)", flush=True)
+            rc = r["rclone-writes"]
+            print(f"2. tar x of {args.tar_files} files (s, median): omnifs {r['omnifs']:.2f} "
+                  f"(upload on close), omnifs --writeback {r['omnifs-writeback']:.2f}, "
+                  f"rclone --vfs-cache-mode writes {rc:.2f}; ratios {r['omnifs'] / rc:.2f} and "
+                  f"{r['omnifs-writeback'] / rc:.2f} (goal <= 1.0)", flush=True)
         if "write" in rows:
             r = b.row_write()
             print(f"3. sequential write of {r['mib']} MiB until close (s, median): mount "

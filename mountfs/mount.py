@@ -91,7 +91,7 @@ def open_stores(config: Config) -> Stores:
 
 
 def serve(config: Config, mountpoint: str, *, ready: Callable[[], None] | None = None,
-          debug: bool = False) -> int:
+          debug: bool = False, writeback: bool = False) -> int:
     """Mount and serve until unmounted or signalled; returns an exit status."""
     mp = os.path.abspath(mountpoint)
     if not os.path.isdir(mp):
@@ -106,7 +106,7 @@ def serve(config: Config, mountpoint: str, *, ready: Callable[[], None] | None =
             from omnifs.importer import import_stores
 
             import_stores(catalog, stores.by_name, config)
-        ops = Operations(config, catalog, stores)
+        ops = Operations(config, catalog, stores, writeback=writeback)
         trio.run(_main, ops, mp, config, ready, debug)
     finally:
         stores.close()
@@ -123,6 +123,8 @@ async def _main(ops: Operations, mp: str, config: Config,
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_serve_until_unmounted, nursery)
             nursery.start_soon(_on_signals)
+            if ops.writeback:
+                nursery.start_soon(ops.run_uploads)
             await trio.to_thread.run_sync(raise_read_ahead, mp)
             if ready is not None:
                 ready()

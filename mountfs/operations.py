@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import math
 import os
 import stat
 from dataclasses import dataclass
@@ -46,6 +47,14 @@ NAME_MAX = 255
 #: seconds the kernel may cache names and attributes (only this mount changes them)
 ATTR_TIMEOUT = 1.0
 _RESERVED_TOP = RESERVED_PREFIX.rstrip("/")
+#: write-back mode: closes whose upload may be pending at once (more wait for their upload)
+WRITEBACK_MAX = 10_000
+#: seconds a closed file waits before its background upload: temp files renamed or
+#: deleted right away (rsync, editors, tar's own rewrites) are uploaded once, at their
+#: final name, and uploads do not compete with a burst of writes for the CPU
+WRITEBACK_DELAY = 2.0
+#: seconds before a failed background upload is tried again
+WRITEBACK_RETRY = 5.0
 #: xattr namespaces not kept: SELinux labels, capabilities, POSIX ACLs
 _UNSUPPORTED_XATTRS = (b"security.", b"system.")
 
@@ -75,8 +84,16 @@ class Operations(pyfuse3.Operations):
     supports_dot_lookup = True
     enable_writeback_cache = False
 
-    def __init__(self, config: Config, catalog: Catalog, stores: Stores):
+    def __init__(self, config: Config, catalog: Catalog, stores: Stores, *,
+                 writeback: bool = False):
         super().__init__()
+        #: close returns once the bytes are staged; uploads follow in the background
+        #: (fsync still uploads before returning). See :meth:`run_uploads`.
+        self.writeback = writeback
+        self._uploads_send, self._uploads_recv = trio.open_memory_channel[tuple[int, float]](
+            math.inf)
+        #: inodes waiting for a background upload
+        self._queued: set[int] = set()
         self.config = config
         self.cat = catalog
         self.stores = stores
@@ -102,7 +119,7 @@ class Operations(pyfuse3.Operations):
         a.st_rdev = inode.rdev
         size, mtime, ctime = inode.size, inode.mtime_ns, inode.ctime_ns
         st = self.open_files.get(inode.id)
-        if st is not None and st.fd is not None:
+        if st is not None and (st.fd is not None or st.dirty):
             size, mtime, ctime = st.size, st.mtime_ns, max(st.ctime_ns, ctime)
         a.st_size = size
         a.st_blksize = 1 << 20
@@ -276,7 +293,7 @@ class Operations(pyfuse3.Operations):
             self._close_state(st)
 
     async def shutdown(self) -> None:
-        """Publish what is still dirty (release may not come at unmount)."""
+        """Publish what is still dirty (release may not come at unmount, write-back queue)."""
         for st in list(self.open_files.values()):
             if st.dirty:
                 try:
@@ -570,6 +587,8 @@ class Operations(pyfuse3.Operations):
     async def flush(self, fh):
         st = self.open_files.get(self.handles[fh].ino)
         if st is not None and st.dirty:
+            if self._defer(st):
+                return
             await self._publish(st)
 
     async def fsync(self, fh, datasync):
@@ -587,10 +606,57 @@ class Operations(pyfuse3.Operations):
             return
         st.opens -= 1
         try:
-            if st.dirty:
+            if st.dirty and not self._defer(st):
                 await self._publish(st)
         finally:
             if st.opens <= 0:
+                if st.ino not in self._queued:
+                    self._close_state(st)
+                elif st.fd is not None:
+                    # waiting for its background upload: keep the state (size, mtime)
+                    # but not the descriptor; a new open reuses the staging file
+                    os.close(st.fd)
+                    st.fd = None
+
+    # -- write-back mode ------------------------------------------------------------
+    def _defer(self, st: OpenFile) -> bool:
+        """Write-back: queue the upload instead of waiting for it (bounded queue)."""
+        if not self.writeback:
+            return False
+        if st.ino in self._queued:
+            return True
+        if len(self._queued) >= WRITEBACK_MAX:
+            return False  # back-pressure: this close uploads itself
+        self._queued.add(st.ino)
+        self._uploads_send.send_nowait((st.ino, trio.current_time() + WRITEBACK_DELAY))
+        return True
+
+    async def run_uploads(self, workers: int = 4) -> None:
+        """Background uploaders of write-back mode; run in the mount's nursery.
+
+        Why this is still safe against kill -9: the staging file and
+        ``inodes.staged = 1`` were written before close returned, and a
+        remount publishes every staged file (:meth:`recover`). Only losing
+        the local disk itself can lose a closed-but-not-uploaded file.
+        """
+        async with trio.open_nursery() as nursery:
+            for _ in range(workers):
+                nursery.start_soon(self._upload_worker, self._uploads_recv.clone())
+
+    async def _upload_worker(self, recv) -> None:
+        async for ino, ready_at in recv:
+            await trio.sleep_until(ready_at)
+            st = self.open_files.get(ino)
+            try:
+                if st is not None and st.dirty:
+                    await self._publish(st)
+            except Exception as e:  # noqa: BLE001 - stays staged; retried below
+                log.warning("background upload of %s failed, retrying: %s",
+                            self.cat.path_of(ino), e)
+                self._uploads_send.send_nowait((ino, trio.current_time() + WRITEBACK_RETRY))
+                continue
+            self._queued.discard(ino)
+            if st is not None and st.opens <= 0 and self.open_files.get(ino) is st:
                 self._close_state(st)
 
     # -- extended attributes ------------------------------------------------------------

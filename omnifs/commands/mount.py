@@ -31,6 +31,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("mountpoint")
     p.add_argument("--foreground", "-f", action="store_true",
                    help="stay attached; Ctrl-C or SIGTERM unmounts")
+    p.add_argument("--writeback", action="store_true",
+                   help="close returns once the file is staged on local disk and uploads "
+                        "follow in the background (fsync still waits for the upload); a "
+                        "kill -9 loses nothing, a lost local disk loses unuploaded files")
     p.add_argument("--ready-fd", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--log", metavar="FILE", help="background mode: where the mount logs "
                    "(default: CACHE_DIR/mount.log)")
@@ -85,7 +89,7 @@ def cmd_mount(args) -> int:
         elif sys.stderr.isatty():
             def ready() -> None:
                 print(f"omnifs: mounted at {mp}; Ctrl-C to unmount", file=sys.stderr)
-        return serve(cfg, mp, ready=ready, debug=args.debug)
+        return serve(cfg, mp, ready=ready, debug=args.debug, writeback=args.writeback)
     return _background(args, cfg)
 
 
@@ -99,6 +103,8 @@ def _background(args, cfg) -> int:
     if args.debug:
         argv.append("--debug")
     argv += ["mount", os.path.abspath(args.mountpoint), "--foreground", "--ready-fd", str(w)]
+    if args.writeback:
+        argv.append("--writeback")
     with open(log_path, "ab") as logf:
         child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
                                  pass_fds=(w,), start_new_session=True)

@@ -83,9 +83,11 @@ class Mounted:
 
     #: pid of the background mount process
     pid: int | None = None
+    #: extra `omnifs mount` options, e.g. ["--writeback"]
+    mount_args: list[str] = field(default_factory=list)
 
     def mount(self) -> None:
-        out = omnifs("mount", str(self.mp), config=self.config).stdout
+        out = omnifs("mount", str(self.mp), *self.mount_args, config=self.config).stdout
         m = re.search(r"\(pid (\d+)\)", out)
         self.pid = int(m.group(1)) if m else None
 
@@ -121,7 +123,8 @@ def make_mount(tmp_path_factory, request):
     made: list[Mounted] = []
 
     def make(kinds=("file", "file"), *, allow_other: bool = False, copies: int | None = None,
-             quorum: int = 1, mount: bool = True, cache_dir: Path | None = None) -> Mounted:
+             quorum: int = 1, mount: bool = True, cache_dir: Path | None = None,
+             mount_args: list[str] | None = None) -> Mounted:
         root = tmp_path_factory.mktemp("omnifs")
         if allow_other:
             root.chmod(0o755)
@@ -146,7 +149,7 @@ def make_mount(tmp_path_factory, request):
         else:
             mp = root / "mnt"
             mp.mkdir()
-        m = Mounted(root, mp, cfg, list(settings), settings)
+        m = Mounted(root, mp, cfg, list(settings), settings, mount_args=list(mount_args or []))
         made.append(m)
         if mount:
             m.mount()
