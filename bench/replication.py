@@ -119,15 +119,22 @@ def run_daemon(cfg, until, during=None, timeout: float = 3600) -> float:
 
     async def main():
         d = Daemon(cfg)
+        side = trio.CancelScope()
+
+        async def side_task():
+            with side:
+                await during(d)
+
         async with trio.open_nursery() as nursery:
             await nursery.start(d.run)
             start = time.monotonic()
             if during is not None:
-                nursery.start_soon(during, d)
+                nursery.start_soon(side_task)
             with trio.fail_after(timeout):
                 while not until(watch):
                     await trio.sleep(0.01)
             out["t"] = time.monotonic() - start
+            side.cancel()
             d.stop()
 
     trio.run(main)

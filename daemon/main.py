@@ -11,13 +11,14 @@ Tasks in one nursery, each owned and cancelled in an explicit order:
 
 Shutdown (SIGTERM/SIGINT): STOPPING=1, stop claiming, let in-flight items
 finish for up to ``drain_timeout`` s, then cancel the rest and hand their
-claims back. SIGHUP re-reads the config: daemon settings, conflict policy,
-copies and governance rules change in place; added or removed providers
-need a restart (logged).
+claims back. SIGHUP re-reads the config: probe, retry, loss, reconcile and drain
+settings, the conflict policy, copies and governance rules change in place;
+worker counts and added or removed providers need a restart (logged).
 """
 
 from __future__ import annotations
 
+import collections
 import logging
 import signal
 import time
@@ -73,6 +74,9 @@ class Daemon:
         self._state_limiter = trio.CapacityLimiter(1)
         self.workers = Workers(self)
         self.metrics_port: int | None = None
+        self.prober: Prober | None = None
+        #: totals since the last flush to daemon_counters (bytes_replicated, items_done)
+        self.totals: collections.Counter = collections.Counter()
         self.rules = rules_from_config(config.governance_rules)
         #: (provider, new status) from the prober, handled by the failover loop
         self._events_send, self._events = trio.open_memory_channel[tuple[str, str, str]](1000)
@@ -87,12 +91,14 @@ class Daemon:
         return await trio.to_thread.run_sync(lambda: fn(*args, **kwargs),
                                              limiter=self._state_limiter)
 
-    def count(self, name: str, amount: float) -> None:
-        """Bump a persistent counter without waiting (best effort)."""
+    async def flush_totals(self) -> None:
+        """Add the in-memory totals to the persistent counters (best effort)."""
+        totals, self.totals = self.totals, collections.Counter()
         try:
-            self.state.add_counter(name, amount)
+            for name, amount in totals.items():
+                await self.sdb(self.state.add_counter, name, amount)
         except Exception as e:  # noqa: BLE001 - a counter must never fail the work
-            log.debug("counter %s: %s", name, e)
+            log.debug("counters: %s", e)
 
     def views(self):
         """Placement's view of the providers right now."""
@@ -110,7 +116,7 @@ class Daemon:
         try:
             async with trio.open_nursery() as nursery:
                 await nursery.start(self._signals)
-                prober = Prober(self.providers, self.state, self.metrics, self.board,
+                self.prober = prober = Prober(self.providers, self.state, self.metrics, self.board,
                                 interval=self.settings.probe_interval,
                                 timeout=self.settings.probe_timeout,
                                 lost_after=self.settings.lost_after,
@@ -168,8 +174,15 @@ class Daemon:
         if set(cfg.providers) != set(self.providers):
             log.warning("reload: providers were added or removed; restart the daemon to use them")
         cfg.providers = {n: s for n, s in cfg.providers.items() if n in self.providers}
+        if (settings.workers, settings.per_provider) != (self.settings.workers,
+                                                         self.settings.per_provider):
+            log.warning("reload: workers and per_provider take effect at the next restart")
         self.config = cfg
         self.settings = settings
+        if self.prober is not None:
+            self.prober.interval = settings.probe_interval
+            self.prober.timeout = settings.probe_timeout
+            self.prober.lost_after = settings.lost_after
         self.rules = rules_from_config(cfg.governance_rules)
         log.info("configuration reloaded from %s", cfg.path)
         notify.notify("READY=1")
@@ -186,7 +199,9 @@ class Daemon:
             self.metrics.failed_items.set(failed)
             self.metrics.lag.set(lag or 0.0)
             self.metrics.under_replicated.set(under)
-            await trio.sleep(max(self.settings.probe_interval, 1.0))
+            await self.flush_totals()
+            # under_replicated scans every file: not more often than every few seconds
+            await trio.sleep(max(self.settings.probe_interval, 5.0))
 
     def _stats(self) -> tuple[int, int, float | None, int]:
         c = self.catalog
@@ -224,17 +239,17 @@ class Daemon:
     async def _reconcile_loop(self) -> None:
         from .reconcile import Reconciler
 
-        interval = self.settings.reconcile_interval
-        if interval <= 0:
-            return
         reconciler = Reconciler(self)
         while True:
-            await trio.sleep(interval)
-            await reconciler.round()
+            interval = self.settings.reconcile_interval  # re-read: SIGHUP may change it
+            await trio.sleep(interval if interval > 0 else 5.0)
+            if interval > 0:
+                await reconciler.round()
 
     async def _close(self) -> None:
         with trio.CancelScope(shield=True):
             try:
+                await self.flush_totals()
                 await self.db(self._release_own)
             except Exception as e:  # noqa: BLE001 - shutting down anyway
                 log.debug("releasing claims: %s", e)
@@ -247,8 +262,7 @@ class Daemon:
                 p.close()
 
     def _release_own(self) -> None:
-        for n in range(self.settings.workers):
-            self.catalog.release_claims(f"{self.workers.prefix}:{n}")
+        self.catalog.release_claims(self.workers.prefix)
 
 
 def run(config: Config, *, executor: Executor | None = None) -> int:

@@ -26,6 +26,7 @@ The mount reports a failed store request with
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -69,6 +70,15 @@ class ProviderRow:
     updated_at: float
 
 
+def _locked(fn):
+    def wrapper(self, *args, **kwargs):
+        with self.lock:
+            return fn(self, *args, **kwargs)
+    wrapper.__doc__ = fn.__doc__
+    wrapper.__name__ = fn.__name__
+    return wrapper
+
+
 class State:
     """A private connection to the catalog file for the daemon's bookkeeping.
 
@@ -77,6 +87,8 @@ class State:
     """
 
     def __init__(self, path: str | Path):
+        #: the prober, the workers and the stats loop call in from different threads
+        self.lock = threading.Lock()
         self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False,
                                   timeout=30.0)
         self.db.execute("PRAGMA journal_mode=WAL")
@@ -95,20 +107,24 @@ class State:
         self.db.close()
 
     # -- samples -------------------------------------------------------------
+    @_locked
     def add_samples(self, provider: str, samples: Iterable[Sample], source: str = "probe") -> None:
         self.db.executemany(
             "INSERT INTO health_samples (provider, at, latency, ok, source) VALUES (?, ?, ?, ?, ?)",
             [(provider, s.at, s.latency, int(s.ok), source) for s in samples])
 
+    @_locked
     def samples(self, provider: str, since: float) -> list[Sample]:
         rows = self.db.execute("SELECT at, latency, ok FROM health_samples WHERE provider = ? "
                                "AND at >= ? ORDER BY at", (provider, since)).fetchall()
         return [Sample(at, latency, bool(ok)) for at, latency, ok in rows]
 
+    @_locked
     def prune_samples(self, before: float) -> None:
         self.db.execute("DELETE FROM health_samples WHERE at < ?", (before,))
 
     # -- provider state ------------------------------------------------------
+    @_locked
     def set_health(self, provider: str, health: Health, down_since: float | None,
                    status: str | None = None) -> None:
         self.db.execute(
@@ -120,20 +136,24 @@ class State:
             (provider, status or health.status, health.p50, health.p95, health.error_rate,
              down_since, time.time()))
 
+    @_locked
     def health(self) -> dict[str, ProviderRow]:
         rows = self.db.execute("SELECT provider, status, p50, p95, error_rate, down_since, "
                                "updated_at FROM provider_health").fetchall()
         return {r[0]: ProviderRow(*r) for r in rows}
 
+    @_locked
     def forget_provider(self, provider: str) -> None:
         self.db.execute("DELETE FROM provider_health WHERE provider = ?", (provider,))
 
     # -- counters --------------------------------------------------------------
+    @_locked
     def add_counter(self, name: str, amount: float) -> None:
         self.db.execute("INSERT INTO daemon_counters (name, value) VALUES (?, ?) "
                         "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
                         (name, amount))
 
+    @_locked
     def counters(self) -> dict[str, float]:
         return dict(self.db.execute("SELECT name, value FROM daemon_counters").fetchall())
 

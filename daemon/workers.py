@@ -136,6 +136,12 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _complete_many(catalog: Catalog, ids: list[int]) -> None:
+    with catalog.transaction():
+        for work_id in ids:
+            catalog.complete(work_id)
+
+
 def defer(catalog: Catalog, work_id: int, until: float) -> None:
     """Back to pending without counting an attempt (its provider is down, not the item bad)."""
     catalog.db.execute("UPDATE work SET state = 'pending', claimed_by = NULL, claimed_at = NULL, "
@@ -175,21 +181,63 @@ class Workers:
         self.in_flight = 0
         #: (provider, key) -> [lock, users]: see lock_keys
         self._locks: dict[str, list] = {}
+        #: finished item ids the settler has not removed from the queue yet
+        self._finished: list[int] = []
+        self._settle_now = trio.Event()
+        self._settled_all = False
 
     async def run(self, count: int) -> None:
-        async with trio.open_nursery() as nursery:
-            for n in range(count):
-                nursery.start_soon(self.worker, f"{self.prefix}:{n}")
+        """One claimer feeding ``count`` workers, and one settler recording what they finished.
 
-    async def worker(self, wid: str) -> None:
+        Claims and completions are batched (one catalog transaction per batch,
+        not per item): with small files the per-item commits, not the bytes,
+        were the cost. A completion not yet recorded when the process dies is
+        simply executed again (items are idempotent).
+        """
+        send, receive = trio.open_memory_channel[WorkItem](count)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self.settler)
+            async with trio.open_nursery() as workers:
+                for _ in range(count):
+                    workers.start_soon(self.worker, receive.clone())
+                await receive.aclose()
+                await self.claimer(send, count)
+            self._settle_now.set()
+            self._settled_all = True
+
+    async def claimer(self, send: trio.MemorySendChannel[WorkItem], batch: int) -> None:
         d = self.d
-        while not d.stopping.is_set():
-            items = await d.db(d.catalog.claim, wid, kinds=KINDS, limit=1, lease=d.settings.lease)
-            if not items:
-                with trio.move_on_after(d.settings.idle_poll):
-                    await d.wake.wait()
-                continue
-            await self.handle(items[0], wid)
+        async with send:
+            while not d.stopping.is_set():
+                items = await d.db(d.catalog.claim, self.prefix, kinds=KINDS, limit=batch,
+                                   lease=d.settings.lease)
+                if not items:
+                    with trio.move_on_after(d.settings.idle_poll):
+                        await d.wake.wait()
+                    continue
+                for it in items:
+                    await send.send(it)
+
+    async def worker(self, receive: trio.MemoryReceiveChannel[WorkItem]) -> None:
+        async with receive:
+            async for item in receive:
+                if self.d.stopping.is_set():
+                    continue  # claimed but not started: handed back by the shutdown
+                await self.handle(item, self.prefix)
+
+    async def settler(self) -> None:
+        """Remove finished items from the queue in batches."""
+        d = self.d
+        while True:
+            with trio.move_on_after(0.05):
+                await self._settle_now.wait()
+            self._settle_now = trio.Event()
+            if self._finished:
+                done, self._finished = self._finished, []
+                with trio.CancelScope(shield=True):
+                    await d.db(_complete_many, d.catalog, done)
+            if self._settled_all and not self._finished:
+                return
 
     async def handle(self, item: WorkItem, wid: str) -> None:
         d = self.d
@@ -212,11 +260,14 @@ class Workers:
             d.metrics.items.labels(item.kind, "deferred").inc()
             return
         keys = await d.db(lock_keys, d.catalog, item)
+        counted: list[str] = []
         self.in_flight += 1
         try:
             async with AsyncExitStack() as stack:
                 for k in keys:
-                    await stack.enter_async_context(self._lock(k))
+                    lock = self._lock(k)
+                    counted.append(k)
+                    await stack.enter_async_context(lock)
                 for name in sorted(involved):
                     await stack.enter_async_context(d.limiters[name])
                 moved = await trio.to_thread.run_sync(self._execute, item,
@@ -228,15 +279,15 @@ class Workers:
                 log.exception("work item %d (%s) failed unexpectedly", item.id, item.kind)
             await self._failed(item, e, None)
         else:
-            await d.db(d.catalog.complete, item.id)
+            self._finished.append(item.id)
             d.metrics.items.labels(item.kind, "done").inc()
+            d.totals["items_done"] += 1
             if moved and target is not None:
                 d.metrics.bytes_replicated.labels(target).inc(moved)
-                d.count("bytes_replicated", moved)
-            d.count("items_done", 1)
+                d.totals["bytes_replicated"] += moved
         finally:
             self.in_flight -= 1
-            for k in keys:
+            for k in counted:
                 self._release(k)
 
     def _lock(self, key: str) -> trio.Lock:
