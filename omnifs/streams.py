@@ -34,15 +34,24 @@ class Prefetch(io.RawIOBase):
     store that serves one request at a time (the GCS emulator does), and it
     would tie a mid-stream failure to a restart of the whole object: here a
     transient error re-reads from the last delivered byte of the window.
+
+    ``window=None`` streams instead: one GET for the whole object, paced chunk
+    by chunk. The caller picks it when source and destination are different
+    servers (no deadlock possible), because some stores pay per request in
+    proportion to the object (moto and the GCS emulator reassemble a
+    multipart object for every ranged GET: 8 MiB windows over 1 GiB made
+    the source read quadratic). A transient error still resumes at the last
+    delivered byte.
     """
 
     def __init__(self, open_range: Callable[[int, int], object], *, size: int, chunk: int, depth: int,
-                 window: int, provider: str, key: str, retries: int = 3, backoff: float = 0.25):
+                 window: int | None, provider: str, key: str, retries: int = 3, backoff: float = 0.25):
         super().__init__()
         self._open = open_range
         self._size = size
         self._chunk = chunk
-        self._window = max(chunk, min(window, chunk * depth))
+        #: None: one GET for the whole object, credits taken chunk by chunk (see ``streaming``)
+        self._window = None if window is None else max(chunk, min(window, chunk * depth))
         self._credits = threading.Semaphore(depth)
         self._q: queue.SimpleQueue = queue.SimpleQueue()
         self._stop = threading.Event()
@@ -65,11 +74,15 @@ class Prefetch(io.RawIOBase):
                 got += 1
         return True
 
-    def _read_window(self, start: int, end: int) -> None:
-        """Queue ``[start, end)`` in full chunks, resuming after transient errors."""
+    def _read_window(self, start: int, end: int, *, paced: bool = False) -> None:
+        """Queue ``[start, end)`` in full chunks, resuming after transient errors.
+
+        ``paced``: no credits were taken up front; each chunk waits for one
+        (the streaming mode, where the GET may stay open while the queue is full).
+        """
         pos = start
         attempt = 0
-        credits = -(-(end - start) // self._chunk)
+        credits = 0 if paced else -(-(end - start) // self._chunk)
         try:
             while pos < end and not self._stop.is_set():
                 try:
@@ -77,6 +90,10 @@ class Prefetch(io.RawIOBase):
                     try:
                         while pos < end and not self._stop.is_set():
                             want = min(self._chunk, end - pos)
+                            if paced:
+                                if not self._acquire(1):
+                                    return
+                                credits += 1
                             piece = f.read(want)
                             if not piece:
                                 provider, key = self._where
@@ -113,6 +130,9 @@ class Prefetch(io.RawIOBase):
     def _run(self) -> None:
         try:
             pos = 0
+            if self._window is None:
+                self._read_window(0, self._size, paced=True)
+                pos = self._size
             while pos < self._size and not self._stop.is_set():
                 end = min(self._size, pos + self._window)
                 if not self._acquire(-(-(end - pos) // self._chunk)):

@@ -84,6 +84,9 @@ class Options:
     window: int = 8 * MiB
     #: allow the server-side copy between two providers over the same store
     server_side: bool = True
+    #: how a big source without a recorded SHA-256 gets one: "auto" (see ``_wants_prepass``),
+    #: "prepass" (hash the source first, then stream it) or "record" (stream, then copy in place)
+    hash_mode: str = "auto"
 
 
 @dataclass
@@ -189,8 +192,15 @@ def _retrying(fn, options: Options):
 
 
 def _needs_head(info: ObjectInfo) -> bool:
-    """Listings of some stores lack user metadata or content type: fetch them before copying."""
-    return not info.metadata or info.content_type is None
+    """Did the listing leave out user metadata? Then fetch it before copying.
+
+    A listing that carried metadata says so with a content type or some
+    metadata; an object with neither may simply have none, and one more
+    head() settles it (cheap where it happens: local files, bare listings).
+    Asking again for every object the listing already described cost one
+    round trip per small object for nothing.
+    """
+    return not info.metadata and info.content_type is None
 
 
 def copy_object(src: Provider, src_key: str, dst: Provider, dst_key: str, *,
@@ -284,12 +294,12 @@ def _copy_once(src: Provider, src_key: str, dst: Provider, dst_key: str, info: O
         return _finish(src, dst, dst_key, info, meta, out, options)
 
     prepass = False
-    if info.sha256 is None and not (dst.capabilities.metadata_update or dst.capabilities.server_side_copy):
-        meta[META_SHA256] = _hash_source(src, src_key, info, options)
+    if info.sha256 is None and _wants_prepass(src, dst, options):
+        meta[META_SHA256] = _hash_source(src, src_key, info, options, dst)
         expect = {"sha256": meta[META_SHA256]}
         prepass = True
 
-    reader = _prefetch(src, src_key, info, options)
+    reader = _prefetch(src, src_key, info, options, dst)
     v = Verifier(reader, size=info.size, expect=expect, on_bytes=on_bytes, **where)
     with v:
         try:
@@ -306,16 +316,78 @@ def _copy_once(src: Provider, src_key: str, dst: Provider, dst_key: str, info: O
     return _finish(src, dst, dst_key, info, meta, out, options)
 
 
-def _prefetch(src: Provider, key: str, info: ObjectInfo, options: Options) -> Prefetch:
+def _wants_prepass(src: Provider, dst: Provider, options: Options) -> bool:
+    """Hash the source in a first read rather than fix the metadata with a copy afterwards?
+
+    A copy onto itself makes the destination rewrite the whole object (S3
+    CopyObject, GCS rewrite, Azure copy-from-URL): it costs as much as the
+    upload on many stores, and more than twice reading a local disk. So a
+    local source is always hashed first (disk reads run at GB/s, hashing at
+    ~2 GB/s here); a remote source is read twice only when the destination
+    cannot rewrite in place, since a second read is a second egress bill.
+    """
+    if options.hash_mode in ("prepass", "record"):
+        return options.hash_mode == "prepass" or not (
+            dst.capabilities.metadata_update or dst.capabilities.server_side_copy)
+    if _unwrapped(src).location.scheme == "file":
+        return True
+    return not (dst.capabilities.metadata_update or dst.capabilities.server_side_copy)
+
+
+def _server_id(p: Provider) -> tuple[str, str] | None:
+    """Which server answers ``p``'s requests, when its settings name one (emulators, MinIO)."""
+    s = _unwrapped(p).settings
+    if s.endpoint:
+        return ("url", s.endpoint.rstrip("/"))
+    if s.account_url:
+        return ("url", s.account_url.rstrip("/"))
+    if s.connection_string:
+        for part in s.connection_string.split(";"):
+            name, _, value = part.partition("=")
+            if name.strip().lower() == "blobendpoint" and value:
+                return ("url", value.rstrip("/").rsplit("/", 1)[0] if value.count("/") > 2 else value)
+    return None
+
+
+def _window(src: Provider, dst: Provider | None, options: Options) -> int | None:
+    """Drainable ranged windows only where a stalled GET could block the destination.
+
+    That is when both sides talk to the same server (one that may serve a
+    request at a time), or when there is no destination (a pre-pass). Else a
+    single streamed GET: fewer requests, and no per-request cost that grows
+    with the object (see ``streams.Prefetch``).
+    """
+    if _unwrapped(src).location.scheme == "file":
+        return None
+    if dst is not None:
+        a, b = _server_id(src), _server_id(dst)
+        if a is None or a != b:
+            return None
+        return options.window
+    return None
+
+
+def _prefetch(src: Provider, key: str, info: ObjectInfo, options: Options,
+              dst: Provider | None = None) -> Prefetch:
     return Prefetch(lambda start, end: src.open_read(key, start, end), size=info.size,
-                    chunk=options.chunk, depth=options.prefetch, window=options.window,
+                    chunk=options.chunk, depth=options.prefetch, window=_window(src, dst, options),
                     provider=src.name, key=key, retries=options.retries, backoff=options.backoff)
 
 
-def _hash_source(src: Provider, key: str, info: ObjectInfo, options: Options) -> str:
-    v = Verifier(_prefetch(src, key, info, options), size=info.size, expect=_native_expect(info), provider=src.name, key=key)
+def _hash_source(src: Provider, key: str, info: ObjectInfo, options: Options,
+                 dst: Provider | None = None) -> str:
+    """The source's SHA-256 from a first full read (checked against a native checksum too)."""
+    expect = _native_expect(info)
+    if _unwrapped(src).location.scheme == "file":
+        # a plain file: big sequential reads, no prefetch thread (hashlib drops the GIL)
+        v = Verifier(src.open_read(key), size=info.size, expect=expect, provider=src.name, key=key)
+        step = 4 * MiB
+    else:
+        v = Verifier(_prefetch(src, key, info, options), size=info.size, expect=expect,
+                     provider=src.name, key=key)
+        step = options.chunk
     with v:
-        while v.read(options.chunk):
+        while v.read(step):
             pass
         if not v._checked:
             v.check()
