@@ -502,3 +502,38 @@ def test_sd_notify_sighup_reload_and_sigterm_drain(tmp_path):
         if proc.poll() is None:
             proc.kill()
         sock.close()
+
+
+def test_status_shows_health_queue_and_under_replication(make_settings, tmp_path, capsys):
+    import json
+
+    from omnifs.cli import main as cli
+
+    a, b = make_settings("s3", name="one"), make_settings("file", name="two")
+    raw = {
+        "catalog": {"url": f"sqlite:///{tmp_path}/catalog.db"},
+        "cache": {"dir": str(tmp_path / "cache")},
+        "replication": {"copies": 2},
+        "providers": {"one": table_of(a), "two": table_of(b)},
+        "daemon": FAST_DAEMON,
+        "metrics": {"port": 0},
+    }
+    conf = tmp_path / "omnifs.toml"
+    _write_toml(conf, raw)
+    cfg = parse_config(raw)
+    cat = Catalog(cfg.catalog_path())
+    write_many(cat, open_provider(a), ["two"], 5)
+
+    assert cli(["status", "--json", "--config", str(conf)]) == 0
+    before = json.loads(capsys.readouterr().out)
+    assert before["daemon"] == "not running"
+    assert before["queue"]["depth"] == 5 and before["under_replicated"] == 5
+    assert before["queue"]["oldest_pending_age"] >= 0
+    assert {p["status"] for p in before["providers"].values()} == {"healthy"}
+
+    run_daemon_until(cfg, drained(2))
+    assert cli(["status", "--config", str(conf)]) == 0
+    text = capsys.readouterr().out
+    assert "daemon: running" in text
+    assert "work queue: 0 pending" in text and "under-replicated: 0" in text
+    assert text.count("healthy") == 2
