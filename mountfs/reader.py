@@ -86,6 +86,9 @@ class ReadPath:
         self._ahead: dict[str, None] = {}  # insertion-ordered set of prefetched, unread blocks
         self._prefetch_pool = cf.ThreadPoolExecutor(
             max_workers=max(1, min(self.readahead, 16)), thread_name_prefix="omnifs-readahead")
+        #: writes read-ahead blocks into the disk cache behind the stream
+        self._writer = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="omnifs-cachewrite")
+        self._write_slots = threading.Semaphore(4)
         #: blocks fetched from stores (on demand or ahead), for tests and bench
         self.fetches = 0
         #: a reader waiting this long for a block read-ahead is streaming fetches it itself
@@ -114,7 +117,7 @@ class ReadPath:
                 return data
         return self._shared_fetch(file, index, key)
 
-    def _shared_fetch(self, file: FileRef, index: int, key: str) -> bytes:
+    def _shared_fetch(self, file: FileRef, index: int, key: str, tries: int = 3) -> bytes:
         with self._lock:
             fut = self._inflight.get(key)
             owner = fut is None
@@ -127,7 +130,10 @@ class ReadPath:
                 log.info("read-ahead of %s stalled; fetching it directly", key)
                 return self._direct_fetch(file, index)
             except Exception as e:  # noqa: BLE001 - the other fetch's error; ours may succeed
-                log.debug("shared fetch of %s failed (%s); fetching it directly", key, e)
+                log.debug("shared fetch of %s failed (%s)", key, e)
+                if tries > 1:
+                    # join (or become) the next fetch of it rather than adding one
+                    return self._shared_fetch(file, index, key, tries - 1)
                 return self._direct_fetch(file, index)
         try:
             data = None
@@ -149,11 +155,12 @@ class ReadPath:
         """One block from the fastest replica (hedged, failed over), into the cache."""
         start, end = self.block_range(file, index)
         data = self.reader.fetch(file.replicas, start, end)
+        self._fetched()
         self._stored(file, index, data)
         return data
 
-    def _stored(self, file: FileRef, index: int, data: bytes) -> None:
-        """Bookkeeping for a block that came from a store."""
+    def _fetched(self) -> None:
+        """Count a block that came from a store (a miss), when it arrives."""
         with self._lock:
             self.fetches += 1
             due = time.monotonic() - self._snapshot_at >= _SNAPSHOT_EVERY
@@ -163,6 +170,9 @@ class ReadPath:
             self.save_stats()
         if self.cache is not None:
             self.cache.note("misses")
+
+    def _stored(self, file: FileRef, index: int, data: bytes) -> None:
+        if self.cache is not None:
             self.cache.put(file.content_id, index, data)
 
     def start_streamer(self, handle: ReadHandle, first: int, claimed: cf.Future | None = None
@@ -194,17 +204,30 @@ class ReadPath:
                 err: BaseException | None = None) -> None:
         """Finish a claimed block: store and hand it to waiters, or fail it (waiters refetch)."""
         key = f"{file.content_id}:{index}"
-        try:
-            if data is not None:
-                fut.set_result(data)  # waiters first; the disk cache write can follow
-                self._stored(file, index, data)
-            else:
-                fut.set_exception(err or Unavailable("read-ahead stopped"))
-        finally:
+        if data is None:
             with self._lock:
                 self._inflight.pop(key, None)
-                if data is None:
-                    self._ahead.pop(key, None)
+                self._ahead.pop(key, None)
+            fut.set_exception(err or Unavailable("read-ahead stopped"))
+            return
+        self._fetched()
+        fut.set_result(data)  # waiters first
+        # the disk cache write goes to the writer thread so the stream keeps
+        # flowing; the block stays "in flight" (resolved) until it is stored,
+        # and at most a few blocks wait in memory for the writer
+        self._write_slots.acquire()
+
+        def store() -> None:
+            try:
+                self._stored(file, index, data)
+            except Exception as e:  # noqa: BLE001 - a block not cached is refetched later
+                log.warning("cannot cache block %s: %s", key, e)
+            finally:
+                with self._lock:
+                    self._inflight.pop(key, None)
+                self._write_slots.release()
+
+        self._writer.submit(store)
 
     def forget_ahead(self, file: FileRef, indices: range) -> None:
         """Blocks read ahead for a handle that closed before reading them."""
@@ -224,6 +247,7 @@ class ReadPath:
 
     def close(self) -> None:
         self._prefetch_pool.shutdown(wait=True, cancel_futures=True)
+        self._writer.shutdown(wait=True)
         self.reader.close()
         self.save_stats()
         if self.cache is not None:
@@ -399,9 +423,14 @@ class _Streamer:
         try:
             while self.next_index < nblocks and not self.stop.is_set():
                 index = self.next_index
+                # reserve the next blocks, so that readers the kernel sends ahead of
+                # us wait for this stream instead of each starting a request
+                for j in range(index, min(nblocks, index + max(1, path.readahead))):
+                    if j not in claimed:
+                        claimed[j] = path.claim(file, j)
                 if not self.handle.wait_until_wanted(index, self.stop, self.IDLE):
                     break
-                fut = claimed.pop(index, None) or path.claim(file, index)
+                fut = claimed.pop(index)
                 start, end = path.block_range(file, index)
                 if fut is None:
                     # cached (have the disk start on it) or fetched by someone else:
@@ -431,12 +460,6 @@ class _Streamer:
                     if self._provider is not None and not self.stop.is_set():
                         self._provider.record_error(e)
                     self._drop()
-                # claim the next block before handing this one over, so that a fast
-                # reader waits for the stream instead of starting a request of its own
-                if data is not None and index + 1 < nblocks and not self.stop.is_set():
-                    nxt = path.claim(file, index + 1)
-                    if nxt is not None:
-                        claimed[index + 1] = nxt
                 path.release(file, index, fut, data, err)
                 if data is None:
                     failures += 1
@@ -446,7 +469,8 @@ class _Streamer:
                 self.next_index += 1
         finally:
             for index, fut in claimed.items():
-                path.release(file, index, fut, None)
+                if fut is not None:
+                    path.release(file, index, fut, None)
             self._drop()
             self.done = True
 
