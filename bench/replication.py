@@ -172,8 +172,9 @@ def throughput(args, sa, sb, work: Path) -> list[dict]:
         S.create_bucket("s3", sb.endpoint, bucket_r)
         case = work / f"tp{n}"
         case.mkdir()
-        cfg = make_config(case, provider_table(sa.endpoint, bucket_a),
-                          provider_table(sb.endpoint, bucket_b, timeout=30.0))
+        # moto assembles a 1 GiB multipart upload slowly: generous timeouts here
+        cfg = make_config(case, provider_table(sa.endpoint, bucket_a, timeout=120.0),
+                          provider_table(sb.endpoint, bucket_b, timeout=120.0))
         cat = Catalog(cfg.catalog_path())
         pa = open_provider(cfg.providers["a"])
         total = seed(cat, pa, files)
