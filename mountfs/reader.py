@@ -235,6 +235,10 @@ class ReadPath:
             for index in indices:
                 self._ahead.pop(f"{file.content_id}:{index}", None)
 
+    def drain(self) -> None:
+        """Wait until every fetched block is in the disk cache (tests, benchmarks)."""
+        self._writer.submit(lambda: None).result()
+
     def save_stats(self, path: Path | None = None) -> None:
         """Leave the provider measurements where `omnifs status` can read them."""
         path = path or self._snapshot_path

@@ -73,6 +73,7 @@ def test_cold_then_warm_read_counts_and_content(make_provider, cache):
         calls = a.calls["open_read"] + b.calls["open_read"]
         # block 0 on demand, the rest streamed by read-ahead (plus a hedge at most)
         assert calls <= 4
+        rp.drain()
         # a second reader is served by the disk cache alone
         h = rp.open(ref)
         assert read_all(h, ref.size, chunk=100_000) == data
@@ -246,6 +247,7 @@ def test_readahead_on_sequential_none_on_random(make_provider, cache):
         assert rp.fetches == len(touched)
         h.close()
         # sequential: read-ahead fetches the following blocks before they are asked for
+        rp.drain()
         cache.clear(reset_counters=False)
         before = rp.fetches
         h = rp.open(ref)
@@ -260,6 +262,7 @@ def test_readahead_on_sequential_none_on_random(make_provider, cache):
         s = cache.stats()
         assert s.misses == len(touched) + 32  # one per block fetched from the store
         # a new reader of blocks 0-3: four hits, no store request
+        rp.drain()
         h = rp.open(ref)
         for i in range(4):
             h.read(i * BLOCK + 7, 1000)
