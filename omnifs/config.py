@@ -72,6 +72,8 @@ class Config:
     #: raw provider tables, for policy weights (cost_per_gb, weight, tier)
     provider_tables: dict[str, dict] = field(default_factory=dict)
     allow_other: bool = False
+    #: close() returns once the file is staged locally; uploads follow (fsync still waits)
+    writeback: bool = False
     governance_rules: list[dict] = field(default_factory=list)
     daemon: dict = field(default_factory=dict)
     metrics_port: int = 9469
@@ -87,7 +89,7 @@ _SECTIONS = {
     "catalog": {"url": str},
     "cache": {"dir": str, "size": (str, int), "block_size": (str, int), "readahead": int},
     "replication": {"copies": int, "write_quorum": int, "conflict": str},
-    "mount": {"allow_other": bool},
+    "mount": {"allow_other": bool, "writeback": bool},
     "providers": dict,
     "governance": dict,
     "daemon": dict,
@@ -212,6 +214,7 @@ def parse_config(data: dict, source: str = "config") -> Config:
         raise ConfigError(f"{source}: [replication] conflict must be \"newest\", \"primary\" or \"keep-both\"")
 
     cfg.allow_other = data.get("mount", {}).get("allow_other", False)
+    cfg.writeback = data.get("mount", {}).get("writeback", False)
     cfg.metrics_port = data.get("metrics", {}).get("port", cfg.metrics_port)
     cfg.daemon = dict(data.get("daemon", {}))
     gov = data.get("governance", {})
@@ -302,7 +305,13 @@ write_quorum = 1
 conflict = "newest"
 
 [mount]
+# Let other users into the mount (needs user_allow_other in /etc/fuse.conf).
 allow_other = false
+# false: close() returns only once write_quorum stores hold the file.
+# true: close() returns once the file is staged on local disk and the upload
+# follows within seconds (fsync still waits); faster for many small files, but
+# losing this disk before the upload loses those files.
+writeback = false
 
 [providers.local-a]
 uri = "file://{d}/store-a"
