@@ -537,3 +537,54 @@ def test_status_shows_health_queue_and_under_replication(make_settings, tmp_path
     assert "daemon: running" in text
     assert "work queue: 0 pending" in text and "under-replicated: 0" in text
     assert text.count("healthy") == 2
+
+
+# -- through a real FUSE mount ----------------------------------------------------------
+
+def _mount_works() -> bool:
+    try:
+        import pyfuse3  # noqa: F401
+    except ImportError:
+        return False
+    return os.path.exists("/dev/fuse") and os.geteuid() == 0
+
+
+@pytest.mark.skipif(not _mount_works(), reason="needs /dev/fuse, pyfuse3 and root")
+def test_written_through_the_mount_replicated_renamed_deleted(make_settings, tmp_path):
+    a, b = make_settings("s3", name="one"), make_settings("az", name="two")
+    raw = {
+        "catalog": {"url": f"sqlite:///{tmp_path}/catalog.db"},
+        "cache": {"dir": str(tmp_path / "cache")},
+        "replication": {"copies": 2, "write_quorum": 1},
+        "providers": {"one": table_of(a), "two": table_of(b)},
+        "daemon": FAST_DAEMON,
+        "metrics": {"port": 0},
+    }
+    conf = tmp_path / "omnifs.toml"
+    _write_toml(conf, raw)
+    cfg = parse_config(raw)
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    omnifs = [sys.executable, "-m", "omnifs"]
+    subprocess.run([*omnifs, "mount", str(mnt), "--config", str(conf)], check=True,
+                   capture_output=True, timeout=60)
+    try:
+        rng = random.Random(6)
+        files = {f"tree/d{i % 3}/f{i}.bin": rng.randbytes(1000 * i + 1) for i in range(12)}
+        for path, data in files.items():
+            (mnt / path).parent.mkdir(parents=True, exist_ok=True)
+            (mnt / path).write_bytes(data)
+        cat = Catalog(cfg.catalog_path())
+        run_daemon_until(cfg, drained(2))
+        pa, pb = open_provider(a), open_provider(b)
+        assert_stores_identical(cat, {"one": pa, "two": pb}, files)
+        os.rename(mnt / "tree/d0/f0.bin", mnt / "tree/renamed.bin")
+        os.unlink(mnt / "tree/d1/f1.bin")
+        files["tree/renamed.bin"] = files.pop("tree/d0/f0.bin")
+        files.pop("tree/d1/f1.bin")
+        run_daemon_until(cfg, drained(2))
+        assert_stores_identical(cat, {"one": pa, "two": pb}, files)
+        assert user_keys(pa) == user_keys(pb) == set(files)
+    finally:
+        subprocess.run([*omnifs, "umount", str(mnt)], check=False, capture_output=True,
+                       timeout=60)
