@@ -6,6 +6,7 @@ PY := $(VENV)/bin/python
 OMNIFS := $(VENV)/bin/omnifs
 STAMP := $(VENV)/.installed
 MNT := mnt
+DAEMON_PID := .omnifs-data/daemon.pid
 PYTEST_ARGS ?=
 
 .PHONY: install run stop test lint bench clean
@@ -23,14 +24,23 @@ $(STAMP): pyproject.toml package.json scripts/install-system.sh
 
 run: install
 	@test -f omnifs.toml || $(OMNIFS) init
-	@mkdir -p $(MNT)
+	@mkdir -p $(MNT) .omnifs-data
 	@if mountpoint -q $(MNT); then echo "already mounted at ./$(MNT)"; else $(OMNIFS) mount $(MNT); fi
-	@echo "omnifs is mounted at ./$(MNT) over the stores in omnifs.toml."
-	@echo "  use it:  cp -a ~/some/dir $(MNT)/ ; ls -l $(MNT) ; $(OMNIFS) replicas $(MNT)/FILE"
-	@echo "  stop it: make stop   (or: $(OMNIFS) umount $(MNT))"
+	@if [ -f $(DAEMON_PID) ] && kill -0 $$(cat $(DAEMON_PID)) 2>/dev/null; then \
+	    echo "daemon already running (pid $$(cat $(DAEMON_PID)))"; \
+	else \
+	    nohup $(OMNIFS) daemon >.omnifs-data/daemon.log 2>&1 & echo $$! >$(DAEMON_PID); \
+	    sleep 1; kill -0 $$(cat $(DAEMON_PID)) 2>/dev/null || { cat .omnifs-data/daemon.log; exit 1; }; \
+	fi
+	@echo "omnifs is mounted at ./$(MNT) over the two local stores in omnifs.toml, and its daemon"
+	@echo "replicates every file to both (log: .omnifs-data/daemon.log)."
+	@echo "  use it:    cp -a ~/some/dir $(MNT)/ ; ls -l $(MNT) ; $(OMNIFS) replicas $(MNT)/FILE"
+	@echo "  status:    $(OMNIFS) status"
+	@echo "  stop it:   make stop"
 
 stop:
-	-$(OMNIFS) umount $(MNT)
+	-@[ -f $(DAEMON_PID) ] && kill $$(cat $(DAEMON_PID)) 2>/dev/null; rm -f $(DAEMON_PID)
+	-@mountpoint -q $(MNT) && $(OMNIFS) umount $(MNT)
 
 test: install
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
