@@ -22,10 +22,8 @@ import http.client
 import io
 import logging
 import os
-import re
 import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import urlsplit
@@ -47,6 +45,7 @@ from .errors import (
     Throttled,
     Unavailable,
 )
+from .s3api import MetadataFiller, md5_checksums, version_of
 from .streams import TranslatingReader
 
 if TYPE_CHECKING:
@@ -60,11 +59,9 @@ COPY_LIMIT = 5 * GiB
 #: parts uploaded at once by one ``write`` (the SDK's pool bounds memory to about this)
 PARALLEL_PARTS = 4
 #: HEADs in flight while ``list`` gathers user metadata, and keys per batch
-LIST_HEADS = 16
 LIST_BATCH = 1000
 _STORAGE_CLASS = "x-amz-storage-class"
 _META_PREFIX = "x-amz-meta-"
-_MD5_RE = re.compile(r"^[0-9a-f]{32}$")
 
 _NOT_FOUND = {"NoSuchKey", "NoSuchVersion", "NoSuchUpload", "ResourceNotFound"}
 _DENIED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AllAccessDisabled",
@@ -145,13 +142,6 @@ class _Counting:
         return data
 
 
-def _checksums(etag: str | None) -> dict[str, str]:
-    """An etag is the MD5 only for single-part, non-KMS uploads (32 hex digits, no "-N")."""
-    return {"md5": etag} if etag and _MD5_RE.match(etag) else {}
-
-
-def _version(v: str | None) -> str | None:
-    return None if not v or v == "null" else v
 
 
 def _endpoint(settings: ProviderSettings) -> tuple[str, bool]:
@@ -190,7 +180,7 @@ class MinioProvider(Provider):
         self.bucket = self.location.bucket
         self._bucket_seen = False
         self._lock = threading.Lock()
-        self._list_pool: ThreadPoolExecutor | None = None
+        self._heads = MetadataFiller("minio")
         host, secure = _endpoint(settings)
         extra = settings.extra or {}
         cert_check = str(extra.get("cert_check", "true")).lower() not in ("0", "false", "no")
@@ -237,7 +227,7 @@ class MinioProvider(Provider):
         return ObjectInfo(
             key=key, size=int(o.size or 0),
             last_modified=o.last_modified.timestamp() if o.last_modified else None,
-            etag=etag, version=_version(o.version_id), checksums=_checksums(etag),
+            etag=etag, version=version_of(o.version_id), checksums=md5_checksums(etag),
             metadata=meta, tier=headers.get(_STORAGE_CLASS) or "STANDARD",
             content_type=o.content_type,
         )
@@ -280,7 +270,7 @@ class MinioProvider(Provider):
                 batch.append(ObjectInfo(key=key, size=int(o.size or 0),
                                         last_modified=o.last_modified.timestamp()
                                         if o.last_modified else None,
-                                        etag=etag, checksums=_checksums(etag),
+                                        etag=etag, checksums=md5_checksums(etag),
                                         tier=o.storage_class or "STANDARD"))
                 if len(batch) >= LIST_BATCH:
                     yield from self._with_metadata(batch)
@@ -296,13 +286,6 @@ class MinioProvider(Provider):
         """
         if not found:
             return
-        pool = self._list_pool
-        if pool is None:
-            with self._lock:
-                if self._list_pool is None:
-                    self._list_pool = ThreadPoolExecutor(LIST_HEADS,
-                                                         thread_name_prefix="minio-head")
-                pool = self._list_pool
 
         def fill(info: ObjectInfo) -> ObjectInfo | None:
             try:
@@ -316,7 +299,7 @@ class MinioProvider(Provider):
             info.version = full.version
             return info
 
-        for info in pool.map(fill, found):
+        for info in self._heads.fill(found, fill):
             if info is not None:
                 yield info
 
@@ -360,7 +343,7 @@ class MinioProvider(Provider):
                                provider=self.name, key=key) from e
         etag = (r.etag or "").strip('"') or None
         return ObjectInfo(key=key, size=counting.count if size is None else size, etag=etag,
-                          version=_version(r.version_id), checksums=_checksums(etag),
+                          version=version_of(r.version_id), checksums=md5_checksums(etag),
                           metadata=meta, tier="STANDARD",
                           content_type=content_type or "application/octet-stream")
 
@@ -396,7 +379,7 @@ class MinioProvider(Provider):
         lm = getattr(r, "last_modified", None)
         return ObjectInfo(key=dst_key, size=info.size,
                           last_modified=lm.timestamp() if lm else None, etag=etag,
-                          version=_version(r.version_id), checksums=_checksums(etag),
+                          version=version_of(r.version_id), checksums=md5_checksums(etag),
                           metadata=meta, tier=new_tier, content_type=info.content_type)
 
     def delete(self, key: str) -> None:
@@ -408,6 +391,5 @@ class MinioProvider(Provider):
         self._copy(key, key, None, tier)
 
     def close(self) -> None:
-        if self._list_pool is not None:
-            self._list_pool.shutdown(wait=False, cancel_futures=True)
+        self._heads.close()
         self._http.clear()

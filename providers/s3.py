@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import io
 import logging
-import re
 import threading
 from collections.abc import Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
@@ -44,6 +43,7 @@ from .errors import (
     Throttled,
     Unavailable,
 )
+from .s3api import MetadataFiller, clean_etag, md5_checksums, version_of
 from .streams import TranslatingReader, read_full
 
 if TYPE_CHECKING:
@@ -58,11 +58,9 @@ COPY_PART = 512 * MiB
 #: parts uploaded at once by one ``write`` (bounds memory: ~this many parts buffered)
 PARALLEL_PARTS = 4
 #: HEADs in flight while ``list`` gathers user metadata
-LIST_HEADS = 16
 
 log = logging.getLogger(__name__)
 
-_MD5_RE = re.compile(r"^[0-9a-f]{32}$")
 
 _NOT_FOUND = {"NoSuchKey", "404", "NotFound", "NoSuchVersion", "NoSuchUpload"}
 _DENIED = {"AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch",
@@ -142,17 +140,7 @@ except ImportError:  # pragma: no cover
     pass
 
 
-def _clean_etag(etag: str | None) -> str | None:
-    return etag.strip('"') if etag else None
 
-
-def _version(v: str | None) -> str | None:
-    return None if not v or v == "null" else v
-
-
-def _checksums(etag: str | None) -> dict[str, str]:
-    """An etag is the MD5 only for single-part, non-KMS uploads (32 hex digits, no "-N")."""
-    return {"md5": etag} if etag and _MD5_RE.match(etag) else {}
 
 
 class S3Provider(Provider):
@@ -178,7 +166,7 @@ class S3Provider(Provider):
         #: the bucket was seen to exist (so a 404 on HEAD means "no such key")
         self._bucket_seen = False
         self._lock = threading.Lock()
-        self._list_pool: ThreadPoolExecutor | None = None
+        self._heads = MetadataFiller("s3")
         extra = settings.extra or {}
         attempts = int(extra.get("max_attempts", 3))
         checksums = str(extra.get("checksums", "when_required"))
@@ -220,15 +208,15 @@ class S3Provider(Provider):
             raise self._err(e, key) from e
 
     def _info(self, key: str, r: dict) -> ObjectInfo:
-        etag = _clean_etag(r.get("ETag"))
+        etag = clean_etag(r.get("ETag"))
         lm = r.get("LastModified")
         return ObjectInfo(
             key=key,
             size=int(r.get("ContentLength", r.get("Size", 0)) or 0),
             last_modified=lm.timestamp() if lm is not None else None,
             etag=etag,
-            version=_version(r.get("VersionId")),
-            checksums=_checksums(etag),
+            version=version_of(r.get("VersionId")),
+            checksums=md5_checksums(etag),
             metadata={k.lower(): v for k, v in (r.get("Metadata") or {}).items()},
             tier=r.get("StorageClass") or "STANDARD",
             content_type=r.get("ContentType"),
@@ -273,11 +261,11 @@ class S3Provider(Provider):
                 key = self.key_of(o["Key"])
                 if not key:  # the root's own "directory marker"
                     continue
-                etag = _clean_etag(o.get("ETag"))
+                etag = clean_etag(o.get("ETag"))
                 lm = o.get("LastModified")
                 found.append(ObjectInfo(key=key, size=int(o.get("Size", 0)),
                                         last_modified=lm.timestamp() if lm is not None else None,
-                                        etag=etag, checksums=_checksums(etag),
+                                        etag=etag, checksums=md5_checksums(etag),
                                         tier=o.get("StorageClass") or "STANDARD"))
             yield from self._with_metadata(found)
             for p in page.get("CommonPrefixes", ()):
@@ -295,12 +283,6 @@ class S3Provider(Provider):
         """
         if not found:
             return
-        pool = self._list_pool
-        if pool is None:
-            with self._lock:
-                if self._list_pool is None:
-                    self._list_pool = ThreadPoolExecutor(LIST_HEADS, thread_name_prefix="s3-head")
-                pool = self._list_pool
 
         def fill(info: ObjectInfo) -> ObjectInfo | None:
             try:
@@ -311,11 +293,11 @@ class S3Provider(Provider):
                 raise
             info.metadata = {k.lower(): v for k, v in (r.get("Metadata") or {}).items()}
             info.content_type = r.get("ContentType")
-            info.version = _version(r.get("VersionId"))
+            info.version = version_of(r.get("VersionId"))
             return info
 
         with self._errors(None):
-            for info in pool.map(fill, found):
+            for info in self._heads.fill(found, fill):
                 if info is not None:
                     yield info
 
@@ -357,9 +339,9 @@ class S3Provider(Provider):
         if len(first) < caps.multipart_threshold:
             with self._errors(key):
                 r = self.client.put_object(Bucket=self.bucket, Key=name, Body=first, **extra)
-            etag = _clean_etag(r.get("ETag"))
+            etag = clean_etag(r.get("ETag"))
             return ObjectInfo(key=key, size=len(first), etag=etag,
-                              version=_version(r.get("VersionId")), checksums=_checksums(etag),
+                              version=version_of(r.get("VersionId")), checksums=md5_checksums(etag),
                               metadata=dict(extra["Metadata"]), content_type=content_type,
                               tier="STANDARD")
         return self._multipart(key, name, first, stream, size, extra)
@@ -418,9 +400,9 @@ class S3Provider(Provider):
             if isinstance(e, _SDK_ERRORS):
                 raise self._err(e, key) from e
             raise
-        etag = _clean_etag(r.get("ETag"))
-        return ObjectInfo(key=key, size=total, etag=etag, version=_version(r.get("VersionId")),
-                          checksums=_checksums(etag), metadata=dict(extra["Metadata"]),
+        etag = clean_etag(r.get("ETag"))
+        return ObjectInfo(key=key, size=total, etag=etag, version=version_of(r.get("VersionId")),
+                          checksums=md5_checksums(etag), metadata=dict(extra["Metadata"]),
                           content_type=extra.get("ContentType"), tier="STANDARD")
 
     @staticmethod
@@ -474,11 +456,11 @@ class S3Provider(Provider):
             r = self.client.copy_object(Bucket=self.bucket, Key=dst,
                                         CopySource={"Bucket": self.bucket, "Key": src}, **extra)
         res = r.get("CopyObjectResult", {})
-        etag = _clean_etag(res.get("ETag"))
+        etag = clean_etag(res.get("ETag"))
         lm = res.get("LastModified")
         return ObjectInfo(key=dst_key, size=info.size,
                           last_modified=lm.timestamp() if lm is not None else None, etag=etag,
-                          version=_version(r.get("VersionId")), checksums=_checksums(etag),
+                          version=version_of(r.get("VersionId")), checksums=md5_checksums(etag),
                           metadata=meta, tier=new_tier, content_type=info.content_type)
 
     def _copy_parts(self, src_key: str, dst_key: str, src: str, dst: str, info: ObjectInfo,
@@ -514,9 +496,9 @@ class S3Provider(Provider):
             if isinstance(e, _SDK_ERRORS):
                 raise self._err(e, src_key) from e
             raise
-        etag = _clean_etag(r.get("ETag"))
+        etag = clean_etag(r.get("ETag"))
         return ObjectInfo(key=dst_key, size=info.size, etag=etag,
-                          version=_version(r.get("VersionId")), checksums=_checksums(etag),
+                          version=version_of(r.get("VersionId")), checksums=md5_checksums(etag),
                           metadata=meta, tier=tier, content_type=info.content_type)
 
     def delete(self, key: str) -> None:
@@ -528,8 +510,7 @@ class S3Provider(Provider):
         self._copy(key, key, None, tier)
 
     def close(self) -> None:
-        if self._list_pool is not None:
-            self._list_pool.shutdown(wait=False, cancel_futures=True)
+        self._heads.close()
         try:
             self.client.close()
         except Exception as e:  # noqa: BLE001 - closing must not fail

@@ -1,0 +1,61 @@
+"""What every S3-API store shares (s3:// over boto3, minio:// over the minio SDK)."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+from .base import ObjectInfo
+
+_MD5_RE = re.compile(r"^[0-9a-f]{32}$")
+
+#: HEADs in flight while filling in a listing's metadata
+LIST_HEADS = 16
+
+
+def clean_etag(etag: str | None) -> str | None:
+    return etag.strip('"') if etag else None
+
+
+def version_of(v: str | None) -> str | None:
+    """An unversioned bucket answers VersionId "null", which is no version at all."""
+    return None if not v or v == "null" else v
+
+
+def md5_checksums(etag: str | None) -> dict[str, str]:
+    """An etag is the MD5 only for single-part, non-KMS uploads (32 hex digits, no "-N")."""
+    return {"md5": etag} if etag and _MD5_RE.match(etag) else {}
+
+
+class MetadataFiller:
+    """Fills in user metadata, which S3 listings lack, with parallel HEADs.
+
+    The contract promises metadata from ``list``. ``fetch(info)`` returns the
+    completed info, or None for an object deleted since the listing (it is
+    skipped, as if listed a moment later).
+    """
+
+    def __init__(self, name: str):
+        self._name = name
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+
+    def fill(self, found: list[ObjectInfo],
+             fetch: Callable[[ObjectInfo], ObjectInfo | None]) -> Iterator[ObjectInfo]:
+        if not found:
+            return
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(LIST_HEADS, thread_name_prefix=f"{self._name}-head")
+            pool = self._pool
+        for info in pool.map(fetch, found):
+            if info is not None:
+                yield info
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
