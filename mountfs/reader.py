@@ -89,6 +89,7 @@ class ReadPath:
         #: writes read-ahead blocks into the disk cache behind the stream
         self._writer = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="omnifs-cachewrite")
         self._write_slots = threading.Semaphore(4)
+        self._streamers: set[_Streamer] = set()
         #: blocks fetched from stores (on demand or ahead), for tests and bench
         self.fetches = 0
         #: a reader waiting this long for a block read-ahead is streaming fetches it itself
@@ -180,6 +181,9 @@ class ReadPath:
         if self.cache is None:
             return None
         streamer = _Streamer(self, handle, first, claimed)
+        with self._lock:
+            self._streamers = {st for st in self._streamers if not st.done}
+            self._streamers.add(streamer)
         self._prefetch_pool.submit(streamer.run)
         return streamer
 
@@ -250,6 +254,10 @@ class ReadPath:
             log.debug("cannot save read stats to %s: %s", path, e)
 
     def close(self) -> None:
+        with self._lock:
+            streamers, self._streamers = self._streamers, set()
+        for streamer in streamers:
+            streamer.stop.set()
         self._prefetch_pool.shutdown(wait=True, cancel_futures=True)
         self._writer.shutdown(wait=True)
         self.reader.close()
@@ -427,14 +435,17 @@ class _Streamer:
         try:
             while self.next_index < nblocks and not self.stop.is_set():
                 index = self.next_index
-                # reserve the next blocks, so that readers the kernel sends ahead of
-                # us wait for this stream instead of each starting a request
-                for j in range(index, min(nblocks, index + max(1, path.readahead))):
+                # reserve the blocks we may fetch without waiting (up to the reader's
+                # window), so that reads the kernel sends ahead of us wait for this
+                # stream instead of each starting a request; never more, or readers
+                # of another handle would wait on blocks this one is not fetching
+                h = self.handle
+                for j in range(index, min(nblocks, h.last_block + h.window + 1)):
                     if j not in claimed:
                         claimed[j] = path.claim(file, j)
                 if not self.handle.wait_until_wanted(index, self.stop, self.IDLE):
                     break
-                fut = claimed.pop(index)
+                fut = claimed.pop(index) if index in claimed else path.claim(file, index)
                 start, end = path.block_range(file, index)
                 if fut is None:
                     # cached (have the disk start on it) or fetched by someone else:
