@@ -2,8 +2,13 @@
 
 Caveats, honestly:
 
-* Hard links are refused with EPERM (the catalog keeps one name per inode);
-  tools that try ``link()`` first (git, mail spools) fall back to rename.
+* Hard links are real (link(2) on anything but a directory). An inode's
+  bytes are stored once per provider, under the key of its *primary* name
+  (the first one; plain layout). Extra names exist only in the catalog.
+  Unlinking or renaming the primary name while other links remain promotes
+  the oldest remaining link to primary (or takes the new name) and queues a
+  ``move`` of the objects to that path, like any rename: another tool reading
+  the bucket sees the file under one of its current names once the queue ran.
 * ``flock``/``fcntl`` locks are the kernel's and local to this host.
 * atime is not updated by reads (like ``noatime``); explicit ``touch -a`` works.
 * Renames and deletes change the catalog at once; the objects in the stores
@@ -385,15 +390,15 @@ class Operations(pyfuse3.Operations):
     async def readdir(self, fh, start_id, token):
         after = start_id
         while True:
-            batch = self.cat.children(fh, after_id=after, limit=500)
+            batch = self.cat.entries(fh, after=after, limit=500)
             if not batch:
                 return
-            for child in batch:
-                if not pyfuse3.readdir_reply(token, os.fsencode(child.name), self._attrs(child),
-                                             child.id):
+            for offset, name, child in batch:
+                if not pyfuse3.readdir_reply(token, os.fsencode(name), self._attrs(child),
+                                             offset):
                     return
                 self.lookups[child.id] = self.lookups.get(child.id, 0) + 1
-                after = child.id
+                after = offset
 
     async def releasedir(self, fh):
         return None
@@ -440,18 +445,47 @@ class Operations(pyfuse3.Operations):
                                               target=os.fsdecode(target)))
 
     async def link(self, inode, new_parent_inode, new_name, ctx):
-        raise fuse_error(errno.EPERM)  # hard links are not supported (see module docstring)
+        text = self._new_name(new_parent_inode, new_name)
+        cur = self._get(inode)
+        if cur.kind == "dir":
+            raise fuse_error(errno.EPERM)
+        if cur.parent is None:
+            raise fuse_error(errno.ENOENT)  # unlinked while open: no new names
+        self._dir(new_parent_inode)
+        try:
+            with self.cat.transaction():
+                linked = self.cat.add_link(inode, new_parent_inode, text)
+                self.cat.touch_dir(new_parent_inode)
+        except Conflict:
+            raise fuse_error(errno.EEXIST) from None
+        return self._entry(linked)
+
+    def _remove(self, parent: int, name: str) -> None:
+        """One name goes (in the caller's transaction); an inode with no names left
+        is an orphan, one whose primary name went has its objects' move queued."""
+        removed = self.cat.remove_name(parent, name)
+        if removed is None:
+            return
+        inode, promoted = removed
+        if promoted:
+            self._queue_moves(inode.id)
 
     async def unlink(self, parent_inode, name, ctx):
-        inode = self.cat.lookup(parent_inode, self._name(name))
+        text = self._name(name)
+        inode = self.cat.lookup(parent_inode, text)
         if inode is None:
             raise fuse_error(errno.ENOENT)
         if inode.kind == "dir":
             raise fuse_error(errno.EISDIR)
         with self.cat.transaction():
-            self.cat.detach(inode.id)
+            self._remove(parent_inode, text)
             self.cat.touch_dir(parent_inode)
-        self._unlinked(inode.id)
+        self._after_unlink(inode.id)
+
+    def _after_unlink(self, ino: int) -> None:
+        inode = self.cat.get(ino)
+        if inode is not None and inode.nlink == 0:
+            self._unlinked(ino)
 
     async def rmdir(self, parent_inode, name, ctx):
         inode = self.cat.lookup(parent_inode, self._name(name))
@@ -485,8 +519,10 @@ class Operations(pyfuse3.Operations):
                 raise fuse_error(errno.ENOENT)
             if dst.kind == "dir" and self.cat.is_ancestor(dst.id, parent_inode_old):
                 raise fuse_error(errno.EINVAL)
+            if dst.id == src.id:
+                return
             with self.cat.transaction():
-                self.cat.exchange(src.id, dst.id)
+                self.cat.exchange_names(parent_inode_old, old_name, parent_inode_new, new_name)
                 self.cat.touch_dir(parent_inode_old)
                 self.cat.touch_dir(parent_inode_new)
                 self._queue_moves(src.id)
@@ -496,7 +532,7 @@ class Operations(pyfuse3.Operations):
             if flags & pyfuse3.RENAME_NOREPLACE:
                 raise fuse_error(errno.EEXIST)
             if dst.id == src.id:
-                return
+                return  # two names of one file: POSIX says do nothing
             if src.kind == "dir":
                 if dst.kind != "dir":
                     raise fuse_error(errno.ENOTDIR)
@@ -506,16 +542,18 @@ class Operations(pyfuse3.Operations):
                 raise fuse_error(errno.EISDIR)
         with self.cat.transaction():
             if dst is not None:
-                self.cat.detach(dst.id)
+                self._remove(parent_inode_new, new_name)
                 if dst.kind == "dir" and self.lookups.get(dst.id, 0) == 0:
                     self.cat.delete(dst.id)
-            self.cat.move_entry(src.id, parent_inode_new, new_name)
+            _, primary = self.cat.rename_name(parent_inode_old, old_name, parent_inode_new,
+                                              new_name)
             self.cat.touch_dir(parent_inode_old)
             if parent_inode_new != parent_inode_old:
                 self.cat.touch_dir(parent_inode_new)
-            self._queue_moves(src.id)
+            if primary:
+                self._queue_moves(src.id)
         if dst is not None and dst.kind != "dir":
-            self._unlinked(dst.id)
+            self._after_unlink(dst.id)
 
     def _queue_moves(self, ino: int) -> None:
         """Every object under the renamed entry is to move to its new key (queued)."""

@@ -55,6 +55,8 @@ KIND_OF_MODE = {
 
 _INODE_COLS = ("id, parent, name, kind, mode, uid, gid, rdev, size, atime_ns, mtime_ns, "
                "ctime_ns, target, sha256, version, nlink, staged")
+#: readdir offsets of hard-link entries start here (primary names use inode ids)
+LINK_OFFSET = 1 << 48
 _REPLICA_COLS = "inode, provider, key, version, state, etag, tier, verified_at"
 
 
@@ -177,9 +179,153 @@ class Catalog:
         return Inode(*row) if row else None
 
     def lookup(self, parent: int, name: str) -> Inode | None:
+        """The inode named ``name`` in ``parent`` (a primary name or a hard link).
+
+        The Inode's ``parent``/``name`` are always its primary name.
+        """
         row = self.db.execute(f"SELECT {_INODE_COLS} FROM inodes WHERE parent = ? AND name = ?",
                               (parent, name)).fetchone()
-        return Inode(*row) if row else None
+        if row is None:
+            link = self.db.execute("SELECT inode FROM links WHERE parent = ? AND name = ?",
+                                   (parent, name)).fetchone()
+            return self.get(link[0]) if link else None
+        return Inode(*row)
+
+    def entries(self, parent: int, after: int = 0,
+                limit: int = 1000) -> list[tuple[int, str, Inode]]:
+        """(offset, name, inode) of ``parent``'s entries, hard links included.
+
+        Offsets are stable: primary names by inode id, then extra links at
+        :data:`LINK_OFFSET` + their row id.
+        """
+        out: list[tuple[int, str, Inode]] = []
+        if after < LINK_OFFSET:
+            for inode in self.children(parent, after_id=after, limit=limit):
+                out.append((inode.id, inode.name or "", inode))
+            if len(out) >= limit:
+                return out
+            after = LINK_OFFSET
+        rows = self.db.execute(
+            f"SELECT l.id, l.name, {', '.join('i.' + c.strip() for c in _INODE_COLS.split(','))} "
+            "FROM links l JOIN inodes i ON i.id = l.inode WHERE l.parent = ? AND l.id > ? "
+            "ORDER BY l.id LIMIT ?", (parent, after - LINK_OFFSET, limit - len(out))).fetchall()
+        out.extend((LINK_OFFSET + r[0], r[1], Inode(*r[2:])) for r in rows)
+        return out
+
+    def link_names(self, ino: int) -> list[tuple[int, str]]:
+        """(parent, name) of an inode's extra names (hard links), oldest first."""
+        return self.db.execute("SELECT parent, name FROM links WHERE inode = ? ORDER BY id",
+                               (ino,)).fetchall()
+
+    def _name_taken(self, parent: int, name: str) -> bool:
+        return self.db.execute(
+            "SELECT 1 FROM inodes WHERE parent = ? AND name = ? UNION ALL "
+            "SELECT 1 FROM links WHERE parent = ? AND name = ? LIMIT 1",
+            (parent, name, parent, name)).fetchone() is not None
+
+    def add_link(self, ino: int, parent: int, name: str) -> Inode:
+        """A further name for a non-directory (link(2)); Conflict if the name exists."""
+        with self.transaction():
+            inode = self.get(ino)
+            if inode is None or inode.parent is None:
+                raise NotFound("no such file in the catalog", key=name)
+            if inode.kind == "dir":
+                raise InvalidInput("directories cannot have hard links")
+            if self._name_taken(parent, name):
+                raise Conflict("file exists", key=name)
+            self.db.execute("INSERT INTO links (parent, name, inode) VALUES (?, ?, ?)",
+                            (parent, name, ino))
+            self.db.execute("UPDATE inodes SET nlink = nlink + 1, ctime_ns = ? WHERE id = ?",
+                            (now_ns(), ino))
+        inode = self.get(ino)
+        assert inode is not None
+        return inode
+
+    def remove_name(self, parent: int, name: str) -> tuple[Inode, bool] | None:
+        """Remove one name (unlink/rmdir/rename's victim); None if there is none.
+
+        Returns the inode as it is afterwards (``nlink == 0``: it is an orphan
+        now) and whether its primary name changed (a link was promoted: the
+        caller queues moving its objects to the new path).
+        """
+        with self.transaction():
+            t = now_ns()
+            link = self.db.execute("SELECT id, inode FROM links WHERE parent = ? AND name = ?",
+                                   (parent, name)).fetchone()
+            if link is not None:
+                self.db.execute("DELETE FROM links WHERE id = ?", (link[0],))
+                self.db.execute("UPDATE inodes SET nlink = nlink - 1, ctime_ns = ? WHERE id = ?",
+                                (t, link[1]))
+                inode = self.get(link[1])
+                assert inode is not None
+                return inode, False
+            inode = self.lookup(parent, name)
+            if inode is None:
+                return None
+            heir = self.db.execute("SELECT id, parent, name FROM links WHERE inode = ? "
+                                   "ORDER BY id LIMIT 1", (inode.id,)).fetchone()
+            if heir is None:
+                self.detach(inode.id)
+                promoted = False
+            else:
+                self.db.execute("DELETE FROM links WHERE id = ?", (heir[0],))
+                self.db.execute("UPDATE inodes SET parent = ?, name = ?, nlink = nlink - 1, "
+                                "ctime_ns = ? WHERE id = ?", (heir[1], heir[2], t, inode.id))
+                promoted = True
+            after = self.get(inode.id)
+            assert after is not None
+            return after, promoted
+
+    def rename_name(self, old_parent: int, old_name: str, new_parent: int,
+                    new_name: str) -> tuple[Inode, bool]:
+        """Move one name (the new one must be free); returns the inode and whether
+        it was the primary name (then the objects' keys are to follow)."""
+        with self.transaction():
+            link = self.db.execute("SELECT id, inode FROM links WHERE parent = ? AND name = ?",
+                                   (old_parent, old_name)).fetchone()
+            if link is None:
+                inode = self.lookup(old_parent, old_name)
+                if inode is None:
+                    raise NotFound("no such file in the catalog", key=old_name)
+                self.move_entry(inode.id, new_parent, new_name)
+                primary = True
+            else:
+                self.db.execute("UPDATE links SET parent = ?, name = ? WHERE id = ?",
+                                (new_parent, new_name, link[0]))
+                self.db.execute("UPDATE inodes SET ctime_ns = ? WHERE id = ?", (now_ns(), link[1]))
+                primary = False
+            inode = self.get(link[1] if link else inode.id)
+            assert inode is not None
+            return inode, primary
+
+    def exchange_names(self, pa: int, na: str, pb: int, nb: str) -> tuple[bool, bool]:
+        """RENAME_EXCHANGE of two names; returns, per name, whether it was a primary name."""
+        with self.transaction():
+            la = self.db.execute("SELECT id, inode FROM links WHERE parent = ? AND name = ?",
+                                 (pa, na)).fetchone()
+            lb = self.db.execute("SELECT id, inode FROM links WHERE parent = ? AND name = ?",
+                                 (pb, nb)).fetchone()
+            if la is None and lb is None:
+                a, b = self.lookup(pa, na), self.lookup(pb, nb)
+                assert a is not None and b is not None
+                self.exchange(a.id, b.id)
+                return True, True
+            t = now_ns()
+            # park one name so the unique (parent, name) constraints hold mid-swap
+            tmp = "/exchange"  # no real name holds a slash
+            for (p, n), (np_, nn) in (((pa, na), (pb, tmp)), ((pb, nb), (pa, na)),
+                                      ((pb, tmp), (pb, nb))):
+                moved = self.db.execute("UPDATE links SET parent = ?, name = ? WHERE parent = ? "
+                                        "AND name = ? RETURNING inode", (np_, nn, p, n)).fetchone()
+                if moved is None:
+                    moved = self.db.execute(
+                        "UPDATE inodes SET parent = ?, name = ? WHERE parent = ? AND name = ? "
+                        "RETURNING id, kind", (np_, nn, p, n)).fetchone()
+                    if moved[1] == "dir" and p != np_:
+                        self.db.execute("UPDATE inodes SET nlink = nlink - 1 WHERE id = ?", (p,))
+                        self.db.execute("UPDATE inodes SET nlink = nlink + 1 WHERE id = ?", (np_,))
+                self.db.execute("UPDATE inodes SET ctime_ns = ? WHERE id = ?", (t, moved[0]))
+            return la is None, lb is None
 
     def children(self, parent: int, after_id: int = 0, limit: int = 1000) -> list[Inode]:
         """Entries of ``parent`` in id order: ids are stable readdir offsets."""
@@ -189,8 +335,9 @@ class Catalog:
         return [Inode(*r) for r in rows]
 
     def has_children(self, ino: int) -> bool:
-        return self.db.execute("SELECT 1 FROM inodes WHERE parent = ? LIMIT 1",
-                               (ino,)).fetchone() is not None
+        return self.db.execute("SELECT 1 FROM inodes WHERE parent = ? UNION ALL "
+                               "SELECT 1 FROM links WHERE parent = ? LIMIT 1",
+                               (ino, ino)).fetchone() is not None
 
     def count_inodes(self) -> int:
         return self.db.execute("SELECT count(*) FROM inodes").fetchone()[0]
@@ -207,6 +354,9 @@ class Catalog:
         m = t if mtime_ns is None else mtime_ns
         try:
             with self.transaction():
+                if self.db.execute("SELECT 1 FROM links WHERE parent = ? AND name = ?",
+                                   (parent, name)).fetchone():
+                    raise sqlite3.IntegrityError("name taken by a hard link")
                 cur = self.db.execute(
                     "INSERT INTO inodes (parent, name, kind, mode, uid, gid, rdev, size, atime_ns, "
                     "mtime_ns, ctime_ns, target, sha256, version, nlink, staged) VALUES "
@@ -239,11 +389,12 @@ class Catalog:
         self.db.execute("UPDATE inodes SET mtime_ns = ?, ctime_ns = ? WHERE id = ?", (t, t, ino))
 
     def detach(self, ino: int) -> None:
-        """Remove the entry from its directory; the inode lives on as an orphan (nlink 0)."""
+        """Remove every name of ``ino``; the inode lives on as an orphan (nlink 0)."""
         inode = self.get(ino)
         if inode is None:
             return
         with self.transaction():
+            self.db.execute("DELETE FROM links WHERE inode = ?", (ino,))
             if inode.kind == "dir" and inode.parent is not None:
                 self.db.execute("UPDATE inodes SET nlink = nlink - 1 WHERE id = ?", (inode.parent,))
             self.db.execute("UPDATE inodes SET parent = NULL, name = NULL, nlink = 0, "

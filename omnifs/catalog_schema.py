@@ -32,7 +32,8 @@ def _v1_initial(db: sqlite3.Connection) -> None:
       target      symlink target (str, fsdecoded), else NULL
       sha256      hex SHA-256 of the current content (files), NULL if unknown
       version     grows by one with every content change acknowledged by close/fsync
-      nlink       links to the inode: 0 for orphans (hard links are refused: EPERM)
+      nlink       links to the inode: names in the tree (this row's own name plus its
+                  rows in ``links``), +1 per subdirectory for dirs; 0 for orphans
       staged      1 while a staging file in cache_dir/staging holds bytes that are
                   not yet on write_quorum stores (a remount uploads them)
 
@@ -137,6 +138,37 @@ def _v1_initial(db: sqlite3.Connection) -> None:
         """)
 
 
+def _v2_hard_links(db: sqlite3.Connection) -> None:
+    """Hard links: a file's second and further names.
+
+    Why not move every name to a separate table: ``inodes.parent/name`` stays
+    the inode's *primary* name, the one its objects are stored under (plain
+    layout), and everything that reads the tree by path (daemon, importer,
+    reconciler) keeps working unchanged. Only extra names live here; for
+    almost every file this table holds nothing.
+
+    links -- extra directory entries of non-directories.
+      id      readdir offsets of these entries (after all primary names)
+      parent  directory the name is in
+      name    the entry's name (str, as inodes.name)
+      inode   the file it names (its nlink counts this row)
+
+    A name is unique per directory across ``inodes`` and ``links`` (the
+    catalog checks both before it adds one). When a primary name is removed
+    while links remain, the oldest link becomes the primary name.
+    """
+    _script(db, """
+        CREATE TABLE links (
+            id     INTEGER PRIMARY KEY AUTOINCREMENT,
+            parent INTEGER NOT NULL,
+            name   TEXT NOT NULL,
+            inode  INTEGER NOT NULL REFERENCES inodes(id) ON DELETE CASCADE,
+            UNIQUE (parent, name)
+        );
+        CREATE INDEX links_by_inode ON links(inode)
+        """)
+
+
 def _script(db: sqlite3.Connection, script: str) -> None:
     """Run ``;``-separated statements inside the caller's transaction.
 
@@ -148,7 +180,7 @@ def _script(db: sqlite3.Connection, script: str) -> None:
 
 
 #: in order; ``schema_version.version`` = how many have been applied
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_initial]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_initial, _v2_hard_links]
 
 
 def migrate(db: sqlite3.Connection) -> int:

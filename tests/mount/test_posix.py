@@ -142,12 +142,79 @@ def test_write_through_unlinked_handle(mnt):
     assert not p.exists()
 
 
-def test_name_too_long_and_hard_links(mnt):
+def test_name_too_long_and_reserved(mnt):
     assert errno_of(open, mnt.mp / ("x" * 256), "w") == errno.ENAMETOOLONG
     (mnt.mp / ("y" * 255)).write_bytes(b"ok")
-    (mnt.mp / "a").write_bytes(b"a")
-    assert errno_of(os.link, mnt.mp / "a", mnt.mp / "b") == errno.EPERM
     assert errno_of(os.mkdir, mnt.mp / ".omnifs") == errno.EPERM
+
+
+def test_hard_links_share_data_and_count(mnt):
+    a, b, d = mnt.mp / "a", mnt.mp / "b", mnt.mp / "d"
+    d.mkdir()
+    a.write_bytes(b"one")
+    before = a.stat()
+    dir_before = os.stat(mnt.mp)
+    os.link(a, b)
+    os.link(a, d / "c")
+    st = a.stat()
+    assert st.st_nlink == 3 and b.stat().st_ino == st.st_ino == (d / "c").stat().st_ino
+    assert st.st_ctime_ns > before.st_ctime_ns
+    assert os.stat(mnt.mp).st_mtime_ns > dir_before.st_mtime_ns
+    assert sorted(os.listdir(mnt.mp)) == ["a", "b", "d"]
+    with open(b, "r+b") as f:  # written through one name, read through another
+        f.write(b"TWO")
+    assert a.read_bytes() == b"TWO" == (d / "c").read_bytes()
+    assert errno_of(os.link, a, d / "c") == errno.EEXIST
+    assert errno_of(os.link, d, mnt.mp / "d2") == errno.EPERM
+    assert errno_of(os.link, mnt.mp / "nope", mnt.mp / "x") == errno.ENOENT
+    assert errno_of(os.rmdir, d) == errno.ENOTEMPTY  # a link is an entry
+    os.unlink(a)  # the primary name goes: the bytes stay, the key follows
+    assert b.read_bytes() == b"TWO" and b.stat().st_nlink == 2
+    mnt.replicate()
+    for name in mnt.names:
+        p = mnt.provider(name)
+        assert not p.exists("a")
+        assert p.read_bytes("b") == b"TWO"
+    os.unlink(d / "c")
+    os.unlink(b)
+    mnt.replicate()
+    for name in mnt.names:
+        assert not mnt.provider(name).exists("b")
+
+
+def test_hard_link_rename_semantics(mnt):
+    a, b, c = mnt.mp / "a", mnt.mp / "b", mnt.mp / "c"
+    a.write_bytes(b"A")
+    os.link(a, b)
+    os.rename(a, b)  # two names of one file: nothing happens
+    assert a.exists() and b.exists() and a.stat().st_nlink == 2
+    c.write_bytes(b"C")
+    os.rename(c, b)  # over a hard link: only that name goes
+    assert b.read_bytes() == b"C" and a.read_bytes() == b"A" and a.stat().st_nlink == 1
+    os.link(a, c)
+    ctime = a.stat().st_ctime_ns
+    os.rename(c, mnt.mp / "c2")  # renaming an extra name
+    assert (mnt.mp / "c2").read_bytes() == b"A" and a.stat().st_ctime_ns >= ctime
+    os.rename(a, mnt.mp / "a2")  # renaming the primary name moves the objects
+    renameat2(mnt.mp / "c2", b, RENAME_EXCHANGE)
+    assert b.read_bytes() == b"A" and (mnt.mp / "c2").read_bytes() == b"C"
+    mnt.replicate()
+    for name in mnt.names:
+        p = mnt.provider(name)
+        assert p.read_bytes("a2") == b"A" and p.read_bytes("c2") == b"C"
+        assert not p.exists("a")
+    with open(mnt.mp / "a2", "rb") as held:
+        os.unlink(mnt.mp / "a2")
+        os.unlink(b)  # last name gone while open: still readable
+        assert held.read() == b"A"
+
+
+def test_hard_links_survive_remount(mnt):
+    (mnt.mp / "a").write_bytes(b"x")
+    os.link(mnt.mp / "a", mnt.mp / "b")
+    mnt.umount()
+    mnt.mount()
+    assert (mnt.mp / "b").stat().st_nlink == 2 and (mnt.mp / "b").read_bytes() == b"x"
 
 
 def test_user_xattrs(mnt):

@@ -52,7 +52,7 @@ def test_migrations_run_in_order_once(tmp_path, monkeypatch):
     c.close()
     monkeypatch.setattr(catalog_schema, "MIGRATIONS", [*catalog_schema.MIGRATIONS, v2])
     c = Catalog(tmp_path / "c.db")
-    assert c.schema_version == 2 and calls == ["v2"]
+    assert c.schema_version == len(catalog_schema.MIGRATIONS) and calls == ["v2"]
     c.close()
     Catalog(tmp_path / "c.db").close()
     assert calls == ["v2"]
@@ -94,6 +94,41 @@ def test_rename_exchange_and_orphans(cat):
     assert cat.is_ancestor(a.id, a.id) and not cat.is_ancestor(a.id, sub.id)
     cat.detach(b.id)
     assert [o.id for o in cat.orphans()] == [b.id] and cat.path_of(b.id) is None
+
+
+def test_hard_links_names_nlink_and_promotion(cat):
+    d = cat.create(ROOT_INODE, "d", DIR, 0, 0)
+    f = cat.create(ROOT_INODE, "f", FILE, 0, 0)
+    assert cat.add_link(f.id, d.id, "g").nlink == 2
+    assert cat.lookup(d.id, "g").id == f.id and cat.has_children(d.id)
+    with pytest.raises(Conflict):
+        cat.add_link(f.id, ROOT_INODE, "d")
+    with pytest.raises(Conflict):
+        cat.create(d.id, "g", FILE, 0, 0)  # a link holds the name
+    names = [(name, i.id) for _, name, i in cat.entries(d.id)]
+    assert names == [("g", f.id)]
+    inode, promoted = cat.remove_name(ROOT_INODE, "f")  # the primary name goes
+    assert promoted and inode.nlink == 1 and cat.path_of(f.id) == "d/g"
+    assert cat.link_names(f.id) == []
+    cat.add_link(f.id, ROOT_INODE, "h")
+    inode, primary = cat.rename_name(ROOT_INODE, "h", d.id, "h2")
+    assert not primary and cat.lookup(d.id, "h2").id == f.id
+    e = cat.create(ROOT_INODE, "e", FILE, 0, 0)
+    assert cat.exchange_names(d.id, "h2", ROOT_INODE, "e") == (False, True)
+    assert cat.lookup(ROOT_INODE, "e").id == f.id and cat.path_of(e.id) == "d/h2"
+    inode, promoted = cat.remove_name(ROOT_INODE, "e")  # an extra name: nothing moves
+    assert inode.nlink == 1 and not promoted
+    inode, promoted = cat.remove_name(d.id, "g")  # the last name: an orphan
+    assert inode.nlink == 0 and not promoted and cat.path_of(f.id) is None
+
+
+def test_entries_offsets_span_links(cat):
+    f = cat.create(ROOT_INODE, "f", FILE, 0, 0)
+    for i in range(3):
+        cat.add_link(f.id, ROOT_INODE, f"l{i}")
+    first = cat.entries(ROOT_INODE, limit=2)
+    rest = cat.entries(ROOT_INODE, after=first[-1][0])
+    assert [n for _, n, _ in first + rest] == ["f", "l0", "l1", "l2"]
 
 
 def test_replicas_versions_xattrs(cat):
