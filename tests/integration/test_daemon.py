@@ -133,6 +133,12 @@ def drained(copies: int):
                         and not cat.work_items("failed"))
 
 
+def on(cat: Catalog, provider: str) -> int:
+    """Replica rows still pointing at ``provider`` (a lost one's are re-placed, then dropped)."""
+    return cat.db.execute("SELECT count(*) FROM replicas WHERE provider = ?",
+                          (provider,)).fetchone()[0]
+
+
 def assert_stores_identical(cat: Catalog, providers: dict, files: dict[str, bytes]) -> None:
     """Every store holds every file: same bytes, same SHA-256 and mtime metadata."""
     for path, data in files.items():
@@ -228,8 +234,8 @@ def test_placement_rules_choose_the_targets(make_settings, tmp_path):
     p1 = open_provider(eu1)
     ino = write_file(cat, p1, "eu/data.csv", b"secret,eu\n", [])
     cat.set_replica(ino, "eu-dead", "eu/data.csv", 1, "synced")
-    run_daemon_until(cfg, lambda c, d: d.board.status("eu-dead") == "lost" and drained(2)(c),
-                     timeout=30)
+    run_daemon_until(cfg, lambda c, d: d.board.status("eu-dead") == "lost"
+                     and not on(c, "eu-dead") and drained(2)(c), timeout=30)
     holders = {r.provider for r in cat.replicas(ino) if r.state == "synced"}
     assert holders == {"eu1", "eu2"}
 
@@ -286,8 +292,8 @@ def test_lost_provider_copies_restored_on_the_others(make_settings, tmp_path):
         ino = cat.resolve(path).id
         cat.set_replica(ino, "two", path, 1, "synced")
     t0 = time.monotonic()
-    run_daemon_until(cfg, lambda c, d: d.board.status("two") == "lost" and drained(2)(c),
-                     timeout=60)
+    run_daemon_until(cfg, lambda c, d: d.board.status("two") == "lost"
+                     and not on(c, "two") and drained(2)(c), timeout=60)
     pc = open_provider(c)
     assert_stores_identical(cat, {"one": pa, "three": pc}, files)
     assert all(cat.replica(cat.resolve(p).id, "two") is None for p in files)
