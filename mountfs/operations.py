@@ -588,7 +588,7 @@ class Operations(pyfuse3.Operations):
         st = self._state(inode)
         st.opens += 1
         try:
-            if flags & os.O_TRUNC and (flags & os.O_ACCMODE) != os.O_RDONLY:
+            if flags & os.O_TRUNC:  # O_RDONLY|O_TRUNC truncates too on Linux (write was checked)
                 async with st.lock:
                     await self._ensure_staging(st, empty=True)
                     self._mark_dirty(st)

@@ -305,3 +305,61 @@ def test_large_directory_listing_offsets(mnt):
     assert len(seen) == len(set(seen))
     assert set(sorted(names)[:600]) <= set(seen)
     assert sorted(os.listdir(d)) == sorted((names - set(sorted(names)[600:700])) | {"new-one"})
+
+
+def test_ctime_moves_with_every_status_change(mnt):
+    """pjdfstest checks ctime after chmod, chown, link, unlink, rename, truncate, utimes."""
+    f, g = mnt.mp / "f", mnt.mp / "g"
+    f.write_bytes(b"x")
+    steps = [lambda: os.chmod(f, 0o600), lambda: os.chown(f, 1, 1),
+             lambda: os.link(f, mnt.mp / "f2"), lambda: os.unlink(mnt.mp / "f2"),
+             lambda: os.rename(f, g), lambda: os.truncate(g, 10), lambda: os.utime(g, (1, 2))]
+    for step in steps:
+        before = (g if g.exists() else f).stat().st_ctime_ns
+        step()
+        assert (g if g.exists() else f).stat().st_ctime_ns > before, step
+    assert g.read_bytes() == b"x" + b"\0" * 9
+    os.close(os.open(g, os.O_RDONLY | os.O_TRUNC))  # Linux truncates this too
+    assert g.stat().st_size == 0
+
+
+def test_links_of_special_files(mnt):
+    os.mknod(mnt.mp / "chr", stat.S_IFCHR | 0o644, os.makedev(1, 7))
+    os.mkfifo(mnt.mp / "fifo")
+    os.symlink("nowhere", mnt.mp / "sl")
+    for name in ("chr", "fifo", "sl"):
+        os.link(mnt.mp / name, mnt.mp / f"{name}.l", follow_symlinks=False)
+        assert os.lstat(mnt.mp / name).st_nlink == 2
+    assert os.lstat(mnt.mp / "chr.l").st_rdev == os.makedev(1, 7)
+    assert os.readlink(mnt.mp / "sl.l") == "nowhere"
+    assert errno_of(os.mkdir, mnt.mp / "sl") == errno.EEXIST
+    assert errno_of(os.open, mnt.mp / "sl", os.O_CREAT | os.O_EXCL | os.O_WRONLY) == errno.EEXIST
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root")
+def test_sticky_dirs_and_links_for_other_users(make_mount):
+    m = make_mount(allow_other=True)
+    os.chmod(m.mp, 0o777)
+    sticky = m.mp / "tmp"
+    sticky.mkdir()
+    os.chmod(sticky, 0o1777)
+    (sticky / "roots").write_bytes(b"r")
+    shared = m.mp / "shared"
+    shared.write_bytes(b"s")
+    os.chmod(shared, 0o666)
+    code = (
+        "import os\n"
+        "def code(f):\n"
+        "    try:\n        f()\n    except OSError as e:\n        return e.errno\n    return 0\n"
+        f"print(code(lambda: os.unlink({str(sticky / 'roots')!r})))\n"
+        f"print(code(lambda: os.rename({str(sticky / 'roots')!r}, {str(sticky / 'x')!r})))\n"
+        f"open({str(sticky / 'mine')!r}, 'w').write('m')\n"
+        f"print(code(lambda: os.link({str(sticky / 'mine')!r}, {str(sticky / 'mine2')!r})))\n"
+        f"print(code(lambda: os.unlink({str(sticky / 'mine')!r})))\n"
+        f"print(code(lambda: os.link({str(shared)!r}, {str(m.mp / 'shared2')!r})))\n"
+    )
+    proc = _as_nobody(code, "/")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == [str(errno.EPERM), str(errno.EPERM), "0", "0", "0"]
+    assert (sticky / "mine2").read_text() == "m" and (sticky / "mine2").stat().st_nlink == 1
+    assert (m.mp / "shared2").stat().st_nlink == 2
