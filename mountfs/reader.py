@@ -13,14 +13,18 @@ Blocking by design (called in a worker thread), like the providers.
   ``i`` of a file is ``[i*bs, min((i+1)*bs, size))``.
 * Concurrent readers of the same block (two handles, or a reader and the
   read-ahead) share one fetch through a per-block in-flight map.
-* Each handle keeps only its current block in memory (the kernel asks for
-  128 KiB–1 MiB at a time; without that, every request would re-read a 4 MiB
-  cache entry). Memory is bounded by handles × one block plus the blocks
-  being fetched.
-* Read-ahead: a handle whose reads follow each other gets a window of the
-  next blocks fetched in parallel into the disk cache, doubling from 1 up to
-  ``readahead`` blocks as the sequential run continues; a jump resets it to
-  none, so random access (sqlite, mmap faults) costs no extra fetches.
+* Each handle keeps its last few blocks in memory (the kernel asks for
+  128 KiB–1 MiB at a time, several at once; without that, every request
+  would re-read a 4 MiB cache entry). Memory is bounded by open handles ×
+  ``ReadHandle.KEEP`` blocks, plus one block per read-ahead stream and a few
+  waiting for the cache writer.
+* Read-ahead: reads near the furthest byte read so far (the kernel's reads
+  arrive out of order) make a run; a run gets one ranged stream from the
+  fastest replica (see :class:`_Streamer`), kept at most a window ahead of
+  the reader that doubles from 1 to ``readahead`` blocks; cached blocks in
+  the window are handed to the disk early (WILLNEED). Two reads in a row far
+  from the run end it, so random access (sqlite, mmap faults) costs no extra
+  fetches. A first read at offset 0 starts a run at once (`cat`, `cp`).
 * Counters: a miss is a block fetched from a store (on demand or ahead, one
   per shared fetch); a hit is a block a reader took from the disk cache that
   read-ahead had not just fetched for it. So a cold read is all misses and a
