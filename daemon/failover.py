@@ -59,3 +59,65 @@ def recreate_elsewhere(catalogs, lost: str, views: Sequence[ProviderView],
                 log.warning("%s: only %d of %d copies can be placed without %s", path,
                             len(holders) + len(placement.targets), copies, lost)
     return queued
+
+
+def repair(catalogs, views: Sequence[ProviderView], rules: Sequence[Rule], copies: int,
+           limit: int = 1000) -> tuple[int, int]:
+    """Converge on ``copies``: queue copies for under-replicated files, drop surplus stale ones.
+
+    Catches what no queued item covers any more: items parked as failed, a
+    provider that returned after being declared lost, files the mount placed
+    before placement knew the rules. Returns (copies queued, stale replicas
+    dropped). Files still being written (staged) are left alone.
+    """
+    cat: Catalog = catalogs.get()
+    lost = {v.name for v in views if v.status == "lost"}
+    marks = ",".join("?" * len(lost)) or "''"
+
+    def current(ino_expr: str) -> str:
+        """SQL: synced copies of the current version on providers that are not lost."""
+        return (f"(SELECT count(*) FROM replicas s WHERE s.inode = {ino_expr} AND "
+                f"s.state = 'synced' AND s.version = i.version AND s.provider NOT IN ({marks}))")
+
+    base = ("FROM inodes i WHERE i.kind = 'file' AND i.parent IS NOT NULL AND i.staged = 0 "
+            "AND i.version > 0 AND ")
+    queued = 0
+    rows = cat.db.execute(f"SELECT i.id {base}{current('i.id')} BETWEEN 1 AND ? LIMIT ?",
+                          (*lost, copies - 1, limit)).fetchall()
+    for (ino,) in rows:
+        with cat.transaction():
+            inode = cat.get(ino)
+            path = cat.path_of(ino)
+            if inode is None or path is None:
+                continue
+            reps = cat.replicas(ino)
+            holders = {r.provider for r in reps if r.state == "synced"
+                       and r.version == inode.version and r.provider not in lost}
+            busy = {r.provider for r in reps if r.state == "pending" and r.version == inode.version}
+            missing = copies - len(holders) - len(busy)
+            if missing <= 0:
+                continue
+            try:
+                placement = place("/" + path, views, rules, copies=missing,
+                                  exclude=holders | busy | lost, balance=True)
+            except PlacementError:
+                continue
+            for target in placement.targets:
+                queue_replicate(cat, ino, target, path, inode.version)
+                queued += 1
+    dropped = 0
+    surplus = cat.db.execute(
+        f"SELECT r.inode, r.provider, r.key FROM replicas r JOIN inodes i ON i.id = r.inode "
+        f"WHERE r.state = 'stale' AND i.staged = 0 AND "
+        f"{current('r.inode')} >= ? LIMIT ?",
+        (*lost, copies, limit)).fetchall()
+    for ino, provider, key in surplus:
+        with cat.transaction():
+            rep = cat.replica(ino, provider)
+            if rep is None or rep.state != "stale":
+                continue
+            cat.drop_replica(ino, provider)
+            if not cat.holders(provider, key):
+                cat.enqueue("delete", {"provider": provider, "key": key})
+            dropped += 1
+    return queued, dropped

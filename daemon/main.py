@@ -200,6 +200,8 @@ class Daemon:
             self.metrics.lag.set(lag or 0.0)
             self.metrics.under_replicated.set(under)
             await self.flush_totals()
+            if under and not depth:
+                await self._repair()
             # under_replicated scans every file: not more often than every few seconds
             await trio.sleep(max(self.settings.probe_interval, 5.0))
 
@@ -208,6 +210,17 @@ class Daemon:
         failed = c.db.execute("SELECT count(*) FROM work WHERE state = 'failed'").fetchone()[0]
         return c.pending_count(), failed, c.oldest_pending_age(), c.under_replicated(
             self.config.copies)
+
+    async def _repair(self) -> None:
+        """Nothing queued yet files lack copies: queue what converges them (failover.repair)."""
+        from .failover import repair
+
+        queued, dropped = await trio.to_thread.run_sync(
+            repair, self.thread_catalogs, self.views(), self.rules, self.config.copies)
+        if queued or dropped:
+            log.info("repair: %d copy(ies) queued, %d surplus stale replica(s) dropped",
+                     queued, dropped)
+            self._kick()
 
     def _on_change(self, name: str, before: str, after: str) -> None:
         self._events_send.send_nowait((name, before, after))

@@ -202,6 +202,7 @@ class Reconciler:
                     d.metrics.conflicts.labels(name, action).inc(getattr(out, action))
         if total.restored or total.adopted or total.kept_both:
             d._kick()
+        await d._repair()
         return total
 
 

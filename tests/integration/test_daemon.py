@@ -594,3 +594,40 @@ def test_written_through_the_mount_replicated_renamed_deleted(make_settings, tmp
     finally:
         subprocess.run([*omnifs, "umount", str(mnt)], check=False, capture_output=True,
                        timeout=60)
+
+
+def test_repair_converges_without_queued_work(make_settings, tmp_path):
+    """No item covers a missing copy (e.g. it was parked as failed): the daemon still restores
+    ``copies``; a stale replica beyond ``copies`` is dropped and deleted from its store."""
+    a, b, c = (make_settings(k, name=n) for k, n in (("s3", "one"), ("file", "two"),
+                                                      ("gs", "three")))
+    cfg = make_config(tmp_path, [a, b, c], copies=2)
+    cat = Catalog(cfg.catalog_path())
+    pa, pc = open_provider(a), open_provider(c)
+    files = write_many(cat, pa, [], 8)                       # one copy each, nothing queued
+    ino = cat.resolve("d/sub0/f0000.bin").id
+    pc.write_bytes("d/sub0/f0000.bin", b"old bytes")
+    cat.set_replica(ino, "three", "d/sub0/f0000.bin", 0, "stale")
+    # a file already on two providers, with a stale leftover on the third: surplus
+    extra = write_file(cat, pa, "extra.bin", b"current", [])
+    open_provider(b).write_bytes("extra.bin", b"current")
+    cat.set_replica(extra, "two", "extra.bin", 1, "synced")
+    pc.write_bytes("extra.bin", b"leftover")
+    cat.set_replica(extra, "three", "extra.bin", 0, "stale")
+
+    def converged(c: Catalog) -> bool:
+        stale = c.db.execute("SELECT count(*) FROM replicas WHERE state != 'synced'").fetchone()[0]
+        return drained(2)(c) and stale == 0
+
+    run_daemon_until(cfg, converged, timeout=60)
+    for path in files:
+        inode = cat.resolve(path)
+        synced = [r.provider for r in cat.replicas(inode.id)
+                  if r.state == "synced" and r.version == inode.version]
+        assert len(synced) == 2, (path, synced)
+    assert cat.replica(extra, "three") is None and not pc.exists("extra.bin")
+    rep = cat.replica(ino, "three")
+    if rep is None:       # dropped as surplus: its old object is deleted
+        assert not pc.exists("d/sub0/f0000.bin")
+    else:                 # chosen as the second copy: rewritten with the current bytes
+        assert pc.read_bytes("d/sub0/f0000.bin") == files["d/sub0/f0000.bin"]
