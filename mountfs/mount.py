@@ -106,7 +106,8 @@ def serve(config: Config, mountpoint: str, *, ready: Callable[[], None] | None =
             from omnifs.importer import import_stores
 
             import_stores(catalog, stores.by_name, config)
-        ops = Operations(config, catalog, stores, writeback=writeback)
+        # `[mount] writeback = true` in config, or --writeback on the command line
+        ops = Operations(config, catalog, stores, writeback=writeback or config.writeback)
         trio.run(_main, ops, mp, config, ready, debug)
     finally:
         stores.close()

@@ -60,6 +60,12 @@ WRITEBACK_MAX = 10_000
 WRITEBACK_DELAY = 2.0
 #: seconds before a failed background upload is tried again
 WRITEBACK_RETRY = 5.0
+#: write-back uploads wait for this many seconds without FUSE requests: a burst of
+#: writes (tar x, cp -r) is not slowed by uploads competing for the CPU and the GIL,
+#: like the kernel's own idle-time writeback ...
+WRITEBACK_QUIET = 0.3
+#: ... but never longer than this after the close (a mount that is never idle)
+WRITEBACK_MAX_DELAY = 30.0
 #: xattr namespaces not kept: SELinux labels, capabilities, POSIX ACLs
 _UNSUPPORTED_XATTRS = (b"security.", b"system.")
 
@@ -109,6 +115,8 @@ class Operations(pyfuse3.Operations):
         self.handles: dict[int, Handle] = {}
         self._next_fh = 1
         self.lookups: dict[int, int] = {}
+        #: trio time of the last namespace/content request (write-back waits for quiet)
+        self.busy_at = 0.0
 
     # -- helpers -------------------------------------------------------------
     def _attrs(self, inode: Inode) -> pyfuse3.EntryAttributes:
@@ -339,6 +347,7 @@ class Operations(pyfuse3.Operations):
         return self._attrs(self._get(inode))
 
     async def setattr(self, inode, attr, fields, fh, ctx):
+        self.busy_at = trio.current_time()
         cur = self._get(inode)
         changes: dict[str, int] = {}
         t = now_ns()
@@ -427,6 +436,7 @@ class Operations(pyfuse3.Operations):
 
     # -- namespace changes ----------------------------------------------------------
     async def mkdir(self, parent_inode, name, mode, ctx):
+        self.busy_at = trio.current_time()
         return self._entry(self._create_entry(parent_inode, name, stat.S_IFDIR | stat.S_IMODE(mode), ctx))
 
     async def mknod(self, parent_inode, name, mode, rdev, ctx):
@@ -572,6 +582,7 @@ class Operations(pyfuse3.Operations):
         return fh
 
     async def create(self, parent_inode, name, mode, flags, ctx):
+        self.busy_at = trio.current_time()
         inode = self._create_entry(parent_inode, name, stat.S_IFREG | stat.S_IMODE(mode), ctx)
         st = self._state(inode.id)
         await self._ensure_staging(st, empty=True)
@@ -611,6 +622,7 @@ class Operations(pyfuse3.Operations):
         return await self.reader.read(h, self._get(h.ino), off, size)
 
     async def write(self, fh, off, buf):
+        self.busy_at = trio.current_time()
         h = self.handles[fh]
         st = self._state(h.ino)
         async with st.lock:
@@ -684,6 +696,13 @@ class Operations(pyfuse3.Operations):
     async def _upload_worker(self, recv) -> None:
         async for ino, ready_at in recv:
             await trio.sleep_until(ready_at)
+            deadline = ready_at - WRITEBACK_DELAY + WRITEBACK_MAX_DELAY
+            while len(self._queued) < WRITEBACK_MAX // 2:
+                quiet_at = self.busy_at + WRITEBACK_QUIET
+                now = trio.current_time()
+                if now >= quiet_at or now >= deadline:
+                    break
+                await trio.sleep_until(min(quiet_at, deadline))
             st = self.open_files.get(ino)
             try:
                 if st is not None and st.dirty:

@@ -34,7 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--writeback", action="store_true",
                    help="close returns once the file is staged on local disk and uploads "
                         "follow in the background (fsync still waits for the upload); a "
-                        "kill -9 loses nothing, a lost local disk loses unuploaded files")
+                        "kill -9 loses nothing, a lost local disk loses unuploaded files; "
+                        "`[mount] writeback = true` in the config does the same")
     p.add_argument("--ready-fd", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--log", metavar="FILE", help="background mode: where the mount logs "
                    "(default: CACHE_DIR/mount.log)")

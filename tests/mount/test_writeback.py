@@ -68,3 +68,21 @@ def test_writeback_uploads_temp_files_once_at_their_final_name(make_mount):
     assert wait_for(lambda: first.exists("final"))
     assert first.read_bytes("final") == b"final bytes"
     assert not first.exists(".tmp-upload") and not first.exists("scratch")
+
+
+def test_writeback_from_config_waits_for_quiet(make_mount):
+    """`[mount] writeback = true` without the flag; uploads wait for a quiet moment."""
+    m = make_mount(mount=False)
+    text = m.config.read_text().replace("[mount]\n", "[mount]\nwriteback = true\n")
+    m.config.write_text(text)
+    m.mount()
+    first = m.provider(m.names[0])
+    deadline = time.monotonic() + 3.5
+    i = 0
+    while time.monotonic() < deadline:  # a steady stream of writes: no upload yet
+        (m.mp / f"busy{i}").write_bytes(b"b")
+        i += 1
+        time.sleep(0.05)
+    assert not first.exists("busy0")  # closed > 2 s ago, but the mount was never quiet
+    assert wait_for(lambda: first.exists(f"busy{i - 1}"))
+    assert first.read_bytes("busy0") == b"b"
