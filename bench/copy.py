@@ -6,7 +6,11 @@ local->gs (objects/s). Both tools run as subprocesses with the same
 ``--transfers``, each into a fresh destination prefix, and every row prints
 the median of ``--runs`` and the ratio omnifs/rclone (>= 1.0 is the goal).
 
-Not a timed test: ``.venv/bin/python bench/copy.py [--small] [--runs N]``.
+``--rss`` adds one 2 GiB object copied local->s3 and s3->az by omnifs
+alone, checking its peak RSS against the 256 MiB budget (memory must not
+grow with the object).
+
+Not a timed test: ``.venv/bin/python bench/copy.py [--small] [--runs N] [--rss]``.
 """
 
 from __future__ import annotations
@@ -150,6 +154,8 @@ class Bench:
 
     # -- one row ---------------------------------------------------------
     def row(self, label: str, src: str, dst: str, prefix: str, nbytes: int, nobjects: int) -> None:
+        if self.args.only and self.args.only not in label:
+            return
         t = self.args.transfers
         res: dict[str, list[tuple[float, int]]] = {"omnifs": [], "rclone": []}
         for run in range(self.args.runs):
@@ -174,8 +180,21 @@ class Bench:
                   f"rclone {rss['rclone'] / MiB:6.0f} MiB", flush=True)
         else:
             print(f"{label:<28} omnifs {nobjects / o:8.1f} obj/s  rclone {nobjects / r:8.1f} obj/s  "
-                  f"ratio {r / o:5.2f}   ({nbytes / o / 1e6:.1f} vs {nbytes / r / 1e6:.1f} MB/s)",
-                  flush=True)
+                  f"ratio {r / o:5.2f}   peak RSS omnifs {rss['omnifs'] / MiB:6.0f} MiB  "
+                  f"rclone {rss['rclone'] / MiB:6.0f} MiB", flush=True)
+        print(f"{'':<28} seconds: omnifs {o:.2f}  rclone {r:.2f}", flush=True)
+
+    def rss_row(self, label: str, src: str, dst: str, prefix: str, budget: int) -> bool:
+        """omnifs alone, one run: peak RSS of the process against ``budget``."""
+        out = "out-rss"
+        argv = [*OMNIFS, "--config", str(self.config), "cp", "-r", "--transfers",
+                str(self.args.transfers), self.omnifs_path(src, prefix), self.omnifs_path(dst, out)]
+        elapsed, peak = run_measured(argv)
+        self.clear(dst, out)
+        ok = peak < budget
+        print(f"{label:<28} omnifs {elapsed:6.1f} s   peak RSS {peak / MiB:6.0f} MiB "
+              f"(budget {budget // MiB} MiB: {'ok' if ok else 'OVER'})", flush=True)
+        return ok
 
     def main(self) -> None:
         big = (64 if self.args.small else 1024) * MiB
@@ -194,6 +213,12 @@ class Bench:
         self.row(f"(a) {big // MiB} MiB local->s3", "file", "s3", "big", big, 1)
         self.row(f"(b) {count} x 64KiB s3->az", "s3", "az", "many", count * small, count)
         self.row(f"(b) {count} x 64KiB local->gs", "file", "gs", "many", count * small, count)
+        if self.args.rss:
+            huge = 2048 * MiB
+            for kind in ("s3", "file"):
+                self.providers[kind].write(f"huge/object-{kind}.bin", Stream(huge, 2), huge)
+            self.rss_row("(c) 2 GiB local->s3 RSS", "file", "s3", "huge", 256 * MiB)
+            self.rss_row("(c) 2 GiB s3->az RSS", "s3", "az", "huge", 256 * MiB)
 
 
 def main() -> None:
@@ -201,6 +226,9 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--transfers", type=int, default=4)
     ap.add_argument("--small", action="store_true", help="64 MiB and 200 objects: a quick sanity run")
+    ap.add_argument("--rss", action="store_true",
+                    help="also copy one 2 GiB object local->s3 and s3->az and check peak RSS < 256 MiB")
+    ap.add_argument("--only", default="", help="run only rows whose label contains this text")
     args = ap.parse_args()
     if not shutil.which("rclone"):
         sys.exit("bench/copy.py needs rclone in PATH (apt-get install rclone)")

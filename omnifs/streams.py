@@ -165,6 +165,8 @@ class Prefetch(io.RawIOBase):
             self._buf = self._buf[len(take):]
             if want > 0:
                 want -= len(take)
+        if len(parts) == 1 and isinstance(parts[0].obj, bytes) and len(parts[0]) == len(parts[0].obj):
+            return parts[0].obj  # a whole queued chunk: hand it over without a copy
         return b"".join(parts)
 
     def readinto(self, b) -> int:  # type: ignore[override]

@@ -47,6 +47,11 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--keep-tier", action="store_true", help="give copies the source's storage tier")
     p.add_argument("--progress", choices=("auto", "bar", "json", "none"), default="auto",
                    help="auto: a bar on a terminal, nothing otherwise")
+    p.add_argument("--hash-mode", choices=("auto", "prepass", "record"), default="auto",
+                   help="a big source without a recorded SHA-256: hash it in a first read (prepass), "
+                        "or have the destination copy the object onto itself with the hash "
+                        "afterwards (record; no second read of the source); auto picks the "
+                        "cheaper for the two stores")
     p.add_argument("--no-server-side", action="store_true", help=argparse.SUPPRESS)
 
 
@@ -70,7 +75,7 @@ def register(sub) -> None:
 
 def _options(args) -> Options:
     return Options(transfers=args.transfers, checkers=args.checkers, keep_tier=args.keep_tier,
-                   server_side=not args.no_server_side)
+                   server_side=not args.no_server_side, hash_mode=args.hash_mode)
 
 
 @contextlib.contextmanager
