@@ -47,9 +47,9 @@ KINDS = ("replicate", "delete", "move")
 #: payload fields naming the providers an item touches (``src``/``dst`` are keys, not providers)
 _PROVIDER_FIELDS = ("provider", "src_provider", "dst_provider")
 
-#: omnifs.replication.execute: (catalog of this thread, usable providers, item) -> None;
-#: raises an OmnifsError, or its ``Retry`` when the item cannot run yet
-Executor = Callable[[Catalog, dict[str, Provider], WorkItem], None]
+#: omnifs.replication.execute: (catalog of this thread, usable providers, item) -> bytes it
+#: copied (None counts as 0); raises an OmnifsError, or its ``Retry`` when the item cannot run yet
+Executor = Callable[[Catalog, dict[str, Provider], WorkItem], "int | None"]
 
 
 def lock_keys(catalog: Catalog, item: WorkItem) -> list[str]:
@@ -305,16 +305,16 @@ class Workers:
                 del self._locks[key]
 
     def _execute(self, item: WorkItem) -> int:
-        """Run the item in this thread; the bytes it copied (a replicate's file size)."""
+        """Run the item in this thread; the bytes the executor reports it moved.
+
+        Not the file's size: an item that found its copy already done (a
+        re-run after kill -9, a duplicate) moved nothing and counts nothing.
+        """
         d = self.d
         cat = d.thread_catalogs.get()
         usable = {n: p for n, p in d.providers.items() if d.board.usable(n)}
-        d.executor(cat, usable, item)
-        ino = item.payload.get("inode")
-        if item.kind == "replicate" and isinstance(ino, int):
-            inode = cat.get(ino)
-            return inode.size if inode is not None else 0
-        return 0
+        moved = d.executor(cat, usable, item)
+        return moved if isinstance(moved, int) else 0
 
     async def _failed(self, item: WorkItem, err: BaseException, provider: str | None) -> None:
         d = self.d

@@ -28,10 +28,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from providers import META_MTIME, META_SHA256, RESERVED_PREFIX, Provider
+from providers import META_MTIME, META_SHA256, RESERVED_PREFIX, ObjectInfo, Provider
 from providers.errors import NotFound, OmnifsError
 
+from . import transfer
 from .catalog import Catalog, WorkItem
+from .progress import Stats
+from .transfer import Options
 
 log = logging.getLogger("omnifs.replication")
 
@@ -65,13 +68,38 @@ def _meta(sha256: str | None, mtime_ns: int) -> dict[str, str]:
     return meta
 
 
+#: how the executor drives the copy engine: one object per item (the daemon runs items in
+#: parallel), and few in-object retries since a failed item is retried by the daemon with
+#: backoff and health awareness instead of holding a worker and its limiters
+COPY_OPTIONS = Options(transfers=1, retries=1, backoff=0.1)
+
+
+@dataclass
+class Copied:
+    etag: str | None
+    #: bytes the copy moved (the object's size when copied server-side within one store)
+    nbytes: int
+    server_side: bool
+
+
 def copy_object(src: Provider, src_key: str, dst: Provider, dst_key: str, size: int,
-                meta: dict[str, str]) -> str | None:
-    """Server side inside one store, else streamed from ``src`` into ``dst``; returns etag."""
-    if src is dst and src.capabilities.server_side_copy:
-        return src.copy(src_key, dst_key, meta).etag
-    with src.open_read(src_key) as stream:
-        return dst.write(dst_key, stream, size, meta).etag
+                meta: dict[str, str], *, options: Options | None = None) -> Copied:
+    """Copy one replica with the copy engine (``omnifs.transfer``), verified.
+
+    ``meta`` is built from the catalog, so the engine checks the streamed
+    bytes against the catalog's SHA-256 for this version (not whatever the
+    source object claims), aborts the upload before its last byte on a
+    mismatch, removes the destination object and raises IntegrityError: the
+    replica is never recorded as synced. Both replicas in one store: the
+    engine's server-side copy (no byte passes through this machine).
+    """
+    info = ObjectInfo(key=src_key, size=size, metadata=dict(meta))
+    stats = Stats()
+    out = transfer.copy_object(src, src_key, dst, dst_key, options=options or COPY_OPTIONS,
+                               stats=stats, src_info=info)
+    server_side = (options or COPY_OPTIONS).server_side and transfer.same_store(src, dst)
+    return Copied(out.etag if out is not None else None, stats.snapshot().done_bytes,
+                  server_side)
 
 
 def free_key(cat: Catalog, providers: dict[str, Provider], provider: str, key: str,
@@ -97,17 +125,23 @@ def free_key(cat: Catalog, providers: dict[str, Provider], provider: str, key: s
         cat.set_replica(holder.inode, provider, dest, holder.version, holder.state, holder.etag)
 
 
-def execute(cat: Catalog, providers: dict[str, Provider], item: WorkItem) -> None:
-    """Run one item; raises Retry or an OmnifsError to have it retried."""
+def execute(cat: Catalog, providers: dict[str, Provider], item: WorkItem) -> int:
+    """Run one item; the bytes it copied. Raises Retry or an OmnifsError to have it retried.
+
+    The byte count is what a replicate actually moved: 0 for an item that
+    found nothing to do (obsolete, already synced), so metrics count copies,
+    not queue entries.
+    """
     pl = item.payload
     if item.kind == "delete":
         _delete(cat, providers, pl["provider"], pl["key"])
     elif item.kind == "move":
         _move(cat, providers, pl)
     elif item.kind == "replicate":
-        _replicate(cat, providers, pl)
+        return _replicate(cat, providers, pl)
     else:
         raise Retry(f"unknown work kind {item.kind!r}")
+    return 0
 
 
 def _delete(cat: Catalog, providers: dict[str, Provider], provider: str, key: str) -> None:
@@ -148,18 +182,18 @@ def _move(cat: Catalog, providers: dict[str, Provider], pl: dict) -> None:
         p.delete(src)
 
 
-def _replicate(cat: Catalog, providers: dict[str, Provider], pl: dict) -> None:
+def _replicate(cat: Catalog, providers: dict[str, Provider], pl: dict) -> int:
     ino, target = pl["inode"], pl["provider"]
     inode = cat.get(ino)
     if inode is None or inode.kind != "file" or target not in providers:
-        return
+        return 0
     path = cat.path_of(ino)
     if path is None:
-        return
+        return 0
     existing = cat.replica(ino, target)
     if existing and existing.state == "synced" and existing.version == inode.version \
             and existing.key == path:
-        return
+        return 0
     sources = [r for r in cat.replicas(ino) if r.state == "synced"
                and r.version == inode.version and r.provider != target and r.provider in providers]
     if not sources:
@@ -167,8 +201,9 @@ def _replicate(cat: Catalog, providers: dict[str, Provider], pl: dict) -> None:
     src = sources[0]
     free_key(cat, providers, target, path, ino)
     cat.set_replica(ino, target, path, inode.version, "pending")
-    etag = copy_object(providers[src.provider], src.key, providers[target], path, inode.size,
-                       _meta(inode.sha256, inode.mtime_ns))
+    copied = copy_object(providers[src.provider], src.key, providers[target], path, inode.size,
+                         _meta(inode.sha256, inode.mtime_ns))
+    etag = copied.etag
     with cat.transaction():
         now = cat.get(ino)
         if now is None or now.version != inode.version:
@@ -177,6 +212,7 @@ def _replicate(cat: Catalog, providers: dict[str, Provider], pl: dict) -> None:
             cat.set_replica(ino, target, path, inode.version, "synced", etag, time.time())
     if existing is not None and existing.key != path and not cat.holders(target, existing.key):
         providers[target].delete(existing.key)
+    return copied.nbytes
 
 
 def _item_path(cat: Catalog, item: WorkItem) -> str | None:
