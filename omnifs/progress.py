@@ -121,7 +121,7 @@ class JsonLines:
     def __call__(self, event: str, key: str | None, s: Snapshot) -> None:
         now = time.monotonic()
         with self._lock:
-            if event == "bytes" and now - self._last < self.interval:
+            if event in ("bytes", "plan") and now - self._last < self.interval:
                 return
             self._last = now
             rec = {"event": event, "key": key, **asdict(s), "rate": round(s.rate, 1)}

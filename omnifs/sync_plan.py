@@ -143,36 +143,52 @@ def relative(key: str, prefix: str) -> str:
     return key[len(prefix):]
 
 
+def decide(plan: Plan, rel: str, s: ObjectInfo, d: ObjectInfo | None, *,
+           overwrite: bool = False) -> Action:
+    """File one source object into ``plan`` (copy, skip or undecided) and return its action.
+
+    One key at a time, so a tree copy can start copying while the rest of
+    the source listing is still arriving.
+    """
+    if d is None:
+        act = Action("copy", rel, s.size, "missing", s, None)
+        plan.copies.append(act)
+        return act
+    if overwrite:
+        act = Action("copy", rel, s.size, "overwrite", s, d)
+        plan.copies.append(act)
+        return act
+    v = compare(s, d)
+    act = Action("skip" if v.same else "copy", rel, s.size, f"{'same' if v.same else 'differs'} by {v.by}", s, d)
+    if v.need_metadata:
+        plan.undecided.append(act)
+    elif v.same:
+        plan.skips.append(act)
+    else:
+        plan.copies.append(act)
+    return act
+
+
 def build_plan(src: dict[str, ObjectInfo], dst: dict[str, ObjectInfo], *,
                delete: bool = False, filt: Filter | None = None, overwrite: bool = False) -> Plan:
     """``src``/``dst`` map relative keys to listings. ``overwrite`` copies even equal objects."""
     filt = filt or Filter()
     plan = Plan()
     for rel in sorted(src):
-        if not filt.wants(rel):
-            continue
-        s = src[rel]
-        d = dst.get(rel)
-        if d is None:
-            plan.copies.append(Action("copy", rel, s.size, "missing", s, None))
-            continue
-        if overwrite:
-            plan.copies.append(Action("copy", rel, s.size, "overwrite", s, d))
-            continue
-        v = compare(s, d)
-        act = Action("skip" if v.same else "copy", rel, s.size, f"{'same' if v.same else 'differs'} by {v.by}", s, d)
-        if v.need_metadata:
-            plan.undecided.append(act)
-        elif v.same:
-            plan.skips.append(act)
-        else:
-            plan.copies.append(act)
+        if filt.wants(rel):
+            decide(plan, rel, src[rel], dst.get(rel), overwrite=overwrite)
+    add_deletes(plan, src, dst, delete=delete, filt=filt)
+    return plan
+
+
+def add_deletes(plan: Plan, src: dict[str, ObjectInfo] | set[str], dst: dict[str, ObjectInfo], *,
+                delete: bool, filt: Filter) -> None:
+    """With ``delete``, the destination objects the (complete) source listing lacks."""
     if delete:
         for rel in sorted(dst):
             # a filtered-out name is outside the sync: never delete it
             if rel not in src and filt.wants(rel):
                 plan.deletes.append(Action("delete", rel, dst[rel].size, "extra", None, dst[rel]))
-    return plan
 
 
 def settle(plan: Plan, decided: list[tuple[Action, ObjectInfo, ObjectInfo]]) -> None:

@@ -58,7 +58,7 @@ from providers import (
 
 from .progress import ProgressCallback, Snapshot, Stats
 from .streams import Prefetch, Verifier
-from .sync_plan import Filter, Plan, build_plan, settle
+from .sync_plan import Filter, Plan, add_deletes, build_plan, decide, settle
 
 log = logging.getLogger("omnifs.transfer")
 
@@ -491,28 +491,32 @@ def copy_tree(src: Provider, src_prefix: str, dst: Provider, dst_prefix: str, *,
               progress: ProgressCallback | None = None) -> Result:
     """Copy what is missing or different under ``src_prefix`` to ``dst_prefix``.
 
+    Copies start while the source listing is still arriving: on stores whose
+    listing costs a request per object (S3 fills metadata with a HEAD each)
+    listing 2,000 objects took as long as copying them, and overlapping the
+    two is most of what a tree copy of small objects can save.
+
     Never raises for one object's failure: those are in ``Result.failures``.
     Extra destination objects are deleted only with ``delete`` and only when
     every copy succeeded (a half-failed sync must not also lose data).
     """
     options = options or Options()
+    filt = filt or Filter()
     if src_prefix and dst_prefix and same_store(src, dst):
         a = key_in(dst, src, dir_prefix(src_prefix)) or ""
         b = dir_prefix(dst_prefix)
         if a and (a.startswith(b) or b.startswith(a)):
             raise InvalidInput("source and destination trees overlap", provider=dst.name, key=dst_prefix)
     stats = Stats(progress)
-    plan = plan_tree(src, src_prefix, dst, dst_prefix, options=options, filt=filt,
-                     delete=delete, overwrite=overwrite)
-    result = Result(plan=plan)
-    result.skipped = [a.rel for a in plan.skips]
     if dry_run:
+        plan = plan_tree(src, src_prefix, dst, dst_prefix, options=options, filt=filt,
+                         delete=delete, overwrite=overwrite)
+        result = Result(plan=plan, skipped=[a.rel for a in plan.skips])
         result.stats = stats.snapshot()
         return result
     sp, dp = dir_prefix(src_prefix), dir_prefix(dst_prefix)
-    stats.planned(len(plan.copies), plan.bytes_to_copy)
-    for a in plan.skips:
-        stats.skip(a.rel, a.size)
+    plan = Plan()
+    result = Result(plan=plan)
     lock = threading.Lock()
     server_side = options.server_side and same_store(src, dst)
 
@@ -537,8 +541,41 @@ def copy_tree(src: Provider, src_prefix: str, dst: Provider, dst_prefix: str, *,
             result.failures.append(Failure(rel, text.splitlines()[0] if text else "failed"))
         stats.fail(rel)
 
-    with ThreadPoolExecutor(max(1, options.transfers)) as pool:
-        list(pool.map(one, plan.copies))
+    with ThreadPoolExecutor(max(1, options.transfers), thread_name_prefix="copy") as pool:
+        def start(act) -> None:
+            if act.op == "copy":
+                stats.planned(1, act.size)
+                pool.submit(one, act)
+            else:
+                stats.skip(act.rel, act.size)
+
+        with ThreadPoolExecutor(1, thread_name_prefix="list-dst") as lister:
+            d_future = lister.submit(_listing, dst, dp, options)
+            s_list = _stream_listing(src, sp, options, d_future, filt, plan, overwrite, start)
+            d_list = d_future.result()
+        if plan.undecided:
+            undecided = list(plan.undecided)
+
+            def refresh(act):
+                s = _retrying(lambda: src.head(sp + act.rel), options)
+                d = _retrying(lambda: dst.head(dp + act.rel), options)
+                return act, s, d
+
+            with ThreadPoolExecutor(max(1, options.checkers)) as checkers:
+                decided = list(checkers.map(refresh, undecided))
+            before = {id(a) for a in plan.copies}
+            settle(plan, decided)
+            for act in plan.copies:
+                if id(act) not in before:
+                    start(act)
+            settled = {a.rel for a in undecided}
+            for act in plan.skips:
+                if act.rel in settled:
+                    start(act)
+    plan.copies.sort(key=lambda a: a.rel)
+    plan.skips.sort(key=lambda a: a.rel)
+    result.skipped = [a.rel for a in plan.skips]
+    add_deletes(plan, s_list, d_list, delete=delete, filt=filt)
 
     if plan.deletes and not result.failures:
         def remove(act) -> None:
@@ -559,6 +596,58 @@ def copy_tree(src: Provider, src_prefix: str, dst: Provider, dst_prefix: str, *,
     result.stats = stats.snapshot()
     stats.end()
     return result
+
+
+def _stream_listing(src: Provider, sp: str, options: Options, d_future, filt: Filter, plan: Plan,
+                    overwrite: bool, start) -> dict[str, ObjectInfo]:
+    """List the source, filing each object into ``plan`` as soon as the destination listing is in.
+
+    Entries that arrive before the destination listing wait in a list; a
+    listing that fails transiently is restarted and the keys already seen
+    are not filed twice.
+    """
+    seen: dict[str, ObjectInfo] = {}
+    waiting: list[str] = []
+    d_list: dict[str, ObjectInfo] | None = None
+
+    def file_one(rel: str) -> None:
+        assert d_list is not None
+        start(decide(plan, rel, seen[rel], d_list.get(rel), overwrite=overwrite))
+
+    attempt = 0
+    while True:
+        try:
+            for info in src.list(sp, recursive=True):
+                if info.is_prefix or not info.key.startswith(sp) or info.key == sp:
+                    continue
+                rel = info.key[len(sp):]
+                if rel in seen:
+                    continue
+                seen[rel] = info
+                if not filt.wants(rel):
+                    continue
+                if d_list is None and d_future.done():
+                    d_list = d_future.result()
+                    for w in waiting:
+                        file_one(w)
+                    waiting.clear()
+                if d_list is None:
+                    waiting.append(rel)
+                else:
+                    file_one(rel)
+            break
+        except NotFound:
+            break
+        except OmnifsError as e:
+            if not e.transient or attempt >= options.retries:
+                raise
+            _sleep_backoff(options, attempt)
+            attempt += 1
+    if d_list is None:
+        d_list = d_future.result()
+    for w in waiting:
+        file_one(w)
+    return seen
 
 
 def sync(src: Provider, src_prefix: str, dst: Provider, dst_prefix: str, **kw) -> Result:
