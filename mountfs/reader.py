@@ -282,6 +282,7 @@ class ReadHandle:
         self._lock = threading.Lock()
         self._moved = threading.Condition(self._lock)
         self._blocks: dict[int, bytes] = {}
+        self._offered: dict[int, None] = {}  # blocks in _blocks read ahead, not yet used
         self._next_offset: int | None = None
         self.window = 0
         self.last_block = -1
@@ -309,14 +310,37 @@ class ReadHandle:
     def _get(self, index: int) -> bytes:
         with self._lock:
             block = self._blocks.get(index)
-            if block is not None:
-                return block
+            offered = block is not None and index in self._offered
+            if offered:
+                del self._offered[index]
+        if block is not None:
+            if offered and self.path.cache is not None:
+                self.path.cache.note("hits")  # read from the cache ahead of us, counted when used
+            return block
         block = self.path.get_block(self.file, index)
         with self._lock:
             self._blocks[index] = block
-            while len(self._blocks) > self.KEEP:
-                self._blocks.pop(min(self._blocks))
+            self._trim()
         return block
+
+    def _trim(self) -> None:
+        """Keep the ``KEEP`` most recent blocks read plus those read ahead of the reader."""
+        behind = sorted(i for i in self._blocks if i <= self.last_block)
+        for i in behind[:-self.KEEP] if len(behind) > self.KEEP else ():
+            del self._blocks[i]
+            self._offered.pop(i, None)
+
+    def offer(self, index: int, data: bytes) -> bool:
+        """A cached block read ahead of the reader; False (dropped) when not wanted or no room."""
+        with self._lock:
+            if self.closed or index <= self.last_block or index in self._blocks:
+                return False
+            ahead = sum(1 for i in self._blocks if i > self.last_block)
+            if ahead >= max(1, self.path.readahead):
+                return False
+            self._blocks[index] = data
+            self._offered[index] = None
+            return True
 
     def _plan_readahead(self, offset: int, end: int, last: int) -> None:
         """Sequential or not, judged against the frontier (the furthest byte read so far).
@@ -452,10 +476,13 @@ class _Streamer:
                 fut = claimed.pop(index) if index in claimed else path.claim(file, index)
                 start, end = path.block_range(file, index)
                 if fut is None:
-                    # cached (have the disk start on it) or fetched by someone else:
-                    # pass over it without a new request
+                    # cached (read it into the handle ahead of the reader: the disk
+                    # and the checksum work while the kernel takes the previous
+                    # block) or fetched by someone else: no new request either way
                     if path.cache is not None and self._stream is None:
-                        path.cache.prefetch(file.content_id, index)
+                        data = path.cache.get(file.content_id, index, count=False)
+                        if data is not None:
+                            self.handle.offer(index, data)
                     if self._stream is not None:
                         try:
                             self._take(end - start)
