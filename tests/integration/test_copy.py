@@ -323,3 +323,20 @@ def test_missing_source_tree_copies_nothing(make_provider):
     assert result.ok and result.copied == []
     with pytest.raises(NotFound):
         copy_object(src, "nothing", dst, "x")
+
+
+@pytest.mark.parametrize(("src_kind", "dst_kind", "copies"), [("file", "s3", 0), ("s3", "az", 1)])
+def test_unhashed_big_source_hash_strategy(src_kind, dst_kind, copies, make_provider):
+    """A local source is hashed in a pre-pass (no copy onto itself at the destination);
+    a remote one into a store whose copy-in-place is cheap gets the copy. Either way
+    the destination carries the SHA-256 of the bytes."""
+    src = make_provider(src_kind)
+    dst = FaultyProvider(make_provider(dst_kind))
+    data = _blob(3 * MiB, 31)
+    src.write_bytes("u.bin", data)
+    info = src.head("u.bin")
+    assert info.sha256 is None
+    copy_object(src, "u.bin", dst, "u.bin", options=Options(small_object=MiB), src_info=info)
+    assert dst.calls["copy"] == copies
+    assert dst.head("u.bin").sha256 == _sha(data)
+    assert _read_sha(dst, "u.bin") == _sha(data)
