@@ -84,6 +84,8 @@ class Prefetch(io.RawIOBase):
         attempt = 0
         credits = 0 if paced else -(-(end - start) // self._chunk)
         try:
+            #: where the last failure happened: progress since then earns a long stream fresh retries
+            failed_at = -1
             while pos < end and not self._stop.is_set():
                 try:
                     f = self._open(pos, end)
@@ -111,6 +113,7 @@ class Prefetch(io.RawIOBase):
                         with contextlib.suppress(Exception):  # closing a half-read body may complain
                             f.close()
                 except OmnifsError as e:
+                    attempt, failed_at = (0 if pos > failed_at else attempt), pos
                     if not e.transient or attempt >= self._retries:
                         raise
                     attempt += 1
@@ -119,6 +122,7 @@ class Prefetch(io.RawIOBase):
                     provider, key = self._where
                     err = Unavailable(f"reading failed mid-stream: {type(e).__name__}: {e}".splitlines()[0],
                                       provider=provider, key=key)
+                    attempt, failed_at = (0 if pos > failed_at else attempt), pos
                     if attempt >= self._retries:
                         raise err from None
                     attempt += 1
