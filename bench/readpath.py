@@ -22,17 +22,22 @@ Each figure is the median of ``--runs``. Needs root (drop_caches, FUSE).
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# bench/ holds scripts named like stdlib modules (copy.py): never import from it
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+
 import argparse
 import hashlib
 import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
