@@ -162,30 +162,46 @@ def rclone_copy(src: tuple[str, str], dst: tuple[str, str], prefix: str) -> floa
 
 
 def throughput(args, sa, sb, work: Path) -> list[dict]:
-    rows = []
+    """Each case ``args.repeat`` times, ours then rclone's in turn; the medians."""
     cases = [("small files", {f"many/d{i % 20}/f{i:05d}": 256 * KiB for i in range(args.files)}),
              ("one big file", {"big/file.bin": args.big_mib * MiB})]
-    for n, (label, files) in enumerate(cases):
-        bucket_a, bucket_b, bucket_r = (S.unique_bucket(x) for x in ("a", "b", "r"))
-        S.create_bucket("s3", sa.endpoint, bucket_a)
-        S.create_bucket("s3", sb.endpoint, bucket_b)
-        S.create_bucket("s3", sb.endpoint, bucket_r)
-        case = work / f"tp{n}"
-        case.mkdir()
-        # moto assembles a 1 GiB multipart upload slowly: generous timeouts here
-        cfg = make_config(case, provider_table(sa.endpoint, bucket_a, timeout=120.0),
-                          provider_table(sb.endpoint, bucket_b, timeout=120.0))
-        cat = Catalog(cfg.catalog_path())
-        pa = open_provider(cfg.providers["a"])
-        total = seed(cat, pa, files)
-        ours = run_daemon(cfg, drained)
-        prefix = next(iter(files)).split("/")[0]
-        theirs = rclone_copy((sa.endpoint, bucket_a), (sb.endpoint, bucket_r), prefix)
-        rows.append({"case": label, "files": len(files), "MB": total / 1e6, "ours_s": ours,
-                     "rclone_s": theirs})
-        cat.close()
-        pa.close()
+    cases = [c for c in cases if args.only in ("all", "small" if c[0] == "small files" else "big")]
+    rows = []
+    for label, files in cases:
+        runs = [_throughput_once(label, files, sa, sb, work) for _ in range(args.repeat)]
+        row = dict(runs[0])
+        for k in ("ours_s", "rclone_s"):
+            row[k] = statistics.median(r[k] for r in runs)
+            row[k + "_all"] = [r[k] for r in runs]
+        rows.append(row)
     return rows
+
+
+_CASE = [0]
+
+
+def _throughput_once(label: str, files: dict[str, int], sa, sb, work: Path) -> dict:
+    """One run of one case on fresh buckets: our daemon A -> B, then rclone A -> B."""
+    _CASE[0] += 1
+    bucket_a, bucket_b, bucket_r = (S.unique_bucket(x) for x in ("a", "b", "r"))
+    S.create_bucket("s3", sa.endpoint, bucket_a)
+    S.create_bucket("s3", sb.endpoint, bucket_b)
+    S.create_bucket("s3", sb.endpoint, bucket_r)
+    case = work / f"tp{_CASE[0]}"
+    case.mkdir()
+    # moto assembles a 1 GiB multipart upload slowly: generous timeouts here
+    cfg = make_config(case, provider_table(sa.endpoint, bucket_a, timeout=120.0),
+                      provider_table(sb.endpoint, bucket_b, timeout=120.0))
+    cat = Catalog(cfg.catalog_path())
+    pa = open_provider(cfg.providers["a"])
+    total = seed(cat, pa, files)
+    ours = run_daemon(cfg, drained)
+    prefix = next(iter(files)).split("/")[0]
+    theirs = rclone_copy((sa.endpoint, bucket_a), (sb.endpoint, bucket_r), prefix)
+    cat.close()
+    pa.close()
+    return {"case": label, "files": len(files), "MB": total / 1e6, "ours_s": ours,
+            "rclone_s": theirs}
 
 
 def lag(args, sa, sb, work: Path) -> dict:
@@ -301,6 +317,8 @@ def main() -> int:
     ap.add_argument("--big-mib", type=int, default=None)
     ap.add_argument("--rate", type=float, default=20.0, help="files per second for (b)")
     ap.add_argument("--seconds", type=float, default=None)
+    ap.add_argument("--repeat", type=int, default=3, help="runs per throughput case (median)")
+    ap.add_argument("--only", choices=("all", "small", "big", "lag", "failover"), default="all")
     args = ap.parse_args()
     args.files = args.files or (200 if args.small else 1000)
     args.big_mib = args.big_mib or (64 if args.small else 1024)
@@ -322,6 +340,10 @@ def main() -> int:
             print(f"    {r['case']:<14} {r['files']:>6} {r['MB']:>8.1f} {r['ours_s']:>8.2f} "
                   f"{r['MB'] / r['ours_s']:>8.1f} {r['files'] / r['ours_s']:>8.1f} "
                   f"{r['rclone_s']:>9.2f} {r['MB'] / r['rclone_s']:>8.1f} {ratio:>6.2f}")
+            print(f"      runs: ours {', '.join(f'{x:.2f}' for x in r['ours_s_all'])} s; "
+                  f"rclone {', '.join(f'{x:.2f}' for x in r['rclone_s_all'])} s")
+        if args.only not in ("all", "lag"):
+            return 0
         lr = lag(args, sa, sb, work)
         print(f"(b) replication lag at {lr['rate']:.0f} files/s (64 KiB), {lr['files']} files: "
               f"p50 {lr['p50'] * 1000:.0f} ms, p95 {lr['p95'] * 1000:.0f} ms, "

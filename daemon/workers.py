@@ -279,6 +279,9 @@ class Workers:
                 log.exception("work item %d (%s) failed unexpectedly", item.id, item.kind)
             await self._failed(item, e, None)
         else:
+            now = d.clock()
+            for name in involved:
+                d.board.note_answer(name, now)
             self._finished.append(item.id)
             d.metrics.items.labels(item.kind, "done").inc()
             d.totals["items_done"] += 1

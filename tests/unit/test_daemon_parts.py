@@ -181,3 +181,31 @@ def test_prober_marks_down_fast_and_lost_later(tmp_path):
     assert set(rows) == {"a", "b", "c"} and rows["c"].status == "lost"
     assert rows["c"].down_since is not None
     state.close()
+
+
+def test_prober_keeps_a_store_busy_with_our_transfers_up(tmp_path):
+    """Probes that time out while workers keep completing transfers with the store: not down."""
+    stores = {"a": FakeStore("a")}
+    stores["a"].mode = "hang"
+    state = State(tmp_path / "c.db")
+    board = HealthBoard()
+    prober = Prober(stores, state, None, board, interval=0.05, timeout=0.1, lost_after=60.0)
+    seen: set[str] = set()
+
+    async def main():
+        async with trio.open_nursery() as nursery:
+            board.note_answer("a", time.time())
+            await nursery.start(prober.run)
+            end = time.monotonic() + 1.0
+            while time.monotonic() < end:
+                board.note_answer("a", time.time())     # a worker finished a copy with "a"
+                seen.add(board.status("a"))
+                await trio.sleep(0.02)
+            with trio.fail_after(5):                    # the transfers stop: down soon after
+                while board.status("a") != "down":
+                    await trio.sleep(0.02)
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    assert "down" not in seen
+    state.close()
