@@ -39,7 +39,7 @@ from .publish import Publisher
 from .reader import CachedStoreReader
 from .readpath import ReadStream
 from .staging import OpenFile, StagingArea
-from .stores import Stores
+from .stores import MountHealth, Stores
 
 if TYPE_CHECKING:
     from omnifs.config import Config
@@ -109,6 +109,9 @@ class Operations(pyfuse3.Operations):
         self.cat = catalog
         self.stores = stores
         self.staging = StagingArea(config.cache_dir)
+        if stores.health is None:
+            # health from the daemon's verdicts plus this mount's own failures
+            stores.attach_health(MountHealth(catalog.path))
         self.publisher = Publisher(catalog, stores, self.staging, config)
         self.reader = CachedStoreReader(catalog, stores, config)  # the read-path issue's reader
         self.open_files: dict[int, OpenFile] = {}
@@ -441,6 +444,7 @@ class Operations(pyfuse3.Operations):
 
     async def mknod(self, parent_inode, name, mode, rdev, ctx):
         if stat.S_IFMT(mode) == stat.S_IFREG:
+            self._check_placement(parent_inode, name)
             inode = self._create_entry(parent_inode, name, mode, ctx)
             st = self._state(inode.id)
             await self._ensure_staging(st, empty=True)
@@ -581,8 +585,15 @@ class Operations(pyfuse3.Operations):
         self.handles[fh] = Handle(ino, flags)
         return fh
 
+    def _check_placement(self, parent: int, name: bytes) -> None:
+        """Governance: refuse (EACCES) a new file no configured provider may hold."""
+        placer = self.publisher.placer
+        if placer.rules:
+            placer.check(f"{self.cat.path_of(parent) or ''}/{os.fsdecode(name)}")
+
     async def create(self, parent_inode, name, mode, flags, ctx):
         self.busy_at = trio.current_time()
+        self._check_placement(parent_inode, name)
         inode = self._create_entry(parent_inode, name, stat.S_IFREG | stat.S_IMODE(mode), ctx)
         st = self._state(inode.id)
         await self._ensure_staging(st, empty=True)

@@ -1,32 +1,178 @@
-"""The configured providers, as seen from the trio event loop.
+"""The configured providers, as seen from the trio event loop, and their health.
 
 Every provider call is blocking (SDKs are); it runs in a worker thread behind
 a per-provider ``CapacityLimiter`` so one slow store cannot take every thread
 and the event loop never blocks on the network.
+
+Health: :class:`MountHealth` merges the daemon's verdicts (``provider_health``
+in the catalog) with what this mount saw itself, so a store that just failed
+an upload is avoided at once, before the daemon's next probe round. The
+mount's failures go to ``health_samples`` (source ``mount``) so the daemon
+counts them too ("a provider with failing requests from the mount counts").
+Successes are not written on the hot path: only the first success after a
+failure, and then at most one per :data:`SUCCESS_EVERY` seconds.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import trio
 
+from omnifs.catalog import Catalog, ProviderHealth
+from policy.health import DEGRADED, DOWN, LOST, UNKNOWN
 from providers import Provider
+from providers.errors import Conflict, IntegrityError, InvalidInput, NotFound, OmnifsError
 
 T = TypeVar("T")
 
+log = logging.getLogger("omnifs.mount")
+
 #: concurrent blocking calls per provider
 PER_PROVIDER = 8
+#: a failure seen by this mount keeps the provider "down" for placement this long,
+#: unless a success or a newer daemon verdict says otherwise
+LOCAL_DOWN_FOR = 10.0
+#: the daemon's verdicts are re-read at most this often
+VERDICT_TTL = 1.0
+#: a verdict older than this means no daemon runs: it is ignored
+VERDICT_MAX_AGE = 60.0
+#: persist at most one success sample per provider this often
+SUCCESS_EVERY = 30.0
+#: persist at most one failure sample per provider this often (a dead store under load)
+FAILURE_EVERY = 0.5
+
+#: errors that say nothing about a store's availability (a missing key, a lost race, bad bytes)
+_NOT_HEALTH = (NotFound, Conflict, InvalidInput, IntegrityError)
+
+
+def counts_against(exc: BaseException) -> bool:
+    """Whether ``exc`` from a provider call is a health failure of that provider."""
+    if isinstance(exc, _NOT_HEALTH):
+        return False
+    return isinstance(exc, (OmnifsError, OSError))
+
+
+class MountHealth:
+    """This mount's view of provider health; thread-safe (the read path calls from threads).
+
+    Status of a provider, in order:
+
+    * the daemon declared it ``lost`` -> lost (never chosen);
+    * this mount saw it fail within :data:`LOCAL_DOWN_FOR` seconds, with no
+      success and no daemon verdict since -> down;
+    * the daemon says down, but this mount succeeded since -> degraded;
+    * else the daemon's verdict (fresh rows only), else ``unknown``.
+    """
+
+    def __init__(self, catalog_path: str | Path | None, *, clock: Callable[[], float] = time.time):
+        self._path = catalog_path
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._db: Catalog | None = None
+        self._last_ok: dict[str, float] = {}
+        self._last_fail: dict[str, float] = {}
+        self._saved_ok: dict[str, float] = {}
+        self._saved_fail: dict[str, float] = {}
+        self._verdicts: dict[str, ProviderHealth] = {}
+        self._verdicts_at = float("-inf")
+
+    def _catalog(self) -> Catalog | None:
+        """A private connection: health writes never join the mount's catalog transactions."""
+        if self._db is None and self._path is not None:
+            self._db = Catalog(self._path)
+        return self._db
+
+    def record(self, provider: str, ok: bool, latency: float, error: str | None = None) -> None:
+        """One request's outcome; failures (and sparse successes) reach the catalog."""
+        now = self._clock()
+        if ok:
+            previous_fail = self._last_fail.get(provider, float("-inf"))
+            self._last_ok[provider] = now
+            saved = self._saved_ok.get(provider, float("-inf"))
+            if saved >= previous_fail and now - saved < SUCCESS_EVERY:
+                return  # the hot path: nothing new to tell
+            self._saved_ok[provider] = now
+        else:
+            self._last_fail[provider] = now
+            if now - self._saved_fail.get(provider, float("-inf")) < FAILURE_EVERY:
+                return
+            self._saved_fail[provider] = now
+        self._persist(provider, ok, latency, error, now)
+
+    def _persist(self, provider: str, ok: bool, latency: float, error: str | None,
+                 now: float) -> None:
+        with self._lock:
+            try:
+                cat = self._catalog()
+                if cat is not None:
+                    cat.record_health_sample(provider, ok, latency, error=error, source="mount",
+                                             at=now)
+            except Exception as e:  # noqa: BLE001 - health bookkeeping must never fail a request
+                log.debug("health sample for %s not recorded: %s", provider, e)
+
+    def verdicts(self) -> dict[str, ProviderHealth]:
+        """The daemon's fresh verdicts (cached for :data:`VERDICT_TTL` seconds)."""
+        now = self._clock()
+        if now - self._verdicts_at < VERDICT_TTL:
+            return self._verdicts
+        with self._lock:
+            try:
+                cat = self._catalog()
+                rows = cat.provider_health(VERDICT_MAX_AGE) if cat is not None else {}
+            except Exception as e:  # noqa: BLE001 - no verdicts is a valid answer
+                log.debug("provider health not readable: %s", e)
+                rows = {}
+        self._verdicts, self._verdicts_at = rows, now
+        return rows
+
+    def status(self, provider: str) -> str:
+        now = self._clock()
+        verdict = self.verdicts().get(provider)
+        if verdict is not None and verdict.status == LOST:
+            return LOST
+        last_fail = self._last_fail.get(provider)
+        last_ok = self._last_ok.get(provider, float("-inf"))
+        if (last_fail is not None and now - last_fail < LOCAL_DOWN_FOR and last_ok < last_fail
+                and (verdict is None or verdict.updated_at < last_fail)):
+            return DOWN
+        if verdict is None:
+            return UNKNOWN
+        if verdict.status == DOWN and last_ok > verdict.updated_at:
+            return DEGRADED
+        return verdict.status
+
+    def statuses(self, names: list[str]) -> dict[str, str]:
+        return {n: self.status(n) for n in names}
+
+    def latencies(self) -> dict[str, float | None]:
+        """The daemon's p50 per provider (read ranking input)."""
+        return {n: v.p50 for n, v in self.verdicts().items()}
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
 
 
 class Stores:
-    """Providers in config order (the default placement order)."""
+    """Providers in config order (the tie-break order of placement)."""
 
     def __init__(self, providers: dict[str, Provider], per_provider: int = PER_PROVIDER):
         self.by_name = dict(providers)
         self.order = list(providers)
         self._limits = {n: trio.CapacityLimiter(per_provider) for n in providers}
+        #: set by the mount (:meth:`attach_health`); None in tools that only copy
+        self.health: MountHealth | None = None
+
+    def attach_health(self, health: MountHealth) -> None:
+        self.health = health
 
     def __getitem__(self, name: str) -> Provider:
         return self.by_name[name]
@@ -35,8 +181,32 @@ class Stores:
         return name in self.by_name
 
     async def call(self, name: str, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(*args)`` (a blocking call on provider ``name``) in a worker thread."""
-        return await trio.to_thread.run_sync(fn, *args, limiter=self._limits[name])
+        """Run ``fn(*args)`` (a blocking call on provider ``name``) in a worker thread.
+
+        Its outcome feeds :attr:`health` (failures always, successes sparsely).
+        """
+        start = time.monotonic()
+        try:
+            result = await trio.to_thread.run_sync(fn, *args, limiter=self._limits[name])
+        except Exception as e:
+            if self.health is not None and counts_against(e):
+                self.health.record(name, False, time.monotonic() - start, str(e))
+            raise
+        if self.health is not None:
+            self.health.record(name, True, time.monotonic() - start)
+        return result
+
+    def report(self, name: str, ok: bool, latency: float, error: str | None = None) -> None:
+        """For callers that use a provider outside :meth:`call` (the read path's threads)."""
+        if self.health is not None:
+            self.health.record(name, ok, latency, error)
+
+    def status(self, name: str) -> str:
+        """``healthy``/``degraded``/``down``/``unknown``/``lost`` (see :class:`MountHealth`)."""
+        return self.health.status(name) if self.health is not None else UNKNOWN
+
+    def statuses(self) -> dict[str, str]:
+        return {n: self.status(n) for n in self.order}
 
     def close(self) -> None:
         for p in self.by_name.values():
@@ -44,3 +214,5 @@ class Stores:
                 p.close()
             except Exception:  # noqa: BLE001, S110 - closing is best effort at unmount
                 pass
+        if self.health is not None:
+            self.health.close()

@@ -36,16 +36,18 @@ import os
 import sqlite3
 import stat
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from policy.health import Sample
 from providers.errors import Conflict, InvalidInput, NotFound
 
 from .catalog_schema import ROOT_INODE, migrate
 
-__all__ = ["KIND_OF_MODE", "ROOT_INODE", "Catalog", "Inode", "Replica", "WorkItem"]
+__all__ = ["KIND_OF_MODE", "ROOT_INODE", "Catalog", "Inode", "ProviderHealth", "Replica",
+           "WorkItem"]
 
 #: st_mode type bits -> inodes.kind
 KIND_OF_MODE = {
@@ -108,6 +110,23 @@ class WorkItem:
     claimed_by: str | None
     claimed_at: float | None
     last_error: str | None
+
+
+@dataclass(slots=True)
+class ProviderHealth:
+    """One ``provider_health`` row: the daemon's verdict after its last probe round."""
+
+    provider: str
+    status: str
+    p50: float | None
+    p95: float | None
+    error_rate: float
+    down_since: float | None
+    updated_at: float
+
+
+#: health sample sources (``health_samples.source``)
+HEALTH_SOURCES = ("probe", "worker", "mount", "daemon")
 
 
 def now_ns() -> int:
@@ -666,3 +685,97 @@ class Catalog:
         row = self.db.execute("SELECT min(created_at) FROM work WHERE state IN "
                               "('pending', 'claimed')").fetchone()
         return None if row[0] is None else time.time() - row[0]
+
+    # -- provider health -------------------------------------------------------
+    # Written by the daemon (probes, the verdict per provider) and by the mount
+    # (its failed requests, an occasional success); read by both and by
+    # ``omnifs status``. Every method is one short autocommitted statement
+    # unless called inside :meth:`transaction`.
+    def record_health_sample(self, provider: str, ok: bool, latency: float, *,
+                             error: str | None = None, source: str = "mount",
+                             at: float | None = None) -> None:
+        """One timed request against ``provider``; ``error`` is one line (kept to 300 chars)."""
+        self.record_health_samples(provider, [Sample(time.time() if at is None else at,
+                                                     latency, ok)],
+                                   source=source, error=error)
+
+    def record_health_samples(self, provider: str, samples: Iterable[Sample], *,
+                              source: str = "probe", error: str | None = None) -> None:
+        """Several samples at once (a probe round); ``error`` applies to the failed ones."""
+        if source not in HEALTH_SOURCES:
+            raise InvalidInput(f"health sample source {source!r}: expected one of "
+                               f"{', '.join(HEALTH_SOURCES)}")
+        line = error.splitlines()[0][:300] if error else None
+        self.db.executemany(
+            "INSERT INTO health_samples (provider, at, latency, ok, source, error) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [(provider, s.at, s.latency, int(s.ok), source, None if s.ok else line)
+             for s in samples])
+
+    def health_samples(self, provider: str, since: float) -> list[Sample]:
+        """``provider``'s samples from every source at or after ``since``, oldest first."""
+        rows = self.db.execute("SELECT at, latency, ok FROM health_samples WHERE provider = ? "
+                               "AND at >= ? ORDER BY at", (provider, since)).fetchall()
+        return [Sample(at, latency, bool(ok)) for at, latency, ok in rows]
+
+    def health_errors(self, provider: str, since: float) -> list[tuple[float, str, str | None]]:
+        """(at, source, error) of ``provider``'s failed samples since ``since``, newest first."""
+        return self.db.execute("SELECT at, source, error FROM health_samples WHERE provider = ? "
+                               "AND at >= ? AND ok = 0 ORDER BY at DESC",
+                               (provider, since)).fetchall()
+
+    def prune_health_samples(self, before: float) -> None:
+        self.db.execute("DELETE FROM health_samples WHERE at < ?", (before,))
+
+    def set_provider_health(self, provider: str, status: str, *, p50: float | None = None,
+                            p95: float | None = None, error_rate: float = 0.0,
+                            down_since: float | None = None,
+                            updated_at: float | None = None) -> None:
+        """The daemon's verdict on ``provider`` (one row per provider, replaced)."""
+        self.db.execute(
+            "INSERT INTO provider_health (provider, status, p50, p95, error_rate, down_since, "
+            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(provider) DO UPDATE SET "
+            "status = excluded.status, p50 = excluded.p50, p95 = excluded.p95, "
+            "error_rate = excluded.error_rate, down_since = excluded.down_since, "
+            "updated_at = excluded.updated_at",
+            (provider, status, p50, p95, error_rate, down_since,
+             time.time() if updated_at is None else updated_at))
+
+    def provider_health(self, max_age: float | None = None) -> dict[str, ProviderHealth]:
+        """The daemon's verdicts by provider; with ``max_age``, only rows updated that recently.
+
+        A row older than a minute means no daemon is running: callers that
+        act on a verdict (placement) should pass ``max_age`` so a dead
+        daemon's last "down" does not steer writes forever.
+        """
+        sql = ("SELECT provider, status, p50, p95, error_rate, down_since, updated_at "
+               "FROM provider_health")
+        args: tuple = ()
+        if max_age is not None:
+            sql += " WHERE updated_at >= ?"
+            args = (time.time() - max_age,)
+        return {r[0]: ProviderHealth(*r) for r in self.db.execute(sql, args)}
+
+    def forget_provider_health(self, provider: str) -> None:
+        self.db.execute("DELETE FROM provider_health WHERE provider = ?", (provider,))
+
+    def add_counter(self, name: str, amount: float) -> None:
+        """Grow the total ``name`` by ``amount`` (daemon_counters)."""
+        self.db.execute("INSERT INTO daemon_counters (name, value) VALUES (?, ?) "
+                        "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+                        (name, amount))
+
+    def counters(self) -> dict[str, float]:
+        return dict(self.db.execute("SELECT name, value FROM daemon_counters").fetchall())
+
+    def queued_by_provider(self) -> dict[str, int]:
+        """Queued (pending or claimed) replicate items per target provider: placement's load.
+
+        Why the queue and not bytes: it is what the catalog knows without
+        asking a store, and a provider with a long backlog is the one a new
+        write should avoid when another is as good.
+        """
+        rows = self.db.execute(
+            "SELECT json_extract(payload, '$.provider'), count(*) FROM work "
+            "WHERE state IN ('pending', 'claimed') AND kind = 'replicate' GROUP BY 1").fetchall()
+        return {name: n for name, n in rows if name is not None}

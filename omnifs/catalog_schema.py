@@ -169,6 +169,62 @@ def _v2_hard_links(db: sqlite3.Connection) -> None:
         """)
 
 
+def _v3_health(db: sqlite3.Connection) -> None:
+    """Provider health, shared by the mount and the daemon through the catalog.
+
+    Why a migration with ``IF NOT EXISTS``: the daemon created these tables
+    itself (daemon/state.py) before they moved here, with the same columns;
+    on such a catalog this migration keeps its rows and only adds what is new
+    (``health_samples.error``). The daemon's own creation stays harmless.
+
+    provider_health -- one row per provider, rewritten by the daemon after every probe round.
+      provider    name from config
+      status      'healthy' | 'degraded' | 'down' | 'unknown' | 'lost' (policy.health)
+      p50, p95    latency seconds of successful samples in the window (NULL if none)
+      error_rate  failed / all samples in the window
+      down_since  epoch seconds the current outage began (NULL when up)
+      updated_at  epoch seconds of this row; a row older than a minute means no daemon runs
+
+    health_samples -- timed requests against a store: the daemon's probes and
+    the mount's failed requests (and an occasional success, so a store that
+    recovered is seen as such). Pruned to the health window by the daemon.
+      provider    name from config
+      at          epoch seconds
+      latency     seconds the request took (until it failed, for failures)
+      ok          1 success, 0 failure
+      source      'probe' | 'worker' | 'mount' | 'daemon'
+      error       one line saying what failed (never a secret), NULL for successes
+
+    daemon_counters -- monotonically growing totals (name, value), e.g. bytes_replicated.
+    """
+    _script(db, """
+        CREATE TABLE IF NOT EXISTS provider_health (
+            provider   TEXT PRIMARY KEY,
+            status     TEXT NOT NULL,
+            p50        REAL,
+            p95        REAL,
+            error_rate REAL NOT NULL DEFAULT 0,
+            down_since REAL,
+            updated_at REAL NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS health_samples (
+            provider TEXT NOT NULL,
+            at       REAL NOT NULL,
+            latency  REAL NOT NULL,
+            ok       INTEGER NOT NULL,
+            source   TEXT NOT NULL DEFAULT 'probe'
+        );
+        CREATE INDEX IF NOT EXISTS health_samples_by_provider ON health_samples(provider, at);
+        CREATE TABLE IF NOT EXISTS daemon_counters (
+            name  TEXT PRIMARY KEY,
+            value REAL NOT NULL
+        )
+        """)
+    columns = {row[1] for row in db.execute("PRAGMA table_info(health_samples)")}
+    if "error" not in columns:
+        db.execute("ALTER TABLE health_samples ADD COLUMN error TEXT")
+
+
 def _script(db: sqlite3.Connection, script: str) -> None:
     """Run ``;``-separated statements inside the caller's transaction.
 
@@ -180,7 +236,8 @@ def _script(db: sqlite3.Connection, script: str) -> None:
 
 
 #: in order; ``schema_version.version`` = how many have been applied
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_initial, _v2_hard_links]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _v1_initial, _v2_hard_links, _v3_health]
 
 
 def migrate(db: sqlite3.Connection) -> int:

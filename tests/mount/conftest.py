@@ -55,12 +55,25 @@ def omnifs(*args: str, config: Path | None = None, check: bool = True,
     return proc
 
 
-def toml_table(settings) -> str:
+def toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return f'"{value}"'
+
+
+def toml_table(settings, extra: dict | None = None) -> str:
+    """A provider table; ``extra`` adds or overrides keys (region, weight, max_attempts...)."""
+    extra = extra or {}
     lines = [f'uri = "{settings.uri}"']
     for key in ("endpoint", "region", "access_key", "secret_key", "connection_string"):
         value = getattr(settings, key)
-        if value:
+        if value and key not in extra:
             lines.append(f'{key} = "{value}"')
+    lines += [f"{key} = {toml_value(value)}" for key, value in extra.items()]
     return "\n".join(lines)
 
 
@@ -80,6 +93,26 @@ class Mounted:
 
     def catalog(self) -> Catalog:
         return Catalog(load_config(self.config).catalog_path())
+
+    def homes(self, path: str) -> list[str]:
+        """Providers holding ``path``'s current version (synced), as the catalog says.
+
+        Placement spreads new files over equal providers, so tests ask here
+        instead of assuming the first provider in config holds a file.
+        """
+        cat = self.catalog()
+        try:
+            inode = cat.resolve(path)
+            return sorted(r.provider for r in cat.replicas(inode.id)
+                          if r.state == "synced" and r.version == inode.version)
+        finally:
+            cat.close()
+
+    def home(self, path: str) -> Provider:
+        """A provider holding ``path``'s current version."""
+        names = self.homes(path)
+        assert names, f"{path}: no synced replica"
+        return self.provider(names[0])
 
     #: pid of the background mount process
     pid: int | None = None
@@ -104,13 +137,17 @@ class Mounted:
 
 
 def write_config(root: Path, settings: dict, *, copies: int = 2, quorum: int = 1,
-                 allow_other: bool = False, cache_dir: Path | None = None) -> Path:
+                 allow_other: bool = False, cache_dir: Path | None = None,
+                 extra: dict[str, dict] | None = None, rules: list[dict] | None = None) -> Path:
     text = [f'[catalog]\nurl = "sqlite:///{root}/catalog.db"\n',
             f'[cache]\ndir = "{cache_dir or root / "cache"}"\nsize = "1GiB"\n',
             f"[replication]\ncopies = {copies}\nwrite_quorum = {quorum}\n",
             f"[mount]\nallow_other = {'true' if allow_other else 'false'}\n"]
     for name, s in settings.items():
-        text.append(f"[providers.{name}]\n{toml_table(s)}\n")
+        text.append(f"[providers.{name}]\n{toml_table(s, (extra or {}).get(name))}\n")
+    for rule in rules or ():
+        text.append("[[governance.rules]]\n"
+                    + "".join(f"{k} = {toml_value(v)}\n" for k, v in rule.items()))
     cfg = root / "omnifs.toml"
     cfg.write_text("\n".join(text))
     cfg.chmod(0o600)
@@ -119,17 +156,23 @@ def write_config(root: Path, settings: dict, *, copies: int = 2, quorum: int = 1
 
 @pytest.fixture
 def make_mount(tmp_path_factory, request):
-    """Factory: ``make_mount(kinds=("file", "file"), allow_other=False)`` -> Mounted."""
+    """Factory: ``make_mount(kinds=("file", "file"), allow_other=False)`` -> Mounted.
+
+    ``settings`` (name -> ProviderSettings) replaces ``kinds`` when given;
+    ``extra`` adds keys to provider tables, ``rules`` writes ``[[governance.rules]]``.
+    """
     made: list[Mounted] = []
 
     def make(kinds=("file", "file"), *, allow_other: bool = False, copies: int | None = None,
              quorum: int = 1, mount: bool = True, cache_dir: Path | None = None,
-             mount_args: list[str] | None = None) -> Mounted:
+             mount_args: list[str] | None = None, settings: dict | None = None,
+             extra: dict[str, dict] | None = None, rules: list[dict] | None = None) -> Mounted:
         root = tmp_path_factory.mktemp("omnifs")
         if allow_other:
             root.chmod(0o755)
-        settings = {}
-        for i, kind in enumerate(kinds):
+        given = settings
+        settings = dict(given or {})
+        for i, kind in enumerate(() if given else kinds):
             name = f"{kind}{i}"
             if kind == "file":
                 store = root / f"store-{i}"
@@ -140,8 +183,12 @@ def make_mount(tmp_path_factory, request):
             else:
                 make_settings = request.getfixturevalue("make_settings")
                 settings[name] = make_settings(kind, name=name)
-        cfg = write_config(root, settings, copies=copies or len(kinds), quorum=quorum,
-                           allow_other=allow_other, cache_dir=cache_dir)
+        if extra is None and settings:
+            # the first provider is the primary (heavier): placement then puts new files
+            # there while it is up, so tests that look for a file's bytes know where
+            extra = {next(iter(settings)): {"weight": 2}}
+        cfg = write_config(root, settings, copies=copies or len(settings), quorum=quorum,
+                           allow_other=allow_other, cache_dir=cache_dir, extra=extra, rules=rules)
         if allow_other:
             # other users must be able to reach it: pytest's tmp dirs are 0700
             mp = Path(tempfile.mkdtemp(prefix="omnifs-mnt-"))

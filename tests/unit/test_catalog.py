@@ -202,3 +202,64 @@ def test_claims_are_atomic_across_processes(tmp_path):
     assert sorted(flat) == ids  # every item exactly once
     assert c.pending_count() == 0
     c.close()
+
+
+# -- provider health (migration 3) ----------------------------------------------
+
+def test_health_samples_verdicts_counters_and_load(cat):
+    from policy.health import Sample
+
+    cat.record_health_sample("a", False, 0.5, error="a: connection refused\nsecond line", at=100.0)
+    cat.record_health_samples("a", [Sample(101.0, 0.01, True), Sample(102.0, 0.2, False)],
+                              source="probe", error="a: timed out")
+    assert cat.health_samples("a", 100.5) == [Sample(101.0, 0.01, True), Sample(102.0, 0.2, False)]
+    assert cat.health_errors("a", 0) == [(102.0, "probe", "a: timed out"),
+                                         (100.0, "mount", "a: connection refused")]
+    cat.prune_health_samples(101.5)
+    assert len(cat.health_samples("a", 0)) == 1
+    with pytest.raises(Exception, match="source"):
+        cat.record_health_sample("a", True, 0.1, source="elsewhere")
+
+    cat.set_provider_health("a", "down", error_rate=1.0, down_since=90.0, updated_at=1.0)
+    cat.set_provider_health("b", "healthy", p50=0.01, p95=0.02)
+    cat.set_provider_health("b", "degraded", p50=0.5, p95=2.5, error_rate=0.2)
+    rows = cat.provider_health()
+    assert rows["a"].status == "down" and rows["a"].down_since == 90.0
+    assert rows["b"].status == "degraded" and rows["b"].p95 == 2.5
+    assert set(cat.provider_health(max_age=60)) == {"b"}  # a dead daemon's old verdict
+    cat.forget_provider_health("b")
+    assert set(cat.provider_health()) == {"a"}
+
+    cat.add_counter("bytes_replicated", 10)
+    cat.add_counter("bytes_replicated", 5)
+    assert cat.counters() == {"bytes_replicated": 15}
+
+    cat.enqueue("replicate", {"inode": 2, "provider": "a"}, dedup="replicate:2:a")
+    cat.enqueue("replicate", {"inode": 3, "provider": "a"}, dedup="replicate:3:a")
+    cat.enqueue("replicate", {"inode": 3, "provider": "b"}, dedup="replicate:3:b")
+    cat.enqueue("delete", {"provider": "b", "key": "x"})
+    assert cat.queued_by_provider() == {"a": 2, "b": 1}
+
+
+def test_health_migration_keeps_tables_the_daemon_made(tmp_path):
+    """A catalog where daemon/state.py created the health tables first keeps their rows."""
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.executescript("""
+        CREATE TABLE provider_health (provider TEXT PRIMARY KEY, status TEXT NOT NULL, p50 REAL,
+            p95 REAL, error_rate REAL NOT NULL DEFAULT 0, down_since REAL,
+            updated_at REAL NOT NULL);
+        CREATE TABLE health_samples (provider TEXT NOT NULL, at REAL NOT NULL,
+            latency REAL NOT NULL, ok INTEGER NOT NULL, source TEXT NOT NULL DEFAULT 'probe');
+        INSERT INTO provider_health VALUES ('a', 'healthy', 0.1, 0.2, 0, NULL, 5.0);
+        INSERT INTO health_samples VALUES ('a', 5.0, 0.1, 1, 'probe');
+    """)
+    db.close()
+    c = Catalog(path)
+    try:
+        assert c.provider_health()["a"].status == "healthy"
+        assert len(c.health_samples("a", 0)) == 1
+        c.record_health_sample("a", False, 1.0, error="boom", at=6.0)
+        assert c.health_errors("a", 0) == [(6.0, "mount", "boom")]
+    finally:
+        c.close()
