@@ -79,7 +79,7 @@ class Options:
     small_object: int = 8 * MiB
     chunk: int = 4 * MiB
     #: prefetched chunks per transfer (memory bound: chunk * prefetch)
-    prefetch: int = 4
+    prefetch: int = 2
     #: bytes per ranged read of the source (see streams.Prefetch)
     window: int = 8 * MiB
     #: allow the server-side copy between two providers over the same store
