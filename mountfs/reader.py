@@ -98,7 +98,7 @@ class ReadPath:
         self._disk_pool = cf.ThreadPoolExecutor(max_workers=4, thread_name_prefix="omnifs-diskread")
         #: writes read-ahead blocks into the disk cache behind the stream
         self._writer = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="omnifs-cachewrite")
-        self._write_slots = threading.Semaphore(4)
+        self._write_slots = threading.Semaphore(8)
         self._streamers: set[_Streamer] = set()
         #: blocks fetched from stores (on demand or ahead), for tests and bench
         self.fetches = 0
