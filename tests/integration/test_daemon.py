@@ -180,8 +180,12 @@ def test_replicates_to_every_store_with_metrics(kinds, make_settings, tmp_path):
                 return urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
             scraped["text"] = (await trio.to_thread.run_sync(get)).decode()
 
-    run_daemon_until(cfg, lambda c: drained(2)(c) and "text" in scraped, during=scrape)
+    _, d = run_daemon_until(cfg, lambda c: drained(2)(c) and "text" in scraped, during=scrape)
     assert_stores_identical(cat, {"one": pa, "two": pb}, files)
+    # the bytes the executor reported moving: every file once, nothing for no-op items
+    moved = d.metrics.registry.get_sample_value("omnifs_replicated_bytes_total",
+                                                {"provider": "two"})
+    assert moved == sum(len(v) for v in files.values())
     assert user_keys(pa) == user_keys(pb) == set(files)
     text = scraped["text"]
     for series in ("omnifs_queue_depth", "omnifs_replication_lag_seconds",
