@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from providers import InvalidInput, ProviderSettings, parse_uri
-from providers.registry import provider_class
+from providers.registry import provider_options
 
 from .errors import ConfigError
 
@@ -247,11 +247,11 @@ def provider_settings(name: str, table: dict, where: str) -> ProviderSettings:
         raise ConfigError(f"{where} uri: expected a string like \"s3://my-bucket/prefix\"")
     try:
         loc = parse_uri(table["uri"])
-        cls = provider_class(loc.scheme)
+        options = provider_options(loc.scheme)
     except InvalidInput as e:
         raise ConfigError(f"{where} uri: {e}") from None
-    # each provider class declares the extra keys it understands
-    allowed = {**PROVIDER_KEYS, **{k: object for k in cls.options if k not in PROVIDER_KEYS}}
+    # each scheme has extra keys its provider understands (providers/registry.py)
+    allowed = {**PROVIDER_KEYS, **{k: object for k in options if k not in PROVIDER_KEYS}}
     for key, value in table.items():
         if key not in allowed:
             raise ConfigError(f"{where}: unknown key {key!r} for a {loc.scheme}:// provider"

@@ -100,8 +100,6 @@ class Provider(abc.ABC):
 
     #: URI scheme(s) this class serves, e.g. ("s3",)
     schemes: tuple[str, ...] = ()
-    #: the config keys this provider understands besides the common ones
-    options: tuple[str, ...] = ()
 
     capabilities: Capabilities = Capabilities()
 

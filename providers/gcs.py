@@ -86,8 +86,6 @@ class GCSProvider(Provider):
     """A bucket (and optional prefix) on Google Cloud Storage or its emulator."""
 
     schemes = ("gs",)
-    #: project: billing/project id; part_size: resumable chunk bytes (multiple of 256 KiB)
-    options = ("project", "part_size")
 
     capabilities = Capabilities(
         server_side_copy=True,

@@ -81,8 +81,6 @@ class _Window(io.RawIOBase):
 
 class LocalProvider(Provider):
     schemes = ("file",)
-    #: fsync: "false" trades crash safety for speed (scratch stores, benchmarks)
-    options = ("fsync",)
 
     capabilities = Capabilities(
         server_side_copy=True,

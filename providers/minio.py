@@ -162,7 +162,6 @@ def _endpoint(settings: ProviderSettings) -> tuple[str, bool]:
 
 class MinioProvider(Provider):
     schemes = ("minio",)
-    options = ("endpoint", "access_key", "secret_key", "cert_check")
 
     capabilities = Capabilities(
         server_side_copy=True,

@@ -13,12 +13,18 @@ from urllib.parse import unquote, urlsplit
 from .base import Provider
 from .errors import InvalidInput
 
-_REGISTRY: dict[str, str] = {
-    "s3": "providers.s3:S3Provider",
-    "gs": "providers.gcs:GCSProvider",
-    "az": "providers.azure:AzureProvider",
-    "minio": "providers.minio:MinioProvider",
-    "file": "providers.local:LocalProvider",
+#: scheme -> (class, the config keys it understands beyond the common ones).
+#: Kept as data here so that validating a config imports no SDK.
+_REGISTRY: dict[str, tuple[str, tuple[str, ...]]] = {
+    "s3": ("providers.s3:S3Provider",
+           ("endpoint", "access_key", "secret_key", "profile", "addressing_style",
+            "max_attempts", "checksums")),
+    "gs": ("providers.gcs:GCSProvider", ("endpoint", "credentials_file", "project", "part_size")),
+    "az": ("providers.azure:AzureProvider",
+           ("connection_string", "account_url", "account_key", "sas_token", "part_size",
+            "max_concurrency", "multipart_threshold")),
+    "minio": ("providers.minio:MinioProvider", ("endpoint", "access_key", "secret_key", "cert_check")),
+    "file": ("providers.local:LocalProvider", ("fsync",)),
 }
 
 SCHEMES = tuple(_REGISTRY)
@@ -46,7 +52,7 @@ class ProviderSettings:
     credentials_file: str | None = None
     #: seconds to wait to connect and between bytes before a store counts as unreachable
     timeout: float = 10.0
-    #: anything else from the table that the provider class declared in ``options``
+    #: anything else from the table that the scheme's provider understands (registry)
     extra: dict = field(default_factory=dict)
 
     def __repr__(self) -> str:  # never print secrets
@@ -90,11 +96,17 @@ def parse_uri(uri: str) -> Location:
     return Location(scheme, bucket, rest.strip("/"))
 
 
-def provider_class(scheme: str) -> type[Provider]:
-    target = _REGISTRY.get(scheme)
-    if target is None:
+def provider_options(scheme: str) -> tuple[str, ...]:
+    """The config keys a scheme's provider understands beyond the common ones."""
+    if scheme not in _REGISTRY:
         raise InvalidInput(f"unknown URI scheme {scheme!r}: use one of " + ", ".join(SCHEMES))
-    module, _, cls = target.partition(":")
+    return _REGISTRY[scheme][1]
+
+
+def provider_class(scheme: str) -> type[Provider]:
+    if scheme not in _REGISTRY:
+        raise InvalidInput(f"unknown URI scheme {scheme!r}: use one of " + ", ".join(SCHEMES))
+    module, _, cls = _REGISTRY[scheme][0].partition(":")
     try:
         return getattr(importlib.import_module(module), cls)
     except ImportError as e:  # a missing SDK: say which package to install

@@ -145,8 +145,6 @@ except ImportError:  # pragma: no cover
 
 class S3Provider(Provider):
     schemes = ("s3",)
-    options = ("endpoint", "access_key", "secret_key", "profile", "addressing_style",
-               "max_attempts", "checksums")
 
     capabilities = Capabilities(
         server_side_copy=True,
