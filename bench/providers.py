@@ -184,6 +184,34 @@ class RawFile(Raw):
             return len(f.read())
 
 
+class RawFileDurable(RawFile):
+    """What a careful program does to store a file durably: temp, fsync, rename, fsync dir.
+
+    The like-for-like baseline for the file:// provider's default (fsync = true).
+    """
+
+    def _durable(self, key, chunks) -> None:
+        path = self._path(key)
+        tmp = path + ".tmp"
+        with open(tmp, "wb") as f:
+            f.writelines(chunks)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        fd = os.open(os.path.dirname(path), os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def put_big(self, key, data):
+        view = memoryview(data)
+        self._durable(key, (view[i:i + CHUNK] for i in range(0, len(view), CHUNK)))
+
+    def put_small(self, key, data):
+        self._durable(key, [data])
+
+
 def _drain(f) -> int:
     n = 0
     while True:
@@ -260,13 +288,22 @@ def bench_pair(label: str, ours: Raw, raw: Raw, big: bytes, small: list[bytes],
     return rows
 
 
+#: file:// is measured twice: without fsync, and with it on both sides (the default)
+LOCAL_KINDS = ("file", "file+fsync")
+ALL_KINDS = (*S.KINDS, "file+fsync")
+
+
 def setup(kind: str, servers: dict, tmp: str) -> tuple[Raw, Raw, Callable[[], None]]:
     """(ours, raw, cleanup) over a fresh bucket of ``kind``."""
-    if kind == "file":
+    if kind in LOCAL_KINDS:
+        # "file": no fsync on either side; "file+fsync": both durable (our default)
+        durable = kind == "file+fsync"
         root = tempfile.mkdtemp(prefix="bench-", dir=tmp)
         raw_root = tempfile.mkdtemp(prefix="bench-raw-", dir=tmp)
-        p = open_provider(S.settings_for("file", None, "", local_root=root))
-        return Ours(p), RawFile(raw_root), p.close
+        settings = S.settings_for("file", None, "", local_root=root)
+        settings.extra["fsync"] = durable
+        p = open_provider(settings)
+        return Ours(p), (RawFileDurable if durable else RawFile)(raw_root), p.close
     server = servers["s3" if kind == "minio" else kind]
     bucket = S.unique_bucket("bench")
     S.create_bucket(kind, server.endpoint, bucket)
@@ -279,15 +316,15 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--small", action="store_true", help="16 MiB and 200 x 4 KiB: a quick check")
-    ap.add_argument("--kinds", default=",".join(S.KINDS), help="comma-separated, default all")
+    ap.add_argument("--kinds", default=",".join(ALL_KINDS), help="comma-separated, default all")
     ap.add_argument("--big-mib", type=int, help="override the big object's size")
     ap.add_argument("--count", type=int, help="override the number of small objects")
     args = ap.parse_args(argv)
 
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
-    unknown = set(kinds) - set(S.KINDS)
+    unknown = set(kinds) - set(ALL_KINDS)
     if unknown:
-        print(f"unknown kind(s) {', '.join(sorted(unknown))}: use {', '.join(S.KINDS)}",
+        print(f"unknown kind(s) {', '.join(sorted(unknown))}: use {', '.join(ALL_KINDS)}",
               file=sys.stderr)
         return 2
     big_mib = args.big_mib or (16 if args.small else 256)
@@ -303,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for kind in kinds:
                 server_kind = "s3" if kind == "minio" else kind
-                if kind != "file" and server_kind not in servers:
+                if kind not in LOCAL_KINDS and server_kind not in servers:
                     servers[server_kind] = S.start(server_kind)
                 try:
                     ours, raw, close = setup(kind, servers, tmp)
@@ -323,9 +360,9 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"\nmedian of {args.runs} run(s); big = {big_mib} MiB, small = {count} x 4 KiB "
           f"with {WORKERS} workers\n")
-    print(f"{'kind':<6} {'operation':<10} {'ours MB/s':>10} {'raw MB/s':>10} {'ours/raw':>9}")
+    print(f"{'kind':<10} {'operation':<10} {'ours MB/s':>10} {'raw MB/s':>10} {'ours/raw':>9}")
     for kind, op, ours_mbs, raw_mbs in rows:
-        print(f"{kind:<6} {op:<10} {ours_mbs:>10.1f} {raw_mbs:>10.1f} {ours_mbs / raw_mbs:>9.2f}")
+        print(f"{kind:<10} {op:<10} {ours_mbs:>10.1f} {raw_mbs:>10.1f} {ours_mbs / raw_mbs:>9.2f}")
     for line in failures:
         print(f"FAILED {line}")
     return 1 if failures else 0
