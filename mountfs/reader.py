@@ -38,9 +38,10 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import logging
+import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,15 +116,21 @@ class ReadPath:
         start = index * self.block_size
         return start, min(start + self.block_size, file.size)
 
-    def get_block(self, file: FileRef, index: int) -> Block:
-        """Block ``index``: from the cache, from a fetch already running, or fetched now."""
+    def get_block(self, file: FileRef, index: int, *,
+                  fetched_for_us: Callable[[], bool] | None = None) -> Block:
+        """Block ``index``: from the cache, from a fetch already running, or fetched now.
+
+        ``fetched_for_us()``: did the caller's own stream bring this block (a
+        miss already)? Finding it in the cache is then no hit. Asked after the
+        cache answered, so a stream finishing meanwhile is seen.
+        """
         key = f"{file.content_id}:{index}"
         if self.cache is not None:
             with self._lock:
                 ahead = self._ahead.pop(key, 0) is None
             data = self.cache.get(file.content_id, index, count=False)
             if data is not None:
-                if not ahead:
+                if not ahead and not (fetched_for_us is not None and fetched_for_us()):
                     self.cache.note("hits")
                 return data
         return self._shared_fetch(file, index, key)
@@ -134,6 +141,9 @@ class ReadPath:
             owner = fut is None
             if owner:
                 fut = self._inflight[key] = cf.Future()
+            else:
+                # joining read-ahead's fetch: the block is being used, no longer "ahead, unread"
+                self._ahead.pop(key, None)
         if not owner:
             try:
                 return fut.result(timeout=self.stall_timeout)
@@ -312,6 +322,9 @@ class ReadHandle:
         self._blocks: dict[int, Block | _Partial] = {}
         self._offered: dict[int, None] = {}  # blocks in _blocks read ahead from the cache, unused
         self._loading: dict[int, cf.Future] = {}  # blocks the disk pool is reading for us
+        self._streamed: dict[int, None] = {}  # blocks in _blocks our stream fetched, unused
+        #: blocks our stream fetched, ahead of or near the reader (for the hit count)
+        self._fetched: set[int] = set()
         self._next_offset: int | None = None
         self.window = 0
         self.last_block = -1
@@ -373,6 +386,10 @@ class ReadHandle:
             del self._offered[index]
             if self.path.cache is not None:
                 self.path.cache.note("hits")  # read from the cache ahead of us, counted when used
+        elif index in self._streamed:
+            # fetched for us by our stream (a miss, counted): no longer "ahead, unread"
+            del self._streamed[index]
+            self.path.forget_ahead(self.file, range(index, index + 1))
         return memoryview(block)[lo:min(hi, len(block))]
 
     def _get(self, index: int, lo: int, hi: int) -> memoryview:
@@ -384,9 +401,12 @@ class ReadHandle:
                 block = self._blocks.get(index)
                 if not isinstance(block, _Partial) or self.closed:
                     break
-                # a stream of ours is filling this block: wait for its bytes,
-                # or for it to fail (then the block is gone and we fetch it)
-                if not self._arrived.wait(self.path.stall_timeout):
+                # a stream of ours is filling this block: wait for its bytes, or
+                # for it to fail (then the block is gone and we fetch it), or to
+                # make no progress for stall_timeout (then we fetch it ourselves)
+                before = block.filled
+                if not self._arrived.wait(self.path.stall_timeout) and block.filled == before:
+                    log.info("stream of block %s stalled; fetching it directly", index)
                     break
             loading = self._loading.get(index)
         if loading is not None:
@@ -398,19 +418,26 @@ class ReadHandle:
                 view = self._view(index, lo, hi)
                 if view is not None:
                     return view
-        block = self.path.get_block(self.file, index)
+        def ours() -> bool:
+            with self._lock:
+                return index in self._fetched
+
+        block = self.path.get_block(self.file, index, fetched_for_us=ours)
         with self._lock:
             self._blocks[index] = block
             self._offered.pop(index, None)
+            self._streamed.pop(index, None)
             self._trim()
         return memoryview(block)[lo:min(hi, len(block))]
 
     def _trim(self) -> None:
         """Keep the ``KEEP`` most recent blocks read plus those read ahead of the reader."""
         behind = sorted(i for i in self._blocks if i <= self.last_block)
+        self._fetched = {i for i in self._fetched if i >= self.last_block - 2 * self.KEEP}
         for i in behind[:-self.KEEP] if len(behind) > self.KEEP else ():
             del self._blocks[i]
             self._offered.pop(i, None)
+            self._streamed.pop(i, None)
 
     def offer(self, index: int, data: Block | _Partial, *, cached: bool = True) -> bool:
         """A block read ahead of the reader; False (dropped) when not wanted or no room.
@@ -427,8 +454,7 @@ class ReadHandle:
             if ahead >= max(1, self.path.readahead) + 1:
                 return False
             self._blocks[index] = data
-            if cached:
-                self._offered[index] = None
+            (self._offered if cached else self._streamed)[index] = None
             return True
 
     def load_ahead(self, index: int) -> None:
@@ -461,6 +487,11 @@ class ReadHandle:
                 self._loading.pop(index, None)
             fut.set_result(None)
 
+    def note_fetched(self, index: int) -> None:
+        """Our stream brought block ``index`` from a store (whether or not we hold it)."""
+        with self._lock:
+            self._fetched.add(index)
+
     def fill(self, index: int, part: _Partial, filled: int) -> None:
         """A stream put more bytes into ``part`` (block ``index``): wake readers waiting for them."""
         with self._lock:
@@ -473,6 +504,7 @@ class ReadHandle:
             if self._blocks.get(index) is part:
                 if data is None:
                     del self._blocks[index]
+                    self._streamed.pop(index, None)
                 else:
                     self._blocks[index] = data
                     part.filled = len(data)
@@ -642,6 +674,8 @@ class _Streamer:
                     if self._provider is not None and not self.stop.is_set():
                         self._provider.record_error(e)
                     self._drop()
+                if data is not None:
+                    self.handle.note_fetched(index)
                 path.release(file, index, fut, data, err)
                 if data is None:
                     failures += 1
@@ -701,13 +735,38 @@ class _Streamer:
             raise
         if shown:
             handle.settle(index, part, part.buf)
-            # our reader takes it from memory: not a block "read ahead, unread" in the cache
-            self.path.forget_ahead(handle.file, range(index, index + 1))
         return part.buf
 
     def _drop(self) -> None:
         _close_quietly(self._stream)
         self._stream, self._buf, self._provider = None, bytearray(), None
+
+
+#: test and benchmark seam: ``name=seconds[,name=seconds]`` adds that latency to every
+#: read request the mount sends to those providers (providers/faulty.py), so the
+#: fastest-replica logic can be measured through a real mount. Never set in production.
+TEST_LATENCY_ENV = "OMNIFS_TEST_READ_LATENCY"
+
+
+def _slowed_providers(stores, spec: str) -> dict:
+    if not spec.strip():
+        return {}
+    from providers.faulty import FaultyProvider
+
+    out = {}
+    for item in spec.split(","):
+        name, _, secs = item.partition("=")
+        name = name.strip()
+        try:
+            latency = float(secs)
+        except ValueError:
+            log.warning("%s: ignoring %r (want name=seconds)", TEST_LATENCY_ENV, item)
+            continue
+        if name in stores.order:
+            log.warning("%s: reads from %s delayed by %.3f s (test seam)", TEST_LATENCY_ENV,
+                        name, latency)
+            out[name] = FaultyProvider(stores[name], latency=latency, name=name)
+    return out
 
 
 class CachedStoreReader:
@@ -738,9 +797,15 @@ class CachedStoreReader:
         self._open: dict[int, tuple[tuple, ReadHandle]] = {}
         #: inode -> content hash at its last open, oldest first (for keep_cache)
         self._seen: dict[int, str | None] = {}
+        self._slowed = _slowed_providers(stores, os.environ.get(TEST_LATENCY_ENV, ""))
+
+    def _provider(self, name: str):
+        """The provider reads go to; behind injected latency when the test seam asks for it."""
+        p = self._slowed.get(name)
+        return p if p is not None else self.stores[name]
 
     def _file_ref(self, inode) -> FileRef:
-        reps = [Replica(self.stores[name], key) for name, key in self._simple.sources(inode)]
+        reps = [Replica(self._provider(name), key) for name, key in self._simple.sources(inode)]
         content = inode.sha256 or f"uncached:{inode.id}:{inode.version}"
         return FileRef(content, inode.size, reps)
 

@@ -217,6 +217,25 @@ def load_snapshot(path: str | Path) -> dict | None:
         return None
 
 
+def mount_read_stats(cache_dir: str | Path, *, max_age: float | None = None) -> list[dict]:
+    """Per provider, what the mount using ``cache_dir`` measured: for `omnifs status`.
+
+    Each row is :meth:`ProviderStats.snapshot` (``provider``, ``latency_ms``,
+    ``throughput_mib_s``, ``requests``, ``errors``, ``hedges``, ``bytes``,
+    ``last_error``) plus ``age_s``, seconds since the mount saved it (every
+    few seconds while it fetches, and at unmount). Empty when no mount has
+    measured anything yet, or when the snapshot is older than ``max_age``.
+    Reads one small JSON file: cheap enough for every status call.
+    """
+    snap = load_snapshot(Path(cache_dir) / SNAPSHOT_NAME)
+    if not snap or not isinstance(snap.get("providers"), list):
+        return []
+    age = max(0.0, time.time() - float(snap.get("saved_at", 0.0)))
+    if max_age is not None and age > max_age:
+        return []
+    return [{**row, "age_s": round(age, 1)} for row in snap["providers"] if isinstance(row, dict)]
+
+
 #: the process-wide registry (the mount's; `omnifs status` exports it)
 REGISTRY = StatsRegistry()
 
