@@ -282,8 +282,9 @@ def _copy_once(src: Provider, src_key: str, dst: Provider, dst_key: str, info: O
     expect = _native_expect(info)
     where = {"provider": src.name, "key": src_key}
 
-    if info.sha256 is None and info.size <= options.small_object:
-        # small and unhashed: one read into memory, hash and check, then upload with the hash
+    if info.size <= options.small_object:
+        # small: one read into memory in this thread (no prefetch thread), hash and check,
+        # then upload with the hash; only verified bytes ever reach the destination
         v = Verifier(src.open_read(src_key), size=info.size, expect=expect, on_bytes=on_bytes, **where)
         with v:
             data = v.read()
@@ -321,14 +322,6 @@ def _copy_once(src: Provider, src_key: str, dst: Provider, dst_key: str, info: O
     return _finish(src, dst, dst_key, info, meta, out, options)
 
 
-#: stores whose copy of an object onto itself (the only way the provider interface has to
-#: change metadata) rewrites every byte server-side, at about upload speed: S3 CopyObject
-#: (and moto's, through its temp files). GCS rewrite and Azure copy within one account
-#: are metadata-only for an unchanged object, and a local copy runs at disk speed.
-#: Belongs in ``Capabilities`` (asked for in issue 3); kept here as data until then.
-_SELF_COPY_REWRITES = frozenset({"s3", "minio"})
-
-
 def _wants_prepass(src: Provider, dst: Provider, options: Options) -> bool:
     """Hash the source in a first read rather than fix the metadata with a copy afterwards?
 
@@ -345,7 +338,7 @@ def _wants_prepass(src: Provider, dst: Provider, options: Options) -> bool:
         return options.hash_mode == "prepass"
     if _unwrapped(src).location.scheme == "file":
         return True
-    return _unwrapped(dst).location.scheme in _SELF_COPY_REWRITES
+    return dst.capabilities.self_copy_rewrites
 
 
 def _server_id(p: Provider) -> tuple[str, str] | None:

@@ -60,6 +60,10 @@ class Capabilities:
     versioning: bool = False
     #: user metadata can be changed without rewriting the object
     metadata_update: bool = False
+    #: copying an object onto itself (how metadata is changed) rewrites every byte
+    #: server-side at about upload speed (S3 CopyObject); GCS rewrite and Azure copy
+    #: within one account are metadata-only for unchanged content
+    self_copy_rewrites: bool = False
 
 
 @dataclass

@@ -172,6 +172,7 @@ class MinioProvider(Provider):
         part_size=16 * MiB,
         versioning=False,
         metadata_update=True,
+        self_copy_rewrites=True,
     )
 
     def __init__(self, settings: ProviderSettings):

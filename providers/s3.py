@@ -156,6 +156,7 @@ class S3Provider(Provider):
         part_size=16 * MiB,
         versioning=False,
         metadata_update=True,
+        self_copy_rewrites=True,
     )
 
     def __init__(self, settings: ProviderSettings):
