@@ -54,6 +54,8 @@ _MAGIC = b"OFB1"
 _HEADER = struct.Struct(">4sQI")  # magic, block length, crc32
 _COUNTERS = ("hits", "misses", "evictions", "corrupt", "stores")
 _FLUSH_EVERY = 1.0
+#: reads whose LRU access time may wait to be written together
+_TOUCH_BATCH = 32
 #: SQLite's write-ahead log is part of what the cache uses on disk but not of
 #: diskcache's ``volume()``: we cap it (checkpoint every 256 pages, truncate
 #: to 1 MiB) and keep that much room free for it
@@ -170,7 +172,8 @@ class BlockCache:
         )
         self._counters_store = diskcache.Cache(str(self.directory / "stats"), eviction_policy="none")
         self._pending = dict.fromkeys(_COUNTERS, 0)
-        self._lock = threading.Lock()  # counters
+        self._touched: dict[int, float] = {}  # rowid -> access time not yet written (LRU)
+        self._lock = threading.Lock()  # counters, touches
         self._write_lock = threading.Lock()  # set + cull + eviction accounting
         self._last_flush = time.monotonic()
         self._timer: threading.Timer | None = None
@@ -216,17 +219,21 @@ class BlockCache:
         kernel then issues the entire file at once instead of growing its
         read-ahead from small requests: ~1.5x faster cold here).
         """
-        found = self._cache.get(key, default=None, read=True, tag=True, retry=True)
-        value, tag = found if isinstance(found, tuple) else (found, None)
-        if value is None:
+        found = self._lookup(key)
+        if found is None:
             return None
+        value, tag = found
         if isinstance(value, (bytes, bytearray)):
             raw = bytes(value)
         else:
             try:
-                raw = _read_file(value, None if tag is None else tag >> 32)
+                f = open(value, "rb", buffering=0)  # noqa: SIM115 - closed below
+            except FileNotFoundError:
+                return None  # evicted between the lookup and the open: a plain miss
+            try:
+                raw = _read_file(f, None if tag is None else tag >> 32)
             finally:
-                value.close()
+                f.close()
         if tag is None:  # an entry with the header of older versions
             data = decode_block(raw)
             return _DAMAGED if data is None else data
@@ -234,6 +241,68 @@ class BlockCache:
         if len(raw) != length or zlib.crc32(raw) != crc:
             return _DAMAGED
         return raw
+
+    def _lookup(self, key: str) -> tuple[bytes | str, int | None] | None:
+        """(inline value or value file path, tag) of an entry, or None; the LRU touch is deferred.
+
+        Why not ``diskcache.Cache.get``: under LRU it opens the value file
+        inside a write transaction (to update the access time), so parallel
+        readers queue behind each other's file opens — after a dropped page
+        cache each open is a disk read. Here the lookup is a plain read
+        (never blocked in WAL mode), the file is opened outside any lock and
+        the access times are written in batches (before every store and
+        cull, and every ``_TOUCH_BATCH`` reads), so eviction order is the
+        same as with ``get``.
+        """
+        inner = self._cache
+        try:
+            db_key, raw = inner._disk.put(key)
+            rows = inner._sql(
+                "SELECT rowid, tag, mode, filename, value FROM Cache WHERE key = ? AND raw = ?"
+                " AND (expire_time IS NULL OR expire_time > ?)", (db_key, raw, time.time())).fetchall()
+        except AttributeError:  # a diskcache without these internals: the slow, safe way
+            return self._lookup_slow(key)
+        if not rows:
+            return None
+        rowid, tag, mode, filename, value = rows[0]
+        self._touch(rowid)
+        if mode == diskcache.core.MODE_RAW:
+            return bytes(value), tag
+        if mode != diskcache.core.MODE_BINARY or not filename:
+            return b"", None  # not something put() wrote: fails the check, dropped
+        return os.path.join(inner.directory, filename), tag
+
+    def _lookup_slow(self, key: str) -> tuple[bytes | str, int | None] | None:
+        found = self._cache.get(key, default=None, read=True, tag=True, retry=True)
+        value, tag = found
+        if value is None:
+            return None
+        if isinstance(value, (bytes, bytearray)):
+            return bytes(value), tag
+        try:
+            return value.read(), tag
+        finally:
+            value.close()
+
+    def _touch(self, rowid: int) -> None:
+        with self._lock:
+            self._touched[rowid] = time.time()
+            due = len(self._touched) >= _TOUCH_BATCH
+        if due:
+            self._flush_touches()
+
+    def _flush_touches(self) -> None:
+        """Write the deferred LRU access times."""
+        with self._lock:
+            touched, self._touched = self._touched, {}
+        if not touched:
+            return
+        try:
+            with self._cache.transact(retry=True):
+                for rowid, at in touched.items():
+                    self._cache._sql("UPDATE Cache SET access_time = ? WHERE rowid = ?", (at, rowid))
+        except Exception as e:  # noqa: BLE001 - an LRU hint; the cache stays correct without it
+            log.debug("cannot record cache access times: %s", e)
 
     def prefetch(self, content_id: str, index: int) -> bool:
         """Ask the kernel to start reading a cached block from disk; False when not cached.
@@ -265,6 +334,7 @@ class BlockCache:
     def put(self, content_id: str, index: int, data: bytes | bytearray | memoryview) -> None:
         key = self.key(content_id, index)
         tag = len(data) << 32 | zlib.crc32(data)
+        self._flush_touches()  # eviction below must see recent reads
         with self._write_lock:
             before = len(self._cache)
             existed = key in self._cache
@@ -299,17 +369,16 @@ class BlockCache:
         self._count(name, n)
 
     def _count(self, name: str, n: int = 1) -> None:
+        # never written here: the mount counts hits on its event-loop thread
+        # (reads served from memory), which must not wait for SQLite; a timer
+        # thread writes them within a second
         with self._lock:
             self._pending[name] += n
-            due = time.monotonic() - self._last_flush >= _FLUSH_EVERY
             timer = None
-            if not due and self._timer is None:
-                # the last events of a burst must not wait for the next burst
+            if self._timer is None:
                 timer = self._timer = threading.Timer(_FLUSH_EVERY, self._timed_flush)
                 timer.daemon = True
-        if due:
-            self.flush()
-        elif timer is not None:
+        if timer is not None:
             timer.start()
 
     def _timed_flush(self) -> None:
@@ -321,7 +390,8 @@ class BlockCache:
             log.debug("counter flush failed: %s", e)
 
     def flush(self) -> None:
-        """Persist the counters gathered since the last flush."""
+        """Persist the counters (and LRU access times) gathered since the last flush."""
+        self._flush_touches()
         with self._lock:
             pending, self._pending = self._pending, dict.fromkeys(_COUNTERS, 0)
             self._last_flush = time.monotonic()
