@@ -159,10 +159,13 @@ def decide(plan: Plan, rel: str, s: ObjectInfo, d: ObjectInfo | None, *,
         plan.copies.append(act)
         return act
     v = compare(s, d)
-    act = Action("skip" if v.same else "copy", rel, s.size, f"{'same' if v.same else 'differs'} by {v.by}", s, d)
     if v.need_metadata:
+        # neither copy nor skip until settle() has the full metadata of both sides
+        act = Action("check", rel, s.size, "needs metadata", s, d)
         plan.undecided.append(act)
-    elif v.same:
+        return act
+    act = Action("skip" if v.same else "copy", rel, s.size, f"{'same' if v.same else 'differs'} by {v.by}", s, d)
+    if v.same:
         plan.skips.append(act)
     else:
         plan.copies.append(act)

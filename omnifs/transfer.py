@@ -539,8 +539,9 @@ def copy_tree(src: Provider, src_prefix: str, dst: Provider, dst_prefix: str, *,
             if act.op == "copy":
                 stats.planned(1, act.size)
                 pool.submit(one, act)
-            else:
+            elif act.op == "skip":
                 stats.skip(act.rel, act.size)
+            # "check": started (or skipped) once settle() has decided it
 
         with ThreadPoolExecutor(1, thread_name_prefix="list-dst") as lister:
             d_future = lister.submit(_listing, dst, dp, options)

@@ -94,6 +94,8 @@ def test_overwrite_and_settle():
     bare = ObjectInfo(key="k", size=10, last_modified=100.0)
     plan = build_plan({"a": bare, "b": bare}, {"a": bare, "b": bare})
     assert len(plan.undecided) == 2 and not plan.copies
+    # an undecided object must not look like a copy to whoever starts work as keys arrive
+    assert {a.op for a in plan.undecided} == {"check"}
     settle(plan, [(plan.undecided[0], info(sha="1"), info(sha="1")),
                   (plan.undecided[1], info(sha="1"), info(sha="2"))])
     assert [a.rel for a in plan.skips] == ["a"] and [a.rel for a in plan.copies] == ["b"]
