@@ -265,7 +265,7 @@ class ReplicaReader:
         *,
         max_workers: int = 32,
         hedge_floor: float = 0.1,
-        hedge_default: float = 0.15,
+        hedge_default: float = 0.1,
     ):
         self.stats = stats or REGISTRY
         self.hedge_floor = hedge_floor

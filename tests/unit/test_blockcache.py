@@ -155,3 +155,43 @@ def test_cli_cache_stats_and_clear(tmp_path, capsys):
     assert main(["cache", "stats", "--json", "-c", str(cfg)]) == 0
     out = json.loads(capsys.readouterr().out)
     assert (out["entries"], out["hits"]) == (0, 0)
+
+
+def test_value_file_is_the_bare_block_checked_by_its_tag(tmp_path):
+    """The block is stored as is (one pread serves it) and its length+CRC live in the tag."""
+    with BlockCache(tmp_path, 16 * MiB, block_size=256 * KiB) as c:
+        data = os.urandom(256 * KiB)
+        c.put("bare", 0, bytearray(data))  # streamed blocks arrive as bytearrays
+        assert value_file(c, "bare", 0).read_bytes() == data
+        got = c.get("bare", 0)
+        assert got == data and isinstance(got, bytes)
+        # a block grown behind our back fails the length check too
+        with open(value_file(c, "bare", 0), "ab") as f:
+            f.write(b"x")
+        assert c.get("bare", 0) is None
+        assert c.stats().corrupt == 1
+
+
+def test_entries_of_the_older_header_format_are_still_served(tmp_path):
+    with BlockCache(tmp_path, 16 * MiB, block_size=256 * KiB) as c:
+        data = os.urandom(256 * KiB)
+        c._cache.set(c.key("old", 0), encode_block(data))  # what earlier versions wrote
+        assert c.get("old", 0) == data
+        raw = bytearray(encode_block(data))
+        raw[-1] ^= 0x01
+        c._cache.set(c.key("old", 1), bytes(raw))
+        assert c.get("old", 1) is None
+        assert c.stats().corrupt == 1
+
+
+def test_mount_read_stats_for_status(tmp_path):
+    from mountfs.replicas import StatsRegistry, mount_read_stats
+
+    assert mount_read_stats(tmp_path) == []
+    reg = StatsRegistry()
+    reg.get("aws").record(0.02, 4 * MiB, 0.05)
+    reg.save(tmp_path / "read-stats.json")
+    rows = mount_read_stats(tmp_path)
+    assert [r["provider"] for r in rows] == ["aws"]
+    assert rows[0]["latency_ms"] is not None and rows[0]["age_s"] < 60
+    assert mount_read_stats(tmp_path, max_age=-1) == []
