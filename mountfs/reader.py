@@ -15,14 +15,21 @@ Blocking by design (called in a worker thread), like the providers.
   read-ahead) share one fetch through a per-block in-flight map.
 * Each handle keeps its last few blocks in memory (the kernel asks for
   128 KiB–1 MiB at a time, several at once; without that, every request
-  would re-read a 4 MiB cache entry). Memory is bounded by open handles ×
-  ``ReadHandle.KEEP`` blocks, plus one block per read-ahead stream and a few
-  waiting for the cache writer.
+  would re-read a 4 MiB cache entry) and serves reads as ``memoryview``
+  slices of them; a read whose bytes are all in memory is answered on the
+  event loop without a worker thread (:meth:`ReadHandle.try_read`). A block's
+  checksum is checked once, when it comes off the disk, never per request.
+  Memory is bounded by open handles × (``ReadHandle.KEEP`` + the read-ahead
+  window) blocks, plus at most 8 blocks waiting for the cache writer.
+* Warm read-ahead: cached blocks in the window are read by a small pool of
+  threads, several at once (one 4 MiB read at a time leaves the disk idle).
+* Cold read-ahead: one stream fills a preallocated block that readers are
+  served from as its bytes arrive; the block goes to the disk cache behind
+  the stream, in the writer thread.
 * Read-ahead: reads near the furthest byte read so far (the kernel's reads
   arrive out of order) make a run; a run gets one ranged stream from the
   fastest replica (see :class:`_Streamer`), kept at most a window ahead of
-  the reader that doubles from 1 to ``readahead`` blocks; cached blocks in
-  the window are handed to the disk early (WILLNEED). Two reads in a row far
+  the reader that doubles from 1 to ``readahead`` blocks. Two reads in a row far
   from the run end it, so random access (sqlite, mmap faults) costs no extra
   fetches. A first read at offset 0 starts a run at once (`cat`, `cp`).
 * Counters: a miss is a block fetched from a store (on demand or ahead, one
