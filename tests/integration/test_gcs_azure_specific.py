@@ -72,12 +72,29 @@ def test_azure_staged_blocks(servers, size_known):
         info = p.write("blocks.bin", Trickle(data), len(data) if size_known else None, meta,
                        "application/x-test")
         assert info.size == len(data)
+        # the write's answer is the blob's MD5, not the block list's (Put Block List returns that)
+        assert info.checksums["md5"] == hashlib.md5(data).hexdigest()
         head = p.head("blocks.bin")
         assert head.size == len(data) and head.metadata == meta
         assert head.checksums["md5"] == hashlib.md5(data).hexdigest()
         assert head.content_type == "application/x-test"
         assert p.read_bytes("blocks.bin") == data
         assert p.read_bytes("blocks.bin", MiB - 3, 2 * MiB + 5) == data[MiB - 3:2 * MiB + 5]
+    finally:
+        p.close()
+
+
+def test_azure_staged_blocks_without_md5(servers):
+    """content_md5 = false: no whole-content MD5 on staged uploads, and none claimed."""
+    p = _provider("az", servers, multipart_threshold=MiB, part_size=256 * KiB,
+                  content_md5=False)
+    try:
+        data = random.Random(4).randbytes(2 * MiB + 1)
+        assert "md5" not in p.write("nomd5.bin", io.BytesIO(data), len(data)).checksums
+        assert "md5" not in p.head("nomd5.bin").checksums
+        assert p.read_bytes("nomd5.bin") == data
+        small = p.write_bytes("small.bin", b"abc")  # one Put Blob: Azure computes it anyway
+        assert small.checksums["md5"] == hashlib.md5(b"abc").hexdigest()
     finally:
         p.close()
 
