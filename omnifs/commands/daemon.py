@@ -97,6 +97,8 @@ def gather(config) -> dict:
                             "error_rate": r.error_rate, "down_since": r.down_since,
                             "source": "daemon", "age": now - r.updated_at}
     ordered = {n: providers[n] for n in config.providers if n in providers}
+    from mountfs.replicas import mount_read_stats
+
     return {
         "daemon": "running" if fresh else "not running",
         "providers": ordered,
@@ -105,6 +107,8 @@ def gather(config) -> dict:
         "copies": config.copies,
         "under_replicated": under,
         "cache": _cache_use(config.cache_dir, config.cache_size),
+        # what the mount measured on real reads (latency, throughput per provider)
+        "mount_reads": mount_read_stats(config.cache_dir, max_age=None),
     }
 
 
@@ -154,4 +158,10 @@ def cmd_status(args) -> int:
           f"(copies = {info['copies']})")
     cache = info["cache"]
     print(f"cache: {_size(cache['used'])} of {_size(cache['limit'])} in {cache['dir']}")
+    if info["mount_reads"]:
+        print("measured by the mount's reads:")
+        for r in info["mount_reads"]:
+            print(f"  {r['provider']:<{width}}  latency {r['latency_ms'] or 0:.0f} ms, "
+                  f"{r['throughput_mib_s'] or 0:.1f} MiB/s over {r['requests']} requests, "
+                  f"{r['errors']} errors, {r['hedges']} hedged")
     return 0

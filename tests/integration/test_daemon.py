@@ -542,11 +542,19 @@ def test_status_shows_health_queue_and_under_replication(make_settings, tmp_path
     assert {p["status"] for p in before["providers"].values()} == {"healthy"}
 
     run_daemon_until(cfg, drained(2))
+    # what a mount measured on its reads, saved beside its cache
+    from mountfs.replicas import SNAPSHOT_NAME, StatsRegistry
+
+    reads = StatsRegistry()
+    reads.get("one")
+    (tmp_path / "cache").mkdir(exist_ok=True)
+    reads.save(tmp_path / "cache" / SNAPSHOT_NAME)
     assert cli(["status", "--config", str(conf)]) == 0
     text = capsys.readouterr().out
     assert "daemon: running" in text
     assert "work queue: 0 pending" in text and "under-replicated: 0" in text
     assert text.count("healthy") == 2
+    assert "measured by the mount's reads:" in text and "  one " in text
 
 
 # -- through a real FUSE mount ----------------------------------------------------------
