@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 import trio
 
 from omnifs.catalog import Catalog, ProviderHealth
-from policy.health import DEGRADED, DOWN, LOST, UNKNOWN
+from policy.health import DEGRADED, DOWN, LOST, RANK, UNKNOWN
 from providers import Provider
 from providers.errors import Conflict, IntegrityError, InvalidInput, NotFound, OmnifsError
 
@@ -124,7 +124,7 @@ class MountHealth:
         with self._lock:
             try:
                 cat = self._catalog()
-                rows = cat.provider_health(VERDICT_MAX_AGE) if cat is not None else {}
+                rows = cat.provider_health(VERDICT_MAX_AGE, now=now) if cat is not None else {}
             except Exception as e:  # noqa: BLE001 - no verdicts is a valid answer
                 log.debug("provider health not readable: %s", e)
                 rows = {}
@@ -207,6 +207,16 @@ class Stores:
 
     def statuses(self) -> dict[str, str]:
         return {n: self.status(n) for n in self.order}
+
+    def read_order(self, names: list[str]) -> list[str]:
+        """``names`` (replicas holding the current version) best first for a read.
+
+        Healthy/unknown, then degraded, then down; lost ones dropped; ties keep
+        the caller's order (Python's sort is stable). For the read path, which
+        may refine it with its own measured latencies.
+        """
+        ranked = sorted(((RANK.get(self.status(n), 0), i, n) for i, n in enumerate(names)))
+        return [n for r, _, n in ranked if r < RANK[LOST]]
 
     def close(self) -> None:
         for p in self.by_name.values():

@@ -27,6 +27,14 @@ Work queue protocol (for daemon workers in other processes)::
 A claim is atomic across processes (BEGIN IMMEDIATE + UPDATE ... RETURNING);
 a claim older than its lease is taken over by the next ``claim`` (the worker
 died). Executors must therefore be idempotent.
+
+Provider health (tables of migration 3) is where the mount and the daemon
+meet about stores: the daemon records probe samples
+(:meth:`Catalog.record_health_samples`) and its verdict per provider
+(:meth:`Catalog.set_provider_health`); the mount records its failed requests
+(:meth:`Catalog.record_health_sample`, source ``mount``) and reads the
+verdicts (:meth:`Catalog.provider_health`) to place writes and rank reads;
+:meth:`Catalog.queued_by_provider` is placement's load.
 """
 
 from __future__ import annotations
@@ -741,7 +749,8 @@ class Catalog:
             (provider, status, p50, p95, error_rate, down_since,
              time.time() if updated_at is None else updated_at))
 
-    def provider_health(self, max_age: float | None = None) -> dict[str, ProviderHealth]:
+    def provider_health(self, max_age: float | None = None, *,
+                        now: float | None = None) -> dict[str, ProviderHealth]:
         """The daemon's verdicts by provider; with ``max_age``, only rows updated that recently.
 
         A row older than a minute means no daemon is running: callers that
@@ -753,7 +762,7 @@ class Catalog:
         args: tuple = ()
         if max_age is not None:
             sql += " WHERE updated_at >= ?"
-            args = (time.time() - max_age,)
+            args = ((time.time() if now is None else now) - max_age,)
         return {r[0]: ProviderHealth(*r) for r in self.db.execute(sql, args)}
 
     def forget_provider_health(self, provider: str) -> None:

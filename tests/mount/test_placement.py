@@ -147,3 +147,42 @@ def test_close_fails_with_eio_when_every_allowed_provider_is_down(make_mount, tm
     assert err.value.errno == errno.EIO
     (m.mp / "elsewhere").write_bytes(b"fine")  # paths eu0 may hold still work
     assert m.homes("elsewhere") == ["eu0"]
+
+
+def test_mount_health_merges_own_failures_with_daemon_verdicts(tmp_path):
+    """No mount needed: the status rules of MountHealth, with a clock the test moves."""
+    from mountfs.stores import LOCAL_DOWN_FOR, VERDICT_TTL, MountHealth
+    from omnifs.catalog import Catalog
+
+    now = [1000.0]
+    path = tmp_path / "c.db"
+    health = MountHealth(path, clock=lambda: now[0])
+    daemon = Catalog(path)
+    try:
+        assert health.status("a") == "unknown"
+        health.record("a", False, 0.2, "a: connection refused")
+        assert health.status("a") == "down"  # at once, before any daemon probe
+        # every failure is persisted (rate-limited); successes only sparsely
+        for _ in range(50):
+            health.record("a", True, 0.01)
+        assert health.status("a") == "unknown"
+        rows = daemon.db.execute("SELECT ok, source, error FROM health_samples").fetchall()
+        assert rows == [(0, "mount", "a: connection refused"), (1, "mount", None)]
+
+        health.record("a", False, 0.2, "again")
+        now[0] += LOCAL_DOWN_FOR + 1
+        assert health.status("a") == "unknown"  # a local failure is forgotten
+        daemon.set_provider_health("a", "down", updated_at=now[0])
+        now[0] += VERDICT_TTL + 0.1
+        assert health.status("a") == "down"
+        health.record("a", True, 0.01)  # this mount reached it after the verdict
+        assert health.status("a") == "degraded"
+        daemon.set_provider_health("b", "lost", updated_at=now[0])
+        now[0] += VERDICT_TTL + 0.1
+        assert health.status("b") == "lost"
+        daemon.set_provider_health("c", "down", updated_at=now[0] - 3600)  # no daemon runs
+        now[0] += VERDICT_TTL + 0.1
+        assert health.status("c") == "unknown"
+    finally:
+        health.close()
+        daemon.close()
