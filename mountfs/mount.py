@@ -43,8 +43,12 @@ def fuse_options(config: Config) -> set[str]:
 
 
 def mount_device(mountpoint: str) -> str | None:
-    """'major:minor' of the mount at ``mountpoint``, from /proc/self/mountinfo (no stat)."""
-    target = os.path.realpath(mountpoint)
+    """'major:minor' of the mount at ``mountpoint``, from /proc/self/mountinfo (no stat).
+
+    ``mountpoint`` must already be a real path: resolving it once mounted asks
+    the mount itself, which deadlocks if its request loop is not serving yet.
+    """
+    target = mountpoint
     found = None
     try:
         with open("/proc/self/mountinfo") as f:
@@ -98,6 +102,8 @@ def serve(config: Config, mountpoint: str, *, ready: Callable[[], None] | None =
         clear_stale_mount(mp)
         if not os.path.isdir(mp):
             raise InvalidInput(f"mount point {mountpoint} is not a directory (create it first)")
+    # resolved before mounting: afterwards resolving it would ask this very mount
+    mp = os.path.realpath(mp)
     config.cache_dir.mkdir(parents=True, exist_ok=True)
     catalog = Catalog(config.catalog_path())
     stores = open_stores(config)
@@ -126,7 +132,8 @@ async def _main(ops: Operations, mp: str, config: Config,
             nursery.start_soon(_on_signals)
             if ops.writeback:
                 nursery.start_soon(ops.run_uploads)
-            await trio.to_thread.run_sync(raise_read_ahead, mp)
+            # abandoned if cancelled: a signal during startup must not wait on it
+            await trio.to_thread.run_sync(raise_read_ahead, mp, abandon_on_cancel=True)
             if ready is not None:
                 ready()
     except BaseException:
