@@ -191,11 +191,9 @@ class AzureProvider(Provider):
     """A container (and optional prefix) on Azure Blob Storage or Azurite."""
 
     schemes = ("az",)
-    #: account_key / sas_token: credentials with account_url; part_size: block bytes;
-    #: max_concurrency: blocks staged in parallel per write
-    #: content_md5 (default true): set the whole content's MD5 on staged uploads too
-    options = ("account_key", "sas_token", "part_size", "max_concurrency", "multipart_threshold",
-               "content_md5")
+    # options (providers/registry.py): account_key / sas_token: credentials with
+    # account_url; part_size: block bytes; max_concurrency: blocks staged in parallel
+    # per write; content_md5 (default true): set the whole content's MD5 on staged uploads
 
     capabilities = Capabilities(
         server_side_copy=True,

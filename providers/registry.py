@@ -22,7 +22,7 @@ _REGISTRY: dict[str, tuple[str, tuple[str, ...]]] = {
     "gs": ("providers.gcs:GCSProvider", ("endpoint", "credentials_file", "project", "part_size")),
     "az": ("providers.azure:AzureProvider",
            ("connection_string", "account_url", "account_key", "sas_token", "part_size",
-            "max_concurrency", "multipart_threshold")),
+            "max_concurrency", "multipart_threshold", "content_md5")),
     "minio": ("providers.minio:MinioProvider", ("endpoint", "access_key", "secret_key", "cert_check")),
     "file": ("providers.local:LocalProvider", ("fsync",)),
 }
