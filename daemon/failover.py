@@ -22,10 +22,7 @@ log = logging.getLogger("omnifs.daemon")
 
 def undefer(catalog: Catalog, kinds: Sequence[str]) -> int:
     """Pending items of ``kinds`` waiting out a backoff become claimable now."""
-    marks = ",".join("?" * len(kinds))
-    return catalog.db.execute(
-        f"UPDATE work SET not_before = 0 WHERE state = 'pending' AND kind IN ({marks})",
-        tuple(kinds)).rowcount
+    return catalog.release_deferred(kinds)
 
 
 def recreate_elsewhere(catalogs, lost: str, views: Sequence[ProviderView],

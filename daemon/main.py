@@ -207,8 +207,7 @@ class Daemon:
 
     def _stats(self) -> tuple[int, int, float | None, int]:
         c = self.catalog
-        failed = c.db.execute("SELECT count(*) FROM work WHERE state = 'failed'").fetchone()[0]
-        return c.pending_count(), failed, c.oldest_pending_age(), c.under_replicated(
+        return c.pending_count(), c.failed_count(), c.oldest_pending_age(), c.under_replicated(
             self.config.copies)
 
     async def _repair(self) -> None:

@@ -112,10 +112,8 @@ def worker_prefix() -> str:
 def release_dead_claims(catalog: Catalog) -> int:
     """Hand back items claimed by daemons of this host whose process is gone."""
     host = socket.gethostname()
-    rows = catalog.db.execute("SELECT DISTINCT claimed_by FROM work WHERE state = 'claimed' "
-                              "AND claimed_by LIKE ?", (f"daemon:{host}:%",)).fetchall()
     released = 0
-    for (holder,) in rows:
+    for holder in catalog.claim_holders(f"daemon:{host}:"):
         try:
             pid = int(holder.split(":")[2])
         except (IndexError, ValueError):
@@ -134,18 +132,6 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def _complete_many(catalog: Catalog, ids: list[int]) -> None:
-    with catalog.transaction():
-        for work_id in ids:
-            catalog.complete(work_id)
-
-
-def defer(catalog: Catalog, work_id: int, until: float) -> None:
-    """Back to pending without counting an attempt (its provider is down, not the item bad)."""
-    catalog.db.execute("UPDATE work SET state = 'pending', claimed_by = NULL, claimed_at = NULL, "
-                       "not_before = ? WHERE id = ?", (until, work_id))
 
 
 class ThreadCatalogs:
@@ -235,7 +221,7 @@ class Workers:
             if self._finished:
                 done, self._finished = self._finished, []
                 with trio.CancelScope(shield=True):
-                    await d.db(_complete_many, d.catalog, done)
+                    await d.db(d.catalog.complete_many, done)
             if self._settled_all and not self._finished:
                 return
 
@@ -256,7 +242,7 @@ class Workers:
             return
         blocked = [p for p in involved if not d.board.usable(p)]
         if blocked:
-            await d.db(defer, d.catalog, item.id, time.time() + d.settings.probe_interval * 2)
+            await d.db(d.catalog.defer, item.id, time.time() + d.settings.probe_interval * 2)
             d.metrics.items.labels(item.kind, "deferred").inc()
             return
         keys = await d.db(lock_keys, d.catalog, item)
@@ -329,4 +315,5 @@ class Workers:
         await d.db(d.catalog.fail, item.id, text, retry_in=delay, max_attempts=limit)
         d.metrics.items.labels(item.kind, "error").inc()
         if provider in d.providers:
-            await d.sdb(d.state.add_samples, provider, [Sample(time.time(), 0.0, False)], "worker")
+            await d.sdb(d.state.add_samples, provider, [Sample(time.time(), 0.0, False)], "worker",
+                        text)

@@ -671,6 +671,47 @@ class Catalog:
         self.db.execute("UPDATE work SET state = 'pending', claimed_by = NULL, claimed_at = NULL "
                         "WHERE id = ? AND state = 'claimed'", (work_id,))
 
+    def complete_many(self, work_ids: Iterable[int]) -> None:
+        """Several items done at once, in one transaction (a worker settling a batch)."""
+        with self.transaction():
+            self.db.executemany("DELETE FROM work WHERE id = ?", [(i,) for i in work_ids])
+
+    def defer(self, work_id: int, until: float) -> None:
+        """Back to pending until ``until`` without counting an attempt.
+
+        Why not :meth:`fail`: the item is fine, a provider it needs is down;
+        its attempts must not run out while the provider is away.
+        """
+        self.db.execute("UPDATE work SET state = 'pending', claimed_by = NULL, claimed_at = NULL, "
+                        "not_before = ? WHERE id = ?", (until, work_id))
+
+    def release_deferred(self, kinds: Sequence[str]) -> int:
+        """Pending items of ``kinds`` waiting out a delay become claimable now; how many.
+
+        Called when a provider returns, so its backlog is caught up at once.
+        """
+        if not kinds:
+            return 0
+        marks = ",".join("?" * len(kinds))
+        return self.db.execute(
+            f"UPDATE work SET not_before = 0 WHERE state = 'pending' AND kind IN ({marks})",
+            tuple(kinds)).rowcount
+
+    def claim_holders(self, prefix: str) -> list[str]:
+        """Distinct workers whose name starts with ``prefix`` holding claims now.
+
+        A restarted daemon looks for the claims of its dead predecessors on
+        this host and hands them back with :meth:`release_claims`.
+        """
+        pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        return [r[0] for r in self.db.execute(
+            "SELECT DISTINCT claimed_by FROM work WHERE state = 'claimed' "
+            "AND claimed_by LIKE ? ESCAPE '\\'", (pattern,))]
+
+    def failed_count(self) -> int:
+        """Items parked as failed (out of attempts, or not retryable)."""
+        return self.db.execute("SELECT count(*) FROM work WHERE state = 'failed'").fetchone()[0]
+
     def pending_count(self, kinds: Sequence[str] | None = None) -> int:
         sql = "SELECT count(*) FROM work WHERE state IN ('pending', 'claimed')"
         args: list = []

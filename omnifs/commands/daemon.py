@@ -63,7 +63,6 @@ def _probe(provider) -> dict:
 
 def gather(config) -> dict:
     """Everything ``status`` shows, as one dict (the --json output)."""
-    from daemon.state import read_health
     from providers import open_provider
 
     path = config.catalog_path()
@@ -78,9 +77,9 @@ def gather(config) -> dict:
         files = c.db.execute("SELECT count(*) FROM inodes WHERE kind = 'file' AND "
                              "parent IS NOT NULL").fetchone()[0]
         under = c.under_replicated(config.copies)
+        rows = c.provider_health()  # the catalog exists here: it was just opened
     finally:
         catalog.close()
-    rows = read_health(path)
     now = time.time()
     fresh = {n: r for n, r in rows.items() if now - r.updated_at < STALE_AFTER}
     providers: dict[str, dict] = {}
