@@ -55,7 +55,7 @@ from pathlib import Path
 from providers.errors import Unavailable
 
 from .blockcache import BlockCache
-from .replicas import SNAPSHOT_NAME, Replica, ReplicaReader, _close_quietly
+from .replicas import SNAPSHOT_NAME, ProviderStats, Replica, ReplicaReader, _close_quietly
 
 log = logging.getLogger("omnifs.read")
 
@@ -667,19 +667,23 @@ class _Streamer:
                     continue
                 data = None
                 err: BaseException | None = None
+                #: the stream being read when it failed (an open's failures are counted by open_stream)
+                reading: ProviderStats | None = None
+                t0 = time.monotonic()
                 try:
                     if self._stream is None:
                         replica, self._stream, first, self._ttfb = path.reader.open_stream(
                             file.replicas, start, file.size)
                         self._provider = path.reader.stats.get(replica.name)
                         self._buf = bytearray(first)
+                    reading = self._provider
                     t0 = time.monotonic()
                     data = self._take(end - start, index)
                     self._provider.record_transfer(self._ttfb, len(data), time.monotonic() - t0)
                 except Exception as e:  # noqa: BLE001 - read-ahead is a hint; waiters refetch
                     err = e
-                    if self._provider is not None and not self.stop.is_set():
-                        self._provider.record_error(e)
+                    if reading is not None and not self.stop.is_set():
+                        path.reader.failed(reading.name, e, time.monotonic() - t0)
                     self._drop()
                 if data is not None:
                     self.handle.note_fetched(index)
@@ -796,7 +800,9 @@ class CachedStoreReader:
         self.cat = catalog
         self.stores = stores
         cache = BlockCache(config.cache_dir, config.cache_size, block_size=config.cache_block_size)
-        self.replicas = ReplicaReader()  # the process-wide REGISTRY: `omnifs status` shows it
+        # the process-wide REGISTRY (`omnifs status` shows it); read failures reach the
+        # mount's health through ``stores``
+        self.replicas = ReplicaReader(health=stores)
         self.path = ReadPath(cache, self.replicas, readahead=config.cache_readahead)
         self.uncached = ReadPath(None, self.replicas, block_size=config.cache_block_size)
         self._limiter = trio.CapacityLimiter(limiter_tokens)

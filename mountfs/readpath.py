@@ -3,7 +3,8 @@
 The seam the read-path issue replaces (disk cache, fastest replica, hedging,
 read-ahead): :class:`StoreReader` is asked for ``(handle, inode, off, size)``
 and answers bytes. This simple version streams from the first synced
-replica holding the current version in config order, keeping one open
+replica holding the current version in health order (healthy, degraded,
+down; lost ones never: :meth:`Stores.read_order`), keeping one open
 ranged stream per handle so a sequential reader costs one GET, not one per
 ``read()``.
 """
@@ -53,10 +54,15 @@ class StoreReader:
         self.stores = stores
 
     def sources(self, inode: Inode) -> list[tuple[str, str]]:
-        """(provider, key) of replicas holding the current version, config order."""
+        """(provider, key) of replicas holding the current version, best first for a read.
+
+        Health order (:meth:`Stores.read_order`), config order among equals;
+        a lost provider's replica is left out.
+        """
         reps = {r.provider: r for r in self.cat.replicas(inode.id)
                 if r.state == "synced" and r.version == inode.version}
-        return [(n, reps[n].key) for n in self.stores.order if n in reps]
+        names = [n for n in self.stores.order if n in reps]
+        return [(n, reps[n].key) for n in self.stores.read_order(names)]
 
     async def read(self, handle, inode: Inode, off: int, size: int) -> bytes:
         if off >= inode.size or size <= 0:

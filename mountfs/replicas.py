@@ -15,6 +15,11 @@ fastest of them costs, even while another is slow, throttled or down.
   the others stop at their next chunk. An error starts the next replica at
   once. Only when every replica has failed does the caller get one
   ``Unavailable`` naming the last error.
+* With a :class:`ReadHealth` (the mount's ``Stores``), a replica the mount
+  holds down ranks with the recently failed, and every failure that says a
+  store is unwell (not a missing key or bad bytes) is reported to it, so
+  the mount's read failures count toward provider health. Only failures:
+  successes are the hot path, and the report is throttled by the receiver.
 
 Threads, not trio: providers are blocking, and the mount already calls into
 the read path through ``trio.to_thread.run_sync``. Attempts run in one
@@ -35,10 +40,13 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import BinaryIO, Protocol, TypeVar
 
+from policy.health import DOWN
 from providers import Provider
 from providers.errors import IntegrityError, OmnifsError, Unavailable
+
+from .stores import counts_against
 
 log = logging.getLogger("omnifs.read")
 
@@ -256,6 +264,14 @@ def _close_quietly(stream) -> None:
         log.debug("closing an abandoned stream: %s", e)
 
 
+class ReadHealth(Protocol):
+    """What the reader needs of the mount's health view (``mountfs.stores.Stores`` has it)."""
+
+    def status(self, name: str) -> str: ...
+
+    def report(self, name: str, ok: bool, latency: float, error: str | None = None) -> None: ...
+
+
 class ReplicaReader:
     """Ranged reads over ordered replicas; see the module docstring."""
 
@@ -266,8 +282,11 @@ class ReplicaReader:
         max_workers: int = 32,
         hedge_floor: float = 0.1,
         hedge_default: float = 0.1,
+        health: ReadHealth | None = None,
     ):
         self.stats = stats or REGISTRY
+        #: the mount's health view; None in tests and tools that only measure
+        self.health = health
         self.hedge_floor = hedge_floor
         #: hedge delay while a provider has too few samples for a p95: short, so
         #: that the first requests also measure the other replicas
@@ -283,9 +302,32 @@ class ReplicaReader:
 
         def score(r: Replica) -> tuple[int, float]:
             st = self.stats.get(r.name)
-            return (1 if st.recently_failed(now) else 0, st.expected(nbytes))
+            unwell = st.recently_failed(now) or self._down(r.name)
+            return (1 if unwell else 0, st.expected(nbytes))
 
         return sorted(replicas, key=score)
+
+    def _down(self, name: str) -> bool:
+        if self.health is None:
+            return False
+        try:
+            return self.health.status(name) == DOWN
+        except Exception as e:  # noqa: BLE001 - ranking must not fail a read
+            log.debug("health of %s not known: %s", name, e)
+            return False
+
+    def failed(self, name: str, err: BaseException, latency: float) -> None:
+        """A request to ``name`` failed after ``latency`` s: into its stats and, if it
+        says the store is unwell, to the mount's health (which throttles what it persists).
+        """
+        self.stats.get(name).record_error(err)
+        if self.health is None or not counts_against(err):
+            return
+        text = str(err).splitlines()[0] if str(err) else type(err).__name__
+        try:
+            self.health.report(name, False, latency, text)
+        except Exception as e:  # noqa: BLE001 - health bookkeeping must never fail a read
+            log.debug("read failure of %s not reported: %s", name, e)
 
     def hedge_delay(self, replica: Replica, nbytes: int, next_replica: Replica | None = None) -> float:
         """How long to wait for ``replica`` before asking ``next_replica`` too.
@@ -396,13 +438,14 @@ class ReplicaReader:
             first = stream.read(min(CHUNK, end - start))
         except OmnifsError as e:
             _close_quietly(stream)
-            st.record_error(e)
+            self.failed(replica.name, e, time.monotonic() - t0)
             raise
         except Exception as e:  # noqa: BLE001 - a provider bug must not hide the other replicas
             _close_quietly(stream)
-            st.record_error(e)
-            raise Unavailable(f"unexpected {type(e).__name__}: {e}", provider=replica.name,
-                              key=replica.key) from None
+            err = Unavailable(f"unexpected {type(e).__name__}: {e}", provider=replica.name,
+                              key=replica.key)
+            self.failed(replica.name, err, time.monotonic() - t0)
+            raise err from None
         ttfb = time.monotonic() - t0
         if cancel.is_set():
             _close_quietly(stream)
@@ -410,7 +453,7 @@ class ReplicaReader:
         if not first:
             _close_quietly(stream)
             err = IntegrityError(f"empty stream at offset {start}", provider=replica.name, key=replica.key)
-            st.record_error(err)
+            self.failed(replica.name, err, time.monotonic() - t0)
             raise err
         with st._lock:
             st.requests += 1
@@ -437,19 +480,20 @@ class ReplicaReader:
         except _Cancelled:
             raise
         except OmnifsError as e:
-            st.record_error(e)
+            self.failed(replica.name, e, time.monotonic() - t0)
             raise
         except Exception as e:  # noqa: BLE001 - a provider bug must not hide the other replicas
             log.warning("unexpected error reading %s from %s: %r", replica.key, replica.name, e)
-            st.record_error(e)
-            raise Unavailable(f"unexpected {type(e).__name__}: {e}", provider=replica.name,
-                              key=replica.key) from None
+            err = Unavailable(f"unexpected {type(e).__name__}: {e}", provider=replica.name,
+                              key=replica.key)
+            self.failed(replica.name, err, time.monotonic() - t0)
+            raise err from None
         if cancel.is_set():
             raise _Cancelled
         if len(buf) != want:
             err = IntegrityError(f"short read: got {len(buf)} of {want} bytes at offset {start}",
                                  provider=replica.name, key=replica.key)
-            st.record_error(err)
+            self.failed(replica.name, err, time.monotonic() - t0)
             raise err
         st.record(ttfb or 0.0, want, time.monotonic() - t0)
         return bytes(buf)
