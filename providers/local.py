@@ -201,9 +201,10 @@ class LocalProvider(Provider):
             return {}
         return meta if isinstance(meta, dict) else {}
 
-    def _info(self, key: str, path: str, st: os.stat_result | None = None) -> ObjectInfo:
+    def _info(self, key: str, path: str, st: os.stat_result | None = None,
+              meta: dict | None = None) -> ObjectInfo:
         st = st or os.stat(path)
-        meta = self._load_meta(path)
+        meta = self._load_meta(path) if meta is None else meta
         return ObjectInfo(
             key=key,
             size=st.st_size,
@@ -275,14 +276,19 @@ class LocalProvider(Provider):
         parent = os.path.dirname(path)
         tmp = os.path.join(parent, f"{TMP_PREFIX}{uuid.uuid4().hex}")
         try:
-            os.makedirs(parent, exist_ok=True)
-            with open(tmp, "xb") as out:
+            try:
+                out = open(tmp, "xb")  # noqa: SIM115 - closed by the with below
+            except FileNotFoundError:  # the first object in a new "directory"
+                os.makedirs(parent, exist_ok=True)
+                out = open(tmp, "xb")  # noqa: SIM115
+            with out:
                 try:
                     fill(out)
                     out.flush()
                     self._store_meta(out.fileno(), path, meta)
                     if self._fsync:
                         os.fsync(out.fileno())
+                    st = os.fstat(out.fileno())
                 except BaseException:
                     out.close()
                     _unlink_quietly(tmp)
@@ -290,7 +296,8 @@ class LocalProvider(Provider):
             os.replace(tmp, path)
             if self._fsync:
                 _fsync_dir(parent)
-            return self._info(key, path)
+            # what we just wrote, without reading the metadata back (rename keeps the inode)
+            return self._info(key, path, st, meta)
         except OSError as e:
             _unlink_quietly(tmp)
             self._fail(e, key)

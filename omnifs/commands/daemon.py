@@ -69,7 +69,7 @@ def gather(config) -> dict:
     catalog = Catalog(path)
     try:
         c = catalog
-        failed = c.db.execute("SELECT count(*) FROM work WHERE state = 'failed'").fetchone()[0]
+        failed = c.failed_count()
         by_kind = dict(c.db.execute("SELECT kind, count(*) FROM work WHERE state IN "
                                     "('pending', 'claimed') GROUP BY kind").fetchall())
         queue = {"depth": c.pending_count(), "failed": failed, "by_kind": by_kind,
