@@ -263,3 +263,44 @@ def test_health_migration_keeps_tables_the_daemon_made(tmp_path):
         assert c.health_errors("a", 0) == [(6.0, "mount", "boom")]
     finally:
         c.close()
+
+
+def test_queue_defer_release_complete_many_and_holders(cat):
+    import time as _time
+
+    ids = [cat.enqueue("replicate", {"n": i}) for i in range(4)]
+    claimed = cat.claim("host:1:w0", limit=2)
+    assert [w.id for w in claimed] == ids[:2]
+    cat.claim("host_x:9:w0", limit=1)
+    # '_' in a prefix is literal, not a LIKE wildcard
+    assert cat.claim_holders("host:1:") == ["host:1:w0"]
+    assert cat.claim_holders("host_") == ["host_x:9:w0"]
+    # deferred: back to pending, not claimable yet, and no attempt counted
+    cat.defer(claimed[0].id, _time.time() + 3600)
+    assert [w.id for w in cat.claim("w2", limit=10)] == [ids[3]]
+    assert cat.release_deferred(["replicate"]) == 1
+    (again,) = cat.claim("w3", limit=10)
+    assert again.id == claimed[0].id and again.attempts == claimed[0].attempts
+    cat.complete_many([claimed[1].id, ids[2], ids[3], again.id])
+    assert cat.pending_count() == 0 and cat.failed_count() == 0
+
+
+def test_health_rows_samples_and_counters(cat):
+    from policy.health import Sample
+
+    cat.record_health_sample("a", False, 0.5, error="boom\nsecond line", source="mount", at=10.0)
+    cat.record_health_samples("a", [Sample(11.0, 0.01, True), Sample(12.0, 0.02, True)],
+                              source="probe")
+    assert [s.at for s in cat.health_samples("a", since=10.5)] == [11.0, 12.0]
+    cat.prune_health_samples(before=11.5)
+    assert [s.at for s in cat.health_samples("a", since=0)] == [12.0]
+    cat.set_provider_health("a", "down", p50=0.01, p95=0.02, error_rate=0.5, down_since=9.0,
+                            updated_at=100.0)
+    row = cat.provider_health()["a"]
+    assert (row.status, row.down_since, row.error_rate) == ("down", 9.0, 0.5)
+    assert cat.provider_health(max_age=5.0, now=110.0) == {}
+    cat.forget_provider_health("a")
+    assert cat.provider_health() == {}
+    cat.add_counter("bytes", 5)
+    cat.add_counter("bytes", 7)
+    assert cat.counters() == {"bytes": 12}
