@@ -36,7 +36,8 @@ from datetime import UTC, datetime
 import trio
 
 from omnifs.catalog import Catalog
-from providers import RESERVED_PREFIX, ObjectInfo, OmnifsError, Provider
+from omnifs.layout import visible_objects
+from providers import ObjectInfo, OmnifsError, Provider
 
 from .jobs import queue_replicate
 
@@ -52,8 +53,7 @@ class Outcome:
 
 
 def list_store(provider: Provider) -> dict[str, ObjectInfo]:
-    return {o.key: o for o in provider.list("", recursive=True)
-            if not o.is_prefix and not o.key.startswith(RESERVED_PREFIX)}
+    return {o.key: o for o in visible_objects(provider)}
 
 
 def changed(info: ObjectInfo, sha256: str | None, size: int) -> bool:

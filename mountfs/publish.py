@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from omnifs.catalog import Catalog
+from omnifs.layout import object_meta, orphan_key
 from policy.health import DOWN
 from policy.placement import (
     PlacementError,
@@ -40,7 +41,6 @@ from policy.placement import (
     rules_from_config,
     views_from_config,
 )
-from providers import META_MTIME, META_SHA256, RESERVED_PREFIX
 from providers.errors import NotFound, OmnifsError, PermissionDenied, Unavailable
 
 from .staging import OpenFile, StagingArea, hash_file
@@ -52,18 +52,6 @@ if TYPE_CHECKING:
 import trio
 
 log = logging.getLogger("omnifs.mount")
-
-
-def orphan_key(ino: int) -> str:
-    """Where the bytes of an unlinked-but-open file wait when their key is reused."""
-    return f"{RESERVED_PREFIX}orphans/{ino}"
-
-
-def object_meta(sha256: str | None, mtime_ns: int) -> dict[str, str]:
-    meta = {META_MTIME: f"{mtime_ns / 1e9:.9f}"}
-    if sha256:
-        meta[META_SHA256] = sha256
-    return meta
 
 
 #: queued-work counts (placement's load) are re-read at most this often

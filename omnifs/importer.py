@@ -23,11 +23,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from providers import RESERVED_PREFIX, ObjectInfo, Provider
+from providers import ObjectInfo, Provider
 from providers.errors import Conflict
 
 from .catalog import Catalog
 from .config import Config
+from .layout import visible_objects
 
 log = logging.getLogger("omnifs.import")
 
@@ -47,11 +48,8 @@ def import_stores(catalog: Catalog, providers: dict[str, Provider], config: Conf
     """List every provider and record what they hold; mark the catalog as imported."""
     seen: dict[str, dict[str, ObjectInfo]] = {}
     for name, p in providers.items():
-        for info in p.list("", recursive=True):
-            key = info.key
-            if info.is_prefix or key.startswith(RESERVED_PREFIX) or not key:
-                continue
-            seen.setdefault(key, {})[name] = info
+        for info in visible_objects(p):
+            seen.setdefault(info.key, {})[name] = info
         if progress:
             progress(f"listed {name}: {sum(1 for v in seen.values() if name in v)} objects")
     result = ImportResult()

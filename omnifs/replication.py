@@ -28,11 +28,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from providers import META_MTIME, META_SHA256, RESERVED_PREFIX, ObjectInfo, Provider
+from providers import ObjectInfo, Provider
 from providers.errors import NotFound, OmnifsError
 
 from . import transfer
 from .catalog import Catalog, WorkItem
+from .layout import object_meta, orphan_key
 from .progress import Stats
 from .transfer import Options
 
@@ -45,10 +46,6 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def orphan_key(ino: int) -> str:
-    return f"{RESERVED_PREFIX}orphans/{ino}"
-
-
 class Retry(Exception):
     """The item cannot run yet (e.g. no synced source); try again later."""
 
@@ -59,13 +56,6 @@ class DrainResult:
     failed: int = 0
     deferred: int = 0
     errors: list[str] = field(default_factory=list)
-
-
-def _meta(sha256: str | None, mtime_ns: int) -> dict[str, str]:
-    meta = {META_MTIME: f"{mtime_ns / 1e9:.9f}"}
-    if sha256:
-        meta[META_SHA256] = sha256
-    return meta
 
 
 #: how the executor drives the copy engine: one object per item (the daemon runs items in
@@ -202,7 +192,7 @@ def _replicate(cat: Catalog, providers: dict[str, Provider], pl: dict) -> int:
     free_key(cat, providers, target, path, ino)
     cat.set_replica(ino, target, path, inode.version, "pending")
     copied = copy_object(providers[src.provider], src.key, providers[target], path, inode.size,
-                         _meta(inode.sha256, inode.mtime_ns))
+                         object_meta(inode.sha256, inode.mtime_ns))
     etag = copied.etag
     with cat.transaction():
         now = cat.get(ino)
