@@ -24,7 +24,7 @@ from __future__ import annotations
 import io
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -349,9 +349,6 @@ class S3Provider(Provider):
                    size: int | None, extra: dict[str, Any]) -> ObjectInfo:
         """Upload parts in parallel; abort on any failure so nothing partial appears."""
         part_size = self.capabilities.part_size
-        with self._errors(key):
-            upload_id = self.client.create_multipart_upload(
-                Bucket=self.bucket, Key=name, **extra)["UploadId"]
         slots = threading.BoundedSemaphore(PARALLEL_PARTS)
         failed = threading.Event()
         futures: list[Future] = []
@@ -362,7 +359,8 @@ class S3Provider(Provider):
                 failed.set()
             slots.release()
 
-        try:
+        def send(upload_id: str) -> list[dict]:
+            nonlocal total
             with ThreadPoolExecutor(PARALLEL_PARTS, thread_name_prefix="s3-part") as pool:
                 try:
                     for number, chunk in enumerate(self._chunks(first, stream, part_size), 1):
@@ -389,16 +387,9 @@ class S3Provider(Provider):
             if size is not None and total != size:
                 raise InvalidInput(f"the data ended after {total} of {size} bytes",
                                    provider=self.name, key=key)
-            parts = [f.result() for f in futures]
-            with self._errors(key):
-                r = self.client.complete_multipart_upload(
-                    Bucket=self.bucket, Key=name, UploadId=upload_id,
-                    MultipartUpload={"Parts": parts})
-        except BaseException as e:
-            self._abort(name, upload_id)
-            if isinstance(e, _SDK_ERRORS):
-                raise self._err(e, key) from e
-            raise
+            return [f.result() for f in futures]
+
+        r = self._multipart_upload(name, key, extra, send)
         etag = clean_etag(r.get("ETag"))
         return ObjectInfo(key=key, size=total, etag=etag, version=version_of(r.get("VersionId")),
                           checksums=md5_checksums(etag), metadata=dict(extra["Metadata"]),
@@ -423,6 +414,25 @@ class S3Provider(Provider):
         r = self.client.upload_part(Bucket=self.bucket, Key=name, UploadId=upload_id,
                                     PartNumber=number, Body=chunk)
         return {"ETag": r["ETag"], "PartNumber": number}
+
+    def _multipart_upload(self, name: str, err_key: str, extra: dict[str, Any],
+                          send: Callable[[str], list[dict]]) -> dict:
+        """Create an upload, let ``send(upload_id)`` upload the parts, complete it.
+
+        Any failure aborts the upload, so nothing partial ever becomes visible.
+        """
+        with self._errors(err_key):
+            upload_id = self.client.create_multipart_upload(
+                Bucket=self.bucket, Key=name, **extra)["UploadId"]
+        try:
+            parts = send(upload_id)
+            return self.client.complete_multipart_upload(
+                Bucket=self.bucket, Key=name, UploadId=upload_id, MultipartUpload={"Parts": parts})
+        except BaseException as e:
+            self._abort(name, upload_id)
+            if isinstance(e, _SDK_ERRORS):
+                raise self._err(e, err_key) from e
+            raise
 
     def _abort(self, name: str, upload_id: str) -> None:
         try:
@@ -468,37 +478,32 @@ class S3Provider(Provider):
         extra: dict[str, Any] = {"Metadata": meta, "StorageClass": tier}
         if info.content_type:
             extra["ContentType"] = info.content_type
-        with self._errors(dst_key):
-            upload_id = self.client.create_multipart_upload(
-                Bucket=self.bucket, Key=dst, **extra)["UploadId"]
         part = max(COPY_PART, -(-info.size // 10000))
         ranges = [(i, off, min(off + part, info.size) - 1)
                   for i, off in enumerate(range(0, info.size, part), 1)]
 
-        def one(item: tuple[int, int, int]) -> dict:
-            number, first, last = item
-            r = self.client.upload_part_copy(
-                Bucket=self.bucket, Key=dst, UploadId=upload_id, PartNumber=number,
-                CopySource={"Bucket": self.bucket, "Key": src},
-                CopySourceRange=f"bytes={first}-{last}",
-                CopySourceIfMatch=f'"{info.etag}"' if info.etag else "*")
-            return {"ETag": r["CopyPartResult"]["ETag"], "PartNumber": number}
+        def send(upload_id: str) -> list[dict]:
+            def one(item: tuple[int, int, int]) -> dict:
+                return self._copy_part(src, dst, upload_id, item, info.etag)
 
-        try:
             with ThreadPoolExecutor(PARALLEL_PARTS, thread_name_prefix="s3-copy") as pool:
-                parts = list(pool.map(one, ranges))
-            r = self.client.complete_multipart_upload(
-                Bucket=self.bucket, Key=dst, UploadId=upload_id,
-                MultipartUpload={"Parts": parts})
-        except BaseException as e:
-            self._abort(dst, upload_id)
-            if isinstance(e, _SDK_ERRORS):
-                raise self._err(e, src_key) from e
-            raise
+                return list(pool.map(one, ranges))
+
+        r = self._multipart_upload(dst, src_key, extra, send)
         etag = clean_etag(r.get("ETag"))
         return ObjectInfo(key=dst_key, size=info.size, etag=etag,
                           version=version_of(r.get("VersionId")), checksums=md5_checksums(etag),
                           metadata=meta, tier=tier, content_type=info.content_type)
+
+    def _copy_part(self, src: str, dst: str, upload_id: str, item: tuple[int, int, int],
+                   etag: str | None) -> dict:
+        number, first, last = item
+        r = self.client.upload_part_copy(
+            Bucket=self.bucket, Key=dst, UploadId=upload_id, PartNumber=number,
+            CopySource={"Bucket": self.bucket, "Key": src},
+            CopySourceRange=f"bytes={first}-{last}",
+            CopySourceIfMatch=f'"{etag}"' if etag else "*")
+        return {"ETag": r["CopyPartResult"]["ETag"], "PartNumber": number}
 
     def delete(self, key: str) -> None:
         name = self.object_name(key)
