@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Self
 
 from providers import InvalidInput, Provider, ProviderSettings, open_provider, parse_uri
 
@@ -72,7 +73,7 @@ class Resolver:
             p.close()
         self._open.clear()
 
-    def __enter__(self) -> Resolver:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:

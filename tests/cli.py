@@ -16,9 +16,10 @@ def run(*args: str, config: Path | None = None, env: dict | None = None, input: 
         timeout: float = 120, check: bool = False) -> subprocess.CompletedProcess:
     argv = [*OMNIFS, *(["--config", str(config)] if config else []), *args]
     full_env = {**os.environ, **(env or {})}
-    full_env.pop("OMNIFS_CONFIG", None) if config else None
+    if config:
+        full_env.pop("OMNIFS_CONFIG", None)
     proc = subprocess.run(argv, capture_output=True, env=full_env, input=input, timeout=timeout,
-                          cwd=Path(__file__).resolve().parent.parent)
+                          cwd=Path(__file__).resolve().parent.parent, check=False)
     if check and proc.returncode != 0:
         raise AssertionError(f"omnifs {' '.join(args)} exited {proc.returncode}: "
                              f"{proc.stderr.decode(errors='replace')}")

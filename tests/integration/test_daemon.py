@@ -30,6 +30,7 @@ from omnifs.catalog import Catalog
 from omnifs.config import parse_config
 from providers import META_MTIME, META_SHA256, ProviderSettings, open_provider
 from tests import servers as S
+from tests.mount.conftest import fuse_missing
 
 SLOW = os.environ.get("OMNIFS_SLOW") == "1"
 FAST_DAEMON = {"probe_interval": 0.3, "probe_timeout": 1.0, "idle_poll": 0.05,
@@ -559,15 +560,7 @@ def test_status_shows_health_queue_and_under_replication(make_settings, tmp_path
 
 # -- through a real FUSE mount ----------------------------------------------------------
 
-def _mount_works() -> bool:
-    try:
-        import pyfuse3  # noqa: F401
-    except ImportError:
-        return False
-    return os.path.exists("/dev/fuse") and os.geteuid() == 0
-
-
-@pytest.mark.skipif(not _mount_works(), reason="needs /dev/fuse, pyfuse3 and root")
+@pytest.mark.skipif(fuse_missing() is not None, reason=str(fuse_missing()))
 def test_written_through_the_mount_replicated_renamed_deleted(make_settings, tmp_path):
     a, b = make_settings("s3", name="one"), make_settings("az", name="two")
     raw = {

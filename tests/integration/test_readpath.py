@@ -297,23 +297,14 @@ def test_corrupt_cache_entry_is_refetched_not_served(make_provider, cache):
 
 # -- the same through a real mount ---------------------------------------------------------
 
-def _fuse_missing() -> str | None:
-    import shutil
-
-    if not os.path.exists("/dev/fuse"):
-        return "/dev/fuse is absent: this machine cannot mount FUSE"
-    if shutil.which("fusermount3") is None:
-        return "fusermount3 is not installed (apt-get install fuse3)"
-    return None
-
-
 @pytest.fixture
 def proxied_mount(make_settings, servers, tmp_path):
     """A mount over [s3 behind a CuttableProxy, azurite], 1 MiB blocks, read-ahead 2."""
-    reason = _fuse_missing()
+    from tests.mount.conftest import Mounted, fuse_missing, write_config
+
+    reason = fuse_missing()
     if reason:
         pytest.skip(reason)
-    from tests.mount.conftest import Mounted, write_config
 
     proxy = S.CuttableProxy(servers["s3"].port)
     s3 = make_settings("s3", name="s3a")

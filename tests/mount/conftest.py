@@ -26,7 +26,12 @@ from providers import Provider, open_provider
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _fuse_missing() -> str | None:
+def fuse_missing() -> str | None:
+    """Why this machine cannot mount FUSE, or None: the one skip reason for mount tests."""
+    try:
+        import pyfuse3  # noqa: F401
+    except ImportError:
+        return "pyfuse3 is not installed (make install)"
     if not os.path.exists("/dev/fuse"):
         return "/dev/fuse is absent: this machine cannot mount FUSE"
     if shutil.which("fusermount3") is None:
@@ -35,7 +40,7 @@ def _fuse_missing() -> str | None:
 
 
 def pytest_collection_modifyitems(config, items):
-    reason = _fuse_missing()
+    reason = fuse_missing()
     if reason:
         for item in items:
             if "tests/mount" in str(item.fspath):
