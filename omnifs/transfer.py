@@ -44,6 +44,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from policy import tiers
 from providers import (
     META_MTIME,
     META_SHA256,
@@ -425,13 +426,17 @@ def _finish(src: Provider, dst: Provider, dst_key: str, info: ObjectInfo, meta: 
 
 
 def _keep_tier(dst: Provider, key: str, info: ObjectInfo, options: Options) -> None:
+    """With ``--keep-tier``: the destination's tier of the same access class (policy/tiers.py)."""
     if not options.keep_tier or not info.tier:
         return
-    if info.tier not in dst.capabilities.tiers:
+    tier = tiers.translate(info.tier, dst.capabilities.tiers)
+    if tier is None:
         known = ", ".join(dst.capabilities.tiers) or "none"
         _WARN.once(f"{dst.name}: cannot keep tier {info.tier!r} (this store has: {known})")
         return
-    dst.set_tier(key, info.tier)
+    if tier != info.tier:
+        _WARN.once(f"{dst.name}: tier {info.tier!r} kept as {tier!r}")
+    dst.set_tier(key, tier)
 
 
 # -- trees ---------------------------------------------------------------
