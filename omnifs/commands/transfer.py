@@ -44,7 +44,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--include", action="append", default=[], metavar="GLOB",
                    help="copy only keys matching (repeatable; ** crosses /)")
     p.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip keys matching")
-    p.add_argument("--keep-tier", action="store_true", help="give copies the source's storage tier")
+    p.add_argument("--keep-tier", action="store_true",
+                   help="give copies the source's storage tier, or the destination's tier of the same "
+                        "access class (S3 STANDARD_IA = GCS NEARLINE = Azure Cool)")
     p.add_argument("--progress", choices=("auto", "bar", "json", "none"), default="auto",
                    help="auto: a bar on a terminal, nothing otherwise")
     p.add_argument("--hash-mode", choices=("auto", "prepass", "record"), default="auto",
