@@ -88,6 +88,27 @@ def clear_stale_mount(mountpoint: str) -> None:
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def raise_open_files_limit() -> int:
+    """Raise the soft limit on open files to the hard one; returns the soft limit now in force.
+
+    Why: every cached block a reader holds is a map of its cache file, and
+    Python's ``mmap`` keeps a descriptor per map (open handles x read-ahead
+    window); the usual soft limit of 1024 would turn a busy mount's cache
+    hits into EMFILE and refetches.
+    """
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        want = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+            return want
+        except (ValueError, OSError) as e:
+            log.info("cannot raise the open files limit from %d: %s", soft, e)
+    return soft
+
+
 def open_stores(config: Config) -> Stores:
     if not config.providers:
         raise InvalidInput("no providers configured: add a [providers.NAME] table")
@@ -104,6 +125,7 @@ def serve(config: Config, mountpoint: str, *, ready: Callable[[], None] | None =
             raise InvalidInput(f"mount point {mountpoint} is not a directory (create it first)")
     # resolved before mounting: afterwards resolving it would ask this very mount
     mp = os.path.realpath(mp)
+    raise_open_files_limit()
     config.cache_dir.mkdir(parents=True, exist_ok=True)
     catalog = Catalog(config.catalog_path())
     stores = open_stores(config)

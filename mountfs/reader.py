@@ -17,8 +17,10 @@ Blocking by design (called in a worker thread), like the providers.
   128 KiB–1 MiB at a time, several at once; without that, every request
   would re-read a 4 MiB cache entry) and serves reads as ``memoryview``
   slices of them; a read whose bytes are all in memory is answered on the
-  event loop without a worker thread (:meth:`ReadHandle.try_read`). A block's
-  checksum is checked once, when it comes off the disk, never per request.
+  event loop without a worker thread (:meth:`ReadHandle.try_read`). Cached
+  blocks are read-only maps of their cache files (no copy into fresh
+  memory, see mountfs/blockcache.py). A block's checksum is checked once,
+  when it comes off the disk, never per request.
   Memory is bounded by open handles × (``ReadHandle.KEEP`` + the read-ahead
   window) blocks, plus at most 8 blocks waiting for the cache writer.
 * Warm read-ahead: cached blocks in the window are read by a small pool of
@@ -45,6 +47,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import logging
+import mmap
 import os
 import threading
 import time
@@ -135,7 +138,7 @@ class ReadPath:
         if self.cache is not None:
             with self._lock:
                 ahead = self._ahead.pop(key, 0) is None
-            data = self.cache.get(file.content_id, index, count=False)
+            data = self.cache.get(file.content_id, index, count=False, mapped=True)
             if data is not None:
                 if not ahead and not (fetched_for_us is not None and fetched_for_us()):
                     self.cache.note("hits")
@@ -167,7 +170,7 @@ class ReadPath:
             data = None
             if self.cache is not None and self.cache.contains(file.content_id, index):
                 # another fetch finished between our miss and now
-                data = self.cache.get(file.content_id, index, count=False)
+                data = self.cache.get(file.content_id, index, count=False, mapped=True)
             if data is None:
                 data = self._direct_fetch(file, index)
             fut.set_result(data)
@@ -294,8 +297,9 @@ class ReadPath:
             self.cache.flush()
 
 
-#: a block in memory: bytes from the disk cache or a store, a bytearray filled by a stream
-Block = bytes | bytearray
+#: a block in memory: a read-only map of its disk cache file, bytes from a store, or
+#: a bytearray filled by a stream
+Block = bytes | bytearray | mmap.mmap
 
 
 class _Partial:
@@ -477,7 +481,7 @@ class ReadHandle:
         def load() -> None:
             data = None
             try:
-                data = path.cache.get(self.file.content_id, index, count=False)
+                data = path.cache.get(self.file.content_id, index, count=False, mapped=True)
             except Exception as e:  # noqa: BLE001 - read-ahead is a hint; the reader fetches it
                 log.debug("read-ahead of cached block %s failed: %s", index, e)
             with self._lock:

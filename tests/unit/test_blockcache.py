@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mmap
 import os
 from pathlib import Path
 
@@ -195,3 +196,25 @@ def test_mount_read_stats_for_status(tmp_path):
     assert [r["provider"] for r in rows] == ["aws"]
     assert rows[0]["latency_ms"] is not None and rows[0]["age_s"] < 60
     assert mount_read_stats(tmp_path, max_age=-1) == []
+
+
+def test_mapped_get_serves_the_checked_file_and_drops_damage(tmp_path):
+    """The read path maps blocks: same bytes, same checks as a pread, entry still evictable."""
+    with BlockCache(tmp_path, 16 * MiB, block_size=256 * KiB) as c:
+        data = os.urandom(256 * KiB)
+        c.put("m", 0, data)
+        c.put("m", 1, data)
+        got = c.get("m", 0, mapped=True)
+        assert isinstance(got, mmap.mmap) and got[:] == data
+        assert bytes(memoryview(got)[10:20]) == data[10:20]
+        c.discard("m", 0)  # unlinked under the map: the map still reads
+        assert got[:] == data
+        with open(value_file(c, "m", 1), "r+b") as f:
+            f.truncate(4096)
+        assert c.get("m", 1, mapped=True) is None
+        c.put("m", 1, data)
+        raw = bytearray(value_file(c, "m", 1).read_bytes())
+        raw[7] ^= 0x01
+        value_file(c, "m", 1).write_bytes(bytes(raw))
+        assert c.get("m", 1, mapped=True) is None
+        assert c.stats().corrupt == 2
