@@ -41,8 +41,8 @@ def compare(src: ObjectInfo, dst: ObjectInfo) -> Verdict:
         a, b = src.checksums.get(algo), dst.checksums.get(algo)
         if a and b:
             return Verdict(a.lower() == b.lower(), algo)
-    # listings of some stores carry no user metadata: a head may find a sha256
-    need = not src.metadata or not dst.metadata
+    # a listing that skipped user metadata (list(metadata=False)): a head may find a sha256
+    need = not (src.metadata_known and dst.metadata_known)
     s, d = src.mtime, dst.mtime
     if s is None or d is None:
         return Verdict(False, "mtime", need)

@@ -56,6 +56,7 @@ from providers import (
     Provider,
     Unavailable,
 )
+from providers.base import read_info
 
 from .progress import ProgressCallback, Snapshot, Stats
 from .streams import Prefetch, Verifier
@@ -192,26 +193,34 @@ def _retrying(fn, options: Options):
             attempt += 1
 
 
-def _needs_head(info: ObjectInfo) -> bool:
-    """Did the listing leave out user metadata? Then fetch it before copying.
+def _described(src: Provider, key: str, listed: ObjectInfo, stream: object,
+               options: Options) -> ObjectInfo:
+    """The full info of an object a listing described without metadata.
 
-    A listing that carried metadata says so with a content type or some
-    metadata; an object with neither may simply have none, and one more
-    head() settles it (cheap where it happens: local files, bare listings).
-    Asking again for every object the listing already described cost one
-    round trip per small object for nothing.
+    The open read's response usually says it all (S3 GET headers carry the
+    user metadata): that saves the HEAD per object which made small-object
+    copies from S3 twice as slow. Else one head().
     """
-    return not info.metadata and info.content_type is None
+    got = read_info(stream)
+    if got is not None and got.metadata_known:
+        got.key = listed.key
+        got.tier = got.tier or listed.tier
+        return got
+    return _retrying(lambda: src.head(key), options)
 
 
 def copy_object(src: Provider, src_key: str, dst: Provider, dst_key: str, *,
                 options: Options | None = None, stats: Stats | None = None,
                 src_info: ObjectInfo | None = None) -> ObjectInfo:
-    """Copy one object; raise the last OmnifsError when it could not be copied whole."""
+    """Copy one object; raise the last OmnifsError when it could not be copied whole.
+
+    ``src_info`` may come from ``list(metadata=False)``: the metadata is then
+    taken from the source read's response (or a head when it does not say).
+    """
     options = options or Options()
     stats = stats or Stats()
     info = src_info
-    if info is None or _needs_head(info):
+    if info is None:
         info = _retrying(lambda: src.head(src_key), options)
     attempt = 0
     integrity_retried = False
@@ -272,6 +281,8 @@ def _copy_once(src: Provider, src_key: str, dst: Provider, dst_key: str, info: O
     if options.server_side and same_store(src, dst):
         inner_key = key_in(src, dst, dst_key)
         if inner_key is not None:
+            if not info.metadata_known:
+                info = _retrying(lambda: src.head(src_key), options)
             meta = _metadata_for(info)
             # pass metadata only to add the mtime: None lets the store keep everything verbatim
             out = src.copy(src_key, inner_key, None if meta == info.metadata else meta)
@@ -279,26 +290,21 @@ def _copy_once(src: Provider, src_key: str, dst: Provider, dst_key: str, info: O
             _keep_tier(dst, dst_key, info, options)
             return out
 
-    meta = _metadata_for(info)
-    expect = _native_expect(info)
     where = {"provider": src.name, "key": src_key}
-
     if info.size <= options.small_object:
         # small: one read into memory in this thread (no prefetch thread), hash and check,
         # then upload with the hash; only verified bytes ever reach the destination
-        v = Verifier(src.open_read(src_key), size=info.size, expect=expect, on_bytes=on_bytes, **where)
-        with v:
-            data = v.read()
-            while len(data) < info.size:  # readers may return short
-                more = v.read(info.size - len(data))
-                if not more:
-                    break
-                data += more
-            if not v._checked:
-                v.check()
-        meta[META_SHA256] = v.digest()
-        out = dst.write(dst_key, io.BytesIO(data), len(data), meta, info.content_type)
-        return _finish(src, dst, dst_key, info, meta, out, options)
+        small = _read_small(src, src_key, info, options, on_bytes)
+        if small is not None:
+            data, info, sha = small
+            meta = _metadata_for(info)
+            meta[META_SHA256] = sha
+            out = dst.write(dst_key, io.BytesIO(data), len(data), meta, info.content_type)
+            return _finish(src, dst, dst_key, info, meta, out, options)
+    if not info.metadata_known:
+        info = _retrying(lambda: src.head(src_key), options)
+    meta = _metadata_for(info)
+    expect = _native_expect(info)
 
     prepass = False
     if info.sha256 is None and _wants_prepass(src, dst, options):
@@ -321,6 +327,34 @@ def _copy_once(src: Provider, src_key: str, dst: Provider, dst_key: str, info: O
         meta[META_SHA256] = v.digest()
         out = _record_sha(dst, dst_key, meta, out)
     return _finish(src, dst, dst_key, info, meta, out, options)
+
+
+def _read_small(src: Provider, key: str, info: ObjectInfo, options: Options,
+                on_bytes) -> tuple[bytes, ObjectInfo, str] | None:
+    """A small object read whole and checked (against its SHA-256 or native checksum):
+    the bytes, the object's full info and their SHA-256.
+
+    None when the read found it is no longer small (changed since listed).
+    """
+    f = src.open_read(key)
+    try:
+        if not info.metadata_known:
+            info = _described(src, key, info, f, options)
+            if info.size > options.small_object:
+                return None
+        v = Verifier(f, size=info.size, expect=_native_expect(info), on_bytes=on_bytes,
+                     provider=src.name, key=key)
+        data = v.read()
+        while len(data) < info.size:  # readers may return short
+            more = v.read(info.size - len(data))
+            if not more:
+                break
+            data += more
+        if not v._checked:
+            v.check()
+        return data, info, v.digest()
+    finally:
+        f.close()
 
 
 def _wants_prepass(src: Provider, dst: Provider, options: Options) -> bool:
@@ -450,7 +484,8 @@ def dir_prefix(prefix: str) -> str:
 def _listing(p: Provider, prefix: str, options: Options) -> dict[str, ObjectInfo]:
     def run() -> dict[str, ObjectInfo]:
         out = {}
-        for info in p.list(prefix, recursive=True):
+        # names, sizes and native checksums decide most pairs; settle() heads the rest
+        for info in p.list(prefix, recursive=True, metadata=False):
             if not info.is_prefix and info.key.startswith(prefix) and info.key != prefix:
                 out[info.key[len(prefix):]] = info
         return out
@@ -489,10 +524,10 @@ def copy_tree(src: Provider, src_prefix: str, dst: Provider, dst_prefix: str, *,
               progress: ProgressCallback | None = None) -> Result:
     """Copy what is missing or different under ``src_prefix`` to ``dst_prefix``.
 
-    Copies start while the source listing is still arriving: on stores whose
-    listing costs a request per object (S3 fills metadata with a HEAD each)
-    listing 2,000 objects took as long as copying them, and overlapping the
-    two is most of what a tree copy of small objects can save.
+    Listings skip user metadata (``list(metadata=False)``: S3 would HEAD every
+    object for it); each copy takes the source's metadata from its own read,
+    and only pairs that size and native checksums cannot decide are headed.
+    Copies start while the source listing is still arriving.
 
     Never raises for one object's failure: those are in ``Result.failures``.
     Extra destination objects are deleted only with ``delete`` and only when
@@ -616,7 +651,8 @@ def _stream_listing(src: Provider, sp: str, options: Options, d_future, filt: Fi
     attempt = 0
     while True:
         try:
-            for info in src.list(sp, recursive=True):
+            # no metadata: each copy takes it from its own GET (see _described)
+            for info in src.list(sp, recursive=True, metadata=False):
                 if info.is_prefix or not info.key.startswith(sp) or info.key == sp:
                     continue
                 rel = info.key[len(sp):]

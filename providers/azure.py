@@ -68,7 +68,7 @@ from .errors import (
     Throttled,
     Unavailable,
 )
-from .streams import read_full
+from .streams import read_full, whole_size
 
 if TYPE_CHECKING:
     from .registry import ProviderSettings
@@ -332,7 +332,9 @@ class AzureProvider(Provider):
             self._error(e, key)
         return self._info(props, key)
 
-    def list(self, prefix: str = "", recursive: bool = True) -> Iterator[ObjectInfo]:
+    def list(self, prefix: str = "", recursive: bool = True,
+             metadata: bool = True) -> Iterator[ObjectInfo]:
+        # the listing carries metadata at no extra request: always asked for
         name_prefix = self.object_name(prefix)
         try:
             if recursive:
@@ -357,8 +359,7 @@ class AzureProvider(Provider):
         start = max(0, start)
         blob = self._blob(key)
         if end is not None and end <= start:
-            self.head(key)  # still NotFound for a missing key
-            return _AzureStream(iter(()), self, key)
+            return _AzureStream(iter(()), self, key, self.head(key))  # still NotFound if missing
         length = None if end is None else end - start
         try:
             downloader = blob.download_blob(offset=start, length=length, max_concurrency=1,
@@ -367,7 +368,10 @@ class AzureProvider(Provider):
             if getattr(e, "status_code", None) == 416:  # start at or past the end
                 return _AzureStream(iter(()), self, key)
             self._error(e, key)
-        return _AzureStream(downloader.chunks(), self, key)
+        props = downloader.properties
+        info = self._info(props, key)
+        info.size = whole_size(getattr(props, "content_range", None), props.size) or 0
+        return _AzureStream(downloader.chunks(), self, key, info)
 
     def write(self, key: str, stream: BinaryIO, size: int | None = None,
               metadata: dict[str, str] | None = None,
@@ -529,7 +533,10 @@ class _AzureStream(io.RawIOBase):
     becomes Unavailable at once; the SDK's own short retry is the only wait.
     """
 
-    def __init__(self, chunks: Iterator[bytes], provider: AzureProvider, key: str):
+    def __init__(self, chunks: Iterator[bytes], provider: AzureProvider, key: str,
+                 info: ObjectInfo | None = None):
+        #: the blob's properties from the download response (``Provider.open_read``)
+        self.info = info
         self._chunks = chunks
         self._provider = provider
         self._key = key

@@ -14,6 +14,16 @@ Sketch of the contract every implementation honours (the conformance suite in
   complete. ``metadata`` is stored verbatim as user metadata and returned by
   ``head``/``list``: keys are lowercase ``[a-z0-9_]`` (Azure cannot hold
   ``-``); omnifs's own keys are ``META_SHA256`` and ``META_MTIME``.
+* ``list(..., metadata=False)`` lets a store whose listing lacks user metadata
+  skip fetching it (S3 needs a HEAD per object); such entries say so with
+  ``ObjectInfo.metadata_known = False`` (metadata and content type unknown,
+  not empty). Stores whose listing carries metadata anyway return it.
+* The stream ``open_read`` returns describes the object it reads: its
+  ``info`` attribute (see :func:`read_info`) is an ``ObjectInfo`` of the
+  *whole* object taken from the read response (whole size even for a ranged
+  read, etag, last modified, and where ``metadata_known`` the user metadata
+  and content type), or None when the response does not say. A copy gets
+  the source's metadata with its bytes, one request instead of two.
 * Every SDK error is raised as one of ``providers.errors``.
 
 Optional abilities are flags in :class:`Capabilities`; callers check them and
@@ -82,6 +92,9 @@ class ObjectInfo:
     content_type: str | None = None
     #: a "directory" (common prefix) from a non-recursive list
     is_prefix: bool = False
+    #: False when the listing or read that produced this record did not fetch user
+    #: metadata and content type: they are unknown, not absent (``head`` knows them)
+    metadata_known: bool = True
 
     @property
     def sha256(self) -> str | None:
@@ -97,6 +110,12 @@ class ObjectInfo:
             except ValueError:
                 pass
         return self.last_modified
+
+
+def read_info(stream: object) -> ObjectInfo | None:
+    """What an ``open_read`` stream says about the object it reads (None: nothing)."""
+    info = getattr(stream, "info", None)
+    return info if isinstance(info, ObjectInfo) else None
 
 
 class Provider(abc.ABC):
@@ -150,17 +169,25 @@ class Provider(abc.ABC):
         """Raise NotFound if absent."""
 
     @abc.abstractmethod
-    def list(self, prefix: str = "", recursive: bool = True) -> Iterator[ObjectInfo]:
+    def list(self, prefix: str = "", recursive: bool = True,
+             metadata: bool = True) -> Iterator[ObjectInfo]:
         """Objects whose key starts with ``prefix`` (a plain string prefix).
 
         With ``recursive=False``, ``prefix`` should end with ``/`` (or be empty)
         and the "subdirectories" come as ``is_prefix`` entries whose key ends
         with ``/``. Order is unspecified. Pagination is the provider's business.
+        ``metadata=False``: user metadata and content type may be left out
+        (entries then have ``metadata_known`` False) when fetching them costs
+        more requests.
         """
 
     @abc.abstractmethod
     def open_read(self, key: str, start: int = 0, end: int | None = None) -> BinaryIO:
-        """A stream of bytes ``[start, end)``, clipped to the object."""
+        """A stream of bytes ``[start, end)``, clipped to the object.
+
+        The stream's ``info`` attribute describes the whole object as the read
+        found it, or is None (see the module docstring and :func:`read_info`).
+        """
 
     @abc.abstractmethod
     def write(

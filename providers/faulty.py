@@ -33,7 +33,7 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from .base import Capabilities, ObjectInfo, Provider
+from .base import Capabilities, ObjectInfo, Provider, read_info
 from .errors import OmnifsError, Throttled, Unavailable
 
 
@@ -65,6 +65,8 @@ class _ReadStream(io.RawIOBase):
         self._inner = inner
         self._key = key
         self._corrupt_pending = owner.corrupt_reads
+        #: the inner read's description of the object (``Provider.open_read``)
+        self.info = read_info(inner)
 
     def readable(self) -> bool:
         return True
@@ -180,9 +182,10 @@ class FaultyProvider(Provider):
         self._before("head", key)
         return self.inner.head(key)
 
-    def list(self, prefix: str = "", recursive: bool = True) -> Iterator[ObjectInfo]:
+    def list(self, prefix: str = "", recursive: bool = True,
+             metadata: bool = True) -> Iterator[ObjectInfo]:
         self._before("list", prefix or None)
-        return self.inner.list(prefix, recursive)
+        return self.inner.list(prefix, recursive, metadata)
 
     def open_read(self, key: str, start: int = 0, end: int | None = None) -> BinaryIO:
         self._before("open_read", key)

@@ -53,7 +53,7 @@ from .errors import (
     Throttled,
     Unavailable,
 )
-from .streams import read_full
+from .streams import read_full, whole_size
 
 if TYPE_CHECKING:
     from .registry import ProviderSettings
@@ -228,7 +228,9 @@ class GCSProvider(Provider):
             self._error(e, key)
         return self._info(blob, key)
 
-    def list(self, prefix: str = "", recursive: bool = True) -> Iterator[ObjectInfo]:
+    def list(self, prefix: str = "", recursive: bool = True,
+             metadata: bool = True) -> Iterator[ObjectInfo]:
+        # the listing carries metadata at no extra request: always returned
         name_prefix = self.object_name(prefix)
         try:
             pages = self.client.list_blobs(
@@ -248,8 +250,9 @@ class GCSProvider(Provider):
     def open_read(self, key: str, start: int = 0, end: int | None = None) -> BinaryIO:
         start = max(0, start)
         if end is not None and end <= start:
-            self.head(key)  # still NotFound for a missing key
-            return _GCSStream(None, self, key)
+            empty = _GCSStream(None, self, key)
+            empty.info = self.head(key)  # still NotFound for a missing key
+            return empty
         name = self.object_name(key)
         url = (f"{self.client.api_endpoint}/download/storage/v1/b/"
                f"{quote(self.bucket_name, safe='')}/o/{quote(name, safe='')}?alt=media")
@@ -274,13 +277,33 @@ class GCSProvider(Provider):
         length = resp.headers.get("Content-Length")
         if length is not None and length.isdigit():
             expected = int(length)
+        stream = _GCSStream(resp, self, key, expected)
+        stream.info = self._read_info(key, resp)
         if resp.status_code == 200 and start > 0:
             # a server that ignored Range: skip to start ourselves
-            stream = _GCSStream(resp, self, key, expected)
             stream.skip(start)
             stream.limit(None if end is None else end - start)
-            return stream
-        return _GCSStream(resp, self, key, expected)
+        return stream
+
+    def _read_info(self, key: str, resp: requests.Response) -> ObjectInfo:
+        """The object as a media download's headers describe it.
+
+        User metadata counts as known only when ``x-goog-meta-*`` headers came
+        (a response without any cannot tell "none" from "not sent").
+        """
+        h = {k.lower(): v for k, v in resp.headers.items()}
+        meta = {k[len("x-goog-meta-"):]: v for k, v in h.items() if k.startswith("x-goog-meta-")}
+        checksums = {}
+        for part in h.get("x-goog-hash", "").split(","):
+            algo, _, value = part.strip().partition("=")
+            hexed = _hex_of_b64(value) if algo in ("md5", "crc32c") else None
+            if hexed:
+                checksums[algo] = hexed
+        size = whole_size(h.get("content-range"), h.get("x-goog-stored-content-length")
+                          or h.get("content-length"))
+        return ObjectInfo(key=key, size=size or 0, etag=h.get("etag"),
+                          version=h.get("x-goog-generation"), checksums=checksums, metadata=meta,
+                          content_type=h.get("content-type"), metadata_known=bool(meta))
 
     def write(self, key: str, stream: BinaryIO, size: int | None = None,
               metadata: dict[str, str] | None = None,
@@ -406,6 +429,8 @@ class _GCSStream(io.RawIOBase):
 
     def __init__(self, resp: requests.Response | None, provider: GCSProvider, key: str,
                  expected: int | None = None):
+        #: what the response said about the object (``Provider.open_read``)
+        self.info: ObjectInfo | None = None
         self._resp = resp
         self._provider = provider
         self._key = key

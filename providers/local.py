@@ -237,14 +237,18 @@ class LocalProvider(Provider):
         except OSError as e:
             self._fail(e, key, reading=True)
         try:
+            info = self._info(key, path, os.fstat(f.fileno()))
             f.seek(start)
         except OSError as e:
             f.close()
             self._fail(e, key)
         if end is None:
+            f.info = info  # type: ignore[attr-defined]
             return f
         remaining = end - start
-        return io.BufferedReader(_Window(f, remaining), buffer_size=CHUNK)  # type: ignore[return-value]
+        reader = io.BufferedReader(_Window(f, remaining), buffer_size=CHUNK)
+        reader.info = info  # type: ignore[attr-defined]
+        return reader  # type: ignore[return-value]
 
     def write(
         self,
@@ -348,7 +352,9 @@ class LocalProvider(Provider):
                 return
             directory = os.path.dirname(directory)
 
-    def list(self, prefix: str = "", recursive: bool = True) -> Iterator[ObjectInfo]:
+    def list(self, prefix: str = "", recursive: bool = True,
+             metadata: bool = True) -> Iterator[ObjectInfo]:
+        # metadata is one getxattr per file, cheaper than the head a caller would do instead
         self._check_root()
         if prefix:
             self.object_name(prefix)  # same UTF-8 / NUL checks as a key

@@ -45,7 +45,7 @@ from .errors import (
     Throttled,
     Unavailable,
 )
-from .s3api import MetadataFiller, md5_checksums, version_of
+from .s3api import MetadataFiller, info_from_headers, md5_checksums, version_of
 from .streams import TranslatingReader
 
 if TYPE_CHECKING:
@@ -255,7 +255,8 @@ class MinioProvider(Provider):
             raise err from e
         return self._info_from_stat(key, o)
 
-    def list(self, prefix: str = "", recursive: bool = True) -> Iterator[ObjectInfo]:
+    def list(self, prefix: str = "", recursive: bool = True,
+             metadata: bool = True) -> Iterator[ObjectInfo]:
         full = self.object_name(prefix)
         batch: list[ObjectInfo] = []
         with self._errors(prefix or None):
@@ -271,11 +272,12 @@ class MinioProvider(Provider):
                                         last_modified=o.last_modified.timestamp()
                                         if o.last_modified else None,
                                         etag=etag, checksums=md5_checksums(etag),
-                                        tier=o.storage_class or "STANDARD"))
+                                        tier=o.storage_class or "STANDARD",
+                                        metadata_known=False))
                 if len(batch) >= LIST_BATCH:
-                    yield from self._with_metadata(batch)
+                    yield from self._with_metadata(batch) if metadata else batch
                     batch = []
-            yield from self._with_metadata(batch)
+            yield from self._with_metadata(batch) if metadata else batch
 
     def _with_metadata(self, found: list[ObjectInfo]) -> Iterator[ObjectInfo]:
         """Fill in user metadata, which the listing lacks, with parallel HEADs.
@@ -297,6 +299,7 @@ class MinioProvider(Provider):
             full = self._info_from_stat(info.key, o)
             info.metadata, info.content_type = full.metadata, full.content_type
             info.version = full.version
+            info.metadata_known = True
             return info
 
         for info in self._heads.fill(found, fill):
@@ -307,8 +310,9 @@ class MinioProvider(Provider):
         name = self.object_name(key)
         start = max(0, start)
         if end is not None and end <= start:
-            self.head(key)  # still NotFound for a missing key
-            return io.BytesIO(b"")
+            empty = io.BytesIO(b"")
+            empty.info = self.head(key)  # type: ignore[attr-defined]  # still NotFound if missing
+            return empty
         length = 0 if end is None else end - start
         try:
             r = self.client.get_object(self.bucket, name, offset=start, length=length)
@@ -318,8 +322,8 @@ class MinioProvider(Provider):
             raise self._err(e, key) from e
         except _SDK_ERRORS as e:
             raise self._err(e, key) from e
-        return TranslatingReader(r, _TRANSPORT_ERRORS, lambda e: self._err(e, key),
-                                 on_close=r.release_conn)  # type: ignore[return-value]
+        return TranslatingReader(r, _TRANSPORT_ERRORS, lambda e: self._err(e, key),  # type: ignore[return-value]
+                                 on_close=r.release_conn, info=info_from_headers(key, r.headers))
 
     def write(self, key: str, stream: BinaryIO, size: int | None = None,
               metadata: dict[str, str] | None = None,

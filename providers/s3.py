@@ -8,8 +8,8 @@ few times ``settings.timeout`` instead of botocore's default minutes.
 Caveats:
 * S3's listing does not carry user metadata, which the contract wants from
   ``list``: it is fetched with one HEAD per object, 16 at a time. That makes
-  listing cost ~N requests; a provider-independent way to ask for names only
-  would let the mount skip it.
+  listing cost ~N requests; ``list(metadata=False)`` skips it (a copy takes
+  the metadata from its GET's response headers instead, see ``open_read``).
 * ``write`` returns the etag/version S3 answered with; ``last_modified`` is
   left None there rather than guessed (``head`` has the store's value).
 * moto answers ``VersionId: "null"`` on unversioned buckets; it is treated as
@@ -44,7 +44,7 @@ from .errors import (
     Unavailable,
 )
 from .s3api import MetadataFiller, clean_etag, md5_checksums, version_of
-from .streams import TranslatingReader, read_full
+from .streams import TranslatingReader, read_full, whole_size
 
 if TYPE_CHECKING:
     from .registry import ProviderSettings
@@ -247,7 +247,8 @@ class S3Provider(Provider):
         self._bucket_seen = True
         return None
 
-    def list(self, prefix: str = "", recursive: bool = True) -> Iterator[ObjectInfo]:
+    def list(self, prefix: str = "", recursive: bool = True,
+             metadata: bool = True) -> Iterator[ObjectInfo]:
         full = self.object_name(prefix) if prefix else self.object_name("")
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": full}
         if not recursive:
@@ -265,8 +266,9 @@ class S3Provider(Provider):
                 found.append(ObjectInfo(key=key, size=int(o.get("Size", 0)),
                                         last_modified=lm.timestamp() if lm is not None else None,
                                         etag=etag, checksums=md5_checksums(etag),
-                                        tier=o.get("StorageClass") or "STANDARD"))
-            yield from self._with_metadata(found)
+                                        tier=o.get("StorageClass") or "STANDARD",
+                                        metadata_known=False))
+            yield from self._with_metadata(found) if metadata else found
             for p in page.get("CommonPrefixes", ()):
                 yield ObjectInfo(key=self.key_of(p["Prefix"]), is_prefix=True)
             token = page.get("NextContinuationToken")
@@ -293,6 +295,7 @@ class S3Provider(Provider):
             info.metadata = {k.lower(): v for k, v in (r.get("Metadata") or {}).items()}
             info.content_type = r.get("ContentType")
             info.version = version_of(r.get("VersionId"))
+            info.metadata_known = True
             return info
 
         with self._errors(None):
@@ -304,8 +307,9 @@ class S3Provider(Provider):
         name = self.object_name(key)
         start = max(0, start)
         if end is not None and end <= start:
-            self.head(key)  # still NotFound for a missing key
-            return io.BytesIO(b"")
+            empty = io.BytesIO(b"")
+            empty.info = self.head(key)  # type: ignore[attr-defined]  # still NotFound if missing
+            return empty
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": name}
         if start or end is not None:
             kwargs["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
@@ -318,7 +322,10 @@ class S3Provider(Provider):
             raise self._err(e, key) from e
         except _SDK_ERRORS as e:
             raise self._err(e, key) from e
-        return TranslatingReader(r["Body"], _SDK_ERRORS, lambda e: self._err(e, key))  # type: ignore[return-value]
+        info = self._info(key, r)
+        info.size = whole_size(r.get("ContentRange"), r.get("ContentLength")) or 0
+        return TranslatingReader(r["Body"], _SDK_ERRORS, lambda e: self._err(e, key),  # type: ignore[return-value]
+                                 info=info)
 
     def write(self, key: str, stream: BinaryIO, size: int | None = None,
               metadata: dict[str, str] | None = None,

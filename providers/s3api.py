@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from email.utils import parsedate_to_datetime
 
 from .base import ObjectInfo
+from .streams import whole_size
 
 _MD5_RE = re.compile(r"^[0-9a-f]{32}$")
 
@@ -27,6 +29,28 @@ def version_of(v: str | None) -> str | None:
 def md5_checksums(etag: str | None) -> dict[str, str]:
     """An etag is the MD5 only for single-part, non-KMS uploads (32 hex digits, no "-N")."""
     return {"md5": etag} if etag and _MD5_RE.match(etag) else {}
+
+
+_META_PREFIX = "x-amz-meta-"
+
+
+def info_from_headers(key: str, headers: Mapping[str, str]) -> ObjectInfo:
+    """An object's info from the raw headers of a GET or HEAD response (whole size,
+    user metadata, content type): what a read learns about the object for free."""
+    h = {k.lower(): v for k, v in headers.items()}
+    etag = clean_etag(h.get("etag"))
+    lm = None
+    if h.get("last-modified"):
+        try:
+            lm = parsedate_to_datetime(h["last-modified"]).timestamp()
+        except (TypeError, ValueError):
+            lm = None
+    return ObjectInfo(
+        key=key, size=whole_size(h.get("content-range"), h.get("content-length")) or 0,
+        last_modified=lm, etag=etag, version=version_of(h.get("x-amz-version-id")),
+        checksums=md5_checksums(etag),
+        metadata={k[len(_META_PREFIX):]: v for k, v in h.items() if k.startswith(_META_PREFIX)},
+        tier=h.get("x-amz-storage-class") or "STANDARD", content_type=h.get("content-type"))
 
 
 class MetadataFiller:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Callable
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+if TYPE_CHECKING:
+    from .base import ObjectInfo
 
 log = logging.getLogger(__name__)
 
@@ -26,17 +29,31 @@ def read_full(stream: BinaryIO, n: int) -> bytes:
     return b"".join(chunks)
 
 
+def whole_size(content_range: str | None, length: int | str | None) -> int | None:
+    """The object's size from a read response: ``Content-Range: bytes a-b/N`` gives N,
+    else (a whole read) the body's length; None when neither says."""
+    if content_range:
+        total = content_range.rpartition("/")[2].strip()
+        return int(total) if total.isdigit() else None
+    if length is None:
+        return None
+    length = str(length).strip()
+    return int(length) if length.isdigit() else None
+
+
 class TranslatingReader(io.RawIOBase):
     """An SDK's response body as a file whose read errors are omnifs errors.
 
     A connection that drops mid-read must reach the caller as ``Unavailable``
     like any other failed call, not as the transport's own exception.
+    ``info`` is what the response said about the object (``Provider.open_read``).
     """
 
     def __init__(self, body: Any, errors: tuple[type[BaseException], ...],
                  translate: Callable[[BaseException], BaseException],
-                 on_close: Callable[[], None] | None = None):
+                 on_close: Callable[[], None] | None = None, info: ObjectInfo | None = None):
         super().__init__()
+        self.info = info
         self._body = body
         self._errors = errors
         self._translate = translate

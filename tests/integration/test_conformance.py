@@ -26,6 +26,7 @@ from providers import (
     Unavailable,
     open_provider,
 )
+from providers.base import read_info
 from tests import servers as S
 
 MiB = 1024 * 1024
@@ -181,6 +182,43 @@ def test_metadata_round_trips_through_head_and_list(provider):
         assert listed.metadata.get(k) == v, k
     assert listed.sha256 == sha
     assert listed.mtime == 1700000000.25
+    assert listed.metadata_known
+
+
+def test_list_without_metadata_says_what_it_left_out(provider):
+    """``list(metadata=False)``: same objects and sizes; metadata either known or marked unknown."""
+    meta = {META_SHA256: "ab" * 32, "owner": "bob"}
+    provider.write_bytes("lm/a", b"aaa", meta, content_type="text/plain")
+    provider.write_bytes("lm/b", b"bbbbb", {})
+    listed = {o.key: o for o in provider.list("lm/", metadata=False)}
+    assert {k: o.size for k, o in listed.items()} == {"lm/a": 3, "lm/b": 5}
+    for o in listed.values():
+        if o.metadata_known:
+            assert o.metadata == provider.head(o.key).metadata
+        else:
+            assert o.metadata == {}  # unknown: nothing invented
+    assert all(o.metadata_known for o in provider.list("lm/"))
+
+
+@pytest.mark.parametrize("rng", [(0, None), (2, 7), (9, None), (4, 4), (3, 1000)])
+def test_open_read_describes_the_whole_object(provider, rng):
+    """The stream's ``info``: the whole object's size and, where known, its metadata."""
+    data = b"0123456789abcdef"
+    meta = {META_SHA256: hashlib.sha256(data).hexdigest(), META_MTIME: "1700000000.5"}
+    provider.write_bytes("ri/obj", data, meta, content_type="text/plain")
+    with provider.open_read("ri/obj", *rng) as f:
+        got = f.read()
+        info = read_info(f)
+    start, end = rng
+    assert got == data[start:end]
+    assert info is not None
+    assert info.size == len(data)
+    if info.metadata_known:
+        assert info.sha256 == meta[META_SHA256]
+        assert info.mtime == 1700000000.5
+        assert info.content_type is None or info.content_type.startswith("text/plain")
+    if info.etag is not None and "md5" in info.checksums:
+        assert info.checksums["md5"] == hashlib.md5(data).hexdigest()
 
 
 # -- listing --------------------------------------------------------------

@@ -250,6 +250,37 @@ def test_corrupted_byte_is_detected(src_kind, size, make_provider):
     assert dst.read_bytes("x.bin") == data
 
 
+@pytest.mark.parametrize("src_kind", ["s3", "minio"])
+def test_tree_copy_takes_metadata_from_the_read_not_a_head(src_kind, make_provider):
+    """S3 listings lack user metadata: the copy gets it from each GET, never a HEAD per object,
+    and still verifies the recorded SHA-256 (a corrupted read is caught)."""
+    src = make_provider(src_kind)
+    dst = make_provider("az")
+    data = {f"d/k{i}": _blob(3000 + i, i) for i in range(6)}
+    for i, (key, body) in enumerate(data.items()):
+        meta = {"n": str(i), META_MTIME: "1700000001.5"}
+        if i % 2:
+            meta[META_SHA256] = _sha(body)
+        src.write_bytes(key, body, meta, "text/x-test")
+    counted = FaultyProvider(src)
+    result = copy_tree(counted, "d", dst, "out")
+    assert result.ok, result.failures
+    assert counted.calls["head"] == 0
+    assert counted.calls["open_read"] == len(data)
+    for i, (key, body) in enumerate(data.items()):
+        info = dst.head("out/" + key[2:])
+        assert info.metadata[META_SHA256] == _sha(body)
+        assert info.metadata["n"] == str(i)
+        assert info.metadata[META_MTIME] == "1700000001.5"
+        assert info.content_type == "text/x-test"
+        assert dst.read_bytes("out/" + key[2:]) == body
+
+    bad = FaultyProvider(src, corrupt_reads=True)
+    result = copy_tree(bad, "d", dst, "bad", options=Options(retries=0), filt=Filter(include=("k1",)))
+    assert len(result.failures) == 1 and "sha256 mismatch" in result.failures[0].error
+    assert not dst.exists("bad/k1")
+
+
 def test_transient_errors_are_retried(make_provider):
     src = make_provider("s3")
     dst = make_provider("gs")

@@ -48,9 +48,18 @@ def test_mtime_last_with_window():
 
 
 def test_listing_without_metadata_asks_for_head():
-    bare = ObjectInfo(key="k", size=10, last_modified=100.0)
+    bare = ObjectInfo(key="k", size=10, last_modified=100.0, metadata_known=False)
     assert compare(bare, bare).need_metadata
+    assert compare(bare, info(sha="a")).need_metadata
     assert not compare(info(sha="a"), info(sha="a")).need_metadata
+    # known to have no metadata: size + mtime decide, no head
+    none = ObjectInfo(key="k", size=10, last_modified=100.0)
+    v = compare(none, none)
+    assert (v.same, v.by, v.need_metadata) == (True, "mtime", False)
+    # a native checksum both listings carry decides without metadata
+    v = compare(ObjectInfo(key="k", size=10, checksums={"md5": "x"}, metadata_known=False),
+                ObjectInfo(key="k", size=10, checksums={"md5": "x"}, metadata_known=False))
+    assert (v.same, v.by, v.need_metadata) == (True, "md5", False)
 
 
 @pytest.mark.parametrize(("pattern", "key", "hit"), [
@@ -91,7 +100,7 @@ def test_build_plan_copy_skip_delete():
 
 
 def test_overwrite_and_settle():
-    bare = ObjectInfo(key="k", size=10, last_modified=100.0)
+    bare = ObjectInfo(key="k", size=10, last_modified=100.0, metadata_known=False)
     plan = build_plan({"a": bare, "b": bare}, {"a": bare, "b": bare})
     assert len(plan.undecided) == 2 and not plan.copies
     # an undecided object must not look like a copy to whoever starts work as keys arrive
