@@ -27,10 +27,14 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 import boto3
 import botocore.exceptions as bx
+import botocore.session
+import botocore.utils
 from botocore.config import Config
 
 from .base import Capabilities, MiB, ObjectInfo, Provider
@@ -143,6 +147,18 @@ except ImportError:  # pragma: no cover
 
 
 
+def parse_timestamp(value: str) -> datetime:
+    """botocore's timestamps (ISO 8601 in XML bodies, RFC 1123 in headers) without dateutil."""
+    try:
+        if "T" in value and value[:4].isdigit():
+            return datetime.fromisoformat(value)
+        if value[:3].isalpha():
+            return parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        pass
+    return botocore.utils.parse_timestamp(value)
+
+
 class S3Provider(Provider):
     schemes = ("s3",)
 
@@ -181,7 +197,13 @@ class S3Provider(Provider):
             tcp_keepalive=True,
         )
         try:
-            session = boto3.session.Session(profile_name=extra.get("profile") or None)
+            core = botocore.session.get_session()
+            # botocore parses every Last-Modified with dateutil: ~0.5 ms of CPU per
+            # request, a quarter of what a small GET costs us
+            core.get_component("response_parser_factory").set_parser_defaults(
+                timestamp_parser=parse_timestamp)
+            session = boto3.session.Session(profile_name=extra.get("profile") or None,
+                                            botocore_session=core)
             # None values fall through to boto3's own chain (env, profile, IMDS...)
             self.client = session.client(
                 "s3",
