@@ -47,6 +47,10 @@ sees them and they survive remounts.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import errno
+import fcntl
 import logging
 import mmap
 import os
@@ -130,6 +134,105 @@ class _Chunks:
         return piece
 
 
+#: O_DIRECT wants the buffer, the length and the file offset aligned; a page is always enough
+_ALIGN = 4096
+
+
+def aligned_buffer(size: int) -> memoryview:
+    """A writable, zeroed, page-aligned buffer of ``size`` bytes (a view into a bytearray).
+
+    Blocks a stream fills are allocated here so the cache can write them
+    with O_DIRECT (see :class:`_BlockDisk`).
+    """
+    raw = bytearray(size + _ALIGN)
+    address = ctypes.addressof(ctypes.c_char.from_buffer(raw))
+    start = -address % _ALIGN
+    return memoryview(raw)[start:start + size]
+
+
+def _is_aligned(view: memoryview) -> bool:
+    try:
+        first = ctypes.c_char.from_buffer(view)  # writable buffers only
+    except (TypeError, ValueError):
+        return False
+    return ctypes.addressof(first) % _ALIGN == 0
+
+
+class _BlockDisk(diskcache.Disk):
+    """diskcache's Disk, but a block's value file is written with O_DIRECT when it can be.
+
+    Why: a buffered write copies the block into page cache pages the kernel
+    must first allocate (and, on this VM, have the host back): measured
+    here at 0.35-3 GB/s and up to 0.7 s of CPU per 256 MiB, against
+    ~1.5 GB/s and ~0.03 s with O_DIRECT straight from the block's buffer.
+    On a cold read that CPU is taken from the stream and the FUSE replies.
+    Blocks not in an aligned buffer, the unaligned tail of a file's last
+    block, and filesystems without O_DIRECT (tmpfs) are written as before.
+    """
+
+    #: set once O_DIRECT was refused by this cache's filesystem
+    direct_refused = False
+
+    def store(self, value, read, key=diskcache.core.UNKNOWN):
+        if not (read and isinstance(value, _Chunks)):
+            return super().store(value, read, key=key)
+        filename, full_path = self.filename(key, value)
+        view = value.read()
+        self._write_view(full_path, view)
+        return len(view), diskcache.core.MODE_BINARY, filename, None
+
+    def _write_view(self, full_path: str, view: memoryview) -> None:
+        direct = (not self.direct_refused and len(view) >= _ALIGN and hasattr(os, "O_DIRECT")
+                  and _is_aligned(view))
+        fd = self._create(full_path, direct)
+        ok = False
+        try:
+            done = 0
+            if direct:
+                head = len(view) - len(view) % _ALIGN
+                try:
+                    while done < head:
+                        done += os.write(fd, view[done:head])
+                except OSError as e:
+                    if e.errno != errno.EINVAL:
+                        raise
+                    self.direct_refused = True
+                    done -= done % _ALIGN
+                fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_DIRECT)
+            while done < len(view):
+                done += os.pwrite(fd, view[done:], done)
+            ok = True
+        finally:
+            os.close(fd)
+            if not ok:  # no row will point at it: do not leave it behind
+                with contextlib.suppress(OSError):
+                    os.remove(full_path)
+
+    def _create(self, full_path: str, direct: bool) -> int:
+        """A new value file (its directory made if missing, as diskcache does; 10 tries)."""
+        full_dir = os.path.dirname(full_path)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+        for count in range(1, 11):
+            try:
+                os.makedirs(full_dir, exist_ok=True)
+            except OSError:
+                pass
+            try:
+                if direct:
+                    try:
+                        return os.open(full_path, flags | os.O_DIRECT, 0o644)
+                    except OSError as e:
+                        if e.errno != errno.EINVAL:
+                            raise
+                        self.direct_refused = True
+                return os.open(full_path, flags, 0o644)
+            except FileNotFoundError:
+                # another cache process removed the directory in between
+                if count == 10:
+                    raise
+        raise AssertionError("unreachable")
+
+
 #: what ``BlockCache._read`` answers for an entry that fails its check
 _DAMAGED = object()
 
@@ -191,6 +294,7 @@ class BlockCache:
             self._hard = max(self._hard, target)
         self._cache = diskcache.Cache(
             str(self.directory / "blocks"),
+            disk=_BlockDisk,
             size_limit=target,
             eviction_policy="least-recently-used",
             cull_limit=1,

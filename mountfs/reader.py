@@ -57,7 +57,7 @@ from pathlib import Path
 
 from providers.errors import Unavailable
 
-from .blockcache import BlockCache
+from .blockcache import BlockCache, aligned_buffer
 from .replicas import SNAPSHOT_NAME, ProviderStats, Replica, ReplicaReader, _close_quietly
 
 log = logging.getLogger("omnifs.read")
@@ -298,8 +298,8 @@ class ReadPath:
 
 
 #: a block in memory: a read-only map of its disk cache file, bytes from a store, or
-#: a bytearray filled by a stream
-Block = bytes | bytearray | mmap.mmap
+#: a buffer filled by a stream
+Block = bytes | bytearray | memoryview | mmap.mmap
 
 
 class _Partial:
@@ -308,7 +308,7 @@ class _Partial:
     __slots__ = ("buf", "filled")
 
     def __init__(self, size: int):
-        self.buf = bytearray(size)
+        self.buf = aligned_buffer(size)  # the disk cache writes it with O_DIRECT
         self.filled = 0
 
 
@@ -815,6 +815,9 @@ class CachedStoreReader:
         #: inode -> content hash at its last open, oldest first (for keep_cache)
         self._seen: dict[int, str | None] = {}
         self._slowed = _slowed_providers(stores, os.environ.get(TEST_LATENCY_ENV, ""))
+        # round trips measured now, in the background, so that the first read
+        # already goes to the fastest replica instead of the first in placement order
+        self.replicas.probe([self._provider(name) for name in stores.order])
 
     def _provider(self, name: str):
         """The provider reads go to; behind injected latency when the test seam asks for it."""

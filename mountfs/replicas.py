@@ -4,9 +4,10 @@ Why: the same bytes sit in several stores; the read should cost what the
 fastest of them costs, even while another is slow, throttled or down.
 
 * :class:`ProviderStats` learns each provider's first-byte latency and
-  throughput from every real request (and from probes, through
-  :meth:`ProviderStats.record`), as EWMAs plus a short window of samples for
-  a p95. :data:`REGISTRY` is the process-wide one ``omnifs status`` exports.
+  throughput from every real request, as EWMAs plus a short window of
+  samples for a p95, and its round trip from probes
+  (:meth:`ReplicaReader.probe`, run when a mount starts, so that even the
+  first read goes to the fastest replica). :data:`REGISTRY` is the process-wide one ``omnifs status`` exports.
 * :class:`ReplicaReader` ranks the candidates by the time they are expected
   to take for this many bytes (unmeasured ones first, so each gets measured
   once; ones that failed recently last). The first request that runs past
@@ -43,8 +44,8 @@ from pathlib import Path
 from typing import BinaryIO, Protocol, TypeVar
 
 from policy.health import DOWN
-from providers import Provider
-from providers.errors import IntegrityError, OmnifsError, Unavailable
+from providers import RESERVED_PREFIX, Provider
+from providers.errors import IntegrityError, NotFound, OmnifsError, Unavailable
 
 from .stores import counts_against
 
@@ -58,6 +59,10 @@ WINDOW = 64
 ERROR_COOLDOWN = 30.0
 #: piece size read from a provider's stream (cancellation is checked between pieces)
 CHUNK = 1024 * 1024
+#: round trips measured per provider when a mount starts (the first includes connecting)
+PROBE_ROUNDS = 3
+#: what a latency probe asks for: under the reserved prefix, never an object of ours
+PROBE_KEY = RESERVED_PREFIX + "latency-probe"
 
 
 @dataclass(frozen=True)
@@ -132,6 +137,18 @@ class ProviderStats:
             self.latency = elapsed if self.latency is None else max(
                 self.latency, (1 - ALPHA) * self.latency + ALPHA * elapsed)
             self._samples.append((elapsed, 0.0))
+
+    def record_probe(self, latency: float) -> None:
+        """A round trip measured by a probe: seeds the latency EWMA only.
+
+        No p95 sample: a probe moves no bytes, so it says nothing about how
+        long a block takes (samples without a transfer time would make the
+        hedge delay far too short for real reads).
+        """
+        with self._lock:
+            latency = max(latency, 0.0)
+            self.latency = latency if self.latency is None else (
+                (1 - ALPHA) * self.latency + ALPHA * latency)
 
     def record_error(self, err: BaseException) -> None:
         with self._lock:
@@ -347,6 +364,31 @@ class ReplicaReader:
             if nxt.latency is not None:
                 delay = max(delay, nxt.latency)
         return delay
+
+    def probe(self, providers: Sequence[Provider], rounds: int = PROBE_ROUNDS) -> list[cf.Future]:
+        """Measure each provider's round trip in the background, before any read needs it.
+
+        Without it the first read of a mount goes to the first replica in
+        placement order, slow or not, and pays a hedge delay whenever that
+        one is slow. A probe is a HEAD of a key that does not exist
+        (:data:`PROBE_KEY`): a real request to the store that moves no data;
+        "not found" is the expected answer. A store that fails its probe is
+        counted as failed (ranked last) like after a failed read.
+        """
+        return [self._pool.submit(self._probe, p, rounds) for p in providers]
+
+    def _probe(self, provider: Provider, rounds: int) -> None:
+        st = self.stats.get(provider.name)
+        for _ in range(rounds):
+            t0 = time.monotonic()
+            try:
+                provider.head(PROBE_KEY)
+            except NotFound:
+                pass
+            except Exception as e:  # noqa: BLE001 - a probe must never escape its thread
+                self.failed(provider.name, e, time.monotonic() - t0)
+                return
+            st.record_probe(time.monotonic() - t0)
 
     def fetch(self, replicas: Sequence[Replica], start: int, end: int) -> bytes:
         """Bytes ``[start, end)``; exactly that many or an error (the range must lie in the file)."""

@@ -105,6 +105,29 @@ def test_slow_replica_is_avoided(make_provider, cache):
     assert elapsed < 16 * 0.3 / 3
 
 
+def test_probed_slow_replica_is_never_asked_first(make_provider, cache):
+    """Probes at mount start rank the replicas, so not even the first read waits for the slow one."""
+    slow = FaultyProvider(make_provider("s3"), latency=0.3, name="slow")
+    fast = FaultyProvider(make_provider("minio"), name="fast")
+    data = os.urandom(8 * BLOCK)
+    ref = put_everywhere([slow, fast], "probed", data)  # the slow one first in placement order
+    rp = make_path(cache, hedge_default=0.1)
+    try:
+        for probe in rp.reader.probe([slow, fast], rounds=2):
+            probe.result()
+        stats = rp.reader.stats
+        assert stats.get("slow").latency >= 0.3 > stats.get("fast").latency
+        assert not stats.get("fast")._samples  # a probe is no transfer sample
+        assert [r.name for r in rp.reader.rank(ref.replicas, BLOCK)] == ["fast", "slow"]
+        slow.calls.clear()
+        h = rp.open(ref)
+        assert read_all(h, ref.size) == data
+        h.close()
+    finally:
+        rp.close()
+    assert slow.calls["open_read"] == 0, slow.calls
+
+
 def test_replica_failing_mid_read_is_failed_over(make_provider, cache):
     a = FaultyProvider(make_provider("s3"), name="a")
     # b a little slower, so that a is the one in use when it fails

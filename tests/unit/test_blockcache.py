@@ -218,3 +218,43 @@ def test_mapped_get_serves_the_checked_file_and_drops_damage(tmp_path):
         value_file(c, "m", 1).write_bytes(bytes(raw))
         assert c.get("m", 1, mapped=True) is None
         assert c.stats().corrupt == 2
+
+
+@pytest.mark.parametrize("size", [256 * KiB, 256 * KiB - 1000, 1000])
+def test_streamed_blocks_are_written_whole(tmp_path, size):
+    """Aligned stream buffers go to disk with O_DIRECT (an unaligned tail buffered); others buffered."""
+    from mountfs.blockcache import aligned_buffer
+
+    data = os.urandom(size)
+    with BlockCache(tmp_path, 16 * MiB, block_size=256 * KiB) as c:
+        buf = aligned_buffer(size)
+        buf[:] = data
+        c.put("d", 0, buf)
+        c.put("d", 1, data)
+        assert value_file(c, "d", 0).read_bytes() == data
+        assert c.get("d", 0) == data and c.get("d", 1) == data
+        assert c.get("d", 0, mapped=True)[:] == data
+
+
+def test_cache_on_a_filesystem_without_o_direct(tmp_path, monkeypatch):
+    """A filesystem refusing O_DIRECT (EINVAL, as older tmpfs does) gets buffered writes."""
+    import errno
+
+    from mountfs.blockcache import aligned_buffer
+
+    real_open = os.open
+
+    def refusing_open(path, flags, *args):
+        if flags & os.O_DIRECT:
+            raise OSError(errno.EINVAL, "O_DIRECT not supported")
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", refusing_open)
+    with BlockCache(tmp_path, 16 * MiB, block_size=256 * KiB) as c:
+        data = os.urandom(256 * KiB)
+        for index in range(2):
+            buf = aligned_buffer(len(data))
+            buf[:] = data
+            c.put("t", index, buf)
+            assert c.get("t", index) == data
+        assert c._cache._disk.direct_refused
