@@ -158,6 +158,29 @@ def decode_metadata(meta: dict[str, str] | None) -> dict[str, str]:
     return {decode_meta_name(k): _decode_value(v) for k, v in (meta or {}).items()}
 
 
+#: what requests' ``trust_env`` would take from the environment besides a CA bundle
+_REQUESTS_ENV = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "netrc")
+
+
+def _transport_env() -> dict[str, Any]:
+    """Transport options that keep what requests' ``trust_env`` would find, without it.
+
+    Left on, ``trust_env`` scans the environment and stats ``~/.netrc`` on every
+    request: ~10% of the CPU a small upload costs us. It stays on where
+    proxies or a netrc are configured; a CA bundle (REQUESTS_CA_BUNDLE or
+    CURL_CA_BUNDLE, requests' own order) is passed on explicitly.
+    """
+    home = os.path.expanduser("~")
+    if any(k.lower() in _REQUESTS_ENV for k in os.environ) or any(
+            os.path.exists(os.path.join(home, f)) for f in (".netrc", "_netrc")):
+        return {}
+    out: dict[str, Any] = {"use_env_settings": False}
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle:
+        out["connection_verify"] = bundle
+    return out
+
+
 class _OrderedMd5:
     """MD5 of the blocks in order, computed on one thread of its own.
 
@@ -238,6 +261,7 @@ class AzureProvider(Provider):
             "max_block_size": self.part_size,
             "max_single_get_size": READ_FIRST,
             "max_chunk_get_size": READ_CHUNK,
+            **_transport_env(),
         }
         try:
             if settings.connection_string:
