@@ -74,6 +74,19 @@ def lock_keys(catalog: Catalog, item: WorkItem) -> list[str]:
     return sorted({f"{provider}\0{k}" for k in keys})
 
 
+def claim_with_keys(catalog: Catalog, worker: str, *, kinds, limit: int,
+                    lease: float) -> list[tuple[WorkItem, list[str]]]:
+    """Claim a batch and look up each item's lock keys in the same catalog call.
+
+    One thread hop per batch instead of one more per item: with small files
+    the daemon's per-item overhead, not the bytes, bounds throughput. A
+    rename between claim and execution is no worse than before (the keys were
+    always read just before the item ran, never under a catalog lock).
+    """
+    items = catalog.claim(worker, kinds=kinds, limit=limit, lease=lease)
+    return [(it, lock_keys(catalog, it)) for it in items]
+
+
 def providers_of(item: WorkItem) -> list[str]:
     """Provider names the item's payload mentions, in a stable order."""
     names: list[str] = []
@@ -180,7 +193,7 @@ class Workers:
         were the cost. A completion not yet recorded when the process dies is
         simply executed again (items are idempotent).
         """
-        send, receive = trio.open_memory_channel[WorkItem](count)
+        send, receive = trio.open_memory_channel[tuple[WorkItem, list[str]]](count)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self.settler)
             async with trio.open_nursery() as workers:
@@ -191,25 +204,26 @@ class Workers:
             self._settle_now.set()
             self._settled_all = True
 
-    async def claimer(self, send: trio.MemorySendChannel[WorkItem], batch: int) -> None:
+    async def claimer(self, send: trio.MemorySendChannel[tuple[WorkItem, list[str]]],
+                      batch: int) -> None:
         d = self.d
         async with send:
             while not d.stopping.is_set():
-                items = await d.db(d.catalog.claim, self.prefix, kinds=KINDS, limit=batch,
-                                   lease=d.settings.lease)
-                if not items:
+                claimed = await d.db(claim_with_keys, d.catalog, self.prefix, kinds=KINDS,
+                                     limit=batch, lease=d.settings.lease)
+                if not claimed:
                     with trio.move_on_after(d.settings.idle_poll):
                         await d.wake.wait()
                     continue
-                for it in items:
-                    await send.send(it)
+                for entry in claimed:
+                    await send.send(entry)
 
-    async def worker(self, receive: trio.MemoryReceiveChannel[WorkItem]) -> None:
+    async def worker(self, receive: trio.MemoryReceiveChannel[tuple[WorkItem, list[str]]]) -> None:
         async with receive:
-            async for item in receive:
+            async for item, keys in receive:
                 if self.d.stopping.is_set():
                     continue  # claimed but not started: handed back by the shutdown
-                await self.handle(item, self.prefix)
+                await self.handle(item, self.prefix, keys)
 
     async def settler(self) -> None:
         """Remove finished items from the queue in batches."""
@@ -225,7 +239,7 @@ class Workers:
             if self._settled_all and not self._finished:
                 return
 
-    async def handle(self, item: WorkItem, wid: str) -> None:
+    async def handle(self, item: WorkItem, wid: str, keys: list[str] | None = None) -> None:
         d = self.d
         involved = providers_of(item)
         unknown = [p for p in involved if p not in d.providers]
@@ -245,7 +259,8 @@ class Workers:
             await d.db(d.catalog.defer, item.id, time.time() + d.settings.probe_interval * 2)
             d.metrics.items.labels(item.kind, "deferred").inc()
             return
-        keys = await d.db(lock_keys, d.catalog, item)
+        if keys is None:
+            keys = await d.db(lock_keys, d.catalog, item)
         counted: list[str] = []
         self.in_flight += 1
         try:
