@@ -410,8 +410,18 @@ class ReadHandle:
                 if view is not None:
                     return view
                 block = self._blocks.get(index)
-                if not isinstance(block, _Partial) or self.closed:
+                if self.closed:
                     break
+                if not isinstance(block, _Partial):
+                    if not self._stream_coming(index):
+                        break
+                    # our stream gets there in a moment: a request of our own for
+                    # this block would cost a second GET (on some stores a copy of
+                    # the whole object) and slow the stream it competes with
+                    if not self._arrived.wait(self.path.stall_timeout):
+                        log.info("stream did not reach block %s; fetching it directly", index)
+                        break
+                    continue
                 # a stream of ours is filling this block: wait for its bytes, or
                 # for it to fail (then the block is gone and we fetch it), or to
                 # make no progress for stall_timeout (then we fetch it ourselves)
@@ -440,6 +450,17 @@ class ReadHandle:
             self._streamed.pop(index, None)
             self._trim()
         return memoryview(block)[lo:min(hi, len(block))]
+
+    def _stream_coming(self, index: int) -> bool:
+        """Is our store stream about to fill block ``index`` (holding the lock)?
+
+        Only a stream already open, a few blocks short of ``index`` at most:
+        a reader far ahead (random access) or one the stream no longer
+        serves fetches for itself.
+        """
+        st = self._streamer
+        return (st is not None and st.streaming and index not in self._loading
+                and st.next_index <= index <= st.next_index + max(self.window, 1) + 1)
 
     def _trim(self) -> None:
         """Keep the ``KEEP`` most recent blocks read plus those read ahead of the reader."""
@@ -498,6 +519,11 @@ class ReadHandle:
                 self._loading.pop(index, None)
             fut.set_result(None)
 
+    def wake(self) -> None:
+        """Readers waiting for our stream look again (it ended or stopped)."""
+        with self._lock:
+            self._arrived.notify_all()
+
     def note_fetched(self, index: int) -> None:
         """Our stream brought block ``index`` from a store (whether or not we hold it)."""
         with self._lock:
@@ -526,9 +552,10 @@ class ReadHandle:
         """Sequential or not, judged against the frontier (the furthest byte read so far).
 
         The kernel has several reads of one file in flight and they arrive out
-        of order (here: 10, 14..18, 11..13 MiB), so "starts where the last one
-        ended" would call a plain `cat` random. A read near the frontier counts
-        as sequential; two far from it in a row mean random access.
+        of order (here: 10, 14..18, 11..13 MiB, and up to 9 MiB past the
+        frontier), so "starts where the last one ended" would call a plain
+        `cat` random. A read near the frontier counts as sequential; two far
+        from it in a row mean random access.
         """
         limit = self.path.readahead
         if limit <= 0:
@@ -538,7 +565,11 @@ class ReadHandle:
         with self._lock:
             front = self._next_offset
             slack_back = (2 * max(self.window, 1) + 2) * bs
-            near = front is not None and front - slack_back <= offset <= front + 2 * bs
+            # ahead: the kernel's read-ahead of a FUSE file runs up to ~9 MiB past
+            # the furthest read here (two such reads in a row stopped the stream
+            # mid-`cat`, and every block after that was its own GET)
+            slack_ahead = (4 if self.window else 2) * bs
+            near = front is not None and front - slack_back <= offset <= front + slack_ahead
             if near:
                 self._far = 0
             else:
@@ -562,6 +593,7 @@ class ReadHandle:
                 if self._streamer is not None:
                     self._streamer.stop.set()
                     self._streamer = None
+                    self._arrived.notify_all()
                 self._moved.notify_all()
                 return
             if not near:
@@ -628,6 +660,7 @@ class _Streamer:
         self._preclaimed = claimed
         self.stop = threading.Event()
         self.done = False
+        self._stream = None
 
     def run(self) -> None:
         path, file = self.path, self.handle.file
@@ -704,6 +737,7 @@ class _Streamer:
                     path.release(file, index, fut, None)
             self._drop()
             self.done = True
+            self.handle.wake()  # readers waiting for this stream fetch for themselves now
 
     def _take(self, n: int, index: int | None = None) -> Block:
         """The next ``n`` bytes of the stream; with ``index``, handed to the reader as they come.
@@ -751,6 +785,11 @@ class _Streamer:
         if shown:
             handle.settle(index, part, part.buf)
         return part.buf
+
+    @property
+    def streaming(self) -> bool:
+        """A store stream is open and being read (not stopped, not finished)."""
+        return self._stream is not None and not self.done and not self.stop.is_set()
 
     def _drop(self) -> None:
         _close_quietly(self._stream)
