@@ -19,10 +19,11 @@ Two moto servers (separate processes) stand in for two clouds. Usage::
 
 Reading the small-file ratio: on a 2-core host running both moto servers,
 the run is CPU-bound. Measured here per 256 KiB object: moto (both servers)
-~5 ms, rclone ~1 ms, this process ~4 ms (boto3's GET + PUT alone ~2 ms, the
-copy engine ~0.5 ms, catalog and daemon ~0.7 ms, thread contention the rest),
-so the ratio tracks (moto + rclone CPU) / (moto + our CPU), about 0.6-0.75.
-The big file is bound by the destination server for both (ratio ~1).
+~5 ms, rclone ~1 ms, this process ~6 ms (py-spy --gil: boto3's GET + PUT ~65%
+of it, ~1.5 and ~2 ms of CPU each even with botocore's dateutil timestamp
+parsing replaced; trio's thread hops and the worker bookkeeping ~25%; the
+catalog ~1%), so the ratio tracks (moto + rclone CPU) / (moto + our CPU),
+about 0.7. The big file is bound by the destination server for both (ratio ~1).
 """
 
 from __future__ import annotations
