@@ -92,6 +92,8 @@ class ProviderStats:
         self.hedges = 0
         self.last_error_at: float | None = None
         self.last_error: str | None = None
+        #: when an unanswered probe of a not yet measured provider was sent
+        self.probing_since: float | None = None
 
     def record(self, ttfb: float, nbytes: int, duration: float) -> None:
         """One finished request (``duration`` from start to last byte)."""
@@ -138,6 +140,11 @@ class ProviderStats:
                 self.latency, (1 - ALPHA) * self.latency + ALPHA * elapsed)
             self._samples.append((elapsed, 0.0))
 
+    def probe_sent(self) -> None:
+        with self._lock:
+            if self.latency is None and self.probing_since is None:
+                self.probing_since = time.monotonic()
+
     def record_probe(self, latency: float) -> None:
         """A round trip measured by a probe: seeds the latency EWMA only.
 
@@ -147,6 +154,7 @@ class ProviderStats:
         """
         with self._lock:
             latency = max(latency, 0.0)
+            self.probing_since = None
             self.latency = latency if self.latency is None else (
                 (1 - ALPHA) * self.latency + ALPHA * latency)
 
@@ -170,11 +178,21 @@ class ProviderStats:
         return at is not None and (now or time.monotonic()) - at < ERROR_COOLDOWN
 
     def expected(self, nbytes: int) -> float:
-        """Seconds a request for ``nbytes`` is expected to take (0 when unmeasured)."""
-        if self.latency is None:
-            return 0.0
+        """Seconds a request for ``nbytes`` is expected to take (0 when unmeasured).
+
+        A provider whose first probe has not answered yet has a latency of at
+        least the time it has been waiting: a read arriving just after the
+        mount started goes to a store that already answered, not to one still
+        silent because it is slow.
+        """
+        latency = self.latency
+        if latency is None:
+            since = self.probing_since
+            if since is None:
+                return 0.0
+            latency = time.monotonic() - since
         rate = self.throughput or 50e6
-        return self.latency + nbytes / rate
+        return latency + nbytes / rate
 
     def p95(self, nbytes: int) -> float | None:
         """95th percentile of what recent requests would have taken for ``nbytes``."""
@@ -375,6 +393,8 @@ class ReplicaReader:
         "not found" is the expected answer. A store that fails its probe is
         counted as failed (ranked last) like after a failed read.
         """
+        for p in providers:
+            self.stats.get(p.name).probe_sent()  # before any read can rank them
         return [self._pool.submit(self._probe, p, rounds) for p in providers]
 
     def _probe(self, provider: Provider, rounds: int) -> None:
@@ -386,6 +406,7 @@ class ReplicaReader:
             except NotFound:
                 pass
             except Exception as e:  # noqa: BLE001 - a probe must never escape its thread
+                st.probing_since = None
                 self.failed(provider.name, e, time.monotonic() - t0)
                 return
             st.record_probe(time.monotonic() - t0)

@@ -128,6 +128,23 @@ def test_probed_slow_replica_is_never_asked_first(make_provider, cache):
     assert slow.calls["open_read"] == 0, slow.calls
 
 
+def test_read_right_after_mount_start_skips_the_replica_still_silent(make_provider, cache):
+    """A probe not answered yet is a lower bound on that store's latency."""
+    slow = FaultyProvider(make_provider("s3"), latency=1.0, name="slow")
+    fast = FaultyProvider(make_provider("minio"), name="fast")
+    ref = put_everywhere([slow, fast], "early", os.urandom(BLOCK))
+    rp = make_path(cache)
+    try:
+        probes = rp.reader.probe([slow, fast], rounds=1)
+        probes[1].result()  # the fast one answered; the slow one has not
+        assert rp.reader.stats.get("slow").latency is None
+        assert [r.name for r in rp.reader.rank(ref.replicas, BLOCK)] == ["fast", "slow"]
+        probes[0].result()
+        assert rp.reader.stats.get("slow").latency >= 1.0
+    finally:
+        rp.close()
+
+
 def test_replica_failing_mid_read_is_failed_over(make_provider, cache):
     a = FaultyProvider(make_provider("s3"), name="a")
     # b a little slower, so that a is the one in use when it fails
