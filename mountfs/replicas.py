@@ -61,6 +61,8 @@ ERROR_COOLDOWN = 30.0
 CHUNK = 1024 * 1024
 #: round trips measured per provider when a mount starts (the first includes connecting)
 PROBE_ROUNDS = 3
+#: longest an unanswered probe counts as that provider's latency (ranking and hedging)
+PROBE_PATIENCE = 2.0
 #: what a latency probe asks for: under the reserved prefix, never an object of ours
 PROBE_KEY = RESERVED_PREFIX + "latency-probe"
 
@@ -140,6 +142,14 @@ class ProviderStats:
                 self.latency, (1 - ALPHA) * self.latency + ALPHA * elapsed)
             self._samples.append((elapsed, 0.0))
 
+    def latency_bound(self) -> float | None:
+        """The first-byte latency, or while the first probe is out, how long it has been."""
+        latency, since = self.latency, self.probing_since
+        if latency is not None:
+            return latency
+        # capped: a probe stuck until its SDK timeout must not hold back hedging that long
+        return None if since is None else min(time.monotonic() - since, PROBE_PATIENCE)
+
     def probe_sent(self) -> None:
         with self._lock:
             if self.latency is None and self.probing_since is None:
@@ -185,12 +195,9 @@ class ProviderStats:
         mount started goes to a store that already answered, not to one still
         silent because it is slow.
         """
-        latency = self.latency
+        latency = self.latency_bound()
         if latency is None:
-            since = self.probing_since
-            if since is None:
-                return 0.0
-            latency = time.monotonic() - since
+            return 0.0
         rate = self.throughput or 50e6
         return latency + nbytes / rate
 
@@ -369,8 +376,11 @@ class ReplicaReader:
 
         Its recent p95 (twice its mean while it has too few samples, a short
         default while unmeasured), never below the floor, and never before
-        the next replica's own first-byte latency has passed: asking a store
-        known to be slower than what we have already waited cannot help.
+        the next replica's own first-byte latency (or the time its first
+        probe has gone unanswered) plus the floor has passed: a store known
+        to be that much slower cannot answer before the request we already
+        have, unless that one hangs, and a needless hedge costs the stores a
+        second full request.
         """
         st = self.stats.get(replica.name)
         p95 = st.p95(nbytes)
@@ -378,9 +388,9 @@ class ReplicaReader:
             p95 = 2 * st.expected(nbytes) if st.measured else self.hedge_default
         delay = max(p95, self.hedge_floor)
         if next_replica is not None:
-            nxt = self.stats.get(next_replica.name)
-            if nxt.latency is not None:
-                delay = max(delay, nxt.latency)
+            bound = self.stats.get(next_replica.name).latency_bound()
+            if bound is not None:
+                delay = max(delay, bound + self.hedge_floor)
         return delay
 
     def probe(self, providers: Sequence[Provider], rounds: int = PROBE_ROUNDS) -> list[cf.Future]:
@@ -458,6 +468,9 @@ class ReplicaReader:
                     timeout = max(0.0, deadline - time.monotonic())
                 done, _ = cf.wait(running, timeout=timeout, return_when=cf.FIRST_COMPLETED)
                 if not done:
+                    if time.monotonic() < newest_start + self.hedge_delay(newest_replica, want,
+                                                                          queue[0]):
+                        continue  # the next one's probe is still out: its bound grew
                     # the newest attempt is slower than its provider's p95: hedge
                     self.stats.get(newest_replica.name).note_hedge()
                     log.debug("hedging on %s after %.3fs", queue[0].name,
