@@ -48,6 +48,7 @@ from .errors import (
     Unavailable,
 )
 from .s3api import MetadataFiller, clean_etag, md5_checksums, version_of
+from .s3wire import Fallback, S3Wire
 from .streams import TranslatingReader, read_full, whole_size
 
 if TYPE_CHECKING:
@@ -213,6 +214,7 @@ class S3Provider(Provider):
                 aws_secret_access_key=settings.secret_key or None,
                 config=config,
             )
+            self._wire = S3Wire(self.client, self.bucket)
         except (bx.BotoCoreError, ValueError) as e:
             raise InvalidInput(f"cannot configure the S3 client: {' '.join(str(e).split())}",
                                provider=self.name) from e
@@ -336,7 +338,10 @@ class S3Provider(Provider):
         if start or end is not None:
             kwargs["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
         try:
-            r = self.client.get_object(**kwargs)
+            try:
+                r = self._wire.get(name, kwargs.get("Range"))
+            except Fallback:
+                r = self.client.get_object(**kwargs)
         except bx.ClientError as e:
             status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
             if status == 416 or e.response.get("Error", {}).get("Code") == "InvalidRange":
@@ -366,7 +371,10 @@ class S3Provider(Provider):
                                provider=self.name, key=key)
         if len(first) < caps.multipart_threshold:
             with self._errors(key):
-                r = self.client.put_object(Bucket=self.bucket, Key=name, Body=first, **extra)
+                try:
+                    r = self._wire.put(name, first, extra["Metadata"], content_type)
+                except Fallback:
+                    r = self.client.put_object(Bucket=self.bucket, Key=name, Body=first, **extra)
             etag = clean_etag(r.get("ETag"))
             return ObjectInfo(key=key, size=len(first), etag=etag,
                               version=version_of(r.get("VersionId")), checksums=md5_checksums(etag),

@@ -17,6 +17,7 @@ import pytest
 import providers.minio as pminio
 import providers.s3 as ps3
 from providers import Conflict, InvalidInput, NotFound, ProviderSettings, open_provider
+from tests import servers as S
 
 MiB = 1024 * 1024
 
@@ -104,3 +105,46 @@ def test_minio_endpoint_from_environment(servers, monkeypatch):
     monkeypatch.delenv("MINIO_ENDPOINT")
     with pytest.raises(InvalidInput, match="needs an endpoint"):
         open_provider(ProviderSettings(name="m", uri="minio://bucket"))
+
+
+def _client_calls_forbidden(p, monkeypatch, names=("get_object", "put_object")):
+    def refuse(*args, **kwargs):
+        raise AssertionError("the fast path should have answered")
+
+    for n in names:
+        monkeypatch.setattr(p.client, n, refuse)
+
+
+@pytest.mark.parametrize("key", ["plain", "dir/ünïcødé ☃ name.bin", "a+b=c&d%20e~f", "x//y/./z",
+                                 "sp ace/(1)[2]{3}!$'*,;:@"])
+def test_fast_path_serves_gets_and_small_puts(key, make_provider, monkeypatch):
+    """GET and single PUT go out without the client's call layer, signed and encoded as it would."""
+    p = make_provider("s3")
+    _client_calls_forbidden(p, monkeypatch)
+    out = p.write_bytes(key, b"0123456789", {"color": "blue"}, "text/plain")
+    assert out.etag
+    with p.open_read(key) as f:
+        assert f.read() == b"0123456789"
+        assert f.info.metadata == {"color": "blue"}
+        assert f.info.content_type == "text/plain" and f.info.size == 10
+        assert f.info.last_modified and f.info.etag == out.etag
+    with p.open_read(key, 3, 7) as f:
+        assert f.read() == b"3456" and f.info.size == 10
+    assert p.head(key).metadata == {"color": "blue"}  # what another tool sees
+    with pytest.raises(NotFound, match="no such object"):
+        p.open_read(key + ".missing")
+
+
+def test_fast_path_hands_unusual_answers_to_the_client(make_provider, servers):
+    p = make_provider("s3")
+    p.write_bytes("k", b"abc")
+    with p.open_read("k", 10) as f:  # 416 from the fast path: the client's answer is "nothing"
+        assert f.read() == b""
+    gone = open_provider(S.settings_for("s3", servers["s3"].endpoint, "no-such-bucket-here"))
+    try:
+        with pytest.raises(NotFound, match="bucket"):
+            gone.open_read("k")
+        with pytest.raises(NotFound, match="bucket"):
+            gone.write_bytes("k", b"x")
+    finally:
+        gone.close()
