@@ -46,8 +46,10 @@ import uuid
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
 
+import urllib3
 from azure.core import exceptions as aexc
 from azure.storage.blob import (
     BlobBlock,
@@ -57,6 +59,7 @@ from azure.storage.blob import (
     LinearRetry,
 )
 
+from .azwire import AzWire, Fallback, Missing
 from .base import Capabilities, MiB, ObjectInfo, Provider
 from .errors import (
     Conflict,
@@ -68,7 +71,7 @@ from .errors import (
     Throttled,
     Unavailable,
 )
-from .streams import read_full, whole_size
+from .streams import TranslatingReader, read_full, whole_size
 
 if TYPE_CHECKING:
     from .registry import ProviderSettings
@@ -89,6 +92,8 @@ _COPY_POLL = 0.2
 
 #: everything the SDK raises; translated by ``AzureProvider._error``
 _SDK_ERRORS: tuple[type[BaseException], ...] = (aexc.AzureError, OSError, ValueError)
+#: what reading a fast-path body may raise (a dropped connection, a short body)
+_WIRE_ERRORS: tuple[type[BaseException], ...] = (urllib3.exceptions.HTTPError, OSError)
 
 _SAFE_NAME = re.compile(r"[a-z_][a-z0-9_]*\Z")
 _ESCAPED = re.compile(r"_x([0-9a-f]{2})_")
@@ -246,6 +251,8 @@ class AzureProvider(Provider):
                 self.capabilities, part_size=self.part_size, multipart_threshold=self.threshold)
         self.service = self._make_client(settings)
         self.container = self.service.get_container_client(self.container_name)
+        self._wire = AzWire.for_container(self.container, _transport_env(), self.timeout,
+                                          pool_size=max(32, self.in_flight * 4))
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
 
@@ -385,6 +392,16 @@ class AzureProvider(Provider):
         if end is not None and end <= start:
             return _AzureStream(iter(()), self, key, self.head(key))  # still NotFound if missing
         length = None if end is None else end - start
+        if self._wire is not None:
+            try:
+                r = self._wire.get(self.object_name(key), start, length)
+            except Missing as m:
+                self._missing(m, key)
+            except Fallback:
+                pass
+            else:
+                return TranslatingReader(r, _WIRE_ERRORS, lambda e: self._wire_error(e, key),
+                                         on_close=r.release_conn, info=self._described(r.headers, key))
         try:
             downloader = blob.download_blob(offset=start, length=length, max_concurrency=1,
                                             timeout=self.timeout)
@@ -411,10 +428,7 @@ class AzureProvider(Provider):
                 if sum(map(len, head)) <= self.threshold:  # the whole content: one Put Blob
                     data = head[0] if len(head) == 1 else b"".join(head)
                     head.clear()
-                    content = ContentSettings(content_type=content_type) if content_type else None
-                    result = blob.upload_blob(data, length=len(data), overwrite=True,
-                                              metadata=meta or None, content_settings=content,
-                                              max_concurrency=1, timeout=self.timeout)
+                    result = self._put_blob(blob, data, meta, content_type)
                     written = len(data)
                 else:
                     result, written = self._write_blocks(blob, head, stream, meta, content_type)
@@ -431,6 +445,51 @@ class AzureProvider(Provider):
             metadata=dict(metadata or {}),
             content_type=content_type or "application/octet-stream",
         )
+
+    def _put_blob(self, blob: Any, data: bytes, meta: dict[str, str],
+                  content_type: str | None) -> dict[str, Any]:
+        """One Put Blob; upload_blob's answer shape (etag, last_modified, content_md5, version_id)."""
+        if self._wire is not None:
+            headers = {f"x-ms-meta-{k}": v for k, v in meta.items()}
+            if content_type:
+                headers["x-ms-blob-content-type"] = content_type
+            try:
+                h = self._wire.put(blob.blob_name, data, headers)
+            except Missing as m:
+                self._missing(m, self.key_of(blob.blob_name))
+            except Fallback:
+                pass
+            else:
+                md5, lm = h.get("Content-MD5"), h.get("Last-Modified")
+                return {"etag": h.get("ETag"), "version_id": h.get("x-ms-version-id"),
+                        "last_modified": parsedate_to_datetime(lm) if lm else None,
+                        "content_md5": base64.b64decode(md5) if md5 else None}
+        content = ContentSettings(content_type=content_type) if content_type else None
+        return blob.upload_blob(data, length=len(data), overwrite=True, metadata=meta or None,
+                                content_settings=content, max_concurrency=1, timeout=self.timeout)
+
+    def _described(self, h: Any, key: str) -> ObjectInfo:
+        """A Get Blob response's headers as the object's info (what ``_info`` makes of properties)."""
+        md5 = h.get("x-ms-blob-content-md5") or (None if h.get("Content-Range") else h.get("Content-MD5"))
+        lm = h.get("Last-Modified")
+        return ObjectInfo(
+            key=key, size=whole_size(h.get("Content-Range"), h.get("Content-Length")) or 0,
+            last_modified=parsedate_to_datetime(lm).timestamp() if lm else None,
+            etag=h.get("ETag"), version=h.get("x-ms-version-id"),
+            checksums={"md5": base64.b64decode(md5).hex()} if md5 else {},
+            metadata=decode_metadata({k[10:]: v for k, v in h.items()
+                                      if k.lower().startswith("x-ms-meta-")}),
+            tier=h.get("x-ms-access-tier"), content_type=h.get("Content-Type"),
+        )
+
+    def _missing(self, m: Missing, key: str) -> NoReturn:
+        if m.container:
+            raise NotFound(f"container {self.container_name!r} does not exist",
+                           provider=self.name, key=key) from None
+        raise NotFound("no such object", provider=self.name, key=key) from None
+
+    def _wire_error(self, e: BaseException, key: str) -> OmnifsError:
+        return Unavailable(f"cannot reach the store ({type(e).__name__})", provider=self.name, key=key)
 
     def _read_head(self, stream: BinaryIO, size: int | None) -> deque[bytes]:
         """The content when it fits one Put Blob, else its first blocks (at least one past it).
@@ -548,6 +607,8 @@ class AzureProvider(Provider):
                 self._pool = None
         with contextlib.suppress(*_SDK_ERRORS):  # closing must never fail the caller
             self.service.close()
+        if self._wire is not None:
+            self._wire.close()
 
 
 class _AzureStream(io.RawIOBase):

@@ -163,3 +163,58 @@ def test_gcs_set_tier_is_sent(servers):
         assert p.head("t").tier in ("COLDLINE", "STANDARD")
     finally:
         p.close()
+
+
+@pytest.mark.parametrize("key", ["plain", "dir/ünïcødé ☃ name.bin", "a+b=c&d%20e~f",
+                                 "sp ace/(1)[2]{3}!$'*,;:@"])
+def test_azure_fast_path_serves_gets_and_single_puts(servers, monkeypatch, key):
+    """Get Blob and Put Blob go out SAS-authorized without the SDK pipeline, as the SDK would send them."""
+    from azure.storage.blob import BlobClient
+
+    p = _provider("az", servers)
+    try:
+        assert p._wire is not None
+
+        def refuse(*args, **kwargs):
+            raise AssertionError("the fast path should have answered")
+
+        monkeypatch.setattr(BlobClient, "upload_blob", refuse)
+        monkeypatch.setattr(BlobClient, "download_blob", refuse)
+        meta = {"color": "blue", "Odd-Name": "välue ☃"}
+        out = p.write_bytes(key, b"0123456789", meta, "text/plain")
+        assert out.etag and out.checksums["md5"] == hashlib.md5(b"0123456789").hexdigest()
+        with p.open_read(key) as f:
+            assert f.read() == b"0123456789"
+            assert f.info.metadata == meta and f.info.content_type == "text/plain"
+            assert f.info.size == 10 and f.info.etag == out.etag
+            assert f.info.checksums["md5"] == out.checksums["md5"]
+        with p.open_read(key, 3, 7) as f:
+            assert f.read() == b"3456" and f.info.size == 10
+        monkeypatch.undo()
+        head = p.head(key)  # what the SDK (another tool) sees
+        assert head.metadata == meta and head.content_type == "text/plain"
+        with pytest.raises(NotFound, match="no such object"):
+            p.open_read(key + ".missing")
+    finally:
+        p.close()
+
+
+def test_azure_fast_path_hands_unusual_answers_to_the_sdk(servers):
+    p = _provider("az", servers)
+    try:
+        p.write_bytes("k", b"abc")
+        with p.open_read("k", 10) as f:  # 416 on the fast path: the SDK's answer is "nothing"
+            assert f.read() == b""
+        p.set_tier("k", "Archive")  # 409 on the fast path: the SDK's clear error
+        with pytest.raises(PermissionDenied, match="archived"):
+            p.read_bytes("k")
+    finally:
+        p.close()
+    gone = open_provider(S.settings_for("az", servers["az"].endpoint, "no-such-container"))
+    try:
+        with pytest.raises(NotFound, match="container"):
+            gone.open_read("k")
+        with pytest.raises(NotFound, match="container"):
+            gone.write_bytes("k", b"x")
+    finally:
+        gone.close()
