@@ -46,15 +46,29 @@ class S3Wire:
         self._signer_state = client._request_signer
         self._http = client._endpoint.http_session
         self._region = client.meta.region_name or "us-east-1"
-        url = client.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "k"},
-                                            ExpiresIn=60)
-        self._base = url.split("?", 1)[0][:-1]  # ".../k" -> ".../"
+        self._base: str | None = None
+
+    def _bucket_url(self) -> str:
+        """The bucket's URL as the client builds it (addressing style included), ending in "/".
+
+        Made on first use, not at construction: presigning needs credentials,
+        and a provider without them must still open (and fail on use, clearly).
+        """
+        if self._base is None:
+            url = self._client.generate_presigned_url(
+                "get_object", Params={"Bucket": self._bucket, "Key": "k"}, ExpiresIn=60)
+            self._base = url.split("?", 1)[0][:-1]  # ".../k" -> ".../"
+        return self._base
 
     def _send(self, method: str, name: str, headers: dict[str, str], body: bytes | None = None):
         creds = self._signer_state._credentials
         if creds is None:
             raise Fallback  # the client raises its own NoCredentialsError
-        req = AWSRequest(method=method, url=self._base + quote(name, safe="/~"),
+        try:
+            base = self._bucket_url()
+        except bx.BotoCoreError as e:
+            raise Fallback from e
+        req = AWSRequest(method=method, url=base + quote(name, safe="/~"),
                          headers=headers, data=body)
         req.stream_output = method == "GET"
         S3SigV4Auth(creds.get_frozen_credentials(), "s3", self._region).add_auth(req)

@@ -16,7 +16,14 @@ import pytest
 
 import providers.minio as pminio
 import providers.s3 as ps3
-from providers import Conflict, InvalidInput, NotFound, ProviderSettings, open_provider
+from providers import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    ProviderSettings,
+    open_provider,
+)
 from tests import servers as S
 
 MiB = 1024 * 1024
@@ -148,3 +155,21 @@ def test_fast_path_hands_unusual_answers_to_the_client(make_provider, servers):
             gone.write_bytes("k", b"x")
     finally:
         gone.close()
+
+
+def test_without_credentials_opens_and_fails_clearly_on_use(servers, monkeypatch):
+    """The fast path needs credentials to build its URL: a provider without any must still open."""
+    for k in [k for k in os.environ if k.startswith("AWS_")]:
+        monkeypatch.delenv(k)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    p = open_provider(ProviderSettings(name="nocreds", uri="s3://some-bucket/p",
+                                       endpoint=servers["s3"].endpoint, timeout=2.0))
+    try:
+        with pytest.raises(PermissionDenied, match="no credentials"):
+            p.read_bytes("k")
+        with pytest.raises(PermissionDenied, match="no credentials"):
+            p.write_bytes("k", b"x")
+    finally:
+        p.close()
