@@ -50,7 +50,7 @@ from .errors import (
     Throttled,
     Unavailable,
 )
-from .s3api import MetadataFiller, clean_etag, md5_checksums, version_of
+from .s3api import MetadataFiller, clean_etag, info_from_headers, md5_checksums, version_of
 from .s3wire import Fallback, S3Wire
 from .streams import TranslatingReader, read_full, whole_size
 
@@ -342,9 +342,12 @@ class S3Provider(Provider):
             kwargs["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
         try:
             try:
-                r = self._wire.get(name, kwargs.get("Range"))
+                headers, body = self._wire.get(name, kwargs.get("Range"))
+                info = info_from_headers(key, headers)
             except Fallback:
                 r = self.client.get_object(**kwargs)
+                body, info = r["Body"], self._info(key, r)
+                info.size = whole_size(r.get("ContentRange"), r.get("ContentLength")) or 0
         except bx.ClientError as e:
             status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
             if status == 416 or e.response.get("Error", {}).get("Code") == "InvalidRange":
@@ -352,9 +355,7 @@ class S3Provider(Provider):
             raise self._err(e, key) from e
         except _SDK_ERRORS as e:
             raise self._err(e, key) from e
-        info = self._info(key, r)
-        info.size = whole_size(r.get("ContentRange"), r.get("ContentLength")) or 0
-        return TranslatingReader(r["Body"], _SDK_ERRORS, lambda e: self._err(e, key),  # type: ignore[return-value]
+        return TranslatingReader(body, _SDK_ERRORS, lambda e: self._err(e, key),  # type: ignore[return-value]
                                  info=info)
 
     def write(self, key: str, stream: BinaryIO, size: int | None = None,

@@ -21,7 +21,6 @@ report an error the client would not have.
 from __future__ import annotations
 
 import re
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -30,7 +29,6 @@ from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.response import StreamingBody
 
-_META = "x-amz-meta-"
 _CODE = re.compile(rb"<Code>([^<]*)</Code>")
 
 
@@ -77,20 +75,18 @@ class S3Wire:
         except (bx.BotoCoreError, OSError) as e:
             raise Fallback from e
 
-    def get(self, name: str, range_header: str | None) -> dict:
-        """get_object's answer: the object's description and its ``Body`` (a short body is an error)."""
+    def get(self, name: str, range_header: str | None) -> tuple[Any, StreamingBody]:
+        """The response headers and the body (a body shorter than its length is an error)."""
         r = self._send("GET", name, {"Range": range_header} if range_header else {})
         if r.status_code not in (200, 206):
             _raise_for(r, "GetObject")
-        described = _described(r.headers)
-        length = described["ContentLength"]
-        described["Body"] = StreamingBody(r.raw, int(length) if length is not None else None)
-        return described
+        length = r.headers.get("Content-Length")
+        return r.headers, StreamingBody(r.raw, int(length) if length is not None else None)
 
     def put(self, name: str, body: bytes, metadata: dict[str, str],
             content_type: str | None) -> dict:
         """PUT a whole object; put_object's answer shape (ETag, VersionId)."""
-        headers = {_META + k: v for k, v in metadata.items()}
+        headers = {f"x-amz-meta-{k}": v for k, v in metadata.items()}
         if content_type:
             headers["Content-Type"] = content_type
         r = self._send("PUT", name, headers, body)
@@ -111,17 +107,3 @@ def _raise_for(r, operation: str) -> None:
                               "ResponseMetadata": {"HTTPStatusCode": 404}}, operation)
     raise Fallback(f"HTTP {r.status_code}")
 
-
-def _described(h) -> dict:
-    """Response headers as get_object's dict (what ``S3Provider._info`` reads)."""
-    lm = h.get("Last-Modified")
-    return {
-        "ETag": h.get("ETag"),
-        "ContentLength": h.get("Content-Length"),
-        "ContentRange": h.get("Content-Range"),
-        "LastModified": parsedate_to_datetime(lm) if lm else None,
-        "VersionId": h.get("x-amz-version-id"),
-        "StorageClass": h.get("x-amz-storage-class"),
-        "ContentType": h.get("Content-Type"),
-        "Metadata": {k[len(_META):].lower(): v for k, v in h.items() if k.lower().startswith(_META)},
-    }
