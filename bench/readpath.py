@@ -247,9 +247,9 @@ def rows2_4_cold(work: Path, size: int, runs: int, with_rclone: bool) -> None:
 
 
 def row3_fastest(work: Path, size: int, runs: int) -> None:
-    from mountfs.blockcache import BlockCache
     from mountfs.reader import FileRef, ReadPath
     from mountfs.replicas import Replica, ReplicaReader, StatsRegistry
+    from omnifs.blockcache import BlockCache
     from providers import open_provider
     from providers.faulty import FaultyProvider
 

@@ -19,7 +19,7 @@ Blocking by design (called in a worker thread), like the providers.
   slices of them; a read whose bytes are all in memory is answered on the
   event loop without a worker thread (:meth:`ReadHandle.try_read`). Cached
   blocks are read-only maps of their cache files (no copy into fresh
-  memory, see mountfs/blockcache.py). A block's checksum is checked once,
+  memory, see omnifs/blockcache.py). A block's checksum is checked once,
   when it comes off the disk, never per request.
   Memory is bounded by open handles × (``ReadHandle.KEEP`` + the read-ahead
   window) blocks, plus at most 8 blocks waiting for the cache writer.
@@ -55,9 +55,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from omnifs.blockcache import BlockCache, aligned_buffer
 from providers.errors import Unavailable
 
-from .blockcache import BlockCache, aligned_buffer
 from .replicas import SNAPSHOT_NAME, ProviderStats, Replica, ReplicaReader, _close_quietly
 
 log = logging.getLogger("omnifs.read")
@@ -846,6 +846,7 @@ class CachedStoreReader:
         # the process-wide REGISTRY (`omnifs status` shows it); read failures reach the
         # mount's health through ``stores``
         self.replicas = ReplicaReader(health=stores)
+        self.cache = cache
         self.path = ReadPath(cache, self.replicas, readahead=config.cache_readahead)
         self.uncached = ReadPath(None, self.replicas, block_size=config.cache_block_size)
         self._limiter = trio.CapacityLimiter(limiter_tokens)

@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _open(args):
-    from mountfs.blockcache import BlockCache
+    from omnifs.blockcache import BlockCache
 
     cfg = load_config(args.config)
     return cfg, BlockCache(cfg.cache_dir, cfg.cache_size, block_size=cfg.cache_block_size)

@@ -14,9 +14,9 @@ import time
 
 import pytest
 
-from mountfs.blockcache import BlockCache
 from mountfs.reader import FileRef, ReadPath
 from mountfs.replicas import Replica, ReplicaReader, StatsRegistry
+from omnifs.blockcache import BlockCache
 from providers import open_provider
 from providers.errors import Unavailable
 from providers.faulty import FaultyProvider

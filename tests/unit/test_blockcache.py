@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mountfs.blockcache import BlockCache, decode_block, encode_block
+from omnifs.blockcache import BlockCache, decode_block, encode_block
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -223,7 +223,7 @@ def test_mapped_get_serves_the_checked_file_and_drops_damage(tmp_path):
 @pytest.mark.parametrize("size", [256 * KiB, 256 * KiB - 1000, 1000])
 def test_streamed_blocks_are_written_whole(tmp_path, size):
     """Aligned stream buffers go to disk with O_DIRECT (an unaligned tail buffered); others buffered."""
-    from mountfs.blockcache import aligned_buffer
+    from omnifs.blockcache import aligned_buffer
 
     data = os.urandom(size)
     with BlockCache(tmp_path, 16 * MiB, block_size=256 * KiB) as c:
@@ -240,7 +240,7 @@ def test_cache_on_a_filesystem_without_o_direct(tmp_path, monkeypatch):
     """A filesystem refusing O_DIRECT (EINVAL, as older tmpfs does) gets buffered writes."""
     import errno
 
-    from mountfs.blockcache import aligned_buffer
+    from omnifs.blockcache import aligned_buffer
 
     real_open = os.open
 
@@ -258,3 +258,14 @@ def test_cache_on_a_filesystem_without_o_direct(tmp_path, monkeypatch):
             c.put("t", index, buf)
             assert c.get("t", index) == data
         assert c._cache._disk.direct_refused
+
+
+def test_a_block_size_change_never_serves_old_blocks(tmp_path):
+    """Blocks are keyed by size too: after ``block_size`` changes, old entries are misses."""
+    with BlockCache(tmp_path / "c", 64 * 1024**2, block_size=4 * 1024**2) as big:
+        big.put("sha", 1, b"B" * 100)
+    with BlockCache(tmp_path / "c", 64 * 1024**2, block_size=1024**2) as small:
+        assert small.get("sha", 1) is None
+        small.put("sha", 1, b"s" * 10)
+    with BlockCache(tmp_path / "c", 64 * 1024**2, block_size=4 * 1024**2) as big:
+        assert big.get("sha", 1) == b"B" * 100

@@ -70,6 +70,7 @@ _MAGIC = b"OFB1"
 _HEADER = struct.Struct(">4sQI")  # magic, block length, crc32
 _COUNTERS = ("hits", "misses", "evictions", "corrupt", "stores")
 _FLUSH_EVERY = 1.0
+_DEFAULT_BLOCK = 4 * 1024**2
 #: reads whose LRU access time may wait to be written together
 _TOUCH_BATCH = 32
 #: SQLite's write-ahead log is part of what the cache uses on disk but not of
@@ -280,7 +281,7 @@ def _read_file(f, length: int | None) -> bytes:
 class BlockCache:
     """Thread-safe; one per mount. ``get``/``put`` are blocking (call them in a worker thread)."""
 
-    def __init__(self, directory: str | Path, size_limit: int, block_size: int = 4 * 1024**2):
+    def __init__(self, directory: str | Path, size_limit: int, block_size: int = _DEFAULT_BLOCK):
         if size_limit <= 0:
             raise ValueError("cache size must be positive")
         self.directory = Path(directory)
@@ -311,9 +312,17 @@ class BlockCache:
         self._timer: threading.Timer | None = None
 
     # -- keys ---------------------------------------------------------------
-    @staticmethod
-    def key(content_id: str, index: int) -> str:
-        return f"{content_id}:{index}"
+    def key(self, content_id: str, index: int) -> str:
+        """The entry of block ``index``; another block size names other entries.
+
+        Block ``i`` is a different byte range under another ``block_size``:
+        a config change must turn old entries into misses (they age out), not
+        serve them at the wrong offsets. The default size keeps the plain key
+        that caches of earlier versions used.
+        """
+        if self.block_size == _DEFAULT_BLOCK:
+            return f"{content_id}:{index}"
+        return f"{content_id}:{index}/{self.block_size}"
 
     # -- the cache ------------------------------------------------------------
     def get(self, content_id: str, index: int, *, count: bool = True,
