@@ -19,6 +19,7 @@ worker counts and added or removed providers need a restart (logged).
 from __future__ import annotations
 
 import collections
+import functools
 import logging
 import signal
 import time
@@ -27,6 +28,8 @@ from pathlib import Path
 
 import trio
 
+from omnifs.blockcache import BlockCache
+from omnifs.cached_content import open_cache
 from omnifs.catalog import Catalog
 from omnifs.config import Config, load_config
 from policy.placement import rules_from_config, views_from_config
@@ -42,11 +45,15 @@ from .workers import KINDS, Executor, ThreadCatalogs, Workers, release_dead_clai
 log = logging.getLogger("omnifs.daemon")
 
 
-def default_executor() -> Executor:
-    """The mount engineer's executor of one work item (omnifs/replication.py)."""
+def default_executor(cache: BlockCache | None) -> Executor:
+    """The mount engineer's executor of one work item (omnifs/replication.py).
+
+    With the local block cache: files written through a mount on this host
+    are copied from there, not downloaded from their first store again.
+    """
     from omnifs import replication
 
-    return replication.execute
+    return functools.partial(replication.execute, cache=cache)
 
 
 class Daemon:
@@ -59,7 +66,8 @@ class Daemon:
         self.catalog = Catalog(self.catalog_path)
         self.state = State(self.catalog_path)
         self.thread_catalogs = ThreadCatalogs(self.catalog_path)
-        self.executor = executor or default_executor()
+        self.cache = open_cache(config) if executor is None else None
+        self.executor = executor or default_executor(self.cache)
         self.clock = clock
         self._own_providers = providers is None
         self.providers = providers if providers is not None else {
@@ -269,6 +277,8 @@ class Daemon:
         self.thread_catalogs.close()
         self.state.close()
         self.catalog.close()
+        if self.cache is not None:
+            self.cache.close()
         if self._own_providers:
             for p in self.providers.values():
                 p.close()

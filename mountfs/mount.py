@@ -152,6 +152,7 @@ async def _main(ops: Operations, mp: str, config: Config,
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_serve_until_unmounted, nursery)
             nursery.start_soon(_on_signals)
+            nursery.start_soon(ops.written.run)
             if ops.writeback:
                 nursery.start_soon(ops.run_uploads)
             # abandoned if cancelled: a signal during startup must not wait on it

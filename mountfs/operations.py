@@ -41,6 +41,7 @@ from .reader import CachedStoreReader
 from .readpath import ReadStream
 from .staging import OpenFile, StagingArea
 from .stores import MountHealth, Stores
+from .written import Kept
 
 if TYPE_CHECKING:
     from omnifs.config import Config
@@ -124,6 +125,8 @@ class Operations(pyfuse3.Operations):
             stores.attach_health(MountHealth(catalog.path))
         self.publisher = Publisher(catalog, stores, self.staging, config)
         self.reader = CachedStoreReader(catalog, stores, config)  # the read-path issue's reader
+        #: published files' staging bytes on their way into the block cache
+        self.written = Kept(self.reader.cache, config.cache_dir / "written")
         self.open_files: dict[int, OpenFile] = {}
         self.handles: dict[int, Handle] = {}
         self._next_fh = 1
@@ -269,8 +272,14 @@ class Operations(pyfuse3.Operations):
         inode = self.cat.get(st.ino)
         if inode is not None and inode.nlink == 0:
             self._discard(st.ino)
-        elif not st.dirty:
+        elif not st.dirty and not self._keep_written(inode):
             self.staging.remove(st.ino)
+
+    def _keep_written(self, inode: Inode | None) -> bool:
+        """Hand a published staging file to the block cache (mountfs/written.py)."""
+        if inode is None or inode.staged:
+            return False
+        return self.written.take(self.staging.path(inode.id), inode.sha256, inode.size)
 
     def _discard(self, ino: int) -> None:
         """An inode nobody can reach any more: queue deletion of its objects."""
@@ -327,6 +336,7 @@ class Operations(pyfuse3.Operations):
                 except Exception as e:  # noqa: BLE001
                     log.warning("unmount: %s stays staged: %s", st.ino, e)
             await trio.lowlevel.checkpoint()
+        await self.written.finish()
         for h in list(self.handles.values()):
             await self.reader.drop(h)
         await trio.to_thread.run_sync(self.reader.close)

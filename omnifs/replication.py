@@ -29,12 +29,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from providers import ObjectInfo, Provider
-from providers.errors import NotFound, OmnifsError
+from providers.errors import IntegrityError, NotFound, OmnifsError
 
 from . import transfer
+from .blockcache import BlockCache
+from .cached_content import CachedContent, CacheMiss, holds
 from .catalog import Catalog, WorkItem
 from .layout import object_meta, orphan_key
 from .progress import Stats
+from .streams import Verifier
 from .transfer import Options
 
 log = logging.getLogger("omnifs.replication")
@@ -115,12 +118,44 @@ def free_key(cat: Catalog, providers: dict[str, Provider], provider: str, key: s
         cat.set_replica(holder.inode, provider, dest, holder.version, holder.state, holder.etag)
 
 
-def execute(cat: Catalog, providers: dict[str, Provider], item: WorkItem) -> int:
+def copy_from_cache(cache: BlockCache, sha: str, size: int, dst: Provider, dst_key: str,
+                    meta: dict[str, str]) -> Copied | None:
+    """Upload a content from the local block cache; None when the cache could not provide it.
+
+    The mount leaves the bytes of every file written through it in the cache
+    (mountfs/written.py), so the copies to a file's other stores need no
+    download from its first one. The stream is checked against the catalog's
+    SHA-256 like a store's bytes (a block that fails, or leaves the cache
+    half way, aborts the upload before its end: nothing wrong is stored).
+    """
+    v = Verifier(CachedContent(cache, sha, size), size=size, expect={"sha256": sha},
+                 provider="cache", key=dst_key)
+    try:
+        with v:
+            out = dst.write(dst_key, v, size, meta)
+            if not v._checked:
+                v.check()
+    except Exception as e:
+        # the provider may wrap the stream's own error into a vaguer one
+        cause = v.error if isinstance(v.error, (CacheMiss, IntegrityError)) else e
+        if not isinstance(cause, (CacheMiss, IntegrityError)):
+            raise
+        log.info("%s: cached copy unusable (%s); copying from a store", dst_key, cause)
+        return None
+    if out is not None and out.size and out.size != size:
+        raise IntegrityError(f"destination holds {out.size} bytes after upload, expected {size}",
+                             provider=dst.name, key=dst_key)
+    return Copied(out.etag if out is not None else None, size, False)
+
+
+def execute(cat: Catalog, providers: dict[str, Provider], item: WorkItem, *,
+            cache: BlockCache | None = None) -> int:
     """Run one item; the bytes it copied. Raises Retry or an OmnifsError to have it retried.
 
     The byte count is what a replicate actually moved: 0 for an item that
     found nothing to do (obsolete, already synced), so metrics count copies,
-    not queue entries.
+    not queue entries. With ``cache``, a replicate takes the bytes from the
+    local block cache when it holds the whole version (:func:`copy_from_cache`).
     """
     pl = item.payload
     if item.kind == "delete":
@@ -128,7 +163,7 @@ def execute(cat: Catalog, providers: dict[str, Provider], item: WorkItem) -> int
     elif item.kind == "move":
         _move(cat, providers, pl)
     elif item.kind == "replicate":
-        return _replicate(cat, providers, pl)
+        return _replicate(cat, providers, pl, cache)
     else:
         raise Retry(f"unknown work kind {item.kind!r}")
     return 0
@@ -172,7 +207,8 @@ def _move(cat: Catalog, providers: dict[str, Provider], pl: dict) -> None:
         p.delete(src)
 
 
-def _replicate(cat: Catalog, providers: dict[str, Provider], pl: dict) -> int:
+def _replicate(cat: Catalog, providers: dict[str, Provider], pl: dict,
+               cache: BlockCache | None = None) -> int:
     ino, target = pl["inode"], pl["provider"]
     inode = cat.get(ino)
     if inode is None or inode.kind != "file" or target not in providers:
@@ -186,13 +222,22 @@ def _replicate(cat: Catalog, providers: dict[str, Provider], pl: dict) -> int:
         return 0
     sources = [r for r in cat.replicas(ino) if r.state == "synced"
                and r.version == inode.version and r.provider != target and r.provider in providers]
-    if not sources:
+    # the bytes a mount on this host left in the cache need no download, and no source up
+    cached = cache is not None and bool(inode.sha256) and holds(cache, inode.sha256, inode.size)
+    if not sources and not cached:
         raise Retry(f"{path}: no synced replica to copy from yet")
-    src = sources[0]
     free_key(cat, providers, target, path, ino)
     cat.set_replica(ino, target, path, inode.version, "pending")
-    copied = copy_object(providers[src.provider], src.key, providers[target], path, inode.size,
-                         object_meta(inode.sha256, inode.mtime_ns))
+    meta = object_meta(inode.sha256, inode.mtime_ns)
+    copied = None
+    if cached:
+        copied = copy_from_cache(cache, inode.sha256, inode.size, providers[target], path, meta)
+    if copied is None:
+        if not sources:
+            raise Retry(f"{path}: its cached copy is gone and no synced replica is usable")
+        src = sources[0]
+        copied = copy_object(providers[src.provider], src.key, providers[target], path,
+                             inode.size, meta)
     etag = copied.etag
     with cat.transaction():
         now = cat.get(ino)
@@ -215,7 +260,7 @@ def _item_path(cat: Catalog, item: WorkItem) -> str | None:
 
 def drain(cat: Catalog, providers: dict[str, Provider], *, path: str | None = None,
           progress: Callable[[int, int, WorkItem], None] | None = None,
-          max_rounds: int = 3) -> DrainResult:
+          max_rounds: int = 3, cache: BlockCache | None = None) -> DrainResult:
     """Run every ready item (under ``path`` when given) now, in queue order.
 
     Items that must wait (no source yet) are retried up to ``max_rounds``
@@ -242,7 +287,7 @@ def drain(cat: Catalog, providers: dict[str, Provider], *, path: str | None = No
         retry_later = 0
         for n, item in enumerate(items, 1):
             try:
-                execute(cat, providers, item)
+                execute(cat, providers, item, cache=cache)
             except Retry as e:
                 retry_later += 1
                 cat.fail(item.id, str(e), retry_in=0 if _round + 1 < max_rounds else 30)

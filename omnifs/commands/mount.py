@@ -200,12 +200,14 @@ def cmd_replicas(args) -> int:
 
 def cmd_replicate(args) -> int:
     from mountfs.mount import open_stores
+    from omnifs.cached_content import open_cache
     from omnifs.catalog import Catalog
     from omnifs.replication import drain
 
     cfg = _config(args)
     cat = Catalog(cfg.catalog_path())
     stores = open_stores(cfg)
+    cache = open_cache(cfg)
     tty = sys.stderr.isatty()
 
     def progress(n: int, total: int, item) -> None:
@@ -213,9 +215,11 @@ def cmd_replicate(args) -> int:
             print(f"\romnifs: {n}/{total} {item.kind:<9}", end="", file=sys.stderr, flush=True)
 
     try:
-        res = drain(cat, stores.by_name, path=args.path, progress=progress)
+        res = drain(cat, stores.by_name, path=args.path, progress=progress, cache=cache)
         left = cat.pending_count()
     finally:
+        if cache is not None:
+            cache.close()
         stores.close()
         cat.close()
     if tty:

@@ -1,0 +1,125 @@
+"""Written files go into the block cache after their last close.
+
+Why: the bytes of a file written through the mount sit in its staging file
+when its last close has published them. Deleting them there and downloading
+them again later is waste twice over: the next read of the file (builds,
+``git``, a copy back out) and the daemon's copies of it to its other stores
+would each fetch it from a store (a round trip and, on real clouds, an
+egress charge). So the staging file is kept as cache blocks instead
+(omnifs/cached_content.py), keyed by its SHA-256 like any read block.
+
+How: at the last close (:meth:`Kept.take`), the staging file is renamed into
+``<cache dir>/written/`` — from then on nothing writes it — and queued; one
+background task (:meth:`Kept.run`) hashes it, puts its blocks and deletes
+it. A file whose bytes do not hash to the version the catalog recorded is
+dropped, never cached under that hash.
+
+Bounds: a file larger than half the cache is not kept (it would push out
+most of what is cached; a read of it still caches it); at most
+``max_pending`` bytes wait at once (beyond that a file is simply deleted as
+before). Unmount finishes the queue for at most ``SHUTDOWN_BUDGET`` seconds;
+what is left then, and anything a crash left in ``written/``, is
+deleted: it is only ever a cache.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import os
+import time
+from pathlib import Path
+
+import trio
+
+from omnifs.blockcache import BlockCache
+from omnifs.cached_content import keep_file
+
+log = logging.getLogger("omnifs.mount")
+
+#: seconds an unmount may spend caching files still queued
+SHUTDOWN_BUDGET = 10.0
+
+
+class Kept:
+    def __init__(self, cache: BlockCache | None, directory: Path):
+        self.cache = cache
+        #: beside ``staging/`` on the same file system (files are renamed in)
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        for name in os.listdir(self.dir):  # left by a crash: only ever a cache
+            with contextlib.suppress(OSError):
+                os.unlink(self.dir / name)
+        self.max_file = cache.limit // 2 if cache is not None else 0
+        self.max_pending = max(self.max_file, 256 * 1024**2)
+        self.pending_bytes = 0
+        self._queue: collections.deque[tuple[Path, str, int]] = collections.deque()
+        self._more = trio.Event()
+        self._seq = 0
+        #: files cached, and files dropped (bytes not the recorded version, cache disk error)
+        self.kept = 0
+        self.dropped = 0
+
+    def take(self, staging_file: Path, content_id: str | None, size: int) -> bool:
+        """Queue ``staging_file`` (bytes of ``content_id``) for the cache; False: not taken.
+
+        A file not taken is still the caller's to delete.
+        """
+        if (self.cache is None or not content_id or size <= 0 or size > self.max_file
+                or self.pending_bytes + size > self.max_pending):
+            return False
+        self._seq += 1
+        dest = self.dir / f"{staging_file.name}.{self._seq}"
+        try:
+            os.rename(staging_file, dest)
+        except OSError:
+            return False
+        self._queue.append((dest, content_id, size))
+        self.pending_bytes += size
+        self._more.set()
+        return True
+
+    async def run(self) -> None:
+        """Cache queued files one at a time, in a worker thread, for as long as the mount runs."""
+        while True:
+            await self._more.wait()
+            self._more = trio.Event()
+            while self._queue:
+                await self._keep_one()
+
+    async def finish(self, budget: float = SHUTDOWN_BUDGET) -> None:
+        """At unmount: cache what is queued within ``budget`` seconds, delete the rest."""
+        deadline = time.monotonic() + budget
+        while self._queue and time.monotonic() < deadline:
+            await self._keep_one()
+        while self._queue:
+            path, _, size = self._queue.popleft()
+            self.pending_bytes -= size
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+    async def _keep_one(self) -> None:
+        path, content_id, size = self._queue.popleft()
+        try:
+            kept = await trio.to_thread.run_sync(self._keep, path, content_id, size)
+        finally:
+            self.pending_bytes -= size
+        if kept:
+            self.kept += 1
+        else:
+            self.dropped += 1
+
+    def _keep(self, path: Path, content_id: str, size: int) -> bool:
+        try:
+            if keep_file(self.cache, path, content_id, size) < 0:  # type: ignore[arg-type]
+                log.info("written file %s no longer holds version %s: not cached", path.name,
+                         content_id[:12])
+                return False
+            return True
+        except OSError as e:  # a full or failing cache disk: the file just is not cached
+            log.info("could not keep written file %s in the cache: %s", path.name, e)
+            return False
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
