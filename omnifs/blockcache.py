@@ -37,7 +37,9 @@ entry per insert, so the volume stays at or under the configured size in
 steady state; whenever uneven block sizes (a file's short last block) leave
 it above the configured size, an explicit ``cull()`` brings it back at once.
 Staging files of writes never enter this cache (the mount keeps them in
-their own directory), so eviction can never touch unsaved data.
+their own directory), so eviction can never touch unsaved data; only once
+a file's bytes are uploaded are they copied in as blocks
+(mountfs/written.py).
 
 Counters (hits, misses, evictions, corrupt, stores) are kept in memory and
 flushed to a small separate diskcache (no eviction) at most once a second
