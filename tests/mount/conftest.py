@@ -8,6 +8,7 @@ when this machine cannot mount FUSE at all.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -22,6 +23,7 @@ import pytest
 from omnifs.catalog import Catalog
 from omnifs.config import load_config
 from providers import Provider, open_provider
+from tests.servers import CuttableProxy
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -222,3 +224,19 @@ def make_mount(tmp_path_factory, request):
 def mnt(make_mount) -> Mounted:
     """A mount over two local stores."""
     return make_mount()
+
+
+@pytest.fixture
+def cuttable_s3(servers, make_settings):
+    """Factory: ``cuttable_s3(name)`` -> (proxy, settings): an s3 provider behind a proxy
+    a test can cut (a store that died)."""
+    proxies = []
+
+    def make(name: str):
+        proxy = CuttableProxy(servers["s3"].port)
+        proxies.append(proxy)
+        return proxy, dataclasses.replace(make_settings("s3", name=name), endpoint=proxy.endpoint)
+
+    yield make
+    for proxy in proxies:
+        proxy.close()

@@ -7,14 +7,12 @@ rules and the live health, and that a dead store does not fail ``close``.
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import time
 
 import pytest
 
 from providers import ProviderSettings
-from tests.servers import CuttableProxy
 
 EU_RULE = {"paths": ["/eu/**"], "regions": ["eu-*"]}
 
@@ -85,12 +83,8 @@ def test_write_no_provider_may_hold_is_refused_with_one_log_line(make_mount):
 
 
 @pytest.fixture
-def cut_s3(servers, make_settings):
-    """An s3 provider behind a proxy a test can cut (a store that died)."""
-    proxy = CuttableProxy(servers["s3"].port)
-    settings = dataclasses.replace(make_settings("s3", name="s3us"), endpoint=proxy.endpoint)
-    yield proxy, settings
-    proxy.close()
+def cut_s3(cuttable_s3):
+    return cuttable_s3("s3us")
 
 
 def test_close_succeeds_on_next_allowed_provider_when_chosen_is_down(make_mount, tmp_path,

@@ -8,7 +8,6 @@ the files back through the mount still works too.
 
 from __future__ import annotations
 
-import dataclasses
 import random
 import time
 
@@ -19,7 +18,6 @@ from daemon.main import Daemon
 from omnifs.cached_content import holds, open_cache
 from omnifs.catalog import Catalog
 from omnifs.config import load_config
-from tests.servers import CuttableProxy
 
 FAST_DAEMON = {"probe_interval": 0.3, "probe_timeout": 1.0, "idle_poll": 0.05,
                "reconcile_interval": 0, "retry_base": 0.2, "retry_max": 2.0,
@@ -28,12 +26,9 @@ MiB = 1024 * 1024
 
 
 @pytest.fixture
-def cut_first(servers, make_settings):
+def cut_first(cuttable_s3):
     """The first store: moto behind a proxy the test can cut."""
-    proxy = CuttableProxy(servers["s3"].port)
-    settings = dataclasses.replace(make_settings("s3", name="first"), endpoint=proxy.endpoint)
-    yield proxy, settings
-    proxy.close()
+    return cuttable_s3("first")
 
 
 def _mount(make_mount, make_settings, first, kind: str, *, daemon: bool = False):
