@@ -74,6 +74,14 @@ class TranslatingReader(io.RawIOBase):
         return self.read(-1)
 
     def readinto(self, b) -> int:
+        """Into ``b`` without a copy when the body can (providers/s3wire.py's WireBody)."""
+        if isinstance(self._body, io.RawIOBase):
+            if self.closed:
+                raise ValueError("read from a closed stream")
+            try:
+                return self._body.readinto(b)
+            except self._errors as e:
+                raise self._translate(e) from e
         data = self.read(len(b))
         b[:len(data)] = data
         return len(data)

@@ -22,6 +22,7 @@ from providers import (
     NotFound,
     PermissionDenied,
     ProviderSettings,
+    Unavailable,
     open_provider,
 )
 from tests import servers as S
@@ -172,4 +173,57 @@ def test_without_credentials_opens_and_fails_clearly_on_use(servers, monkeypatch
         with pytest.raises(PermissionDenied, match="no credentials"):
             p.write_bytes("k", b"x")
     finally:
+        p.close()
+
+
+def test_fast_path_reads_into_the_callers_buffer(make_provider, monkeypatch):
+    """The mount's cold reads fill cache blocks with readinto: no intermediate copies, same bytes."""
+    p = make_provider("s3")
+    _client_calls_forbidden(p, monkeypatch)
+    data = os.urandom(3 * 1024 * 1024 + 7)
+    p.write_bytes("big", data)
+    for start, end in ((0, None), (5, len(data) - 3)):
+        want = data[start:end]
+        buf = bytearray(len(want) + 10)
+        view, got = memoryview(buf), 0
+        with p.open_read("big", start, end) as f:
+            while n := f.readinto(view[got:got + 1_000_003]):
+                got += n
+        assert got == len(want) and bytes(buf[:got]) == want
+
+
+def test_fast_path_body_shorter_than_its_length_is_unavailable(tmp_path):
+    """A server that closes early: the reader gets Unavailable, never a short block as whole."""
+    import socket
+    import threading
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+
+    def serve():
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nETag: \"e\"\r\n"
+                         b"Last-Modified: Mon, 30 Nov 2026 10:00:00 GMT\r\n\r\n" + b"x" * 10)
+            conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    p = open_provider(S.settings_for("s3", f"http://127.0.0.1:{srv.getsockname()[1]}", "bkt"))
+    try:
+        f = p.open_read("k")
+        buf = bytearray(200)
+        got = f.readinto(buf)
+        with pytest.raises(Unavailable):
+            while f.readinto(memoryview(buf)[got:]):
+                pass
+        f.close()
+        with pytest.raises(Unavailable):
+            p.open_read("k").read()
+    finally:
+        srv.close()
         p.close()
