@@ -7,11 +7,13 @@ share their blocks. Old versions' blocks simply age out under LRU.
 
 Why a checksum in every entry: a cache file on local disk can be truncated
 by a crash or damaged by the disk; a damaged block must be refetched, never
-served. The block's length and CRC-32 live in the entry's diskcache *tag*
+served. The block's length and checksum live in the entry's diskcache *tag*
 (``length << 32 | crc``), so the value file holds the bare block: a warm read
 is one ``os.pread`` of the whole file straight into the bytes object that is
 served (no header to strip, no copy), checked once as it comes off the disk
-(zlib's CRC-32, ~3 GB/s here, releases the GIL). The callers keep the
+(CRC-32C in hardware, ~20 GB/s here, without the GIL; tag bit 62 says so.
+Entries without it, from earlier versions or a machine without the library,
+carry zlib's CRC-32 and are checked with it). The callers keep the
 checked block in memory and serve many FUSE reads from it, never re-checking
 per request.
 
@@ -66,6 +68,8 @@ from typing import Self
 
 import diskcache
 
+from . import crc32c
+
 log = logging.getLogger("omnifs.cache")
 
 _MAGIC = b"OFB1"
@@ -73,6 +77,9 @@ _HEADER = struct.Struct(">4sQI")  # magic, block length, crc32
 _COUNTERS = ("hits", "misses", "evictions", "corrupt", "stores")
 _FLUSH_EVERY = 1.0
 _DEFAULT_BLOCK = 4 * 1024**2
+#: tag bit of entries checked with CRC-32C (omnifs/crc32c.py, ~20 GB/s here) rather than
+#: zlib's CRC-32 (~3.5 GB/s, a quarter of a warm read's time and of a cold read's cache write)
+_CRC32C = 1 << 62
 #: reads whose LRU access time may wait to be written together
 _TOUCH_BATCH = 32
 #: SQLite's write-ahead log is part of what the cache uses on disk but not of
@@ -280,6 +287,24 @@ def _read_file(f, length: int | None) -> bytes:
             return b"".join(parts)
 
 
+def _tag(data) -> int:
+    """An entry's tag: its length and checksum, CRC-32C when the hardware one is there."""
+    if crc32c.value is not None:
+        return len(data) << 32 | _CRC32C | crc32c.value(data)
+    return len(data) << 32 | zlib.crc32(data)
+
+
+def _checksum(data, use_crc32c: int) -> int | None:
+    """The checksum an entry's tag says it carries (None: CRC-32C but no library to check it)."""
+    if not use_crc32c:
+        return zlib.crc32(data)
+    return crc32c.value(data) if crc32c.value is not None else None
+
+
+def _tag_length(tag: int) -> int:
+    return (tag & ~_CRC32C) >> 32
+
+
 class BlockCache:
     """Thread-safe; one per mount. ``get``/``put`` are blocking (call them in a worker thread)."""
 
@@ -378,16 +403,16 @@ class BlockCache:
                 return None  # evicted between the lookup and the open: a plain miss
             try:
                 if mapped and tag is not None:
-                    raw = _map_file(f, tag >> 32)
+                    raw = _map_file(f, _tag_length(tag))
                 else:
-                    raw = _read_file(f, None if tag is None else tag >> 32)
+                    raw = _read_file(f, None if tag is None else _tag_length(tag))
             finally:
                 f.close()  # a map keeps its own reference to the file
         if tag is None:  # an entry with the header of older versions
             data = decode_block(raw)
             return _DAMAGED if data is None else data
-        length, crc = tag >> 32, tag & 0xFFFFFFFF
-        if len(raw) != length or zlib.crc32(raw) != crc:
+        length, crc = _tag_length(tag), tag & 0xFFFFFFFF
+        if len(raw) != length or _checksum(raw, tag & _CRC32C) != crc:
             return _DAMAGED
         return raw
 
@@ -482,7 +507,7 @@ class BlockCache:
 
     def put(self, content_id: str, index: int, data: bytes | bytearray | memoryview) -> None:
         key = self.key(content_id, index)
-        tag = len(data) << 32 | zlib.crc32(data)
+        tag = _tag(data)
         self._flush_touches()  # eviction below must see recent reads
         with self._write_lock:
             before = len(self._cache)

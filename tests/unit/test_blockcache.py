@@ -269,3 +269,34 @@ def test_a_block_size_change_never_serves_old_blocks(tmp_path):
         small.put("sha", 1, b"s" * 10)
     with BlockCache(tmp_path / "c", 64 * 1024**2, block_size=4 * 1024**2) as big:
         assert big.get("sha", 1) == b"B" * 100
+
+
+def test_entries_tagged_with_zlib_crc32_are_still_read(tmp_path):
+    """Caches of earlier versions carry zlib's CRC-32 in the tag: still served, still checked."""
+    import zlib
+
+    from omnifs.blockcache import _Chunks
+
+    data = os.urandom(100_000)
+    with BlockCache(tmp_path / "c", 64 * 1024**2) as c:
+        c._cache.set(c.key("old", 0), _Chunks(data), read=True, tag=len(data) << 32 | zlib.crc32(data))
+        c._cache.set(c.key("old", 1), _Chunks(data), read=True,
+                     tag=len(data) << 32 | (zlib.crc32(data) ^ 1))
+        assert c.get("old", 0) == data
+        assert c.get("old", 1) is None and c.stats().corrupt == 1
+
+
+def test_crc32c_of_every_buffer_kind_matches_the_reference(tmp_path):
+    import mmap
+
+    import google_crc32c
+
+    from omnifs import crc32c
+
+    assert crc32c.value is not None  # the wheel ships the library
+    data = os.urandom(1 << 20)
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+        for buf in (data, bytearray(data), memoryview(data)[7:9999], m, b""):
+            assert crc32c.value(buf) == google_crc32c.value(bytes(buf))
