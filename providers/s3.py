@@ -63,6 +63,8 @@ GiB = 1024 * MiB
 COPY_LIMIT = 5 * GiB
 #: part size for server-side part copies (S3 allows up to 5 GiB per part)
 COPY_PART = 512 * MiB
+#: read timeout (s) while a store assembles an object (see ``S3Provider.assembling``)
+ASSEMBLY_TIMEOUT = 600.0
 #: parts uploaded at once by one ``write`` (bounds memory: ~this many parts buffered)
 PARALLEL_PARTS = 4
 #: HEADs in flight while ``list`` gathers user metadata
@@ -186,6 +188,7 @@ class S3Provider(Provider):
         self._bucket_seen = False
         self._lock = threading.Lock()
         self._heads = MetadataFiller("s3")
+        self._assembling = None
         extra = settings.extra or {}
         attempts = int(extra.get("max_attempts", 3))
         checksums = str(extra.get("checksums", "when_required"))
@@ -208,21 +211,43 @@ class S3Provider(Provider):
                 timestamp_parser=parse_timestamp)
             session = boto3.session.Session(profile_name=extra.get("profile") or None,
                                             botocore_session=core)
-            # None values fall through to boto3's own chain (env, profile, IMDS...)
-            self.client = session.client(
-                "s3",
-                endpoint_url=settings.endpoint or None,
-                region_name=settings.region or None,
-                aws_access_key_id=settings.access_key or None,
-                aws_secret_access_key=settings.secret_key or None,
-                config=config,
-            )
+
+            def make_client(read_timeout: float):
+                # None values fall through to boto3's own chain (env, profile, IMDS...)
+                return session.client(
+                    "s3",
+                    endpoint_url=settings.endpoint or None,
+                    region_name=settings.region or None,
+                    aws_access_key_id=settings.access_key or None,
+                    aws_secret_access_key=settings.secret_key or None,
+                    config=config.merge(Config(read_timeout=read_timeout)),
+                )
+
+            self.client = make_client(settings.timeout)
+            self._make_client = make_client
             self._wire = S3Wire(self.client, self.bucket)
         except (bx.BotoCoreError, ValueError) as e:
             raise InvalidInput(f"cannot configure the S3 client: {' '.join(str(e).split())}",
                                provider=self.name) from e
 
     # -- helpers ---------------------------------------------------------
+    @property
+    def assembling(self):
+        """The client for requests whose answer waits on the store assembling an object.
+
+        CompleteMultipartUpload and the copies: S3 warns they may take
+        minutes; moto needs ~20 s for 1 GiB. With ``timeout``'s read timeout
+        such a request timed out and was retried after the store had
+        finished, which then failed as "no such upload" (moto: 500), and a
+        1 GiB ``cp`` into the mount ended in EIO. Same settings otherwise;
+        made on first use.
+        """
+        with self._lock:
+            if self._assembling is None:
+                self._assembling = self._make_client(
+                    max(self.settings.timeout, ASSEMBLY_TIMEOUT))
+            return self._assembling
+
     def _err(self, exc: BaseException, key: str | None) -> OmnifsError:
         return translate_error(exc, self.name, key, self.bucket)
 
@@ -467,7 +492,7 @@ class S3Provider(Provider):
                 Bucket=self.bucket, Key=name, **extra)["UploadId"]
         try:
             parts = send(upload_id)
-            return self.client.complete_multipart_upload(
+            return self.assembling.complete_multipart_upload(
                 Bucket=self.bucket, Key=name, UploadId=upload_id, MultipartUpload={"Parts": parts})
         except BaseException as e:
             self._abort(name, upload_id)
@@ -503,7 +528,7 @@ class S3Provider(Provider):
         if info.size > COPY_LIMIT:
             return self._copy_parts(src_key, dst_key, src, dst, info, meta, new_tier)
         with self._errors(dst_key):
-            r = self.client.copy_object(Bucket=self.bucket, Key=dst,
+            r = self.assembling.copy_object(Bucket=self.bucket, Key=dst,
                                         CopySource={"Bucket": self.bucket, "Key": src}, **extra)
         res = r.get("CopyObjectResult", {})
         etag = clean_etag(res.get("ETag"))
@@ -539,7 +564,7 @@ class S3Provider(Provider):
     def _copy_part(self, src: str, dst: str, upload_id: str, item: tuple[int, int, int],
                    etag: str | None) -> dict:
         number, first, last = item
-        r = self.client.upload_part_copy(
+        r = self.assembling.upload_part_copy(
             Bucket=self.bucket, Key=dst, UploadId=upload_id, PartNumber=number,
             CopySource={"Bucket": self.bucket, "Key": src},
             CopySourceRange=f"bytes={first}-{last}",
@@ -556,7 +581,9 @@ class S3Provider(Provider):
 
     def close(self) -> None:
         self._heads.close()
-        try:
-            self.client.close()
-        except Exception as e:  # noqa: BLE001 - closing must not fail
-            log.debug("%s: closing the client: %s", self.name, e)
+        for client in (self.client, self._assembling):
+            try:
+                if client is not None:
+                    client.close()
+            except Exception as e:  # noqa: BLE001 - closing must not fail
+                log.debug("%s: closing the client: %s", self.name, e)
