@@ -37,7 +37,6 @@ from .cached_content import CachedContent, CacheMiss, holds
 from .catalog import Catalog, WorkItem
 from .layout import object_meta, orphan_key
 from .progress import Stats
-from .streams import Verifier
 from .transfer import Options
 
 log = logging.getLogger("omnifs.replication")
@@ -124,23 +123,16 @@ def copy_from_cache(cache: BlockCache, sha: str, size: int, dst: Provider, dst_k
 
     The mount leaves the bytes of every file written through it in the cache
     (mountfs/written.py), so the copies to a file's other stores need no
-    download from its first one. The stream is checked against the catalog's
-    SHA-256 like a store's bytes (a block that fails, or leaves the cache
-    half way, aborts the upload before its end: nothing wrong is stored).
+    download from its first one. The bytes go through the copy engine's
+    checked upload against the catalog's SHA-256, like a store's (a block
+    that fails, or leaves the cache half way, aborts the upload before its
+    end: nothing wrong is stored).
     """
-    v = Verifier(CachedContent(cache, sha, size), size=size, expect={"sha256": sha},
-                 provider="cache", key=dst_key)
     try:
-        with v:
-            out = dst.write(dst_key, v, size, meta)
-            if not v._checked:
-                v.check()
-    except Exception as e:
-        # the provider may wrap the stream's own error into a vaguer one
-        cause = v.error if isinstance(v.error, (CacheMiss, IntegrityError)) else e
-        if not isinstance(cause, (CacheMiss, IntegrityError)):
-            raise
-        log.info("%s: cached copy unusable (%s); copying from a store", dst_key, cause)
+        out, _ = transfer.upload_checked(CachedContent(cache, sha, size), size, {"sha256": sha},
+                                         dst, dst_key, meta, provider="cache", key=dst_key)
+    except (CacheMiss, IntegrityError) as e:
+        log.info("%s: cached copy unusable (%s); copying from a store", dst_key, e)
         return None
     if out is not None and out.size and out.size != size:
         raise IntegrityError(f"destination holds {out.size} bytes after upload, expected {size}",

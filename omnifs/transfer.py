@@ -313,20 +313,37 @@ def _copy_once(src: Provider, src_key: str, dst: Provider, dst_key: str, info: O
         prepass = True
 
     reader = _prefetch(src, src_key, info, options, dst)
-    v = Verifier(reader, size=info.size, expect=expect, on_bytes=on_bytes, **where)
-    with v:
-        try:
-            out = dst.write(dst_key, v, info.size, meta, info.content_type)
-        except BaseException as e:
-            if v.error is not None and v.error is not e and isinstance(v.error, OmnifsError):
-                raise v.error from None
-            raise
-        if not v._checked:
-            v.check()  # the destination did not read to the end: it cannot be whole
+    out, v = upload_checked(reader, info.size, expect, dst, dst_key, meta, info.content_type,
+                            on_bytes=on_bytes, **where)
     if info.sha256 is None and not prepass:
         meta[META_SHA256] = v.digest()
         out = _record_sha(dst, dst_key, meta, out)
     return _finish(src, dst, dst_key, info, meta, out, options)
+
+
+def upload_checked(reader, size: int, expect: dict[str, str], dst: Provider, dst_key: str,
+                   meta: dict[str, str], content_type: str | None = None, *,
+                   on_bytes=None, provider: str, key: str) -> tuple[ObjectInfo, Verifier]:
+    """Upload ``size`` bytes from ``reader``, checked against ``expect`` on their way.
+
+    The check fails the upload before its last byte is sent (an IntegrityError,
+    or whatever the reader raised, rather than the destination's vaguer
+    error about a broken body), so a wrong or short object is never stored.
+    ``provider``/``key`` name the source in errors. The copy engine's one
+    way of streaming bytes to a store; the replication executor sends a
+    cached content through it too (omnifs/replication.py).
+    """
+    v = Verifier(reader, size=size, expect=expect, on_bytes=on_bytes, provider=provider, key=key)
+    with v:
+        try:
+            out = dst.write(dst_key, v, size, meta, content_type)
+        except BaseException as e:
+            if v.error is not None and v.error is not e:
+                raise v.error from None
+            raise
+        if not v._checked:
+            v.check()  # the destination did not read to the end: it cannot be whole
+    return out, v
 
 
 def _read_small(src: Provider, key: str, info: ObjectInfo, options: Options,
