@@ -45,7 +45,7 @@ from .workers import KINDS, Executor, ThreadCatalogs, Workers, release_dead_clai
 log = logging.getLogger("omnifs.daemon")
 
 
-def default_executor(cache: BlockCache | None) -> Executor:
+def default_executor(cache: BlockCache | None, metrics: Metrics) -> Executor:
     """The mount engineer's executor of one work item (omnifs/replication.py).
 
     With the local block cache: files written through a mount on this host
@@ -53,7 +53,8 @@ def default_executor(cache: BlockCache | None) -> Executor:
     """
     from omnifs import replication
 
-    return functools.partial(replication.execute, cache=cache)
+    return functools.partial(replication.execute, cache=cache,
+                             on_copy=lambda c: metrics.copies.labels(c.source).inc())
 
 
 class Daemon:
@@ -66,8 +67,9 @@ class Daemon:
         self.catalog = Catalog(self.catalog_path)
         self.state = State(self.catalog_path)
         self.thread_catalogs = ThreadCatalogs(self.catalog_path)
+        self.metrics = Metrics()
         self.cache = open_cache(config) if executor is None else None
-        self.executor = executor or default_executor(self.cache)
+        self.executor = executor or default_executor(self.cache, self.metrics)
         self.clock = clock
         self._own_providers = providers is None
         self.providers = providers if providers is not None else {
@@ -75,7 +77,6 @@ class Daemon:
         self.limiters = {name: trio.CapacityLimiter(self.settings.per_provider)
                          for name in self.providers}
         self.board = HealthBoard()
-        self.metrics = Metrics()
         self.stopping = trio.Event()
         self.wake = trio.Event()
         self._db_limiter = trio.CapacityLimiter(1)

@@ -41,6 +41,11 @@ class Metrics:
         self.bytes_replicated = Counter("omnifs_replicated_bytes",
                                         "Bytes copied to replicas by this daemon",
                                         ["provider"], registry=r)
+        self.copies = Counter("omnifs_replica_copies",
+                              "Replicas made by this daemon, by where their bytes came from "
+                              "(cache: the local block cache; store: another replica; "
+                              "server-side: a copy within one store)",
+                              ["source"], registry=r)
         self.items = Counter("omnifs_work_items", "Work items finished",
                              ["kind", "result"], registry=r)
         self.conflicts = Counter("omnifs_conflicts", "Out-of-band changes resolved",

@@ -72,6 +72,13 @@ class Copied:
     #: bytes the copy moved (the object's size when copied server-side within one store)
     nbytes: int
     server_side: bool
+    #: the bytes came from the local block cache, not from a store
+    from_cache: bool = False
+
+    @property
+    def source(self) -> str:
+        """Where the bytes came from: ``cache``, ``server-side`` or ``store``."""
+        return "cache" if self.from_cache else "server-side" if self.server_side else "store"
 
 
 def copy_object(src: Provider, src_key: str, dst: Provider, dst_key: str, size: int,
@@ -137,17 +144,19 @@ def copy_from_cache(cache: BlockCache, sha: str, size: int, dst: Provider, dst_k
     if out is not None and out.size and out.size != size:
         raise IntegrityError(f"destination holds {out.size} bytes after upload, expected {size}",
                              provider=dst.name, key=dst_key)
-    return Copied(out.etag if out is not None else None, size, False)
+    return Copied(out.etag if out is not None else None, size, False, from_cache=True)
 
 
 def execute(cat: Catalog, providers: dict[str, Provider], item: WorkItem, *,
-            cache: BlockCache | None = None) -> int:
+            cache: BlockCache | None = None,
+            on_copy: Callable[[Copied], None] | None = None) -> int:
     """Run one item; the bytes it copied. Raises Retry or an OmnifsError to have it retried.
 
     The byte count is what a replicate actually moved: 0 for an item that
     found nothing to do (obsolete, already synced), so metrics count copies,
     not queue entries. With ``cache``, a replicate takes the bytes from the
     local block cache when it holds the whole version (:func:`copy_from_cache`).
+    ``on_copy`` hears of every replica made (metrics: where its bytes came from).
     """
     pl = item.payload
     if item.kind == "delete":
@@ -155,7 +164,7 @@ def execute(cat: Catalog, providers: dict[str, Provider], item: WorkItem, *,
     elif item.kind == "move":
         _move(cat, providers, pl)
     elif item.kind == "replicate":
-        return _replicate(cat, providers, pl, cache)
+        return _replicate(cat, providers, pl, cache, on_copy)
     else:
         raise Retry(f"unknown work kind {item.kind!r}")
     return 0
@@ -200,7 +209,8 @@ def _move(cat: Catalog, providers: dict[str, Provider], pl: dict) -> None:
 
 
 def _replicate(cat: Catalog, providers: dict[str, Provider], pl: dict,
-               cache: BlockCache | None = None) -> int:
+               cache: BlockCache | None = None,
+               on_copy: Callable[[Copied], None] | None = None) -> int:
     ino, target = pl["inode"], pl["provider"]
     inode = cat.get(ino)
     if inode is None or inode.kind != "file" or target not in providers:
@@ -230,6 +240,8 @@ def _replicate(cat: Catalog, providers: dict[str, Provider], pl: dict,
         src = sources[0]
         copied = copy_object(providers[src.provider], src.key, providers[target], path,
                              inode.size, meta)
+    if on_copy is not None:
+        on_copy(copied)
     etag = copied.etag
     with cat.transaction():
         now = cat.get(ino)

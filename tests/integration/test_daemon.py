@@ -187,6 +187,9 @@ def test_replicates_to_every_store_with_metrics(kinds, make_settings, tmp_path):
     moved = d.metrics.registry.get_sample_value("omnifs_replicated_bytes_total",
                                                 {"provider": "two"})
     assert moved == sum(len(v) for v in files.values())
+    # written to one store directly, not through a mount: every copy came from that store
+    assert d.metrics.registry.get_sample_value("omnifs_replica_copies_total",
+                                               {"source": "store"}) == len(files)
     assert user_keys(pa) == user_keys(pb) == set(files)
     text = scraped["text"]
     for series in ("omnifs_queue_depth", "omnifs_replication_lag_seconds",

@@ -96,8 +96,10 @@ def test_daemon_copies_a_multi_block_file_from_the_cache(make_mount, make_settin
     cfg = load_config(m.config)
     watch = Catalog(cfg.catalog_path())
 
+    seen = {}
+
     async def main():
-        d = Daemon(cfg)
+        d = seen["daemon"] = Daemon(cfg)
         async with trio.open_nursery() as nursery:
             await nursery.start(d.run)
             with trio.fail_after(60):
@@ -111,3 +113,6 @@ def test_daemon_copies_a_multi_block_file_from_the_cache(make_mount, make_settin
         watch.close()
     assert m.homes("big.bin") == ["first", "second"]
     assert m.provider("second").read_bytes("big.bin") == data
+    copies = seen["daemon"].metrics.registry.get_sample_value
+    assert copies("omnifs_replica_copies_total", {"source": "cache"}) == 1
+    assert copies("omnifs_replica_copies_total", {"source": "store"}) is None
