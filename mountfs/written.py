@@ -57,9 +57,6 @@ class Kept:
         self._queue: collections.deque[tuple[Path, str, int]] = collections.deque()
         self._more = trio.Event()
         self._seq = 0
-        #: files cached, and files dropped (bytes not the recorded version, cache disk error)
-        self.kept = 0
-        self.dropped = 0
 
     def take(self, staging_file: Path, content_id: str | None, size: int) -> bool:
         """Queue ``staging_file`` (bytes of ``content_id``) for the cache; False: not taken.
@@ -102,24 +99,18 @@ class Kept:
     async def _keep_one(self) -> None:
         path, content_id, size = self._queue.popleft()
         try:
-            kept = await trio.to_thread.run_sync(self._keep, path, content_id, size)
+            await trio.to_thread.run_sync(self._keep, path, content_id, size)
         finally:
             self.pending_bytes -= size
-        if kept:
-            self.kept += 1
-        else:
-            self.dropped += 1
 
-    def _keep(self, path: Path, content_id: str, size: int) -> bool:
+    def _keep(self, path: Path, content_id: str, size: int) -> None:
         try:
             if keep_file(self.cache, path, content_id, size) < 0:  # type: ignore[arg-type]
                 log.info("written file %s no longer holds version %s: not cached", path.name,
                          content_id[:12])
-                return False
-            return True
-        except OSError as e:  # a full or failing cache disk: the file just is not cached
-            log.info("could not keep written file %s in the cache: %s", path.name, e)
-            return False
+        except Exception as e:  # noqa: BLE001 - a full or failing cache disk, a busy index:
+            # the file just is not cached; this background task must never end the mount
+            log.warning("could not keep written file %s in the cache: %s", path.name, e)
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(path)
