@@ -53,8 +53,17 @@ def block_count(size: int, block_size: int) -> int:
 
 
 def holds(cache: BlockCache, content_id: str, size: int) -> bool:
-    """Is every block of the content cached right now (no read, no LRU touch)?"""
-    return all(cache.contains(content_id, i) for i in range(block_count(size, cache.block_size)))
+    """Is every block of the content cached right now (no read, no LRU touch)?
+
+    A cache that cannot answer (its index busy or damaged) holds nothing:
+    the caller copies from a store instead.
+    """
+    try:
+        return all(cache.contains(content_id, i)
+                   for i in range(block_count(size, cache.block_size)))
+    except Exception as e:  # noqa: BLE001 - only ever an optimisation
+        log.info("block cache %s cannot be asked (%s): copying from a store", cache.directory, e)
+        return False
 
 
 def keep_file(cache: BlockCache, path: str | os.PathLike, content_id: str, size: int) -> int:
@@ -113,7 +122,10 @@ class CachedContent(io.RawIOBase):
         if self._pos >= self.size:
             return b""
         if self._at >= len(self._block):
-            data = self.cache.get(self.content_id, self._index, count=False)
+            try:
+                data = self.cache.get(self.content_id, self._index, count=False)
+            except Exception as e:  # a cache that cannot answer has a gap
+                raise CacheMiss(f"block {self._index} of {self.content_id}: {e}") from e
             if data is None:
                 raise CacheMiss(f"block {self._index} of {self.content_id} left the cache")
             self._block, self._at = bytes(data), 0
