@@ -126,7 +126,7 @@ class Operations(pyfuse3.Operations):
         self.publisher = Publisher(catalog, stores, self.staging, config)
         self.reader = CachedStoreReader(catalog, stores, config)  # the read-path issue's reader
         #: published files' staging bytes on their way into the block cache
-        self.written = Kept(self.reader.cache, config.cache_dir / "written")
+        self.written = Kept(self.reader.path.cache, config.cache_dir / "written")
         self.open_files: dict[int, OpenFile] = {}
         self.handles: dict[int, Handle] = {}
         self._next_fh = 1

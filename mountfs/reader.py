@@ -870,7 +870,6 @@ class CachedStoreReader:
         # the process-wide REGISTRY (`omnifs status` shows it); read failures reach the
         # mount's health through ``stores``
         self.replicas = ReplicaReader(health=stores)
-        self.cache = cache
         self.path = ReadPath(cache, self.replicas, readahead=config.cache_readahead)
         self.uncached = ReadPath(None, self.replicas, block_size=config.cache_block_size)
         self._limiter = trio.CapacityLimiter(limiter_tokens)

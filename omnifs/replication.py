@@ -141,9 +141,7 @@ def copy_from_cache(cache: BlockCache, sha: str, size: int, dst: Provider, dst_k
     except (CacheMiss, IntegrityError) as e:
         log.info("%s: cached copy unusable (%s); copying from a store", dst_key, e)
         return None
-    if out is not None and out.size and out.size != size:
-        raise IntegrityError(f"destination holds {out.size} bytes after upload, expected {size}",
-                             provider=dst.name, key=dst_key)
+    transfer.check_stored_size(dst, dst_key, out, size)
     return Copied(out.etag if out is not None else None, size, False, from_cache=True)
 
 

@@ -463,11 +463,16 @@ def _record_sha(dst: Provider, key: str, meta: dict[str, str], out: ObjectInfo) 
         return out
 
 
+def check_stored_size(dst: Provider, dst_key: str, out: ObjectInfo | None, size: int) -> None:
+    """IntegrityError when the store says it holds another size than was sent."""
+    if out is not None and out.size and out.size != size:
+        raise IntegrityError(f"destination holds {out.size} bytes after upload, source has {size}",
+                             provider=dst.name, key=dst_key)
+
+
 def _finish(src: Provider, dst: Provider, dst_key: str, info: ObjectInfo, meta: dict[str, str],
             out: ObjectInfo, options: Options) -> ObjectInfo:
-    if out is not None and out.size and out.size != info.size:
-        raise IntegrityError(f"destination holds {out.size} bytes after upload, source has {info.size}",
-                             provider=dst.name, key=dst_key)
+    check_stored_size(dst, dst_key, out, info.size)
     if out is not None and out.metadata:
         lost = sorted(k for k in meta if k not in out.metadata)
         if lost:
