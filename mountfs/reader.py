@@ -709,15 +709,20 @@ class _Streamer:
                 if fut is None:
                     # cached (read it into the handle ahead of the reader: the disk
                     # and the checksum work while the kernel takes the previous
-                    # block) or fetched by someone else: no new request either way
-                    if path.cache is not None and self._stream is None:
-                        self.handle.load_ahead(index)
+                    # block) or fetched by someone else: no new request either way.
+                    # Also mid-stream: a reader already waiting for this block
+                    # counted on the stream bringing it, and is woken below to
+                    # take it from the handle or the cache instead (it used to sit
+                    # out the whole stall timeout: 2 s on a cold read whose middle
+                    # blocks another process had just cached)
+                    self.handle.load_ahead(index)
                     if self._stream is not None:
                         try:
                             self._take(end - start)
                         except Exception:  # noqa: BLE001 - reopened at the next block instead
                             self._drop()
                     self.next_index += 1
+                    self.handle.wake()
                     continue
                 data = None
                 err: BaseException | None = None

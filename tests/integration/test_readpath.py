@@ -313,6 +313,34 @@ def test_readahead_on_sequential_none_on_random(make_provider, cache):
         rp.close()
 
 
+def test_cold_read_over_blocks_cached_meanwhile_does_not_stall(make_provider, cache):
+    """A stream passing blocks someone else cached hands them over; no reader waits them out.
+
+    Seen on a real mount: the previous mount process was still caching a
+    file just written while the next one read it cold. The stream skipped
+    the cached blocks, and the reader, told the stream would bring them,
+    sat out the whole stall timeout (2 s) before looking in the cache.
+    """
+    a = FaultyProvider(make_provider("s3"))
+    data = os.urandom(24 * BLOCK)
+    ref = put_everywhere([a], "partly-cached", data)
+    for index in range(6, 18):
+        cache.put(ref.content_id, index, data[index * BLOCK:(index + 1) * BLOCK])
+    rp = make_path(cache, readahead=4)
+    rp.stall_timeout = 10.0
+    try:
+        h = rp.open(ref)
+        t0 = time.monotonic()
+        assert read_all(h, ref.size) == data
+        took = time.monotonic() - t0
+        h.close()
+        assert took < 3.0, f"reader waited out the stall timeout ({took:.1f} s)"
+        s = cache.stats()
+        assert (s.hits, s.misses) == (12, 12)
+    finally:
+        rp.close()
+
+
 def test_corrupt_cache_entry_is_refetched_not_served(make_provider, cache):
     a = FaultyProvider(make_provider("s3"))
     data = os.urandom(2 * BLOCK)
