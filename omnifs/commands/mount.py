@@ -139,8 +139,21 @@ def _last_line(path: Path) -> str:
     return lines[-1].removeprefix("omnifs: error: ") if lines else ""
 
 
+#: seconds `omnifs umount` waits for the mount process to finish its work and exit
+EXIT_TIMEOUT = 600.0
+
+
 def cmd_umount(args) -> int:
+    """Unmount, then wait for the mount's process to exit.
+
+    Why wait: after the kernel lets go of the mount point, the process still
+    publishes files left dirty, finishes write-back uploads and caches files
+    just written. Returning before that would let a script's next step (a
+    new mount, a shutdown, a copy of the cache) race it, as
+    ``umount.s3ql`` also refuses to.
+    """
     mp = os.path.abspath(args.mountpoint)
+    pids = mount_processes(mp)
     proc = subprocess.run(["fusermount3", "-u", mp], check=False, capture_output=True,
                           text=True)
     if proc.returncode != 0:
@@ -154,7 +167,51 @@ def cmd_umount(args) -> int:
     deadline = time.monotonic() + 30
     while os.path.ismount(mp) and time.monotonic() < deadline:
         time.sleep(0.05)
+    _wait_for_exit(pids, EXIT_TIMEOUT)
     return 0
+
+
+def mount_processes(mountpoint: str) -> list[int]:
+    """Pids of ``omnifs mount`` processes serving ``mountpoint`` (from /proc)."""
+    want = {os.path.abspath(mountpoint), os.path.realpath(mountpoint)}
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                argv = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
+        except OSError:
+            continue
+        if "mount" not in argv or not any(Path(a).name == "omnifs" for a in argv):
+            continue
+        after = argv[argv.index("mount") + 1:]
+        if any(not a.startswith("-") and os.path.abspath(a) in want for a in after):
+            found.append(int(name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has exited
+    except (OSError, IndexError):
+        return False
+
+
+def _wait_for_exit(pids: list[int], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    told = False
+    while pids := [p for p in pids if _alive(p)]:
+        if time.monotonic() > deadline:
+            raise OmnifsError(f"unmounted, but the mount process ({', '.join(map(str, pids))}) "
+                              f"is still finishing after {timeout:.0f} s; it goes on in the "
+                              "background")
+        if not told and time.monotonic() > deadline - timeout + 2:
+            told = True
+            print(f"omnifs: unmounted; waiting for the mount process ({', '.join(map(str, pids))})"
+                  " to finish its uploads", file=sys.stderr)
+        time.sleep(0.05)
 
 
 def cmd_import(args) -> int:
