@@ -284,12 +284,15 @@ def rows2_4_cold(work: Path, size: int, runs: int, with_rclone: bool) -> None:
         floor = med(ttfb) + bare
         print(f"   ceiling of any pyfuse3 mount here: first byte {med(ttfb):.2f} s + bare pyfuse3 "
               f"read {bare:.2f} s = {floor:.2f} s -> ratio at most {med(base) / floor:.2f}")
+        from mountfs.reader import WRITE_BEHIND
+
         put = med([cache_write_time(work, size) for _ in range(runs)])
-        behind = max(0, size - 16 * 4 * MiB) / size  # the reader lets 16 blocks wait for the writers
+        behind = max(0, size - WRITE_BEHIND) / size  # what cannot wait in memory for the writers
         disk_floor = med(ttfb) + put * behind
         print(f"   and of one that caches what it reads: the cache's own write of {size // MiB} MiB "
-              f"(2 writers, same disk) takes {put:.2f} s; first byte + the part that cannot wait in "
-              f"memory = {disk_floor:.2f} s -> ratio at most {med(base) / disk_floor:.2f}")
+              f"(2 writers, same disk) takes {put:.2f} s; {WRITE_BEHIND // MiB} MiB may wait in "
+              f"memory, so first byte + the rest = {disk_floor:.2f} s -> ratio at most "
+              f"{med(base) / disk_floor:.2f}")
         if with_rclone:
             row(f"4. cold read of {size // MiB} MiB through the mount vs rclone mount --vfs-cache-mode full",
                 med(ours), med(rcl), size, "rclone", ">= 1.0")

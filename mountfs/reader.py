@@ -22,14 +22,15 @@ Blocking by design (called in a worker thread), like the providers.
   memory, see omnifs/blockcache.py). A block's checksum is checked once,
   when it comes off the disk, never per request.
   Memory is bounded by open handles × (``ReadHandle.KEEP`` + the read-ahead
-  window) blocks, plus at most 16 blocks waiting for the cache writers. (A
-  run served from the disk cache gets twice the window: its blocks are maps
-  of cache files, page cache rather than memory of ours.)
+  window) blocks, plus at most ``WRITE_BEHIND`` bytes (256 MiB) of blocks
+  waiting for the cache writers. (A run served from the disk cache gets
+  twice the window: its blocks are maps of cache files, page cache rather
+  than memory of ours.) Stream blocks are reused buffers (mountfs/blockpool.py).
 * Warm read-ahead: cached blocks in the window are read by a small pool of
   threads, several at once (one 4 MiB read at a time leaves the disk idle).
-* Cold read-ahead: one stream fills a preallocated block that readers are
+* Cold read-ahead: one stream fills a pooled block buffer that readers are
   served from as its bytes arrive; the block goes to the disk cache behind
-  the stream, in the writer thread.
+  the stream, in the writer threads, which may fall ``WRITE_BEHIND`` behind.
 * Read-ahead: reads near the furthest byte read so far (the kernel's reads
   arrive out of order) make a run; a run gets one ranged stream from the
   fastest replica (see :class:`_Streamer`), kept at most a window ahead of
@@ -61,6 +62,7 @@ from pathlib import Path
 from omnifs.blockcache import BlockCache, aligned_buffer
 from providers.errors import Unavailable
 
+from .blockpool import BlockPool
 from .replicas import SNAPSHOT_NAME, ProviderStats, Replica, ReplicaReader, _close_quietly
 
 log = logging.getLogger("omnifs.read")
@@ -73,8 +75,8 @@ _SEEN_MEMORY = 100_000
 _SNAPSHOT_EVERY = 5.0
 #: bytes asked of a stream at a time (and the granularity readers see them arrive in)
 _PIECE = 1024 * 1024
-#: fetched blocks that may wait in memory for the cache writers (see ReadPath.__init__)
-_WRITE_SLOTS = 16
+#: bytes of fetched blocks that may wait in memory for the cache writers (see ReadPath.__init__)
+WRITE_BEHIND = 256 * 1024**2
 
 
 @dataclass
@@ -113,12 +115,18 @@ class ReadPath:
         #: here against ~1.3 GB/s with four in flight; mapping and checking 1 GiB of
         #: cached blocks after a dropped page cache: 1.07 s with 4, 0.86 s with 8)
         self._disk_pool = cf.ThreadPoolExecutor(max_workers=8, thread_name_prefix="omnifs-diskread")
-        #: write fetched blocks into the disk cache behind the stream. Two, and up to 16
-        #: blocks (64 MiB) waiting: a cold 256 MiB read from moto spent 0.3 s of its
-        #: 0.55 s stream waiting for one writer with 8 (the cache write, ~0.6 GB/s with
-        #: its checksum and index, is slower than the stream); 0.70 s in all, was 0.81
+        #: write fetched blocks into the disk cache behind the stream. The cache write
+        #: (O_DIRECT, checksum, index: ~0.26 s per 256 MiB on the test disk) is slower
+        #: than a fast stream, and a stream that waits for it is a reader that waits:
+        #: with 16 blocks allowed to wait a cold 256 MiB read took 0.64-0.69 s, with
+        #: 64 (and reused buffers, below) 0.41-0.50 s. One writer at a time holds the
+        #: index; the second prepares its block meanwhile.
         self._writer = cf.ThreadPoolExecutor(max_workers=2, thread_name_prefix="omnifs-cachewrite")
-        self._write_slots = threading.Semaphore(_WRITE_SLOTS)
+        self._write_slots_n = max(4, WRITE_BEHIND // self.block_size)
+        self._write_slots = threading.Semaphore(self._write_slots_n)
+        #: buffers for the blocks streams fill: enough for every block that may wait
+        #: for the writers, plus the window of each of a few streams
+        self.pool = BlockPool(self.block_size, self._write_slots_n + 2 * max(readahead, 1) + 4)
         self._streamers: set[_Streamer] = set()
         #: blocks fetched from stores (on demand or ahead), for tests and bench
         self.fetches = 0
@@ -280,9 +288,9 @@ class ReadPath:
 
     def drain(self) -> None:
         """Wait until every fetched block is in the disk cache (tests, benchmarks)."""
-        for _ in range(_WRITE_SLOTS):  # every slot back: no write queued or running
+        for _ in range(self._write_slots_n):  # every slot back: no write queued or running
             self._write_slots.acquire()
-        for _ in range(_WRITE_SLOTS):
+        for _ in range(self._write_slots_n):
             self._write_slots.release()
 
     def save_stats(self, path: Path | None = None) -> None:
@@ -303,6 +311,7 @@ class ReadPath:
         self._prefetch_pool.shutdown(wait=True, cancel_futures=True)
         self._disk_pool.shutdown(wait=True, cancel_futures=True)
         self._writer.shutdown(wait=True)
+        self.pool.close()
         self.reader.close()
         self.save_stats()
         if self.cache is not None:
@@ -319,8 +328,9 @@ class _Partial:
 
     __slots__ = ("buf", "filled")
 
-    def __init__(self, size: int):
-        self.buf = aligned_buffer(size)  # the disk cache writes it with O_DIRECT
+    def __init__(self, size: int, pool: BlockPool):
+        # page-aligned: the disk cache writes it with O_DIRECT
+        self.buf = pool.take() if size == pool.size else aligned_buffer(size)
         self.filled = 0
 
 
@@ -780,7 +790,7 @@ class _Streamer:
                 self._buf += piece
             del self._buf[:n]
             return b""
-        part = _Partial(n)
+        part = _Partial(n, self.path.pool)
         view = memoryview(part.buf)
         handle = self.handle
         shown = handle.offer(index, part, cached=False)
@@ -886,6 +896,8 @@ class CachedStoreReader:
         # round trips measured now, in the background, so that the first read
         # already goes to the fastest replica instead of the first in placement order
         self.replicas.probe([self._provider(name) for name in stores.order])
+        # the first cold read pays no page faults for its buffers (idle CPU only)
+        threading.Thread(target=self.path.pool.warm, name="omnifs-poolwarm", daemon=True).start()
 
     def _provider(self, name: str):
         """The provider reads go to; behind injected latency when the test seam asks for it."""
