@@ -9,8 +9,8 @@ used before has its pages already: the stream only writes into it.
 When is a buffer free again? Every view of it — the block the handle keeps,
 the copy waiting for the cache writer, a slice pyfuse3 is replying with —
 descends from the one ``memoryview`` made of it at :meth:`BlockPool.take`,
-and that view's buffer keeps one reference to the underlying ``bytearray``
-for as long as any of them lives. So the pool hands a buffer out again only
+and that view's buffer keeps one reference to the underlying anonymous
+``mmap`` for as long as any of them lives. So the pool hands a buffer out again only
 when nothing but the pool refers to it: no bookkeeping by its users, no way
 to reuse bytes someone still reads.
 
@@ -22,31 +22,38 @@ back to the system, so an idle mount shrinks to nothing.
 from __future__ import annotations
 
 import contextlib
+import mmap
 import os
 import sys
 import threading
 import time
 
-from omnifs.blockcache import aligned_buffer, aligned_bytearray
+from omnifs.blockcache import aligned_buffer
 
 #: seconds a pooled buffer may sit unused before it is released
 IDLE = 60.0
 
 
+#: pages mapped and zeroed by the kernel in the mmap call itself, without the GIL
+#: (one call instead of a fault per page, and no Python memset)
+_POPULATE = getattr(mmap, "MAP_POPULATE", 0)
+
+
 class _Slot:
-    __slots__ = ("raw", "start", "used_at")
+    __slots__ = ("mem", "used_at")
 
     def __init__(self, size: int):
-        self.raw, self.start = aligned_bytearray(size)  # zeroed: every page touched
+        # anonymous maps are page-aligned, as O_DIRECT wants
+        self.mem = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | _POPULATE)
         self.used_at = time.monotonic()
 
     def free(self) -> bool:
         # the slot's attribute and getrefcount's argument: no view of it is alive
-        return sys.getrefcount(self.raw) <= 2
+        return sys.getrefcount(self.mem) <= 2
 
-    def view(self, size: int) -> memoryview:
+    def view(self) -> memoryview:
         self.used_at = time.monotonic()
-        return memoryview(self.raw)[self.start:self.start + size]
+        return memoryview(self.mem)
 
 
 class BlockPool:
@@ -69,14 +76,14 @@ class BlockPool:
                 slot = self._slots[(self._next + i) % n]
                 if slot.free():
                     self._next = (self._next + i + 1) % n
-                    return slot.view(self.size)
+                    return slot.view()
             grow = n < self.count and not self._closed
             if not grow:
                 self.overflow += 1
         if not grow:
             return aligned_buffer(self.size)
         slot = _Slot(self.size)  # outside the lock: made while others take theirs
-        view = slot.view(self.size)
+        view = slot.view()
         with self._lock:
             if not self._closed and len(self._slots) < self.count:
                 self._slots.append(slot)

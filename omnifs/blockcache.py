@@ -154,15 +154,10 @@ def aligned_buffer(size: int) -> memoryview:
     Blocks a stream fills are allocated here so the cache can write them
     with O_DIRECT (see :class:`_BlockDisk`).
     """
-    raw, start = aligned_bytearray(size)
-    return memoryview(raw)[start:start + size]
-
-
-def aligned_bytearray(size: int) -> tuple[bytearray, int]:
-    """A zeroed bytearray and the offset in it of ``size`` page-aligned bytes."""
     raw = bytearray(size + _ALIGN)
     address = ctypes.addressof(ctypes.c_char.from_buffer(raw))
-    return raw, -address % _ALIGN
+    start = -address % _ALIGN
+    return memoryview(raw)[start:start + size]
 
 
 def _is_aligned(view: memoryview) -> bool:
