@@ -881,7 +881,7 @@ class CachedStoreReader:
         self._simple = StoreReader(catalog, stores)
         self.cat = catalog
         self.stores = stores
-        cache = BlockCache(config.cache_dir, config.cache_size, block_size=config.cache_block_size)
+        cache = BlockCache.for_config(config)
         # the process-wide REGISTRY (`omnifs status` shows it); read failures reach the
         # mount's health through ``stores``
         self.replicas = ReplicaReader(health=stores)

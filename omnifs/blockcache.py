@@ -308,6 +308,11 @@ def _tag_length(tag: int) -> int:
 class BlockCache:
     """Thread-safe; one per mount. ``get``/``put`` are blocking (call them in a worker thread)."""
 
+    @classmethod
+    def for_config(cls, config) -> Self:
+        """The cache a config's ``[cache]`` table describes (``dir``, ``size``, ``block_size``)."""
+        return cls(config.cache_dir, config.cache_size, block_size=config.cache_block_size)
+
     def __init__(self, directory: str | Path, size_limit: int, block_size: int = _DEFAULT_BLOCK):
         if size_limit <= 0:
             raise ValueError("cache size must be positive")

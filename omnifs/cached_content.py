@@ -37,7 +37,7 @@ log = logging.getLogger("omnifs.cache")
 def open_cache(config: Config) -> BlockCache | None:
     """The config's block cache for a process that only borrows it (daemon, CLI); None if unusable."""
     try:
-        return BlockCache(config.cache_dir, config.cache_size, block_size=config.cache_block_size)
+        return BlockCache.for_config(config)
     except Exception as e:  # noqa: BLE001 - without it, copies come from the stores as before
         log.warning("block cache %s not usable (%s): copies are read from the stores",
                     config.cache_dir, e)

@@ -37,7 +37,7 @@ def _open(args):
     from omnifs.blockcache import BlockCache
 
     cfg = load_config(args.config)
-    return cfg, BlockCache(cfg.cache_dir, cfg.cache_size, block_size=cfg.cache_block_size)
+    return cfg, BlockCache.for_config(cfg)
 
 
 def _size(n: float) -> str:
