@@ -14,6 +14,9 @@ Caveats:
   ``list``: it is fetched with one HEAD per object, 16 at a time.
 * A multipart upload whose part fails keeps reading the source until the SDK's
   pool reports the failure, then the upload is aborted (the SDK decides that).
+* Requests whose answer waits on the server assembling an object (completing
+  a multipart upload, copies) get a read timeout of ``ASSEMBLY_TIMEOUT``
+  instead (:class:`_Pool`), as on the S3 provider.
 """
 
 from __future__ import annotations
@@ -45,7 +48,13 @@ from .errors import (
     Throttled,
     Unavailable,
 )
-from .s3api import MetadataFiller, info_from_headers, md5_checksums, version_of
+from .s3api import (
+    ASSEMBLY_TIMEOUT,
+    MetadataFiller,
+    info_from_headers,
+    md5_checksums,
+    version_of,
+)
 from .streams import TranslatingReader
 
 if TYPE_CHECKING:
@@ -74,6 +83,31 @@ _INVALID = {"InvalidArgument", "KeyTooLong", "KeyTooLongError", "InvalidStorageC
             "EntityTooLarge", "EntityTooSmall", "InvalidRequest", "InvalidBucketName",
             "MetadataTooLarge", "InvalidPart", "InvalidPartOrder", "XMinioInvalidObjectName",
             "InvalidObjectName"}
+
+
+class _Pool(urllib3.PoolManager):
+    """The SDK's connection pool, with a long read timeout where the server assembles.
+
+    The SDK makes those requests itself (inside ``put_object`` and
+    ``copy_object``) through this one pool, so they are told apart here: a
+    POST with ``uploadId`` (CompleteMultipartUpload) and a PUT with a copy
+    source (CopyObject, UploadPartCopy). With the usual short read timeout a
+    completion that takes longer was retried on an upload the server had
+    already finished, and failed.
+    """
+
+    def __init__(self, connect_timeout: float, **kw):
+        super().__init__(**kw)
+        self._assembling = urllib3.Timeout(connect=connect_timeout,
+                                           read=max(connect_timeout, ASSEMBLY_TIMEOUT))
+
+    def urlopen(self, method, url, redirect=True, **kw):
+        headers = kw.get("headers") or {}
+        if ((method == "POST" and "uploadId=" in urlsplit(url).query)
+                or (method == "PUT" and any(k.lower() == "x-amz-copy-source" for k in headers))):
+            kw["timeout"] = self._assembling
+        return super().urlopen(method, url, redirect, **kw)
+
 
 _TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
     ux.HTTPError, http.client.HTTPException, ConnectionError, TimeoutError)
@@ -188,7 +222,8 @@ class MinioProvider(Provider):
             or os.environ.get("MINIO_ROOT_USER")
         secret = settings.secret_key or os.environ.get("MINIO_SECRET_KEY") \
             or os.environ.get("MINIO_ROOT_PASSWORD")
-        self._http = urllib3.PoolManager(
+        self._http = _Pool(
+            settings.timeout,
             timeout=urllib3.Timeout(connect=settings.timeout, read=settings.timeout),
             maxsize=32,
             cert_reqs="CERT_REQUIRED" if cert_check else "CERT_NONE",

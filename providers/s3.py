@@ -50,7 +50,14 @@ from .errors import (
     Throttled,
     Unavailable,
 )
-from .s3api import MetadataFiller, clean_etag, info_from_headers, md5_checksums, version_of
+from .s3api import (
+    ASSEMBLY_TIMEOUT,
+    MetadataFiller,
+    clean_etag,
+    info_from_headers,
+    md5_checksums,
+    version_of,
+)
 from .s3wire import Fallback, S3Wire
 from .streams import TranslatingReader, read_full, whole_size
 
@@ -63,8 +70,6 @@ GiB = 1024 * MiB
 COPY_LIMIT = 5 * GiB
 #: part size for server-side part copies (S3 allows up to 5 GiB per part)
 COPY_PART = 512 * MiB
-#: read timeout (s) while a store assembles an object (see ``S3Provider.assembling``)
-ASSEMBLY_TIMEOUT = 600.0
 #: parts uploaded at once by one ``write`` (bounds memory: ~this many parts buffered)
 PARALLEL_PARTS = 4
 #: HEADs in flight while ``list`` gathers user metadata

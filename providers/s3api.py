@@ -11,6 +11,10 @@ from email.utils import parsedate_to_datetime
 from .base import ObjectInfo
 from .streams import whole_size
 
+#: read timeout (s) for requests whose answer waits on the store assembling an object
+#: (completing a multipart upload, server-side copies): seconds to minutes for big ones
+ASSEMBLY_TIMEOUT = 600.0
+
 _MD5_RE = re.compile(r"^[0-9a-f]{32}$")
 
 #: HEADs in flight while filling in a listing's metadata
