@@ -21,9 +21,7 @@ back to the system, so an idle mount shrinks to nothing.
 
 from __future__ import annotations
 
-import contextlib
 import mmap
-import os
 import sys
 import threading
 import time
@@ -91,12 +89,14 @@ class BlockPool:
         return view
 
     def warm(self) -> None:
-        """Make and touch every pooled buffer now (a mount's first cold read pays no faults).
+        """Make every pooled buffer now, pages and all (a mount's first cold read pays no faults).
 
-        Runs at the lowest CPU priority (SCHED_IDLE): it must never slow a read.
+        At normal priority: the kernel populates each map holding the
+        process's memory-map lock, so a thread starved by SCHED_IDLE there
+        could hold up every other thread's mmap and munmap (the warm read
+        path maps cache files). Measured either way, cold reads right after
+        mount were alike (row 2 ratios, normal vs idle: 0.52 vs 0.57, 0.56 vs 0.60).
         """
-        with contextlib.suppress(OSError, AttributeError):
-            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # this thread only
         while not self._closed and len(self._slots) < self.count:
             slot = _Slot(self.size)
             with self._lock:

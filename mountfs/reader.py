@@ -896,7 +896,7 @@ class CachedStoreReader:
         # round trips measured now, in the background, so that the first read
         # already goes to the fastest replica instead of the first in placement order
         self.replicas.probe([self._provider(name) for name in stores.order])
-        # the first cold read pays no page faults for its buffers (idle CPU only)
+        # the first cold read pays no page faults for its buffers
         threading.Thread(target=self.path.pool.warm, name="omnifs-poolwarm", daemon=True).start()
 
     def _provider(self, name: str):
