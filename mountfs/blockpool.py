@@ -21,12 +21,15 @@ back to the system, so an idle mount shrinks to nothing.
 
 from __future__ import annotations
 
+import logging
 import mmap
 import sys
 import threading
 import time
 
 from omnifs.blockcache import aligned_buffer
+
+log = logging.getLogger("omnifs.read")
 
 #: seconds a pooled buffer may sit unused before it is released
 IDLE = 60.0
@@ -80,7 +83,11 @@ class BlockPool:
                 self.overflow += 1
         if not grow:
             return aligned_buffer(self.size)
-        slot = _Slot(self.size)  # outside the lock: made while others take theirs
+        try:
+            slot = _Slot(self.size)  # outside the lock: made while others take theirs
+        except OSError as e:  # no map to be had (memory limits): a plain buffer, or MemoryError
+            log.debug("block pool cannot grow: %s", e)
+            return aligned_buffer(self.size)
         view = slot.view()
         with self._lock:
             if not self._closed and len(self._slots) < self.count:
@@ -98,7 +105,12 @@ class BlockPool:
         mount were alike (row 2 ratios, normal vs idle: 0.52 vs 0.57, 0.56 vs 0.60).
         """
         while not self._closed and len(self._slots) < self.count:
-            slot = _Slot(self.size)
+            try:
+                slot = _Slot(self.size)
+            except OSError as e:
+                log.info("block pool: %d of %d buffers made ahead (%s)", len(self._slots),
+                         self.count, e)
+                break
             with self._lock:
                 if self._closed or len(self._slots) >= self.count:
                     break

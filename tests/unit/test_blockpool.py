@@ -87,3 +87,16 @@ def test_warm_fills_the_pool_and_idle_buffers_are_released(monkeypatch):
     pool._sweep()
     assert len(pool) == 0
     pool.close()
+
+
+def test_no_memory_for_a_map_means_plain_buffers_not_errors(monkeypatch):
+    def refuse(*a, **kw):
+        raise OSError(12, "Cannot allocate memory")
+
+    monkeypatch.setattr(blockpool.mmap, "mmap", refuse)
+    pool = BlockPool(SIZE, 4)
+    pool.warm()
+    assert len(pool) == 0
+    b = pool.take()
+    assert len(b) == SIZE and address(b) % 4096 == 0
+    pool.close()
