@@ -74,7 +74,7 @@ from .errors import (
     Throttled,
     Unavailable,
 )
-from .streams import TranslatingReader, read_full, whole_size
+from .streams import TranslatingReader, WireBody, read_full, whole_size
 
 if TYPE_CHECKING:
     from .registry import ProviderSettings
@@ -97,6 +97,10 @@ _COPY_POLL = 0.2
 _SDK_ERRORS: tuple[type[BaseException], ...] = (aexc.AzureError, OSError, ValueError)
 #: what reading a fast-path body may raise (a dropped connection, a short body)
 _WIRE_ERRORS: tuple[type[BaseException], ...] = (urllib3.exceptions.HTTPError, OSError)
+
+
+def _short_body(got: int, expected: int) -> BaseException:
+    return urllib3.exceptions.IncompleteRead(got, expected - got)
 
 _SAFE_NAME = re.compile(r"[a-z_][a-z0-9_]*\Z")
 _ESCAPED = re.compile(r"_x([0-9a-f]{2})_")
@@ -403,8 +407,11 @@ class AzureProvider(Provider):
             except Fallback:
                 pass
             else:
-                return TranslatingReader(r, _WIRE_ERRORS, lambda e: self._wire_error(e, key),
-                                         on_close=r.release_conn, info=self._described(r.headers, key))
+                # read straight into the caller's buffer; the connection goes back
+                # to the pool once the body is read to its end
+                body = WireBody(r, r.headers.get("Content-Length"), _short_body)
+                return TranslatingReader(body, _WIRE_ERRORS, lambda e: self._wire_error(e, key),
+                                         info=self._described(r.headers, key))
         try:
             downloader = blob.download_blob(offset=start, length=length, max_concurrency=1,
                                             timeout=self.timeout)

@@ -41,6 +41,66 @@ def whole_size(content_range: str | None, length: int | str | None) -> int | Non
     return int(length) if length.isdigit() else None
 
 
+class WireBody(io.RawIOBase):
+    """A GET body read straight off the connection: ``readinto`` fills the caller's buffer.
+
+    ``response`` is a urllib3 response, ``length`` its Content-Length, and
+    ``short(got, expected)`` the error for a body that ends before it (the
+    transport's own, so the provider translates it like any dropped
+    connection: the caller sees Unavailable).
+
+    Why not the SDKs' bodies: every ``read(n)`` through botocore's
+    StreamingBody or urllib3 ends in http.client allocating a zeroed n-byte
+    buffer and copying it into a new bytes object. Measured here on a 256 MiB
+    moto GET: 0.21-0.26 s of CPU with 1 MiB reads, 0.066 s reading into one
+    reused buffer, and the body arrives in half the time. The mount's cold
+    reads fill their cache blocks this way (mountfs/reader.py).
+    """
+
+    def __init__(self, response: Any, length: int | str | None,
+                 short: Callable[[int, int], BaseException]):
+        super().__init__()
+        self._response = response
+        # the http.client response under urllib3's (which has no copy-free readinto)
+        self._fp = getattr(response, "_fp", None)
+        self._length = None if length is None else int(length)
+        self._short = short
+        self._got = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:  # type: ignore[override]
+        if self._fp is None:
+            data = self._response.read(len(b))
+            n = len(data)
+            b[:n] = data
+        else:
+            n = self._fp.readinto(b) if len(b) else 0
+        self._got += n
+        if n == 0 and len(b) and self._length is not None and self._got < self._length:
+            raise self._short(self._got, self._length)
+        if self._fp is not None and self._got == self._length and n:
+            # read to its end behind urllib3's back: hand the connection back for reuse
+            self._response.release_conn()
+        return n
+
+    def read(self, n: int | None = -1) -> bytes:
+        if n is None or n < 0:
+            out = bytearray()
+            while piece := self.read(1024 * 1024):
+                out += piece
+            return bytes(out)
+        buf = bytearray(n)
+        got = self.readinto(buf)
+        return bytes(buf) if got == n else bytes(memoryview(buf)[:got])
+
+    def close(self) -> None:
+        if not self.closed:
+            self._response.close()
+        super().close()
+
+
 class TranslatingReader(io.RawIOBase):
     """An SDK's response body as a file whose read errors are omnifs errors.
 
@@ -74,7 +134,7 @@ class TranslatingReader(io.RawIOBase):
         return self.read(-1)
 
     def readinto(self, b) -> int:
-        """Into ``b`` without a copy when the body can (providers/s3wire.py's WireBody)."""
+        """Into ``b`` without a copy when the body can (a :class:`WireBody`)."""
         if isinstance(self._body, io.RawIOBase):
             if self.closed:
                 raise ValueError("read from a closed stream")
