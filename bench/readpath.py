@@ -80,12 +80,27 @@ def write_random(path: Path, size: int) -> str:
     return h.hexdigest()
 
 
-def omnifs(cfg: Path, *args: str, env: dict | None = None) -> None:
+def omnifs(cfg: Path, *args: str, env: dict | None = None) -> str:
     proc = subprocess.run([sys.executable, "-m", "omnifs", "--config", str(cfg), *args],
                           check=False, capture_output=True, text=True, cwd=ROOT, timeout=1200,
                           env=None if env is None else {**os.environ, **env})
     if proc.returncode != 0:
         raise SystemExit(f"omnifs {' '.join(args)} failed: {proc.stdout}{proc.stderr}")
+    return proc.stdout
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used so far (all its threads)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 class Mount:
@@ -104,7 +119,11 @@ class Mount:
         self.cfg.chmod(0o600)
 
     def up(self, env: dict | None = None) -> None:
-        omnifs(self.cfg, "mount", str(self.mp), env=env)
+        import re
+
+        out = omnifs(self.cfg, "mount", str(self.mp), env=env)
+        found = re.search(r"\(pid (\d+)\)", out)
+        self.pid = int(found.group(1)) if found else None
 
     def down(self) -> None:
         if os.path.ismount(self.mp):
@@ -259,13 +278,16 @@ def rows2_4_cold(work: Path, size: int, runs: int, with_rclone: bool) -> None:
                 pass
             return first, time.perf_counter() - t0
 
-        ours, base, ttfb, rcl = [], [], [], []
+        ours, base, ttfb, rcl, cpu = [], [], [], [], []
         for _ in range(runs):
             m.clear_cache()
             m.up()
             try:
                 drop_caches()
+                before = (cpu_seconds(m.pid), cpu_seconds(server.proc.pid), children_cpu())
                 ours.append(timed(lambda: cat(m.mp / "obj.bin")))
+                after = (cpu_seconds(m.pid), cpu_seconds(server.proc.pid), children_cpu())
+                cpu.append([b - a for a, b in zip(before, after, strict=True)])
             finally:
                 m.down()
             s3 = boto3_client(server.endpoint)
@@ -284,6 +306,10 @@ def rows2_4_cold(work: Path, size: int, runs: int, with_rclone: bool) -> None:
         floor = med(ttfb) + bare
         print(f"   ceiling of any pyfuse3 mount here: first byte {med(ttfb):.2f} s + bare pyfuse3 "
               f"read {bare:.2f} s = {floor:.2f} s -> ratio at most {med(base) / floor:.2f}")
+        mount_cpu, server_cpu, cat_cpu = (med([c[i] for c in cpu]) for i in range(3))
+        print(f"   CPU during our read ({os.cpu_count()} cores x {med(ours):.2f} s = "
+              f"{os.cpu_count() * med(ours):.2f} s): mount {mount_cpu:.2f} s, S3 server "
+              f"{server_cpu:.2f} s, cat {cat_cpu:.2f} s")
         from mountfs.reader import WRITE_BEHIND
 
         put = med([cache_write_time(work, size) for _ in range(runs)])
