@@ -125,8 +125,10 @@ class ReadPath:
         self._write_slots_n = max(4, WRITE_BEHIND // self.block_size)
         self._write_slots = threading.Semaphore(self._write_slots_n)
         #: buffers for the blocks streams fill: enough for every block that may wait
-        #: for the writers, plus the window of each of a few streams
-        self.pool = BlockPool(self.block_size, self._write_slots_n + 2 * max(readahead, 1) + 4)
+        #: for the writers, plus the window of each of a few streams (at most 256:
+        #: small blocks cost few faults, and a long pool is a long search)
+        self.pool = BlockPool(self.block_size,
+                              min(256, self._write_slots_n + 2 * max(readahead, 1) + 4))
         self._streamers: set[_Streamer] = set()
         #: blocks fetched from stores (on demand or ahead), for tests and bench
         self.fetches = 0
@@ -897,7 +899,8 @@ class CachedStoreReader:
         # already goes to the fastest replica instead of the first in placement order
         self.replicas.probe([self._provider(name) for name in stores.order])
         # the first cold read pays no page faults for its buffers
-        threading.Thread(target=self.path.pool.warm, name="omnifs-poolwarm", daemon=True).start()
+        threading.Thread(target=self.path.pool.warm, args=(WRITE_BEHIND,), name="omnifs-poolwarm",
+                         daemon=True).start()
 
     def _provider(self, name: str):
         """The provider reads go to; behind injected latency when the test seam asks for it."""

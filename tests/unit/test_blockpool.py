@@ -100,3 +100,10 @@ def test_no_memory_for_a_map_means_plain_buffers_not_errors(monkeypatch):
     b = pool.take()
     assert len(b) == SIZE and address(b) % 4096 == 0
     pool.close()
+
+
+def test_warm_makes_at_most_the_bytes_asked_for():
+    pool = BlockPool(SIZE, 10)
+    pool.warm(3 * SIZE + 5)
+    assert len(pool) == 3
+    pool.close()
