@@ -633,7 +633,11 @@ class ReadHandle:
             if moved or self.window == 0:
                 self.window = min(limit, max(1, self.window * 2))
             nblocks = (self.file.size + bs - 1) // bs
-            if (self._streamer is None or self._streamer.done) and self.last_block + 1 < nblocks:
+            st = self._streamer
+            # a stream that went all the way to the end of the file handled every block
+            # after it (fetched, cached or left to a fetch in flight): no new one
+            if ((st is None or (st.done and st.next_index < nblocks))
+                    and self.last_block + 1 < nblocks):
                 start = self.last_block + 1
             self._moved.notify_all()
         if start is not None:

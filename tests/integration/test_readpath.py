@@ -462,3 +462,32 @@ def test_mount_cat_with_a_hung_store(proxied_mount, tmp_path):
     out = subprocess.run(["cat", str(m.mp / "f")], capture_output=True, check=True, timeout=120)
     assert out.stdout == data
     assert time.monotonic() - t0 < 20
+
+
+def test_one_stream_serves_a_whole_sequential_read(make_provider, cache, monkeypatch):
+    """A stream that reached the end of the file is not followed by new ones that find nothing to do."""
+    from mountfs import reader
+
+    started = []
+    original = reader._Streamer.run
+
+    def counted(self):
+        started.append(self.next_index)
+        return original(self)
+
+    monkeypatch.setattr(reader._Streamer, "run", counted)
+    a = FaultyProvider(make_provider("s3"))
+    data = os.urandom(16 * BLOCK)
+    ref = put_everywhere([a], "one-stream", data)
+    rp = make_path(cache, readahead=4)
+    try:
+        h = rp.open(ref)
+        out = bytearray()
+        for off in range(0, ref.size, 128 * KiB):  # as `cat` does, a little slower than the stream
+            out += h.read(off, 128 * KiB)
+            time.sleep(0.005)
+        h.close()
+    finally:
+        rp.close()
+    assert out == data
+    assert started == [0], started
