@@ -7,6 +7,7 @@ mid-transfer and the pytest process's GIL is not shared with the server.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -151,6 +152,33 @@ def settings_for(kind: str, endpoint: str | None, bucket: str, *, name: str | No
         return ProviderSettings(name=name, uri=f"az://{bucket}{tail}",
                                 connection_string=azure_connection_string(endpoint), timeout=5.0)
     raise ValueError(kind)
+
+
+@contextlib.contextmanager
+def short_body_server(length: int = 100, sent: int = 10):
+    """An HTTP server whose every answer is 200 with Content-Length ``length`` and only
+    ``sent`` bytes of body before it hangs up; yields its ``http://127.0.0.1:P``."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+
+    def serve():
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            conn.recv(65536)
+            conn.sendall(f"HTTP/1.1 200 OK\r\nContent-Length: {length}\r\nETag: \"e\"\r\n"
+                         "Last-Modified: Mon, 30 Nov 2026 10:00:00 GMT\r\n\r\n".encode()
+                         + b"x" * sent)
+            conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{srv.getsockname()[1]}"
+    finally:
+        srv.close()
 
 
 class CuttableProxy:

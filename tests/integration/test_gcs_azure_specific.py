@@ -244,38 +244,18 @@ def test_azure_fast_path_reads_into_the_callers_buffer(servers, monkeypatch):
 
 def test_azure_fast_path_body_shorter_than_its_length_is_unavailable():
     """A server that closes early: the reader gets Unavailable, never a short block as whole."""
-    import socket
-    import threading
-
     from providers import Unavailable
 
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(4)
-
-    def serve():
-        while True:
-            try:
-                conn, _ = srv.accept()
-            except OSError:
-                return
-            conn.recv(65536)
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nETag: \"e\"\r\n"
-                         b"Last-Modified: Mon, 30 Nov 2026 10:00:00 GMT\r\n\r\n" + b"x" * 10)
-            conn.close()
-
-    threading.Thread(target=serve, daemon=True).start()
-    p = open_provider(S.settings_for("az", f"http://127.0.0.1:{srv.getsockname()[1]}/devstoreaccount1",
-                                     "ctr"))
-    try:
-        assert p._wire is not None
-        f = p.open_read("k")
-        buf = bytearray(200)
-        got = f.readinto(buf)
-        with pytest.raises(Unavailable):
-            while f.readinto(memoryview(buf)[got:]):
-                pass
-        f.close()
-    finally:
-        srv.close()
-        p.close()
+    with S.short_body_server() as endpoint:
+        p = open_provider(S.settings_for("az", f"{endpoint}/devstoreaccount1", "ctr"))
+        try:
+            assert p._wire is not None
+            f = p.open_read("k")
+            buf = bytearray(200)
+            got = f.readinto(buf)
+            with pytest.raises(Unavailable):
+                while f.readinto(memoryview(buf)[got:]):
+                    pass
+            f.close()
+        finally:
+            p.close()

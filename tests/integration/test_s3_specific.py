@@ -192,41 +192,22 @@ def test_fast_path_reads_into_the_callers_buffer(make_provider, monkeypatch):
         assert got == len(want) and bytes(buf[:got]) == want
 
 
-def test_fast_path_body_shorter_than_its_length_is_unavailable(tmp_path):
+def test_fast_path_body_shorter_than_its_length_is_unavailable():
     """A server that closes early: the reader gets Unavailable, never a short block as whole."""
-    import socket
-    import threading
-
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(4)
-
-    def serve():
-        while True:
-            try:
-                conn, _ = srv.accept()
-            except OSError:
-                return
-            conn.recv(65536)
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nETag: \"e\"\r\n"
-                         b"Last-Modified: Mon, 30 Nov 2026 10:00:00 GMT\r\n\r\n" + b"x" * 10)
-            conn.close()
-
-    threading.Thread(target=serve, daemon=True).start()
-    p = open_provider(S.settings_for("s3", f"http://127.0.0.1:{srv.getsockname()[1]}", "bkt"))
-    try:
-        f = p.open_read("k")
-        buf = bytearray(200)
-        got = f.readinto(buf)
-        with pytest.raises(Unavailable):
-            while f.readinto(memoryview(buf)[got:]):
-                pass
-        f.close()
-        with pytest.raises(Unavailable):
-            p.open_read("k").read()
-    finally:
-        srv.close()
-        p.close()
+    with S.short_body_server() as endpoint:
+        p = open_provider(S.settings_for("s3", endpoint, "bkt"))
+        try:
+            f = p.open_read("k")
+            buf = bytearray(200)
+            got = f.readinto(buf)
+            with pytest.raises(Unavailable):
+                while f.readinto(memoryview(buf)[got:]):
+                    pass
+            f.close()
+            with pytest.raises(Unavailable):
+                p.open_read("k").read()
+        finally:
+            p.close()
 
 
 @pytest.mark.parametrize("kind", ["s3", "minio"])
