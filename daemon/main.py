@@ -32,6 +32,7 @@ from omnifs.blockcache import BlockCache
 from omnifs.cached_content import open_cache
 from omnifs.catalog import Catalog
 from omnifs.config import Config, load_config
+from omnifs.processes import DAEMON_KEY, this_process
 from policy.placement import rules_from_config, views_from_config
 from providers import OmnifsError, Provider, open_provider
 
@@ -121,6 +122,7 @@ class Daemon:
         released = await self.db(release_dead_claims, self.catalog)
         if released:
             log.info("took back the claims of %d dead daemon worker(s)", released)
+        await self.db(self.catalog.set_meta, DAEMON_KEY, this_process())  # `omnifs status`
         self.metrics_port = self.metrics.serve(self.config.metrics_port)
         try:
             async with trio.open_nursery() as nursery:
@@ -272,6 +274,7 @@ class Daemon:
             try:
                 await self.flush_totals()
                 await self.db(self._release_own)
+                await self.db(self.catalog.set_meta, DAEMON_KEY, "")  # stopped
             except Exception as e:  # noqa: BLE001 - shutting down anyway
                 log.debug("releasing claims: %s", e)
         self.metrics.close()

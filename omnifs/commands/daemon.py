@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..catalog import Catalog
 from ..config import load_config
+from ..processes import DAEMON_KEY, recorded_alive
 
 ORDER = 40
 
@@ -78,6 +79,7 @@ def gather(config) -> dict:
                              "parent IS NOT NULL").fetchone()[0]
         under = c.under_replicated(config.copies)
         rows = c.provider_health()  # the catalog exists here: it was just opened
+        owner = c.get_meta(DAEMON_KEY)
     finally:
         catalog.close()
     now = time.time()
@@ -99,7 +101,7 @@ def gather(config) -> dict:
     from mountfs.replicas import mount_read_stats
 
     return {
-        "daemon": "running" if fresh else "not running",
+        "daemon": "running" if recorded_alive(owner, bool(fresh)) else "not running",
         "providers": ordered,
         "queue": queue,
         "files": files,

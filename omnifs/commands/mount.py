@@ -191,18 +191,12 @@ def mount_processes(mountpoint: str) -> list[int]:
     return found
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has exited
-    except (OSError, IndexError):
-        return False
-
-
 def _wait_for_exit(pids: list[int], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     told = False
-    while pids := [p for p in pids if _alive(p)]:
+    from omnifs.processes import alive
+
+    while pids := [p for p in pids if alive(p)]:
         if time.monotonic() > deadline:
             raise OmnifsError(f"unmounted, but the mount process ({', '.join(map(str, pids))}) "
                               f"is still finishing after {timeout:.0f} s; it goes on in the "

@@ -545,7 +545,18 @@ def test_status_shows_health_queue_and_under_replication(make_settings, tmp_path
     assert before["queue"]["oldest_pending_age"] >= 0
     assert {p["status"] for p in before["providers"].values()} == {"healthy"}
 
-    run_daemon_until(cfg, drained(2))
+    from omnifs.commands.daemon import gather
+
+    during = []
+
+    def drained_then_status(cat):
+        if not drained(2)(cat):
+            return False
+        during.append(gather(cfg)["daemon"])
+        return True
+
+    run_daemon_until(cfg, drained_then_status)
+    assert during == ["running"]
     # what a mount measured on its reads, saved beside its cache
     from mountfs.replicas import SNAPSHOT_NAME, StatsRegistry
 
@@ -555,10 +566,41 @@ def test_status_shows_health_queue_and_under_replication(make_settings, tmp_path
     reads.save(tmp_path / "cache" / SNAPSHOT_NAME)
     assert cli(["status", "--config", str(conf)]) == 0
     text = capsys.readouterr().out
-    assert "daemon: running" in text
+    assert "daemon: not running" in text  # it stopped, though its health rows are fresh
     assert "work queue: 0 pending" in text and "under-replicated: 0" in text
     assert text.count("healthy") == 2
     assert "measured by the mount's reads:" in text and "  one " in text
+
+
+def test_status_knows_a_daemon_killed_with_9_is_gone(make_settings, tmp_path, capsys):
+    import json
+
+    from omnifs.cli import main as cli
+
+    a = make_settings("file", name="one")
+    raw = {"catalog": {"url": f"sqlite:///{tmp_path}/catalog.db"},
+           "cache": {"dir": str(tmp_path / "cache")}, "replication": {"copies": 1},
+           "providers": {"one": table_of(a)}, "daemon": FAST_DAEMON, "metrics": {"port": 0}}
+    conf = tmp_path / "omnifs.toml"
+    _write_toml(conf, raw)
+    proc = subprocess.Popen([sys.executable, "-m", "omnifs", "daemon", "--config", str(conf)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def daemon_state() -> str:
+        assert cli(["status", "--json", "--config", str(conf)]) == 0
+        return json.loads(capsys.readouterr().out)["daemon"]
+
+    try:
+        deadline = time.monotonic() + 30
+        while daemon_state() != "running":
+            assert time.monotonic() < deadline and proc.poll() is None, "daemon never ran"
+            time.sleep(0.1)
+        proc.kill()
+        proc.wait(timeout=30)
+        assert daemon_state() == "not running"  # at once, not when its health rows go stale
+    finally:
+        if proc.poll() is None:
+            proc.kill()
 
 
 # -- through a real FUSE mount ----------------------------------------------------------

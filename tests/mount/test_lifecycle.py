@@ -92,11 +92,12 @@ def test_read_ahead_raised_for_1mib_reads(mnt):
 
 def test_umount_returns_once_the_mount_process_has_finished(mnt):
     """Written files are still being cached when the kernel lets go: umount waits for that."""
-    from omnifs.commands.mount import _alive, mount_processes
+    from omnifs.commands.mount import mount_processes
+    from omnifs.processes import alive
 
     for i in range(4):
         (mnt.mp / f"w{i}").write_bytes(os.urandom(8 * 1024 * 1024))
     assert mount_processes(str(mnt.mp)) == [mnt.pid]
     omnifs("umount", str(mnt.mp), config=mnt.config)
-    assert not _alive(mnt.pid), "umount returned while the mount process still ran"
+    assert not alive(mnt.pid), "umount returned while the mount process still ran"
     assert mount_processes(str(mnt.mp)) == []

@@ -1,0 +1,45 @@
+"""Is a process still alive? (``omnifs umount`` waiting for a mount, ``omnifs status``.)"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+
+
+def alive(pid: int) -> bool:
+    """True while process ``pid`` exists and has not exited (a zombie has exited)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+#: catalog meta key where the running daemon says who it is ("" once it has stopped)
+DAEMON_KEY = "daemon"
+
+
+def this_process() -> str:
+    """The record a daemon leaves under ``DAEMON_KEY`` while it runs."""
+    return json.dumps({"pid": os.getpid(), "host": socket.gethostname()})
+
+
+def recorded_alive(record: str | None, heard_lately: bool) -> bool:
+    """Does the process of ``record`` (a :func:`this_process` value) still run?
+
+    On this host its pid says so at once (a daemon killed with -9 never
+    clears its record); on another host, or with no record at all (a daemon
+    from before the record existed), only whether it was ``heard_lately``.
+    An empty record is a clean stop.
+    """
+    if record is None:
+        return heard_lately
+    if not record:
+        return False
+    try:
+        info = json.loads(record)
+        pid, host = int(info["pid"]), str(info["host"])
+    except (ValueError, KeyError, TypeError):
+        return heard_lately
+    return alive(pid) if host == socket.gethostname() else heard_lately
