@@ -78,22 +78,11 @@ class BlockPool:
                 if slot.free():
                     self._next = (self._next + i + 1) % n
                     return slot.view()
-            grow = n < self.count and not self._closed
-            if not grow:
-                self.overflow += 1
-        if not grow:
+        slot = self._add(self.count)
+        if slot is None:
+            self.overflow += 1
             return aligned_buffer(self.size)
-        try:
-            slot = _Slot(self.size)  # outside the lock: made while others take theirs
-        except OSError as e:  # no map to be had (memory limits): a plain buffer, or MemoryError
-            log.debug("block pool cannot grow: %s", e)
-            return aligned_buffer(self.size)
-        view = slot.view()
-        with self._lock:
-            if not self._closed and len(self._slots) < self.count:
-                self._slots.append(slot)
-        self._schedule_sweep()
-        return view
+        return slot.view()
 
     def warm(self, limit: int | None = None) -> None:
         """Make pooled buffers now, pages and all (a mount's first cold read pays no faults).
@@ -107,18 +96,25 @@ class BlockPool:
         mount were alike (row 2 ratios, normal vs idle: 0.52 vs 0.57, 0.56 vs 0.60).
         """
         want = self.count if limit is None else min(self.count, max(1, limit // self.size))
-        while not self._closed and len(self._slots) < want:
-            try:
-                slot = _Slot(self.size)
-            except OSError as e:
-                log.info("block pool: %d of %d buffers made ahead (%s)", len(self._slots),
-                         self.count, e)
-                break
-            with self._lock:
-                if self._closed or len(self._slots) >= want:
-                    break
-                self._slots.append(slot)
+        while len(self._slots) < want and self._add(want) is not None:
+            pass
+
+    def _add(self, limit: int) -> _Slot | None:
+        """A new pooled buffer while the pool holds fewer than ``limit``; None otherwise."""
+        with self._lock:
+            if self._closed or len(self._slots) >= limit:
+                return None
+        try:
+            slot = _Slot(self.size)  # outside the lock: made while others take theirs
+        except OSError as e:  # no map to be had (memory limits)
+            log.info("block pool stops at %d of %d buffers: %s", len(self._slots), self.count, e)
+            return None
+        with self._lock:
+            if self._closed or len(self._slots) >= limit:
+                return None  # others filled it meanwhile: this one is dropped
+            self._slots.append(slot)
         self._schedule_sweep()
+        return slot
 
     def __len__(self) -> int:
         return len(self._slots)
