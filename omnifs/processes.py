@@ -1,10 +1,11 @@
-"""Is a process still alive? (``omnifs umount`` waiting for a mount, ``omnifs status``.)"""
+"""Which omnifs processes run: ``omnifs umount`` waiting for a mount, ``omnifs status``."""
 
 from __future__ import annotations
 
 import json
 import os
 import socket
+from pathlib import Path
 
 
 def alive(pid: int) -> bool:
@@ -14,6 +15,26 @@ def alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except (OSError, IndexError):
         return False
+
+
+def mount_processes(mountpoint: str) -> list[int]:
+    """Pids of ``omnifs mount`` processes serving ``mountpoint`` (from /proc)."""
+    want = {os.path.abspath(mountpoint), os.path.realpath(mountpoint)}
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                argv = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
+        except OSError:
+            continue
+        if "mount" not in argv or not any(Path(a).name == "omnifs" for a in argv):
+            continue
+        after = argv[argv.index("mount") + 1:]
+        if any(not a.startswith("-") and os.path.abspath(a) in want for a in after):
+            found.append(int(name))
+    return found
 
 
 #: catalog meta key where the running daemon says who it is ("" once it has stopped)

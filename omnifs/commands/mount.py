@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from omnifs.errors import InvalidInput, OmnifsError
+from omnifs.processes import alive, mount_processes
 
 ORDER = 30
 
@@ -171,37 +172,16 @@ def cmd_umount(args) -> int:
     return 0
 
 
-def mount_processes(mountpoint: str) -> list[int]:
-    """Pids of ``omnifs mount`` processes serving ``mountpoint`` (from /proc)."""
-    want = {os.path.abspath(mountpoint), os.path.realpath(mountpoint)}
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{name}/cmdline", "rb") as f:
-                argv = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
-        except OSError:
-            continue
-        if "mount" not in argv or not any(Path(a).name == "omnifs" for a in argv):
-            continue
-        after = argv[argv.index("mount") + 1:]
-        if any(not a.startswith("-") and os.path.abspath(a) in want for a in after):
-            found.append(int(name))
-    return found
-
-
 def _wait_for_exit(pids: list[int], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
+    start = time.monotonic()
     told = False
-    from omnifs.processes import alive
-
     while pids := [p for p in pids if alive(p)]:
-        if time.monotonic() > deadline:
+        waited = time.monotonic() - start
+        if waited > timeout:
             raise OmnifsError(f"unmounted, but the mount process ({', '.join(map(str, pids))}) "
                               f"is still finishing after {timeout:.0f} s; it goes on in the "
                               "background")
-        if not told and time.monotonic() > deadline - timeout + 2:
+        if not told and waited > 2:
             told = True
             print(f"omnifs: unmounted; waiting for the mount process ({', '.join(map(str, pids))})"
                   " to finish its uploads", file=sys.stderr)

@@ -92,8 +92,7 @@ def test_read_ahead_raised_for_1mib_reads(mnt):
 
 def test_umount_returns_once_the_mount_process_has_finished(mnt):
     """Written files are still being cached when the kernel lets go: umount waits for that."""
-    from omnifs.commands.mount import mount_processes
-    from omnifs.processes import alive
+    from omnifs.processes import alive, mount_processes
 
     for i in range(4):
         (mnt.mp / f"w{i}").write_bytes(os.urandom(8 * 1024 * 1024))
