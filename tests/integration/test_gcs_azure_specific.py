@@ -18,6 +18,7 @@ import pytest
 from providers import NotFound, PermissionDenied, open_provider
 from providers.azure import decode_meta_name, decode_metadata, encode_meta_name, encode_metadata
 from tests import servers as S
+from tests.fastpath import check_readinto, check_short_body_unavailable
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -229,14 +230,7 @@ def test_azure_fast_path_reads_into_the_callers_buffer(servers, monkeypatch):
         data = random.randbytes(3 * 1024 * 1024 + 7)
         p.write_bytes("big", data)
         monkeypatch.setattr(BlobClient, "download_blob", lambda *a, **kw: pytest.fail("SDK used"))
-        for start, end in ((0, None), (5, len(data) - 3)):
-            want = data[start:end]
-            buf = bytearray(len(want) + 10)
-            view, got = memoryview(buf), 0
-            with p.open_read("big", start, end) as f:
-                while n := f.readinto(view[got:got + 1_000_003]):
-                    got += n
-            assert got == len(want) and bytes(buf[:got]) == want
+        check_readinto(p, "big", data)
         assert p.read_bytes("big") == data  # the connection went back to the pool in order
     finally:
         p.close()
@@ -244,18 +238,10 @@ def test_azure_fast_path_reads_into_the_callers_buffer(servers, monkeypatch):
 
 def test_azure_fast_path_body_shorter_than_its_length_is_unavailable():
     """A server that closes early: the reader gets Unavailable, never a short block as whole."""
-    from providers import Unavailable
-
     with S.short_body_server() as endpoint:
         p = open_provider(S.settings_for("az", f"{endpoint}/devstoreaccount1", "ctr"))
         try:
             assert p._wire is not None
-            f = p.open_read("k")
-            buf = bytearray(200)
-            got = f.readinto(buf)
-            with pytest.raises(Unavailable):
-                while f.readinto(memoryview(buf)[got:]):
-                    pass
-            f.close()
+            check_short_body_unavailable(p, "k")
         finally:
             p.close()

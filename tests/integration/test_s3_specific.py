@@ -26,6 +26,7 @@ from providers import (
     open_provider,
 )
 from tests import servers as S
+from tests.fastpath import check_readinto, check_short_body_unavailable
 
 MiB = 1024 * 1024
 
@@ -182,14 +183,7 @@ def test_fast_path_reads_into_the_callers_buffer(make_provider, monkeypatch):
     _client_calls_forbidden(p, monkeypatch)
     data = os.urandom(3 * 1024 * 1024 + 7)
     p.write_bytes("big", data)
-    for start, end in ((0, None), (5, len(data) - 3)):
-        want = data[start:end]
-        buf = bytearray(len(want) + 10)
-        view, got = memoryview(buf), 0
-        with p.open_read("big", start, end) as f:
-            while n := f.readinto(view[got:got + 1_000_003]):
-                got += n
-        assert got == len(want) and bytes(buf[:got]) == want
+    check_readinto(p, "big", data)
 
 
 def test_fast_path_body_shorter_than_its_length_is_unavailable():
@@ -197,13 +191,7 @@ def test_fast_path_body_shorter_than_its_length_is_unavailable():
     with S.short_body_server() as endpoint:
         p = open_provider(S.settings_for("s3", endpoint, "bkt"))
         try:
-            f = p.open_read("k")
-            buf = bytearray(200)
-            got = f.readinto(buf)
-            with pytest.raises(Unavailable):
-                while f.readinto(memoryview(buf)[got:]):
-                    pass
-            f.close()
+            check_short_body_unavailable(p, "k")
             with pytest.raises(Unavailable):
                 p.open_read("k").read()
         finally:
