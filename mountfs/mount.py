@@ -62,10 +62,17 @@ def mount_device(mountpoint: str) -> str | None:
 
 
 def raise_read_ahead(mountpoint: str, kb: int = READ_AHEAD_KB) -> bool:
+    """Raise the kernel's read-ahead for the mount; call once its request loop serves.
+
+    The kernel lowers read-ahead to what the FUSE INIT reply allows when it
+    processes that reply, so a value written before then is lost. Any request
+    waits for INIT to finish, so a stat of the mount point orders the write after it.
+    """
     dev = mount_device(mountpoint)
     if dev is None:
         return False
     try:
+        os.stat(mountpoint)
         Path(f"/sys/class/bdi/{dev}/read_ahead_kb").write_text(str(kb))
     except OSError as e:
         log.info("cannot raise read_ahead_kb for %s: %s", mountpoint, e)
