@@ -603,10 +603,14 @@ class ReadHandle:
                 self._far = 0
             else:
                 self._far += 1
-            if front is None and offset == 0 and self.path.cache is not None:
+            if front is None and offset < bs and self.path.cache is not None:
                 # a read from the very start: most likely `cat`, `cp` or the like.
                 # Stream from block 0 at once (one request instead of two); a
                 # random reader that starts here costs one block of read-ahead.
+                # Within block 0, not only at offset 0: the kernel sends its first
+                # reads of a file together and they arrive in any order (a `cat`
+                # whose 1 MiB read came first made a GET of block 0 and a stream
+                # from block 1, two first bytes instead of one).
                 self._next_offset = end
                 self.last_block = last
                 self.window = 1

@@ -464,6 +464,25 @@ def test_mount_cat_with_a_hung_store(proxied_mount, tmp_path):
     assert time.monotonic() - t0 < 20
 
 
+def test_first_reads_out_of_order_within_block_0_make_one_request(make_provider, cache):
+    """The kernel's first reads of a file arrive in any order: one inside block 0 starts the stream."""
+    a = FaultyProvider(make_provider("s3"))
+    data = os.urandom(8 * BLOCK)
+    ref = put_everywhere([a], "first-reads", data)
+    rp = make_path(cache, readahead=4)
+    try:
+        h = rp.open(ref)
+        out = bytearray(ref.size)
+        order = [64 * KiB, 0] + list(range(128 * KiB, ref.size, 64 * KiB))
+        for off in order:
+            out[off:off + 64 * KiB] = h.read(off, 64 * KiB)
+        h.close()
+    finally:
+        rp.close()
+    assert out == data
+    assert a.calls["open_read"] == 1, a.calls
+
+
 def test_one_stream_serves_a_whole_sequential_read(make_provider, cache, monkeypatch):
     """A stream that reached the end of the file is not followed by new ones that find nothing to do."""
     from mountfs import reader
