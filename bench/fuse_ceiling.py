@@ -11,6 +11,13 @@ off, same attribute block size), the page cache is dropped, and ``cat FILE >
     .venv/bin/python bench/fuse_ceiling.py --size 256 --runs 5
     .venv/bin/python bench/fuse_ceiling.py --size 256 --direct-io   # variants, not our mount's
 
+With ``--url`` the bytes are not in memory beforehand: every open starts one
+plain GET of that URL (urllib3, read into one buffer in a thread, no cache, no
+catalog) and each FUSE read waits until the stream has brought its bytes. That
+is the least any pyfuse3 filesystem streaming from a store must do, so it
+bounds a cold read through our mount (issue 5 row 2, which measures it in the
+same run as ours).
+
 Imported: ``measure(size_bytes, runs)`` serves the file from a child process
 (pyfuse3 keeps global state, the caller's process stays free of it) and
 returns the ``cat`` times in seconds.
@@ -35,6 +42,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 
 MiB = 1024 * 1024
 FILE_NAME = "data.bin"
@@ -44,8 +52,53 @@ READY = "ready"
 
 # -- the child: serves the file until SIGTERM/SIGINT ---------------------------------------------
 
+class _Streamed:
+    """The object at ``url`` arriving by one GET into ``buf``; readers wait for their bytes.
+
+    One open at a time (the bench's ``cat``): every open's stream fills the same buffer.
+    """
+
+    PIECE = MiB
+    POLL = 0.0003
+
+    def __init__(self, url: str, buf: memoryview) -> None:
+        import threading
+
+        import trio
+
+        self._trio = trio
+        self.size = len(buf)
+        self.buf = buf
+        self.filled = 0
+        self.failed = False
+        threading.Thread(target=self._run, args=(url,), daemon=True).start()
+
+    def _run(self, url: str) -> None:
+        import urllib3
+
+        try:
+            r = urllib3.PoolManager().request("GET", url, preload_content=False)
+            if r.status != 200:
+                raise OSError(f"GET answered {r.status}")
+            fp = r._fp  # http.client's response: readinto without a copy
+            while self.filled < self.size:
+                n = fp.readinto(self.buf[self.filled:self.filled + self.PIECE])
+                if not n:
+                    raise OSError("stream ended early")
+                self.filled += n
+        except Exception as e:  # noqa: BLE001 - reported once, readers get EIO
+            print(f"fuse_ceiling stream: {e}", file=sys.stderr)
+            self.failed = True
+
+    async def until(self, need: int) -> bool:
+        """Poll every 0.3 ms: the simplest wait, and the stream thread does nothing for it."""
+        while self.filled < need and not self.failed:
+            await self._trio.sleep(self.POLL)
+        return not self.failed
+
+
 def serve(mountpoint: str, size: int, *, direct_io: bool, keep_cache: bool,
-          extra_options: list[str], read_ahead_kb: int | None) -> None:
+          extra_options: list[str], read_ahead_kb: int | None, url: str | None = None) -> None:
     """Mount, print READY on stdout, serve until signalled, always unmount."""
     import errno
     import stat
@@ -56,7 +109,10 @@ def serve(mountpoint: str, size: int, *, direct_io: bool, keep_cache: bool,
     from mountfs.mount import READ_AHEAD_KB, fuse_options, raise_read_ahead
     from omnifs.config import Config
 
-    data = memoryview(os.urandom(size))
+    # with --url, the buffer every open's stream fills (made and touched now, as our
+    # mount makes its buffers when it starts: 0.15 s of page faults otherwise)
+    data = memoryview(bytearray(size) if url else os.urandom(size))
+    streams: dict[int, _Streamed] = {}
     now_ns = time.time_ns()
 
     def attrs(inode: int) -> pyfuse3.EntryAttributes:
@@ -95,10 +151,23 @@ def serve(mountpoint: str, size: int, *, direct_io: bool, keep_cache: bool,
                 raise pyfuse3.FUSEError(errno.EISDIR)
             if flags & (os.O_WRONLY | os.O_RDWR):
                 raise pyfuse3.FUSEError(errno.EROFS)
-            return pyfuse3.FileInfo(fh=inode, direct_io=direct_io, keep_cache=keep_cache)
+            if url is None:
+                return pyfuse3.FileInfo(fh=inode, direct_io=direct_io, keep_cache=keep_cache)
+            fh = len(streams) + 1
+            streams[fh] = _Streamed(url, data)
+            return pyfuse3.FileInfo(fh=fh, direct_io=direct_io, keep_cache=keep_cache)
 
-        async def read(self, fh, off, size):
-            return data[off:off + size]
+        async def read(self, fh, off, length):
+            if url is None:
+                return data[off:off + length]
+            stream = streams[fh]
+            end = min(off + length, size)
+            if not await stream.until(end):
+                raise pyfuse3.FUSEError(errno.EIO)
+            return stream.buf[off:end]
+
+        async def release(self, fh):
+            streams.pop(fh, None)
 
     async def main() -> None:
         opts = fuse_options(Config()) | set(extra_options)
@@ -138,11 +207,14 @@ def drop_caches() -> None:
 
 
 def measure(size_bytes: int, runs: int, *, direct_io: bool = False, keep_cache: bool = False,
-            extra_options: tuple[str, ...] = (), read_ahead_kb: int | None = None) -> list[float]:
+            extra_options: tuple[str, ...] = (), read_ahead_kb: int | None = None,
+            url: str | None = None, before_each: Callable[[], None] | None = None) -> list[float]:
     """Seconds of ``cat FILE > /dev/null`` (page cache dropped before each) over a bare mount.
 
     The defaults are our mount's configuration; the keyword arguments are
-    variants for comparison only.
+    variants for comparison only, except ``url`` (stream the bytes from there,
+    a new GET per open) and ``before_each`` (called instead of dropping the
+    page cache before each read).
     """
     # a real path: mount_device() matches it against /proc/self/mountinfo
     mp = Path(os.path.realpath(tempfile.mkdtemp(prefix="omnifs-fuse-ceiling-")))
@@ -156,6 +228,8 @@ def measure(size_bytes: int, runs: int, *, direct_io: bool = False, keep_cache: 
         argv += ["--option", o]
     if read_ahead_kb:
         argv += ["--read-ahead-kb", str(read_ahead_kb)]
+    if url:
+        argv += ["--url", url]
     # its own process group: Ctrl-C is ours to handle; it unmounts on SIGTERM or when its
     # stdin closes (we ended, however)
     child = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
@@ -166,7 +240,7 @@ def measure(size_bytes: int, runs: int, *, direct_io: bool = False, keep_cache: 
             raise RuntimeError(f"bare pyfuse3 mount did not start (exit {child.wait(timeout=30)})")
         times = []
         for _ in range(runs):
-            drop_caches()
+            (before_each or drop_caches)()
             t0 = time.perf_counter()
             subprocess.run(["cat", str(mp / FILE_NAME)], stdout=subprocess.DEVNULL, check=True)
             times.append(time.perf_counter() - t0)
@@ -198,6 +272,8 @@ def main() -> int:
                     help="variant: an extra FUSE mount option, e.g. max_read=131072")
     ap.add_argument("--read-ahead-kb", type=int, default=None,
                     help="variant: bdi read_ahead_kb (ours: 4096)")
+    ap.add_argument("--url", help="stream the file from this URL (one GET per open) instead "
+                                  "of serving it from memory")
     ap.add_argument("--serve", metavar="MOUNTPOINT", help=argparse.SUPPRESS)
     ap.add_argument("--size-bytes", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -205,7 +281,7 @@ def main() -> int:
         try:
             serve(args.serve, args.size_bytes, direct_io=args.direct_io,
                   keep_cache=args.keep_cache, extra_options=args.option,
-                  read_ahead_kb=args.read_ahead_kb)
+                  read_ahead_kb=args.read_ahead_kb, url=args.url)
         except KeyboardInterrupt:
             pass
         except (OSError, RuntimeError) as e:  # one line; the parent reports the failed start
@@ -221,7 +297,8 @@ def main() -> int:
     size = args.size * MiB
     try:
         times = measure(size, args.runs, direct_io=args.direct_io, keep_cache=args.keep_cache,
-                        extra_options=tuple(args.option), read_ahead_kb=args.read_ahead_kb)
+                        extra_options=tuple(args.option), read_ahead_kb=args.read_ahead_kb,
+                        url=args.url)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -233,7 +310,8 @@ def main() -> int:
                                       "keep_cache" if args.keep_cache else "",
                                       *args.option,
                                       f"read_ahead_kb={args.read_ahead_kb}"
-                                      if args.read_ahead_kb else ""])) or "our mount's options"
+                                      if args.read_ahead_kb else "",
+                                      "streamed from --url" if args.url else ""])) or "our mount's options"
     print(f"bare pyfuse3 read of {args.size} MiB ({variant}): median {med:.3f} s "
           f"({args.size / med:.0f} MiB/s) over {args.runs} runs "
           f"[{' '.join(f'{t:.3f}' for t in times)}]")
