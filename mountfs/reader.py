@@ -850,9 +850,8 @@ def _behind_readers() -> None:
     wait (up to WRITE_BEHIND bytes of blocks sit in memory for them). A small
     gain, cold 256 MiB reads, medians of four, sets alternated: 0.45 and 0.47 s
     at nice 10, 0.43-0.49 s at nice 19, 0.47 and 0.48 s without. Nice 10, not
-    19 or SCHED_IDLE: a writer
-    briefly holds the cache index, the GIL and the address space's lock, and
-    must not sit preempted on them for long while a reader waits.
+    19 or SCHED_IDLE: a writer briefly holds the cache index, the GIL and the
+    address space's lock, and must not sit preempted on them while a reader waits.
     """
     try:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WRITER_NICE)
