@@ -120,10 +120,8 @@ class ReadPath:
         #: than a fast stream, and a stream that waits for it is a reader that waits:
         #: with 16 blocks allowed to wait a cold 256 MiB read took 0.64-0.69 s, with
         #: 64 (and reused buffers, below) 0.41-0.50 s. One writer at a time holds the
-        #: index; the second prepares its block meanwhile. They run at a lower
-        #: priority (see _behind_readers).
-        self._writer = cf.ThreadPoolExecutor(max_workers=2, thread_name_prefix="omnifs-cachewrite",
-                                             initializer=_behind_readers)
+        #: index; the second prepares its block meanwhile.
+        self._writer = cf.ThreadPoolExecutor(max_workers=2, thread_name_prefix="omnifs-cachewrite")
         self._write_slots_n = max(4, WRITE_BEHIND // self.block_size)
         self._write_slots = threading.Semaphore(self._write_slots_n)
         #: buffers for the blocks streams fill: enough for every block that may wait
@@ -835,28 +833,6 @@ class _Streamer:
     def _drop(self) -> None:
         _close_quietly(self._stream)
         self._stream, self._buf, self._provider = None, bytearray(), None
-
-
-#: niceness of the cache writer threads
-WRITER_NICE = 10
-
-
-def _behind_readers() -> None:
-    """Lower the calling thread's CPU priority (Linux: niceness is per thread).
-
-    During a cold read two cores carry the store's send, our receive, the
-    FUSE replies and the reader's copies; the stream thread spent 0.11-0.15 s
-    of a 0.3 s stream runnable but waiting for a core. The cache writes can
-    wait (up to WRITE_BEHIND bytes of blocks sit in memory for them). A small
-    gain, cold 256 MiB reads, medians of four, sets alternated: 0.45 and 0.47 s
-    at nice 10, 0.43-0.49 s at nice 19, 0.47 and 0.48 s without. Nice 10, not
-    19 or SCHED_IDLE: a writer briefly holds the cache index, the GIL and the
-    address space's lock, and must not sit preempted on them while a reader waits.
-    """
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WRITER_NICE)
-    except OSError:  # not permitted (containers, seccomp): same priority as the rest
-        pass
 
 
 def _read_into(stream, view: memoryview) -> int:

@@ -464,33 +464,6 @@ def test_mount_cat_with_a_hung_store(proxied_mount, tmp_path):
     assert time.monotonic() - t0 < 20
 
 
-def test_cache_writes_run_behind_the_readers(make_provider, cache, monkeypatch):
-    """Blocks are written into the cache by threads at a lower CPU priority than the read."""
-    from mountfs.reader import WRITER_NICE
-
-    seen = set()
-    put = BlockCache.put
-
-    def recorded(self, *args, **kwargs):
-        seen.add(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
-        return put(self, *args, **kwargs)
-
-    monkeypatch.setattr(BlockCache, "put", recorded)
-    a = make_provider("s3")
-    data = os.urandom(4 * BLOCK)
-    ref = put_everywhere([a], "behind", data)
-    rp = make_path(cache)
-    try:
-        h = rp.open(ref)
-        assert bytes(h.read(0, ref.size)) == data
-        h.close()
-        rp.drain()
-    finally:
-        rp.close()
-    assert seen == {WRITER_NICE}
-    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) < WRITER_NICE
-
-
 def test_first_reads_out_of_order_within_block_0_make_one_request(make_provider, cache):
     """The kernel's first reads of a file arrive in any order: one inside block 0 starts the stream."""
     a = FaultyProvider(make_provider("s3"))
