@@ -7,7 +7,9 @@ Rows (issue 5):
    of the same size on the same disk (page cache dropped too);
 2. cold: sequential read of an object on the S3 server through the mount
    (fresh mount, empty block cache, page cache dropped) ÷ a plain boto3 GET
-   of the same object (client made beforehand, page cache dropped);
+   of the same object (client made beforehand, page cache dropped); beside
+   it, in the same runs, the simplest pyfuse3 mount that streams the object
+   (bench/fuse_ceiling.py --url), the least any such mount must do;
 3. fastest replica: a cold read through the mount over two replicas, the
    first in placement order behind +200 ms per request (the mount's test
    seam OMNIFS_TEST_READ_LATENCY) ÷ the same catalog mounted with only the
@@ -16,7 +18,9 @@ Rows (issue 5):
 4. cold read through our mount ÷ ``rclone mount --vfs-cache-mode full``
    reading the same object (throughput).
 
-Each figure is the median of ``--runs``. Needs root (drop_caches, FUSE).
+Each figure is the median of ``--runs``. Every cold read, ours and each
+baseline, starts SETTLE seconds after the previous one (see there). Needs
+root (drop_caches, FUSE).
 
     .venv/bin/python bench/readpath.py            # 1 GiB / 256 MiB, 3 runs
     .venv/bin/python bench/readpath.py --small    # 128 MiB / 64 MiB, quick check
