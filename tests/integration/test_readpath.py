@@ -40,6 +40,13 @@ def make_path(cache, **kw) -> ReadPath:
     return ReadPath(cache, reader, readahead=kw.pop("readahead", 4))
 
 
+def counted_s3_file(make_provider, key: str, size: int) -> tuple[FaultyProvider, bytes, FileRef]:
+    """``size`` random bytes whose one replica is on S3, behind a wrapper counting requests."""
+    a = FaultyProvider(make_provider("s3"))
+    data = os.urandom(size)
+    return a, data, put_everywhere([a], key, data)
+
+
 def put_everywhere(providers, key: str, data: bytes) -> FileRef:
     for p in providers:
         p.write_bytes(key, data)
@@ -273,9 +280,7 @@ def test_concurrent_readers_share_one_fetch(make_provider, cache):
 
 
 def test_readahead_on_sequential_none_on_random(make_provider, cache):
-    a = FaultyProvider(make_provider("s3"))
-    data = os.urandom(32 * BLOCK)
-    ref = put_everywhere([a], "seq", data)
+    _, data, ref = counted_s3_file(make_provider, "seq", 32 * BLOCK)
     rp = make_path(cache, readahead=8)
     try:
         # random access: exactly the blocks touched are fetched
@@ -321,9 +326,7 @@ def test_cold_read_over_blocks_cached_meanwhile_does_not_stall(make_provider, ca
     the cached blocks, and the reader, told the stream would bring them,
     sat out the whole stall timeout (2 s) before looking in the cache.
     """
-    a = FaultyProvider(make_provider("s3"))
-    data = os.urandom(24 * BLOCK)
-    ref = put_everywhere([a], "partly-cached", data)
+    _, data, ref = counted_s3_file(make_provider, "partly-cached", 24 * BLOCK)
     for index in range(6, 18):
         cache.put(ref.content_id, index, data[index * BLOCK:(index + 1) * BLOCK])
     rp = make_path(cache, readahead=4)
@@ -342,9 +345,7 @@ def test_cold_read_over_blocks_cached_meanwhile_does_not_stall(make_provider, ca
 
 
 def test_corrupt_cache_entry_is_refetched_not_served(make_provider, cache):
-    a = FaultyProvider(make_provider("s3"))
-    data = os.urandom(2 * BLOCK)
-    ref = put_everywhere([a], "c", data)
+    a, data, ref = counted_s3_file(make_provider, "c", 2 * BLOCK)
     rp = make_path(cache, readahead=0)
     try:
         assert rp.open(ref).read(0, ref.size) == data
@@ -466,9 +467,7 @@ def test_mount_cat_with_a_hung_store(proxied_mount, tmp_path):
 
 def test_first_reads_out_of_order_within_block_0_make_one_request(make_provider, cache):
     """The kernel's first reads of a file arrive in any order: one inside block 0 starts the stream."""
-    a = FaultyProvider(make_provider("s3"))
-    data = os.urandom(8 * BLOCK)
-    ref = put_everywhere([a], "first-reads", data)
+    a, data, ref = counted_s3_file(make_provider, "first-reads", 8 * BLOCK)
     rp = make_path(cache, readahead=4)
     try:
         h = rp.open(ref)
@@ -495,9 +494,7 @@ def test_one_stream_serves_a_whole_sequential_read(make_provider, cache, monkeyp
         return original(self)
 
     monkeypatch.setattr(reader._Streamer, "run", counted)
-    a = FaultyProvider(make_provider("s3"))
-    data = os.urandom(16 * BLOCK)
-    ref = put_everywhere([a], "one-stream", data)
+    _, data, ref = counted_s3_file(make_provider, "one-stream", 16 * BLOCK)
     rp = make_path(cache, readahead=4)
     try:
         h = rp.open(ref)
