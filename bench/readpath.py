@@ -9,7 +9,10 @@ Rows (issue 5):
    (fresh mount, empty block cache, page cache dropped) ÷ a plain boto3 GET
    of the same object (client made beforehand, page cache dropped); beside
    it, in the same runs, the simplest pyfuse3 mount that streams the object
-   (bench/fuse_ceiling.py --url), the least any such mount must do;
+   (bench/fuse_ceiling.py --url), the least any such mount must do, and the
+   same with direct_io (one copy fewer, but then MAP_SHARED mmap fails: the
+   kernel allows it only when INIT asks for FUSE_DIRECT_IO_ALLOW_MMAP, which
+   libfuse < 3.16, Debian 12's 3.14 among them, cannot);
 3. fastest replica: a cold read through the mount over two replicas, the
    first in placement order behind +200 ms per request (the mount's test
    seam OMNIFS_TEST_READ_LATENCY) ÷ the same catalog mounted with only the
@@ -301,7 +304,7 @@ def rows2_4_cold(work: Path, size: int, runs: int, with_rclone: bool) -> None:
 
         url = boto3_client(server.endpoint).generate_presigned_url(
             "get_object", Params={"Bucket": bucket, "Key": "obj.bin"}, ExpiresIn=24 * 3600)
-        ours, base, ttfb, rcl, cpu, streamed = [], [], [], [], [], []
+        ours, base, ttfb, rcl, cpu, streamed, direct = [], [], [], [], [], [], []
         for _ in range(runs):
             m.clear_cache()
             m.up()
@@ -319,6 +322,7 @@ def rows2_4_cold(work: Path, size: int, runs: int, with_rclone: bool) -> None:
             ttfb.append(first)
             base.append(whole)
             streamed += fuse_ceiling.measure(size, 1, url=url, before_each=fresh_start)
+            direct += fuse_ceiling.measure(size, 1, url=url, before_each=fresh_start, direct_io=True)
             if with_rclone:
                 rcl.append(rclone_read(server.endpoint, bucket, "obj.bin", root))
         # the fastest pyfuse3 filesystem possible (bytes in memory), same options, same run
@@ -331,6 +335,8 @@ def rows2_4_cold(work: Path, size: int, runs: int, with_rclone: bool) -> None:
         print(f"   measured: a pyfuse3 mount that only streams the object (one GET into memory, "
               f"no cache, no catalog: bench/fuse_ceiling.py --url) {med(streamed):.2f} s -> "
               f"ratio {med(base) / med(streamed):.2f}")
+        print(f"   the same with direct_io (no page cache; breaks MAP_SHARED mmap with libfuse "
+              f"< 3.16) {med(direct):.2f} s -> ratio {med(base) / med(direct):.2f}")
         mount_cpu, server_cpu, cat_cpu = (med([c[i] for c in cpu]) for i in range(3))
         print(f"   CPU during our read ({os.cpu_count()} cores x {med(ours):.2f} s = "
               f"{os.cpu_count() * med(ours):.2f} s): mount {mount_cpu:.2f} s, S3 server "
