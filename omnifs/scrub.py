@@ -137,6 +137,7 @@ class StoreReport:
     #: claims whose SHA-256 the listing gave and matched / compared by size only
     by_hash: int = 0
     by_size: int = 0
+    #: objects read back and hashed (whatever the verdict), and their bytes
     verified: int = 0
     verified_bytes: int = 0
     #: claims with no SHA-256 in the catalog: their bytes cannot be verified
@@ -336,8 +337,9 @@ def verify(provider: Provider, report: StoreReport, candidates: Iterable[Claim],
             report.unverifiable += 1
     for (problem, size), c in _bounded(check, hashable, workers):
         report.verified_bytes += size
-        if problem is None:
+        if problem is None or problem.source == "bytes":
             report.verified += 1
+        if problem is None:
             good.append(c)
         else:
             report.problems.append(problem)
@@ -394,9 +396,11 @@ def scrub_store(cat: Catalog, provider: Provider, scope: Scope = Scope(), *,
         compare(provider.name, mine, listing, cat.replica_keys(provider.name), report)
         if verify_workers > 0:
             good = verify(provider, report, report.present, workers=verify_workers)
-            now = time.time()
-            for c in good if mark_verified else ():
-                cat.mark_verified(c.inode, provider.name, c.version, now)
+            if mark_verified:
+                now = time.time()
+                with cat.transaction():
+                    for c in good:
+                        cat.mark_verified(c.inode, provider.name, c.version, now)
     report.finished = time.time()
     return report
 
