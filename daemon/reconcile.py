@@ -231,7 +231,7 @@ class Reconciler:
 
     def __init__(self, daemon) -> None:
         self.d = daemon
-        #: bytes each store may still verify (the budget accumulates while a big object waits)
+        #: verification budget a store saved while a bigger object waits its turn
         self.credit: dict[str, int] = {}
 
     async def restore(self) -> None:
@@ -298,20 +298,26 @@ class Reconciler:
         return out
 
     async def _verify(self, provider: Provider, report: StoreReport) -> None:
-        """Read back the least recently verified objects, up to the store's byte credit."""
+        """Read back the least recently verified objects, up to ``scrub_verify_bytes``.
+
+        An object bigger than the budget waits while the budget accumulates,
+        and is read in the round the accumulated budget covers it: on average
+        a store never reads more than the budget per interval.
+        """
         d = self.d
         budget = d.settings.scrub_verify_bytes
         if budget <= 0 or not report.present:
             return
         name = provider.name
         credit = self.credit.get(name, 0) + budget
-        chosen, waiting = scrub.pick_for_verification(report.present, credit)
+        chosen = scrub.pick_for_verification(report.present, credit)
+        self.credit[name] = 0 if chosen else credit
+        if not chosen:
+            return
         async with d.limiters[name]:
             good = await trio.to_thread.run_sync(
                 lambda: scrub.verify(provider, report, chosen, workers=2),
                 abandon_on_cancel=True)
-        left = credit - sum(c.size for c in chosen)
-        self.credit[name] = min(left, max(budget, waiting))
         d.metrics.scrub_verified_bytes.labels(name).inc(report.verified_bytes)
         now = time.time()
 

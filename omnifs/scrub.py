@@ -362,16 +362,16 @@ def _bounded(fn: Callable[[Claim], R], items: Sequence[Claim],
             yield f.result(), running.pop(f)
 
 
-def pick_for_verification(present: Iterable[Claim], budget: int) -> tuple[list[Claim], int]:
-    """The least recently verified claims whose sizes add up to at most ``budget`` bytes,
-    and the size of the first one left out (0 when none was)."""
+def pick_for_verification(present: Iterable[Claim], budget: int) -> list[Claim]:
+    """The least recently verified claims, in that order, whose sizes add up to at most
+    ``budget`` bytes (stopping at the first that does not fit)."""
     chosen, spent = [], 0
     for c in sorted(present, key=lambda c: (c.verified_at or 0.0, c.inode)):
         if spent + c.size > budget:
-            return chosen, c.size
+            break
         chosen.append(c)
         spent += c.size
-    return chosen, 0
+    return chosen
 
 
 def scrub_store(cat: Catalog, provider: Provider, scope: Scope = Scope(), *,
