@@ -89,7 +89,7 @@ class Daemon:
         #: totals since the last flush to daemon_counters (bytes_replicated, items_done)
         self.totals: collections.Counter = collections.Counter()
         self.rules = rules_from_config(config.governance_rules)
-        #: stores whose last scrub found their bucket/container gone: placement avoids them
+        #: stores whose last scrub found their bucket/container gone: placement leaves them out
         self.missing_roots: set[str] = set()
         #: (provider, new status) from the prober, handled by the failover loop
         self._events_send, self._events = trio.open_memory_channel[tuple[str, str, str]](1000)
@@ -114,11 +114,11 @@ class Daemon:
             log.debug("counters: %s", e)
 
     def views(self):
-        """Placement's view of the providers right now."""
+        """Placement's view of the providers right now (a store without its bucket is none)."""
         return views_from_config(
-            {n: self.config.provider_tables.get(n, {}) for n in self.providers},
-            status=self.board.statuses() | {n: "down" for n in self.missing_roots}
-            | {n: "lost" for n in self.board.lost},
+            {n: self.config.provider_tables.get(n, {}) for n in self.providers
+             if n not in self.missing_roots},
+            status=self.board.statuses() | {n: "lost" for n in self.board.lost},
             latency=self.board.latencies())
 
     # -- the process -----------------------------------------------------------

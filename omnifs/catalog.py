@@ -847,6 +847,17 @@ class Catalog:
     def counters(self) -> dict[str, float]:
         return dict(self.db.execute("SELECT name, value FROM daemon_counters").fetchall())
 
+    def queued_copies(self, ino: int) -> set[str]:
+        """Providers a queued (pending or claimed) replicate item of ``ino`` copies to.
+
+        A replica row left ``pending`` whose item was parked as failed is no
+        copy on its way: the repair step must not wait for it.
+        """
+        return {r[0] for r in self.db.execute(
+            "SELECT json_extract(payload, '$.provider') FROM work WHERE kind = 'replicate' "
+            "AND state IN ('pending', 'claimed') AND json_extract(payload, '$.inode') = ?",
+            (ino,))}
+
     def queued_by_provider(self) -> dict[str, int]:
         """Queued (pending or claimed) replicate items per target provider: placement's load.
 

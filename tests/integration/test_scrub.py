@@ -20,6 +20,7 @@ import boto3
 import pytest
 import trio
 
+from daemon.jobs import queue_replicate
 from daemon.reconcile import Reconciler
 from omnifs import replication
 from omnifs.catalog import Catalog
@@ -34,6 +35,7 @@ from tests.integration.test_daemon import (
     make_config,
     run_daemon_until,
     table_of,
+    write_file,
     write_many,
 )
 from tests.mount.conftest import fuse_missing
@@ -118,7 +120,6 @@ def test_objects_wiped_behind_omnifs_are_counted_and_restored_within_one_interva
     assert seen["after"] < INTERVAL + 2.0
     assert status["under_replicated"] == len(files)
     assert status["scrubs"]["aws"]["problems"]["missing"] == len(files)
-    assert status["scrubs"]["azure"]["problems"]["missing"] == 0
     assert restored < INTERVAL + 10.0
     bucket = a.uri.split("/")[2]
     for path, data in files.items():
@@ -254,3 +255,19 @@ def test_the_scrub_reads_back_within_its_budget_and_rewrites_a_corrupt_object(
     assert spent and max(n for _, n in spent) <= budget
     for path, data in files.items():
         assert pa.read_bytes(path) == data
+
+
+def test_a_copy_parked_as_failed_does_not_block_the_repair(make_settings, tmp_path):
+    """A replica left pending by an item that ran out of attempts (its bucket was gone, say)
+    is no copy on its way: the repair step queues it again."""
+    a, b = make_settings("file", name="one"), make_settings("file", name="two")
+    cfg = make_config(tmp_path, [a, b])
+    cat = Catalog(cfg.catalog_path())
+    ino = write_file(cat, open_provider(a), "x.bin", b"hello", [])
+    item = queue_replicate(cat, ino, "two", "x.bin", 1)
+    (claimed,) = cat.claim("test", kinds=("replicate",))
+    assert claimed.id == item
+    cat.fail(item, "two: bucket 'b' does not exist", retry_in=None)
+    run_daemon_until(cfg, lambda c: c.under_replicated(2) == 0 and c.pending_count() == 0,
+                     timeout=30)
+    assert open_provider(b).read_bytes("x.bin") == b"hello"
