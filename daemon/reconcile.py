@@ -145,8 +145,8 @@ def _conflict(cat: Catalog, provider: Provider, p: Problem, info: ObjectInfo, *,
     name = provider.name
     ino, key = p.inode, p.key
     inode = cat.get(ino)
-    if inode is None:
-        return
+    if inode is None or not scrub.still_current(cat, p):
+        return  # rewritten or moved through omnifs since the listing: not a conflict
     theirs = info.mtime or 0.0
     ours = inode.mtime_ns / 1e9
     if policy == "newest":

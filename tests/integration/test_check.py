@@ -151,26 +151,61 @@ def test_check_without_a_catalog_creates_none(tmp_path, capsys):
     assert not (tmp_path / "catalog.db").exists()
 
 
-def test_check_reports_a_missing_bucket_in_one_line(servers, make_settings, tmp_path, capsys):
-    import boto3
+def delete_bucket(kind: str, endpoint: str, bucket: str) -> None:
+    """Empty and delete a bucket/container with the store's own SDK."""
+    if kind in ("s3", "minio"):
+        import boto3
 
-    conf, cat, px, _ = setup(make_settings, tmp_path, "s3",
+        s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="t",
+                          aws_secret_access_key="t", region_name="us-east-1")
+        for o in s3.list_objects_v2(Bucket=bucket).get("Contents", ()):
+            s3.delete_object(Bucket=bucket, Key=o["Key"])
+        s3.delete_bucket(Bucket=bucket)
+    elif kind == "gs":
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud import storage
+
+        client = storage.Client(project="test", credentials=AnonymousCredentials(),
+                                client_options={"api_endpoint": endpoint})
+        client.bucket(bucket).delete(force=True)
+    else:
+        from azure.storage.blob import BlobServiceClient
+
+        BlobServiceClient.from_connection_string(
+            S.azure_connection_string(endpoint)).delete_container(bucket)
+
+
+@pytest.mark.parametrize("kind", ["s3", "minio", "gs", "az"])
+def test_check_reports_a_missing_bucket_in_one_line(kind, servers, make_settings, tmp_path,
+                                                    capsys):
+    conf, cat, px, _ = setup(make_settings, tmp_path, kind,
                              {f"f{i}.txt": b"x" * i for i in range(1, 4)})
-    bucket = px.bucket
-    s3 = boto3.client("s3", endpoint_url=servers["s3"].endpoint, aws_access_key_id="t",
-                      aws_secret_access_key="t", region_name="us-east-1")
-    for o in s3.list_objects_v2(Bucket=bucket)["Contents"]:
-        s3.delete_object(Bucket=bucket, Key=o["Key"])
-    s3.delete_bucket(Bucket=bucket)
+    bucket = px.location.bucket
+    delete_bucket(kind, servers[kind].endpoint, bucket)
     code, out = check(conf, "--repair", capsys=capsys)
     assert code == 1
-    assert f"x      s3    x: bucket '{bucket}' does not exist: all 3 replicas there are missing" \
-        in out
+    line = next(ln for ln in out.splitlines() if ln.startswith("x "))
+    assert f"'{bucket}' does not exist: all 3 replicas there are missing" in line
     assert "omnifs does not create buckets" in out
     assert "repair: 0 copies queued" in out and cat.pending_count() == 0
-    s3.create_bucket(Bucket=bucket)
+    S.create_bucket(kind, servers[kind].endpoint, bucket)
     code, out = check(conf, "--repair", capsys=capsys)
     assert code == 1 and "repair: 3 copies queued" in out
     assert cli(["replicate", "--now", "--config", str(conf)]) == 0
     capsys.readouterr()
     assert check(conf, capsys=capsys)[0] == 0
+
+
+def test_check_of_an_unreachable_store_fails(tmp_path, capsys):
+    (tmp_path / "store").mkdir()
+    raw = {"catalog": {"url": f"sqlite:///{tmp_path}/catalog.db"},
+           "providers": {"x": {"uri": "s3://nobody-home", "endpoint":
+                               f"http://127.0.0.1:{S.free_port()}", "access_key": "t",
+                               "secret_key": "t", "timeout": 2},
+                         "local": {"uri": f"file://{tmp_path / 'store'}"}}}
+    conf = tmp_path / "omnifs.toml"
+    _write_toml(conf, raw)
+    Catalog(tmp_path / "catalog.db").close()
+    code, out = check(conf, capsys=capsys)
+    assert code == 1
+    assert "x      s3    not checked:" in out and "1 store(s) not checked" in out
