@@ -15,7 +15,7 @@ objects up to that many bytes per store and interval. What it finds:
   The daemon does not create buckets: a bucket that vanished more often
   means a wrong name, endpoint or account than a wiped store, and creating
   one decides its region, access and billing. While it is missing,
-  placement treats the store as down; once it exists again the repair step
+  placement leaves the store out; once it exists again the repair step
   queues the copies and the store is restored;
 * an object's bytes do not match its own SHA-256 claim (a wrong size or,
   when verifying, bytes that hash to something else while its metadata

@@ -150,8 +150,10 @@ def _store_line(r: StoreReport) -> str:
         line += ")" if r.verified else "; --verify reads the bytes)"
     elif r.method == "-":
         line += "nothing to compare"
+    elif r.by_size:
+        line += f"compared by sha256, {r.by_size} by size only (no SHA-256 metadata)"
     else:
-        line += f"compared by {r.method}"
+        line += "compared by sha256"
     if r.verified or r.unverifiable:
         line += f"; {r.verified} read back and hashed"
         if r.unverifiable:

@@ -165,6 +165,9 @@ def test_a_deleted_bucket_is_reported_and_restored_once_it_exists_again(
         text = capsys.readouterr().out
         assert f"bucket '{bucket}' does not exist; its 10 replicas are lost" in text
         assert "under-replicated: 10" in text
+        first = next(iter(files))
+        assert cli(["replicas", first, "--config", str(conf)]) == 0
+        assert f"aws stale v1 current {first}" in capsys.readouterr().out
 
         s3.create_bucket(Bucket=bucket)
         deadline = time.monotonic() + 3 * INTERVAL + 15
