@@ -275,3 +275,19 @@ def test_a_copy_parked_as_failed_does_not_block_the_repair(make_settings, tmp_pa
     run_daemon_until(cfg, lambda c: c.under_replicated(2) == 0 and c.pending_count() == 0,
                      timeout=30)
     assert open_provider(b).read_bytes("x.bin") == b"hello"
+
+
+def test_a_truncated_object_that_keeps_its_metadata_is_rewritten(make_settings, tmp_path):
+    """The listing carries the SHA-256 claim (GCS): the size is still compared, and an object
+    that claims the catalog's SHA-256 with other bytes is corrupt, never adopted."""
+    a, b = make_settings("gs", name="one"), make_settings("file", name="two")
+    cfg = make_config(tmp_path, [a, b], daemon={"reconcile_interval": 0.3})
+    cat = Catalog(cfg.catalog_path())
+    pa, pb = open_provider(a), open_provider(b)
+    files = write_many(cat, pb, ["one"], 4)
+    assert replication.drain(cat, {"one": pa, "two": pb}).failed == 0
+    cut = "d/sub2/f0002.bin"
+    pa.write_bytes(cut, files[cut][:100], pa.head(cut).metadata)
+    run_daemon_until(cfg, lambda c: pa.read_bytes(cut) == files[cut] and drained(2)(c),
+                     timeout=30)
+    assert cat.get(cat.resolve(cut).id).version == 1  # rewritten, not adopted
