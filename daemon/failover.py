@@ -90,7 +90,9 @@ def repair(catalogs, views: Sequence[ProviderView], rules: Sequence[Rule], copie
             reps = cat.replicas(ino)
             holders = {r.provider for r in reps if r.state == "synced"
                        and r.version == inode.version and r.provider not in lost}
-            busy = {r.provider for r in reps if r.state == "pending" and r.version == inode.version}
+            on_the_way = cat.queued_copies(ino)
+            busy = {r.provider for r in reps if r.state == "pending"
+                    and r.version == inode.version and r.provider in on_the_way}
             missing = copies - len(holders) - len(busy)
             if missing <= 0:
                 continue

@@ -5,7 +5,8 @@ Tasks in one nursery, each owned and cancelled in an explicit order:
 * the health prober (every ``probe_interval`` s) - feeds the board the
   workers, the failover step and the mount (through ``provider_health``) use;
 * ``workers`` replication workers claiming queued work (daemon/workers.py);
-* the reconciler (every ``reconcile_interval`` s, daemon/reconcile.py);
+* the reconciler, which scrubs every store (every ``reconcile_interval`` s,
+  daemon/reconcile.py);
 * the stats loop (queue depth, lag, under-replicated files -> metrics);
 * the watchdog pinger when systemd watches us; signal handling.
 
@@ -88,6 +89,8 @@ class Daemon:
         #: totals since the last flush to daemon_counters (bytes_replicated, items_done)
         self.totals: collections.Counter = collections.Counter()
         self.rules = rules_from_config(config.governance_rules)
+        #: stores whose last scrub found their bucket/container gone: placement leaves them out
+        self.missing_roots: set[str] = set()
         #: (provider, new status) from the prober, handled by the failover loop
         self._events_send, self._events = trio.open_memory_channel[tuple[str, str, str]](1000)
 
@@ -111,9 +114,10 @@ class Daemon:
             log.debug("counters: %s", e)
 
     def views(self):
-        """Placement's view of the providers right now."""
+        """Placement's view of the providers right now (a store without its bucket is none)."""
         return views_from_config(
-            {n: self.config.provider_tables.get(n, {}) for n in self.providers},
+            {n: self.config.provider_tables.get(n, {}) for n in self.providers
+             if n not in self.missing_roots},
             status=self.board.statuses() | {n: "lost" for n in self.board.lost},
             latency=self.board.latencies())
 
@@ -263,6 +267,7 @@ class Daemon:
         from .reconcile import Reconciler
 
         reconciler = Reconciler(self)
+        await reconciler.restore()
         while True:
             interval = self.settings.reconcile_interval  # re-read: SIGHUP may change it
             await trio.sleep(interval if interval > 0 else 5.0)

@@ -50,6 +50,15 @@ class Metrics:
                              ["kind", "result"], registry=r)
         self.conflicts = Counter("omnifs_conflicts", "Out-of-band changes resolved",
                                  ["provider", "action"], registry=r)
+        self.scrub_problems = Gauge("omnifs_scrub_problems",
+                                    "What the last scrub of the store found, by kind",
+                                    ["provider", "kind"], registry=r)
+        self.scrub_last = Gauge("omnifs_scrub_last_run_timestamp_seconds",
+                                "When the last scrub of the store finished", ["provider"],
+                                registry=r)
+        self.scrub_verified_bytes = Counter("omnifs_scrub_verified_bytes",
+                                            "Bytes the scrub read back and hashed",
+                                            ["provider"], registry=r)
         self._server = None
 
     def set_health(self, provider: str, status: str, p50: float | None, p95: float | None,
@@ -60,6 +69,11 @@ class Metrics:
         self.latency.labels(provider, "0.5").set(p50 if p50 is not None else float("nan"))
         self.latency.labels(provider, "0.95").set(p95 if p95 is not None else float("nan"))
         self.error_rate.labels(provider).set(error_rate)
+
+    def set_scrub(self, provider: str, counts: dict[str, int], finished: float) -> None:
+        for kind, n in counts.items():
+            self.scrub_problems.labels(provider, kind).set(n)
+        self.scrub_last.labels(provider).set(finished)
 
     def serve(self, port: int, addr: str = "127.0.0.1") -> int | None:
         """Start the /metrics HTTP server in a thread; returns the bound port."""

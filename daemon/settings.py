@@ -15,7 +15,11 @@ probe_interval         2.0      seconds between health probes of each provider
 probe_timeout          3.0      a probe slower than this counts as a failure
 lost_after             3600     a provider down this long is declared lost and its
                                 replicas are recreated on the others
-reconcile_interval     300      seconds between listings of every store (0 = off)
+reconcile_interval     300      seconds between scrubs of every store: one listing
+                                compared with the catalog (0 = off)
+scrub_verify_bytes     0        bytes per store and interval the scrub reads back
+                                and hashes, least recently verified first
+                                (a size: "1GiB"; 0 = off)
 lease                  300      a claimed item whose worker vanished is re-claimed
                                 after this long (kill -9 recovery)
 retry_base             1.0      first retry delay; doubles per attempt (with jitter)
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+from omnifs.config import parse_size
 from omnifs.errors import ConfigError
 
 
@@ -41,6 +46,7 @@ class DaemonSettings:
     probe_timeout: float = 3.0
     lost_after: float = 3600.0
     reconcile_interval: float = 300.0
+    scrub_verify_bytes: int = 0
     lease: float = 300.0
     retry_base: float = 1.0
     retry_max: float = 300.0
@@ -52,6 +58,10 @@ class DaemonSettings:
 _MINIMUM = {"workers": 1, "per_provider": 1, "probe_interval": 0.05, "probe_timeout": 0.05,
             "lost_after": 0.0, "reconcile_interval": 0.0, "lease": 1.0, "retry_base": 0.0,
             "retry_max": 0.0, "max_attempts": 1, "drain_timeout": 0.0, "idle_poll": 0.01}
+
+
+#: keys that take a size ("1GiB") as well as a number of bytes
+_SIZES = frozenset({"scrub_verify_bytes"})
 
 
 def parse_daemon(table: dict, source: str = "config") -> DaemonSettings:
@@ -66,6 +76,9 @@ def parse_daemon(table: dict, source: str = "config") -> DaemonSettings:
             hint = f" (did you mean {close[0]!r}?)" if close else \
                 f" (known keys: {', '.join(sorted(known))})"
             raise ConfigError(f"{source}: unknown key {key!r} in [daemon]{hint}")
+        if key in _SIZES:
+            values[key] = parse_size(value, f"{source}: [daemon] {key}")
+            continue
         want_int = known[key] in (int, "int")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or (
                 want_int and not isinstance(value, int)):

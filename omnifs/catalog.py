@@ -200,6 +200,11 @@ class Catalog:
         self.db.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
                         "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
 
+    def meta_items(self, prefix: str) -> dict[str, str]:
+        """Every meta row whose key starts with ``prefix``."""
+        return dict(self.db.execute("SELECT key, value FROM meta WHERE substr(key, 1, ?) = ?",
+                                    (len(prefix), prefix)).fetchall())
+
     # -- the tree ----------------------------------------------------------
     def get(self, ino: int) -> Inode | None:
         row = self.db.execute(f"SELECT {_INODE_COLS} FROM inodes WHERE id = ?", (ino,)).fetchone()
@@ -570,6 +575,30 @@ class Catalog:
                                "AND key = ?", (provider, key)).fetchall()
         return [Replica(*r) for r in rows]
 
+    def synced_replicas(self, provider: str) -> list[tuple[int, str, int, int, str | None, int,
+                                                          float | None]]:
+        """What ``provider`` must hold: its replicas of the current version of uploaded files.
+
+        Rows (inode, key, version, size, sha256, mtime_ns, verified_at). Replicas in
+        motion (pending, stale), files still staged and unlinked-but-open files are
+        left out: a scrub has no claim about them to check.
+        """
+        return self.db.execute(
+            "SELECT r.inode, r.key, r.version, i.size, i.sha256, i.mtime_ns, r.verified_at "
+            "FROM replicas r JOIN inodes i ON i.id = r.inode WHERE r.provider = ? AND "
+            "r.state = 'synced' AND r.version = i.version AND i.staged = 0 AND "
+            "i.kind = 'file' AND i.parent IS NOT NULL", (provider,)).fetchall()
+
+    def replica_keys(self, provider: str) -> set[str]:
+        """Every key a replica row of ``provider`` points at, in any state."""
+        return {r[0] for r in self.db.execute("SELECT key FROM replicas WHERE provider = ?",
+                                              (provider,))}
+
+    def mark_verified(self, ino: int, provider: str, version: int, when: float) -> None:
+        """The replica's bytes were read back and hashed to the catalog's SHA-256 at ``when``."""
+        self.db.execute("UPDATE replicas SET verified_at = ? WHERE inode = ? AND provider = ? "
+                        "AND version = ? AND state = 'synced'", (when, ino, provider, version))
+
     def under_replicated(self, copies: int) -> int:
         return self.db.execute(
             "SELECT count(*) FROM inodes i WHERE i.kind = 'file' AND i.parent IS NOT NULL AND "
@@ -817,6 +846,17 @@ class Catalog:
 
     def counters(self) -> dict[str, float]:
         return dict(self.db.execute("SELECT name, value FROM daemon_counters").fetchall())
+
+    def queued_copies(self, ino: int) -> set[str]:
+        """Providers a queued (pending or claimed) replicate item of ``ino`` copies to.
+
+        A replica row left ``pending`` whose item was parked as failed is no
+        copy on its way: the repair step must not wait for it.
+        """
+        return {r[0] for r in self.db.execute(
+            "SELECT json_extract(payload, '$.provider') FROM work WHERE kind = 'replicate' "
+            "AND state IN ('pending', 'claimed') AND json_extract(payload, '$.inode') = ?",
+            (ino,))}
 
     def queued_by_provider(self) -> dict[str, int]:
         """Queued (pending or claimed) replicate items per target provider: placement's load.

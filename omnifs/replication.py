@@ -44,6 +44,13 @@ log = logging.getLogger("omnifs.replication")
 KINDS = ("replicate", "move", "delete")
 
 
+def queue_replicate(cat: Catalog, ino: int, provider: str, key: str, version: int) -> int:
+    """Mark (ino, provider) pending at ``version`` and queue the copy that makes it synced."""
+    cat.set_replica(ino, provider, key, version, "pending")
+    return cat.enqueue("replicate", {"inode": ino, "provider": provider},
+                       dedup=f"replicate:{ino}:{provider}")
+
+
 def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 

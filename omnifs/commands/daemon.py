@@ -17,6 +17,7 @@ from pathlib import Path
 from ..catalog import Catalog
 from ..config import load_config
 from ..processes import DAEMON_KEY, recorded_alive
+from ..scrub import last_scrubs
 
 ORDER = 40
 
@@ -80,6 +81,7 @@ def gather(config) -> dict:
         under = c.under_replicated(config.copies)
         rows = c.provider_health()  # the catalog exists here: it was just opened
         owner = c.get_meta(DAEMON_KEY)
+        scrubs = last_scrubs(c)
     finally:
         catalog.close()
     now = time.time()
@@ -107,10 +109,36 @@ def gather(config) -> dict:
         "files": files,
         "copies": config.copies,
         "under_replicated": under,
+        # the last scrub of each store (the daemon's, or `omnifs check --repair`'s)
+        "scrubs": {n: scrubs[n] for n in config.providers if n in scrubs},
         "cache": _cache_use(config.cache_dir, config.cache_size),
         # what the mount measured on real reads (latency, throughput per provider)
         "mount_reads": mount_read_stats(config.cache_dir, max_age=None),
     }
+
+
+def scrub_line(last: dict, now: float) -> str:
+    """'2 min ago: 290 replicas by size, 2 missing' (one store's last scrub, for people)."""
+    when = last.get("finished") or last.get("started") or now
+    head = f"{_ago(now - when)} ago"
+    if last.get("root_missing"):
+        return f"{head}: {last.get('error')}; its {last.get('claims', 0)} replicas are lost"
+    if last.get("error"):
+        return f"{head}: not listed: {last['error']}"
+    found = ", ".join(f"{n} {kind}" for kind, n in (last.get("problems") or {}).items() if n)
+    verified = (f", {last['verified']} read back ({_size(last.get('verified_bytes', 0))})"
+                if last.get("verified") else "")
+    return (f"{head}: {last.get('claims', 0)} replicas by {last.get('method', '-')}"
+            f"{verified}, {found or 'clean'}")
+
+
+def _ago(seconds: float) -> str:
+    seconds = max(seconds, 0.0)
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _cache_use(directory: Path, limit: int) -> dict:
@@ -157,6 +185,10 @@ def cmd_status(args) -> int:
           + f", {q['failed']} failed; oldest pending: {lag}")
     print(f"files: {info['files']}, under-replicated: {info['under_replicated']} "
           f"(copies = {info['copies']})")
+    if info["scrubs"]:
+        print("last scrub of each store:")
+        for name, last in info["scrubs"].items():
+            print(f"  {name:<{width}}  {scrub_line(last, time.time())}")
     cache = info["cache"]
     print(f"cache: {_size(cache['used'])} of {_size(cache['limit'])} in {cache['dir']}")
     if info["mount_reads"]:

@@ -10,13 +10,13 @@ import trio
 
 from daemon.health import HealthBoard, Prober
 from daemon.notify import notify, watchdog_interval
-from daemon.reconcile import changed, conflict_name
+from daemon.reconcile import conflict_name
 from daemon.settings import DaemonSettings, parse_daemon
 from daemon.state import State, read_health
 from daemon.workers import backoff, lock_keys, providers_of, target_of
 from omnifs.catalog import Catalog, WorkItem
 from omnifs.errors import ConfigError
-from providers import NotFound, ObjectInfo, Unavailable
+from providers import NotFound, Unavailable
 
 
 def item(kind: str, **payload) -> WorkItem:
@@ -116,14 +116,6 @@ def test_lock_keys_cover_the_objects_an_item_touches(tmp_path):
 
 def test_conflict_name():
     assert conflict_name("a.txt", "aws", 0) == "a.txt.conflict-aws-19700101T000000Z"
-
-
-def test_changed():
-    info = ObjectInfo("k", size=3, metadata={"omnifs_sha256": "aa"})
-    assert not changed(info, "aa", 3)
-    assert changed(info, "bb", 3)
-    assert changed(ObjectInfo("k", size=4), "aa", 3)       # no hash in the store: size decides
-    assert not changed(ObjectInfo("k", size=3), None, 3)
 
 
 # -- the prober against fake stores ----------------------------------------------------
