@@ -21,7 +21,7 @@ from pathlib import Path
 from omnifs.errors import InvalidInput, NotFound, OmnifsError
 from omnifs.mounts import FSTYPE, canonical, mount_at, omnifs_mount_containing
 from omnifs.printable import escape_controls
-from omnifs.private import tighten_owned
+from omnifs.private import tighten, tighten_owned
 from omnifs.processes import alive, mount_processes
 from omnifs.units import plural
 
@@ -164,6 +164,7 @@ def _background(args, cfg) -> int:
     if args.writeback:
         argv.append("--writeback")
     with open(log_path, "ab") as logf:
+        tighten([], [log_path])  # a --log file from before may be wider; it holds file names
         child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
                                  pass_fds=(w,), start_new_session=True, env=env)
     os.close(w)

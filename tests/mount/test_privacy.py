@@ -118,3 +118,13 @@ def test_nobody_reads_nothing_of_the_cache_catalog_and_stores(wide_open):
     proc = omnifs("mount", str(m.mp), config=m.config)
     assert sum("private" in ln for ln in proc.stderr.splitlines()) == 1, proc.stderr
     assert readable_by_nobody(everything_under(*stores)) == []
+
+
+def test_a_log_file_given_to_the_mount_is_made_private(make_mount, tmp_path):
+    m = make_mount(mount=False)
+    log = tmp_path / "mount.log"
+    log.write_text("an older log\n")
+    log.chmod(0o644)
+    omnifs("mount", str(m.mp), "--log", str(log), config=m.config)
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
+    assert log.read_text().startswith("an older log")  # appended to, not replaced

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from omnifs.mounts import mount_at
 from tests.mount.conftest import omnifs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,6 +47,8 @@ def test_mount_from_a_directory_holding_an_omnifs_folder(make_mount, tmp_path):
 
 
 def test_mount_table_names_the_config(mnt):
+    from omnifs.mounts import mount_at
+
     entry = mount_at(str(mnt.mp.resolve()))
     assert entry is not None and entry.fstype == "fuse.omnifs"
     assert entry.source == str(mnt.config.resolve())
