@@ -68,7 +68,8 @@ def cmd_init(args) -> int:
     data_dir = Path(args.data_dir)
     for sub in ("store-a", "store-b", "cache"):  # private: the umask is 077 (omnifs.private)
         (data_dir / sub).mkdir(parents=True, exist_ok=True)
-    data_dir.chmod(0o700)  # made before, by hand or by `make run`: it is omnifs's now
+    if data_dir.resolve() not in (Path.cwd().resolve(), Path.home().resolve(), Path("/")):
+        data_dir.chmod(0o700)  # made before (by hand, an older `make run`): omnifs's now
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(default_config_text(data_dir))
     path.chmod(0o600)
