@@ -22,13 +22,16 @@ $(STAMP): pyproject.toml package.json scripts/install-system.sh
 	npm install --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
+# The data directory, the daemon's log and pid file are private (umask 077), as
+# everything omnifs writes itself is; an older, wider log is replaced, not reused.
 run: install
 	@test -f omnifs.toml || $(OMNIFS) init
-	@mkdir -p $(MNT) .omnifs-data
+	@mkdir -p $(MNT) && mkdir -p -m 700 .omnifs-data
 	@if mountpoint -q $(MNT); then echo "already mounted at ./$(MNT)"; else $(OMNIFS) mount $(MNT); fi
-	@if [ -f $(DAEMON_PID) ] && kill -0 $$(cat $(DAEMON_PID)) 2>/dev/null; then \
+	@umask 077; if [ -f $(DAEMON_PID) ] && kill -0 $$(cat $(DAEMON_PID)) 2>/dev/null; then \
 	    echo "daemon already running (pid $$(cat $(DAEMON_PID)))"; \
 	else \
+	    rm -f .omnifs-data/daemon.log; \
 	    nohup $(OMNIFS) daemon >.omnifs-data/daemon.log 2>&1 & echo $$! >$(DAEMON_PID); \
 	    sleep 1; kill -0 $$(cat $(DAEMON_PID)) 2>/dev/null || { cat .omnifs-data/daemon.log; exit 1; }; \
 	fi

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import trio
 
+from omnifs import sd_notify as notify
 from omnifs.blockcache import BlockCache
 from omnifs.cached_content import open_cache
 from omnifs.catalog import Catalog
@@ -37,7 +38,6 @@ from omnifs.processes import DAEMON_KEY, this_process
 from policy.placement import rules_from_config, views_from_config
 from providers import OmnifsError, Provider, open_provider
 
-from . import notify
 from .health import HealthBoard, Prober
 from .metrics import Metrics
 from .settings import DaemonSettings, parse_daemon

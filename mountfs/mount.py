@@ -2,7 +2,8 @@
 
 Order at start: catalog (migrations) -> import when the catalog is new ->
 recovery (orphans, unfinished uploads) -> ``pyfuse3.init`` -> raise the bdi
-read-ahead so the kernel asks for 1 MiB reads -> report readiness.
+read-ahead so the kernel asks for 1 MiB reads -> once the mount point answers a
+stat, report readiness (to the background parent, and to systemd as READY=1).
 SIGTERM/SIGINT end ``pyfuse3.main``; dirty files are published, then the
 kernel mount is removed (``pyfuse3.close(unmount=True)``), so no stale mount
 is left behind.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import subprocess
 from collections.abc import Callable
@@ -20,8 +22,10 @@ from pathlib import Path
 import pyfuse3
 import trio
 
+from omnifs import sd_notify
 from omnifs.catalog import Catalog
 from omnifs.config import Config
+from omnifs.mounts import mount_at
 from providers import open_provider
 from providers.errors import InvalidInput
 
@@ -34,9 +38,26 @@ log = logging.getLogger("omnifs.mount")
 READ_AHEAD_KB = 4096
 
 
+#: what a FUSE option value may hold (pyfuse3 passes options as ASCII; ',' separates them)
+_PLAIN = re.compile(r"[A-Za-z0-9/._+:@=~-]+")
+
+
+def source_name(config: Config) -> str:
+    """The mount's source in ``mount``/``findmnt``/``df``: its config file, as in /etc/fstab.
+
+    ``omnifs status --config "$(findmnt -no SOURCE /mnt/data)"`` then asks about
+    the right mount. Without a config file, or for a path FUSE options cannot
+    carry, it is ``omnifs``.
+    """
+    if config.path is None:
+        return "omnifs"
+    path = os.path.abspath(config.path)
+    return path if _PLAIN.fullmatch(path) else "omnifs"
+
+
 def fuse_options(config: Config) -> set[str]:
     opts = set(pyfuse3.default_options)  # default_permissions
-    opts |= {"fsname=omnifs", "subtype=omnifs"}
+    opts |= {f"fsname={source_name(config)}", "subtype=omnifs"}
     if config.allow_other:
         opts.add("allow_other")
     return opts
@@ -48,17 +69,8 @@ def mount_device(mountpoint: str) -> str | None:
     ``mountpoint`` must already be a real path: resolving it once mounted asks
     the mount itself, which deadlocks if its request loop is not serving yet.
     """
-    target = mountpoint
-    found = None
-    try:
-        with open("/proc/self/mountinfo") as f:
-            for line in f:
-                parts = line.split()
-                if len(parts) > 4 and parts[4].encode().decode("unicode_escape") == target:
-                    found = parts[2]
-    except OSError:
-        return None
-    return found
+    found = mount_at(mountpoint)
+    return found.device if found else None
 
 
 def raise_read_ahead(mountpoint: str, kb: int = READ_AHEAD_KB) -> bool:
@@ -164,15 +176,19 @@ async def _main(ops: Operations, mp: str, config: Config,
                 nursery.start_soon(ops.run_uploads)
             # abandoned if cancelled: a signal during startup must not wait on it
             await trio.to_thread.run_sync(raise_read_ahead, mp, abandon_on_cancel=True)
+            await trio.to_thread.run_sync(os.stat, mp, abandon_on_cancel=True)  # it answers
             if ready is not None:
                 ready()
+            sd_notify.notify(f"READY=1\nSTATUS=mounted at {mp}")
     except BaseException:
+        sd_notify.notify("STOPPING=1")
         await ops.shutdown()
         pyfuse3.close(unmount=True)
         unmounted = True
         raise
     finally:
         if not unmounted:
+            sd_notify.notify("STOPPING=1")
             await ops.shutdown()
             pyfuse3.close(unmount=True)
 

@@ -230,12 +230,12 @@ class _BlockDisk(diskcache.Disk):
             try:
                 if direct:
                     try:
-                        return os.open(full_path, flags | os.O_DIRECT, 0o644)
+                        return os.open(full_path, flags | os.O_DIRECT, 0o600)
                     except OSError as e:
                         if e.errno != errno.EINVAL:
                             raise
                         self.direct_refused = True
-                return os.open(full_path, flags, 0o644)
+                return os.open(full_path, flags, 0o600)
             except FileNotFoundError:
                 # another cache process removed the directory in between
                 if count == 10:

@@ -48,9 +48,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from policy.health import Sample
-from providers.errors import Conflict, InvalidInput, NotFound
+from providers.errors import Conflict, InvalidInput, NotFound, OmnifsError
 
 from .catalog_schema import ROOT_INODE, migrate
 
@@ -141,16 +142,33 @@ def now_ns() -> int:
     return time.time_ns()
 
 
+class NoCatalog(OmnifsError):
+    """A read-only command found no catalog: it says how to get one instead of making it."""
+
+    def __init__(self, path: Path):
+        super().__init__(f"no catalog yet at {path}: `omnifs mount MOUNTPOINT` creates it, "
+                         "or `omnifs import` builds it from what the stores hold")
+        self.path = path
+
+
 class Catalog:
     """One connection to the catalog file; see the module docstring."""
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, *, create: bool = True):
+        """``create=False``: a missing catalog raises :class:`NoCatalog` (read-only commands)."""
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if create:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        elif not self.path.exists():
+            raise NoCatalog(self.path)
+        # mode=rw: SQLite itself never creates the file when asked not to
+        target = str(self.path) if create else f"file:{quote(str(self.path))}?mode=rw"
         try:
-            self.db = sqlite3.connect(str(self.path), isolation_level=None,
+            self.db = sqlite3.connect(target, isolation_level=None, uri=not create,
                                       check_same_thread=False, timeout=30.0)
         except sqlite3.Error as e:
+            if not create and not self.path.exists():
+                raise NoCatalog(self.path) from None
             raise InvalidInput(f"catalog {self.path}: cannot open: {e}") from None
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")

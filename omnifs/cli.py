@@ -3,7 +3,9 @@
 Every module in ``omnifs.commands`` has ``register(subparsers)`` adding its
 subcommands, each with ``set_defaults(func=handler)``; ``handler(args)``
 returns the exit status. Errors reach the user as one line, never a
-traceback (``--debug`` shows it).
+traceback (``--debug`` shows it). Log lines and error lines escape control
+characters, so a file name holding a newline cannot forge a line of its own.
+Before any command runs the umask becomes 077 (:mod:`omnifs.private`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import sys
 
 from . import __version__, commands
 from .errors import InvalidInput, OmnifsError
+from .printable import escape_controls
+from .private import restrict_umask
 
 log = logging.getLogger("omnifs")
 
@@ -50,13 +54,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class EscapingFormatter(logging.Formatter):
+    """Escapes the message, never the traceback ``--debug`` adds after it."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # logging's own name
+        record.message = escape_controls(record.message)
+        return super().formatMessage(record)
+
+
+def setup_logging(debug: bool) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(EscapingFormatter("omnifs: %(levelname)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, handlers=[handler])
+
+
 def main(argv: list[str] | None = None) -> int:
+    restrict_umask()
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.WARNING,
-        format="omnifs: %(levelname)s: %(message)s",
-    )
+    setup_logging(args.debug)
     for noisy in ("botocore", "urllib3", "azure", "google", "werkzeug"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if args.debug else logging.ERROR)
     if not getattr(args, "func", None):
@@ -85,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
 def _fail(args, err: BaseException, internal: bool = False) -> None:
     if args.debug:
         log.exception("failed")
-    text = str(err).splitlines()[0] if str(err) else type(err).__name__
+    text = escape_controls(str(err).splitlines()[0]) if str(err) else type(err).__name__
     if internal:
         text = f"internal error: {type(err).__name__}: {text} (run with --debug for details)"
     print(f"omnifs: error: {text}", file=sys.stderr)

@@ -3,6 +3,10 @@
 Validation is hand-written against a small schema table because every
 message must name the file, the table and the key, and say how to fix it;
 generic validators produce paragraphs.
+
+Relative paths (``[catalog] url``, ``[cache] dir``, ``file://`` URIs) are
+relative to the config file's directory, so a mount started from any
+directory finds the same data; ``~`` is the user's home.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from providers import InvalidInput, ProviderSettings, parse_uri
 from providers.registry import provider_options
@@ -152,9 +157,20 @@ def load_config(path: str | os.PathLike | None = None, *, required: bool = True)
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"{found}: not valid TOML: {e}") from None
     _refuse_exposed_secrets(found, data)
-    cfg = parse_config(data, source=str(found))
+    cfg = parse_config(data, source=str(found), base=found.absolute().parent)
     cfg.path = found
+    _refuse_missing_stores(cfg, str(found))
     return cfg
+
+
+def _refuse_missing_stores(cfg: Config, source: str) -> None:
+    """A ``file://`` store must exist: a mistyped directory would otherwise look healthy."""
+    for name, settings in cfg.providers.items():
+        loc = parse_uri(settings.uri)
+        if loc.scheme == "file" and not os.path.isdir(loc.path):
+            what = "is not a directory" if os.path.exists(loc.path) else "does not exist"
+            raise ConfigError(f"{source}: [providers.{name}] uri: {loc.path} {what}; create it "
+                              f"(mkdir -p {loc.path}) or correct the uri")
 
 
 def _refuse_exposed_secrets(path: Path, data: dict) -> None:
@@ -169,7 +185,9 @@ def _refuse_exposed_secrets(path: Path, data: dict) -> None:
             f"(mode {stat.S_IMODE(mode):04o}); run `chmod 600 {path}` or move the secret to the environment")
 
 
-def parse_config(data: dict, source: str = "config") -> Config:
+def parse_config(data: dict, source: str = "config", base: Path | None = None) -> Config:
+    """Validate ``data``; relative paths are taken relative to ``base`` (default: cwd)."""
+    base = base or Path.cwd()
     cfg = Config()
     for section, value in data.items():
         if section not in _SECTIONS:
@@ -188,9 +206,10 @@ def parse_config(data: dict, source: str = "config") -> Config:
         cfg.catalog_url = cat["url"]
         if not (cfg.catalog_url.startswith("sqlite:///") or cfg.catalog_url.startswith("postgresql://")):
             raise ConfigError(f"{source}: [catalog] url must be sqlite:///PATH or postgresql://..., got {cfg.catalog_url!r}")
+    if cfg.catalog_url.startswith("sqlite:///"):
+        cfg.catalog_url = "sqlite:///" + str(_local_path(cfg.catalog_url[len("sqlite:///"):], base))
     cache = data.get("cache", {})
-    if "dir" in cache:
-        cfg.cache_dir = Path(cache["dir"])
+    cfg.cache_dir = _local_path(cache.get("dir", cfg.cache_dir), base)
     if "size" in cache:
         cfg.cache_size = parse_size(cache["size"], f"{source}: [cache] size")
     if "block_size" in cache:
@@ -229,8 +248,11 @@ def parse_config(data: dict, source: str = "config") -> Config:
             raise ConfigError(f"{where}: provider names may hold letters, digits, '-', '_' and '.'")
         if not isinstance(table, dict):
             raise ConfigError(f"{where} must be a table")
+        if isinstance(table.get("uri"), str):
+            table = {**table, "uri": absolute_file_uri(table["uri"], base)}
         cfg.providers[name] = provider_settings(name, table, where)
         cfg.provider_tables[name] = dict(table)
+    _refuse_shared_places(cfg, source)
     if "copies" not in rep and cfg.providers:
         cfg.copies = min(cfg.copies, len(cfg.providers))
         cfg.write_quorum = min(cfg.write_quorum, cfg.copies)
@@ -238,6 +260,113 @@ def parse_config(data: dict, source: str = "config") -> Config:
         raise ConfigError(f"{source}: [replication] copies = {cfg.copies} but only "
                           f"{len(cfg.providers)} provider(s) are configured")
     return cfg
+
+
+def _local_path(text: str | os.PathLike, base: Path) -> Path:
+    """``text`` as an absolute path: ``~`` expanded, relative ones under ``base``."""
+    return Path(os.path.normpath(base / Path(text).expanduser()))
+
+
+def file_uri(path: str | os.PathLike) -> str:
+    """``file://`` URI of an absolute path; only what URI parsing would eat is escaped."""
+    text = str(path).replace("%", "%25").replace("#", "%23").replace("?", "%3F")
+    return "file://" + text
+
+
+def absolute_file_uri(uri: str, base: Path) -> str:
+    """``file://store`` or ``file://./store`` (relative to ``base``) -> ``file:///abs/store``.
+
+    Other URIs, ``file:///abs`` and ``file://localhost/abs`` are returned as they are.
+    """
+    if not uri.lower().startswith("file://"):
+        return uri
+    rest = uri[len("file://"):]
+    if rest.startswith("/") or rest.lower().startswith("localhost/") or not rest:
+        return uri
+    return file_uri(_local_path(rest, base))
+
+
+def _place(settings: ProviderSettings) -> tuple[tuple, tuple[str, ...]]:
+    """(the store service and bucket, the key prefix as parts): where a provider's objects are.
+
+    Two providers whose services match and whose prefixes nest share objects:
+    ``copies = 2`` on them is one copy. ``file://`` paths are compared after
+    resolving symlinks. S3 and MinIO are one service when their endpoints are.
+    """
+    loc = parse_uri(settings.uri)
+    if loc.scheme == "file":
+        return ("file",), _parts(loc.path)
+    if loc.scheme == "az":
+        service = _azure_account(settings)
+    else:
+        family = "s3" if loc.scheme in ("s3", "minio") else loc.scheme
+        endpoint = _endpoint(settings.endpoint) if settings.endpoint else f"default {loc.scheme}"
+        service = (family, endpoint)
+    return (*service, loc.bucket), tuple(p for p in loc.path.split("/") if p)
+
+
+def _endpoint(url: str) -> str:
+    parts = urlsplit(url if "://" in url else f"https://{url}")
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path.rstrip('/')}"
+
+
+def _azure_account(settings: ProviderSettings) -> tuple[str, str]:
+    if settings.account_url:
+        return "az", _endpoint(settings.account_url)
+    fields = dict(part.split("=", 1) for part in (settings.connection_string or "").split(";")
+                  if "=" in part)
+    if "BlobEndpoint" in fields:
+        return "az", _endpoint(fields["BlobEndpoint"])
+    if "AccountName" in fields:
+        return "az", fields["AccountName"].lower()
+    return "az", "default"
+
+
+def _refuse_shared_places(cfg: Config, source: str) -> None:
+    """Two providers over one place, or a ``file://`` store holding the cache or catalog."""
+    seen: list[tuple[str, tuple, tuple[str, ...]]] = []
+    for name, settings in cfg.providers.items():
+        service, parts = _place(settings)
+        for other, other_service, other_parts in seen:
+            if service == other_service and _nested(parts, other_parts):
+                how = "the same place" if parts == other_parts else "nested"
+                raise ConfigError(
+                    f"{source}: [providers.{name}] and [providers.{other}] are {how} "
+                    f"({settings.uri} and {cfg.providers[other].uri}): copies on both would be "
+                    "one copy; give each provider its own bucket, prefix or directory")
+        seen.append((name, service, parts))
+        if service == ("file",):
+            _refuse_store_over_own_files(cfg, name, parts, source)
+
+
+def _refuse_store_over_own_files(cfg: Config, name: str, parts: tuple[str, ...],
+                                 source: str) -> None:
+    """The cache and a store inside each other, or the catalog in a store: its files are not data.
+
+    A store would list them as objects (and ``omnifs import`` would import
+    them); the cache's own cleanup would delete a store's objects.
+    """
+    cache = _parts(cfg.cache_dir)
+    catalog = _catalog_file(cfg)
+    for what, path, clash in (
+            ("the [cache] dir", cfg.cache_dir, _nested(cache, parts)),
+            ("the catalog", catalog, catalog is not None and _parts(catalog)[:len(parts)] == parts)):
+        if clash:
+            raise ConfigError(f"{source}: [providers.{name}] uri and {what} ({path}) share a "
+                              "directory; give the store a directory of its own")
+
+
+def _parts(path: str | os.PathLike) -> tuple[str, ...]:
+    return tuple(p for p in os.path.realpath(path).split("/") if p)
+
+
+def _catalog_file(cfg: Config) -> Path | None:
+    return cfg.catalog_path() if cfg.catalog_url.startswith("sqlite:///") else None
+
+
+def _nested(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    """One prefix (as parts) is the other or lies inside it."""
+    return a[:len(b)] == b or b[:len(a)] == a
 
 
 def provider_settings(name: str, table: dict, where: str) -> ProviderSettings:
@@ -314,10 +443,10 @@ allow_other = false
 writeback = false
 
 [providers.local-a]
-uri = "file://{d}/store-a"
+uri = "{file_uri(d / "store-a")}"
 
 [providers.local-b]
-uri = "file://{d}/store-b"
+uri = "{file_uri(d / "store-b")}"
 
 # [providers.aws-east]
 # uri = "s3://my-bucket/data"

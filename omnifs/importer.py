@@ -29,6 +29,7 @@ from providers.errors import Conflict
 from .catalog import Catalog
 from .config import Config
 from .layout import visible_objects
+from .units import plural
 
 log = logging.getLogger("omnifs.import")
 
@@ -51,7 +52,8 @@ def import_stores(catalog: Catalog, providers: dict[str, Provider], config: Conf
         for info in visible_objects(p):
             seen.setdefault(info.key, {})[name] = info
         if progress:
-            progress(f"listed {name}: {sum(1 for v in seen.values() if name in v)} objects")
+            progress(f"listed {name}: "
+                     + plural(sum(1 for v in seen.values() if name in v), "object"))
     result = ImportResult()
     order = list(providers)
     copies = min(config.copies, len(order)) or 1

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Self, TextIO
 
+from .units import human_bytes, plural
+
 
 @dataclass
 class Snapshot:
@@ -96,17 +98,9 @@ class Stats:
 
 
 def summary_line(s: Snapshot) -> str:
-    return (f"{s.done_objects} objects, {human_bytes(s.done_bytes)} in {s.elapsed:.1f}s "
-            f"({human_bytes(s.rate)}/s), {s.skipped} skipped, {s.deleted} deleted, "
-            f"{s.failed} failed")
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"  # pragma: no cover
+    return (f"{plural(s.done_objects, 'object')}, {human_bytes(s.done_bytes)} in "
+            f"{s.elapsed:.1f}s ({human_bytes(s.rate)}/s), {s.skipped} skipped, "
+            f"{s.deleted} deleted, {s.failed} failed")
 
 
 class JsonLines:
@@ -138,14 +132,23 @@ class RichBar:
             BarColumn,
             DownloadColumn,
             Progress,
+            ProgressColumn,
             TextColumn,
             TimeRemainingColumn,
-            TransferSpeedColumn,
         )
+        from rich.text import Text
+
+        class Speed(ProgressColumn):
+            """rich's own speed column counts in MB/s; omnifs writes MiB/s everywhere."""
+
+            def render(self, task) -> Text:
+                speed = task.finished_speed or task.speed
+                return Text("?" if speed is None else f"{human_bytes(speed)}/s",
+                            style="progress.data.speed")
 
         self._progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),
-            TextColumn("{task.fields[objects]}"), TransferSpeedColumn(), TimeRemainingColumn(),
+            TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(binary_units=True),
+            TextColumn("{task.fields[objects]}"), Speed(), TimeRemainingColumn(),
             transient=True, console=None,
         )
         self._task = self._progress.add_task(description, total=None, objects="")

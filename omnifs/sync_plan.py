@@ -18,6 +18,9 @@ from functools import lru_cache
 
 from providers import META_MTIME, RESERVED_PREFIX, ObjectInfo
 
+from .printable import escape_controls
+from .units import human_bytes
+
 #: two mtimes closer than this count as equal (stores keep whole seconds or ms)
 MTIME_WINDOW = 1.0
 
@@ -132,9 +135,10 @@ class Plan:
 
     def lines(self) -> list[str]:
         """The plan as ``--dry-run`` prints it: one line per change, then totals."""
-        out = [f"copy {a.rel} ({a.size} bytes, {a.reason})" for a in self.copies]
-        out += [f"delete {a.rel}" for a in self.deletes]
-        out.append(f"plan: {len(self.copies)} to copy ({self.bytes_to_copy} bytes), "
+        out = [f"copy {escape_controls(a.rel)} ({human_bytes(a.size)}, {a.reason})"
+               for a in self.copies]
+        out += [f"delete {escape_controls(a.rel)}" for a in self.deletes]
+        out.append(f"plan: {len(self.copies)} to copy ({human_bytes(self.bytes_to_copy)}), "
                    f"{len(self.skips)} unchanged, {len(self.deletes)} to delete")
         return out
 

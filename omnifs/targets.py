@@ -1,19 +1,29 @@
-"""Turn what a user typed (``s3://b/k``, ``file:///p``, ``aws-east:/k``) into (provider, key).
+"""Turn what a user typed (``s3://b/k``, ``file:///p``, ``aws-east:/k``, ``./dir``) into
+(provider, key).
 
 A bare URI needs no config file: its provider is built from the URI plus
 the SDK's environment. When the config names a provider over the same
 bucket, that provider's settings (endpoint, credentials) are used instead.
+With ``local_paths`` (``cp`` and ``sync``), a plain path (relative, absolute
+or ``~/...``) is the local file or directory it names, as with cp, rclone
+and ``aws s3 cp``; ``NAME:path`` is a configured provider, so a local name
+with a colon is written ``./NAME:path`` (or is taken as local when no
+provider has that name and the path exists). Other commands keep asking for
+a URI: ``omnifs rm -r bucket/x`` must not delete a local directory because
+``s3://`` was forgotten.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Self
 
 from providers import InvalidInput, Provider, ProviderSettings, open_provider, parse_uri
 
-from .config import Config
+from .config import Config, absolute_file_uri
 
 _NAMED = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.-]*):(?!//)(.*)$")
 
@@ -48,15 +58,27 @@ class Resolver:
             raise InvalidInput(f"unknown provider {name!r} (known: {known})")
         return self.provider(settings)
 
-    def resolve(self, text: str) -> Target:
+    def resolve(self, text: str, *, local_paths: bool = False) -> Target:
+        """The provider and key ``text`` names; a trailing '/' stays on the key ("into").
+
+        ``omnifs cp f s3://b/dir/`` then puts ``dir/f``, as ``aws s3 cp`` does.
+        """
+        t = self._resolve(text, local_paths)
+        if text.endswith("/") and t.key and not t.key.endswith("/"):
+            t = Target(t.provider, t.key + "/")
+        return t
+
+    def _resolve(self, text: str, local_paths: bool) -> Target:
         m = _NAMED.match(text)
         if m and "://" not in text:
             name, path = m.groups()
-            return Target(self.named(name), path.lstrip("/"))
-        loc = parse_uri(text)
+            if not local_paths or name in self.config.providers or not os.path.exists(text):
+                return Target(self.named(name), path.lstrip("/"))
+        if local_paths and "://" not in text:
+            return self.local(text)
+        loc = parse_uri(absolute_file_uri(text, Path.cwd()))
         if loc.scheme == "file":
-            return Target(self.provider(ProviderSettings(name="file", uri="file:///")),
-                          loc.path.lstrip("/"))
+            return Target(self._local_files(), loc.path.lstrip("/"))
         for name, settings in self.config.providers.items():
             ploc = parse_uri(settings.uri)
             if (ploc.scheme, ploc.bucket) != (loc.scheme, loc.bucket):
@@ -67,6 +89,21 @@ class Resolver:
         settings = ProviderSettings(name=f"{loc.scheme}://{loc.bucket}",
                                     uri=f"{loc.scheme}://{loc.bucket}")
         return Target(self.provider(settings), loc.path)
+
+    def local(self, text: str) -> Target:
+        """A plain path as a key under ``file:///``; a directory's key ends in '/'.
+
+        The slash makes ``omnifs cp s3://b/x.txt .`` land inside the directory, as cp does.
+        """
+        if not text:
+            raise InvalidInput("an empty path: write . for the current directory")
+        path = os.path.abspath(os.path.expanduser(text))
+        if text.endswith("/") or os.path.isdir(path):
+            path = path.rstrip("/") + "/"
+        return Target(self._local_files(), path.lstrip("/"))
+
+    def _local_files(self) -> Provider:
+        return self.provider(ProviderSettings(name="file", uri="file:///"))
 
     def close(self) -> None:
         for p in self._open.values():

@@ -9,6 +9,8 @@ a filesystem, so the rest of omnifs needs no special case:
 * a write is invisible until complete (temp file in the same directory,
   fsync, ``os.replace``); temp files are named ``.omnifs-tmp-*`` and never
   listed;
+* objects are private like a cloud bucket's: files 0600, directories 0700
+  (whatever the file's mode in a mount; the mount enforces that one);
 * user metadata and content type live in the xattr ``user.omnifs.meta``
   (JSON); where the filesystem has no user xattrs (ENOTSUP) they go to a
   sidecar ``ROOT/.omnifs/meta/<key>.json`` instead, which listings skip.
@@ -50,6 +52,9 @@ TMP_PREFIX = ".omnifs-tmp-"
 SIDECAR_DIR = ".omnifs/meta"
 CHUNK = MiB
 _MAX_COMPONENT = 255
+#: objects and their directories are the owner's alone (the umask may only narrow them)
+FILE_MODE = 0o600
+DIR_MODE = 0o700
 
 
 class _Window(io.RawIOBase):
@@ -171,9 +176,9 @@ class LocalProvider(Provider):
                     raise
                 self._xattrs = False
         side = self._sidecar(final_path)
-        os.makedirs(os.path.dirname(side), exist_ok=True)
+        os.makedirs(os.path.dirname(side), mode=DIR_MODE, exist_ok=True)
         tmp = os.path.join(os.path.dirname(side), f"{TMP_PREFIX}{uuid.uuid4().hex}")
-        with open(tmp, "wb") as f:
+        with _create(tmp) as f:
             f.write(blob)
         os.replace(tmp, side)
 
@@ -281,10 +286,10 @@ class LocalProvider(Provider):
         tmp = os.path.join(parent, f"{TMP_PREFIX}{uuid.uuid4().hex}")
         try:
             try:
-                out = open(tmp, "xb")  # noqa: SIM115 - closed by the with below
+                out = _create(tmp)
             except FileNotFoundError:  # the first object in a new "directory"
-                os.makedirs(parent, exist_ok=True)
-                out = open(tmp, "xb")  # noqa: SIM115
+                os.makedirs(parent, mode=DIR_MODE, exist_ok=True)
+                out = _create(tmp)
             with out:
                 try:
                     fill(out)
@@ -424,6 +429,12 @@ class LocalProvider(Provider):
             if e.is_dir() and not self._skip_dir(sub) and self._has_objects(e.path, sub):
                 return True
         return False
+
+
+def _create(path: str) -> BinaryIO:
+    """A new private file, open for writing (fails if it exists)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+    return os.fdopen(fd, "wb")
 
 
 def _unlink_quietly(path: str) -> None:

@@ -7,6 +7,7 @@ Every test gets its own bucket, so tests never see each other's objects.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -16,6 +17,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from providers import open_provider
 from tests import servers as S
+
+
+@pytest.fixture(autouse=True)
+def _keep_umask():
+    """``omnifs.cli.main`` called in-process sets the umask to 077; the next test gets its own."""
+    old = os.umask(0o022)
+    os.umask(old)
+    yield
+    os.umask(old)
 
 
 @pytest.fixture(scope="session")

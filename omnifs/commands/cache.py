@@ -12,6 +12,8 @@ import argparse
 import json
 
 from ..config import load_config
+from ..errors import OmnifsError
+from ..units import human_bytes, plural
 
 ORDER = 35
 
@@ -34,24 +36,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _open(args):
+    """The config and its block cache; None when nothing made one yet (nor will this)."""
     from omnifs.blockcache import BlockCache
 
     cfg = load_config(args.config)
+    if not (cfg.cache_dir / "blocks").is_dir():
+        return cfg, None
     return cfg, BlockCache.for_config(cfg)
-
-
-def _size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"  # pragma: no cover
 
 
 def cmd_stats(args) -> int:
     from mountfs.replicas import SNAPSHOT_NAME, load_snapshot
 
     cfg, cache = _open(args)
+    if cache is None:
+        raise OmnifsError(f"no cache yet at {cfg.cache_dir}: a mount makes it "
+                          "(`omnifs mount MOUNTPOINT`)")
     try:
         st = cache.stats()
     finally:
@@ -66,24 +66,28 @@ def cmd_stats(args) -> int:
     ratio = "-" if st.hit_ratio is None else f"{st.hit_ratio * 100:.1f}%"
     pct = st.size / st.limit * 100 if st.limit else 0.0
     print(f"cache:     {st.directory}")
-    print(f"size:      {_size(st.size)} of {_size(st.limit)} ({pct:.1f}%)")
-    print(f"entries:   {st.entries} blocks of up to {_size(st.block_size)}; "
-          f"read-ahead {cfg.cache_readahead} blocks")
+    print(f"size:      {human_bytes(st.size)} of {human_bytes(st.limit)} ({pct:.1f}%)")
+    print(f"entries:   {plural(st.entries, 'block')} of up to {human_bytes(st.block_size)}; "
+          f"read-ahead {plural(cfg.cache_readahead, 'block')}")
     print(f"hits:      {st.hits}  misses: {st.misses}  hit ratio: {ratio}")
     print(f"evictions: {st.evictions}  corrupt entries dropped: {st.corrupt}")
     for p in (measured or {}).get("providers", []):
         lat = "-" if p["latency_ms"] is None else f"{p['latency_ms']:.1f} ms"
         tput = "-" if p["throughput_mib_s"] is None else f"{p['throughput_mib_s']:.1f} MiB/s"
         print(f"read from {p['provider']}: latency {lat}, throughput {tput}, "
-              f"{p['requests']} requests, {p['errors']} errors, {p['hedges']} hedged")
+              f"{plural(p['requests'], 'request')}, {plural(p['errors'], 'error')}, "
+              f"{p['hedges']} hedged")
     return 0
 
 
 def cmd_clear(args) -> int:
     cfg, cache = _open(args)
+    if cache is None:
+        print(f"nothing to clear: no cache at {cfg.cache_dir}")
+        return 0
     try:
         removed = cache.clear(reset_counters=not args.keep_counters)
     finally:
         cache.close()
-    print(f"cleared {removed} blocks from {cfg.cache_dir}")
+    print(f"cleared {plural(removed, 'block')} from {cfg.cache_dir}")
     return 0

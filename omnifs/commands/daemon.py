@@ -16,8 +16,10 @@ from pathlib import Path
 
 from ..catalog import Catalog
 from ..config import load_config
+from ..private import tighten_owned
 from ..processes import DAEMON_KEY, recorded_alive
 from ..scrub import last_scrubs
+from ..units import human_bytes, plural
 
 ORDER = 40
 
@@ -44,6 +46,7 @@ def cmd_daemon(args) -> int:
     config = load_config(args.config)
     if not getattr(args, "debug", False):
         logging.getLogger("omnifs").setLevel(logging.INFO)
+    tighten_owned(config)
     return run(config)
 
 
@@ -68,7 +71,7 @@ def gather(config) -> dict:
     from providers import open_provider
 
     path = config.catalog_path()
-    catalog = Catalog(path)
+    catalog = Catalog(path, create=False)  # a read-only command makes no catalog
     try:
         c = catalog
         failed = c.failed_count()
@@ -126,7 +129,7 @@ def scrub_line(last: dict, now: float) -> str:
     if last.get("error"):
         return f"{head}: not listed: {last['error']}"
     found = ", ".join(f"{n} {kind}" for kind, n in (last.get("problems") or {}).items() if n)
-    verified = (f", {last['verified']} read back ({_size(last.get('verified_bytes', 0))})"
+    verified = (f", {last['verified']} read back ({human_bytes(last.get('verified_bytes', 0))})"
                 if last.get("verified") else "")
     return (f"{head}: {last.get('claims', 0)} replicas by {last.get('method', '-')}"
             f"{verified}, {found or 'clean'}")
@@ -157,14 +160,6 @@ def _ms(v: float | None) -> str:
     return "-" if v is None else f"{v * 1000:.0f} ms"
 
 
-def _size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
-
-
 def cmd_status(args) -> int:
     config = load_config(args.config)
     info = gather(config)
@@ -190,11 +185,13 @@ def cmd_status(args) -> int:
         for name, last in info["scrubs"].items():
             print(f"  {name:<{width}}  {scrub_line(last, time.time())}")
     cache = info["cache"]
-    print(f"cache: {_size(cache['used'])} of {_size(cache['limit'])} in {cache['dir']}")
+    print(f"cache: {human_bytes(cache['used'])} of {human_bytes(cache['limit'])} in "
+          f"{cache['dir']}")
     if info["mount_reads"]:
         print("measured by the mount's reads:")
         for r in info["mount_reads"]:
             print(f"  {r['provider']:<{width}}  latency {r['latency_ms'] or 0:.0f} ms, "
-                  f"{r['throughput_mib_s'] or 0:.1f} MiB/s over {r['requests']} requests, "
-                  f"{r['errors']} errors, {r['hedges']} hedged")
+                  f"{r['throughput_mib_s'] or 0:.1f} MiB/s over "
+                  f"{plural(r['requests'], 'request')}, {plural(r['errors'], 'error')}, "
+                  f"{r['hedges']} hedged")
     return 0

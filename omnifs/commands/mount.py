@@ -3,7 +3,9 @@
 ``mount`` runs in the background by default: it starts itself again with
 ``--foreground`` in a new session and waits until that child reports the
 mount ready (through a pipe), so the shell gets its prompt back only when the
-mount point can be used.
+mount point can be used. The child runs as ``python -P -m omnifs`` with this
+omnifs's directory on PYTHONPATH: the same code as the parent, whatever
+folders the current directory holds.
 """
 
 from __future__ import annotations
@@ -16,8 +18,12 @@ import sys
 import time
 from pathlib import Path
 
-from omnifs.errors import InvalidInput, OmnifsError
+from omnifs.errors import InvalidInput, NotFound, OmnifsError
+from omnifs.mounts import FSTYPE, canonical, mount_at, omnifs_mount_containing
+from omnifs.printable import escape_controls
+from omnifs.private import tighten, tighten_owned
 from omnifs.processes import alive, mount_processes
+from omnifs.units import plural
 
 ORDER = 30
 
@@ -51,8 +57,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "(files already known are kept).")
     p.set_defaults(func=cmd_import)
 
-    p = sub.add_parser("replicas", help="show where a file's replicas are",
-                       description="PATH: a file inside a mount, or a path in the namespace.")
+    p = sub.add_parser("replicas", help="show where a file's replicas are (every file under "
+                                        "a directory)",
+                       description="PATH: a file or directory inside a mount, or a path in the "
+                                   "namespace. For a directory: each file under it with its "
+                                   "replicas, then how many files have how many current copies.")
     p.add_argument("path")
     p.set_defaults(func=cmd_replicas)
 
@@ -80,6 +89,9 @@ def cmd_mount(args) -> int:
         raise InvalidInput(f"{mp} is already a mount point; `omnifs umount {mp}` first")
     if not os.path.isdir(mp):
         raise InvalidInput(f"mount point {mp} is not a directory (mkdir it first)")
+    _refuse_mount_over_own_files(cfg, mp)
+    if args.ready_fd is None:  # the background child finds what its parent tightened
+        tighten_owned(cfg, skip=[mp])
     if args.foreground:
         ready = None
         if args.ready_fd is not None:
@@ -95,11 +107,55 @@ def cmd_mount(args) -> int:
     return _background(args, cfg)
 
 
+def _refuse_mount_over_own_files(cfg, mountpoint: str) -> None:
+    """The mount point may not hold, or lie in, the directories the mount itself writes.
+
+    A store, the cache or the catalog under the mount point would be written
+    through the mount by the mount (a deadlock); a mount point inside a store
+    would be listed as the store's content.
+    """
+    from omnifs.private import owned_paths
+
+    mp = os.path.realpath(mountpoint)
+    trees, files = owned_paths(cfg)
+    for path in (*trees, *files[:1]):
+        real = os.path.realpath(path)
+        if real == mp or real.startswith(mp.rstrip("/") + "/"):
+            raise InvalidInput(f"{path} is inside the mount point {mountpoint}: omnifs would "
+                               "write it through itself; mount somewhere else")
+    for path in trees[1:]:  # the stores
+        real = os.path.realpath(path).rstrip("/")
+        if mp.startswith(real + "/"):
+            raise InvalidInput(f"mount point {mountpoint} is inside the store {path}: mount "
+                               "somewhere else")
+
+
+def child_command() -> tuple[list[str], dict[str, str]]:
+    """``python -P -m omnifs`` running this very omnifs, and its environment.
+
+    ``-P`` keeps the current directory off ``sys.path``: a folder named
+    ``omnifs`` there (a clone in ~/omnifs) would be imported instead.
+    PYTHONPATH names the directory this omnifs was imported from (a source
+    checkout stays itself), unless it is a site directory already on the path.
+    """
+    import site
+
+    import omnifs
+
+    root = str(Path(omnifs.__file__).resolve().parent.parent)
+    env = dict(os.environ)
+    sites = {str(Path(p).resolve()) for p in [*site.getsitepackages(),
+                                               site.getusersitepackages()]}
+    if root not in sites:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    return [sys.executable, "-P", "-m", "omnifs"], env
+
+
 def _background(args, cfg) -> int:
     r, w = os.pipe()
     log_path = Path(args.log) if args.log else cfg.cache_dir / "mount.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-m", "omnifs"]
+    argv, env = child_command()
     if cfg.path is not None:
         argv += ["--config", str(Path(cfg.path).resolve())]
     if args.debug:
@@ -108,8 +164,9 @@ def _background(args, cfg) -> int:
     if args.writeback:
         argv.append("--writeback")
     with open(log_path, "ab") as logf:
+        tighten([], [log_path])  # a --log file from before may be wider; it holds file names
         child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
-                                 pass_fds=(w,), start_new_session=True)
+                                 pass_fds=(w,), start_new_session=True, env=env)
     os.close(w)
     deadline = time.monotonic() + READY_TIMEOUT
     got = b""
@@ -153,7 +210,13 @@ def cmd_umount(args) -> int:
     new mount, a shutdown, a copy of the cache) race it, as
     ``umount.s3ql`` also refuses to.
     """
-    mp = os.path.abspath(args.mountpoint)
+    mp = canonical(args.mountpoint)
+    mounted = mount_at(mp)
+    if mounted is None:
+        raise InvalidInput(f"{args.mountpoint} is not mounted")
+    if mounted.fstype != FSTYPE:
+        raise InvalidInput(f"{args.mountpoint} is not an omnifs mount (it is {mounted.fstype}); "
+                           "use umount")
     pids = mount_processes(mp)
     proc = subprocess.run(["fusermount3", "-u", mp], check=False, capture_output=True,
                           text=True)
@@ -202,30 +265,78 @@ def cmd_import(args) -> int:
     finally:
         stores.close()
         cat.close()
-    print(f"imported {res.files} files, {res.dirs} directory markers; {res.skipped} already "
-          f"known or skipped; {res.stale} stale replicas; {res.queued} copies queued")
+    print(f"imported {plural(res.files, 'file')}, {plural(res.dirs, 'directory marker')}; "
+          f"{res.skipped} already known or skipped; {plural(res.stale, 'stale replica')}; "
+          f"{plural(res.queued, 'copy', 'copies')} queued")
     return 0
 
 
 def cmd_replicas(args) -> int:
-    try:
-        text = os.getxattr(args.path, "user.omnifs.replicas").decode()
-    except OSError:
-        text = None
-    if text is None:
-        from mountfs.operations import format_replicas
-        from omnifs.catalog import Catalog
+    """One file's replicas; for a directory, every file's, then a count of current copies."""
+    from mountfs.operations import XATTR_REPLICAS, format_replicas
+    from omnifs.catalog import Catalog
 
-        cfg = _config(args)
-        cat = Catalog(cfg.catalog_path())
+    path = args.path
+    if os.path.exists(path) and omnifs_mount_containing(path) is not None:
+        if not os.path.isdir(path):
+            sys.stdout.write(os.getxattr(path, XATTR_REPLICAS).decode() or "no replicas\n")
+            return 0
+        return _print_tree(path, _tree_in_mount(path, XATTR_REPLICAS))
+
+    cfg = _config(args)
+    cat = Catalog(cfg.catalog_path(), create=False)
+    try:
         try:
-            inode = cat.resolve(args.path)
-            if inode.kind != "file":
-                raise InvalidInput(f"{args.path} is a {inode.kind}, not a file")
-            text = format_replicas(cat, inode)
-        finally:
-            cat.close()
-    sys.stdout.write(text or "no replicas\n")
+            inode = cat.resolve(path)
+        except NotFound:
+            if os.path.exists(path):
+                raise InvalidInput(f"{path} is neither inside an omnifs mount nor a path in "
+                                   f"the namespace of {cfg.catalog_path()}") from None
+            raise
+        if inode.kind == "file":
+            sys.stdout.write(format_replicas(cat, inode) or "no replicas\n")
+            return 0
+        if inode.kind != "dir":
+            raise InvalidInput(f"{path} is a {inode.kind}: it has no replicas")
+        base = cat.path_of(inode.id) or ""
+        tree = [(name[len(base):].lstrip("/"), format_replicas(cat, cat.get(ino)))
+                for ino, name in sorted(cat.files_under(inode.id), key=lambda f: f[1])]
+    finally:
+        cat.close()
+    return _print_tree(path, tree)
+
+
+def _tree_in_mount(directory: str, xattr: bytes) -> list[tuple[str, str]]:
+    """(path relative to ``directory``, replicas text) of every file under it, through the mount."""
+    found = []
+    for root, dirs, names in os.walk(directory):
+        dirs.sort()
+        for name in sorted(names):
+            full = os.path.join(root, name)
+            try:
+                text = os.getxattr(full, xattr, follow_symlinks=False).decode()
+            except OSError:  # a symlink, or gone meanwhile: it has no replicas of its own
+                continue
+            found.append((os.path.relpath(full, directory), text))
+    return found
+
+
+def _print_tree(directory: str, tree: list[tuple[str, str]]) -> int:
+    by_copies: dict[int, int] = {}
+    for name, text in tree:
+        print(escape_controls(name))
+        current = 0
+        for line in text.splitlines():
+            print(f"  {escape_controls(line)}")
+            fields = line.split()
+            current += len(fields) > 3 and fields[1] == "synced" and fields[3] == "current"
+        by_copies[current] = by_copies.get(current, 0) + 1
+    if not tree:
+        print(f"no files under {directory}")
+        return 0
+    counts = ", ".join(f"{n} with {plural(k, 'current copy', 'current copies')}"
+                       for k, n in sorted(by_copies.items(), reverse=True))
+    print(f"{plural(len(tree), 'file')} under {directory}: {counts}")
     return 0
 
 
@@ -236,7 +347,7 @@ def cmd_replicate(args) -> int:
     from omnifs.replication import drain
 
     cfg = _config(args)
-    cat = Catalog(cfg.catalog_path())
+    cat = Catalog(cfg.catalog_path(), create=False)  # no catalog: nothing was ever queued
     stores = open_stores(cfg)
     cache = open_cache(cfg)
     tty = sys.stderr.isatty()

@@ -17,6 +17,7 @@ from providers import META_MTIME, META_SHA256, InvalidInput, NotFound, ObjectInf
 
 from ..config import ConfigError, default_config_text, load_config
 from ..targets import Resolver
+from ..units import human_bytes
 
 ORDER = 10
 CHUNK = 4 * 1024 * 1024
@@ -65,8 +66,10 @@ def cmd_init(args) -> int:
     if path.exists() and not args.force:
         raise ConfigError(f"{path} already exists; pass --force to overwrite it")
     data_dir = Path(args.data_dir)
-    for sub in ("store-a", "store-b", "cache"):
+    for sub in ("store-a", "store-b", "cache"):  # private: the umask is 077 (omnifs.private)
         (data_dir / sub).mkdir(parents=True, exist_ok=True)
+    if data_dir.resolve() not in (Path.cwd().resolve(), Path.home().resolve(), Path("/")):
+        data_dir.chmod(0o700)  # made before (by hand, an older `make run`): omnifs's now
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(default_config_text(data_dir))
     path.chmod(0o600)
@@ -182,7 +185,8 @@ def cmd_put(args) -> int:
                 info = t.provider.write(key, f, size, meta, ctype)
         took = time.monotonic() - started
     if sys.stderr.isatty():
-        print(f"{info.size} bytes -> {t.provider.name}:/{key} in {took:.2f}s", file=sys.stderr)
+        print(f"{human_bytes(info.size)} -> {t.provider.name}:/{key} in {took:.2f}s",
+              file=sys.stderr)
     return 0
 
 

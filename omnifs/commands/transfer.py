@@ -36,8 +36,9 @@ def _positive(text: str) -> int:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("src", metavar="SRC", help="s3://, gs://, az://, minio://, file:// URI or NAME:/path")
-    p.add_argument("dst", metavar="DST", help="destination URI or NAME:/path")
+    p.add_argument("src", metavar="SRC",
+                   help="s3://, gs://, az://, minio://, file:// URI, NAME:/path or a local path")
+    p.add_argument("dst", metavar="DST", help="destination URI, NAME:/path or local path")
     p.add_argument("--transfers", type=_positive, default=4, metavar="N", help="objects in parallel (4)")
     p.add_argument("--checkers", type=_positive, default=8, metavar="N",
                    help="parallel metadata checks and deletes (8)")
@@ -104,7 +105,7 @@ def _report(result: Result) -> int:
 def _tree(args, delete: bool) -> int:
     config = load_config(args.config, required=False)
     with Resolver(config) as r:
-        src, dst = r.resolve(args.src), r.resolve(args.dst)
+        src, dst = r.resolve(args.src, local_paths=True), r.resolve(args.dst, local_paths=True)
         filt = Filter(tuple(args.include), tuple(args.exclude))
         with _progress(args, "sync" if delete else "copy") as cb:
             result = copy_tree(src.provider, src.key, dst.provider, dst.key, options=_options(args),
@@ -130,7 +131,7 @@ def run_cp(args) -> int:
         raise InvalidInput("--dry-run needs -r (or use sync)")
     config = load_config(args.config, required=False)
     with Resolver(config) as r:
-        src, dst = r.resolve(args.src), r.resolve(args.dst)
+        src, dst = r.resolve(args.src, local_paths=True), r.resolve(args.dst, local_paths=True)
         if not src.key or src.key.endswith("/"):
             raise InvalidInput(f"{args.src} names a prefix, not an object: use cp -r")
         dst_key = dst.key

@@ -311,7 +311,7 @@ def test_cli_cp_sync_and_errors(cli_stores, tmp_path):
     a.write_bytes("d/sub/two.txt", b"two" * 1000)
     proc = run("cp", "store-a:/d/one.txt", "store-b:/copied/", config=cfg, check=True)
     assert b.read_bytes("copied/one.txt") == b"one"
-    assert "1 objects" in proc.stderr.decode()
+    assert "1 object," in proc.stderr.decode()
     local = tmp_path / "local"
     local.mkdir()
     run("cp", "-r", "store-a:/d", f"file://{local}", config=cfg, check=True)

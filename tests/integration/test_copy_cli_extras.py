@@ -93,7 +93,8 @@ def test_progress_bar_on_a_terminal_and_quiet_when_piped(stores, tmp_path):
     plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen)
     assert "copy" in plain and "obj" in plain, plain      # the bar: description and objects
     assert re.search(r"/40 obj", plain), plain            # objects done of total
-    assert re.search(r"[0-9.]+ (?:k|M)?B/s", plain), plain  # the rate column
+    assert re.search(r"[0-9.]+ (?:KiB|MiB|GiB)/s", plain), plain  # the rate, binary units
+    assert re.search(r"/40\.0 MiB", plain) and not re.search(r"\d (?:kB|MB|GB)\b", plain), plain
     assert "40 objects" in plain and "0 failed" in plain  # the summary line stays
     assert len(list(p["aws"].list("bar/"))) == 40
 

@@ -152,7 +152,7 @@ def test_cli_cache_stats_and_clear(tmp_path, capsys):
     assert main(["cache", "stats", "-c", str(cfg)]) == 0
     assert "hit ratio: 50.0%" in capsys.readouterr().out
     assert main(["cache", "clear", "-c", str(cfg)]) == 0
-    assert "cleared 1 blocks" in capsys.readouterr().out
+    assert "cleared 1 block from" in capsys.readouterr().out
     assert main(["cache", "stats", "--json", "-c", str(cfg)]) == 0
     out = json.loads(capsys.readouterr().out)
     assert (out["entries"], out["hits"]) == (0, 0)

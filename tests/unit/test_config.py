@@ -14,8 +14,15 @@ def write(tmp_path, text, mode=0o600):
     return p
 
 
+def stores(data_dir):
+    """The default config's two store directories, which must exist to load it."""
+    for name in ("store-a", "store-b"):
+        (data_dir / name).mkdir(parents=True, exist_ok=True)
+    return data_dir
+
+
 def test_default_config_loads(tmp_path):
-    cfg = load_config(write(tmp_path, default_config_text(tmp_path / "data")))
+    cfg = load_config(write(tmp_path, default_config_text(stores(tmp_path / "data"))))
     assert list(cfg.providers) == ["local-a", "local-b"]
     assert cfg.copies == 2 and cfg.write_quorum == 1
     assert cfg.catalog_path() == (tmp_path / "data" / "catalog.db").resolve()
@@ -73,7 +80,7 @@ def test_copies_more_than_providers():
 
 
 def test_env_config_path(tmp_path, monkeypatch):
-    p = write(tmp_path, default_config_text(tmp_path))
+    p = write(tmp_path, default_config_text(stores(tmp_path)))
     monkeypatch.setenv("OMNIFS_CONFIG", str(p))
     monkeypatch.chdir(tmp_path.parent)
     assert load_config().path == p
@@ -81,7 +88,8 @@ def test_env_config_path(tmp_path, monkeypatch):
 
 
 def test_provider_specific_options(tmp_path):
-    cfg = load_config(write(tmp_path, '[providers.a]\nuri = "file:///tmp/x"\nfsync = false\n'))
+    (tmp_path / "x").mkdir()
+    cfg = load_config(write(tmp_path, '[providers.a]\nuri = "file://x"\nfsync = false\n'))
     assert cfg.providers["a"].extra["fsync"] is False
     with pytest.raises(ConfigError, match="unknown key 'fsync' for a s3:// provider"):
         load_config(write(tmp_path, '[providers.a]\nuri = "s3://abc"\nfsync = false\n'))

@@ -9,13 +9,13 @@ import pytest
 import trio
 
 from daemon.health import HealthBoard, Prober
-from daemon.notify import notify, watchdog_interval
 from daemon.reconcile import conflict_name
 from daemon.settings import DaemonSettings, parse_daemon
 from daemon.state import State, read_health
 from daemon.workers import backoff, lock_keys, providers_of, target_of
 from omnifs.catalog import Catalog, WorkItem
 from omnifs.errors import ConfigError
+from omnifs.sd_notify import notify, watchdog_interval
 from providers import NotFound, Unavailable
 
 

@@ -95,7 +95,7 @@ def test_build_plan_copy_skip_delete():
     # filtered names are outside the sync: "old.log" survives --delete
     assert [a.rel for a in plan.deletes] == ["extra"]
     assert plan.bytes_to_copy == 20
-    assert plan.lines()[-1] == "plan: 2 to copy (20 bytes), 1 unchanged, 1 to delete"
+    assert plan.lines()[-1] == "plan: 2 to copy (20 B), 1 unchanged, 1 to delete"
     assert not build_plan(src, dst).deletes
 
 

@@ -1,4 +1,5 @@
-"""The unit files pass `systemd-analyze verify`, and mount.omnifs parses fstab options.
+"""The unit files pass `systemd-analyze verify` and `security`, agree with docs/systemd.md,
+and mount.omnifs parses fstab options.
 
 verify insists that ExecStart binaries exist, so the units are checked from a
 temporary copy whose /usr/local/bin/omnifs is rewritten to this venv's omnifs.
@@ -7,6 +8,7 @@ temporary copy whose /usr/local/bin/omnifs is rewritten to this venv's omnifs.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -16,6 +18,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 UNITS = ROOT / "systemd"
+DOC = ROOT / "docs" / "systemd.md"
+#: `systemd-analyze security` exposure the mount unit may not exceed (issue 13: 8.8 before)
+MOUNT_EXPOSURE_MAX = 6.0
 OMNIFS = Path(sys.executable).with_name("omnifs")
 
 needs_verify = pytest.mark.skipif(shutil.which("systemd-analyze") is None,
@@ -67,6 +72,76 @@ def test_daemon_unit_essentials():
                  "NoNewPrivileges=yes", "ProtectSystem=strict"):
         assert line in text
     assert any(line.startswith("WatchdogSec=") for line in text.splitlines())
+
+
+def settings(name: str) -> dict[str, list[str]]:
+    """key -> every value the unit gives it (comments skipped)."""
+    out: dict[str, list[str]] = {}
+    for line in (UNITS / name).read_text().splitlines():
+        if "=" in line and not line.lstrip().startswith("#"):
+            key, value = line.split("=", 1)
+            out.setdefault(key.strip(), []).append(value.strip())
+    return out
+
+
+def test_mount_unit_is_notify_and_fails_loudly():
+    mount = settings("omnifs-mount@.service")
+    assert mount["Type"] == ["notify"] and mount["NotifyAccess"] == ["main"]
+    # a missing mount point is the mount's own one-line error and exit 2: the unit
+    # fails (a Condition would skip it silently) and is not restarted in a loop
+    assert not any(k.startswith("Condition") for k in mount)
+    assert mount["RestartPreventExitStatus"] == ["2"]
+
+
+def test_units_make_private_files():
+    for name in ("omnifs-mount@.service", "omnifs-daemon.service"):
+        unit = settings(name)
+        assert unit["UMask"] == ["0077"], name
+        assert unit["StateDirectoryMode"] == unit["CacheDirectoryMode"] == ["0700"], name
+
+
+def test_ordering_agrees_with_the_docs():
+    """The daemon starts first; the mount after it (and stops before it)."""
+    mount, daemon = settings("omnifs-mount@.service"), settings("omnifs-daemon.service")
+    assert "omnifs-daemon.service" in " ".join(mount["After"])
+    assert "omnifs-daemon.service" in " ".join(mount["Wants"])
+    assert "Before" not in mount and "Before" not in daemon
+    assert "omnifs-mount" not in " ".join(daemon.get("After", []) + daemon.get("Wants", []))
+    doc = DOC.read_text()
+    assert "`After=omnifs-daemon.service`" in doc and "mount unit starts after the daemon" in doc
+
+
+def test_documentation_points_at_installed_files(tmp_path):
+    """Every Documentation= file is put there by the install commands of docs/systemd.md."""
+    installs = [line.strip().removeprefix("sudo ") for line in DOC.read_text().splitlines()
+                if line.strip().startswith("sudo install") and "/usr/share/doc/omnifs" in line]
+    assert installs, "docs/systemd.md installs no documentation"
+    for line in installs:  # run them into a scratch root
+        argv = [a.replace("/usr/share/doc/", f"{tmp_path}/usr/share/doc/") for a in line.split()]
+        subprocess.run(argv, cwd=ROOT, check=True, timeout=30)
+    for name in ("omnifs-mount@.service", "omnifs-daemon.service"):
+        urls = " ".join(settings(name)["Documentation"]).split()
+        assert urls, name
+        for url in urls:
+            assert url.startswith(("file:///", "man:", "https://")), url
+            if url.startswith("file:///"):
+                assert (tmp_path / url.removeprefix("file:///")).is_file(), url
+
+
+def _exposure(tmp_path: Path, unit: str) -> float:
+    r = subprocess.run(["systemd-analyze", "security", "--offline=true", unit], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=60, check=False)
+    m = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", r.stdout)
+    if m is None:
+        pytest.skip(f"systemd-analyze cannot score units offline here: {r.stderr.strip()}")
+    return float(m.group(1))
+
+
+@needs_verify
+def test_mount_unit_exposure_is_at_most_6(tmp_path):
+    _copy(tmp_path, "omnifs-mount@.service", "omnifs-mount@mnt-data.service")
+    score = _exposure(tmp_path, "./omnifs-mount@mnt-data.service")
+    assert score <= MOUNT_EXPOSURE_MAX, f"systemd-analyze security: {score}"
 
 
 def test_mount_unit_keeps_the_mount_visible():

@@ -2,8 +2,9 @@
 
 systemd's Type=notify services say READY=1 once they serve, WATCHDOG=1 more
 often than WatchdogSec, and STOPPING=1 when draining. Outside systemd the
-variable is unset and every call is a cheap no-op, so the daemon never needs
-to know how it was started.
+variable is unset and every call is a cheap no-op, so neither the daemon nor
+the mount needs to know how it was started. It lives in the core because
+both use it and they never import each other.
 """
 
 from __future__ import annotations
