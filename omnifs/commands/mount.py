@@ -47,8 +47,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_umount)
 
     p = sub.add_parser("import", help="build the catalog from what the stores hold",
-                       description="List every provider and add its objects to the catalog "
-                                   "(files already known are kept).")
+                       description="Into an empty catalog: restore the newest catalog snapshot "
+                                   "the stores hold (checked; an older one if it is damaged), "
+                                   "then settle it with the objects. Then add every object the "
+                                   "catalog does not know (files already known are kept).")
+    p.add_argument("--no-snapshot", action="store_true",
+                   help="ignore catalog snapshots: build from the objects alone")
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("replicas", help="show where a file's replicas are",
@@ -197,14 +201,28 @@ def cmd_import(args) -> int:
     cat = Catalog(cfg.catalog_path())
     stores = open_stores(cfg)
     try:
-        res = import_stores(cat, stores.by_name, cfg,
+        res = import_stores(cat, stores.by_name, cfg, snapshots=not args.no_snapshot,
                             progress=lambda m: print(f"omnifs: {m}", file=sys.stderr))
     finally:
         stores.close()
         cat.close()
-    print(f"imported {res.files} files, {res.dirs} directory markers; {res.skipped} already "
-          f"known or skipped; {res.stale} stale replicas; {res.queued} copies queued")
-    return 0
+    if res.snapshot:
+        print(f"restored {_n(res.restored, 'file')} from snapshot {res.snapshot}: "
+              f"{res.updated} updated from newer objects, {res.renamed} renamed, "
+              f"{_n(res.missing, 'replica')} missing")
+    print(f"imported {_n(res.files, 'file')}, {_n(res.dirs, 'directory marker')}; "
+          f"{res.skipped} already known or skipped; {_n(res.stale, 'stale replica')}; "
+          f"{_n(res.queued, 'copy', 'copies')} queued")
+    if res.lost:
+        shown = ", ".join(res.lost_paths[:5]) + (", ..." if res.lost > 5 else "")
+        print(f"omnifs: {_n(res.lost, 'file')} with no copy in any store (kept, unreadable): "
+              f"{shown}", file=sys.stderr)
+        return 1
+    return 1 if res.errors else 0
+
+
+def _n(count: int, one: str, many: str | None = None) -> str:
+    return f"{count} {one if count == 1 else many or one + 's'}"
 
 
 def cmd_replicas(args) -> int:
