@@ -169,6 +169,7 @@ class Catalog:
                     f"INSERT INTO inodes ({_INODE_COLS}) VALUES "
                     "(?, NULL, '', 'dir', ?, ?, ?, 0, 0, ?, ?, ?, NULL, NULL, 0, 2, 0)",
                     (ROOT_INODE, stat.S_IFDIR | 0o755, os.getuid(), os.getgid(), t, t, t))
+                self.catalog_id()
 
     def close(self) -> None:
         self.db.close()

@@ -21,7 +21,7 @@ import pytest
 from omnifs import snapshot
 from omnifs.catalog import Catalog
 from omnifs.config import load_config
-from omnifs.importer import BATCH, import_stores
+from omnifs.importer import import_stores
 from omnifs.layout import META_MODE, META_UID, SNAPSHOT_PREFIX
 from omnifs.replication import drain, queue_attrs
 from providers import META_SHA256, open_provider
@@ -138,7 +138,7 @@ def test_import_commits_in_batches_so_other_writers_wait_little(make_settings, t
     s = make_settings("file", name="one")
     p = open_provider(s)
     root = Path(p.location.path)
-    n = 10 * BATCH
+    n = 10_000
     for i in range(n):  # plain files are objects of a file:// store (another tool's)
         d = root / f"d{i % 10}"
         d.mkdir(exist_ok=True)

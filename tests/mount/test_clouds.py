@@ -85,4 +85,4 @@ def test_import_existing_objects(make_mount):
     # a new object appears behind the mount's back: `omnifs import` picks it up
     s3.write_bytes("later.txt", b"later")
     out = omnifs("import", config=m.config).stdout
-    assert "imported 1 files" in out
+    assert "imported 1 file," in out

@@ -170,6 +170,26 @@ def test_a_mount_on_a_new_catalog_restores_it_and_changes_since_come_from_metada
     assert os.getxattr(m.mp / "secret", "user.note") == b"hello"  # from the snapshot
 
 
+def test_without_any_snapshot_files_keep_their_mode_and_owner(make_mount):
+    """The issue's reproduction: a private file must not come back world-readable."""
+    m = make_mount()
+    (m.mp / "secret").write_bytes(b"TOPSECRET\n")
+    os.chmod(m.mp / "secret", 0o600)
+    (m.mp / "theirs").write_bytes(b"x")
+    os.chown(m.mp / "theirs", 1234, 5678)
+    os.utime(m.mp / "theirs", ns=(1, 1_500_000_000_000_000_007))
+    settle(m)
+    for name in m.names:
+        assert snapshots(m, name) == []
+    lose_catalog(m)
+    omnifs("import", config=m.config)
+    m.mount()
+    st = os.stat(m.mp / "secret")
+    assert stat.S_IMODE(st.st_mode) == 0o600 and st.st_uid == 0
+    st = os.stat(m.mp / "theirs")
+    assert (st.st_uid, st.st_gid, st.st_mtime_ns) == (1234, 5678, 1_500_000_000_000_000_007)
+
+
 def test_rename_after_snapshot_follows_the_moved_objects(make_mount):
     m = make_mount()
     (m.mp / "dir").mkdir()
