@@ -190,26 +190,39 @@ def test_without_any_snapshot_files_keep_their_mode_and_owner(make_mount):
     assert (st.st_uid, st.st_gid, st.st_mtime_ns) == (1234, 5678, 1_500_000_000_000_000_007)
 
 
-def test_rename_after_snapshot_follows_the_moved_objects(make_mount):
+def test_renames_after_snapshot_follow_the_moved_objects(make_mount):
     m = make_mount()
     (m.mp / "dir").mkdir()
     (m.mp / "dir/a").write_bytes(b"a's bytes\n")
     os.chmod(m.mp / "dir/a", 0o604)
+    (m.mp / "dir/c").write_bytes(b"c, twice linked\n")
+    os.link(m.mp / "dir/c", m.mp / "c-link")
+    (m.mp / "doc").write_bytes(b"first draft\n")
     (m.mp / "gone").write_bytes(b"removed after the snapshot\n")
     settle(m)
     omnifs("snapshot", config=m.config)
     os.rename(m.mp / "dir/a", m.mp / "dir/b")
+    os.unlink(m.mp / "dir/c")  # its other name becomes the one its objects are under
+    (m.mp / ".doc.swp").write_bytes(b"second draft\n")  # an editor's save: write, rename over
+    os.chmod(m.mp / ".doc.swp", 0o640)
+    os.rename(m.mp / ".doc.swp", m.mp / "doc")
     os.unlink(m.mp / "gone")
     settle(m)
     lose_catalog(m)
     out = omnifs("import", config=m.config, check=False)
-    assert "1 renamed" in out.stdout, out.stdout + out.stderr
+    assert "2 renamed" in out.stdout, out.stdout + out.stderr
     # a file removed after the snapshot is kept (unreadable) and named, never dropped silently
     assert out.returncode == 1 and "gone" in out.stderr and "no copy" in out.stderr, out.stderr
+    assert "doc" not in out.stderr, out.stderr
     m.mount()
     assert sorted(os.listdir(m.mp / "dir")) == ["b"]
     assert stat.S_IMODE(os.stat(m.mp / "dir/b").st_mode) == 0o604
     assert (m.mp / "dir/b").read_bytes() == b"a's bytes\n"
+    assert (m.mp / "c-link").read_bytes() == b"c, twice linked\n"
+    assert os.stat(m.mp / "c-link").st_nlink == 1
+    assert (m.mp / "doc").read_bytes() == b"second draft\n"
+    assert stat.S_IMODE(os.stat(m.mp / "doc").st_mode) == 0o640
+    assert not (m.mp / ".doc.swp").exists()
     with pytest.raises(OSError):
         (m.mp / "gone").read_bytes()
 
