@@ -295,7 +295,9 @@ class Daemon:
             await trio.sleep(min(periods) if s.snapshot_interval > 0 else 5.0)
             if s.snapshot_interval <= 0:
                 continue
-            mark = await self.db(self.catalog.change_mark)
+            # its own connection: the scan must not hold up the workers' catalog calls
+            mark = await trio.to_thread.run_sync(
+                lambda: self.thread_catalogs.get().change_mark())
             now = trio.current_time()
             quiet = s.snapshot_quiet > 0 and mark == seen
             seen = mark

@@ -53,7 +53,14 @@ from providers.errors import Conflict, NotFound, OmnifsError
 
 from .catalog import Catalog, Inode, Replica
 from .config import Config
-from .layout import SNAPSHOT_PREFIX, FileAttrs, attrs_of, mtime_ns_of, namespace_path
+from .layout import (
+    SNAPSHOT_PREFIX,
+    FileAttrs,
+    attrs_of,
+    mtime_ns_of,
+    namespace_key,
+    namespace_path,
+)
 
 log = logging.getLogger("omnifs.import")
 
@@ -468,7 +475,8 @@ class _Import:
                 good[pname] = info
         now = cat.path_of(inode.id)
         for row in cat.replicas(inode.id):
-            if row.key != now and row.state == "synced":
+            # keys under .omnifs/ (an open orphan's, a path too long for the store) stay
+            if row.key != now and row.state == "synced" and namespace_key(row.key):
                 cat.enqueue("move", {"inode": inode.id, "provider": row.provider,
                                      "src": row.key})
         if good:

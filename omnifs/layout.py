@@ -104,12 +104,20 @@ def mtime_ns_of(info: ObjectInfo) -> int | None:
     return ns
 
 
+def namespace_key(key: str) -> bool:
+    """Whether ``key`` is a file's path (plain layout), not one of omnifs's own objects."""
+    return bool(key) and not key.startswith(RESERVED_PREFIX)
+
+
 def namespace_path(info: ObjectInfo) -> str | None:
-    """The namespace path an object holds a file for, or None for bookkeeping objects."""
-    key = info.key
-    if not key or info.is_prefix or key.startswith(RESERVED_PREFIX):
+    """The namespace path an object holds a file for, or None for bookkeeping objects.
+
+    The one place an object is mapped back to its file's path: objects
+    stored under another key than their path say so here.
+    """
+    if info.is_prefix or not namespace_key(info.key):
         return None
-    return key
+    return info.key
 
 
 def orphan_key(ino: int) -> str:

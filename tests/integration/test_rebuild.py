@@ -101,7 +101,7 @@ def test_daemon_snapshots_after_changes_and_keeps_the_newest(make_settings, tmp_
                     c.update(ino, ctime_ns=time.time_ns())
         return len(seen) >= 4
 
-    run_daemon_until(cfg, changes_then_snapshots, timeout=60)
+    run_daemon_until(cfg, changes_then_snapshots, timeout=120)
     assert len(snapshot_keys(pa)) == len(snapshot_keys(pb)) == 2  # snapshot_keep
     newest = snapshot.find({"two": pb})[0][0]
     fresh = Catalog(tmp_path / "rebuilt.db")
