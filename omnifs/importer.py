@@ -61,6 +61,7 @@ from .layout import (
     namespace_key,
     namespace_path,
 )
+from .snapshot import restore_newest
 
 log = logging.getLogger("omnifs.import")
 
@@ -124,8 +125,6 @@ def import_stores(catalog: Catalog, providers: dict[str, Provider], config: Conf
                   progress: Callable[[str], None] | None = None, *, snapshots: bool = True,
                   batch: int = BATCH) -> ImportResult:
     """Restore the newest snapshot (into an empty catalog), then settle with the stores."""
-    from .snapshot import restore_newest
-
     result = ImportResult()
     snap = None
     if snapshots and catalog.is_empty():
