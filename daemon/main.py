@@ -7,6 +7,8 @@ Tasks in one nursery, each owned and cancelled in an explicit order:
 * ``workers`` replication workers claiming queued work (daemon/workers.py);
 * the reconciler, which scrubs every store (every ``reconcile_interval`` s,
   daemon/reconcile.py);
+* catalog snapshots to every store (``snapshot_interval``/``snapshot_quiet``,
+  omnifs/snapshot.py): what rebuilds the tree if the catalog is lost;
 * the stats loop (queue depth, lag, under-replicated files -> metrics);
 * the watchdog pinger when systemd watches us; signal handling.
 
@@ -23,6 +25,7 @@ import collections
 import functools
 import logging
 import signal
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -141,6 +144,7 @@ class Daemon:
                 nursery.start_soon(self._stats_loop)
                 nursery.start_soon(self._failover_loop)
                 nursery.start_soon(self._reconcile_loop)
+                nursery.start_soon(self._snapshot_loop)
                 watchdog = notify.watchdog_interval()
                 if watchdog:
                     nursery.start_soon(self._watchdog, watchdog)
@@ -273,6 +277,53 @@ class Daemon:
             await trio.sleep(interval if interval > 0 else 5.0)
             if interval > 0:
                 await reconciler.round()
+
+    async def _snapshot_loop(self) -> None:
+        """Write catalog snapshots to every usable store.
+
+        When: once the catalog has stopped changing for ``snapshot_quiet`` s
+        after a change (the end of a burst: a new symlink is in the stores
+        within about twice that), and at least every ``snapshot_interval`` s
+        while it keeps changing; an unchanged catalog is not written again
+        unless a store missed the last snapshot. Cost bound: the next
+        snapshot waits at least ten times as long as the last one took.
+        """
+        from omnifs import snapshot
+
+        written = None  # change mark of the last snapshot every store took
+        seen = None  # change mark at the previous look
+        last = float("-inf")
+        cost = 0.0
+        while True:
+            s = self.settings  # re-read: SIGHUP may change them
+            periods = [p for p in (s.snapshot_quiet, s.snapshot_interval) if p > 0]
+            await trio.sleep(min(periods) if s.snapshot_interval > 0 else 5.0)
+            if s.snapshot_interval <= 0:
+                continue
+            # its own connection: the scan must not hold up the workers' catalog calls
+            mark = await trio.to_thread.run_sync(
+                lambda: self.thread_catalogs.get().change_mark())
+            now = trio.current_time()
+            quiet = s.snapshot_quiet > 0 and mark == seen
+            seen = mark
+            if mark == written or now - last < 10 * cost or not (
+                    quiet or now - last >= s.snapshot_interval):
+                continue
+            usable = {n: p for n, p in self.providers.items() if self.board.usable(n)}
+            if not usable:
+                continue
+            take = functools.partial(snapshot.take, self.catalog_path, usable,
+                                     keep=s.snapshot_keep)
+            last = now
+            try:
+                taken = await trio.to_thread.run_sync(take, abandon_on_cancel=True)
+            except (OmnifsError, OSError, sqlite3.Error) as e:
+                log.warning("catalog snapshot failed: %s", str(e).splitlines()[0])
+                continue
+            cost = taken.seconds
+            written = mark if len(taken.stored) == len(self.providers) else None
+            log.info("catalog snapshot %s (%d entries) written to %s in %.1f s", taken.key,
+                     taken.inodes, ", ".join(taken.stored), taken.seconds)
 
     async def _close(self) -> None:
         with trio.CancelScope(shield=True):

@@ -27,6 +27,11 @@ retry_max              300      longest retry delay
 max_attempts           20       a work item failing this often is parked as failed
 drain_timeout          30       on SIGTERM, how long in-flight work may finish
 idle_poll              0.5      seconds between queue polls when it was empty
+snapshot_interval      900      a changing catalog is snapshotted to every store at
+                                least this often (0 = the daemon takes none)
+snapshot_quiet         10       ... and once it has not changed for this long after a
+                                change (the end of a burst; 0 = only the interval)
+snapshot_keep          5        snapshots kept in each store
 =====================  =======  ==================================================
 """
 
@@ -53,11 +58,15 @@ class DaemonSettings:
     max_attempts: int = 20
     drain_timeout: float = 30.0
     idle_poll: float = 0.5
+    snapshot_interval: float = 900.0
+    snapshot_quiet: float = 10.0
+    snapshot_keep: int = 5
 
 
 _MINIMUM = {"workers": 1, "per_provider": 1, "probe_interval": 0.05, "probe_timeout": 0.05,
             "lost_after": 0.0, "reconcile_interval": 0.0, "lease": 1.0, "retry_base": 0.0,
-            "retry_max": 0.0, "max_attempts": 1, "drain_timeout": 0.0, "idle_poll": 0.01}
+            "retry_max": 0.0, "max_attempts": 1, "drain_timeout": 0.0, "idle_poll": 0.01,
+            "snapshot_interval": 0.0, "snapshot_quiet": 0.0, "snapshot_keep": 1}
 
 
 #: keys that take a size ("1GiB") as well as a number of bytes

@@ -42,7 +42,7 @@ from providers import OmnifsError, Provider
 log = logging.getLogger("omnifs.daemon")
 
 #: work kinds the replication workers execute
-KINDS = ("replicate", "delete", "move")
+KINDS = ("replicate", "delete", "move", "attrs")
 
 #: payload fields naming the providers an item touches (``src``/``dst`` are keys, not providers)
 _PROVIDER_FIELDS = ("provider", "src_provider", "dst_provider")

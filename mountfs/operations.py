@@ -32,6 +32,7 @@ import pyfuse3
 import trio
 
 from omnifs.catalog import ROOT_INODE, Catalog, Inode, now_ns
+from omnifs.replication import queue_attrs
 from providers import RESERVED_PREFIX
 from providers.errors import Conflict
 
@@ -402,7 +403,11 @@ class Operations(pyfuse3.Operations):
             if "mtime_ns" in changes:
                 st.mtime_ns = changes["mtime_ns"]
             st.ctime_ns = changes["ctime_ns"]
-        self.cat.update(inode, **changes)
+        with self.cat.transaction():
+            self.cat.update(inode, **changes)
+            if cur.kind == "file" and not (st is not None and st.dirty) and (
+                    changes.keys() & {"mode", "uid", "gid", "mtime_ns"}):
+                queue_attrs(self.cat, inode)  # the objects' metadata follows (omnifs import)
         if fields.update_size and st is not None and st.opens == 0:
             # truncate(1) without an open file: no close will come to publish it
             await self._publish(st)

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from omnifs.catalog import Catalog
-from omnifs.layout import object_meta, orphan_key
+from omnifs.layout import file_attrs, object_meta, orphan_key
+from omnifs.replication import queue_attrs
 from policy.health import DOWN
 from policy.placement import (
     PlacementError,
@@ -189,7 +190,9 @@ class Publisher:
         if sha is None:
             sha = await trio.to_thread.run_sync(hash_file, spath)
         version = inode.version + 1
-        meta = object_meta(sha, st.mtime_ns)
+        ctime_ns = max(st.ctime_ns, inode.ctime_ns)
+        meta = object_meta(sha, st.mtime_ns,
+                           file_attrs(inode, self.cat.catalog_id(), ctime_ns=ctime_ns))
         size = st.size
         done: dict[str, str | None] = {}
         old_keys: dict[str, str] = {}
@@ -221,7 +224,7 @@ class Publisher:
         homes = self.placer.homes(path, list(done), failed, holders)
         with self.cat.transaction():
             self.cat.update(ino, version=version, sha256=sha, size=size, mtime_ns=st.mtime_ns,
-                            ctime_ns=max(st.ctime_ns, inode.ctime_ns), staged=0)
+                            ctime_ns=ctime_ns, staged=0)
             for name, etag in done.items():
                 self.cat.set_replica(ino, name, path, version, "synced", etag)
             self.cat.mark_others_stale(ino, version)
@@ -231,6 +234,11 @@ class Publisher:
             for name, key in old_keys.items():
                 self.cat.enqueue("delete", {"provider": name, "key": key})
             self.cat.add_version(ino, version, sha, size, st.mtime_ns)
+            now = self.cat.get(ino)
+            if now is not None and (now.mode, now.uid, now.gid) != (inode.mode, inode.uid,
+                                                                    inode.gid):
+                # changed during the upload: the objects just written say the old ones
+                queue_attrs(self.cat, ino, list(done))
         st.dirty = False
         st.marked = False
 

@@ -44,6 +44,7 @@ import os
 import sqlite3
 import stat
 import time
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -134,6 +135,9 @@ class ProviderHealth:
     updated_at: float
 
 
+#: meta key of :meth:`Catalog.catalog_id`
+CATALOG_ID_KEY = "catalog_id"
+
 #: health sample sources (``health_samples.source``)
 HEALTH_SOURCES = ("probe", "worker", "mount", "daemon")
 
@@ -183,6 +187,7 @@ class Catalog:
                     f"INSERT INTO inodes ({_INODE_COLS}) VALUES "
                     "(?, NULL, '', 'dir', ?, ?, ?, 0, 0, ?, ?, ?, NULL, NULL, 0, 2, 0)",
                     (ROOT_INODE, stat.S_IFDIR | 0o755, os.getuid(), os.getgid(), t, t, t))
+                self.catalog_id()
 
     def close(self) -> None:
         self.db.close()
@@ -222,6 +227,38 @@ class Catalog:
         """Every meta row whose key starts with ``prefix``."""
         return dict(self.db.execute("SELECT key, value FROM meta WHERE substr(key, 1, ?) = ?",
                                     (len(prefix), prefix)).fetchall())
+
+    def catalog_id(self) -> str:
+        """This catalog's identity, made once and kept by snapshots, dump and load.
+
+        Objects carry it with their inode (``omnifs_origin``), so an import
+        that restored a snapshot of this catalog can tell its own files'
+        objects from others'.
+        """
+        value = self.get_meta(CATALOG_ID_KEY)
+        if value is None:
+            self.db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
+                            (CATALOG_ID_KEY, uuid.uuid4().hex[:16]))
+            value = self.get_meta(CATALOG_ID_KEY)
+        assert value is not None
+        return value
+
+    def is_empty(self) -> bool:
+        """Nothing but the root, never imported: a snapshot may be restored into it."""
+        return (self.get_meta("imported") is None and self.count_inodes() == 1
+                and self.db.execute("SELECT 1 FROM replicas LIMIT 1").fetchone() is None)
+
+    def change_mark(self) -> tuple:
+        """A cheap value that moves whenever the namespace changes (creates, removals,
+        renames, attributes, xattrs, content): the daemon's cue for a snapshot.
+
+        Every such change sets some inode's ctime to now or adds or removes a
+        row; replica states and the work queue are left out on purpose.
+        """
+        return self.db.execute(
+            "SELECT (SELECT count(*) FROM inodes), (SELECT max(ctime_ns) FROM inodes), "
+            "(SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'inodes'), "
+            "(SELECT count(*) FROM links), (SELECT count(*) FROM xattrs)").fetchone()
 
     # -- the tree ----------------------------------------------------------
     def get(self, ino: int) -> Inode | None:

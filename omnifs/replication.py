@@ -13,6 +13,12 @@ or repeated item does the right thing or nothing:
     obsolete when the replica no longer sits at ``src``.
 ``delete`` {provider, key}
     delete the object unless a replica row (of any inode) points at it again.
+``attrs`` {inode, provider}
+    rewrite the object's metadata (mode, owner, group, mtime, ctime) after a
+    chmod/chown/utime, so a catalog rebuilt from the stores has them
+    (a server-side copy onto itself; S3 rewrites the bytes doing so);
+    nothing to do when the object already says so or is not the current
+    version (the copy that makes it current writes them).
 
 Concurrency caveat for daemon authors: two items touching the same
 (provider, key) must not run at the same time; ``drain`` runs items one by
@@ -28,20 +34,23 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from providers import ObjectInfo, Provider
+from providers import META_SHA256, ObjectInfo, Provider
 from providers.errors import IntegrityError, NotFound, OmnifsError
 
 from . import transfer
 from .blockcache import BlockCache
 from .cached_content import CachedContent, CacheMiss, holds
 from .catalog import Catalog, WorkItem
-from .layout import object_meta, orphan_key
+from .layout import META_CTIME, file_attrs, object_meta, orphan_key
 from .progress import Stats
 from .transfer import Options
 
 log = logging.getLogger("omnifs.replication")
 
-KINDS = ("replicate", "move", "delete")
+KINDS = ("replicate", "move", "delete", "attrs")
+
+#: seconds a metadata rewrite waits, so one for chmod + chown + utime (cp -a) does them all
+ATTRS_DELAY = 1.0
 
 
 def queue_replicate(cat: Catalog, ino: int, provider: str, key: str, version: int) -> int:
@@ -170,6 +179,8 @@ def execute(cat: Catalog, providers: dict[str, Provider], item: WorkItem, *,
         _move(cat, providers, pl)
     elif item.kind == "replicate":
         return _replicate(cat, providers, pl, cache, on_copy)
+    elif item.kind == "attrs":
+        _attrs(cat, providers, pl)
     else:
         raise Retry(f"unknown work kind {item.kind!r}")
     return 0
@@ -193,13 +204,17 @@ def _move(cat: Catalog, providers: dict[str, Provider], pl: dict) -> None:
         return
     p = providers[provider]
     free_key(cat, providers, provider, dst, ino)
+    inode = cat.get(ino)
+    # a current replica's metadata is rewritten on the way (its attributes may have moved)
+    meta = current_meta(cat, inode) if inode is not None and rep.version == inode.version \
+        else None
     try:
         if p.capabilities.server_side_copy:
-            p.copy(src, dst, None)
+            p.copy(src, dst, meta)
         else:
             info = p.head(src)
             with p.open_read(src) as stream:
-                p.write(dst, stream, info.size, info.metadata)
+                p.write(dst, stream, info.size, meta or info.metadata)
     except NotFound:
         # never uploaded there (or already moved by someone else): the row is wrong
         if rep.state != "pending":
@@ -235,7 +250,7 @@ def _replicate(cat: Catalog, providers: dict[str, Provider], pl: dict,
         raise Retry(f"{path}: no synced replica to copy from yet")
     free_key(cat, providers, target, path, ino)
     cat.set_replica(ino, target, path, inode.version, "pending")
-    meta = object_meta(inode.sha256, inode.mtime_ns)
+    meta = current_meta(cat, inode)
     copied = None
     if cached:
         copied = copy_from_cache(cache, inode.sha256, inode.size, providers[target], path, meta)
@@ -257,6 +272,51 @@ def _replicate(cat: Catalog, providers: dict[str, Provider], pl: dict,
     if existing is not None and existing.key != path and not cat.holders(target, existing.key):
         providers[target].delete(existing.key)
     return copied.nbytes
+
+
+def current_meta(cat: Catalog, inode) -> dict[str, str]:
+    """The metadata an object of ``inode``'s current version carries (omnifs.layout)."""
+    return object_meta(inode.sha256, inode.mtime_ns, file_attrs(inode, cat.catalog_id()))
+
+
+def queue_attrs(cat: Catalog, ino: int, providers: list[str] | None = None) -> int:
+    """Queue the metadata rewrite of ``ino``'s current replicas (or of ``providers``'); how many."""
+    inode = cat.get(ino)
+    if inode is None or inode.kind != "file":
+        return 0
+    n = 0
+    for r in cat.replicas(ino):
+        if r.state == "synced" and r.version == inode.version and (
+                providers is None or r.provider in providers):
+            cat.enqueue("attrs", {"inode": ino, "provider": r.provider},
+                        dedup=f"attrs:{ino}:{r.provider}", not_before=time.time() + ATTRS_DELAY)
+            n += 1
+    return n
+
+
+def _attrs(cat: Catalog, providers: dict[str, Provider], pl: dict) -> None:
+    ino, provider = pl["inode"], pl["provider"]
+    inode = cat.get(ino)
+    rep = cat.replica(ino, provider)
+    if (inode is None or inode.kind != "file" or provider not in providers or rep is None
+            or rep.state != "synced" or rep.version != inode.version):
+        return
+    p = providers[provider]
+    try:
+        info = p.head(rep.key)
+    except NotFound:
+        return  # gone behind our back: the reconciler restores it, with fresh metadata
+    want = current_meta(cat, inode)
+    # the content's own keys stay as the object has them: bytes uploaded since our read of
+    # the catalog must not be labelled with an older SHA-256
+    want.pop(META_SHA256, None)
+    if all(info.metadata.get(k) == v for k, v in want.items() if k != META_CTIME):
+        return
+    out = p.copy(rep.key, rep.key, {**info.metadata, **want})
+    with cat.transaction():
+        now = cat.replica(ino, provider)
+        if now is not None and now.key == rep.key and now.version == rep.version:
+            cat.set_replica(ino, provider, rep.key, rep.version, now.state, out.etag)
 
 
 def _item_path(cat: Catalog, item: WorkItem) -> str | None:

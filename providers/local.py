@@ -326,6 +326,13 @@ class LocalProvider(Provider):
             self._fail(e, src_key, reading=True)
         if metadata is not None:
             meta = {"metadata": dict(metadata), "content_type": meta.get("content_type")}
+            if src == dst:  # new metadata only (chmod through the mount): the bytes stay
+                with src_f:
+                    try:
+                        self._store_meta(src_f.fileno(), src, meta)
+                        return self._info(dst_key, src, os.fstat(src_f.fileno()), meta)
+                    except OSError as e:
+                        self._fail(e, dst_key)
         with src_f:
             return self._atomic_write(dst_key, dst, meta,
                                       lambda out: shutil.copyfileobj(src_f, out, CHUNK))

@@ -53,8 +53,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_umount)
 
     p = sub.add_parser("import", help="build the catalog from what the stores hold",
-                       description="List every provider and add its objects to the catalog "
-                                   "(files already known are kept).")
+                       description="Into an empty catalog: restore the newest catalog snapshot "
+                                   "the stores hold (checked; an older one if it is damaged), "
+                                   "then settle it with the objects. Then add every object the "
+                                   "catalog does not know (files already known are kept).")
+    p.add_argument("--no-snapshot", action="store_true",
+                   help="ignore catalog snapshots: build from the objects alone")
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("replicas", help="show where a file's replicas are (every file under "
@@ -260,15 +264,24 @@ def cmd_import(args) -> int:
     cat = Catalog(cfg.catalog_path())
     stores = open_stores(cfg)
     try:
-        res = import_stores(cat, stores.by_name, cfg,
+        res = import_stores(cat, stores.by_name, cfg, snapshots=not args.no_snapshot,
                             progress=lambda m: print(f"omnifs: {m}", file=sys.stderr))
     finally:
         stores.close()
         cat.close()
+    if res.snapshot:
+        print(f"restored {plural(res.restored, 'file')} from snapshot {res.snapshot}: "
+              f"{res.updated} updated from newer objects, {res.renamed} renamed, "
+              f"{plural(res.missing, 'replica')} missing")
     print(f"imported {plural(res.files, 'file')}, {plural(res.dirs, 'directory marker')}; "
           f"{res.skipped} already known or skipped; {plural(res.stale, 'stale replica')}; "
           f"{plural(res.queued, 'copy', 'copies')} queued")
-    return 0
+    if res.lost:
+        shown = ", ".join(res.lost_paths[:5]) + (", ..." if res.lost > 5 else "")
+        print(f"omnifs: {plural(res.lost, 'file')} with no copy in any store (kept, unreadable): "
+              f"{shown}", file=sys.stderr)
+        return 1
+    return 1 if res.errors else 0
 
 
 def cmd_replicas(args) -> int:

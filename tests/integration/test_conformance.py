@@ -309,6 +309,19 @@ def test_server_side_copy_keeps_or_replaces_metadata(provider):
         provider.copy("src/missing", "dst/x")
 
 
+def test_copy_onto_itself_replaces_metadata(provider):
+    """How a chmod through the mount reaches the objects (the ``attrs`` work item)."""
+    data = b"keep these bytes" * 500
+    meta = {META_SHA256: hashlib.sha256(data).hexdigest(), "omnifs_mode": "644"}
+    provider.write_bytes("self/file", data, meta, content_type="application/x-test")
+    provider.copy("self/file", "self/file", metadata={**meta, "omnifs_mode": "600"})
+    got = provider.head("self/file")
+    assert got.metadata.get("omnifs_mode") == "600"
+    assert got.metadata.get(META_SHA256) == meta[META_SHA256]
+    assert got.size == len(data)
+    assert provider.read_bytes("self/file") == data
+
+
 # -- tiers ----------------------------------------------------------------
 
 def test_set_tier(provider, kind):

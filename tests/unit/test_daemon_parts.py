@@ -59,6 +59,8 @@ def test_daemon_settings_defaults_and_values():
     assert parse_daemon({}) == DaemonSettings()
     s = parse_daemon({"workers": 8, "lost_after": 10, "probe_interval": 0.5})
     assert s.workers == 8 and s.lost_after == 10.0 and isinstance(s.lost_after, float)
+    s = parse_daemon({"snapshot_interval": 0, "snapshot_keep": 3})
+    assert (s.snapshot_interval, s.snapshot_quiet, s.snapshot_keep) == (0.0, 10.0, 3)
 
 
 @pytest.mark.parametrize("table,message", [
@@ -69,6 +71,10 @@ def test_daemon_settings_defaults_and_values():
     ({"workers": 0}, "at least 1"),
     ({"probe_interval": -1}, "at least"),
     ({"zzz": 1}, "known keys"),
+    ({"snapshot_keep": 0}, "at least 1"),
+    ({"snapshot_keep": 2.5}, "expected a whole number"),
+    ({"snapshot_interval": -5}, "at least"),
+    ({"snapshot_quite": 5}, "did you mean 'snapshot_quiet'"),
 ])
 def test_daemon_settings_errors_are_one_line(table, message):
     with pytest.raises(ConfigError) as e:

@@ -1,0 +1,175 @@
+"""Rebuilding a lost catalog from the stores, against real servers (no mount needed).
+
+Catalog snapshots (taken by the CLI and by the daemon, verified, pruned, a
+damaged one passed over for an older one), the metadata rewrite a chmod
+queues, and ``omnifs import`` committing in batches while another process
+writes to the same catalog.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import sqlite3
+import stat
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from omnifs import snapshot
+from omnifs.catalog import Catalog
+from omnifs.config import load_config
+from omnifs.importer import import_stores
+from omnifs.layout import META_MODE, META_UID, SNAPSHOT_PREFIX
+from omnifs.replication import drain, queue_attrs
+from providers import META_SHA256, open_provider
+from tests.cli import run, write_config
+from tests.integration.test_daemon import make_config, run_daemon_until, write_file
+
+
+def snapshot_keys(p) -> list[str]:
+    return sorted(o.key for o in p.list(SNAPSHOT_PREFIX))
+
+
+@pytest.mark.parametrize("kinds", [("file", "s3"), ("az", "gs")], ids=lambda k: "-".join(k))
+def test_a_damaged_newest_snapshot_is_passed_over_for_an_older_one(kinds, make_settings,
+                                                                   tmp_path):
+    a, b = make_settings(kinds[0], name="one"), make_settings(kinds[1], name="two")
+    cfg = write_config(tmp_path / "omnifs.toml", [a, b],
+                       f'\n[catalog]\nurl = "sqlite:///{tmp_path}/catalog.db"\n')
+    config = load_config(cfg)
+    cat = Catalog(config.catalog_path())
+    pa, pb = open_provider(a), open_provider(b)
+    write_file(cat, pa, "kept/early.txt", b"in both snapshots\n", [])
+    d = cat.ensure_dirs("kept/empty-dir")
+    cat.create(d, "link", stat.S_IFLNK | 0o777, 0, 0, target="../early.txt")
+    first = snapshot.take(config.catalog_path(), {"one": pa, "two": pb}, clock=lambda: 1e9)
+    write_file(cat, pa, "kept/late.txt", b"only in the newest snapshot\n", [])
+    newest = snapshot.take(config.catalog_path(), {"one": pa, "two": pb},
+                           clock=lambda: 1e9 + 60)
+    cat.close()
+    assert snapshot_keys(pa) == snapshot_keys(pb) == [first.key, newest.key]
+    # the newest damaged in both stores: bytes that fail their SHA-256 in one, and in the
+    # other bytes whose SHA-256 matches but that are no gzip of a catalog
+    info = pa.head(newest.key)
+    pa.write_bytes(newest.key, b"\x1f\x8b garbage", info.metadata)
+    junk = gzip.compress(b"not a database at all" * 100)
+    pb.write_bytes(newest.key, junk, {META_SHA256: hashlib.sha256(junk).hexdigest()})
+    for f in ("catalog.db", "catalog.db-wal", "catalog.db-shm"):
+        (tmp_path / f).unlink(missing_ok=True)
+
+    proc = run("import", config=cfg, check=True)
+    out, err = proc.stdout.decode(), proc.stderr.decode()
+    assert f"restored 1 file from snapshot one:{first.key}" in out, out
+    assert err.count("snapshot refused") == 2 and "Traceback" not in err, err
+    assert "SHA-256" in err and "not a catalog" in err, err
+    cat = Catalog(config.catalog_path())
+    try:
+        link = cat.resolve("kept/empty-dir/link")
+        assert link.kind == "symlink" and link.target == "../early.txt"
+        late = cat.resolve("kept/late.txt")  # after the snapshot: from its object
+        assert late.size == len(b"only in the newest snapshot\n")
+        assert {r.provider: r.state for r in cat.replicas(late.id)} == {"one": "synced"}
+    finally:
+        cat.close()
+    listed = run("snapshot", "--list", config=cfg, check=True).stdout.decode()
+    assert listed.count("one") == 2 and listed.count("two") == 2, listed
+
+
+def test_daemon_snapshots_after_changes_and_keeps_the_newest(make_settings, tmp_path):
+    a, b = make_settings("file", name="one"), make_settings("s3", name="two")
+    cfg = make_config(tmp_path, [a, b], daemon={"snapshot_quiet": 0.3,
+                                                "snapshot_interval": 60, "snapshot_keep": 2})
+    cat = Catalog(cfg.catalog_path())
+    pa, pb = open_provider(a), open_provider(b)
+    ino = write_file(cat, pa, "f.txt", b"data\n", ["two"])
+    seen: set[str] = set()
+
+    def changes_then_snapshots(c, d):
+        # after each new snapshot one more change: a symlink, then xattrs; each must
+        # bring the next snapshot on its own (nothing else changes meanwhile)
+        before = len(seen)
+        seen.update(snapshot_keys(pb))
+        if len(seen) > before:
+            if len(seen) == 1:
+                c.create(1, "link1", stat.S_IFLNK | 0o777, 0, 0, target="f.txt")
+            elif len(seen) < 4:
+                with c.transaction():
+                    c.set_xattr(ino, f"user.n{len(seen)}".encode(), b"v")
+                    c.update(ino, ctime_ns=time.time_ns())
+        return len(seen) >= 4
+
+    run_daemon_until(cfg, changes_then_snapshots, timeout=120)
+    assert len(snapshot_keys(pa)) == len(snapshot_keys(pb)) == 2  # snapshot_keep
+    newest = snapshot.find({"two": pb})[0][0]
+    fresh = Catalog(tmp_path / "rebuilt.db")
+    try:
+        assert snapshot.restore_newest(fresh, {"two": pb})[0] == newest
+        assert fresh.resolve("link1").target == "f.txt"
+        assert fresh.get_xattr(ino, b"user.n3") == b"v"
+    finally:
+        fresh.close()
+        cat.close()
+
+
+@pytest.mark.parametrize("kind", ["s3", "az", "gs", "file"])
+def test_chmod_and_chown_reach_the_objects_metadata(kind, make_settings, tmp_path):
+    s = make_settings(kind, name="one")
+    cfg = make_config(tmp_path, [s], copies=1)
+    cat = Catalog(cfg.catalog_path())
+    p = open_provider(s)
+    ino = write_file(cat, p, "f.bin", b"x" * 1000, [])
+    with cat.transaction():
+        cat.update(ino, mode=stat.S_IFREG | 0o600, uid=1234, ctime_ns=time.time_ns())
+        assert queue_attrs(cat, ino) == 1
+    time.sleep(1.1)  # the rewrite waits a second, so chmod + chown + utime make one
+    res = drain(cat, {"one": p})
+    assert res.done == 1 and not res.errors, res
+    meta = p.head("f.bin").metadata
+    assert (meta[META_MODE], meta[META_UID]) == ("600", "1234")
+    assert meta[META_SHA256] == hashlib.sha256(b"x" * 1000).hexdigest()
+    assert p.read_bytes("f.bin") == b"x" * 1000
+    cat.close()
+
+
+def test_import_commits_in_batches_so_other_writers_wait_little(make_settings, tmp_path):
+    s = make_settings("file", name="one")
+    p = open_provider(s)
+    root = Path(p.location.path)
+    n = 10_000
+    for i in range(n):  # plain files are objects of a file:// store (another tool's)
+        d = root / f"d{i % 10}"
+        d.mkdir(exist_ok=True)
+        (d / f"f{i}").write_bytes(b"x")
+    cfg = write_config(tmp_path / "omnifs.toml", [s],
+                       f'\n[catalog]\nurl = "sqlite:///{tmp_path}/catalog.db"\n')
+    config = load_config(cfg)
+    cat = Catalog(config.catalog_path())
+    waits: list[float] = []
+    stop = threading.Event()
+
+    def other_writer():
+        db = sqlite3.connect(config.catalog_path(), isolation_level=None, timeout=60)
+        while not stop.is_set():
+            t = time.monotonic()
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("COMMIT")
+            waits.append(time.monotonic() - t)
+            time.sleep(0.005)
+        db.close()
+
+    writer = threading.Thread(target=other_writer)
+    writer.start()
+    start = time.monotonic()
+    try:
+        res = import_stores(cat, {"one": p}, config)
+    finally:
+        took = time.monotonic() - start
+        stop.set()
+        writer.join()
+        cat.close()
+    assert res.files == n
+    # short transactions with pauses between: the longest wait is one of them, not the import
+    assert max(waits) < took / 4, (max(waits), took)

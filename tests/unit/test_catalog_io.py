@@ -1,0 +1,154 @@
+"""The catalog as a portable thing without any store: object metadata, copies, dump and load."""
+
+from __future__ import annotations
+
+import io
+import json
+import sqlite3
+import stat
+
+import pytest
+
+from omnifs import catalog_io
+from omnifs.catalog import ROOT_INODE, Catalog
+from omnifs.layout import (
+    META_CTIME,
+    META_MODE,
+    FileAttrs,
+    attrs_of,
+    file_attrs,
+    mtime_ns_of,
+    object_meta,
+)
+from omnifs.snapshot import parse_key, snapshot_key
+from providers import ObjectInfo
+from providers.errors import IntegrityError, InvalidInput
+
+FILE = stat.S_IFREG | 0o644
+
+
+def build(cat: Catalog) -> dict[str, int]:
+    """A small tree with every kind of thing the catalog alone knows."""
+    d = cat.create(ROOT_INODE, "dir", stat.S_IFDIR | 0o2750, 0, 4321)
+    cat.create(ROOT_INODE, "empty", stat.S_IFDIR | 0o700, 1000, 1000)
+    f = cat.create(d.id, "file", stat.S_IFREG | 0o600, 1000, 1000, size=3, sha256="ab" * 32,
+                   version=1, mtime_ns=1_000_000_000_123_456_789)
+    cat.add_link(f.id, ROOT_INODE, "hard")
+    cat.create(ROOT_INODE, "link", stat.S_IFLNK | 0o777, 0, 0, target="dir/file")
+    cat.create(ROOT_INODE, "fifo", stat.S_IFIFO | 0o640, 0, 0)
+    cat.set_xattr(f.id, b"user.bin", bytes(range(256)))
+    cat.set_xattr(d.id, b"user.empty", b"")
+    cat.add_version(f.id, 1, "ab" * 32, 3, 1_000_000_000_123_456_789)
+    cat.set_replica(f.id, "one", "dir/file", 1, "synced", "etag1", 1234.5)
+    cat.enqueue("delete", {"provider": "one", "key": "old/gone"})
+    return {"dir": d.id, "file": f.id}
+
+
+def tree(cat: Catalog) -> dict:
+    return {t: cat.db.execute(f"SELECT * FROM {t} ORDER BY rowid").fetchall()
+            for t in ("inodes", "links", "xattrs", "versions", "replicas")}
+
+
+def test_object_metadata_round_trips_the_attributes():
+    attrs = FileAttrs(mode=stat.S_IFREG | 0o4755, uid=1234, gid=5678,
+                      ctime_ns=1_700_000_000_000_000_001, origin=("c0ffee", 42))
+    meta = object_meta("ab" * 32, 1_700_000_000_123_456_789, attrs)
+    assert meta[META_MODE] == "4755" and meta[META_CTIME] == "1700000000.000000001"
+    assert all(k.replace("_", "").isalnum() and k.islower() for k in meta)  # Azure: no '-'
+    assert sum(len(k) + len(v) for k, v in meta.items()) < 300  # S3 allows 2 KiB
+    info = ObjectInfo("k", metadata=meta)
+    got = attrs_of(info)
+    assert (got.mode, got.uid, got.gid, got.ctime_ns, got.origin) == (
+        0o4755, 1234, 5678, 1_700_000_000_000_000_001, ("c0ffee", 42))
+    assert mtime_ns_of(info) == 1_700_000_000_123_456_789  # exact, no float rounding
+
+
+@pytest.mark.parametrize("meta", [
+    {META_MODE: "100644"}, {META_MODE: "rwx"}, {"omnifs_uid": "-1"},
+    {"omnifs_uid": "99999999999"}, {"omnifs_origin": "nocolon"}, {META_CTIME: "soon"},
+])
+def test_garbage_in_object_metadata_is_ignored(meta):
+    got = attrs_of(ObjectInfo("k", metadata=meta))
+    assert got == FileAttrs()
+
+
+def test_file_attrs_of_an_inode(tmp_path):
+    cat = Catalog(tmp_path / "c.db")
+    f = cat.create(ROOT_INODE, "f", stat.S_IFREG | 0o640, 7, 8)
+    a = file_attrs(f, cat.catalog_id())
+    assert (a.mode, a.uid, a.gid, a.origin) == (f.mode, 7, 8, (cat.catalog_id(), f.id))
+    assert cat.catalog_id() == cat.catalog_id()  # made once
+    cat.close()
+
+
+def test_snapshot_keys_sort_by_time_and_parse_back():
+    a, b = snapshot_key(1_700_000_000.5, "host one"), snapshot_key(1_700_000_001.25, "h")
+    assert a < b and a.startswith(".omnifs/catalog/") and " " not in a
+    assert parse_key(b) == (1_700_000_001.25, "h")
+    assert parse_key(".omnifs/catalog/other") is None
+
+
+def test_change_mark_moves_with_the_tree_only(tmp_path):
+    cat = Catalog(tmp_path / "c.db")
+    ids = build(cat)
+    mark = cat.change_mark()
+    cat.set_replica(ids["file"], "two", "dir/file", 1, "pending")  # replication: no change
+    cat.enqueue("replicate", {"inode": ids["file"], "provider": "two"})
+    assert cat.change_mark() == mark
+    cat.set_xattr(ids["dir"], b"user.more", b"x")
+    assert cat.change_mark() != mark
+    cat.close()
+
+
+def test_copy_check_and_restore(tmp_path):
+    cat = Catalog(tmp_path / "c.db")
+    build(cat)
+    cat.set_meta("daemon", "host:1")
+    cat.db.execute("INSERT INTO health_samples (provider, at, latency, ok) VALUES ('x', 1, 1, 1)")
+    found = catalog_io.copy_catalog(tmp_path / "c.db", tmp_path / "copy.db")
+    assert found["inodes"] == 6 and found["links"] == 1 and "health_samples" not in found
+    assert catalog_io.check_copy(tmp_path / "copy.db") == found
+    fresh = Catalog(tmp_path / "fresh.db")
+    assert fresh.is_empty()
+    catalog_io.restore(fresh, tmp_path / "copy.db")
+    assert tree(fresh) == tree(cat)
+    assert fresh.get_meta("daemon") is None and fresh.catalog_id() == cat.catalog_id()
+    fresh.close()
+    cat.close()
+    (tmp_path / "bad.db").write_bytes(b"SQLite format 3\0" + b"\0" * 5000)
+    with pytest.raises(IntegrityError):
+        catalog_io.check_copy(tmp_path / "bad.db")
+
+
+def test_dump_load_round_trip_and_refusals(tmp_path):
+    cat = Catalog(tmp_path / "c.db")
+    build(cat)
+    out = io.StringIO()
+    counts = catalog_io.dump(cat, out)
+    data = json.loads(out.getvalue())
+    assert data["format"] == "omnifs-dump" and data["counts"] == counts
+    xattr = next(r for r in data["xattrs"] if r["value"] != {"base64": ""})
+    assert set(xattr["value"]) == {"base64"}
+
+    other = Catalog(tmp_path / "other.db")
+    assert catalog_io.load(other, data) == counts
+    assert tree(other) == tree(cat)
+    assert other.catalog_id() == cat.catalog_id()
+    assert [w.payload for w in other.work_items()] == [w.payload for w in cat.work_items()]
+    with pytest.raises(InvalidInput, match="not empty"):
+        catalog_io.load(other, data)
+    catalog_io.load(other, data, force=True)
+    assert tree(other) == tree(cat)
+
+    short = json.loads(out.getvalue())
+    short["links"] = []  # a truncated or edited dump: nothing is loaded
+    empty = Catalog(tmp_path / "empty.db")
+    with pytest.raises(IntegrityError, match="links"):
+        catalog_io.load(empty, short)
+    assert empty.count_inodes() == 1 and not catalog_io.has_tree(empty)
+    with pytest.raises(InvalidInput, match="not an omnifs dump"):
+        catalog_io.load(empty, {"hello": 1})
+    for c in (cat, other, empty):
+        c.close()
+    assert sqlite3.connect(tmp_path / "empty.db").execute(
+        "SELECT count(*) FROM inodes").fetchone() == (1,)
