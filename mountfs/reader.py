@@ -49,6 +49,7 @@ read-ahead is off (there would be nowhere bounded to keep its blocks).
 from __future__ import annotations
 
 import concurrent.futures as cf
+import hashlib
 import io
 import logging
 import mmap
@@ -64,6 +65,7 @@ from providers.errors import OmnifsError, Unavailable
 
 from .blockpool import BlockPool
 from .replicas import SNAPSHOT_NAME, ProviderStats, Replica, ReplicaReader, _close_quietly
+from .staging_fill import fill_staging
 
 log = logging.getLogger("omnifs.read")
 
@@ -904,11 +906,10 @@ class CachedStoreReader:
     """The mount's reader (drop-in for ``mountfs.readpath.StoreReader``): cache, fastest replica.
 
     Same three calls the mount makes: ``read(handle, inode, off, size)``,
-    ``drop(handle)`` and ``fetch_whole(inode, fd)`` (the last one, copying a
-    whole file into a staging file before a write, stays the simple
-    streaming copy). Files the catalog knows no SHA-256 for are read
-    through the same replica logic but not cached: without a content hash an
-    entry could go stale.
+    ``drop(handle)`` and ``fetch_whole(inode, fd)`` (copying a whole file
+    into a staging file before a write: mountfs/staging_fill.py). Files the
+    catalog knows no SHA-256 for are read through the same replica logic but
+    not cached: without a content hash an entry could go stale.
 
     When no store gives a file's bytes, the error names the file (one log
     line per file, mountfs/fuse_errors.py) and is EIO at the FUSE boundary:
@@ -990,8 +991,22 @@ class CachedStoreReader:
             await trio.to_thread.run_sync(known[1].close, limiter=self._limiter)
         await self._simple.drop(handle)
 
-    async def fetch_whole(self, inode, dest_fd: int) -> None:
-        await self._simple.fetch_whole(inode, dest_fd)
+    async def fetch_whole(self, inode, dest_fd: int) -> hashlib._Hash:
+        """The current content into ``dest_fd`` (a new staging file); the SHA-256 of it.
+
+        Cached blocks from the cache, the rest from the fastest replica (see
+        mountfs/staging_fill.py); checked against the catalog's hash.
+        """
+        import trio
+
+        ref = self._file_ref(inode)
+        cache = self.path.cache if inode.sha256 else None
+        try:
+            return await trio.to_thread.run_sync(
+                fill_staging, dest_fd, ref, cache, self.replicas, self.path.block_size,
+                inode.sha256, limiter=self._limiter)
+        except OmnifsError as e:
+            raise self._unreadable(inode, e) from None
 
     def _unreadable(self, inode, err: OmnifsError) -> OmnifsError:
         """``err`` (no store gave the bytes) as the same kind of error, naming the file."""
