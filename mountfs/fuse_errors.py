@@ -6,10 +6,16 @@ handler kills the whole mount. Every handler of
 
 * ``FUSEError`` passes through;
 * an omnifs error (``providers.errors``) becomes its ``.errno`` and is logged
-  once per (class, provider, key) at warning level (NotFound is routine and
-  not logged);
+  once per (class, provider, key) at warning level;
 * an ``OSError`` (staging disk: ENOSPC, EDQUOT...) becomes its errno;
 * anything else is logged once with its traceback and answers ``EIO``.
+
+ENOENT means "no such file", and only the catalog can say that: the
+handlers answer it themselves (``FUSEError(ENOENT)``) for a name or inode
+the namespace does not have. Anything else that says "not found" (a store
+without the object or its bucket, a vanished local file under the cache
+directory) is about a file that does exist, whose bytes cannot be had: it
+answers ``EIO`` and is logged like any other failure.
 """
 
 from __future__ import annotations
@@ -48,17 +54,16 @@ def to_errno(exc: BaseException) -> int:
     if isinstance(exc, pyfuse3.FUSEError):
         return exc.errno
     if isinstance(exc, OmnifsError):
-        if not isinstance(exc, NotFound):
-            mark = (type(exc).__name__, exc.provider, exc.key)
-            if _first_time(mark):
-                log.warning("%s", exc)
-        return exc.errno
+        mark = (type(exc).__name__, exc.provider, exc.key)
+        if _first_time(mark):
+            log.warning("%s", exc)
+        return errno.EIO if isinstance(exc, NotFound) else exc.errno
     if isinstance(exc, OSError) and exc.errno:
-        if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.ENOENT):
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
             mark = ("OSError", str(exc.errno), getattr(exc, "filename", None))
             if _first_time(mark):
                 log.warning("staging: %s", exc)
-        return exc.errno
+        return errno.EIO if exc.errno == errno.ENOENT else exc.errno
     mark = (type(exc).__name__, None, str(exc)[:200])
     if _first_time(mark):
         log.error("internal error answered with EIO", exc_info=exc)

@@ -241,8 +241,9 @@ class Operations(pyfuse3.Operations):
                 st.size = os.fstat(fd).st_size
                 st.dirty = True
             elif inode.size > 0:
-                await self.reader.fetch_whole(inode, fd)
-                st.size = os.fstat(fd).st_size
+                # the hash of the bytes so far: an append continues it (no rehash at close)
+                st.hasher = await self.reader.fetch_whole(inode, fd)
+                st.size = st.hashed = os.fstat(fd).st_size
             else:
                 import hashlib
 

@@ -49,6 +49,7 @@ read-ahead is off (there would be nowhere bounded to keep its blocks).
 from __future__ import annotations
 
 import concurrent.futures as cf
+import hashlib
 import io
 import logging
 import mmap
@@ -60,10 +61,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from omnifs.blockcache import BlockCache, aligned_buffer
-from providers.errors import Unavailable
+from providers.errors import OmnifsError, Unavailable
 
 from .blockpool import BlockPool
 from .replicas import SNAPSHOT_NAME, ProviderStats, Replica, ReplicaReader, _close_quietly
+from .staging_fill import fill_staging
 
 log = logging.getLogger("omnifs.read")
 
@@ -77,6 +79,13 @@ _SNAPSHOT_EVERY = 5.0
 _PIECE = 1024 * 1024
 #: bytes of fetched blocks that may wait in memory for the cache writers (see ReadPath.__init__)
 WRITE_BEHIND = 256 * 1024**2
+#: seconds a block no replica could give answers that error at once. The kernel asks
+#: again for a page whose read failed, straight away, and a reader whose stores hang
+#: would otherwise wait out every store's timeout once per retry (four times over, 85 s,
+#: for one `cat` with every store stopped)
+FAILED_FOR = 3.0
+#: at most this many such failures remembered
+_FAILED_MEMORY = 1024
 
 
 @dataclass
@@ -107,6 +116,8 @@ class ReadPath:
         self.readahead = readahead if cache is not None else 0
         self._lock = threading.Lock()
         self._inflight: dict[str, cf.Future] = {}
+        #: block key -> (when, error) of the last fetch every replica failed (see FAILED_FOR)
+        self._failed: dict[str, tuple[float, OmnifsError]] = {}
         self._ahead: dict[str, None] = {}  # insertion-ordered set of prefetched, unread blocks
         self._prefetch_pool = cf.ThreadPoolExecutor(
             max_workers=max(1, min(self.readahead, 16)), thread_name_prefix="omnifs-readahead")
@@ -203,11 +214,25 @@ class ReadPath:
 
     def _direct_fetch(self, file: FileRef, index: int) -> bytes:
         """One block from the fastest replica (hedged, failed over), into the cache."""
+        failed = self._failed.get(f"{file.content_id}:{index}")
+        if failed is not None and time.monotonic() - failed[0] < FAILED_FOR:
+            raise type(failed[1])(str(failed[1]))
         start, end = self.block_range(file, index)
-        data = self.reader.fetch(file.replicas, start, end)
+        try:
+            data = self.reader.fetch(file.replicas, start, end)
+        except OmnifsError as e:
+            self.note_failed(file, index, e)
+            raise
         self._fetched()
         self._stored(file, index, data)
         return data
+
+    def note_failed(self, file: FileRef, index: int, err: OmnifsError) -> None:
+        """No replica could give block ``index``: fetches of it fail at once for a while."""
+        with self._lock:
+            self._failed[f"{file.content_id}:{index}"] = (time.monotonic(), err)
+            while len(self._failed) > _FAILED_MEMORY:
+                self._failed.pop(next(iter(self._failed)))
 
     def _fetched(self) -> None:
         """Count a block that came from a store (a miss), when it arrives."""
@@ -766,10 +791,15 @@ class _Streamer:
                     self._drop()
                 if data is not None:
                     self.handle.note_fetched(index)
+                opened = reading is not None
+                if not opened and isinstance(err, OmnifsError):
+                    # no replica would even start the stream (they were all tried): say so
+                    # before waiters retry, and stop; readers fetch for themselves
+                    path.note_failed(file, index, err)
                 path.release(file, index, fut, data, err)
                 if data is None:
                     failures += 1
-                    if failures > 2 * len(file.replicas) or self.stop.is_set():
+                    if not opened or failures > 2 * len(file.replicas) or self.stop.is_set():
                         break
                     continue  # reopen on the (re-ranked) next replica, same block
                 self.next_index += 1
@@ -876,11 +906,16 @@ class CachedStoreReader:
     """The mount's reader (drop-in for ``mountfs.readpath.StoreReader``): cache, fastest replica.
 
     Same three calls the mount makes: ``read(handle, inode, off, size)``,
-    ``drop(handle)`` and ``fetch_whole(inode, fd)`` (the last one, copying a
-    whole file into a staging file before a write, stays the simple
-    streaming copy). Files the catalog knows no SHA-256 for are read
-    through the same replica logic but not cached: without a content hash an
-    entry could go stale.
+    ``drop(handle)`` and ``fetch_whole(inode, fd)`` (copying a whole file
+    into a staging file before a write: mountfs/staging_fill.py). Files the
+    catalog knows no SHA-256 for are read through the same replica logic but
+    not cached: without a content hash an entry could go stale.
+
+    When no store gives a file's bytes, the error names the file (one log
+    line per file, mountfs/fuse_errors.py) and is EIO at the FUSE boundary:
+    ``NotFound`` when the stores answer that they do not have it (or no
+    replica of the current version is left), ``Unavailable`` when they
+    cannot be reached.
     """
 
     def __init__(self, catalog, stores, config, *, limiter_tokens: int = 32):
@@ -941,11 +976,10 @@ class CachedStoreReader:
         view = rh.try_read(off, size)
         if view is not None:
             return view  # in memory already: no worker thread
-        if not rh.file.replicas:
-            from providers.errors import NotFound
-
-            raise NotFound("no replica holds the current version", key=str(inode.id))
-        return await trio.to_thread.run_sync(rh.read, off, size, limiter=self._limiter)
+        try:
+            return await trio.to_thread.run_sync(rh.read, off, size, limiter=self._limiter)
+        except OmnifsError as e:
+            raise self._unreadable(inode, e) from None
 
     async def drop(self, handle) -> None:
         import trio
@@ -957,8 +991,28 @@ class CachedStoreReader:
             await trio.to_thread.run_sync(known[1].close, limiter=self._limiter)
         await self._simple.drop(handle)
 
-    async def fetch_whole(self, inode, dest_fd: int) -> None:
-        await self._simple.fetch_whole(inode, dest_fd)
+    async def fetch_whole(self, inode, dest_fd: int) -> hashlib._Hash:
+        """The current content into ``dest_fd`` (a new staging file); the SHA-256 of it.
+
+        Cached blocks from the cache, the rest from the fastest replica (see
+        mountfs/staging_fill.py); checked against the catalog's hash.
+        """
+        import trio
+
+        ref = self._file_ref(inode)
+        cache = self.path.cache if inode.sha256 else None
+        try:
+            return await trio.to_thread.run_sync(
+                fill_staging, dest_fd, ref, cache, self.replicas, self.path.block_size,
+                inode.sha256, limiter=self._limiter)
+        except OmnifsError as e:
+            raise self._unreadable(inode, e) from None
+
+    def _unreadable(self, inode, err: OmnifsError) -> OmnifsError:
+        """``err`` (no store gave the bytes) as the same kind of error, naming the file."""
+        path = self.cat.path_of(inode.id)
+        where = f"/{path}" if path is not None else f"inode {inode.id} (unlinked)"
+        return type(err)(str(err), key=where)
 
     def close(self) -> None:
         """At unmount: stop read-ahead, save the measurements, flush the counters."""

@@ -99,29 +99,3 @@ class StoreReader:
         handle.stream = None
         if rs is not None:
             await self.stores.call(rs.provider, _close, rs.stream)
-
-    async def fetch_whole(self, inode: Inode, dest_fd: int) -> None:
-        """Copy the current content into ``dest_fd`` (to start a staging file)."""
-        errors: list[Exception] = []
-        for name, key in self.sources(inode):
-            p = self.stores[name]
-            try:
-                await self.stores.call(name, _copy_into, p, key, dest_fd)
-                return
-            except (OmnifsError, OSError) as e:
-                errors.append(e)
-        if errors:
-            first = errors[0]
-            raise first if isinstance(first, OmnifsError) else Unavailable(str(first))
-        raise NotFound("no replica holds the current version", key=str(inode.id))
-
-
-def _copy_into(provider, key: str, fd: int) -> None:
-    import os
-
-    os.ftruncate(fd, 0)
-    off = 0
-    with provider.open_read(key, 0, None) as f:
-        while chunk := f.read(1 << 20):
-            os.pwrite(fd, chunk, off)
-            off += len(chunk)

@@ -15,7 +15,9 @@ fastest of them costs, even while another is slow, throttled or down.
   request started on the next replica; the first complete answer wins and
   the others stop at their next chunk. An error starts the next replica at
   once. Only when every replica has failed does the caller get one
-  ``Unavailable`` naming the last error.
+  ``Unavailable`` naming the last error, or one ``NotFound`` when every
+  store answered that it does not have the object (the bytes are gone,
+  not out of reach).
 * With a :class:`ReadHealth` (the mount's ``Stores``), a replica the mount
   holds down ranks with the recently failed, and every failure that says a
   store is unwell (not a missing key or bad bytes) is reported to it, so
@@ -446,11 +448,12 @@ class ReplicaReader:
               discard: Callable[[T], None] | None) -> T:
         """Run ``attempt`` on the best replica, hedging on slowness and failing over on errors."""
         if not replicas:
-            raise Unavailable("no replica holds the current version")
+            raise NotFound("no store holds its current version")
         queue = self.rank(replicas, want)
         cancel = threading.Event()
         running: dict[cf.Future, tuple[Replica, float]] = {}
         last_err: BaseException | None = None
+        missing: list[str] = []  # replicas whose store said it has no such object
         winner: cf.Future | None = None
 
         def launch() -> None:
@@ -487,6 +490,8 @@ class ReplicaReader:
                             discard(fut.result())
                         continue
                     last_err = err
+                    if isinstance(err, NotFound):
+                        missing.append(replica.name)
                     log.info("read of %s from %s failed (%s); trying the next replica",
                              replica.key, replica.name, err)
                     if queue and winner is None:
@@ -494,6 +499,9 @@ class ReplicaReader:
                 if winner is not None:
                     return winner.result()
             assert last_err is not None
+            if len(missing) == len(replicas):
+                raise NotFound(f"missing from every store that should hold it "
+                               f"({', '.join(missing)})") from None
             msg = str(last_err).splitlines()[0] if str(last_err) else type(last_err).__name__
             raise Unavailable(f"every replica failed ({len(replicas)}); last: {msg}") from None
         finally:

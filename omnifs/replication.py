@@ -214,7 +214,7 @@ def _move(cat: Catalog, providers: dict[str, Provider], pl: dict) -> None:
         else:
             info = p.head(src)
             with p.open_read(src) as stream:
-                p.write(dst, stream, info.size, meta or info.metadata)
+                p.write(dst, stream, info.size, meta or info.metadata, info.content_type)
     except NotFound:
         # never uploaded there (or already moved by someone else): the row is wrong
         if rep.state != "pending":

@@ -63,7 +63,7 @@ from azure.storage.blob import (
 )
 
 from .azwire import AzWire, Fallback, Missing
-from .base import Capabilities, MiB, ObjectInfo, Provider
+from .base import Capabilities, MiB, ObjectInfo, Provider, content_type_for
 from .errors import (
     Conflict,
     IntegrityError,
@@ -429,6 +429,7 @@ class AzureProvider(Provider):
               content_type: str | None = None) -> ObjectInfo:
         blob = self._blob(key)
         meta = encode_metadata(metadata)
+        content_type = content_type_for(key, content_type)
         try:
             if size is not None and size > self.threshold:
                 # known to need blocks: stage as we read, never hold the threshold's bytes
@@ -453,7 +454,7 @@ class AzureProvider(Provider):
             etag=result.get("etag"), version=result.get("version_id"),
             checksums={"md5": bytes(md5).hex()} if md5 else {},
             metadata=dict(metadata or {}),
-            content_type=content_type or "application/octet-stream",
+            content_type=content_type,
         )
 
     def _put_blob(self, blob: Any, data: bytes, meta: dict[str, str],
@@ -559,7 +560,7 @@ class AzureProvider(Provider):
             if hasher is not None:
                 hasher.close()
         md5 = bytearray(hasher.digest()) if hasher is not None else None
-        content = ContentSettings(content_type=content_type or "application/octet-stream",
+        content = ContentSettings(content_type=content_type,
                                   content_md5=md5)
         result = blob.commit_block_list([BlobBlock(block_id=i) for i in ids],
                                         metadata=meta or None, content_settings=content,

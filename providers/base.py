@@ -14,6 +14,10 @@ Sketch of the contract every implementation honours (the conformance suite in
   complete. ``metadata`` is stored verbatim as user metadata and returned by
   ``head``/``list``: keys are lowercase ``[a-z0-9_]`` (Azure cannot hold
   ``-``); omnifs's own keys are ``META_SHA256`` and ``META_MTIME``.
+  ``content_type`` None means "guessed from the key's name"
+  (:func:`content_type_for`, the one place that decides): every upload
+  carries a type, whichever tool or path wrote it. ``copy`` keeps the
+  source's type.
 * ``list(..., metadata=False)`` lets a store whose listing lacks user metadata
   skip fetching it (S3 needs a HEAD per object); such entries say so with
   ``ObjectInfo.metadata_known = False`` (metadata and content type unknown,
@@ -34,6 +38,8 @@ from __future__ import annotations
 
 import abc
 import io
+import mimetypes
+import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO
@@ -50,6 +56,29 @@ META_MTIME = "omnifs_mtime"
 RESERVED_PREFIX = ".omnifs/"
 
 MiB = 1024 * 1024
+
+#: the type of an object whose name says nothing about its bytes
+DEFAULT_CONTENT_TYPE = "application/octet-stream"
+#: types of compressed files, which ``mimetypes`` reports as an encoding of the inner
+#: type: a ``.tar.gz`` holds gzip bytes, and a ``Content-Encoding`` would make HTTP
+#: clients unpack it on download
+_ENCODED_TYPES = {"gzip": "application/gzip", "bzip2": "application/x-bzip2",
+                  "xz": "application/x-xz", "compress": "application/x-compress",
+                  "br": "application/x-brotli"}
+
+
+def guess_content_type(name: str) -> str | None:
+    """The type ``mimetypes`` guesses from the last part of ``name``, or None."""
+    # only the file name, behind a "/": mimetypes reads "data:..." and "x:..." as URLs
+    kind, encoding = mimetypes.guess_type("/" + posixpath.basename(name))
+    if encoding is not None:
+        return _ENCODED_TYPES.get(encoding, DEFAULT_CONTENT_TYPE)
+    return kind
+
+
+def content_type_for(key: str, given: str | None = None) -> str:
+    """The content type an upload of ``key`` carries: ``given``, else guessed from its name."""
+    return given or guess_content_type(key) or DEFAULT_CONTENT_TYPE
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ try:  # the SDK's upload errors carry the HTTP response
 except ImportError:  # pragma: no cover - bundled with google-cloud-storage 3
     rm_common = None  # type: ignore[assignment]
 
-from .base import Capabilities, MiB, ObjectInfo, Provider
+from .base import Capabilities, MiB, ObjectInfo, Provider, content_type_for
 from .errors import (
     Conflict,
     IntegrityError,
@@ -320,7 +320,7 @@ class GCSProvider(Provider):
             else:
                 source = _Prepend(head, stream)
         try:
-            blob.upload_from_file(source, size=size, content_type=content_type,
+            blob.upload_from_file(source, size=size, content_type=content_type_for(key, content_type),
                                   rewind=False, timeout=self._req_timeout, retry=self._retry)
         except _SDK_ERRORS as e:
             self._error(e, key)

@@ -33,7 +33,7 @@ import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, BinaryIO, NoReturn
 
-from .base import Capabilities, MiB, ObjectInfo, Provider
+from .base import Capabilities, MiB, ObjectInfo, Provider, content_type_for
 from .errors import (
     Conflict,
     InvalidInput,
@@ -265,7 +265,8 @@ class LocalProvider(Provider):
     ) -> ObjectInfo:
         path = self._path(key)
         self._check_root()
-        meta = {"metadata": dict(metadata or {}), "content_type": content_type}
+        meta = {"metadata": dict(metadata or {}),
+                "content_type": content_type_for(key, content_type)}
         return self._atomic_write(key, path, meta, lambda out: self._pump(key, stream, size, out))
 
     def _pump(self, key: str, stream: BinaryIO, size: int | None, out: BinaryIO) -> None:

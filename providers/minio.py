@@ -38,7 +38,7 @@ from minio import Minio
 from minio.commonconfig import COPY, REPLACE, CopySource
 from minio.error import InvalidResponseError, MinioException, S3Error, ServerError
 
-from .base import Capabilities, MiB, ObjectInfo, Provider
+from .base import Capabilities, MiB, ObjectInfo, Provider, content_type_for
 from .errors import (
     Conflict,
     InvalidInput,
@@ -368,12 +368,12 @@ class MinioProvider(Provider):
             raise InvalidInput(f"negative size {size}", provider=self.name, key=key)
         counting = _Counting(stream)
         meta = dict(metadata or {})
+        content_type = content_type_for(key, content_type)
         try:
             with self._errors(key):
                 r = self.client.put_object(
                     self.bucket, name, counting, -1 if size is None else size,  # type: ignore[arg-type]
-                    content_type=content_type or "application/octet-stream",
-                    metadata=dict(meta), part_size=self.capabilities.part_size,
+                    content_type=content_type, metadata=dict(meta), part_size=self.capabilities.part_size,
                     num_parallel_uploads=PARALLEL_PARTS)
         except OSError as e:  # the SDK's "stream having not enough data"
             if isinstance(e, _SDK_ERRORS) or "not enough data" not in str(e):
@@ -383,8 +383,7 @@ class MinioProvider(Provider):
         etag = (r.etag or "").strip('"') or None
         return ObjectInfo(key=key, size=counting.count if size is None else size, etag=etag,
                           version=version_of(r.version_id), checksums=md5_checksums(etag),
-                          metadata=meta, tier="STANDARD",
-                          content_type=content_type or "application/octet-stream")
+                          metadata=meta, tier="STANDARD", content_type=content_type)
 
     def copy(self, src_key: str, dst_key: str, metadata: dict[str, str] | None = None) -> ObjectInfo:
         return self._copy(src_key, dst_key, metadata, None)

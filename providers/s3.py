@@ -40,7 +40,7 @@ import botocore.session
 import botocore.utils
 from botocore.config import Config
 
-from .base import Capabilities, MiB, ObjectInfo, Provider
+from .base import Capabilities, MiB, ObjectInfo, Provider, content_type_for
 from .errors import (
     Conflict,
     InvalidInput,
@@ -393,9 +393,8 @@ class S3Provider(Provider):
               content_type: str | None = None) -> ObjectInfo:
         name = self.object_name(key)
         caps = self.capabilities
-        extra: dict[str, Any] = {"Metadata": dict(metadata or {})}
-        if content_type:
-            extra["ContentType"] = content_type
+        content_type = content_type_for(key, content_type)
+        extra: dict[str, Any] = {"Metadata": dict(metadata or {}), "ContentType": content_type}
         if size is not None and size < 0:
             raise InvalidInput(f"negative size {size}", provider=self.name, key=key)
         want = caps.multipart_threshold if size is None else min(size, caps.multipart_threshold)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import mimetypes
 import os
 import shutil
 import sys
@@ -14,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from providers import META_MTIME, META_SHA256, InvalidInput, NotFound, ObjectInfo
+from providers.base import guess_content_type
 
 from ..config import ConfigError, default_config_text, load_config
 from ..targets import Resolver
@@ -180,7 +180,8 @@ def cmd_put(args) -> int:
                 meta, size = file_metadata(args.source)
             except OSError as e:
                 raise InvalidInput(f"{args.source}: {e.strerror}") from None
-            ctype = mimetypes.guess_type(args.source)[0]
+            # the source's name first (`put report.pdf s3://b/latest`); else the key's
+            ctype = guess_content_type(args.source)
             with open(args.source, "rb") as f:
                 info = t.provider.write(key, f, size, meta, ctype)
         took = time.monotonic() - started

@@ -108,3 +108,31 @@ def test_init_writes_working_default(tmp_path):
     assert run("cat", "local-a:/k.txt", config=cfg, check=True).stdout == b"round trip"
     err = one_line_error(run("init", "--config", str(cfg)))
     assert "--force" in err
+
+
+def test_put_cp_and_sync_set_a_content_type(make_settings, tmp_path):
+    """Every upload of the CLI carries the type guessed from the name (providers/base.py)."""
+    s3 = make_settings("s3", name="s3")
+    az = make_settings("az", name="az")
+    cfg = write_config(tmp_path / "omnifs.toml", [s3, az])
+    src = tmp_path / "site"
+    (src / "css").mkdir(parents=True)
+    (src / "index.html").write_bytes(b"<p>hi</p>")
+    (src / "css" / "main.css").write_bytes(b"p { }")
+    (src / "blob.no-such-extension").write_bytes(b"?")
+    run("put", "-", "s3:/stdin/page.html", input=b"<p>x</p>", config=cfg, check=True)
+    run("put", str(src / "index.html"), "s3:/put/latest", config=cfg, check=True)  # source's name
+    run("cp", "-r", f"file://{src}", "s3:/cp", config=cfg, check=True)
+    run("sync", f"file://{src}", "az:/sync", config=cfg, check=True)
+    run("cp", "-r", "s3:/cp", "az:/cp", config=cfg, check=True)  # store to store keeps it
+
+    def ctype(target: str) -> str:
+        return json.loads(run("stat", "--json", target, config=cfg, check=True).stdout)[
+            "content_type"]
+
+    assert ctype("s3:/stdin/page.html") == "text/html"
+    assert ctype("s3:/put/latest") == "text/html"
+    for store in ("s3:/cp", "az:/sync", "az:/cp"):
+        assert ctype(f"{store}/index.html") == "text/html", store
+        assert ctype(f"{store}/css/main.css") == "text/css", store
+        assert ctype(f"{store}/blob.no-such-extension") == "application/octet-stream", store

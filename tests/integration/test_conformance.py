@@ -111,6 +111,9 @@ def test_64mib_stream_in_parts(provider, big_data, size_known):
     info = provider.write("big/object.bin", PipeStream(data), size, {"k": "v"})
     assert info.key == "big/object.bin"
     assert provider.head("big/object.bin").size == len(data)
+    # the parts' upload carries the type guessed from the name, like a single PUT
+    provider.write("big/parts.json", PipeStream(data[:20 * MiB]), 20 * MiB if size_known else None)
+    assert provider.head("big/parts.json").content_type == "application/json"
 
     got = read_all(provider, "big/object.bin")
     assert len(got) == len(data)
@@ -219,6 +222,36 @@ def test_open_read_describes_the_whole_object(provider, rng):
         assert info.content_type is None or info.content_type.startswith("text/plain")
     if info.etag is not None and "md5" in info.checksums:
         assert info.checksums["md5"] == hashlib.md5(data).hexdigest()
+
+
+# -- content types ----------------------------------------------------------
+
+def test_content_type_is_guessed_from_the_key_name(provider):
+    """Browsers and CDNs serve an object by its type: every upload sets one (``mimetypes``)."""
+    provider.write_bytes("a/page.html", b"<p>hi</p>")
+    provider.write("a/style.css", PipeStream(b"p { }"), None)  # size unknown
+    provider.write_bytes("a/blob.no-such-extension", b"?")
+    provider.write_bytes("a/README", b"no extension")
+    provider.write_bytes("a/given.html", b"x", content_type="text/plain")  # the caller's wins
+    assert provider.head("a/page.html").content_type == "text/html"
+    assert provider.head("a/style.css").content_type == "text/css"
+    assert provider.head("a/blob.no-such-extension").content_type == "application/octet-stream"
+    assert provider.head("a/README").content_type == "application/octet-stream"
+    assert provider.head("a/given.html").content_type.startswith("text/plain")
+    with provider.open_read("a/page.html") as f:
+        info = read_info(f)
+    if info is not None and info.metadata_known:
+        assert info.content_type == "text/html"
+
+
+def test_server_side_copy_keeps_the_content_type(provider):
+    if not provider.capabilities.server_side_copy:
+        pytest.skip("capabilities.server_side_copy is False")
+    provider.write_bytes("src/page.html", b"<p>hi</p>", {"a": "1"})
+    provider.copy("src/page.html", "dst/no-extension")
+    provider.copy("src/page.html", "dst/new-meta.bin", metadata={"b": "2"})
+    assert provider.head("dst/no-extension").content_type == "text/html"
+    assert provider.head("dst/new-meta.bin").content_type == "text/html"
 
 
 # -- listing --------------------------------------------------------------

@@ -18,7 +18,7 @@ from mountfs.reader import FileRef, ReadPath
 from mountfs.replicas import Replica, ReplicaReader, StatsRegistry
 from omnifs.blockcache import BlockCache
 from providers import open_provider
-from providers.errors import Unavailable
+from providers.errors import IntegrityError, Unavailable
 from providers.faulty import FaultyProvider
 from tests import servers as S
 
@@ -507,3 +507,64 @@ def test_one_stream_serves_a_whole_sequential_read(make_provider, cache, monkeyp
         rp.close()
     assert out == data
     assert started == [0], started
+
+
+# -- a whole file into a staging file (mountfs/staging_fill.py) -----------------------------
+
+def test_fill_staging_takes_cached_blocks_and_streams_each_missing_run(make_provider, cache,
+                                                                       tmp_path):
+    from mountfs.staging_fill import fill_staging
+
+    a, data, ref = counted_s3_file(make_provider, "fill", 7 * BLOCK - 100)
+    for index in (0, 1, 4):
+        cache.put(ref.content_id, index, data[index * BLOCK:(index + 1) * BLOCK])
+    rp = make_path(cache)
+    try:
+        with open(tmp_path / "staging", "w+b") as f:
+            h = fill_staging(f.fileno(), ref, cache, rp.reader, BLOCK, ref.content_id)
+            f.seek(0)
+            assert f.read() == data
+    finally:
+        rp.close()
+    assert h.hexdigest() == ref.content_id
+    assert a.calls["open_read"] == 2  # blocks 2-3 in one stream, 5-6 in another
+
+
+def test_fill_staging_fails_over_mid_stream(make_provider, cache, tmp_path):
+    from mountfs.staging_fill import fill_staging
+
+    data = os.urandom(8 * BLOCK)
+    breaks = FaultyProvider(make_provider("s3"), name="breaks", bandwidth=4 * MiB)
+    good = FaultyProvider(make_provider("az"), name="good")
+    ref = put_everywhere([breaks, good], "failover", data)
+    rp = make_path(cache)
+    timer = threading.Timer(0.2, lambda: setattr(breaks, "outage", True))
+    try:
+        timer.start()
+        with open(tmp_path / "staging", "w+b") as f:
+            fill_staging(f.fileno(), ref, None, rp.reader, BLOCK, ref.content_id)
+            f.seek(0)
+            assert f.read() == data
+    finally:
+        timer.cancel()
+        rp.close()
+    assert breaks.calls["open_read"] == 1 and good.calls["open_read"] >= 1
+
+
+def test_fill_staging_leaves_holes_and_refuses_other_bytes(make_provider, cache, tmp_path):
+    from mountfs.staging_fill import fill_staging
+
+    data = b"head" + bytes(6 * BLOCK) + b"tail"
+    a = FaultyProvider(make_provider("s3"))
+    ref = put_everywhere([a], "sparse", data)
+    rp = make_path(cache)
+    try:
+        with open(tmp_path / "staging", "w+b") as f:
+            fill_staging(f.fileno(), ref, None, rp.reader, BLOCK, ref.content_id)
+            f.seek(0)
+            assert f.read() == data
+            assert os.fstat(f.fileno()).st_blocks * 512 <= 256 * KiB
+        with open(tmp_path / "other", "w+b") as f, pytest.raises(IntegrityError):
+            fill_staging(f.fileno(), ref, None, rp.reader, BLOCK, "0" * 64)
+    finally:
+        rp.close()

@@ -86,3 +86,19 @@ def test_import_existing_objects(make_mount):
     s3.write_bytes("later.txt", b"later")
     out = omnifs("import", config=m.config).stdout
     assert "imported 1 file," in out
+
+
+def test_files_written_through_the_mount_carry_a_content_type(make_mount):
+    """The upload at close and the daemon's copies set the type guessed from the name."""
+    m = make_mount(("s3", "az", "gs"), copies=3)
+    (m.mp / "site").mkdir()
+    (m.mp / "site" / "index.html").write_bytes(b"<p>hi</p>")
+    (m.mp / "site" / "main.css").write_bytes(b"p { }\n")
+    (m.mp / "site" / "blob.no-such-extension").write_bytes(b"?")
+    out = m.replicate()
+    assert "failed 0" in out, out
+    expected = {"site/index.html": "text/html", "site/main.css": "text/css",
+                "site/blob.no-such-extension": "application/octet-stream"}
+    for name in m.names:
+        for key, ctype in expected.items():
+            assert m.provider(name).head(key).content_type == ctype, (name, key)

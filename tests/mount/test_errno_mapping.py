@@ -13,7 +13,11 @@ from providers.errors import InvalidInput, NotFound, PermissionDenied, Throttled
 
 
 @pytest.mark.parametrize(("exc", "code"), [
-    (NotFound("x", provider="p", key="k"), errno.ENOENT),
+    # only the catalog says a file does not exist (FUSEError(ENOENT)); a store or a local
+    # file that lacks a known file's bytes is an I/O error
+    (NotFound("x", provider="p", key="k"), errno.EIO),
+    (OSError(errno.ENOENT, "gone"), errno.EIO),
+    (pyfuse3.FUSEError(errno.ENOENT), errno.ENOENT),
     (PermissionDenied("x", provider="p", key="k"), errno.EACCES),
     (Unavailable("x", provider="p", key="k"), errno.EIO),
     (Throttled("x", provider="p"), errno.EAGAIN),
@@ -41,3 +45,10 @@ def test_unknown_errors_are_logged_once(caplog):
     to_errno(err)
     to_errno(err)
     assert sum("internal error" in r.message for r in caplog.records) == 1
+
+
+def test_a_store_without_the_object_is_logged_naming_it(caplog):
+    to_errno(NotFound("missing from every store that should hold it", key="/docs/a.txt"))
+    to_errno(NotFound("missing from every store that should hold it", key="/docs/a.txt"))
+    lines = [r.message for r in caplog.records if "/docs/a.txt" in r.message]
+    assert lines == ["/docs/a.txt: missing from every store that should hold it"]
