@@ -278,8 +278,8 @@ def cmd_import(args) -> int:
           f"{plural(res.queued, 'copy', 'copies')} queued")
     if res.lost:
         shown = ", ".join(res.lost_paths[:5]) + (", ..." if res.lost > 5 else "")
-        print(f"omnifs: {plural(res.lost, 'file')} with no copy in any store (kept; only a local cache may still hold their bytes): "
-              f"{shown}", file=sys.stderr)
+        print(f"omnifs: {plural(res.lost, 'file')} with no copy in any store (kept; only a "
+              f"local cache may still hold their bytes): {shown}", file=sys.stderr)
         return 1
     return 1 if res.errors else 0
 
