@@ -1,0 +1,192 @@
+"""`timeout` bounds every operation against a store that does not answer (issue 13, section 3).
+
+A silent store (a listener that accepts connections and never says a byte, or a
+real server behind a frozen proxy) must make each operation fail within
+``timeout`` + 2 s, SDK retries included, for every kind: through the provider
+API, the CLI, a mount's close and the daemon (a probe, a replicate item).
+The mount's close is tested in tests/mount/test_stall.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import trio
+
+from daemon.health import probe_once
+from daemon.main import Daemon, default_executor
+from daemon.metrics import Metrics
+from omnifs.cached_content import open_cache
+from omnifs.catalog import Catalog
+from providers import Unavailable, open_provider
+from tests import servers as S
+from tests.cli import run, write_config
+from tests.integration.test_daemon import make_config, write_file
+
+TIMEOUT = 2.0
+BOUND = TIMEOUT + 2.0
+CLOUD_KINDS = ("s3", "minio", "gs", "az")
+MiB = 1 << 20
+
+
+@pytest.fixture
+def silent_endpoint():
+    """``http://127.0.0.1:P`` of a listener that accepts every connection and never answers."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(256)
+    held: list[socket.socket] = []
+
+    def accept():
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            held.append(conn)  # kept open, never read from or written to
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield f"http://127.0.0.1:{srv.getsockname()[1]}"
+    srv.close()
+    for c in held:
+        c.close()
+
+
+def silent_settings(kind: str, endpoint: str, name: str = "silent"):
+    s = dataclasses.replace(S.settings_for(kind, endpoint, "omnifs-silent", name=name),
+                            timeout=TIMEOUT)
+    if kind == "az":  # staged blocks from 4 MiB, so the big write below is a block upload
+        s = dataclasses.replace(s, extra={"multipart_threshold": 4 * MiB, "part_size": MiB})
+    return s
+
+
+def timed(fn) -> tuple[float, BaseException | None]:
+    t0 = time.monotonic()
+    try:
+        fn()
+    except Exception as e:  # noqa: BLE001 - returned to the test
+        return time.monotonic() - t0, e
+    return time.monotonic() - t0, None
+
+
+@pytest.mark.parametrize("kind", CLOUD_KINDS)
+def test_every_provider_operation_fails_within_timeout(kind, silent_endpoint):
+    p = open_provider(silent_settings(kind, silent_endpoint))
+    big = b"b" * (17 * MiB)  # past every kind's single-request limit: parts, blocks, resumable
+    ops = {
+        "head": lambda: p.head("k"),
+        "list": lambda: list(p.list("")),
+        "write": lambda: p.write_bytes("k", b"small"),
+        "big write": lambda: p.write("big", io.BytesIO(big), len(big), {}),
+        "read": lambda: p.open_read("k").read(),
+        "copy": lambda: p.copy("k", "k2"),
+        "delete": lambda: p.delete("k"),
+    }
+    try:
+        # at once: each on its own connection, so the bound holds for each alike
+        with ThreadPoolExecutor(len(ops)) as pool:
+            results = dict(zip(ops, pool.map(timed, ops.values())))
+    finally:
+        p.close()
+    for op, (took, err) in results.items():
+        assert isinstance(err, Unavailable), f"{kind} {op}: {err!r}"
+        assert took < BOUND, f"{kind} {op} took {took:.1f} s (timeout {TIMEOUT} s)"
+        assert "\n" not in str(err)
+
+
+@pytest.mark.parametrize("kind", CLOUD_KINDS)
+def test_a_read_that_stalls_midway_fails_within_timeout(kind, servers):
+    bucket = S.unique_bucket()
+    S.create_bucket(kind, servers[kind].endpoint, bucket)
+    direct = open_provider(S.settings_for(kind, servers[kind].endpoint, bucket))
+    proxy = S.CuttableProxy(servers[kind].port)
+    via = open_provider(dataclasses.replace(S.settings_for(kind, proxy.endpoint, bucket),
+                                            timeout=TIMEOUT))
+    try:
+        direct.write_bytes("big", b"r" * (24 * MiB))
+        f = via.open_read("big")
+        assert len(f.read(64 * 1024)) == 64 * 1024
+        proxy.freeze()
+        t0 = time.monotonic()
+        with pytest.raises(Unavailable):
+            while f.read(256 * 1024):
+                pass
+        assert time.monotonic() - t0 < BOUND
+    finally:
+        proxy.close()
+        via.close()
+        direct.close()
+
+
+@pytest.mark.parametrize("kind", CLOUD_KINDS)
+def test_cli_commands_fail_within_timeout(kind, silent_endpoint, tmp_path):
+    cfg = write_config(tmp_path / "omnifs.toml", [silent_settings(kind, silent_endpoint)])
+    commands = [("ls", "silent:/"), ("stat", "silent:/k"), ("put", "-", "silent:/k")]
+
+    def one(argv):
+        t0 = time.monotonic()
+        proc = run(*argv, config=cfg, input=b"data", timeout=60)
+        return time.monotonic() - t0, proc
+
+    for argv in commands:  # one after the other: process start-up is part of the time
+        took, proc = one(argv)
+        assert proc.returncode != 0, argv
+        assert took < BOUND, f"omnifs {' '.join(argv)} ({kind}) took {took:.1f} s"
+        assert b"timed out" in proc.stderr and b"Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("kind", CLOUD_KINDS)
+def test_daemon_probe_and_replicate_fail_within_timeout(kind, silent_endpoint, make_settings,
+                                                        tmp_path):
+    good = make_settings("file", name="good")
+    silent = silent_settings(kind, silent_endpoint)
+    # the probe's own cut-off is longer than the store's timeout: the provider must end it
+    cfg = make_config(tmp_path, [good, silent], daemon={"probe_timeout": 30.0})
+    cat = Catalog(cfg.catalog_path())
+    write_file(cat, open_provider(good), "a.txt", b"to copy", ["silent"])
+    cat.close()
+    took = trio.run(_probe_in_thread, open_provider(silent))
+    assert took < BOUND, f"probe of a silent {kind} store took {took:.1f} s"
+
+    inner = default_executor(open_cache(cfg), Metrics())
+    runs: list[tuple[float, BaseException | None]] = []
+
+    def executor(catalog, providers, item):
+        result: list = []
+        runs.append(timed(lambda: result.append(inner(catalog, providers, item))))
+        if runs[-1][1] is not None:
+            raise runs[-1][1]
+        return result[0]
+
+    async def main():
+        d = Daemon(cfg, executor=executor)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(d.run)
+            with trio.fail_after(60):
+                while not runs:
+                    await trio.sleep(0.05)
+            d.stop()
+
+    t0 = time.monotonic()
+    trio.run(main)
+    took, err = runs[0]
+    assert isinstance(err, Unavailable), repr(err)
+    assert took < BOUND, f"replicating to a silent {kind} store took {took:.1f} s"
+    assert time.monotonic() - t0 < 60
+
+
+async def _probe_in_thread(provider) -> float:
+    t0 = time.monotonic()
+    try:
+        await trio.to_thread.run_sync(probe_once, provider)
+    except Unavailable:
+        pass
+    finally:
+        provider.close()
+    return time.monotonic() - t0
