@@ -192,15 +192,23 @@ def test_prober_keeps_a_store_busy_with_our_transfers_up(tmp_path):
     prober = Prober(stores, state, None, board, interval=0.05, timeout=0.1, lost_after=60.0)
     seen: set[str] = set()
 
+    transfers = {"on": True}
+
+    async def worker():
+        while transfers["on"]:
+            board.note_answer("a", time.time())         # a worker finished a copy with "a"
+            await trio.sleep(0.02)
+
     async def main():
         async with trio.open_nursery() as nursery:
-            board.note_answer("a", time.time())
+            nursery.start_soon(worker)
+            await trio.sleep(0.03)
             await nursery.start(prober.run)
             end = time.monotonic() + 1.0
             while time.monotonic() < end:
-                board.note_answer("a", time.time())     # a worker finished a copy with "a"
                 seen.add(board.status("a"))
                 await trio.sleep(0.02)
+            transfers["on"] = False
             with trio.fail_after(5):                    # the transfers stop: down soon after
                 while board.status("a") != "down":
                     await trio.sleep(0.02)
