@@ -78,6 +78,7 @@ def gather(config) -> dict:
         files = c.db.execute("SELECT count(*) FROM inodes WHERE kind = 'file' AND "
                              "parent IS NOT NULL").fetchone()[0]
         under = c.under_replicated(config.copies)
+        staged = c.staged_count()
         rows = c.provider_health()  # the catalog exists here: it was just opened
         owner = c.get_meta(DAEMON_KEY)
     finally:
@@ -107,6 +108,8 @@ def gather(config) -> dict:
         "files": files,
         "copies": config.copies,
         "under_replicated": under,
+        # written through a mount, not yet on write_quorum stores (uploaded once one answers)
+        "staged": staged,
         "cache": _cache_use(config.cache_dir, config.cache_size),
         # what the mount measured on real reads (latency, throughput per provider)
         "mount_reads": mount_read_stats(config.cache_dir, max_age=None),
@@ -157,6 +160,9 @@ def cmd_status(args) -> int:
           + f", {q['failed']} failed; oldest pending: {lag}")
     print(f"files: {info['files']}, under-replicated: {info['under_replicated']} "
           f"(copies = {info['copies']})")
+    if info["staged"]:
+        n = info["staged"]
+        print(f"{n} file{'' if n == 1 else 's'} staged, waiting for a store")
     cache = info["cache"]
     print(f"cache: {_size(cache['used'])} of {_size(cache['limit'])} in {cache['dir']}")
     if info["mount_reads"]:
