@@ -90,9 +90,10 @@ def write(path: Path, data: bytes) -> tuple[float, subprocess.CompletedProcess]:
 
 
 def staged(m) -> int:
+    """Files whose bytes are only staged (what `omnifs status` counts)."""
     cat = m.catalog()
     try:
-        return cat.staged_count()
+        return cat.db.execute("SELECT count(*) FROM inodes WHERE staged = 1").fetchone()[0]
     finally:
         cat.close()
 
@@ -204,4 +205,49 @@ def test_close_against_a_silent_store_fails_within_timeout(kind, make_settings, 
         assert took < 2.0 + 2.0, f"close took {took:.1f} s against a hung {kind} store"
     finally:
         proxy.thaw()
+        proxy.close()
+
+
+def test_a_late_upload_never_claims_synced_nor_lands_over_a_newer_version(make_settings,
+                                                                          make_mount):
+    """The primary store hangs mid-upload and answers only after the file moved on.
+
+    Version 1's close is hedged to the second store; version 2 is written while
+    version 1's upload to the primary still hangs (so it skips the primary); then
+    the primary answers and version 1 lands there late. The catalog must then say
+    stale for the primary (it holds version 1), never synced, and a copy of
+    version 2 must follow.
+    """
+    slow = make_settings("s3", name="slow")
+    proxy = S.CuttableProxy(int(slow.endpoint.rsplit(":", 1)[1]))
+    try:
+        m = make_mount(settings={"slow": dataclasses.replace(slow, endpoint=proxy.endpoint),
+                                 "other": make_settings("gs", name="other")},
+                       copies=2, extra={"slow": {"weight": 10, "timeout": 60.0}})
+        (m.mp / "warm.txt").write_bytes(b"both answer")
+        assert "slow" in m.homes("warm.txt")
+        proxy.freeze()
+        t0 = time.monotonic()
+        (m.mp / "f.txt").write_bytes(b"version 1")
+        (m.mp / "f.txt").write_bytes(b"version 2")
+        assert time.monotonic() - t0 < 5  # hedged: neither close waited for the hung store
+        assert m.homes("f.txt") == ["other"]
+        proxy.thaw()
+        cat = m.catalog()
+        try:
+            def slow_row():
+                ino = cat.resolve("f.txt").id
+                return cat.replica(ino, "slow"), cat.get(ino).version
+
+            wait_for(lambda: slow_row()[0] is None or slow_row()[0].state != "pending", 30)
+            row, version = slow_row()
+            assert row is not None and row.state == "stale" and row.version < version, row
+        finally:
+            cat.close()
+        assert m.provider("slow").read_bytes("f.txt") == b"version 1"  # it did land, late
+        assert (m.mp / "f.txt").read_bytes() == b"version 2"
+        m.replicate()  # the queued copy brings the primary up to date
+        assert sorted(m.homes("f.txt")) == ["other", "slow"]
+        assert m.provider("slow").read_bytes("f.txt") == b"version 2"
+    finally:
         proxy.close()
