@@ -94,6 +94,11 @@ class Handle:
     at: float = 0.0
 
 
+def _may_write(h: Handle) -> bool:
+    """Whether closing ``h`` may have to publish: opened for writing, or truncating."""
+    return h.flags & os.O_ACCMODE != os.O_RDONLY or bool(h.flags & os.O_TRUNC)
+
+
 def format_replicas(cat: Catalog, inode: Inode) -> str:
     """One line per replica: provider, state, version (and 'current' when it matches)."""
     lines = []
@@ -721,7 +726,7 @@ class Operations(pyfuse3.Operations):
 
     async def flush(self, fh):
         h = self.handles[fh]
-        if h.flags & os.O_ACCMODE == os.O_RDONLY and not h.flags & os.O_TRUNC:
+        if not _may_write(h):
             return  # a reader's close does not publish (nor fail on) other handles' writes
         st = self.open_files.get(h.ino)
         if st is not None and st.dirty:
@@ -745,7 +750,8 @@ class Operations(pyfuse3.Operations):
             return
         st.opens -= 1
         try:
-            if st.dirty and st.ino not in self._queued and not self._defer(st):
+            if (st.dirty and st.ino not in self._queued and (_may_write(h) or st.opens <= 0)
+                    and not self._defer(st)):
                 await self._publish(st)
         finally:
             if st.opens <= 0:

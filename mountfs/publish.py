@@ -276,16 +276,18 @@ class Publisher:
             await race(nursery, attempts, order, quorum, lambda name: self._attempt(job, name),
                        lambda name: self.speeds.hedge_delay(name, job.size))
             ok = len(attempts.done) >= quorum
-            if ok:
-                self._commit(job, st, inode, sha, attempts, holders)
             for name in attempts.running:
                 self.running.add((ino, name))
-            for name, err in attempts.failed.items():
-                self._late(job, name, err)
-            if not ok:
-                for name, info in attempts.done.items():
-                    self._late(job, name, info)
-            attempts.settled()
+            try:
+                if ok:
+                    self._commit(job, st, inode, sha, attempts, holders)
+                for name, err in attempts.failed.items():
+                    self._late(job, name, err)
+                if not ok:
+                    for name, info in attempts.done.items():
+                        self._late(job, name, info)
+            finally:
+                attempts.settled()
         if not ok:
             errors = "; ".join(str(e) for e in attempts.failed.values()) or "no answer"
             raise Unavailable(f"{len(attempts.done)} of the {quorum} uploads needed succeeded "
