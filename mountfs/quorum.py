@@ -33,8 +33,11 @@ from providers.errors import OmnifsError, Unavailable
 
 log = logging.getLogger("omnifs.mount")
 
-#: never sooner than this (scheduling noise on a busy host is not a hung store)
+#: never sooner than this (scheduling noise on a busy host is not a hung store)...
 HEDGE_MIN = 0.2
+#: ... and the per-request part never later than this: a hung store costs a close at most
+#: about this long while another store can take the copy (a spurious hedge costs one copy)
+HEDGE_MAX = 1.0
 #: what an unmeasured store is assumed to need: per request, its spread, and per byte
 DEFAULT_LATENCY = 0.1
 DEFAULT_SPREAD = 0.05
@@ -58,7 +61,8 @@ class Speed:
     def overdue_after(self, size: int) -> float:
         """An upload of ``size`` still running this long is late beyond this store's habit:
         twice its expected time plus four deviations (a busy store varies, and is not hung)."""
-        return max(HEDGE_MIN, 2 * self.expect(size) + 4 * self.spread)
+        per_request = min(HEDGE_MAX, 2 * self.latency + 4 * self.spread)
+        return max(HEDGE_MIN, per_request + 2 * size / self.throughput)
 
     def note(self, size: int, seconds: float) -> None:
         if size <= SMALL:
