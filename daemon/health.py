@@ -10,9 +10,11 @@ How fast the board follows a fault (the bounds docs/systemd.md states): a
 probe gives up after its deadline, ``probe_timeout`` or the provider's own
 ``timeout`` if shorter, and one that got no answer at all is decisive
 (policy.health's ``silent_after``); one that failed quickly (refused, an
-error answer) is confirmed by a second probe at once. So a store that hangs
-or dies is down within one deadline plus one ``probe_interval``, and one that
-answers again is healthy at the next round (its outage no longer counts).
+error answer) is confirmed by a second probe at once, and one the SDK had
+already retried for a second or more counts as confirmed. So a store that
+hangs or dies is down within one deadline plus one ``probe_interval``, and
+one that answers again is healthy at the next round (its outage no longer
+counts).
 
 Published to ``provider_health`` (read by the mount and ``omnifs status``)
 and to the metrics; the failover decisions (defer work of a down provider,
@@ -35,6 +37,8 @@ from providers import RESERVED_PREFIX, NotFound, OmnifsError, Provider, TimedOut
 log = logging.getLogger("omnifs.daemon")
 
 PROBE_KEY = RESERVED_PREFIX + "health-probe"
+#: a failed probe that took this long was retried by the SDK already: no second probe
+CONFIRMED_AFTER = 1.0
 
 
 def probe_once(provider: Provider) -> None:
@@ -144,10 +148,18 @@ class Prober:
     async def _probe_twice(self, name: str, provider: Provider,
                            out: dict[str, list[Sample]]) -> None:
         """One probe; a quick failure is confirmed by a second one at once (two failures in a
-        row are down), so a dead store does not wait a probe interval for its verdict."""
+        row are down), so a dead store does not wait a probe interval for its verdict.
+
+        A failure that took :data:`CONFIRMED_AFTER` or longer was already
+        retried inside the SDK (refused connections, 5xx): it is recorded as
+        decisive (latency = the deadline) rather than waited on twice.
+        """
+        deadline = self.deadline(name)
         first = await self._probe(name, provider)
+        if not first.ok and CONFIRMED_AFTER <= first.latency < deadline:
+            first = Sample(first.at, deadline, False)
         out[name] = [first]
-        if not first.ok and first.latency < self.deadline(name):
+        if not first.ok and first.latency < deadline:
             out[name].append(await self._probe(name, provider))
 
     async def _probe(self, name: str, provider: Provider) -> Sample:

@@ -4,10 +4,12 @@ A store that hangs (its server SIGSTOPped) must be ``down`` in what ``omnifs
 status`` reads within the probe deadline (``probe_timeout``, or the store's
 ``timeout`` if shorter) plus one ``probe_interval``; once it answers again
 (SIGCONT) it must be ``healthy`` within 30 s, not ``degraded`` for minutes.
+A dead one (killed: connections refused) must be down within the same bound.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import signal
@@ -69,6 +71,12 @@ def test_status_is_down_soon_after_a_hang_and_healthy_soon_after_it_ends(kind, t
                 # what `omnifs status` prints comes from the same rows
                 info = await trio.to_thread.run_sync(gather, cfg)
                 seen["status"] = info["providers"]["store"]["status"]
+                server.stop()  # dead: connections refused
+                t2 = time.monotonic()
+                with trio.fail_after(60):
+                    while status_of(watch, "store") != "down":
+                        await trio.sleep(0.1)
+                seen["dead"] = time.monotonic() - t2
                 d.stop()
 
         try:
@@ -76,8 +84,10 @@ def test_status_is_down_soon_after_a_hang_and_healthy_soon_after_it_ends(kind, t
         finally:
             watch.close()
     finally:
-        os.killpg(server.proc.pid, signal.SIGCONT)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.proc.pid, signal.SIGCONT)
         server.stop()
     assert seen["down"] <= PROBE_TIMEOUT + INTERVAL + SLACK, seen
+    assert seen["dead"] <= PROBE_TIMEOUT + INTERVAL + SLACK, seen
     assert seen["healthy"] <= 30, seen
     assert seen["status"] == "healthy"
