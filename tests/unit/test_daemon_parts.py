@@ -136,6 +136,9 @@ class FakeStore:
     def head(self, key):
         if self.mode == "down":
             raise Unavailable("connection refused", provider=self.name)
+        if self.mode == "refusing":  # the SDK retried refused connections for a while
+            time.sleep(0.25)
+            raise Unavailable("connection refused", provider=self.name)
         if self.mode == "hang":
             time.sleep(5)
         raise NotFound("no such object", provider=self.name, key=key)
@@ -216,4 +219,25 @@ def test_prober_keeps_a_store_busy_with_our_transfers_up(tmp_path):
 
     trio.run(main)
     assert "down" not in seen
+    state.close()
+
+
+def test_prober_takes_a_failure_the_sdk_already_retried_as_confirmed(tmp_path, monkeypatch):
+    """One round, one probe: a failure that took the SDK's retries is down at once."""
+    import daemon.health
+
+    monkeypatch.setattr(daemon.health, "CONFIRMED_AFTER", 0.2)
+    stores = {"a": FakeStore("a")}
+    stores["a"].mode = "refusing"
+    state = State(tmp_path / "c.db")
+    board = HealthBoard()
+    calls: list[str] = []
+    head = stores["a"].head
+    stores["a"].head = lambda key: (calls.append(key), head(key))
+    prober = Prober(stores, state, None, board, interval=60, timeout=1.0, lost_after=60.0)
+    trio.run(prober.round)
+    assert board.status("a") == "down" and len(calls) == 1
+    stores["a"].mode = "down"  # a quick failure: confirmed by a second probe in the round
+    trio.run(prober.round)
+    assert len(calls) == 3
     state.close()
