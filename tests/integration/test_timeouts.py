@@ -144,18 +144,20 @@ def test_cli_commands_fail_within_timeout(kind, silent_endpoint, tmp_path, capsy
 
 
 @pytest.mark.parametrize("kind", CLOUD_KINDS)
-def test_daemon_probe_and_replicate_fail_within_timeout(kind, silent_endpoint, make_settings,
-                                                        tmp_path):
-    good = make_settings("file", name="good")
-    silent = silent_settings(kind, silent_endpoint)
-    # the probe's own cut-off is longer than the store's timeout: the provider must end it
-    cfg = make_config(tmp_path, [good, silent], daemon={"probe_timeout": 30.0})
-    cat = Catalog(cfg.catalog_path())
-    write_file(cat, open_provider(good), "a.txt", b"to copy", ["silent"])
-    cat.close()
-    took = trio.run(_probe_in_thread, open_provider(silent))
+def test_daemon_probe_and_replicate_fail_within_timeout(kind, silent_endpoint, servers,
+                                                        make_settings, tmp_path):
+    took = trio.run(_probe_in_thread, open_provider(silent_settings(kind, silent_endpoint)))
     assert took < BOUND, f"probe of a silent {kind} store took {took:.1f} s"
 
+    # a replicate item to a store that hangs after the daemon's probe found it healthy
+    good = make_settings("file", name="good")
+    bucket = S.unique_bucket()
+    S.create_bucket(kind, servers[kind].endpoint, bucket)
+    proxy = S.CuttableProxy(servers[kind].port)
+    target = dataclasses.replace(S.settings_for(kind, proxy.endpoint, bucket, name="target"),
+                                 timeout=TIMEOUT)
+    # no second probe round while the item runs: the board still says healthy
+    cfg = make_config(tmp_path, [good, target], daemon={"probe_interval": 600.0})
     inner = default_executor(open_cache(cfg), Metrics())
     runs: list[tuple[float, BaseException | None]] = []
 
@@ -166,21 +168,32 @@ def test_daemon_probe_and_replicate_fail_within_timeout(kind, silent_endpoint, m
             raise runs[-1][1]
         return result[0]
 
+    def queue_a_copy():
+        cat = Catalog(cfg.catalog_path())
+        try:
+            write_file(cat, open_provider(good), "a.txt", b"to copy", ["target"])
+        finally:
+            cat.close()
+
     async def main():
         d = Daemon(cfg, executor=executor)
         async with trio.open_nursery() as nursery:
             await nursery.start(d.run)
+            assert d.board.usable("target")
+            proxy.freeze()
+            await trio.to_thread.run_sync(queue_a_copy)
             with trio.fail_after(60):
                 while not runs:
                     await trio.sleep(0.05)
             d.stop()
 
-    t0 = time.monotonic()
-    trio.run(main)
+    try:
+        trio.run(main)
+    finally:
+        proxy.close()
     took, err = runs[0]
     assert isinstance(err, Unavailable), repr(err)
-    assert took < BOUND, f"replicating to a silent {kind} store took {took:.1f} s"
-    assert time.monotonic() - t0 < 60
+    assert took < BOUND, f"replicating to a hung {kind} store took {took:.1f} s"
 
 
 async def _probe_in_thread(provider) -> float:
