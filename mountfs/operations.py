@@ -19,12 +19,14 @@ Caveats, honestly:
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import math
 import os
 import stat
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -92,11 +94,13 @@ class Handle:
     inode: Inode | None = None
     changes: int = -1
     at: float = 0.0
+    #: the handle's open created the file
+    created: bool = False
 
 
 def _may_write(h: Handle) -> bool:
-    """Whether closing ``h`` may have to publish: opened for writing, or truncating."""
-    return h.flags & os.O_ACCMODE != os.O_RDONLY or bool(h.flags & os.O_TRUNC)
+    """Whether closing ``h`` may have to publish: it could write, truncated or created."""
+    return h.flags & os.O_ACCMODE != os.O_RDONLY or bool(h.flags & os.O_TRUNC) or h.created
 
 
 def format_replicas(cat: Catalog, inode: Inode) -> str:
@@ -268,6 +272,22 @@ class Operations(pyfuse3.Operations):
             self.cat.update(st.ino, staged=1)
             st.marked = True
 
+    @contextlib.asynccontextmanager
+    async def _locked(self, ino: int) -> AsyncIterator[OpenFile]:
+        """``ino``'s open state with its lock held, and still the current one: a release
+        that held the lock may have dropped the state (``_close_state``) meanwhile, and a
+        change made to a dropped state would be lost."""
+        while True:
+            st = self._state(ino)
+            await st.lock.acquire()
+            if self.open_files.get(ino) is st:
+                break
+            st.lock.release()
+        try:
+            yield st
+        finally:
+            st.lock.release()
+
     async def _publish(self, st: OpenFile) -> None:
         """Publish ``st`` now; when no quorum of stores takes it, the error reaches the caller
         (EIO) and the bytes stay staged, durable, for the background uploader."""
@@ -289,7 +309,7 @@ class Operations(pyfuse3.Operations):
         """Queue a failed publish for the background uploader, backing off per failure."""
         n = self._failures[st.ino] = self._failures.get(st.ino, 0) + 1
         if n == 1:
-            log.warning("%s stays staged until a store answers", self.cat.path_of(st.ino))
+            log.warning("%s stays staged until a store answers", self._name_of(st.ino))
         if st.ino not in self._queued:  # else the uploader retrying it queues it again
             self._queued.add(st.ino)
             self._uploads_send.send_nowait((st.ino, trio.current_time() + self._backoff(st.ino)))
@@ -422,8 +442,7 @@ class Operations(pyfuse3.Operations):
                 raise fuse_error(errno.EISDIR)
             if cur.kind != "file":
                 raise fuse_error(errno.EINVAL)
-            st = self._state(inode)
-            async with st.lock:
+            async with self._locked(inode) as st:
                 await self._ensure_staging(st)
                 os.ftruncate(st.fd, attr.st_size)
                 st.note_truncate(attr.st_size)
@@ -642,10 +661,10 @@ class Operations(pyfuse3.Operations):
                                      dedup=f"move:{fid}:{r.provider}")
 
     # -- file contents ----------------------------------------------------------------
-    def _new_handle(self, ino: int, flags: int) -> int:
+    def _new_handle(self, ino: int, flags: int, *, created: bool = False) -> int:
         fh = self._next_fh
         self._next_fh += 1
-        self.handles[fh] = Handle(ino, flags)
+        self.handles[fh] = Handle(ino, flags, created=created)
         return fh
 
     def _check_placement(self, parent: int, name: bytes) -> None:
@@ -663,7 +682,7 @@ class Operations(pyfuse3.Operations):
         self._mark_dirty(st)
         st.mtime_ns = inode.mtime_ns
         st.opens += 1
-        fh = self._new_handle(inode.id, flags)
+        fh = self._new_handle(inode.id, flags, created=True)
         return pyfuse3.FileInfo(fh=fh), self._entry(self._get(inode.id))
 
     async def open(self, inode, flags, ctx):
@@ -798,6 +817,9 @@ class Operations(pyfuse3.Operations):
             for _ in range(workers):
                 nursery.start_soon(self._upload_worker, self._uploads_recv.clone())
 
+    def _name_of(self, ino: int) -> str:
+        return self.cat.path_of(ino) or f"inode {ino} (unlinked)"
+
     def _backoff(self, ino: int) -> float:
         return min(UPLOAD_RETRY * 2 ** max(self._failures.get(ino, 1) - 1, 0), UPLOAD_RETRY_MAX)
 
@@ -815,15 +837,18 @@ class Operations(pyfuse3.Operations):
             try:
                 if st is not None and st.dirty:
                     await self._publish(st)
-            except Exception as e:  # noqa: BLE001 - stays staged; retried below
-                log.info("upload of %s failed, will retry: %s", self.cat.path_of(ino), e)
+            except Exception as e:  # noqa: BLE001 - stays staged; retried below if it may work
                 if not (isinstance(e, OmnifsError) and e.transient):
-                    self._failures[ino] = self._failures.get(ino, 0) + 1  # else _publish did
+                    log.warning("%s stays staged, no store takes it (retried at the next "
+                                "mount): %s", self._name_of(ino), e)
+                    self._queued.discard(ino)
+                    continue
+                log.info("upload of %s failed, will retry: %s", self._name_of(ino), e)
                 self._uploads_send.send_nowait((ino, trio.current_time() + self._backoff(ino)))
                 continue
             self._queued.discard(ino)
             if self._failures.pop(ino, 0):
-                log.warning("%s uploaded after all", self.cat.path_of(ino))
+                log.warning("%s uploaded after all", self._name_of(ino))
             if st is not None and st.opens <= 0 and self.open_files.get(ino) is st:
                 self._close_state(st)
 

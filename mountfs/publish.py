@@ -290,9 +290,13 @@ class Publisher:
                 attempts.settled()
         if not ok:
             errors = "; ".join(str(e) for e in attempts.failed.values()) or "no answer"
-            raise Unavailable(f"{len(attempts.done)} of the {quorum} uploads needed succeeded "
-                              f"({errors}); it stays staged and is uploaded when a store "
-                              "answers", key=path)
+            # worth retrying only if a store may take it later (not one refusing the key)
+            later = not attempts.failed or any(e.transient for e in attempts.failed.values())
+            err = Unavailable(f"{len(attempts.done)} of the {quorum} uploads needed succeeded "
+                              f"({errors})" + ("; it stays staged and is uploaded when a store "
+                                               "answers" if later else ""), key=path)
+            err.transient = later
+            raise err
 
     def _why_not(self, ino: int) -> str:
         return ", ".join(f"{n} {'busy' if (ino, n) in self.running else self.stores.status(n)}"

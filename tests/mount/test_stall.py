@@ -251,3 +251,13 @@ def test_a_late_upload_never_claims_synced_nor_lands_over_a_newer_version(make_s
         assert m.provider("slow").read_bytes("f.txt") == b"version 2"
     finally:
         proxy.close()
+
+
+def test_a_file_created_read_only_is_published_by_its_close(mnt):
+    """A reader's close publishes nothing, but creating counts as writing: the close of an
+    O_RDONLY|O_CREAT open publishes the new file, so a truncate right after it is kept."""
+    fd = os.open(mnt.mp / "ro", os.O_CREAT | os.O_RDONLY, 0o644)
+    os.close(fd)
+    os.truncate(mnt.mp / "ro", 123)
+    assert os.stat(mnt.mp / "ro").st_size == 123
+    assert (mnt.mp / "ro").read_bytes() == b"\0" * 123
