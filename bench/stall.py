@@ -45,14 +45,6 @@ OMNIFS = [sys.executable, "-m", "omnifs"]
 KINDS = ("s3", "gs", "az")
 
 
-def sh(argv, **kw) -> subprocess.CompletedProcess:
-    proc = subprocess.run(argv, check=False, capture_output=True, text=True, **kw)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(map(str, argv))} -> {proc.returncode}: "
-                           f"{proc.stderr.strip()[-500:]}")
-    return proc
-
-
 def provider_table(kind: str, server: S.Server, timeout: float) -> str:
     bucket = S.unique_bucket("stall")
     S.create_bucket(kind, server.endpoint, bucket)
@@ -101,7 +93,7 @@ def main() -> int:
                        "[replication]\ncopies = 3\nwrite_quorum = 1\n"
                        + "".join(provider_table(k, s, args.timeout) for k, s in servers.items()))
         cfg.chmod(0o600)
-        sh([*OMNIFS, "--config", str(cfg), "mount", str(mp)], cwd=ROOT)
+        subprocess.run([*OMNIFS, "--config", str(cfg), "mount", str(mp)], cwd=ROOT, check=True)
         write_files(mp / "warm-up", 20, args.size)
         healthy, hung = [], []
         for r in range(args.rounds):

@@ -188,8 +188,8 @@ class Publisher:
         self.staging = staging
         self.placer = Placer(catalog, stores, config)
         self.speeds = Speeds()
-        #: (inode, provider) with an upload still running from an earlier publish
-        self.running: set[tuple[int, str]] = set()
+        #: (inode, provider) with an upload still running after its publish returned
+        self.late_uploads: set[tuple[int, str]] = set()
         #: where uploads that outlive their publish run (:meth:`run`); None: not running
         self._background: trio.Nursery | None = None
 
@@ -237,7 +237,7 @@ class Publisher:
         back since): tried last, only when the others are not enough.
         """
         plan = self.placer.plan(path, holders)
-        order = [n for n in plan.attempts if (ino, n) not in self.running
+        order = [n for n in plan.attempts if (ino, n) not in self.late_uploads
                  and self.stores.status(n) not in (DOWN, LOST)]
         stalled = [n for n in order
                    if self.stores.silent_for(n) > self.speeds.hedge_delay(n, 0)]
@@ -277,7 +277,7 @@ class Publisher:
                        lambda name: self.speeds.hedge_delay(name, job.size))
             ok = len(attempts.done) >= quorum
             for name in attempts.running:
-                self.running.add((ino, name))
+                self.late_uploads.add((ino, name))
             try:
                 if ok:
                     self._commit(job, st, inode, sha, attempts, holders)
@@ -299,7 +299,7 @@ class Publisher:
             raise err
 
     def _why_not(self, ino: int) -> str:
-        return ", ".join(f"{n} {'busy' if (ino, n) in self.running else self.stores.status(n)}"
+        return ", ".join(f"{n} {'busy' if (ino, n) in self.late_uploads else self.stores.status(n)}"
                          for n in self.stores.order)
 
     async def _attempt(self, job: Job, name: str):
@@ -321,7 +321,7 @@ class Publisher:
         done = list(attempts.done)
         old_keys = {n: r.key for n in done if (r := job.old.get(n)) is not None and r.key != path}
         # still uploading (this publish's or an earlier one's): they settle when it ends
-        busy = attempts.running | {n for i, n in self.running if i == ino}
+        busy = attempts.running | {n for i, n in self.late_uploads if i == ino}
         elsewhere = set(attempts.failed) | busy
         homes = job.homes = self.placer.homes(path, done, elsewhere, holders)
         with self.cat.transaction():
@@ -356,7 +356,7 @@ class Publisher:
         the upload found (stale if the file moved on) and queues the copy if
         the store is one of the file's homes.
         """
-        self.running.discard((job.ino, name))
+        self.late_uploads.discard((job.ino, name))
         ino, key = job.ino, job.path
         inode = self.cat.get(ino)
         row = self.cat.replica(ino, name)

@@ -5,12 +5,12 @@ the next candidate starts; when one is *overdue* (it has not finished within
 its hedge delay: well past what that store's uploads of that size took
 lately, see :class:`Speed`), the next candidate starts beside it. It returns
 as soon as ``quorum`` uploads succeeded or no candidate is left. So a store
-that stopped answering costs a close one hedge delay (~0.2 s), not the
+that stopped answering costs a close one hedge delay (0.2 to 1 s), not the
 store's ``timeout``, while another store can take the copy.
 
 An upload still running when the race returns cannot be stopped (it is a
 blocking SDK call in a thread). It goes on in the publisher's background
-nursery and reports to :meth:`Attempts.late` once the publish has recorded
+nursery and reports to ``Attempts.late`` once the publish has recorded
 its outcome, so the catalog hears of a late success or failure in order
 (mountfs/publish.py decides what such a result means). Only uploads of bytes
 the publisher copied into memory may outlive the race (publish.py's
@@ -103,7 +103,7 @@ class Attempts:
     """
 
     late: Callable[[str, Any], None]
-    #: what finished while the race ran: name -> result or OmnifsError
+    #: what finished while the race ran: name -> the upload's result, or its error
     done: dict[str, Any] = field(default_factory=dict)
     failed: dict[str, OmnifsError] = field(default_factory=dict)
     #: uploads still running when the race returned

@@ -49,34 +49,28 @@ def test_status_is_down_soon_after_a_hang_and_healthy_soon_after_it_ends(kind, t
         watch = Catalog(cfg.catalog_path())
         seen: dict[str, float] = {}
 
+        async def until(status: str, limit: float) -> float:
+            """Seconds until what `omnifs status` reads says ``status``."""
+            t0 = time.monotonic()
+            with trio.fail_after(limit):
+                while status_of(watch, "store") != status:
+                    await trio.sleep(0.1)
+            return time.monotonic() - t0
+
         async def main():
             d = Daemon(cfg)
             async with trio.open_nursery() as nursery:
                 await nursery.start(d.run)
-                with trio.fail_after(30):
-                    while status_of(watch, "store") != "healthy":
-                        await trio.sleep(0.1)
+                await until("healthy", 30)
                 os.killpg(server.proc.pid, signal.SIGSTOP)
-                t0 = time.monotonic()
-                with trio.fail_after(60):
-                    while status_of(watch, "store") != "down":
-                        await trio.sleep(0.1)
-                seen["down"] = time.monotonic() - t0
+                seen["down"] = await until("down", 60)
                 os.killpg(server.proc.pid, signal.SIGCONT)
-                t1 = time.monotonic()
-                with trio.fail_after(90):
-                    while status_of(watch, "store") != "healthy":
-                        await trio.sleep(0.1)
-                seen["healthy"] = time.monotonic() - t1
+                seen["healthy"] = await until("healthy", 90)
                 # what `omnifs status` prints comes from the same rows
                 info = await trio.to_thread.run_sync(gather, cfg)
                 seen["status"] = info["providers"]["store"]["status"]
                 server.stop()  # dead: connections refused
-                t2 = time.monotonic()
-                with trio.fail_after(60):
-                    while status_of(watch, "store") != "down":
-                        await trio.sleep(0.1)
-                seen["dead"] = time.monotonic() - t2
+                seen["dead"] = await until("down", 60)
                 d.stop()
 
         try:
