@@ -6,6 +6,16 @@ Probes run in their own threads, never behind the transfer limiter, so a
 busy provider is not mistaken for a dead one; a probe still hanging from the
 previous round counts as a failure instead of stacking another thread.
 
+How fast the board follows a fault (the bounds docs/systemd.md states): a
+probe gives up after its deadline, ``probe_timeout`` or the provider's own
+``timeout`` if shorter, and one that got no answer at all is decisive
+(policy.health's ``silent_after``); one that failed quickly (refused, an
+error answer) is confirmed by a second probe at once, and one the SDK had
+already retried for a second or more counts as confirmed. So a store that
+hangs or dies is down within one deadline plus one ``probe_interval``, and
+one that answers again is healthy at the next round (its outage no longer
+counts).
+
 Published to ``provider_health`` (read by the mount and ``omnifs status``)
 and to the metrics; the failover decisions (defer work of a down provider,
 recreate the replicas of a lost one) read :class:`HealthBoard`.
@@ -13,6 +23,7 @@ recreate the replicas of a lost one) read :class:`HealthBoard`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -21,11 +32,13 @@ from dataclasses import dataclass, field
 import trio
 
 from policy.health import DOWN, LOST, Health, Sample, Thresholds, classify, is_lost
-from providers import RESERVED_PREFIX, NotFound, OmnifsError, Provider
+from providers import RESERVED_PREFIX, NotFound, OmnifsError, Provider, TimedOut
 
 log = logging.getLogger("omnifs.daemon")
 
 PROBE_KEY = RESERVED_PREFIX + "health-probe"
+#: a failed probe that took this long was retried by the SDK already: no second probe
+CONFIRMED_AFTER = 1.0
 
 
 def probe_once(provider: Provider) -> None:
@@ -87,7 +100,10 @@ class Prober:
         self.on_lost = on_lost
         self.on_change = on_change
         self.clock = clock
-        self._busy: set[str] = set()
+        #: providers whose probe thread still runs, and since when
+        self._busy: dict[str, float] = {}
+        #: when each provider's newest sample was taken (an excuse needs a newer answer)
+        self._sampled: dict[str, float] = {}
         self._db = trio.CapacityLimiter(1)
 
     async def restore(self) -> None:
@@ -107,66 +123,101 @@ class Prober:
             await trio.sleep(self.interval)
             await self.round()
 
+    def deadline(self, name: str) -> float:
+        """How long a probe of ``name`` may wait: the probe timeout, or the store's if shorter."""
+        settings = getattr(self.providers[name], "settings", None)
+        store = getattr(settings, "timeout", None)
+        return min(self.timeout, store) if store else self.timeout
+
+    def thresholds_for(self, name: str) -> Thresholds:
+        """The classification rules for ``name``: a probe that waited its whole deadline is
+        decisive (the store is silent)."""
+        if self.thresholds.silent_after is not None:
+            return self.thresholds
+        return dataclasses.replace(self.thresholds, silent_after=self.deadline(name))
+
     async def round(self) -> None:
-        samples: dict[str, Sample] = {}
+        samples: dict[str, list[Sample]] = {}
         async with trio.open_nursery() as nursery:
             for name, provider in self.providers.items():
-                nursery.start_soon(self._probe, name, provider, samples)
+                nursery.start_soon(self._probe_twice, name, provider, samples)
         await trio.to_thread.run_sync(self._record, samples, limiter=self._db)
         for name in self.providers:
             await self._publish(name)
 
-    async def _probe(self, name: str, provider: Provider, out: dict[str, Sample]) -> None:
+    async def _probe_twice(self, name: str, provider: Provider,
+                           out: dict[str, list[Sample]]) -> None:
+        """One probe; a quick failure is confirmed by a second one at once (two failures in a
+        row are down), so a dead store does not wait a probe interval for its verdict.
+
+        A failure that took :data:`CONFIRMED_AFTER` or longer was already
+        retried inside the SDK (refused connections, 5xx): it is recorded as
+        decisive (latency = the deadline) rather than waited on twice.
+        """
+        deadline = self.deadline(name)
+        first = await self._probe(name, provider)
+        if not first.ok and CONFIRMED_AFTER <= first.latency < deadline:
+            first = Sample(first.at, deadline, False)
+        out[name] = [first]
+        if not first.ok and first.latency < deadline:
+            out[name].append(await self._probe(name, provider))
+
+    async def _probe(self, name: str, provider: Provider) -> Sample:
         start = self.clock()
-        if name in self._busy:  # the previous probe still hangs
-            out[name] = Sample(start, self.timeout, self._answered_lately(name, start))
-            return
-        ok = False
-        answered = True  # False once the store answered with an error
-        self._busy.add(name)
-        with trio.move_on_after(self.timeout):
+        deadline = self.deadline(name)
+        if name in self._busy:
+            # the previous probe still hangs: silent, unless our transfers got answers since
+            since = max(self._busy[name], self._sampled.get(name, float("-inf")))
+            self._sampled[name] = start
+            return Sample(start, deadline, self._answered_since(name, since))
+        ok = silent = False
+        self._busy[name] = start
+        with trio.move_on_after(deadline) as waited:
             try:
                 await trio.to_thread.run_sync(self._probe_thread, name, provider,
                                               abandon_on_cancel=True)
                 ok = True
             except OmnifsError as e:
-                answered = False
+                silent = isinstance(e, TimedOut)  # the store's own timeout ended it
                 log.debug("probe of %s failed: %s", name, e)
             except Exception as e:  # noqa: BLE001 - a probe must never kill the daemon
-                answered = False
                 log.debug("probe of %s failed: %s: %s", name, type(e).__name__, e)
-        if ok:
-            self._busy.discard(name)
-        elif answered:
-            ok = self._answered_lately(name, start)
-        out[name] = Sample(start, self.clock() - start, ok)
+        end = self._sampled[name] = self.clock()
+        if waited.cancelled_caught:
+            # no answer within the deadline: silent, unless our own transfers got answers
+            return Sample(start, deadline, self._answered_since(name, start))
+        latency = end - start
+        return Sample(start, max(latency, deadline) if silent else latency, ok)
 
-    def _answered_lately(self, name: str, start: float) -> bool:
-        """Did a replication transfer with ``name`` succeed within a probe timeout of ``start``?
+    def _answered_since(self, name: str, since: float) -> bool:
+        """Did a replication transfer with ``name`` succeed after ``since`` (while the probe
+        waited)?
 
         Then a probe that timed out (or still hangs) met a store saturated by
         our own copies (a 1 GiB upload into a one-core emulator): slow, not
         down. The sample still carries the slow latency, so it can read as
-        degraded; a store that answers with errors is never excused.
+        degraded; a store that answers with errors is never excused, and an
+        answer from before the probe began excuses nothing (the store may
+        have hung right after it).
         """
-        return self.board.answered.get(name, float("-inf")) >= start - self.timeout
+        return self.board.answered.get(name, float("-inf")) >= since
 
     def _probe_thread(self, name: str, provider: Provider) -> None:
         try:
             probe_once(provider)
         finally:
-            self._busy.discard(name)
+            self._busy.pop(name, None)
 
-    def _record(self, samples: dict[str, Sample]) -> None:
-        for name, sample in samples.items():
-            self.state.add_samples(name, [sample])
+    def _record(self, samples: dict[str, list[Sample]]) -> None:
+        for name, taken in samples.items():
+            self.state.add_samples(name, taken)
         self.state.prune_samples(self.clock() - self.thresholds.window * 2)
 
     async def _publish(self, name: str) -> None:
         now = self.clock()
         samples = await trio.to_thread.run_sync(self.state.samples, name,
                                                 now - self.thresholds.window, limiter=self._db)
-        health = classify(samples, now, self.thresholds)
+        health = classify(samples, now, self.thresholds_for(name))
         before = self.board.status(name)
         self.board.health[name] = health
         if health.status == DOWN:

@@ -12,7 +12,8 @@ key                    default  meaning
 workers                4        replication work items executed at once
 per_provider           4        concurrent transfers to/from one provider
 probe_interval         2.0      seconds between health probes of each provider
-probe_timeout          3.0      a probe slower than this counts as a failure
+probe_timeout          3.0      a probe slower than this counts as a failure (and one
+                                with no answer at all marks the store down at once)
 lost_after             3600     a provider down this long is declared lost and its
                                 replicas are recreated on the others
 reconcile_interval     300      seconds between scrubs of every store: one listing

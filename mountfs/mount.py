@@ -172,8 +172,8 @@ async def _main(ops: Operations, mp: str, config: Config,
             nursery.start_soon(_serve_until_unmounted, nursery)
             nursery.start_soon(_on_signals)
             nursery.start_soon(ops.written.run)
-            if ops.writeback:
-                nursery.start_soon(ops.run_uploads)
+            await nursery.start(ops.publisher.run)  # uploads that outlive their close
+            nursery.start_soon(ops.run_uploads)  # write-back, and retries of failed closes
             # abandoned if cancelled: a signal during startup must not wait on it
             await trio.to_thread.run_sync(raise_read_ahead, mp, abandon_on_cancel=True)
             await trio.to_thread.run_sync(os.stat, mp, abandon_on_cancel=True)  # it answers

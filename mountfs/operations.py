@@ -19,12 +19,14 @@ Caveats, honestly:
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import math
 import os
 import stat
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -34,7 +36,7 @@ import trio
 from omnifs.catalog import ROOT_INODE, Catalog, Inode, now_ns
 from omnifs.replication import queue_attrs
 from providers import RESERVED_PREFIX
-from providers.errors import Conflict
+from providers.errors import Conflict, OmnifsError
 
 from .fuse_errors import wrap_handlers
 from .publish import Publisher
@@ -61,8 +63,10 @@ WRITEBACK_MAX = 10_000
 #: deleted right away (rsync, editors, tar's own rewrites) are uploaded once, at their
 #: final name, and uploads do not compete with a burst of writes for the CPU
 WRITEBACK_DELAY = 2.0
-#: seconds before a failed background upload is tried again
-WRITEBACK_RETRY = 5.0
+#: seconds before a failed upload is tried again in the background, doubling per failure...
+UPLOAD_RETRY = 2.0
+#: ... up to this (a store that answers again is used within about this long)
+UPLOAD_RETRY_MAX = 15.0
 #: write-back uploads wait for this many seconds without FUSE requests: a burst of
 #: writes (tar x, cp -r) is not slowed by uploads competing for the CPU and the GIL,
 #: like the kernel's own idle-time writeback ...
@@ -91,6 +95,13 @@ class Handle:
     inode: Inode | None = None
     changes: int = -1
     at: float = 0.0
+    #: the handle's open created the file
+    created: bool = False
+
+
+def _may_write(h: Handle) -> bool:
+    """Whether closing ``h`` may have to publish: it could write, truncated or created."""
+    return h.flags & os.O_ACCMODE != os.O_RDONLY or bool(h.flags & os.O_TRUNC) or h.created
 
 
 def format_replicas(cat: Catalog, inode: Inode) -> str:
@@ -115,8 +126,10 @@ class Operations(pyfuse3.Operations):
         self.writeback = writeback
         self._uploads_send, self._uploads_recv = trio.open_memory_channel[tuple[int, float]](
             math.inf)
-        #: inodes waiting for a background upload
+        #: inodes waiting for a background upload (write-back, or a publish that failed)
         self._queued: set[int] = set()
+        #: failed publishes of each queued inode (the retry backs off)
+        self._failures: dict[int, int] = {}
         self.config = config
         self.cat = catalog
         self.stores = stores
@@ -261,9 +274,50 @@ class Operations(pyfuse3.Operations):
             self.cat.update(st.ino, staged=1)
             st.marked = True
 
+    @contextlib.asynccontextmanager
+    async def _locked(self, ino: int) -> AsyncIterator[OpenFile]:
+        """``ino``'s open state with its lock held, and still the current one: a release
+        that held the lock may have dropped the state (``_close_state``) meanwhile, and a
+        change made to a dropped state would be lost."""
+        while True:
+            st = self._state(ino)
+            await st.lock.acquire()
+            if self.open_files.get(ino) is st:
+                break
+            st.lock.release()
+        try:
+            yield st
+        finally:
+            st.lock.release()
+
     async def _publish(self, st: OpenFile) -> None:
+        """Publish ``st`` now; when no quorum of stores takes it, the error reaches the caller
+        (EIO) and the bytes stay staged, durable, for the background uploader."""
         async with st.lock:
-            await self.publisher.publish(st)
+            try:
+                await self.publisher.publish(st)
+            except OmnifsError as e:
+                if not e.transient or not st.dirty:
+                    raise
+                await self._make_durable(st)
+                self._retry_later(st)
+                raise
+
+    async def _make_durable(self, st: OpenFile) -> None:
+        """The staging file and its directory entry reach the disk (a crash keeps them)."""
+        await trio.to_thread.run_sync(self.staging.sync, st.ino, st.fd)
+
+    def _retry_later(self, st: OpenFile) -> None:
+        """Queue a failed publish for the background uploader, backing off per failure."""
+        n = self._failures[st.ino] = self._failures.get(st.ino, 0) + 1
+        if n == 1:
+            log.warning("%s stays staged until a store answers", self._name_of(st.ino))
+        if st.ino not in self._queued:  # else the uploader retrying it queues it again
+            self._queued.add(st.ino)
+            self._uploads_send.send_nowait((st.ino, trio.current_time() + self._backoff(st.ino)))
+        if st.opens <= 0 and st.fd is not None:
+            os.close(st.fd)  # kept staged, not open: a later open reuses the staging file
+            st.fd = None
 
     def _close_state(self, st: OpenFile) -> None:
         """Forget an inode's open state once nothing holds it (staging stays if unpublished)."""
@@ -303,7 +357,13 @@ class Operations(pyfuse3.Operations):
 
     # -- lifecycle -------------------------------------------------------------
     async def recover(self) -> None:
-        """After a crash: publish unfinished staging files, drop orphans."""
+        """After a crash: publish unfinished staging files, drop orphans.
+
+        A file no quorum of stores takes now stays staged and is queued for
+        :meth:`run_uploads`: the mount starts anyway, within about one
+        ``timeout`` when the stores do not answer (later files skip the
+        stores the first one found down).
+        """
         for inode in self.cat.orphans():
             self._discard(inode.id)
             self.cat.delete(inode.id)
@@ -321,11 +381,14 @@ class Operations(pyfuse3.Operations):
             st.marked = True
             try:
                 await self._publish(st)
-            except Exception as e:  # noqa: BLE001 - stays staged; retried at next open/mount
-                log.warning("could not upload unfinished file %s: %s",
+            except Exception as e:  # noqa: BLE001 - stays staged, queued for the uploader
+                log.warning("could not upload unfinished file %s yet: %s",
                             self.cat.path_of(ino), e)
-                os.close(st.fd)  # type: ignore[arg-type]
-                self.open_files.pop(ino, None)
+                if st.fd is not None:
+                    os.close(st.fd)
+                    st.fd = None
+                if ino not in self._queued:
+                    self._retry_later(st)
                 continue
             self._close_state(st)
 
@@ -381,8 +444,7 @@ class Operations(pyfuse3.Operations):
                 raise fuse_error(errno.EISDIR)
             if cur.kind != "file":
                 raise fuse_error(errno.EINVAL)
-            st = self._state(inode)
-            async with st.lock:
+            async with self._locked(inode) as st:
                 await self._ensure_staging(st)
                 os.ftruncate(st.fd, attr.st_size)
                 st.note_truncate(attr.st_size)
@@ -605,10 +667,10 @@ class Operations(pyfuse3.Operations):
                                      dedup=f"move:{fid}:{r.provider}")
 
     # -- file contents ----------------------------------------------------------------
-    def _new_handle(self, ino: int, flags: int) -> int:
+    def _new_handle(self, ino: int, flags: int, *, created: bool = False) -> int:
         fh = self._next_fh
         self._next_fh += 1
-        self.handles[fh] = Handle(ino, flags)
+        self.handles[fh] = Handle(ino, flags, created=created)
         return fh
 
     def _check_placement(self, parent: int, name: bytes) -> None:
@@ -626,7 +688,7 @@ class Operations(pyfuse3.Operations):
         self._mark_dirty(st)
         st.mtime_ns = inode.mtime_ns
         st.opens += 1
-        fh = self._new_handle(inode.id, flags)
+        fh = self._new_handle(inode.id, flags, created=True)
         return pyfuse3.FileInfo(fh=fh), self._entry(self._get(inode.id))
 
     async def open(self, inode, flags, ctx):
@@ -688,9 +750,13 @@ class Operations(pyfuse3.Operations):
         return n
 
     async def flush(self, fh):
-        st = self.open_files.get(self.handles[fh].ino)
+        h = self.handles[fh]
+        if not _may_write(h):
+            return  # a reader's close does not publish (nor fail on) other handles' writes
+        st = self.open_files.get(h.ino)
         if st is not None and st.dirty:
             if self._defer(st):
+                await self._make_durable(st)
                 return
             await self._publish(st)
 
@@ -709,7 +775,8 @@ class Operations(pyfuse3.Operations):
             return
         st.opens -= 1
         try:
-            if st.dirty and not self._defer(st):
+            if (st.dirty and st.ino not in self._queued and (_may_write(h) or st.opens <= 0)
+                    and not self._defer(st)):
                 await self._publish(st)
         finally:
             if st.opens <= 0:
@@ -723,7 +790,12 @@ class Operations(pyfuse3.Operations):
 
     # -- write-back mode ------------------------------------------------------------
     def _defer(self, st: OpenFile) -> bool:
-        """Write-back: queue the upload instead of waiting for it (bounded queue)."""
+        """Write-back: queue the upload instead of waiting for it (bounded queue).
+
+        The caller then makes the staging file durable before close returns:
+        with ``inodes.staged = 1`` (committed at the first write) that is the
+        promise write-back's success code makes.
+        """
         if not self.writeback:
             return False
         if st.ino in self._queued:
@@ -735,16 +807,27 @@ class Operations(pyfuse3.Operations):
         return True
 
     async def run_uploads(self, workers: int = 4) -> None:
-        """Background uploaders of write-back mode; run in the mount's nursery.
+        """Background uploaders; run in the mount's nursery, in every mode.
 
-        Why this is still safe against kill -9: the staging file and
-        ``inodes.staged = 1`` were written before close returned, and a
-        remount publishes every staged file (:meth:`recover`). Only losing
+        They upload what write-back closes left staged, and retry every
+        publish that failed (no quorum of stores answered: the caller got
+        EIO and the bytes stayed staged) with backoff until a store takes
+        them, so the running mount catches up by itself once a store answers.
+
+        Why write-back is still safe against kill -9: the staging file (fsynced)
+        and ``inodes.staged = 1`` were written before close returned, and a
+        remount uploads every staged file (:meth:`recover`). Only losing
         the local disk itself can lose a closed-but-not-uploaded file.
         """
         async with trio.open_nursery() as nursery:
             for _ in range(workers):
                 nursery.start_soon(self._upload_worker, self._uploads_recv.clone())
+
+    def _name_of(self, ino: int) -> str:
+        return self.cat.path_of(ino) or f"inode {ino} (unlinked)"
+
+    def _backoff(self, ino: int) -> float:
+        return min(UPLOAD_RETRY * 2 ** max(self._failures.get(ino, 1) - 1, 0), UPLOAD_RETRY_MAX)
 
     async def _upload_worker(self, recv) -> None:
         async for ino, ready_at in recv:
@@ -760,12 +843,18 @@ class Operations(pyfuse3.Operations):
             try:
                 if st is not None and st.dirty:
                     await self._publish(st)
-            except Exception as e:  # noqa: BLE001 - stays staged; retried below
-                log.warning("background upload of %s failed, retrying: %s",
-                            self.cat.path_of(ino), e)
-                self._uploads_send.send_nowait((ino, trio.current_time() + WRITEBACK_RETRY))
+            except Exception as e:  # noqa: BLE001 - stays staged; retried below if it may work
+                if not (isinstance(e, OmnifsError) and e.transient):
+                    log.warning("%s stays staged, no store takes it (retried at the next "
+                                "mount): %s", self._name_of(ino), e)
+                    self._queued.discard(ino)
+                    continue
+                log.info("upload of %s failed, will retry: %s", self._name_of(ino), e)
+                self._uploads_send.send_nowait((ino, trio.current_time() + self._backoff(ino)))
                 continue
             self._queued.discard(ino)
+            if self._failures.pop(ino, 0):
+                log.warning("%s uploaded after all", self._name_of(ino))
             if st is not None and st.opens <= 0 and self.open_files.get(ino) is st:
                 self._close_state(st)
 

@@ -8,13 +8,24 @@ replicate work), cheaper and heavier-weighted; equal ones share new files by
 path hash when ``write_quorum < copies``. A file that already has replicas
 keeps its usable, allowed homes (a rewrite does not scatter stale copies).
 
-close/fsync returns once ``write_quorum`` targets hold the bytes. A target
-that fails is replaced by the next allowed provider in rank order (down ones
-last), so close succeeds while any allowed provider is up; if fewer than
-``write_quorum`` accepted because no more allowed providers answer, the
-close still succeeds and the missing copies are queued. Targets not written
-now get queued ``replicate`` work for the daemon. No allowed provider at all
-is EACCES (governance refuses); every allowed provider failing is EIO.
+close/fsync returns success only once ``write_quorum`` stores hold the bytes.
+Stores known to be down (this mount's recent failures, the daemon's verdict)
+are skipped, never waited on; the others are raced (mountfs/quorum.py): the
+first ``write_quorum`` start at once, a failed one is replaced by the next
+allowed store in rank order, and one that has not finished within its hedge
+delay gets the next store started beside it. So a hung store costs a close
+one hedge delay while another store can take the copy, and at most about
+``timeout`` (plus a quick retry) when none can. When the quorum is not
+reached, publish raises Unavailable (EIO): the bytes stay staged
+(``inodes.staged = 1``) and the mount's uploader publishes them again until a
+store answers (mountfs/operations.py). The stores that should hold the file
+but were not written now get queued ``replicate`` work for the daemon. No
+allowed provider at all is EACCES (governance refuses).
+
+An upload still running when close returns (to a store that hung after it
+started) goes on in the background; :meth:`Publisher._late` records its end
+without ever claiming synced bytes that are not there, and no newer upload of
+the same file goes to that store before it ended.
 
 Object keys are plain paths. A key can still be held by another inode whose
 queued move has not run yet (``mv a b; echo new > a``): :func:`free_key` moves
@@ -24,15 +35,18 @@ only bytes.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from omnifs.catalog import Catalog
+from omnifs.catalog import Catalog, Inode, Replica
 from omnifs.layout import file_attrs, object_meta, orphan_key
 from omnifs.replication import queue_attrs
-from policy.health import DOWN
+from policy.health import DOWN, LOST
 from policy.placement import (
     PlacementError,
     ProviderView,
@@ -42,8 +56,9 @@ from policy.placement import (
     rules_from_config,
     views_from_config,
 )
-from providers.errors import NotFound, OmnifsError, PermissionDenied, Unavailable
+from providers.errors import NotFound, PermissionDenied, Unavailable
 
+from .quorum import Attempts, Speeds, nursery_for, race
 from .staging import OpenFile, StagingArea, hash_file
 from .stores import Stores
 
@@ -57,6 +72,9 @@ log = logging.getLogger("omnifs.mount")
 
 #: queued-work counts (placement's load) are re-read at most this often
 LOAD_TTL = 1.0
+#: files up to this size are uploaded from a copy in memory, so their uploads may outlive
+#: the close (mountfs/quorum.py); bigger ones are read from the staging file by every upload
+SNAPSHOT_MAX = 8 * 1024 * 1024
 
 
 @dataclass
@@ -144,12 +162,47 @@ class Placer:
         return out[:max(self.copies, len(done))]
 
 
+@dataclass
+class Job:
+    """One publish of one file: what is uploaded where, and what the catalog said before."""
+
+    ino: int
+    path: str
+    version: int
+    size: int
+    meta: dict[str, str]
+    #: the bytes (a private snapshot: uploads may outlive the publish), or None: the staging file
+    data: bytes | None
+    spath: Path
+    #: each attempted provider's replica row before this publish marked it pending
+    old: dict[str, Replica | None] = field(default_factory=dict)
+    #: the publish recorded this version as the file's current one
+    committed: bool = False
+    #: where the file should live, as that publish decided
+    homes: list[str] = field(default_factory=list)
+
+
 class Publisher:
     def __init__(self, catalog: Catalog, stores: Stores, staging: StagingArea, config: Config):
         self.cat = catalog
         self.stores = stores
         self.staging = staging
         self.placer = Placer(catalog, stores, config)
+        self.speeds = Speeds()
+        #: (inode, provider) with an upload still running after its publish returned
+        self.late_uploads: set[tuple[int, str]] = set()
+        #: where uploads that outlive their publish run (:meth:`run`); None: not running
+        self._background: trio.Nursery | None = None
+
+    async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        """Host the uploads that outlive their publish (run in the mount's nursery)."""
+        async with trio.open_nursery() as nursery:
+            self._background = nursery
+            task_status.started()
+            try:
+                await trio.sleep_forever()
+            finally:
+                self._background = None
 
     async def free_key(self, provider: str, key: str, owner: int, depth: int = 0) -> None:
         """Make ``provider``/``key`` free for ``owner``: move other inodes' bytes away."""
@@ -175,8 +228,28 @@ class Publisher:
             self.cat.set_replica(holder.inode, provider, dest, holder.version, holder.state,
                                  holder.etag)
 
+    def candidates(self, ino: int, path: str, holders: list[str]) -> tuple[list[str], int]:
+        """Who may take this upload now, best first, and the quorum.
+
+        Known down (this mount's recent failures or the daemon's verdict) or
+        lost: skipped, never waited on. Still busy with an earlier upload of
+        this file: skipped (a late upload must not land over a newer one).
+        Silent for longer than a hedge delay (a call waits, nothing came
+        back since): tried last, only when the others are not enough.
+        """
+        plan = self.placer.plan(path, holders)
+        order = [n for n in plan.attempts if (ino, n) not in self.late_uploads
+                 and self.stores.status(n) not in (DOWN, LOST)]
+        stalled = [n for n in order
+                   if self.stores.silent_for(n) > self.speeds.hedge_delay(n, 0)]
+        return [n for n in order if n not in stalled] + stalled, plan.quorum
+
     async def publish(self, st: OpenFile) -> None:
-        """Upload ``st``'s staging file; return only once quorum holds it. Caller holds st.lock."""
+        """Upload ``st``'s staging file; return only once quorum holds it. Caller holds st.lock.
+
+        Raises Unavailable when ``write_quorum`` stores could not take it: the
+        bytes stay staged (``inodes.staged = 1``) for a later publish.
+        """
         if not st.dirty:
             return
         ino = st.ino
@@ -185,62 +258,143 @@ class Publisher:
         if inode is None or path is None:
             st.dirty = False  # unlinked: nobody can see these bytes any more
             return
+        holders = [r.provider for r in self.cat.replicas(ino) if r.state != "failed"]
+        order, quorum = self.candidates(ino, path, holders)
+        if len(order) < quorum:
+            raise Unavailable(f"no store can take the upload now ({self._why_not(ino)}); "
+                              "it stays staged and is uploaded when a store answers", key=path)
         sha = st.sha256_if_known()
         spath = self.staging.path(ino)
+        snapshot = st.size <= SNAPSHOT_MAX
+        data = await trio.to_thread.run_sync(spath.read_bytes) if snapshot else None
         if sha is None:
-            sha = await trio.to_thread.run_sync(hash_file, spath)
-        version = inode.version + 1
+            sha = (hashlib.sha256(data).hexdigest() if data is not None
+                   else await trio.to_thread.run_sync(hash_file, spath))
         ctime_ns = max(st.ctime_ns, inode.ctime_ns)
         meta = object_meta(sha, st.mtime_ns,
                            file_attrs(inode, self.cat.catalog_id(), ctime_ns=ctime_ns))
-        size = st.size
-        done: dict[str, str | None] = {}
-        old_keys: dict[str, str] = {}
-        errors: list[OmnifsError] = []
-        failed: set[str] = set()
-        holders = [r.provider for r in self.cat.replicas(ino) if r.state != "failed"]
-        plan = self.placer.plan(path, holders)
-        for name in plan.attempts:
-            if len(done) >= plan.quorum:
-                break
-            old = self.cat.replica(ino, name)
+        job = Job(ino, path, inode.version + 1, st.size if data is None else len(data),
+                  meta, data, spath)
+        attempts = Attempts(late=lambda name, result: self._late(job, name, result))
+        async with nursery_for(self._background if snapshot else None) as nursery:
+            await race(nursery, attempts, order, quorum, lambda name: self._attempt(job, name),
+                       lambda name: self.speeds.hedge_delay(name, job.size))
+            ok = len(attempts.done) >= quorum
+            for name in attempts.running:
+                self.late_uploads.add((ino, name))
             try:
-                await self.free_key(name, path, ino)
-                self.cat.set_replica(ino, name, path, version, "pending")
-                info = await self.stores.call(name, _upload, self.stores[name], path, spath,
-                                              size, meta)
-            except OmnifsError as e:
-                errors.append(e)
-                failed.add(name)
-                _restore(self.cat, ino, name, old)
-                continue
-            if old is not None and old.key != path:
-                old_keys[name] = old.key
-            done[name] = info.etag
-        if not done:
-            last = errors[-1] if errors else None
-            raise Unavailable(f"{path}: no allowed provider accepted the upload "
-                              f"({len(plan.attempts)} tried; last: {last})", key=path)
-        homes = self.placer.homes(path, list(done), failed, holders)
+                if ok:
+                    self._commit(job, st, inode, sha, attempts, holders)
+                for name, err in attempts.failed.items():
+                    self._late(job, name, err)
+                if not ok:
+                    for name, info in attempts.done.items():
+                        self._late(job, name, info)
+            finally:
+                attempts.settled()
+        if not ok:
+            errors = "; ".join(str(e) for e in attempts.failed.values()) or "no answer"
+            # worth retrying only if a store may take it later (not one refusing the key)
+            later = not attempts.failed or any(e.transient for e in attempts.failed.values())
+            err = Unavailable(f"{len(attempts.done)} of the {quorum} uploads needed succeeded "
+                              f"({errors})" + ("; it stays staged and is uploaded when a store "
+                                               "answers" if later else ""), key=path)
+            err.transient = later
+            raise err
+
+    def _why_not(self, ino: int) -> str:
+        return ", ".join(f"{n} {'busy' if (ino, n) in self.late_uploads else self.stores.status(n)}"
+                         for n in self.stores.order)
+
+    async def _attempt(self, job: Job, name: str):
+        """Upload ``job`` to ``name``; the replica row says pending while it runs."""
+        job.old[name] = self.cat.replica(job.ino, name)
+        await self.free_key(name, job.path, job.ino)
+        self.cat.set_replica(job.ino, name, job.path, job.version, "pending")
+        start = time.monotonic()
+        source = job.data if job.data is not None else job.spath
+        info = await self.stores.call(name, _upload, self.stores[name], job.path, source,
+                                      job.size, job.meta)
+        self.speeds.note(name, job.size, time.monotonic() - start)
+        return info
+
+    def _commit(self, job: Job, st: OpenFile, inode: Inode, sha: str, attempts: Attempts,
+                holders: list[str]) -> None:
+        """Record the new version: the stores that took it are synced, the rest is queued."""
+        ino, path = job.ino, job.path
+        done = list(attempts.done)
+        old_keys = {n: r.key for n in done if (r := job.old.get(n)) is not None and r.key != path}
+        # still uploading (this publish's or an earlier one's): they settle when it ends
+        busy = attempts.running | {n for i, n in self.late_uploads if i == ino}
+        elsewhere = set(attempts.failed) | busy
+        homes = job.homes = self.placer.homes(path, done, elsewhere, holders)
         with self.cat.transaction():
-            self.cat.update(ino, version=version, sha256=sha, size=size, mtime_ns=st.mtime_ns,
-                            ctime_ns=ctime_ns, staged=0)
-            for name, etag in done.items():
-                self.cat.set_replica(ino, name, path, version, "synced", etag)
-            self.cat.mark_others_stale(ino, version)
+            self.cat.update(ino, version=job.version, sha256=sha, size=job.size,
+                            mtime_ns=st.mtime_ns, ctime_ns=max(st.ctime_ns, inode.ctime_ns),
+                            staged=0)
+            for name, info in attempts.done.items():
+                self.cat.set_replica(ino, name, path, job.version, "synced", info.etag)
+            self.cat.mark_others_stale(ino, job.version)
             for name in homes[len(done):]:
-                self.cat.enqueue("replicate", {"inode": ino, "provider": name},
-                                 dedup=f"replicate:{ino}:{name}")
+                if name not in busy:
+                    self.cat.enqueue("replicate", {"inode": ino, "provider": name},
+                                     dedup=f"replicate:{ino}:{name}")
             for name, key in old_keys.items():
                 self.cat.enqueue("delete", {"provider": name, "key": key})
-            self.cat.add_version(ino, version, sha, size, st.mtime_ns)
+            self.cat.add_version(ino, job.version, sha, job.size, st.mtime_ns)
             now = self.cat.get(ino)
             if now is not None and (now.mode, now.uid, now.gid) != (inode.mode, inode.uid,
                                                                     inode.gid):
                 # changed during the upload: the objects just written say the old ones
-                queue_attrs(self.cat, ino, list(done))
+                queue_attrs(self.cat, ino, done)
+        job.committed = True
         st.dirty = False
         st.marked = False
+
+    def _late(self, job: Job, name: str, result) -> None:
+        """Record an upload that did not count for its publish: it failed, it succeeded after
+        the publish returned, or the publish failed as a whole.
+
+        Never says synced for bytes that may not be there: only an upload of
+        the version its own publish recorded as current, which the catalog
+        still calls current and whose pending row nobody changed since,
+        becomes synced. A success that came too late (the file moved on, its
+        publish failed, or another writer took the row meanwhile) leaves that
+        store holding other bytes than the current ones: stale, and queued for
+        a fresh copy once the file is published. A failure restores the row
+        the upload found (stale if the file moved on) and queues the copy if
+        the store is one of the file's homes.
+        """
+        self.late_uploads.discard((job.ino, name))
+        ino, key = job.ino, job.path
+        inode = self.cat.get(ino)
+        row = self.cat.replica(ino, name)
+        ours = (row is not None and row.state == "pending" and row.version == job.version
+                and row.key == key)
+        ok = not isinstance(result, BaseException)
+        with self.cat.transaction():
+            if inode is None or self.cat.path_of(ino) is None:
+                if ours:
+                    self.cat.drop_replica(ino, name)
+                if ok and not self.cat.holders(name, key):
+                    self.cat.enqueue("delete", {"provider": name, "key": key})
+                return
+            if ok and ours and job.committed and inode.version == job.version:
+                self.cat.set_replica(ino, name, key, job.version, "synced", result.etag)
+                return
+            if ok:
+                if not (ours or (row is not None and row.key == key)):
+                    return  # the row moved to another key: these bytes are no replica of it
+                self.cat.set_replica(ino, name, key, job.version, "stale", result.etag)
+                wanted = True
+            else:
+                if ours:
+                    _restore(self.cat, ino, name, job.old.get(name))
+                    self.cat.mark_others_stale(ino, inode.version)
+                wanted = job.committed and name in job.homes
+            if wanted and not inode.staged:
+                self.cat.enqueue("replicate", {"inode": ino, "provider": name},
+                                 dedup=f"replicate:{ino}:{name}")
 
 
 def _restore(cat: Catalog, ino: int, provider: str, old) -> None:
@@ -252,6 +406,8 @@ def _restore(cat: Catalog, ino: int, provider: str, old) -> None:
                         old.verified_at)
 
 
-def _upload(provider, key: str, spath, size: int, meta: dict[str, str]):
-    with open(spath, "rb") as f:
+def _upload(provider, key: str, source: bytes | Path, size: int, meta: dict[str, str]):
+    if isinstance(source, bytes):
+        return provider.write(key, io.BytesIO(source), size, meta)
+    with open(source, "rb") as f:
         return provider.write(key, f, size, meta)

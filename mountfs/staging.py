@@ -77,6 +77,23 @@ class StagingArea:
         flags = os.O_RDWR | os.O_CREAT | (os.O_TRUNC if truncate else 0)
         return os.open(self.path(ino), flags, 0o600)
 
+    def sync(self, ino: int, fd: int | None = None) -> None:
+        """Make ``ino``'s staging file durable: its bytes (through ``fd`` when open) and its
+        name in the directory, so a crash or power loss after this keeps both."""
+        if fd is not None:
+            os.fsync(fd)
+        else:
+            own = os.open(self.path(ino), os.O_RDONLY)
+            try:
+                os.fsync(own)
+            finally:
+                os.close(own)
+        d = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(d)
+        finally:
+            os.close(d)
+
     def remove(self, ino: int) -> None:
         try:
             os.unlink(self.path(ino))

@@ -15,6 +15,7 @@ failure, and then at most one per :data:`SUCCESS_EVERY` seconds.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -27,7 +28,14 @@ import trio
 from omnifs.catalog import Catalog, ProviderHealth
 from policy.health import DEGRADED, DOWN, LOST, RANK, UNKNOWN
 from providers import Provider
-from providers.errors import Conflict, IntegrityError, InvalidInput, NotFound, OmnifsError
+from providers.errors import (
+    Conflict,
+    IntegrityError,
+    InvalidInput,
+    NotFound,
+    OmnifsError,
+    TimedOut,
+)
 
 T = TypeVar("T")
 
@@ -162,7 +170,13 @@ class MountHealth:
 
 
 class Stores:
-    """Providers in config order (the tie-break order of placement)."""
+    """Providers in config order (the tie-break order of placement).
+
+    Besides health, it knows which calls are in flight: :meth:`silent_for`
+    tells how long a store has kept a call waiting without answering
+    anything since, which is how the publisher notices a hung store before
+    its ``timeout`` (a failure) says so.
+    """
 
     def __init__(self, providers: dict[str, Provider], per_provider: int = PER_PROVIDER):
         self.by_name = dict(providers)
@@ -170,6 +184,11 @@ class Stores:
         self._limits = {n: trio.CapacityLimiter(per_provider) for n in providers}
         #: set by the mount (:meth:`attach_health`); None in tools that only copy
         self.health: MountHealth | None = None
+        #: per provider: call id -> when its thread started (monotonic)
+        self._running: dict[str, dict[int, float]] = {n: {} for n in providers}
+        #: per provider: when a call last came back (monotonic; a timeout is not an answer)
+        self._answered: dict[str, float] = {}
+        self._ids = itertools.count()
 
     def attach_health(self, health: MountHealth) -> None:
         self.health = health
@@ -186,15 +205,34 @@ class Stores:
         Its outcome feeds :attr:`health` (failures always, successes sparsely).
         """
         start = time.monotonic()
+        running, call = self._running[name], next(self._ids)
+
+        def timed() -> T:
+            running[call] = time.monotonic()  # waiting for the limiter is not the store's fault
+            return fn(*args)
+
         try:
-            result = await trio.to_thread.run_sync(fn, *args, limiter=self._limits[name])
+            result = await trio.to_thread.run_sync(timed, limiter=self._limits[name])
         except Exception as e:
+            if not isinstance(e, TimedOut):
+                self._answered[name] = time.monotonic()
             if self.health is not None and counts_against(e):
                 self.health.record(name, False, time.monotonic() - start, str(e))
             raise
+        finally:
+            running.pop(call, None)
+        self._answered[name] = time.monotonic()
         if self.health is not None:
             self.health.record(name, True, time.monotonic() - start)
         return result
+
+    def silent_for(self, name: str) -> float:
+        """Seconds the oldest call now running on ``name`` has waited with no call to ``name``
+        coming back since it began (0 when none waits): a store that hangs keeps growing it,
+        a busy one that still answers does not."""
+        answered = self._answered.get(name, float("-inf"))
+        waiting = [t for t in list(self._running[name].values()) if t > answered]
+        return time.monotonic() - min(waiting) if waiting else 0.0
 
     def report(self, name: str, ok: bool, latency: float, error: str | None = None) -> None:
         """For callers that use a provider outside :meth:`call` (the read path's threads)."""

@@ -429,6 +429,11 @@ class Catalog:
     def count_inodes(self) -> int:
         return self.db.execute("SELECT count(*) FROM inodes").fetchone()[0]
 
+    def staged_count(self) -> int:
+        """Files whose newest bytes are only in a mount's staging area (not yet on a store)."""
+        return self.db.execute("SELECT count(*) FROM inodes WHERE staged = 1 AND kind = 'file' "
+                               "AND parent IS NOT NULL").fetchone()[0]
+
     def create(self, parent: int, name: str, mode: int, uid: int, gid: int, *,
                target: str | None = None, rdev: int = 0, size: int = 0,
                mtime_ns: int | None = None, sha256: str | None = None,

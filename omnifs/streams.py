@@ -114,7 +114,7 @@ class Prefetch(io.RawIOBase):
                             f.close()
                 except OmnifsError as e:
                     attempt, failed_at = (0 if pos > failed_at else attempt), pos
-                    if not e.transient or attempt >= self._retries:
+                    if not e.retry_now or attempt >= self._retries:
                         raise
                     attempt += 1
                     time.sleep(self._backoff * (2 ** attempt))

@@ -27,9 +27,9 @@ but an S3/GCS/Azure upload takes its metadata before the first byte. Chosen:
   (``metadata_update`` or ``server_side_copy``); a store that can do neither
   gets a hashing pre-pass over the source (two reads, never two copies).
 
-Failures: transient errors (``err.transient``) retry the object with
-exponential backoff and jitter; an integrity mismatch removes the
-destination object and retries once. Reruns skip objects that already
+Failures: transient errors retry the object with exponential backoff and
+jitter, except a timeout (``err.retry_now``: a store silent that long is
+down); an integrity mismatch removes the destination object and retries once. Reruns skip objects that already
 arrived whole (see ``omnifs.sync_plan.compare``).
 """
 
@@ -187,7 +187,7 @@ def _retrying(fn, options: Options):
         try:
             return fn()
         except OmnifsError as e:
-            if not e.transient or attempt >= options.retries:
+            if not e.retry_now or attempt >= options.retries:
                 raise
             _sleep_backoff(options, attempt)
             attempt += 1
@@ -237,7 +237,7 @@ def copy_object(src: Provider, src_key: str, dst: Provider, dst_key: str, *,
             log.info("%s: integrity mismatch, retrying once", src_key)
         except OmnifsError as e:
             stats.undo_bytes(sent[0])
-            if not e.transient or attempt >= options.retries:
+            if not e.retry_now or attempt >= options.retries:
                 raise
             _sleep_backoff(options, attempt)
             attempt += 1
@@ -696,7 +696,7 @@ def _stream_listing(src: Provider, sp: str, options: Options, d_future, filt: Fi
         except NotFound:
             break
         except OmnifsError as e:
-            if not e.transient or attempt >= options.retries:
+            if not e.retry_now or attempt >= options.retries:
                 raise
             _sleep_backoff(options, attempt)
             attempt += 1

@@ -9,18 +9,23 @@ The rules, in order:
 
 * no sample in the window -> ``unknown`` (placement treats it like healthy:
   a fresh daemon must not refuse every write before its first probe);
-* the newest ``down_consecutive`` samples all failed, or the newest samples
-  failed and the first of them is ``down_after`` seconds old (a slow or
-  rare prober must not keep a dead store "up") -> ``down``. With
-  probes every 2 s and the defaults (2 failures / 5 s) a dead store is marked
-  down 2-5 s after it dies, well inside the 10 s promise;
+* the newest samples failed and either one of them waited ``silent_after``
+  seconds (the request's whole timeout: the store said nothing), or there
+  are ``down_consecutive`` of them, or the first of them is ``down_after``
+  seconds old (a slow or rare prober must not keep a dead store "up") ->
+  ``down``. The daemon sets ``silent_after`` to its probe's timeout and
+  confirms a quick failure with a second probe at once, so a hung or dead
+  store is down one probe timeout after the first probe that meets it:
+  within ``probe_timeout`` + ``probe_interval`` of the fault;
 * error rate over the window >= ``degraded_error_rate`` or p95 latency >=
   ``degraded_p95`` -> ``degraded`` (still used, ranked after healthy ones);
 * otherwise ``healthy``.
 
-A provider comes back from ``down`` with its first successful sample; a
-burst of earlier failures then still counts in its error rate, so it returns
-as ``degraded`` until the window forgets them.
+A provider comes back from ``down`` with its first successful sample, and
+the samples of the outage it came back from (the failed ones and those
+before them) no longer count in its error rate and latency: a store that
+answers well again is ``healthy`` at once, not ``degraded`` until the
+window forgets a minute of failures. Errors after its return count as usual.
 """
 
 from __future__ import annotations
@@ -59,6 +64,9 @@ class Thresholds:
     down_consecutive: int = 2
     #: a failing store with no success for this long is down even after one failure
     down_after: float = 5.0
+    #: a failed sample that took this long waited out its whole timeout with no answer:
+    #: the store is silent, down at once (None: no sample is decisive alone)
+    silent_after: float | None = None
     degraded_error_rate: float = 0.1
     degraded_p95: float = 2.0
 
@@ -96,28 +104,42 @@ def classify(samples: Iterable[Sample], now: float, thresholds: Thresholds = Thr
                     key=lambda s: s.at)
     if not recent:
         return Health(UNKNOWN)
-    latencies = [s.latency for s in recent if s.ok]
-    failures = [s for s in recent if not s.ok]
+    counted_from = float("-inf")  # the end of the newest outage the store came back from
+    run: list[Sample] = []  # the failures since the newest success
+    for s in recent:
+        if not s.ok:
+            run.append(s)
+            continue
+        if run and _outage(run, s.at, thresholds):
+            counted_from = s.at
+        run = []
+    counted = [s for s in recent if s.at >= counted_from]
+    latencies = [s.latency for s in counted if s.ok]
+    failures = sum(1 for s in counted if not s.ok)
     last_ok = max((s.at for s in recent if s.ok), default=None)
-    last_failure = failures[-1].at if failures else None
-    run = 0
-    for s in reversed(recent):
-        if s.ok:
-            break
-        run += 1
-    failing_since = recent[-run].at if run else None
-    error_rate = len(failures) / len(recent)
+    last_failure = max((s.at for s in recent if not s.ok), default=None)
+    failing_since = run[0].at if run else None
+    error_rate = failures / len(counted)
     p50 = percentile(latencies, 50)
     p95 = percentile(latencies, 95)
 
     status = HEALTHY
-    stale_failure = failing_since is not None and now - failing_since >= thresholds.down_after
-    if run >= thresholds.down_consecutive or stale_failure:
+    if run and _outage(run, now, thresholds):
         status = DOWN
     elif error_rate >= thresholds.degraded_error_rate or (
             p95 is not None and p95 >= thresholds.degraded_p95):
         status = DEGRADED
-    return Health(status, len(recent), p50, p95, error_rate, last_ok, last_failure, failing_since)
+    return Health(status, len(counted), p50, p95, error_rate, last_ok, last_failure,
+                  failing_since)
+
+
+def _outage(run: list[Sample], until: float, thresholds: Thresholds) -> bool:
+    """Whether the failures ``run`` (oldest first, unbroken by a success until ``until``)
+    make the store down."""
+    silent = thresholds.silent_after is not None and any(
+        s.latency >= thresholds.silent_after for s in run)
+    return (silent or len(run) >= thresholds.down_consecutive
+            or until - run[0].at >= thresholds.down_after)
 
 
 def is_lost(down_since: float | None, now: float, lost_after: float) -> bool:

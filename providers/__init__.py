@@ -9,6 +9,7 @@ from .errors import (
     OmnifsError,
     PermissionDenied,
     Throttled,
+    TimedOut,
     Unavailable,
 )
 from .registry import SCHEMES, Location, ProviderSettings, open_provider, parse_uri
@@ -16,6 +17,6 @@ from .registry import SCHEMES, Location, ProviderSettings, open_provider, parse_
 __all__ = [
     "META_MTIME", "META_SHA256", "RESERVED_PREFIX", "SCHEMES", "Capabilities", "Conflict",
     "IntegrityError", "InvalidInput", "Location", "NotFound", "ObjectInfo", "OmnifsError",
-    "PermissionDenied", "Provider", "ProviderSettings", "Throttled", "Unavailable",
+    "PermissionDenied", "Provider", "ProviderSettings", "Throttled", "TimedOut", "Unavailable",
     "open_provider", "parse_uri",
 ]

@@ -4,7 +4,9 @@ Choices worth knowing:
 
 * One ``BlobServiceClient`` per provider (its pipeline pools connections).
   The SDK's default retry waits 15 s and more between attempts; ours makes
-  two quick retries so an unreachable endpoint fails within seconds.
+  two quick retries so an unreachable endpoint fails within seconds, and
+  none after a timeout (:class:`_QuickRetry`): a store silent for
+  ``timeout`` seconds is down, so one call fails within ``timeout``.
 * Get Blob and a single Put Blob take a fast path (providers/azwire.py) when
   the provider holds the account key: a container SAS, no SDK pipeline,
   ~1 ms less CPU each; anything but success or a 404 goes through the SDK.
@@ -72,7 +74,9 @@ from .errors import (
     OmnifsError,
     PermissionDenied,
     Throttled,
+    TimedOut,
     Unavailable,
+    timed_out,
 )
 from .streams import TranslatingReader, WireBody, read_full, whole_size
 
@@ -97,6 +101,19 @@ _COPY_POLL = 0.2
 _SDK_ERRORS: tuple[type[BaseException], ...] = (aexc.AzureError, OSError, ValueError)
 #: what reading a fast-path body may raise (a dropped connection, a short body)
 _WIRE_ERRORS: tuple[type[BaseException], ...] = (urllib3.exceptions.HTTPError, OSError)
+
+
+class _QuickRetry(LinearRetry):
+    """The SDK's linear retry, except that a timed-out attempt is not repeated.
+
+    The SDK counts a read timeout as a read error and retries it, which made
+    one call against a silent store wait twice ``timeout`` and more.
+    """
+
+    def increment(self, settings, request, response=None, error=None) -> bool:
+        if timed_out(error):
+            return False
+        return super().increment(settings, request, response, error)
 
 
 def _short_body(got: int, expected: int) -> BaseException:
@@ -269,7 +286,7 @@ class AzureProvider(Provider):
         kwargs: dict[str, Any] = {
             "connection_timeout": self.timeout,
             "read_timeout": self.timeout,
-            "retry_policy": LinearRetry(backoff=0.3, random_jitter_range=0.2, retry_total=2,
+            "retry_policy": _QuickRetry(backoff=0.3, random_jitter_range=0.2, retry_total=2,
                                         retry_read=1),
             "max_single_put_size": max(self.threshold, 1),
             "max_block_size": self.part_size,
@@ -305,6 +322,9 @@ class AzureProvider(Provider):
         if isinstance(e, OmnifsError):
             raise e
         where = {"provider": self.name, "key": key}
+        if timed_out(e):
+            raise TimedOut(f"timed out waiting for the store ({self.timeout:g} s)",
+                           **where) from None
         code = str(getattr(e, "error_code", None) or "")
         status = getattr(e, "status_code", None)
         if code == "ContainerNotFound":
@@ -406,6 +426,8 @@ class AzureProvider(Provider):
                 self._missing(m, key)
             except Fallback:
                 pass
+            except _WIRE_ERRORS as e:  # a timeout: the store is silent
+                raise self._wire_error(e, key) from None
             else:
                 # read straight into the caller's buffer; the connection goes back
                 # to the pool once the body is read to its end
@@ -470,6 +492,8 @@ class AzureProvider(Provider):
                 self._missing(m, self.key_of(blob.blob_name))
             except Fallback:
                 pass
+            except _WIRE_ERRORS as e:  # a timeout: the store is silent
+                raise self._wire_error(e, self.key_of(blob.blob_name)) from None
             else:
                 md5, lm = h.get("Content-MD5"), h.get("Last-Modified")
                 return {"etag": h.get("ETag"), "version_id": h.get("x-ms-version-id"),
@@ -500,6 +524,9 @@ class AzureProvider(Provider):
         raise NotFound("no such object", provider=self.name, key=key) from None
 
     def _wire_error(self, e: BaseException, key: str) -> OmnifsError:
+        if timed_out(e):
+            return TimedOut(f"timed out waiting for the store ({self.timeout:g} s)",
+                            provider=self.name, key=key)
         return Unavailable(f"cannot reach the store ({type(e).__name__})", provider=self.name, key=key)
 
     def _read_head(self, stream: BinaryIO, size: int | None) -> deque[bytes]:

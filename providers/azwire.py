@@ -15,6 +15,8 @@ such blob/container" are answered here; anything else (throttling, server
 errors, an archived blob, auth problems, a dropped connection) makes the
 caller repeat the call through the SDK, which has the retry policy and the
 error parsing, so the fast path never reports an error the SDK would not.
+A timeout is the exception: it is raised as it is (urllib3's own), since the
+SDK does not retry one either and asking again would double the wait.
 A body shorter than its Content-Length is an error (urllib3 enforces it).
 """
 
@@ -28,6 +30,8 @@ from urllib.parse import quote
 
 import urllib3
 from azure.storage.blob import ContainerSasPermissions, generate_container_sas
+
+from .errors import timed_out
 
 #: a SAS is valid this long, and renewed when half of it is gone
 _SAS_LIFE = timedelta(hours=2)
@@ -82,6 +86,8 @@ class AzWire:
             return self._pool.request(method, url, body=body, headers=headers,
                                       preload_content=not stream, decode_content=False)
         except (urllib3.exceptions.HTTPError, OSError) as e:
+            if timed_out(e):
+                raise
             raise Fallback from e
 
     def get(self, name: str, start: int, length: int | None):

@@ -17,6 +17,15 @@ class OmnifsError(Exception):
     #: worth retrying with backoff (throttling, a blip in the network)
     transient = False
 
+    @property
+    def retry_now(self) -> bool:
+        """Worth another attempt in line, after a short backoff: transient, but not a timeout.
+
+        A store silent for ``timeout`` seconds is treated as down: asking it
+        again in line would multiply the wait (:class:`TimedOut`).
+        """
+        return self.transient and not isinstance(self, TimedOut)
+
     def __init__(self, message: str, *, provider: str | None = None, key: str | None = None):
         self.provider = provider
         self.key = key
@@ -44,6 +53,15 @@ class Unavailable(OmnifsError):
     transient = True
 
 
+class TimedOut(Unavailable):
+    """The store said nothing for ``timeout`` seconds (connecting, sending or awaiting a byte).
+
+    Still transient (the store may come back, and it counts against its
+    health), but never retried in line (:attr:`OmnifsError.retry_now`): the
+    caller fails within ``timeout`` or turns to another store.
+    """
+
+
 class Conflict(OmnifsError):
     """A precondition failed: the object changed, or already exists."""
 
@@ -60,3 +78,27 @@ class IntegrityError(OmnifsError):
     """Bytes did not match their recorded checksum."""
 
     errno = _errno.EIO
+
+
+def timed_out(exc: BaseException | None) -> bool:
+    """Whether ``exc``, or an error it wraps, is a timeout: the store said nothing for
+    ``timeout`` seconds (connecting, sending or waiting for a byte).
+
+    Why one shared test by name: each SDK wraps the socket's timeout its own
+    way (urllib3's ``ReadTimeoutError``, requests' ``ReadTimeout``, botocore's
+    ``ReadTimeoutError``, azure-core's ``ServiceResponseTimeoutError``, or a
+    "connection aborted" around a ``TimeoutError`` when a body could not be
+    sent), and every provider must refuse to retry all of them alike.
+    """
+    seen: set[int] = set()
+    todo = [exc]
+    while todo:
+        e = todo.pop()
+        if not isinstance(e, BaseException) or id(e) in seen:
+            continue  # None, or an SDK's plain-text ``reason``
+        seen.add(id(e))
+        if isinstance(e, TimeoutError) or "Timeout" in type(e).__name__:
+            return True
+        todo += [e.__cause__, e.__context__, getattr(e, "inner_exception", None),
+                 getattr(e, "reason", None), *getattr(e, "args", ())]
+    return False

@@ -11,8 +11,11 @@ Choices worth knowing:
   limit, above that a resumable upload in ``part_size`` chunks (GCS has no
   parallel parts on its JSON API). A resumable upload is invisible until its
   last chunk, so nothing partial is ever seen.
-* Retries are bounded by ``settings.timeout`` (the SDK retries by deadline,
-  not by count), so an unreachable endpoint fails promptly.
+* ``settings.timeout`` is how long the store may stay silent (connecting, or
+  no byte for that long); a timed-out attempt is not retried (a silent store
+  is down), so one call fails within ``timeout``. Quick failures (refused
+  connections, 429/5xx) are retried for at most 2 s (the SDK retries by
+  deadline, not by count).
 
 Caveat: gcp-storage-emulator keeps ``STANDARD`` whatever ``set_tier`` sends,
 and ignores pagination parameters (it returns everything in one page).
@@ -51,7 +54,9 @@ from .errors import (
     OmnifsError,
     PermissionDenied,
     Throttled,
+    TimedOut,
     Unavailable,
+    timed_out,
 )
 from .streams import read_full, whole_size
 
@@ -71,6 +76,11 @@ _SDK_ERRORS: tuple[type[BaseException], ...] = (
     gexc.GoogleAPIError, auth_exc.GoogleAuthError, requests.RequestException,
     urllib3.exceptions.HTTPError, http.client.HTTPException, OSError, ValueError,
 ) + ((rm_common.InvalidResponse, rm_common.DataCorruption) if rm_common is not None else ())
+
+
+def _retryable(e: BaseException) -> bool:
+    """The SDK's transient errors, except a timeout (a store silent that long is down)."""
+    return if_transient_error(e) and not timed_out(e)
 
 
 def _hex_of_b64(value: str | None) -> str | None:
@@ -106,7 +116,7 @@ class GCSProvider(Provider):
         self._req_timeout = (self.timeout, self.timeout)
         # deadline-bounded retries: about four quick attempts (0, .2, .6, 1.4 s), never
         # minutes; callers above back off further on Throttled/Unavailable
-        self._retry = Retry(predicate=if_transient_error, initial=0.2, maximum=1.0,
+        self._retry = Retry(predicate=_retryable, initial=0.2, maximum=1.0,
                             multiplier=2.0, timeout=min(self.timeout, 2.0))
         part = int(settings.extra.get("part_size", PART_SIZE))
         if part <= 0 or part % (256 * 1024):
@@ -160,6 +170,9 @@ class GCSProvider(Provider):
             raise e
         if isinstance(e, gexc.RetryError) and e.cause is not None:
             self._error(e.cause, key, bucket_level=bucket_level)
+        if timed_out(e):
+            raise TimedOut(f"timed out waiting for the store ({self.timeout:g} s)",
+                           provider=self.name, key=key) from None
         status: int | None = getattr(e, "code", None) if isinstance(e, gexc.GoogleAPICallError) else None
         if status is None and rm_common is not None and isinstance(e, rm_common.InvalidResponse):
             status = getattr(e.response, "status_code", None)

@@ -6,6 +6,8 @@ imported as ``providers.minio`` and absolute imports never see it as ``minio``.
 One ``Minio`` client per provider over our own urllib3 pool, so that
 ``settings.timeout`` bounds connecting and every wait for bytes and only two
 retries are made (the SDK's default is five retries with 5-minute timeouts).
+An attempt that timed out is not retried at all (:class:`_Retry`): a store
+silent for ``timeout`` seconds is down, and one call fails within ``timeout``.
 
 Caveats:
 * Tiers are MinIO's storage classes, ``STANDARD`` and ``REDUCED_REDUNDANCY``
@@ -46,7 +48,9 @@ from .errors import (
     OmnifsError,
     PermissionDenied,
     Throttled,
+    TimedOut,
     Unavailable,
+    timed_out,
 )
 from .s3api import (
     ASSEMBLY_TIMEOUT,
@@ -109,6 +113,20 @@ class _Pool(urllib3.PoolManager):
         return super().urlopen(method, url, redirect, **kw)
 
 
+class _Retry(urllib3.Retry):
+    """urllib3's retries (refused connections, dropped ones, 5xx) without retrying a timeout.
+
+    urllib3 counts a read timeout as a read error and retries it, so three
+    silent attempts made one call wait three times ``timeout``.
+    """
+
+    def increment(self, method=None, url=None, response=None, error=None, _pool=None,
+                  _stacktrace=None):
+        if timed_out(error):
+            raise error
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+
 _TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
     ux.HTTPError, http.client.HTTPException, ConnectionError, TimeoutError)
 #: what ``_errors`` catches; anything else (a bug, the caller's stream failing) propagates
@@ -154,8 +172,8 @@ def translate_error(exc: BaseException, provider: str, key: str | None,
                            provider=provider, key=key)
     if isinstance(exc, ux.MaxRetryError) and exc.reason is not None:
         exc = exc.reason
-    if isinstance(exc, (ux.TimeoutError, TimeoutError)):
-        return Unavailable("timed out waiting for the store", provider=provider, key=key)
+    if timed_out(exc):
+        return TimedOut("timed out waiting for the store", provider=provider, key=key)
     if isinstance(exc, (ux.NewConnectionError, ConnectionRefusedError)):
         return Unavailable("cannot reach the endpoint", provider=provider, key=key)
     text = " ".join(str(exc).split())[:200]
@@ -229,8 +247,8 @@ class MinioProvider(Provider):
             cert_reqs="CERT_REQUIRED" if cert_check else "CERT_NONE",
             ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
             # final 5xx answers reach the SDK, which turns them into S3Error/ServerError
-            retries=urllib3.Retry(total=2, backoff_factor=0.2, raise_on_status=False,
-                                  status_forcelist=[500, 502, 503, 504]),
+            retries=_Retry(total=2, backoff_factor=0.2, raise_on_status=False,
+                           status_forcelist=[500, 502, 503, 504]),
         )
         try:
             self.client = Minio(host, access_key=access or None, secret_key=secret or None,

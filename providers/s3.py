@@ -2,8 +2,12 @@
 
 One boto3 client per provider, shared by every thread (boto3 clients are
 thread-safe); its connection pool is sized for the mount's worker threads.
-Timeouts and a small retry budget make an unreachable endpoint fail within a
-few times ``settings.timeout`` instead of botocore's default minutes.
+``settings.timeout`` is how long the store may stay silent (connecting, or no
+byte for that long); an attempt that timed out is not repeated (the store is
+treated as down, see :func:`_no_retry_after_timeout`), so a store that does
+not answer fails an operation within ``timeout``. Quick failures (refused
+connections, throttling, 5xx) are still retried: ``max_attempts`` in all
+(default 3), with botocore's short backoff.
 
 Caveats:
 * S3's listing does not carry user metadata, which the contract wants from
@@ -48,7 +52,9 @@ from .errors import (
     OmnifsError,
     PermissionDenied,
     Throttled,
+    TimedOut,
     Unavailable,
+    timed_out,
 )
 from .s3api import (
     ASSEMBLY_TIMEOUT,
@@ -75,6 +81,18 @@ PARALLEL_PARTS = 4
 #: HEADs in flight while ``list`` gathers user metadata
 
 log = logging.getLogger(__name__)
+
+def _no_retry_after_timeout(caught_exception: BaseException | None = None, **_: Any) -> None:
+    """botocore's ``needs-retry`` hook, run before its retry handler: a timed-out attempt ends
+    the call.
+
+    botocore retries a timeout like any transient error, so ``max_attempts``
+    silent attempts made one call wait ``max_attempts`` x ``timeout`` (31 s at
+    the default 10 s). Raising here ends the retry loop with the timeout
+    itself, which the caller translates as usual.
+    """
+    if timed_out(caught_exception):
+        raise caught_exception
 
 
 _NOT_FOUND = {"NoSuchKey", "404", "NotFound", "NoSuchVersion", "NoSuchUpload"}
@@ -127,8 +145,8 @@ def translate_error(exc: BaseException, provider: str, key: str | None,
         return InvalidInput(str(exc), provider=provider, key=key)
     if isinstance(exc, bx.ParamValidationError):
         return InvalidInput(" ".join(str(exc).split()), provider=provider, key=key)
-    if isinstance(exc, (bx.ConnectTimeoutError, bx.ReadTimeoutError)):
-        return Unavailable("timed out waiting for the store", provider=provider, key=key)
+    if timed_out(exc):
+        return TimedOut("timed out waiting for the store", provider=provider, key=key)
     if isinstance(exc, bx.EndpointConnectionError):
         return Unavailable("cannot reach the endpoint", provider=provider, key=key)
     if isinstance(exc, (bx.BotoCoreError, ConnectionError, TimeoutError, OSError)):
@@ -219,7 +237,7 @@ class S3Provider(Provider):
 
             def make_client(read_timeout: float):
                 # None values fall through to boto3's own chain (env, profile, IMDS...)
-                return session.client(
+                client = session.client(
                     "s3",
                     endpoint_url=settings.endpoint or None,
                     region_name=settings.region or None,
@@ -227,6 +245,8 @@ class S3Provider(Provider):
                     aws_secret_access_key=settings.secret_key or None,
                     config=config.merge(Config(read_timeout=read_timeout)),
                 )
+                client.meta.events.register_first("needs-retry.s3", _no_retry_after_timeout)
+                return client
 
             self.client = make_client(settings.timeout)
             self._make_client = make_client
@@ -499,7 +519,12 @@ class S3Provider(Provider):
             return self.assembling.complete_multipart_upload(
                 Bucket=self.bucket, Key=name, UploadId=upload_id, MultipartUpload={"Parts": parts})
         except BaseException as e:
-            self._abort(name, upload_id)
+            if timed_out(e):
+                # the store is silent: the caller must not wait another timeout for the abort
+                threading.Thread(target=self._abort, args=(name, upload_id), daemon=True,
+                                 name="s3-abort").start()
+            else:
+                self._abort(name, upload_id)
             if isinstance(e, _SDK_ERRORS):
                 raise self._err(e, err_key) from e
             raise

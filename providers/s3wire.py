@@ -15,7 +15,9 @@ happy path and "no such key" are handled here: any other answer (redirects,
 throttling, server errors, auth problems, a dropped connection) makes the
 caller repeat the call through the full client, which has the retry policy,
 the region redirector and the error parsing. So the fast path can never
-report an error the client would not have.
+report an error the client would not have. A timeout is the exception: it is
+raised as it is, since the client does not retry one either (a store silent
+for ``timeout`` seconds is down) and asking it again would double the wait.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import botocore.exceptions as bx
 from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 
+from .errors import timed_out
 from .streams import WireBody
 
 _CODE = re.compile(rb"<Code>([^<]*)</Code>")
@@ -74,6 +77,8 @@ class S3Wire:
         try:
             return self._http.send(req.prepare())
         except (bx.BotoCoreError, OSError) as e:
+            if timed_out(e):
+                raise
             raise Fallback from e
 
     def get(self, name: str, range_header: str | None) -> tuple[Any, WireBody]:

@@ -82,6 +82,7 @@ def gather(config) -> dict:
         files = c.db.execute("SELECT count(*) FROM inodes WHERE kind = 'file' AND "
                              "parent IS NOT NULL").fetchone()[0]
         under = c.under_replicated(config.copies)
+        staged = c.staged_count()
         rows = c.provider_health()  # the catalog exists here: it was just opened
         owner = c.get_meta(DAEMON_KEY)
         scrubs = last_scrubs(c)
@@ -114,6 +115,8 @@ def gather(config) -> dict:
         "under_replicated": under,
         # the last scrub of each store (the daemon's, or `omnifs check --repair`'s)
         "scrubs": {n: scrubs[n] for n in config.providers if n in scrubs},
+        # written through a mount, not yet on write_quorum stores (uploaded once one answers)
+        "staged": staged,
         "cache": _cache_use(config.cache_dir, config.cache_size),
         # what the mount measured on real reads (latency, throughput per provider)
         "mount_reads": mount_read_stats(config.cache_dir, max_age=None),
@@ -180,6 +183,9 @@ def cmd_status(args) -> int:
           + f", {q['failed']} failed; oldest pending: {lag}")
     print(f"files: {info['files']}, under-replicated: {info['under_replicated']} "
           f"(copies = {info['copies']})")
+    if info["staged"]:
+        n = info["staged"]
+        print(f"{plural(n, 'file')} staged, waiting for a store")
     if info["scrubs"]:
         print("last scrub of each store:")
         for name, last in info["scrubs"].items():

@@ -201,10 +201,14 @@ def test_fast_path_body_shorter_than_its_length_is_unavailable():
 @pytest.mark.parametrize("kind", ["s3", "minio"])
 def test_slow_multipart_completion_outwaits_the_request_timeout(make_settings, kind):
     """moto takes seconds to assemble a big upload; the short per-request timeout must not
-    turn that into a retried CompleteMultipartUpload on a finished upload (an error)."""
+    turn that into a retried CompleteMultipartUpload on a finished upload (an error).
+
+    The timeout is shorter than moto's assembly of 160 MiB (3-4 s here) but longer than
+    its pauses while taking four 16 MiB parts at once: a timed-out part is not retried
+    (the store counts as down)."""
     import dataclasses
 
-    p = open_provider(dataclasses.replace(make_settings(kind), timeout=0.4))
+    p = open_provider(dataclasses.replace(make_settings(kind), timeout=2.5))
     try:
         data = os.urandom(1024 * 1024) * 160  # ten 16 MiB parts
         out = p.write("big", io.BytesIO(data), len(data))

@@ -134,6 +134,9 @@ class FakeStore:
     def head(self, key):
         if self.mode == "down":
             raise Unavailable("connection refused", provider=self.name)
+        if self.mode == "refusing":  # the SDK retried refused connections for a while
+            time.sleep(0.25)
+            raise Unavailable("connection refused", provider=self.name)
         if self.mode == "hang":
             time.sleep(5)
         raise NotFound("no such object", provider=self.name, key=key)
@@ -190,15 +193,23 @@ def test_prober_keeps_a_store_busy_with_our_transfers_up(tmp_path):
     prober = Prober(stores, state, None, board, interval=0.05, timeout=0.1, lost_after=60.0)
     seen: set[str] = set()
 
+    transfers = {"on": True}
+
+    async def worker():
+        while transfers["on"]:
+            board.note_answer("a", time.time())         # a worker finished a copy with "a"
+            await trio.sleep(0.02)
+
     async def main():
         async with trio.open_nursery() as nursery:
-            board.note_answer("a", time.time())
+            nursery.start_soon(worker)
+            await trio.sleep(0.03)
             await nursery.start(prober.run)
             end = time.monotonic() + 1.0
             while time.monotonic() < end:
-                board.note_answer("a", time.time())     # a worker finished a copy with "a"
                 seen.add(board.status("a"))
                 await trio.sleep(0.02)
+            transfers["on"] = False
             with trio.fail_after(5):                    # the transfers stop: down soon after
                 while board.status("a") != "down":
                     await trio.sleep(0.02)
@@ -206,4 +217,25 @@ def test_prober_keeps_a_store_busy_with_our_transfers_up(tmp_path):
 
     trio.run(main)
     assert "down" not in seen
+    state.close()
+
+
+def test_prober_takes_a_failure_the_sdk_already_retried_as_confirmed(tmp_path, monkeypatch):
+    """One round, one probe: a failure that took the SDK's retries is down at once."""
+    import daemon.health
+
+    monkeypatch.setattr(daemon.health, "CONFIRMED_AFTER", 0.2)
+    stores = {"a": FakeStore("a")}
+    stores["a"].mode = "refusing"
+    state = State(tmp_path / "c.db")
+    board = HealthBoard()
+    calls: list[str] = []
+    head = stores["a"].head
+    stores["a"].head = lambda key: (calls.append(key), head(key))
+    prober = Prober(stores, state, None, board, interval=60, timeout=1.0, lost_after=60.0)
+    trio.run(prober.round)
+    assert board.status("a") == "down" and len(calls) == 1
+    stores["a"].mode = "down"  # a quick failure: confirmed by a second probe in the round
+    trio.run(prober.round)
+    assert len(calls) == 3
     state.close()

@@ -81,11 +81,65 @@ def test_down_within_ten_seconds_with_two_second_probes():
         pytest.fail("never marked down")
 
 
-def test_returns_after_first_success_as_degraded():
+def test_returns_healthy_once_answering_after_an_outage():
+    """The outage's failures do not keep a store that answers well again degraded."""
     samples = [ok(t) for t in range(0, 20, 2)] + [fail(t) for t in range(20, 30, 2)] + [ok(30)]
     h = classify(samples, now=30)
-    assert h.status == DEGRADED
-    assert h.usable
+    assert h.status == HEALTHY and h.usable
+    assert h.error_rate == 0 and h.samples == 1
+    assert h.last_failure == 28
+
+
+def test_failures_after_the_return_still_count():
+    samples = [fail(t) for t in range(0, 10, 2)] + [ok(10), fail(11), ok(12), ok(13), fail(14)]
+    h = classify(samples + [ok(15)], now=15)
+    assert h.status == DEGRADED and h.error_rate == pytest.approx(2 / 6)
+
+
+def test_a_blip_is_not_an_outage_and_counts_in_the_error_rate():
+    samples = [ok(t) for t in range(8)] + [fail(8), ok(9)]
+    h = classify(samples, now=9)
+    assert h.status == DEGRADED and h.error_rate == pytest.approx(0.1)
+
+
+def test_a_silent_failure_is_down_at_once():
+    th = Thresholds(silent_after=3.0)
+    samples = [ok(t) for t in range(0, 20, 2)] + [fail(20, latency=3.0)]
+    assert classify(samples, now=23, thresholds=th).status == DOWN
+    # a quick error is not decisive alone, and no sample is without silent_after
+    assert classify(samples[:-1] + [fail(20, latency=0.01)], now=20.5,
+                    thresholds=th).status != DOWN
+    assert classify(samples, now=21).status != DOWN
+
+
+@pytest.mark.parametrize("fault", ["hang", "refuse"])
+@pytest.mark.parametrize("interval,timeout", [(2.0, 3.0), (0.3, 1.0), (10.0, 3.0)])
+def test_down_within_timeout_plus_interval_and_healthy_within_30s(fault, interval, timeout):
+    """The daemon's probe rounds, simulated: a probe every ``interval`` after the previous
+    round; a hung store answers nothing for ``timeout``, a dead one refuses at once and the
+    prober confirms the failure with a second probe at once (see daemon/health.py)."""
+    th = Thresholds(silent_after=timeout)
+    samples: list[Sample] = []
+    t, broke, back = 0.0, 200.0, 400.0
+    went_down = came_back = None
+    while t < 600:
+        if broke <= t < back:
+            if fault == "hang":
+                samples.append(fail(t, latency=timeout))
+                t += timeout
+            else:
+                samples += [fail(t, 0.001), fail(t + 0.1, 0.001)]
+                t += 0.1
+        else:
+            samples.append(ok(t, 0.005))
+        status = classify(samples, now=t, thresholds=th).status
+        if went_down is None and t >= broke and status == DOWN:
+            went_down = t - broke
+        if t >= back and status == HEALTHY and came_back is None:
+            came_back = t - back
+        t += interval
+    assert went_down is not None and went_down <= timeout + interval + 0.2
+    assert came_back is not None and came_back <= 30
 
 
 def test_error_rate_degrades():
