@@ -117,11 +117,11 @@ class StoreReader:
 
 
 def _copy_into(provider, key: str, fd: int) -> None:
+    """The object's bytes into a staging file, its zero pages left as holes."""
     import os
 
+    from providers.sparse import copy_stream
+
     os.ftruncate(fd, 0)
-    off = 0
     with provider.open_read(key, 0, None) as f:
-        while chunk := f.read(1 << 20):
-            os.pwrite(fd, chunk, off)
-            off += len(chunk)
+        copy_stream(f, fd)

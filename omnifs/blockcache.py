@@ -68,6 +68,8 @@ from typing import Self
 
 import diskcache
 
+from providers.sparse import data_runs
+
 from . import crc32c
 
 log = logging.getLogger("omnifs.cache")
@@ -188,35 +190,54 @@ class _BlockDisk(diskcache.Disk):
             return super().store(value, read, key=key)
         filename, full_path = self.filename(key, value)
         view = value.read()
-        self._write_view(full_path, view)
-        return len(view), diskcache.core.MODE_BINARY, filename, None
+        # the size diskcache counts towards the limit is what the block takes on disk
+        used = self._write_view(full_path, view)
+        return used, diskcache.core.MODE_BINARY, filename, None
 
-    def _write_view(self, full_path: str, view: memoryview) -> None:
+    def _write_view(self, full_path: str, view: memoryview) -> int:
+        """Write a block's value file, its zero pages left as a hole; the bytes it allocated.
+
+        A block of a sparse file (mostly zeros) then costs its data on disk,
+        and an all-zero block nothing but its inode (providers/sparse.py).
+        """
         direct = (not self.direct_refused and len(view) >= _ALIGN and hasattr(os, "O_DIRECT")
                   and _is_aligned(view))
         fd = self._create(full_path, direct)
         ok = False
+        used = 0
         try:
-            done = 0
-            if direct:
-                head = len(view) - len(view) % _ALIGN
-                try:
-                    while done < head:
-                        done += os.write(fd, view[done:head])
-                except OSError as e:
-                    if e.errno != errno.EINVAL:
-                        raise
-                    self.direct_refused = True
-                    done -= done % _ALIGN
+            tail = None
+            for start, end in data_runs(view):
+                used += -(-(end - start) // _ALIGN) * _ALIGN
+                done = start
+                if direct:
+                    head = end - end % _ALIGN  # runs start on a page; only the last may end off one
+                    try:
+                        while done < head:
+                            done += os.pwrite(fd, view[done:head], done)
+                    except OSError as e:
+                        if e.errno != errno.EINVAL:
+                            raise
+                        self.direct_refused, direct = True, False
+                        done -= done % _ALIGN
+                        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_DIRECT)
+                if done < end:
+                    if direct:  # an unaligned tail: the last thing written, without O_DIRECT
+                        tail = done, end
+                        break
+                    _pwrite_all(fd, view, done, end)
+            if tail is not None:
                 fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_DIRECT)
-            while done < len(view):
-                done += os.pwrite(fd, view[done:], done)
+                _pwrite_all(fd, view, *tail)
+            if os.fstat(fd).st_size != len(view):  # ends in zero pages: they stay a hole
+                os.ftruncate(fd, len(view))
             ok = True
         finally:
             os.close(fd)
             if not ok:  # no row will point at it: do not leave it behind
                 with contextlib.suppress(OSError):
                     os.remove(full_path)
+        return used
 
     def _create(self, full_path: str, direct: bool) -> int:
         """A new value file (its directory made if missing, as diskcache does; 10 tries)."""
@@ -241,6 +262,11 @@ class _BlockDisk(diskcache.Disk):
                 if count == 10:
                     raise
         raise AssertionError("unreachable")
+
+
+def _pwrite_all(fd: int, view: memoryview, start: int, end: int) -> None:
+    while start < end:
+        start += os.pwrite(fd, view[start:end], start)
 
 
 #: what ``BlockCache._read`` answers for an entry that fails its check

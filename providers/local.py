@@ -9,6 +9,8 @@ a filesystem, so the rest of omnifs needs no special case:
 * a write is invisible until complete (temp file in the same directory,
   fsync, ``os.replace``); temp files are named ``.omnifs-tmp-*`` and never
   listed;
+* holes stay holes: writes and copies skip zero pages and a local source's
+  holes (providers/sparse.py), so a sparse file costs its data, not its size;
 * user metadata and content type live in the xattr ``user.omnifs.meta``
   (JSON); where the filesystem has no user xattrs (ENOTSUP) they go to a
   sidecar ``ROOT/.omnifs/meta/<key>.json`` instead, which listings skip.
@@ -25,12 +27,12 @@ import errno
 import io
 import json
 import os
-import shutil
 import stat
 import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, BinaryIO, NoReturn
 
+from . import sparse
 from .base import Capabilities, MiB, ObjectInfo, Provider
 from .errors import (
     Conflict,
@@ -264,16 +266,9 @@ class LocalProvider(Provider):
         return self._atomic_write(key, path, meta, lambda out: self._pump(key, stream, size, out))
 
     def _pump(self, key: str, stream: BinaryIO, size: int | None, out: BinaryIO) -> None:
-        left = size
-        while left is None or left > 0:
-            chunk = stream.read(CHUNK if left is None else min(CHUNK, left))
-            if not chunk:
-                break
-            out.write(chunk)
-            if left is not None:
-                left -= len(chunk)
-        if left:
-            raise InvalidInput(f"stream ended {left} bytes short of the announced {size}",
+        got = sparse.copy_stream(stream, out.fileno(), size)
+        if size is not None and got < size:
+            raise InvalidInput(f"stream ended {size - got} bytes short of the announced {size}",
                                provider=self.name, key=key)
 
     def _atomic_write(self, key: str, path: str, meta: dict, fill) -> ObjectInfo:
@@ -323,7 +318,7 @@ class LocalProvider(Provider):
             meta = {"metadata": dict(metadata), "content_type": meta.get("content_type")}
         with src_f:
             return self._atomic_write(dst_key, dst, meta,
-                                      lambda out: shutil.copyfileobj(src_f, out, CHUNK))
+                                      lambda out: sparse.copy_fd(src_f.fileno(), out.fileno()))
 
     def delete(self, key: str) -> None:
         path = self._path(key)
