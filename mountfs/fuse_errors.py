@@ -80,9 +80,13 @@ def fuse_handler(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+#: handlers pyfuse3 has no slot for, installed by the mount itself (mountfs/fallocate.py)
+EXTRA_HANDLERS = ("fallocate",)
+
+
 def wrap_handlers(cls: type) -> type:
-    """Class decorator: apply :func:`fuse_handler` to every pyfuse3 handler ``cls`` defines."""
-    for name in dir(pyfuse3.Operations):
+    """Class decorator: apply :func:`fuse_handler` to every FUSE handler ``cls`` defines."""
+    for name in (*dir(pyfuse3.Operations), *EXTRA_HANDLERS):
         if name.startswith("_") or name in ("init", "stacktrace"):
             continue
         attr = cls.__dict__.get(name)

@@ -25,6 +25,7 @@ from omnifs.config import Config
 from providers import open_provider
 from providers.errors import InvalidInput
 
+from . import fallocate
 from .operations import Operations
 from .stores import Stores
 
@@ -157,6 +158,7 @@ async def _main(ops: Operations, mp: str, config: Config,
     unmounted = False
     try:
         async with trio.open_nursery() as nursery:
+            fallocate.install(ops.fallocate, nursery)  # before the first request is read
             nursery.start_soon(_serve_until_unmounted, nursery)
             nursery.start_soon(_on_signals)
             nursery.start_soon(ops.written.run)

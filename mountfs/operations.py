@@ -35,6 +35,7 @@ from omnifs.catalog import ROOT_INODE, Catalog, Inode, now_ns
 from providers import RESERVED_PREFIX
 from providers.errors import Conflict
 
+from .fallocate import FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, fallocate
 from .fuse_errors import wrap_handlers
 from .publish import Publisher
 from .reader import CachedStoreReader
@@ -692,6 +693,35 @@ class Operations(pyfuse3.Operations):
         st = self.open_files.get(self.handles[fh].ino)
         if st is not None and st.dirty:
             await self._publish(st)
+
+    async def fallocate(self, inode, mode, offset, length):
+        """fallocate(2): preallocate, extend, punch or zero a range of the staging file.
+
+        The same call is made on the staging file, so what reads back is what
+        a local disk gives; a change of size or content is published at close
+        like a write. pyfuse3 has no slot for it: mountfs/fallocate.py installs it.
+        """
+        self.busy_at = trio.current_time()
+        if mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE):
+            raise fuse_error(errno.EOPNOTSUPP)
+        if offset < 0 or length <= 0:
+            raise fuse_error(errno.EINVAL)
+        if self._get(inode).kind != "file":
+            raise fuse_error(errno.ENODEV)
+        clears = bool(mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
+        st = self._state(inode)
+        async with st.lock:
+            if st.fd is None:
+                await self._ensure_staging(st)
+            await trio.to_thread.run_sync(fallocate, st.fd, mode, offset, length)
+            changed = clears and offset < st.size
+            if clears:
+                st.note_truncate(offset)  # the running hash no longer covers what follows
+            if not mode & FALLOC_FL_KEEP_SIZE and offset + length > st.size:
+                st.size = offset + length
+                changed = True
+            if changed:
+                self._mark_dirty(st)
 
     async def release(self, fh):
         h = self.handles.pop(fh, None)
