@@ -8,7 +8,8 @@ handler kills the whole mount. Every handler of
 * an omnifs error (``providers.errors``) becomes its ``.errno`` and is logged
   once per (class, provider, key) at warning level (NotFound is routine and
   not logged);
-* an ``OSError`` (staging disk: ENOSPC, EDQUOT...) becomes its errno;
+* an ``OSError`` (staging disk: ENOSPC, EDQUOT...) becomes its errno, and
+  SQLite's "database or disk is full" ENOSPC (a full disk is not an I/O error);
 * anything else is logged once with its traceback and answers ``EIO``.
 """
 
@@ -22,6 +23,7 @@ from typing import Any, TypeVar
 
 import pyfuse3
 
+from providers.diskspace import is_disk_full
 from providers.errors import NotFound, OmnifsError
 
 log = logging.getLogger("omnifs.mount")
@@ -53,6 +55,10 @@ def to_errno(exc: BaseException) -> int:
             if _first_time(mark):
                 log.warning("%s", exc)
         return exc.errno
+    if is_disk_full(exc) and not isinstance(exc, OSError):
+        if _first_time(("disk full", None, None)):
+            log.warning("the catalog's disk is full (%s): answering ENOSPC", exc)
+        return errno.ENOSPC
     if isinstance(exc, OSError) and exc.errno:
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.ENOENT):
             mark = ("OSError", str(exc.errno), getattr(exc, "filename", None))

@@ -40,6 +40,7 @@ from .fuse_errors import wrap_handlers
 from .publish import Publisher
 from .reader import CachedStoreReader
 from .readpath import ReadStream
+from .space import DiskBudget
 from .staging import OpenFile, StagingArea
 from .stores import MountHealth, Stores
 from .written import Kept
@@ -128,6 +129,13 @@ class Operations(pyfuse3.Operations):
         self.reader = CachedStoreReader(catalog, stores, config)  # the read-path issue's reader
         #: published files' staging bytes on their way into the block cache
         self.written = Kept(self.reader.path.cache, config.cache_dir / "written")
+        #: publishes under way (their staging files are freed when they end)
+        self._publishing = 0
+        #: [cache] size with staging counted, the disks' free-space reserve, deletes on a full disk
+        self.space = DiskBudget(limit=config.cache_size, free_space_ratio=config.free_space_ratio,
+                                staging=self.staging, written=self.written,
+                                cache=self.reader.path.cache, catalog_path=catalog.path,
+                                in_flight=lambda: self._publishing + len(self._queued))
         self.open_files: dict[int, OpenFile] = {}
         self.handles: dict[int, Handle] = {}
         self._next_fh = 1
@@ -251,6 +259,7 @@ class Operations(pyfuse3.Operations):
             os.close(fd)
             raise
         st.fd = fd
+        self.staging.note(st.ino, fd)
 
     def _mark_dirty(self, st: OpenFile) -> None:
         t = now_ns()
@@ -260,9 +269,17 @@ class Operations(pyfuse3.Operations):
             self.cat.update(st.ino, staged=1)
             st.marked = True
 
+    async def _admit(self, st: OpenFile, nbytes: int) -> None:
+        """Room on local disk for ``nbytes`` more in ``st``'s staging file (its first copy too)."""
+        await self.space.admit(nbytes + (st.size if st.fd is None else 0))
+
     async def _publish(self, st: OpenFile) -> None:
-        async with st.lock:
-            await self.publisher.publish(st)
+        self._publishing += 1
+        try:
+            async with st.lock:
+                await self.publisher.publish(st)
+        finally:
+            self._publishing -= 1
 
     def _close_state(self, st: OpenFile) -> None:
         """Forget an inode's open state once nothing holds it (staging stays if unpublished)."""
@@ -280,10 +297,14 @@ class Operations(pyfuse3.Operations):
         """Hand a published staging file to the block cache (mountfs/written.py)."""
         if inode is None or inode.staged:
             return False
-        return self.written.take(self.staging.path(inode.id), inode.sha256, inode.size)
+        if not self.written.take(self.staging.path(inode.id), inode.sha256, inode.size):
+            return False
+        self.staging.forget(inode.id)
+        return True
 
     def _discard(self, ino: int) -> None:
         """An inode nobody can reach any more: queue deletion of its objects."""
+        self.space.before_delete()
         with self.cat.transaction():
             for r in self.cat.replicas(ino):
                 self.cat.drop_replica(ino, r.provider)
@@ -381,9 +402,11 @@ class Operations(pyfuse3.Operations):
             if cur.kind != "file":
                 raise fuse_error(errno.EINVAL)
             st = self._state(inode)
+            await self._admit(st, 0)
             async with st.lock:
                 await self._ensure_staging(st)
                 os.ftruncate(st.fd, attr.st_size)
+                self.staging.note(inode, st.fd)
                 st.note_truncate(attr.st_size)
                 st.size = attr.st_size
                 self._mark_dirty(st)
@@ -512,10 +535,12 @@ class Operations(pyfuse3.Operations):
             raise fuse_error(errno.ENOENT)
         if inode.kind == "dir":
             raise fuse_error(errno.EISDIR)
+        self.space.before_delete()  # a full disk: deletes are how the user makes room
         with self.cat.transaction():
             self._remove(parent_inode, text)
             self.cat.touch_dir(parent_inode)
         self._after_unlink(inode.id)
+        self.space.after_delete()
 
     def _after_unlink(self, ino: int) -> None:
         inode = self.cat.get(ino)
@@ -530,11 +555,13 @@ class Operations(pyfuse3.Operations):
             raise fuse_error(errno.ENOTDIR)
         if self.cat.has_children(inode.id):
             raise fuse_error(errno.ENOTEMPTY)
+        self.space.before_delete()
         with self.cat.transaction():
             self.cat.detach(inode.id)
             self.cat.touch_dir(parent_inode)
             if self.lookups.get(inode.id, 0) == 0:
                 self.cat.delete(inode.id)
+        self.space.after_delete()
 
     async def rename(self, parent_inode_old, name_old, parent_inode_new, name_new, flags, ctx):
         known = pyfuse3.RENAME_NOREPLACE | pyfuse3.RENAME_EXCHANGE
@@ -673,10 +700,12 @@ class Operations(pyfuse3.Operations):
         self.busy_at = trio.current_time()
         h = self.handles[fh]
         st = self._state(h.ino)
+        await self._admit(st, len(buf))
         async with st.lock:
             if st.fd is None:
                 await self._ensure_staging(st)
             n = os.pwrite(st.fd, buf, off)
+            self.staging.note(h.ino, st.fd)
             st.note_write(off, buf if n == len(buf) else memoryview(buf)[:n])
             st.size = max(st.size, off + n)
             self._mark_dirty(st)
@@ -710,10 +739,14 @@ class Operations(pyfuse3.Operations):
             raise fuse_error(errno.ENODEV)
         clears = bool(mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
         st = self._state(inode)
+        await self._admit(st, 0 if mode & FALLOC_FL_PUNCH_HOLE else length)
         async with st.lock:
             if st.fd is None:
                 await self._ensure_staging(st)
-            await trio.to_thread.run_sync(fallocate, st.fd, mode, offset, length)
+            try:
+                await trio.to_thread.run_sync(fallocate, st.fd, mode, offset, length)
+            finally:
+                self.staging.note(inode, st.fd)
             changed = clears and offset < st.size
             if clears:
                 st.note_truncate(offset)  # the running hash no longer covers what follows

@@ -11,6 +11,9 @@ a filesystem, so the rest of omnifs needs no special case:
   listed;
 * holes stay holes: writes and copies skip zero pages and a local source's
   holes (providers/sparse.py), so a sparse file costs its data, not its size;
+* with ``free_space_ratio`` (the mount's config passes ``[cache]
+  free_space_ratio``), a write that would leave less than that share of the
+  disk free fails with NoSpace (ENOSPC) before the disk is full;
 * user metadata and content type live in the xattr ``user.omnifs.meta``
   (JSON); where the filesystem has no user xattrs (ENOTSUP) they go to a
   sidecar ``ROOT/.omnifs/meta/<key>.json`` instead, which listings skip.
@@ -32,11 +35,12 @@ import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, BinaryIO, NoReturn
 
-from . import sparse
+from . import diskspace, sparse
 from .base import Capabilities, MiB, ObjectInfo, Provider
 from .errors import (
     Conflict,
     InvalidInput,
+    NoSpace,
     NotFound,
     OmnifsError,
     PermissionDenied,
@@ -52,6 +56,10 @@ TMP_PREFIX = ".omnifs-tmp-"
 SIDECAR_DIR = ".omnifs/meta"
 CHUNK = MiB
 _MAX_COMPONENT = 255
+#: longest path the kernel takes (PATH_MAX less its NUL), and what a key's file needs
+#: beside it: the temp file of a write, or the sidecar of its metadata
+_PATH_MAX = 4095
+_PATH_SLACK = len(TMP_PREFIX) + 32 + len(SIDECAR_DIR) + len(".json") + 2
 
 
 class _Window(io.RawIOBase):
@@ -99,11 +107,18 @@ class LocalProvider(Provider):
         self.root = os.path.abspath(self.location.path)
         fsync = str(settings.extra.get("fsync", "true")).lower()
         self._fsync = fsync not in ("0", "false", "no", "off")
+        #: share of the disk no write may take (the mount's config sets [cache] free_space_ratio)
+        self._free_ratio = float(settings.extra.get("free_space_ratio", 0) or 0)
         self._root_checked = False
         #: None until the first metadata write tells whether xattrs work here
         self._xattrs: bool | None = None
 
     # -- paths and errors ------------------------------------------------
+    def key_limit(self) -> int:
+        """A key is a path under the root: PATH_MAX counts the root's own length."""
+        return min(self.capabilities.max_key_bytes, _PATH_MAX - len(self.root.encode()) - 1
+                   - _PATH_SLACK)
+
     def _path(self, key: str) -> str:
         """The file for ``key``, refusing names that would escape the root or can't exist."""
         name = self.object_name(key)
@@ -147,7 +162,7 @@ class LocalProvider(Provider):
         elif code in (errno.EACCES, errno.EPERM, errno.EROFS):
             cls = PermissionDenied
         elif code in (errno.ENOSPC, errno.EDQUOT):
-            cls, reason = Unavailable, "disk full"
+            cls, reason = NoSpace, e.strerror or reason  # ours says which reserve
         elif code in (errno.EEXIST, errno.ENOTDIR, errno.EISDIR, errno.ENOTEMPTY):
             cls, reason = Conflict, f"{reason} (a key and a 'directory' share this name)"
         elif code == errno.ENAMETOOLONG:
@@ -265,8 +280,13 @@ class LocalProvider(Provider):
         meta = {"metadata": dict(metadata or {}), "content_type": content_type}
         return self._atomic_write(key, path, meta, lambda out: self._pump(key, stream, size, out))
 
+    def _room_for(self, nbytes: int) -> None:
+        """Refuse (ENOSPC) bytes that would go into the disk's free-space reserve."""
+        if self._free_ratio > 0:
+            diskspace.check_room(self.root, self._free_ratio, nbytes)
+
     def _pump(self, key: str, stream: BinaryIO, size: int | None, out: BinaryIO) -> None:
-        got = sparse.copy_stream(stream, out.fileno(), size)
+        got = sparse.copy_stream(stream, out.fileno(), size, before_write=self._room_for)
         if size is not None and got < size:
             raise InvalidInput(f"stream ended {size - got} bytes short of the announced {size}",
                                provider=self.name, key=key)
@@ -318,7 +338,8 @@ class LocalProvider(Provider):
             meta = {"metadata": dict(metadata), "content_type": meta.get("content_type")}
         with src_f:
             return self._atomic_write(dst_key, dst, meta,
-                                      lambda out: sparse.copy_fd(src_f.fileno(), out.fileno()))
+                                      lambda out: sparse.copy_fd(src_f.fileno(), out.fileno(),
+                                                                 before_write=self._room_for))
 
     def delete(self, key: str) -> None:
         path = self._path(key)

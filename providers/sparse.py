@@ -28,7 +28,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 #: the granularity of holes: a filesystem allocates (and can leave out) whole pages
 PAGE = 4096
@@ -131,12 +131,15 @@ class SparseWriter:
 
     ``fd`` must be a new or truncated file (see the module docstring). Call
     :meth:`finish` at the end: it gives the file its size, which a trailing
-    run of zeros would otherwise not have set.
+    run of zeros would otherwise not have set. ``before_write(n)`` is called
+    before ``n`` bytes are written (a free-space check may raise there).
     """
 
-    def __init__(self, fd: int, offset: int = 0):
+    def __init__(self, fd: int, offset: int = 0,
+                 before_write: Callable[[int], None] | None = None):
         self.fd = fd
         self.pos = offset
+        self.before_write = before_write
         #: bytes actually written (data pages), for callers that count disk use
         self.written = 0
 
@@ -147,6 +150,8 @@ class SparseWriter:
     def write(self, data: bytes | bytearray | memoryview) -> int:
         view = memoryview(data).cast("B")
         for s, e in data_runs(data, self.pos):
+            if self.before_write is not None:
+                self.before_write(e - s)
             _pwrite_all(self.fd, view[s:e], self.pos + s)
             self.written += e - s
         self.pos += len(view)
@@ -175,7 +180,7 @@ def _regular_fd(stream) -> int | None:
 
 
 def copy_fd(src_fd: int, dst_fd: int, start: int = 0, end: int | None = None,
-            dst_offset: int = 0) -> int:
+            dst_offset: int = 0, before_write: Callable[[int], None] | None = None) -> int:
     """Copy ``[start, end)`` of a local file into a new one, holes and zero pages left out.
 
     The destination's size becomes ``dst_offset + end - start``; returns
@@ -183,7 +188,7 @@ def copy_fd(src_fd: int, dst_fd: int, start: int = 0, end: int | None = None,
     """
     if end is None:
         end = os.fstat(src_fd).st_size
-    out = SparseWriter(dst_fd, dst_offset)
+    out = SparseWriter(dst_fd, dst_offset, before_write)
     for s, e in data_extents(src_fd, start, end):
         out.seek(dst_offset + s - start)
         while out.pos < dst_offset + e - start:
@@ -197,7 +202,8 @@ def copy_fd(src_fd: int, dst_fd: int, start: int = 0, end: int | None = None,
     return end - start
 
 
-def copy_stream(stream, dst_fd: int, size: int | None = None) -> int:
+def copy_stream(stream, dst_fd: int, size: int | None = None,
+                before_write: Callable[[int], None] | None = None) -> int:
     """Copy ``size`` bytes (None: to the end) of ``stream`` into a new file; bytes copied.
 
     A stream that is a plain local file is read by extents from its
@@ -210,10 +216,10 @@ def copy_stream(stream, dst_fd: int, size: int | None = None) -> int:
         length = os.fstat(src).st_size - start
         if size is not None:
             length = min(length, size)
-        copied = copy_fd(src, dst_fd, start, start + length)
+        copied = copy_fd(src, dst_fd, start, start + length, before_write=before_write)
         stream.seek(start + copied)
         return copied
-    out = SparseWriter(dst_fd)
+    out = SparseWriter(dst_fd, before_write=before_write)
     left = size
     while left is None or left > 0:
         chunk = stream.read(CHUNK if left is None else min(CHUNK, left))

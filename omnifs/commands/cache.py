@@ -34,9 +34,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _open(args):
+    """The config's block cache; on a full disk, after giving back the spare room first.
+
+    Opening the cache writes to its index, so ``stats`` and ``clear`` need a
+    little room: the spare files the mount keeps (providers/diskspace.py).
+    """
     from omnifs.blockcache import BlockCache
+    from providers.diskspace import spare_files
 
     cfg = load_config(args.config)
+    if cfg.cache_dir.is_dir():
+        for spare in spare_files(cfg.catalog_path(), cfg.cache_dir):
+            spare.release_if_low()
     return cfg, BlockCache.for_config(cfg)
 
 
@@ -50,23 +59,27 @@ def _size(n: float) -> str:
 
 def cmd_stats(args) -> int:
     from mountfs.replicas import SNAPSHOT_NAME, load_snapshot
+    from mountfs.staging import held_on_disk
 
     cfg, cache = _open(args)
     try:
         st = cache.stats()
     finally:
         cache.close()
+    staged = held_on_disk(cfg.cache_dir)
     measured = load_snapshot(cfg.cache_dir / SNAPSHOT_NAME)
     if args.json:
         out = st.as_dict()
+        out["staging"] = staged
         out["readahead_blocks"] = cfg.cache_readahead
         out["providers"] = (measured or {}).get("providers", [])
         print(json.dumps(out, indent=2, sort_keys=True))
         return 0
     ratio = "-" if st.hit_ratio is None else f"{st.hit_ratio * 100:.1f}%"
-    pct = st.size / st.limit * 100 if st.limit else 0.0
+    pct = (st.size + staged) / st.limit * 100 if st.limit else 0.0
     print(f"cache:     {st.directory}")
-    print(f"size:      {_size(st.size)} of {_size(st.limit)} ({pct:.1f}%)")
+    print(f"size:      {_size(st.size + staged)} of {_size(st.limit)} ({pct:.1f}%): "
+          f"blocks {_size(st.size)}, staging {_size(staged)}")
     print(f"entries:   {st.entries} blocks of up to {_size(st.block_size)}; "
           f"read-ahead {cfg.cache_readahead} blocks")
     print(f"hits:      {st.hits}  misses: {st.misses}  hit ratio: {ratio}")
