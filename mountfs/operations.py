@@ -32,6 +32,7 @@ import pyfuse3
 import trio
 
 from omnifs.catalog import ROOT_INODE, Catalog, Inode, now_ns
+from omnifs.layout import object_key
 from providers import RESERVED_PREFIX
 from providers.errors import Conflict
 
@@ -621,9 +622,11 @@ class Operations(pyfuse3.Operations):
         """Every object under the renamed entry is to move to its new key (queued)."""
         for fid, path in self.cat.files_under(ino):
             for r in self.cat.replicas(fid):
-                if r.key != path:
+                key = object_key(self.stores[r.provider], path) if r.provider in self.stores \
+                    else path
+                if r.key != key:
                     self.cat.enqueue("move", {"inode": fid, "provider": r.provider,
-                                              "src": r.key, "dst": path},
+                                              "src": r.key, "dst": key},
                                      dedup=f"move:{fid}:{r.provider}")
 
     # -- file contents ----------------------------------------------------------------

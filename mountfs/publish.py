@@ -16,10 +16,12 @@ close still succeeds and the missing copies are queued. Targets not written
 now get queued ``replicate`` work for the daemon. No allowed provider at all
 is EACCES (governance refuses); every allowed provider failing is EIO.
 
-Object keys are plain paths. A key can still be held by another inode whose
-queued move has not run yet (``mv a b; echo new > a``): :func:`free_key` moves
-that object out of the way first, so an upload never destroys another file's
-only bytes.
+Object keys are plain paths, except where a store cannot take the path as
+a key (too long with its prefix): then the fallback key of
+:func:`omnifs.layout.object_key`. A key can still be held by another inode
+whose queued move has not run yet (``mv a b; echo new > a``): :func:`free_key`
+moves that object out of the way first, so an upload never destroys another
+file's only bytes.
 """
 
 from __future__ import annotations
@@ -30,7 +32,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from omnifs.catalog import Catalog
-from omnifs.layout import object_meta, orphan_key
+from omnifs.layout import (
+    copy_object_to,
+    object_key,
+    object_meta,
+    orphan_key,
+    placed_meta,
+    write_sidecar,
+)
 from policy.health import DOWN
 from policy.placement import (
     PlacementError,
@@ -41,7 +50,7 @@ from policy.placement import (
     rules_from_config,
     views_from_config,
 )
-from providers.errors import NotFound, OmnifsError, PermissionDenied, Unavailable
+from providers.errors import NoSpace, NotFound, OmnifsError, PermissionDenied, Unavailable
 
 from .staging import OpenFile, StagingArea, hash_file
 from .stores import Stores
@@ -152,6 +161,7 @@ class Publisher:
 
     async def free_key(self, provider: str, key: str, owner: int, depth: int = 0) -> None:
         """Make ``provider``/``key`` free for ``owner``: move other inodes' bytes away."""
+        p = self.stores[provider]
         for holder in self.cat.holders(provider, key):
             if holder.inode == owner:
                 continue
@@ -159,14 +169,14 @@ class Publisher:
             if other is None:
                 self.cat.drop_replica(holder.inode, provider)
                 continue
-            dest = self.cat.path_of(holder.inode)
-            if dest is None or dest == key:
+            dest_path = self.cat.path_of(holder.inode)
+            dest = orphan_key(holder.inode) if dest_path is None else object_key(p, dest_path)
+            if dest == key:
                 dest = orphan_key(holder.inode)
             if depth < 8:
                 await self.free_key(provider, dest, holder.inode, depth + 1)
-            p = self.stores[provider]
             try:
-                await self.stores.call(provider, p.copy, key, dest, None)
+                await self.stores.call(provider, copy_object_to, p, key, dest, dest_path or dest)
             except NotFound:
                 # its upload never happened: nothing to keep
                 self.cat.drop_replica(holder.inode, provider)
@@ -197,33 +207,38 @@ class Publisher:
         failed: set[str] = set()
         holders = [r.provider for r in self.cat.replicas(ino) if r.state != "failed"]
         plan = self.placer.plan(path, holders)
+        keys: dict[str, str] = {}
         for name in plan.attempts:
             if len(done) >= plan.quorum:
                 break
             old = self.cat.replica(ino, name)
+            # a path too long for this store's keys has a fallback key (omnifs/layout.py)
+            key = keys[name] = object_key(self.stores[name], path)
             try:
-                await self.free_key(name, path, ino)
-                self.cat.set_replica(ino, name, path, version, "pending")
-                info = await self.stores.call(name, _upload, self.stores[name], path, spath,
+                await self.free_key(name, key, ino)
+                self.cat.set_replica(ino, name, key, version, "pending")
+                info = await self.stores.call(name, _upload, self.stores[name], key, path, spath,
                                               size, meta)
             except OmnifsError as e:
                 errors.append(e)
                 failed.add(name)
                 _restore(self.cat, ino, name, old)
                 continue
-            if old is not None and old.key != path:
+            if old is not None and old.key != key:
                 old_keys[name] = old.key
             done[name] = info.etag
         if not done:
             last = errors[-1] if errors else None
-            raise Unavailable(f"{path}: no allowed provider accepted the upload "
-                              f"({len(plan.attempts)} tried; last: {last})", key=path)
+            # every store full (file:// stores on a full disk): ENOSPC, not EIO
+            cls = NoSpace if errors and all(isinstance(e, NoSpace) for e in errors) else Unavailable
+            raise cls(f"{path}: no allowed provider accepted the upload "
+                      f"({len(plan.attempts)} tried; last: {last})", key=path)
         homes = self.placer.homes(path, list(done), failed, holders)
         with self.cat.transaction():
             self.cat.update(ino, version=version, sha256=sha, size=size, mtime_ns=st.mtime_ns,
                             ctime_ns=max(st.ctime_ns, inode.ctime_ns), staged=0)
             for name, etag in done.items():
-                self.cat.set_replica(ino, name, path, version, "synced", etag)
+                self.cat.set_replica(ino, name, keys[name], version, "synced", etag)
             self.cat.mark_others_stale(ino, version)
             for name in homes[len(done):]:
                 self.cat.enqueue("replicate", {"inode": ino, "provider": name},
@@ -244,6 +259,9 @@ def _restore(cat: Catalog, ino: int, provider: str, old) -> None:
                         old.verified_at)
 
 
-def _upload(provider, key: str, spath, size: int, meta: dict[str, str]):
+def _upload(provider, key: str, path: str, spath, size: int, meta: dict[str, str]):
+    meta, sidecar = placed_meta(provider, key, path, meta)
     with open(spath, "rb") as f:
-        return provider.write(key, f, size, meta)
+        info = provider.write(key, f, size, meta)
+    write_sidecar(provider, key, sidecar)
+    return info

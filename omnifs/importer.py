@@ -10,7 +10,9 @@ hash anywhere, the same size) are all ``synced``; when they differ, the
 newest mtime is the current content and the others are ``stale`` and get
 queued ``replicate`` work, as do providers missing from the first ``copies``.
 Objects under the reserved ``.omnifs/`` prefix and keys ending in ``/``
-(directory markers) are not files. Files already in the catalog are left as
+(directory markers) are not files, except the fallback keys of paths too
+long for a store (``.omnifs/long/``, see omnifs/layout.py), which become
+files at the path their metadata or sidecar names. Files already in the catalog are left as
 they are, so an import can be re-run to pick up new objects.
 """
 
@@ -28,7 +30,7 @@ from providers.errors import Conflict
 
 from .catalog import Catalog
 from .config import Config
-from .layout import visible_objects
+from .layout import long_objects, visible_objects
 
 log = logging.getLogger("omnifs.import")
 
@@ -50,6 +52,8 @@ def import_stores(catalog: Catalog, providers: dict[str, Provider], config: Conf
     for name, p in providers.items():
         for info in visible_objects(p):
             seen.setdefault(info.key, {})[name] = info
+        for info, path in long_objects(p):  # paths too long for the store's keys
+            seen.setdefault(path, {})[name] = info
         if progress:
             progress(f"listed {name}: {sum(1 for v in seen.values() if name in v)} objects")
     result = ImportResult()
@@ -91,7 +95,7 @@ def import_stores(catalog: Catalog, providers: dict[str, Provider], config: Conf
             homes += [n for n in order if n not in homes][:copies - len(homes)]
             for pname, info in by_provider.items():
                 same = _same(info, cur)
-                catalog.set_replica(inode.id, pname, key, 1 if same else 0,
+                catalog.set_replica(inode.id, pname, info.key, 1 if same else 0,
                                     "synced" if same else "stale", info.etag)
                 if not same:
                     result.stale += 1
