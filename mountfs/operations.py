@@ -250,7 +250,8 @@ class Operations(pyfuse3.Operations):
                 st.size = os.fstat(fd).st_size
                 st.dirty = True
             elif inode.size > 0:
-                await self.reader.fetch_whole(inode, fd)
+                # the copy takes room as it goes (a sparse file only its data)
+                await self.reader.fetch_whole(inode, fd, before_write=self.space.copy_guard())
                 st.size = os.fstat(fd).st_size
             else:
                 import hashlib
@@ -258,6 +259,8 @@ class Operations(pyfuse3.Operations):
                 st.size, st.hasher, st.hashed = 0, hashlib.sha256(), 0
         except BaseException:
             os.close(fd)
+            if not reuse:  # a copy cut short (ENOSPC): nothing in it is anybody's
+                self.staging.remove(st.ino)
             raise
         st.fd = fd
         self.staging.note(st.ino, fd)
@@ -271,8 +274,11 @@ class Operations(pyfuse3.Operations):
             st.marked = True
 
     async def _admit(self, st: OpenFile, nbytes: int) -> None:
-        """Room on local disk for ``nbytes`` more in ``st``'s staging file (its first copy too)."""
-        await self.space.admit(nbytes + (st.size if st.fd is None else 0))
+        """Room on local disk for ``nbytes`` more in ``st``'s staging file.
+
+        Its first copy, when it has none yet, is checked chunk by chunk as it is made.
+        """
+        await self.space.admit(nbytes)
 
     async def _publish(self, st: OpenFile) -> None:
         self._publishing += 1

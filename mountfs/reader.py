@@ -957,8 +957,8 @@ class CachedStoreReader:
             await trio.to_thread.run_sync(known[1].close, limiter=self._limiter)
         await self._simple.drop(handle)
 
-    async def fetch_whole(self, inode, dest_fd: int) -> None:
-        await self._simple.fetch_whole(inode, dest_fd)
+    async def fetch_whole(self, inode, dest_fd: int, before_write=None) -> None:
+        await self._simple.fetch_whole(inode, dest_fd, before_write)
 
     def close(self) -> None:
         """At unmount: stop read-ahead, save the measurements, flush the counters."""

@@ -11,10 +11,12 @@ ranged stream per handle so a sequential reader costs one GET, not one per
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from omnifs.catalog import Catalog, Inode
+from providers.diskspace import is_disk_full
 from providers.errors import NotFound, OmnifsError, Unavailable
 
 from .stores import Stores
@@ -100,15 +102,24 @@ class StoreReader:
         if rs is not None:
             await self.stores.call(rs.provider, _close, rs.stream)
 
-    async def fetch_whole(self, inode: Inode, dest_fd: int) -> None:
-        """Copy the current content into ``dest_fd`` (to start a staging file)."""
+    async def fetch_whole(self, inode: Inode, dest_fd: int,
+                          before_write: Callable[[int], None] | None = None) -> None:
+        """Copy the current content into ``dest_fd`` (to start a staging file).
+
+        ``before_write(n)`` is asked before each chunk is written (the mount's
+        room on local disk); its ENOSPC ends the copy, no other replica is tried.
+        """
         errors: list[Exception] = []
         for name, key in self.sources(inode):
             p = self.stores[name]
             try:
-                await self.stores.call(name, _copy_into, p, key, dest_fd)
+                await self.stores.call(name, _copy_into, p, key, dest_fd, before_write)
                 return
-            except (OmnifsError, OSError) as e:
+            except OSError as e:
+                if is_disk_full(e):
+                    raise
+                errors.append(e)
+            except OmnifsError as e:
                 errors.append(e)
         if errors:
             first = errors[0]
@@ -116,7 +127,7 @@ class StoreReader:
         raise NotFound("no replica holds the current version", key=str(inode.id))
 
 
-def _copy_into(provider, key: str, fd: int) -> None:
+def _copy_into(provider, key: str, fd: int, before_write=None) -> None:
     """The object's bytes into a staging file, its zero pages left as holes."""
     import os
 
@@ -124,4 +135,4 @@ def _copy_into(provider, key: str, fd: int) -> None:
 
     os.ftruncate(fd, 0)
     with provider.open_read(key, 0, None) as f:
-        copy_stream(f, fd)
+        copy_stream(f, fd, before_write=before_write)

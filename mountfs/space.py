@@ -101,20 +101,55 @@ class DiskBudget:
             await trio.sleep(_POLL)
 
     async def _make_room(self, nbytes: int) -> OSError | None:
-        need = self.held() + nbytes
-        if need > self.limit:
-            return OSError(errno.ENOSPC, f"files being written hold {self.held() >> 20} MiB of the cache's "
-                               f"{self.limit >> 20} MiB ([cache] size)")
+        target = self._blocks_target(nbytes)
+        if target is not None and self.cache is not None:
+            await trio.to_thread.run_sync(self.cache.shrink, target)
+        return self._refusal(nbytes)
+
+    def copy_guard(self) -> Callable[[int], None]:
+        """A check for copying a file into staging, called before each chunk in the copying
+        thread: the copy takes room like writes do, and gets ENOSPC where they would."""
+        copied = 0
+
+        def guard(nbytes: int) -> None:
+            nonlocal copied
+            target = self._blocks_target(nbytes, copied)
+            if target is not None and self.cache is not None:
+                self.cache.shrink(target)
+            refused = self._refusal(nbytes, copied)
+            if refused is not None:
+                self._log(refused)
+                raise refused
+            copied += nbytes
+
+        return guard
+
+    def _blocks_target(self, nbytes: int, extra: int = 0) -> int | None:
+        """The volume the block cache must shrink to for ``nbytes`` more, or None: it fits."""
         cache = self.cache
-        if cache is not None and cache.last_volume > self.limit - need:
-            await trio.to_thread.run_sync(cache.shrink, self.limit - need - cache.block_size)
-        owed = sum(s.size for s in self._released)
-        short = nbytes + owed - room(self.staging.dir, self.ratio)
-        if short > 0 and cache is not None:
-            await trio.to_thread.run_sync(cache.shrink,
-                                          cache.last_volume - short - cache.block_size)
-            short = nbytes + owed - room(self.staging.dir, self.ratio)
+        if cache is None:
+            return None
+        targets = []
+        allowed = self.limit - self.held() - extra - nbytes
+        if cache.last_volume > allowed:
+            targets.append(allowed - cache.block_size)
+        short = self._short(nbytes)
         if short > 0:
+            targets.append(cache.last_volume - short - cache.block_size)
+        return min(targets) if targets else None
+
+    def _short(self, nbytes: int) -> int:
+        """Bytes the disk lacks for ``nbytes`` more, its reserve and the spare room owed kept."""
+        owed = sum(s.size for s in self._released)
+        return nbytes + owed - room(self.staging.dir, self.ratio)
+
+    def _refusal(self, nbytes: int, extra: int = 0) -> OSError | None:
+        """Why ``nbytes`` more may not be written now (after any eviction), or None."""
+        held = self.held() + extra
+        if held + nbytes > self.limit:
+            return OSError(errno.ENOSPC, f"files being written hold {held >> 20} MiB of the "
+                                         f"cache's {self.limit >> 20} MiB ([cache] size)")
+        if self._short(nbytes) > 0:
             return no_space(self.staging.dir, self.ratio)
         if self._released:
             self.after_delete()

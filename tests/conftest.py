@@ -7,6 +7,7 @@ Every test gets its own bucket, so tests never see each other's objects.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -16,6 +17,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from providers import open_provider
 from tests import servers as S
+
+
+def pytest_collection_modifyitems(config, items):
+    """``@pytest.mark.slow`` (soaks, long runs) only with OMNIFS_SLOW=1."""
+    if os.environ.get("OMNIFS_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="slow: run with OMNIFS_SLOW=1")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")

@@ -229,6 +229,26 @@ def make_mount(tmp_path_factory, request):
 
 
 @pytest.fixture
+def tmpfs(tmp_path):
+    """Factory: ``tmpfs("64m")`` -> a fresh directory on a tmpfs of that size."""
+    made: list[Path] = []
+
+    def make(size: str) -> Path:
+        d = tmp_path / f"tmpfs{len(made)}"
+        d.mkdir()
+        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(d)],
+                              check=False, capture_output=True, text=True)
+        if proc.returncode != 0:
+            pytest.skip(f"cannot mount a small tmpfs here: {proc.stderr.strip()}")
+        made.append(d)
+        return d
+
+    yield make
+    for d in made:
+        subprocess.run(["umount", "-l", str(d)], check=False)
+
+
+@pytest.fixture
 def mnt(make_mount) -> Mounted:
     """A mount over two local stores."""
     return make_mount()

@@ -17,26 +17,6 @@ from tests.mount.conftest import omnifs
 MiB = 1 << 20
 
 
-@pytest.fixture
-def tmpfs(tmp_path):
-    """Factory: ``tmpfs("64m")`` -> a fresh directory on a tmpfs of that size."""
-    made: list[Path] = []
-
-    def make(size: str) -> Path:
-        d = tmp_path / f"tmpfs{len(made)}"
-        d.mkdir()
-        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(d)],
-                              check=False, capture_output=True, text=True)
-        if proc.returncode != 0:
-            pytest.skip(f"cannot mount a small tmpfs here: {proc.stderr.strip()}")
-        made.append(d)
-        return d
-
-    yield make
-    for d in made:
-        subprocess.run(["umount", "-l", str(d)], check=False)
-
-
 def free(path: Path) -> int:
     v = os.statvfs(path)
     return v.f_bavail * v.f_frsize
@@ -224,3 +204,31 @@ def test_a_file_larger_than_the_cache_limit_is_enospc(make_mount):
     assert peak <= LIMIT + INDEX_SLACK, f"cache dir reached {peak / MiB:.1f} MiB"
     (m.mp / "small.txt").write_text("still fine\n")
     assert (m.mp / "small.txt").read_text() == "still fine\n"
+
+
+def test_rewriting_a_large_sparse_file_takes_only_its_data(make_mount, tmpfs):
+    """The copy a rewrite starts from counts its data, not its size, against the room."""
+    disk = tmpfs("64m")
+    m = make_mount(cache_dir=disk)
+    with open(m.mp / "sparse.img", "wb") as f:
+        f.seek(1 << 30)
+        f.write(b"end")
+    with open(m.mp / "sparse.img", "r+b") as f:  # a 1 GiB file on a 64 MiB disk
+        f.write(b"start")
+    with open(m.mp / "sparse.img", "rb") as f:
+        assert f.read(5) == b"start"
+        f.seek(1 << 30)
+        assert f.read() == b"end"
+
+
+def test_rewriting_a_file_larger_than_the_room_is_enospc(make_mount):
+    m = make_mount()
+    data = os.urandom(40 * MiB)
+    (m.mp / "big.bin").write_bytes(data)
+    m.umount()
+    m.config.write_text(m.config.read_text().replace('size = "1GiB"', 'size = "32MiB"'))
+    m.mount()
+    with pytest.raises(OSError) as info, open(m.mp / "big.bin", "r+b") as f:
+        f.write(b"x")
+    assert info.value.errno == errno.ENOSPC
+    assert (m.mp / "big.bin").read_bytes() == data
