@@ -472,11 +472,13 @@ class Operations(pyfuse3.Operations):
     async def statfs(self, ctx):
         s = pyfuse3.StatvfsData()
         v = os.statvfs(self.staging.dir)
+        # what writers may use: the disk's free-space reserve is not theirs (`df` shows it)
+        reserve = int(self.config.free_space_ratio * v.f_blocks)
         s.f_bsize = v.f_bsize
         s.f_frsize = v.f_frsize
         s.f_blocks = v.f_blocks
-        s.f_bfree = v.f_bfree
-        s.f_bavail = v.f_bavail
+        s.f_bfree = max(0, v.f_bfree - reserve)
+        s.f_bavail = max(0, v.f_bavail - reserve)
         used = self.cat.count_inodes()
         s.f_files = used + 1_000_000_000
         s.f_ffree = 1_000_000_000

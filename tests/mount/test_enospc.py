@@ -71,6 +71,8 @@ def test_writes_stop_at_the_free_space_reserve(make_mount, tmpfs):
     disk = tmpfs("64m")
     m = make_mount(cache_dir=disk, cache={"free_space_ratio": 0.25})
     (m.mp / "before.txt").write_bytes(b"fine")
+    v = os.statvfs(m.mp)  # `df` of the mount shows what writers may still use
+    assert abs(v.f_bavail * v.f_frsize - (free(disk) - 0.25 * disk_size(disk))) < MiB
     written = write_until_enospc(m.mp / "big")
     reserve = 0.25 * disk_size(disk)
     assert free(disk) >= reserve - MiB, (free(disk), reserve)
