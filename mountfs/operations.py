@@ -273,13 +273,6 @@ class Operations(pyfuse3.Operations):
             self.cat.update(st.ino, staged=1)
             st.marked = True
 
-    async def _admit(self, st: OpenFile, nbytes: int) -> None:
-        """Room on local disk for ``nbytes`` more in ``st``'s staging file.
-
-        Its first copy, when it has none yet, is checked chunk by chunk as it is made.
-        """
-        await self.space.admit(nbytes)
-
     async def _publish(self, st: OpenFile) -> None:
         self._publishing += 1
         try:
@@ -409,7 +402,6 @@ class Operations(pyfuse3.Operations):
             if cur.kind != "file":
                 raise fuse_error(errno.EINVAL)
             st = self._state(inode)
-            await self._admit(st, 0)
             async with st.lock:
                 await self._ensure_staging(st)
                 os.ftruncate(st.fd, attr.st_size)
@@ -576,6 +568,7 @@ class Operations(pyfuse3.Operations):
         known = pyfuse3.RENAME_NOREPLACE | pyfuse3.RENAME_EXCHANGE
         if flags & ~known or flags == known:
             raise fuse_error(errno.EINVAL)
+        self.space.before_delete()  # on a full disk, tidying up must still work
         old_name = self._name(name_old)
         new_name = self._new_name(parent_inode_new, name_new)
         self._dir(parent_inode_new)
@@ -711,7 +704,8 @@ class Operations(pyfuse3.Operations):
         self.busy_at = trio.current_time()
         h = self.handles[fh]
         st = self._state(h.ino)
-        await self._admit(st, len(buf))
+        # room on local disk first (a first copy of the file is checked as it is made)
+        await self.space.admit(len(buf))
         async with st.lock:
             if st.fd is None:
                 await self._ensure_staging(st)
@@ -750,7 +744,7 @@ class Operations(pyfuse3.Operations):
             raise fuse_error(errno.ENODEV)
         clears = bool(mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
         st = self._state(inode)
-        await self._admit(st, 0 if mode & FALLOC_FL_PUNCH_HOLE else length)
+        await self.space.admit(0 if mode & FALLOC_FL_PUNCH_HOLE else length)
         async with st.lock:
             if st.fd is None:
                 await self._ensure_staging(st)
