@@ -74,7 +74,7 @@ class Config:
     cache_block_size: int = 4 * 1024**2
     cache_readahead: int = 8
     #: writes get ENOSPC and the cache evicts before a disk's free space drops under this
-    #: share of it (cache, catalog and file:// stores)
+    #: share of it (the cache's disk and file:// stores' disks)
     free_space_ratio: float = DEFAULT_FREE_SPACE_RATIO
     copies: int = 2
     write_quorum: int = 1
@@ -314,8 +314,8 @@ url = "sqlite:///{d}/catalog.db"
 # Staging files for writes and the bounded read cache; size bounds both.
 dir = "{d}/cache"
 size = "2GiB"
-# Writes get ENOSPC and the cache evicts before a disk omnifs writes (this
-# cache, the catalog, file:// stores) has less than this share of it free.
+# Writes get ENOSPC and the cache evicts before a disk omnifs writes data to
+# (this cache's, each file:// store's) has less than this share of it free.
 free_space_ratio = 0.1
 
 [replication]

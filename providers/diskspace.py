@@ -6,8 +6,9 @@ stores all fill the same kind of disk, often the host's own. Like JuiceFS's
 eviction in the cache, a refused object in a ``file://`` store) once the free
 space of a disk would drop below ``ratio`` of its size, so the host, the
 catalog and the user's own programs still have room. ``[cache]
-free_space_ratio`` in the config (default 10 %) sets it for the cache, the
-catalog's disk and every ``file://`` store.
+free_space_ratio`` in the config (default 10 %) sets it for the cache's disk
+and every ``file://`` store's; the catalog, usually on the same disk, may
+write into it.
 
 Why a spare file: a disk can still fill up behind omnifs's back (another
 program, or ``free_space_ratio = 0``). Then SQLite cannot record even a
