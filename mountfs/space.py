@@ -54,6 +54,8 @@ _LOG_EVERY = 30.0
 
 
 class DiskBudget:
+    """One per mount: asked before staging grows, told nothing (it reads what staging holds)."""
+
     def __init__(self, *, limit: int, free_space_ratio: float, staging: StagingArea,
                  written: Kept, cache: BlockCache | None, catalog_path: Path,
                  in_flight: Callable[[], int]):

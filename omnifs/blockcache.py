@@ -283,11 +283,17 @@ def _map_file(f, length: int) -> mmap.mmap | bytes:
     """A read-only map of an open value file of ``length`` bytes (b"" when its size differs).
 
     WILLNEED first: the kernel reads the whole file at once, and the
-    checksum that follows faults the pages in as they arrive.
+    checksum that follows faults the pages in as they arrive. A block with
+    holes (zero pages, see providers/sparse.py) is read instead: on tmpfs a
+    read fault in a hole allocates a page, and on a full tmpfs that is a
+    SIGBUS that would end the mount (``pread`` of a hole allocates nothing).
     """
     fd = f.fileno()
-    if os.fstat(fd).st_size != length or length == 0:
+    st = os.fstat(fd)
+    if st.st_size != length or length == 0:
         return b""  # truncated or grown behind our back: fails the check, dropped
+    if st.st_blocks * 512 < length:
+        return _read_file(f, length)
     try:
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
     except (OSError, AttributeError):

@@ -140,8 +140,6 @@ class SparseWriter:
         self.fd = fd
         self.pos = offset
         self.before_write = before_write
-        #: bytes actually written (data pages), for callers that count disk use
-        self.written = 0
 
     def seek(self, offset: int) -> None:
         """Continue at ``offset`` (the bytes in between are a hole)."""
@@ -153,7 +151,6 @@ class SparseWriter:
             if self.before_write is not None:
                 self.before_write(e - s)
             _pwrite_all(self.fd, view[s:e], self.pos + s)
-            self.written += e - s
         self.pos += len(view)
         return len(view)
 

@@ -14,6 +14,7 @@ model says.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import random
@@ -34,8 +35,9 @@ RATIO = 0.1
 FAR = 128 * MiB
 #: a dense write: a few of them fill the disk (staging, two stores, the cache copy)
 DENSE = 16 * MiB
-#: what the catalog and the cache index may take inside the reserve during a run
-CATALOG_SLACK = 4 * MiB
+#: how far free space may dip into the reserve: the catalog writes into it (its log alone
+#: reaches ~4 MiB here), and writers racing each other's checks take a block each
+CATALOG_SLACK = 8 * MiB
 
 
 @dataclass
@@ -146,7 +148,7 @@ class Worker:
         try:
             os.unlink(self.path(name))
         except OSError as e:
-            if e.errno not in (errno.ENOENT, errno.ENOSPC):
+            if e.errno != errno.ENOENT:  # rm works on a full disk: ENOSPC here is a failure
                 raise
 
     def op_write(self, name: str | None, dense: bool = False) -> None:
@@ -154,7 +156,7 @@ class Worker:
             name = self.new_name()
         model = Model(self.files[name].size, dict(self.files[name].pages)) \
             if name in self.files else Model()
-        fd = os.open(self.path(name), os.O_CREAT | os.O_WRONLY, 0o644)
+        fd = self._open(name, os.O_CREAT | os.O_WRONLY)
         try:
             for _ in range(self.rnd.randrange(1, 4)):
                 if dense:
@@ -163,24 +165,35 @@ class Worker:
                     far = self.rnd.random() < 0.4
                     off = self.rnd.randrange(0, FAR if far else 1 * MiB)
                     data = os.urandom(self.rnd.randrange(1, 64 * 1024))
-                try:
-                    n = os.pwrite(fd, data, off)
-                except OSError:
-                    os.close(fd)
-                    fd = -1
-                    self._lost(name)
-                    raise
+                n = os.pwrite(fd, data, off)
                 model.write(off, data[:n])
             if self.rnd.random() < 0.3:
                 os.fsync(fd)
-        finally:
-            if fd >= 0:
-                try:
-                    os.close(fd)
-                except OSError:
-                    self._lost(name)
-                    raise
+        except OSError:
+            self._abandon(fd, name)
+            raise
+        self._close(fd, name)
         self.files[name] = model
+
+    def _open(self, name: str, flags: int) -> int:
+        try:
+            return os.open(self.path(name), flags, 0o644)
+        except OSError:
+            self._lost(name)
+            raise
+
+    def _abandon(self, fd: int, name: str) -> None:
+        """A change failed part way: the file's state is unknown, it is dropped."""
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        self._lost(name)
+
+    def _close(self, fd: int, name: str) -> None:
+        try:
+            os.close(fd)
+        except OSError:
+            self._lost(name)
+            raise
 
     def op_dense(self, name: str | None) -> None:
         self.op_write(None, dense=True)
@@ -202,19 +215,14 @@ class Worker:
             return
         off = self.rnd.randrange(0, model.size)
         length = self.rnd.randrange(1, 256 * 1024)
-        fd = os.open(self.path(name), os.O_WRONLY)
+        fd = self._open(name, os.O_WRONLY)
         try:
             fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, length)
-            model.zero(off, length)
         except OSError:
-            os.close(fd)
-            self._lost(name)
+            self._abandon(fd, name)
             raise
-        try:
-            os.close(fd)
-        except OSError:
-            self._lost(name)
-            raise
+        self._close(fd, name)
+        model.zero(off, length)
 
     def op_rename(self, name: str) -> None:
         new = self.new_name()

@@ -121,3 +121,21 @@ def test_block_cache_stores_zero_pages_as_holes(tmp_path):
         assert cache.volume() < 1 * MiB
     finally:
         cache.close()
+
+
+def test_a_block_with_holes_is_read_not_mapped(tmp_path):
+    """Mapping a hole on tmpfs allocates a page on the read fault: a SIGBUS on a full one."""
+    import mmap
+
+    cache = BlockCache(tmp_path / "c", 64 * MiB)
+    try:
+        mostly = bytearray(4 * MiB)
+        mostly[:100] = b"y" * 100
+        dense = os.urandom(4 * MiB)
+        cache.put("m", 0, mostly)
+        cache.put("d", 0, dense)
+        got = cache.get("m", 0, mapped=True)
+        assert not isinstance(got, mmap.mmap) and bytes(got) == bytes(mostly)
+        assert isinstance(cache.get("d", 0, mapped=True), mmap.mmap)
+    finally:
+        cache.close()
