@@ -430,6 +430,11 @@ class Operations(pyfuse3.Operations):
             # truncate(1) without an open file: no close will come to publish it
             await self._publish(st)
             self._close_state(st)
+        elif fields.update_size and st is not None and fh is None:
+            # truncate(2) by path while the file is open elsewhere (if only by a reader
+            # whose release has not arrived yet): its 0 promises the stores hold it, as
+            # close does; an ftruncate's is kept by its own close
+            await self._publish(st)
         return self._attrs(self._get(inode))
 
     async def readlink(self, inode, ctx):
@@ -775,13 +780,21 @@ class Operations(pyfuse3.Operations):
                 await self._publish(st)
         finally:
             if st.opens <= 0:
-                if st.ino not in self._queued:
-                    self._close_state(st)
-                elif st.fd is not None:
-                    # waiting for its background upload: keep the state (size, mtime)
-                    # but not the descriptor; a new open reuses the staging file
-                    os.close(st.fd)
-                    st.fd = None
+                # under the lock: the kernel sends release after close returned, so a
+                # truncate may still be copying the file into staging; closing the state
+                # under it would hand its staging file to the block cache and lose its work
+                async with st.lock:
+                    if st.opens <= 0 and self.open_files.get(st.ino) is st:
+                        self._last_release(st)
+
+    def _last_release(self, st: OpenFile) -> None:
+        if st.ino not in self._queued:
+            self._close_state(st)
+        elif st.fd is not None:
+            # waiting for its background upload: keep the state (size, mtime)
+            # but not the descriptor; a new open reuses the staging file
+            os.close(st.fd)
+            st.fd = None
 
     # -- write-back mode ------------------------------------------------------------
     def _defer(self, st: OpenFile) -> bool:

@@ -205,8 +205,13 @@ class Publisher:
         old_keys: dict[str, str] = {}
         errors: list[OmnifsError] = []
         failed: set[str] = set()
-        holders = [r.provider for r in self.cat.replicas(ino) if r.state != "failed"]
+        replicas = self.cat.replicas(ino)
+        holders = [r.provider for r in replicas if r.state != "failed"]
         plan = self.placer.plan(path, holders)
+        # a replicator is copying an older version to these right now: its object could
+        # land after ours and replace it, so they are tried last
+        busy = {r.provider for r in replicas if r.state == "pending" and r.version < version}
+        plan.attempts.sort(key=lambda name: name in busy)
         keys: dict[str, str] = {}
         for name in plan.attempts:
             if len(done) >= plan.quorum:

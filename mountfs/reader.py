@@ -60,7 +60,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from omnifs.blockcache import BlockCache, aligned_buffer
-from providers.errors import Unavailable
+from providers.errors import OmnifsError, Unavailable
 
 from .blockpool import BlockPool
 from .replicas import SNAPSHOT_NAME, ProviderStats, Replica, ReplicaReader, _close_quietly
@@ -945,7 +945,16 @@ class CachedStoreReader:
             from providers.errors import NotFound
 
             raise NotFound("no replica holds the current version", key=str(inode.id))
-        return await trio.to_thread.run_sync(rh.read, off, size, limiter=self._limiter)
+        try:
+            return await trio.to_thread.run_sync(rh.read, off, size, limiter=self._limiter)
+        except OmnifsError:
+            # a queued move (after a rename) may have moved the objects since their keys
+            # were read: with the keys the catalog has now, once
+            if {(r.name, r.key) for r in rh.file.replicas} == set(self._simple.sources(inode)):
+                raise
+            await self.drop(handle)
+            rh = self._handle_for(handle, inode)
+            return await trio.to_thread.run_sync(rh.read, off, size, limiter=self._limiter)
 
     async def drop(self, handle) -> None:
         import trio

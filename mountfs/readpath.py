@@ -110,17 +110,24 @@ class StoreReader:
         room on local disk); its ENOSPC ends the copy, no other replica is tried.
         """
         errors: list[Exception] = []
-        for name, key in self.sources(inode):
-            p = self.stores[name]
-            try:
-                await self.stores.call(name, _copy_into, p, key, dest_fd, before_write)
-                return
-            except OSError as e:
-                if is_disk_full(e):
-                    raise
-                errors.append(e)
-            except OmnifsError as e:
-                errors.append(e)
+        sources = self.sources(inode)
+        for attempt in range(2):
+            for name, key in sources:
+                p = self.stores[name]
+                try:
+                    await self.stores.call(name, _copy_into, p, key, dest_fd, before_write)
+                    return
+                except OSError as e:
+                    if is_disk_full(e):
+                        raise
+                    errors.append(e)
+                except OmnifsError as e:
+                    errors.append(e)
+            # a queued move (after a rename) may have moved the objects meanwhile: their
+            # new keys, once
+            if attempt or not errors or self.sources(inode) == sources:
+                break
+            sources = self.sources(inode)
         if errors:
             first = errors[0]
             raise first if isinstance(first, OmnifsError) else Unavailable(str(first))
