@@ -36,6 +36,7 @@ from contextlib import AsyncExitStack
 import trio
 
 from omnifs.catalog import Catalog, WorkItem
+from omnifs.layout import long_key
 from policy.health import LOST, Sample
 from providers import OmnifsError, Provider
 
@@ -70,6 +71,8 @@ def lock_keys(catalog: Catalog, item: WorkItem) -> list[str]:
     if isinstance(ino, int):
         path = catalog.path_of(ino)
         keys.append(path if path is not None else f"orphan:{ino}")
+        if path is not None:  # where the path is too long for a store's keys, it writes here
+            keys.append(long_key(path))
         keys.append(f"inode:{ino}")
     return sorted({f"{provider}\0{k}" for k in keys})
 

@@ -7,7 +7,8 @@ handler kills the whole mount. Every handler of
 * ``FUSEError`` passes through;
 * an omnifs error (``providers.errors``) becomes its ``.errno`` and is logged
   once per (class, provider, key) at warning level;
-* an ``OSError`` (staging disk: ENOSPC, EDQUOT...) becomes its errno;
+* an ``OSError`` (staging disk: ENOSPC, EDQUOT...) becomes its errno, and
+  SQLite's "database or disk is full" ENOSPC (a full disk is not an I/O error);
 * anything else is logged once with its traceback and answers ``EIO``.
 
 ENOENT means "no such file", and only the catalog can say that: the
@@ -28,6 +29,7 @@ from typing import Any, TypeVar
 
 import pyfuse3
 
+from providers.diskspace import is_disk_full
 from providers.errors import NotFound, OmnifsError
 
 log = logging.getLogger("omnifs.mount")
@@ -58,6 +60,10 @@ def to_errno(exc: BaseException) -> int:
         if _first_time(mark):
             log.warning("%s", exc)
         return errno.EIO if isinstance(exc, NotFound) else exc.errno
+    if is_disk_full(exc) and not isinstance(exc, OSError):
+        if _first_time(("disk full", None, None)):
+            log.warning("the catalog's disk is full (%s): answering ENOSPC", exc)
+        return errno.ENOSPC
     if isinstance(exc, OSError) and exc.errno:
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
             mark = ("OSError", str(exc.errno), getattr(exc, "filename", None))
@@ -85,9 +91,13 @@ def fuse_handler(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+#: handlers pyfuse3 has no slot for, installed by the mount itself (mountfs/fallocate.py)
+EXTRA_HANDLERS = ("fallocate",)
+
+
 def wrap_handlers(cls: type) -> type:
-    """Class decorator: apply :func:`fuse_handler` to every pyfuse3 handler ``cls`` defines."""
-    for name in dir(pyfuse3.Operations):
+    """Class decorator: apply :func:`fuse_handler` to every FUSE handler ``cls`` defines."""
+    for name in (*dir(pyfuse3.Operations), *EXTRA_HANDLERS):
         if name.startswith("_") or name in ("init", "stacktrace"):
             continue
         attr = cls.__dict__.get(name)

@@ -29,6 +29,7 @@ from omnifs.mounts import mount_at
 from providers import open_provider
 from providers.errors import InvalidInput
 
+from . import fallocate
 from .operations import Operations
 from .stores import Stores
 
@@ -169,6 +170,7 @@ async def _main(ops: Operations, mp: str, config: Config,
     unmounted = False
     try:
         async with trio.open_nursery() as nursery:
+            fallocate.install(ops.fallocate, nursery)  # before the first request is read
             nursery.start_soon(_serve_until_unmounted, nursery)
             nursery.start_soon(_on_signals)
             nursery.start_soon(ops.written.run)

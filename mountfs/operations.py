@@ -34,14 +34,17 @@ import pyfuse3
 import trio
 
 from omnifs.catalog import ROOT_INODE, Catalog, Inode, now_ns
+from omnifs.layout import object_key
 from omnifs.replication import queue_attrs
 from providers import RESERVED_PREFIX
 from providers.errors import Conflict, OmnifsError
 
+from .fallocate import FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, fallocate
 from .fuse_errors import wrap_handlers
 from .publish import Publisher
 from .reader import CachedStoreReader
 from .readpath import ReadStream
+from .space import DiskBudget
 from .staging import OpenFile, StagingArea
 from .stores import MountHealth, Stores
 from .written import Kept
@@ -141,6 +144,13 @@ class Operations(pyfuse3.Operations):
         self.reader = CachedStoreReader(catalog, stores, config)  # the read-path issue's reader
         #: published files' staging bytes on their way into the block cache
         self.written = Kept(self.reader.path.cache, config.cache_dir / "written")
+        #: publishes under way (their staging files are freed when they end)
+        self._publishing = 0
+        #: [cache] size with staging counted, the disks' free-space reserve, deletes on a full disk
+        self.space = DiskBudget(limit=config.cache_size, free_space_ratio=config.free_space_ratio,
+                                staging=self.staging, written=self.written,
+                                cache=self.reader.path.cache, catalog_path=catalog.path,
+                                in_flight=lambda: self._publishing + len(self._queued))
         self.open_files: dict[int, OpenFile] = {}
         self.handles: dict[int, Handle] = {}
         self._next_fh = 1
@@ -254,8 +264,10 @@ class Operations(pyfuse3.Operations):
                 st.size = os.fstat(fd).st_size
                 st.dirty = True
             elif inode.size > 0:
-                # the hash of the bytes so far: an append continues it (no rehash at close)
-                st.hasher = await self.reader.fetch_whole(inode, fd)
+                # the hash of the bytes so far: an append continues it (no rehash at close);
+                # the copy takes room as it goes (a sparse file only its data)
+                st.hasher = await self.reader.fetch_whole(inode, fd,
+                                                          before_write=self.space.copy_guard())
                 st.size = st.hashed = os.fstat(fd).st_size
             else:
                 import hashlib
@@ -263,8 +275,11 @@ class Operations(pyfuse3.Operations):
                 st.size, st.hasher, st.hashed = 0, hashlib.sha256(), 0
         except BaseException:
             os.close(fd)
+            if not reuse:  # a copy cut short (ENOSPC): nothing in it is anybody's
+                self.staging.remove(st.ino)
             raise
         st.fd = fd
+        self.staging.note(st.ino, fd)
 
     def _mark_dirty(self, st: OpenFile) -> None:
         t = now_ns()
@@ -293,15 +308,19 @@ class Operations(pyfuse3.Operations):
     async def _publish(self, st: OpenFile) -> None:
         """Publish ``st`` now; when no quorum of stores takes it, the error reaches the caller
         (EIO) and the bytes stay staged, durable, for the background uploader."""
-        async with st.lock:
-            try:
-                await self.publisher.publish(st)
-            except OmnifsError as e:
-                if not e.transient or not st.dirty:
+        self._publishing += 1
+        try:
+            async with st.lock:
+                try:
+                    await self.publisher.publish(st)
+                except OmnifsError as e:
+                    if not e.transient or not st.dirty:
+                        raise
+                    await self._make_durable(st)
+                    self._retry_later(st)
                     raise
-                await self._make_durable(st)
-                self._retry_later(st)
-                raise
+        finally:
+            self._publishing -= 1
 
     async def _make_durable(self, st: OpenFile) -> None:
         """The staging file and its directory entry reach the disk (a crash keeps them)."""
@@ -335,10 +354,14 @@ class Operations(pyfuse3.Operations):
         """Hand a published staging file to the block cache (mountfs/written.py)."""
         if inode is None or inode.staged:
             return False
-        return self.written.take(self.staging.path(inode.id), inode.sha256, inode.size)
+        if not self.written.take(self.staging.path(inode.id), inode.sha256, inode.size):
+            return False
+        self.staging.forget(inode.id)
+        return True
 
     def _discard(self, ino: int) -> None:
         """An inode nobody can reach any more: queue deletion of its objects."""
+        self.space.before_delete()
         with self.cat.transaction():
             for r in self.cat.replicas(ino):
                 self.cat.drop_replica(ino, r.provider)
@@ -447,6 +470,7 @@ class Operations(pyfuse3.Operations):
             async with self._locked(inode) as st:
                 await self._ensure_staging(st)
                 os.ftruncate(st.fd, attr.st_size)
+                self.staging.note(inode, st.fd)
                 st.note_truncate(attr.st_size)
                 st.size = attr.st_size
                 self._mark_dirty(st)
@@ -475,6 +499,11 @@ class Operations(pyfuse3.Operations):
             # truncate(1) without an open file: no close will come to publish it
             await self._publish(st)
             self._close_state(st)
+        elif fields.update_size and st is not None and fh is None:
+            # truncate(2) by path while the file is open elsewhere (if only by a reader
+            # whose release has not arrived yet): its 0 promises the stores hold it, as
+            # close does; an ftruncate's is kept by its own close
+            await self._publish(st)
         return self._attrs(self._get(inode))
 
     async def readlink(self, inode, ctx):
@@ -509,11 +538,13 @@ class Operations(pyfuse3.Operations):
     async def statfs(self, ctx):
         s = pyfuse3.StatvfsData()
         v = os.statvfs(self.staging.dir)
+        # what writers may use: the disk's free-space reserve is not theirs (`df` shows it)
+        reserve = int(self.config.free_space_ratio * v.f_blocks)
         s.f_bsize = v.f_bsize
         s.f_frsize = v.f_frsize
         s.f_blocks = v.f_blocks
-        s.f_bfree = v.f_bfree
-        s.f_bavail = v.f_bavail
+        s.f_bfree = max(0, v.f_bfree - reserve)
+        s.f_bavail = max(0, v.f_bavail - reserve)
         used = self.cat.count_inodes()
         s.f_files = used + 1_000_000_000
         s.f_ffree = 1_000_000_000
@@ -579,10 +610,12 @@ class Operations(pyfuse3.Operations):
             raise fuse_error(errno.ENOENT)
         if inode.kind == "dir":
             raise fuse_error(errno.EISDIR)
+        self.space.before_delete()  # a full disk: deletes are how the user makes room
         with self.cat.transaction():
             self._remove(parent_inode, text)
             self.cat.touch_dir(parent_inode)
         self._after_unlink(inode.id)
+        self.space.after_delete()
 
     def _after_unlink(self, ino: int) -> None:
         inode = self.cat.get(ino)
@@ -597,16 +630,19 @@ class Operations(pyfuse3.Operations):
             raise fuse_error(errno.ENOTDIR)
         if self.cat.has_children(inode.id):
             raise fuse_error(errno.ENOTEMPTY)
+        self.space.before_delete()
         with self.cat.transaction():
             self.cat.detach(inode.id)
             self.cat.touch_dir(parent_inode)
             if self.lookups.get(inode.id, 0) == 0:
                 self.cat.delete(inode.id)
+        self.space.after_delete()
 
     async def rename(self, parent_inode_old, name_old, parent_inode_new, name_new, flags, ctx):
         known = pyfuse3.RENAME_NOREPLACE | pyfuse3.RENAME_EXCHANGE
         if flags & ~known or flags == known:
             raise fuse_error(errno.EINVAL)
+        self.space.before_delete()  # on a full disk, tidying up must still work
         old_name = self._name(name_old)
         new_name = self._new_name(parent_inode_new, name_new)
         self._dir(parent_inode_new)
@@ -661,9 +697,11 @@ class Operations(pyfuse3.Operations):
         """Every object under the renamed entry is to move to its new key (queued)."""
         for fid, path in self.cat.files_under(ino):
             for r in self.cat.replicas(fid):
-                if r.key != path:
+                key = object_key(self.stores[r.provider], path) if r.provider in self.stores \
+                    else path
+                if r.key != key:
                     self.cat.enqueue("move", {"inode": fid, "provider": r.provider,
-                                              "src": r.key, "dst": path},
+                                              "src": r.key, "dst": key},
                                      dedup=f"move:{fid}:{r.provider}")
 
     # -- file contents ----------------------------------------------------------------
@@ -740,10 +778,13 @@ class Operations(pyfuse3.Operations):
         self.busy_at = trio.current_time()
         h = self.handles[fh]
         st = self._state(h.ino)
+        # room on local disk first (a first copy of the file is checked as it is made)
+        await self.space.admit(len(buf))
         async with st.lock:
             if st.fd is None:
                 await self._ensure_staging(st)
             n = os.pwrite(st.fd, buf, off)
+            self.staging.note(h.ino, st.fd)
             st.note_write(off, buf if n == len(buf) else memoryview(buf)[:n])
             st.size = max(st.size, off + n)
             self._mark_dirty(st)
@@ -765,6 +806,39 @@ class Operations(pyfuse3.Operations):
         if st is not None and st.dirty:
             await self._publish(st)
 
+    async def fallocate(self, inode, mode, offset, length):
+        """fallocate(2): preallocate, extend, punch or zero a range of the staging file.
+
+        The same call is made on the staging file, so what reads back is what
+        a local disk gives; a change of size or content is published at close
+        like a write. pyfuse3 has no slot for it: mountfs/fallocate.py installs it.
+        """
+        self.busy_at = trio.current_time()
+        if mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE):
+            raise fuse_error(errno.EOPNOTSUPP)
+        if offset < 0 or length <= 0:
+            raise fuse_error(errno.EINVAL)
+        if self._get(inode).kind != "file":
+            raise fuse_error(errno.ENODEV)
+        clears = bool(mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
+        st = self._state(inode)
+        await self.space.admit(0 if mode & FALLOC_FL_PUNCH_HOLE else length)
+        async with st.lock:
+            if st.fd is None:
+                await self._ensure_staging(st)
+            try:
+                await trio.to_thread.run_sync(fallocate, st.fd, mode, offset, length)
+            finally:
+                self.staging.note(inode, st.fd)
+            changed = clears and offset < st.size
+            if clears:
+                st.note_truncate(offset)  # the running hash no longer covers what follows
+            if not mode & FALLOC_FL_KEEP_SIZE and offset + length > st.size:
+                st.size = offset + length
+                changed = True
+            if changed:
+                self._mark_dirty(st)
+
     async def release(self, fh):
         h = self.handles.pop(fh, None)
         if h is None:
@@ -780,13 +854,21 @@ class Operations(pyfuse3.Operations):
                 await self._publish(st)
         finally:
             if st.opens <= 0:
-                if st.ino not in self._queued:
-                    self._close_state(st)
-                elif st.fd is not None:
-                    # waiting for its background upload: keep the state (size, mtime)
-                    # but not the descriptor; a new open reuses the staging file
-                    os.close(st.fd)
-                    st.fd = None
+                # under the lock: the kernel sends release after close returned, so a
+                # truncate may still be copying the file into staging; closing the state
+                # under it would hand its staging file to the block cache and lose its work
+                async with st.lock:
+                    if st.opens <= 0 and self.open_files.get(st.ino) is st:
+                        self._last_release(st)
+
+    def _last_release(self, st: OpenFile) -> None:
+        if st.ino not in self._queued:
+            self._close_state(st)
+        elif st.fd is not None:
+            # waiting for its background upload: keep the state (size, mtime)
+            # but not the descriptor; a new open reuses the staging file
+            os.close(st.fd)
+            st.fd = None
 
     # -- write-back mode ------------------------------------------------------------
     def _defer(self, st: OpenFile) -> bool:

@@ -27,10 +27,12 @@ started) goes on in the background; :meth:`Publisher._late` records its end
 without ever claiming synced bytes that are not there, and no newer upload of
 the same file goes to that store before it ended.
 
-Object keys are plain paths. A key can still be held by another inode whose
-queued move has not run yet (``mv a b; echo new > a``): :func:`free_key` moves
-that object out of the way first, so an upload never destroys another file's
-only bytes.
+Object keys are plain paths, except where a store cannot take the path as
+a key (too long with its prefix): then the fallback key of
+:func:`omnifs.layout.object_key`. A key can still be held by another inode
+whose queued move has not run yet (``mv a b; echo new > a``): :func:`free_key`
+moves that object out of the way first, so an upload never destroys another
+file's only bytes.
 """
 
 from __future__ import annotations
@@ -44,7 +46,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from omnifs.catalog import Catalog, Inode, Replica
-from omnifs.layout import file_attrs, object_meta, orphan_key
+from omnifs.layout import (
+    copy_object_to,
+    file_attrs,
+    object_key,
+    object_meta,
+    orphan_key,
+    placed_meta,
+    write_sidecar,
+)
 from omnifs.replication import queue_attrs
 from policy.health import DOWN, LOST
 from policy.placement import (
@@ -56,7 +66,7 @@ from policy.placement import (
     rules_from_config,
     views_from_config,
 )
-from providers.errors import NotFound, PermissionDenied, Unavailable
+from providers.errors import NoSpace, NotFound, PermissionDenied, Unavailable
 
 from .quorum import Attempts, Speeds, nursery_for, race
 from .staging import OpenFile, StagingArea, hash_file
@@ -180,6 +190,11 @@ class Job:
     committed: bool = False
     #: where the file should live, as that publish decided
     homes: list[str] = field(default_factory=list)
+    #: the key each attempted store gets: the path, or its fallback key (omnifs/layout.py)
+    keys: dict[str, str] = field(default_factory=dict)
+
+    def key(self, name: str) -> str:
+        return self.keys.get(name, self.path)
 
 
 class Publisher:
@@ -206,6 +221,7 @@ class Publisher:
 
     async def free_key(self, provider: str, key: str, owner: int, depth: int = 0) -> None:
         """Make ``provider``/``key`` free for ``owner``: move other inodes' bytes away."""
+        p = self.stores[provider]
         for holder in self.cat.holders(provider, key):
             if holder.inode == owner:
                 continue
@@ -213,14 +229,14 @@ class Publisher:
             if other is None:
                 self.cat.drop_replica(holder.inode, provider)
                 continue
-            dest = self.cat.path_of(holder.inode)
-            if dest is None or dest == key:
+            dest_path = self.cat.path_of(holder.inode)
+            dest = orphan_key(holder.inode) if dest_path is None else object_key(p, dest_path)
+            if dest == key:
                 dest = orphan_key(holder.inode)
             if depth < 8:
                 await self.free_key(provider, dest, holder.inode, depth + 1)
-            p = self.stores[provider]
             try:
-                await self.stores.call(provider, p.copy, key, dest, None)
+                await self.stores.call(provider, copy_object_to, p, key, dest, dest_path or dest)
             except NotFound:
                 # its upload never happened: nothing to keep
                 self.cat.drop_replica(holder.inode, provider)
@@ -235,14 +251,17 @@ class Publisher:
         lost: skipped, never waited on. Still busy with an earlier upload of
         this file: skipped (a late upload must not land over a newer one).
         Silent for longer than a hedge delay (a call waits, nothing came
-        back since): tried last, only when the others are not enough.
+        back since): tried last, only when the others are not enough. Being
+        sent an older version by a replicator right now (its object could land
+        after ours and replace it): tried after the others that answer.
         """
         plan = self.placer.plan(path, holders)
         order = [n for n in plan.attempts if (ino, n) not in self.late_uploads
                  and self.stores.status(n) not in (DOWN, LOST)]
-        stalled = [n for n in order
-                   if self.stores.silent_for(n) > self.speeds.hedge_delay(n, 0)]
-        return [n for n in order if n not in stalled] + stalled, plan.quorum
+        stalled = {n for n in order
+                   if self.stores.silent_for(n) > self.speeds.hedge_delay(n, 0)}
+        copying = {r.provider for r in self.cat.replicas(ino) if r.state == "pending"}
+        return sorted(order, key=lambda n: (n in stalled, n in copying)), plan.quorum
 
     async def publish(self, st: OpenFile) -> None:
         """Upload ``st``'s staging file; return only once quorum holds it. Caller holds st.lock.
@@ -296,9 +315,13 @@ class Publisher:
             errors = "; ".join(str(e) for e in attempts.failed.values()) or "no answer"
             # worth retrying only if a store may take it later (not one refusing the key)
             later = not attempts.failed or any(e.transient for e in attempts.failed.values())
-            err = Unavailable(f"{len(attempts.done)} of the {quorum} uploads needed succeeded "
-                              f"({errors})" + ("; it stays staged and is uploaded when a store "
-                                               "answers" if later else ""), key=path)
+            # every store full (file:// stores on a full disk): ENOSPC, not EIO
+            full = attempts.failed and all(isinstance(e, NoSpace)
+                                           for e in attempts.failed.values())
+            err = (NoSpace if full else Unavailable)(
+                f"{len(attempts.done)} of the {quorum} uploads needed succeeded ({errors})"
+                + ("; it stays staged and is uploaded when a store answers" if later else ""),
+                key=path)
             err.transient = later
             raise err
 
@@ -309,11 +332,12 @@ class Publisher:
     async def _attempt(self, job: Job, name: str):
         """Upload ``job`` to ``name``; the replica row says pending while it runs."""
         job.old[name] = self.cat.replica(job.ino, name)
-        await self.free_key(name, job.path, job.ino)
-        self.cat.set_replica(job.ino, name, job.path, job.version, "pending")
+        key = job.keys[name] = object_key(self.stores[name], job.path)
+        await self.free_key(name, key, job.ino)
+        self.cat.set_replica(job.ino, name, key, job.version, "pending")
         start = time.monotonic()
         source = job.data if job.data is not None else job.spath
-        info = await self.stores.call(name, _upload, self.stores[name], job.path, source,
+        info = await self.stores.call(name, _upload, self.stores[name], key, job.path, source,
                                       job.size, job.meta)
         self.speeds.note(name, job.size, time.monotonic() - start)
         return info
@@ -323,7 +347,8 @@ class Publisher:
         """Record the new version: the stores that took it are synced, the rest is queued."""
         ino, path = job.ino, job.path
         done = list(attempts.done)
-        old_keys = {n: r.key for n in done if (r := job.old.get(n)) is not None and r.key != path}
+        old_keys = {n: r.key for n in done
+                    if (r := job.old.get(n)) is not None and r.key != job.key(n)}
         # still uploading (this publish's or an earlier one's): they settle when it ends
         busy = attempts.running | {n for i, n in self.late_uploads if i == ino}
         elsewhere = set(attempts.failed) | busy
@@ -333,7 +358,8 @@ class Publisher:
                             mtime_ns=st.mtime_ns, ctime_ns=max(st.ctime_ns, inode.ctime_ns),
                             staged=0)
             for name, info in attempts.done.items():
-                self.cat.set_replica(ino, name, path, job.version, "synced", info.etag)
+                self.cat.set_replica(ino, name, job.key(name), job.version, "synced",
+                                     info.etag)
             self.cat.mark_others_stale(ino, job.version)
             for name in homes[len(done):]:
                 if name not in busy:
@@ -366,7 +392,7 @@ class Publisher:
         the store is one of the file's homes.
         """
         self.late_uploads.discard((job.ino, name))
-        ino, key = job.ino, job.path
+        ino, key = job.ino, job.key(name)
         inode = self.cat.get(ino)
         row = self.cat.replica(ino, name)
         ours = (row is not None and row.state == "pending" and row.version == job.version
@@ -406,8 +432,14 @@ def _restore(cat: Catalog, ino: int, provider: str, old) -> None:
                         old.verified_at)
 
 
-def _upload(provider, key: str, source: bytes | Path, size: int, meta: dict[str, str]):
+def _upload(provider, key: str, path: str, source: bytes | Path, size: int,
+            meta: dict[str, str]):
+    """``source`` to ``key``; a fallback key's object names ``path`` (omnifs/layout.py)."""
+    meta, sidecar = placed_meta(provider, key, path, meta)
     if isinstance(source, bytes):
-        return provider.write(key, io.BytesIO(source), size, meta)
-    with open(source, "rb") as f:
-        return provider.write(key, f, size, meta)
+        info = provider.write(key, io.BytesIO(source), size, meta)
+    else:
+        with open(source, "rb") as f:
+            info = provider.write(key, f, size, meta)
+    write_sidecar(provider, key, sidecar)
+    return info

@@ -61,7 +61,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from omnifs.blockcache import BlockCache, aligned_buffer
-from providers.errors import OmnifsError, Unavailable
+from providers.errors import NoSpace, OmnifsError, Unavailable
 
 from .blockpool import BlockPool
 from .replicas import SNAPSHOT_NAME, ProviderStats, Replica, ReplicaReader, _close_quietly
@@ -979,6 +979,15 @@ class CachedStoreReader:
         try:
             return await trio.to_thread.run_sync(rh.read, off, size, limiter=self._limiter)
         except OmnifsError as e:
+            # a queued move (after a rename) may have moved the objects since their keys
+            # were read: with the keys the catalog has now, once
+            if {(r.name, r.key) for r in rh.file.replicas} == set(self._simple.sources(inode)):
+                raise self._unreadable(inode, e) from None
+        await self.drop(handle)
+        rh = self._handle_for(handle, inode)
+        try:
+            return await trio.to_thread.run_sync(rh.read, off, size, limiter=self._limiter)
+        except OmnifsError as e:
             raise self._unreadable(inode, e) from None
 
     async def drop(self, handle) -> None:
@@ -991,22 +1000,33 @@ class CachedStoreReader:
             await trio.to_thread.run_sync(known[1].close, limiter=self._limiter)
         await self._simple.drop(handle)
 
-    async def fetch_whole(self, inode, dest_fd: int) -> hashlib._Hash:
+    async def fetch_whole(self, inode, dest_fd: int,
+                          before_write: Callable[[int], None] | None = None) -> hashlib._Hash:
         """The current content into ``dest_fd`` (a new staging file); the SHA-256 of it.
 
         Cached blocks from the cache, the rest from the fastest replica (see
         mountfs/staging_fill.py); checked against the catalog's hash.
+        ``before_write(n)`` is asked before each ``n`` bytes of data are written
+        (the mount's room on local disk); its ENOSPC ends the copy.
         """
         import trio
 
-        ref = self._file_ref(inode)
         cache = self.path.cache if inode.sha256 else None
-        try:
-            return await trio.to_thread.run_sync(
-                fill_staging, dest_fd, ref, cache, self.replicas, self.path.block_size,
-                inode.sha256, limiter=self._limiter)
-        except OmnifsError as e:
-            raise self._unreadable(inode, e) from None
+        for attempt in (0, 1):
+            ref = self._file_ref(inode)
+            try:
+                return await trio.to_thread.run_sync(
+                    fill_staging, dest_fd, ref, cache, self.replicas, self.path.block_size,
+                    inode.sha256, before_write, limiter=self._limiter)
+            except NoSpace:
+                raise
+            except OmnifsError as e:
+                # a queued move (after a rename) may have moved the objects since their keys
+                # were read: with the keys the catalog has now, once
+                moved = [(r.name, r.key) for r in ref.replicas] != self._simple.sources(inode)
+                if attempt or not moved:
+                    raise self._unreadable(inode, e) from None
+        raise AssertionError("unreachable")
 
     def _unreadable(self, inode, err: OmnifsError) -> OmnifsError:
         """``err`` (no store gave the bytes) as the same kind of error, naming the file."""

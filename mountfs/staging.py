@@ -61,11 +61,28 @@ class OpenFile:
 
 
 class StagingArea:
-    """The staging directory and the files in it."""
+    """The staging directory and the files in it, and the bytes they hold on disk.
+
+    ``held`` (allocated blocks, so a sparse file counts its data) is what the
+    staging files take from ``[cache] size`` (mountfs/space.py); callers
+    :meth:`note` a file after changing it.
+    """
 
     def __init__(self, cache_dir: Path):
         self.dir = Path(cache_dir) / "staging"
         self.dir.mkdir(parents=True, exist_ok=True)
+        self._held: dict[int, int] = {}
+        self.held = 0
+
+    def note(self, ino: int, fd: int) -> None:
+        """Count what ``ino``'s staging file (open as ``fd``) takes on disk now."""
+        now = os.fstat(fd).st_blocks * 512
+        self.held += now - self._held.get(ino, 0)
+        self._held[ino] = now
+
+    def forget(self, ino: int) -> None:
+        """``ino``'s staging file is gone (deleted, or handed to the block cache)."""
+        self.held -= self._held.pop(ino, 0)
 
     def path(self, ino: int) -> Path:
         return self.dir / str(ino)
@@ -95,6 +112,7 @@ class StagingArea:
             os.close(d)
 
     def remove(self, ino: int) -> None:
+        self.forget(ino)
         try:
             os.unlink(self.path(ino))
         except FileNotFoundError:
@@ -107,6 +125,26 @@ class StagingArea:
             if name.isdigit():
                 out.append(int(name))
         return out
+
+
+def held_on_disk(cache_dir: Path | str) -> int:
+    """Bytes the staging files and the written files waiting for the cache take on disk.
+
+    For ``omnifs cache stats``, from outside the mount: they count towards
+    ``[cache] size`` like the blocks (mountfs/space.py).
+    """
+    total = 0
+    for sub in ("staging", "written"):
+        try:
+            with os.scandir(Path(cache_dir) / sub) as it:
+                for e in it:
+                    try:
+                        total += e.stat(follow_symlinks=False).st_blocks * 512
+                    except OSError:
+                        continue
+        except OSError:
+            continue
+    return total
 
 
 def hash_file(path: Path | str) -> str:

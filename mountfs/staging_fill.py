@@ -25,6 +25,7 @@ import logging
 import mmap
 import os
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from omnifs.blockcache import BlockCache
@@ -45,13 +46,16 @@ _ZEROS = bytes(HOLE)
 
 
 def fill_staging(fd: int, ref: FileRef, cache: BlockCache | None, reader: ReplicaReader,
-                 block_size: int, sha256: str | None) -> hashlib._Hash:
+                 block_size: int, sha256: str | None,
+                 before_write: Callable[[int], None] | None = None) -> hashlib._Hash:
     """Write the bytes of ``ref`` into ``fd``; their SHA-256.
 
     Blocking. ``cache``: where blocks of ``ref.content_id`` may be (None when the
     content has no hash to key them by). Raises ``NotFound`` when no store holds
     the bytes the cache lacks, ``Unavailable`` when none can be reached, and
     ``IntegrityError`` when the bytes are not those of ``sha256``.
+    ``before_write(n)`` is called before ``n`` bytes of data are written (holes
+    cost nothing): the mount's check for room on its disk, which may raise.
     """
     os.ftruncate(fd, 0)
     h = hashlib.sha256()
@@ -64,7 +68,7 @@ def fill_staging(fd: int, ref: FileRef, cache: BlockCache | None, reader: Replic
             try:
                 with memoryview(block) as view:
                     h.update(view)
-                    _write_data(fd, view, pos)
+                    _write_data(fd, view, pos, before_write)
             finally:
                 if isinstance(block, mmap.mmap):
                     block.close()
@@ -73,7 +77,7 @@ def fill_staging(fd: int, ref: FileRef, cache: BlockCache | None, reader: Replic
         end = index + 1  # a run of blocks the cache lacks: one stream for all of it
         while end * block_size < size and not _contains(cache, ref.content_id, end):
             end += 1
-        _stream_into(fd, ref, reader, pos, min(end * block_size, size), h)
+        _stream_into(fd, ref, reader, pos, min(end * block_size, size), h, before_write)
         pos = min(end * block_size, size)
     os.ftruncate(fd, size)  # a hole at the end is a hole too
     if sha256 is not None and h.hexdigest() != sha256:
@@ -103,7 +107,7 @@ def _contains(cache: BlockCache | None, content_id: str, index: int) -> bool:
 
 
 def _stream_into(fd: int, ref: FileRef, reader: ReplicaReader, start: int, end: int,
-                 h: hashlib._Hash) -> None:
+                 h: hashlib._Hash, before_write: Callable[[int], None] | None) -> None:
     """Bytes ``[start, end)`` from the fastest replica into ``fd``; reopened elsewhere on failure."""
     if not ref.replicas:
         raise NotFound("no store holds its current version")
@@ -116,7 +120,7 @@ def _stream_into(fd: int, ref: FileRef, reader: ReplicaReader, start: int, end: 
             while True:
                 piece = piece[:end - pos]
                 h.update(piece)
-                _write_data(fd, memoryview(piece), pos)  # a local disk error is no store's
+                _write_data(fd, memoryview(piece), pos, before_write)  # a local disk's error
                 pos += len(piece)
                 if pos >= end:
                     break
@@ -141,7 +145,8 @@ def _stream_into(fd: int, ref: FileRef, reader: ReplicaReader, start: int, end: 
             stats.record_transfer(ttfb, pos - opened_at, time.monotonic() - t_start)
 
 
-def _write_data(fd: int, view: memoryview, offset: int) -> None:
+def _write_data(fd: int, view: memoryview, offset: int,
+                before_write: Callable[[int], None] | None) -> None:
     """``view`` at ``offset``, leaving out stretches of zeros (holes) of ``HOLE`` bytes or more."""
     n = len(view)
     i = 0
@@ -152,6 +157,8 @@ def _write_data(fd: int, view: memoryview, offset: int) -> None:
         while i < n and not _zero(view[i:i + HOLE]):  # data, up to the next hole
             i += HOLE
         i = min(i, n)
+        if before_write is not None and i > start:
+            before_write(i - start)
         done = start
         while done < i:
             done += os.pwrite(fd, view[done:i], offset + done)

@@ -28,6 +28,7 @@ import trio
 from omnifs.catalog import Catalog, ProviderHealth
 from policy.health import DEGRADED, DOWN, LOST, RANK, UNKNOWN
 from providers import Provider
+from providers.diskspace import is_disk_full
 from providers.errors import (
     Conflict,
     IntegrityError,
@@ -62,6 +63,8 @@ _NOT_HEALTH = (NotFound, Conflict, InvalidInput, IntegrityError)
 def counts_against(exc: BaseException) -> bool:
     """Whether ``exc`` from a provider call is a health failure of that provider."""
     if isinstance(exc, _NOT_HEALTH):
+        return False
+    if isinstance(exc, OSError) and is_disk_full(exc):  # this host's disk, not the store
         return False
     return isinstance(exc, (OmnifsError, OSError))
 

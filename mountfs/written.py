@@ -17,9 +17,11 @@ dropped, never cached under that hash.
 Bounds: a file larger than half the cache is not kept (it would push out
 most of what is cached; a read of it still caches it); at most
 ``max_pending`` bytes wait at once (beyond that a file is simply deleted as
-before). Unmount finishes the queue for at most ``SHUTDOWN_BUDGET`` seconds;
-what is left then, and anything a crash left in ``written/``, is
-deleted: it is only ever a cache.
+before). Files waiting here count towards ``[cache] size`` (``held``, their
+bytes on disk), and when a write needs their room they are deleted at once
+(:meth:`Kept.drop_queued`). Unmount finishes the queue for at most
+``SHUTDOWN_BUDGET`` seconds; what is left then, and anything a crash left in
+``written/``, is deleted: it is only ever a cache.
 """
 
 from __future__ import annotations
@@ -54,7 +56,9 @@ class Kept:
         self.max_file = cache.limit // 2 if cache is not None else 0
         self.max_pending = max(self.max_file, 256 * 1024**2)
         self.pending_bytes = 0
-        self._queue: collections.deque[tuple[Path, str, int]] = collections.deque()
+        #: bytes the queued files take on disk (a sparse file less than its size)
+        self.held = 0
+        self._queue: collections.deque[tuple[Path, str, int, int]] = collections.deque()
         self._more = trio.Event()
         self._seq = 0
 
@@ -70,10 +74,12 @@ class Kept:
         dest = self.dir / f"{staging_file.name}.{self._seq}"
         try:
             os.rename(staging_file, dest)
+            held = os.stat(dest).st_blocks * 512
         except OSError:
             return False
-        self._queue.append((dest, content_id, size))
+        self._queue.append((dest, content_id, size, held))
         self.pending_bytes += size
+        self.held += held
         self._more.set()
         return True
 
@@ -90,18 +96,27 @@ class Kept:
         deadline = time.monotonic() + budget
         while self._queue and time.monotonic() < deadline:
             await self._keep_one()
+        self.drop_queued()
+
+    def drop_queued(self) -> int:
+        """Delete the files still waiting (their room is needed, or the mount ends); bytes freed."""
+        freed = 0
         while self._queue:
-            path, _, size = self._queue.popleft()
+            path, _, size, held = self._queue.popleft()
             self.pending_bytes -= size
+            self.held -= held
+            freed += held
             with contextlib.suppress(OSError):
                 os.unlink(path)
+        return freed
 
     async def _keep_one(self) -> None:
-        path, content_id, size = self._queue.popleft()
+        path, content_id, size, held = self._queue.popleft()
         try:
             await trio.to_thread.run_sync(self._keep, path, content_id, size)
         finally:
             self.pending_bytes -= size
+            self.held -= held
 
     def _keep(self, path: Path, content_id: str, size: int) -> None:
         try:

@@ -41,7 +41,11 @@ it above the configured size, an explicit ``cull()`` brings it back at once.
 Staging files of writes never enter this cache (the mount keeps them in
 their own directory), so eviction can never touch unsaved data; only once
 a file's bytes are uploaded are they copied in as blocks
-(mountfs/written.py).
+(mountfs/written.py). They share its limit, though: the mount lowers
+``budget`` by the bytes its staging files hold (mountfs/space.py), so the
+whole cache directory stays within ``[cache] size``. And every put keeps
+the disk's free-space reserve (``free_space_ratio``): it evicts more, or
+does not cache the block, rather than fill the disk.
 
 Counters (hits, misses, evictions, corrupt, stores) are kept in memory and
 flushed to a small separate diskcache (no eviction) at most once a second
@@ -62,11 +66,15 @@ import struct
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Self
 
 import diskcache
+
+from providers.diskspace import is_disk_full, no_space, room
+from providers.sparse import data_runs
 
 from . import crc32c
 
@@ -188,35 +196,54 @@ class _BlockDisk(diskcache.Disk):
             return super().store(value, read, key=key)
         filename, full_path = self.filename(key, value)
         view = value.read()
-        self._write_view(full_path, view)
-        return len(view), diskcache.core.MODE_BINARY, filename, None
+        # the size diskcache counts towards the limit is what the block takes on disk
+        used = self._write_view(full_path, view)
+        return used, diskcache.core.MODE_BINARY, filename, None
 
-    def _write_view(self, full_path: str, view: memoryview) -> None:
+    def _write_view(self, full_path: str, view: memoryview) -> int:
+        """Write a block's value file, its zero pages left as a hole; the bytes it allocated.
+
+        A block of a sparse file (mostly zeros) then costs its data on disk,
+        and an all-zero block nothing but its inode (providers/sparse.py).
+        """
         direct = (not self.direct_refused and len(view) >= _ALIGN and hasattr(os, "O_DIRECT")
                   and _is_aligned(view))
         fd = self._create(full_path, direct)
         ok = False
+        used = 0
         try:
-            done = 0
-            if direct:
-                head = len(view) - len(view) % _ALIGN
-                try:
-                    while done < head:
-                        done += os.write(fd, view[done:head])
-                except OSError as e:
-                    if e.errno != errno.EINVAL:
-                        raise
-                    self.direct_refused = True
-                    done -= done % _ALIGN
+            tail = None
+            for start, end in data_runs(view):
+                used += -(-(end - start) // _ALIGN) * _ALIGN
+                done = start
+                if direct:
+                    head = end - end % _ALIGN  # runs start on a page; only the last may end off one
+                    try:
+                        while done < head:
+                            done += os.pwrite(fd, view[done:head], done)
+                    except OSError as e:
+                        if e.errno != errno.EINVAL:
+                            raise
+                        self.direct_refused, direct = True, False
+                        done -= done % _ALIGN
+                        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_DIRECT)
+                if done < end:
+                    if direct:  # an unaligned tail: the last thing written, without O_DIRECT
+                        tail = done, end
+                        break
+                    _pwrite_all(fd, view, done, end)
+            if tail is not None:
                 fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_DIRECT)
-            while done < len(view):
-                done += os.pwrite(fd, view[done:], done)
+                _pwrite_all(fd, view, *tail)
+            if os.fstat(fd).st_size != len(view):  # ends in zero pages: they stay a hole
+                os.ftruncate(fd, len(view))
             ok = True
         finally:
             os.close(fd)
             if not ok:  # no row will point at it: do not leave it behind
                 with contextlib.suppress(OSError):
                     os.remove(full_path)
+        return used
 
     def _create(self, full_path: str, direct: bool) -> int:
         """A new value file (its directory made if missing, as diskcache does; 10 tries)."""
@@ -243,6 +270,11 @@ class _BlockDisk(diskcache.Disk):
         raise AssertionError("unreachable")
 
 
+def _pwrite_all(fd: int, view: memoryview, start: int, end: int) -> None:
+    while start < end:
+        start += os.pwrite(fd, view[start:end], start)
+
+
 #: what ``BlockCache._read`` answers for an entry that fails its check
 _DAMAGED = object()
 
@@ -251,11 +283,17 @@ def _map_file(f, length: int) -> mmap.mmap | bytes:
     """A read-only map of an open value file of ``length`` bytes (b"" when its size differs).
 
     WILLNEED first: the kernel reads the whole file at once, and the
-    checksum that follows faults the pages in as they arrive.
+    checksum that follows faults the pages in as they arrive. A block with
+    holes (zero pages, see providers/sparse.py) is read instead: on tmpfs a
+    read fault in a hole allocates a page, and on a full tmpfs that is a
+    SIGBUS that would end the mount (``pread`` of a hole allocates nothing).
     """
     fd = f.fileno()
-    if os.fstat(fd).st_size != length or length == 0:
+    st = os.fstat(fd)
+    if st.st_size != length or length == 0:
         return b""  # truncated or grown behind our back: fails the check, dropped
+    if st.st_blocks * 512 < length:
+        return _read_file(f, length)
     try:
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
     except (OSError, AttributeError):
@@ -310,15 +348,26 @@ class BlockCache:
 
     @classmethod
     def for_config(cls, config) -> Self:
-        """The cache a config's ``[cache]`` table describes (``dir``, ``size``, ``block_size``)."""
-        return cls(config.cache_dir, config.cache_size, block_size=config.cache_block_size)
+        """The cache a config's ``[cache]`` table describes (``dir``, ``size``, ``block_size``,
+        ``free_space_ratio``)."""
+        return cls(config.cache_dir, config.cache_size, block_size=config.cache_block_size,
+                   free_space_ratio=config.free_space_ratio)
 
-    def __init__(self, directory: str | Path, size_limit: int, block_size: int = _DEFAULT_BLOCK):
+    def __init__(self, directory: str | Path, size_limit: int, block_size: int = _DEFAULT_BLOCK,
+                 free_space_ratio: float = 0.0):
         if size_limit <= 0:
             raise ValueError("cache size must be positive")
         self.directory = Path(directory)
         self.limit = size_limit
         self.block_size = block_size
+        #: a put that would leave less than this share of the disk free evicts first
+        self.free_space_ratio = free_space_ratio
+        #: what the blocks may take now, below ``limit``: the mount lowers it by the bytes
+        #: its staging files hold (mountfs/space.py); None when nobody shares the limit.
+        #: Asked at every put, from the putting thread.
+        self.budget: Callable[[], int] | None = None
+        #: the volume after this process's last put or eviction (no query)
+        self.last_volume = 0
         # one block of headroom below the limit: insert-then-cull never crosses it
         self._hard = size_limit - _SQLITE_SLACK
         target = self._hard - (block_size + _HEADER.size)
@@ -342,6 +391,10 @@ class BlockCache:
         self._write_lock = threading.Lock()  # set + cull + eviction accounting
         self._last_flush = time.monotonic()
         self._timer: threading.Timer | None = None
+        self._target = target
+        #: a put was refused for want of disk space (logged once per episode)
+        self._full_logged = False
+        self.last_volume = self._cache.volume()
 
     # -- keys ---------------------------------------------------------------
     def key(self, content_id: str, index: int) -> str:
@@ -510,25 +563,94 @@ class BlockCache:
         """Cheap presence test (no read, no LRU touch, no counters): for read-ahead planning."""
         return self.key(content_id, index) in self._cache
 
-    def put(self, content_id: str, index: int, data: bytes | bytearray | memoryview) -> None:
+    def put(self, content_id: str, index: int, data: bytes | bytearray | memoryview) -> bool:
+        """Cache a block; False when there was no room for it (the cache is only a cache).
+
+        Room means: the blocks stay within ``limit`` and ``budget`` (older
+        blocks are evicted, least recently used first), and the disk keeps
+        ``free_space_ratio`` of itself free (more blocks are evicted; if that
+        is not enough the block is simply not cached).
+        """
         key = self.key(content_id, index)
         tag = _tag(data)
         self._flush_touches()  # eviction below must see recent reads
-        with self._write_lock:
-            before = len(self._cache)
-            existed = key in self._cache
-            # read=True: diskcache pulls the value through .read() in 4 MiB
-            # pieces. Handing it bytes instead makes it iterate a BytesIO,
-            # i.e. write the block line by line (thousands of small writes for
-            # binary data: ~3x slower here), and a bytearray would be pickled.
-            self._cache.set(key, _Chunks(data), read=True, tag=tag, retry=True)
-            if self._cache.volume() > self._hard:
-                self._cache.cull(retry=True)
-            after = len(self._cache)
+        try:
+            with self._write_lock:
+                before = len(self._cache)
+                existed = key in self._cache
+                allowed = self._allowed()
+                if len(data) > allowed or not self._make_room(len(data)):
+                    self._count_evictions(before)
+                    return False
+                if self.last_volume + len(data) > allowed:  # room first: never above it
+                    self._fit(allowed - len(data))
+                # counted before it is written: the mount's writes see the room as taken
+                self.last_volume += len(data)
+                # read=True: diskcache pulls the value through .read() in 4 MiB
+                # pieces. Handing it bytes instead makes it iterate a BytesIO,
+                # i.e. write the block line by line (thousands of small writes for
+                # binary data: ~3x slower here), and a bytearray would be pickled.
+                self._cache.set(key, _Chunks(data), read=True, tag=tag, retry=True)
+                self._fit(allowed)
+                after = len(self._cache)
+        except Exception as e:
+            if not is_disk_full(e):
+                raise
+            self._disk_full(e)
+            return False
+        self._full_logged = False
         evicted = before + (0 if existed else 1) - after
         if evicted > 0:
             self._count("evictions", evicted)
         self._count("stores")
+        return True
+
+    def shrink(self, target: int) -> int:
+        """Evict least recently used blocks until the volume is at most ``target``; the volume."""
+        with self._write_lock:
+            before = len(self._cache)
+            self._fit(max(target, 0))
+            self._count_evictions(before)
+            return self.last_volume
+
+    def _allowed(self) -> int:
+        return self._hard if self.budget is None else min(self._hard, self.budget())
+
+    def _fit(self, limit: int) -> None:
+        """Cull to ``limit`` (under the write lock); diskcache culls to its own size_limit."""
+        volume = self._cache.volume()
+        if volume > limit:
+            cache = self._cache
+            if limit < self._target:
+                cache.reset("size_limit", max(limit, 0), update=False)  # this process only
+            try:
+                cache.cull(retry=True)
+            finally:
+                cache.reset("size_limit", self._target, update=False)
+            volume = cache.volume()
+        self.last_volume = volume
+
+    def _make_room(self, nbytes: int) -> bool:
+        """Keep the disk's free-space reserve: evict what a block of ``nbytes`` needs, or say no."""
+        deficit = nbytes - room(self.directory, self.free_space_ratio)
+        if deficit <= 0:
+            return True
+        self._fit(self._cache.volume() - deficit - self.block_size)
+        if room(self.directory, self.free_space_ratio) >= nbytes:
+            return True
+        self._disk_full(no_space(self.directory, self.free_space_ratio))
+        return False
+
+    def _count_evictions(self, before: int) -> None:
+        evicted = before - len(self._cache)
+        if evicted > 0:
+            self._count("evictions", evicted)
+
+    def _disk_full(self, e: BaseException) -> None:
+        if not self._full_logged:
+            self._full_logged = True
+            log.warning("block cache %s: no room on its disk, blocks are not cached (%s)",
+                        self.directory, e)
 
     def discard(self, content_id: str, index: int) -> None:
         self._cache.delete(self.key(content_id, index), retry=True)
@@ -579,7 +701,11 @@ class BlockCache:
                 self._counters_store.incr(name, n, retry=True)
 
     def stats(self) -> CacheStats:
-        self.flush()
+        try:
+            self.flush()
+        except Exception as e:  # a full disk: the counters wait in memory; the sizes still count
+            if not is_disk_full(e):
+                raise
         counts = {name: int(self._counters_store.get(name, 0, retry=True)) for name in _COUNTERS}
         return CacheStats(directory=str(self.directory), limit=self.limit, size=self.volume(),
                           entries=len(self._cache), block_size=self.block_size, **counts)

@@ -212,7 +212,12 @@ class Catalog:
             self.db.execute("ROLLBACK")
             raise
         self._depth = 0
-        self.db.execute("COMMIT")
+        try:
+            self.db.execute("COMMIT")
+        except BaseException:
+            if self.db.in_transaction:  # e.g. a full disk: leave no transaction open
+                self.db.execute("ROLLBACK")
+            raise
 
     # -- meta --------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:

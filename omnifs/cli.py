@@ -17,6 +17,8 @@ import os
 import pkgutil
 import sys
 
+from providers.diskspace import is_disk_full
+
 from . import __version__, commands
 from .errors import InvalidInput, OmnifsError
 from .printable import escape_controls
@@ -94,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Exception as e:  # noqa: BLE001 - the one place unknown errors become one line
-        _fail(args, e, internal=True)
+        _fail(args, e, internal=not is_disk_full(e))
         return EXIT_FAILED
 
 
@@ -102,7 +104,9 @@ def _fail(args, err: BaseException, internal: bool = False) -> None:
     if args.debug:
         log.exception("failed")
     text = escape_controls(str(err).splitlines()[0]) if str(err) else type(err).__name__
-    if internal:
+    if is_disk_full(err) and not isinstance(err, OSError):  # SQLite's words for ENOSPC
+        text = f"{text}: free some space on the disk of the catalog and the cache"
+    elif internal:
         text = f"internal error: {type(err).__name__}: {text} (run with --debug for details)"
     print(f"omnifs: error: {text}", file=sys.stderr)
 

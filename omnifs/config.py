@@ -20,6 +20,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from providers import InvalidInput, ProviderSettings, parse_uri
+from providers.diskspace import DEFAULT_FREE_SPACE_RATIO
 from providers.registry import provider_options
 
 from .errors import ConfigError
@@ -61,6 +62,14 @@ def parse_size(value: int | str, what: str) -> int:
     return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
 
 
+def free_space_ratio(value, what: str) -> float:
+    """A share of a disk to keep free: a number from 0 (none) to 0.9."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 0.9:
+        raise ConfigError(f"{what}: expected a share of the disk to keep free from 0 to 0.9 "
+                          f"(0.1 keeps 10 % free), got {value!r}")
+    return float(value)
+
+
 @dataclass
 class Config:
     path: Path | None = None
@@ -69,6 +78,9 @@ class Config:
     cache_size: int = 2 * 1024**3
     cache_block_size: int = 4 * 1024**2
     cache_readahead: int = 8
+    #: writes get ENOSPC and the cache evicts before a disk's free space drops under this
+    #: share of it (the cache's disk and file:// stores' disks)
+    free_space_ratio: float = DEFAULT_FREE_SPACE_RATIO
     copies: int = 2
     write_quorum: int = 1
     conflict: str = "newest"
@@ -92,7 +104,8 @@ class Config:
 
 _SECTIONS = {
     "catalog": {"url": str},
-    "cache": {"dir": str, "size": (str, int), "block_size": (str, int), "readahead": int},
+    "cache": {"dir": str, "size": (str, int), "block_size": (str, int), "readahead": int,
+              "free_space_ratio": (int, float)},
     "replication": {"copies": int, "write_quorum": int, "conflict": str},
     "mount": {"allow_other": bool, "writeback": bool},
     "providers": dict,
@@ -220,6 +233,9 @@ def parse_config(data: dict, source: str = "config", base: Path | None = None) -
         cfg.cache_readahead = cache["readahead"]
         if cfg.cache_readahead < 0:
             raise ConfigError(f"{source}: [cache] readahead must be >= 0 (blocks)")
+    if "free_space_ratio" in cache:
+        cfg.free_space_ratio = free_space_ratio(cache["free_space_ratio"],
+                                                f"{source}: [cache] free_space_ratio")
 
     rep = data.get("replication", {})
     cfg.copies = rep.get("copies", cfg.copies)
@@ -252,6 +268,10 @@ def parse_config(data: dict, source: str = "config", base: Path | None = None) -
             table = {**table, "uri": absolute_file_uri(table["uri"], base)}
         cfg.providers[name] = provider_settings(name, table, where)
         cfg.provider_tables[name] = dict(table)
+        if parse_uri(table["uri"]).scheme == "file":  # a local disk: the same reserve
+            extra = cfg.providers[name].extra
+            extra["free_space_ratio"] = free_space_ratio(
+                extra.get("free_space_ratio", cfg.free_space_ratio), f"{where} free_space_ratio")
     _refuse_shared_places(cfg, source)
     if "copies" not in rep and cfg.providers:
         cfg.copies = min(cfg.copies, len(cfg.providers))
@@ -420,9 +440,12 @@ def default_config_text(data_dir: Path) -> str:
 url = "sqlite:///{d}/catalog.db"
 
 [cache]
-# Staging files for writes and the bounded read cache.
+# Staging files for writes and the bounded read cache; size bounds both.
 dir = "{d}/cache"
 size = "2GiB"
+# Writes get ENOSPC and the cache evicts before a disk omnifs writes data to
+# (this cache's, each file:// store's) has less than this share of it free.
+free_space_ratio = 0.1
 
 [replication]
 # How many providers hold every file, and how many must have it before

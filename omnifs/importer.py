@@ -28,8 +28,10 @@ Without a snapshot (none in the stores, ``--no-snapshot``, or a catalog
 that already holds files) only step 3 runs, and files already in the
 catalog are left as they are, so an import can be re-run to pick up new
 objects. Objects under ``.omnifs/`` and keys ending in ``/`` (directory
-markers, which become directories) are not files, and objects named by a
-pending ``delete`` are files removed before the snapshot.
+markers, which become directories) are not files, except the fallback keys
+of paths too long for a store (``.omnifs/long/``, see omnifs/layout.py),
+which become files at the path their metadata or sidecar names; objects
+named by a pending ``delete`` are files removed before the snapshot.
 
 Writes are committed every ``batch`` files or :data:`MAX_HOLD` seconds,
 with a pause between transactions, and store requests (listings, the HEADs
@@ -57,6 +59,8 @@ from .layout import (
     SNAPSHOT_PREFIX,
     FileAttrs,
     attrs_of,
+    is_long_key,
+    long_path,
     mtime_ns_of,
     namespace_key,
     namespace_path,
@@ -345,6 +349,8 @@ class _Import:
         for name, listing in self.listings.items():
             for key, info in listing.items():
                 path = namespace_path(info)
+                if path is None and is_long_key(key):  # a path too long for the store's keys
+                    path = long_path(self.providers[name], info)
                 if path is not None and (name, key) not in self.claimed:
                     groups.setdefault(path, {})[name] = key
         paths = sorted(groups)

@@ -7,10 +7,12 @@ or repeated item does the right thing or nothing:
 
 ``replicate`` {inode, provider}
     copy the current version from a synced replica to ``provider`` at the
-    file's current path; obsolete once the inode is gone or already synced.
+    file's current path's key (``omnifs.layout.object_key``: the path, or the
+    fallback key of a path too long for the store); obsolete once the inode is
+    gone or already synced.
 ``move`` {inode, provider, src, dst}
-    server-side copy ``src`` -> the file's current path, then delete ``src``;
-    obsolete when the replica no longer sits at ``src``.
+    server-side copy ``src`` -> the key of the file's current path, then
+    delete ``src``; obsolete when the replica no longer sits at ``src``.
 ``delete`` {provider, key}
     delete the object unless a replica row (of any inode) points at it again.
 ``attrs`` {inode, provider}
@@ -41,7 +43,17 @@ from . import transfer
 from .blockcache import BlockCache
 from .cached_content import CachedContent, CacheMiss, holds
 from .catalog import Catalog, WorkItem
-from .layout import META_CTIME, file_attrs, object_meta, orphan_key
+from .layout import (
+    META_CTIME,
+    copy_object_to,
+    delete_object,
+    file_attrs,
+    object_key,
+    object_meta,
+    orphan_key,
+    placed_meta,
+    write_sidecar,
+)
 from .progress import Stats
 from .transfer import Options
 
@@ -120,20 +132,21 @@ def copy_object(src: Provider, src_key: str, dst: Provider, dst_key: str, size: 
 def free_key(cat: Catalog, providers: dict[str, Provider], provider: str, key: str,
              owner: int, depth: int = 0) -> None:
     """Move other inodes' objects away from ``provider``/``key`` (see mountfs.publish)."""
+    p = providers[provider]
     for holder in cat.holders(provider, key):
         if holder.inode == owner:
             continue
         if cat.get(holder.inode) is None:
             cat.drop_replica(holder.inode, provider)
             continue
-        dest = cat.path_of(holder.inode)
-        if dest is None or dest == key:
+        dest_path = cat.path_of(holder.inode)
+        dest = orphan_key(holder.inode) if dest_path is None else object_key(p, dest_path)
+        if dest == key:
             dest = orphan_key(holder.inode)
         if depth < 8:
             free_key(cat, providers, provider, dest, holder.inode, depth + 1)
-        p = providers[provider]
         try:
-            p.copy(key, dest, None)
+            copy_object_to(p, key, dest, dest_path or dest)
         except NotFound:
             cat.drop_replica(holder.inode, provider)
             continue
@@ -189,7 +202,7 @@ def execute(cat: Catalog, providers: dict[str, Provider], item: WorkItem, *,
 def _delete(cat: Catalog, providers: dict[str, Provider], provider: str, key: str) -> None:
     if provider not in providers or cat.holders(provider, key):
         return
-    providers[provider].delete(key)
+    delete_object(providers[provider], key)
 
 
 def _move(cat: Catalog, providers: dict[str, Provider], pl: dict) -> None:
@@ -197,12 +210,11 @@ def _move(cat: Catalog, providers: dict[str, Provider], pl: dict) -> None:
     rep = cat.replica(ino, provider)
     if rep is None or rep.key != src or provider not in providers:
         return
-    dst = cat.path_of(ino)
-    if dst is None:
-        dst = orphan_key(ino)
+    p = providers[provider]
+    path = cat.path_of(ino)
+    dst = orphan_key(ino) if path is None else object_key(p, path)
     if dst == src:
         return
-    p = providers[provider]
     free_key(cat, providers, provider, dst, ino)
     inode = cat.get(ino)
     # a current replica's metadata is rewritten on the way (its attributes may have moved)
@@ -210,11 +222,18 @@ def _move(cat: Catalog, providers: dict[str, Provider], pl: dict) -> None:
         else None
     try:
         if p.capabilities.server_side_copy:
-            p.copy(src, dst, meta)
+            if meta is None:
+                copy_object_to(p, src, dst, path or dst)
+            else:
+                placed, sidecar = placed_meta(p, dst, path or dst, meta)
+                p.copy(src, dst, placed)
+                write_sidecar(p, dst, sidecar)
         else:
             info = p.head(src)
+            placed, sidecar = placed_meta(p, dst, path or dst, meta or info.metadata)
             with p.open_read(src) as stream:
-                p.write(dst, stream, info.size, meta or info.metadata, info.content_type)
+                p.write(dst, stream, info.size, placed, info.content_type)
+            write_sidecar(p, dst, sidecar)
     except NotFound:
         # never uploaded there (or already moved by someone else): the row is wrong
         if rep.state != "pending":
@@ -225,7 +244,7 @@ def _move(cat: Catalog, providers: dict[str, Provider], pl: dict) -> None:
     with cat.transaction():
         cat.set_replica(ino, provider, dst, rep.version, rep.state, rep.etag)
     if not cat.holders(provider, src):
-        p.delete(src)
+        delete_object(p, src)
 
 
 def _replicate(cat: Catalog, providers: dict[str, Provider], pl: dict,
@@ -238,9 +257,10 @@ def _replicate(cat: Catalog, providers: dict[str, Provider], pl: dict,
     path = cat.path_of(ino)
     if path is None:
         return 0
+    key = object_key(providers[target], path)
     existing = cat.replica(ino, target)
     if existing and existing.state == "synced" and existing.version == inode.version \
-            and existing.key == path:
+            and existing.key == key:
         return 0
     sources = [r for r in cat.replicas(ino) if r.state == "synced"
                and r.version == inode.version and r.provider != target and r.provider in providers]
@@ -248,29 +268,30 @@ def _replicate(cat: Catalog, providers: dict[str, Provider], pl: dict,
     cached = cache is not None and bool(inode.sha256) and holds(cache, inode.sha256, inode.size)
     if not sources and not cached:
         raise Retry(f"{path}: no synced replica to copy from yet")
-    free_key(cat, providers, target, path, ino)
-    cat.set_replica(ino, target, path, inode.version, "pending")
-    meta = current_meta(cat, inode)
+    free_key(cat, providers, target, key, ino)
+    cat.set_replica(ino, target, key, inode.version, "pending")
+    meta, sidecar = placed_meta(providers[target], key, path, current_meta(cat, inode))
     copied = None
     if cached:
-        copied = copy_from_cache(cache, inode.sha256, inode.size, providers[target], path, meta)
+        copied = copy_from_cache(cache, inode.sha256, inode.size, providers[target], key, meta)
     if copied is None:
         if not sources:
             raise Retry(f"{path}: its cached copy is gone and no synced replica is usable")
         src = sources[0]
-        copied = copy_object(providers[src.provider], src.key, providers[target], path,
+        copied = copy_object(providers[src.provider], src.key, providers[target], key,
                              inode.size, meta)
+    write_sidecar(providers[target], key, sidecar)
     if on_copy is not None:
         on_copy(copied)
     etag = copied.etag
     with cat.transaction():
         now = cat.get(ino)
         if now is None or now.version != inode.version:
-            cat.set_replica(ino, target, path, inode.version, "stale", etag)
+            cat.set_replica(ino, target, key, inode.version, "stale", etag)
         else:
-            cat.set_replica(ino, target, path, inode.version, "synced", etag, time.time())
-    if existing is not None and existing.key != path and not cat.holders(target, existing.key):
-        providers[target].delete(existing.key)
+            cat.set_replica(ino, target, key, inode.version, "synced", etag, time.time())
+    if existing is not None and existing.key != key and not cat.holders(target, existing.key):
+        delete_object(providers[target], existing.key)
     return copied.nbytes
 
 

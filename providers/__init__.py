@@ -5,6 +5,7 @@ from .errors import (
     Conflict,
     IntegrityError,
     InvalidInput,
+    NoSpace,
     NotFound,
     OmnifsError,
     PermissionDenied,
@@ -16,7 +17,8 @@ from .registry import SCHEMES, Location, ProviderSettings, open_provider, parse_
 
 __all__ = [
     "META_MTIME", "META_SHA256", "RESERVED_PREFIX", "SCHEMES", "Capabilities", "Conflict",
-    "IntegrityError", "InvalidInput", "Location", "NotFound", "ObjectInfo", "OmnifsError",
-    "PermissionDenied", "Provider", "ProviderSettings", "Throttled", "TimedOut", "Unavailable",
+    "IntegrityError", "InvalidInput", "Location", "NoSpace", "NotFound", "ObjectInfo",
+    "OmnifsError", "PermissionDenied", "Provider", "ProviderSettings", "Throttled", "TimedOut",
+    "Unavailable",
     "open_provider", "parse_uri",
 ]

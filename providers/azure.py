@@ -252,6 +252,7 @@ class AzureProvider(Provider):
         tiers=TIERS,
         native_checksums=("md5",),
         max_key_bytes=1024,
+        max_metadata_bytes=8192,
         multipart_threshold=THRESHOLD,
         part_size=PART_SIZE,
         versioning=False,

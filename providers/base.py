@@ -91,6 +91,8 @@ class Capabilities:
     native_checksums: tuple[str, ...] = ()
     #: longest key (in UTF-8 bytes, prefix included) the store accepts
     max_key_bytes: int = 1024
+    #: user metadata (names and values, in bytes) an object may carry: S3's 2 KiB is the least
+    max_metadata_bytes: int = 2048
     #: objects at least this big are uploaded in parallel parts
     multipart_threshold: int = 16 * MiB
     #: size of each part of a multipart upload
@@ -178,11 +180,21 @@ class Provider(abc.ABC):
             raise InvalidInput("key contains a NUL byte", provider=self.name, key=key)
         prefix = self.location.path if self.location.scheme != "file" else ""
         name = f"{prefix}/{key}" if prefix else key
-        limit = self.capabilities.max_key_bytes
-        if len(name.encode("utf-8")) > limit:
-            raise InvalidInput(f"key is {len(encoded)} bytes long; this store allows {limit}",
-                               provider=self.name, key=key[:80] + "...")
+        room = self.key_limit()
+        if len(encoded) > room:
+            limit = self.capabilities.max_key_bytes
+            raise InvalidInput(f"key is {len(encoded) + limit - room} bytes long with its prefix; "
+                               f"this store allows {limit}", provider=self.name,
+                               key=key[:80] + "...")
         return name
+
+    def key_limit(self) -> int:
+        """The longest key (UTF-8 bytes) this store takes: its limit less the prefix keys get.
+
+        omnifs.layout.object_key gives a path that does not fit another key.
+        """
+        prefix = self.location.path if self.location.scheme != "file" else ""
+        return self.capabilities.max_key_bytes - (len(prefix.encode("utf-8")) + 1 if prefix else 0)
 
     def key_of(self, name: str) -> str:
         """Inverse of ``object_name``."""

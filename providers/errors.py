@@ -62,6 +62,14 @@ class TimedOut(Unavailable):
     """
 
 
+class NoSpace(OmnifsError):
+    """A local disk is full, or writing would go into its free-space reserve."""
+
+    errno = _errno.ENOSPC
+    #: space comes back (deletes, evictions): worth retrying later
+    transient = True
+
+
 class Conflict(OmnifsError):
     """A precondition failed: the object changed, or already exists."""
 

@@ -157,6 +157,9 @@ class FaultyProvider(Provider):
     def object_name(self, key: str) -> str:
         return self.inner.object_name(key)
 
+    def key_limit(self) -> int:
+        return self.inner.key_limit()
+
     def key_of(self, name: str) -> str:
         return self.inner.key_of(name)
 

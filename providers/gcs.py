@@ -102,6 +102,7 @@ class GCSProvider(Provider):
         tiers=TIERS,
         native_checksums=("md5", "crc32c"),
         max_key_bytes=1024,
+        max_metadata_bytes=8192,
         multipart_threshold=SIMPLE_LIMIT,
         part_size=PART_SIZE,
         versioning=False,

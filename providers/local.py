@@ -11,6 +11,11 @@ a filesystem, so the rest of omnifs needs no special case:
   listed;
 * objects are private like a cloud bucket's: files 0600, directories 0700
   (whatever the file's mode in a mount; the mount enforces that one);
+* holes stay holes: writes and copies skip zero pages and a local source's
+  holes (providers/sparse.py), so a sparse file costs its data, not its size;
+* with ``free_space_ratio`` (the mount's config passes ``[cache]
+  free_space_ratio``), a write that would leave less than that share of the
+  disk free fails with NoSpace (ENOSPC) before the disk is full;
 * user metadata and content type live in the xattr ``user.omnifs.meta``
   (JSON); where the filesystem has no user xattrs (ENOTSUP) they go to a
   sidecar ``ROOT/.omnifs/meta/<key>.json`` instead, which listings skip.
@@ -27,16 +32,17 @@ import errno
 import io
 import json
 import os
-import shutil
 import stat
 import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, BinaryIO, NoReturn
 
+from . import diskspace, sparse
 from .base import Capabilities, MiB, ObjectInfo, Provider, content_type_for
 from .errors import (
     Conflict,
     InvalidInput,
+    NoSpace,
     NotFound,
     OmnifsError,
     PermissionDenied,
@@ -55,6 +61,10 @@ _MAX_COMPONENT = 255
 #: objects and their directories are the owner's alone (the umask may only narrow them)
 FILE_MODE = 0o600
 DIR_MODE = 0o700
+#: longest path the kernel takes (PATH_MAX less its NUL), and what a key's file needs
+#: beside it: the temp file of a write, or the sidecar of its metadata
+_PATH_MAX = 4095
+_PATH_SLACK = len(TMP_PREFIX) + 32 + len(SIDECAR_DIR) + len(".json") + 2
 
 
 class _Window(io.RawIOBase):
@@ -102,11 +112,18 @@ class LocalProvider(Provider):
         self.root = os.path.abspath(self.location.path)
         fsync = str(settings.extra.get("fsync", "true")).lower()
         self._fsync = fsync not in ("0", "false", "no", "off")
+        #: share of the disk no write may take (the mount's config sets [cache] free_space_ratio)
+        self._free_ratio = float(settings.extra.get("free_space_ratio", 0) or 0)
         self._root_checked = False
         #: None until the first metadata write tells whether xattrs work here
         self._xattrs: bool | None = None
 
     # -- paths and errors ------------------------------------------------
+    def key_limit(self) -> int:
+        """A key is a path under the root: PATH_MAX counts the root's own length."""
+        return min(self.capabilities.max_key_bytes, _PATH_MAX - len(self.root.encode()) - 1
+                   - _PATH_SLACK)
+
     def _path(self, key: str) -> str:
         """The file for ``key``, refusing names that would escape the root or can't exist."""
         name = self.object_name(key)
@@ -150,7 +167,7 @@ class LocalProvider(Provider):
         elif code in (errno.EACCES, errno.EPERM, errno.EROFS):
             cls = PermissionDenied
         elif code in (errno.ENOSPC, errno.EDQUOT):
-            cls, reason = Unavailable, "disk full"
+            cls, reason = NoSpace, e.strerror or reason  # ours says which reserve
         elif code in (errno.EEXIST, errno.ENOTDIR, errno.EISDIR, errno.ENOTEMPTY):
             cls, reason = Conflict, f"{reason} (a key and a 'directory' share this name)"
         elif code == errno.ENAMETOOLONG:
@@ -269,17 +286,15 @@ class LocalProvider(Provider):
                 "content_type": content_type_for(key, content_type)}
         return self._atomic_write(key, path, meta, lambda out: self._pump(key, stream, size, out))
 
+    def _room_for(self, nbytes: int) -> None:
+        """Refuse (ENOSPC) bytes that would go into the disk's free-space reserve."""
+        if self._free_ratio > 0:
+            diskspace.check_room(self.root, self._free_ratio, nbytes)
+
     def _pump(self, key: str, stream: BinaryIO, size: int | None, out: BinaryIO) -> None:
-        left = size
-        while left is None or left > 0:
-            chunk = stream.read(CHUNK if left is None else min(CHUNK, left))
-            if not chunk:
-                break
-            out.write(chunk)
-            if left is not None:
-                left -= len(chunk)
-        if left:
-            raise InvalidInput(f"stream ended {left} bytes short of the announced {size}",
+        got = sparse.copy_stream(stream, out.fileno(), size, before_write=self._room_for)
+        if size is not None and got < size:
+            raise InvalidInput(f"stream ended {size - got} bytes short of the announced {size}",
                                provider=self.name, key=key)
 
     def _atomic_write(self, key: str, path: str, meta: dict, fill) -> ObjectInfo:
@@ -336,7 +351,8 @@ class LocalProvider(Provider):
                         self._fail(e, dst_key)
         with src_f:
             return self._atomic_write(dst_key, dst, meta,
-                                      lambda out: shutil.copyfileobj(src_f, out, CHUNK))
+                                      lambda out: sparse.copy_fd(src_f.fileno(), out.fileno(),
+                                                                 before_write=self._room_for))
 
     def delete(self, key: str) -> None:
         path = self._path(key)

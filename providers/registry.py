@@ -24,7 +24,7 @@ _REGISTRY: dict[str, tuple[str, tuple[str, ...]]] = {
            ("connection_string", "account_url", "account_key", "sas_token", "part_size",
             "max_concurrency", "multipart_threshold", "content_md5")),
     "minio": ("providers.minio:MinioProvider", ("endpoint", "access_key", "secret_key", "cert_check")),
-    "file": ("providers.local:LocalProvider", ("fsync",)),
+    "file": ("providers.local:LocalProvider", ("fsync", "free_space_ratio")),
 }
 
 SCHEMES = tuple(_REGISTRY)

@@ -26,6 +26,14 @@ def _keep_umask():
     os.umask(old)
     yield
     os.umask(old)
+def pytest_collection_modifyitems(config, items):
+    """``@pytest.mark.slow`` (soaks, long runs) only with OMNIFS_SLOW=1."""
+    if os.environ.get("OMNIFS_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="slow: run with OMNIFS_SLOW=1")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")

@@ -36,17 +36,25 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _open(args):
-    """The config and its block cache; None when nothing made one yet (nor will this)."""
+    """The config and its block cache; None when nothing made one yet (nor will this).
+
+    On a full disk, the spare room the mount keeps is given back first: opening
+    the cache writes to its index (providers/diskspace.py).
+    """
     from omnifs.blockcache import BlockCache
+    from providers.diskspace import spare_files
 
     cfg = load_config(args.config)
     if not (cfg.cache_dir / "blocks").is_dir():
         return cfg, None
+    for spare in spare_files(cfg.catalog_path(), cfg.cache_dir):
+        spare.release_if_low()
     return cfg, BlockCache.for_config(cfg)
 
 
 def cmd_stats(args) -> int:
     from mountfs.replicas import SNAPSHOT_NAME, load_snapshot
+    from mountfs.staging import held_on_disk
 
     cfg, cache = _open(args)
     if cache is None:
@@ -56,17 +64,20 @@ def cmd_stats(args) -> int:
         st = cache.stats()
     finally:
         cache.close()
+    staged = held_on_disk(cfg.cache_dir)
     measured = load_snapshot(cfg.cache_dir / SNAPSHOT_NAME)
     if args.json:
         out = st.as_dict()
+        out["staging"] = staged
         out["readahead_blocks"] = cfg.cache_readahead
         out["providers"] = (measured or {}).get("providers", [])
         print(json.dumps(out, indent=2, sort_keys=True))
         return 0
     ratio = "-" if st.hit_ratio is None else f"{st.hit_ratio * 100:.1f}%"
-    pct = st.size / st.limit * 100 if st.limit else 0.0
+    pct = (st.size + staged) / st.limit * 100 if st.limit else 0.0
     print(f"cache:     {st.directory}")
-    print(f"size:      {human_bytes(st.size)} of {human_bytes(st.limit)} ({pct:.1f}%)")
+    print(f"size:      {human_bytes(st.size + staged)} of {human_bytes(st.limit)} ({pct:.1f}%): "
+          f"blocks {human_bytes(st.size)}, staging {human_bytes(staged)}")
     print(f"entries:   {plural(st.entries, 'block')} of up to {human_bytes(st.block_size)}; "
           f"read-ahead {plural(cfg.cache_readahead, 'block')}")
     print(f"hits:      {st.hits}  misses: {st.misses}  hit ratio: {ratio}")

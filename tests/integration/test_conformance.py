@@ -533,6 +533,27 @@ def test_key_too_long(provider):
         provider.write_bytes(wide, b"x")
 
 
+def test_keys_up_to_the_key_limit_work(provider):
+    """``key_limit()`` is exact: omnifs.layout.object_key gives longer paths a fallback key."""
+    room = provider.key_limit()
+    parts, left = [], room
+    while left > 0:
+        take = min(199, left)
+        if left - take == 1:  # never leave a one-byte tail for "/" alone
+            take -= 1
+        parts.append("k" * take)
+        left -= take + 1
+    key = "/".join(parts)
+    assert len(key) == room
+    provider.write_bytes(key, b"x")
+    try:
+        assert provider.read_bytes(key) == b"x"
+    finally:
+        provider.delete(key)
+    with pytest.raises(InvalidInput):
+        provider.write_bytes(key + "k", b"x")
+
+
 def test_key_not_valid_utf8(provider):
     for key in ("a\udcff", "dir/\ud800x"):
         with pytest.raises(InvalidInput) as err:

@@ -145,9 +145,12 @@ class Mounted:
 
 def write_config(root: Path, settings: dict, *, copies: int = 2, quorum: int = 1,
                  allow_other: bool = False, cache_dir: Path | None = None,
-                 extra: dict[str, dict] | None = None, rules: list[dict] | None = None) -> Path:
-    text = [f'[catalog]\nurl = "sqlite:///{root}/catalog.db"\n',
-            f'[cache]\ndir = "{cache_dir or root / "cache"}"\nsize = "1GiB"\n',
+                 extra: dict[str, dict] | None = None, rules: list[dict] | None = None,
+                 cache: dict | None = None, catalog: Path | None = None) -> Path:
+    """``cache`` adds or overrides ``[cache]`` keys; ``catalog`` is the catalog file."""
+    cache_keys = {"dir": str(cache_dir or root / "cache"), "size": "1GiB", **(cache or {})}
+    text = [f'[catalog]\nurl = "sqlite:///{catalog or root / "catalog.db"}"\n',
+            "[cache]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in cache_keys.items()),
             f"[replication]\ncopies = {copies}\nwrite_quorum = {quorum}\n",
             f"[mount]\nallow_other = {'true' if allow_other else 'false'}\n"]
     for name, s in settings.items():
@@ -166,14 +169,18 @@ def make_mount(tmp_path_factory, request):
     """Factory: ``make_mount(kinds=("file", "file"), allow_other=False)`` -> Mounted.
 
     ``settings`` (name -> ProviderSettings) replaces ``kinds`` when given;
-    ``extra`` adds keys to provider tables, ``rules`` writes ``[[governance.rules]]``.
+    ``extra`` adds keys to provider tables, ``rules`` writes ``[[governance.rules]]``,
+    ``cache`` adds ``[cache]`` keys; ``catalog`` and ``store_dir`` move the catalog
+    file and the ``file`` stores (e.g. onto a small disk).
     """
     made: list[Mounted] = []
 
     def make(kinds=("file", "file"), *, allow_other: bool = False, copies: int | None = None,
              quorum: int = 1, mount: bool = True, cache_dir: Path | None = None,
              mount_args: list[str] | None = None, settings: dict | None = None,
-             extra: dict[str, dict] | None = None, rules: list[dict] | None = None) -> Mounted:
+             extra: dict[str, dict] | None = None, rules: list[dict] | None = None,
+             cache: dict | None = None, catalog: Path | None = None,
+             store_dir: Path | None = None) -> Mounted:
         root = tmp_path_factory.mktemp("omnifs")
         if allow_other:
             root.chmod(0o755)
@@ -182,7 +189,7 @@ def make_mount(tmp_path_factory, request):
         for i, kind in enumerate(() if given else kinds):
             name = f"{kind}{i}"
             if kind == "file":
-                store = root / f"store-{i}"
+                store = (store_dir or root) / f"store-{i}"
                 store.mkdir()
                 from providers import ProviderSettings
 
@@ -195,7 +202,8 @@ def make_mount(tmp_path_factory, request):
             # there while it is up, so tests that look for a file's bytes know where
             extra = {next(iter(settings)): {"weight": 2}}
         cfg = write_config(root, settings, copies=copies or len(settings), quorum=quorum,
-                           allow_other=allow_other, cache_dir=cache_dir, extra=extra, rules=rules)
+                           allow_other=allow_other, cache_dir=cache_dir, extra=extra, rules=rules,
+                           cache=cache, catalog=catalog)
         if allow_other:
             # other users must be able to reach it: pytest's tmp dirs are 0700
             mp = Path(tempfile.mkdtemp(prefix="omnifs-mnt-"))
@@ -218,6 +226,26 @@ def make_mount(tmp_path_factory, request):
         m.close()
         if m.mp.parent == Path(tempfile.gettempdir()):
             shutil.rmtree(m.mp, ignore_errors=True)
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """Factory: ``tmpfs("64m")`` -> a fresh directory on a tmpfs of that size."""
+    made: list[Path] = []
+
+    def make(size: str) -> Path:
+        d = tmp_path / f"tmpfs{len(made)}"
+        d.mkdir()
+        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(d)],
+                              check=False, capture_output=True, text=True)
+        if proc.returncode != 0:
+            pytest.skip(f"cannot mount a small tmpfs here: {proc.stderr.strip()}")
+        made.append(d)
+        return d
+
+    yield make
+    for d in made:
+        subprocess.run(["umount", "-l", str(d)], check=False)
 
 
 @pytest.fixture

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import errno
+import sqlite3
 
 import pyfuse3
 import pytest
 import trio
 
 from mountfs.fuse_errors import fuse_handler, to_errno
-from providers.errors import InvalidInput, NotFound, PermissionDenied, Throttled, Unavailable
+from providers.errors import (
+    InvalidInput,
+    NoSpace,
+    NotFound,
+    PermissionDenied,
+    Throttled,
+    Unavailable,
+)
 
 
 @pytest.mark.parametrize(("exc", "code"), [
@@ -23,6 +31,8 @@ from providers.errors import InvalidInput, NotFound, PermissionDenied, Throttled
     (Throttled("x", provider="p"), errno.EAGAIN),
     (InvalidInput("x"), errno.EINVAL),
     (OSError(errno.ENOSPC, "full"), errno.ENOSPC),
+    (sqlite3.OperationalError("database or disk is full"), errno.ENOSPC),
+    (NoSpace("x", provider="p", key="k"), errno.ENOSPC),
     (ValueError("bug"), errno.EIO),
     (pyfuse3.FUSEError(errno.ENAMETOOLONG), errno.ENAMETOOLONG),
 ])

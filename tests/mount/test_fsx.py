@@ -1,8 +1,9 @@
 """An fsx-style random operation run: the mount must always agree with a local file.
 
 Not fsx itself (not packaged here), but its idea: seeded random writes,
-truncates, reads, mmap reads, fsyncs and close/reopen on one file in the
-mount and on a reference file, comparing contents after every read.
+truncates, fallocates (plain, keep-size, punch-hole, zero-range), reads, mmap
+reads, fsyncs and close/reopen on one file in the mount and on a reference
+file, comparing contents after every read.
 """
 
 from __future__ import annotations
@@ -13,7 +14,16 @@ import random
 
 import pytest
 
+from mountfs.fallocate import (
+    FALLOC_FL_KEEP_SIZE,
+    FALLOC_FL_PUNCH_HOLE,
+    FALLOC_FL_ZERO_RANGE,
+    fallocate,
+)
+
 MAX = 300_000
+FALLOCATE_MODES = (0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                   FALLOC_FL_ZERO_RANGE, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE)
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -25,7 +35,8 @@ def test_random_operations_match_a_local_file(mnt, tmp_path, seed):
     size = 0
     try:
         for step in range(300):
-            op = rnd.choice(["write", "write", "read", "truncate", "mmap", "fsync", "reopen"])
+            op = rnd.choice(["write", "write", "read", "truncate", "fallocate", "mmap", "fsync",
+                             "reopen"])
             if op == "write":
                 off = rnd.randrange(0, MAX)
                 data = rnd.randbytes(rnd.randrange(1, 20_000))
@@ -35,6 +46,13 @@ def test_random_operations_match_a_local_file(mnt, tmp_path, seed):
                 size = rnd.randrange(0, MAX)
                 os.ftruncate(fd, size)
                 os.ftruncate(ref, size)
+            elif op == "fallocate":
+                mode = rnd.choice(FALLOCATE_MODES)
+                off, n = rnd.randrange(0, MAX), rnd.randrange(1, 40_000)
+                fallocate(fd, mode, off, n)
+                fallocate(ref, mode, off, n)
+                if not mode & FALLOC_FL_KEEP_SIZE:
+                    size = max(size, off + n)
             elif op == "read":
                 off = rnd.randrange(0, max(size, 1))
                 n = rnd.randrange(1, 70_000)
@@ -48,7 +66,7 @@ def test_random_operations_match_a_local_file(mnt, tmp_path, seed):
             elif op == "reopen":
                 os.close(fd)
                 fd = os.open(path, os.O_RDWR)
-            assert os.fstat(fd).st_size == size, f"step {step} {op}"
+            assert os.fstat(fd).st_size == os.fstat(ref).st_size == size, f"step {step} {op}"
     finally:
         os.close(fd)
         os.close(ref)

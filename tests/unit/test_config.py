@@ -93,3 +93,24 @@ def test_provider_specific_options(tmp_path):
     assert cfg.providers["a"].extra["fsync"] is False
     with pytest.raises(ConfigError, match="unknown key 'fsync' for a s3:// provider"):
         load_config(write(tmp_path, '[providers.a]\nuri = "s3://abc"\nfsync = false\n'))
+
+
+def test_free_space_ratio(tmp_path):
+    cfg = load_config(write(tmp_path, default_config_text(tmp_path / "data")))
+    assert cfg.free_space_ratio == 0.1  # the default `omnifs init` writes, and the default
+    assert cfg.providers["local-a"].extra["free_space_ratio"] == 0.1  # file:// stores too
+    cfg = parse_config({"cache": {"free_space_ratio": 0},
+                        "providers": {"a": {"uri": "file:///x"},
+                                      "b": {"uri": "file:///y", "free_space_ratio": 0.3}}})
+    assert cfg.free_space_ratio == 0.0
+    assert cfg.providers["a"].extra["free_space_ratio"] == 0.0
+    assert cfg.providers["b"].extra["free_space_ratio"] == 0.3
+    assert parse_config({}).free_space_ratio == 0.1
+    for bad in (1.5, -0.1, "10%", True):
+        with pytest.raises(ConfigError) as e:
+            parse_config({"cache": {"free_space_ratio": bad}})
+        assert "free_space_ratio" in str(e.value) and "\n" not in str(e.value)
+    with pytest.raises(ConfigError, match=r"\[providers.b\] free_space_ratio"):
+        parse_config({"providers": {"b": {"uri": "file:///y", "free_space_ratio": 2}}})
+    with pytest.raises(ConfigError, match="unknown key 'free_space_ratio' for a s3://"):
+        parse_config({"providers": {"b": {"uri": "s3://abc", "free_space_ratio": 0.2}}})

@@ -115,6 +115,10 @@ def test_lock_keys_cover_the_objects_an_item_touches(tmp_path):
     assert set(move) & set(rep)
     assert "b\0old/f" in move
     assert not set(other) & set(rep)     # another provider is independent
+    # a path too long for a store's keys is written at its fallback key: that is locked too
+    from omnifs.layout import long_key
+
+    assert set(rep) & set(lock_keys(cat, item("delete", provider="b", key=long_key("dir/f"))))
     cat.close()
 
 
