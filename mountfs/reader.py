@@ -88,6 +88,10 @@ FAILED_FOR = 3.0
 _FAILED_MEMORY = 1024
 
 
+def _failure_key(file: FileRef, index: int) -> tuple:
+    return file.content_id, index, tuple((r.name, r.key) for r in file.replicas)
+
+
 @dataclass
 class FileRef:
     """One version of a file as the catalog knows it."""
@@ -116,8 +120,9 @@ class ReadPath:
         self.readahead = readahead if cache is not None else 0
         self._lock = threading.Lock()
         self._inflight: dict[str, cf.Future] = {}
-        #: block key -> (when, error) of the last fetch every replica failed (see FAILED_FOR)
-        self._failed: dict[str, tuple[float, OmnifsError]] = {}
+        #: (block, replicas) -> (when, error) of the last fetch every replica failed (see
+        #: FAILED_FOR); the same block at other keys (objects moved after a rename) is tried
+        self._failed: dict[tuple, tuple[float, OmnifsError]] = {}
         self._ahead: dict[str, None] = {}  # insertion-ordered set of prefetched, unread blocks
         self._prefetch_pool = cf.ThreadPoolExecutor(
             max_workers=max(1, min(self.readahead, 16)), thread_name_prefix="omnifs-readahead")
@@ -214,7 +219,7 @@ class ReadPath:
 
     def _direct_fetch(self, file: FileRef, index: int) -> bytes:
         """One block from the fastest replica (hedged, failed over), into the cache."""
-        failed = self._failed.get(f"{file.content_id}:{index}")
+        failed = self._failed.get(_failure_key(file, index))
         if failed is not None and time.monotonic() - failed[0] < FAILED_FOR:
             raise type(failed[1])(str(failed[1]))
         start, end = self.block_range(file, index)
@@ -230,7 +235,7 @@ class ReadPath:
     def note_failed(self, file: FileRef, index: int, err: OmnifsError) -> None:
         """No replica could give block ``index``: fetches of it fail at once for a while."""
         with self._lock:
-            self._failed[f"{file.content_id}:{index}"] = (time.monotonic(), err)
+            self._failed[_failure_key(file, index)] = (time.monotonic(), err)
             while len(self._failed) > _FAILED_MEMORY:
                 self._failed.pop(next(iter(self._failed)))
 

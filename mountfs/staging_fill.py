@@ -146,7 +146,7 @@ def _stream_into(fd: int, ref: FileRef, reader: ReplicaReader, start: int, end: 
 
 
 def _write_data(fd: int, view: memoryview, offset: int,
-                before_write: Callable[[int], None] | None) -> None:
+                before_write: Callable[[int], None] | None = None) -> None:
     """``view`` at ``offset``, leaving out stretches of zeros (holes) of ``HOLE`` bytes or more."""
     n = len(view)
     i = 0

@@ -33,6 +33,7 @@ from providers.errors import (
     Conflict,
     IntegrityError,
     InvalidInput,
+    NoSpace,
     NotFound,
     OmnifsError,
     TimedOut,
@@ -56,8 +57,9 @@ SUCCESS_EVERY = 30.0
 #: persist at most one failure sample per provider this often (a dead store under load)
 FAILURE_EVERY = 0.5
 
-#: errors that say nothing about a store's availability (a missing key, a lost race, bad bytes)
-_NOT_HEALTH = (NotFound, Conflict, InvalidInput, IntegrityError)
+#: errors that say nothing about a store's availability (a missing key, a lost race, bad bytes,
+#: a local disk out of room: the store answered)
+_NOT_HEALTH = (NotFound, Conflict, InvalidInput, IntegrityError, NoSpace)
 
 
 def counts_against(exc: BaseException) -> bool:

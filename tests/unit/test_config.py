@@ -96,12 +96,15 @@ def test_provider_specific_options(tmp_path):
 
 
 def test_free_space_ratio(tmp_path):
+    for d in ("data/store-a", "data/store-b", "x", "y"):
+        (tmp_path / d).mkdir(parents=True)
     cfg = load_config(write(tmp_path, default_config_text(tmp_path / "data")))
     assert cfg.free_space_ratio == 0.1  # the default `omnifs init` writes, and the default
     assert cfg.providers["local-a"].extra["free_space_ratio"] == 0.1  # file:// stores too
     cfg = parse_config({"cache": {"free_space_ratio": 0},
-                        "providers": {"a": {"uri": "file:///x"},
-                                      "b": {"uri": "file:///y", "free_space_ratio": 0.3}}})
+                        "providers": {"a": {"uri": f"file://{tmp_path}/x"},
+                                      "b": {"uri": f"file://{tmp_path}/y",
+                                            "free_space_ratio": 0.3}}})
     assert cfg.free_space_ratio == 0.0
     assert cfg.providers["a"].extra["free_space_ratio"] == 0.0
     assert cfg.providers["b"].extra["free_space_ratio"] == 0.3
@@ -111,6 +114,7 @@ def test_free_space_ratio(tmp_path):
             parse_config({"cache": {"free_space_ratio": bad}})
         assert "free_space_ratio" in str(e.value) and "\n" not in str(e.value)
     with pytest.raises(ConfigError, match=r"\[providers.b\] free_space_ratio"):
-        parse_config({"providers": {"b": {"uri": "file:///y", "free_space_ratio": 2}}})
+        parse_config({"providers": {"b": {"uri": f"file://{tmp_path}/y",
+                                          "free_space_ratio": 2}}})
     with pytest.raises(ConfigError, match="unknown key 'free_space_ratio' for a s3://"):
         parse_config({"providers": {"b": {"uri": "s3://abc", "free_space_ratio": 0.2}}})
