@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import logging
 import math
 import os
@@ -39,6 +40,7 @@ from omnifs.replication import queue_attrs
 from providers import RESERVED_PREFIX
 from providers.errors import Conflict, OmnifsError
 
+from .catalog_wait import catalog_writable
 from .fallocate import FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, fallocate
 from .fuse_errors import wrap_handlers
 from .publish import Publisher
@@ -114,6 +116,19 @@ def format_replicas(cat: Catalog, inode: Inode) -> str:
         current = "current" if r.version == inode.version else "old"
         lines.append(f"{r.provider} {r.state} v{r.version} {current} {r.key}")
     return "\n".join(lines) + ("\n" if lines else "")
+
+
+
+def _writes_catalog(handler):
+    """A handler that changes the catalog waits for another process's write lock in a worker
+    thread, never on the event loop (mountfs/catalog_wait.py)."""
+
+    @functools.wraps(handler)
+    async def waiting(self, *args):
+        await catalog_writable(self.cat)
+        return await handler(self, *args)
+
+    return waiting
 
 
 @wrap_handlers
@@ -280,6 +295,7 @@ class Operations(pyfuse3.Operations):
             raise
         st.fd = fd
         self.staging.note(st.ino, fd)
+        await catalog_writable(self.cat)  # the caller records it as staged next
 
     def _mark_dirty(self, st: OpenFile) -> None:
         t = now_ns()
@@ -441,6 +457,7 @@ class Operations(pyfuse3.Operations):
             raise fuse_error(errno.ENOENT)
         return self._entry(inode)
 
+    @_writes_catalog
     async def forget(self, inode_list):
         for ino, n in inode_list:
             left = self.lookups.get(ino, 0) - n
@@ -457,6 +474,7 @@ class Operations(pyfuse3.Operations):
     async def getattr(self, inode, ctx):
         return self._attrs(self._get(inode))
 
+    @_writes_catalog
     async def setattr(self, inode, attr, fields, fh, ctx):
         self.busy_at = trio.current_time()
         cur = self._get(inode)
@@ -557,10 +575,12 @@ class Operations(pyfuse3.Operations):
         return True  # default_permissions: the kernel already checked
 
     # -- namespace changes ----------------------------------------------------------
+    @_writes_catalog
     async def mkdir(self, parent_inode, name, mode, ctx):
         self.busy_at = trio.current_time()
         return self._entry(self._create_entry(parent_inode, name, stat.S_IFDIR | stat.S_IMODE(mode), ctx))
 
+    @_writes_catalog
     async def mknod(self, parent_inode, name, mode, rdev, ctx):
         if stat.S_IFMT(mode) == stat.S_IFREG:
             self._check_placement(parent_inode, name)
@@ -573,10 +593,12 @@ class Operations(pyfuse3.Operations):
             return self._entry(self._get(inode.id))
         return self._entry(self._create_entry(parent_inode, name, mode, ctx, rdev=rdev))
 
+    @_writes_catalog
     async def symlink(self, parent_inode, name, target, ctx):
         return self._entry(self._create_entry(parent_inode, name, stat.S_IFLNK | 0o777, ctx,
                                               target=os.fsdecode(target)))
 
+    @_writes_catalog
     async def link(self, inode, new_parent_inode, new_name, ctx):
         text = self._new_name(new_parent_inode, new_name)
         cur = self._get(inode)
@@ -603,6 +625,7 @@ class Operations(pyfuse3.Operations):
         if promoted:
             self._queue_moves(inode.id)
 
+    @_writes_catalog
     async def unlink(self, parent_inode, name, ctx):
         text = self._name(name)
         inode = self.cat.lookup(parent_inode, text)
@@ -622,6 +645,7 @@ class Operations(pyfuse3.Operations):
         if inode is not None and inode.nlink == 0:
             self._unlinked(ino)
 
+    @_writes_catalog
     async def rmdir(self, parent_inode, name, ctx):
         inode = self.cat.lookup(parent_inode, self._name(name))
         if inode is None:
@@ -638,6 +662,7 @@ class Operations(pyfuse3.Operations):
                 self.cat.delete(inode.id)
         self.space.after_delete()
 
+    @_writes_catalog
     async def rename(self, parent_inode_old, name_old, parent_inode_new, name_new, flags, ctx):
         known = pyfuse3.RENAME_NOREPLACE | pyfuse3.RENAME_EXCHANGE
         if flags & ~known or flags == known:
@@ -717,6 +742,7 @@ class Operations(pyfuse3.Operations):
         if placer.rules:
             placer.check(f"{self.cat.path_of(parent) or ''}/{os.fsdecode(name)}")
 
+    @_writes_catalog
     async def create(self, parent_inode, name, mode, flags, ctx):
         self.busy_at = trio.current_time()
         self._check_placement(parent_inode, name)
@@ -729,6 +755,7 @@ class Operations(pyfuse3.Operations):
         fh = self._new_handle(inode.id, flags, created=True)
         return pyfuse3.FileInfo(fh=fh), self._entry(self._get(inode.id))
 
+    @_writes_catalog
     async def open(self, inode, flags, ctx):
         cur = self._get(inode)
         if cur.kind == "dir":
@@ -780,6 +807,8 @@ class Operations(pyfuse3.Operations):
         st = self._state(h.ino)
         # room on local disk first (a first copy of the file is checked as it is made)
         await self.space.admit(len(buf))
+        if not st.marked:
+            await catalog_writable(self.cat)  # the first write records it as staged
         async with st.lock:
             if st.fd is None:
                 await self._ensure_staging(st)
@@ -806,6 +835,7 @@ class Operations(pyfuse3.Operations):
         if st is not None and st.dirty:
             await self._publish(st)
 
+    @_writes_catalog
     async def fallocate(self, inode, mode, offset, length):
         """fallocate(2): preallocate, extend, punch or zero a range of the staging file.
 
@@ -956,6 +986,7 @@ class Operations(pyfuse3.Operations):
             raise fuse_error(pyfuse3.ENOATTR)
         return value
 
+    @_writes_catalog
     async def setxattr(self, inode, name, value, ctx):
         self._get(inode)
         if name == XATTR_REPLICAS:
@@ -973,6 +1004,7 @@ class Operations(pyfuse3.Operations):
             names.append(XATTR_REPLICAS)
         return names
 
+    @_writes_catalog
     async def removexattr(self, inode, name, ctx):
         self._get(inode)
         if name == XATTR_REPLICAS:

@@ -66,8 +66,9 @@ from policy.placement import (
     rules_from_config,
     views_from_config,
 )
-from providers.errors import NoSpace, NotFound, PermissionDenied, Unavailable
+from providers.errors import NoSpace, NotFound, OmnifsError, PermissionDenied, Unavailable
 
+from .catalog_wait import catalog_writable
 from .quorum import Attempts, Speeds, nursery_for, race
 from .staging import OpenFile, StagingArea, hash_file
 from .stores import Stores
@@ -239,8 +240,10 @@ class Publisher:
                 await self.stores.call(provider, copy_object_to, p, key, dest, dest_path or dest)
             except NotFound:
                 # its upload never happened: nothing to keep
+                await catalog_writable(self.cat)
                 self.cat.drop_replica(holder.inode, provider)
                 continue
+            await catalog_writable(self.cat)
             self.cat.set_replica(holder.inode, provider, dest, holder.version, holder.state,
                                  holder.etag)
 
@@ -301,6 +304,7 @@ class Publisher:
             ok = len(attempts.done) >= quorum
             for name in attempts.running:
                 self.late_uploads.add((ino, name))
+            await catalog_writable(self.cat)
             try:
                 if ok:
                     self._commit(job, st, inode, sha, attempts, holders)
@@ -334,12 +338,18 @@ class Publisher:
         job.old[name] = self.cat.replica(job.ino, name)
         key = job.keys[name] = object_key(self.stores[name], job.path)
         await self.free_key(name, key, job.ino)
+        await catalog_writable(self.cat)
         self.cat.set_replica(job.ino, name, key, job.version, "pending")
         start = time.monotonic()
         source = job.data if job.data is not None else job.spath
-        info = await self.stores.call(name, _upload, self.stores[name], key, job.path, source,
-                                      job.size, job.meta)
+        try:
+            info = await self.stores.call(name, _upload, self.stores[name], key, job.path,
+                                          source, job.size, job.meta)
+        except OmnifsError:
+            await catalog_writable(self.cat)  # a late failure is recorded once this raises
+            raise
         self.speeds.note(name, job.size, time.monotonic() - start)
+        await catalog_writable(self.cat)  # a late result is recorded as soon as this returns
         return info
 
     def _commit(self, job: Job, st: OpenFile, inode: Inode, sha: str, attempts: Attempts,

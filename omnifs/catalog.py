@@ -56,6 +56,9 @@ from providers.errors import Conflict, InvalidInput, NotFound, OmnifsError
 
 from .catalog_schema import ROOT_INODE, migrate
 
+#: how long a statement waits for another connection's write lock before it fails
+BUSY_TIMEOUT_MS = 30_000
+
 __all__ = ["KIND_OF_MODE", "ROOT_INODE", "Catalog", "Inode", "ProviderHealth", "Replica",
            "WorkItem"]
 
@@ -177,7 +180,7 @@ class Catalog:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA foreign_keys=ON")
-        self.db.execute("PRAGMA busy_timeout=30000")
+        self.db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         self.schema_version = migrate(self.db)
         self._depth = 0
         if self.get(ROOT_INODE) is None:
@@ -193,6 +196,45 @@ class Catalog:
         self.db.close()
 
     # -- transactions ------------------------------------------------------
+    def write_lock_free(self) -> bool:
+        """Whether a write could start this instant; never waits (the mount's event loop asks).
+
+        False while another connection (the daemon, ``omnifs import``, another
+        command) holds SQLite's write lock: :meth:`wait_write_lock` then waits
+        for it in a worker thread.
+        """
+        if self.db.in_transaction:
+            return True
+        self.db.execute("PRAGMA busy_timeout=0")
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("ROLLBACK")
+            return True
+        except sqlite3.OperationalError as e:
+            if _busy(e):
+                return False
+            raise
+        finally:
+            self.db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
+    def wait_write_lock(self, timeout: float) -> bool:
+        """Block until no other connection holds the write lock, at most ``timeout`` seconds.
+
+        For a worker thread: it waits on a connection of its own, so the
+        catalog's connection stays free for the thread that owns it.
+        """
+        conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("ROLLBACK")
+            return True
+        except sqlite3.OperationalError as e:
+            if _busy(e):
+                return False
+            raise
+        finally:
+            conn.close()
+
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE ... COMMIT; nested uses join the outer transaction."""
@@ -934,3 +976,8 @@ class Catalog:
             "SELECT json_extract(payload, '$.provider'), count(*) FROM work "
             "WHERE state IN ('pending', 'claimed') AND kind = 'replicate' GROUP BY 1").fetchall()
         return {name: n for name, n in rows if name is not None}
+
+
+def _busy(err: sqlite3.OperationalError) -> bool:
+    """SQLITE_BUSY: another connection holds the lock ("database is locked")."""
+    return getattr(err, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY or "locked" in str(err)
