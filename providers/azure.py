@@ -52,7 +52,7 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import urllib3
 from azure.core import exceptions as aexc
@@ -67,17 +67,16 @@ from azure.storage.blob import (
 from .azwire import AzWire, Fallback, Missing
 from .base import Capabilities, MiB, ObjectInfo, Provider, content_type_for
 from .errors import (
-    Conflict,
     IntegrityError,
     InvalidInput,
     NotFound,
     OmnifsError,
     PermissionDenied,
-    Throttled,
-    TimedOut,
     Unavailable,
     timed_out,
+    transport_error,
 )
+from .http_status import RANGE_NOT_SATISFIABLE, status_error
 from .streams import TranslatingReader, WireBody, read_full, whole_size
 
 if TYPE_CHECKING:
@@ -97,8 +96,14 @@ READ_FIRST = 4 * MiB
 READ_CHUNK = 16 * MiB
 _COPY_POLL = 0.2
 
-#: everything the SDK raises; translated by ``AzureProvider._error``
+#: everything the SDK raises; translated by ``AzureProvider.translate``
 _SDK_ERRORS: tuple[type[BaseException], ...] = (aexc.AzureError, OSError, ValueError)
+#: azure-core's error classes and the codes that say what an answer meant (the status it
+#: carries), ahead of the status it came with
+_SDK_CLASSES: tuple[tuple[type[BaseException], int], ...] = (
+    (aexc.ResourceNotFoundError, 404), (aexc.ClientAuthenticationError, 403),
+    (aexc.ResourceModifiedError, 412), (aexc.ResourceExistsError, 409))
+_CODE_STATUS = {"ServerBusy": 503, "OperationTimedOut": 503}
 #: what reading a fast-path body may raise (a dropped connection, a short body)
 _WIRE_ERRORS: tuple[type[BaseException], ...] = (urllib3.exceptions.HTTPError, OSError)
 
@@ -258,6 +263,7 @@ class AzureProvider(Provider):
         versioning=False,
         metadata_update=False,
     )
+    sdk_errors = _SDK_ERRORS
 
     def __init__(self, settings: ProviderSettings):
         super().__init__(settings)
@@ -318,43 +324,31 @@ class AzureProvider(Provider):
                            "provider table, or AZURE_STORAGE_CONNECTION_STRING", provider=self.name)
 
     # -- errors -------------------------------------------------------------
-    def _error(self, e: BaseException, key: str | None) -> NoReturn:
-        """The one translation of azure-core errors into omnifs errors (no secrets)."""
-        if isinstance(e, OmnifsError):
-            raise e
-        where = {"provider": self.name, "key": key}
-        if timed_out(e):
-            raise TimedOut(f"timed out waiting for the store ({self.timeout:g} s)",
-                           **where) from None
+    def _translate(self, e: BaseException, key: str | None) -> OmnifsError:
+        """An azure-core error as an omnifs error (its text is never repeated: it may hold a SAS)."""
+        where: dict[str, Any] = {"provider": self.name, "key": key}
         code = str(getattr(e, "error_code", None) or "")
         status = getattr(e, "status_code", None)
+        if status is None and timed_out(e):  # an answer (a 504 included) is no silence
+            return transport_error(e, self.timeout, **where)
         if code == "ContainerNotFound":
-            raise NotFound(f"container {self.container_name!r} does not exist", **where) from None
+            return self._container_missing(key)
         if code == "BlobArchived" or (status == 409 and "archiv" in code.lower()):
-            raise PermissionDenied("the blob is archived: rehydrate it (set_tier Hot or Cool) "
-                                   "and wait before reading", **where) from None
-        if isinstance(e, aexc.ResourceNotFoundError) or status == 404:
-            raise NotFound("no such object", **where) from None
-        if isinstance(e, aexc.ClientAuthenticationError) or status in (401, 403):
-            raise PermissionDenied(f"access denied ({code or status})", **where) from None
-        if status in (429, 503) or code in ("ServerBusy", "OperationTimedOut"):
-            raise Throttled(f"the store is busy ({code or status}), retry later", **where) from None
-        if isinstance(e, (aexc.ResourceModifiedError, aexc.ResourceExistsError)) or status in (409, 412):
-            raise Conflict(f"precondition failed or object exists ({code or status})",
-                           **where) from None
-        if code in ("Md5Mismatch", "Crc64Mismatch") or "mismatch" in code.lower():
-            raise IntegrityError(f"checksum mismatch in transfer ({code})", **where) from None
-        if status == 400 or status == 416:
-            raise InvalidInput(f"request refused ({code or status})", **where) from None
-        if isinstance(e, (aexc.ServiceRequestError, aexc.ServiceResponseError,
-                          aexc.IncompleteReadError, aexc.DecodeError, OSError)):
-            raise Unavailable(f"cannot reach the store ({type(e).__name__})", **where) from None
-        if isinstance(e, ValueError):
-            raise InvalidInput(f"request refused by the SDK ({type(e).__name__})", **where) from None
-        if status is not None and status >= 500:
-            raise Unavailable(f"server error ({code or status})", **where) from None
-        raise Unavailable(f"unexpected error ({type(e).__name__} {code or status or ''})".rstrip(),
-                          **where) from None
+            return PermissionDenied("the blob is archived: rehydrate it (set_tier Hot or Cool) "
+                                    "and wait before reading", **where)
+        if "mismatch" in code.lower():  # Md5Mismatch, Crc64Mismatch
+            return IntegrityError(f"checksum mismatch in transfer ({code})", **where)
+        meant = _CODE_STATUS.get(code) or next(
+            (s for kind, s in _SDK_CLASSES if isinstance(e, kind)), status)
+        if meant is not None:
+            return status_error(meant, code or (f"HTTP {status}" if status else None), **where)
+        if isinstance(e, ValueError) and not isinstance(e, OSError):
+            return InvalidInput(f"request refused by the SDK ({type(e).__name__})", **where)
+        return transport_error(e, self.timeout, **where)
+
+    def _container_missing(self, key: str | None) -> NotFound:
+        return NotFound(f"container {self.container_name!r} does not exist", provider=self.name,
+                        key=key)
 
     # -- helpers ------------------------------------------------------------
     def _info(self, props: Any, key: str | None = None) -> ObjectInfo:
@@ -385,10 +379,8 @@ class AzureProvider(Provider):
 
     # -- primitives -----------------------------------------------------------
     def head(self, key: str) -> ObjectInfo:
-        try:
+        with self.translating(key):
             props = self._blob(key).get_blob_properties(timeout=self.timeout)
-        except _SDK_ERRORS as e:
-            self._error(e, key)
         return self._info(props, key)
 
     def list(self, prefix: str = "", recursive: bool = True,
@@ -409,10 +401,9 @@ class AzureProvider(Provider):
                 elif recursive or item.name != name_prefix:
                     yield self._info(item)
         except _SDK_ERRORS as e:
-            if isinstance(e, aexc.ResourceNotFoundError):
-                raise NotFound(f"container {self.container_name!r} does not exist",
-                               provider=self.name, key=prefix) from None
-            self._error(e, prefix)
+            if isinstance(e, aexc.ResourceNotFoundError):  # a listing's 404 is the container's
+                raise self._container_missing(prefix) from None
+            raise self.translate(e, prefix) from None
 
     def open_read(self, key: str, start: int = 0, end: int | None = None) -> BinaryIO:
         start = max(0, start)
@@ -424,7 +415,7 @@ class AzureProvider(Provider):
             try:
                 r = self._wire.get(self.object_name(key), start, length)
             except Missing as m:
-                self._missing(m, key)
+                raise self._missing(m, key) from None
             except Fallback:
                 pass
             except _WIRE_ERRORS as e:  # a timeout: the store is silent
@@ -439,9 +430,9 @@ class AzureProvider(Provider):
             downloader = blob.download_blob(offset=start, length=length, max_concurrency=1,
                                             timeout=self.timeout)
         except _SDK_ERRORS as e:
-            if getattr(e, "status_code", None) == 416:  # start at or past the end
+            if getattr(e, "status_code", None) == RANGE_NOT_SATISFIABLE:  # start at or past the end
                 return _AzureStream(iter(()), self, key)
-            self._error(e, key)
+            raise self.translate(e, key) from None
         props = downloader.properties
         info = self._info(props, key)
         info.size = whole_size(getattr(props, "content_range", None), props.size) or 0
@@ -453,7 +444,7 @@ class AzureProvider(Provider):
         blob = self._blob(key)
         meta = encode_metadata(metadata)
         content_type = content_type_for(key, content_type)
-        try:
+        with self.translating(key):
             if size is not None and size > self.threshold:
                 # known to need blocks: stage as we read, never hold the threshold's bytes
                 result, written = self._write_blocks(blob, deque(), stream, meta, content_type)
@@ -466,8 +457,6 @@ class AzureProvider(Provider):
                     written = len(data)
                 else:
                     result, written = self._write_blocks(blob, head, stream, meta, content_type)
-        except _SDK_ERRORS as e:
-            self._error(e, key)
         # the write's own answer, not a second round trip (small files are most files)
         md5 = result.get("content_md5")
         modified = result.get("last_modified")
@@ -490,7 +479,7 @@ class AzureProvider(Provider):
             try:
                 h = self._wire.put(blob.blob_name, data, headers)
             except Missing as m:
-                self._missing(m, self.key_of(blob.blob_name))
+                raise self._missing(m, self.key_of(blob.blob_name)) from None
             except Fallback:
                 pass
             except _WIRE_ERRORS as e:  # a timeout: the store is silent
@@ -518,17 +507,15 @@ class AzureProvider(Provider):
             tier=h.get("x-ms-access-tier"), content_type=h.get("Content-Type"),
         )
 
-    def _missing(self, m: Missing, key: str) -> NoReturn:
+    def _missing(self, m: Missing, key: str) -> NotFound:
+        """The fast path's definite 404."""
         if m.container:
-            raise NotFound(f"container {self.container_name!r} does not exist",
-                           provider=self.name, key=key) from None
-        raise NotFound("no such object", provider=self.name, key=key) from None
+            return self._container_missing(key)
+        return NotFound("no such object", provider=self.name, key=key)
 
     def _wire_error(self, e: BaseException, key: str) -> OmnifsError:
-        if timed_out(e):
-            return TimedOut(f"timed out waiting for the store ({self.timeout:g} s)",
-                            provider=self.name, key=key)
-        return Unavailable(f"cannot reach the store ({type(e).__name__})", provider=self.name, key=key)
+        """A fast-path request or body that failed without an answer."""
+        return transport_error(e, self.timeout, provider=self.name, key=key)
 
     def _read_head(self, stream: BinaryIO, size: int | None) -> deque[bytes]:
         """The content when it fits one Put Blob, else its first blocks (at least one past it).
@@ -620,7 +607,7 @@ class AzureProvider(Provider):
             if (status == 404 and code != "ContainerNotFound") or code == "CannotVerifyCopySource":
                 raise NotFound("copy source does not exist", provider=self.name,
                                key=src_key) from None
-            self._error(e, f"{src_key} -> {dst_key}")
+            raise self.translate(e, f"{src_key} -> {dst_key}") from None
         return self._info(props, dst_key)
 
     def delete(self, key: str) -> None:
@@ -631,13 +618,11 @@ class AzureProvider(Provider):
                 return
             if isinstance(e, aexc.ResourceNotFoundError) and not getattr(e, "error_code", None):
                 return
-            self._error(e, key)
+            raise self.translate(e, key) from None
 
     def _set_tier(self, key: str, tier: str) -> None:
-        try:
+        with self.translating(key):
             self._blob(key).set_standard_blob_tier(tier, timeout=self.timeout)
-        except _SDK_ERRORS as e:
-            self._error(e, key)
 
     def close(self) -> None:
         with self._pool_lock:
@@ -681,7 +666,7 @@ class _AzureStream(io.RawIOBase):
                 return False
             except _SDK_ERRORS as e:
                 self._eof = True
-                self._provider._error(e, self._key)
+                raise self._provider.translate(e, self._key) from None
             self._buf = memoryview(chunk)
         return True
 

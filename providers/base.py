@@ -41,8 +41,11 @@ import io
 import mimetypes
 import posixpath
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO
+
+from .errors import OmnifsError, Unavailable
 
 if TYPE_CHECKING:
     from .registry import ProviderSettings
@@ -157,6 +160,9 @@ class Provider(abc.ABC):
 
     capabilities: Capabilities = Capabilities()
 
+    #: what the store's SDK and transport raise: :meth:`translate` makes each an omnifs error
+    sdk_errors: tuple[type[BaseException], ...] = ()
+
     def __init__(self, settings: ProviderSettings):
         from .registry import parse_uri
 
@@ -203,6 +209,31 @@ class Provider(abc.ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name} {self.uri}>"
+
+    # -- errors ----------------------------------------------------------
+    def translate(self, exc: BaseException, key: str | None) -> OmnifsError:
+        """The omnifs error for ``exc``, an error of this store's SDK (omnifs errors as they are).
+
+        Every provider raises it the same way, ``raise self.translate(e, key)
+        from None`` or through :meth:`translating`: the SDK's text may hold a
+        URL with a token in it (an Azure SAS), so tracebacks leave it out;
+        ``__context__`` still holds it for :func:`~providers.errors.timed_out`.
+        """
+        if isinstance(exc, OmnifsError):
+            return exc
+        return self._translate(exc, key)
+
+    def _translate(self, exc: BaseException, key: str | None) -> OmnifsError:
+        """The store's own reading of an SDK error (HTTP ones by ``providers.http_status``)."""
+        return Unavailable(f"unexpected error ({type(exc).__name__})", provider=self.name, key=key)
+
+    @contextmanager
+    def translating(self, key: str | None) -> Iterator[None]:
+        """Raise every SDK error (:attr:`sdk_errors`) of the block as :meth:`translate`'s."""
+        try:
+            yield
+        except self.sdk_errors as e:
+            raise self.translate(e, key) from None
 
     # -- the primitives ------------------------------------------------
     @abc.abstractmethod

@@ -110,3 +110,17 @@ def timed_out(exc: BaseException | None) -> bool:
         todo += [e.__cause__, e.__context__, getattr(e, "inner_exception", None),
                  getattr(e, "reason", None), *getattr(e, "args", ())]
     return False
+
+
+def transport_error(exc: BaseException, timeout: float, *, provider: str | None,
+                    key: str | None, detail: str | None = None) -> OmnifsError:
+    """The error for a call the store never answered: it timed out, or the connection failed.
+
+    ``detail`` is what may be said of ``exc`` beyond its type (never a URL that
+    may carry a token).
+    """
+    if timed_out(exc):
+        return TimedOut(f"timed out waiting for the store ({timeout:g} s)",
+                        provider=provider, key=key)
+    said = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+    return Unavailable(f"cannot reach the store ({said})", provider=provider, key=key)

@@ -29,7 +29,7 @@ import http.client
 import io
 import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
+from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import quote
 
 import requests
@@ -47,17 +47,16 @@ except ImportError:  # pragma: no cover - bundled with google-cloud-storage 3
 
 from .base import Capabilities, MiB, ObjectInfo, Provider, content_type_for
 from .errors import (
-    Conflict,
     IntegrityError,
     InvalidInput,
     NotFound,
     OmnifsError,
     PermissionDenied,
-    Throttled,
-    TimedOut,
     Unavailable,
     timed_out,
+    transport_error,
 )
+from .http_status import RANGE_NOT_SATISFIABLE, status_error
 from .streams import read_full, whole_size
 
 if TYPE_CHECKING:
@@ -71,7 +70,7 @@ SIMPLE_LIMIT = 8 * MiB
 READ_CHUNK = 1 * MiB
 _PLACEHOLDER_PROJECT = "omnifs-no-project"
 
-#: everything the SDK and its transport raise; translated by ``GCSProvider._error``
+#: everything the SDK and its transport raise; translated by ``GCSProvider.translate``
 _SDK_ERRORS: tuple[type[BaseException], ...] = (
     gexc.GoogleAPIError, auth_exc.GoogleAuthError, requests.RequestException,
     urllib3.exceptions.HTTPError, http.client.HTTPException, OSError, ValueError,
@@ -108,6 +107,7 @@ class GCSProvider(Provider):
         versioning=False,
         metadata_update=False,
     )
+    sdk_errors = _SDK_ERRORS
 
     def __init__(self, settings: ProviderSettings):
         super().__init__(settings)
@@ -165,50 +165,35 @@ class GCSProvider(Provider):
                                provider=self.name) from None
 
     # -- errors -------------------------------------------------------------
-    def _error(self, e: BaseException, key: str | None, *, bucket_level: bool = False) -> NoReturn:
-        """The one translation of google/requests errors into omnifs errors."""
-        if isinstance(e, OmnifsError):
-            raise e
+    def _translate(self, e: BaseException, key: str | None) -> OmnifsError:
+        """A google/requests error as an omnifs error."""
         if isinstance(e, gexc.RetryError) and e.cause is not None:
-            self._error(e.cause, key, bucket_level=bucket_level)
-        if timed_out(e):
-            raise TimedOut(f"timed out waiting for the store ({self.timeout:g} s)",
-                           provider=self.name, key=key) from None
+            return self.translate(e.cause, key)
+        where: dict[str, Any] = {"provider": self.name, "key": key}
         status: int | None = getattr(e, "code", None) if isinstance(e, gexc.GoogleAPICallError) else None
         if status is None and rm_common is not None and isinstance(e, rm_common.InvalidResponse):
             status = getattr(e.response, "status_code", None)
         if isinstance(e, requests.HTTPError) and e.response is not None:
             status = e.response.status_code
-        text = str(getattr(e, "message", "") or e)
-        where = {"provider": self.name, "key": key}
-        if status == 404:
-            if bucket_level or "bucket" in text.lower():
-                raise NotFound(f"bucket {self.bucket_name!r} does not exist", **where) from None
-            raise NotFound("no such object", **where) from None
-        if status in (401, 403):
-            raise PermissionDenied(f"access denied (HTTP {status})", **where) from None
-        if status in (429, 503):
-            raise Throttled(f"the store is busy (HTTP {status}), retry later", **where) from None
-        if status in (409, 412):
-            raise Conflict(f"precondition failed or object exists (HTTP {status})", **where) from None
-        if status in (400, 411, 413, 416):
-            raise InvalidInput(f"request refused (HTTP {status})", **where) from None
-        if status is not None and status >= 500:
-            raise Unavailable(f"server error (HTTP {status})", **where) from None
+        if status is not None:  # an answer (a 504 included), never a silent store
+            if status == 404 and "bucket" in str(getattr(e, "message", "") or e).lower():
+                return self._bucket_missing(key)
+            return status_error(status, **where)
+        if timed_out(e):
+            return transport_error(e, self.timeout, **where)
         if rm_common is not None and isinstance(e, rm_common.DataCorruption):
-            raise IntegrityError("checksum mismatch in transfer", **where) from None
+            return IntegrityError("checksum mismatch in transfer", **where)
         if isinstance(e, (auth_exc.RefreshError, auth_exc.DefaultCredentialsError)):
-            raise PermissionDenied("credentials refused or missing", **where) from None
-        if isinstance(e, (requests.ConnectionError, requests.Timeout, auth_exc.TransportError,
-                          ConnectionError, TimeoutError, gexc.RetryError)):
-            raise Unavailable(f"cannot reach the store ({type(e).__name__})", **where) from None
-        if isinstance(e, OSError) or type(e).__module__.startswith(("urllib3", "http.client")):
-            raise Unavailable(f"connection failed ({type(e).__name__})", **where) from None
-        if status is not None:
-            raise Unavailable(f"unexpected HTTP {status}", **where) from None
-        if isinstance(e, ValueError):
-            raise InvalidInput(f"request refused by the SDK ({type(e).__name__})", **where) from None
-        raise Unavailable(f"unexpected error ({type(e).__name__})", **where) from None
+            return PermissionDenied("credentials refused or missing", **where)
+        transport = isinstance(e, OSError) or type(e).__module__.startswith(
+            ("urllib3", "http.client"))
+        if isinstance(e, ValueError) and not transport:
+            return InvalidInput(f"request refused by the SDK ({type(e).__name__})", **where)
+        return transport_error(e, self.timeout, **where)
+
+    def _bucket_missing(self, key: str | None) -> NotFound:
+        return NotFound(f"bucket {self.bucket_name!r} does not exist", provider=self.name,
+                        key=key)
 
     # -- helpers ------------------------------------------------------------
     def _info(self, blob: storage.Blob, key: str | None = None) -> ObjectInfo:
@@ -236,10 +221,8 @@ class GCSProvider(Provider):
     # -- primitives -----------------------------------------------------------
     def head(self, key: str) -> ObjectInfo:
         blob = self._blob(key)
-        try:
+        with self.translating(key):
             blob.reload(timeout=self._req_timeout, retry=self._retry)
-        except _SDK_ERRORS as e:
-            self._error(e, key)
         return self._info(blob, key)
 
     def list(self, prefix: str = "", recursive: bool = True,
@@ -259,7 +242,9 @@ class GCSProvider(Provider):
                 for sub in getattr(page, "prefixes", ()):
                     yield ObjectInfo(key=self.key_of(sub), is_prefix=True)
         except _SDK_ERRORS as e:
-            self._error(e, prefix, bucket_level=isinstance(e, gexc.NotFound))
+            if isinstance(e, gexc.NotFound):  # a listing's 404 is the bucket's
+                raise self._bucket_missing(prefix) from None
+            raise self.translate(e, prefix) from None
 
     def open_read(self, key: str, start: int = 0, end: int | None = None) -> BinaryIO:
         start = max(0, start)
@@ -273,20 +258,17 @@ class GCSProvider(Provider):
         last = "" if end is None else str(end - 1)
         headers = {"Range": f"bytes={start}-{last}", "Accept-Encoding": "identity"}
         session = self.client._http  # the SDK's authorised, pooled session
-        try:
+        with self.translating(key):
             resp = session.request("GET", url, headers=headers, stream=True,
                                    timeout=self._req_timeout)
-        except _SDK_ERRORS as e:
-            self._error(e, key)
-        if resp.status_code == 416:  # start at or past the end: clipped to nothing
+        if resp.status_code == RANGE_NOT_SATISFIABLE:  # start at or past the end: nothing
             resp.close()
             return _GCSStream(None, self, key)
         if resp.status_code not in (200, 206):
             status = resp.status_code
             body = resp.text[:300] if status == 404 else ""
             resp.close()
-            err = requests.HTTPError(body, response=resp)
-            self._error(err, key)
+            raise self.translate(requests.HTTPError(body, response=resp), key)
         expected: int | None = None
         length = resp.headers.get("Content-Length")
         if length is not None and length.isdigit():
@@ -333,11 +315,9 @@ class GCSProvider(Provider):
                 source, size = io.BytesIO(head), len(head)
             else:
                 source = _Prepend(head, stream)
-        try:
+        with self.translating(key):
             blob.upload_from_file(source, size=size, content_type=content_type_for(key, content_type),
                                   rewind=False, timeout=self._req_timeout, retry=self._retry)
-        except _SDK_ERRORS as e:
-            self._error(e, key)
         return self._info(blob, key)
 
     def copy(self, src_key: str, dst_key: str, metadata: dict[str, str] | None = None) -> ObjectInfo:
@@ -360,30 +340,24 @@ class GCSProvider(Provider):
         except _SDK_ERRORS as e:
             if isinstance(e, gexc.NotFound) and "bucket" not in str(e).lower():
                 raise NotFound("copy source does not exist", provider=self.name, key=key) from None
-            self._error(e, f"{src_key} -> {dst_key}")
+            raise self.translate(e, f"{src_key} -> {dst_key}") from None
         if metadata is not None and dict(dst.metadata or {}) != dict(metadata):
             # stores that merge rather than replace metadata on rewrite
             dst.metadata = dict(metadata)
-            try:
+            with self.translating(dst_key):
                 dst.patch(timeout=self._req_timeout, retry=self._retry)
-            except _SDK_ERRORS as e:
-                self._error(e, dst_key)
         return self._info(dst, dst_key)
 
     def delete(self, key: str) -> None:
         try:
             self._blob(key).delete(timeout=self._req_timeout, retry=self._retry)
-        except gexc.NotFound as e:
-            if "bucket" in str(e).lower():
-                self._error(e, key)
         except _SDK_ERRORS as e:
-            self._error(e, key)
+            if not isinstance(e, gexc.NotFound) or "bucket" in str(e).lower():
+                raise self.translate(e, key) from None
 
     def _set_tier(self, key: str, tier: str) -> None:
-        try:
+        with self.translating(key):
             self._blob(key).update_storage_class(tier, timeout=self._req_timeout, retry=self._retry)
-        except _SDK_ERRORS as e:
-            self._error(e, key)
 
     def close(self) -> None:
         with contextlib.suppress(*_SDK_ERRORS):  # closing must never fail the caller
@@ -478,7 +452,7 @@ class _GCSStream(io.RawIOBase):
             data = self._resp.raw.read(n, decode_content=True)
         except _SDK_ERRORS as e:
             self.close()
-            self._provider._error(e, self._key)
+            raise self._provider.translate(e, self._key) from None
         if not data and self._expected is not None and self._got < self._expected:
             self.close()
             raise Unavailable(f"connection closed after {self._got} of {self._expected} bytes",

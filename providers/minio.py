@@ -27,9 +27,7 @@ import http.client
 import io
 import logging
 import os
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import urlsplit
 
@@ -41,23 +39,17 @@ from minio.commonconfig import COPY, REPLACE, CopySource
 from minio.error import InvalidResponseError, MinioException, S3Error, ServerError
 
 from .base import Capabilities, MiB, ObjectInfo, Provider, content_type_for
-from .errors import (
-    Conflict,
-    InvalidInput,
-    NotFound,
-    OmnifsError,
-    PermissionDenied,
-    Throttled,
-    TimedOut,
-    Unavailable,
-    timed_out,
-)
+from .errors import InvalidInput, OmnifsError, Unavailable, timed_out, transport_error
 from .s3api import (
     ASSEMBLY_TIMEOUT,
+    STORAGE_CLASS,
+    BucketCheck,
     MetadataFiller,
+    answer_info,
     info_from_headers,
-    md5_checksums,
-    version_of,
+    listed_info,
+    past_the_end,
+    s3_error,
 )
 from .streams import TranslatingReader
 
@@ -71,22 +63,8 @@ GiB = 1024 * MiB
 COPY_LIMIT = 5 * GiB
 #: parts uploaded at once by one ``write`` (the SDK's pool bounds memory to about this)
 PARALLEL_PARTS = 4
-#: HEADs in flight while ``list`` gathers user metadata, and keys per batch
+#: listed objects whose metadata is fetched (by parallel HEADs) before the next are read
 LIST_BATCH = 1000
-_STORAGE_CLASS = "x-amz-storage-class"
-_META_PREFIX = "x-amz-meta-"
-
-_NOT_FOUND = {"NoSuchKey", "NoSuchVersion", "NoSuchUpload", "ResourceNotFound"}
-_DENIED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AllAccessDisabled",
-           "InvalidToken", "ExpiredToken", "AccountProblem"}
-_THROTTLED = {"SlowDown", "SlowDownRead", "SlowDownWrite", "Throttling", "TooManyRequests",
-              "RequestLimitExceeded", "ServiceUnavailable", "XMinioServerNotInitialized"}
-_CONFLICT = {"PreconditionFailed", "ConditionalRequestConflict", "OperationAborted",
-             "ResourceConflict", "InvalidObjectState"}
-_INVALID = {"InvalidArgument", "KeyTooLong", "KeyTooLongError", "InvalidStorageClass",
-            "EntityTooLarge", "EntityTooSmall", "InvalidRequest", "InvalidBucketName",
-            "MetadataTooLarge", "InvalidPart", "InvalidPartOrder", "XMinioInvalidObjectName",
-            "InvalidObjectName"}
 
 
 class _Pool(urllib3.PoolManager):
@@ -129,56 +107,18 @@ class _Retry(urllib3.Retry):
 
 _TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
     ux.HTTPError, http.client.HTTPException, ConnectionError, TimeoutError)
-#: what ``_errors`` catches; anything else (a bug, the caller's stream failing) propagates
-_SDK_ERRORS: tuple[type[BaseException], ...] = (MinioException,) + _TRANSPORT_ERRORS
+#: what the SDK raises (it checks names and arguments with ValueError); anything else
+#: (a bug, the caller's stream failing) propagates
+_SDK_ERRORS: tuple[type[BaseException], ...] = (MinioException, ValueError) + _TRANSPORT_ERRORS
 
 
-def translate_error(exc: BaseException, provider: str, key: str | None,
-                    bucket: str) -> OmnifsError:
-    """The one place where a minio/urllib3 error becomes an omnifs error."""
-    if isinstance(exc, OmnifsError):
-        return exc
+def _s3_answer(exc: BaseException) -> tuple[str, int | None, str | None] | None:
+    """The code, HTTP status and message of an error answer, or None for no answer."""
     if isinstance(exc, S3Error):
-        code = exc.code or ""
-        status = getattr(exc.response, "status", None)
-        msg = exc.message or code or f"HTTP {status}"
-        if code == "NoSuchBucket":
-            return NotFound(f"bucket {bucket!r} does not exist", provider=provider, key=key)
-        if code in _NOT_FOUND or status == 404:
-            return NotFound("no such object", provider=provider, key=key)
-        if code == "InvalidObjectState":  # answered with 403: check before "denied"
-            return Conflict("the object is archived: restore it first", provider=provider, key=key)
-        if code in _DENIED or status == 403:
-            return PermissionDenied(f"access denied ({code or status}; wrong credentials?)",
-                                    provider=provider, key=key)
-        if code in _THROTTLED or status in (429, 503):
-            return Throttled(f"the store asks to slow down ({code or status})",
-                             provider=provider, key=key)
-        if code in _CONFLICT or status in (409, 412):
-            return Conflict(f"{code}: {msg}", provider=provider, key=key)
-        if code in _INVALID or status == 400:
-            return InvalidInput(f"{code}: {msg}", provider=provider, key=key)
-        return Unavailable(f"{code or status}: {msg}", provider=provider, key=key)
-    if isinstance(exc, ServerError):
-        status = exc.status_code
-        if status in (429, 503):
-            return Throttled(f"the store asks to slow down (HTTP {status})",
-                             provider=provider, key=key)
-        if status == 403:
-            return PermissionDenied("access denied (wrong credentials?)", provider=provider, key=key)
-        return Unavailable(f"server error (HTTP {status})", provider=provider, key=key)
-    if isinstance(exc, InvalidResponseError):
-        return Unavailable("the endpoint's answer is not S3 (wrong endpoint?)",
-                           provider=provider, key=key)
-    if isinstance(exc, ux.MaxRetryError) and exc.reason is not None:
-        exc = exc.reason
-    if timed_out(exc):
-        return TimedOut("timed out waiting for the store", provider=provider, key=key)
-    if isinstance(exc, (ux.NewConnectionError, ConnectionRefusedError)):
-        return Unavailable("cannot reach the endpoint", provider=provider, key=key)
-    text = " ".join(str(exc).split())[:200]
-    return Unavailable(f"connection problem: {type(exc).__name__}: {text}",
-                       provider=provider, key=key)
+        return exc.code or "", getattr(exc.response, "status", None), exc.message
+    if isinstance(exc, ServerError):  # an answer without an S3 error body
+        return "", exc.status_code, None
+    return None
 
 
 class _Counting:
@@ -226,12 +166,13 @@ class MinioProvider(Provider):
         metadata_update=True,
         self_copy_rewrites=True,
     )
+    sdk_errors = _SDK_ERRORS
 
     def __init__(self, settings: ProviderSettings):
         super().__init__(settings)
         self.bucket = self.location.bucket
-        self._bucket_seen = False
-        self._lock = threading.Lock()
+        self._buckets = BucketCheck(self.name, self.bucket,
+                                    lambda: self.client.bucket_exists(self.bucket), _SDK_ERRORS)
         self._heads = MetadataFiller("minio")
         host, secure = _endpoint(settings)
         extra = settings.extra or {}
@@ -260,41 +201,20 @@ class MinioProvider(Provider):
                                provider=self.name) from e
 
     # -- helpers ---------------------------------------------------------
-    def _err(self, exc: BaseException, key: str | None) -> OmnifsError:
-        return translate_error(exc, self.name, key, self.bucket)
-
-    @contextmanager
-    def _errors(self, key: str | None):
-        try:
-            yield
-        except _SDK_ERRORS as e:
-            raise self._err(e, key) from e
-        except ValueError as e:  # the SDK validates names and arguments with ValueError
-            raise InvalidInput(str(e), provider=self.name, key=key) from e
-
-    def _info_from_stat(self, key: str, o: Any) -> ObjectInfo:
-        headers = o.metadata or {}
-        meta = {k.lower()[len(_META_PREFIX):]: v for k, v in headers.items()
-                if k.lower().startswith(_META_PREFIX)}
-        etag = (o.etag or "").strip('"') or None
-        return ObjectInfo(
-            key=key, size=int(o.size or 0),
-            last_modified=o.last_modified.timestamp() if o.last_modified else None,
-            etag=etag, version=version_of(o.version_id), checksums=md5_checksums(etag),
-            metadata=meta, tier=headers.get(_STORAGE_CLASS) or "STANDARD",
-            content_type=o.content_type,
-        )
-
-    def _check_bucket(self, key: str) -> OmnifsError | None:
-        """A HEAD's 404 has no body: tell a missing bucket apart once, then trust it."""
-        try:
-            exists = self.client.bucket_exists(self.bucket)
-        except Exception:  # noqa: BLE001 - only a better message is at stake
-            return None
-        if not exists:
-            return NotFound(f"bucket {self.bucket!r} does not exist", provider=self.name, key=key)
-        self._bucket_seen = True
-        return None
+    def _translate(self, exc: BaseException, key: str | None) -> OmnifsError:
+        """A minio/urllib3 error as an omnifs error."""
+        where: dict[str, Any] = {"provider": self.name, "key": key}
+        answer = _s3_answer(exc)
+        if answer is not None:
+            return s3_error(*answer, bucket=self.bucket, **where)
+        if isinstance(exc, InvalidResponseError):
+            return Unavailable("the endpoint's answer is not S3 (wrong endpoint?)", **where)
+        if isinstance(exc, ValueError):
+            return InvalidInput(str(exc), **where)
+        if isinstance(exc, ux.MaxRetryError) and exc.reason is not None:
+            exc = exc.reason
+        return transport_error(exc, self.settings.timeout,
+                               detail=" ".join(str(exc).split())[:200], **where)
 
     # -- primitives ------------------------------------------------------
     def head(self, key: str) -> ObjectInfo:
@@ -302,17 +222,14 @@ class MinioProvider(Provider):
         try:
             o = self.client.stat_object(self.bucket, name)
         except _SDK_ERRORS as e:
-            err = self._err(e, key)
-            if isinstance(err, NotFound) and not self._bucket_seen:
-                err = self._check_bucket(key) or err
-            raise err from e
-        return self._info_from_stat(key, o)
+            raise self._buckets.explain(self.translate(e, key), key) from None
+        return info_from_headers(key, o.metadata or {})
 
     def list(self, prefix: str = "", recursive: bool = True,
              metadata: bool = True) -> Iterator[ObjectInfo]:
         full = self.object_name(prefix)
         batch: list[ObjectInfo] = []
-        with self._errors(prefix or None):
+        with self.translating(prefix or None):
             for o in self.client.list_objects(self.bucket, prefix=full, recursive=recursive):
                 key = self.key_of(o.object_name or "")
                 if o.is_dir:
@@ -320,44 +237,12 @@ class MinioProvider(Provider):
                     continue
                 if not key:  # the root's own "directory marker"
                     continue
-                etag = (o.etag or "").strip('"') or None
-                batch.append(ObjectInfo(key=key, size=int(o.size or 0),
-                                        last_modified=o.last_modified.timestamp()
-                                        if o.last_modified else None,
-                                        etag=etag, checksums=md5_checksums(etag),
-                                        tier=o.storage_class or "STANDARD",
-                                        metadata_known=False))
+                batch.append(listed_info(key, o.size, o.last_modified, o.etag,
+                                         o.storage_class))
                 if len(batch) >= LIST_BATCH:
-                    yield from self._with_metadata(batch) if metadata else batch
+                    yield from self._heads.fill(batch, self.head) if metadata else batch
                     batch = []
-            yield from self._with_metadata(batch) if metadata else batch
-
-    def _with_metadata(self, found: list[ObjectInfo]) -> Iterator[ObjectInfo]:
-        """Fill in user metadata, which the listing lacks, with parallel HEADs.
-
-        (MinIO's ``metadata=true`` listing extension is not used: other
-        S3-compatible servers ignore it silently.) An object deleted since the
-        listing is skipped, as if listed a moment later.
-        """
-        if not found:
-            return
-
-        def fill(info: ObjectInfo) -> ObjectInfo | None:
-            try:
-                o = self.client.stat_object(self.bucket, self.object_name(info.key))
-            except S3Error as e:
-                if e.code in _NOT_FOUND:
-                    return None
-                raise
-            full = self._info_from_stat(info.key, o)
-            info.metadata, info.content_type = full.metadata, full.content_type
-            info.version = full.version
-            info.metadata_known = True
-            return info
-
-        for info in self._heads.fill(found, fill):
-            if info is not None:
-                yield info
+            yield from self._heads.fill(batch, self.head) if metadata else batch
 
     def open_read(self, key: str, start: int = 0, end: int | None = None) -> BinaryIO:
         name = self.object_name(key)
@@ -369,13 +254,12 @@ class MinioProvider(Provider):
         length = 0 if end is None else end - start
         try:
             r = self.client.get_object(self.bucket, name, offset=start, length=length)
-        except S3Error as e:
-            if e.code == "InvalidRange" or getattr(e.response, "status", None) == 416:
-                return io.BytesIO(b"")  # start at or past the end: nothing to read
-            raise self._err(e, key) from e
         except _SDK_ERRORS as e:
-            raise self._err(e, key) from e
-        return TranslatingReader(r, _TRANSPORT_ERRORS, lambda e: self._err(e, key),  # type: ignore[return-value]
+            answer = _s3_answer(e)
+            if answer is not None and past_the_end(*answer[:2]):
+                return io.BytesIO(b"")  # start at or past the end: nothing to read
+            raise self.translate(e, key) from None
+        return TranslatingReader(r, _TRANSPORT_ERRORS, lambda e: self.translate(e, key),  # type: ignore[return-value]
                                  on_close=r.release_conn, info=info_from_headers(key, r.headers))
 
     def write(self, key: str, stream: BinaryIO, size: int | None = None,
@@ -388,7 +272,7 @@ class MinioProvider(Provider):
         meta = dict(metadata or {})
         content_type = content_type_for(key, content_type)
         try:
-            with self._errors(key):
+            with self.translating(key):
                 r = self.client.put_object(
                     self.bucket, name, counting, -1 if size is None else size,  # type: ignore[arg-type]
                     content_type=content_type, metadata=dict(meta), part_size=self.capabilities.part_size,
@@ -398,10 +282,8 @@ class MinioProvider(Provider):
                 raise
             raise InvalidInput(f"the data ended before the {size} bytes announced",
                                provider=self.name, key=key) from e
-        etag = (r.etag or "").strip('"') or None
-        return ObjectInfo(key=key, size=counting.count if size is None else size, etag=etag,
-                          version=version_of(r.version_id), checksums=md5_checksums(etag),
-                          metadata=meta, tier="STANDARD", content_type=content_type)
+        return answer_info(key, counting.count if size is None else size, r.etag, r.version_id,
+                           meta, content_type)
 
     def copy(self, src_key: str, dst_key: str, metadata: dict[str, str] | None = None) -> ObjectInfo:
         return self._copy(src_key, dst_key, metadata, None)
@@ -418,7 +300,7 @@ class MinioProvider(Provider):
         meta = dict(info.metadata) if metadata is None else dict(metadata)
         headers: dict[str, str] = {}
         if new_tier != "STANDARD" or tier is not None:
-            headers[_STORAGE_CLASS] = new_tier
+            headers[STORAGE_CLASS] = new_tier
         # COPY keeps everything but needs a distinct target and a single-request copy;
         # otherwise REPLACE with what the source had (or the new metadata).
         if metadata is None and src != dst and info.size <= COPY_LIMIT:
@@ -428,19 +310,15 @@ class MinioProvider(Provider):
             headers.update(meta)
             if info.content_type:
                 headers["Content-Type"] = info.content_type
-        with self._errors(dst_key):
+        with self.translating(dst_key):
             r = self.client.copy_object(self.bucket, dst, CopySource(self.bucket, src),
                                         metadata=headers or None, metadata_directive=directive)
-        etag = (r.etag or "").strip('"') or None
-        lm = getattr(r, "last_modified", None)
-        return ObjectInfo(key=dst_key, size=info.size,
-                          last_modified=lm.timestamp() if lm else None, etag=etag,
-                          version=version_of(r.version_id), checksums=md5_checksums(etag),
-                          metadata=meta, tier=new_tier, content_type=info.content_type)
+        return answer_info(dst_key, info.size, r.etag, r.version_id, meta, info.content_type,
+                           new_tier, getattr(r, "last_modified", None))
 
     def delete(self, key: str) -> None:
         name = self.object_name(key)
-        with self._errors(key):
+        with self.translating(key):
             self.client.remove_object(self.bucket, name)
 
     def _set_tier(self, key: str, tier: str) -> None:

@@ -33,7 +33,6 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -42,27 +41,20 @@ import boto3
 import botocore.exceptions as bx
 import botocore.session
 import botocore.utils
+import urllib3.exceptions as ux
 from botocore.config import Config
 
 from .base import Capabilities, MiB, ObjectInfo, Provider, content_type_for
-from .errors import (
-    Conflict,
-    InvalidInput,
-    NotFound,
-    OmnifsError,
-    PermissionDenied,
-    Throttled,
-    TimedOut,
-    Unavailable,
-    timed_out,
-)
+from .errors import InvalidInput, OmnifsError, PermissionDenied, timed_out, transport_error
 from .s3api import (
     ASSEMBLY_TIMEOUT,
+    BucketCheck,
     MetadataFiller,
-    clean_etag,
+    answer_info,
     info_from_headers,
-    md5_checksums,
-    version_of,
+    listed_info,
+    past_the_end,
+    s3_error,
 )
 from .s3wire import Fallback, S3Wire
 from .streams import TranslatingReader, read_full, whole_size
@@ -78,7 +70,6 @@ COPY_LIMIT = 5 * GiB
 COPY_PART = 512 * MiB
 #: parts uploaded at once by one ``write`` (bounds memory: ~this many parts buffered)
 PARALLEL_PARTS = 4
-#: HEADs in flight while ``list`` gathers user metadata
 
 log = logging.getLogger(__name__)
 
@@ -95,85 +86,10 @@ def _no_retry_after_timeout(caught_exception: BaseException | None = None, **_: 
         raise caught_exception
 
 
-_NOT_FOUND = {"NoSuchKey", "404", "NotFound", "NoSuchVersion", "NoSuchUpload"}
-_DENIED = {"AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch",
-           "AllAccessDisabled", "InvalidToken", "ExpiredToken", "AccountProblem"}
-_THROTTLED = {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded",
-              "TooManyRequests", "503", "429", "ServiceUnavailable", "RequestThrottled"}
-_CONFLICT = {"PreconditionFailed", "412", "ConditionalRequestConflict", "OperationAborted",
-             "InvalidObjectState"}
-_INVALID = {"InvalidArgument", "KeyTooLong", "KeyTooLongError", "InvalidStorageClass",
-            "EntityTooLarge", "EntityTooSmall", "InvalidRequest", "InvalidBucketName",
-            "MetadataTooLarge", "InvalidPart", "InvalidPartOrder", "400"}
-
-
-def translate_error(exc: BaseException, provider: str, key: str | None,
-                    bucket: str) -> OmnifsError:
-    """The one place where a boto3/botocore/urllib3 error becomes an omnifs error."""
-    if isinstance(exc, OmnifsError):
-        return exc
-    if isinstance(exc, bx.ClientError):
-        err = exc.response.get("Error", {})
-        code = str(err.get("Code") or "")
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        msg = str(err.get("Message") or code or f"HTTP {status}")
-        if code == "NoSuchBucket":
-            return NotFound(f"bucket {bucket!r} does not exist", provider=provider, key=key)
-        if code in _NOT_FOUND or status == 404:
-            return NotFound("no such object", provider=provider, key=key)
-        if code == "InvalidObjectState":  # S3 answers 403 for it: check before "denied"
-            return Conflict("the object is archived (GLACIER/DEEP_ARCHIVE): restore it first",
-                            provider=provider, key=key)
-        if code in _DENIED or status == 403:
-            return PermissionDenied(f"access denied ({code or status}; wrong credentials?)",
-                                    provider=provider, key=key)
-        if code in _THROTTLED or status in (429, 503):
-            return Throttled(f"the store asks to slow down ({code or status})",
-                             provider=provider, key=key)
-        if code in _CONFLICT or status in (409, 412):
-            return Conflict(f"{code}: {msg}", provider=provider, key=key)
-        if code in _INVALID or status == 400:
-            return InvalidInput(f"{code}: {msg}", provider=provider, key=key)
-        if status is not None and status >= 500:
-            return Unavailable(f"server error {code or status}: {msg}", provider=provider, key=key)
-        return Unavailable(f"{code or status}: {msg}", provider=provider, key=key)
-    if isinstance(exc, (bx.NoCredentialsError, bx.PartialCredentialsError)):
-        return PermissionDenied("no credentials found (set access_key/secret_key, "
-                                "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE)",
-                                provider=provider, key=key)
-    if isinstance(exc, bx.ProfileNotFound):
-        return InvalidInput(str(exc), provider=provider, key=key)
-    if isinstance(exc, bx.ParamValidationError):
-        return InvalidInput(" ".join(str(exc).split()), provider=provider, key=key)
-    if timed_out(exc):
-        return TimedOut("timed out waiting for the store", provider=provider, key=key)
-    if isinstance(exc, bx.EndpointConnectionError):
-        return Unavailable("cannot reach the endpoint", provider=provider, key=key)
-    if isinstance(exc, (bx.BotoCoreError, ConnectionError, TimeoutError, OSError)):
-        text = " ".join(str(exc).split())[:200]
-        return Unavailable(f"connection problem: {type(exc).__name__}: {text}",
-                           provider=provider, key=key)
-    try:
-        import urllib3.exceptions as ux
-    except ImportError:  # pragma: no cover - urllib3 ships with botocore
-        ux = None
-    if ux is not None and isinstance(exc, ux.HTTPError):
-        return Unavailable(f"connection problem: {type(exc).__name__}", provider=provider, key=key)
-    return Unavailable(f"unexpected error: {type(exc).__name__}", provider=provider, key=key)
-
-
-#: what ``_errors`` catches; anything else (a bug, the caller's stream failing) propagates
+#: what the SDK and its transport raise; anything else (a bug, the caller's stream failing)
+#: propagates
 _SDK_ERRORS: tuple[type[BaseException], ...] = (bx.BotoCoreError, bx.ClientError,
-                                                ConnectionError, TimeoutError)
-try:
-    import urllib3.exceptions as _ux
-
-    _SDK_ERRORS += (_ux.HTTPError,)
-except ImportError:  # pragma: no cover
-    pass
-
-
-
+                                                ConnectionError, TimeoutError, ux.HTTPError)
 
 
 def parse_timestamp(value: str) -> datetime:
@@ -203,12 +119,12 @@ class S3Provider(Provider):
         metadata_update=True,
         self_copy_rewrites=True,
     )
+    sdk_errors = _SDK_ERRORS
 
     def __init__(self, settings: ProviderSettings):
         super().__init__(settings)
         self.bucket = self.location.bucket
-        #: the bucket was seen to exist (so a 404 on HEAD means "no such key")
-        self._bucket_seen = False
+        self._buckets = BucketCheck(self.name, self.bucket, self._bucket_exists, _SDK_ERRORS)
         self._lock = threading.Lock()
         self._heads = MetadataFiller("s3")
         self._assembling = None
@@ -273,30 +189,32 @@ class S3Provider(Provider):
                     max(self.settings.timeout, ASSEMBLY_TIMEOUT))
             return self._assembling
 
-    def _err(self, exc: BaseException, key: str | None) -> OmnifsError:
-        return translate_error(exc, self.name, key, self.bucket)
-
-    @contextmanager
-    def _errors(self, key: str | None):
-        try:
-            yield
-        except _SDK_ERRORS as e:
-            raise self._err(e, key) from e
+    def _translate(self, exc: BaseException, key: str | None) -> OmnifsError:
+        """A boto3/botocore/urllib3 error as an omnifs error."""
+        where: dict[str, Any] = {"provider": self.name, "key": key}
+        if isinstance(exc, bx.ClientError):
+            err = exc.response.get("Error", {})
+            return s3_error(str(err.get("Code") or ""),
+                            exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode"),
+                            err.get("Message"), bucket=self.bucket, **where)
+        if isinstance(exc, (bx.NoCredentialsError, bx.PartialCredentialsError)):
+            return PermissionDenied("no credentials found (set access_key/secret_key, "
+                                    "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE)",
+                                    **where)
+        if isinstance(exc, bx.ProfileNotFound):
+            return InvalidInput(str(exc), **where)
+        if isinstance(exc, bx.ParamValidationError):
+            return InvalidInput(" ".join(str(exc).split()), **where)
+        return transport_error(exc, self.settings.timeout,
+                               detail=" ".join(str(exc).split())[:200], **where)
 
     def _info(self, key: str, r: dict) -> ObjectInfo:
-        etag = clean_etag(r.get("ETag"))
-        lm = r.get("LastModified")
-        return ObjectInfo(
-            key=key,
-            size=int(r.get("ContentLength", r.get("Size", 0)) or 0),
-            last_modified=lm.timestamp() if lm is not None else None,
-            etag=etag,
-            version=version_of(r.get("VersionId")),
-            checksums=md5_checksums(etag),
-            metadata={k.lower(): v for k, v in (r.get("Metadata") or {}).items()},
-            tier=r.get("StorageClass") or "STANDARD",
-            content_type=r.get("ContentType"),
-        )
+        """The object a HeadObject or GetObject answer describes."""
+        return answer_info(key, int(r.get("ContentLength") or 0), r.get("ETag"),
+                           r.get("VersionId"),
+                           {k.lower(): v for k, v in (r.get("Metadata") or {}).items()},
+                           r.get("ContentType"), r.get("StorageClass") or "STANDARD",
+                           r.get("LastModified"))
 
     # -- primitives ------------------------------------------------------
     def head(self, key: str) -> ObjectInfo:
@@ -304,25 +222,17 @@ class S3Provider(Provider):
         try:
             r = self.client.head_object(Bucket=self.bucket, Key=name)
         except _SDK_ERRORS as e:
-            err = self._err(e, key)
-            if isinstance(err, NotFound) and not self._bucket_seen:
-                err = self._check_bucket(key) or err
-            raise err from e
+            raise self._buckets.explain(self.translate(e, key), key) from None
         return self._info(key, r)
 
-    def _check_bucket(self, key: str) -> OmnifsError | None:
-        """A HEAD's 404 has no body: tell a missing bucket apart once, then trust it."""
+    def _bucket_exists(self) -> bool:
         try:
             self.client.head_bucket(Bucket=self.bucket)
         except bx.ClientError as e:
             if e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
-                return NotFound(f"bucket {self.bucket!r} does not exist", provider=self.name,
-                                key=key)
-            return None
-        except _SDK_ERRORS:
-            return None
-        self._bucket_seen = True
-        return None
+                return False
+            raise
+        return True
 
     def list(self, prefix: str = "", recursive: bool = True,
              metadata: bool = True) -> Iterator[ObjectInfo]:
@@ -331,54 +241,22 @@ class S3Provider(Provider):
         if not recursive:
             kwargs["Delimiter"] = "/"
         while True:
-            with self._errors(prefix or None):
+            with self.translating(prefix or None):
                 page = self.client.list_objects_v2(**kwargs)
             found = []
             for o in page.get("Contents", ()):
                 key = self.key_of(o["Key"])
                 if not key:  # the root's own "directory marker"
                     continue
-                etag = clean_etag(o.get("ETag"))
-                lm = o.get("LastModified")
-                found.append(ObjectInfo(key=key, size=int(o.get("Size", 0)),
-                                        last_modified=lm.timestamp() if lm is not None else None,
-                                        etag=etag, checksums=md5_checksums(etag),
-                                        tier=o.get("StorageClass") or "STANDARD",
-                                        metadata_known=False))
-            yield from self._with_metadata(found) if metadata else found
+                found.append(listed_info(key, o.get("Size"), o.get("LastModified"),
+                                         o.get("ETag"), o.get("StorageClass")))
+            yield from self._heads.fill(found, self.head) if metadata else found
             for p in page.get("CommonPrefixes", ()):
                 yield ObjectInfo(key=self.key_of(p["Prefix"]), is_prefix=True)
             token = page.get("NextContinuationToken")
             if not page.get("IsTruncated") or not token:
                 return
             kwargs["ContinuationToken"] = token
-
-    def _with_metadata(self, found: list[ObjectInfo]) -> Iterator[ObjectInfo]:
-        """Fill in user metadata, which S3 listings lack, with parallel HEADs.
-
-        The contract promises metadata from ``list``; an object deleted since
-        the listing is skipped, as if listed a moment later.
-        """
-        if not found:
-            return
-
-        def fill(info: ObjectInfo) -> ObjectInfo | None:
-            try:
-                r = self.client.head_object(Bucket=self.bucket, Key=self.object_name(info.key))
-            except bx.ClientError as e:
-                if e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
-                    return None
-                raise
-            info.metadata = {k.lower(): v for k, v in (r.get("Metadata") or {}).items()}
-            info.content_type = r.get("ContentType")
-            info.version = version_of(r.get("VersionId"))
-            info.metadata_known = True
-            return info
-
-        with self._errors(None):
-            for info in self._heads.fill(found, fill):
-                if info is not None:
-                    yield info
 
     def open_read(self, key: str, start: int = 0, end: int | None = None) -> BinaryIO:
         name = self.object_name(key)
@@ -398,14 +276,13 @@ class S3Provider(Provider):
                 r = self.client.get_object(**kwargs)
                 body, info = r["Body"], self._info(key, r)
                 info.size = whole_size(r.get("ContentRange"), r.get("ContentLength")) or 0
-        except bx.ClientError as e:
-            status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            if status == 416 or e.response.get("Error", {}).get("Code") == "InvalidRange":
-                return io.BytesIO(b"")  # start at or past the end: nothing to read
-            raise self._err(e, key) from e
         except _SDK_ERRORS as e:
-            raise self._err(e, key) from e
-        return TranslatingReader(body, _SDK_ERRORS, lambda e: self._err(e, key),  # type: ignore[return-value]
+            if isinstance(e, bx.ClientError) and past_the_end(
+                    e.response.get("Error", {}).get("Code"),
+                    e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")):
+                return io.BytesIO(b"")  # start at or past the end: nothing to read
+            raise self.translate(e, key) from None
+        return TranslatingReader(body, _SDK_ERRORS, lambda e: self.translate(e, key),  # type: ignore[return-value]
                                  info=info)
 
     def write(self, key: str, stream: BinaryIO, size: int | None = None,
@@ -423,16 +300,13 @@ class S3Provider(Provider):
             raise InvalidInput(f"the data ended after {len(first)} of {size} bytes",
                                provider=self.name, key=key)
         if len(first) < caps.multipart_threshold:
-            with self._errors(key):
+            with self.translating(key):
                 try:
                     r = self._wire.put(name, first, extra["Metadata"], content_type)
                 except Fallback:
                     r = self.client.put_object(Bucket=self.bucket, Key=name, Body=first, **extra)
-            etag = clean_etag(r.get("ETag"))
-            return ObjectInfo(key=key, size=len(first), etag=etag,
-                              version=version_of(r.get("VersionId")), checksums=md5_checksums(etag),
-                              metadata=dict(extra["Metadata"]), content_type=content_type,
-                              tier="STANDARD")
+            return answer_info(key, len(first), r.get("ETag"), r.get("VersionId"),
+                               extra["Metadata"], content_type)
         return self._multipart(key, name, first, stream, size, extra)
 
     def _multipart(self, key: str, name: str, first: bytes, stream: BinaryIO,
@@ -480,10 +354,8 @@ class S3Provider(Provider):
             return [f.result() for f in futures]
 
         r = self._multipart_upload(name, key, extra, send)
-        etag = clean_etag(r.get("ETag"))
-        return ObjectInfo(key=key, size=total, etag=etag, version=version_of(r.get("VersionId")),
-                          checksums=md5_checksums(etag), metadata=dict(extra["Metadata"]),
-                          content_type=extra.get("ContentType"), tier="STANDARD")
+        return answer_info(key, total, r.get("ETag"), r.get("VersionId"), extra["Metadata"],
+                           extra.get("ContentType"))
 
     @staticmethod
     def _chunks(first: bytes, stream: BinaryIO, part_size: int) -> Iterator[bytes]:
@@ -511,7 +383,7 @@ class S3Provider(Provider):
 
         Any failure aborts the upload, so nothing partial ever becomes visible.
         """
-        with self._errors(err_key):
+        with self.translating(err_key):
             upload_id = self.client.create_multipart_upload(
                 Bucket=self.bucket, Key=name, **extra)["UploadId"]
         try:
@@ -526,7 +398,7 @@ class S3Provider(Provider):
             else:
                 self._abort(name, upload_id)
             if isinstance(e, _SDK_ERRORS):
-                raise self._err(e, err_key) from e
+                raise self.translate(e, err_key) from None
             raise
 
     def _abort(self, name: str, upload_id: str) -> None:
@@ -556,16 +428,13 @@ class S3Provider(Provider):
             extra["StorageClass"] = new_tier
         if info.size > COPY_LIMIT:
             return self._copy_parts(src_key, dst_key, src, dst, info, meta, new_tier)
-        with self._errors(dst_key):
+        with self.translating(dst_key):
             r = self.assembling.copy_object(Bucket=self.bucket, Key=dst,
-                                        CopySource={"Bucket": self.bucket, "Key": src}, **extra)
+                                            CopySource={"Bucket": self.bucket, "Key": src},
+                                            **extra)
         res = r.get("CopyObjectResult", {})
-        etag = clean_etag(res.get("ETag"))
-        lm = res.get("LastModified")
-        return ObjectInfo(key=dst_key, size=info.size,
-                          last_modified=lm.timestamp() if lm is not None else None, etag=etag,
-                          version=version_of(r.get("VersionId")), checksums=md5_checksums(etag),
-                          metadata=meta, tier=new_tier, content_type=info.content_type)
+        return answer_info(dst_key, info.size, res.get("ETag"), r.get("VersionId"), meta,
+                           info.content_type, new_tier, res.get("LastModified"))
 
     def _copy_parts(self, src_key: str, dst_key: str, src: str, dst: str, info: ObjectInfo,
                     meta: dict[str, str], tier: str) -> ObjectInfo:
@@ -585,10 +454,8 @@ class S3Provider(Provider):
                 return list(pool.map(one, ranges))
 
         r = self._multipart_upload(dst, src_key, extra, send)
-        etag = clean_etag(r.get("ETag"))
-        return ObjectInfo(key=dst_key, size=info.size, etag=etag,
-                          version=version_of(r.get("VersionId")), checksums=md5_checksums(etag),
-                          metadata=meta, tier=tier, content_type=info.content_type)
+        return answer_info(dst_key, info.size, r.get("ETag"), r.get("VersionId"), meta,
+                           info.content_type, tier)
 
     def _copy_part(self, src: str, dst: str, upload_id: str, item: tuple[int, int, int],
                    etag: str | None) -> dict:
@@ -602,7 +469,7 @@ class S3Provider(Provider):
 
     def delete(self, key: str) -> None:
         name = self.object_name(key)
-        with self._errors(key):
+        with self.translating(key):
             self.client.delete_object(Bucket=self.bucket, Key=name)
 
     def _set_tier(self, key: str, tier: str) -> None:

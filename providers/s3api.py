@@ -1,4 +1,10 @@
-"""What every S3-API store shares (s3:// over boto3, minio:// over the minio SDK)."""
+"""What every S3-API store shares (s3:// over boto3, minio:// over the minio SDK).
+
+The protocol, whichever SDK speaks it: S3's error codes, the headers that
+describe an object (user metadata as ``x-amz-meta-*``, the storage class, the
+version), the records a listing or a write answers with, telling a missing
+bucket from a missing key, and filling in the metadata a listing lacks.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,12 @@ import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 
 from .base import ObjectInfo
+from .errors import Conflict, NotFound, OmnifsError
+from .http_status import RANGE_NOT_SATISFIABLE, status_error
 from .streams import whole_size
 
 #: read timeout (s) for requests whose answer waits on the store assembling an object
@@ -19,6 +28,48 @@ _MD5_RE = re.compile(r"^[0-9a-f]{32}$")
 
 #: HEADs in flight while filling in a listing's metadata
 LIST_HEADS = 16
+
+META_PREFIX = "x-amz-meta-"
+STORAGE_CLASS = "x-amz-storage-class"
+
+#: S3 error codes (AWS's and MinIO's) -> the HTTP status whose meaning each carries, which
+#: decides over the status it came with
+CODE_STATUS: dict[str, int] = {
+    **dict.fromkeys(("NoSuchKey", "NotFound", "NoSuchVersion", "NoSuchUpload",
+                     "ResourceNotFound"), 404),
+    **dict.fromkeys(("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch",
+                     "AllAccessDisabled", "InvalidToken", "ExpiredToken", "AccountProblem"), 403),
+    **dict.fromkeys(("SlowDown", "SlowDownRead", "SlowDownWrite", "Throttling",
+                     "ThrottlingException", "RequestLimitExceeded", "TooManyRequests",
+                     "ServiceUnavailable", "RequestThrottled", "XMinioServerNotInitialized"), 503),
+    **dict.fromkeys(("PreconditionFailed", "ConditionalRequestConflict", "OperationAborted",
+                     "ResourceConflict"), 409),
+    **dict.fromkeys(("InvalidArgument", "KeyTooLong", "KeyTooLongError", "InvalidStorageClass",
+                     "EntityTooLarge", "EntityTooSmall", "InvalidRequest", "InvalidBucketName",
+                     "MetadataTooLarge", "InvalidPart", "InvalidPartOrder",
+                     "XMinioInvalidObjectName", "InvalidObjectName"), 400),
+}
+
+
+def bucket_missing(bucket: str, provider: str, key: str | None) -> NotFound:
+    return NotFound(f"bucket {bucket!r} does not exist", provider=provider, key=key)
+
+
+def s3_error(code: str, status: int | None, message: str | None, *, bucket: str,
+             provider: str, key: str | None) -> OmnifsError:
+    """The omnifs error for an S3 error answer: its code first, else its HTTP status."""
+    if code == "NoSuchBucket":
+        return bucket_missing(bucket, provider, key)
+    if code == "InvalidObjectState":  # answered with 403: not a matter of credentials
+        return Conflict("the object is archived (GLACIER/DEEP_ARCHIVE): restore it first",
+                        provider=provider, key=key)
+    detail = f"{code}: {message}" if code and message and message != code else code
+    return status_error(CODE_STATUS.get(code, status), detail, provider=provider, key=key)
+
+
+def past_the_end(code: str | None, status: int | None) -> bool:
+    """A read's range starts at or past the object's end (nothing to read, not an error)."""
+    return status == RANGE_NOT_SATISFIABLE or code == "InvalidRange"
 
 
 def clean_etag(etag: str | None) -> str | None:
@@ -33,9 +84,6 @@ def version_of(v: str | None) -> str | None:
 def md5_checksums(etag: str | None) -> dict[str, str]:
     """An etag is the MD5 only for single-part, non-KMS uploads (32 hex digits, no "-N")."""
     return {"md5": etag} if etag and _MD5_RE.match(etag) else {}
-
-
-_META_PREFIX = "x-amz-meta-"
 
 
 def info_from_headers(key: str, headers: Mapping[str, str]) -> ObjectInfo:
@@ -53,16 +101,64 @@ def info_from_headers(key: str, headers: Mapping[str, str]) -> ObjectInfo:
         key=key, size=whole_size(h.get("content-range"), h.get("content-length")) or 0,
         last_modified=lm, etag=etag, version=version_of(h.get("x-amz-version-id")),
         checksums=md5_checksums(etag),
-        metadata={k[len(_META_PREFIX):]: v for k, v in h.items() if k.startswith(_META_PREFIX)},
-        tier=h.get("x-amz-storage-class") or "STANDARD", content_type=h.get("content-type"))
+        metadata={k[len(META_PREFIX):]: v for k, v in h.items() if k.startswith(META_PREFIX)},
+        tier=h.get(STORAGE_CLASS) or "STANDARD", content_type=h.get("content-type"))
+
+
+def listed_info(key: str, size: int | None, last_modified: datetime | None, etag: str | None,
+                storage_class: str | None) -> ObjectInfo:
+    """A listing's entry: no user metadata or content type (S3 listings lack them)."""
+    etag = clean_etag(etag)
+    return ObjectInfo(key=key, size=int(size or 0),
+                      last_modified=last_modified.timestamp() if last_modified else None,
+                      etag=etag, checksums=md5_checksums(etag),
+                      tier=storage_class or "STANDARD", metadata_known=False)
+
+
+def answer_info(key: str, size: int, etag: str | None, version: str | None,
+                metadata: Mapping[str, str], content_type: str | None, tier: str = "STANDARD",
+                last_modified: datetime | None = None) -> ObjectInfo:
+    """The object a PUT, a completed upload or a copy made, from the store's answer."""
+    etag = clean_etag(etag)
+    return ObjectInfo(key=key, size=size,
+                      last_modified=last_modified.timestamp() if last_modified else None,
+                      etag=etag, version=version_of(version), checksums=md5_checksums(etag),
+                      metadata=dict(metadata), tier=tier, content_type=content_type)
+
+
+class BucketCheck:
+    """A HEAD's 404 has no body to tell a missing bucket from a missing key: ask once.
+
+    ``exists()`` asks the store whether the bucket is there; once it was,
+    a 404 means "no such key" for the provider's life.
+    """
+
+    def __init__(self, provider: str, bucket: str, exists: Callable[[], bool],
+                 errors: tuple[type[BaseException], ...]):
+        self._provider, self._bucket = provider, bucket
+        self._exists, self._errors = exists, errors
+        self._seen = False
+
+    def explain(self, err: OmnifsError, key: str | None) -> OmnifsError:
+        """``err``, or the missing bucket's NotFound when the bucket is why."""
+        if self._seen or not isinstance(err, NotFound):
+            return err
+        try:
+            there = self._exists()
+        except self._errors:
+            return err  # only a better message is at stake
+        if not there:
+            return bucket_missing(self._bucket, self._provider, key)
+        self._seen = True
+        return err
 
 
 class MetadataFiller:
     """Fills in user metadata, which S3 listings lack, with parallel HEADs.
 
-    The contract promises metadata from ``list``. ``fetch(info)`` returns the
-    completed info, or None for an object deleted since the listing (it is
-    skipped, as if listed a moment later).
+    The contract promises metadata from ``list``. ``head(key)`` is the
+    provider's; an object deleted since the listing (NotFound) is skipped, as
+    if listed a moment later.
     """
 
     def __init__(self, name: str):
@@ -71,14 +167,25 @@ class MetadataFiller:
         self._pool: ThreadPoolExecutor | None = None
 
     def fill(self, found: list[ObjectInfo],
-             fetch: Callable[[ObjectInfo], ObjectInfo | None]) -> Iterator[ObjectInfo]:
+             head: Callable[[str], ObjectInfo]) -> Iterator[ObjectInfo]:
         if not found:
             return
+
+        def one(info: ObjectInfo) -> ObjectInfo | None:
+            try:
+                full = head(info.key)
+            except NotFound:
+                return None
+            info.metadata, info.content_type = full.metadata, full.content_type
+            info.version = full.version
+            info.metadata_known = True
+            return info
+
         with self._lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(LIST_HEADS, thread_name_prefix=f"{self._name}-head")
             pool = self._pool
-        for info in pool.map(fetch, found):
+        for info in pool.map(one, found):
             if info is not None:
                 yield info
 

@@ -128,7 +128,7 @@ class TranslatingReader(io.RawIOBase):
         try:
             return self._body.read(None if n is None or n < 0 else n)
         except self._errors as e:
-            raise self._translate(e) from e
+            raise self._translate(e) from None
 
     def readall(self) -> bytes:
         return self.read(-1)
@@ -141,7 +141,7 @@ class TranslatingReader(io.RawIOBase):
             try:
                 return self._body.readinto(b)
             except self._errors as e:
-                raise self._translate(e) from e
+                raise self._translate(e) from None
         data = self.read(len(b))
         b[:len(data)] = data
         return len(data)
