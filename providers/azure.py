@@ -30,7 +30,7 @@ Choices worth knowing:
   ``[a-z0-9_]`` (or starting with a digit, or containing ``_x``) is escaped
   byte-wise as ``_xHH_`` and unescaped on read, so names round-trip
   exactly. Values must be ASCII header text: others are stored as
-  ``=?utf-8?b?BASE64?=`` and decoded on read.
+  ``=?utf-8?b?BASE64?=`` and decoded on read (providers/azapi.py).
 * Reads stream ``download_blob(...).chunks()`` of ``READ_CHUNK`` bytes: the
   first byte comes back after one chunk, never after the whole blob.
 """
@@ -38,13 +38,11 @@ Choices worth knowing:
 from __future__ import annotations
 
 import base64
-import binascii
 import contextlib
 import dataclasses
 import hashlib
 import io
 import os
-import re
 import threading
 import time
 import uuid
@@ -56,27 +54,13 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import urllib3
 from azure.core import exceptions as aexc
-from azure.storage.blob import (
-    BlobBlock,
-    BlobPrefix,
-    BlobServiceClient,
-    ContentSettings,
-    LinearRetry,
-)
+from azure.storage import blob as azblob
 
+from . import azapi
 from .azwire import AzWire, Fallback, Missing
 from .base import Capabilities, MiB, ObjectInfo, Provider, content_type_for
-from .errors import (
-    IntegrityError,
-    InvalidInput,
-    NotFound,
-    OmnifsError,
-    PermissionDenied,
-    Unavailable,
-    timed_out,
-    transport_error,
-)
-from .http_status import RANGE_NOT_SATISFIABLE, status_error
+from .errors import InvalidInput, NotFound, OmnifsError, Unavailable, timed_out, transport_error
+from .http_status import RANGE_NOT_SATISFIABLE
 from .streams import TranslatingReader, WireBody, read_full, whole_size
 
 if TYPE_CHECKING:
@@ -98,17 +82,11 @@ _COPY_POLL = 0.2
 
 #: everything the SDK raises; translated by ``AzureProvider.translate``
 _SDK_ERRORS: tuple[type[BaseException], ...] = (aexc.AzureError, OSError, ValueError)
-#: azure-core's error classes and the codes that say what an answer meant (the status it
-#: carries), ahead of the status it came with
-_SDK_CLASSES: tuple[tuple[type[BaseException], int], ...] = (
-    (aexc.ResourceNotFoundError, 404), (aexc.ClientAuthenticationError, 403),
-    (aexc.ResourceModifiedError, 412), (aexc.ResourceExistsError, 409))
-_CODE_STATUS = {"ServerBusy": 503, "OperationTimedOut": 503}
 #: what reading a fast-path body may raise (a dropped connection, a short body)
 _WIRE_ERRORS: tuple[type[BaseException], ...] = (urllib3.exceptions.HTTPError, OSError)
 
 
-class _QuickRetry(LinearRetry):
+class _QuickRetry(azblob.LinearRetry):
     """The SDK's linear retry, except that a timed-out attempt is not repeated.
 
     The SDK counts a read timeout as a read error and retries it, which made
@@ -124,72 +102,11 @@ class _QuickRetry(LinearRetry):
 def _short_body(got: int, expected: int) -> BaseException:
     return urllib3.exceptions.IncompleteRead(got, expected - got)
 
-_SAFE_NAME = re.compile(r"[a-z_][a-z0-9_]*\Z")
-_ESCAPED = re.compile(r"_x([0-9a-f]{2})_")
-_B64_VALUE = re.compile(r"=\?utf-8\?b\?([A-Za-z0-9+/=]*)\?=\Z")
-
-
-def encode_meta_name(name: str) -> str:
-    """A C# identifier for ``name``; ``decode_meta_name`` gives it back exactly."""
-    if _SAFE_NAME.match(name) and "_x" not in name:
-        return name
-    out = []
-    for i, ch in enumerate(name):
-        keep = ("a" <= ch <= "z") or ch == "_" or (i > 0 and "0" <= ch <= "9")
-        if ch == "_" and name[i + 1:i + 2] == "x":
-            keep = False  # a literal "_x" would read back as an escape
-        if keep:
-            out.append(ch)
-        else:
-            out.extend(f"_x{b:02x}_" for b in ch.encode("utf-8"))
-    return "".join(out)
-
-
-def decode_meta_name(name: str) -> str:
-    if "_x" not in name:
-        return name
-    raw = _ESCAPED.sub(lambda m: f"\x00{m.group(1)}", name)
-    buf = bytearray()
-    i = 0
-    while i < len(raw):
-        if raw[i] == "\x00":
-            buf.append(int(raw[i + 1:i + 3], 16))
-            i += 3
-        else:
-            buf.extend(raw[i].encode("utf-8"))
-            i += 1
-    return buf.decode("utf-8", "replace")
-
-
-def _encode_value(value: str) -> str:
-    if value.isascii() and value.isprintable() and value == value.strip() and "=?" not in value:
-        return value
-    return "=?utf-8?b?" + base64.b64encode(value.encode("utf-8")).decode("ascii") + "?="
-
-
-def _decode_value(value: str) -> str:
-    m = _B64_VALUE.match(value)
-    if not m:
-        return value
-    try:
-        return base64.b64decode(m.group(1)).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return value
-
-
 def _flag(value: object) -> bool:
     """A boolean option from TOML (a bool) or a URI query / environment (a string)."""
     if isinstance(value, str):
         return value.strip().lower() not in ("0", "false", "no", "off", "")
     return bool(value)
-
-
-def encode_metadata(meta: dict[str, str] | None) -> dict[str, str]:
-    return {encode_meta_name(k): _encode_value(str(v)) for k, v in (meta or {}).items()}
-
-
-def decode_metadata(meta: dict[str, str] | None) -> dict[str, str]:
-    return {decode_meta_name(k): _decode_value(v) for k, v in (meta or {}).items()}
 
 
 #: what requests' ``trust_env`` would take from the environment besides a CA bundle
@@ -252,17 +169,10 @@ class AzureProvider(Provider):
     # account_url; part_size: block bytes; max_concurrency: blocks staged in parallel
     # per write; content_md5 (default true): set the whole content's MD5 on staged uploads
 
-    capabilities = Capabilities(
-        server_side_copy=True,
-        tiers=TIERS,
-        native_checksums=("md5",),
-        max_key_bytes=1024,
-        max_metadata_bytes=8192,
-        multipart_threshold=THRESHOLD,
-        part_size=PART_SIZE,
-        versioning=False,
-        metadata_update=False,
-    )
+    capabilities = Capabilities(tiers=TIERS, native_checksums=("md5",), max_metadata_bytes=8192,
+                                multipart_threshold=THRESHOLD, part_size=PART_SIZE,
+                                server_side_copy=True, max_key_bytes=1024, versioning=False,
+                                metadata_update=False)
     sdk_errors = _SDK_ERRORS
 
     def __init__(self, settings: ProviderSettings):
@@ -288,7 +198,7 @@ class AzureProvider(Provider):
         self._pool_lock = threading.Lock()
 
     # -- construction -----------------------------------------------------
-    def _make_client(self, settings: ProviderSettings) -> BlobServiceClient:
+    def _make_client(self, settings: ProviderSettings) -> azblob.BlobServiceClient:
         """Settings first (connection string, account URL), then the SDK's env convention."""
         kwargs: dict[str, Any] = {
             "connection_timeout": self.timeout,
@@ -303,7 +213,8 @@ class AzureProvider(Provider):
         }
         try:
             if settings.connection_string:
-                return BlobServiceClient.from_connection_string(settings.connection_string, **kwargs)
+                return azblob.BlobServiceClient.from_connection_string(
+                    settings.connection_string, **kwargs)
             if settings.account_url:
                 credential: Any = (settings.extra.get("account_key") or settings.secret_key
                                    or settings.extra.get("sas_token"))
@@ -312,10 +223,11 @@ class AzureProvider(Provider):
                         from azure.identity import DefaultAzureCredential
 
                         credential = DefaultAzureCredential()
-                return BlobServiceClient(settings.account_url, credential=credential, **kwargs)
+                return azblob.BlobServiceClient(settings.account_url, credential=credential,
+                                                **kwargs)
             env = os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
             if env:
-                return BlobServiceClient.from_connection_string(env, **kwargs)
+                return azblob.BlobServiceClient.from_connection_string(env, **kwargs)
         except (ValueError, TypeError, aexc.AzureError):
             # never echo the string: it holds the account key
             raise InvalidInput("the Azure connection string or account URL is malformed",
@@ -323,49 +235,10 @@ class AzureProvider(Provider):
         raise InvalidInput("no Azure credentials: set connection_string or account_url in the "
                            "provider table, or AZURE_STORAGE_CONNECTION_STRING", provider=self.name)
 
-    # -- errors -------------------------------------------------------------
-    def _translate(self, e: BaseException, key: str | None) -> OmnifsError:
-        """An azure-core error as an omnifs error (its text is never repeated: it may hold a SAS)."""
-        where: dict[str, Any] = {"provider": self.name, "key": key}
-        code = str(getattr(e, "error_code", None) or "")
-        status = getattr(e, "status_code", None)
-        if status is None and timed_out(e):  # an answer (a 504 included) is no silence
-            return transport_error(e, self.timeout, **where)
-        if code == "ContainerNotFound":
-            return self._container_missing(key)
-        if code == "BlobArchived" or (status == 409 and "archiv" in code.lower()):
-            return PermissionDenied("the blob is archived: rehydrate it (set_tier Hot or Cool) "
-                                    "and wait before reading", **where)
-        if "mismatch" in code.lower():  # Md5Mismatch, Crc64Mismatch
-            return IntegrityError(f"checksum mismatch in transfer ({code})", **where)
-        meant = _CODE_STATUS.get(code) or next(
-            (s for kind, s in _SDK_CLASSES if isinstance(e, kind)), status)
-        if meant is not None:
-            return status_error(meant, code or (f"HTTP {status}" if status else None), **where)
-        if isinstance(e, ValueError) and not isinstance(e, OSError):
-            return InvalidInput(f"request refused by the SDK ({type(e).__name__})", **where)
-        return transport_error(e, self.timeout, **where)
-
-    def _container_missing(self, key: str | None) -> NotFound:
-        return NotFound(f"container {self.container_name!r} does not exist", provider=self.name,
-                        key=key)
-
     # -- helpers ------------------------------------------------------------
-    def _info(self, props: Any, key: str | None = None) -> ObjectInfo:
-        settings = props.content_settings
-        md5 = settings.content_md5 if settings is not None else None
-        tier = props.blob_tier
-        return ObjectInfo(
-            key=key if key is not None else self.key_of(props.name),
-            size=int(props.size or 0),
-            last_modified=props.last_modified.timestamp() if props.last_modified else None,
-            etag=props.etag,
-            version=getattr(props, "version_id", None),
-            checksums={"md5": bytes(md5).hex()} if md5 else {},
-            metadata=decode_metadata(props.metadata),
-            tier=str(tier.value if hasattr(tier, "value") else tier) if tier else None,
-            content_type=settings.content_type if settings is not None else None,
-        )
+    def _translate(self, e: BaseException, key: str | None) -> OmnifsError:
+        return azapi.blob_error(e, container=self.container_name, timeout=self.timeout,
+                                provider=self.name, key=key)
 
     def _blob(self, key: str) -> Any:
         return self.container.get_blob_client(self.object_name(key))
@@ -381,7 +254,7 @@ class AzureProvider(Provider):
     def head(self, key: str) -> ObjectInfo:
         with self.translating(key):
             props = self._blob(key).get_blob_properties(timeout=self.timeout)
-        return self._info(props, key)
+        return azapi.info_from_properties(props, key)
 
     def list(self, prefix: str = "", recursive: bool = True,
              metadata: bool = True) -> Iterator[ObjectInfo]:
@@ -396,20 +269,20 @@ class AzureProvider(Provider):
                                                   include=["metadata"], delimiter="/",
                                                   timeout=self.timeout)
             for item in items:
-                if isinstance(item, BlobPrefix):
+                if isinstance(item, azblob.BlobPrefix):
                     yield ObjectInfo(key=self.key_of(item.name), is_prefix=True)
                 elif recursive or item.name != name_prefix:
-                    yield self._info(item)
+                    yield azapi.info_from_properties(item, self.key_of(item.name))
         except _SDK_ERRORS as e:
             if isinstance(e, aexc.ResourceNotFoundError):  # a listing's 404 is the container's
-                raise self._container_missing(prefix) from None
+                raise azapi.container_missing(self.container_name, self.name, prefix) from None
             raise self.translate(e, prefix) from None
 
     def open_read(self, key: str, start: int = 0, end: int | None = None) -> BinaryIO:
         start = max(0, start)
         blob = self._blob(key)
         if end is not None and end <= start:
-            return _AzureStream(iter(()), self, key, self.head(key))  # still NotFound if missing
+            return self._empty_read(key)
         length = None if end is None else end - start
         if self._wire is not None:
             try:
@@ -425,7 +298,7 @@ class AzureProvider(Provider):
                 # to the pool once the body is read to its end
                 body = WireBody(r, r.headers.get("Content-Length"), _short_body)
                 return TranslatingReader(body, _WIRE_ERRORS, lambda e: self._wire_error(e, key),
-                                         info=self._described(r.headers, key))
+                                         info=azapi.info_from_headers(r.headers, key))
         try:
             downloader = blob.download_blob(offset=start, length=length, max_concurrency=1,
                                             timeout=self.timeout)
@@ -434,7 +307,7 @@ class AzureProvider(Provider):
                 return _AzureStream(iter(()), self, key)
             raise self.translate(e, key) from None
         props = downloader.properties
-        info = self._info(props, key)
+        info = azapi.info_from_properties(props, key)
         info.size = whole_size(getattr(props, "content_range", None), props.size) or 0
         return _AzureStream(downloader.chunks(), self, key, info)
 
@@ -442,7 +315,7 @@ class AzureProvider(Provider):
               metadata: dict[str, str] | None = None,
               content_type: str | None = None) -> ObjectInfo:
         blob = self._blob(key)
-        meta = encode_metadata(metadata)
+        meta = azapi.encode_metadata(metadata)
         content_type = content_type_for(key, content_type)
         with self.translating(key):
             if size is not None and size > self.threshold:
@@ -489,28 +362,14 @@ class AzureProvider(Provider):
                 return {"etag": h.get("ETag"), "version_id": h.get("x-ms-version-id"),
                         "last_modified": parsedate_to_datetime(lm) if lm else None,
                         "content_md5": base64.b64decode(md5) if md5 else None}
-        content = ContentSettings(content_type=content_type) if content_type else None
+        content = azblob.ContentSettings(content_type=content_type) if content_type else None
         return blob.upload_blob(data, length=len(data), overwrite=True, metadata=meta or None,
                                 content_settings=content, max_concurrency=1, timeout=self.timeout)
-
-    def _described(self, h: Any, key: str) -> ObjectInfo:
-        """A Get Blob response's headers as the object's info (what ``_info`` makes of properties)."""
-        md5 = h.get("x-ms-blob-content-md5") or (None if h.get("Content-Range") else h.get("Content-MD5"))
-        lm = h.get("Last-Modified")
-        return ObjectInfo(
-            key=key, size=whole_size(h.get("Content-Range"), h.get("Content-Length")) or 0,
-            last_modified=parsedate_to_datetime(lm).timestamp() if lm else None,
-            etag=h.get("ETag"), version=h.get("x-ms-version-id"),
-            checksums={"md5": base64.b64decode(md5).hex()} if md5 else {},
-            metadata=decode_metadata({k[10:]: v for k, v in h.items()
-                                      if k.lower().startswith("x-ms-meta-")}),
-            tier=h.get("x-ms-access-tier"), content_type=h.get("Content-Type"),
-        )
 
     def _missing(self, m: Missing, key: str) -> NotFound:
         """The fast path's definite 404."""
         if m.container:
-            return self._container_missing(key)
+            return azapi.container_missing(self.container_name, self.name, key)
         return NotFound("no such object", provider=self.name, key=key)
 
     def _wire_error(self, e: BaseException, key: str) -> OmnifsError:
@@ -575,9 +434,9 @@ class AzureProvider(Provider):
             if hasher is not None:
                 hasher.close()
         md5 = bytearray(hasher.digest()) if hasher is not None else None
-        content = ContentSettings(content_type=content_type,
+        content = azblob.ContentSettings(content_type=content_type,
                                   content_md5=md5)
-        result = blob.commit_block_list([BlobBlock(block_id=i) for i in ids],
+        result = blob.commit_block_list([azblob.BlobBlock(block_id=i) for i in ids],
                                         metadata=meta or None, content_settings=content,
                                         timeout=self.timeout)
         # the answer's own Content-MD5 is that of the request body (the block list), not
@@ -588,7 +447,7 @@ class AzureProvider(Provider):
     def copy(self, src_key: str, dst_key: str, metadata: dict[str, str] | None = None) -> ObjectInfo:
         src = self._blob(src_key)
         dst = self._blob(dst_key)
-        meta = encode_metadata(metadata) if metadata is not None else None
+        meta = azapi.encode_metadata(metadata) if metadata is not None else None
         try:
             dst.start_copy_from_url(src.url, metadata=meta or None, timeout=self.timeout)
             props = dst.get_blob_properties(timeout=self.timeout)
@@ -608,7 +467,7 @@ class AzureProvider(Provider):
                 raise NotFound("copy source does not exist", provider=self.name,
                                key=src_key) from None
             raise self.translate(e, f"{src_key} -> {dst_key}") from None
-        return self._info(props, dst_key)
+        return azapi.info_from_properties(props, dst_key)
 
     def delete(self, key: str) -> None:
         try:

@@ -262,14 +262,9 @@ class Provider(abc.ABC):
         """
 
     @abc.abstractmethod
-    def write(
-        self,
-        key: str,
-        stream: BinaryIO,
-        size: int | None = None,
-        metadata: dict[str, str] | None = None,
-        content_type: str | None = None,
-    ) -> ObjectInfo:
+    def write(self, key: str, stream: BinaryIO, size: int | None = None,
+              metadata: dict[str, str] | None = None,
+              content_type: str | None = None) -> ObjectInfo:
         """Upload; multipart in parallel above the threshold; atomic visibility."""
 
     @abc.abstractmethod
@@ -291,6 +286,13 @@ class Provider(abc.ABC):
 
     def _set_tier(self, key: str, tier: str) -> None:  # pragma: no cover - stores without tiers
         raise AssertionError("capabilities.tiers is empty")
+
+    def _empty_read(self, key: str) -> BinaryIO:
+        """What ``open_read`` of an empty range gives: no bytes, but the object's ``info``
+        (and NotFound for a missing key, like any read)."""
+        empty = io.BytesIO(b"")
+        empty.info = self.head(key)  # type: ignore[attr-defined]
+        return empty
 
     # -- conveniences built on the primitives ----------------------------
     def read_bytes(self, key: str, start: int = 0, end: int | None = None) -> bytes:

@@ -11,11 +11,23 @@ import errno as _errno
 
 
 class OmnifsError(Exception):
-    """Base of every error a user may see. ``str()`` is one line."""
+    """Base of every error a user may see. ``str()`` is one line.
 
-    errno = _errno.EIO
+    A kind of error names its errno and whether it is transient among its
+    bases: ``class NotFound(OmnifsError, errno=ENOENT)``.
+    """
+
+    errno: int = _errno.EIO
     #: worth retrying with backoff (throttling, a blip in the network)
-    transient = False
+    transient: bool = False
+
+    def __init_subclass__(cls, *, errno: int | None = None, transient: bool | None = None,
+                          **kw: object) -> None:
+        super().__init_subclass__(**kw)
+        if errno is not None:
+            cls.errno = errno
+        if transient is not None:
+            cls.transient = transient
 
     @property
     def retry_now(self) -> bool:
@@ -33,24 +45,20 @@ class OmnifsError(Exception):
         super().__init__(f"{where}: {message}" if where else message)
 
 
-class NotFound(OmnifsError):
-    errno = _errno.ENOENT
+class NotFound(OmnifsError, errno=_errno.ENOENT):
+    """The object, or the bucket, container or directory holding it, is not there."""
 
 
-class PermissionDenied(OmnifsError):
-    errno = _errno.EACCES
+class PermissionDenied(OmnifsError, errno=_errno.EACCES):
+    """The store refused the credentials, or they lack a permission (or an object is archived)."""
 
 
-class Throttled(OmnifsError):
-    errno = _errno.EAGAIN
-    transient = True
+class Throttled(OmnifsError, errno=_errno.EAGAIN, transient=True):
+    """The store asks to slow down (429, 503): worth retrying after a backoff."""
 
 
-class Unavailable(OmnifsError):
+class Unavailable(OmnifsError, errno=_errno.EIO, transient=True):
     """The store cannot be reached or stopped answering (timeouts included)."""
-
-    errno = _errno.EIO
-    transient = True
 
 
 class TimedOut(Unavailable):
@@ -62,30 +70,23 @@ class TimedOut(Unavailable):
     """
 
 
-class NoSpace(OmnifsError):
-    """A local disk is full, or writing would go into its free-space reserve."""
+class NoSpace(OmnifsError, errno=_errno.ENOSPC, transient=True):
+    """A local disk is full, or writing would go into its free-space reserve.
 
-    errno = _errno.ENOSPC
-    #: space comes back (deletes, evictions): worth retrying later
-    transient = True
+    Transient: space comes back (deletes, evictions), so it is worth retrying later.
+    """
 
 
-class Conflict(OmnifsError):
+class Conflict(OmnifsError, errno=_errno.EEXIST):
     """A precondition failed: the object changed, or already exists."""
 
-    errno = _errno.EEXIST
 
-
-class InvalidInput(OmnifsError):
+class InvalidInput(OmnifsError, errno=_errno.EINVAL):
     """Bad URI, key, name, size or setting: the user must fix something."""
 
-    errno = _errno.EINVAL
 
-
-class IntegrityError(OmnifsError):
+class IntegrityError(OmnifsError, errno=_errno.EIO):
     """Bytes did not match their recorded checksum."""
-
-    errno = _errno.EIO
 
 
 def timed_out(exc: BaseException | None) -> bool:
@@ -114,7 +115,8 @@ def timed_out(exc: BaseException | None) -> bool:
 
 def transport_error(exc: BaseException, timeout: float, *, provider: str | None,
                     key: str | None, detail: str | None = None) -> OmnifsError:
-    """The error for a call the store never answered: it timed out, or the connection failed.
+    """The error for a call the store never answered: it timed out, the connection
+    failed, or the SDK refused the call before sending it (a ValueError).
 
     ``detail`` is what may be said of ``exc`` beyond its type (never a URL that
     may carry a token).
@@ -123,4 +125,9 @@ def transport_error(exc: BaseException, timeout: float, *, provider: str | None,
         return TimedOut(f"timed out waiting for the store ({timeout:g} s)",
                         provider=provider, key=key)
     said = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+    # requests' and urllib3's bad-URL errors are ValueErrors too, but of the connection
+    connection = isinstance(exc, OSError) or type(exc).__module__.startswith(
+        ("urllib3", "http.client", "requests"))
+    if isinstance(exc, ValueError) and not connection:
+        return InvalidInput(f"request refused by the SDK ({said})", provider=provider, key=key)
     return Unavailable(f"cannot reach the store ({said})", provider=provider, key=key)

@@ -194,14 +194,9 @@ class FaultyProvider(Provider):
         self._before("open_read", key)
         return _ReadStream(self, self.inner.open_read(key, start, end), key)  # type: ignore[return-value]
 
-    def write(
-        self,
-        key: str,
-        stream: BinaryIO,
-        size: int | None = None,
-        metadata: dict[str, str] | None = None,
-        content_type: str | None = None,
-    ) -> ObjectInfo:
+    def write(self, key: str, stream: BinaryIO, size: int | None = None,
+              metadata: dict[str, str] | None = None,
+              content_type: str | None = None) -> ObjectInfo:
         self._before("write", key)
         wrapped = _WriteStream(self, stream, key)
         return self.inner.write(key, wrapped, size, metadata, content_type)  # type: ignore[arg-type]

@@ -97,16 +97,10 @@ class GCSProvider(Provider):
     schemes = ("gs",)
 
     capabilities = Capabilities(
-        server_side_copy=True,
-        tiers=TIERS,
-        native_checksums=("md5", "crc32c"),
-        max_key_bytes=1024,
-        max_metadata_bytes=8192,
-        multipart_threshold=SIMPLE_LIMIT,
-        part_size=PART_SIZE,
-        versioning=False,
-        metadata_update=False,
-    )
+        tiers=TIERS, native_checksums=("md5", "crc32c"), max_metadata_bytes=8192,
+        # no parallel parts on the JSON API: a resumable upload in PART_SIZE chunks
+        multipart_threshold=SIMPLE_LIMIT, part_size=PART_SIZE,
+        server_side_copy=True, max_key_bytes=1024, versioning=False, metadata_update=False)
     sdk_errors = _SDK_ERRORS
 
     def __init__(self, settings: ProviderSettings):
@@ -170,7 +164,9 @@ class GCSProvider(Provider):
         if isinstance(e, gexc.RetryError) and e.cause is not None:
             return self.translate(e.cause, key)
         where: dict[str, Any] = {"provider": self.name, "key": key}
-        status: int | None = getattr(e, "code", None) if isinstance(e, gexc.GoogleAPICallError) else None
+        status: int | None = None
+        if isinstance(e, gexc.GoogleAPICallError):
+            status = e.code
         if status is None and rm_common is not None and isinstance(e, rm_common.InvalidResponse):
             status = getattr(e.response, "status_code", None)
         if isinstance(e, requests.HTTPError) and e.response is not None:
@@ -185,10 +181,6 @@ class GCSProvider(Provider):
             return IntegrityError("checksum mismatch in transfer", **where)
         if isinstance(e, (auth_exc.RefreshError, auth_exc.DefaultCredentialsError)):
             return PermissionDenied("credentials refused or missing", **where)
-        transport = isinstance(e, OSError) or type(e).__module__.startswith(
-            ("urllib3", "http.client"))
-        if isinstance(e, ValueError) and not transport:
-            return InvalidInput(f"request refused by the SDK ({type(e).__name__})", **where)
         return transport_error(e, self.timeout, **where)
 
     def _bucket_missing(self, key: str | None) -> NotFound:
@@ -249,9 +241,7 @@ class GCSProvider(Provider):
     def open_read(self, key: str, start: int = 0, end: int | None = None) -> BinaryIO:
         start = max(0, start)
         if end is not None and end <= start:
-            empty = _GCSStream(None, self, key)
-            empty.info = self.head(key)  # still NotFound for a missing key
-            return empty
+            return self._empty_read(key)
         name = self.object_name(key)
         url = (f"{self.client.api_endpoint}/download/storage/v1/b/"
                f"{quote(self.bucket_name, safe='')}/o/{quote(name, safe='')}?alt=media")

@@ -272,14 +272,9 @@ class LocalProvider(Provider):
         reader.info = info  # type: ignore[attr-defined]
         return reader  # type: ignore[return-value]
 
-    def write(
-        self,
-        key: str,
-        stream: BinaryIO,
-        size: int | None = None,
-        metadata: dict[str, str] | None = None,
-        content_type: str | None = None,
-    ) -> ObjectInfo:
+    def write(self, key: str, stream: BinaryIO, size: int | None = None,
+              metadata: dict[str, str] | None = None,
+              content_type: str | None = None) -> ObjectInfo:
         path = self._path(key)
         self._check_root()
         meta = {"metadata": dict(metadata or {}),

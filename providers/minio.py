@@ -23,6 +23,7 @@ Caveats:
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import io
 import logging
@@ -38,19 +39,9 @@ from minio import Minio
 from minio.commonconfig import COPY, REPLACE, CopySource
 from minio.error import InvalidResponseError, MinioException, S3Error, ServerError
 
-from .base import Capabilities, MiB, ObjectInfo, Provider, content_type_for
+from . import s3api
+from .base import MiB, ObjectInfo, content_type_for
 from .errors import InvalidInput, OmnifsError, Unavailable, timed_out, transport_error
-from .s3api import (
-    ASSEMBLY_TIMEOUT,
-    STORAGE_CLASS,
-    BucketCheck,
-    MetadataFiller,
-    answer_info,
-    info_from_headers,
-    listed_info,
-    past_the_end,
-    s3_error,
-)
 from .streams import TranslatingReader
 
 if TYPE_CHECKING:
@@ -81,7 +72,7 @@ class _Pool(urllib3.PoolManager):
     def __init__(self, connect_timeout: float, **kw):
         super().__init__(**kw)
         self._assembling = urllib3.Timeout(connect=connect_timeout,
-                                           read=max(connect_timeout, ASSEMBLY_TIMEOUT))
+                                           read=max(connect_timeout, s3api.ASSEMBLY_TIMEOUT))
 
     def urlopen(self, method, url, redirect=True, **kw):
         headers = kw.get("headers") or {}
@@ -152,28 +143,15 @@ def _endpoint(settings: ProviderSettings) -> tuple[str, bool]:
     return raw.strip("/"), secure
 
 
-class MinioProvider(Provider):
+class MinioProvider(s3api.S3ApiProvider):
     schemes = ("minio",)
 
-    capabilities = Capabilities(
-        server_side_copy=True,
-        tiers=("STANDARD", "REDUCED_REDUNDANCY"),
-        native_checksums=("md5",),
-        max_key_bytes=1024,
-        multipart_threshold=16 * MiB,
-        part_size=16 * MiB,
-        versioning=False,
-        metadata_update=True,
-        self_copy_rewrites=True,
-    )
+    capabilities = dataclasses.replace(s3api.S3_CAPABILITIES,
+                                       tiers=("STANDARD", "REDUCED_REDUNDANCY"))
     sdk_errors = _SDK_ERRORS
 
     def __init__(self, settings: ProviderSettings):
         super().__init__(settings)
-        self.bucket = self.location.bucket
-        self._buckets = BucketCheck(self.name, self.bucket,
-                                    lambda: self.client.bucket_exists(self.bucket), _SDK_ERRORS)
-        self._heads = MetadataFiller("minio")
         host, secure = _endpoint(settings)
         extra = settings.extra or {}
         cert_check = str(extra.get("cert_check", "true")).lower() not in ("0", "false", "no")
@@ -206,24 +184,20 @@ class MinioProvider(Provider):
         where: dict[str, Any] = {"provider": self.name, "key": key}
         answer = _s3_answer(exc)
         if answer is not None:
-            return s3_error(*answer, bucket=self.bucket, **where)
+            return s3api.s3_error(*answer, bucket=self.bucket, **where)
         if isinstance(exc, InvalidResponseError):
             return Unavailable("the endpoint's answer is not S3 (wrong endpoint?)", **where)
-        if isinstance(exc, ValueError):
-            return InvalidInput(str(exc), **where)
         if isinstance(exc, ux.MaxRetryError) and exc.reason is not None:
             exc = exc.reason
         return transport_error(exc, self.settings.timeout,
                                detail=" ".join(str(exc).split())[:200], **where)
 
     # -- primitives ------------------------------------------------------
-    def head(self, key: str) -> ObjectInfo:
-        name = self.object_name(key)
-        try:
-            o = self.client.stat_object(self.bucket, name)
-        except _SDK_ERRORS as e:
-            raise self._buckets.explain(self.translate(e, key), key) from None
-        return info_from_headers(key, o.metadata or {})
+    def _stat(self, name: str, key: str) -> ObjectInfo:
+        return s3api.info_from_headers(key, self.client.stat_object(self.bucket, name).metadata)
+
+    def _bucket_exists(self) -> bool:
+        return self.client.bucket_exists(self.bucket)
 
     def list(self, prefix: str = "", recursive: bool = True,
              metadata: bool = True) -> Iterator[ObjectInfo]:
@@ -237,30 +211,30 @@ class MinioProvider(Provider):
                     continue
                 if not key:  # the root's own "directory marker"
                     continue
-                batch.append(listed_info(key, o.size, o.last_modified, o.etag,
-                                         o.storage_class))
+                batch.append(s3api.listed_info(key, o.size, o.last_modified, o.etag,
+                                               o.storage_class))
                 if len(batch) >= LIST_BATCH:
-                    yield from self._heads.fill(batch, self.head) if metadata else batch
+                    yield from self._with_metadata(batch, metadata)
                     batch = []
-            yield from self._heads.fill(batch, self.head) if metadata else batch
+            yield from self._with_metadata(batch, metadata)
 
     def open_read(self, key: str, start: int = 0, end: int | None = None) -> BinaryIO:
         name = self.object_name(key)
         start = max(0, start)
         if end is not None and end <= start:
-            empty = io.BytesIO(b"")
-            empty.info = self.head(key)  # type: ignore[attr-defined]  # still NotFound if missing
-            return empty
+            return self._empty_read(key)
         length = 0 if end is None else end - start
         try:
             r = self.client.get_object(self.bucket, name, offset=start, length=length)
         except _SDK_ERRORS as e:
             answer = _s3_answer(e)
-            if answer is not None and past_the_end(*answer[:2]):
+            if answer is not None and s3api.past_the_end(*answer[:2]):
                 return io.BytesIO(b"")  # start at or past the end: nothing to read
             raise self.translate(e, key) from None
-        return TranslatingReader(r, _TRANSPORT_ERRORS, lambda e: self.translate(e, key),  # type: ignore[return-value]
-                                 on_close=r.release_conn, info=info_from_headers(key, r.headers))
+        reader = TranslatingReader(r, _TRANSPORT_ERRORS, lambda e: self.translate(e, key),
+                                   on_close=r.release_conn,
+                                   info=s3api.info_from_headers(key, r.headers))
+        return reader  # type: ignore[return-value]
 
     def write(self, key: str, stream: BinaryIO, size: int | None = None,
               metadata: dict[str, str] | None = None,
@@ -282,48 +256,35 @@ class MinioProvider(Provider):
                 raise
             raise InvalidInput(f"the data ended before the {size} bytes announced",
                                provider=self.name, key=key) from e
-        return answer_info(key, counting.count if size is None else size, r.etag, r.version_id,
-                           meta, content_type)
+        return s3api.answer_info(key, counting.count if size is None else size, r.etag,
+                                 r.version_id, meta, content_type)
 
-    def copy(self, src_key: str, dst_key: str, metadata: dict[str, str] | None = None) -> ObjectInfo:
-        return self._copy(src_key, dst_key, metadata, None)
-
-    def _copy(self, src_key: str, dst_key: str, metadata: dict[str, str] | None,
-              tier: str | None) -> ObjectInfo:
-        src = self.object_name(src_key)
-        dst = self.object_name(dst_key)
-        info = self.head(src_key)
-        old_tier = info.tier or "STANDARD"
-        new_tier = tier or old_tier
-        if src == dst and metadata is None and new_tier == old_tier:
-            return info  # nothing would change; S3 refuses such a copy
-        meta = dict(info.metadata) if metadata is None else dict(metadata)
+    def _copy_object(self, plan: s3api.CopyPlan) -> ObjectInfo:
+        info = plan.info
         headers: dict[str, str] = {}
-        if new_tier != "STANDARD" or tier is not None:
-            headers[STORAGE_CLASS] = new_tier
+        if plan.send_tier:
+            headers[s3api.STORAGE_CLASS] = plan.tier
         # COPY keeps everything but needs a distinct target and a single-request copy;
         # otherwise REPLACE with what the source had (or the new metadata).
-        if metadata is None and src != dst and info.size <= COPY_LIMIT:
+        if plan.keep_metadata and info.size <= COPY_LIMIT:
             directive = COPY
         else:
             directive = REPLACE
-            headers.update(meta)
+            headers.update(plan.metadata)
             if info.content_type:
                 headers["Content-Type"] = info.content_type
-        with self.translating(dst_key):
-            r = self.client.copy_object(self.bucket, dst, CopySource(self.bucket, src),
+        with self.translating(plan.dst_key):
+            r = self.client.copy_object(self.bucket, plan.dst,
+                                        CopySource(self.bucket, plan.src),
                                         metadata=headers or None, metadata_directive=directive)
-        return answer_info(dst_key, info.size, r.etag, r.version_id, meta, info.content_type,
-                           new_tier, getattr(r, "last_modified", None))
+        return s3api.answer_info(plan.dst_key, info.size, r.etag, r.version_id, plan.metadata,
+                                 info.content_type, plan.tier, getattr(r, "last_modified", None))
 
     def delete(self, key: str) -> None:
         name = self.object_name(key)
         with self.translating(key):
             self.client.remove_object(self.bucket, name)
 
-    def _set_tier(self, key: str, tier: str) -> None:
-        self._copy(key, key, None, tier)
-
     def close(self) -> None:
-        self._heads.close()
+        super().close()
         self._http.clear()

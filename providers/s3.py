@@ -28,6 +28,7 @@ Caveats:
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import threading
@@ -44,18 +45,9 @@ import botocore.utils
 import urllib3.exceptions as ux
 from botocore.config import Config
 
-from .base import Capabilities, MiB, ObjectInfo, Provider, content_type_for
+from . import s3api
+from .base import MiB, ObjectInfo, content_type_for
 from .errors import InvalidInput, OmnifsError, PermissionDenied, timed_out, transport_error
-from .s3api import (
-    ASSEMBLY_TIMEOUT,
-    BucketCheck,
-    MetadataFiller,
-    answer_info,
-    info_from_headers,
-    listed_info,
-    past_the_end,
-    s3_error,
-)
 from .s3wire import Fallback, S3Wire
 from .streams import TranslatingReader, read_full, whole_size
 
@@ -104,29 +96,17 @@ def parse_timestamp(value: str) -> datetime:
     return botocore.utils.parse_timestamp(value)
 
 
-class S3Provider(Provider):
+class S3Provider(s3api.S3ApiProvider):
     schemes = ("s3",)
 
-    capabilities = Capabilities(
-        server_side_copy=True,
-        tiers=("STANDARD", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING",
-               "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"),
-        native_checksums=("md5",),
-        max_key_bytes=1024,
-        multipart_threshold=16 * MiB,
-        part_size=16 * MiB,
-        versioning=False,
-        metadata_update=True,
-        self_copy_rewrites=True,
-    )
+    capabilities = dataclasses.replace(s3api.S3_CAPABILITIES, tiers=(
+        "STANDARD", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR", "GLACIER",
+        "DEEP_ARCHIVE"))
     sdk_errors = _SDK_ERRORS
 
     def __init__(self, settings: ProviderSettings):
         super().__init__(settings)
-        self.bucket = self.location.bucket
-        self._buckets = BucketCheck(self.name, self.bucket, self._bucket_exists, _SDK_ERRORS)
         self._lock = threading.Lock()
-        self._heads = MetadataFiller("s3")
         self._assembling = None
         extra = settings.extra or {}
         attempts = int(extra.get("max_attempts", 3))
@@ -186,7 +166,7 @@ class S3Provider(Provider):
         with self._lock:
             if self._assembling is None:
                 self._assembling = self._make_client(
-                    max(self.settings.timeout, ASSEMBLY_TIMEOUT))
+                    max(self.settings.timeout, s3api.ASSEMBLY_TIMEOUT))
             return self._assembling
 
     def _translate(self, exc: BaseException, key: str | None) -> OmnifsError:
@@ -194,9 +174,9 @@ class S3Provider(Provider):
         where: dict[str, Any] = {"provider": self.name, "key": key}
         if isinstance(exc, bx.ClientError):
             err = exc.response.get("Error", {})
-            return s3_error(str(err.get("Code") or ""),
-                            exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode"),
-                            err.get("Message"), bucket=self.bucket, **where)
+            return s3api.s3_error(str(err.get("Code") or ""),
+                                  exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode"),
+                                  err.get("Message"), bucket=self.bucket, **where)
         if isinstance(exc, (bx.NoCredentialsError, bx.PartialCredentialsError)):
             return PermissionDenied("no credentials found (set access_key/secret_key, "
                                     "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE)",
@@ -210,20 +190,15 @@ class S3Provider(Provider):
 
     def _info(self, key: str, r: dict) -> ObjectInfo:
         """The object a HeadObject or GetObject answer describes."""
-        return answer_info(key, int(r.get("ContentLength") or 0), r.get("ETag"),
-                           r.get("VersionId"),
-                           {k.lower(): v for k, v in (r.get("Metadata") or {}).items()},
-                           r.get("ContentType"), r.get("StorageClass") or "STANDARD",
-                           r.get("LastModified"))
+        return s3api.answer_info(key, int(r.get("ContentLength") or 0), r.get("ETag"),
+                                 r.get("VersionId"),
+                                 {k.lower(): v for k, v in (r.get("Metadata") or {}).items()},
+                                 r.get("ContentType"), r.get("StorageClass") or "STANDARD",
+                                 r.get("LastModified"))
 
     # -- primitives ------------------------------------------------------
-    def head(self, key: str) -> ObjectInfo:
-        name = self.object_name(key)
-        try:
-            r = self.client.head_object(Bucket=self.bucket, Key=name)
-        except _SDK_ERRORS as e:
-            raise self._buckets.explain(self.translate(e, key), key) from None
-        return self._info(key, r)
+    def _stat(self, name: str, key: str) -> ObjectInfo:
+        return self._info(key, self.client.head_object(Bucket=self.bucket, Key=name))
 
     def _bucket_exists(self) -> bool:
         try:
@@ -248,9 +223,9 @@ class S3Provider(Provider):
                 key = self.key_of(o["Key"])
                 if not key:  # the root's own "directory marker"
                     continue
-                found.append(listed_info(key, o.get("Size"), o.get("LastModified"),
-                                         o.get("ETag"), o.get("StorageClass")))
-            yield from self._heads.fill(found, self.head) if metadata else found
+                found.append(s3api.listed_info(key, o.get("Size"), o.get("LastModified"),
+                                               o.get("ETag"), o.get("StorageClass")))
+            yield from self._with_metadata(found, metadata)
             for p in page.get("CommonPrefixes", ()):
                 yield ObjectInfo(key=self.key_of(p["Prefix"]), is_prefix=True)
             token = page.get("NextContinuationToken")
@@ -262,28 +237,26 @@ class S3Provider(Provider):
         name = self.object_name(key)
         start = max(0, start)
         if end is not None and end <= start:
-            empty = io.BytesIO(b"")
-            empty.info = self.head(key)  # type: ignore[attr-defined]  # still NotFound if missing
-            return empty
+            return self._empty_read(key)
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": name}
         if start or end is not None:
             kwargs["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
         try:
             try:
                 headers, body = self._wire.get(name, kwargs.get("Range"))
-                info = info_from_headers(key, headers)
+                info = s3api.info_from_headers(key, headers)
             except Fallback:
                 r = self.client.get_object(**kwargs)
                 body, info = r["Body"], self._info(key, r)
                 info.size = whole_size(r.get("ContentRange"), r.get("ContentLength")) or 0
         except _SDK_ERRORS as e:
-            if isinstance(e, bx.ClientError) and past_the_end(
+            if isinstance(e, bx.ClientError) and s3api.past_the_end(
                     e.response.get("Error", {}).get("Code"),
                     e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")):
                 return io.BytesIO(b"")  # start at or past the end: nothing to read
             raise self.translate(e, key) from None
-        return TranslatingReader(body, _SDK_ERRORS, lambda e: self.translate(e, key),  # type: ignore[return-value]
-                                 info=info)
+        reader = TranslatingReader(body, _SDK_ERRORS, lambda e: self.translate(e, key), info=info)
+        return reader  # type: ignore[return-value]
 
     def write(self, key: str, stream: BinaryIO, size: int | None = None,
               metadata: dict[str, str] | None = None,
@@ -305,8 +278,8 @@ class S3Provider(Provider):
                     r = self._wire.put(name, first, extra["Metadata"], content_type)
                 except Fallback:
                     r = self.client.put_object(Bucket=self.bucket, Key=name, Body=first, **extra)
-            return answer_info(key, len(first), r.get("ETag"), r.get("VersionId"),
-                               extra["Metadata"], content_type)
+            return s3api.answer_info(key, len(first), r.get("ETag"), r.get("VersionId"),
+                                     extra["Metadata"], content_type)
         return self._multipart(key, name, first, stream, size, extra)
 
     def _multipart(self, key: str, name: str, first: bytes, stream: BinaryIO,
@@ -354,8 +327,8 @@ class S3Provider(Provider):
             return [f.result() for f in futures]
 
         r = self._multipart_upload(name, key, extra, send)
-        return answer_info(key, total, r.get("ETag"), r.get("VersionId"), extra["Metadata"],
-                           extra.get("ContentType"))
+        return s3api.answer_info(key, total, r.get("ETag"), r.get("VersionId"),
+                                 extra["Metadata"], extra.get("ContentType"))
 
     @staticmethod
     def _chunks(first: bytes, stream: BinaryIO, part_size: int) -> Iterator[bytes]:
@@ -407,39 +380,30 @@ class S3Provider(Provider):
         except Exception as e:  # noqa: BLE001 - best effort; a lifecycle rule cleans up leftovers
             log.warning("%s: could not abort the multipart upload of %s: %s", self.name, name, e)
 
-    def copy(self, src_key: str, dst_key: str, metadata: dict[str, str] | None = None) -> ObjectInfo:
-        return self._copy(src_key, dst_key, metadata, None)
-
-    def _copy(self, src_key: str, dst_key: str, metadata: dict[str, str] | None,
-              tier: str | None) -> ObjectInfo:
-        src = self.object_name(src_key)
-        dst = self.object_name(dst_key)
-        info = self.head(src_key)
-        new_tier = tier or info.tier or "STANDARD"
-        if src == dst and metadata is None and new_tier == (info.tier or "STANDARD"):
-            return info  # nothing would change; S3 refuses such a copy
-        meta = dict(info.metadata) if metadata is None else dict(metadata)
-        extra: dict[str, Any] = {"Metadata": meta, "MetadataDirective": "REPLACE"}
-        if metadata is None and src != dst:
-            extra = {"MetadataDirective": "COPY"}
-        if info.content_type and extra["MetadataDirective"] == "REPLACE":
-            extra["ContentType"] = info.content_type
-        if new_tier != "STANDARD" or tier is not None:
-            extra["StorageClass"] = new_tier
+    def _copy_object(self, plan: s3api.CopyPlan) -> ObjectInfo:
+        info = plan.info
         if info.size > COPY_LIMIT:
-            return self._copy_parts(src_key, dst_key, src, dst, info, meta, new_tier)
-        with self.translating(dst_key):
-            r = self.assembling.copy_object(Bucket=self.bucket, Key=dst,
-                                            CopySource={"Bucket": self.bucket, "Key": src},
+            return self._copy_parts(plan)
+        extra: dict[str, Any] = {"MetadataDirective": "COPY"}
+        if not plan.keep_metadata:
+            extra = {"Metadata": plan.metadata, "MetadataDirective": "REPLACE"}
+            if info.content_type:
+                extra["ContentType"] = info.content_type
+        if plan.send_tier:
+            extra["StorageClass"] = plan.tier
+        with self.translating(plan.dst_key):
+            r = self.assembling.copy_object(Bucket=self.bucket, Key=plan.dst,
+                                            CopySource={"Bucket": self.bucket, "Key": plan.src},
                                             **extra)
         res = r.get("CopyObjectResult", {})
-        return answer_info(dst_key, info.size, res.get("ETag"), r.get("VersionId"), meta,
-                           info.content_type, new_tier, res.get("LastModified"))
+        return s3api.answer_info(plan.dst_key, info.size, res.get("ETag"), r.get("VersionId"),
+                                 plan.metadata, info.content_type, plan.tier,
+                                 res.get("LastModified"))
 
-    def _copy_parts(self, src_key: str, dst_key: str, src: str, dst: str, info: ObjectInfo,
-                    meta: dict[str, str], tier: str) -> ObjectInfo:
+    def _copy_parts(self, plan: s3api.CopyPlan) -> ObjectInfo:
         """Server-side copy of an object too big for one CopyObject (UploadPartCopy)."""
-        extra: dict[str, Any] = {"Metadata": meta, "StorageClass": tier}
+        info, src, dst = plan.info, plan.src, plan.dst
+        extra: dict[str, Any] = {"Metadata": plan.metadata, "StorageClass": plan.tier}
         if info.content_type:
             extra["ContentType"] = info.content_type
         part = max(COPY_PART, -(-info.size // 10000))
@@ -453,9 +417,9 @@ class S3Provider(Provider):
             with ThreadPoolExecutor(PARALLEL_PARTS, thread_name_prefix="s3-copy") as pool:
                 return list(pool.map(one, ranges))
 
-        r = self._multipart_upload(dst, src_key, extra, send)
-        return answer_info(dst_key, info.size, r.get("ETag"), r.get("VersionId"), meta,
-                           info.content_type, tier)
+        r = self._multipart_upload(dst, plan.src_key, extra, send)
+        return s3api.answer_info(plan.dst_key, info.size, r.get("ETag"), r.get("VersionId"),
+                                 plan.metadata, info.content_type, plan.tier)
 
     def _copy_part(self, src: str, dst: str, upload_id: str, item: tuple[int, int, int],
                    etag: str | None) -> dict:
@@ -472,11 +436,8 @@ class S3Provider(Provider):
         with self.translating(key):
             self.client.delete_object(Bucket=self.bucket, Key=name)
 
-    def _set_tier(self, key: str, tier: str) -> None:
-        self._copy(key, key, None, tier)
-
     def close(self) -> None:
-        self._heads.close()
+        super().close()
         for client in (self.client, self._assembling):
             try:
                 if client is not None:

@@ -3,22 +3,29 @@
 The protocol, whichever SDK speaks it: S3's error codes, the headers that
 describe an object (user metadata as ``x-amz-meta-*``, the storage class, the
 version), the records a listing or a write answers with, telling a missing
-bucket from a missing key, and filling in the metadata a listing lacks.
+bucket from a missing key, filling in the metadata a listing lacks, and when
+a copy is made and what it carries (:class:`S3ApiProvider`).
 """
 
 from __future__ import annotations
 
+import abc
 import re
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING
 
-from .base import ObjectInfo
+from .base import Capabilities, MiB, ObjectInfo, Provider
 from .errors import Conflict, NotFound, OmnifsError
 from .http_status import RANGE_NOT_SATISFIABLE, status_error
 from .streams import whole_size
+
+if TYPE_CHECKING:
+    from .registry import ProviderSettings
 
 #: read timeout (s) for requests whose answer waits on the store assembling an object
 #: (completing a multipart upload, server-side copies): seconds to minutes for big ones
@@ -28,6 +35,12 @@ _MD5_RE = re.compile(r"^[0-9a-f]{32}$")
 
 #: HEADs in flight while filling in a listing's metadata
 LIST_HEADS = 16
+
+#: what every S3-API store can do; each provider adds its storage classes as ``tiers``
+S3_CAPABILITIES = Capabilities(
+    server_side_copy=True, native_checksums=("md5",), max_key_bytes=1024, versioning=False,
+    multipart_threshold=16 * MiB, part_size=16 * MiB,
+    metadata_update=True, self_copy_rewrites=True)
 
 META_PREFIX = "x-amz-meta-"
 STORAGE_CLASS = "x-amz-storage-class"
@@ -194,3 +207,84 @@ class MetadataFiller:
             if self._pool is not None:
                 self._pool.shutdown(wait=False, cancel_futures=True)
                 self._pool = None
+
+
+@dataclass(frozen=True)
+class CopyPlan:
+    """A server-side copy as S3 makes it: object names, what it carries, how."""
+
+    src_key: str
+    dst_key: str
+    src: str
+    dst: str
+    #: the source, as a HEAD found it
+    info: ObjectInfo
+    #: the copy's user metadata: the caller's, or the source's
+    metadata: dict[str, str]
+    tier: str
+    #: the caller gave no metadata and the copy goes elsewhere: the store may copy the
+    #: source's own (``x-amz-metadata-directive: COPY``)
+    keep_metadata: bool
+    #: the storage class is sent (a tier was asked for, or it is not STANDARD)
+    send_tier: bool
+
+
+class S3ApiProvider(Provider):
+    """What s3:// (boto3) and minio:// (the minio SDK) do alike above their SDKs.
+
+    Subclasses send the requests: ``_stat`` (HEAD Object), ``_bucket_exists``
+    (HEAD Bucket) and ``_copy_object`` (CopyObject, or part copies when big).
+    """
+
+    def __init__(self, settings: ProviderSettings):
+        super().__init__(settings)
+        self.bucket = self.location.bucket
+        self._buckets = BucketCheck(self.name, self.bucket, self._bucket_exists, self.sdk_errors)
+        self._heads = MetadataFiller(self.schemes[0])
+
+    @abc.abstractmethod
+    def _stat(self, name: str, key: str) -> ObjectInfo:
+        """HEAD Object ``name``, described as ``key`` (SDK errors raised as they are)."""
+
+    @abc.abstractmethod
+    def _bucket_exists(self) -> bool:
+        """HEAD Bucket: False for a definite 404 (other SDK errors raised as they are)."""
+
+    @abc.abstractmethod
+    def _copy_object(self, plan: CopyPlan) -> ObjectInfo:
+        """Make the copy ``plan`` says, server-side."""
+
+    def head(self, key: str) -> ObjectInfo:
+        name = self.object_name(key)
+        try:
+            return self._stat(name, key)
+        except self.sdk_errors as e:
+            raise self._buckets.explain(self.translate(e, key), key) from None
+
+    def _with_metadata(self, found: list[ObjectInfo], metadata: bool) -> Iterable[ObjectInfo]:
+        """Listed objects, their user metadata filled in when the caller wants it."""
+        return self._heads.fill(found, self.head) if metadata else found
+
+    def copy(self, src_key: str, dst_key: str,
+             metadata: dict[str, str] | None = None) -> ObjectInfo:
+        return self._copy(src_key, dst_key, metadata, None)
+
+    def _set_tier(self, key: str, tier: str) -> None:
+        self._copy(key, key, None, tier)  # a copy in place with the new storage class
+
+    def _copy(self, src_key: str, dst_key: str, metadata: dict[str, str] | None,
+              tier: str | None) -> ObjectInfo:
+        src, dst = self.object_name(src_key), self.object_name(dst_key)
+        info = self.head(src_key)
+        old_tier = info.tier or "STANDARD"
+        new_tier = tier or old_tier
+        if src == dst and metadata is None and new_tier == old_tier:
+            return info  # nothing would change; S3 refuses such a copy
+        return self._copy_object(CopyPlan(
+            src_key, dst_key, src, dst, info,
+            dict(info.metadata) if metadata is None else dict(metadata), new_tier,
+            keep_metadata=metadata is None and src != dst,
+            send_tier=new_tier != "STANDARD" or tier is not None))
+
+    def close(self) -> None:
+        self._heads.close()

@@ -16,7 +16,7 @@ import random
 import pytest
 
 from providers import NotFound, PermissionDenied, open_provider
-from providers.azure import decode_meta_name, decode_metadata, encode_meta_name, encode_metadata
+from providers.azapi import decode_meta_name, decode_metadata, encode_meta_name, encode_metadata
 from tests import servers as S
 from tests.fastpath import check_readinto, check_short_body_unavailable
 
