@@ -1,4 +1,21 @@
-"""Everything that talks to a store, behind one small interface (see base.py)."""
+"""Everything that talks to a store, behind one small interface (see base.py).
+
+Imports nothing else of omnifs. The modules:
+
+* ``base``: the interface (primitives, ``Capabilities``, ``ObjectInfo``) and the
+  one translation shape: ``translate(exc, key)`` returns the omnifs error for an
+  SDK's, raised ``from None`` or through ``translating(key)``;
+* ``errors``: the error vocabulary, and ``transport_error`` for calls the store
+  never answered; ``http_status``: the one table of what an HTTP status means;
+* ``registry``: URI scheme -> provider class, the settings they are built from;
+* the stores: ``s3`` (boto3), ``minio`` (the minio SDK), both over ``s3api`` (the
+  S3 protocol: error codes, headers, bucket checks, copies) and ``s3`` with
+  ``s3wire`` (its GET/PUT fast path); ``gcs``; ``azure`` over ``azapi`` (Azure
+  Blob's protocol: metadata encoding, records, error codes) and ``azwire`` (its
+  fast path); ``local`` (``file://``) with ``sparse`` and ``diskspace``;
+* ``streams``: full reads and SDK bodies as plain files; ``faulty``: a wrapper
+  that makes any store slow, flaky or down on cue.
+"""
 
 from .base import META_MTIME, META_SHA256, RESERVED_PREFIX, Capabilities, ObjectInfo, Provider
 from .errors import (

@@ -35,7 +35,7 @@ import os
 import stat
 import uuid
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, BinaryIO, NoReturn
+from typing import TYPE_CHECKING, BinaryIO
 
 from . import diskspace, sparse
 from .base import Capabilities, MiB, ObjectInfo, Provider, content_type_for
@@ -144,12 +144,20 @@ class LocalProvider(Provider):
         if self._root_checked:
             return
         if not os.path.isdir(self.root):
-            raise NotFound(f"directory {self.root} does not exist (create it, or run `omnifs init`)",
-                           provider=self.name)
+            raise self._root_missing()
         self._root_checked = True
 
-    def _fail(self, e: OSError, key: str | None, *, reading: bool = False) -> NoReturn:
-        """Raise the omnifs error for an OSError met while working on ``key``.
+    def _root_missing(self) -> NotFound:
+        return NotFound(f"directory {self.root} does not exist (create it, or run `omnifs init`)",
+                        provider=self.name)
+
+    def _translate(self, exc: BaseException, key: str | None) -> OmnifsError:
+        if isinstance(exc, OSError):
+            return self._os_error(exc, key)
+        return super()._translate(exc, key)
+
+    def _os_error(self, e: OSError, key: str | None, *, reading: bool = False) -> OmnifsError:
+        """The omnifs error for an OSError met while working on ``key``.
 
         ``reading``: a path through a file (ENOTDIR) just means "no such object".
         """
@@ -159,8 +167,7 @@ class LocalProvider(Provider):
         reason = os.strerror(code) if code else str(e)
         if code in (errno.ENOENT, errno.ENOTDIR) and not os.path.isdir(self.root):
             self._root_checked = False
-            raise NotFound(f"directory {self.root} does not exist (create it, or run `omnifs init`)",
-                           provider=self.name) from None
+            return self._root_missing()
         cls: type[OmnifsError]
         if code == errno.ENOENT:
             cls, reason = NotFound, "no such object"
@@ -174,7 +181,7 @@ class LocalProvider(Provider):
             cls = InvalidInput
         else:
             cls = Unavailable
-        raise cls(reason, provider=self.name, key=key) from None
+        return cls(reason, provider=self.name, key=key)
 
     # -- metadata -------------------------------------------------------
     def _sidecar(self, path: str) -> str:
@@ -246,7 +253,7 @@ class LocalProvider(Provider):
                 raise NotFound("no such object (it is a directory)", provider=self.name, key=key)
             return self._info(key, path, st)
         except OSError as e:
-            self._fail(e, key, reading=True)
+            raise self._os_error(e, key, reading=True) from None
 
     def open_read(self, key: str, start: int = 0, end: int | None = None) -> BinaryIO:
         path = self._path(key)
@@ -257,13 +264,13 @@ class LocalProvider(Provider):
             # to the end of the file: the plain file object is the fastest stream there is
             f = open(path, "rb", buffering=-1 if end is None else 0)  # noqa: SIM115
         except OSError as e:
-            self._fail(e, key, reading=True)
+            raise self._os_error(e, key, reading=True) from None
         try:
             info = self._info(key, path, os.fstat(f.fileno()))
             f.seek(start)
         except OSError as e:
             f.close()
-            self._fail(e, key)
+            raise self._os_error(e, key) from None
         if end is None:
             f.info = info  # type: ignore[attr-defined]
             return f
@@ -320,7 +327,7 @@ class LocalProvider(Provider):
             return self._info(key, path, st, meta)
         except OSError as e:
             _unlink_quietly(tmp)
-            self._fail(e, key)
+            raise self._os_error(e, key) from None
 
     def copy(self, src_key: str, dst_key: str, metadata: dict[str, str] | None = None) -> ObjectInfo:
         src = self._path(src_key)
@@ -334,7 +341,7 @@ class LocalProvider(Provider):
             meta = self._load_meta(src)
             src_f = open(src, "rb")  # noqa: SIM115 - closed below
         except OSError as e:
-            self._fail(e, src_key, reading=True)
+            raise self._os_error(e, src_key, reading=True) from None
         if metadata is not None:
             meta = {"metadata": dict(metadata), "content_type": meta.get("content_type")}
             if src == dst:  # new metadata only (chmod through the mount): the bytes stay
@@ -343,7 +350,7 @@ class LocalProvider(Provider):
                         self._store_meta(src_f.fileno(), src, meta)
                         return self._info(dst_key, src, os.fstat(src_f.fileno()), meta)
                     except OSError as e:
-                        self._fail(e, dst_key)
+                        raise self._os_error(e, dst_key) from None
         with src_f:
             return self._atomic_write(dst_key, dst, meta,
                                       lambda out: sparse.copy_fd(src_f.fileno(), out.fileno(),
@@ -359,7 +366,7 @@ class LocalProvider(Provider):
         except OSError as e:
             if e.errno == errno.EISDIR:
                 return
-            self._fail(e, key)
+            raise self._os_error(e, key) from None
         if self._xattrs is False:
             side = self._sidecar(path)
             _unlink_quietly(side)
@@ -402,7 +409,7 @@ class LocalProvider(Provider):
         except (FileNotFoundError, NotADirectoryError):
             return []
         except OSError as e:
-            self._fail(e, None)
+            raise self._os_error(e, None) from None
 
     def _skip_dir(self, key: str) -> bool:
         return self._xattrs is not True and key == SIDECAR_DIR + "/"
@@ -421,7 +428,7 @@ class LocalProvider(Provider):
             except FileNotFoundError:  # deleted while we listed: it is simply gone
                 continue
             except OSError as err:
-                self._fail(err, key)
+                raise self._os_error(err, key) from None
 
     def _one_level(self, directory: str, dir_key: str, prefix: str) -> Iterator[ObjectInfo]:
         for e in sorted(self._entries(directory), key=lambda e: e.name):
@@ -437,7 +444,7 @@ class LocalProvider(Provider):
             except FileNotFoundError:
                 continue
             except OSError as err:
-                self._fail(err, key)
+                raise self._os_error(err, key) from None
 
     def _has_objects(self, directory: str, dir_key: str) -> bool:
         """A directory holding only temp files, sidecars or nothing is no "prefix" in a store."""
