@@ -162,3 +162,24 @@ def test_a_missing_bucket_is_said_so(providers):
 
 def test_every_error_is_an_omnifs_error():
     assert all(issubclass(c, OmnifsError) for c in STATUS_ERRORS.values())
+
+
+@pytest.mark.parametrize(("code", "status", "expected"), [
+    ("SlowDown", 503, Throttled), ("XMinioServerNotInitialized", 503, Throttled),
+    ("NoSuchKey", 404, NotFound), ("NoSuchUpload", 404, NotFound),
+    ("AccessDenied", 403, PermissionDenied), ("ExpiredToken", 400, PermissionDenied),
+    ("InvalidObjectState", 403, Conflict),  # archived: not a matter of credentials
+    ("OperationAborted", 409, Conflict), ("KeyTooLongError", 400, InvalidInput),
+    ("InternalError", 500, Unavailable),
+])
+def test_s3_codes_mean_the_same_through_boto3_and_minio(providers, code, status, expected):
+    """boto3 and the minio SDK read one S3 protocol: a code says the same through both."""
+    errors = {
+        "s3": bx.ClientError({"Error": {"Code": code, "Message": "m"},
+                              "ResponseMetadata": {"HTTPStatusCode": status}}, "PutObject"),
+        "minio": S3Error(types.SimpleNamespace(status=status, headers={}, data=b""), code, "m",
+                         "/bucket-x/k", "id", "host"),
+    }
+    for kind, exc in errors.items():
+        err = providers[kind].translate(exc, "k")
+        assert type(err) is expected, (kind, err)
