@@ -10,15 +10,12 @@ status. The rest is decided here, alike for every store.
 
 from __future__ import annotations
 
-from .errors import (
-    Conflict,
-    InvalidInput,
-    NotFound,
-    OmnifsError,
-    PermissionDenied,
-    Throttled,
-    Unavailable,
-)
+from typing import TYPE_CHECKING
+
+from .errors import Conflict, InvalidInput, NotFound, PermissionDenied, Throttled, Unavailable
+
+if TYPE_CHECKING:
+    from .errors import OmnifsError
 
 #: a read's range starts at or past the end of the object: every provider reads nothing
 RANGE_NOT_SATISFIABLE = 416
