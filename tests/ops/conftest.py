@@ -353,3 +353,11 @@ async def _running(ops: Operations) -> AsyncIterator[None]:
     if failure is not None:
         raise failure
 
+
+
+#: store pairs the data-path tests run over: local directories, and each real server kind
+STORE_PAIRS = [
+    pytest.param(("file", "file"), id="file"),
+    pytest.param(("s3", "az"), id="s3+az"),
+    pytest.param(("gs", "minio"), id="gs+minio"),
+]
