@@ -71,6 +71,7 @@ async def test_unlinked_file_being_written_keeps_its_bytes_until_closed(make_fs)
         await fs.ops.forget([(ino, 1)])
         await raises_errno(errno.ENOENT, fs.ops.getattr(ino, fs.ctx))
         assert await fs.listdir("/") == []
+        assert fs.held_by("tmp.bin") == []  # a file nobody can reach is not uploaded
 
 
 async def test_unlink_and_rmdir_errors(make_fs):
