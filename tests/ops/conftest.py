@@ -30,6 +30,7 @@ import hashlib
 import inspect
 import os
 import stat
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -40,12 +41,14 @@ import trio
 from mountfs import fallocate
 from mountfs.mount import build_operations, start_background
 from mountfs.operations import Operations
-from mountfs.stores import Stores
+from mountfs.stores import MountHealth, Stores
 from omnifs.catalog import ROOT_INODE, Catalog
 from omnifs.config import Config, parse_config
 from omnifs.layout import object_meta
 from providers import open_provider
 from providers.faulty import FaultyProvider
+from tests import servers as S
+from tests.servers import CuttableProxy
 
 #: pyfuse3's calls that reach the kernel (``/dev/fuse``); none may run in this tier
 KERNEL_CALLS = ("init", "main", "close", "terminate")
@@ -106,6 +109,19 @@ class Fields:
     update_size: bool = False
 
 
+class Clock:
+    """Wall-clock time that a test can move forward (``MountHealth``'s clock)."""
+
+    def __init__(self) -> None:
+        self.ahead = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.ahead
+
+    def advance(self, seconds: float) -> None:
+        self.ahead += seconds
+
+
 class Listing:
     """A readdir request's reply buffer: room for ``size`` entries, as the kernel's page."""
 
@@ -143,6 +159,10 @@ class Fs:
     config: Config
     #: the stores as the filesystem sees them, each behind a fault switch
     stores: dict[str, FaultyProvider]
+    #: the clock of the filesystem's health view: ``advance`` ages what it saw fail
+    clock: Clock = field(default_factory=lambda: Clock())
+    #: store name -> the proxy in front of its server (``make_fs(proxied=True)``)
+    proxies: dict[str, CuttableProxy] = field(default_factory=dict)
     ctx: Ctx = field(default_factory=Ctx)
 
     @property
@@ -276,6 +296,7 @@ def make_fs(tmp_path_factory, request):
     """Factory: ``async with make_fs(kinds=("file", "file"), ...) as fs`` -> :class:`Fs`.
 
     ``copies`` (default: every store) and ``quorum`` are ``[replication]``;
+    ``proxied`` puts each server behind a proxy a test can cut (``fs.proxies``);
     ``files`` are put in every store first, so the filesystem imports them and
     reads them from the stores (its cache is empty); ``rules`` are
     ``[[governance.rules]]``, ``extra`` adds keys to provider tables, ``cache``
@@ -284,21 +305,32 @@ def make_fs(tmp_path_factory, request):
     (``Operations.shutdown``, as at unmount) and the stores are closed.
     """
 
+    made_proxies = contextlib.ExitStack()
+
     @contextlib.asynccontextmanager
     async def make(kinds=("file", "file"), *, copies: int | None = None, quorum: int = 1,
                    writeback: bool = False, files: dict[str, bytes] | None = None,
                    rules: list[dict] | None = None, extra: dict[str, dict] | None = None,
-                   cache: dict | None = None) -> AsyncIterator[Fs]:
+                   cache: dict | None = None, proxied: bool = False) -> AsyncIterator[Fs]:
         root = tmp_path_factory.mktemp("ops")
         tables: dict[str, dict] = {}
+        proxies: dict[str, CuttableProxy] = {}
         for i, kind in enumerate(kinds):
             name = f"{kind}{i}"
             if kind == "file":
                 store = root / f"store-{i}"
                 store.mkdir()
                 tables[name] = {"uri": f"file://{store}"}
-            else:
-                tables[name] = _table(request.getfixturevalue("make_settings")(kind, name=name))
+                continue
+            server = request.getfixturevalue("servers")[kind]
+            bucket = S.unique_bucket()
+            S.create_bucket(kind, server.endpoint, bucket)
+            endpoint = server.endpoint
+            if proxied:
+                proxies[name] = made_proxies.enter_context(
+                    contextlib.closing(CuttableProxy(server.port)))
+                endpoint = proxies[name].endpoint
+            tables[name] = _table(S.settings_for(kind, endpoint, bucket, name=name))
         extra = extra if extra is not None else {next(iter(tables)): {"weight": 2}}
         for name, more in extra.items():
             tables[name].update(more)
@@ -318,16 +350,19 @@ def make_fs(tmp_path_factory, request):
             for p in faulty.values():
                 p.inner.write_bytes(key, body, meta)
         stores = Stores(dict(faulty))
+        clock = Clock()
+        stores.attach_health(MountHealth(config.catalog_path(), clock=clock))
         catalog = Catalog(config.catalog_path())
         try:
             ops = build_operations(config, catalog, stores, writeback=writeback)
             async with _running(ops):
-                yield Fs(ops, config, faulty)
+                yield Fs(ops, config, faulty, clock, proxies)
         finally:
             stores.close()
             catalog.close()
 
-    return make
+    with made_proxies:
+        yield make
 
 
 @contextlib.asynccontextmanager
