@@ -48,7 +48,6 @@ from omnifs.layout import object_meta
 from providers import open_provider
 from providers.faulty import FaultyProvider
 from tests import servers as S
-from tests.servers import CuttableProxy
 
 #: pyfuse3's calls that reach the kernel (``/dev/fuse``); none may run in this tier
 KERNEL_CALLS = ("init", "main", "close", "terminate")
@@ -60,7 +59,7 @@ def pytest_pyfunc_call(pyfuncitem):
     fn = pyfuncitem.obj
     if not inspect.iscoroutinefunction(fn):
         return None
-    args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+    args = {name: pyfuncitem.funcargs[name] for name in inspect.signature(fn).parameters}
     trio.run(functools.partial(fn, **args))
     return True
 
@@ -162,7 +161,7 @@ class Fs:
     #: the clock of the filesystem's health view: ``advance`` ages what it saw fail
     clock: Clock = field(default_factory=lambda: Clock())
     #: store name -> the proxy in front of its server (``make_fs(proxied=True)``)
-    proxies: dict[str, CuttableProxy] = field(default_factory=dict)
+    proxies: dict[str, S.CuttableProxy] = field(default_factory=dict)
     ctx: Ctx = field(default_factory=Ctx)
 
     @property
@@ -314,7 +313,7 @@ def make_fs(tmp_path_factory, request):
                    cache: dict | None = None, proxied: bool = False) -> AsyncIterator[Fs]:
         root = tmp_path_factory.mktemp("ops")
         tables: dict[str, dict] = {}
-        proxies: dict[str, CuttableProxy] = {}
+        proxies: dict[str, S.CuttableProxy] = {}
         for i, kind in enumerate(kinds):
             name = f"{kind}{i}"
             if kind == "file":
@@ -328,7 +327,7 @@ def make_fs(tmp_path_factory, request):
             endpoint = server.endpoint
             if proxied:
                 proxies[name] = made_proxies.enter_context(
-                    contextlib.closing(CuttableProxy(server.port)))
+                    contextlib.closing(S.CuttableProxy(server.port)))
                 endpoint = proxies[name].endpoint
             tables[name] = _table(S.settings_for(kind, endpoint, bucket, name=name))
         extra = extra if extra is not None else {next(iter(tables)): {"weight": 2}}
