@@ -1,6 +1,8 @@
 # `make run`: install, write the default config (two local stores), mount at ./mnt.
 # `make test`: install, then the whole suite (it starts the local servers itself).
 SHELL := /bin/bash
+# every recipe line stops at its first failure, and a pipeline fails when any part of it does
+.SHELLFLAGS := -eu -o pipefail -c
 VENV := .venv
 PY := $(VENV)/bin/python
 OMNIFS := $(VENV)/bin/omnifs
@@ -8,16 +10,20 @@ STAMP := $(VENV)/.installed
 MNT := mnt
 DAEMON_PID := .omnifs-data/daemon.pid
 PYTEST_ARGS ?=
+# pins every installed package to the version the suite passed with (see constraints.txt)
+CONSTRAINTS := constraints.txt
+# pip's noise filtered out; grep finding nothing to print is no failure, pip's own status stays
+QUIET_PIP := { grep -v "is ignored" || true; }
 
-.PHONY: install run stop test lint bench clean
+.PHONY: install run stop test lint bench clean constraints
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml package.json scripts/install-system.sh
+$(STAMP): pyproject.toml $(CONSTRAINTS) package.json scripts/install-system.sh
 	./scripts/install-system.sh
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip 2>&1 | grep -v "is ignored" || true
-	$(PY) -m pip install -q -e '.[test]' 2>&1 | grep -v "is ignored" || true
+	$(PY) -m pip install -q --upgrade pip 2>&1 | $(QUIET_PIP)
+	$(PY) -m pip install -q -c $(CONSTRAINTS) -e '.[test]' 2>&1 | $(QUIET_PIP)
 	$(PY) -c "import pyfuse3, trio, boto3, moto, gcp_storage_emulator, azure.storage.blob, minio, diskcache"
 	npm install --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
@@ -42,7 +48,8 @@ run: install
 	@echo "  stop it:   make stop"
 
 stop:
-	-@[ -f $(DAEMON_PID) ] && kill $$(cat $(DAEMON_PID)) 2>/dev/null; rm -f $(DAEMON_PID)
+	-@if [ -f $(DAEMON_PID) ]; then kill $$(cat $(DAEMON_PID)) 2>/dev/null || true; fi; \
+	    rm -f $(DAEMON_PID)
 	-@mountpoint -q $(MNT) && $(OMNIFS) umount $(MNT)
 
 test: install
@@ -50,6 +57,12 @@ test: install
 
 lint: install
 	$(VENV)/bin/ruff check omnifs providers policy mountfs daemon tests bench
+
+# after an upgrade the suite passed with: pin what is installed now (omnifs itself excluded)
+constraints: install
+	{ sed -n '/^#/p' $(CONSTRAINTS); $(PY) -m pip freeze --exclude-editable \
+	    | { grep -v '^omnifs[=@ ]' || true; }; } >$(CONSTRAINTS).new
+	mv $(CONSTRAINTS).new $(CONSTRAINTS)
 
 clean:
 	rm -rf $(VENV) node_modules .omnifs-data

@@ -135,6 +135,34 @@ def open_stores(config: Config) -> Stores:
     return Stores({name: open_provider(s) for name, s in config.providers.items()})
 
 
+def build_operations(config: Config, catalog: Catalog, stores: Stores, *,
+                     writeback: bool = False) -> Operations:
+    """The filesystem a mount serves, before any kernel is involved.
+
+    A new catalog is first filled from what the stores already hold. The
+    mount serves the result through pyfuse3; the kernel-free tests
+    (tests/ops) call its handlers directly.
+    """
+    config.cache_dir.mkdir(parents=True, exist_ok=True)
+    if catalog.get_meta("imported") is None:
+        from omnifs.importer import import_stores
+
+        import_stores(catalog, stores.by_name, config)
+    # `[mount] writeback = true` in config, or --writeback on the command line
+    return Operations(config, catalog, stores, writeback=writeback or config.writeback)
+
+
+async def start_background(ops: Operations, nursery: trio.Nursery) -> None:
+    """Start the filesystem's own tasks in ``nursery``, the ones no FUSE request runs.
+
+    Cached copies of published files, uploads that outlive their close,
+    write-back uploads and retries of failed closes.
+    """
+    nursery.start_soon(ops.written.run)
+    await nursery.start(ops.publisher.run)  # uploads that outlive their close
+    nursery.start_soon(ops.run_uploads)  # write-back, and retries of failed closes
+
+
 def serve(config: Config, mountpoint: str, *, ready: Callable[[], None] | None = None,
           debug: bool = False, writeback: bool = False) -> int:
     """Mount and serve until unmounted or signalled; returns an exit status."""
@@ -146,16 +174,10 @@ def serve(config: Config, mountpoint: str, *, ready: Callable[[], None] | None =
     # resolved before mounting: afterwards resolving it would ask this very mount
     mp = os.path.realpath(mp)
     raise_open_files_limit()
-    config.cache_dir.mkdir(parents=True, exist_ok=True)
     catalog = Catalog(config.catalog_path())
     stores = open_stores(config)
     try:
-        if catalog.get_meta("imported") is None:
-            from omnifs.importer import import_stores
-
-            import_stores(catalog, stores.by_name, config)
-        # `[mount] writeback = true` in config, or --writeback on the command line
-        ops = Operations(config, catalog, stores, writeback=writeback or config.writeback)
+        ops = build_operations(config, catalog, stores, writeback=writeback)
         trio.run(_main, ops, mp, config, ready, debug)
     finally:
         stores.close()
@@ -173,9 +195,7 @@ async def _main(ops: Operations, mp: str, config: Config,
             fallocate.install(ops.fallocate, nursery)  # before the first request is read
             nursery.start_soon(_serve_until_unmounted, nursery)
             nursery.start_soon(_on_signals)
-            nursery.start_soon(ops.written.run)
-            await nursery.start(ops.publisher.run)  # uploads that outlive their close
-            nursery.start_soon(ops.run_uploads)  # write-back, and retries of failed closes
+            await start_background(ops, nursery)
             # abandoned if cancelled: a signal during startup must not wait on it
             await trio.to_thread.run_sync(raise_read_ahead, mp, abandon_on_cancel=True)
             await trio.to_thread.run_sync(os.stat, mp, abandon_on_cancel=True)  # it answers
