@@ -152,7 +152,7 @@ class Delete(_Work):
 
 Work = Replicate | Move | Attrs | Delete
 
-_CLASSES: dict[str, type[Replicate] | type[Move] | type[Attrs] | type[Delete]] = {
+_CLASSES: dict[str, type[Work]] = {
     c.KIND: c for c in (Replicate, Move, Delete, Attrs)}
 
 #: every kind of work item, the kinds the replication workers claim
