@@ -52,7 +52,7 @@ class Queue(Protocol):
 
 
 #: a field's annotation (a string here) -> the JSON value it takes, and its name in errors
-_TYPES: dict[str, tuple[type, str]] = {"str": (str, "string"), "int": (int, "integer")}
+_TYPES: dict[str, tuple[type, str]] = {"str": (str, "a string"), "int": (int, "an integer")}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,7 +77,7 @@ class _Work:
                 continue
             value, (want, noun) = payload.get(f.name), _TYPES[str(f.type)]
             if not isinstance(value, want) or isinstance(value, bool):
-                raise Malformed(f"{cls.KIND} item: its {f.name!r} is {value!r}, not a {noun}")
+                raise Malformed(f"{cls.KIND} item: its {f.name!r} is {value!r}, not {noun}")
             values[f.name] = value
         return cls(**values)
 
