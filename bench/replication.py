@@ -66,6 +66,7 @@ from daemon.main import Daemon
 from daemon.state import read_health
 from omnifs.catalog import Catalog
 from omnifs.config import load_config, parse_config
+from omnifs.work import Replicate, enqueue
 from policy.placement import ProviderView, rank_reads
 from providers import META_MTIME, META_SHA256, OmnifsError, open_provider
 from tests import servers as S
@@ -141,7 +142,7 @@ def record(cat: Catalog, path: str, sha: str, size: int, t_ns: int, etag: str | 
     with cat.transaction():
         cat.update(ino, version=1, sha256=sha, size=size, mtime_ns=t_ns)
         cat.set_replica(ino, "a", path, 1, "synced", etag)
-        cat.enqueue("replicate", {"inode": ino, "provider": "b"}, dedup=f"replicate:{ino}:b")
+        enqueue(cat, Replicate(inode=ino, provider="b"))
         cat.add_version(ino, 1, sha, size, t_ns)
     return ino
 

@@ -13,9 +13,9 @@ import logging
 from collections.abc import Sequence
 
 from omnifs.catalog import Catalog
+from omnifs.replication import queue_replicate
+from omnifs.work import Delete, enqueue
 from policy.placement import PlacementError, ProviderView, Rule, place
-
-from .jobs import queue_replicate
 
 log = logging.getLogger("omnifs.daemon")
 
@@ -117,6 +117,6 @@ def repair(catalogs, views: Sequence[ProviderView], rules: Sequence[Rule], copie
                 continue
             cat.drop_replica(ino, provider)
             if not cat.holders(provider, key):
-                cat.enqueue("delete", {"provider": provider, "key": key})
+                enqueue(cat, Delete(provider=provider, key=key))
             dropped += 1
     return queued, dropped

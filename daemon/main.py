@@ -38,6 +38,7 @@ from omnifs.cached_content import open_cache
 from omnifs.catalog import Catalog
 from omnifs.config import Config, load_config
 from omnifs.processes import DAEMON_KEY, this_process
+from omnifs.work import KINDS
 from policy.placement import rules_from_config, views_from_config
 from providers import OmnifsError, Provider, open_provider
 
@@ -45,13 +46,13 @@ from .health import HealthBoard, Prober
 from .metrics import Metrics
 from .settings import DaemonSettings, parse_daemon
 from .state import State
-from .workers import KINDS, Executor, ThreadCatalogs, Workers, release_dead_claims
+from .workers import Executor, ThreadCatalogs, Workers, release_dead_claims
 
 log = logging.getLogger("omnifs.daemon")
 
 
 def default_executor(cache: BlockCache | None, metrics: Metrics) -> Executor:
-    """The mount engineer's executor of one work item (omnifs/replication.py).
+    """The executor of one work item (omnifs/replication.py).
 
     With the local block cache: files written through a mount on this host
     are copied from there, not downloaded from their first store again.

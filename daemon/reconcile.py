@@ -54,10 +54,9 @@ import trio
 
 from omnifs import scrub
 from omnifs.catalog import Catalog
+from omnifs.replication import queue_replicate
 from omnifs.scrub import EXTRA, MISSING, Problem, StoreReport
 from providers import NotFound, ObjectInfo, OmnifsError, Provider
-
-from .jobs import queue_replicate
 
 log = logging.getLogger("omnifs.daemon")
 

@@ -1,8 +1,9 @@
 """Replication workers: claim queued work, run it in a thread, settle it.
 
 Each worker claims one item at a time (atomically, with a lease, through the
-catalog), checks that every provider it touches is usable, and runs the
-mount engineer's executor for the item in a worker thread, holding the
+catalog), reads it as its typed work item (omnifs/work.py), checks that
+every provider it touches is usable, and runs the executor
+(omnifs/replication.py) for the item in a worker thread, holding the
 capacity limiter of each provider involved (acquired in name order, so two
 items never wait on each other's limiters). Outcomes:
 
@@ -10,8 +11,9 @@ items never wait on each other's limiters). Outcomes:
 * a provider it needs is down -> deferred (back to pending, not counted as
   an attempt) until the next health round; it is caught up when the
   provider returns;
-* a provider it needs is lost -> replicate/delete items aimed at it are
-  dropped (the failover step re-places those copies);
+* the provider it acts on is lost -> the item is dropped (the failover
+  step re-places that provider's copies);
+* an item no kind reads (unknown kind, missing field) -> parked as failed;
 * an error -> retried after ``retry_base * 2**attempts`` (jittered, capped),
   parked as failed after ``max_attempts``; transient errors also count as a
   failed health sample of that provider, so the board reacts faster.
@@ -37,16 +39,11 @@ import trio
 
 from omnifs.catalog import Catalog, WorkItem
 from omnifs.layout import long_key
+from omnifs.work import KINDS, FileWork, Malformed, from_item
 from policy.health import LOST, Sample
 from providers import OmnifsError, Provider
 
 log = logging.getLogger("omnifs.daemon")
-
-#: work kinds the replication workers execute
-KINDS = ("replicate", "delete", "move", "attrs")
-
-#: payload fields naming the providers an item touches (``src``/``dst`` are keys, not providers)
-_PROVIDER_FIELDS = ("provider", "src_provider", "dst_provider")
 
 #: omnifs.replication.execute: (catalog of this thread, usable providers, item) -> bytes it
 #: copied (None counts as 0); raises an OmnifsError, or its ``Retry`` when the item cannot run yet
@@ -58,23 +55,22 @@ def lock_keys(catalog: Catalog, item: WorkItem) -> list[str]:
 
     The executor's contract: items touching the same object never run at
     once. A replicate/move writes at the file's current path; a move also
-    reads and deletes ``src``; a delete removes ``key``.
+    reads and deletes ``src``; a delete removes ``key`` (the item's
+    ``objects``). An item no kind reads locks nothing: it never runs.
     """
-    pl = item.payload
-    provider = pl.get("provider")
-    keys: list[str] = []
-    if "key" in pl:
-        keys.append(str(pl["key"]))
-    if "src" in pl:
-        keys.append(str(pl["src"]))
-    ino = pl.get("inode")
-    if isinstance(ino, int):
+    try:
+        work = from_item(item)
+    except Malformed:
+        return []
+    keys = list(work.objects)
+    if isinstance(work, FileWork):
+        ino = work.inode
         path = catalog.path_of(ino)
         keys.append(path if path is not None else f"orphan:{ino}")
         if path is not None:  # where the path is too long for a store's keys, it writes here
             keys.append(long_key(path))
         keys.append(f"inode:{ino}")
-    return sorted({f"{provider}\0{k}" for k in keys})
+    return sorted({f"{work.provider}\0{k}" for k in keys})
 
 
 def claim_with_keys(catalog: Catalog, worker: str, *, kinds, limit: int,
@@ -88,28 +84,6 @@ def claim_with_keys(catalog: Catalog, worker: str, *, kinds, limit: int,
     """
     items = catalog.claim(worker, kinds=kinds, limit=limit, lease=lease)
     return [(it, lock_keys(catalog, it)) for it in items]
-
-
-def providers_of(item: WorkItem) -> list[str]:
-    """Provider names the item's payload mentions, in a stable order."""
-    names: list[str] = []
-    for f in _PROVIDER_FIELDS:
-        v = item.payload.get(f)
-        if isinstance(v, str) and v not in names:
-            names.append(v)
-    for v in item.payload.get("providers", ()) or ():
-        if isinstance(v, str) and v not in names:
-            names.append(v)
-    return names
-
-
-def target_of(item: WorkItem) -> str | None:
-    """The provider an item writes to or deletes from."""
-    for f in ("provider", "dst_provider"):
-        v = item.payload.get(f)
-        if isinstance(v, str):
-            return v
-    return None
 
 
 _RNG = random.Random()
@@ -244,15 +218,21 @@ class Workers:
 
     async def handle(self, item: WorkItem, wid: str, keys: list[str] | None = None) -> None:
         d = self.d
-        involved = providers_of(item)
+        try:
+            work = from_item(item)
+        except Malformed as e:
+            await d.db(d.catalog.fail, item.id, str(e), retry_in=None)
+            d.metrics.items.labels(item.kind, "failed").inc()
+            return
+        involved = list(work.providers)
         unknown = [p for p in involved if p not in d.providers]
         if unknown:
             await d.db(d.catalog.fail, item.id, f"{unknown[0]}: provider is not in the config",
                        retry_in=None)
             d.metrics.items.labels(item.kind, "failed").inc()
             return
-        target = target_of(item)
-        if target is not None and d.board.status(target) == LOST and item.kind in KINDS:
+        target = work.target
+        if d.board.status(target) == LOST:
             # the lost provider's copies are re-placed by the failover step
             await d.db(d.catalog.complete, item.id)
             d.metrics.items.labels(item.kind, "dropped").inc()
@@ -289,7 +269,7 @@ class Workers:
             self._finished.append(item.id)
             d.metrics.items.labels(item.kind, "done").inc()
             d.totals["items_done"] += 1
-            if moved and target is not None:
+            if moved:
                 d.metrics.bytes_replicated.labels(target).inc(moved)
                 d.totals["bytes_replicated"] += moved
         finally:

@@ -37,6 +37,7 @@ import trio
 from omnifs.catalog import ROOT_INODE, Catalog, Inode, now_ns
 from omnifs.layout import object_key
 from omnifs.replication import queue_attrs
+from omnifs.work import Delete, Move, enqueue
 from providers import RESERVED_PREFIX
 from providers.errors import Conflict, OmnifsError
 
@@ -381,7 +382,7 @@ class Operations(pyfuse3.Operations):
         with self.cat.transaction():
             for r in self.cat.replicas(ino):
                 self.cat.drop_replica(ino, r.provider)
-                self.cat.enqueue("delete", {"provider": r.provider, "key": r.key})
+                enqueue(self.cat, Delete(provider=r.provider, key=r.key))
             if self.lookups.get(ino, 0) == 0:
                 self.cat.delete(ino)
         self.staging.remove(ino)
@@ -725,9 +726,7 @@ class Operations(pyfuse3.Operations):
                 key = object_key(self.stores[r.provider], path) if r.provider in self.stores \
                     else path
                 if r.key != key:
-                    self.cat.enqueue("move", {"inode": fid, "provider": r.provider,
-                                              "src": r.key, "dst": key},
-                                     dedup=f"move:{fid}:{r.provider}")
+                    enqueue(self.cat, Move(inode=fid, provider=r.provider, src=r.key))
 
     # -- file contents ----------------------------------------------------------------
     def _new_handle(self, ino: int, flags: int, *, created: bool = False) -> int:

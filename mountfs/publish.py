@@ -30,9 +30,10 @@ the same file goes to that store before it ended.
 Object keys are plain paths, except where a store cannot take the path as
 a key (too long with its prefix): then the fallback key of
 :func:`omnifs.layout.object_key`. A key can still be held by another inode
-whose queued move has not run yet (``mv a b; echo new > a``): :func:`free_key`
-moves that object out of the way first, so an upload never destroys another
-file's only bytes.
+whose queued move has not run yet (``mv a b; echo new > a``):
+:meth:`Publisher.free_key` moves that object out of the way first (the steps
+of :func:`omnifs.replication.free_key_steps`), so an upload never destroys
+another file's only bytes.
 """
 
 from __future__ import annotations
@@ -46,16 +47,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from omnifs.catalog import Catalog, Inode, Replica
-from omnifs.layout import (
-    copy_object_to,
-    file_attrs,
-    object_key,
-    object_meta,
-    orphan_key,
-    placed_meta,
-    write_sidecar,
-)
-from omnifs.replication import queue_attrs
+from omnifs.layout import file_attrs, object_key, object_meta, placed_meta, write_sidecar
+from omnifs.replication import free_key_steps, queue_attrs
+from omnifs.work import Delete, Replicate, enqueue
 from policy.health import DOWN, LOST
 from policy.placement import (
     PlacementError,
@@ -220,32 +214,29 @@ class Publisher:
             finally:
                 self._background = None
 
-    async def free_key(self, provider: str, key: str, owner: int, depth: int = 0) -> None:
-        """Make ``provider``/``key`` free for ``owner``: move other inodes' bytes away."""
-        p = self.stores[provider]
-        for holder in self.cat.holders(provider, key):
-            if holder.inode == owner:
-                continue
-            other = self.cat.get(holder.inode)
-            if other is None:
-                self.cat.drop_replica(holder.inode, provider)
-                continue
-            dest_path = self.cat.path_of(holder.inode)
-            dest = orphan_key(holder.inode) if dest_path is None else object_key(p, dest_path)
-            if dest == key:
-                dest = orphan_key(holder.inode)
-            if depth < 8:
-                await self.free_key(provider, dest, holder.inode, depth + 1)
+    async def free_key(self, provider: str, key: str, owner: int) -> None:
+        """Make ``provider``/``key`` free for ``owner``: move other inodes' objects away.
+
+        The catalog is read here and written once no other process holds its
+        lock; each store copy runs in a worker thread.
+        """
+        store = self.stores[provider]
+        steps = free_key_steps(self.cat, store, provider, key, owner)
+        answer: bool | None = None
+        while True:
             try:
-                await self.stores.call(provider, copy_object_to, p, key, dest, dest_path or dest)
-            except NotFound:
-                # its upload never happened: nothing to keep
+                step = steps.send(answer)
+            except StopIteration:
+                return
+            answer = None
+            if step is None:
                 await catalog_writable(self.cat)
-                self.cat.drop_replica(holder.inode, provider)
                 continue
-            await catalog_writable(self.cat)
-            self.cat.set_replica(holder.inode, provider, dest, holder.version, holder.state,
-                                 holder.etag)
+            try:
+                await self.stores.call(provider, step.run, store)
+                answer = True
+            except NotFound:
+                answer = False
 
     def candidates(self, ino: int, path: str, holders: list[str]) -> tuple[list[str], int]:
         """Who may take this upload now, best first, and the quorum.
@@ -373,10 +364,9 @@ class Publisher:
             self.cat.mark_others_stale(ino, job.version)
             for name in homes[len(done):]:
                 if name not in busy:
-                    self.cat.enqueue("replicate", {"inode": ino, "provider": name},
-                                     dedup=f"replicate:{ino}:{name}")
+                    enqueue(self.cat, Replicate(inode=ino, provider=name))
             for name, key in old_keys.items():
-                self.cat.enqueue("delete", {"provider": name, "key": key})
+                enqueue(self.cat, Delete(provider=name, key=key))
             self.cat.add_version(ino, job.version, sha, job.size, st.mtime_ns)
             now = self.cat.get(ino)
             if now is not None and (now.mode, now.uid, now.gid) != (inode.mode, inode.uid,
@@ -413,7 +403,7 @@ class Publisher:
                 if ours:
                     self.cat.drop_replica(ino, name)
                 if ok and not self.cat.holders(name, key):
-                    self.cat.enqueue("delete", {"provider": name, "key": key})
+                    enqueue(self.cat, Delete(provider=name, key=key))
                 return
             if ok and ours and job.committed and inode.version == job.version:
                 self.cat.set_replica(ino, name, key, job.version, "synced", result.etag)
@@ -429,8 +419,7 @@ class Publisher:
                     self.cat.mark_others_stale(ino, inode.version)
                 wanted = job.committed and name in job.homes
             if wanted and not inode.staged:
-                self.cat.enqueue("replicate", {"inode": ino, "provider": name},
-                                 dedup=f"replicate:{ino}:{name}")
+                enqueue(self.cat, Replicate(inode=ino, provider=name))
 
 
 def _restore(cat: Catalog, ino: int, provider: str, old) -> None:

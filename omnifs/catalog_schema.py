@@ -52,8 +52,8 @@ def _v1_initial(db: sqlite3.Connection) -> None:
 
     work -- the work queue/journal shared by the mount, the CLI and daemon workers.
       id          order of arrival
-      kind        'replicate' | 'delete' | 'move' | later kinds (tier, migrate, backup)
-      payload     JSON object; the executor of ``kind`` documents its fields
+      kind        'replicate' | 'move' | 'delete' | 'attrs' (omnifs/work.py's KINDS)
+      payload     JSON object: the fields of ``kind``'s dataclass in omnifs/work.py
       state       'pending' | 'claimed' | 'done' | 'failed'
       attempts    how many claims ended in failure
       not_before  epoch seconds before which the item must not be claimed (backoff)

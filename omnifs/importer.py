@@ -67,6 +67,7 @@ from .layout import (
 )
 from .snapshot import restore_newest
 from .units import plural
+from .work import Malformed, Move, Replicate, enqueue, from_item
 
 log = logging.getLogger("omnifs.import")
 
@@ -192,10 +193,12 @@ class _Import:
             if key in self.listings.get(name, {}):
                 self.claimed.add((name, key))
         for item in self.cat.work_items("pending"):
-            name, key = item.payload.get("provider"), item.payload.get(
-                "key" if item.kind == "delete" else "src")
-            if item.kind in ("delete", "move") and key in self.listings.get(name, {}):
-                self.claimed.add((name, key))
+            try:
+                work = from_item(item)
+            except Malformed:
+                continue
+            listing = self.listings.get(work.provider, {})
+            self.claimed.update((work.provider, key) for key in work.objects if key in listing)
 
     def describe(self, wanted: Iterable[tuple[str, str]]) -> None:
         """Fill in the metadata the listings lack (a HEAD each, in parallel)."""
@@ -339,8 +342,7 @@ class _Import:
                 continue
             if r is not None and r.state == "pending":
                 continue  # its queued work (restored with the snapshot) makes it
-            self.cat.enqueue("replicate", {"inode": ino, "provider": name},
-                             dedup=f"replicate:{ino}:{name}")
+            enqueue(self.cat, Replicate(inode=ino, provider=name))
             self.result.queued += 1
 
     # -- step 3: what the snapshot does not know ------------------------------------------
@@ -483,8 +485,7 @@ class _Import:
         for row in cat.replicas(inode.id):
             # keys under .omnifs/ (an open orphan's, a path too long for the store) stay
             if row.key != now and row.state == "synced" and namespace_key(row.key):
-                cat.enqueue("move", {"inode": inode.id, "provider": row.provider,
-                                     "src": row.key})
+                enqueue(cat, Move(inode=inode.id, provider=row.provider, src=row.key))
         if good:
             self.lost.pop(inode.id, None)
             self._queue_copies(inode.id, good)

@@ -1,30 +1,36 @@
 """Executing queued work: replicate, move and delete objects in the stores.
 
 ``omnifs replicate --now`` drains the queue in the foreground with
-:func:`drain`; the daemon (a later issue) runs :func:`execute` from its own
-workers. Every executor is idempotent and re-reads the catalog, so a stale
-or repeated item does the right thing or nothing:
+:func:`drain`; the daemon runs :func:`execute` from its workers
+(daemon/workers.py). The items, their payloads and their dedup keys are
+omnifs/work.py's. Every executor is idempotent and re-reads the catalog, so
+a stale or repeated item does the right thing or nothing:
 
-``replicate`` {inode, provider}
+``replicate``
     copy the current version from a synced replica to ``provider`` at the
     file's current path's key (``omnifs.layout.object_key``: the path, or the
     fallback key of a path too long for the store); obsolete once the inode is
     gone or already synced.
-``move`` {inode, provider, src, dst}
+``move``
     server-side copy ``src`` -> the key of the file's current path, then
     delete ``src``; obsolete when the replica no longer sits at ``src``.
-``delete`` {provider, key}
+``delete``
     delete the object unless a replica row (of any inode) points at it again.
-``attrs`` {inode, provider}
+``attrs``
     rewrite the object's metadata (mode, owner, group, mtime, ctime) after a
     chmod/chown/utime, so a catalog rebuilt from the stores has them
     (a server-side copy onto itself; S3 rewrites the bytes doing so);
     nothing to do when the object already says so or is not the current
     version (the copy that makes it current writes them).
 
-Concurrency caveat for daemon authors: two items touching the same
+Concurrency caveat for the daemon: two items touching the same
 (provider, key) must not run at the same time; ``drain`` runs items one by
 one in queue order.
+
+Before a copy lands at a key, :func:`free_key_steps` moves away any other
+file's object still recorded there (a queued move that has not run yet), so
+no upload destroys another file's only bytes. The mount (mountfs/publish.py)
+and this module run the same steps, each with its own driver.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 
 from providers import META_SHA256, ObjectInfo, Provider
@@ -56,10 +62,9 @@ from .layout import (
 )
 from .progress import Stats
 from .transfer import Options
+from .work import KINDS, Attrs, Delete, Malformed, Move, Replicate, enqueue, from_item
 
 log = logging.getLogger("omnifs.replication")
-
-KINDS = ("replicate", "move", "delete", "attrs")
 
 #: seconds a metadata rewrite waits, so one for chmod + chown + utime (cp -a) does them all
 ATTRS_DELAY = 1.0
@@ -68,8 +73,7 @@ ATTRS_DELAY = 1.0
 def queue_replicate(cat: Catalog, ino: int, provider: str, key: str, version: int) -> int:
     """Mark (ino, provider) pending at ``version`` and queue the copy that makes it synced."""
     cat.set_replica(ino, provider, key, version, "pending")
-    return cat.enqueue("replicate", {"inode": ino, "provider": provider},
-                       dedup=f"replicate:{ino}:{provider}")
+    return enqueue(cat, Replicate(inode=ino, provider=provider))
 
 
 def worker_id() -> str:
@@ -129,28 +133,82 @@ def copy_object(src: Provider, src_key: str, dst: Provider, dst_key: str, size: 
                   server_side)
 
 
-def free_key(cat: Catalog, providers: dict[str, Provider], provider: str, key: str,
-             owner: int, depth: int = 0) -> None:
-    """Move other inodes' objects away from ``provider``/``key`` (see mountfs.publish)."""
-    p = providers[provider]
+@dataclass(frozen=True)
+class Relocation:
+    """One copy :func:`free_key_steps` needs: the object at ``key`` to ``dest`` in one store.
+
+    ``path`` is the file path the copy's object names (its own key, or the
+    path of a fallback key: omnifs/layout.py). :meth:`run` raises NotFound
+    when the object at ``key`` is gone.
+    """
+
+    key: str
+    dest: str
+    path: str
+
+    def run(self, store: Provider) -> None:
+        copy_object_to(store, self.key, self.dest, self.path)
+
+
+#: what :func:`free_key_steps` yields: a copy to run, its driver sending back whether the
+#: source was there, or None just before a catalog write (the driver sends back None)
+FreeKeySteps = Generator[Relocation | None, bool | None, None]
+
+
+def free_key_steps(cat: Catalog, store: Provider, provider: str, key: str, owner: int,
+                   depth: int = 0) -> FreeKeySteps:
+    """Make ``provider``/``key`` free for inode ``owner``: move other inodes' objects away.
+
+    A key can still be held by another inode whose queued move has not run
+    yet (``mv a b; echo new > a``): its object goes to the key of that
+    inode's current path (an orphan key when it has none), whose own holders
+    move first, and its replica row follows. A holder whose object is gone
+    (its upload never happened) loses its row: there is nothing to keep.
+
+    The catalog is read and written on the caller's thread; the store copies
+    are the driver's to run (:func:`free_key` in this thread, the mount in a
+    worker thread), and every catalog write is announced first, so a driver
+    on an event loop can wait for another process's write lock elsewhere.
+    """
     for holder in cat.holders(provider, key):
         if holder.inode == owner:
             continue
         if cat.get(holder.inode) is None:
+            yield None
             cat.drop_replica(holder.inode, provider)
             continue
         dest_path = cat.path_of(holder.inode)
-        dest = orphan_key(holder.inode) if dest_path is None else object_key(p, dest_path)
+        dest = orphan_key(holder.inode) if dest_path is None else object_key(store, dest_path)
         if dest == key:
             dest = orphan_key(holder.inode)
         if depth < 8:
-            free_key(cat, providers, provider, dest, holder.inode, depth + 1)
-        try:
-            copy_object_to(p, key, dest, dest_path or dest)
-        except NotFound:
+            yield from free_key_steps(cat, store, provider, dest, holder.inode, depth + 1)
+        copied = yield Relocation(key, dest, dest_path or dest)
+        yield None
+        if not copied:
             cat.drop_replica(holder.inode, provider)
             continue
         cat.set_replica(holder.inode, provider, dest, holder.version, holder.state, holder.etag)
+
+
+def free_key(cat: Catalog, providers: dict[str, Provider], provider: str, key: str,
+             owner: int) -> None:
+    """:func:`free_key_steps`, run in this thread."""
+    store = providers[provider]
+    steps = free_key_steps(cat, store, provider, key, owner)
+    answer: bool | None = None
+    while True:
+        try:
+            step = steps.send(answer)
+        except StopIteration:
+            return
+        answer = None
+        if step is not None:
+            try:
+                step.run(store)
+                answer = True
+            except NotFound:
+                answer = False
 
 
 def copy_from_cache(cache: BlockCache, sha: str, size: int, dst: Provider, dst_key: str,
@@ -185,17 +243,15 @@ def execute(cat: Catalog, providers: dict[str, Provider], item: WorkItem, *,
     local block cache when it holds the whole version (:func:`copy_from_cache`).
     ``on_copy`` hears of every replica made (metrics: where its bytes came from).
     """
-    pl = item.payload
-    if item.kind == "delete":
-        _delete(cat, providers, pl["provider"], pl["key"])
-    elif item.kind == "move":
-        _move(cat, providers, pl)
-    elif item.kind == "replicate":
-        return _replicate(cat, providers, pl, cache, on_copy)
-    elif item.kind == "attrs":
-        _attrs(cat, providers, pl)
+    work = from_item(item)
+    if isinstance(work, Replicate):
+        return _replicate(cat, providers, work, cache, on_copy)
+    if isinstance(work, Delete):
+        _delete(cat, providers, work.provider, work.key)
+    elif isinstance(work, Move):
+        _move(cat, providers, work)
     else:
-        raise Retry(f"unknown work kind {item.kind!r}")
+        _attrs(cat, providers, work)
     return 0
 
 
@@ -205,8 +261,8 @@ def _delete(cat: Catalog, providers: dict[str, Provider], provider: str, key: st
     delete_object(providers[provider], key)
 
 
-def _move(cat: Catalog, providers: dict[str, Provider], pl: dict) -> None:
-    ino, provider, src = pl["inode"], pl["provider"], pl["src"]
+def _move(cat: Catalog, providers: dict[str, Provider], work: Move) -> None:
+    ino, provider, src = work.inode, work.provider, work.src
     rep = cat.replica(ino, provider)
     if rep is None or rep.key != src or provider not in providers:
         return
@@ -238,8 +294,7 @@ def _move(cat: Catalog, providers: dict[str, Provider], pl: dict) -> None:
         # never uploaded there (or already moved by someone else): the row is wrong
         if rep.state != "pending":
             cat.set_replica_state(ino, provider, "stale")
-            cat.enqueue("replicate", {"inode": ino, "provider": provider},
-                        dedup=f"replicate:{ino}:{provider}")
+            enqueue(cat, Replicate(inode=ino, provider=provider))
         return
     with cat.transaction():
         cat.set_replica(ino, provider, dst, rep.version, rep.state, rep.etag)
@@ -247,10 +302,10 @@ def _move(cat: Catalog, providers: dict[str, Provider], pl: dict) -> None:
         delete_object(p, src)
 
 
-def _replicate(cat: Catalog, providers: dict[str, Provider], pl: dict,
+def _replicate(cat: Catalog, providers: dict[str, Provider], work: Replicate,
                cache: BlockCache | None = None,
                on_copy: Callable[[Copied], None] | None = None) -> int:
-    ino, target = pl["inode"], pl["provider"]
+    ino, target = work.inode, work.provider
     inode = cat.get(ino)
     if inode is None or inode.kind != "file" or target not in providers:
         return 0
@@ -309,14 +364,14 @@ def queue_attrs(cat: Catalog, ino: int, providers: list[str] | None = None) -> i
     for r in cat.replicas(ino):
         if r.state == "synced" and r.version == inode.version and (
                 providers is None or r.provider in providers):
-            cat.enqueue("attrs", {"inode": ino, "provider": r.provider},
-                        dedup=f"attrs:{ino}:{r.provider}", not_before=time.time() + ATTRS_DELAY)
+            enqueue(cat, Attrs(inode=ino, provider=r.provider),
+                    not_before=time.time() + ATTRS_DELAY)
             n += 1
     return n
 
 
-def _attrs(cat: Catalog, providers: dict[str, Provider], pl: dict) -> None:
-    ino, provider = pl["inode"], pl["provider"]
+def _attrs(cat: Catalog, providers: dict[str, Provider], work: Attrs) -> None:
+    ino, provider = work.inode, work.provider
     inode = cat.get(ino)
     rep = cat.replica(ino, provider)
     if (inode is None or inode.kind != "file" or provider not in providers or rep is None
@@ -341,11 +396,13 @@ def _attrs(cat: Catalog, providers: dict[str, Provider], pl: dict) -> None:
 
 
 def _item_path(cat: Catalog, item: WorkItem) -> str | None:
-    pl = item.payload
-    if item.kind == "delete":
-        return pl.get("key")
-    ino = pl.get("inode")
-    return cat.path_of(ino) if ino is not None else None
+    try:
+        work = from_item(item)
+    except Malformed:
+        return None
+    if isinstance(work, Delete):
+        return work.key
+    return cat.path_of(work.inode)
 
 
 def drain(cat: Catalog, providers: dict[str, Provider], *, path: str | None = None,

@@ -12,7 +12,7 @@ from daemon.health import HealthBoard, Prober
 from daemon.reconcile import conflict_name
 from daemon.settings import DaemonSettings, parse_daemon
 from daemon.state import State, read_health
-from daemon.workers import backoff, lock_keys, providers_of, target_of
+from daemon.workers import backoff, lock_keys
 from omnifs.catalog import Catalog, WorkItem
 from omnifs.errors import ConfigError
 from omnifs.sd_notify import notify, watchdog_interval
@@ -91,14 +91,6 @@ def test_backoff_grows_and_is_capped():
         cap = min(60.0, 2 ** attempts)
         assert cap / 2 <= d <= cap
     assert backoff(50, 1.0, 60.0) <= 60.0
-
-
-def test_payload_providers():
-    assert providers_of(item("replicate", inode=3, provider="b")) == ["b"]
-    assert providers_of(item("move", inode=3, provider="b", src="x", dst="y")) == ["b"]
-    assert providers_of(item("delete", provider="a", key="k")) == ["a"]
-    assert target_of(item("delete", provider="a", key="k")) == "a"
-    assert target_of(item("other")) is None
 
 
 def test_lock_keys_cover_the_objects_an_item_touches(tmp_path):

@@ -1,0 +1,179 @@
+"""Work items: the typed contract between whoever queues work and whoever runs it.
+
+The mount, the CLI commands, the importer and the daemon's reconciler and
+failover step queue work in the catalog's work queue; the daemon's workers
+(daemon/workers.py) and ``omnifs replicate --now`` claim it and run it with
+the executor (omnifs/replication.py, which says what each kind does). Both
+sides build and read items only through this module: one frozen dataclass
+per kind, each with its payload round trip and its dedup key.
+
+The catalog stores an item as its kind (``KIND``) and its payload, a JSON
+object whose fields are the dataclass's fields, by name:
+
+``replicate`` {inode, provider}, dedup ``replicate:<inode>:<provider>``
+    make ``provider``'s copy of the file's current version.
+``move`` {inode, provider, src}, dedup ``move:<inode>:<provider>``
+    move ``provider``'s copy from ``src`` to the key of the file's current
+    path. Fields a kind does not have (a stored move's ``dst``) are ignored:
+    the executor takes the destination from the path the file has when the
+    move runs.
+``delete`` {provider, key}, no dedup
+    delete the object ``key`` unless a replica row points at it again.
+``attrs`` {inode, provider}, dedup ``attrs:<inode>:<provider>``
+    rewrite the metadata of ``provider``'s copy (mode, owner, times).
+
+A dedup key makes a second item for the same (file, provider) replace the
+payload of the pending one instead of queueing another. A kind added here
+(migration, tiering, backup, scrub) joins :data:`KINDS` by being listed in
+``_CLASSES``; the workers claim exactly :data:`KINDS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, fields
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self
+
+from providers.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from .catalog import WorkItem
+
+
+class Malformed(InvalidInput):
+    """A stored item of an unknown kind, or whose payload lacks a field of its kind."""
+
+
+class Queue(Protocol):
+    """What :func:`enqueue` needs of the catalog: its work-queue insert."""
+
+    def enqueue(self, kind: str, payload: dict, *, dedup: str | None = None,
+                not_before: float = 0.0) -> int: ...
+
+
+#: a field's annotation (a string here) -> the JSON value it takes, and its name in errors
+_TYPES: dict[str, tuple[type, str]] = {"str": (str, "a string"), "int": (int, "an integer")}
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Work:
+    """What every kind has: the provider it acts on, the objects it names, its dedup key."""
+
+    KIND: ClassVar[str]
+
+    #: the provider the item writes to or deletes from
+    provider: str
+
+    def payload(self) -> dict[str, Any]:
+        """The JSON object the catalog stores for this item: its fields by name."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> Self:
+        """The item a stored payload describes; Malformed when a field is missing or wrong."""
+        values = {}
+        for f in fields(cls):
+            if f.name not in payload and f.default is not MISSING:
+                continue
+            value, (want, noun) = payload.get(f.name), _TYPES[str(f.type)]
+            if not isinstance(value, want) or isinstance(value, bool):
+                raise Malformed(f"{cls.KIND} item: its {f.name!r} is {value!r}, not {noun}")
+            values[f.name] = value
+        return cls(**values)
+
+    @property
+    def dedup(self) -> str | None:
+        """The key under which a pending item of the same target is replaced, or None."""
+        return None
+
+    @property
+    def providers(self) -> tuple[str, ...]:
+        """Every provider the item touches (a worker needs each usable, holds each limiter)."""
+        return (self.provider,)
+
+    @property
+    def target(self) -> str:
+        """The provider whose objects the item changes (a lost one's items are dropped)."""
+        return self.provider
+
+    @property
+    def objects(self) -> tuple[str, ...]:
+        """Keys in :attr:`provider` the item reads or deletes by name.
+
+        The key of a file's current path, which a replicate or a move writes,
+        is not among them: it is looked up when the item runs.
+        """
+        return ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class FileWork(_Work):
+    """Work on one file's copy in one provider; one pending item per (file, provider, kind)."""
+
+    inode: int
+
+    @property
+    def dedup(self) -> str:
+        return f"{self.KIND}:{self.inode}:{self.provider}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Replicate(FileWork):
+    KIND: ClassVar[str] = "replicate"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Move(FileWork):
+    KIND: ClassVar[str] = "move"
+
+    #: the key the replica has now, and leaves
+    src: str
+
+    @property
+    def objects(self) -> tuple[str, ...]:
+        return (self.src,)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Attrs(FileWork):
+    KIND: ClassVar[str] = "attrs"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Delete(_Work):
+    KIND: ClassVar[str] = "delete"
+
+    key: str
+
+    @property
+    def objects(self) -> tuple[str, ...]:
+        return (self.key,)
+
+
+Work = Replicate | Move | Attrs | Delete
+
+_CLASSES: dict[str, type[Work]] = {
+    c.KIND: c for c in (Replicate, Move, Delete, Attrs)}
+
+#: every kind of work item, the kinds the replication workers claim
+KINDS: tuple[str, ...] = tuple(_CLASSES)
+
+
+def parse(kind: str, payload: Mapping[str, Any]) -> Work:
+    """The item the catalog stored as ``kind`` and ``payload``; Malformed if it is none."""
+    cls = _CLASSES.get(kind)
+    if cls is None:
+        raise Malformed(f"unknown work kind {kind!r}")
+    if not isinstance(payload, Mapping):
+        raise Malformed(f"{kind} item: its payload is not an object")
+    return cls.from_payload(payload)
+
+
+def from_item(item: WorkItem) -> Work:
+    """The typed form of a claimed or listed queue entry."""
+    return parse(item.kind, item.payload)
+
+
+def enqueue(queue: Queue, work: Work, *, not_before: float = 0.0) -> int:
+    """Queue ``work`` (its kind, payload and dedup key); the queue entry's id."""
+    return queue.enqueue(work.KIND, work.payload(), dedup=work.dedup, not_before=not_before)

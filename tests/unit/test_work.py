@@ -1,0 +1,205 @@
+"""Typed work items (omnifs/work.py) and the free_key steps (omnifs/replication.py).
+
+The payload round trip is the wire format existing catalogs hold: the
+payloads below are written out literally, as the catalog stores them. The
+free_key steps run against a local directory store (no server needed).
+"""
+
+from __future__ import annotations
+
+import stat
+
+import pytest
+
+from omnifs import work
+from omnifs.catalog import ROOT_INODE, Catalog, WorkItem
+from omnifs.replication import Relocation, free_key, free_key_steps
+from omnifs.work import Attrs, Delete, Malformed, Move, Replicate
+from providers import InvalidInput, NotFound, ProviderSettings, open_provider
+
+FILE = stat.S_IFREG | 0o644
+
+#: one item of each kind with the payload the catalog stores for it
+WIRE = [
+    (Replicate(inode=3, provider="b"), "replicate", {"inode": 3, "provider": "b"}),
+    (Move(inode=3, provider="b", src="old/f"), "move",
+     {"inode": 3, "provider": "b", "src": "old/f"}),
+    (Delete(provider="a", key="gone/f"), "delete", {"provider": "a", "key": "gone/f"}),
+    (Attrs(inode=7, provider="a"), "attrs", {"inode": 7, "provider": "a"}),
+]
+
+
+def listed(kind: str, payload: dict) -> WorkItem:
+    return WorkItem(1, kind, payload, "claimed", 0, 0.0, "w", 0.0, None)
+
+
+# -- the wire format -------------------------------------------------------------------
+
+@pytest.mark.parametrize(("item", "kind", "payload"), WIRE)
+def test_payload_round_trip(item, kind, payload):
+    assert item.KIND == kind
+    assert item.payload() == payload
+    assert work.parse(kind, payload) == item
+    assert work.from_item(listed(kind, payload)) == item
+
+
+def test_every_kind_is_listed_once():
+    assert sorted(work.KINDS) == ["attrs", "delete", "move", "replicate"]
+    assert {item.KIND for item, _, _ in WIRE} == set(work.KINDS)
+
+
+def test_fields_a_kind_does_not_have_are_ignored():
+    # a stored move may name its destination: the executor takes it from the file's path
+    stored = {"inode": 3, "provider": "b", "src": "old/f", "dst": "new/f"}
+    assert work.parse("move", stored) == Move(inode=3, provider="b", src="old/f")
+
+
+@pytest.mark.parametrize(("kind", "payload", "message"), [
+    ("tier", {"inode": 1, "provider": "a"}, "unknown work kind 'tier'"),
+    ("replicate", {"provider": "a"}, "'inode' is None, not an integer"),
+    ("replicate", {"inode": "1", "provider": "a"}, "'inode' is '1', not an integer"),
+    ("attrs", {"inode": True, "provider": "a"}, "'inode' is True, not an integer"),
+    ("move", {"inode": 1, "provider": "a"}, "'src' is None, not a string"),
+    ("delete", {"provider": 5, "key": "k"}, "'provider' is 5, not a string"),
+    ("delete", ["a", "k"], "payload is not an object"),
+])
+def test_a_malformed_item_is_one_error(kind, payload, message):
+    with pytest.raises(Malformed) as e:
+        work.parse(kind, payload)
+    assert message in str(e.value) and "\n" not in str(e.value)
+    assert isinstance(e.value, InvalidInput)  # the CLI prints it as one line
+
+
+# -- dedup keys and what an item touches -------------------------------------------------
+
+def test_dedup_keys():
+    assert Replicate(inode=3, provider="b").dedup == "replicate:3:b"
+    assert Move(inode=3, provider="b", src="x").dedup == "move:3:b"
+    assert Attrs(inode=3, provider="b").dedup == "attrs:3:b"
+    # two deletes of one key may both be queued: each runs only once no row points at it
+    assert Delete(provider="b", key="x").dedup is None
+    # one pending item per (kind, file, provider), whatever else it says
+    assert Move(inode=3, provider="b", src="x").dedup == Move(inode=3, provider="b",
+                                                              src="y").dedup
+    assert len({Replicate(inode=3, provider="b").dedup, Replicate(inode=3, provider="c").dedup,
+                Replicate(inode=4, provider="b").dedup, Attrs(inode=3, provider="b").dedup}) == 4
+
+
+def test_providers_target_and_named_objects():
+    for item, _, _ in WIRE:
+        assert item.providers == (item.provider,)
+        assert item.target == item.provider
+    assert Move(inode=3, provider="b", src="x").objects == ("x",)
+    assert Delete(provider="a", key="k").objects == ("k",)
+    assert Replicate(inode=3, provider="b").objects == ()
+    assert Attrs(inode=3, provider="b").objects == ()
+
+
+def test_items_are_frozen():
+    item = Replicate(inode=3, provider="b")
+    with pytest.raises(AttributeError):
+        item.provider = "c"  # type: ignore[misc]
+
+
+def test_enqueue_stores_kind_payload_and_dedup(tmp_path):
+    cat = Catalog(tmp_path / "c.db")
+    try:
+        first = work.enqueue(cat, Move(inode=3, provider="b", src="a"))
+        again = work.enqueue(cat, Move(inode=3, provider="b", src="b"))
+        assert again == first  # the pending move of (3, b) now says src b
+        d1 = work.enqueue(cat, Delete(provider="b", key="k"))
+        d2 = work.enqueue(cat, Delete(provider="b", key="k"))
+        later = work.enqueue(cat, Attrs(inode=3, provider="b"), not_before=2e9)
+        assert len({first, d1, d2, later}) == 4
+        items = cat.work_items()
+        assert [(i.kind, i.payload) for i in items] == [
+            ("move", {"inode": 3, "provider": "b", "src": "b"}),
+            ("delete", {"provider": "b", "key": "k"}),
+            ("delete", {"provider": "b", "key": "k"}),
+            ("attrs", {"inode": 3, "provider": "b"})]
+        assert items[-1].not_before == 2e9
+        assert [work.from_item(i) for i in items] == [
+            Move(inode=3, provider="b", src="b"), Delete(provider="b", key="k"),
+            Delete(provider="b", key="k"), Attrs(inode=3, provider="b")]
+        # a claimed item is not replaced: the next one for that file queues anew
+        claimed = cat.claim("w", kinds=("move",), limit=1)
+        assert [c.id for c in claimed] == [first]
+        assert work.enqueue(cat, Move(inode=3, provider="b", src="c")) != first
+    finally:
+        cat.close()
+
+
+# -- free_key ----------------------------------------------------------------------------
+
+@pytest.fixture
+def store(tmp_path):
+    root = tmp_path / "store"
+    root.mkdir()
+    p = open_provider(ProviderSettings(name="s", uri=f"file://{root}"))
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def cat(tmp_path):
+    c = Catalog(tmp_path / "c.db")
+    yield c
+    c.close()
+
+
+def _file(cat: Catalog, name: str, key: str, store, data: bytes | None) -> int:
+    """A file whose replica on ``s`` is recorded at ``key`` (holding ``data`` unless None)."""
+    ino = cat.create(ROOT_INODE, name, FILE, 0, 0, version=1).id
+    cat.set_replica(ino, "s", key, 1, "synced", "etag")
+    if data is not None:
+        store.write_bytes(key, data)
+    return ino
+
+
+def test_free_key_moves_another_files_object_to_its_own_path(cat, store):
+    # mv a b, not yet moved in the store: b's bytes still sit at key "a"
+    moved = _file(cat, "b", "a", store, b"b's bytes")
+    writer = cat.create(ROOT_INODE, "a", FILE, 0, 0).id
+    free_key(cat, {"s": store}, "s", "a", writer)
+    assert store.read_bytes("b") == b"b's bytes"
+    assert cat.replica(moved, "s").key == "b" and cat.replica(moved, "s").state == "synced"
+    assert cat.holders("s", "a") == []
+
+
+def test_free_key_leaves_the_owners_own_object(cat, store):
+    owner = _file(cat, "a", "a", store, b"mine")
+    free_key(cat, {"s": store}, "s", "a", owner)
+    assert cat.replica(owner, "s").key == "a" and store.read_bytes("a") == b"mine"
+    with pytest.raises(NotFound):
+        store.head("b")
+
+
+def test_free_key_frees_the_destination_first(cat, store):
+    # mv b c; mv a b, neither moved yet: c's bytes at "b", b's bytes at "a"
+    at_a = _file(cat, "b", "a", store, b"now b")
+    at_b = _file(cat, "c", "b", store, b"now c")
+    free_key(cat, {"s": store}, "s", "a", cat.create(ROOT_INODE, "a", FILE, 0, 0).id)
+    assert store.read_bytes("b") == b"now b" and store.read_bytes("c") == b"now c"
+    assert cat.replica(at_a, "s").key == "b" and cat.replica(at_b, "s").key == "c"
+
+
+def test_free_key_drops_a_row_whose_object_never_arrived(cat, store):
+    never = _file(cat, "b", "a", store, None)
+    free_key(cat, {"s": store}, "s", "a", cat.create(ROOT_INODE, "a", FILE, 0, 0).id)
+    assert cat.replica(never, "s") is None
+
+
+def test_free_key_steps_announce_each_write_and_leave_copies_to_the_driver(cat, store):
+    moved = _file(cat, "b", "a", store, b"bytes")
+    writer = cat.create(ROOT_INODE, "a", FILE, 0, 0).id
+    steps = free_key_steps(cat, store, "s", "a", writer)
+    first = next(steps)
+    assert first == Relocation("a", "b", "b")
+    with pytest.raises(NotFound):
+        store.head("b")  # nothing copied: that is the driver's part
+    # the driver reports the copy done; the catalog write is announced before it happens
+    assert steps.send(True) is None
+    assert cat.replica(moved, "s").key == "a"
+    with pytest.raises(StopIteration):
+        steps.send(None)
+    assert cat.replica(moved, "s").key == "b"
