@@ -6,9 +6,10 @@ is in its parts, each on this one connection: ``cat.ns``
 (:class:`~omnifs.catalog.namespace.Namespace`), ``cat.replicas``
 (:class:`~omnifs.catalog.replicas.Replicas`), ``cat.work``
 (:class:`~omnifs.catalog.workqueue.WorkQueue`) and ``cat.health``
-(:class:`~omnifs.catalog.health.HealthLog`). Nothing outside this package
-sees SQL or a ``sqlite3`` object; :data:`CatalogError` is what a failing
-catalog raises.
+(:class:`~omnifs.catalog.health.HealthLog`). The connection itself
+(``Catalog.db``) is this package's: code outside it calls the parts' methods
+and sees no SQL (tests/unit/test_catalog_sql.py holds it to that), and
+:data:`CatalogError` is what a failing catalog raises.
 
 Durability: ``synchronous=NORMAL`` in WAL mode means a committed transaction
 survives a crash of any process (kill -9); only a power loss can drop the
