@@ -135,15 +135,15 @@ def write_config(case: Path, data: dict) -> Path:
 def record(cat: Catalog, path: str, sha: str, size: int, t_ns: int, etag: str | None) -> int:
     """The catalog rows the mount's publisher writes after uploading to A."""
     parent_path, _, name = path.rpartition("/")
-    parent = cat.ensure_dirs(parent_path)
+    parent = cat.ns.ensure_dirs(parent_path)
     import stat
 
-    ino = cat.create(parent, name, stat.S_IFREG | 0o644, 0, 0).id
+    ino = cat.ns.create(parent, name, stat.S_IFREG | 0o644, 0, 0).id
     with cat.transaction():
-        cat.update(ino, version=1, sha256=sha, size=size, mtime_ns=t_ns)
-        cat.set_replica(ino, "a", path, 1, "synced", etag)
-        enqueue(cat, Replicate(inode=ino, provider="b"))
-        cat.add_version(ino, 1, sha, size, t_ns)
+        cat.ns.update(ino, version=1, sha256=sha, size=size, mtime_ns=t_ns)
+        cat.replicas.set(ino, "a", path, 1, "synced", etag)
+        enqueue(cat.work, Replicate(inode=ino, provider="b"))
+        cat.replicas.add_version(ino, 1, sha, size, t_ns)
     return ino
 
 
@@ -214,7 +214,7 @@ def run_daemon(cfg, until, during=None, timeout: float = 3600) -> tuple[float, d
 
 
 def drained(cat: Catalog) -> bool:
-    return cat.pending_count() == 0 and cat.under_replicated(2) == 0
+    return cat.work.pending_count() == 0 and cat.replicas.under_replicated(2) == 0
 
 
 @contextlib.contextmanager
@@ -281,7 +281,7 @@ def write_through(mp: Path, files: dict[str, int]) -> float:
 def check_first_copies(cat: Catalog, files: dict[str, int]) -> None:
     """Every file is synced on a and not yet on b, so rclone A -> B copies all of it too."""
     for path in files:
-        states = {r.provider: r.state for r in cat.replicas(cat.resolve(path).id)}
+        states = {r.provider: r.state for r in cat.replicas.of(cat.ns.resolve(path).id)}
         if states.get("a") != "synced" or states.get("b") == "synced":
             raise RuntimeError(f"{path}: after the writes its replicas are {states}; the "
                                "comparison with rclone A -> B needs every first copy on a only")
@@ -395,10 +395,9 @@ def lag(args, sa, sb, work: Path) -> dict:
     async def watch(d):
         poll = Catalog(cfg.catalog_path())
         while True:
-            rows = poll.db.execute("SELECT inode FROM replicas WHERE provider = 'b' AND "
-                                   "state = 'synced'").fetchall()
+            rows = poll.replicas.inodes_in_state("b", "synced")
             now = time.monotonic()
-            for (ino,) in rows:
+            for ino in rows:
                 synced.setdefault(ino, now)
             await trio.sleep(0.01)
 

@@ -22,24 +22,22 @@ log = logging.getLogger("omnifs.daemon")
 
 def undefer(catalog: Catalog, kinds: Sequence[str]) -> int:
     """Pending items of ``kinds`` waiting out a backoff become claimable now."""
-    return catalog.release_deferred(kinds)
+    return catalog.work.release_deferred(kinds)
 
 
 def recreate_elsewhere(catalogs, lost: str, views: Sequence[ProviderView],
                        rules: Sequence[Rule], copies: int) -> int:
     """Drop ``lost``'s replica rows; queue new copies on other providers. Returns copies queued."""
     cat: Catalog = catalogs.get()
-    rows = cat.db.execute("SELECT r.inode, r.key FROM replicas r WHERE r.provider = ?",
-                          (lost,)).fetchall()
     queued = 0
-    for ino, key in rows:
-        inode = cat.get(ino)
-        path = cat.path_of(ino) if inode is not None else None
+    for ino in cat.replicas.inodes_on(lost):
+        inode = cat.ns.get(ino)
+        path = cat.ns.path_of(ino) if inode is not None else None
         with cat.transaction():
-            cat.drop_replica(ino, lost)
+            cat.replicas.drop(ino, lost)
             if inode is None or path is None:
                 continue
-            holders = {r.provider for r in cat.replicas(ino) if r.state != "failed"}
+            holders = {r.provider for r in cat.replicas.of(ino) if r.state != "failed"}
             missing = copies - len(holders)
             if missing <= 0:
                 continue
@@ -69,28 +67,17 @@ def repair(catalogs, views: Sequence[ProviderView], rules: Sequence[Rule], copie
     """
     cat: Catalog = catalogs.get()
     lost = {v.name for v in views if v.status == "lost"}
-    marks = ",".join("?" * len(lost)) or "''"
-
-    def current(ino_expr: str) -> str:
-        """SQL: synced copies of the current version on providers that are not lost."""
-        return (f"(SELECT count(*) FROM replicas s WHERE s.inode = {ino_expr} AND "
-                f"s.state = 'synced' AND s.version = i.version AND s.provider NOT IN ({marks}))")
-
-    base = ("FROM inodes i WHERE i.kind = 'file' AND i.parent IS NOT NULL AND i.staged = 0 "
-            "AND i.version > 0 AND ")
     queued = 0
-    rows = cat.db.execute(f"SELECT i.id {base}{current('i.id')} BETWEEN 1 AND ? LIMIT ?",
-                          (*lost, copies - 1, limit)).fetchall()
-    for (ino,) in rows:
+    for ino in cat.replicas.short_of(copies, lost, limit):
         with cat.transaction():
-            inode = cat.get(ino)
-            path = cat.path_of(ino)
+            inode = cat.ns.get(ino)
+            path = cat.ns.path_of(ino)
             if inode is None or path is None:
                 continue
-            reps = cat.replicas(ino)
+            reps = cat.replicas.of(ino)
             holders = {r.provider for r in reps if r.state == "synced"
                        and r.version == inode.version and r.provider not in lost}
-            on_the_way = cat.queued_copies(ino)
+            on_the_way = cat.work.queued_copies(ino)
             busy = {r.provider for r in reps if r.state == "pending"
                     and r.version == inode.version and r.provider in on_the_way}
             missing = copies - len(holders) - len(busy)
@@ -105,18 +92,13 @@ def repair(catalogs, views: Sequence[ProviderView], rules: Sequence[Rule], copie
                 queue_replicate(cat, ino, target, path, inode.version)
                 queued += 1
     dropped = 0
-    surplus = cat.db.execute(
-        f"SELECT r.inode, r.provider, r.key FROM replicas r JOIN inodes i ON i.id = r.inode "
-        f"WHERE r.state = 'stale' AND i.staged = 0 AND "
-        f"{current('r.inode')} >= ? LIMIT ?",
-        (*lost, copies, limit)).fetchall()
-    for ino, provider, key in surplus:
+    for ino, provider, key in cat.replicas.surplus_stale(copies, lost, limit):
         with cat.transaction():
-            rep = cat.replica(ino, provider)
+            rep = cat.replicas.get(ino, provider)
             if rep is None or rep.state != "stale":
                 continue
-            cat.drop_replica(ino, provider)
-            if not cat.holders(provider, key):
-                enqueue(cat, Delete(provider=provider, key=key))
+            cat.replicas.drop(ino, provider)
+            if not cat.replicas.holders(provider, key):
+                enqueue(cat.work, Delete(provider=provider, key=key))
             dropped += 1
     return queued, dropped

@@ -25,7 +25,6 @@ import collections
 import functools
 import logging
 import signal
-import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -35,7 +34,7 @@ import trio
 from omnifs import sd_notify as notify
 from omnifs.blockcache import BlockCache
 from omnifs.cached_content import open_cache
-from omnifs.catalog import Catalog
+from omnifs.catalog import Catalog, CatalogError
 from omnifs.config import Config, load_config
 from omnifs.processes import DAEMON_KEY, this_process
 from omnifs.work import KINDS
@@ -227,8 +226,8 @@ class Daemon:
 
     def _stats(self) -> tuple[int, int, float | None, int]:
         c = self.catalog
-        return c.pending_count(), c.failed_count(), c.oldest_pending_age(), c.under_replicated(
-            self.config.copies)
+        return (c.work.pending_count(), c.work.failed_count(), c.work.oldest_pending_age(),
+                c.replicas.under_replicated(self.config.copies))
 
     async def _repair(self) -> None:
         """Nothing queued yet files lack copies: queue what converges them (failover.repair)."""
@@ -303,7 +302,7 @@ class Daemon:
                 continue
             # its own connection: the scan must not hold up the workers' catalog calls
             mark = await trio.to_thread.run_sync(
-                lambda: self.thread_catalogs.get().change_mark())
+                lambda: self.thread_catalogs.get().ns.change_mark())
             now = trio.current_time()
             quiet = s.snapshot_quiet > 0 and mark == seen
             seen = mark
@@ -318,7 +317,7 @@ class Daemon:
             last = now
             try:
                 taken = await trio.to_thread.run_sync(take, abandon_on_cancel=True)
-            except (OmnifsError, OSError, sqlite3.Error) as e:
+            except (OmnifsError, OSError, CatalogError) as e:
                 log.warning("catalog snapshot failed: %s", str(e).splitlines()[0])
                 continue
             cost = taken.seconds
@@ -345,7 +344,7 @@ class Daemon:
                 p.close()
 
     def _release_own(self) -> None:
-        self.catalog.release_claims(self.workers.prefix)
+        self.catalog.work.release_claims(self.workers.prefix)
 
 
 def run(config: Config, *, executor: Executor | None = None) -> int:

@@ -143,7 +143,7 @@ def _conflict(cat: Catalog, provider: Provider, p: Problem, info: ObjectInfo, *,
     """An object changed behind omnifs's back: adopt it, keep both, or rewrite it."""
     name = provider.name
     ino, key = p.inode, p.key
-    inode = cat.get(ino)
+    inode = cat.ns.get(ino)
     if inode is None or not scrub.still_current(cat, p):
         return  # rewritten or moved through omnifs since the listing: not a conflict
     theirs = info.mtime or 0.0
@@ -170,7 +170,7 @@ def _mark_stale(cat: Catalog, problems: list[Problem]) -> int:
     with cat.transaction():
         for p in problems:
             if p.kind == MISSING and scrub.still_current(cat, p):
-                cat.set_replica_state(p.inode, p.provider, "stale")
+                cat.replicas.set_state(p.inode, p.provider, "stale")
                 marked += 1
     return marked
 
@@ -182,11 +182,11 @@ def _adopt(cat: Catalog, p: Problem, info: ObjectInfo) -> bool:
         ino, provider, key = p.inode, p.provider, p.key
         new = p.version + 1
         mtime_ns = int((info.mtime or time.time()) * 1e9)
-        cat.update(ino, sha256=info.sha256, size=info.size, mtime_ns=mtime_ns, version=new)
-        cat.add_version(ino, new, info.sha256, info.size, mtime_ns)
-        cat.set_replica(ino, provider, key, new, "synced", etag=info.etag)
-        cat.mark_others_stale(ino, new)
-        for r in cat.replicas(ino):
+        cat.ns.update(ino, sha256=info.sha256, size=info.size, mtime_ns=mtime_ns, version=new)
+        cat.replicas.add_version(ino, new, info.sha256, info.size, mtime_ns)
+        cat.replicas.set(ino, provider, key, new, "synced", etag=info.etag)
+        cat.replicas.mark_others_stale(ino, new)
+        for r in cat.replicas.of(ino):
             if r.provider != provider:
                 queue_replicate(cat, ino, r.provider, r.key, new)
     return True
@@ -195,12 +195,12 @@ def _adopt(cat: Catalog, p: Problem, info: ObjectInfo) -> bool:
 def _keep_both(cat: Catalog, provider: Provider, ino: int, key: str, info: ObjectInfo,
                copies: int) -> bool:
     """Copy the changed object aside in its store and give it its own catalog entry."""
-    inode = cat.get(ino)
+    inode = cat.ns.get(ino)
     if inode is None or inode.parent is None or inode.name is None:
         return False
     when = info.last_modified or time.time()
     new_name = conflict_name(inode.name, provider.name, when)
-    parent_path = (cat.path_of(inode.parent) or "").strip("/")
+    parent_path = (cat.ns.path_of(inode.parent) or "").strip("/")
     new_key = f"{parent_path}/{new_name}" if parent_path else new_name
     meta = dict(info.metadata)
     try:
@@ -210,15 +210,15 @@ def _keep_both(cat: Catalog, provider: Provider, ino: int, key: str, info: Objec
         return False
     mtime_ns = int((info.mtime or when) * 1e9)
     with cat.transaction():
-        if cat.lookup(inode.parent, new_name) is not None:
+        if cat.ns.lookup(inode.parent, new_name) is not None:
             return False
-        child = cat.create(inode.parent, new_name, stat.S_IFREG | (inode.mode & 0o7777),
-                           inode.uid, inode.gid, size=info.size, mtime_ns=mtime_ns,
-                           sha256=info.sha256, version=1)
+        child = cat.ns.create(inode.parent, new_name, stat.S_IFREG | (inode.mode & 0o7777),
+                              inode.uid, inode.gid, size=info.size, mtime_ns=mtime_ns,
+                              sha256=info.sha256, version=1)
         child_ino = child.id
-        cat.add_version(child_ino, 1, info.sha256, info.size, mtime_ns)
-        cat.set_replica(child_ino, provider.name, new_key, 1, "synced", etag=copied.etag)
-        others = [r.provider for r in cat.replicas(ino) if r.provider != provider.name]
+        cat.replicas.add_version(child_ino, 1, info.sha256, info.size, mtime_ns)
+        cat.replicas.set(child_ino, provider.name, new_key, 1, "synced", etag=copied.etag)
+        others = [r.provider for r in cat.replicas.of(ino) if r.provider != provider.name]
         for other in others[:max(copies - 1, 0)]:
             queue_replicate(cat, child_ino, other, new_key, 1)
     log.warning("%s: %s was changed outside omnifs; kept as %s", provider.name, key, new_key)
@@ -278,7 +278,7 @@ class Reconciler:
             report.error = str(e).splitlines()[0]
             log.info("scrub of %s skipped: %s", name, report.error)
         else:
-            known = await self._cat(Catalog.replica_keys, name)
+            known = await self._cat(lambda cat, n: cat.replicas.keys(n), name)
             scrub.compare(name, mine, listing, known, report)
             del listing, known
             await self._verify(provider, report)
@@ -323,6 +323,6 @@ class Reconciler:
         def mark(cat: Catalog) -> None:
             with cat.transaction():
                 for c in good:
-                    cat.mark_verified(c.inode, name, c.version, now)
+                    cat.replicas.mark_verified(c.inode, name, c.version, now)
 
         await self._cat(mark)

@@ -1,7 +1,7 @@
 """The daemon's health bookkeeping: samples, verdicts per provider, counters.
 
 The tables (provider_health, health_samples, daemon_counters) belong to the
-catalog (migration 3, documented in :mod:`omnifs.catalog_schema`); this
+catalog (migration 3, documented in :mod:`omnifs.catalog.schema`); this
 module only gives the daemon a connection of its own to them.
 
 Why a separate connection: a health write must never join a catalog
@@ -46,40 +46,40 @@ class State:
     @_locked
     def add_samples(self, provider: str, samples: Iterable[Sample], source: str = "probe",
                     error: str | None = None) -> None:
-        self.catalog.record_health_samples(provider, samples, source=source, error=error)
+        self.catalog.health.record_samples(provider, samples, source=source, error=error)
 
     @_locked
     def samples(self, provider: str, since: float) -> list[Sample]:
-        return self.catalog.health_samples(provider, since)
+        return self.catalog.health.samples(provider, since)
 
     @_locked
     def prune_samples(self, before: float) -> None:
-        self.catalog.prune_health_samples(before)
+        self.catalog.health.prune_samples(before)
 
     # -- provider state ------------------------------------------------------
     @_locked
     def set_health(self, provider: str, health: Health, down_since: float | None,
                    status: str | None = None) -> None:
-        self.catalog.set_provider_health(provider, status or health.status, p50=health.p50,
-                                         p95=health.p95, error_rate=health.error_rate,
-                                         down_since=down_since)
+        self.catalog.health.set_verdict(provider, status or health.status, p50=health.p50,
+                                        p95=health.p95, error_rate=health.error_rate,
+                                        down_since=down_since)
 
     @_locked
     def health(self) -> dict[str, ProviderHealth]:
-        return self.catalog.provider_health()
+        return self.catalog.health.verdicts()
 
     @_locked
     def forget_provider(self, provider: str) -> None:
-        self.catalog.forget_provider_health(provider)
+        self.catalog.health.forget(provider)
 
     # -- counters --------------------------------------------------------------
     @_locked
     def add_counter(self, name: str, amount: float) -> None:
-        self.catalog.add_counter(name, amount)
+        self.catalog.health.add_counter(name, amount)
 
     @_locked
     def counters(self) -> dict[str, float]:
-        return self.catalog.counters()
+        return self.catalog.health.counters()
 
 
 def read_health(path: str | Path) -> dict[str, ProviderHealth]:
@@ -91,6 +91,6 @@ def read_health(path: str | Path) -> dict[str, ProviderHealth]:
         return {}
     catalog = Catalog(path)
     try:
-        return catalog.provider_health()
+        return catalog.health.verdicts()
     finally:
         catalog.close()

@@ -65,7 +65,7 @@ def lock_keys(catalog: Catalog, item: WorkItem) -> list[str]:
     keys = list(work.objects)
     if isinstance(work, FileWork):
         ino = work.inode
-        path = catalog.path_of(ino)
+        path = catalog.ns.path_of(ino)
         keys.append(path if path is not None else f"orphan:{ino}")
         if path is not None:  # where the path is too long for a store's keys, it writes here
             keys.append(long_key(path))
@@ -82,7 +82,7 @@ def claim_with_keys(catalog: Catalog, worker: str, *, kinds, limit: int,
     rename between claim and execution is no worse than before (the keys were
     always read just before the item ran, never under a catalog lock).
     """
-    items = catalog.claim(worker, kinds=kinds, limit=limit, lease=lease)
+    items = catalog.work.claim(worker, kinds=kinds, limit=limit, lease=lease)
     return [(it, lock_keys(catalog, it)) for it in items]
 
 
@@ -103,13 +103,13 @@ def release_dead_claims(catalog: Catalog) -> int:
     """Hand back items claimed by daemons of this host whose process is gone."""
     host = socket.gethostname()
     released = 0
-    for holder in catalog.claim_holders(f"daemon:{host}:"):
+    for holder in catalog.work.claim_holders(f"daemon:{host}:"):
         try:
             pid = int(holder.split(":")[2])
         except (IndexError, ValueError):
             continue
         if pid != os.getpid() and not _alive(pid):
-            catalog.release_claims(holder)
+            catalog.work.release_claims(holder)
             released += 1
     return released
 
@@ -212,7 +212,7 @@ class Workers:
             if self._finished:
                 done, self._finished = self._finished, []
                 with trio.CancelScope(shield=True):
-                    await d.db(d.catalog.complete_many, done)
+                    await d.db(d.catalog.work.complete_many, done)
             if self._settled_all and not self._finished:
                 return
 
@@ -227,19 +227,19 @@ class Workers:
         involved = list(work.providers)
         unknown = [p for p in involved if p not in d.providers]
         if unknown:
-            await d.db(d.catalog.fail, item.id, f"{unknown[0]}: provider is not in the config",
+            await d.db(d.catalog.work.fail, item.id, f"{unknown[0]}: provider is not in the config",
                        retry_in=None)
             d.metrics.items.labels(item.kind, "failed").inc()
             return
         target = work.target
         if d.board.status(target) == LOST:
             # the lost provider's copies are re-placed by the failover step
-            await d.db(d.catalog.complete, item.id)
+            await d.db(d.catalog.work.complete, item.id)
             d.metrics.items.labels(item.kind, "dropped").inc()
             return
         blocked = [p for p in involved if not d.board.usable(p)]
         if blocked:
-            await d.db(d.catalog.defer, item.id, time.time() + d.settings.probe_interval * 2)
+            await d.db(d.catalog.work.defer, item.id, time.time() + d.settings.probe_interval * 2)
             d.metrics.items.labels(item.kind, "deferred").inc()
             return
         if keys is None:
@@ -310,7 +310,7 @@ class Workers:
         log.info("work item %d (%s) failed, retry in %.1fs: %s", item.id, item.kind, delay, text)
         # Retry means "not yet" (no synced source while it is down): never parked as failed
         limit = 10**9 if type(err).__name__ == "Retry" else d.settings.max_attempts
-        await d.db(d.catalog.fail, item.id, text, retry_in=delay, max_attempts=limit)
+        await d.db(d.catalog.work.fail, item.id, text, retry_in=delay, max_attempts=limit)
         d.metrics.items.labels(item.kind, "error").inc()
         if provider in d.providers:
             await d.sdb(d.state.add_samples, provider, [Sample(time.time(), 0.0, False)], "worker",

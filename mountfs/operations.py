@@ -113,7 +113,7 @@ def _may_write(h: Handle) -> bool:
 def format_replicas(cat: Catalog, inode: Inode) -> str:
     """One line per replica: provider, state, version (and 'current' when it matches)."""
     lines = []
-    for r in sorted(cat.replicas(inode.id), key=lambda r: r.provider):
+    for r in sorted(cat.replicas.of(inode.id), key=lambda r: r.provider):
         current = "current" if r.version == inode.version else "old"
         lines.append(f"{r.provider} {r.state} v{r.version} {current} {r.key}")
     return "\n".join(lines) + ("\n" if lines else "")
@@ -199,7 +199,7 @@ class Operations(pyfuse3.Operations):
         return a
 
     def _get(self, ino: int) -> Inode:
-        inode = self.cat.get(ino)
+        inode = self.cat.ns.get(ino)
         if inode is None:
             raise fuse_error(errno.ENOENT)
         return inode
@@ -245,9 +245,9 @@ class Operations(pyfuse3.Operations):
         size = len(os.fsencode(target)) if target is not None else 0
         try:
             with self.cat.transaction():
-                inode = self.cat.create(parent, text, mode, uid, gid, target=target, rdev=rdev,
-                                        size=size)
-                self.cat.touch_dir(parent)
+                inode = self.cat.ns.create(parent, text, mode, uid, gid, target=target, rdev=rdev,
+                                           size=size)
+                self.cat.ns.touch_dir(parent)
         except Conflict:
             raise fuse_error(errno.EEXIST) from None
         return inode
@@ -303,7 +303,7 @@ class Operations(pyfuse3.Operations):
         st.dirty = True
         st.mtime_ns = st.ctime_ns = t
         if not st.marked:
-            self.cat.update(st.ino, staged=1)
+            self.cat.ns.update(st.ino, staged=1)
             st.marked = True
 
     @contextlib.asynccontextmanager
@@ -361,7 +361,7 @@ class Operations(pyfuse3.Operations):
             os.close(st.fd)
             st.fd = None
         self.open_files.pop(st.ino, None)
-        inode = self.cat.get(st.ino)
+        inode = self.cat.ns.get(st.ino)
         if inode is not None and inode.nlink == 0:
             self._discard(st.ino)
         elif not st.dirty and not self._keep_written(inode):
@@ -380,11 +380,11 @@ class Operations(pyfuse3.Operations):
         """An inode nobody can reach any more: queue deletion of its objects."""
         self.space.before_delete()
         with self.cat.transaction():
-            for r in self.cat.replicas(ino):
-                self.cat.drop_replica(ino, r.provider)
-                enqueue(self.cat, Delete(provider=r.provider, key=r.key))
+            for r in self.cat.replicas.of(ino):
+                self.cat.replicas.drop(ino, r.provider)
+                enqueue(self.cat.work, Delete(provider=r.provider, key=r.key))
             if self.lookups.get(ino, 0) == 0:
-                self.cat.delete(ino)
+                self.cat.ns.delete(ino)
         self.staging.remove(ino)
 
     def _unlinked(self, ino: int) -> None:
@@ -404,16 +404,16 @@ class Operations(pyfuse3.Operations):
         ``timeout`` when the stores do not answer (later files skip the
         stores the first one found down).
         """
-        for inode in self.cat.orphans():
+        for inode in self.cat.ns.orphans():
             self._discard(inode.id)
-            self.cat.delete(inode.id)
-        staged = {row[0] for row in self.cat.db.execute("SELECT id FROM inodes WHERE staged = 1")}
+            self.cat.ns.delete(inode.id)
+        staged = self.cat.ns.staged_ids()
         for ino in self.staging.inodes():
             if ino not in staged:
                 self.staging.remove(ino)
         for ino in staged:
             if not self.staging.exists(ino):
-                self.cat.update(ino, staged=0)
+                self.cat.ns.update(ino, staged=0)
                 continue
             st = self._state(ino)
             await self._ensure_staging(st)
@@ -423,7 +423,7 @@ class Operations(pyfuse3.Operations):
                 await self._publish(st)
             except Exception as e:  # noqa: BLE001 - stays staged, queued for the uploader
                 log.warning("could not upload unfinished file %s yet: %s",
-                            self.cat.path_of(ino), e)
+                            self.cat.ns.path_of(ino), e)
                 if st.fd is not None:
                     os.close(st.fd)
                     st.fd = None
@@ -453,7 +453,7 @@ class Operations(pyfuse3.Operations):
         if name == b"..":
             d = self._dir(parent_inode)
             return self._entry(self._get(d.parent if d.parent is not None else ROOT_INODE))
-        inode = self.cat.lookup(parent_inode, self._name(name))
+        inode = self.cat.ns.lookup(parent_inode, self._name(name))
         if inode is None:
             raise fuse_error(errno.ENOENT)
         return self._entry(inode)
@@ -468,7 +468,7 @@ class Operations(pyfuse3.Operations):
             self.lookups.pop(ino, None)
             if ino == ROOT_INODE or ino in self.open_files:
                 continue
-            inode = self.cat.get(ino)
+            inode = self.cat.ns.get(ino)
             if inode is not None and inode.parent is None:
                 self._discard(ino)
 
@@ -510,7 +510,7 @@ class Operations(pyfuse3.Operations):
                 st.mtime_ns = changes["mtime_ns"]
             st.ctime_ns = changes["ctime_ns"]
         with self.cat.transaction():
-            self.cat.update(inode, **changes)
+            self.cat.ns.update(inode, **changes)
             if cur.kind == "file" and not (st is not None and st.dirty) and (
                     changes.keys() & {"mode", "uid", "gid", "mtime_ns"}):
                 queue_attrs(self.cat, inode)  # the objects' metadata follows (omnifs import)
@@ -538,7 +538,7 @@ class Operations(pyfuse3.Operations):
     async def readdir(self, fh, start_id, token):
         after = start_id
         while True:
-            batch = self.cat.entries(fh, after=after, limit=500)
+            batch = self.cat.ns.entries(fh, after=after, limit=500)
             if not batch:
                 return
             for offset, name, child in batch:
@@ -564,7 +564,7 @@ class Operations(pyfuse3.Operations):
         s.f_blocks = v.f_blocks
         s.f_bfree = max(0, v.f_bfree - reserve)
         s.f_bavail = max(0, v.f_bavail - reserve)
-        used = self.cat.count_inodes()
+        used = self.cat.ns.count_inodes()
         s.f_files = used + 1_000_000_000
         s.f_ffree = 1_000_000_000
         s.f_favail = 1_000_000_000
@@ -610,8 +610,8 @@ class Operations(pyfuse3.Operations):
         self._dir(new_parent_inode)
         try:
             with self.cat.transaction():
-                linked = self.cat.add_link(inode, new_parent_inode, text)
-                self.cat.touch_dir(new_parent_inode)
+                linked = self.cat.ns.add_link(inode, new_parent_inode, text)
+                self.cat.ns.touch_dir(new_parent_inode)
         except Conflict:
             raise fuse_error(errno.EEXIST) from None
         return self._entry(linked)
@@ -619,7 +619,7 @@ class Operations(pyfuse3.Operations):
     def _remove(self, parent: int, name: str) -> None:
         """One name goes (in the caller's transaction); an inode with no names left
         is an orphan, one whose primary name went has its objects' move queued."""
-        removed = self.cat.remove_name(parent, name)
+        removed = self.cat.ns.remove_name(parent, name)
         if removed is None:
             return
         inode, promoted = removed
@@ -629,7 +629,7 @@ class Operations(pyfuse3.Operations):
     @_writes_catalog
     async def unlink(self, parent_inode, name, ctx):
         text = self._name(name)
-        inode = self.cat.lookup(parent_inode, text)
+        inode = self.cat.ns.lookup(parent_inode, text)
         if inode is None:
             raise fuse_error(errno.ENOENT)
         if inode.kind == "dir":
@@ -637,30 +637,30 @@ class Operations(pyfuse3.Operations):
         self.space.before_delete()  # a full disk: deletes are how the user makes room
         with self.cat.transaction():
             self._remove(parent_inode, text)
-            self.cat.touch_dir(parent_inode)
+            self.cat.ns.touch_dir(parent_inode)
         self._after_unlink(inode.id)
         self.space.after_delete()
 
     def _after_unlink(self, ino: int) -> None:
-        inode = self.cat.get(ino)
+        inode = self.cat.ns.get(ino)
         if inode is not None and inode.nlink == 0:
             self._unlinked(ino)
 
     @_writes_catalog
     async def rmdir(self, parent_inode, name, ctx):
-        inode = self.cat.lookup(parent_inode, self._name(name))
+        inode = self.cat.ns.lookup(parent_inode, self._name(name))
         if inode is None:
             raise fuse_error(errno.ENOENT)
         if inode.kind != "dir":
             raise fuse_error(errno.ENOTDIR)
-        if self.cat.has_children(inode.id):
+        if self.cat.ns.has_children(inode.id):
             raise fuse_error(errno.ENOTEMPTY)
         self.space.before_delete()
         with self.cat.transaction():
-            self.cat.detach(inode.id)
-            self.cat.touch_dir(parent_inode)
+            self.cat.ns.detach(inode.id)
+            self.cat.ns.touch_dir(parent_inode)
             if self.lookups.get(inode.id, 0) == 0:
-                self.cat.delete(inode.id)
+                self.cat.ns.delete(inode.id)
         self.space.after_delete()
 
     @_writes_catalog
@@ -672,23 +672,23 @@ class Operations(pyfuse3.Operations):
         old_name = self._name(name_old)
         new_name = self._new_name(parent_inode_new, name_new)
         self._dir(parent_inode_new)
-        src = self.cat.lookup(parent_inode_old, old_name)
+        src = self.cat.ns.lookup(parent_inode_old, old_name)
         if src is None:
             raise fuse_error(errno.ENOENT)
-        dst = self.cat.lookup(parent_inode_new, new_name)
-        if src.kind == "dir" and self.cat.is_ancestor(src.id, parent_inode_new):
+        dst = self.cat.ns.lookup(parent_inode_new, new_name)
+        if src.kind == "dir" and self.cat.ns.is_ancestor(src.id, parent_inode_new):
             raise fuse_error(errno.EINVAL)
         if flags & pyfuse3.RENAME_EXCHANGE:
             if dst is None:
                 raise fuse_error(errno.ENOENT)
-            if dst.kind == "dir" and self.cat.is_ancestor(dst.id, parent_inode_old):
+            if dst.kind == "dir" and self.cat.ns.is_ancestor(dst.id, parent_inode_old):
                 raise fuse_error(errno.EINVAL)
             if dst.id == src.id:
                 return
             with self.cat.transaction():
-                self.cat.exchange_names(parent_inode_old, old_name, parent_inode_new, new_name)
-                self.cat.touch_dir(parent_inode_old)
-                self.cat.touch_dir(parent_inode_new)
+                self.cat.ns.exchange_names(parent_inode_old, old_name, parent_inode_new, new_name)
+                self.cat.ns.touch_dir(parent_inode_old)
+                self.cat.ns.touch_dir(parent_inode_new)
                 self._queue_moves(src.id)
                 self._queue_moves(dst.id)
             return
@@ -700,7 +700,7 @@ class Operations(pyfuse3.Operations):
             if src.kind == "dir":
                 if dst.kind != "dir":
                     raise fuse_error(errno.ENOTDIR)
-                if self.cat.has_children(dst.id):
+                if self.cat.ns.has_children(dst.id):
                     raise fuse_error(errno.ENOTEMPTY)
             elif dst.kind == "dir":
                 raise fuse_error(errno.EISDIR)
@@ -708,12 +708,12 @@ class Operations(pyfuse3.Operations):
             if dst is not None:
                 self._remove(parent_inode_new, new_name)
                 if dst.kind == "dir" and self.lookups.get(dst.id, 0) == 0:
-                    self.cat.delete(dst.id)
-            _, primary = self.cat.rename_name(parent_inode_old, old_name, parent_inode_new,
-                                              new_name)
-            self.cat.touch_dir(parent_inode_old)
+                    self.cat.ns.delete(dst.id)
+            _, primary = self.cat.ns.rename_name(parent_inode_old, old_name, parent_inode_new,
+                                                 new_name)
+            self.cat.ns.touch_dir(parent_inode_old)
             if parent_inode_new != parent_inode_old:
-                self.cat.touch_dir(parent_inode_new)
+                self.cat.ns.touch_dir(parent_inode_new)
             if primary:
                 self._queue_moves(src.id)
         if dst is not None and dst.kind != "dir":
@@ -721,12 +721,12 @@ class Operations(pyfuse3.Operations):
 
     def _queue_moves(self, ino: int) -> None:
         """Every object under the renamed entry is to move to its new key (queued)."""
-        for fid, path in self.cat.files_under(ino):
-            for r in self.cat.replicas(fid):
+        for fid, path in self.cat.ns.files_under(ino):
+            for r in self.cat.replicas.of(fid):
                 key = object_key(self.stores[r.provider], path) if r.provider in self.stores \
                     else path
                 if r.key != key:
-                    enqueue(self.cat, Move(inode=fid, provider=r.provider, src=r.key))
+                    enqueue(self.cat.work, Move(inode=fid, provider=r.provider, src=r.key))
 
     # -- file contents ----------------------------------------------------------------
     def _new_handle(self, ino: int, flags: int, *, created: bool = False) -> int:
@@ -739,7 +739,7 @@ class Operations(pyfuse3.Operations):
         """Governance: refuse (EACCES) a new file no configured provider may hold."""
         placer = self.publisher.placer
         if placer.rules:
-            placer.check(f"{self.cat.path_of(parent) or ''}/{os.fsdecode(name)}")
+            placer.check(f"{self.cat.ns.path_of(parent) or ''}/{os.fsdecode(name)}")
 
     @_writes_catalog
     async def create(self, parent_inode, name, mode, flags, ctx):
@@ -793,11 +793,10 @@ class Operations(pyfuse3.Operations):
         publish, rename, unlink) goes through its one catalog connection and
         moves its change count, which ends the cached copy at once.
         """
-        changes = getattr(self.cat.db, "total_changes", None)
+        changes = self.cat.change_count()
         now = time.monotonic()
-        if (h.inode is None or changes is None or changes != h.changes
-                or now - h.at > INODE_TTL):
-            h.inode, h.changes, h.at = self._get(h.ino), -1 if changes is None else changes, now
+        if h.inode is None or changes != h.changes or now - h.at > INODE_TTL:
+            h.inode, h.changes, h.at = self._get(h.ino), changes, now
         return h.inode
 
     async def write(self, fh, off, buf):
@@ -935,7 +934,7 @@ class Operations(pyfuse3.Operations):
                 nursery.start_soon(self._upload_worker, self._uploads_recv.clone())
 
     def _name_of(self, ino: int) -> str:
-        return self.cat.path_of(ino) or f"inode {ino} (unlinked)"
+        return self.cat.ns.path_of(ino) or f"inode {ino} (unlinked)"
 
     def _backoff(self, ino: int) -> float:
         return min(UPLOAD_RETRY * 2 ** max(self._failures.get(ino, 1) - 1, 0), UPLOAD_RETRY_MAX)
@@ -980,7 +979,7 @@ class Operations(pyfuse3.Operations):
         cur = self._get(inode)
         if name == XATTR_REPLICAS and cur.kind == "file":
             return format_replicas(self.cat, cur).encode()
-        value = self.cat.get_xattr(inode, name)
+        value = self.cat.ns.get_xattr(inode, name)
         if value is None:
             raise fuse_error(pyfuse3.ENOATTR)
         return value
@@ -993,12 +992,12 @@ class Operations(pyfuse3.Operations):
         if name.startswith(_UNSUPPORTED_XATTRS):
             raise fuse_error(errno.EOPNOTSUPP)
         with self.cat.transaction():
-            self.cat.set_xattr(inode, name, value)
-            self.cat.update(inode, ctime_ns=now_ns())
+            self.cat.ns.set_xattr(inode, name, value)
+            self.cat.ns.update(inode, ctime_ns=now_ns())
 
     async def listxattr(self, inode, ctx):
         cur = self._get(inode)
-        names = self.cat.list_xattrs(inode)
+        names = self.cat.ns.list_xattrs(inode)
         if cur.kind == "file":
             names.append(XATTR_REPLICAS)
         return names
@@ -1008,5 +1007,5 @@ class Operations(pyfuse3.Operations):
         self._get(inode)
         if name == XATTR_REPLICAS:
             raise fuse_error(errno.EPERM)
-        if not self.cat.remove_xattr(inode, name):
+        if not self.cat.ns.remove_xattr(inode, name):
             raise fuse_error(pyfuse3.ENOATTR)

@@ -109,7 +109,7 @@ class Placer:
     def load(self) -> dict[str, int]:
         now = time.monotonic()
         if now - self._load_at >= LOAD_TTL:
-            self._load, self._load_at = self.cat.queued_by_provider(), now
+            self._load, self._load_at = self.cat.work.queued_by_provider(), now
         return self._load
 
     def views(self, down: set[str] = frozenset()) -> list[ProviderView]:  # type: ignore[assignment]
@@ -254,7 +254,7 @@ class Publisher:
                  and self.stores.status(n) not in (DOWN, LOST)]
         stalled = {n for n in order
                    if self.stores.silent_for(n) > self.speeds.hedge_delay(n, 0)}
-        copying = {r.provider for r in self.cat.replicas(ino) if r.state == "pending"}
+        copying = {r.provider for r in self.cat.replicas.of(ino) if r.state == "pending"}
         return sorted(order, key=lambda n: (n in stalled, n in copying)), plan.quorum
 
     async def publish(self, st: OpenFile) -> None:
@@ -266,12 +266,12 @@ class Publisher:
         if not st.dirty:
             return
         ino = st.ino
-        inode = self.cat.get(ino)
-        path = self.cat.path_of(ino)
+        inode = self.cat.ns.get(ino)
+        path = self.cat.ns.path_of(ino)
         if inode is None or path is None:
             st.dirty = False  # unlinked: nobody can see these bytes any more
             return
-        holders = [r.provider for r in self.cat.replicas(ino) if r.state != "failed"]
+        holders = [r.provider for r in self.cat.replicas.of(ino) if r.state != "failed"]
         order, quorum = self.candidates(ino, path, holders)
         if len(order) < quorum:
             raise Unavailable(f"no store can take the upload now ({self._why_not(ino)}); "
@@ -326,11 +326,11 @@ class Publisher:
 
     async def _attempt(self, job: Job, name: str):
         """Upload ``job`` to ``name``; the replica row says pending while it runs."""
-        job.old[name] = self.cat.replica(job.ino, name)
+        job.old[name] = self.cat.replicas.get(job.ino, name)
         key = job.keys[name] = object_key(self.stores[name], job.path)
         await self.free_key(name, key, job.ino)
         await catalog_writable(self.cat)
-        self.cat.set_replica(job.ino, name, key, job.version, "pending")
+        self.cat.replicas.set(job.ino, name, key, job.version, "pending")
         start = time.monotonic()
         source = job.data if job.data is not None else job.spath
         try:
@@ -355,20 +355,20 @@ class Publisher:
         elsewhere = set(attempts.failed) | busy
         homes = job.homes = self.placer.homes(path, done, elsewhere, holders)
         with self.cat.transaction():
-            self.cat.update(ino, version=job.version, sha256=sha, size=job.size,
-                            mtime_ns=st.mtime_ns, ctime_ns=max(st.ctime_ns, inode.ctime_ns),
-                            staged=0)
+            self.cat.ns.update(ino, version=job.version, sha256=sha, size=job.size,
+                               mtime_ns=st.mtime_ns, ctime_ns=max(st.ctime_ns, inode.ctime_ns),
+                               staged=0)
             for name, info in attempts.done.items():
-                self.cat.set_replica(ino, name, job.key(name), job.version, "synced",
-                                     info.etag)
-            self.cat.mark_others_stale(ino, job.version)
+                self.cat.replicas.set(ino, name, job.key(name), job.version, "synced",
+                                      info.etag)
+            self.cat.replicas.mark_others_stale(ino, job.version)
             for name in homes[len(done):]:
                 if name not in busy:
-                    enqueue(self.cat, Replicate(inode=ino, provider=name))
+                    enqueue(self.cat.work, Replicate(inode=ino, provider=name))
             for name, key in old_keys.items():
-                enqueue(self.cat, Delete(provider=name, key=key))
-            self.cat.add_version(ino, job.version, sha, job.size, st.mtime_ns)
-            now = self.cat.get(ino)
+                enqueue(self.cat.work, Delete(provider=name, key=key))
+            self.cat.replicas.add_version(ino, job.version, sha, job.size, st.mtime_ns)
+            now = self.cat.ns.get(ino)
             if now is not None and (now.mode, now.uid, now.gid) != (inode.mode, inode.uid,
                                                                     inode.gid):
                 # changed during the upload: the objects just written say the old ones
@@ -393,42 +393,42 @@ class Publisher:
         """
         self.late_uploads.discard((job.ino, name))
         ino, key = job.ino, job.key(name)
-        inode = self.cat.get(ino)
-        row = self.cat.replica(ino, name)
+        inode = self.cat.ns.get(ino)
+        row = self.cat.replicas.get(ino, name)
         ours = (row is not None and row.state == "pending" and row.version == job.version
                 and row.key == key)
         ok = not isinstance(result, BaseException)
         with self.cat.transaction():
-            if inode is None or self.cat.path_of(ino) is None:
+            if inode is None or self.cat.ns.path_of(ino) is None:
                 if ours:
-                    self.cat.drop_replica(ino, name)
-                if ok and not self.cat.holders(name, key):
-                    enqueue(self.cat, Delete(provider=name, key=key))
+                    self.cat.replicas.drop(ino, name)
+                if ok and not self.cat.replicas.holders(name, key):
+                    enqueue(self.cat.work, Delete(provider=name, key=key))
                 return
             if ok and ours and job.committed and inode.version == job.version:
-                self.cat.set_replica(ino, name, key, job.version, "synced", result.etag)
+                self.cat.replicas.set(ino, name, key, job.version, "synced", result.etag)
                 return
             if ok:
                 if not (ours or (row is not None and row.key == key)):
                     return  # the row moved to another key: these bytes are no replica of it
-                self.cat.set_replica(ino, name, key, job.version, "stale", result.etag)
+                self.cat.replicas.set(ino, name, key, job.version, "stale", result.etag)
                 wanted = True
             else:
                 if ours:
                     _restore(self.cat, ino, name, job.old.get(name))
-                    self.cat.mark_others_stale(ino, inode.version)
+                    self.cat.replicas.mark_others_stale(ino, inode.version)
                 wanted = job.committed and name in job.homes
             if wanted and not inode.staged:
-                enqueue(self.cat, Replicate(inode=ino, provider=name))
+                enqueue(self.cat.work, Replicate(inode=ino, provider=name))
 
 
 def _restore(cat: Catalog, ino: int, provider: str, old) -> None:
     """Undo the 'pending' mark of an upload that failed: the old row, or none."""
     if old is None:
-        cat.drop_replica(ino, provider)
+        cat.replicas.drop(ino, provider)
     else:
-        cat.set_replica(ino, provider, old.key, old.version, old.state, old.etag,
-                        old.verified_at)
+        cat.replicas.set(ino, provider, old.key, old.version, old.state, old.etag,
+                         old.verified_at)
 
 
 def _upload(provider, key: str, path: str, source: bytes | Path, size: int,

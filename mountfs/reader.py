@@ -1035,7 +1035,7 @@ class CachedStoreReader:
 
     def _unreadable(self, inode, err: OmnifsError) -> OmnifsError:
         """``err`` (no store gave the bytes) as the same kind of error, naming the file."""
-        path = self.cat.path_of(inode.id)
+        path = self.cat.ns.path_of(inode.id)
         where = f"/{path}" if path is not None else f"inode {inode.id} (unlinked)"
         return type(err)(str(err), key=where)
 

@@ -59,7 +59,7 @@ class StoreReader:
         Health order (:meth:`Stores.read_order`), config order among equals;
         a lost provider's replica is left out.
         """
-        reps = {r.provider: r for r in self.cat.replicas(inode.id)
+        reps = {r.provider: r for r in self.cat.replicas.of(inode.id)
                 if r.state == "synced" and r.version == inode.version}
         names = [n for n in self.stores.order if n in reps]
         return [(n, reps[n].key) for n in self.stores.read_order(names)]

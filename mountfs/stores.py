@@ -124,7 +124,7 @@ class MountHealth:
             try:
                 cat = self._catalog()
                 if cat is not None:
-                    cat.record_health_sample(provider, ok, latency, error=error, source="mount",
+                    cat.health.record_sample(provider, ok, latency, error=error, source="mount",
                                              at=now)
             except Exception as e:  # noqa: BLE001 - health bookkeeping must never fail a request
                 log.debug("health sample for %s not recorded: %s", provider, e)
@@ -137,7 +137,7 @@ class MountHealth:
         with self._lock:
             try:
                 cat = self._catalog()
-                rows = cat.provider_health(VERDICT_MAX_AGE, now=now) if cat is not None else {}
+                rows = cat.health.verdicts(VERDICT_MAX_AGE, now=now) if cat is not None else {}
             except Exception as e:  # noqa: BLE001 - no verdicts is a valid answer
                 log.debug("provider health not readable: %s", e)
                 rows = {}

@@ -189,10 +189,10 @@ class _Import:
     def _claim_known(self) -> None:
         """Objects the catalog accounts for: its replicas, and the sources of pending
         deletes and moves (files removed or renamed before the snapshot)."""
-        for name, key in self.cat.db.execute("SELECT provider, key FROM replicas").fetchall():
+        for name, key in self.cat.replicas.all_keys():
             if key in self.listings.get(name, {}):
                 self.claimed.add((name, key))
-        for item in self.cat.work_items("pending"):
+        for item in self.cat.work.work_items("pending"):
             try:
                 work = from_item(item)
             except Malformed:
@@ -239,11 +239,10 @@ class _Import:
     # -- step 2: the snapshot's files -------------------------------------------------
     def settle_known(self, since: float) -> None:
         cat = self.cat
-        ids = [r[0] for r in cat.db.execute(
-            "SELECT id FROM inodes WHERE kind = 'file' AND parent IS NOT NULL ORDER BY id")]
+        ids = cat.ns.file_ids()
         self.result.restored = len(ids)
         for start in range(0, len(ids), self.batch):
-            chunk = [(cat.get(i), cat.replicas(i)) for i in ids[start:start + self.batch]]
+            chunk = [(cat.ns.get(i), cat.replicas.of(i)) for i in ids[start:start + self.batch]]
             self.describe(self._worth_reading(chunk, since))
             self._in_slices([(inode, reps) for inode, reps in chunk if inode is not None],
                             lambda entry: self._settle(*entry))
@@ -299,7 +298,7 @@ class _Import:
             version, sha, size = inode.version + 1, top.sha256, top.size
             mtime = mtime_ns_of(top) or inode.mtime_ns
             changes.update(version=version, sha256=sha, size=size, mtime_ns=mtime)
-            cat.add_version(inode.id, version, sha, size, mtime)
+            cat.replicas.add_version(inode.id, version, sha, size, mtime)
         good = {n: i for n, i in found.items() if _same(i, sha, size)}
         attrs = max((attrs_of(i) for i in good.values()),
                     key=lambda a: a.ctime_ns or 0, default=None)
@@ -310,7 +309,7 @@ class _Import:
             if top_mtime and top_mtime[0] is not None:
                 changes["mtime_ns"] = top_mtime[0]
         if changes:
-            cat.update(inode.id, **changes)
+            cat.ns.update(inode.id, **changes)
             res.updated += 1
         rows = {r.provider: r for r in reps}
         for name in self.listings:
@@ -318,22 +317,22 @@ class _Import:
             info = found.get(name)
             if info is None:
                 if row is not None and row.state != "stale":
-                    cat.set_replica(inode.id, name, row.key, row.version, "stale", row.etag)
+                    cat.replicas.set(inode.id, name, row.key, row.version, "stale", row.etag)
                     res.missing += 1
                 continue
             state = "synced" if name in good else "stale"
-            cat.set_replica(inode.id, name, info.key, version if state == "synced" else
-                            (row.version if row else 0), state, info.etag)
+            cat.replicas.set(inode.id, name, info.key, version if state == "synced" else
+                             (row.version if row else 0), state, info.etag)
             if state == "stale":
                 res.stale += 1
         if good:
             self._queue_copies(inode.id, good)
         elif not any(r.state == "synced" for n, r in rows.items() if n not in self.listings):
-            self.lost[inode.id] = cat.path_of(inode.id) or ""
+            self.lost[inode.id] = cat.ns.path_of(inode.id) or ""
 
     def _queue_copies(self, ino: int, good: dict[str, ObjectInfo]) -> None:
         """Copies for the stale replicas and for missing ones among the first ``copies``."""
-        have = {r.provider: r for r in self.cat.replicas(ino)}
+        have = {r.provider: r for r in self.cat.replicas.of(ino)}
         homes = [n for n in self.order if n in good][:self.copies]
         homes += [n for n in self.order if n not in homes][:self.copies - len(homes)]
         for name in self.order:
@@ -342,7 +341,7 @@ class _Import:
                 continue
             if r is not None and r.state == "pending":
                 continue  # its queued work (restored with the snapshot) makes it
-            enqueue(self.cat, Replicate(inode=ino, provider=name))
+            enqueue(self.cat.work, Replicate(inode=ino, provider=name))
             self.result.queued += 1
 
     # -- step 3: what the snapshot does not know ------------------------------------------
@@ -377,7 +376,7 @@ class _Import:
         cat, res = self.cat, self.result
         if path.endswith("/"):
             try:
-                cat.ensure_dirs(path, self.uid, self.gid)
+                cat.ns.ensure_dirs(path, self.uid, self.gid)
                 res.dirs += 1
             except Conflict:
                 res.skipped += 1
@@ -387,19 +386,19 @@ class _Import:
         attrs = attrs_of(cur)
         origin = attrs.origin
         if origin is not None and origin[0] == self.cid:
-            mine = cat.get(origin[1])
+            mine = cat.ns.get(origin[1])
             if mine is not None and mine.kind == "file" and mine.parent is not None:
                 self._relocate(mine, path, by_provider)
                 return
         parent_path, _, name = path.rpartition("/")
         try:
-            parent = cat.ensure_dirs(parent_path, self.uid, self.gid)
+            parent = cat.ns.ensure_dirs(parent_path, self.uid, self.gid)
         except Conflict as e:
             res.skipped += 1
             res.errors.append(str(e))
             log.warning("import: %s", e)
             return
-        there = cat.lookup(parent, name)
+        there = cat.ns.lookup(parent, name)
         if there is not None and there.kind == "file" and _same(cur, there.sha256, there.size):
             self._relocate(there, path, by_provider)  # its bytes, under a key no row names
             return
@@ -408,21 +407,21 @@ class _Import:
         mtime = mtime_ns_of(cur) or time.time_ns()
         mode = stat.S_IFREG | (attrs.mode if attrs.mode is not None else 0o644)
         try:
-            inode = cat.create(parent, name, mode,
-                               self.uid if attrs.uid is None else attrs.uid,
-                               self.gid if attrs.gid is None else attrs.gid,
-                               size=cur.size, mtime_ns=mtime, sha256=cur.sha256, version=1)
+            inode = cat.ns.create(parent, name, mode,
+                                  self.uid if attrs.uid is None else attrs.uid,
+                                  self.gid if attrs.gid is None else attrs.gid,
+                                  size=cur.size, mtime_ns=mtime, sha256=cur.sha256, version=1)
         except Conflict:
             res.skipped += 1
             return
         if attrs.ctime_ns is not None:
-            cat.update(inode.id, ctime_ns=attrs.ctime_ns)
-        cat.add_version(inode.id, 1, cur.sha256, cur.size, mtime)
+            cat.ns.update(inode.id, ctime_ns=attrs.ctime_ns)
+        cat.replicas.add_version(inode.id, 1, cur.sha256, cur.size, mtime)
         good = {}
         for pname, info in by_provider.items():
             same = _same(info, cur.sha256, cur.size)
-            cat.set_replica(inode.id, pname, info.key, 1 if same else 0,
-                            "synced" if same else "stale", info.etag)
+            cat.replicas.set(inode.id, pname, info.key, 1 if same else 0,
+                             "synced" if same else "stale", info.etag)
             if same:
                 good[pname] = info
             else:
@@ -434,15 +433,15 @@ class _Import:
         """Whether ``name`` is free; a file of the snapshot with no copy left there was
         replaced after the snapshot (its key holds another file's bytes) and goes."""
         cat = self.cat
-        there = cat.lookup(parent, name)
+        there = cat.ns.lookup(parent, name)
         if there is None:
             return True
         if there.id not in self.lost:
             self.result.skipped += 1
             return False
-        removed = cat.remove_name(parent, name)
+        removed = cat.ns.remove_name(parent, name)
         if removed is not None and removed[0].nlink == 0:
-            cat.delete(there.id)
+            cat.ns.delete(there.id)
             self.lost.pop(there.id, None)
         return True
 
@@ -454,21 +453,21 @@ class _Import:
         they are its replicas at a key that lags its path (moved back).
         """
         cat, res = self.cat, self.result
-        old = cat.path_of(inode.id)
-        rows = {r.provider: r for r in cat.replicas(inode.id)}
+        old = cat.ns.path_of(inode.id)
+        rows = {r.provider: r for r in cat.replicas.of(inode.id)}
         if old != path and inode.id in self.lost:
             parent_path, _, name = path.rpartition("/")
             try:
-                parent = cat.ensure_dirs(parent_path, self.uid, self.gid)
+                parent = cat.ns.ensure_dirs(parent_path, self.uid, self.gid)
             except Conflict:
                 res.skipped += 1
                 return
-            there = cat.lookup(parent, name)
+            there = cat.ns.lookup(parent, name)
             if there is not None and there.id == inode.id:
-                cat.remove_name(parent, name)  # a hard link became the primary name
+                cat.ns.remove_name(parent, name)  # a hard link became the primary name
             elif not self._make_room(parent, name, path):
                 return
-            cat.move_entry(inode.id, parent, name)
+            cat.ns.move_entry(inode.id, parent, name)
             res.renamed += 1
         good = {}
         for pname, info in by_provider.items():
@@ -477,15 +476,15 @@ class _Import:
                 continue  # both keys hold it: the row's object stays the replica
             self.claimed.add((pname, info.key))
             same = _same(info, inode.sha256, inode.size)
-            cat.set_replica(inode.id, pname, info.key, inode.version if same else 0,
-                            "synced" if same else "stale", info.etag)
+            cat.replicas.set(inode.id, pname, info.key, inode.version if same else 0,
+                             "synced" if same else "stale", info.etag)
             if same:
                 good[pname] = info
-        now = cat.path_of(inode.id)
-        for row in cat.replicas(inode.id):
+        now = cat.ns.path_of(inode.id)
+        for row in cat.replicas.of(inode.id):
             # keys under .omnifs/ (an open orphan's, a path too long for the store) stay
             if row.key != now and row.state == "synced" and namespace_key(row.key):
-                enqueue(cat, Move(inode=inode.id, provider=row.provider, src=row.key))
+                enqueue(cat.work, Move(inode=inode.id, provider=row.provider, src=row.key))
         if good:
             self.lost.pop(inode.id, None)
             self._queue_copies(inode.id, good)

@@ -72,8 +72,8 @@ ATTRS_DELAY = 1.0
 
 def queue_replicate(cat: Catalog, ino: int, provider: str, key: str, version: int) -> int:
     """Mark (ino, provider) pending at ``version`` and queue the copy that makes it synced."""
-    cat.set_replica(ino, provider, key, version, "pending")
-    return enqueue(cat, Replicate(inode=ino, provider=provider))
+    cat.replicas.set(ino, provider, key, version, "pending")
+    return enqueue(cat.work, Replicate(inode=ino, provider=provider))
 
 
 def worker_id() -> str:
@@ -170,14 +170,14 @@ def free_key_steps(cat: Catalog, store: Provider, provider: str, key: str, owner
     worker thread), and every catalog write is announced first, so a driver
     on an event loop can wait for another process's write lock elsewhere.
     """
-    for holder in cat.holders(provider, key):
+    for holder in cat.replicas.holders(provider, key):
         if holder.inode == owner:
             continue
-        if cat.get(holder.inode) is None:
+        if cat.ns.get(holder.inode) is None:
             yield None
-            cat.drop_replica(holder.inode, provider)
+            cat.replicas.drop(holder.inode, provider)
             continue
-        dest_path = cat.path_of(holder.inode)
+        dest_path = cat.ns.path_of(holder.inode)
         dest = orphan_key(holder.inode) if dest_path is None else object_key(store, dest_path)
         if dest == key:
             dest = orphan_key(holder.inode)
@@ -186,9 +186,9 @@ def free_key_steps(cat: Catalog, store: Provider, provider: str, key: str, owner
         copied = yield Relocation(key, dest, dest_path or dest)
         yield None
         if not copied:
-            cat.drop_replica(holder.inode, provider)
+            cat.replicas.drop(holder.inode, provider)
             continue
-        cat.set_replica(holder.inode, provider, dest, holder.version, holder.state, holder.etag)
+        cat.replicas.set(holder.inode, provider, dest, holder.version, holder.state, holder.etag)
 
 
 def free_key(cat: Catalog, providers: dict[str, Provider], provider: str, key: str,
@@ -256,23 +256,23 @@ def execute(cat: Catalog, providers: dict[str, Provider], item: WorkItem, *,
 
 
 def _delete(cat: Catalog, providers: dict[str, Provider], provider: str, key: str) -> None:
-    if provider not in providers or cat.holders(provider, key):
+    if provider not in providers or cat.replicas.holders(provider, key):
         return
     delete_object(providers[provider], key)
 
 
 def _move(cat: Catalog, providers: dict[str, Provider], work: Move) -> None:
     ino, provider, src = work.inode, work.provider, work.src
-    rep = cat.replica(ino, provider)
+    rep = cat.replicas.get(ino, provider)
     if rep is None or rep.key != src or provider not in providers:
         return
     p = providers[provider]
-    path = cat.path_of(ino)
+    path = cat.ns.path_of(ino)
     dst = orphan_key(ino) if path is None else object_key(p, path)
     if dst == src:
         return
     free_key(cat, providers, provider, dst, ino)
-    inode = cat.get(ino)
+    inode = cat.ns.get(ino)
     # a current replica's metadata is rewritten on the way (its attributes may have moved)
     meta = current_meta(cat, inode) if inode is not None and rep.version == inode.version \
         else None
@@ -293,12 +293,12 @@ def _move(cat: Catalog, providers: dict[str, Provider], work: Move) -> None:
     except NotFound:
         # never uploaded there (or already moved by someone else): the row is wrong
         if rep.state != "pending":
-            cat.set_replica_state(ino, provider, "stale")
-            enqueue(cat, Replicate(inode=ino, provider=provider))
+            cat.replicas.set_state(ino, provider, "stale")
+            enqueue(cat.work, Replicate(inode=ino, provider=provider))
         return
     with cat.transaction():
-        cat.set_replica(ino, provider, dst, rep.version, rep.state, rep.etag)
-    if not cat.holders(provider, src):
+        cat.replicas.set(ino, provider, dst, rep.version, rep.state, rep.etag)
+    if not cat.replicas.holders(provider, src):
         delete_object(p, src)
 
 
@@ -306,25 +306,25 @@ def _replicate(cat: Catalog, providers: dict[str, Provider], work: Replicate,
                cache: BlockCache | None = None,
                on_copy: Callable[[Copied], None] | None = None) -> int:
     ino, target = work.inode, work.provider
-    inode = cat.get(ino)
+    inode = cat.ns.get(ino)
     if inode is None or inode.kind != "file" or target not in providers:
         return 0
-    path = cat.path_of(ino)
+    path = cat.ns.path_of(ino)
     if path is None:
         return 0
     key = object_key(providers[target], path)
-    existing = cat.replica(ino, target)
+    existing = cat.replicas.get(ino, target)
     if existing and existing.state == "synced" and existing.version == inode.version \
             and existing.key == key:
         return 0
-    sources = [r for r in cat.replicas(ino) if r.state == "synced"
+    sources = [r for r in cat.replicas.of(ino) if r.state == "synced"
                and r.version == inode.version and r.provider != target and r.provider in providers]
     # the bytes a mount on this host left in the cache need no download, and no source up
     cached = cache is not None and bool(inode.sha256) and holds(cache, inode.sha256, inode.size)
     if not sources and not cached:
         raise Retry(f"{path}: no synced replica to copy from yet")
     free_key(cat, providers, target, key, ino)
-    cat.set_replica(ino, target, key, inode.version, "pending")
+    cat.replicas.set(ino, target, key, inode.version, "pending")
     meta, sidecar = placed_meta(providers[target], key, path, current_meta(cat, inode))
     copied = None
     if cached:
@@ -340,12 +340,13 @@ def _replicate(cat: Catalog, providers: dict[str, Provider], work: Replicate,
         on_copy(copied)
     etag = copied.etag
     with cat.transaction():
-        now = cat.get(ino)
+        now = cat.ns.get(ino)
         if now is None or now.version != inode.version:
-            cat.set_replica(ino, target, key, inode.version, "stale", etag)
+            cat.replicas.set(ino, target, key, inode.version, "stale", etag)
         else:
-            cat.set_replica(ino, target, key, inode.version, "synced", etag, time.time())
-    if existing is not None and existing.key != key and not cat.holders(target, existing.key):
+            cat.replicas.set(ino, target, key, inode.version, "synced", etag, time.time())
+    if (existing is not None and existing.key != key
+            and not cat.replicas.holders(target, existing.key)):
         delete_object(providers[target], existing.key)
     return copied.nbytes
 
@@ -357,14 +358,14 @@ def current_meta(cat: Catalog, inode) -> dict[str, str]:
 
 def queue_attrs(cat: Catalog, ino: int, providers: list[str] | None = None) -> int:
     """Queue the metadata rewrite of ``ino``'s current replicas (or of ``providers``'); how many."""
-    inode = cat.get(ino)
+    inode = cat.ns.get(ino)
     if inode is None or inode.kind != "file":
         return 0
     n = 0
-    for r in cat.replicas(ino):
+    for r in cat.replicas.of(ino):
         if r.state == "synced" and r.version == inode.version and (
                 providers is None or r.provider in providers):
-            enqueue(cat, Attrs(inode=ino, provider=r.provider),
+            enqueue(cat.work, Attrs(inode=ino, provider=r.provider),
                     not_before=time.time() + ATTRS_DELAY)
             n += 1
     return n
@@ -372,8 +373,8 @@ def queue_attrs(cat: Catalog, ino: int, providers: list[str] | None = None) -> i
 
 def _attrs(cat: Catalog, providers: dict[str, Provider], work: Attrs) -> None:
     ino, provider = work.inode, work.provider
-    inode = cat.get(ino)
-    rep = cat.replica(ino, provider)
+    inode = cat.ns.get(ino)
+    rep = cat.replicas.get(ino, provider)
     if (inode is None or inode.kind != "file" or provider not in providers or rep is None
             or rep.state != "synced" or rep.version != inode.version):
         return
@@ -390,9 +391,9 @@ def _attrs(cat: Catalog, providers: dict[str, Provider], work: Attrs) -> None:
         return
     out = p.copy(rep.key, rep.key, {**info.metadata, **want})
     with cat.transaction():
-        now = cat.replica(ino, provider)
+        now = cat.replicas.get(ino, provider)
         if now is not None and now.key == rep.key and now.version == rep.version:
-            cat.set_replica(ino, provider, rep.key, rep.version, now.state, out.etag)
+            cat.replicas.set(ino, provider, rep.key, rep.version, now.state, out.etag)
 
 
 def _item_path(cat: Catalog, item: WorkItem) -> str | None:
@@ -402,7 +403,7 @@ def _item_path(cat: Catalog, item: WorkItem) -> str | None:
         return None
     if isinstance(work, Delete):
         return work.key
-    return cat.path_of(work.inode)
+    return cat.ns.path_of(work.inode)
 
 
 def drain(cat: Catalog, providers: dict[str, Provider], *, path: str | None = None,
@@ -418,7 +419,7 @@ def drain(cat: Catalog, providers: dict[str, Provider], *, path: str | None = No
     me = worker_id()
     prefix = path.strip("/") if path else None
     for _round in range(max_rounds):
-        items = cat.claim(me, kinds=KINDS, limit=1_000_000, lease=3600)
+        items = cat.work.claim(me, kinds=KINDS, limit=1_000_000, lease=3600)
         if prefix:
             keep = []
             for it in items:
@@ -426,7 +427,7 @@ def drain(cat: Catalog, providers: dict[str, Provider], *, path: str | None = No
                 if p is not None and (p == prefix or p.startswith(prefix + "/")):
                     keep.append(it)
                 else:
-                    cat.release_claims_of(it.id)
+                    cat.work.release_claims_of(it.id)
             items = keep
         if not items:
             break
@@ -437,16 +438,16 @@ def drain(cat: Catalog, providers: dict[str, Provider], *, path: str | None = No
                 execute(cat, providers, item, cache=cache)
             except Retry as e:
                 retry_later += 1
-                cat.fail(item.id, str(e), retry_in=0 if _round + 1 < max_rounds else 30)
+                cat.work.fail(item.id, str(e), retry_in=0 if _round + 1 < max_rounds else 30)
                 if _round + 1 == max_rounds:
                     result.deferred += 1
                     result.errors.append(str(e))
             except OmnifsError as e:
                 result.failed += 1
                 result.errors.append(str(e))
-                cat.fail(item.id, str(e), retry_in=30 if e.transient else 300)
+                cat.work.fail(item.id, str(e), retry_in=30 if e.transient else 300)
             else:
-                cat.complete(item.id)
+                cat.work.complete(item.id)
                 result.done += 1
             if progress:
                 progress(n, total, item)

@@ -206,16 +206,16 @@ def scope_of(cat: Catalog, path: str | None) -> Scope:
     clean = (path or "").strip("/")
     if not clean:
         return Scope()
-    inode = cat.resolve(clean)
+    inode = cat.ns.resolve(clean)
     if inode.kind not in ("file", "dir"):
         return Scope(clean, True, frozenset())
-    files = frozenset(ino for ino, _ in cat.files_under(inode.id))
+    files = frozenset(ino for ino, _ in cat.ns.files_under(inode.id))
     return Scope(clean, inode.kind == "file", files)
 
 
 def claims(cat: Catalog, provider: str, scope: Scope = Scope()) -> list[Claim]:
     """The replicas the catalog says ``provider`` holds, within ``scope``."""
-    rows = (Claim(*r) for r in cat.synced_replicas(provider))
+    rows = (Claim(*r) for r in cat.replicas.synced(provider))
     if scope.inodes is None:
         return list(rows)
     return [c for c in rows if c.inode in scope.inodes]
@@ -393,14 +393,14 @@ def scrub_store(cat: Catalog, provider: Provider, scope: Scope = Scope(), *,
     except OmnifsError as e:
         report.error = _line(e)
     else:
-        compare(provider.name, mine, listing, cat.replica_keys(provider.name), report)
+        compare(provider.name, mine, listing, cat.replicas.keys(provider.name), report)
         if verify_workers > 0:
             good = verify(provider, report, report.present, workers=verify_workers)
             if mark_verified:
                 now = time.time()
                 with cat.transaction():
                     for c in good:
-                        cat.mark_verified(c.inode, provider.name, c.version, now)
+                        cat.replicas.mark_verified(c.inode, provider.name, c.version, now)
     report.finished = time.time()
     return report
 
@@ -409,12 +409,12 @@ def fill_paths(cat: Catalog, problems: Iterable[Problem]) -> None:
     """Give each problem its file's namespace path (what a user recognises)."""
     problems = [p for p in problems if p.inode is not None and p.path is None]
     if len(problems) > 1000:
-        paths = dict(cat.files_under(ROOT_INODE))
+        paths = dict(cat.ns.files_under(ROOT_INODE))
         for p in problems:
             p.path = paths.get(p.inode)
     else:
         for p in problems:
-            p.path = cat.path_of(p.inode)
+            p.path = cat.ns.path_of(p.inode)
 
 
 # -- acting on what was found ---------------------------------------------------------------
@@ -423,8 +423,8 @@ def still_current(cat: Catalog, p: Problem) -> bool:
     """The replica is still the one the scrub compared (the listing is a snapshot)."""
     if p.inode is None:
         return False
-    inode = cat.get(p.inode)
-    rep = cat.replica(p.inode, p.provider)
+    inode = cat.ns.get(p.inode)
+    rep = cat.replicas.get(p.inode, p.provider)
     return (inode is not None and inode.version == p.version and rep is not None
             and rep.state == "synced" and rep.version == p.version and rep.key == p.key)
 
@@ -456,7 +456,7 @@ def repair(cat: Catalog, problems: Iterable[Problem]) -> Repair:
             if not still_current(cat, p):
                 out.skipped += 1
                 continue
-            sources = [r for r in cat.replicas(p.inode) if r.provider != p.provider
+            sources = [r for r in cat.replicas.of(p.inode) if r.provider != p.provider
                        and r.state == "synced" and r.version == p.version
                        and (p.inode, r.provider) not in bad]
             if not sources:

@@ -38,8 +38,7 @@ from pathlib import Path
 from providers import META_MTIME, META_SHA256, Provider
 from providers.errors import IntegrityError, NotFound, OmnifsError, Unavailable
 
-from . import catalog_io
-from .catalog import Catalog
+from .catalog import Catalog, portable
 from .layout import SNAPSHOT_PREFIX
 
 log = logging.getLogger("omnifs.snapshot")
@@ -114,7 +113,7 @@ def take(catalog_path: str | Path, providers: dict[str, Provider], *, keep: int 
     # beside the catalog: private like it, and on a disk meant to hold a catalog
     with tempfile.TemporaryDirectory(dir=catalog_path.parent, prefix=".snapshot-") as tmp:
         db = Path(tmp) / "catalog.db"
-        found = catalog_io.copy_catalog(catalog_path, db)
+        found = portable.copy_catalog(catalog_path, db)
         gz = Path(tmp) / "catalog.db.gz"
         sha = _compress(db, gz)
         db.unlink()
@@ -257,7 +256,7 @@ def fetch(snap: Snapshot, p: Provider, dest: Path) -> dict[str, int]:
     finally:
         gz.unlink(missing_ok=True)
     try:
-        return catalog_io.check_copy(dest)
+        return portable.check_copy(dest)
     except IntegrityError as e:
         raise IntegrityError(str(e), provider=p.name, key=snap.key) from None
 
@@ -282,7 +281,7 @@ def restore_newest(catalog: Catalog, providers: dict[str, Provider], *,
                 refused.append(line)
                 log.warning("catalog snapshot refused: %s", line)
                 continue
-            catalog_io.restore(catalog, dest)
+            portable.restore(catalog, dest)
         if progress:
             progress(f"restored catalog snapshot {snap.name} from {snap.provider} "
                      f"({got['inodes']} entries)")

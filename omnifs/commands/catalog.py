@@ -2,7 +2,7 @@
 
 ``snapshot`` writes the catalog to every store now, as the daemon does on
 its own (omnifs/snapshot.py); ``omnifs import`` restores the newest one.
-``dump``/``load`` move a catalog through one JSON file (omnifs/catalog_io.py).
+``dump``/``load`` move a catalog through one JSON file (omnifs/catalog/portable.py).
 """
 
 from __future__ import annotations
@@ -81,8 +81,7 @@ def cmd_snapshot(args) -> int:
 
 
 def cmd_dump(args) -> int:
-    from omnifs import catalog_io
-    from omnifs.catalog import Catalog
+    from omnifs.catalog import Catalog, portable
 
     cfg = _config(args)
     path = cfg.catalog_path()
@@ -95,7 +94,7 @@ def cmd_dump(args) -> int:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             try:
                 with open(fd, "w", encoding="utf-8") as out:
-                    found = catalog_io.dump(cat, out)
+                    found = portable.dump(cat, out)
                 os.replace(tmp, args.output)
             except BaseException:
                 if os.path.exists(tmp):
@@ -103,15 +102,14 @@ def cmd_dump(args) -> int:
                 raise
             print(f"dumped {_counts(found)} to {args.output}", file=sys.stderr)
         else:
-            catalog_io.dump(cat, sys.stdout)
+            portable.dump(cat, sys.stdout)
     finally:
         cat.close()
     return 0
 
 
 def cmd_load(args) -> int:
-    from omnifs import catalog_io
-    from omnifs.catalog import Catalog
+    from omnifs.catalog import Catalog, portable
 
     cfg = _config(args)
     start = time.monotonic()
@@ -127,7 +125,7 @@ def cmd_load(args) -> int:
         raise InvalidInput(f"{args.file}: not JSON: {e}") from None
     cat = Catalog(cfg.catalog_path())
     try:
-        got = catalog_io.load(cat, data, force=args.force)
+        got = portable.load(cat, data, force=args.force)
     finally:
         cat.close()
     print(f"loaded {_counts(got)} into {cfg.catalog_path()} in "

@@ -74,16 +74,14 @@ def gather(config) -> dict:
     catalog = Catalog(path, create=False)  # a read-only command makes no catalog
     try:
         c = catalog
-        failed = c.failed_count()
-        by_kind = dict(c.db.execute("SELECT kind, count(*) FROM work WHERE state IN "
-                                    "('pending', 'claimed') GROUP BY kind").fetchall())
-        queue = {"depth": c.pending_count(), "failed": failed, "by_kind": by_kind,
-                 "oldest_pending_age": c.oldest_pending_age()}
-        files = c.db.execute("SELECT count(*) FROM inodes WHERE kind = 'file' AND "
-                             "parent IS NOT NULL").fetchone()[0]
-        under = c.under_replicated(config.copies)
-        staged = c.staged_count()
-        rows = c.provider_health()  # the catalog exists here: it was just opened
+        failed = c.work.failed_count()
+        by_kind = c.work.pending_by_kind()
+        queue = {"depth": c.work.pending_count(), "failed": failed, "by_kind": by_kind,
+                 "oldest_pending_age": c.work.oldest_pending_age()}
+        files = c.ns.count_files()
+        under = c.replicas.under_replicated(config.copies)
+        staged = c.ns.staged_count()
+        rows = c.health.verdicts()  # the catalog exists here: it was just opened
         owner = c.get_meta(DAEMON_KEY)
         scrubs = last_scrubs(c)
     finally:

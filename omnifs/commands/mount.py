@@ -300,7 +300,7 @@ def cmd_replicas(args) -> int:
     cat = Catalog(cfg.catalog_path(), create=False)
     try:
         try:
-            inode = cat.resolve(path)
+            inode = cat.ns.resolve(path)
         except NotFound:
             if os.path.exists(path):
                 raise InvalidInput(f"{path} is neither inside an omnifs mount nor a path in "
@@ -311,9 +311,9 @@ def cmd_replicas(args) -> int:
             return 0
         if inode.kind != "dir":
             raise InvalidInput(f"{path} is a {inode.kind}: it has no replicas")
-        base = cat.path_of(inode.id) or ""
-        tree = [(name[len(base):].lstrip("/"), format_replicas(cat, cat.get(ino)))
-                for ino, name in sorted(cat.files_under(inode.id), key=lambda f: f[1])]
+        base = cat.ns.path_of(inode.id) or ""
+        tree = [(name[len(base):].lstrip("/"), format_replicas(cat, cat.ns.get(ino)))
+                for ino, name in sorted(cat.ns.files_under(inode.id), key=lambda f: f[1])]
     finally:
         cat.close()
     return _print_tree(path, tree)
@@ -371,7 +371,7 @@ def cmd_replicate(args) -> int:
 
     try:
         res = drain(cat, stores.by_name, path=args.path, progress=progress, cache=cache)
-        left = cat.pending_count()
+        left = cat.work.pending_count()
     finally:
         if cache is not None:
             cache.close()

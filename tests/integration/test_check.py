@@ -44,7 +44,7 @@ def setup(make_settings, tmp_path, kind: str, files: dict[str, bytes]):
     for path, data in files.items():
         write_file(cat, pb, path, data, ["x"])
     res = drain(cat, {"x": pa, "local": pb})
-    assert res.failed == 0 and cat.pending_count() == 0
+    assert res.failed == 0 and cat.work.pending_count() == 0
     return conf, cat, pa, pb
 
 
@@ -118,7 +118,7 @@ def test_check_finds_every_difference_and_repair_makes_it_clean(kind, make_setti
     code, out = check(conf, "--repair", "--verify", capsys=capsys)
     assert code == 1
     assert "repair: 4 copies queued" in out and "extra objects are left alone" in out
-    assert cat.pending_count() == 4
+    assert cat.work.pending_count() == 4
     assert cli(["replicate", "--now", "--config", str(conf)]) == 0
     capsys.readouterr()
     px.delete("stray.txt")
@@ -187,7 +187,7 @@ def test_check_reports_a_missing_bucket_in_one_line(kind, servers, make_settings
     line = next(ln for ln in out.splitlines() if ln.startswith("x "))
     assert f"'{bucket}' does not exist: all 3 replicas there are missing" in line
     assert "omnifs does not create buckets" in out
-    assert "repair: 0 copies queued" in out and cat.pending_count() == 0
+    assert "repair: 0 copies queued" in out and cat.work.pending_count() == 0
     S.create_bucket(kind, servers[kind].endpoint, bucket)
     code, out = check(conf, "--repair", capsys=capsys)
     assert code == 1 and "repair: 3 copies queued" in out

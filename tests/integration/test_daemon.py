@@ -28,6 +28,7 @@ from daemon.reconcile import Reconciler
 from daemon.state import read_health
 from omnifs.catalog import Catalog
 from omnifs.config import parse_config
+from omnifs.work import Delete, Move, Replicate, enqueue
 from providers import META_MTIME, META_SHA256, ProviderSettings, open_provider
 from tests import servers as S
 from tests.mount.conftest import fuse_missing
@@ -68,22 +69,21 @@ def write_file(cat: Catalog, provider, path: str, data: bytes, others: list[str]
                mtime: float | None = None) -> int:
     """Record a file as the mount's publisher does: upload to one store, queue the rest."""
     parent_path, _, name = path.rpartition("/")
-    parent = cat.ensure_dirs(parent_path)
-    existing = cat.lookup(parent, name)
-    ino = existing.id if existing else cat.create(parent, name, stat.S_IFREG | 0o644, 0, 0).id
-    inode = cat.get(ino)
+    parent = cat.ns.ensure_dirs(parent_path)
+    existing = cat.ns.lookup(parent, name)
+    ino = existing.id if existing else cat.ns.create(parent, name, stat.S_IFREG | 0o644, 0, 0).id
+    inode = cat.ns.get(ino)
     version = inode.version + 1
     sha = hashlib.sha256(data).hexdigest()
     t = int((mtime or time.time()) * 1e9)
     info = provider.write_bytes(path, data, {META_SHA256: sha, META_MTIME: f"{t / 1e9:.9f}"})
     with cat.transaction():
-        cat.update(ino, version=version, sha256=sha, size=len(data), mtime_ns=t)
-        cat.set_replica(ino, provider.name, path, version, "synced", info.etag)
-        cat.mark_others_stale(ino, version)
+        cat.ns.update(ino, version=version, sha256=sha, size=len(data), mtime_ns=t)
+        cat.replicas.set(ino, provider.name, path, version, "synced", info.etag)
+        cat.replicas.mark_others_stale(ino, version)
         for other in others:
-            cat.enqueue("replicate", {"inode": ino, "provider": other},
-                        dedup=f"replicate:{ino}:{other}")
-        cat.add_version(ino, version, sha, len(data), t)
+            enqueue(cat.work, Replicate(inode=ino, provider=other))
+        cat.replicas.add_version(ino, version, sha, len(data), t)
     return ino
 
 
@@ -130,8 +130,8 @@ def run_daemon_until(cfg, condition, timeout: float = 60.0, *, during=None, daem
 
 
 def drained(copies: int):
-    return lambda cat: (cat.pending_count() == 0 and cat.under_replicated(copies) == 0
-                        and not cat.work_items("failed"))
+    return lambda cat: (cat.work.pending_count() == 0 and cat.replicas.under_replicated(copies) == 0
+                        and not cat.work.work_items("failed"))
 
 
 def on(cat: Catalog, provider: str) -> int:
@@ -143,7 +143,7 @@ def on(cat: Catalog, provider: str) -> int:
 def assert_stores_identical(cat: Catalog, providers: dict, files: dict[str, bytes]) -> None:
     """Every store holds every file: same bytes, same SHA-256 and mtime metadata."""
     for path, data in files.items():
-        inode = cat.resolve(path)
+        inode = cat.ns.resolve(path)
         sha = hashlib.sha256(data).hexdigest()
         assert inode.sha256 == sha
         for name, p in providers.items():
@@ -152,7 +152,7 @@ def assert_stores_identical(cat: Catalog, providers: dict, files: dict[str, byte
             assert info.sha256 == sha, (name, path)
             assert info.mtime == pytest.approx(inode.mtime_ns / 1e9, abs=1e-3), (name, path)
             assert p.read_bytes(path) == data, (name, path)
-            rep = cat.replica(inode.id, name)
+            rep = cat.replicas.get(inode.id, name)
             assert rep is not None and rep.state == "synced" and rep.version == inode.version
 
 
@@ -208,16 +208,15 @@ def test_rename_and_delete_carried_to_every_store(make_settings, tmp_path):
     files = write_many(cat, pa, ["two"], 6)
     run_daemon_until(cfg, drained(2))
     # what the mount records for `rm d/sub0/f0000.bin` and `mv d/sub1/f0001.bin moved.bin`
-    gone = cat.resolve("d/sub0/f0000.bin")
-    moved = cat.resolve("d/sub1/f0001.bin")
+    gone = cat.ns.resolve("d/sub0/f0000.bin")
+    moved = cat.ns.resolve("d/sub1/f0001.bin")
     with cat.transaction():
-        for r in cat.replicas(gone.id):
-            cat.enqueue("delete", {"provider": r.provider, "key": r.key})
-        cat.delete(gone.id)
-        cat.move_entry(moved.id, 1, "moved.bin")
-        for r in cat.replicas(moved.id):
-            cat.enqueue("move", {"inode": moved.id, "provider": r.provider, "src": r.key,
-                                 "dst": "moved.bin"})
+        for r in cat.replicas.of(gone.id):
+            enqueue(cat.work, Delete(provider=r.provider, key=r.key))
+        cat.ns.delete(gone.id)
+        cat.ns.move_entry(moved.id, 1, "moved.bin")
+        for r in cat.replicas.of(moved.id):
+            enqueue(cat.work, Move(inode=moved.id, provider=r.provider, src=r.key))
     run_daemon_until(cfg, drained(2))
     files.pop("d/sub0/f0000.bin")
     files["moved.bin"] = files.pop("d/sub1/f0001.bin")
@@ -241,10 +240,10 @@ def test_placement_rules_choose_the_targets(make_settings, tmp_path):
     cat = Catalog(cfg.catalog_path())
     p1 = open_provider(eu1)
     ino = write_file(cat, p1, "eu/data.csv", b"secret,eu\n", [])
-    cat.set_replica(ino, "eu-dead", "eu/data.csv", 1, "synced")
+    cat.replicas.set(ino, "eu-dead", "eu/data.csv", 1, "synced")
     run_daemon_until(cfg, lambda c, d: d.board.status("eu-dead") == "lost"
                      and not on(c, "eu-dead") and drained(2)(c), timeout=30)
-    holders = {r.provider for r in cat.replicas(ino) if r.state == "synced"}
+    holders = {r.provider for r in cat.replicas.of(ino) if r.state == "synced"}
     assert holders == {"eu1", "eu2"}
 
 
@@ -297,14 +296,14 @@ def test_lost_provider_copies_restored_on_the_others(make_settings, tmp_path):
     pa = open_provider(a)
     files = write_many(cat, pa, [], 12)
     for path in files:  # as if "two" held them before it died
-        ino = cat.resolve(path).id
-        cat.set_replica(ino, "two", path, 1, "synced")
+        ino = cat.ns.resolve(path).id
+        cat.replicas.set(ino, "two", path, 1, "synced")
     t0 = time.monotonic()
     run_daemon_until(cfg, lambda c, d: d.board.status("two") == "lost"
                      and not on(c, "two") and drained(2)(c), timeout=60)
     pc = open_provider(c)
     assert_stores_identical(cat, {"one": pa, "three": pc}, files)
-    assert all(cat.replica(cat.resolve(p).id, "two") is None for p in files)
+    assert all(cat.replicas.get(cat.ns.resolve(p).id, "two") is None for p in files)
     assert time.monotonic() - t0 < 30
     assert read_health(cfg.catalog_path())["two"].status == "lost"
 
@@ -372,11 +371,11 @@ def test_kill_9_repeatedly_during_replication(make_settings, tmp_path):
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         kills += 1
-        print(f"kill -9 #{kills}: {cat.pending_count()} item(s) left")
-        if cat.pending_count() == 0:
+        print(f"kill -9 #{kills}: {cat.work.pending_count()} item(s) left")
+        if cat.work.pending_count() == 0:
             break
     assert kills >= 2
-    left = cat.pending_count()
+    left = cat.work.pending_count()
     started = time.time()
     proc = subprocess.Popen(omnifs, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
@@ -389,12 +388,12 @@ def test_kill_9_repeatedly_during_replication(make_settings, tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert drained(3)(cat), f"{cat.pending_count()} still pending ({left} after the kills)"
+    assert drained(3)(cat), f"{cat.work.pending_count()} still pending ({left} after the kills)"
     providers = {"one": pa, "two": open_provider(b), "three": open_provider(c)}
     assert_stores_identical(cat, providers, files)
     for p in providers.values():
         assert user_keys(p) == set(files)
-    assert cat.work_items("failed") == []
+    assert cat.work.work_items("failed") == []
 
 
 # -- conflicts ---------------------------------------------------------------------
@@ -441,7 +440,7 @@ def test_out_of_band_changes_resolved_by_policy(policy, make_settings, tmp_path)
         assert out.adopted == 1
     else:
         assert out.kept_both == 3 and out.adopted == 0
-        names = [e.name for e in cat.children(cat.resolve("x").id)]
+        names = [e.name for e in cat.ns.children(cat.ns.resolve("x").id)]
         kept = sorted(n for n in names if ".conflict-" in n)
         assert len(kept) == 3
         assert any(n.startswith("newer.txt.conflict-two-") for n in kept)
@@ -458,7 +457,7 @@ def test_out_of_band_changes_resolved_by_policy(policy, make_settings, tmp_path)
         got[path] = (pa.read_bytes(path), pb.read_bytes(path))
     for path, data in expect.items():
         assert got[path] == (data, data), (policy, path)
-        assert cat.get(cat.resolve(path).id).sha256 == hashlib.sha256(data).hexdigest()
+        assert cat.ns.get(cat.ns.resolve(path).id).sha256 == hashlib.sha256(data).hexdigest()
 
 
 # -- the process under systemd's protocol ------------------------------------------
@@ -657,15 +656,15 @@ def test_repair_converges_without_queued_work(make_settings, tmp_path):
     cat = Catalog(cfg.catalog_path())
     pa, pc = open_provider(a), open_provider(c)
     files = write_many(cat, pa, [], 8)                       # one copy each, nothing queued
-    ino = cat.resolve("d/sub0/f0000.bin").id
+    ino = cat.ns.resolve("d/sub0/f0000.bin").id
     pc.write_bytes("d/sub0/f0000.bin", b"old bytes")
-    cat.set_replica(ino, "three", "d/sub0/f0000.bin", 0, "stale")
+    cat.replicas.set(ino, "three", "d/sub0/f0000.bin", 0, "stale")
     # a file already on two providers, with a stale leftover on the third: surplus
     extra = write_file(cat, pa, "extra.bin", b"current", [])
     open_provider(b).write_bytes("extra.bin", b"current")
-    cat.set_replica(extra, "two", "extra.bin", 1, "synced")
+    cat.replicas.set(extra, "two", "extra.bin", 1, "synced")
     pc.write_bytes("extra.bin", b"leftover")
-    cat.set_replica(extra, "three", "extra.bin", 0, "stale")
+    cat.replicas.set(extra, "three", "extra.bin", 0, "stale")
 
     def converged(c: Catalog) -> bool:
         stale = c.db.execute("SELECT count(*) FROM replicas WHERE state != 'synced'").fetchone()[0]
@@ -673,12 +672,12 @@ def test_repair_converges_without_queued_work(make_settings, tmp_path):
 
     run_daemon_until(cfg, converged, timeout=60)
     for path in files:
-        inode = cat.resolve(path)
-        synced = [r.provider for r in cat.replicas(inode.id)
+        inode = cat.ns.resolve(path)
+        synced = [r.provider for r in cat.replicas.of(inode.id)
                   if r.state == "synced" and r.version == inode.version]
         assert len(synced) == 2, (path, synced)
-    assert cat.replica(extra, "three") is None and not pc.exists("extra.bin")
-    rep = cat.replica(ino, "three")
+    assert cat.replicas.get(extra, "three") is None and not pc.exists("extra.bin")
+    rep = cat.replicas.get(ino, "three")
     if rep is None:       # dropped as surplus: its old object is deleted
         assert not pc.exists("d/sub0/f0000.bin")
     else:                 # chosen as the second copy: rewritten with the current bytes
@@ -706,17 +705,17 @@ def test_replica_verified_against_the_catalog_sha256(make_settings, tmp_path):
     ino = write_file(cat, pa, "v/file.bin", good, ["two"])
     meta = pa.head("v/file.bin").metadata
     pa.write_bytes("v/file.bin", os.urandom(len(good)), meta)
-    (item,) = cat.claim("test", kinds=("replicate",), limit=10, lease=60)
+    (item,) = cat.work.claim("test", kinds=("replicate",), limit=10, lease=60)
     with pytest.raises(IntegrityError):
         replication.execute(cat, providers, item)
     assert "v/file.bin" not in user_keys(pb)
-    rep = cat.replica(ino, "two")
+    rep = cat.replicas.get(ino, "two")
     assert rep is None or rep.state != "synced"
     # the good bytes back at the source: the retried item copies them, reporting what it moved
     pa.write_bytes("v/file.bin", good, meta)
     assert replication.execute(cat, providers, item) == len(good)
     assert pb.read_bytes("v/file.bin") == good
-    assert cat.replica(ino, "two").state == "synced"
+    assert cat.replicas.get(ino, "two").state == "synced"
     assert replication.execute(cat, providers, item) == 0  # done already: nothing moved
 
 

@@ -31,7 +31,7 @@ SLACK = 1.0
 
 
 def status_of(cat: Catalog, name: str) -> str | None:
-    row = cat.provider_health().get(name)
+    row = cat.health.verdicts().get(name)
     return row.status if row else None
 
 

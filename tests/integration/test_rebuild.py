@@ -43,8 +43,8 @@ def test_a_damaged_newest_snapshot_is_passed_over_for_an_older_one(kinds, make_s
     cat = Catalog(config.catalog_path())
     pa, pb = open_provider(a), open_provider(b)
     write_file(cat, pa, "kept/early.txt", b"in both snapshots\n", [])
-    d = cat.ensure_dirs("kept/empty-dir")
-    cat.create(d, "link", stat.S_IFLNK | 0o777, 0, 0, target="../early.txt")
+    d = cat.ns.ensure_dirs("kept/empty-dir")
+    cat.ns.create(d, "link", stat.S_IFLNK | 0o777, 0, 0, target="../early.txt")
     first = snapshot.take(config.catalog_path(), {"one": pa, "two": pb}, clock=lambda: 1e9)
     write_file(cat, pa, "kept/late.txt", b"only in the newest snapshot\n", [])
     newest = snapshot.take(config.catalog_path(), {"one": pa, "two": pb},
@@ -67,11 +67,11 @@ def test_a_damaged_newest_snapshot_is_passed_over_for_an_older_one(kinds, make_s
     assert "SHA-256" in err and "not a catalog" in err, err
     cat = Catalog(config.catalog_path())
     try:
-        link = cat.resolve("kept/empty-dir/link")
+        link = cat.ns.resolve("kept/empty-dir/link")
         assert link.kind == "symlink" and link.target == "../early.txt"
-        late = cat.resolve("kept/late.txt")  # after the snapshot: from its object
+        late = cat.ns.resolve("kept/late.txt")  # after the snapshot: from its object
         assert late.size == len(b"only in the newest snapshot\n")
-        assert {r.provider: r.state for r in cat.replicas(late.id)} == {"one": "synced"}
+        assert {r.provider: r.state for r in cat.replicas.of(late.id)} == {"one": "synced"}
     finally:
         cat.close()
     listed = run("snapshot", "--list", config=cfg, check=True).stdout.decode()
@@ -94,11 +94,11 @@ def test_daemon_snapshots_after_changes_and_keeps_the_newest(make_settings, tmp_
         seen.update(snapshot_keys(pb))
         if len(seen) > before:
             if len(seen) == 1:
-                c.create(1, "link1", stat.S_IFLNK | 0o777, 0, 0, target="f.txt")
+                c.ns.create(1, "link1", stat.S_IFLNK | 0o777, 0, 0, target="f.txt")
             elif len(seen) < 4:
                 with c.transaction():
-                    c.set_xattr(ino, f"user.n{len(seen)}".encode(), b"v")
-                    c.update(ino, ctime_ns=time.time_ns())
+                    c.ns.set_xattr(ino, f"user.n{len(seen)}".encode(), b"v")
+                    c.ns.update(ino, ctime_ns=time.time_ns())
         return len(seen) >= 4
 
     run_daemon_until(cfg, changes_then_snapshots, timeout=120)
@@ -107,8 +107,8 @@ def test_daemon_snapshots_after_changes_and_keeps_the_newest(make_settings, tmp_
     fresh = Catalog(tmp_path / "rebuilt.db")
     try:
         assert snapshot.restore_newest(fresh, {"two": pb})[0] == newest
-        assert fresh.resolve("link1").target == "f.txt"
-        assert fresh.get_xattr(ino, b"user.n3") == b"v"
+        assert fresh.ns.resolve("link1").target == "f.txt"
+        assert fresh.ns.get_xattr(ino, b"user.n3") == b"v"
     finally:
         fresh.close()
         cat.close()
@@ -122,7 +122,7 @@ def test_chmod_and_chown_reach_the_objects_metadata(kind, make_settings, tmp_pat
     p = open_provider(s)
     ino = write_file(cat, p, "f.bin", b"x" * 1000, [])
     with cat.transaction():
-        cat.update(ino, mode=stat.S_IFREG | 0o600, uid=1234, ctime_ns=time.time_ns())
+        cat.ns.update(ino, mode=stat.S_IFREG | 0o600, uid=1234, ctime_ns=time.time_ns())
         assert queue_attrs(cat, ino) == 1
     time.sleep(1.1)  # the rewrite waits a second, so chmod + chown + utime make one
     res = drain(cat, {"one": p})

@@ -269,11 +269,11 @@ def test_a_copy_parked_as_failed_does_not_block_the_repair(make_settings, tmp_pa
     cat = Catalog(cfg.catalog_path())
     ino = write_file(cat, open_provider(a), "x.bin", b"hello", [])
     item = queue_replicate(cat, ino, "two", "x.bin", 1)
-    (claimed,) = cat.claim("test", kinds=("replicate",))
+    (claimed,) = cat.work.claim("test", kinds=("replicate",))
     assert claimed.id == item
-    cat.fail(item, "two: bucket 'b' does not exist", retry_in=None)
-    run_daemon_until(cfg, lambda c: c.under_replicated(2) == 0 and c.pending_count() == 0,
-                     timeout=30)
+    cat.work.fail(item, "two: bucket 'b' does not exist", retry_in=None)
+    run_daemon_until(cfg, lambda c: (c.replicas.under_replicated(2) == 0
+                                     and c.work.pending_count() == 0), timeout=30)
     assert open_provider(b).read_bytes("x.bin") == b"hello"
 
 
@@ -290,4 +290,4 @@ def test_a_truncated_object_that_keeps_its_metadata_is_rewritten(make_settings, 
     pa.write_bytes(cut, files[cut][:100], pa.head(cut).metadata)
     run_daemon_until(cfg, lambda c: pa.read_bytes(cut) == files[cut] and drained(2)(c),
                      timeout=30)
-    assert cat.get(cat.resolve(cut).id).version == 1  # rewritten, not adopted
+    assert cat.ns.get(cat.ns.resolve(cut).id).version == 1  # rewritten, not adopted

@@ -109,8 +109,8 @@ class Mounted:
         """
         cat = self.catalog()
         try:
-            inode = cat.resolve(path)
-            return sorted(r.provider for r in cat.replicas(inode.id)
+            inode = cat.ns.resolve(path)
+            return sorted(r.provider for r in cat.replicas.of(inode.id)
                           if r.state == "synced" and r.version == inode.version)
         finally:
             cat.close()

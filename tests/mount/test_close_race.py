@@ -66,7 +66,7 @@ def test_a_release_waits_for_a_truncate_in_progress(tmp_path):
             nursery.start_soon(ops.release, reader.fh)
             await trio.testing.wait_all_tasks_blocked()
             gate.set()
-        inode = cat.get(ino)
+        inode = cat.ns.get(ino)
         assert (inode.size, inode.version, inode.staged) == (0, 2, 0)
 
         # truncate(2) by path while a reader still has the file open: its 0 comes once the
@@ -74,7 +74,7 @@ def test_a_release_waits_for_a_truncate_in_progress(tmp_path):
         reader = await ops.open(ino, os.O_RDONLY, ctx)
         attr.st_size = 5
         await ops.setattr(ino, attr, fields, None, ctx)
-        inode = cat.get(ino)
+        inode = cat.ns.get(ino)
         assert (inode.size, inode.version, inode.staged) == (5, 3, 0)
         await ops.release(reader.fh)
         await ops.shutdown()

@@ -118,8 +118,8 @@ def test_import_places_long_paths(mnt):
             assert f.read() == b"kept under a fallback key\n"
     cat = mnt.catalog()
     try:
-        inode = cat.resolve(rel)
-        assert {r.key for r in cat.replicas(inode.id)} == {long_key(rel)}
+        inode = cat.ns.resolve(rel)
+        assert {r.key for r in cat.replicas.of(inode.id)} == {long_key(rel)}
     finally:
         cat.close()
 

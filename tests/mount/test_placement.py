@@ -25,7 +25,7 @@ def _file_settings(root, name: str) -> ProviderSettings:
 
 def _replicate_targets(cat) -> dict[int, set[str]]:
     out: dict[int, set[str]] = {}
-    for item in cat.work_items():
+    for item in cat.work.work_items():
         if item.kind == "replicate":
             out.setdefault(item.payload["inode"], set()).add(item.payload["provider"])
     return out
@@ -47,7 +47,7 @@ def test_path_rule_places_only_on_allowed_providers(make_mount):
         queued = _replicate_targets(cat)
         firsts = set()
         for rel in eu_files:
-            ino = cat.resolve(rel).id
+            ino = cat.ns.resolve(rel).id
             homes = m.homes(rel)
             assert homes and set(homes) <= {"file1", "file2"}, (rel, homes)
             assert queued.get(ino, set()) <= {"file1", "file2"}, (rel, queued.get(ino))
@@ -111,10 +111,10 @@ def test_close_succeeds_on_next_allowed_provider_when_chosen_is_down(make_mount,
 
     cat = m.catalog()
     try:
-        ino = cat.resolve("us/a.txt").id
+        ino = cat.ns.resolve("us/a.txt").id
         # the copy the dead store should hold waits in the daemon's queue
         assert _replicate_targets(cat).get(ino) == {"s3us"}
-        errors = cat.health_errors("s3us", time.time() - 120)
+        errors = cat.health.errors("s3us", time.time() - 120)
         assert errors and errors[0][1] == "mount" and errors[0][2]
         assert "\n" not in errors[0][2]
     finally:
@@ -166,15 +166,15 @@ def test_mount_health_merges_own_failures_with_daemon_verdicts(tmp_path):
         health.record("a", False, 0.2, "again")
         now[0] += LOCAL_DOWN_FOR + 1
         assert health.status("a") == "unknown"  # a local failure is forgotten
-        daemon.set_provider_health("a", "down", updated_at=now[0])
+        daemon.health.set_verdict("a", "down", updated_at=now[0])
         now[0] += VERDICT_TTL + 0.1
         assert health.status("a") == "down"
         health.record("a", True, 0.01)  # this mount reached it after the verdict
         assert health.status("a") == "degraded"
-        daemon.set_provider_health("b", "lost", updated_at=now[0])
+        daemon.health.set_verdict("b", "lost", updated_at=now[0])
         now[0] += VERDICT_TTL + 0.1
         assert health.status("b") == "lost"
-        daemon.set_provider_health("c", "down", updated_at=now[0] - 3600)  # no daemon runs
+        daemon.health.set_verdict("c", "down", updated_at=now[0] - 3600)  # no daemon runs
         now[0] += VERDICT_TTL + 0.1
         assert health.status("c") == "unknown"
     finally:

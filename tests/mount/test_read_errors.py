@@ -204,9 +204,9 @@ def test_no_replica_left_is_eio(make_mount):
     m.mount()
     cat = m.catalog()
     try:
-        inode = cat.resolve("f.txt")
-        for r in cat.replicas(inode.id):
-            cat.set_replica_state(inode.id, r.provider, "stale")
+        inode = cat.ns.resolve("f.txt")
+        for r in cat.replicas.of(inode.id):
+            cat.replicas.set_state(inode.id, r.provider, "stale")
     finally:
         cat.close()
     assert _read_errno(m.mp / "f.txt") == errno.EIO

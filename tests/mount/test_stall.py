@@ -236,8 +236,8 @@ def test_a_late_upload_never_claims_synced_nor_lands_over_a_newer_version(make_s
         cat = m.catalog()
         try:
             def slow_row():
-                ino = cat.resolve("f.txt").id
-                return cat.replica(ino, "slow"), cat.get(ino).version
+                ino = cat.ns.resolve("f.txt").id
+                return cat.replicas.get(ino, "slow"), cat.ns.get(ino).version
 
             wait_for(lambda: slow_row()[0] is None or slow_row()[0].state != "pending", 30)
             row, version = slow_row()

@@ -51,7 +51,7 @@ def _wait_cached(m, files: dict[str, bytes], timeout: float = 30) -> None:
     try:
         deadline = time.monotonic() + timeout
         for path in files:
-            inode = cat.resolve(path)
+            inode = cat.ns.resolve(path)
             while not holds(cache, inode.sha256, inode.size):
                 assert time.monotonic() < deadline, f"{path} never reached the cache"
                 time.sleep(0.05)
@@ -103,7 +103,7 @@ def test_daemon_copies_a_multi_block_file_from_the_cache(make_mount, make_settin
         async with trio.open_nursery() as nursery:
             await nursery.start(d.run)
             with trio.fail_after(60):
-                while watch.pending_count() or watch.under_replicated(2):
+                while watch.work.pending_count() or watch.replicas.under_replicated(2):
                     await trio.sleep(0.05)
             d.stop()
 

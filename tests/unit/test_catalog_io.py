@@ -9,8 +9,7 @@ import stat
 
 import pytest
 
-from omnifs import catalog_io
-from omnifs.catalog import ROOT_INODE, Catalog
+from omnifs.catalog import ROOT_INODE, Catalog, portable
 from omnifs.layout import (
     META_CTIME,
     META_MODE,
@@ -29,18 +28,18 @@ FILE = stat.S_IFREG | 0o644
 
 def build(cat: Catalog) -> dict[str, int]:
     """A small tree with every kind of thing the catalog alone knows."""
-    d = cat.create(ROOT_INODE, "dir", stat.S_IFDIR | 0o2750, 0, 4321)
-    cat.create(ROOT_INODE, "empty", stat.S_IFDIR | 0o700, 1000, 1000)
-    f = cat.create(d.id, "file", stat.S_IFREG | 0o600, 1000, 1000, size=3, sha256="ab" * 32,
-                   version=1, mtime_ns=1_000_000_000_123_456_789)
-    cat.add_link(f.id, ROOT_INODE, "hard")
-    cat.create(ROOT_INODE, "link", stat.S_IFLNK | 0o777, 0, 0, target="dir/file")
-    cat.create(ROOT_INODE, "fifo", stat.S_IFIFO | 0o640, 0, 0)
-    cat.set_xattr(f.id, b"user.bin", bytes(range(256)))
-    cat.set_xattr(d.id, b"user.empty", b"")
-    cat.add_version(f.id, 1, "ab" * 32, 3, 1_000_000_000_123_456_789)
-    cat.set_replica(f.id, "one", "dir/file", 1, "synced", "etag1", 1234.5)
-    cat.enqueue("delete", {"provider": "one", "key": "old/gone"})
+    d = cat.ns.create(ROOT_INODE, "dir", stat.S_IFDIR | 0o2750, 0, 4321)
+    cat.ns.create(ROOT_INODE, "empty", stat.S_IFDIR | 0o700, 1000, 1000)
+    f = cat.ns.create(d.id, "file", stat.S_IFREG | 0o600, 1000, 1000, size=3, sha256="ab" * 32,
+                      version=1, mtime_ns=1_000_000_000_123_456_789)
+    cat.ns.add_link(f.id, ROOT_INODE, "hard")
+    cat.ns.create(ROOT_INODE, "link", stat.S_IFLNK | 0o777, 0, 0, target="dir/file")
+    cat.ns.create(ROOT_INODE, "fifo", stat.S_IFIFO | 0o640, 0, 0)
+    cat.ns.set_xattr(f.id, b"user.bin", bytes(range(256)))
+    cat.ns.set_xattr(d.id, b"user.empty", b"")
+    cat.replicas.add_version(f.id, 1, "ab" * 32, 3, 1_000_000_000_123_456_789)
+    cat.replicas.set(f.id, "one", "dir/file", 1, "synced", "etag1", 1234.5)
+    cat.work.enqueue("delete", {"provider": "one", "key": "old/gone"})
     return {"dir": d.id, "file": f.id}
 
 
@@ -74,7 +73,7 @@ def test_garbage_in_object_metadata_is_ignored(meta):
 
 def test_file_attrs_of_an_inode(tmp_path):
     cat = Catalog(tmp_path / "c.db")
-    f = cat.create(ROOT_INODE, "f", stat.S_IFREG | 0o640, 7, 8)
+    f = cat.ns.create(ROOT_INODE, "f", stat.S_IFREG | 0o640, 7, 8)
     a = file_attrs(f, cat.catalog_id())
     assert (a.mode, a.uid, a.gid, a.origin) == (f.mode, 7, 8, (cat.catalog_id(), f.id))
     assert cat.catalog_id() == cat.catalog_id()  # made once
@@ -91,12 +90,12 @@ def test_snapshot_keys_sort_by_time_and_parse_back():
 def test_change_mark_moves_with_the_tree_only(tmp_path):
     cat = Catalog(tmp_path / "c.db")
     ids = build(cat)
-    mark = cat.change_mark()
-    cat.set_replica(ids["file"], "two", "dir/file", 1, "pending")  # replication: no change
-    cat.enqueue("replicate", {"inode": ids["file"], "provider": "two"})
-    assert cat.change_mark() == mark
-    cat.set_xattr(ids["dir"], b"user.more", b"x")
-    assert cat.change_mark() != mark
+    mark = cat.ns.change_mark()
+    cat.replicas.set(ids["file"], "two", "dir/file", 1, "pending")  # replication: no change
+    cat.work.enqueue("replicate", {"inode": ids["file"], "provider": "two"})
+    assert cat.ns.change_mark() == mark
+    cat.ns.set_xattr(ids["dir"], b"user.more", b"x")
+    assert cat.ns.change_mark() != mark
     cat.close()
 
 
@@ -105,49 +104,50 @@ def test_copy_check_and_restore(tmp_path):
     build(cat)
     cat.set_meta("daemon", "host:1")
     cat.db.execute("INSERT INTO health_samples (provider, at, latency, ok) VALUES ('x', 1, 1, 1)")
-    found = catalog_io.copy_catalog(tmp_path / "c.db", tmp_path / "copy.db")
+    found = portable.copy_catalog(tmp_path / "c.db", tmp_path / "copy.db")
     assert found["inodes"] == 6 and found["links"] == 1 and "health_samples" not in found
-    assert catalog_io.check_copy(tmp_path / "copy.db") == found
+    assert portable.check_copy(tmp_path / "copy.db") == found
     fresh = Catalog(tmp_path / "fresh.db")
     assert fresh.is_empty()
-    catalog_io.restore(fresh, tmp_path / "copy.db")
+    portable.restore(fresh, tmp_path / "copy.db")
     assert tree(fresh) == tree(cat)
     assert fresh.get_meta("daemon") is None and fresh.catalog_id() == cat.catalog_id()
     fresh.close()
     cat.close()
     (tmp_path / "bad.db").write_bytes(b"SQLite format 3\0" + b"\0" * 5000)
     with pytest.raises(IntegrityError):
-        catalog_io.check_copy(tmp_path / "bad.db")
+        portable.check_copy(tmp_path / "bad.db")
 
 
 def test_dump_load_round_trip_and_refusals(tmp_path):
     cat = Catalog(tmp_path / "c.db")
     build(cat)
     out = io.StringIO()
-    counts = catalog_io.dump(cat, out)
+    counts = portable.dump(cat, out)
     data = json.loads(out.getvalue())
     assert data["format"] == "omnifs-dump" and data["counts"] == counts
     xattr = next(r for r in data["xattrs"] if r["value"] != {"base64": ""})
     assert set(xattr["value"]) == {"base64"}
 
     other = Catalog(tmp_path / "other.db")
-    assert catalog_io.load(other, data) == counts
+    assert portable.load(other, data) == counts
     assert tree(other) == tree(cat)
     assert other.catalog_id() == cat.catalog_id()
-    assert [w.payload for w in other.work_items()] == [w.payload for w in cat.work_items()]
+    assert ([w.payload for w in other.work.work_items()]
+            == [w.payload for w in cat.work.work_items()])
     with pytest.raises(InvalidInput, match="not empty"):
-        catalog_io.load(other, data)
-    catalog_io.load(other, data, force=True)
+        portable.load(other, data)
+    portable.load(other, data, force=True)
     assert tree(other) == tree(cat)
 
     short = json.loads(out.getvalue())
     short["links"] = []  # a truncated or edited dump: nothing is loaded
     empty = Catalog(tmp_path / "empty.db")
     with pytest.raises(IntegrityError, match="links"):
-        catalog_io.load(empty, short)
-    assert empty.count_inodes() == 1 and not catalog_io.has_tree(empty)
+        portable.load(empty, short)
+    assert empty.ns.count_inodes() == 1 and not portable.has_tree(empty)
     with pytest.raises(InvalidInput, match="not an omnifs dump"):
-        catalog_io.load(empty, {"hello": 1})
+        portable.load(empty, {"hello": 1})
     for c in (cat, other, empty):
         c.close()
     assert sqlite3.connect(tmp_path / "empty.db").execute(

@@ -97,8 +97,8 @@ def test_lock_keys_cover_the_objects_an_item_touches(tmp_path):
     cat = Catalog(tmp_path / "c.db")
     import stat
 
-    d = cat.ensure_dirs("dir")
-    ino = cat.create(d, "f", stat.S_IFREG | 0o644, 0, 0).id
+    d = cat.ns.ensure_dirs("dir")
+    ino = cat.ns.create(d, "f", stat.S_IFREG | 0o644, 0, 0).id
     rep = lock_keys(cat, item("replicate", inode=ino, provider="b"))
     dele = lock_keys(cat, item("delete", provider="b", key="dir/f"))
     move = lock_keys(cat, item("move", inode=ino, provider="b", src="old/f", dst="dir/f"))

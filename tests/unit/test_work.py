@@ -104,14 +104,14 @@ def test_items_are_frozen():
 def test_enqueue_stores_kind_payload_and_dedup(tmp_path):
     cat = Catalog(tmp_path / "c.db")
     try:
-        first = work.enqueue(cat, Move(inode=3, provider="b", src="a"))
-        again = work.enqueue(cat, Move(inode=3, provider="b", src="b"))
+        first = work.enqueue(cat.work, Move(inode=3, provider="b", src="a"))
+        again = work.enqueue(cat.work, Move(inode=3, provider="b", src="b"))
         assert again == first  # the pending move of (3, b) now says src b
-        d1 = work.enqueue(cat, Delete(provider="b", key="k"))
-        d2 = work.enqueue(cat, Delete(provider="b", key="k"))
-        later = work.enqueue(cat, Attrs(inode=3, provider="b"), not_before=2e9)
+        d1 = work.enqueue(cat.work, Delete(provider="b", key="k"))
+        d2 = work.enqueue(cat.work, Delete(provider="b", key="k"))
+        later = work.enqueue(cat.work, Attrs(inode=3, provider="b"), not_before=2e9)
         assert len({first, d1, d2, later}) == 4
-        items = cat.work_items()
+        items = cat.work.work_items()
         assert [(i.kind, i.payload) for i in items] == [
             ("move", {"inode": 3, "provider": "b", "src": "b"}),
             ("delete", {"provider": "b", "key": "k"}),
@@ -122,9 +122,9 @@ def test_enqueue_stores_kind_payload_and_dedup(tmp_path):
             Move(inode=3, provider="b", src="b"), Delete(provider="b", key="k"),
             Delete(provider="b", key="k"), Attrs(inode=3, provider="b")]
         # a claimed item is not replaced: the next one for that file queues anew
-        claimed = cat.claim("w", kinds=("move",), limit=1)
+        claimed = cat.work.claim("w", kinds=("move",), limit=1)
         assert [c.id for c in claimed] == [first]
-        assert work.enqueue(cat, Move(inode=3, provider="b", src="c")) != first
+        assert work.enqueue(cat.work, Move(inode=3, provider="b", src="c")) != first
     finally:
         cat.close()
 
@@ -149,8 +149,8 @@ def cat(tmp_path):
 
 def _file(cat: Catalog, name: str, key: str, store, data: bytes | None) -> int:
     """A file whose replica on ``s`` is recorded at ``key`` (holding ``data`` unless None)."""
-    ino = cat.create(ROOT_INODE, name, FILE, 0, 0, version=1).id
-    cat.set_replica(ino, "s", key, 1, "synced", "etag")
+    ino = cat.ns.create(ROOT_INODE, name, FILE, 0, 0, version=1).id
+    cat.replicas.set(ino, "s", key, 1, "synced", "etag")
     if data is not None:
         store.write_bytes(key, data)
     return ino
@@ -159,17 +159,17 @@ def _file(cat: Catalog, name: str, key: str, store, data: bytes | None) -> int:
 def test_free_key_moves_another_files_object_to_its_own_path(cat, store):
     # mv a b, not yet moved in the store: b's bytes still sit at key "a"
     moved = _file(cat, "b", "a", store, b"b's bytes")
-    writer = cat.create(ROOT_INODE, "a", FILE, 0, 0).id
+    writer = cat.ns.create(ROOT_INODE, "a", FILE, 0, 0).id
     free_key(cat, {"s": store}, "s", "a", writer)
     assert store.read_bytes("b") == b"b's bytes"
-    assert cat.replica(moved, "s").key == "b" and cat.replica(moved, "s").state == "synced"
-    assert cat.holders("s", "a") == []
+    assert cat.replicas.get(moved, "s").key == "b" and cat.replicas.get(moved, "s").state == "synced"
+    assert cat.replicas.holders("s", "a") == []
 
 
 def test_free_key_leaves_the_owners_own_object(cat, store):
     owner = _file(cat, "a", "a", store, b"mine")
     free_key(cat, {"s": store}, "s", "a", owner)
-    assert cat.replica(owner, "s").key == "a" and store.read_bytes("a") == b"mine"
+    assert cat.replicas.get(owner, "s").key == "a" and store.read_bytes("a") == b"mine"
     with pytest.raises(NotFound):
         store.head("b")
 
@@ -178,20 +178,20 @@ def test_free_key_frees_the_destination_first(cat, store):
     # mv b c; mv a b, neither moved yet: c's bytes at "b", b's bytes at "a"
     at_a = _file(cat, "b", "a", store, b"now b")
     at_b = _file(cat, "c", "b", store, b"now c")
-    free_key(cat, {"s": store}, "s", "a", cat.create(ROOT_INODE, "a", FILE, 0, 0).id)
+    free_key(cat, {"s": store}, "s", "a", cat.ns.create(ROOT_INODE, "a", FILE, 0, 0).id)
     assert store.read_bytes("b") == b"now b" and store.read_bytes("c") == b"now c"
-    assert cat.replica(at_a, "s").key == "b" and cat.replica(at_b, "s").key == "c"
+    assert cat.replicas.get(at_a, "s").key == "b" and cat.replicas.get(at_b, "s").key == "c"
 
 
 def test_free_key_drops_a_row_whose_object_never_arrived(cat, store):
     never = _file(cat, "b", "a", store, None)
-    free_key(cat, {"s": store}, "s", "a", cat.create(ROOT_INODE, "a", FILE, 0, 0).id)
-    assert cat.replica(never, "s") is None
+    free_key(cat, {"s": store}, "s", "a", cat.ns.create(ROOT_INODE, "a", FILE, 0, 0).id)
+    assert cat.replicas.get(never, "s") is None
 
 
 def test_free_key_steps_announce_each_write_and_leave_copies_to_the_driver(cat, store):
     moved = _file(cat, "b", "a", store, b"bytes")
-    writer = cat.create(ROOT_INODE, "a", FILE, 0, 0).id
+    writer = cat.ns.create(ROOT_INODE, "a", FILE, 0, 0).id
     steps = free_key_steps(cat, store, "s", "a", writer)
     first = next(steps)
     assert first == Relocation("a", "b", "b")
@@ -199,7 +199,7 @@ def test_free_key_steps_announce_each_write_and_leave_copies_to_the_driver(cat, 
         store.head("b")  # nothing copied: that is the driver's part
     # the driver reports the copy done; the catalog write is announced before it happens
     assert steps.send(True) is None
-    assert cat.replica(moved, "s").key == "a"
+    assert cat.replicas.get(moved, "s").key == "a"
     with pytest.raises(StopIteration):
         steps.send(None)
-    assert cat.replica(moved, "s").key == "b"
+    assert cat.replicas.get(moved, "s").key == "b"

@@ -1,6 +1,6 @@
 """The catalog as one portable thing: a consistent copy, a restore, a JSON dump and load.
 
-Part of the catalog API (the SQL stays beside omnifs/catalog.py). Used by
+Part of the catalog API (the SQL stays inside omnifs/catalog/). Used by
 catalog snapshots in the stores (omnifs/snapshot.py), by ``omnifs import``
 when it restores one, and by ``omnifs dump`` / ``omnifs load``.
 
@@ -35,9 +35,9 @@ from typing import TextIO
 
 from providers.errors import IntegrityError, InvalidInput
 
-from .catalog import Catalog
-from .catalog_schema import MIGRATIONS, ROOT_INODE, migrate
-from .processes import DAEMON_KEY
+from ..processes import DAEMON_KEY
+from .connection import Catalog
+from .schema import MIGRATIONS, ROOT_INODE, migrate
 
 FORMAT = "omnifs-dump"
 FORMAT_VERSION = 1
@@ -209,8 +209,7 @@ def _decode(v):
 
 def has_tree(catalog: Catalog) -> bool:
     """Anything beyond an empty root: ``load`` refuses to overwrite it unless forced."""
-    return catalog.count_inodes() > 1 or catalog.db.execute(
-        "SELECT 1 FROM replicas LIMIT 1").fetchone() is not None
+    return catalog.ns.count_inodes() > 1 or not catalog.replicas.is_empty()
 
 
 def load(catalog: Catalog, data: dict, *, force: bool = False) -> dict[str, int]:
@@ -231,7 +230,7 @@ def load(catalog: Catalog, data: dict, *, force: bool = False) -> dict[str, int]
     if not isinstance(declared, dict):
         raise InvalidInput("omnifs dump without \"counts\": incomplete file?")
     if has_tree(catalog) and not force:
-        raise InvalidInput(f"catalog {catalog.path} is not empty ({catalog.count_inodes()} "
+        raise InvalidInput(f"catalog {catalog.path} is not empty ({catalog.ns.count_inodes()} "
                            "entries): load goes into an empty catalog (--force replaces it)")
     db = catalog.db
     tables = tree_tables(db)

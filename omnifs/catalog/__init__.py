@@ -1,0 +1,35 @@
+"""The catalog: the namespace, where every file's bytes are, the work queue and health.
+
+The one API to the catalog database; no SQL lives outside this package.
+:class:`Catalog` opens the database and owns its one connection, the
+transactions and catalog-wide facts; its parts share that connection:
+
+- ``cat.ns``: :mod:`.namespace` -- inodes, directory entries and hard links,
+  attributes, symlinks, xattrs;
+- ``cat.replicas``: :mod:`.replicas` -- replicas and the version history;
+- ``cat.work``: :mod:`.workqueue` -- the work queue the mount and the CLI
+  fill and daemon workers claim;
+- ``cat.health``: :mod:`.health` -- provider health samples and verdicts,
+  the daemon's counters.
+
+Modules: :mod:`.connection` (the :class:`Catalog`), the four parts above,
+:mod:`.schema` (the tables, documented column by column, and their
+migrations) and :mod:`.portable` (consistent copies, restore, JSON dump and
+load).
+
+A PostgreSQL catalog replaces exactly these objects: callers see records
+(:class:`Inode`, :class:`Replica`, :class:`WorkItem`, :class:`ProviderHealth`),
+plain values and :data:`CatalogError`, never a connection.
+"""
+
+from .connection import BUSY_TIMEOUT_MS, CATALOG_ID_KEY, Catalog, CatalogError, NoCatalog
+from .health import HEALTH_SOURCES, HealthLog, ProviderHealth
+from .namespace import KIND_OF_MODE, LINK_OFFSET, Inode, Namespace, now_ns
+from .replicas import Replica, Replicas
+from .schema import ROOT_INODE
+from .workqueue import WorkItem, WorkQueue
+
+__all__ = ["BUSY_TIMEOUT_MS", "CATALOG_ID_KEY", "HEALTH_SOURCES", "KIND_OF_MODE", "LINK_OFFSET",
+           "ROOT_INODE", "Catalog", "CatalogError", "HealthLog", "Inode", "Namespace",
+           "NoCatalog", "ProviderHealth", "Replica", "Replicas", "WorkItem", "WorkQueue",
+           "now_ns"]

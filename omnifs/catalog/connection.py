@@ -1,0 +1,208 @@
+"""The catalog's connection: one SQLite file in WAL mode, shared by the catalog's parts.
+
+:class:`Catalog` owns the connection, the transactions and the lock
+helpers the mount needs, and catalog-wide facts (``meta``). Everything else
+is in its parts, each on this one connection: ``cat.ns``
+(:class:`~omnifs.catalog.namespace.Namespace`), ``cat.replicas``
+(:class:`~omnifs.catalog.replicas.Replicas`), ``cat.work``
+(:class:`~omnifs.catalog.workqueue.WorkQueue`) and ``cat.health``
+(:class:`~omnifs.catalog.health.HealthLog`). The connection itself
+(``Catalog.db``) is this package's: code outside it calls the parts' methods
+and sees no SQL (tests/unit/test_catalog_sql.py holds it to that), and
+:data:`CatalogError` is what a failing catalog raises.
+
+Durability: ``synchronous=NORMAL`` in WAL mode means a committed transaction
+survives a crash of any process (kill -9); only a power loss can drop the
+last commits. Every public method that changes something commits before it
+returns unless it runs inside :meth:`Catalog.transaction`.
+
+Threads: a ``Catalog`` object belongs to one thread (the mount's trio
+thread); other processes open their own.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import quote
+
+from providers.errors import InvalidInput, OmnifsError
+
+from .health import HealthLog
+from .namespace import Namespace
+from .replicas import Replicas
+from .schema import ROOT_INODE, migrate
+from .workqueue import WorkQueue
+
+#: how long a statement waits for another connection's write lock before it fails
+BUSY_TIMEOUT_MS = 30_000
+
+#: what a catalog operation that fails in the database raises (locked, full, damaged)
+CatalogError = sqlite3.Error
+
+#: meta key of :meth:`Catalog.catalog_id`
+CATALOG_ID_KEY = "catalog_id"
+
+
+class NoCatalog(OmnifsError):
+    """A read-only command found no catalog: it says how to get one instead of making it."""
+
+    def __init__(self, path: Path):
+        super().__init__(f"no catalog yet at {path}: `omnifs mount MOUNTPOINT` creates it, "
+                         "or `omnifs import` builds it from what the stores hold")
+        self.path = path
+
+
+class Catalog:
+    """One connection to the catalog file and the parts on it; see the module docstring."""
+
+    def __init__(self, path: str | os.PathLike, *, create: bool = True):
+        """``create=False``: a missing catalog raises :class:`NoCatalog` (read-only commands)."""
+        self.path = Path(path)
+        if create:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        elif not self.path.exists():
+            raise NoCatalog(self.path)
+        # mode=rw: SQLite itself never creates the file when asked not to
+        target = str(self.path) if create else f"file:{quote(str(self.path))}?mode=rw"
+        try:
+            self.db = sqlite3.connect(target, isolation_level=None, uri=not create,
+                                      check_same_thread=False, timeout=30.0)
+        except sqlite3.Error as e:
+            if not create and not self.path.exists():
+                raise NoCatalog(self.path) from None
+            raise InvalidInput(f"catalog {self.path}: cannot open: {e}") from None
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        self.schema_version = migrate(self.db)
+        self._depth = 0
+        self.ns = Namespace(self.db, self.transaction)
+        self.replicas = Replicas(self.db, self.transaction)
+        self.work = WorkQueue(self.db, self.transaction)
+        self.health = HealthLog(self.db, self.transaction)
+        if self.ns.get(ROOT_INODE) is None:
+            with self.transaction():
+                self.ns.create_root()
+                self.catalog_id()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def change_count(self) -> int:
+        """A number that moves with every change made through this connection.
+
+        Cheap enough for every FUSE read: the mount keeps a copy of an inode
+        until its own connection changed something.
+        """
+        return self.db.total_changes
+
+    # -- transactions ------------------------------------------------------
+    def write_lock_free(self) -> bool:
+        """Whether a write could start this instant; never waits (the mount's event loop asks).
+
+        False while another connection (the daemon, ``omnifs import``, another
+        command) holds SQLite's write lock: :meth:`wait_write_lock` then waits
+        for it in a worker thread.
+        """
+        if self.db.in_transaction:
+            return True
+        self.db.execute("PRAGMA busy_timeout=0")
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("ROLLBACK")
+            return True
+        except sqlite3.OperationalError as e:
+            if _busy(e):
+                return False
+            raise
+        finally:
+            self.db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
+    def wait_write_lock(self, timeout: float) -> bool:
+        """Block until no other connection holds the write lock, at most ``timeout`` seconds.
+
+        For a worker thread: it waits on a connection of its own, so the
+        catalog's connection stays free for the thread that owns it.
+        """
+        conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("ROLLBACK")
+            return True
+        except sqlite3.OperationalError as e:
+            if _busy(e):
+                return False
+            raise
+        finally:
+            conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE ... COMMIT; nested uses join the outer transaction."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._depth = 0
+            self.db.execute("ROLLBACK")
+            raise
+        self._depth = 0
+        try:
+            self.db.execute("COMMIT")
+        except BaseException:
+            if self.db.in_transaction:  # e.g. a full disk: leave no transaction open
+                self.db.execute("ROLLBACK")
+            raise
+
+    # -- meta --------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
+                        "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+
+    def meta_items(self, prefix: str) -> dict[str, str]:
+        """Every meta row whose key starts with ``prefix``."""
+        return dict(self.db.execute("SELECT key, value FROM meta WHERE substr(key, 1, ?) = ?",
+                                    (len(prefix), prefix)).fetchall())
+
+    def catalog_id(self) -> str:
+        """This catalog's identity, made once and kept by snapshots, dump and load.
+
+        Objects carry it with their inode (``omnifs_origin``), so an import
+        that restored a snapshot of this catalog can tell its own files'
+        objects from others'.
+        """
+        value = self.get_meta(CATALOG_ID_KEY)
+        if value is None:
+            self.db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
+                            (CATALOG_ID_KEY, uuid.uuid4().hex[:16]))
+            value = self.get_meta(CATALOG_ID_KEY)
+        assert value is not None
+        return value
+
+    def is_empty(self) -> bool:
+        """Nothing but the root, never imported: a snapshot may be restored into it."""
+        return (self.get_meta("imported") is None and self.ns.count_inodes() == 1
+                and self.replicas.is_empty())
+
+
+def _busy(err: sqlite3.OperationalError) -> bool:
+    """SQLITE_BUSY: another connection holds the lock ("database is locked")."""
+    return getattr(err, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY or "locked" in str(err)
