@@ -341,7 +341,7 @@ def rows2_4_cold(work: Path, size: int, runs: int, with_rclone: bool) -> None:
         print(f"   CPU during our read ({os.cpu_count()} cores x {med(ours):.2f} s = "
               f"{os.cpu_count() * med(ours):.2f} s): mount {mount_cpu:.2f} s, S3 server "
               f"{server_cpu:.2f} s, cat {cat_cpu:.2f} s")
-        from mountfs.reader import WRITE_BEHIND
+        from mountfs.blocks import WRITE_BEHIND
 
         put = med([cache_write_time(work, size) for _ in range(runs)])
         behind = max(0, size - WRITE_BEHIND) / size  # what cannot wait in memory for the writers
@@ -358,7 +358,7 @@ def rows2_4_cold(work: Path, size: int, runs: int, with_rclone: bool) -> None:
 
 
 def row3_fastest(work: Path, size: int, runs: int) -> None:
-    from mountfs.reader import FileRef, ReadPath
+    from mountfs.blocks import FileRef, ReadPath
     from mountfs.replicas import Replica, ReplicaReader, StatsRegistry
     from omnifs.blockcache import BlockCache
     from providers import open_provider

@@ -45,7 +45,6 @@ from .fallocate import FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO
 from .fuse_errors import wrap_handlers
 from .publish import Publisher
 from .reader import CachedStoreReader
-from .readpath import ReadStream
 from .space import DiskBudget
 from .staging import OpenFile, StagingArea
 from .stores import MountHealth, Stores
@@ -94,7 +93,6 @@ def fuse_error(code: int) -> pyfuse3.FUSEError:
 class Handle:
     ino: int
     flags: int
-    stream: ReadStream | None = None
     #: the inode as the last read saw it, valid while the catalog connection has
     #: made no change since (``changes``) and for at most INODE_TTL seconds (``at``)
     inode: Inode | None = None
