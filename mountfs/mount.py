@@ -31,6 +31,7 @@ from providers.errors import InvalidInput
 
 from . import fallocate
 from .operations import Operations
+from .reader import ReadVia
 from .stores import Stores
 
 log = logging.getLogger("omnifs.mount")
@@ -136,8 +137,11 @@ def open_stores(config: Config) -> Stores:
 
 
 def serve(config: Config, mountpoint: str, *, ready: Callable[[], None] | None = None,
-          debug: bool = False, writeback: bool = False) -> int:
-    """Mount and serve until unmounted or signalled; returns an exit status."""
+          debug: bool = False, writeback: bool = False, read_via: ReadVia | None = None) -> int:
+    """Mount and serve until unmounted or signalled; returns an exit status.
+
+    ``read_via`` wraps the providers reads go to (mountfs/reader.py; tests slow a store).
+    """
     mp = os.path.abspath(mountpoint)
     if not os.path.isdir(mp):
         clear_stale_mount(mp)
@@ -155,7 +159,8 @@ def serve(config: Config, mountpoint: str, *, ready: Callable[[], None] | None =
 
             import_stores(catalog, stores.by_name, config)
         # `[mount] writeback = true` in config, or --writeback on the command line
-        ops = Operations(config, catalog, stores, writeback=writeback or config.writeback)
+        ops = Operations(config, catalog, stores, writeback=writeback or config.writeback,
+                         read_via=read_via)
         trio.run(_main, ops, mp, config, ready, debug)
     finally:
         stores.close()

@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 
     from .stores import Stores
 
+#: ``read_via(name, provider)``: the provider reads of store ``name`` go to instead
+ReadVia = Callable[[str, "Provider"], "Provider"]
+
 #: inodes whose last-open content hash is remembered for keep_cache
 _SEEN_MEMORY = 100_000
 
@@ -59,7 +62,7 @@ class CachedStoreReader:
 
     def __init__(self, catalog: Catalog, stores: Stores, config: Config, *,
                  limiter_tokens: int = 32,
-                 read_via: Callable[[str, Provider], Provider] | None = None):
+                 read_via: ReadVia | None = None):
         import trio
 
         self.cat = catalog
