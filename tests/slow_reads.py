@@ -88,7 +88,8 @@ def wait_exit(proc: subprocess.Popen, timeout: float = 60.0) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-        raise AssertionError(f"slowed mount (pid {proc.pid}) did not exit after its unmount")
+        raise AssertionError(
+            f"slowed mount (pid {proc.pid}) did not exit after its unmount") from None
 
 
 def _latency(item: str) -> tuple[str, float]:
