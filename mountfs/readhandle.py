@@ -290,7 +290,7 @@ class ReadHandle:
                 self._streamer.stop.set()
                 self._streamer = None
                 self._arrived.notify_all()
-            if plan.claim_first:
+            if plan.claim_first and plan.stream_from is not None:
                 fut = path.claim(self.file, plan.stream_from)
                 if fut is not None:
                     self._streamer = path.start_streamer(self, plan.stream_from, fut)
