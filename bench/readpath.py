@@ -14,8 +14,8 @@ Rows (issue 5):
    kernel allows it only when INIT asks for FUSE_DIRECT_IO_ALLOW_MMAP, which
    libfuse < 3.16, Debian 12's 3.14 among them, cannot);
 3. fastest replica: a cold read through the mount over two replicas, the
-   first in placement order behind +200 ms per request (the mount's test
-   seam OMNIFS_TEST_READ_LATENCY) ÷ the same catalog mounted with only the
+   first in placement order behind +200 ms per request (a mount started by
+   tests/slow_reads.py) ÷ the same catalog mounted with only the
    fast store configured; and the same measured on the components
    (ReplicaReader + BlockCache) without a mount;
 4. cold read through our mount ÷ ``rclone mount --vfs-cache-mode full``
@@ -51,6 +51,7 @@ from collections.abc import Callable
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests import servers as S
+from tests import slow_reads
 
 ROOT = Path(__file__).resolve().parent.parent
 MiB = 1024 * 1024
@@ -102,10 +103,9 @@ def write_random(path: Path, size: int) -> str:
     return h.hexdigest()
 
 
-def omnifs(cfg: Path, *args: str, env: dict | None = None) -> str:
+def omnifs(cfg: Path, *args: str) -> str:
     proc = subprocess.run([sys.executable, "-m", "omnifs", "--config", str(cfg), *args],
-                          check=False, capture_output=True, text=True, cwd=ROOT, timeout=1200,
-                          env=None if env is None else {**os.environ, **env})
+                          check=False, capture_output=True, text=True, cwd=ROOT, timeout=1200)
     if proc.returncode != 0:
         raise SystemExit(f"omnifs {' '.join(args)} failed: {proc.stdout}{proc.stderr}")
     return proc.stdout
@@ -139,17 +139,29 @@ class Mount:
             f'[cache]\ndir = "{root}/cache"\nsize = "{cache_size}"\n\n'
             f"[replication]\ncopies = {copies}\nwrite_quorum = {copies}\n\n" + provider_toml)
         self.cfg.chmod(0o600)
+        self.pid: int | None = None
+        #: the process of a mount with slowed reads (tests/slow_reads.py)
+        self.slowed: subprocess.Popen | None = None
 
-    def up(self, env: dict | None = None) -> None:
+    def up(self, latency: dict[str, float] | None = None) -> None:
+        """Mount; ``latency`` (store name -> seconds) slows reads from those stores."""
         import re
 
-        out = omnifs(self.cfg, "mount", str(self.mp), env=env)
+        if latency:
+            self.slowed = slow_reads.start(self.cfg, self.mp, latency,
+                                           log_path=self.root / "mount.log")
+            self.pid = self.slowed.pid
+            return
+        out = omnifs(self.cfg, "mount", str(self.mp))
         found = re.search(r"\(pid (\d+)\)", out)
         self.pid = int(found.group(1)) if found else None
 
     def down(self) -> None:
         if os.path.ismount(self.mp):
             omnifs(self.cfg, "umount", str(self.mp))
+        if self.slowed is not None:
+            slow_reads.wait_exit(self.slowed)
+            self.slowed = None
 
     def clear_cache(self) -> None:
         omnifs(self.cfg, "cache", "clear")
@@ -341,7 +353,7 @@ def rows2_4_cold(work: Path, size: int, runs: int, with_rclone: bool) -> None:
         print(f"   CPU during our read ({os.cpu_count()} cores x {med(ours):.2f} s = "
               f"{os.cpu_count() * med(ours):.2f} s): mount {mount_cpu:.2f} s, S3 server "
               f"{server_cpu:.2f} s, cat {cat_cpu:.2f} s")
-        from mountfs.reader import WRITE_BEHIND
+        from mountfs.blocks import WRITE_BEHIND
 
         put = med([cache_write_time(work, size) for _ in range(runs)])
         behind = max(0, size - WRITE_BEHIND) / size  # what cannot wait in memory for the writers
@@ -358,7 +370,7 @@ def rows2_4_cold(work: Path, size: int, runs: int, with_rclone: bool) -> None:
 
 
 def row3_fastest(work: Path, size: int, runs: int) -> None:
-    from mountfs.reader import FileRef, ReadPath
+    from mountfs.blocks import FileRef, ReadPath
     from mountfs.replicas import Replica, ReplicaReader, StatsRegistry
     from omnifs.blockcache import BlockCache
     from providers import open_provider
@@ -417,7 +429,7 @@ def row3_fastest(work: Path, size: int, runs: int) -> None:
 
 def row3_mount(work: Path, size: int, runs: int) -> None:
     """Row 3 through a real mount: two S3 replicas, the first in config order made slow
-    with the mount's test seam (OMNIFS_TEST_READ_LATENCY, providers/faulty.py)."""
+    by a mount started with tests/slow_reads.py (providers/faulty.py)."""
     server = S.start("s3")
     try:
         tables = {}
@@ -442,9 +454,9 @@ def row3_mount(work: Path, size: int, runs: int) -> None:
 
         from mountfs.replicas import mount_read_stats
 
-        def cold(mount: Mount, env: dict | None, hedges: list[int]) -> float:
+        def cold(mount: Mount, latency: dict | None, hedges: list[int]) -> float:
             mount.clear_cache()
-            mount.up(env)
+            mount.up(latency)
             try:
                 fresh_start()
                 return timed(lambda: cat(mount.mp / "obj.bin"))
@@ -456,7 +468,7 @@ def row3_mount(work: Path, size: int, runs: int) -> None:
         both, alone, plain = [], [], []
         hedged: dict[str, list[int]] = {"both": [], "alone": [], "plain": []}
         for _ in range(runs):
-            both.append(cold(m, {"OMNIFS_TEST_READ_LATENCY": "slow=0.2"}, hedged["both"]))
+            both.append(cold(m, {"slow": 0.2}, hedged["both"]))
             alone.append(cold(fast_only, None, hedged["alone"]))
             plain.append(cold(m, None, hedged["plain"]))
         print(f"3. fastest replica through the mount, cold {size // MiB} MiB: two replicas, the "

@@ -31,6 +31,7 @@ from providers.errors import InvalidInput
 
 from . import fallocate
 from .operations import Operations
+from .reader import ReadVia
 from .stores import Stores
 
 log = logging.getLogger("omnifs.mount")
@@ -136,7 +137,7 @@ def open_stores(config: Config) -> Stores:
 
 
 def build_operations(config: Config, catalog: Catalog, stores: Stores, *,
-                     writeback: bool = False) -> Operations:
+                     writeback: bool = False, read_via: ReadVia | None = None) -> Operations:
     """The filesystem a mount serves, before any kernel is involved.
 
     A new catalog is first filled from what the stores already hold. The
@@ -149,7 +150,8 @@ def build_operations(config: Config, catalog: Catalog, stores: Stores, *,
 
         import_stores(catalog, stores.by_name, config)
     # `[mount] writeback = true` in config, or --writeback on the command line
-    return Operations(config, catalog, stores, writeback=writeback or config.writeback)
+    return Operations(config, catalog, stores, writeback=writeback or config.writeback,
+                      read_via=read_via)
 
 
 async def start_background(ops: Operations, nursery: trio.Nursery) -> None:
@@ -164,8 +166,11 @@ async def start_background(ops: Operations, nursery: trio.Nursery) -> None:
 
 
 def serve(config: Config, mountpoint: str, *, ready: Callable[[], None] | None = None,
-          debug: bool = False, writeback: bool = False) -> int:
-    """Mount and serve until unmounted or signalled; returns an exit status."""
+          debug: bool = False, writeback: bool = False, read_via: ReadVia | None = None) -> int:
+    """Mount and serve until unmounted or signalled; returns an exit status.
+
+    ``read_via`` wraps the providers reads go to (mountfs/reader.py; tests slow a store).
+    """
     mp = os.path.abspath(mountpoint)
     if not os.path.isdir(mp):
         clear_stale_mount(mp)
@@ -177,7 +182,7 @@ def serve(config: Config, mountpoint: str, *, ready: Callable[[], None] | None =
     catalog = Catalog(config.catalog_path())
     stores = open_stores(config)
     try:
-        ops = build_operations(config, catalog, stores, writeback=writeback)
+        ops = build_operations(config, catalog, stores, writeback=writeback, read_via=read_via)
         trio.run(_main, ops, mp, config, ready, debug)
     finally:
         stores.close()

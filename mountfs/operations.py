@@ -45,8 +45,7 @@ from .catalog_wait import catalog_writable
 from .fallocate import FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, fallocate
 from .fuse_errors import wrap_handlers
 from .publish import Publisher
-from .reader import CachedStoreReader
-from .readpath import ReadStream
+from .reader import CachedStoreReader, ReadVia
 from .space import DiskBudget
 from .staging import OpenFile, StagingArea
 from .stores import MountHealth, Stores
@@ -95,7 +94,6 @@ def fuse_error(code: int) -> pyfuse3.FUSEError:
 class Handle:
     ino: int
     flags: int
-    stream: ReadStream | None = None
     #: the inode as the last read saw it, valid while the catalog connection has
     #: made no change since (``changes``) and for at most INODE_TTL seconds (``at``)
     inode: Inode | None = None
@@ -138,7 +136,7 @@ class Operations(pyfuse3.Operations):
     enable_writeback_cache = False
 
     def __init__(self, config: Config, catalog: Catalog, stores: Stores, *,
-                 writeback: bool = False):
+                 writeback: bool = False, read_via: ReadVia | None = None):
         super().__init__()
         #: close returns once the bytes are staged; uploads follow in the background
         #: (fsync still uploads before returning). See :meth:`run_uploads`.
@@ -157,7 +155,8 @@ class Operations(pyfuse3.Operations):
             # health from the daemon's verdicts plus this mount's own failures
             stores.attach_health(MountHealth(catalog.path))
         self.publisher = Publisher(catalog, stores, self.staging, config)
-        self.reader = CachedStoreReader(catalog, stores, config)  # the read-path issue's reader
+        #: reads: disk cache, fastest replica (``read_via``: see CachedStoreReader)
+        self.reader = CachedStoreReader(catalog, stores, config, read_via=read_via)
         #: published files' staging bytes on their way into the block cache
         self.written = Kept(self.reader.path.cache, config.cache_dir / "written")
         #: publishes under way (their staging files are freed when they end)

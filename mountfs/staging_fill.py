@@ -34,7 +34,7 @@ from providers.errors import IntegrityError, NotFound, OmnifsError, Unavailable
 from .replicas import ReplicaReader, _close_quietly
 
 if TYPE_CHECKING:
-    from .reader import FileRef
+    from .blocks import FileRef
 
 log = logging.getLogger("omnifs.read")
 

@@ -415,7 +415,7 @@ class BlockCache:
         """The block, or None (a miss; damaged entries are deleted and count as misses).
 
         ``count=False`` leaves hits and misses to the caller (the read path
-        counts a miss per store fetch, see mountfs/reader.py); damage is
+        counts a miss per store fetch, see mountfs/blocks.py); damage is
         always counted. ``mapped=True``: a read-only ``mmap`` of the value
         file when the entry has one (see the module docstring), for callers
         that only slice it; the map lives as long as references to it do.

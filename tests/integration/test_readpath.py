@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from mountfs.reader import FileRef, ReadPath
+from mountfs.blocks import FileRef, ReadPath
 from mountfs.replicas import Replica, ReplicaReader, StatsRegistry
 from omnifs.blockcache import BlockCache
 from providers import open_provider
@@ -484,16 +484,16 @@ def test_first_reads_out_of_order_within_block_0_make_one_request(make_provider,
 
 def test_one_stream_serves_a_whole_sequential_read(make_provider, cache, monkeypatch):
     """A stream that reached the end of the file is not followed by new ones that find nothing to do."""
-    from mountfs import reader
+    from mountfs.streamer import Streamer
 
     started = []
-    original = reader._Streamer.run
+    original = Streamer.run
 
     def counted(self):
         started.append(self.next_index)
         return original(self)
 
-    monkeypatch.setattr(reader._Streamer, "run", counted)
+    monkeypatch.setattr(Streamer, "run", counted)
     _, data, ref = counted_s3_file(make_provider, "one-stream", 16 * BLOCK)
     rp = make_path(cache, readahead=4)
     try:

@@ -13,9 +13,9 @@ import socket
 
 import pytest
 
-from mountfs.reader import TEST_LATENCY_ENV
 from omnifs.layout import object_meta
 from tests import servers as S
+from tests import slow_reads
 
 from .conftest import Mounted, write_config
 from .test_written_cache import _wait_cached
@@ -58,18 +58,17 @@ class CountingProxy(S.CuttableProxy):
 
 
 @pytest.fixture
-def counted(servers, tmp_path, monkeypatch):
+def counted(servers, tmp_path):
     """Factory: ``counted(files, slow=None)`` -> (Mounted, {name: CountingProxy}).
 
     ``files`` go into both stores (S3 and Azurite, each behind a CountingProxy)
     before the mount imports them; ``slow`` names a store whose reads the mount
-    delays by a second (its test seam, mountfs/reader.py).
+    delays by a second (tests/slow_reads.py).
     """
     made = []
+    slowed = {}  # id(Mounted) -> the process of a slowed mount, reaped after its unmount
 
     def make(files: dict[str, bytes], slow: str | None = None):
-        if slow:
-            monkeypatch.setenv(TEST_LATENCY_ENV, f"{slow}=1.0")
         proxies, settings = {}, {}
         for name, kind in (("s3a", "s3"), ("azb", "az")):
             bucket = S.unique_bucket()
@@ -88,7 +87,10 @@ def counted(servers, tmp_path, monkeypatch):
             for key, data in files.items():
                 p.write_bytes(key, data, object_meta(hashlib.sha256(data).hexdigest(),
                                                      1_700_000_000 * 10**9))
-        m.mount()
+        if slow:
+            slowed[id(m)] = slow_reads.start(cfg, mp, {slow: 1.0}, log_path=root / "mount.log")
+        else:
+            m.mount()
         _reset(proxies)  # the import's listings are no object reads
         return m, proxies
 
@@ -100,6 +102,8 @@ def counted(servers, tmp_path, monkeypatch):
             import subprocess
 
             subprocess.run(["fusermount3", "-u", "-z", str(m.mp)], check=False)
+        if id(m) in slowed:
+            slow_reads.wait_exit(slowed[id(m)])
         m.close()
         for proxy in proxies.values():
             proxy.close()

@@ -151,7 +151,7 @@ def test_every_store_hung_is_eio_within_the_timeout(proxied):
     # the stores answer again: so does the file (the failure is not remembered for long)
     for proxy in proxies.values():
         proxy.thaw()
-    time.sleep(3.5)  # mountfs.reader.FAILED_FOR
+    time.sleep(3.5)  # mountfs.blocks.FAILED_FOR
     assert (m.mp / "f.txt").read_bytes() == data
 
 
