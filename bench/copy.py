@@ -45,7 +45,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from providers import ProviderSettings, open_provider
+from omnifs.providers import ProviderSettings, open_provider
 from tests import servers as S
 from tests.cli import write_config
 

@@ -106,7 +106,7 @@ def serve(mountpoint: str, size: int, *, direct_io: bool, keep_cache: bool,
     import pyfuse3
     import trio
 
-    from mountfs.mount import READ_AHEAD_KB, fuse_options, raise_read_ahead
+    from omnifs.mountfs.mount import READ_AHEAD_KB, fuse_options, raise_read_ahead
     from omnifs.config import Config
 
     # with --url, the buffer every open's stream fills (made and touched now, as our

@@ -45,7 +45,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from providers import META_MTIME, META_SHA256
+from omnifs.providers import META_MTIME, META_SHA256
 from tests import servers as S
 
 MiB = 1024 * 1024

@@ -40,7 +40,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from providers import OmnifsError, open_provider
+from omnifs.providers import OmnifsError, open_provider
 from tests import servers as S
 
 MiB = 1024 * 1024

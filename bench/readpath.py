@@ -353,7 +353,7 @@ def rows2_4_cold(work: Path, size: int, runs: int, with_rclone: bool) -> None:
         print(f"   CPU during our read ({os.cpu_count()} cores x {med(ours):.2f} s = "
               f"{os.cpu_count() * med(ours):.2f} s): mount {mount_cpu:.2f} s, S3 server "
               f"{server_cpu:.2f} s, cat {cat_cpu:.2f} s")
-        from mountfs.blocks import WRITE_BEHIND
+        from omnifs.mountfs.blocks import WRITE_BEHIND
 
         put = med([cache_write_time(work, size) for _ in range(runs)])
         behind = max(0, size - WRITE_BEHIND) / size  # what cannot wait in memory for the writers
@@ -370,11 +370,11 @@ def rows2_4_cold(work: Path, size: int, runs: int, with_rclone: bool) -> None:
 
 
 def row3_fastest(work: Path, size: int, runs: int) -> None:
-    from mountfs.blocks import FileRef, ReadPath
-    from mountfs.replicas import Replica, ReplicaReader, StatsRegistry
+    from omnifs.mountfs.blocks import FileRef, ReadPath
+    from omnifs.mountfs.replicas import Replica, ReplicaReader, StatsRegistry
     from omnifs.blockcache import BlockCache
-    from providers import open_provider
-    from providers.faulty import FaultyProvider
+    from omnifs.providers import open_provider
+    from omnifs.providers.faulty import FaultyProvider
 
     server = S.start("s3")
     try:
@@ -452,7 +452,7 @@ def row3_mount(work: Path, size: int, runs: int) -> None:
             m.down()
         src.unlink()
 
-        from mountfs.replicas import mount_read_stats
+        from omnifs.mountfs.replicas import mount_read_stats
 
         def cold(mount: Mount, latency: dict | None, hedges: list[int]) -> float:
             mount.clear_cache()

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from omnifs.catalog import Catalog
 from omnifs.replication import queue_replicate
 from omnifs.work import Delete, enqueue
-from policy.placement import PlacementError, ProviderView, Rule, place
+from omnifs.policy.placement import PlacementError, ProviderView, Rule, place
 
 log = logging.getLogger("omnifs.daemon")
 

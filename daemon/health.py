@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 
 import trio
 
-from policy.health import DOWN, LOST, Health, Sample, Thresholds, classify, is_lost
-from providers import RESERVED_PREFIX, NotFound, OmnifsError, Provider, TimedOut
+from omnifs.policy.health import DOWN, LOST, Health, Sample, Thresholds, classify, is_lost
+from omnifs.providers import RESERVED_PREFIX, NotFound, OmnifsError, Provider, TimedOut
 
 log = logging.getLogger("omnifs.daemon")
 

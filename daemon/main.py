@@ -38,8 +38,8 @@ from omnifs.catalog import Catalog, CatalogError
 from omnifs.config import Config, load_config
 from omnifs.processes import DAEMON_KEY, this_process
 from omnifs.work import KINDS
-from policy.placement import rules_from_config, views_from_config
-from providers import OmnifsError, Provider, open_provider
+from omnifs.policy.placement import rules_from_config, views_from_config
+from omnifs.providers import OmnifsError, Provider, open_provider
 
 from .health import HealthBoard, Prober
 from .metrics import Metrics

@@ -10,7 +10,7 @@ import logging
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
-from policy.health import STATUSES
+from omnifs.policy.health import STATUSES
 
 log = logging.getLogger("omnifs.daemon")
 

@@ -56,7 +56,7 @@ from omnifs import scrub
 from omnifs.catalog import Catalog
 from omnifs.replication import queue_replicate
 from omnifs.scrub import EXTRA, MISSING, Problem, StoreReport
-from providers import NotFound, ObjectInfo, OmnifsError, Provider
+from omnifs.providers import NotFound, ObjectInfo, OmnifsError, Provider
 
 log = logging.getLogger("omnifs.daemon")
 

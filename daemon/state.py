@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from omnifs.catalog import Catalog, ProviderHealth
-from policy.health import Health, Sample
+from omnifs.policy.health import Health, Sample
 
 #: one provider_health row (kept under its old name for callers and tests)
 ProviderRow = ProviderHealth

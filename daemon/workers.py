@@ -40,8 +40,8 @@ import trio
 from omnifs.catalog import Catalog, WorkItem
 from omnifs.layout import long_key
 from omnifs.work import KINDS, FileWork, Malformed, from_item
-from policy.health import LOST, Sample
-from providers import OmnifsError, Provider
+from omnifs.policy.health import LOST, Sample
+from omnifs.providers import OmnifsError, Provider
 
 log = logging.getLogger("omnifs.daemon")
 

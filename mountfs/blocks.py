@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from omnifs.blockcache import BlockCache
-from providers.errors import OmnifsError, Unavailable
+from omnifs.providers.errors import OmnifsError, Unavailable
 
 from .blockpool import BlockPool
 from .readhandle import ReadHandle

@@ -29,8 +29,8 @@ from typing import Any, TypeVar
 
 import pyfuse3
 
-from providers.diskspace import is_disk_full
-from providers.errors import NotFound, OmnifsError
+from omnifs.providers.diskspace import is_disk_full
+from omnifs.providers.errors import NotFound, OmnifsError
 
 log = logging.getLogger("omnifs.mount")
 

@@ -26,8 +26,8 @@ from omnifs import sd_notify
 from omnifs.catalog import Catalog
 from omnifs.config import Config
 from omnifs.mounts import mount_at
-from providers import open_provider
-from providers.errors import InvalidInput
+from omnifs.providers import open_provider
+from omnifs.providers.errors import InvalidInput
 
 from . import fallocate
 from .operations import Operations

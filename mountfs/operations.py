@@ -38,8 +38,8 @@ from omnifs.catalog import ROOT_INODE, Catalog, Inode, now_ns
 from omnifs.layout import object_key
 from omnifs.replication import queue_attrs
 from omnifs.work import Delete, Move, enqueue
-from providers import RESERVED_PREFIX
-from providers.errors import Conflict, OmnifsError
+from omnifs.providers import RESERVED_PREFIX
+from omnifs.providers.errors import Conflict, OmnifsError
 
 from .catalog_wait import catalog_writable
 from .fallocate import FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, fallocate
@@ -50,14 +50,13 @@ from .space import DiskBudget
 from .staging import OpenFile, StagingArea
 from .stores import MountHealth, Stores
 from .written import Kept
+from .xattrs import XATTR_REPLICAS, format_replicas
 
 if TYPE_CHECKING:
     from omnifs.config import Config
 
 log = logging.getLogger("omnifs.mount")
 
-#: the read-only virtual xattr listing a file's replicas
-XATTR_REPLICAS = b"user.omnifs.replicas"
 NAME_MAX = 255
 #: seconds the kernel may cache names and attributes (only this mount changes them)
 ATTR_TIMEOUT = 1.0
@@ -106,16 +105,6 @@ class Handle:
 def _may_write(h: Handle) -> bool:
     """Whether closing ``h`` may have to publish: it could write, truncated or created."""
     return h.flags & os.O_ACCMODE != os.O_RDONLY or bool(h.flags & os.O_TRUNC) or h.created
-
-
-def format_replicas(cat: Catalog, inode: Inode) -> str:
-    """One line per replica: provider, state, version (and 'current' when it matches)."""
-    lines = []
-    for r in sorted(cat.replicas.of(inode.id), key=lambda r: r.provider):
-        current = "current" if r.version == inode.version else "old"
-        lines.append(f"{r.provider} {r.state} v{r.version} {current} {r.key}")
-    return "\n".join(lines) + ("\n" if lines else "")
-
 
 
 def _writes_catalog(handler):

@@ -50,8 +50,8 @@ from omnifs.catalog import Catalog, Inode, Replica
 from omnifs.layout import file_attrs, object_key, object_meta, placed_meta, write_sidecar
 from omnifs.replication import free_key_steps, queue_attrs
 from omnifs.work import Delete, Replicate, enqueue
-from policy.health import DOWN, LOST
-from policy.placement import (
+from omnifs.policy.health import DOWN, LOST
+from omnifs.policy.placement import (
     PlacementError,
     ProviderView,
     allowed,
@@ -60,7 +60,7 @@ from policy.placement import (
     rules_from_config,
     views_from_config,
 )
-from providers.errors import NoSpace, NotFound, OmnifsError, PermissionDenied, Unavailable
+from omnifs.providers.errors import NoSpace, NotFound, OmnifsError, PermissionDenied, Unavailable
 
 from .catalog_wait import catalog_writable
 from .quorum import Attempts, Speeds, nursery_for, race

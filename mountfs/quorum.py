@@ -29,7 +29,7 @@ from typing import Any
 
 import trio
 
-from providers.errors import OmnifsError, Unavailable
+from omnifs.providers.errors import OmnifsError, Unavailable
 
 log = logging.getLogger("omnifs.mount")
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from omnifs.blockcache import BlockCache
-from providers.errors import NoSpace, OmnifsError
+from omnifs.providers.errors import NoSpace, OmnifsError
 
 from .blocks import WRITE_BEHIND, FileRef, ReadPath
 from .readhandle import ReadHandle
@@ -26,7 +26,7 @@ from .staging_fill import fill_staging
 if TYPE_CHECKING:
     from omnifs.catalog import Catalog, Inode
     from omnifs.config import Config
-    from providers.base import Provider
+    from omnifs.providers.base import Provider
 
     from .stores import Stores
 

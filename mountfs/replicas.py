@@ -45,9 +45,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol, TypeVar
 
-from policy.health import DOWN
-from providers import RESERVED_PREFIX, Provider
-from providers.errors import IntegrityError, NotFound, OmnifsError, Unavailable
+from omnifs.policy.health import DOWN
+from omnifs.providers import RESERVED_PREFIX, Provider
+from omnifs.providers.errors import IntegrityError, NotFound, OmnifsError, Unavailable
 
 from .stores import counts_against
 

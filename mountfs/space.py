@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from providers.diskspace import SpareFile, no_space, room, spare_files
+from omnifs.providers.diskspace import SpareFile, no_space, room, spare_files
 
 if TYPE_CHECKING:
     from omnifs.blockcache import BlockCache

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from omnifs.blockcache import BlockCache
-from providers.errors import IntegrityError, NotFound, OmnifsError, Unavailable
+from omnifs.providers.errors import IntegrityError, NotFound, OmnifsError, Unavailable
 
 from .replicas import ReplicaReader, _close_quietly
 

@@ -26,10 +26,10 @@ from typing import Any, TypeVar
 import trio
 
 from omnifs.catalog import Catalog, ProviderHealth
-from policy.health import DEGRADED, DOWN, LOST, RANK, UNKNOWN
-from providers import Provider
-from providers.diskspace import is_disk_full
-from providers.errors import (
+from omnifs.policy.health import DEGRADED, DOWN, LOST, RANK, UNKNOWN
+from omnifs.providers import Provider
+from omnifs.providers.diskspace import is_disk_full
+from omnifs.providers.errors import (
     Conflict,
     IntegrityError,
     InvalidInput,

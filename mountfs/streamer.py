@@ -16,7 +16,7 @@ import time
 from typing import TYPE_CHECKING
 
 from omnifs.blockcache import aligned_buffer
-from providers.errors import OmnifsError, Unavailable
+from omnifs.providers.errors import OmnifsError, Unavailable
 
 from . import readahead
 from .replicas import ProviderStats, _close_quietly

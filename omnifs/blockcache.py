@@ -73,8 +73,8 @@ from typing import Self
 
 import diskcache
 
-from providers.diskspace import is_disk_full, no_space, room
-from providers.sparse import data_runs
+from omnifs.providers.diskspace import is_disk_full, no_space, room
+from omnifs.providers.sparse import data_runs
 
 from . import crc32c
 

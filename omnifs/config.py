@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from providers import InvalidInput, ProviderSettings, parse_uri
-from providers.diskspace import DEFAULT_FREE_SPACE_RATIO
-from providers.registry import provider_options
+from omnifs.providers import InvalidInput, ProviderSettings, parse_uri
+from omnifs.providers.diskspace import DEFAULT_FREE_SPACE_RATIO
+from omnifs.providers.registry import provider_options
 
 from .errors import ConfigError
 

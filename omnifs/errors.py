@@ -1,6 +1,6 @@
 """Errors of the omnifs core; the store errors come from providers.errors."""
 
-from providers.errors import (  # noqa: F401  (re-exported: one vocabulary)
+from omnifs.providers.errors import (  # noqa: F401  (re-exported: one vocabulary)
     Conflict,
     IntegrityError,
     InvalidInput,

@@ -50,8 +50,8 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from providers import ObjectInfo, Provider
-from providers.errors import Conflict, NotFound, OmnifsError
+from omnifs.providers import ObjectInfo, Provider
+from omnifs.providers.errors import Conflict, NotFound, OmnifsError
 
 from .catalog import Catalog, Inode, Replica
 from .config import Config

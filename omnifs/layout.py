@@ -36,8 +36,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import quote, unquote_to_bytes
 
-from providers import META_MTIME, META_SHA256, RESERVED_PREFIX, ObjectInfo, Provider
-from providers.errors import NotFound
+from omnifs.providers import META_MTIME, META_SHA256, RESERVED_PREFIX, ObjectInfo, Provider
+from omnifs.providers.errors import NotFound
 
 #: where files whose paths cannot be keys live
 LONG_PREFIX = f"{RESERVED_PREFIX}long/"

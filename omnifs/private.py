@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from providers import parse_uri
+from omnifs.providers import parse_uri
 
 log = logging.getLogger("omnifs")
 

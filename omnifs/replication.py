@@ -42,8 +42,8 @@ import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 
-from providers import META_SHA256, ObjectInfo, Provider
-from providers.errors import IntegrityError, NotFound, OmnifsError
+from omnifs.providers import META_SHA256, ObjectInfo, Provider
+from omnifs.providers.errors import IntegrityError, NotFound, OmnifsError
 
 from . import transfer
 from .blockcache import BlockCache

@@ -43,7 +43,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from typing import TypeVar
 
-from providers import RESERVED_PREFIX, NotFound, ObjectInfo, OmnifsError, Provider
+from omnifs.providers import RESERVED_PREFIX, NotFound, ObjectInfo, OmnifsError, Provider
 
 from .catalog import ROOT_INODE, Catalog
 from .replication import queue_replicate

@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from providers import META_MTIME, META_SHA256, Provider
-from providers.errors import IntegrityError, NotFound, OmnifsError, Unavailable
+from omnifs.providers import META_MTIME, META_SHA256, Provider
+from omnifs.providers.errors import IntegrityError, NotFound, OmnifsError, Unavailable
 
 from .catalog import Catalog, portable
 from .layout import SNAPSHOT_PREFIX

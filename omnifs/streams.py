@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from providers import IntegrityError, OmnifsError, Unavailable
+from omnifs.providers import IntegrityError, OmnifsError, Unavailable
 
 _END = b""
 

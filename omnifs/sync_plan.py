@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from providers import META_MTIME, RESERVED_PREFIX, ObjectInfo
+from omnifs.providers import META_MTIME, RESERVED_PREFIX, ObjectInfo
 
 from .printable import escape_controls
 from .units import human_bytes

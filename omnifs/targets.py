@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
-from providers import InvalidInput, Provider, ProviderSettings, open_provider, parse_uri
+from omnifs.providers import InvalidInput, Provider, ProviderSettings, open_provider, parse_uri
 
 from .config import Config, absolute_file_uri
 

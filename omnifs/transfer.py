@@ -44,8 +44,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from policy import tiers
-from providers import (
+from omnifs.policy import tiers
+from omnifs.providers import (
     META_MTIME,
     META_SHA256,
     IntegrityError,
@@ -56,7 +56,7 @@ from providers import (
     Provider,
     Unavailable,
 )
-from providers.base import read_info
+from omnifs.providers.base import read_info
 
 from .progress import ProgressCallback, Snapshot, Stats
 from .streams import Prefetch, Verifier

@@ -34,7 +34,7 @@ from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, fields
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self
 
-from providers.errors import InvalidInput
+from omnifs.providers.errors import InvalidInput
 
 if TYPE_CHECKING:
     from .catalog import WorkItem

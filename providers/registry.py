@@ -16,15 +16,17 @@ from .errors import InvalidInput
 #: scheme -> (class, the config keys it understands beyond the common ones).
 #: Kept as data here so that validating a config imports no SDK.
 _REGISTRY: dict[str, tuple[str, tuple[str, ...]]] = {
-    "s3": ("providers.s3:S3Provider",
+    "s3": ("omnifs.providers.s3:S3Provider",
            ("endpoint", "access_key", "secret_key", "profile", "addressing_style",
             "max_attempts", "checksums")),
-    "gs": ("providers.gcs:GCSProvider", ("endpoint", "credentials_file", "project", "part_size")),
-    "az": ("providers.azure:AzureProvider",
+    "gs": ("omnifs.providers.gcs:GCSProvider",
+           ("endpoint", "credentials_file", "project", "part_size")),
+    "az": ("omnifs.providers.azure:AzureProvider",
            ("connection_string", "account_url", "account_key", "sas_token", "part_size",
             "max_concurrency", "multipart_threshold", "content_md5")),
-    "minio": ("providers.minio:MinioProvider", ("endpoint", "access_key", "secret_key", "cert_check")),
-    "file": ("providers.local:LocalProvider", ("fsync", "free_space_ratio")),
+    "minio": ("omnifs.providers.minio:MinioProvider",
+              ("endpoint", "access_key", "secret_key", "cert_check")),
+    "file": ("omnifs.providers.local:LocalProvider", ("fsync", "free_space_ratio")),
 }
 
 SCHEMES = tuple(_REGISTRY)

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from providers import ProviderSettings
+from omnifs.providers import ProviderSettings
 
 OMNIFS = [sys.executable, "-m", "omnifs"]
 

@@ -13,9 +13,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from providers import open_provider
+from omnifs.providers import open_provider
 from tests import servers as S
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from providers import Unavailable
+from omnifs.providers import Unavailable
 
 
 def check_readinto(p, key: str, data: bytes) -> None:

@@ -38,7 +38,7 @@ log = logging.getLogger("omnifs.test.slow_reads")
 
 def slowed(latency: dict[str, float]) -> Callable:
     """A ``read_via`` hook: reads of each store named in ``latency`` wait that long first."""
-    from providers.faulty import FaultyProvider
+    from omnifs.providers.faulty import FaultyProvider
 
     def wrap(name: str, provider):
         secs = latency.get(name)
@@ -101,7 +101,7 @@ def _latency(item: str) -> tuple[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from mountfs.mount import serve
+    from omnifs.mountfs.mount import serve
     from omnifs.config import load_config
     from omnifs.private import restrict_umask
 

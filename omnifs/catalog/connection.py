@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
-from providers.errors import InvalidInput, OmnifsError
+from omnifs.providers.errors import InvalidInput, OmnifsError
 
 from .health import HealthLog
 from .namespace import Namespace

@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
-from policy.health import Sample
-from providers.errors import InvalidInput
+from omnifs.policy.health import Sample
+from omnifs.providers.errors import InvalidInput
 
 #: health sample sources (``health_samples.source``)
 HEALTH_SOURCES = ("probe", "worker", "mount", "daemon")

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
-from providers.errors import Conflict, InvalidInput, NotFound
+from omnifs.providers.errors import Conflict, InvalidInput, NotFound
 
 from .schema import ROOT_INODE
 

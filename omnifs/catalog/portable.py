@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from providers.errors import IntegrityError, InvalidInput
+from omnifs.providers.errors import IntegrityError, InvalidInput
 
 from ..processes import DAEMON_KEY
 from .connection import Catalog

@@ -28,8 +28,8 @@ import botocore.session
 import botocore.utils
 import pytest
 
-from providers import ProviderSettings, open_provider
-from providers.errors import OmnifsError
+from omnifs.providers import ProviderSettings, open_provider
+from omnifs.providers.errors import OmnifsError
 from tests.servers import free_port
 
 KEY_ID, SECRET = "AKIDCONTRACT", "contract-secret"
@@ -102,7 +102,7 @@ def test_session_parser_defaults_take_our_timestamp_parser():
 
 @pytest.mark.parametrize("value", ["2015-10-21T07:28:00.000Z", "Wed, 21 Oct 2015 07:28:00 GMT"])
 def test_our_timestamp_parser_agrees_with_botocores(value):
-    from providers.s3 import parse_timestamp
+    from omnifs.providers.s3 import parse_timestamp
 
     assert parse_timestamp(value) == botocore.utils.parse_timestamp(value)
 

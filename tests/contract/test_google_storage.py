@@ -10,7 +10,7 @@ import inspect
 
 import requests
 
-from providers import ProviderSettings, open_provider
+from omnifs.providers import ProviderSettings, open_provider
 from tests.servers import free_port
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import pyfuse3
 import pytest
 
-from mountfs import fallocate
+from omnifs.mountfs import fallocate
 from tests.mount.conftest import fuse_missing
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,7 +90,7 @@ def test_no_session_nothing_is_patched():
 CHILD = textwrap.dedent("""
     import ctypes, sys
     import pyfuse3, trio
-    from mountfs import fallocate
+    from omnifs.mountfs import fallocate
 
     async def main():
         pyfuse3.init(pyfuse3.Operations(), sys.argv[1], set())

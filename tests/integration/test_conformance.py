@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from providers import (
+from omnifs.providers import (
     META_MTIME,
     META_SHA256,
     InvalidInput,
@@ -26,7 +26,7 @@ from providers import (
     Unavailable,
     open_provider,
 )
-from providers.base import read_info
+from omnifs.providers.base import read_info
 from tests import servers as S
 
 MiB = 1024 * 1024

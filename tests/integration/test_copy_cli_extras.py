@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from providers import open_provider
+from omnifs.providers import open_provider
 from tests.cli import OMNIFS, run, write_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

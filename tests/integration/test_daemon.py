@@ -23,13 +23,13 @@ from pathlib import Path
 import pytest
 import trio
 
-from daemon.main import Daemon
-from daemon.reconcile import Reconciler
-from daemon.state import read_health
+from omnifs.daemon.main import Daemon
+from omnifs.daemon.reconcile import Reconciler
+from omnifs.daemon.state import read_health
 from omnifs.catalog import Catalog
 from omnifs.config import parse_config
 from omnifs.work import Delete, Move, Replicate, enqueue
-from providers import META_MTIME, META_SHA256, ProviderSettings, open_provider
+from omnifs.providers import META_MTIME, META_SHA256, ProviderSettings, open_provider
 from tests import servers as S
 from tests.mount.conftest import fuse_missing
 
@@ -544,7 +544,7 @@ def test_status_shows_health_queue_and_under_replication(make_settings, tmp_path
     assert before["queue"]["oldest_pending_age"] >= 0
     assert {p["status"] for p in before["providers"].values()} == {"healthy"}
 
-    from omnifs.commands.daemon import gather
+    from omnifs.cli.daemon import gather
 
     during = []
 
@@ -557,7 +557,7 @@ def test_status_shows_health_queue_and_under_replication(make_settings, tmp_path
     run_daemon_until(cfg, drained_then_status)
     assert during == ["running"]
     # what a mount measured on its reads, saved beside its cache
-    from mountfs.replicas import SNAPSHOT_NAME, StatsRegistry
+    from omnifs.mountfs.replicas import SNAPSHOT_NAME, StatsRegistry
 
     reads = StatsRegistry()
     reads.get("one")
@@ -694,7 +694,7 @@ def test_replica_verified_against_the_catalog_sha256(make_settings, tmp_path):
     same size and the same metadata (its own SHA-256 claim included).
     """
     from omnifs import replication
-    from providers import IntegrityError
+    from omnifs.providers import IntegrityError
 
     a, b = make_settings("s3", name="one"), make_settings("az", name="two")
     cfg = make_config(tmp_path, [a, b])

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from providers import open_provider
+from omnifs.providers import open_provider
 from tests.cli import write_config
 
 ROOT = Path(__file__).resolve().parents[2]

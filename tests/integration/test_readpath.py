@@ -14,12 +14,12 @@ import time
 
 import pytest
 
-from mountfs.blocks import FileRef, ReadPath
-from mountfs.replicas import Replica, ReplicaReader, StatsRegistry
+from omnifs.mountfs.blocks import FileRef, ReadPath
+from omnifs.mountfs.replicas import Replica, ReplicaReader, StatsRegistry
 from omnifs.blockcache import BlockCache
-from providers import open_provider
-from providers.errors import IntegrityError, Unavailable
-from providers.faulty import FaultyProvider
+from omnifs.providers import open_provider
+from omnifs.providers.errors import IntegrityError, Unavailable
+from omnifs.providers.faulty import FaultyProvider
 from tests import servers as S
 
 KiB = 1024
@@ -484,7 +484,7 @@ def test_first_reads_out_of_order_within_block_0_make_one_request(make_provider,
 
 def test_one_stream_serves_a_whole_sequential_read(make_provider, cache, monkeypatch):
     """A stream that reached the end of the file is not followed by new ones that find nothing to do."""
-    from mountfs.streamer import Streamer
+    from omnifs.mountfs.streamer import Streamer
 
     started = []
     original = Streamer.run
@@ -513,7 +513,7 @@ def test_one_stream_serves_a_whole_sequential_read(make_provider, cache, monkeyp
 
 def test_fill_staging_takes_cached_blocks_and_streams_each_missing_run(make_provider, cache,
                                                                        tmp_path):
-    from mountfs.staging_fill import fill_staging
+    from omnifs.mountfs.staging_fill import fill_staging
 
     a, data, ref = counted_s3_file(make_provider, "fill", 7 * BLOCK - 100)
     for index in (0, 1, 4):
@@ -531,7 +531,7 @@ def test_fill_staging_takes_cached_blocks_and_streams_each_missing_run(make_prov
 
 
 def test_fill_staging_fails_over_mid_stream(make_provider, cache, tmp_path):
-    from mountfs.staging_fill import fill_staging
+    from omnifs.mountfs.staging_fill import fill_staging
 
     data = os.urandom(8 * BLOCK)
     breaks = FaultyProvider(make_provider("s3"), name="breaks", bandwidth=4 * MiB)
@@ -552,7 +552,7 @@ def test_fill_staging_fails_over_mid_stream(make_provider, cache, tmp_path):
 
 
 def test_fill_staging_leaves_holes_and_refuses_other_bytes(make_provider, cache, tmp_path):
-    from mountfs.staging_fill import fill_staging
+    from omnifs.mountfs.staging_fill import fill_staging
 
     data = b"head" + bytes(6 * BLOCK) + b"tail"
     a = FaultyProvider(make_provider("s3"))

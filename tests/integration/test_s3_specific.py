@@ -14,9 +14,9 @@ import os
 import boto3
 import pytest
 
-import providers.minio as pminio
-import providers.s3 as ps3
-from providers import (
+import omnifs.providers.minio as pminio
+import omnifs.providers.s3 as ps3
+from omnifs.providers import (
     Conflict,
     InvalidInput,
     NotFound,

@@ -22,7 +22,7 @@ import pytest
 
 from omnifs.catalog import Catalog
 from omnifs.config import load_config
-from providers import Provider, open_provider
+from omnifs.providers import Provider, open_provider
 from tests.servers import CuttableProxy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -191,7 +191,7 @@ def make_mount(tmp_path_factory, request):
             if kind == "file":
                 store = (store_dir or root) / f"store-{i}"
                 store.mkdir()
-                from providers import ProviderSettings
+                from omnifs.providers import ProviderSettings
 
                 settings[name] = ProviderSettings(name=name, uri=f"file://{store}")
             else:

@@ -20,8 +20,8 @@ import pyfuse3
 import trio
 import trio.testing
 
-from mountfs.mount import open_stores
-from mountfs.operations import Operations
+from omnifs.mountfs.mount import open_stores
+from omnifs.mountfs.operations import Operations
 from omnifs.catalog import ROOT_INODE, Catalog
 from omnifs.config import parse_config
 

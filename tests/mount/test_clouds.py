@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from providers import META_MTIME, META_SHA256
+from omnifs.providers import META_MTIME, META_SHA256
 
 from .conftest import ROOT, omnifs
 from .test_tools import GIT, run, tree_digest

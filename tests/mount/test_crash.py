@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from providers import META_SHA256
+from omnifs.providers import META_SHA256
 
 WRITER = r"""
 import os, sys, time

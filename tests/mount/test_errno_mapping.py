@@ -9,8 +9,8 @@ import pyfuse3
 import pytest
 import trio
 
-from mountfs.fuse_errors import fuse_handler, to_errno
-from providers.errors import (
+from omnifs.mountfs.fuse_errors import fuse_handler, to_errno
+from omnifs.providers.errors import (
     InvalidInput,
     NoSpace,
     NotFound,

@@ -14,7 +14,7 @@ import random
 
 import pytest
 
-from mountfs.fallocate import (
+from omnifs.mountfs.fallocate import (
     FALLOC_FL_KEEP_SIZE,
     FALLOC_FL_PUNCH_HOLE,
     FALLOC_FL_ZERO_RANGE,

@@ -82,7 +82,7 @@ def test_mount_errors_are_one_line(mnt, tmp_path):
 
 
 def test_read_ahead_raised_for_1mib_reads(mnt):
-    from mountfs.mount import READ_AHEAD_KB, mount_device
+    from omnifs.mountfs.mount import READ_AHEAD_KB, mount_device
 
     dev = mount_device(str(mnt.mp))
     assert dev is not None

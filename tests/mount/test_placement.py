@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from providers import ProviderSettings
+from omnifs.providers import ProviderSettings
 
 EU_RULE = {"paths": ["/eu/**"], "regions": ["eu-*"]}
 
@@ -145,7 +145,7 @@ def test_close_fails_with_eio_when_every_allowed_provider_is_down(make_mount, tm
 
 def test_mount_health_merges_own_failures_with_daemon_verdicts(tmp_path):
     """No mount needed: the status rules of MountHealth, with a clock the test moves."""
-    from mountfs.stores import LOCAL_DOWN_FOR, VERDICT_TTL, MountHealth
+    from omnifs.mountfs.stores import LOCAL_DOWN_FOR, VERDICT_TTL, MountHealth
     from omnifs.catalog import Catalog
 
     now = [1000.0]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from providers import ProviderSettings
+from omnifs.providers import ProviderSettings
 from tests.mount.conftest import Mounted, omnifs, write_config
 from tests.mount.test_posix import _as_nobody
 

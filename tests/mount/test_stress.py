@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from mountfs.fallocate import FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, fallocate
+from omnifs.mountfs.fallocate import FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, fallocate
 from tests.mount.conftest import omnifs
 
 MiB = 1 << 20

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from providers import META_MTIME, META_SHA256
+from omnifs.providers import META_MTIME, META_SHA256
 
 from .conftest import ROOT, Mounted, omnifs
 

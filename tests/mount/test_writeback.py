@@ -30,7 +30,7 @@ def test_writeback_tools_and_background_upload(make_mount, tmp_path):
     data = (SRC / "base.py").read_bytes()
     assert (m.mp / "tree" / "base.py").stat().st_size == len(data)
     first = m.provider(m.names[0])
-    assert wait_for(lambda: first.exists("tree/base.py") and first.exists("omnifs/cli.py"))
+    assert wait_for(lambda: first.exists("tree/base.py") and first.exists("omnifs/cli/__init__.py"))
     assert first.read_bytes("tree/base.py") == data
     # fsync still waits for the upload
     fd = os.open(m.mp / "synced", os.O_CREAT | os.O_WRONLY, 0o644)

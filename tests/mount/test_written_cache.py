@@ -14,7 +14,7 @@ import time
 import pytest
 import trio
 
-from daemon.main import Daemon
+from omnifs.daemon.main import Daemon
 from omnifs.cached_content import holds, open_cache
 from omnifs.catalog import Catalog
 from omnifs.config import load_config

@@ -38,15 +38,15 @@ import pyfuse3
 import pytest
 import trio
 
-from mountfs import fallocate
-from mountfs.mount import build_operations, start_background
-from mountfs.operations import Operations
-from mountfs.stores import MountHealth, Stores
+from omnifs.mountfs import fallocate
+from omnifs.mountfs.mount import build_operations, start_background
+from omnifs.mountfs.operations import Operations
+from omnifs.mountfs.stores import MountHealth, Stores
 from omnifs.catalog import ROOT_INODE, Catalog
 from omnifs.config import Config, parse_config
 from omnifs.layout import object_meta
-from providers import open_provider
-from providers.faulty import FaultyProvider
+from omnifs.providers import open_provider
+from omnifs.providers.faulty import FaultyProvider
 from tests import servers as S
 
 #: pyfuse3's calls that reach the kernel (``/dev/fuse``); none may run in this tier

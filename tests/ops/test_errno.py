@@ -8,8 +8,8 @@ import stat
 
 import pyfuse3
 
-from mountfs.stores import LOCAL_DOWN_FOR
-from providers.errors import NoSpace, PermissionDenied
+from omnifs.mountfs.stores import LOCAL_DOWN_FOR
+from omnifs.providers.errors import NoSpace, PermissionDenied
 
 from .conftest import raises_errno
 

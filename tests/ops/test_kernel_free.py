@@ -8,7 +8,7 @@ import stat
 import pyfuse3
 import pytest
 
-from mountfs import fallocate
+from omnifs.mountfs import fallocate
 
 from .conftest import KERNEL_CALLS, Ctx, Fields, Listing
 

@@ -12,7 +12,7 @@ import os
 import pytest
 import trio
 
-from mountfs.stores import LOCAL_DOWN_FOR
+from omnifs.mountfs.stores import LOCAL_DOWN_FOR
 
 from .conftest import raises_errno
 

@@ -186,7 +186,7 @@ def test_entries_of_the_older_header_format_are_still_served(tmp_path):
 
 
 def test_mount_read_stats_for_status(tmp_path):
-    from mountfs.replicas import StatsRegistry, mount_read_stats
+    from omnifs.mountfs.replicas import StatsRegistry, mount_read_stats
 
     assert mount_read_stats(tmp_path) == []
     reg = StatsRegistry()

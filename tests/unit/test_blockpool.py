@@ -6,8 +6,8 @@ import ctypes
 import gc
 import threading
 
-from mountfs import blockpool
-from mountfs.blockpool import BlockPool
+from omnifs.mountfs import blockpool
+from omnifs.mountfs.blockpool import BlockPool
 
 SIZE = 64 * 1024
 

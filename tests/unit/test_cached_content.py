@@ -16,7 +16,7 @@ from omnifs.blockcache import BlockCache
 from omnifs.cached_content import CachedContent, CacheMiss, holds, keep_file
 from omnifs.layout import object_meta
 from omnifs.replication import copy_from_cache
-from providers import ProviderSettings, open_provider
+from omnifs.providers import ProviderSettings, open_provider
 
 KiB = 1024
 

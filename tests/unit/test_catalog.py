@@ -9,7 +9,7 @@ import stat
 import pytest
 
 from omnifs.catalog import ROOT_INODE, Catalog, schema
-from providers.errors import Conflict, NotFound
+from omnifs.providers.errors import Conflict, NotFound
 
 FILE = stat.S_IFREG | 0o644
 DIR = stat.S_IFDIR | 0o755
@@ -206,7 +206,7 @@ def test_claims_are_atomic_across_processes(tmp_path):
 # -- provider health (migration 3) ----------------------------------------------
 
 def test_health_samples_verdicts_counters_and_load(cat):
-    from policy.health import Sample
+    from omnifs.policy.health import Sample
 
     cat.health.record_sample("a", False, 0.5, error="a: connection refused\nsecond line", at=100.0)
     cat.health.record_samples("a", [Sample(101.0, 0.01, True), Sample(102.0, 0.2, False)],
@@ -285,7 +285,7 @@ def test_queue_defer_release_complete_many_and_holders(cat):
 
 
 def test_health_rows_samples_and_counters(cat):
-    from policy.health import Sample
+    from omnifs.policy.health import Sample
 
     cat.health.record_sample("a", False, 0.5, error="boom\nsecond line", source="mount", at=10.0)
     cat.health.record_samples("a", [Sample(11.0, 0.01, True), Sample(12.0, 0.02, True)],

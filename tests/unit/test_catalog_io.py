@@ -20,8 +20,8 @@ from omnifs.layout import (
     object_meta,
 )
 from omnifs.snapshot import parse_key, snapshot_key
-from providers import ObjectInfo
-from providers.errors import IntegrityError, InvalidInput
+from omnifs.providers import ObjectInfo
+from omnifs.providers.errors import IntegrityError, InvalidInput
 
 FILE = stat.S_IFREG | 0o644
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from providers.base import DEFAULT_CONTENT_TYPE, content_type_for, guess_content_type
+from omnifs.providers.base import DEFAULT_CONTENT_TYPE, content_type_for, guess_content_type
 
 
 @pytest.mark.parametrize(("key", "expected"), [

@@ -8,15 +8,15 @@ import time
 import pytest
 import trio
 
-from daemon.health import HealthBoard, Prober
-from daemon.reconcile import conflict_name
-from daemon.settings import DaemonSettings, parse_daemon
-from daemon.state import State, read_health
-from daemon.workers import backoff, lock_keys
+from omnifs.daemon.health import HealthBoard, Prober
+from omnifs.daemon.reconcile import conflict_name
+from omnifs.daemon.settings import DaemonSettings, parse_daemon
+from omnifs.daemon.state import State, read_health
+from omnifs.daemon.workers import backoff, lock_keys
 from omnifs.catalog import Catalog, WorkItem
 from omnifs.errors import ConfigError
 from omnifs.sd_notify import notify, watchdog_interval
-from providers import NotFound, Unavailable
+from omnifs.providers import NotFound, Unavailable
 
 
 def item(kind: str, **payload) -> WorkItem:
@@ -218,9 +218,9 @@ def test_prober_keeps_a_store_busy_with_our_transfers_up(tmp_path):
 
 def test_prober_takes_a_failure_the_sdk_already_retried_as_confirmed(tmp_path, monkeypatch):
     """One round, one probe: a failure that took the SDK's retries is down at once."""
-    import daemon.health
+    from omnifs.daemon import health
 
-    monkeypatch.setattr(daemon.health, "CONFIRMED_AFTER", 0.2)
+    monkeypatch.setattr(health, "CONFIRMED_AFTER", 0.2)
     stores = {"a": FakeStore("a")}
     stores["a"].mode = "refusing"
     state = State(tmp_path / "c.db")

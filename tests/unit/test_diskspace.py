@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 
-from providers.diskspace import SpareFile, check_room, is_disk_full, room, spare_files
+from omnifs.providers.diskspace import SpareFile, check_room, is_disk_full, room, spare_files
 
 
 def test_room_is_free_space_less_the_reserve(tmp_path):

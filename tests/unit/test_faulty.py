@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from providers import NotFound, ProviderSettings, Throttled, Unavailable, open_provider
-from providers.faulty import FaultyProvider
-from providers.registry import SCHEMES
+from omnifs.providers import NotFound, ProviderSettings, Throttled, Unavailable, open_provider
+from omnifs.providers.faulty import FaultyProvider
+from omnifs.providers.registry import SCHEMES
 
 
 @pytest.fixture

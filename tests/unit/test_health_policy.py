@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from policy.health import (
+from omnifs.policy.health import (
     DEGRADED,
     DOWN,
     HEALTHY,

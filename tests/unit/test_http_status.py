@@ -17,7 +17,7 @@ from azure.core import exceptions as aexc
 from google.api_core import exceptions as gexc
 from minio.error import S3Error, ServerError
 
-from providers import (
+from omnifs.providers import (
     Conflict,
     InvalidInput,
     NotFound,
@@ -29,7 +29,7 @@ from providers import (
     Unavailable,
     open_provider,
 )
-from providers.http_status import STATUS_ERRORS, status_class, status_error
+from omnifs.providers.http_status import STATUS_ERRORS, status_class, status_error
 
 #: nothing listens here: building a client does not connect
 DEAD = "http://127.0.0.1:9"

@@ -16,9 +16,9 @@ from omnifs.layout import (
     placed_meta,
     write_sidecar,
 )
-from providers import InvalidInput, ProviderSettings
-from providers.local import LocalProvider
-from providers.s3 import S3Provider
+from omnifs.providers import InvalidInput, ProviderSettings
+from omnifs.providers.local import LocalProvider
+from omnifs.providers.s3 import S3Provider
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from policy.placement import (
+from omnifs.policy.placement import (
     Placement,
     PlacementError,
     ProviderView,

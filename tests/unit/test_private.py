@@ -105,7 +105,7 @@ def test_every_command_runs_with_umask_077(tmp_path):
 
 
 def test_local_store_objects_are_private_whatever_the_umask(tmp_path):
-    from providers import ProviderSettings, open_provider
+    from omnifs.providers import ProviderSettings, open_provider
 
     old = os.umask(0)
     try:

@@ -6,8 +6,8 @@ import pytest
 import trio
 import trio.testing
 
-from mountfs.quorum import HEDGE_MAX, HEDGE_MIN, Attempts, Speed, race
-from providers import TimedOut, Unavailable
+from omnifs.mountfs.quorum import HEDGE_MAX, HEDGE_MIN, Attempts, Speed, race
+from omnifs.providers import TimedOut, Unavailable
 
 
 def run_race(behaviour: dict[str, tuple[float, bool]], order: list[str], quorum: int,

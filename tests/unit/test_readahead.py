@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mountfs.readahead import Plan, Stream, Window, plan, reserve, stream_reaches, wanted
+from omnifs.mountfs.readahead import Plan, Stream, Window, plan, reserve, stream_reaches, wanted
 
 BS = 1024  # block size
 KiB = 1024

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from providers import InvalidInput, Location, ProviderSettings, open_provider, parse_uri
-from providers.base import Provider
-from providers.registry import SCHEMES, provider_class
+from omnifs.providers import InvalidInput, Location, ProviderSettings, open_provider, parse_uri
+from omnifs.providers.base import Provider
+from omnifs.providers.registry import SCHEMES, provider_class
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -69,7 +69,7 @@ def test_unknown_scheme_lists_the_known_ones():
 
 
 def test_provider_class_for_file():
-    from providers.local import LocalProvider
+    from omnifs.providers.local import LocalProvider
 
     cls = provider_class("file")
     assert cls is LocalProvider

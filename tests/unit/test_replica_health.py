@@ -1,8 +1,8 @@
 """The reader follows the mount's health view: down replicas last, store failures reported."""
 
-from mountfs.replicas import DOWN, Replica, ReplicaReader, StatsRegistry
-from providers import NotFound, ProviderSettings, Unavailable
-from providers.local import LocalProvider
+from omnifs.mountfs.replicas import DOWN, Replica, ReplicaReader, StatsRegistry
+from omnifs.providers import NotFound, ProviderSettings, Unavailable
+from omnifs.providers.local import LocalProvider
 
 
 class Health:

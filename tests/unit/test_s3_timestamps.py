@@ -5,7 +5,7 @@ from __future__ import annotations
 import botocore.utils
 import pytest
 
-from providers.s3 import parse_timestamp
+from omnifs.providers.s3 import parse_timestamp
 
 
 @pytest.mark.parametrize("value", [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from omnifs.commands.daemon import scrub_line
+from omnifs.cli.daemon import scrub_line
 from omnifs.scrub import (
     EXTRA,
     MISSING,
@@ -17,7 +17,7 @@ from omnifs.scrub import (
     pick_for_verification,
     root_missing,
 )
-from providers import META_SHA256, NotFound, ObjectInfo
+from omnifs.providers import META_SHA256, NotFound, ObjectInfo
 
 
 def claim(ino: int, key: str, size: int = 10, sha: str | None = "aa",

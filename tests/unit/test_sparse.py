@@ -9,9 +9,9 @@ import random
 import pytest
 
 from omnifs.blockcache import BlockCache
-from providers import ProviderSettings
-from providers.local import LocalProvider
-from providers.sparse import PAGE, copy_fd, copy_stream, data_extents, data_runs
+from omnifs.providers import ProviderSettings
+from omnifs.providers.local import LocalProvider
+from omnifs.providers.sparse import PAGE, copy_fd, copy_stream, data_extents, data_runs
 
 MiB = 1 << 20
 

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from mountfs.staging_fill import HOLE, _write_data
+from omnifs.mountfs.staging_fill import HOLE, _write_data
 
 
 @pytest.mark.parametrize("layout", [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from omnifs.sync_plan import Filter, build_plan, compare, settle
-from providers import META_MTIME, META_SHA256, ObjectInfo
+from omnifs.providers import META_MTIME, META_SHA256, ObjectInfo
 
 
 def info(key="k", size=10, sha=None, mtime=None, last_modified=100.0, **checksums) -> ObjectInfo:

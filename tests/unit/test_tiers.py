@@ -2,7 +2,7 @@
 
 import pytest
 
-from policy.tiers import CLASSES, tier_class, translate
+from omnifs.policy.tiers import CLASSES, tier_class, translate
 
 S3 = ("STANDARD", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR", "GLACIER",
       "DEEP_ARCHIVE")
@@ -45,10 +45,10 @@ def test_unknown_names_and_stores_without_tiers():
 
 
 def test_every_tier_a_provider_offers_has_a_class():
-    from providers.azure import TIERS as az
-    from providers.gcs import TIERS as gs
-    from providers.minio import MinioProvider
-    from providers.s3 import S3Provider
+    from omnifs.providers.azure import TIERS as az
+    from omnifs.providers.gcs import TIERS as gs
+    from omnifs.providers.minio import MinioProvider
+    from omnifs.providers.s3 import S3Provider
 
     for tiers in (az, gs, S3Provider.capabilities.tiers, MinioProvider.capabilities.tiers):
         for t in tiers:

@@ -15,7 +15,7 @@ from omnifs import work
 from omnifs.catalog import ROOT_INODE, Catalog, WorkItem
 from omnifs.replication import Relocation, free_key, free_key_steps
 from omnifs.work import Attrs, Delete, Malformed, Move, Replicate
-from providers import InvalidInput, NotFound, ProviderSettings, open_provider
+from omnifs.providers import InvalidInput, NotFound, ProviderSettings, open_provider
 
 FILE = stat.S_IFREG | 0o644
 

@@ -12,7 +12,7 @@ import argparse
 import contextlib
 import sys
 
-from providers import InvalidInput, NotFound
+from omnifs.providers import InvalidInput, NotFound
 
 from ..config import load_config
 from ..progress import JsonLines, RichBar, Stats, summary_line

@@ -1,6 +1,8 @@
-"""The ``omnifs`` command: one entry point, subcommands from omnifs/commands/.
+"""The ``omnifs`` command: ``main`` here; every other module of this package is a
+group of subcommands (``mount``, ``daemon``, ``transfer``, ``objects``, ``check``,
+``catalog``, ``cache``).
 
-Every module in ``omnifs.commands`` has ``register(subparsers)`` adding its
+Each such module has ``register(subparsers)`` adding its
 subcommands, each with ``set_defaults(func=handler)``; ``handler(args)``
 returns the exit status. Errors reach the user as one line, never a
 traceback (``--debug`` shows it). Log lines and error lines escape control
@@ -17,12 +19,12 @@ import os
 import pkgutil
 import sys
 
-from providers.diskspace import is_disk_full
+from omnifs.providers.diskspace import is_disk_full
 
-from . import __version__, commands
-from .errors import InvalidInput, OmnifsError
-from .printable import escape_controls
-from .private import restrict_umask
+from .. import __version__
+from ..errors import InvalidInput, OmnifsError
+from ..printable import escape_controls
+from ..private import restrict_umask
 
 log = logging.getLogger("omnifs")
 
@@ -43,8 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "~/.config/omnifs/omnifs.toml, /etc/omnifs/omnifs.toml)")
     parser.add_argument("--debug", action="store_true", help="verbose logs and tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    modules = [importlib.import_module(f"{commands.__name__}.{m.name}")
-               for m in pkgutil.iter_modules(commands.__path__)]
+    modules = [importlib.import_module(f"{__name__}.{m.name}")
+               for m in pkgutil.iter_modules(__path__)]
     for module in sorted(modules, key=lambda m: getattr(m, "ORDER", 100)):
         module.register(sub)
     # --config and --debug are accepted after the command too (`omnifs init --config X`)

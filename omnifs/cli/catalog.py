@@ -50,7 +50,7 @@ def _config(args):
 
 
 def cmd_snapshot(args) -> int:
-    from mountfs.mount import open_stores
+    from omnifs.mountfs.mount import open_stores
     from omnifs import snapshot
 
     cfg = _config(args)

@@ -86,7 +86,7 @@ def _config(args):
 def cmd_mount(args) -> int:
     cfg = _config(args)
     mp = args.mountpoint
-    from mountfs.mount import clear_stale_mount, serve
+    from omnifs.mountfs.mount import clear_stale_mount, serve
 
     clear_stale_mount(mp)
     if os.path.ismount(mp):
@@ -256,7 +256,7 @@ def _wait_for_exit(pids: list[int], timeout: float) -> None:
 
 
 def cmd_import(args) -> int:
-    from mountfs.mount import open_stores
+    from omnifs.mountfs.mount import open_stores
     from omnifs.catalog import Catalog
     from omnifs.importer import import_stores
 
@@ -286,7 +286,7 @@ def cmd_import(args) -> int:
 
 def cmd_replicas(args) -> int:
     """One file's replicas; for a directory, every file's, then a count of current copies."""
-    from mountfs.operations import XATTR_REPLICAS, format_replicas
+    from omnifs.mountfs.xattrs import XATTR_REPLICAS, format_replicas
     from omnifs.catalog import Catalog
 
     path = args.path
@@ -354,7 +354,7 @@ def _print_tree(directory: str, tree: list[tuple[str, str]]) -> int:
 
 
 def cmd_replicate(args) -> int:
-    from mountfs.mount import open_stores
+    from omnifs.mountfs.mount import open_stores
     from omnifs.cached_content import open_cache
     from omnifs.catalog import Catalog
     from omnifs.replication import drain

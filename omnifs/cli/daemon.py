@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_daemon(args) -> int:
     import logging
 
-    from daemon.main import run
+    from omnifs.daemon.main import run
 
     config = load_config(args.config)
     if not getattr(args, "debug", False):
@@ -51,8 +51,8 @@ def cmd_daemon(args) -> int:
 
 
 def _probe(provider) -> dict:
-    from daemon.health import probe_once
-    from providers import OmnifsError
+    from omnifs.daemon.health import probe_once
+    from omnifs.providers import OmnifsError
 
     start = time.monotonic()
     try:
@@ -68,7 +68,7 @@ def _probe(provider) -> dict:
 
 def gather(config) -> dict:
     """Everything ``status`` shows, as one dict (the --json output)."""
-    from providers import open_provider
+    from omnifs.providers import open_provider
 
     path = config.catalog_path()
     catalog = Catalog(path, create=False)  # a read-only command makes no catalog
@@ -102,7 +102,7 @@ def gather(config) -> dict:
                             "error_rate": r.error_rate, "down_since": r.down_since,
                             "source": "daemon", "age": now - r.updated_at}
     ordered = {n: providers[n] for n in config.providers if n in providers}
-    from mountfs.replicas import mount_read_stats
+    from omnifs.mountfs.replicas import mount_read_stats
 
     return {
         "daemon": "running" if recorded_alive(owner, bool(fresh)) else "not running",

@@ -12,8 +12,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from providers import META_MTIME, META_SHA256, InvalidInput, NotFound, ObjectInfo
-from providers.base import guess_content_type
+from omnifs.providers import META_MTIME, META_SHA256, InvalidInput, NotFound, ObjectInfo
+from omnifs.providers.base import guess_content_type
 
 from ..config import ConfigError, default_config_text, load_config
 from ..targets import Resolver

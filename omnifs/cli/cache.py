@@ -42,7 +42,7 @@ def _open(args):
     the cache writes to its index (providers/diskspace.py).
     """
     from omnifs.blockcache import BlockCache
-    from providers.diskspace import spare_files
+    from omnifs.providers.diskspace import spare_files
 
     cfg = load_config(args.config)
     if not (cfg.cache_dir / "blocks").is_dir():
@@ -53,8 +53,8 @@ def _open(args):
 
 
 def cmd_stats(args) -> int:
-    from mountfs.replicas import SNAPSHOT_NAME, load_snapshot
-    from mountfs.staging import held_on_disk
+    from omnifs.mountfs.replicas import SNAPSHOT_NAME, load_snapshot
+    from omnifs.mountfs.staging import held_on_disk
 
     cfg, cache = _open(args)
     if cache is None:

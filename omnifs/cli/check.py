@@ -50,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_check(args) -> int:
-    from providers import NotFound, open_provider
+    from omnifs.providers import NotFound, open_provider
 
     cfg = load_config(args.config)
     if args.provider is not None and args.provider not in cfg.providers:

@@ -1,1 +1,0 @@
-"""Subcommands of ``omnifs``: one module per group, each with ``register(sub)``."""
