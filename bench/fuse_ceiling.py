@@ -123,7 +123,7 @@ def serve(mountpoint: str, size: int, *, direct_io: bool, keep_cache: bool,
             a.st_mode, a.st_nlink, a.st_size = stat.S_IFDIR | 0o755, 2, 0
         else:
             a.st_mode, a.st_nlink, a.st_size = stat.S_IFREG | 0o444, 1, size
-        a.st_blksize = 1 << 20  # as mountfs/operations.py: cat reads 1 MiB at a time
+        a.st_blksize = 1 << 20  # as mountfs/handler_base.py: cat reads 1 MiB at a time
         a.st_blocks = (a.st_size + 511) // 512
         a.st_atime_ns = a.st_mtime_ns = a.st_ctime_ns = now_ns
         return a

@@ -1,7 +1,7 @@
 """Reads through an open handle see what other handles of this mount wrote and closed.
 
 The mount keeps the inode a handle's last read looked up instead of asking
-the catalog on every FUSE read (mountfs/operations.py ``_read_inode``); a
+the catalog on every FUSE read (mountfs/contents.py ``_read_inode``); a
 change made through the mount must end that copy at once. O_DIRECT makes
 every read reach the mount (no kernel page cache in between).
 """
