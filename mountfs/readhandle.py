@@ -6,7 +6,7 @@ at once; without that, every request would re-read a 4 MiB cache entry);
 a read whose bytes are all in memory is answered on the event loop without
 a worker thread (:meth:`ReadHandle.try_read`). Cached blocks are read-only
 maps of their cache files (no copy into fresh memory, see
-omnifs/blockcache.py); a block's checksum is checked once, when it comes off
+omnifs/blockfiles.py); a block's checksum is checked once, when it comes off
 the disk, never per request.
 
 Memory is bounded by open handles x (``ReadHandle.KEEP`` + the read-ahead

@@ -5,32 +5,10 @@ SHA-256 (the catalog records it for every version), so an entry can never be
 stale — a new version is a new key — and two files with identical content
 share their blocks. Old versions' blocks simply age out under LRU.
 
-Why a checksum in every entry: a cache file on local disk can be truncated
-by a crash or damaged by the disk; a damaged block must be refetched, never
-served. The block's length and checksum live in the entry's diskcache *tag*
-(``length << 32 | crc``), so the value file holds the bare block: a warm read
-is one ``os.pread`` of the whole file straight into the bytes object that is
-served (no header to strip, no copy), checked once as it comes off the disk
-(CRC-32C in hardware, ~20 GB/s here, without the GIL; tag bit 62 says so.
-Entries without it, from earlier versions or a machine without the library,
-carry zlib's CRC-32 and are checked with it). The callers keep the
-checked block in memory and serve many FUSE reads from it, never re-checking
-per request.
-
-Why the read path maps blocks (``get(..., mapped=True)``) instead: a
-``pread`` copies each block into fresh anonymous memory, which the kernel
-must fault in and zero page by page (the largest single cost of a warm read
-here, above the copy itself); a read-only map of the value file serves the
-FUSE replies straight from the page cache the disk read filled. Caveat: a
-map is only as stable as its file. diskcache never rewrites a value file in
-place (a new value is a new file; eviction unlinks, and an unlinked file
-stays mapped), so only someone truncating files inside the cache directory
-under a running mount could make a mapped read fault. The size is checked
-against the tag before mapping and the CRC once after, like a ``pread``. CRC-32 catches truncation and accidental damage; it is not a
-defence against someone forging cache files, which needs write access to the
-cache directory anyway. A bad entry is deleted, counted as ``corrupt`` and
-reported as a miss. Entries written by older versions (a 16-byte header of
-magic, length and CRC-32 before the block, no tag) are still read.
+An entry holds the bare block in its value file, its length and checksum in
+its tag (:mod:`omnifs.blockfiles`: how blocks are written, read back or
+mapped, and checked). A damaged entry is deleted, counted as ``corrupt``
+and reported as a miss. The counters live in :mod:`omnifs.blockstats`.
 
 How the size bound holds: diskcache culls lazily (at most ``cull_limit``
 items per ``set``, only once the volume is already over ``size_limit``). We
@@ -46,48 +24,41 @@ a file's bytes are uploaded are they copied in as blocks
 whole cache directory stays within ``[cache] size``. And every put keeps
 the disk's free-space reserve (``free_space_ratio``): it evicts more, or
 does not cache the block, rather than fill the disk.
-
-Counters (hits, misses, evictions, corrupt, stores) are kept in memory and
-flushed to a small separate diskcache (no eviction) at most once a second
-and on ``close``/``stats``, so ``omnifs cache stats`` in another process
-sees them and they survive remounts.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import errno
-import fcntl
 import logging
 import mmap
 import os
-import struct
 import threading
 import time
-import zlib
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Self
 
 import diskcache
 
 from omnifs.providers.diskspace import is_disk_full, no_space, room
-from omnifs.providers.sparse import data_runs
 
-from . import crc32c
+from .blockfiles import (
+    DAMAGED,
+    HEADER,
+    BlockDisk,
+    Chunks,
+    aligned_buffer,
+    decode_block,
+    encode_block,
+    read_entry,
+    tag_of,
+)
+from .blockstats import CacheStats, Counters
+
+__all__ = ["BlockCache", "CacheStats", "aligned_buffer", "decode_block", "encode_block"]
 
 log = logging.getLogger("omnifs.cache")
 
-_MAGIC = b"OFB1"
-_HEADER = struct.Struct(">4sQI")  # magic, block length, crc32
-_COUNTERS = ("hits", "misses", "evictions", "corrupt", "stores")
-_FLUSH_EVERY = 1.0
 _DEFAULT_BLOCK = 4 * 1024**2
-#: tag bit of entries checked with CRC-32C (omnifs/crc32c.py, ~20 GB/s here) rather than
-#: zlib's CRC-32 (~3.5 GB/s, a quarter of a warm read's time and of a cold read's cache write)
-_CRC32C = 1 << 62
 #: reads whose LRU access time may wait to be written together
 _TOUCH_BATCH = 32
 #: SQLite's write-ahead log is part of what the cache uses on disk but not of
@@ -95,252 +66,6 @@ _TOUCH_BATCH = 32
 #: to 1 MiB) and keep that much room free for it
 _WAL_PAGES = 256
 _SQLITE_SLACK = 1024**2 + 64 * 1024
-
-
-@dataclass
-class CacheStats:
-    directory: str
-    limit: int
-    size: int
-    entries: int
-    block_size: int
-    hits: int = 0
-    misses: int = 0
-    evictions: int = 0
-    corrupt: int = 0
-    stores: int = 0
-
-    @property
-    def hit_ratio(self) -> float | None:
-        total = self.hits + self.misses
-        return self.hits / total if total else None
-
-    def as_dict(self) -> dict:
-        d = asdict(self)
-        d["hit_ratio"] = self.hit_ratio
-        return d
-
-
-def encode_block(data: bytes) -> bytes:
-    return _HEADER.pack(_MAGIC, len(data), zlib.crc32(data)) + data
-
-
-def decode_block(raw: bytes) -> bytes | None:
-    """The block inside ``raw``, or None when the entry is damaged in any way."""
-    if not isinstance(raw, (bytes, bytearray)) or len(raw) < _HEADER.size:
-        return None
-    magic, length, crc = _HEADER.unpack_from(raw)
-    if magic != _MAGIC or len(raw) - _HEADER.size != length:
-        return None
-    data = memoryview(raw)[_HEADER.size:]
-    if zlib.crc32(data) != crc:
-        return None
-    return bytes(data) if isinstance(raw, bytearray) else raw[_HEADER.size:]
-
-
-class _Chunks:
-    """A block as the file-like object diskcache's ``set(read=True)`` copies from (no copy here)."""
-
-    def __init__(self, data: bytes | bytearray | memoryview):
-        self._view = memoryview(data).cast("B")
-        self._pos = 0
-
-    def read(self, n: int = -1) -> memoryview:
-        end = len(self._view) if n < 0 else self._pos + n
-        piece = self._view[self._pos:end]
-        self._pos += len(piece)
-        return piece
-
-
-#: O_DIRECT wants the buffer, the length and the file offset aligned; a page is always enough
-_ALIGN = 4096
-
-
-def aligned_buffer(size: int) -> memoryview:
-    """A writable, zeroed, page-aligned buffer of ``size`` bytes (a view into a bytearray).
-
-    Blocks a stream fills are allocated here so the cache can write them
-    with O_DIRECT (see :class:`_BlockDisk`).
-    """
-    raw = bytearray(size + _ALIGN)
-    address = ctypes.addressof(ctypes.c_char.from_buffer(raw))
-    start = -address % _ALIGN
-    return memoryview(raw)[start:start + size]
-
-
-def _is_aligned(view: memoryview) -> bool:
-    try:
-        first = ctypes.c_char.from_buffer(view)  # writable buffers only
-    except (TypeError, ValueError):
-        return False
-    return ctypes.addressof(first) % _ALIGN == 0
-
-
-class _BlockDisk(diskcache.Disk):
-    """diskcache's Disk, but a block's value file is written with O_DIRECT when it can be.
-
-    Why: a buffered write copies the block into page cache pages the kernel
-    must first allocate (and, on this VM, have the host back): measured
-    here at 0.35-3 GB/s and up to 0.7 s of CPU per 256 MiB, against
-    ~1.5 GB/s and ~0.03 s with O_DIRECT straight from the block's buffer.
-    On a cold read that CPU is taken from the stream and the FUSE replies.
-    Blocks not in an aligned buffer, the unaligned tail of a file's last
-    block, and filesystems without O_DIRECT (tmpfs) are written as before.
-    """
-
-    #: set once O_DIRECT was refused by this cache's filesystem
-    direct_refused = False
-
-    def store(self, value, read, key=diskcache.core.UNKNOWN):
-        if not (read and isinstance(value, _Chunks)):
-            return super().store(value, read, key=key)
-        filename, full_path = self.filename(key, value)
-        view = value.read()
-        # the size diskcache counts towards the limit is what the block takes on disk
-        used = self._write_view(full_path, view)
-        return used, diskcache.core.MODE_BINARY, filename, None
-
-    def _write_view(self, full_path: str, view: memoryview) -> int:
-        """Write a block's value file, its zero pages left as a hole; the bytes it allocated.
-
-        A block of a sparse file (mostly zeros) then costs its data on disk,
-        and an all-zero block nothing but its inode (providers/sparse.py).
-        """
-        direct = (not self.direct_refused and len(view) >= _ALIGN and hasattr(os, "O_DIRECT")
-                  and _is_aligned(view))
-        fd = self._create(full_path, direct)
-        ok = False
-        used = 0
-        try:
-            tail = None
-            for start, end in data_runs(view):
-                used += -(-(end - start) // _ALIGN) * _ALIGN
-                done = start
-                if direct:
-                    head = end - end % _ALIGN  # runs start on a page; only the last may end off one
-                    try:
-                        while done < head:
-                            done += os.pwrite(fd, view[done:head], done)
-                    except OSError as e:
-                        if e.errno != errno.EINVAL:
-                            raise
-                        self.direct_refused, direct = True, False
-                        done -= done % _ALIGN
-                        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_DIRECT)
-                if done < end:
-                    if direct:  # an unaligned tail: the last thing written, without O_DIRECT
-                        tail = done, end
-                        break
-                    _pwrite_all(fd, view, done, end)
-            if tail is not None:
-                fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_DIRECT)
-                _pwrite_all(fd, view, *tail)
-            if os.fstat(fd).st_size != len(view):  # ends in zero pages: they stay a hole
-                os.ftruncate(fd, len(view))
-            ok = True
-        finally:
-            os.close(fd)
-            if not ok:  # no row will point at it: do not leave it behind
-                with contextlib.suppress(OSError):
-                    os.remove(full_path)
-        return used
-
-    def _create(self, full_path: str, direct: bool) -> int:
-        """A new value file (its directory made if missing, as diskcache does; 10 tries)."""
-        full_dir = os.path.dirname(full_path)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-        for count in range(1, 11):
-            try:
-                os.makedirs(full_dir, exist_ok=True)
-            except OSError:
-                pass
-            try:
-                if direct:
-                    try:
-                        return os.open(full_path, flags | os.O_DIRECT, 0o600)
-                    except OSError as e:
-                        if e.errno != errno.EINVAL:
-                            raise
-                        self.direct_refused = True
-                return os.open(full_path, flags, 0o600)
-            except FileNotFoundError:
-                # another cache process removed the directory in between
-                if count == 10:
-                    raise
-        raise AssertionError("unreachable")
-
-
-def _pwrite_all(fd: int, view: memoryview, start: int, end: int) -> None:
-    while start < end:
-        start += os.pwrite(fd, view[start:end], start)
-
-
-#: what ``BlockCache._read`` answers for an entry that fails its check
-_DAMAGED = object()
-
-
-def _map_file(f, length: int) -> mmap.mmap | bytes:
-    """A read-only map of an open value file of ``length`` bytes (b"" when its size differs).
-
-    WILLNEED first: the kernel reads the whole file at once, and the
-    checksum that follows faults the pages in as they arrive. A block with
-    holes (zero pages, see providers/sparse.py) is read instead: on tmpfs a
-    read fault in a hole allocates a page, and on a full tmpfs that is a
-    SIGBUS that would end the mount (``pread`` of a hole allocates nothing).
-    """
-    fd = f.fileno()
-    st = os.fstat(fd)
-    if st.st_size != length or length == 0:
-        return b""  # truncated or grown behind our back: fails the check, dropped
-    if st.st_blocks * 512 < length:
-        return _read_file(f, length)
-    try:
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
-    except (OSError, AttributeError):
-        pass
-    return mmap.mmap(fd, length, prot=mmap.PROT_READ)
-
-
-def _read_file(f, length: int | None) -> bytes:
-    """All of an open value file with one ``pread`` (a loop only if the kernel reads short)."""
-    fd = f.fileno()
-    try:
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
-    except (OSError, AttributeError):
-        pass
-    if length is None:
-        length = os.fstat(fd).st_size
-    data = os.pread(fd, length + 1, 0)  # +1: a file grown behind our back fails the length check
-    if len(data) >= length:
-        return data
-    parts = [data]
-    got = len(data)
-    while True:
-        more = os.pread(fd, length + 1 - got, got)
-        if not more:
-            return b"".join(parts)
-        parts.append(more)
-        got += len(more)
-        if got > length:
-            return b"".join(parts)
-
-
-def _tag(data) -> int:
-    """An entry's tag: its length and checksum, CRC-32C when the hardware one is there."""
-    if crc32c.value is not None:
-        return len(data) << 32 | _CRC32C | crc32c.value(data)
-    return len(data) << 32 | zlib.crc32(data)
-
-
-def _checksum(data, use_crc32c: int) -> int | None:
-    """The checksum an entry's tag says it carries (None: CRC-32C but no library to check it)."""
-    if not use_crc32c:
-        return zlib.crc32(data)
-    return crc32c.value(data) if crc32c.value is not None else None
-
-
-def _tag_length(tag: int) -> int:
-    return (tag & ~_CRC32C) >> 32
 
 
 class BlockCache:
@@ -370,13 +95,13 @@ class BlockCache:
         self.last_volume = 0
         # one block of headroom below the limit: insert-then-cull never crosses it
         self._hard = size_limit - _SQLITE_SLACK
-        target = self._hard - (block_size + _HEADER.size)
+        target = self._hard - (block_size + HEADER.size)
         if target < size_limit // 2:
             target = size_limit // 2
             self._hard = max(self._hard, target)
         self._cache = diskcache.Cache(
             str(self.directory / "blocks"),
-            disk=_BlockDisk,
+            disk=BlockDisk,
             size_limit=target,
             eviction_policy="least-recently-used",
             cull_limit=1,
@@ -384,13 +109,10 @@ class BlockCache:
             sqlite_wal_autocheckpoint=_WAL_PAGES,
             sqlite_journal_size_limit=_SQLITE_SLACK,
         )
-        self._counters_store = diskcache.Cache(str(self.directory / "stats"), eviction_policy="none")
-        self._pending = dict.fromkeys(_COUNTERS, 0)
+        self._counters = Counters(self.directory, before_flush=self._flush_touches)
         self._touched: dict[int, float] = {}  # rowid -> access time not yet written (LRU)
-        self._lock = threading.Lock()  # counters, touches
+        self._lock = threading.Lock()  # touches
         self._write_lock = threading.Lock()  # set + cull + eviction accounting
-        self._last_flush = time.monotonic()
-        self._timer: threading.Timer | None = None
         self._target = target
         #: a put was refused for want of disk space (logged once per episode)
         self._full_logged = False
@@ -417,7 +139,7 @@ class BlockCache:
         ``count=False`` leaves hits and misses to the caller (the read path
         counts a miss per store fetch, see mountfs/blocks.py); damage is
         always counted. ``mapped=True``: a read-only ``mmap`` of the value
-        file when the entry has one (see the module docstring), for callers
+        file when the entry has one (see omnifs/blockfiles.py), for callers
         that only slice it; the map lives as long as references to it do.
         """
         key = self.key(content_id, index)
@@ -428,51 +150,26 @@ class BlockCache:
             data = b""
         if data is None:
             if count:
-                self._count("misses")
+                self._counters.count("misses")
             return None
-        if data is _DAMAGED:
+        if data is DAMAGED:
             log.warning("cache entry %s is corrupt; dropped and refetched", key)
             self._cache.delete(key, retry=True)
-            self._count("corrupt")
+            self._counters.count("corrupt")
             if count:
-                self._count("misses")
+                self._counters.count("misses")
             return None
         if count:
-            self._count("hits")
+            self._counters.count("hits")
         return data
 
     def _read(self, key: str, mapped: bool = False) -> bytes | mmap.mmap | object | None:
-        """The checked block, None when absent, ``_DAMAGED`` when it fails its check.
-
-        The whole value file is read with one ``pread`` after WILLNEED (the
-        kernel then issues the entire file at once instead of growing its
-        read-ahead from small requests: ~1.5x faster cold here), or mapped.
-        """
+        """The checked block, None when absent, ``DAMAGED`` when it fails its check."""
         found = self._lookup(key)
         if found is None:
             return None
         value, tag = found
-        if isinstance(value, (bytes, bytearray)):
-            raw = bytes(value)
-        else:
-            try:
-                f = open(value, "rb", buffering=0)  # noqa: SIM115 - closed below
-            except FileNotFoundError:
-                return None  # evicted between the lookup and the open: a plain miss
-            try:
-                if mapped and tag is not None:
-                    raw = _map_file(f, _tag_length(tag))
-                else:
-                    raw = _read_file(f, None if tag is None else _tag_length(tag))
-            finally:
-                f.close()  # a map keeps its own reference to the file
-        if tag is None:  # an entry with the header of older versions
-            data = decode_block(raw)
-            return _DAMAGED if data is None else data
-        length, crc = _tag_length(tag), tag & 0xFFFFFFFF
-        if len(raw) != length or _checksum(raw, tag & _CRC32C) != crc:
-            return _DAMAGED
-        return raw
+        return read_entry(value, tag, mapped)
 
     def _lookup(self, key: str) -> tuple[bytes | str, int | None] | None:
         """(inline value or value file path, tag) of an entry, or None; the LRU touch is deferred.
@@ -491,7 +188,8 @@ class BlockCache:
             db_key, raw = inner._disk.put(key)
             rows = inner._sql(
                 "SELECT rowid, tag, mode, filename, value FROM Cache WHERE key = ? AND raw = ?"
-                " AND (expire_time IS NULL OR expire_time > ?)", (db_key, raw, time.time())).fetchall()
+                " AND (expire_time IS NULL OR expire_time > ?)",
+                (db_key, raw, time.time())).fetchall()
         except AttributeError:  # a diskcache without these internals: the slow, safe way
             return self._lookup_slow(key)
         if not rows:
@@ -532,7 +230,8 @@ class BlockCache:
         try:
             with self._cache.transact(retry=True):
                 for rowid, at in touched.items():
-                    self._cache._sql("UPDATE Cache SET access_time = ? WHERE rowid = ?", (at, rowid))
+                    self._cache._sql("UPDATE Cache SET access_time = ? WHERE rowid = ?",
+                                     (at, rowid))
         except Exception as e:  # noqa: BLE001 - an LRU hint; the cache stays correct without it
             log.debug("cannot record cache access times: %s", e)
 
@@ -544,7 +243,8 @@ class BlockCache:
         wait for each 4 MiB read in turn).
         """
         try:
-            handle = self._cache.get(self.key(content_id, index), default=None, read=True, retry=True)
+            handle = self._cache.get(self.key(content_id, index), default=None, read=True,
+                                     retry=True)
         except OSError:
             return False
         if handle is None:
@@ -572,7 +272,7 @@ class BlockCache:
         is not enough the block is simply not cached).
         """
         key = self.key(content_id, index)
-        tag = _tag(data)
+        tag = tag_of(data)
         self._flush_touches()  # eviction below must see recent reads
         try:
             with self._write_lock:
@@ -590,7 +290,7 @@ class BlockCache:
                 # pieces. Handing it bytes instead makes it iterate a BytesIO,
                 # i.e. write the block line by line (thousands of small writes for
                 # binary data: ~3x slower here), and a bytearray would be pickled.
-                self._cache.set(key, _Chunks(data), read=True, tag=tag, retry=True)
+                self._cache.set(key, Chunks(data), read=True, tag=tag, retry=True)
                 self._fit(allowed)
                 after = len(self._cache)
         except Exception as e:
@@ -601,8 +301,8 @@ class BlockCache:
         self._full_logged = False
         evicted = before + (0 if existed else 1) - after
         if evicted > 0:
-            self._count("evictions", evicted)
-        self._count("stores")
+            self._counters.count("evictions", evicted)
+        self._counters.count("stores")
         return True
 
     def shrink(self, target: int) -> int:
@@ -644,7 +344,7 @@ class BlockCache:
     def _count_evictions(self, before: int) -> None:
         evicted = before - len(self._cache)
         if evicted > 0:
-            self._count("evictions", evicted)
+            self._counters.count("evictions", evicted)
 
     def _disk_full(self, e: BaseException) -> None:
         if not self._full_logged:
@@ -667,38 +367,11 @@ class BlockCache:
         """Count an event the caller decided on (``hits`` or ``misses``)."""
         if name not in ("hits", "misses"):
             raise ValueError(f"unknown counter {name!r}")
-        self._count(name, n)
-
-    def _count(self, name: str, n: int = 1) -> None:
-        # never written here: the mount counts hits on its event-loop thread
-        # (reads served from memory), which must not wait for SQLite; a timer
-        # thread writes them within a second
-        with self._lock:
-            self._pending[name] += n
-            timer = None
-            if self._timer is None:
-                timer = self._timer = threading.Timer(_FLUSH_EVERY, self._timed_flush)
-                timer.daemon = True
-        if timer is not None:
-            timer.start()
-
-    def _timed_flush(self) -> None:
-        with self._lock:
-            self._timer = None
-        try:
-            self.flush()
-        except Exception as e:  # noqa: BLE001 - a closed cache at unmount; counters are best effort
-            log.debug("counter flush failed: %s", e)
+        self._counters.count(name, n)
 
     def flush(self) -> None:
         """Persist the counters (and LRU access times) gathered since the last flush."""
-        self._flush_touches()
-        with self._lock:
-            pending, self._pending = self._pending, dict.fromkeys(_COUNTERS, 0)
-            self._last_flush = time.monotonic()
-        for name, n in pending.items():
-            if n:
-                self._counters_store.incr(name, n, retry=True)
+        self._counters.flush()
 
     def stats(self) -> CacheStats:
         try:
@@ -706,7 +379,7 @@ class BlockCache:
         except Exception as e:  # a full disk: the counters wait in memory; the sizes still count
             if not is_disk_full(e):
                 raise
-        counts = {name: int(self._counters_store.get(name, 0, retry=True)) for name in _COUNTERS}
+        counts = self._counters.totals()
         return CacheStats(directory=str(self.directory), limit=self.limit, size=self.volume(),
                           entries=len(self._cache), block_size=self.block_size, **counts)
 
@@ -715,19 +388,14 @@ class BlockCache:
         with self._write_lock:
             removed = self._cache.clear(retry=True)
         if reset_counters:
-            with self._lock:
-                self._pending = dict.fromkeys(_COUNTERS, 0)
-            self._counters_store.clear(retry=True)
+            self._counters.reset()
         return removed
 
     def close(self) -> None:
-        with self._lock:
-            timer, self._timer = self._timer, None
-        if timer is not None:
-            timer.cancel()
+        self._counters.stop()
         self.flush()
         self._cache.close()
-        self._counters_store.close()
+        self._counters.close()
 
     def __enter__(self) -> Self:
         return self

@@ -1,4 +1,4 @@
-"""diskcache's private parts used by omnifs/blockcache.py.
+"""diskcache's private parts used by omnifs/blockcache.py and blockfiles.py.
 
 * ``Cache._disk.put(key)`` -> ``(db_key, raw)``: how a key is stored in the ``Cache`` table;
 * ``Cache._sql(statement, params)``: a statement on the cache's own connection, and the

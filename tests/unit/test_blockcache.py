@@ -275,7 +275,7 @@ def test_entries_tagged_with_zlib_crc32_are_still_read(tmp_path):
     """Caches of earlier versions carry zlib's CRC-32 in the tag: still served, still checked."""
     import zlib
 
-    from omnifs.blockcache import _Chunks
+    from omnifs.blockfiles import Chunks as _Chunks
 
     data = os.urandom(100_000)
     with BlockCache(tmp_path / "c", 64 * 1024**2) as c:
