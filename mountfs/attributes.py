@@ -87,7 +87,6 @@ class AttributeHandlers(Uploads):
             await self._publish(st)
         return self._attrs(self._get(inode))
 
-
     async def statfs(self, ctx):
         s = pyfuse3.StatvfsData()
         v = os.statvfs(self.staging.dir)

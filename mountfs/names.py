@@ -32,7 +32,7 @@ from .uploads import Uploads
 class NameHandlers(Uploads):
     """The FUSE requests that read or change the tree of names."""
 
-    # -- reading the tree ----------------------------------------------------------
+    # -- looking up and listing --------------------------------------------------
     async def lookup(self, parent_inode, name, ctx):
         if name == b".":
             return self._entry(self._dir(parent_inode))
@@ -57,7 +57,6 @@ class NameHandlers(Uploads):
             inode = self.cat.ns.get(ino)
             if inode is not None and inode.parent is None:
                 self._discard(ino)
-
 
     async def readlink(self, inode, ctx):
         cur = self._get(inode)
@@ -87,7 +86,6 @@ class NameHandlers(Uploads):
 
     async def fsyncdir(self, fh, datasync):
         return None  # every catalog change is committed when it is made
-
 
     # -- namespace changes ----------------------------------------------------------
     @writes_catalog
@@ -242,4 +240,3 @@ class NameHandlers(Uploads):
                     else path
                 if r.key != key:
                     enqueue(self.cat.work, Move(inode=fid, provider=r.provider, src=r.key))
-
