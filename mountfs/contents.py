@@ -204,4 +204,3 @@ class ContentHandlers(Uploads):
             # but not the descriptor; a new open reuses the staging file
             os.close(st.fd)
             st.fd = None
-
