@@ -1,8 +1,19 @@
 """The FUSE layer: omnifs's namespace as a POSIX directory tree (pyfuse3 + trio).
 
-Modules: ``operations`` (one handler per FUSE request), ``staging`` (write
-staging files and their upload), ``fuse_errors`` (the one errno mapping),
-``mount`` (lifecycle).
+Imports the core, ``omnifs.providers`` and ``omnifs.policy``, never the daemon.
+
+The mount: ``mount`` (lifecycle: start, recover, serve, unmount),
+``operations`` (one handler per FUSE request), ``fuse_errors`` (the one
+errno mapping around every handler), ``catalog_wait`` (catalog writes never
+block the event loop), ``stores`` (the providers in worker threads, and the
+mount's view of their health), ``xattrs`` (the replicas xattr),
+``fallocate`` (fallocate(2), which pyfuse3 has no handler for).
+
+The write path, in the order a write meets it: ``space`` (room on local
+disk), ``staging`` (staging files, where writes land), ``publish`` (upload
+to ``write_quorum`` stores, catalog rows, queued replicate work), ``quorum``
+(the upload race that skips a hung store), ``written`` (published bytes
+into the block cache).
 
 The read path, in the order a read meets it: ``reader`` (the mount's reader:
 inode and replicas to a file reference), ``readhandle`` (one open file's
