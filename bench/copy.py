@@ -1,6 +1,6 @@
 """Copy throughput: ``omnifs cp -r`` beside Debian's ``rclone copy`` on the same local servers.
 
-Rows (issue 3): (a) one 1 GiB object s3->az, gs->s3, local->s3 (MB/s and
+Rows: (a) one 1 GiB object s3->az, gs->s3, local->s3 (MB/s and
 peak RSS of each tool's process); (b) 2,000 x 64 KiB objects s3->az and
 local->gs (objects/s). Both tools run as subprocesses with the same
 ``--transfers``, each into a fresh destination prefix, taking turns at going
@@ -19,7 +19,7 @@ multipart upload at ~50-60 MB/s, whoever sends it), so their ratio is ~1 with
 wide swings between runs. The 64 KiB rows are CPU-bound: per object the
 servers spend ~10 ms, rclone ~2 ms and we ~5 ms (the Python SDKs: a boto3
 GET ~1.5 ms, an Azure Put Blob ~2.3 ms of CPU), so s3->az lands near
-(servers + rclone) / (servers + us) ~ 0.8. Listing no longer HEADs every S3
+(servers + rclone) / (servers + us) ~ 0.8. Listing does not HEAD every S3
 object (``list(metadata=False)``; the GET's headers carry the metadata).
 """
 

@@ -1,6 +1,6 @@
 """How fast can any pyfuse3 filesystem hand a file to a reader on this machine?
 
-The ceiling behind issue 5 row 2: a read-only pyfuse3 + trio filesystem with
+The ceiling behind bench/readpath.py's row 2: a read-only pyfuse3 + trio filesystem with
 one regular file whose bytes are one ``bytes`` object in memory, each FUSE
 read answered with a zero-copy slice (no cache, no store, no catalog). It is
 mounted with our mount's options (``mountfs.mount.fuse_options``, read-ahead
@@ -15,8 +15,8 @@ With ``--url`` the bytes are not in memory beforehand: every open starts one
 plain GET of that URL (urllib3, read into one buffer in a thread, no cache, no
 catalog) and each FUSE read waits until the stream has brought its bytes. That
 is the least any pyfuse3 filesystem streaming from a store must do, so it
-bounds a cold read through our mount (issue 5 row 2, which measures it in the
-same run as ours).
+bounds a cold read through our mount (bench/readpath.py's row 2 measures it in
+the same run as ours).
 
 Imported: ``measure(size_bytes, runs)`` serves the file from a child process
 (pyfuse3 keeps global state, the caller's process stays free of it) and

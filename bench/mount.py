@@ -1,12 +1,12 @@
 """The mount beside rclone mount and s3fs on the same moto S3 bucket, in the same run.
 
-Rows (issue 4):
+Rows:
 
 1. ``ls -l`` of a directory of 10,000 files: omnifs vs ``rclone mount
    --vfs-cache-mode full`` vs ``s3fs``. Goal: <= 0.3 s, >= 10x faster than s3fs.
 2. ``tar x`` of a 5,000-file tree into the mount vs into ``rclone mount
    --vfs-cache-mode writes``: time ratio, goal <= 1.0. Measured both ways:
-   the default (every close waits for its upload, as issue 4 asks) and
+   the default (every close waits for its upload) and
    ``omnifs mount --writeback`` (close waits for the local staging file only,
    like rclone's write-back cache).
 3. Sequential write of a 1 GiB file through the mount until close returns vs

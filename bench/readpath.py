@@ -1,6 +1,6 @@
 """The read path beside plain baselines measured in the same run.
 
-Rows (issue 5):
+Rows:
 
 1. warm: sequential read of a big file served by our disk cache through the
    mount (fresh mount, kernel page cache dropped) ÷ ``cat`` of a plain file
@@ -67,11 +67,11 @@ def drop_caches() -> None:
 
 
 #: seconds to let the disk finish what deleting files leaves for later. Clearing the
-#: last run's 256 MiB cache right before a cold read slowed the S3 server's reading of
+#: last run's 256 MiB cache right before a cold read slows the S3 server's reading of
 #: its object (its first byte: 0.18-0.23 s, up to 0.6 s then): ext4 commits its
 #: journal every 5 s, and with the `discard` mount option (this machine's root) that
-#: is when the freed blocks are trimmed. A baseline read right after a mount had
-#: stopped rarely paid it, so the ratios were skewed against us.
+#: is when the freed blocks are trimmed. A baseline read right after a mount has
+#: stopped rarely pays it, so without the wait the ratios are skewed against us.
 SETTLE = 6.0
 
 

@@ -1,6 +1,6 @@
 """Small writes through the mount with one of three stores hung, beside all three healthy.
 
-Issue 13, section 2: with ``copies = 3`` over moto (S3), the GCS emulator and
+The goal: with ``copies = 3`` over moto (S3), the GCS emulator and
 Azurite, writing 200 small files through the mount while one of the three
 servers is SIGSTOPped (it accepts connections and answers nothing) must take
 at most 1.5x the time with all three healthy, measured in the same run.

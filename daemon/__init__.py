@@ -1,0 +1,16 @@
+"""The daemon (``omnifs daemon``): one trio process doing the background work.
+
+Imports the core, ``omnifs.providers`` and ``omnifs.policy``, never the mount:
+the two meet in the catalog. The modules:
+
+* ``main``: the process (its tasks, their order, reload and shutdown);
+* ``settings``: the ``[daemon]`` table, checked;
+* ``workers``: replication workers claiming queued work and running the
+  executor (omnifs/replication.py);
+* ``health``: health probes and the board the workers and failover read;
+* ``state``: health samples, verdicts and counters in the catalog;
+* ``failover``: catch-up when a provider returns, new homes for a lost one's
+  copies;
+* ``reconcile``: the scrub of every store and what is done about it;
+* ``metrics``: the Prometheus ``/metrics`` endpoint.
+"""

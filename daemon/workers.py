@@ -79,8 +79,8 @@ def claim_with_keys(catalog: Catalog, worker: str, *, kinds, limit: int,
 
     One thread hop per batch instead of one more per item: with small files
     the daemon's per-item overhead, not the bytes, bounds throughput. A
-    rename between claim and execution is no worse than before (the keys were
-    always read just before the item ran, never under a catalog lock).
+    rename between claim and execution can change an item's keys; reading them
+    just before it runs would not prevent that (no catalog lock is held then).
     """
     items = catalog.work.claim(worker, kinds=kinds, limit=limit, lease=lease)
     return [(it, lock_keys(catalog, it)) for it in items]
@@ -167,7 +167,7 @@ class Workers:
 
         Claims and completions are batched (one catalog transaction per batch,
         not per item): with small files the per-item commits, not the bytes,
-        were the cost. A completion not yet recorded when the process dies is
+        are the cost. A completion not yet recorded when the process dies is
         simply executed again (items are idempotent).
         """
         send, receive = trio.open_memory_channel[tuple[WorkItem, list[str]]](count)

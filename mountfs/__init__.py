@@ -1,13 +1,26 @@
 """The FUSE layer: omnifs's namespace as a POSIX directory tree (pyfuse3 + trio).
 
+Imports the core, ``omnifs.providers`` and ``omnifs.policy``, never the daemon.
+
+The mount: ``mount`` (lifecycle: start, recover, serve, unmount),
+``fuse_errors`` (the one errno mapping around every handler),
+``catalog_wait`` (catalog writes never block the event loop), ``stores``
+(the providers in worker threads, and the mount's view of their health),
+``xattrs`` (the replicas xattr), ``fallocate`` (fallocate(2), which pyfuse3
+has no handler for).
+
 The handlers: ``operations`` (the class pyfuse3 calls, one handler per FUSE
 request) combines ``names`` (the tree: lookup, readdir, mkdir, link,
 unlink, rename), ``attributes`` (getattr, setattr, statfs, xattrs) and
 ``contents`` (open, read, write, flush, release), built on ``uploads``
 (publishing staged files at close or in the background, recovery,
 shutdown) and ``handler_base`` (the inode, handle and open-file tables).
-Around them: ``staging`` (write staging files and their upload),
-``fuse_errors`` (the one errno mapping), ``mount`` (lifecycle).
+
+The write path, in the order a write meets it: ``space`` (room on local
+disk), ``staging`` (staging files, where writes land), ``publish`` (upload
+to ``write_quorum`` stores, catalog rows, queued replicate work), ``quorum``
+(the upload race that skips a hung store), ``written`` (published bytes
+into the block cache).
 
 The read path, in the order a read meets it: ``reader`` (the mount's reader:
 inode and replicas to a file reference), ``readhandle`` (one open file's

@@ -2,7 +2,7 @@
 
 Why: a fresh 4 MiB buffer costs the reading thread 1,024 page faults, the
 kernel zeroing every page and Python zeroing them again (``bytearray``). On
-the 2-core test machine that was a third of the stream thread's CPU during a
+the 2-core test machine that is a third of the stream thread's CPU during a
 cold 256 MiB read, time the stream then falls behind the reader by. A buffer
 used before has its pages already: the stream only writes into it.
 

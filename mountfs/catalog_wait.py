@@ -15,7 +15,7 @@ handlers that need the catalog wait; reads, lookups and listings do not
 (WAL readers never wait on a writer).
 
 Between the check and the handler's own write another process may take the
-lock again; that write then waits for it (SQLite's busy timeout) as before,
+lock again; that write then waits for it on the event loop (SQLite's busy timeout),
 which needs a process to win a race of microseconds, and costs at most one
 of its transactions (``omnifs import`` commits in batches of at most 0.2 s).
 """

@@ -95,7 +95,7 @@ class ContentHandlers(Uploads):
         """The inode for a read of ``h``, without a catalog query per FUSE read.
 
         A sequential read is 1 MiB requests on the event loop thread; a query
-        each (which also gives up the GIL to the read-ahead threads) was 5-8%
+        each (which also gives up the GIL to the read-ahead threads) costs 5-8%
         of that thread. Every change this mount makes (write, setattr,
         publish, rename, unlink) goes through its one catalog connection and
         moves its change count, which ends the cached copy at once.

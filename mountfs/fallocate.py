@@ -21,7 +21,7 @@ is found by comparing bytes with pyfuse3's table, so no libfuse-internal
 struct layout is assumed. The slot's offset is libfuse's public, ABI-stable
 ``struct fuse_lowlevel_ops`` (only ever appended to). When anything here
 does not match (a stripped build, another pyfuse3), nothing is patched and
-the mount works as before, without fallocate (one log line says so).
+the mount works without fallocate (one log line says so).
 """
 
 from __future__ import annotations

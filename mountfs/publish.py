@@ -19,7 +19,7 @@ one hedge delay while another store can take the copy, and at most about
 reached, publish raises Unavailable (EIO): the bytes stay staged
 (``inodes.staged = 1``) and the mount's uploader publishes them again until a
 store answers (mountfs/uploads.py). The stores that should hold the file
-but were not written now get queued ``replicate`` work for the daemon. No
+but were not written get queued ``replicate`` work for the daemon. No
 allowed provider at all is EACCES (governance refuses).
 
 An upload still running when close returns (to a store that hung after it

@@ -95,9 +95,9 @@ class Streamer:
                     # block) or fetched by someone else: no new request either way.
                     # Also mid-stream: a reader already waiting for this block
                     # counted on the stream bringing it, and is woken below to
-                    # take it from the handle or the cache instead (it used to sit
-                    # out the whole stall timeout: 2 s on a cold read whose middle
-                    # blocks another process had just cached)
+                    # take it from the handle or the cache instead (unwoken, it would
+                    # sit out the whole stall timeout: 2 s on a cold read whose middle
+                    # blocks another process has just cached)
                     self.handle.load_ahead(index)
                     if self._stream is not None:
                         try:

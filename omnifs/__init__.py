@@ -1,14 +1,34 @@
 """omnifs: one POSIX directory tree over several object stores.
 
-The block cache: ``blockcache`` (the bounded disk cache of file blocks,
-keyed by content) over ``blockfiles`` (one cached block on disk: its value
-file, its tag, reading it back checked) and ``blockstats`` (its persisted
-counters).
+This package is the core the mount, the daemon and the CLI share; it imports
+``omnifs.providers`` and ``omnifs.policy`` only (docs/architecture.md).
 
-The copy engine: ``transfer`` (its one import) over ``copy_options``
-(options, retries), ``same_store`` (server-side copy or not),
-``object_copy`` (one object, streamed and verified) and ``tree_copy`` (a
-prefix, planned by ``sync_plan``, copied by a pool of workers).
+Subpackages: :mod:`.catalog` (the one catalog API), :mod:`.cli` (the
+``omnifs`` command). The modules:
+
+* configuration and layout: ``config`` (omnifs.toml, checked), ``layout``
+  (object keys and metadata in every store), ``targets`` (what a user typed
+  into provider and key), ``errors`` (the core's error names);
+* queued work: ``work`` (typed work items), ``replication`` (the executor:
+  replicate, move, delete, attrs);
+* copying: ``transfer`` (the copy engine's one import) over ``copy_options``
+  (options, retries), ``same_store`` (server-side copy or not),
+  ``object_copy`` (one object, streamed and verified) and ``tree_copy`` (a
+  prefix, copied by a pool of workers); ``streams`` (prefetching and
+  verifying readers of a copy), ``sync_plan`` (what a copy or sync must do),
+  ``progress`` (counting and showing a transfer);
+* the local cache: ``blockcache`` (the disk cache of blocks) over
+  ``blockfiles`` (one cached block on disk: its value file, its tag, reading
+  it back checked) and ``blockstats`` (its persisted counters);
+  ``cached_content`` (whole files in it), ``crc32c`` (block checksums);
+* rebuilding and checking: ``importer`` (``omnifs import``), ``snapshot``
+  (catalog snapshots in the stores), ``scrub`` (the catalog against store
+  listings);
+* processes and the host: ``mounts`` (what is mounted where), ``processes``
+  (which omnifs processes run), ``sd_notify`` (systemd readiness), ``private``
+  (local files private to their user), ``printable`` (names safe in one
+  line), ``units`` (sizes and counts as the CLI writes them);
+* ``__main__``: ``python -m omnifs``.
 """
 
 __version__ = "0.1.0"

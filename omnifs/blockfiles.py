@@ -124,7 +124,7 @@ class BlockDisk(diskcache.Disk):
     ~1.5 GB/s and ~0.03 s with O_DIRECT straight from the block's buffer.
     On a cold read that CPU is taken from the stream and the FUSE replies.
     Blocks not in an aligned buffer, the unaligned tail of a file's last
-    block, and filesystems without O_DIRECT (tmpfs) are written as before.
+    block, and filesystems without O_DIRECT (tmpfs) are written buffered.
     """
 
     #: set once O_DIRECT was refused by this cache's filesystem

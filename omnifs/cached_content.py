@@ -38,7 +38,7 @@ def open_cache(config: Config) -> BlockCache | None:
     """The config's block cache for a process that only borrows it (daemon, CLI); None if unusable."""
     try:
         return BlockCache.for_config(config)
-    except Exception as e:  # noqa: BLE001 - without it, copies come from the stores as before
+    except Exception as e:  # noqa: BLE001 - without it, copies come from the stores
         log.warning("block cache %s not usable (%s): copies are read from the stores",
                     config.cache_dir, e)
         return None

@@ -3,7 +3,7 @@
 Why not ``google_crc32c.value``: it accepts only ``bytes`` (its argument
 format refuses memoryviews and maps), and the cache checks maps of its
 files and views of stream buffers: a copy per block would cost more than
-zlib's CRC-32 that it replaces. So this calls the C library that package
+zlib's CRC-32 does. So this calls the C library that package
 ships (``crc32c_value``) through ctypes on the buffer's own memory, which
 also releases the GIL for the computation. Measured here: ~20 GB/s, against
 ~3.5 GB/s for ``zlib.crc32``.

@@ -3,7 +3,7 @@
 The mount asks ``place(path, ...)`` on close to learn where to upload now
 (``write_now``, ``write_quorum`` of them) and where the daemon must copy
 later (``pending``); the daemon asks it again when a provider is lost, to
-find where to recreate copies; reads ask ``rank_reads``.
+find where to recreate copies. ``rank_reads`` orders a file's holders for a read.
 
 Order of preference among the providers a path is *allowed* on (governance
 rules: glob paths -> region patterns):

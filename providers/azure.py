@@ -23,7 +23,7 @@ Choices worth knowing:
 * The MD5 of the whole content is set on the commit, so ``head`` reports it
   as it does for single-request uploads (Azure computes those) and sync can
   compare by it. It is computed on a thread of its own, overlapping reads
-  and uploads (~1.4 s of CPU per GiB that used to run serially in the
+  and uploads (~1.4 s of CPU per GiB that would run serially in the
   caller's thread); option ``content_md5 = false`` skips it where that CPU
   matters more (omnifs records its own SHA-256 in metadata anyway).
 * Metadata names must be C# identifiers. A name with any character outside

@@ -54,7 +54,7 @@ class WireBody(io.RawIOBase):
     buffer and copying it into a new bytes object. Measured here on a 256 MiB
     moto GET: 0.21-0.26 s of CPU with 1 MiB reads, 0.066 s reading into one
     reused buffer, and the body arrives in half the time. The mount's cold
-    reads fill their cache blocks this way (mountfs/reader.py).
+    reads fill their cache blocks this way (mountfs/streamer.py).
     """
 
     def __init__(self, response: Any, length: int | str | None,

@@ -1,6 +1,6 @@
 """The catalog's SQLite schema, created and upgraded by numbered migrations.
 
-Why migrations and not ``CREATE TABLE IF NOT EXISTS``: later issues (read
+Why migrations and not ``CREATE TABLE IF NOT EXISTS``: new features (read
 path, daemon, governance, audit) add tables and columns to catalogs that
 users already have. Each migration is a function taking a connection inside
 one transaction; ``schema_version`` records how many have run. Add new ones

@@ -1,6 +1,14 @@
 """The ``omnifs`` command: ``main`` here; every other module of this package is a
-group of subcommands (``mount``, ``daemon``, ``transfer``, ``objects``, ``check``,
-``catalog``, ``cache``).
+group of subcommands:
+
+* ``objects``: ``init``, ``ls``, ``stat``, ``cat``, ``put``, ``rm`` (one object on any store);
+* ``transfer``: ``cp``, ``sync`` (the copy engine between any two stores);
+* ``mount``: ``mount``, ``umount``, ``import``, ``replicas``, ``replicate`` (the mount
+  and its catalog);
+* ``check``: ``check`` (the catalog against what every store holds);
+* ``catalog``: ``snapshot``, ``dump``, ``load`` (the catalog to the stores, or JSON);
+* ``cache``: ``cache stats``, ``cache clear`` (the local block cache);
+* ``daemon``: ``daemon``, ``status`` (the background daemon and what it sees).
 
 Each such module has ``register(subparsers)`` adding its
 subcommands, each with ``set_defaults(func=handler)``; ``handler(args)``

@@ -69,7 +69,7 @@ def cmd_init(args) -> int:
     for sub in ("store-a", "store-b", "cache"):  # private: the umask is 077 (omnifs.private)
         (data_dir / sub).mkdir(parents=True, exist_ok=True)
     if data_dir.resolve() not in (Path.cwd().resolve(), Path.home().resolve(), Path("/")):
-        data_dir.chmod(0o700)  # made before (by hand, an older `make run`): omnifs's now
+        data_dir.chmod(0o700)  # it may exist already (by hand, an older `make run`)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(default_config_text(data_dir))
     path.chmod(0o600)

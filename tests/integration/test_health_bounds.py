@@ -1,4 +1,4 @@
-"""Health follows reality quickly (issue 13, section 4), with a real daemon and real servers.
+"""Health follows reality quickly, with a real daemon and real servers.
 
 A store that hangs (its server SIGSTOPped) must be ``down`` in what ``omnifs
 status`` reads within the probe deadline (``probe_timeout``, or the store's

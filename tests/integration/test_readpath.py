@@ -321,10 +321,10 @@ def test_readahead_on_sequential_none_on_random(make_provider, cache):
 def test_cold_read_over_blocks_cached_meanwhile_does_not_stall(make_provider, cache):
     """A stream passing blocks someone else cached hands them over; no reader waits them out.
 
-    Seen on a real mount: the previous mount process was still caching a
-    file just written while the next one read it cold. The stream skipped
-    the cached blocks, and the reader, told the stream would bring them,
-    sat out the whole stall timeout (2 s) before looking in the cache.
+    The case: one mount process is still caching a file just written while
+    the next one reads it cold. The stream skips the cached blocks; a reader
+    told the stream would bring them must look in the cache, not sit out
+    the whole stall timeout (2 s).
     """
     _, data, ref = counted_s3_file(make_provider, "partly-cached", 24 * BLOCK)
     for index in range(6, 18):

@@ -129,7 +129,7 @@ def test_objects_wiped_behind_omnifs_are_counted_and_restored_within_one_interva
 
 def test_a_deleted_bucket_is_reported_and_restored_once_it_exists_again(
         servers, make_settings, tmp_path, capsys):
-    """moto restarted empty, as in the issue: the bucket itself is gone. `omnifs daemon`."""
+    """moto restarted empty: the bucket itself is gone. `omnifs daemon`."""
     a, b = make_settings("s3", name="aws"), make_settings("file", name="local")
     raw = raw_config(tmp_path, [a, b])
     conf = tmp_path / "omnifs.toml"

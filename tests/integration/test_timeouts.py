@@ -1,4 +1,4 @@
-"""`timeout` bounds every operation against a store that does not answer (issue 13, section 3).
+"""`timeout` bounds every operation against a store that does not answer.
 
 A silent store (a listener that accepts connections and never says a byte, or a
 real server behind a frozen proxy) must make each operation fail within

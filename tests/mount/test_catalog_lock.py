@@ -1,8 +1,8 @@
 """The mount keeps answering while another process holds the catalog's write lock.
 
-Issue 13 §9: a catalog write on the mount's event loop waited for SQLite's
-lock (``omnifs import``, the daemon) and no FUSE request was answered
-meanwhile, not even a lookup. Here another process holds the lock for a few
+A catalog write that waited for SQLite's lock (``omnifs import``, the
+daemon) on the mount's event loop would leave every FUSE request
+unanswered meanwhile, not even a lookup. Here another process holds the lock for a few
 seconds while a ``mkdir`` or a new file's write (which must wait for it) is
 under way: lookups in the meantime answer at once, and the change completes
 once the lock is free.

@@ -1,14 +1,14 @@
 """A truncate's 0 is kept, whatever other handles of the file do meanwhile.
 
-Found by the stress run (test_stress.py): the kernel sends FUSE ``release``
-after ``close`` has returned, so ``truncate`` can arrive first. When the
-truncate was still copying the file into staging, the release closed the
-file's state and handed the staging file to the block cache under it; the
-truncate then returned 0, and its result was gone after a remount. Driven
-here through :class:`Operations` directly, without a mount, so the
-interleaving is exact. Also: a truncate by path while a reader has the file
-open was answered before any store held it (the reader's close, which cannot
-report a failure, was to upload it).
+The kernel sends FUSE ``release`` after ``close`` has returned, so
+``truncate`` can arrive first. While the truncate is still copying the file
+into staging, the release must not close the file's state and hand the
+staging file to the block cache under it: the truncate returns 0, and its
+result must survive a remount. The stress run (test_stress.py) meets this by
+chance; here it is driven through :class:`Operations` directly, without a
+mount, so the interleaving is exact. Also: a truncate by path while a reader
+has the file open is answered only once a store holds it (the reader's
+close, which cannot report a failure, must not be the one to upload it).
 """
 
 from __future__ import annotations

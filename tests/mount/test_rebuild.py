@@ -1,4 +1,4 @@
-"""The catalog can be lost without losing the tree (issue 13, section 6).
+"""The catalog can be lost without losing the tree.
 
 A tree with modes, owners, symlinks, hard links, xattrs, empty and setgid
 directories, a FIFO and a sparse file is built through a real mount and
@@ -172,7 +172,7 @@ def test_a_mount_on_a_new_catalog_restores_it_and_changes_since_come_from_metada
 
 
 def test_without_any_snapshot_files_keep_their_mode_and_owner(make_mount):
-    """The issue's reproduction: a private file must not come back world-readable."""
+    """A private file must not come back world-readable."""
     m = make_mount()
     (m.mp / "secret").write_bytes(b"TOPSECRET\n")
     os.chmod(m.mp / "secret", 0o600)

@@ -1,4 +1,4 @@
-"""A write that returned success is never lost; a stall is bounded (issue 13, sections 2-3).
+"""A write that returned success is never lost; a stall is bounded.
 
 Real servers, really stopped (SIGSTOP: they accept connections and answer
 nothing), under a real mount with ``copies = 3`` over moto, the GCS emulator

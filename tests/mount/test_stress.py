@@ -323,7 +323,7 @@ def test_model_of_the_stress_test():
 
 
 def test_reads_follow_objects_moved_after_a_rename(make_mount):
-    """Found by the stress run: a rename changes the catalog at once and the objects move
+    """A rename changes the catalog at once and the objects move
     later (queued); a read that looked up the old key before the move ran must follow it
     to the new one, not answer EIO (a rewrite's first copy retries the same way)."""
     m = make_mount(cache={"readahead": 0})

@@ -19,7 +19,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 UNITS = ROOT / "systemd"
 DOC = ROOT / "docs" / "systemd.md"
-#: `systemd-analyze security` exposure the mount unit may not exceed (issue 13: 8.8 before)
+#: `systemd-analyze security` exposure the mount unit may not exceed
 MOUNT_EXPOSURE_MAX = 6.0
 OMNIFS = Path(sys.executable).with_name("omnifs")
 
