@@ -324,7 +324,10 @@ def _replicate(cat: Catalog, providers: dict[str, Provider], work: Replicate,
     if not sources and not cached:
         raise Retry(f"{path}: no synced replica to copy from yet")
     free_key(cat, providers, target, key, ino)
-    cat.replicas.set(ino, target, key, inode.version, "pending")
+    with cat.transaction():
+        if cat.ns.get(ino) is None:
+            return 0  # removed meanwhile: nothing to copy
+        cat.replicas.set(ino, target, key, inode.version, "pending")
     meta, sidecar = placed_meta(providers[target], key, path, current_meta(cat, inode))
     copied = None
     if cached:
@@ -341,10 +344,15 @@ def _replicate(cat: Catalog, providers: dict[str, Provider], work: Replicate,
     etag = copied.etag
     with cat.transaction():
         now = cat.ns.get(ino)
-        if now is None or now.version != inode.version:
+        if now is not None and now.version != inode.version:
             cat.replicas.set(ino, target, key, inode.version, "stale", etag)
-        else:
+        elif now is not None:
             cat.replicas.set(ino, target, key, inode.version, "synced", etag, time.time())
+    if now is None:
+        # removed during the copy: the object just written belongs to nobody
+        if not cat.replicas.holders(target, key):
+            delete_object(providers[target], key)
+        return copied.nbytes
     if (existing is not None and existing.key != key
             and not cat.replicas.holders(target, existing.key)):
         delete_object(providers[target], existing.key)

@@ -7,13 +7,14 @@ free_key steps run against a local directory store (no server needed).
 
 from __future__ import annotations
 
+import hashlib
 import stat
 
 import pytest
 
 from omnifs import work
 from omnifs.catalog import ROOT_INODE, Catalog, WorkItem
-from omnifs.replication import Relocation, free_key, free_key_steps
+from omnifs.replication import Relocation, execute, free_key, free_key_steps
 from omnifs.work import Attrs, Delete, Malformed, Move, Replicate
 from omnifs.providers import InvalidInput, NotFound, ProviderSettings, open_provider
 
@@ -203,3 +204,25 @@ def test_free_key_steps_announce_each_write_and_leave_copies_to_the_driver(cat, 
     with pytest.raises(StopIteration):
         steps.send(None)
     assert cat.replicas.get(moved, "s").key == "b"
+
+
+# -- a replicate whose file goes away ------------------------------------------------------
+
+def test_a_file_removed_during_its_copy_leaves_no_row_and_no_object(cat, tmp_path, store):
+    """rm while the daemon copies: no replica row for a gone inode, the new object removed."""
+    root = tmp_path / "b"
+    root.mkdir()
+    b = open_provider(ProviderSettings(name="b", uri=f"file://{root}"))
+    ino = _file(cat, "f", "f", store, b"bytes")
+    cat.ns.update(ino, size=5, sha256=hashlib.sha256(b"bytes").hexdigest())
+    item = listed("replicate", {"inode": ino, "provider": "b"})
+
+    def removed(_copied) -> None:  # what the mount records for `rm f` mid-copy
+        with cat.transaction():
+            for r in cat.replicas.of(ino):
+                cat.replicas.drop(ino, r.provider)
+            cat.ns.delete(ino)
+
+    assert execute(cat, {"s": store, "b": b}, item, on_copy=removed) == len(b"bytes")
+    assert cat.replicas.of(ino) == [] and not b.exists("f")
+    b.close()
