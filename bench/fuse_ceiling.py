@@ -106,8 +106,8 @@ def serve(mountpoint: str, size: int, *, direct_io: bool, keep_cache: bool,
     import pyfuse3
     import trio
 
-    from omnifs.mountfs.mount import READ_AHEAD_KB, fuse_options, raise_read_ahead
     from omnifs.config import Config
+    from omnifs.mountfs.mount import READ_AHEAD_KB, fuse_options, raise_read_ahead
 
     # with --url, the buffer every open's stream fills (made and touched now, as our
     # mount makes its buffers when it starts: 0.15 s of page faults otherwise)

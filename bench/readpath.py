@@ -370,9 +370,9 @@ def rows2_4_cold(work: Path, size: int, runs: int, with_rclone: bool) -> None:
 
 
 def row3_fastest(work: Path, size: int, runs: int) -> None:
+    from omnifs.blockcache import BlockCache
     from omnifs.mountfs.blocks import FileRef, ReadPath
     from omnifs.mountfs.replicas import Replica, ReplicaReader, StatsRegistry
-    from omnifs.blockcache import BlockCache
     from omnifs.providers import open_provider
     from omnifs.providers.faulty import FaultyProvider
 

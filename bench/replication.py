@@ -62,13 +62,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import trio
 
-from omnifs.daemon.main import Daemon
-from omnifs.daemon.state import read_health
 from omnifs.catalog import Catalog
 from omnifs.config import load_config, parse_config
-from omnifs.work import Replicate, enqueue
+from omnifs.daemon.main import Daemon
+from omnifs.daemon.state import read_health
 from omnifs.policy.placement import ProviderView, rank_reads
 from omnifs.providers import META_MTIME, META_SHA256, OmnifsError, open_provider
+from omnifs.work import Replicate, enqueue
 from tests import servers as S
 
 KiB = 1024

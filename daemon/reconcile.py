@@ -54,9 +54,9 @@ import trio
 
 from omnifs import scrub
 from omnifs.catalog import Catalog
+from omnifs.providers import NotFound, ObjectInfo, OmnifsError, Provider
 from omnifs.replication import queue_replicate
 from omnifs.scrub import EXTRA, MISSING, Problem, StoreReport
-from omnifs.providers import NotFound, ObjectInfo, OmnifsError, Provider
 
 log = logging.getLogger("omnifs.daemon")
 

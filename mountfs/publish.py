@@ -48,8 +48,6 @@ from typing import TYPE_CHECKING
 
 from omnifs.catalog import Catalog, Inode, Replica
 from omnifs.layout import file_attrs, object_key, object_meta, placed_meta, write_sidecar
-from omnifs.replication import free_key_steps, queue_attrs
-from omnifs.work import Delete, Replicate, enqueue
 from omnifs.policy.health import DOWN, LOST
 from omnifs.policy.placement import (
     PlacementError,
@@ -61,6 +59,8 @@ from omnifs.policy.placement import (
     views_from_config,
 )
 from omnifs.providers.errors import NoSpace, NotFound, OmnifsError, PermissionDenied, Unavailable
+from omnifs.replication import free_key_steps, queue_attrs
+from omnifs.work import Delete, Replicate, enqueue
 
 from .catalog_wait import catalog_writable
 from .quorum import Attempts, Speeds, nursery_for, race

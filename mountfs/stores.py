@@ -265,7 +265,7 @@ class Stores:
         for p in self.by_name.values():
             try:
                 p.close()
-            except Exception:  # noqa: BLE001, S110 - closing is best effort at unmount
+            except Exception:  # noqa: BLE001 - closing is best effort at unmount
                 pass
         if self.health is not None:
             self.health.close()

@@ -12,10 +12,10 @@ import time
 
 import pytest
 
-from omnifs.sync_plan import Filter
-from omnifs.transfer import Options, copy_object, copy_tree
 from omnifs.providers import META_MTIME, META_SHA256, IntegrityError, NotFound, open_provider
 from omnifs.providers.faulty import FaultyProvider
+from omnifs.sync_plan import Filter
+from omnifs.transfer import Options, copy_object, copy_tree
 from tests import servers as S
 from tests.cli import one_line_error, run, write_config
 

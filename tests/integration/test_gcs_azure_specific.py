@@ -16,7 +16,12 @@ import random
 import pytest
 
 from omnifs.providers import NotFound, PermissionDenied, open_provider
-from omnifs.providers.azapi import decode_meta_name, decode_metadata, encode_meta_name, encode_metadata
+from omnifs.providers.azapi import (
+    decode_meta_name,
+    decode_metadata,
+    encode_meta_name,
+    encode_metadata,
+)
 from tests import servers as S
 from tests.fastpath import check_readinto, check_short_body_unavailable
 

@@ -18,9 +18,9 @@ import time
 import pytest
 import trio
 
-from omnifs.daemon.main import Daemon
 from omnifs.catalog import Catalog
 from omnifs.cli.daemon import gather
+from omnifs.daemon.main import Daemon
 from tests import servers as S
 from tests.integration.test_daemon import make_config
 

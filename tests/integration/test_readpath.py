@@ -14,9 +14,9 @@ import time
 
 import pytest
 
+from omnifs.blockcache import BlockCache
 from omnifs.mountfs.blocks import FileRef, ReadPath
 from omnifs.mountfs.replicas import Replica, ReplicaReader, StatsRegistry
-from omnifs.blockcache import BlockCache
 from omnifs.providers import open_provider
 from omnifs.providers.errors import IntegrityError, Unavailable
 from omnifs.providers.faulty import FaultyProvider

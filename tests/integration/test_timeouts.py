@@ -19,12 +19,12 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import trio
 
-from omnifs.daemon.health import probe_once
-from omnifs.daemon.main import Daemon, default_executor
-from omnifs.daemon.metrics import Metrics
 from omnifs.cached_content import open_cache
 from omnifs.catalog import Catalog
 from omnifs.cli import main as cli
+from omnifs.daemon.health import probe_once
+from omnifs.daemon.main import Daemon, default_executor
+from omnifs.daemon.metrics import Metrics
 from omnifs.providers import Unavailable, open_provider
 from tests import servers as S
 from tests.cli import write_config

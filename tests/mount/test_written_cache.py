@@ -14,10 +14,10 @@ import time
 import pytest
 import trio
 
-from omnifs.daemon.main import Daemon
 from omnifs.cached_content import holds, open_cache
 from omnifs.catalog import Catalog
 from omnifs.config import load_config
+from omnifs.daemon.main import Daemon
 
 FAST_DAEMON = {"probe_interval": 0.3, "probe_timeout": 1.0, "idle_poll": 0.05,
                "reconcile_interval": 0, "retry_base": 0.2, "retry_max": 2.0,

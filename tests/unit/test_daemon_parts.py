@@ -8,15 +8,15 @@ import time
 import pytest
 import trio
 
+from omnifs.catalog import Catalog, WorkItem
 from omnifs.daemon.health import HealthBoard, Prober
 from omnifs.daemon.reconcile import conflict_name
 from omnifs.daemon.settings import DaemonSettings, parse_daemon
 from omnifs.daemon.state import State, read_health
 from omnifs.daemon.workers import backoff, lock_keys
-from omnifs.catalog import Catalog, WorkItem
 from omnifs.errors import ConfigError
-from omnifs.sd_notify import notify, watchdog_interval
 from omnifs.providers import NotFound, Unavailable
+from omnifs.sd_notify import notify, watchdog_interval
 
 
 def item(kind: str, **payload) -> WorkItem:

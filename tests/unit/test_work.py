@@ -13,9 +13,9 @@ import pytest
 
 from omnifs import work
 from omnifs.catalog import ROOT_INODE, Catalog, WorkItem
+from omnifs.providers import InvalidInput, NotFound, ProviderSettings, open_provider
 from omnifs.replication import Relocation, free_key, free_key_steps
 from omnifs.work import Attrs, Delete, Malformed, Move, Replicate
-from omnifs.providers import InvalidInput, NotFound, ProviderSettings, open_provider
 
 FILE = stat.S_IFREG | 0o644
 
@@ -37,7 +37,7 @@ def listed(kind: str, payload: dict) -> WorkItem:
 
 @pytest.mark.parametrize(("item", "kind", "payload"), WIRE)
 def test_payload_round_trip(item, kind, payload):
-    assert item.KIND == kind
+    assert kind == item.KIND
     assert item.payload() == payload
     assert work.parse(kind, payload) == item
     assert work.from_item(listed(kind, payload)) == item
