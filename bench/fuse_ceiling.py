@@ -36,6 +36,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import argparse
+import contextlib
 import os
 import signal
 import statistics
@@ -256,10 +257,8 @@ def measure(size_bytes: int, runs: int, *, direct_io: bool = False, keep_cache: 
                 child.wait(timeout=10)
         if os.path.ismount(mp):
             subprocess.run(["fusermount3", "-u", "-z", str(mp)], check=False)
-        try:
+        with contextlib.suppress(OSError):
             mp.rmdir()
-        except OSError:
-            pass
 
 
 def main() -> int:

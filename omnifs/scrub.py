@@ -35,6 +35,7 @@ problem first checks that the replica is still the one found
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -231,10 +232,8 @@ def look_up(provider: Provider, keys: Iterable[str]) -> dict[str, ObjectInfo]:
     """HEAD the claimed keys a scoped listing does not cover (renames in flight, long-path keys)."""
     found = {}
     for key in keys:
-        try:
+        with contextlib.suppress(NotFound):
             found[key] = provider.head(key)
-        except NotFound:
-            pass
     return found
 
 

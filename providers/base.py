@@ -312,5 +312,5 @@ class Provider(abc.ABC):
             return False
         return True
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional: a store with no connections keeps it
         """Release connections; the provider is not used afterwards."""

@@ -28,6 +28,7 @@ init`` can build the provider and then create the directory.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import json
@@ -464,10 +465,8 @@ def _create(path: str) -> BinaryIO:
 
 
 def _unlink_quietly(path: str) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.unlink(path)
-    except OSError:
-        pass
 
 
 def _fsync_dir(path: str) -> None:

@@ -64,10 +64,8 @@ class Server:
 
     def stop(self) -> None:
         if self.proc.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             self.proc.wait(timeout=10)
 
     def restart(self) -> None:
@@ -256,10 +254,8 @@ class CuttableProxy:
             pass
         finally:
             for s in (src, dst):
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     def freeze(self) -> None:
         """Stop forwarding but keep connections open: a server that hangs."""
@@ -275,10 +271,8 @@ class CuttableProxy:
         self._flowing.set()
         with self._lock:
             for c in self._conns:
-                try:
+                with contextlib.suppress(OSError):
                     c.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 c.close()
             self._conns.clear()
 

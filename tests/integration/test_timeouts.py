@@ -92,7 +92,7 @@ def test_every_provider_operation_fails_within_timeout(kind, silent_endpoint):
     try:
         # at once: each on its own connection, so the bound holds for each alike
         with ThreadPoolExecutor(len(ops)) as pool:
-            results = dict(zip(ops, pool.map(timed, ops.values())))
+            results = dict(zip(ops, pool.map(timed, ops.values()), strict=True))
     finally:
         p.close()
     for op, (took, err) in results.items():
