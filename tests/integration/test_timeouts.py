@@ -29,6 +29,7 @@ from omnifs.providers import Unavailable, open_provider
 from tests import servers as S
 from tests.cli import write_config
 from tests.integration.test_daemon import make_config, write_file
+from tests.poll import wait_until
 
 TIMEOUT = 2.0
 BOUND = TIMEOUT + 2.0
@@ -183,8 +184,7 @@ def test_daemon_probe_and_replicate_fail_within_timeout(kind, silent_endpoint, s
             proxy.freeze()
             await trio.to_thread.run_sync(queue_a_copy)
             with trio.fail_after(60):
-                while not runs:
-                    await trio.sleep(0.05)
+                await wait_until(lambda: runs, every=0.05)
             d.stop()
 
     try:
