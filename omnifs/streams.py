@@ -44,8 +44,9 @@ class Prefetch(io.RawIOBase):
     delivered byte.
     """
 
-    def __init__(self, open_range: Callable[[int, int], object], *, size: int, chunk: int, depth: int,
-                 window: int | None, provider: str, key: str, retries: int = 3, backoff: float = 0.25):
+    def __init__(self, open_range: Callable[[int, int], object], *, size: int, chunk: int,
+                 depth: int, window: int | None, provider: str, key: str, retries: int = 3,
+                 backoff: float = 0.25):
         super().__init__()
         self._open = open_range
         self._size = size
@@ -84,7 +85,8 @@ class Prefetch(io.RawIOBase):
         attempt = 0
         credits = 0 if paced else -(-(end - start) // self._chunk)
         try:
-            #: where the last failure happened: progress since then earns a long stream fresh retries
+            #: where the last failure happened: progress since then earns a long stream
+            #: fresh retries
             failed_at = -1
             while pos < end and not self._stop.is_set():
                 try:
@@ -99,8 +101,9 @@ class Prefetch(io.RawIOBase):
                             piece = f.read(want)
                             if not piece:
                                 provider, key = self._where
-                                raise Unavailable(f"object ended at byte {pos}, expected {self._size}",
-                                                  provider=provider, key=key)
+                                raise Unavailable(
+                                    f"object ended at byte {pos}, expected {self._size}",
+                                    provider=provider, key=key)
                             while len(piece) < want:
                                 more = f.read(want - len(piece))
                                 if not more:
@@ -110,7 +113,8 @@ class Prefetch(io.RawIOBase):
                             credits -= 1
                             pos += len(piece)
                     finally:
-                        with contextlib.suppress(Exception):  # closing a half-read body may complain
+                        # closing a half-read body may complain
+                        with contextlib.suppress(Exception):
                             f.close()
                 except OmnifsError as e:
                     attempt, failed_at = (0 if pos > failed_at else attempt), pos
@@ -120,7 +124,8 @@ class Prefetch(io.RawIOBase):
                     time.sleep(self._backoff * (2 ** attempt))
                 except Exception as e:  # noqa: BLE001 - an SDK's raw socket error mid-body
                     provider, key = self._where
-                    err = Unavailable(f"reading failed mid-stream: {type(e).__name__}: {e}".splitlines()[0],
+                    why = f"{type(e).__name__}: {e}"
+                    err = Unavailable(f"reading failed mid-stream: {why}".splitlines()[0],
                                       provider=provider, key=key)
                     attempt, failed_at = (0 if pos > failed_at else attempt), pos
                     if attempt >= self._retries:
@@ -169,8 +174,9 @@ class Prefetch(io.RawIOBase):
             self._buf = self._buf[len(take):]
             if want > 0:
                 want -= len(take)
-        if len(parts) == 1 and isinstance(parts[0].obj, bytes) and len(parts[0]) == len(parts[0].obj):
-            return parts[0].obj  # a whole queued chunk: hand it over without a copy
+        whole = parts[0].obj if len(parts) == 1 else None
+        if isinstance(whole, bytes) and len(parts[0]) == len(whole):
+            return whole  # a whole queued chunk: hand it over without a copy
         return b"".join(parts)
 
     def readinto(self, b) -> int:  # type: ignore[override]
@@ -252,8 +258,9 @@ class Verifier(io.RawIOBase):
         for algo, want in self.expect.items():
             got = self.digest(algo)
             if got != want:
-                raise IntegrityError(f"{algo} mismatch: source recorded {want}, bytes read hash to {got}",
-                                     provider=provider, key=key)
+                raise IntegrityError(
+                    f"{algo} mismatch: source recorded {want}, bytes read hash to {got}",
+                    provider=provider, key=key)
 
     def close(self) -> None:
         if not self.closed:

@@ -344,7 +344,10 @@ class AzureProvider(Provider):
 
     def _put_blob(self, blob: Any, data: bytes, meta: dict[str, str],
                   content_type: str | None) -> dict[str, Any]:
-        """One Put Blob; upload_blob's answer shape (etag, last_modified, content_md5, version_id)."""
+        """One Put Blob.
+
+        Returns upload_blob's answer shape (etag, last_modified, content_md5, version_id).
+        """
         if self._wire is not None:
             headers = {f"x-ms-meta-{k}": v for k, v in meta.items()}
             if content_type:
@@ -444,7 +447,8 @@ class AzureProvider(Provider):
         result["content_md5"] = md5
         return result, written
 
-    def copy(self, src_key: str, dst_key: str, metadata: dict[str, str] | None = None) -> ObjectInfo:
+    def copy(self, src_key: str, dst_key: str,
+             metadata: dict[str, str] | None = None) -> ObjectInfo:
         src = self._blob(src_key)
         dst = self._blob(dst_key)
         meta = azapi.encode_metadata(metadata) if metadata is not None else None

@@ -268,7 +268,8 @@ class Provider(abc.ABC):
         """Upload; multipart in parallel above the threshold; atomic visibility."""
 
     @abc.abstractmethod
-    def copy(self, src_key: str, dst_key: str, metadata: dict[str, str] | None = None) -> ObjectInfo:
+    def copy(self, src_key: str, dst_key: str,
+             metadata: dict[str, str] | None = None) -> ObjectInfo:
         """Server-side copy inside this store. ``metadata`` None keeps the source's."""
 
     @abc.abstractmethod

@@ -201,7 +201,8 @@ class FaultyProvider(Provider):
         wrapped = _WriteStream(self, stream, key)
         return self.inner.write(key, wrapped, size, metadata, content_type)  # type: ignore[arg-type]
 
-    def copy(self, src_key: str, dst_key: str, metadata: dict[str, str] | None = None) -> ObjectInfo:
+    def copy(self, src_key: str, dst_key: str,
+             metadata: dict[str, str] | None = None) -> ObjectInfo:
         self._before("copy", dst_key)
         return self.inner.copy(src_key, dst_key, metadata)
 

@@ -129,7 +129,8 @@ class GCSProvider(Provider):
             if settings.endpoint:
                 return storage.Client(project=project or _PLACEHOLDER_PROJECT,
                                       credentials=AnonymousCredentials(),
-                                      client_options={"api_endpoint": settings.endpoint.rstrip("/")})
+                                      client_options={
+                                          "api_endpoint": settings.endpoint.rstrip("/")})
             if os.environ.get("STORAGE_EMULATOR_HOST"):
                 return storage.Client(project=project or _PLACEHOLDER_PROJECT,
                                       credentials=AnonymousCredentials())
@@ -140,7 +141,8 @@ class GCSProvider(Provider):
                 try:
                     creds = service_account.Credentials.from_service_account_file(path)
                 except (OSError, ValueError, KeyError) as e:
-                    reason = e.strerror if isinstance(e, OSError) and e.strerror else type(e).__name__
+                    reason = (e.strerror if isinstance(e, OSError) and e.strerror
+                              else type(e).__name__)
                     raise InvalidInput(
                         f"credentials_file {path!r} is not a readable service-account JSON "
                         f"({reason})", provider=self.name) from None
@@ -306,11 +308,13 @@ class GCSProvider(Provider):
             else:
                 source = _Prepend(head, stream)
         with self.translating(key):
-            blob.upload_from_file(source, size=size, content_type=content_type_for(key, content_type),
+            blob.upload_from_file(source, size=size,
+                                  content_type=content_type_for(key, content_type),
                                   rewind=False, timeout=self._req_timeout, retry=self._retry)
         return self._info(blob, key)
 
-    def copy(self, src_key: str, dst_key: str, metadata: dict[str, str] | None = None) -> ObjectInfo:
+    def copy(self, src_key: str, dst_key: str,
+             metadata: dict[str, str] | None = None) -> ObjectInfo:
         src = self._blob(src_key)
         dst = self._blob(dst_key)
         if metadata is not None:

@@ -330,7 +330,8 @@ class LocalProvider(Provider):
             _unlink_quietly(tmp)
             raise self._os_error(e, key) from None
 
-    def copy(self, src_key: str, dst_key: str, metadata: dict[str, str] | None = None) -> ObjectInfo:
+    def copy(self, src_key: str, dst_key: str,
+             metadata: dict[str, str] | None = None) -> ObjectInfo:
         src = self._path(src_key)
         dst = self._path(dst_key)
         self._check_root()
@@ -422,7 +423,8 @@ class LocalProvider(Provider):
                 if e.is_dir():
                     sub = key + "/"
                     # descend only where keys matching the prefix can be
-                    if (sub.startswith(prefix) or prefix.startswith(sub)) and not self._skip_dir(sub):
+                    if ((sub.startswith(prefix) or prefix.startswith(sub))
+                            and not self._skip_dir(sub)):
                         yield from self._walk(e.path, sub, prefix)
                 elif e.is_file() and key.startswith(prefix):
                     yield self._info(key, e.path, e.stat())

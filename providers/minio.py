@@ -249,7 +249,8 @@ class MinioProvider(s3api.S3ApiProvider):
             with self.translating(key):
                 r = self.client.put_object(
                     self.bucket, name, counting, -1 if size is None else size,  # type: ignore[arg-type]
-                    content_type=content_type, metadata=dict(meta), part_size=self.capabilities.part_size,
+                    content_type=content_type, metadata=dict(meta),
+                    part_size=self.capabilities.part_size,
                     num_parallel_uploads=PARALLEL_PARTS)
         except OSError as e:  # the SDK's "stream having not enough data"
             if isinstance(e, _SDK_ERRORS) or "not enough data" not in str(e):

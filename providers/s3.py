@@ -303,8 +303,9 @@ class S3Provider(s3api.S3ApiProvider):
                     for number, chunk in enumerate(self._chunks(first, stream, part_size), 1):
                         total += len(chunk)
                         if size is not None and total > size:
-                            raise InvalidInput(f"the data is longer than the {size} bytes announced",
-                                               provider=self.name, key=key)
+                            raise InvalidInput(
+                                f"the data is longer than the {size} bytes announced",
+                                provider=self.name, key=key)
                         slots.acquire()  # at most PARALLEL_PARTS parts buffered
                         if failed.is_set():
                             slots.release()

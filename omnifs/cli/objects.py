@@ -24,9 +24,11 @@ CHUNK = 4 * 1024 * 1024
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("init", help="write a commented default omnifs.toml (no cloud account needed)")
+    p = sub.add_parser("init",
+                       help="write a commented default omnifs.toml (no cloud account needed)")
     p.add_argument("--data-dir", default=".omnifs-data",
-                   help="where the default local stores, catalog and cache live (default: %(default)s)")
+                   help="where the default local stores, catalog and cache live "
+                        "(default: %(default)s)")
     p.add_argument("--force", action="store_true", help="overwrite an existing config file")
     p.set_defaults(func=cmd_init)
 
@@ -48,12 +50,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("put", help="upload a local file (or - for stdin) to a URI")
     p.add_argument("source", metavar="FILE")
-    p.add_argument("target", metavar="URI", help="destination key; a trailing / appends the file name")
+    p.add_argument("target", metavar="URI",
+                   help="destination key; a trailing / appends the file name")
     p.set_defaults(func=cmd_put)
 
     p = sub.add_parser("rm", help="delete an object (or a tree with -r)")
     p.add_argument("target", metavar="URI")
-    p.add_argument("-r", "--recursive", action="store_true", help="delete every object under the prefix")
+    p.add_argument("-r", "--recursive", action="store_true",
+                   help="delete every object under the prefix")
     p.set_defaults(func=cmd_rm)
 
 
@@ -204,5 +208,6 @@ def cmd_rm(args) -> int:
             t.provider.delete(info.key)
             n += 1
         if n == 0:
-            raise NotFound("nothing to delete under this prefix", provider=t.provider.name, key=t.key)
+            raise NotFound("nothing to delete under this prefix", provider=t.provider.name,
+                           key=t.key)
     return 0
