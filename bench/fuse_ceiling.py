@@ -310,7 +310,8 @@ def main() -> int:
                                       *args.option,
                                       f"read_ahead_kb={args.read_ahead_kb}"
                                       if args.read_ahead_kb else "",
-                                      "streamed from --url" if args.url else ""])) or "our mount's options"
+                                      "streamed from --url" if args.url else ""]))
+    variant = variant or "our mount's options"
     print(f"bare pyfuse3 read of {args.size} MiB ({variant}): median {med:.3f} s "
           f"({args.size / med:.0f} MiB/s) over {args.runs} runs "
           f"[{' '.join(f'{t:.3f}' for t in times)}]")

@@ -162,7 +162,8 @@ def test_free_key_moves_another_files_object_to_its_own_path(cat, store):
     writer = cat.ns.create(ROOT_INODE, "a", FILE, 0, 0).id
     free_key(cat, {"s": store}, "s", "a", writer)
     assert store.read_bytes("b") == b"b's bytes"
-    assert cat.replicas.get(moved, "s").key == "b" and cat.replicas.get(moved, "s").state == "synced"
+    assert cat.replicas.get(moved, "s").key == "b"
+    assert cat.replicas.get(moved, "s").state == "synced"
     assert cat.replicas.holders("s", "a") == []
 
 
