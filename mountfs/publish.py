@@ -42,6 +42,7 @@ import hashlib
 import io
 import logging
 import time
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -112,7 +113,7 @@ class Placer:
             self._load, self._load_at = self.cat.work.queued_by_provider(), now
         return self._load
 
-    def views(self, down: set[str] = frozenset()) -> list[ProviderView]:  # type: ignore[assignment]
+    def views(self, down: Collection[str] = frozenset()) -> list[ProviderView]:
         status = self.stores.statuses()
         for name in down:
             status[name] = DOWN
@@ -148,7 +149,7 @@ class Placer:
         return Plan(order, self.quorum)
 
     def homes(self, path: str, done: list[str], failed: set[str],
-              holders: list[str] = ()) -> list[str]:  # type: ignore[assignment]
+              holders: Sequence[str] = ()) -> list[str]:
         """All the providers that should hold ``path`` after ``done`` took it: done first.
 
         Then the file's other usable, allowed holders (caught up rather than

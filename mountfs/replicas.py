@@ -44,10 +44,10 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from omnifs.policy.health import DOWN
-from omnifs.providers import RESERVED_PREFIX, Provider
+from omnifs.providers import RESERVED_PREFIX, Provider, ReadStream
 from omnifs.providers.errors import IntegrityError, NotFound, OmnifsError, Unavailable
 
 from .stores import counts_against
@@ -439,7 +439,7 @@ class ReplicaReader:
                           lambda r, cancel: self._attempt(r, start, end, cancel), None)
 
     def open_stream(self, replicas: Sequence[Replica], start: int, end: int
-                    ) -> tuple[Replica, BinaryIO, bytes, float]:
+                    ) -> tuple[Replica, ReadStream, bytes, float]:
         """A stream of ``[start, end)`` from the fastest replica.
 
         Returns (replica, stream, first piece, ttfb).
@@ -523,7 +523,7 @@ class ReplicaReader:
                     fut.add_done_callback(lambda f: f.exception() is None and discard(f.result()))
 
     def _open_attempt(self, replica: Replica, start: int, end: int, cancel: threading.Event
-                      ) -> tuple[Replica, BinaryIO, bytes, float]:
+                      ) -> tuple[Replica, ReadStream, bytes, float]:
         st = self.stats.get(replica.name)
         t0 = time.monotonic()
         stream = None
@@ -546,10 +546,10 @@ class ReplicaReader:
             raise _Cancelled
         if not first:
             _close_quietly(stream)
-            err = IntegrityError(f"empty stream at offset {start}", provider=replica.name,
-                                 key=replica.key)
-            self.failed(replica.name, err, time.monotonic() - t0)
-            raise err
+            empty = IntegrityError(f"empty stream at offset {start}", provider=replica.name,
+                                   key=replica.key)
+            self.failed(replica.name, empty, time.monotonic() - t0)
+            raise empty
         with st._lock:
             st.requests += 1
             st.latency = ttfb if st.latency is None else (1 - ALPHA) * st.latency + ALPHA * ttfb
@@ -586,10 +586,10 @@ class ReplicaReader:
         if cancel.is_set():
             raise _Cancelled
         if len(buf) != want:
-            err = IntegrityError(f"short read: got {len(buf)} of {want} bytes at offset {start}",
-                                 provider=replica.name, key=replica.key)
-            self.failed(replica.name, err, time.monotonic() - t0)
-            raise err
+            short = IntegrityError(f"short read: got {len(buf)} of {want} bytes at offset {start}",
+                                   provider=replica.name, key=replica.key)
+            self.failed(replica.name, short, time.monotonic() - t0)
+            raise short
         st.record(ttfb or 0.0, want, time.monotonic() - t0)
         return bytes(buf)
 

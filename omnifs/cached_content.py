@@ -141,7 +141,7 @@ class CachedContent(io.RawIOBase):
         self._pos += len(out)
         return out
 
-    def readinto(self, b) -> int:  # type: ignore[override]
+    def readinto(self, b) -> int:
         data = self.read(len(b))
         b[:len(data)] = data
         return len(data)

@@ -19,8 +19,9 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from typing import Protocol
 
-from omnifs.providers import IntegrityError, OmnifsError, Unavailable
+from omnifs.providers import IntegrityError, OmnifsError, ReadStream, Unavailable
 
 _END = b""
 
@@ -44,7 +45,7 @@ class Prefetch(io.RawIOBase):
     delivered byte.
     """
 
-    def __init__(self, open_range: Callable[[int, int], object], *, size: int, chunk: int,
+    def __init__(self, open_range: Callable[[int, int], ReadStream], *, size: int, chunk: int,
                  depth: int, window: int | None, provider: str, key: str, retries: int = 3,
                  backoff: float = 0.25):
         super().__init__()
@@ -138,16 +139,16 @@ class Prefetch(io.RawIOBase):
 
     def _run(self) -> None:
         try:
-            pos = 0
             if self._window is None:
                 self._read_window(0, self._size, paced=True)
-                pos = self._size
-            while pos < self._size and not self._stop.is_set():
-                end = min(self._size, pos + self._window)
-                if not self._acquire(-(-(end - pos) // self._chunk)):
-                    return
-                self._read_window(pos, end)
-                pos = end
+            else:
+                pos = 0
+                while pos < self._size and not self._stop.is_set():
+                    end = min(self._size, pos + self._window)
+                    if not self._acquire(-(-(end - pos) // self._chunk)):
+                        return
+                    self._read_window(pos, end)
+                    pos = end
             self._q.put(_END)
         except BaseException as e:  # noqa: BLE001 - handed to the reading side
             self._q.put(e)
@@ -179,7 +180,7 @@ class Prefetch(io.RawIOBase):
             return whole  # a whole queued chunk: hand it over without a copy
         return b"".join(parts)
 
-    def readinto(self, b) -> int:  # type: ignore[override]
+    def readinto(self, b) -> int:
         data = self.read(len(b))
         b[:len(data)] = data
         return len(data)
@@ -188,6 +189,16 @@ class Prefetch(io.RawIOBase):
         if not self.closed:
             self._stop.set()
         super().close()
+
+
+class _Hash(Protocol):
+    """hashlib's hashes and google_crc32c's Checksum alike."""
+
+    def update(self, data: bytes, /) -> None: ...
+
+    def digest(self) -> bytes: ...
+
+    def hexdigest(self) -> str: ...
 
 
 class Verifier(io.RawIOBase):
@@ -204,7 +215,7 @@ class Verifier(io.RawIOBase):
         self.size = size
         self.count = 0
         self.expect = {k: v.lower() for k, v in expect.items() if v}
-        self._h = {"sha256": hashlib.sha256()}
+        self._h: dict[str, _Hash] = {"sha256": hashlib.sha256()}
         if "md5" in self.expect:
             self._h["md5"] = hashlib.md5()
         if "crc32c" in self.expect:
@@ -243,7 +254,7 @@ class Verifier(io.RawIOBase):
                 raise
         return data
 
-    def readinto(self, b) -> int:  # type: ignore[override]
+    def readinto(self, b) -> int:
         data = self.read(len(b))
         b[:len(data)] = data
         return len(data)

@@ -29,6 +29,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 from .health import DOWN, LOST, RANK
 
@@ -133,7 +134,7 @@ def path_matches(path: str, pattern: str) -> bool:
     return _glob_regex(pattern).match(norm) is not None
 
 
-def rules_from_config(raw: Iterable[Mapping[str, object]]) -> list[Rule]:
+def rules_from_config(raw: Iterable[Mapping[str, Any]]) -> list[Rule]:
     """``[[governance.rules]]`` tables -> rules.
 
     Tables without ``regions`` are not placement rules.

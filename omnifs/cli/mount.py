@@ -312,8 +312,9 @@ def cmd_replicas(args) -> int:
         if inode.kind != "dir":
             raise InvalidInput(f"{path} is a {inode.kind}: it has no replicas")
         base = cat.ns.path_of(inode.id) or ""
-        tree = [(name[len(base):].lstrip("/"), format_replicas(cat, cat.ns.get(ino)))
-                for ino, name in sorted(cat.ns.files_under(inode.id), key=lambda f: f[1])]
+        tree = [(name[len(base):].lstrip("/"), format_replicas(cat, child))
+                for ino, name in sorted(cat.ns.files_under(inode.id), key=lambda f: f[1])
+                if (child := cat.ns.get(ino)) is not None]
     finally:
         cat.close()
     return _print_tree(path, tree)

@@ -11,6 +11,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from omnifs.providers import META_MTIME, META_SHA256, InvalidInput, NotFound, ObjectInfo
 from omnifs.providers.base import guess_content_type
@@ -123,7 +124,7 @@ def cmd_stat(args) -> int:
     with resolver(args) as r:
         t = r.resolve(args.target)
         info = t.provider.head(t.key)
-    doc = {"provider": t.provider.name, "key": info.key, "size": info.size,
+    doc: dict[str, Any] = {"provider": t.provider.name, "key": info.key, "size": info.size,
            "mtime": info.mtime, "last_modified": info.last_modified, "etag": info.etag,
            "version": info.version, "sha256": info.sha256, "checksums": info.checksums,
            "tier": info.tier, "content_type": info.content_type, "metadata": info.metadata}
