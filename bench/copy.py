@@ -138,7 +138,8 @@ class Bench:
             "RCLONE_CONFIG_GS_PROJECT_NUMBER": "1234",
             "RCLONE_CONFIG_GS_ENDPOINT": f"{self.servers['gs'].endpoint}/storage/v1/",
             "RCLONE_CONFIG_AZ_TYPE": "azureblob",
-            "RCLONE_CONFIG_AZ_SAS_URL": azure_sas_url(self.servers["az"].endpoint, self.buckets["az"]),
+            "RCLONE_CONFIG_AZ_SAS_URL": azure_sas_url(self.servers["az"].endpoint,
+                                                      self.buckets["az"]),
         })
 
     def close(self) -> None:
@@ -174,7 +175,8 @@ class Bench:
             for tool in ("omnifs", "rclone")[::1 if run % 2 == 0 else -1]:
                 out = f"out-{tool}-{run}"
                 if tool == "omnifs":
-                    argv = [*OMNIFS, "--config", str(self.config), "cp", "-r", "--transfers", str(t),
+                    argv = [*OMNIFS, "--config", str(self.config), "cp", "-r",
+                            "--transfers", str(t),
                             self.omnifs_path(src, prefix), self.omnifs_path(dst, out)]
                     env = None
                 else:
@@ -187,11 +189,13 @@ class Bench:
         rss = {tool: max(m for _, m in r) for tool, r in res.items()}
         o, r = med["omnifs"], med["rclone"]
         if nobjects == 1:
-            print(f"{label:<28} omnifs {nbytes / o / 1e6:8.1f} MB/s  rclone {nbytes / r / 1e6:8.1f} MB/s  "
+            print(f"{label:<28} omnifs {nbytes / o / 1e6:8.1f} MB/s  "
+                  f"rclone {nbytes / r / 1e6:8.1f} MB/s  "
                   f"ratio {r / o:5.2f}   peak RSS omnifs {rss['omnifs'] / MiB:6.0f} MiB  "
                   f"rclone {rss['rclone'] / MiB:6.0f} MiB", flush=True)
         else:
-            print(f"{label:<28} omnifs {nobjects / o:8.1f} obj/s  rclone {nobjects / r:8.1f} obj/s  "
+            print(f"{label:<28} omnifs {nobjects / o:8.1f} obj/s  "
+                  f"rclone {nobjects / r:8.1f} obj/s  "
                   f"ratio {r / o:5.2f}   peak RSS omnifs {rss['omnifs'] / MiB:6.0f} MiB  "
                   f"rclone {rss['rclone'] / MiB:6.0f} MiB", flush=True)
         print(f"{'':<28} seconds: omnifs {o:.2f}  rclone {r:.2f}", flush=True)
@@ -212,7 +216,8 @@ class Bench:
         big = (64 if self.args.small else 1024) * MiB
         count = 200 if self.args.small else 2000
         small = 64 * 1024
-        print(f"setup: one {big // MiB} MiB object in s3, gs, local; {count} x 64 KiB in s3 and local "
+        print(f"setup: one {big // MiB} MiB object in s3, gs, local; "
+              f"{count} x 64 KiB in s3 and local "
               f"(transfers {self.args.transfers}, median of {self.args.runs})", flush=True)
         rows = [(f"(a) {big // MiB} MiB s3->az", "s3", "az", "big", big, 1),
                 (f"(a) {big // MiB} MiB gs->s3", "gs", "s3", "big", big, 1),
@@ -241,9 +246,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--transfers", type=int, default=4)
-    ap.add_argument("--small", action="store_true", help="64 MiB and 200 objects: a quick sanity run")
+    ap.add_argument("--small", action="store_true",
+                    help="64 MiB and 200 objects: a quick sanity run")
     ap.add_argument("--rss", action="store_true",
-                    help="also copy one 2 GiB object local->s3 and s3->az and check peak RSS < 256 MiB")
+                    help="also copy one 2 GiB object local->s3 and s3->az "
+                         "and check peak RSS < 256 MiB")
     ap.add_argument("--only", default="", help="run only rows whose label contains this text")
     args = ap.parse_args()
     if not shutil.which("rclone"):

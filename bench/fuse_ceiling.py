@@ -36,6 +36,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import argparse
+import contextlib
 import os
 import signal
 import statistics
@@ -106,8 +107,8 @@ def serve(mountpoint: str, size: int, *, direct_io: bool, keep_cache: bool,
     import pyfuse3
     import trio
 
-    from omnifs.mountfs.mount import READ_AHEAD_KB, fuse_options, raise_read_ahead
     from omnifs.config import Config
+    from omnifs.mountfs.mount import READ_AHEAD_KB, fuse_options, raise_read_ahead
 
     # with --url, the buffer every open's stream fills (made and touched now, as our
     # mount makes its buffers when it starts: 0.15 s of page faults otherwise)
@@ -256,10 +257,8 @@ def measure(size_bytes: int, runs: int, *, direct_io: bool = False, keep_cache: 
                 child.wait(timeout=10)
         if os.path.ismount(mp):
             subprocess.run(["fusermount3", "-u", "-z", str(mp)], check=False)
-        try:
+        with contextlib.suppress(OSError):
             mp.rmdir()
-        except OSError:
-            pass
 
 
 def main() -> int:
@@ -311,7 +310,8 @@ def main() -> int:
                                       *args.option,
                                       f"read_ahead_kb={args.read_ahead_kb}"
                                       if args.read_ahead_kb else "",
-                                      "streamed from --url" if args.url else ""])) or "our mount's options"
+                                      "streamed from --url" if args.url else ""]))
+    variant = variant or "our mount's options"
     print(f"bare pyfuse3 read of {args.size} MiB ({variant}): median {med:.3f} s "
           f"({args.size / med:.0f} MiB/s) over {args.runs} runs "
           f"[{' '.join(f'{t:.3f}' for t in times)}]")

@@ -260,7 +260,8 @@ def main() -> int:
             r = b.row_ls()
             print(f"1. ls -l of {args.files} files (s, first / median of {args.runs}):")
             for name, v in r.items():
-                print(f"   {name:<14} {v['first']:7.3f} / {v['median']:7.3f}  ({v['entries']} entries)")
+                print(f"   {name:<14} {v['first']:7.3f} / {v['median']:7.3f}  "
+                      f"({v['entries']} entries)")
             ratio = r["s3fs"]["median"] / r["omnifs"]["median"]
             print(f"   s3fs / omnifs = {ratio:.1f}x   rclone / omnifs = "
                   f"{r['rclone-full']['median'] / r['omnifs']['median']:.1f}x", flush=True)

@@ -266,7 +266,8 @@ def bench_pair(label: str, ours: Raw, raw: Raw, big: bytes, small: list[bytes],
               "PUT small": sum(map(len, small)), "GET small": sum(map(len, small))}
     times: dict[tuple[str, str], list[float]] = {}
     for r in range(runs):
-        for who, impl in (("ours", ours), ("raw", raw)) if r % 2 == 0 else (("raw", raw), ("ours", ours)):
+        order = (("ours", ours), ("raw", raw))
+        for who, impl in order if r % 2 == 0 else order[::-1]:
             big_key = f"bench/{who}/big"
             keys = [f"bench/{who}/small/{i:05d}" for i in range(len(small))]
             blobs = dict(zip(keys, small, strict=True))

@@ -211,7 +211,8 @@ def row1_warm(work: Path, size: int, runs: int) -> None:
             m.down()
         drop_caches()
         base.append(timed(lambda: cat(plain)))
-    row(f"1. warm read of {size // MiB} MiB from our disk cache (through the mount) vs cat of a plain file",
+    row(f"1. warm read of {size // MiB} MiB from our disk cache (through the mount) "
+        "vs cat of a plain file",
         med(ours), med(base), size, "cat", ">= 0.5")
     plain.unlink()
     shutil.rmtree(store, ignore_errors=True)
@@ -334,12 +335,14 @@ def rows2_4_cold(work: Path, size: int, runs: int, with_rclone: bool) -> None:
             ttfb.append(first)
             base.append(whole)
             streamed += fuse_ceiling.measure(size, 1, url=url, before_each=fresh_start)
-            direct += fuse_ceiling.measure(size, 1, url=url, before_each=fresh_start, direct_io=True)
+            direct += fuse_ceiling.measure(size, 1, url=url, before_each=fresh_start,
+                                           direct_io=True)
             if with_rclone:
                 rcl.append(rclone_read(server.endpoint, bucket, "obj.bin", root))
         # the fastest pyfuse3 filesystem possible (bytes in memory), same options, same run
         bare = med(fuse_ceiling.measure(size, runs))
-        row(f"2. cold read of {size // MiB} MiB from the S3 server through the mount vs a plain boto3 GET",
+        row(f"2. cold read of {size // MiB} MiB from the S3 server through the mount "
+            "vs a plain boto3 GET",
             med(ours), med(base), size, "boto3", ">= 0.8")
         floor = med(ttfb) + bare
         print(f"   ceiling of any pyfuse3 mount here: first byte {med(ttfb):.2f} s + bare pyfuse3 "
@@ -358,21 +361,23 @@ def rows2_4_cold(work: Path, size: int, runs: int, with_rclone: bool) -> None:
         put = med([cache_write_time(work, size) for _ in range(runs)])
         behind = max(0, size - WRITE_BEHIND) / size  # what cannot wait in memory for the writers
         disk_floor = med(ttfb) + put * behind
-        print(f"   and of one that caches what it reads: the cache's own write of {size // MiB} MiB "
+        print("   and of one that caches what it reads: "
+              f"the cache's own write of {size // MiB} MiB "
               f"(2 writers, same disk) takes {put:.2f} s; {WRITE_BEHIND // MiB} MiB may wait in "
               f"memory, so first byte + the rest = {disk_floor:.2f} s -> ratio at most "
               f"{med(base) / disk_floor:.2f}")
         if with_rclone:
-            row(f"4. cold read of {size // MiB} MiB through the mount vs rclone mount --vfs-cache-mode full",
+            row(f"4. cold read of {size // MiB} MiB through the mount "
+                "vs rclone mount --vfs-cache-mode full",
                 med(ours), med(rcl), size, "rclone", ">= 1.0")
     finally:
         server.stop()
 
 
 def row3_fastest(work: Path, size: int, runs: int) -> None:
+    from omnifs.blockcache import BlockCache
     from omnifs.mountfs.blocks import FileRef, ReadPath
     from omnifs.mountfs.replicas import Replica, ReplicaReader, StatsRegistry
-    from omnifs.blockcache import BlockCache
     from omnifs.providers import open_provider
     from omnifs.providers.faulty import FaultyProvider
 
@@ -487,7 +492,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--small", action="store_true", help="128 MiB and 64 MiB files")
-    ap.add_argument("--dir", default=None, help="work directory (default: a temp dir under /var/tmp)")
+    ap.add_argument("--dir", default=None,
+                    help="work directory (default: a temp dir under /var/tmp)")
     ap.add_argument("--rows", default="1,2,3,4", help="which rows, e.g. 2,3")
     ap.add_argument("--no-rclone", action="store_true")
     args = ap.parse_args()

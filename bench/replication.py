@@ -62,14 +62,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import trio
 
-from omnifs.daemon.main import Daemon
-from omnifs.daemon.state import read_health
 from omnifs.catalog import Catalog
 from omnifs.config import load_config, parse_config
-from omnifs.work import Replicate, enqueue
+from omnifs.daemon.main import Daemon
+from omnifs.daemon.state import read_health
 from omnifs.policy.placement import ProviderView, rank_reads
 from omnifs.providers import META_MTIME, META_SHA256, OmnifsError, open_provider
+from omnifs.work import Replicate, enqueue
 from tests import servers as S
+from tests.poll import wait_until
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -199,8 +200,7 @@ def run_daemon(cfg, until, during=None, timeout: float = 3600) -> tuple[float, d
             if during is not None:
                 nursery.start_soon(side_task)
             with trio.fail_after(timeout):
-                while not until(watch):
-                    await trio.sleep(0.01)
+                await wait_until(lambda: until(watch), every=0.01)
             out["t"] = time.monotonic() - start
             side.cancel()
             d.stop()
@@ -442,8 +442,7 @@ def failover(args, work: Path) -> dict:
             return None
 
         async def chaos(d):
-            while not drained(cat):
-                await trio.sleep(0.05)
+            await wait_until(lambda: drained(cat), every=0.05)
             await trio.sleep(1.0)
             stopped = time.monotonic()
             sb.stop()

@@ -13,9 +13,9 @@ import logging
 from collections.abc import Sequence
 
 from omnifs.catalog import Catalog
+from omnifs.policy.placement import PlacementError, ProviderView, Rule, place
 from omnifs.replication import queue_replicate
 from omnifs.work import Delete, enqueue
-from omnifs.policy.placement import PlacementError, ProviderView, Rule, place
 
 log = logging.getLogger("omnifs.daemon")
 

@@ -23,6 +23,7 @@ recreate the replicas of a lost one) read :class:`HealthBoard`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
@@ -43,10 +44,8 @@ CONFIRMED_AFTER = 1.0
 
 def probe_once(provider: Provider) -> None:
     """Raise when the store does not answer properly; NotFound is an answer."""
-    try:
+    with contextlib.suppress(NotFound):
         provider.head(PROBE_KEY)
-    except NotFound:
-        pass
 
 
 @dataclass

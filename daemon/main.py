@@ -36,10 +36,10 @@ from omnifs.blockcache import BlockCache
 from omnifs.cached_content import open_cache
 from omnifs.catalog import Catalog, CatalogError
 from omnifs.config import Config, load_config
-from omnifs.processes import DAEMON_KEY, this_process
-from omnifs.work import KINDS
 from omnifs.policy.placement import rules_from_config, views_from_config
+from omnifs.processes import DAEMON_KEY, this_process
 from omnifs.providers import OmnifsError, Provider, open_provider
+from omnifs.work import KINDS
 
 from .health import HealthBoard, Prober
 from .metrics import Metrics

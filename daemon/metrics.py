@@ -7,10 +7,14 @@ daemons in one process and so only omnifs's series are exported.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
 from omnifs.policy.health import STATUSES
+
+if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
 
 log = logging.getLogger("omnifs.daemon")
 
@@ -59,7 +63,7 @@ class Metrics:
         self.scrub_verified_bytes = Counter("omnifs_scrub_verified_bytes",
                                             "Bytes the scrub read back and hashed",
                                             ["provider"], registry=r)
-        self._server = None
+        self._server: WSGIServer | None = None
 
     def set_health(self, provider: str, status: str, p50: float | None, p95: float | None,
                    error_rate: float) -> None:

@@ -54,9 +54,9 @@ import trio
 
 from omnifs import scrub
 from omnifs.catalog import Catalog
+from omnifs.providers import NotFound, ObjectInfo, OmnifsError, Provider
 from omnifs.replication import queue_replicate
 from omnifs.scrub import EXTRA, MISSING, Problem, StoreReport
-from omnifs.providers import NotFound, ObjectInfo, OmnifsError, Provider
 
 log = logging.getLogger("omnifs.daemon")
 
@@ -143,7 +143,7 @@ def _conflict(cat: Catalog, provider: Provider, p: Problem, info: ObjectInfo, *,
     """An object changed behind omnifs's back: adopt it, keep both, or rewrite it."""
     name = provider.name
     ino, key = p.inode, p.key
-    inode = cat.ns.get(ino)
+    inode = None if ino is None else cat.ns.get(ino)
     if inode is None or not scrub.still_current(cat, p):
         return  # rewritten or moved through omnifs since the listing: not a conflict
     theirs = info.mtime or 0.0
@@ -154,7 +154,7 @@ def _conflict(cat: Catalog, provider: Provider, p: Problem, info: ObjectInfo, *,
         adopt = name == primary
     else:
         adopt = False
-    if policy == "keep-both" and _keep_both(cat, provider, ino, key, info, copies):
+    if policy == "keep-both" and _keep_both(cat, provider, inode.id, key, info, copies):
         out.kept_both += 1
     if adopt:
         if _adopt(cat, p, info):
@@ -169,7 +169,7 @@ def _mark_stale(cat: Catalog, problems: list[Problem]) -> int:
     marked = 0
     with cat.transaction():
         for p in problems:
-            if p.kind == MISSING and scrub.still_current(cat, p):
+            if p.kind == MISSING and p.inode is not None and scrub.still_current(cat, p):
                 cat.replicas.set_state(p.inode, p.provider, "stale")
                 marked += 1
     return marked
@@ -177,10 +177,11 @@ def _mark_stale(cat: Catalog, problems: list[Problem]) -> int:
 
 def _adopt(cat: Catalog, p: Problem, info: ObjectInfo) -> bool:
     with cat.transaction():
-        if not scrub.still_current(cat, p):
+        ino, version = p.inode, p.version
+        if ino is None or version is None or not scrub.still_current(cat, p):
             return False
-        ino, provider, key = p.inode, p.provider, p.key
-        new = p.version + 1
+        provider, key = p.provider, p.key
+        new = version + 1
         mtime_ns = int((info.mtime or time.time()) * 1e9)
         cat.ns.update(ino, sha256=info.sha256, size=info.size, mtime_ns=mtime_ns, version=new)
         cat.replicas.add_version(ino, new, info.sha256, info.size, mtime_ns)

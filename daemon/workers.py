@@ -39,9 +39,9 @@ import trio
 
 from omnifs.catalog import Catalog, WorkItem
 from omnifs.layout import long_key
-from omnifs.work import KINDS, FileWork, Malformed, from_item
 from omnifs.policy.health import LOST, Sample
 from omnifs.providers import OmnifsError, Provider
+from omnifs.work import KINDS, FileWork, Malformed, from_item
 
 log = logging.getLogger("omnifs.daemon")
 

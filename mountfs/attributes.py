@@ -41,7 +41,7 @@ class AttributeHandlers(Uploads):
     async def setattr(self, inode, attr, fields, fh, ctx):
         self.busy_at = trio.current_time()
         cur = self._get(inode)
-        changes: dict[str, int] = {}
+        changes = {}  # catalog column -> new value
         t = now_ns()
         if fields.update_size:
             if cur.kind == "dir":

@@ -78,11 +78,11 @@ class BlockPool:
                 if slot.free():
                     self._next = (self._next + i + 1) % n
                     return slot.view()
-        slot = self._add(self.count)
-        if slot is None:
+        added = self._add(self.count)
+        if added is None:
             self.overflow += 1
             return aligned_buffer(self.size)
-        return slot.view()
+        return added.view()
 
     def warm(self, limit: int | None = None) -> None:
         """Make pooled buffers now, pages and all (a mount's first cold read pays no faults).

@@ -165,16 +165,15 @@ class ReadPath:
 
     def _shared_fetch(self, file: FileRef, index: int, key: str, tries: int = 3) -> Block:
         with self._lock:
-            fut = self._inflight.get(key)
-            owner = fut is None
-            if owner:
+            joined = self._inflight.get(key)
+            if joined is None:
                 fut = self._inflight[key] = cf.Future()
             else:
                 # joining read-ahead's fetch: the block is being used, no longer "ahead, unread"
                 self._ahead.pop(key, None)
-        if not owner:
+        if joined is not None:
             try:
-                return fut.result(timeout=self.stall_timeout)
+                return joined.result(timeout=self.stall_timeout)
             except cf.TimeoutError:
                 log.info("read-ahead of %s stalled; fetching it directly", key)
                 return self._direct_fetch(file, index)
@@ -234,7 +233,7 @@ class ReadPath:
         if self.cache is not None:
             self.cache.note("misses")
 
-    def _stored(self, file: FileRef, index: int, data: bytes) -> None:
+    def _stored(self, file: FileRef, index: int, data: bytes | bytearray | memoryview) -> None:
         if self.cache is not None:
             self.cache.put(file.content_id, index, data)
 
@@ -266,7 +265,8 @@ class ReadPath:
                 self._ahead.pop(next(iter(self._ahead)))
         return fut
 
-    def release(self, file: FileRef, index: int, fut: cf.Future, data: bytes | None,
+    def release(self, file: FileRef, index: int, fut: cf.Future,
+                data: bytes | bytearray | memoryview | None,
                 err: BaseException | None = None) -> None:
         """Finish a claimed block: store and hand it to waiters, or fail it (waiters refetch)."""
         key = f"{file.content_id}:{index}"

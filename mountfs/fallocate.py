@@ -101,7 +101,10 @@ def _ops_table(module_path: str) -> int | None:
         log.info("fallocate: pyfuse3's symbol table is not readable (stripped build?)")
         return None
     lib = ctypes.CDLL(module_path)
-    base = ctypes.cast(lib.PyInit_pyfuse3, ctypes.c_void_p).value - syms["PyInit_pyfuse3"]
+    init = ctypes.cast(lib.PyInit_pyfuse3, ctypes.c_void_p).value
+    if init is None:
+        return None
+    base = init - syms["PyInit_pyfuse3"]
     session = ctypes.c_void_p.from_address(base + syms["__pyx_v_7pyfuse3_session"]).value
     if not session:
         return None

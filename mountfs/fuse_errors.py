@@ -24,8 +24,8 @@ from __future__ import annotations
 import errno
 import functools
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar
 
 import pyfuse3
 
@@ -34,7 +34,8 @@ from omnifs.providers.errors import NotFound, OmnifsError
 
 log = logging.getLogger("omnifs.mount")
 
-F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 #: (error class, provider, key) already logged: each is logged once
 _seen: set[tuple[str, str | None, str | None]] = set()
@@ -76,11 +77,11 @@ def to_errno(exc: BaseException) -> int:
     return errno.EIO
 
 
-def fuse_handler(fn: F) -> F:
+def fuse_handler(fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
     """Wrap one async handler so that nothing but FUSEError leaves it."""
 
     @functools.wraps(fn)
-    async def wrapper(*args, **kwargs):
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return await fn(*args, **kwargs)
         except pyfuse3.FUSEError:
@@ -88,7 +89,7 @@ def fuse_handler(fn: F) -> F:
         except Exception as e:  # noqa: BLE001 - this is the one place that maps them all
             raise pyfuse3.FUSEError(to_errno(e)) from None
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 #: handlers pyfuse3 has no slot for, installed by the mount itself (mountfs/fallocate.py)

@@ -31,10 +31,10 @@ from typing import TYPE_CHECKING
 
 import pyfuse3
 import trio
-from omnifs.providers import RESERVED_PREFIX
-from omnifs.providers.errors import Conflict
 
 from omnifs.catalog import ROOT_INODE, Catalog, Inode, now_ns
+from omnifs.providers import RESERVED_PREFIX
+from omnifs.providers.errors import Conflict
 from omnifs.work import Delete, enqueue
 
 from .catalog_wait import catalog_writable

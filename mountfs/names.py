@@ -17,10 +17,10 @@ import stat
 
 import pyfuse3
 import trio
-from omnifs.providers.errors import Conflict
 
 from omnifs.catalog import ROOT_INODE
 from omnifs.layout import object_key
+from omnifs.providers.errors import Conflict
 from omnifs.work import Move, enqueue
 
 from .fuse_errors import wrap_handlers

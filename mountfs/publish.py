@@ -42,14 +42,13 @@ import hashlib
 import io
 import logging
 import time
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from omnifs.catalog import Catalog, Inode, Replica
 from omnifs.layout import file_attrs, object_key, object_meta, placed_meta, write_sidecar
-from omnifs.replication import free_key_steps, queue_attrs
-from omnifs.work import Delete, Replicate, enqueue
 from omnifs.policy.health import DOWN, LOST
 from omnifs.policy.placement import (
     PlacementError,
@@ -61,6 +60,8 @@ from omnifs.policy.placement import (
     views_from_config,
 )
 from omnifs.providers.errors import NoSpace, NotFound, OmnifsError, PermissionDenied, Unavailable
+from omnifs.replication import free_key_steps, queue_attrs
+from omnifs.work import Delete, Replicate, enqueue
 
 from .catalog_wait import catalog_writable
 from .quorum import Attempts, Speeds, nursery_for, race
@@ -112,7 +113,7 @@ class Placer:
             self._load, self._load_at = self.cat.work.queued_by_provider(), now
         return self._load
 
-    def views(self, down: set[str] = frozenset()) -> list[ProviderView]:  # type: ignore[assignment]
+    def views(self, down: Collection[str] = frozenset()) -> list[ProviderView]:
         status = self.stores.statuses()
         for name in down:
             status[name] = DOWN
@@ -148,7 +149,7 @@ class Placer:
         return Plan(order, self.quorum)
 
     def homes(self, path: str, done: list[str], failed: set[str],
-              holders: list[str] = ()) -> list[str]:  # type: ignore[assignment]
+              holders: Sequence[str] = ()) -> list[str]:
         """All the providers that should hold ``path`` after ``done`` took it: done first.
 
         Then the file's other usable, allowed holders (caught up rather than

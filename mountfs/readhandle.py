@@ -219,9 +219,10 @@ class ReadHandle:
     def load_ahead(self, index: int) -> None:
         """Have the disk pool read cached block ``index`` into this handle ahead of the reader."""
         path = self.path
+        cache = path.cache
         with self._lock:
             if (self.closed or index <= self.window.last_block or index in self._blocks
-                    or index in self._loading or path.cache is None):
+                    or index in self._loading or cache is None):
                 return
             fut: cf.Future = cf.Future()
             self._loading[index] = fut
@@ -229,7 +230,7 @@ class ReadHandle:
         def load() -> None:
             data = None
             try:
-                data = path.cache.get(self.file.content_id, index, count=False, mapped=True)
+                data = cache.get(self.file.content_id, index, count=False, mapped=True)
             except Exception as e:  # noqa: BLE001 - read-ahead is a hint; the reader fetches it
                 log.debug("read-ahead of cached block %s failed: %s", index, e)
             with self._lock:

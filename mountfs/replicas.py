@@ -7,7 +7,8 @@ fastest of them costs, even while another is slow, throttled or down.
   throughput from every real request, as EWMAs plus a short window of
   samples for a p95, and its round trip from probes
   (:meth:`ReplicaReader.probe`, run when a mount starts, so that even the
-  first read goes to the fastest replica). :data:`REGISTRY` is the process-wide one ``omnifs status`` exports.
+  first read goes to the fastest replica). :data:`REGISTRY` is the process-wide
+  one ``omnifs status`` exports.
 * :class:`ReplicaReader` ranks the candidates by the time they are expected
   to take for this many bytes (unmeasured ones first, so each gets measured
   once; ones that failed recently last). The first request that runs past
@@ -43,10 +44,10 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from omnifs.policy.health import DOWN
-from omnifs.providers import RESERVED_PREFIX, Provider
+from omnifs.providers import RESERVED_PREFIX, Provider, ReadStream
 from omnifs.providers.errors import IntegrityError, NotFound, OmnifsError, Unavailable
 
 from .stores import counts_against
@@ -107,7 +108,8 @@ class ProviderStats:
         with self._lock:
             self.requests += 1
             self.bytes += nbytes
-            self.latency = ttfb if self.latency is None else (1 - ALPHA) * self.latency + ALPHA * ttfb
+            self.latency = (ttfb if self.latency is None
+                            else (1 - ALPHA) * self.latency + ALPHA * ttfb)
             # tiny transfers say nothing about bandwidth
             if nbytes >= 64 * 1024:
                 rate = nbytes / transfer
@@ -217,7 +219,8 @@ class ProviderStats:
             return {
                 "provider": self.name,
                 "latency_ms": None if self.latency is None else round(self.latency * 1000, 2),
-                "throughput_mib_s": None if self.throughput is None else round(self.throughput / 2**20, 1),
+                "throughput_mib_s": (None if self.throughput is None
+                                     else round(self.throughput / 2**20, 1)),
                 "requests": self.requests,
                 "errors": self.errors,
                 "hedges": self.hedges,
@@ -335,7 +338,8 @@ class ReplicaReader:
         #: hedge delay while a provider has too few samples for a p95: short, so
         #: that the first requests also measure the other replicas
         self.hedge_default = hedge_default
-        self._pool = cf.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="omnifs-fetch")
+        self._pool = cf.ThreadPoolExecutor(max_workers=max_workers,
+                                           thread_name_prefix="omnifs-fetch")
 
     def rank(self, replicas: Sequence[Replica], nbytes: int) -> list[Replica]:
         """Fastest expected first; unmeasured before measured; recently failed last.
@@ -373,7 +377,8 @@ class ReplicaReader:
         except Exception as e:  # noqa: BLE001 - health bookkeeping must never fail a read
             log.debug("read failure of %s not reported: %s", name, e)
 
-    def hedge_delay(self, replica: Replica, nbytes: int, next_replica: Replica | None = None) -> float:
+    def hedge_delay(self, replica: Replica, nbytes: int,
+                    next_replica: Replica | None = None) -> float:
         """How long to wait for ``replica`` before asking ``next_replica`` too.
 
         Its recent p95 (twice its mean while it has too few samples, a short
@@ -424,15 +429,20 @@ class ReplicaReader:
             st.record_probe(time.monotonic() - t0)
 
     def fetch(self, replicas: Sequence[Replica], start: int, end: int) -> bytes:
-        """Bytes ``[start, end)``; exactly that many or an error (the range must lie in the file)."""
+        """Bytes ``[start, end)``; exactly that many or an error.
+
+        The range must lie in the file.
+        """
         if end - start <= 0:
             return b""
         return self._race(replicas, end - start,
                           lambda r, cancel: self._attempt(r, start, end, cancel), None)
 
     def open_stream(self, replicas: Sequence[Replica], start: int, end: int
-                    ) -> tuple[Replica, BinaryIO, bytes, float]:
-        """A stream of ``[start, end)`` from the fastest replica: (replica, stream, first piece, ttfb).
+                    ) -> tuple[Replica, ReadStream, bytes, float]:
+        """A stream of ``[start, end)`` from the fastest replica.
+
+        Returns (replica, stream, first piece, ttfb).
 
         For sequential read-ahead: one long GET instead of one per block
         (some stores, moto among them, pay per request in proportion to the
@@ -513,7 +523,7 @@ class ReplicaReader:
                     fut.add_done_callback(lambda f: f.exception() is None and discard(f.result()))
 
     def _open_attempt(self, replica: Replica, start: int, end: int, cancel: threading.Event
-                      ) -> tuple[Replica, BinaryIO, bytes, float]:
+                      ) -> tuple[Replica, ReadStream, bytes, float]:
         st = self.stats.get(replica.name)
         t0 = time.monotonic()
         stream = None
@@ -536,9 +546,10 @@ class ReplicaReader:
             raise _Cancelled
         if not first:
             _close_quietly(stream)
-            err = IntegrityError(f"empty stream at offset {start}", provider=replica.name, key=replica.key)
-            self.failed(replica.name, err, time.monotonic() - t0)
-            raise err
+            empty = IntegrityError(f"empty stream at offset {start}", provider=replica.name,
+                                   key=replica.key)
+            self.failed(replica.name, empty, time.monotonic() - t0)
+            raise empty
         with st._lock:
             st.requests += 1
             st.latency = ttfb if st.latency is None else (1 - ALPHA) * st.latency + ALPHA * ttfb
@@ -575,10 +586,10 @@ class ReplicaReader:
         if cancel.is_set():
             raise _Cancelled
         if len(buf) != want:
-            err = IntegrityError(f"short read: got {len(buf)} of {want} bytes at offset {start}",
-                                 provider=replica.name, key=replica.key)
-            self.failed(replica.name, err, time.monotonic() - t0)
-            raise err
+            short = IntegrityError(f"short read: got {len(buf)} of {want} bytes at offset {start}",
+                                   provider=replica.name, key=replica.key)
+            self.failed(replica.name, short, time.monotonic() - t0)
+            raise short
         st.record(ttfb or 0.0, want, time.monotonic() - t0)
         return bytes(buf)
 

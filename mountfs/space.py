@@ -1,4 +1,6 @@
-"""The mount's room on local disk: ``[cache] size`` with staging counted, and the free-space reserve.
+"""The mount's room on local disk.
+
+``[cache] size`` with staging counted, and the free-space reserve.
 
 Why: staging files are never evicted (they hold bytes not yet uploaded), so
 a mount that let them grow beside a full block cache could fill the cache

@@ -12,6 +12,7 @@ incrementally, so close does not have to read a large file twice.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from dataclasses import dataclass, field
@@ -113,10 +114,8 @@ class StagingArea:
 
     def remove(self, ino: int) -> None:
         self.forget(ino)
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path(ino))
-        except FileNotFoundError:
-            pass
 
     def inodes(self) -> list[int]:
         """Inodes that have a staging file (remount recovery)."""

@@ -108,7 +108,10 @@ def _contains(cache: BlockCache | None, content_id: str, index: int) -> bool:
 
 def _stream_into(fd: int, ref: FileRef, reader: ReplicaReader, start: int, end: int,
                  h: hashlib._Hash, before_write: Callable[[int], None] | None) -> None:
-    """Bytes ``[start, end)`` from the fastest replica into ``fd``; reopened elsewhere on failure."""
+    """Bytes ``[start, end)`` from the fastest replica into ``fd``.
+
+    Reopened elsewhere on failure.
+    """
     if not ref.replicas:
         raise NotFound("no store holds its current version")
     pos = start

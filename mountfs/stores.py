@@ -15,6 +15,7 @@ failure, and then at most one per :data:`SUCCESS_EVERY` seconds.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import threading
@@ -263,9 +264,7 @@ class Stores:
 
     def close(self) -> None:
         for p in self.by_name.values():
-            try:
+            with contextlib.suppress(Exception):  # closing is best effort at unmount
                 p.close()
-            except Exception:  # noqa: BLE001, S110 - closing is best effort at unmount
-                pass
         if self.health is not None:
             self.health.close()

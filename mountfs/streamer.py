@@ -16,6 +16,7 @@ import time
 from typing import TYPE_CHECKING
 
 from omnifs.blockcache import aligned_buffer
+from omnifs.providers import ReadStream
 from omnifs.providers.errors import OmnifsError, Unavailable
 
 from . import readahead
@@ -23,7 +24,7 @@ from .replicas import ProviderStats, _close_quietly
 
 if TYPE_CHECKING:
     from .blockpool import BlockPool
-    from .blocks import Block, ReadPath
+    from .blocks import ReadPath
     from .readhandle import ReadHandle
 
 #: bytes asked of a stream at a time (and the granularity readers see them arrive in)
@@ -64,7 +65,7 @@ class Streamer:
         self._preclaimed = claimed
         self.stop = threading.Event()
         self.done = False
-        self._stream = None
+        self._stream: ReadStream | None = None
 
     def run(self) -> None:
         path, file = self.path, self.handle.file
@@ -74,7 +75,7 @@ class Streamer:
         self._buf = bytearray()
         self._provider = None
         self._ttfb = 0.0
-        claimed: dict[int, cf.Future] = {}
+        claimed: dict[int, cf.Future | None] = {}
         if self._preclaimed is not None:
             claimed[self.next_index] = self._preclaimed
         failures = 0
@@ -101,7 +102,7 @@ class Streamer:
                     self.handle.load_ahead(index)
                     if self._stream is not None:
                         try:
-                            self._take(end - start)
+                            self._take(self._stream, end - start)
                         except Exception:  # noqa: BLE001 - reopened at the next block instead
                             self._drop()
                     self.next_index += 1
@@ -119,9 +120,10 @@ class Streamer:
                         self._provider = path.reader.stats.get(replica.name)
                         self._buf = bytearray(first)
                     reading = self._provider
+                    assert reading is not None  # set with the stream
                     t0 = time.monotonic()
-                    data = self._take(end - start, index)
-                    self._provider.record_transfer(self._ttfb, len(data), time.monotonic() - t0)
+                    data = self._take(self._stream, end - start, index)
+                    reading.record_transfer(self._ttfb, len(data), time.monotonic() - t0)
                 except Exception as e:  # noqa: BLE001 - read-ahead is a hint; waiters refetch
                     err = e
                     if reading is not None and not self.stop.is_set():
@@ -149,7 +151,7 @@ class Streamer:
             self.done = True
             self.handle.wake()  # readers waiting for this stream fetch for themselves now
 
-    def _take(self, n: int, index: int | None = None) -> Block:
+    def _take(self, stream: ReadStream, n: int, index: int | None = None) -> bytes | memoryview:
         """The next ``n`` bytes of the stream; with ``index``, handed to the reader as they come.
 
         The stream reads straight into one preallocated block buffer (no
@@ -162,7 +164,7 @@ class Streamer:
             while len(self._buf) < n:
                 if self.stop.is_set():
                     raise Unavailable("read-ahead stopped")
-                piece = self._stream.read(_PIECE)
+                piece = stream.read(_PIECE)
                 if not piece:
                     raise Unavailable(f"stream ended {n - len(self._buf)} bytes early")
                 self._buf += piece
@@ -181,7 +183,7 @@ class Streamer:
                     handle.fill(index, part, pos)
                 if self.stop.is_set():
                     raise Unavailable("read-ahead stopped")
-                got = _read_into(self._stream, view[pos:min(n, pos + _PIECE)])
+                got = _read_into(stream, view[pos:min(n, pos + _PIECE)])
                 if not got:
                     raise Unavailable(f"stream ended {n - pos} bytes early")
                 pos += got

@@ -17,6 +17,7 @@ import logging
 import os
 
 import trio
+
 from omnifs.providers.errors import OmnifsError
 
 from .handler_base import HandlerBase

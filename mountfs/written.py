@@ -119,8 +119,9 @@ class Kept:
             self.held -= held
 
     def _keep(self, path: Path, content_id: str, size: int) -> None:
+        assert self.cache is not None  # take() queues nothing without a cache
         try:
-            if keep_file(self.cache, path, content_id, size) < 0:  # type: ignore[arg-type]
+            if keep_file(self.cache, path, content_id, size) < 0:
                 log.info("written file %s no longer holds version %s: not cached", path.name,
                          content_id[:12])
         except Exception as e:  # noqa: BLE001 - a full or failing cache disk, a busy index:

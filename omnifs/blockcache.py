@@ -46,6 +46,7 @@ from .blockfiles import (
     HEADER,
     BlockDisk,
     Chunks,
+    Entry,
     aligned_buffer,
     decode_block,
     encode_block,
@@ -163,7 +164,7 @@ class BlockCache:
             self._counters.count("hits")
         return data
 
-    def _read(self, key: str, mapped: bool = False) -> bytes | mmap.mmap | object | None:
+    def _read(self, key: str, mapped: bool = False) -> Entry:
         """The checked block, None when absent, ``DAMAGED`` when it fails its check."""
         found = self._lookup(key)
         if found is None:

@@ -39,12 +39,14 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import enum
 import errno
 import fcntl
 import mmap
 import os
 import struct
 import zlib
+from typing import Literal
 
 import diskcache
 
@@ -64,7 +66,7 @@ def encode_block(data: bytes) -> bytes:
     return HEADER.pack(_MAGIC, len(data), zlib.crc32(data)) + data
 
 
-def decode_block(raw: bytes) -> bytes | None:
+def decode_block(raw: bytes | mmap.mmap) -> bytes | None:
     """The block inside ``raw``, or None when the entry is damaged in any way."""
     if not isinstance(raw, (bytes, bytearray)) or len(raw) < HEADER.size:
         return None
@@ -217,8 +219,15 @@ def _pwrite_all(fd: int, view: memoryview, start: int, end: int) -> None:
         start += os.pwrite(fd, view[start:end], start)
 
 
-#: what :func:`read_entry` answers for an entry that fails its check
-DAMAGED = object()
+class Damaged(enum.Enum):
+    """What :func:`read_entry` answers for an entry that fails its check (one value)."""
+
+    DAMAGED = "damaged"
+
+
+DAMAGED = Damaged.DAMAGED
+#: a read entry: its checked block, None when absent, DAMAGED when it fails its check
+Entry = bytes | mmap.mmap | Literal[Damaged.DAMAGED] | None
 
 
 def _map_file(f, length: int) -> mmap.mmap | bytes:
@@ -281,8 +290,7 @@ def _tag_length(tag: int) -> int:
     return (tag & ~_CRC32C) >> 32
 
 
-def read_entry(value: bytes | str, tag: int | None,
-               mapped: bool = False) -> bytes | mmap.mmap | object | None:
+def read_entry(value: bytes | str, tag: int | None, mapped: bool = False) -> Entry:
     """An entry's checked block: ``value`` is its inline bytes or its value file's path.
 
     None when the value file is gone (evicted meanwhile: a plain miss),
@@ -291,6 +299,7 @@ def read_entry(value: bytes | str, tag: int | None,
     at once instead of growing its read-ahead from small requests: ~1.5x
     faster cold here), or mapped when ``mapped`` and the entry has a tag.
     """
+    raw: bytes | mmap.mmap
     if isinstance(value, (bytes, bytearray)):
         raw = bytes(value)
     else:

@@ -35,7 +35,10 @@ log = logging.getLogger("omnifs.cache")
 
 
 def open_cache(config: Config) -> BlockCache | None:
-    """The config's block cache for a process that only borrows it (daemon, CLI); None if unusable."""
+    """The config's block cache for a process that only borrows it (daemon, CLI).
+
+    None if unusable.
+    """
     try:
         return BlockCache.for_config(config)
     except Exception as e:  # noqa: BLE001 - without it, copies come from the stores
@@ -138,7 +141,7 @@ class CachedContent(io.RawIOBase):
         self._pos += len(out)
         return out
 
-    def readinto(self, b) -> int:  # type: ignore[override]
+    def readinto(self, b) -> int:
         data = self.read(len(b))
         b[:len(data)] = data
         return len(data)

@@ -98,7 +98,8 @@ class Config:
     def catalog_path(self) -> Path:
         """The SQLite file behind ``catalog_url``."""
         if not self.catalog_url.startswith("sqlite:///"):
-            raise ConfigError(f"[catalog] url: only sqlite:/// URLs are supported, got {self.catalog_url!r}")
+            raise ConfigError("[catalog] url: only sqlite:/// URLs are supported, "
+                              f"got {self.catalog_url!r}")
         return Path(self.catalog_url[len("sqlite:///"):])
 
 
@@ -122,7 +123,8 @@ def _check_type(value, types, where: str) -> None:
             types if isinstance(types, tuple) else (types,)):
         raise ConfigError(f"{where}: expected {_type_name(types)}, got {value!r}")
     if not isinstance(value, types):
-        raise ConfigError(f"{where}: expected {_type_name(types)}, got {type(value).__name__} {value!r}")
+        raise ConfigError(f"{where}: expected {_type_name(types)}, "
+                          f"got {type(value).__name__} {value!r}")
 
 
 def _type_name(types) -> str:
@@ -137,7 +139,9 @@ def _suggest(key: str, known) -> str:
     import difflib
 
     close = difflib.get_close_matches(key, list(known), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else f" (known keys: {', '.join(sorted(known))})"
+    if close:
+        return f" (did you mean {close[0]!r}?)"
+    return f" (known keys: {', '.join(sorted(known))})"
 
 
 def find_config(path: str | os.PathLike | None) -> Path | None:
@@ -162,7 +166,8 @@ def load_config(path: str | os.PathLike | None = None, *, required: bool = True)
     try:
         raw = found.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(f"{found}: no such config file; create one with `omnifs init --config {found}`") from None
+        raise ConfigError(f"{found}: no such config file; "
+                          f"create one with `omnifs init --config {found}`") from None
     except OSError as e:
         raise ConfigError(f"{found}: cannot read: {e.strerror}") from None
     try:
@@ -195,7 +200,8 @@ def _refuse_exposed_secrets(path: Path, data: dict) -> None:
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise ConfigError(
             f"{path}: holds secrets ({secrets[0]}) but is readable by others "
-            f"(mode {stat.S_IMODE(mode):04o}); run `chmod 600 {path}` or move the secret to the environment")
+            f"(mode {stat.S_IMODE(mode):04o}); "
+            f"run `chmod 600 {path}` or move the secret to the environment")
 
 
 def parse_config(data: dict, source: str = "config", base: Path | None = None) -> Config:
@@ -204,21 +210,24 @@ def parse_config(data: dict, source: str = "config", base: Path | None = None) -
     cfg = Config()
     for section, value in data.items():
         if section not in _SECTIONS:
-            raise ConfigError(f"{source}: unknown section [{section}]{_suggest(section, _SECTIONS)}")
+            raise ConfigError(
+                f"{source}: unknown section [{section}]{_suggest(section, _SECTIONS)}")
         schema = _SECTIONS[section]
         if not isinstance(value, dict):
             raise ConfigError(f"{source}: [{section}] must be a table")
         if isinstance(schema, dict):
             for key, v in value.items():
                 if key not in schema:
-                    raise ConfigError(f"{source}: unknown key {key!r} in [{section}]{_suggest(key, schema)}")
+                    raise ConfigError(
+                        f"{source}: unknown key {key!r} in [{section}]{_suggest(key, schema)}")
                 _check_type(v, schema[key], f"{source}: [{section}] {key}")
 
     cat = data.get("catalog", {})
     if "url" in cat:
         cfg.catalog_url = cat["url"]
-        if not (cfg.catalog_url.startswith("sqlite:///") or cfg.catalog_url.startswith("postgresql://")):
-            raise ConfigError(f"{source}: [catalog] url must be sqlite:///PATH or postgresql://..., got {cfg.catalog_url!r}")
+        if not cfg.catalog_url.startswith(("sqlite:///", "postgresql://")):
+            raise ConfigError(f"{source}: [catalog] url must be sqlite:///PATH or "
+                              f"postgresql://..., got {cfg.catalog_url!r}")
     if cfg.catalog_url.startswith("sqlite:///"):
         cfg.catalog_url = "sqlite:///" + str(_local_path(cfg.catalog_url[len("sqlite:///"):], base))
     cache = data.get("cache", {})
@@ -244,9 +253,11 @@ def parse_config(data: dict, source: str = "config", base: Path | None = None) -
     if cfg.copies < 1:
         raise ConfigError(f"{source}: [replication] copies must be at least 1")
     if not 1 <= cfg.write_quorum <= cfg.copies:
-        raise ConfigError(f"{source}: [replication] write_quorum must be between 1 and copies ({cfg.copies})")
+        raise ConfigError(f"{source}: [replication] write_quorum must be between 1 and "
+                          f"copies ({cfg.copies})")
     if cfg.conflict not in ("newest", "primary", "keep-both"):
-        raise ConfigError(f"{source}: [replication] conflict must be \"newest\", \"primary\" or \"keep-both\"")
+        raise ConfigError(
+            f"{source}: [replication] conflict must be \"newest\", \"primary\" or \"keep-both\"")
 
     cfg.allow_other = data.get("mount", {}).get("allow_other", False)
     cfg.writeback = data.get("mount", {}).get("writeback", False)
@@ -370,7 +381,8 @@ def _refuse_store_over_own_files(cfg: Config, name: str, parts: tuple[str, ...],
     catalog = _catalog_file(cfg)
     for what, path, clash in (
             ("the [cache] dir", cfg.cache_dir, _nested(cache, parts)),
-            ("the catalog", catalog, catalog is not None and _parts(catalog)[:len(parts)] == parts)):
+            ("the catalog", catalog,
+             catalog is not None and _parts(catalog)[:len(parts)] == parts)):
         if clash:
             raise ConfigError(f"{source}: [providers.{name}] uri and {what} ({path}) share a "
                               "directory; give the store a directory of its own")
@@ -412,7 +424,8 @@ def provider_settings(name: str, table: dict, where: str) -> ProviderSettings:
             with open(os.path.expanduser(cred), "rb"):
                 pass
         except OSError as e:
-            raise ConfigError(f"{where} credentials_file {cred!r}: cannot read: {e.strerror}") from None
+            raise ConfigError(
+                f"{where} credentials_file {cred!r}: cannot read: {e.strerror}") from None
     timeout = table.get("timeout", 10.0)
     if timeout <= 0:
         raise ConfigError(f"{where} timeout must be a positive number of seconds")

@@ -511,10 +511,10 @@ def _changed_at(info: ObjectInfo) -> int:
 
 def _current(by_provider: dict[str, ObjectInfo]) -> str:
     """The provider whose copy is the current content: latest change, config order on ties."""
-    best, best_t = None, None
+    best, best_t = None, 0
     for name, info in by_provider.items():
         t = _changed_at(info)
-        if best is None or t > best_t:  # type: ignore[operator]
+        if best is None or t > best_t:
             best, best_t = name, t
     assert best is not None
     return best

@@ -320,8 +320,9 @@ def _replicate(cat: Catalog, providers: dict[str, Provider], work: Replicate,
     sources = [r for r in cat.replicas.of(ino) if r.state == "synced"
                and r.version == inode.version and r.provider != target and r.provider in providers]
     # the bytes a mount on this host left in the cache need no download, and no source up
-    cached = cache is not None and bool(inode.sha256) and holds(cache, inode.sha256, inode.size)
-    if not sources and not cached:
+    in_cache = ((cache, inode.sha256) if cache is not None and inode.sha256
+                and holds(cache, inode.sha256, inode.size) else None)
+    if not sources and in_cache is None:
         raise Retry(f"{path}: no synced replica to copy from yet")
     free_key(cat, providers, target, key, ino)
     with cat.transaction():
@@ -330,8 +331,8 @@ def _replicate(cat: Catalog, providers: dict[str, Provider], work: Replicate,
         cat.replicas.set(ino, target, key, inode.version, "pending")
     meta, sidecar = placed_meta(providers[target], key, path, current_meta(cat, inode))
     copied = None
-    if cached:
-        copied = copy_from_cache(cache, inode.sha256, inode.size, providers[target], key, meta)
+    if in_cache is not None:
+        copied = copy_from_cache(*in_cache, inode.size, providers[target], key, meta)
     if copied is None:
         if not sources:
             raise Retry(f"{path}: its cached copy is gone and no synced replica is usable")

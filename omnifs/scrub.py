@@ -35,6 +35,7 @@ problem first checks that the replica is still the one found
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -231,10 +232,8 @@ def look_up(provider: Provider, keys: Iterable[str]) -> dict[str, ObjectInfo]:
     """HEAD the claimed keys a scoped listing does not cover (renames in flight, long-path keys)."""
     found = {}
     for key in keys:
-        try:
+        with contextlib.suppress(NotFound):
             found[key] = provider.head(key)
-        except NotFound:
-            pass
     return found
 
 
@@ -407,14 +406,14 @@ def scrub_store(cat: Catalog, provider: Provider, scope: Scope = Scope(), *,
 
 def fill_paths(cat: Catalog, problems: Iterable[Problem]) -> None:
     """Give each problem its file's namespace path (what a user recognises)."""
-    problems = [p for p in problems if p.inode is not None and p.path is None]
-    if len(problems) > 1000:
+    todo = [(p, p.inode) for p in problems if p.inode is not None and p.path is None]
+    if len(todo) > 1000:
         paths = dict(cat.ns.files_under(ROOT_INODE))
-        for p in problems:
-            p.path = paths.get(p.inode)
+        for p, ino in todo:
+            p.path = paths.get(ino)
     else:
-        for p in problems:
-            p.path = cat.ns.path_of(p.inode)
+        for p, ino in todo:
+            p.path = cat.ns.path_of(ino)
 
 
 # -- acting on what was found ---------------------------------------------------------------
@@ -452,17 +451,18 @@ def repair(cat: Catalog, problems: Iterable[Problem]) -> Repair:
     bad = {(p.inode, p.provider) for p in todo}
     out = Repair()
     for p in todo:
+        ino, version = p.inode, p.version
         with cat.transaction():
-            if not still_current(cat, p):
+            if ino is None or version is None or not still_current(cat, p):
                 out.skipped += 1
                 continue
-            sources = [r for r in cat.replicas.of(p.inode) if r.provider != p.provider
-                       and r.state == "synced" and r.version == p.version
-                       and (p.inode, r.provider) not in bad]
+            sources = [r for r in cat.replicas.of(ino) if r.provider != p.provider
+                       and r.state == "synced" and r.version == version
+                       and (ino, r.provider) not in bad]
             if not sources:
                 out.unrepairable.append(p)
                 continue
-            queue_replicate(cat, p.inode, p.provider, p.key, p.version)
+            queue_replicate(cat, ino, p.provider, p.key, version)
             out.queued += 1
     return out
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Mapping
 
 
 def notify(message: str, *, env: dict[str, str] | None = None) -> bool:
@@ -29,7 +30,7 @@ def notify(message: str, *, env: dict[str, str] | None = None) -> bool:
     return True
 
 
-def watchdog_interval(env: dict[str, str] | None = None) -> float | None:
+def watchdog_interval(env: Mapping[str, str] | None = None) -> float | None:
     """Seconds between WATCHDOG=1 pings: half of WatchdogSec, or None when not watched."""
     env = env if env is not None else os.environ
     usec = env.get("WATCHDOG_USEC")

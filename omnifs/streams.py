@@ -19,8 +19,9 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from typing import Protocol
 
-from omnifs.providers import IntegrityError, OmnifsError, Unavailable
+from omnifs.providers import IntegrityError, OmnifsError, ReadStream, Unavailable
 
 _END = b""
 
@@ -44,8 +45,9 @@ class Prefetch(io.RawIOBase):
     delivered byte.
     """
 
-    def __init__(self, open_range: Callable[[int, int], object], *, size: int, chunk: int, depth: int,
-                 window: int | None, provider: str, key: str, retries: int = 3, backoff: float = 0.25):
+    def __init__(self, open_range: Callable[[int, int], ReadStream], *, size: int, chunk: int,
+                 depth: int, window: int | None, provider: str, key: str, retries: int = 3,
+                 backoff: float = 0.25):
         super().__init__()
         self._open = open_range
         self._size = size
@@ -84,7 +86,8 @@ class Prefetch(io.RawIOBase):
         attempt = 0
         credits = 0 if paced else -(-(end - start) // self._chunk)
         try:
-            #: where the last failure happened: progress since then earns a long stream fresh retries
+            #: where the last failure happened: progress since then earns a long stream
+            #: fresh retries
             failed_at = -1
             while pos < end and not self._stop.is_set():
                 try:
@@ -99,8 +102,9 @@ class Prefetch(io.RawIOBase):
                             piece = f.read(want)
                             if not piece:
                                 provider, key = self._where
-                                raise Unavailable(f"object ended at byte {pos}, expected {self._size}",
-                                                  provider=provider, key=key)
+                                raise Unavailable(
+                                    f"object ended at byte {pos}, expected {self._size}",
+                                    provider=provider, key=key)
                             while len(piece) < want:
                                 more = f.read(want - len(piece))
                                 if not more:
@@ -110,7 +114,8 @@ class Prefetch(io.RawIOBase):
                             credits -= 1
                             pos += len(piece)
                     finally:
-                        with contextlib.suppress(Exception):  # closing a half-read body may complain
+                        # closing a half-read body may complain
+                        with contextlib.suppress(Exception):
                             f.close()
                 except OmnifsError as e:
                     attempt, failed_at = (0 if pos > failed_at else attempt), pos
@@ -120,7 +125,8 @@ class Prefetch(io.RawIOBase):
                     time.sleep(self._backoff * (2 ** attempt))
                 except Exception as e:  # noqa: BLE001 - an SDK's raw socket error mid-body
                     provider, key = self._where
-                    err = Unavailable(f"reading failed mid-stream: {type(e).__name__}: {e}".splitlines()[0],
+                    why = f"{type(e).__name__}: {e}"
+                    err = Unavailable(f"reading failed mid-stream: {why}".splitlines()[0],
                                       provider=provider, key=key)
                     attempt, failed_at = (0 if pos > failed_at else attempt), pos
                     if attempt >= self._retries:
@@ -133,16 +139,16 @@ class Prefetch(io.RawIOBase):
 
     def _run(self) -> None:
         try:
-            pos = 0
             if self._window is None:
                 self._read_window(0, self._size, paced=True)
-                pos = self._size
-            while pos < self._size and not self._stop.is_set():
-                end = min(self._size, pos + self._window)
-                if not self._acquire(-(-(end - pos) // self._chunk)):
-                    return
-                self._read_window(pos, end)
-                pos = end
+            else:
+                pos = 0
+                while pos < self._size and not self._stop.is_set():
+                    end = min(self._size, pos + self._window)
+                    if not self._acquire(-(-(end - pos) // self._chunk)):
+                        return
+                    self._read_window(pos, end)
+                    pos = end
             self._q.put(_END)
         except BaseException as e:  # noqa: BLE001 - handed to the reading side
             self._q.put(e)
@@ -169,11 +175,12 @@ class Prefetch(io.RawIOBase):
             self._buf = self._buf[len(take):]
             if want > 0:
                 want -= len(take)
-        if len(parts) == 1 and isinstance(parts[0].obj, bytes) and len(parts[0]) == len(parts[0].obj):
-            return parts[0].obj  # a whole queued chunk: hand it over without a copy
+        whole = parts[0].obj if len(parts) == 1 else None
+        if isinstance(whole, bytes) and len(parts[0]) == len(whole):
+            return whole  # a whole queued chunk: hand it over without a copy
         return b"".join(parts)
 
-    def readinto(self, b) -> int:  # type: ignore[override]
+    def readinto(self, b) -> int:
         data = self.read(len(b))
         b[:len(data)] = data
         return len(data)
@@ -182,6 +189,16 @@ class Prefetch(io.RawIOBase):
         if not self.closed:
             self._stop.set()
         super().close()
+
+
+class _Hash(Protocol):
+    """hashlib's hashes and google_crc32c's Checksum alike."""
+
+    def update(self, data: bytes, /) -> None: ...
+
+    def digest(self) -> bytes: ...
+
+    def hexdigest(self) -> str: ...
 
 
 class Verifier(io.RawIOBase):
@@ -198,7 +215,7 @@ class Verifier(io.RawIOBase):
         self.size = size
         self.count = 0
         self.expect = {k: v.lower() for k, v in expect.items() if v}
-        self._h = {"sha256": hashlib.sha256()}
+        self._h: dict[str, _Hash] = {"sha256": hashlib.sha256()}
         if "md5" in self.expect:
             self._h["md5"] = hashlib.md5()
         if "crc32c" in self.expect:
@@ -237,7 +254,7 @@ class Verifier(io.RawIOBase):
                 raise
         return data
 
-    def readinto(self, b) -> int:  # type: ignore[override]
+    def readinto(self, b) -> int:
         data = self.read(len(b))
         b[:len(data)] = data
         return len(data)
@@ -252,8 +269,9 @@ class Verifier(io.RawIOBase):
         for algo, want in self.expect.items():
             got = self.digest(algo)
             if got != want:
-                raise IntegrityError(f"{algo} mismatch: source recorded {want}, bytes read hash to {got}",
-                                     provider=provider, key=key)
+                raise IntegrityError(
+                    f"{algo} mismatch: source recorded {want}, bytes read hash to {got}",
+                    provider=provider, key=key)
 
     def close(self) -> None:
         if not self.closed:

@@ -168,7 +168,8 @@ def decide(plan: Plan, rel: str, s: ObjectInfo, d: ObjectInfo | None, *,
         act = Action("check", rel, s.size, "needs metadata", s, d)
         plan.undecided.append(act)
         return act
-    act = Action("skip" if v.same else "copy", rel, s.size, f"{'same' if v.same else 'differs'} by {v.by}", s, d)
+    act = Action("skip" if v.same else "copy", rel, s.size,
+                 f"{'same' if v.same else 'differs'} by {v.by}", s, d)
     if v.same:
         plan.skips.append(act)
     else:

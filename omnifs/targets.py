@@ -79,7 +79,7 @@ class Resolver:
         loc = parse_uri(absolute_file_uri(text, Path.cwd()))
         if loc.scheme == "file":
             return Target(self._local_files(), loc.path.lstrip("/"))
-        for name, settings in self.config.providers.items():
+        for settings in self.config.providers.values():
             ploc = parse_uri(settings.uri)
             if (ploc.scheme, ploc.bucket) != (loc.scheme, loc.bucket):
                 continue

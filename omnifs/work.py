@@ -71,7 +71,7 @@ class _Work:
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any]) -> Self:
         """The item a stored payload describes; Malformed when a field is missing or wrong."""
-        values = {}
+        values: dict[str, Any] = {}
         for f in fields(cls):
             if f.name not in payload and f.default is not MISSING:
                 continue

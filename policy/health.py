@@ -98,7 +98,8 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[min(rank, len(ordered)) - 1]
 
 
-def classify(samples: Iterable[Sample], now: float, thresholds: Thresholds = Thresholds()) -> Health:
+def classify(samples: Iterable[Sample], now: float,
+             thresholds: Thresholds = Thresholds()) -> Health:
     """The provider's health at ``now`` from its samples (any order)."""
     recent = sorted((s for s in samples if now - thresholds.window <= s.at <= now + 1e-9),
                     key=lambda s: s.at)

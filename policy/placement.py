@@ -29,6 +29,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 from .health import DOWN, LOST, RANK
 
@@ -133,8 +134,11 @@ def path_matches(path: str, pattern: str) -> bool:
     return _glob_regex(pattern).match(norm) is not None
 
 
-def rules_from_config(raw: Iterable[Mapping[str, object]]) -> list[Rule]:
-    """``[[governance.rules]]`` tables -> rules; tables without ``regions`` are not placement rules."""
+def rules_from_config(raw: Iterable[Mapping[str, Any]]) -> list[Rule]:
+    """``[[governance.rules]]`` tables -> rules.
+
+    Tables without ``regions`` are not placement rules.
+    """
     rules = []
     for table in raw:
         paths = table.get("paths")
@@ -156,7 +160,8 @@ def region_allowed(region: str | None, patterns: Sequence[str]) -> bool:
     return any(fnmatch.fnmatchcase(region.lower(), p.lower()) for p in patterns)
 
 
-def allowed(path: str, providers: Iterable[ProviderView], rules: Sequence[Rule]) -> list[ProviderView]:
+def allowed(path: str, providers: Iterable[ProviderView],
+            rules: Sequence[Rule]) -> list[ProviderView]:
     """The providers ``path`` may live on: every rule whose paths match must accept the region."""
     applicable = [r for r in rules if any(path_matches(path, p) for p in r.paths)]
     return [p for p in providers
@@ -171,7 +176,8 @@ def score(p: ProviderView) -> float:
 
 
 def _spread(path: str, name: str) -> int:
-    return int.from_bytes(hashlib.blake2b(f"{path}\0{name}".encode(), digest_size=4).digest(), "big")
+    digest = hashlib.blake2b(f"{path}\0{name}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big")
 
 
 def rank(path: str, candidates: Iterable[ProviderView], *, balance: bool) -> list[ProviderView]:

@@ -17,7 +17,16 @@ Imports nothing else of omnifs. The modules:
   that makes any store slow, flaky or down on cue.
 """
 
-from .base import META_MTIME, META_SHA256, RESERVED_PREFIX, Capabilities, ObjectInfo, Provider
+from .base import (
+    META_MTIME,
+    META_SHA256,
+    RESERVED_PREFIX,
+    Capabilities,
+    ObjectInfo,
+    Provider,
+    ReadStream,
+    WriteSource,
+)
 from .errors import (
     Conflict,
     IntegrityError,
@@ -35,7 +44,7 @@ from .registry import SCHEMES, Location, ProviderSettings, open_provider, parse_
 __all__ = [
     "META_MTIME", "META_SHA256", "RESERVED_PREFIX", "SCHEMES", "Capabilities", "Conflict",
     "IntegrityError", "InvalidInput", "Location", "NoSpace", "NotFound", "ObjectInfo",
-    "OmnifsError", "PermissionDenied", "Provider", "ProviderSettings", "Throttled", "TimedOut",
-    "Unavailable",
+    "OmnifsError", "PermissionDenied", "Provider", "ProviderSettings", "ReadStream", "Throttled",
+    "TimedOut", "Unavailable", "WriteSource",
     "open_provider", "parse_uri",
 ]

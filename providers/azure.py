@@ -47,10 +47,10 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 import urllib3
 from azure.core import exceptions as aexc
@@ -58,7 +58,15 @@ from azure.storage import blob as azblob
 
 from . import azapi
 from .azwire import AzWire, Fallback, Missing
-from .base import Capabilities, MiB, ObjectInfo, Provider, content_type_for
+from .base import (
+    Capabilities,
+    MiB,
+    ObjectInfo,
+    Provider,
+    ReadStream,
+    WriteSource,
+    content_type_for,
+)
 from .errors import InvalidInput, NotFound, OmnifsError, Unavailable, timed_out, transport_error
 from .http_status import RANGE_NOT_SATISFIABLE
 from .streams import TranslatingReader, WireBody, read_full, whole_size
@@ -203,8 +211,10 @@ class AzureProvider(Provider):
         kwargs: dict[str, Any] = {
             "connection_timeout": self.timeout,
             "read_timeout": self.timeout,
-            "retry_policy": _QuickRetry(backoff=0.3, random_jitter_range=0.2, retry_total=2,
-                                        retry_read=1),
+            # LinearRetry annotates these seconds as int; it computes with floats
+            "retry_policy": _QuickRetry(
+                backoff=0.3, random_jitter_range=0.2,  # type: ignore[arg-type]
+                retry_total=2, retry_read=1),
             "max_single_put_size": max(self.threshold, 1),
             "max_block_size": self.part_size,
             "max_single_get_size": READ_FIRST,
@@ -260,14 +270,16 @@ class AzureProvider(Provider):
              metadata: bool = True) -> Iterator[ObjectInfo]:
         # the listing carries metadata at no extra request: always asked for
         name_prefix = self.object_name(prefix)
+        # the server-side timeout is whole seconds (the SDK sends int(timeout) either way)
+        items: Iterable[azblob.BlobProperties | azblob.BlobPrefix]
         try:
             if recursive:
                 items = self.container.list_blobs(name_starts_with=name_prefix or None,
-                                                  include=["metadata"], timeout=self.timeout)
+                                                  include=["metadata"], timeout=int(self.timeout))
             else:
                 items = self.container.walk_blobs(name_starts_with=name_prefix or None,
                                                   include=["metadata"], delimiter="/",
-                                                  timeout=self.timeout)
+                                                  timeout=int(self.timeout))
             for item in items:
                 if isinstance(item, azblob.BlobPrefix):
                     yield ObjectInfo(key=self.key_of(item.name), is_prefix=True)
@@ -278,7 +290,7 @@ class AzureProvider(Provider):
                 raise azapi.container_missing(self.container_name, self.name, prefix) from None
             raise self.translate(e, prefix) from None
 
-    def open_read(self, key: str, start: int = 0, end: int | None = None) -> BinaryIO:
+    def open_read(self, key: str, start: int = 0, end: int | None = None) -> ReadStream:
         start = max(0, start)
         blob = self._blob(key)
         if end is not None and end <= start:
@@ -311,7 +323,7 @@ class AzureProvider(Provider):
         info.size = whole_size(getattr(props, "content_range", None), props.size) or 0
         return _AzureStream(downloader.chunks(), self, key, info)
 
-    def write(self, key: str, stream: BinaryIO, size: int | None = None,
+    def write(self, key: str, stream: WriteSource, size: int | None = None,
               metadata: dict[str, str] | None = None,
               content_type: str | None = None) -> ObjectInfo:
         blob = self._blob(key)
@@ -344,7 +356,10 @@ class AzureProvider(Provider):
 
     def _put_blob(self, blob: Any, data: bytes, meta: dict[str, str],
                   content_type: str | None) -> dict[str, Any]:
-        """One Put Blob; upload_blob's answer shape (etag, last_modified, content_md5, version_id)."""
+        """One Put Blob.
+
+        Returns upload_blob's answer shape (etag, last_modified, content_md5, version_id).
+        """
         if self._wire is not None:
             headers = {f"x-ms-meta-{k}": v for k, v in meta.items()}
             if content_type:
@@ -376,7 +391,7 @@ class AzureProvider(Provider):
         """A fast-path request or body that failed without an answer."""
         return transport_error(e, self.timeout, provider=self.name, key=key)
 
-    def _read_head(self, stream: BinaryIO, size: int | None) -> deque[bytes]:
+    def _read_head(self, stream: WriteSource, size: int | None) -> deque[bytes]:
         """The content when it fits one Put Blob, else its first blocks (at least one past it).
 
         Read in block-sized pieces, so that when the stream turns out bigger than
@@ -394,7 +409,7 @@ class AzureProvider(Provider):
             got += len(piece)
         return head
 
-    def _write_blocks(self, blob: Any, head: deque[bytes], stream: BinaryIO,
+    def _write_blocks(self, blob: Any, head: deque[bytes], stream: WriteSource,
                       meta: dict[str, str], content_type: str | None) -> tuple[dict[str, Any], int]:
         """Stage blocks in parallel (bounded), then commit: the blob appears only then.
 
@@ -444,7 +459,8 @@ class AzureProvider(Provider):
         result["content_md5"] = md5
         return result, written
 
-    def copy(self, src_key: str, dst_key: str, metadata: dict[str, str] | None = None) -> ObjectInfo:
+    def copy(self, src_key: str, dst_key: str,
+             metadata: dict[str, str] | None = None) -> ObjectInfo:
         src = self._blob(src_key)
         dst = self._blob(dst_key)
         meta = azapi.encode_metadata(metadata) if metadata is not None else None
@@ -529,7 +545,7 @@ class _AzureStream(io.RawIOBase):
             self._buf = memoryview(chunk)
         return True
 
-    def read(self, n: int = -1) -> bytes:  # type: ignore[override]
+    def read(self, n: int = -1) -> bytes:
         if self.closed:
             return b""
         if n is None or n < 0:

@@ -60,10 +60,10 @@ class AzWire:
         self._account, self._key = account, account_key
         self._url = container.url.rstrip("/") + "/"
         self._version = container.api_version
+        tls: dict[str, Any] = {"ca_certs": ca_bundle} if ca_bundle else {}
         self._pool = urllib3.PoolManager(
             maxsize=pool_size, retries=False,
-            timeout=urllib3.Timeout(connect=timeout, read=timeout),
-            **({"ca_certs": ca_bundle} if ca_bundle else {}))
+            timeout=urllib3.Timeout(connect=timeout, read=timeout), **tls)
         self._lock = threading.Lock()
         self._sas, self._renew_at = "", 0.0
 

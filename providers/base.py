@@ -43,11 +43,14 @@ import posixpath
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Protocol
 
 from .errors import OmnifsError, Unavailable
 
 if TYPE_CHECKING:
+    from types import TracebackType
+    from typing import Self
+
     from .registry import ProviderSettings
 
 #: user-metadata key holding the hex SHA-256 of the content
@@ -82,6 +85,34 @@ def guess_content_type(name: str) -> str | None:
 def content_type_for(key: str, given: str | None = None) -> str:
     """The content type an upload of ``key`` carries: ``given``, else guessed from its name."""
     return given or guess_content_type(key) or DEFAULT_CONTENT_TYPE
+
+
+class WriteSource(Protocol):
+    """What ``Provider.write`` uploads from: ``read(n)`` gives at most n bytes, b"" at the end.
+
+    A file, a ``BytesIO``, another store's :class:`ReadStream`, a wrapper that
+    counts or checks the bytes as they pass.
+    """
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+class ReadStream(Protocol):
+    """What ``Provider.open_read`` returns: the range's bytes in order, then b"".
+
+    Every store's stream is a binary file object (a file, an ``io.RawIOBase``
+    over the response body, a ``BytesIO``); most also have ``readinto``, and
+    :func:`read_info` reads the ``info`` attribute they may carry.
+    """
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None, /) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -254,7 +285,7 @@ class Provider(abc.ABC):
         """
 
     @abc.abstractmethod
-    def open_read(self, key: str, start: int = 0, end: int | None = None) -> BinaryIO:
+    def open_read(self, key: str, start: int = 0, end: int | None = None) -> ReadStream:
         """A stream of bytes ``[start, end)``, clipped to the object.
 
         The stream's ``info`` attribute describes the whole object as the read
@@ -262,13 +293,14 @@ class Provider(abc.ABC):
         """
 
     @abc.abstractmethod
-    def write(self, key: str, stream: BinaryIO, size: int | None = None,
+    def write(self, key: str, stream: WriteSource, size: int | None = None,
               metadata: dict[str, str] | None = None,
               content_type: str | None = None) -> ObjectInfo:
         """Upload; multipart in parallel above the threshold; atomic visibility."""
 
     @abc.abstractmethod
-    def copy(self, src_key: str, dst_key: str, metadata: dict[str, str] | None = None) -> ObjectInfo:
+    def copy(self, src_key: str, dst_key: str,
+             metadata: dict[str, str] | None = None) -> ObjectInfo:
         """Server-side copy inside this store. ``metadata`` None keeps the source's."""
 
     @abc.abstractmethod
@@ -287,11 +319,11 @@ class Provider(abc.ABC):
     def _set_tier(self, key: str, tier: str) -> None:  # pragma: no cover - stores without tiers
         raise AssertionError("capabilities.tiers is empty")
 
-    def _empty_read(self, key: str) -> BinaryIO:
+    def _empty_read(self, key: str) -> ReadStream:
         """What ``open_read`` of an empty range gives: no bytes, but the object's ``info``
         (and NotFound for a missing key, like any read)."""
         empty = io.BytesIO(b"")
-        empty.info = self.head(key)  # type: ignore[attr-defined]
+        empty.info = self.head(key)  # type: ignore[attr-defined]  # read_info's attribute
         return empty
 
     # -- conveniences built on the primitives ----------------------------
@@ -312,5 +344,5 @@ class Provider(abc.ABC):
             return False
         return True
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional: a store with no connections keeps it
         """Release connections; the provider is not used afterwards."""

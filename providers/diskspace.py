@@ -24,6 +24,7 @@ mount, the block cache and the CLI import it from here.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -134,7 +135,5 @@ class SpareFile:
         return True
 
     def _drop(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(self.path)
-        except OSError:
-            pass

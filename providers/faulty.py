@@ -31,9 +31,8 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from typing import BinaryIO
 
-from .base import Capabilities, ObjectInfo, Provider, read_info
+from .base import Capabilities, ObjectInfo, Provider, ReadStream, WriteSource, read_info
 from .errors import OmnifsError, Throttled, Unavailable
 
 
@@ -60,7 +59,7 @@ class _Bandwidth:
 class _ReadStream(io.RawIOBase):
     """The inner provider's read stream, throttled, interruptible and maybe corrupted."""
 
-    def __init__(self, owner: FaultyProvider, inner: BinaryIO, key: str):
+    def __init__(self, owner: FaultyProvider, inner: ReadStream, key: str):
         self._owner = owner
         self._inner = inner
         self._key = key
@@ -71,7 +70,7 @@ class _ReadStream(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, b) -> int:  # type: ignore[override]
+    def readinto(self, b) -> int:
         self._owner._check_outage(self._key)
         view = memoryview(b)
         chunk = self._inner.read(min(len(view), self._owner.chunk_size))
@@ -93,7 +92,7 @@ class _ReadStream(io.RawIOBase):
 class _WriteStream:
     """The caller's stream as the inner provider sees it: throttled and interruptible."""
 
-    def __init__(self, owner: FaultyProvider, inner: BinaryIO, key: str):
+    def __init__(self, owner: FaultyProvider, inner: WriteSource, key: str):
         self._owner = owner
         self._inner = inner
         self._key = key
@@ -146,7 +145,7 @@ class FaultyProvider(Provider):
         self._link = _Bandwidth()
 
     @property
-    def capabilities(self) -> Capabilities:  # type: ignore[override]
+    def capabilities(self) -> Capabilities:  # type: ignore[override]  # the inner store's, read-only
         return self.inner.capabilities
 
     def seed(self, seed: int) -> None:
@@ -190,18 +189,19 @@ class FaultyProvider(Provider):
         self._before("list", prefix or None)
         return self.inner.list(prefix, recursive, metadata)
 
-    def open_read(self, key: str, start: int = 0, end: int | None = None) -> BinaryIO:
+    def open_read(self, key: str, start: int = 0, end: int | None = None) -> ReadStream:
         self._before("open_read", key)
-        return _ReadStream(self, self.inner.open_read(key, start, end), key)  # type: ignore[return-value]
+        return _ReadStream(self, self.inner.open_read(key, start, end), key)
 
-    def write(self, key: str, stream: BinaryIO, size: int | None = None,
+    def write(self, key: str, stream: WriteSource, size: int | None = None,
               metadata: dict[str, str] | None = None,
               content_type: str | None = None) -> ObjectInfo:
         self._before("write", key)
         wrapped = _WriteStream(self, stream, key)
-        return self.inner.write(key, wrapped, size, metadata, content_type)  # type: ignore[arg-type]
+        return self.inner.write(key, wrapped, size, metadata, content_type)
 
-    def copy(self, src_key: str, dst_key: str, metadata: dict[str, str] | None = None) -> ObjectInfo:
+    def copy(self, src_key: str, dst_key: str,
+             metadata: dict[str, str] | None = None) -> ObjectInfo:
         self._before("copy", dst_key)
         return self.inner.copy(src_key, dst_key, metadata)
 

@@ -29,7 +29,7 @@ import http.client
 import io
 import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import requests
@@ -43,9 +43,17 @@ from google.cloud import storage
 try:  # the SDK's upload errors carry the HTTP response
     from google.resumable_media import common as rm_common
 except ImportError:  # pragma: no cover - bundled with google-cloud-storage 3
-    rm_common = None  # type: ignore[assignment]
+    rm_common = None  # type: ignore[assignment]  # the module, or None without it
 
-from .base import Capabilities, MiB, ObjectInfo, Provider, content_type_for
+from .base import (
+    Capabilities,
+    MiB,
+    ObjectInfo,
+    Provider,
+    ReadStream,
+    WriteSource,
+    content_type_for,
+)
 from .errors import (
     IntegrityError,
     InvalidInput,
@@ -77,7 +85,7 @@ _SDK_ERRORS: tuple[type[BaseException], ...] = (
 ) + ((rm_common.InvalidResponse, rm_common.DataCorruption) if rm_common is not None else ())
 
 
-def _retryable(e: BaseException) -> bool:
+def _retryable(e: Exception) -> bool:
     """The SDK's transient errors, except a timeout (a store silent that long is down)."""
     return if_transient_error(e) and not timed_out(e)
 
@@ -129,7 +137,8 @@ class GCSProvider(Provider):
             if settings.endpoint:
                 return storage.Client(project=project or _PLACEHOLDER_PROJECT,
                                       credentials=AnonymousCredentials(),
-                                      client_options={"api_endpoint": settings.endpoint.rstrip("/")})
+                                      client_options={
+                                          "api_endpoint": settings.endpoint.rstrip("/")})
             if os.environ.get("STORAGE_EMULATOR_HOST"):
                 return storage.Client(project=project or _PLACEHOLDER_PROJECT,
                                       credentials=AnonymousCredentials())
@@ -140,7 +149,8 @@ class GCSProvider(Provider):
                 try:
                     creds = service_account.Credentials.from_service_account_file(path)
                 except (OSError, ValueError, KeyError) as e:
-                    reason = e.strerror if isinstance(e, OSError) and e.strerror else type(e).__name__
+                    reason = (e.strerror if isinstance(e, OSError) and e.strerror
+                              else type(e).__name__)
                     raise InvalidInput(
                         f"credentials_file {path!r} is not a readable service-account JSON "
                         f"({reason})", provider=self.name) from None
@@ -238,7 +248,7 @@ class GCSProvider(Provider):
                 raise self._bucket_missing(prefix) from None
             raise self.translate(e, prefix) from None
 
-    def open_read(self, key: str, start: int = 0, end: int | None = None) -> BinaryIO:
+    def open_read(self, key: str, start: int = 0, end: int | None = None) -> ReadStream:
         start = max(0, start)
         if end is not None and end <= start:
             return self._empty_read(key)
@@ -291,13 +301,13 @@ class GCSProvider(Provider):
                           version=h.get("x-goog-generation"), checksums=checksums, metadata=meta,
                           content_type=h.get("content-type"), metadata_known=bool(meta))
 
-    def write(self, key: str, stream: BinaryIO, size: int | None = None,
+    def write(self, key: str, stream: WriteSource, size: int | None = None,
               metadata: dict[str, str] | None = None,
               content_type: str | None = None) -> ObjectInfo:
         blob = self._blob(key)
         if metadata:
             blob.metadata = dict(metadata)
-        source: BinaryIO = _Prepend(b"", stream)
+        source: WriteSource = _Prepend(b"", stream)
         if size is None:
             # small objects of unknown size: one request instead of a resumable session
             head = read_full(stream, SIMPLE_LIMIT + 1)
@@ -306,11 +316,13 @@ class GCSProvider(Provider):
             else:
                 source = _Prepend(head, stream)
         with self.translating(key):
-            blob.upload_from_file(source, size=size, content_type=content_type_for(key, content_type),
+            blob.upload_from_file(source, size=size,
+                                  content_type=content_type_for(key, content_type),
                                   rewind=False, timeout=self._req_timeout, retry=self._retry)
         return self._info(blob, key)
 
-    def copy(self, src_key: str, dst_key: str, metadata: dict[str, str] | None = None) -> ObjectInfo:
+    def copy(self, src_key: str, dst_key: str,
+             metadata: dict[str, str] | None = None) -> ObjectInfo:
         src = self._blob(src_key)
         dst = self._blob(dst_key)
         if metadata is not None:
@@ -364,7 +376,7 @@ class _Prepend(io.RawIOBase):
     a pipe that returns less than asked would silently truncate the object.
     """
 
-    def __init__(self, head: bytes, rest: BinaryIO):
+    def __init__(self, head: bytes, rest: WriteSource):
         self._head = memoryview(head)
         self._rest = rest
         self._pos = 0
@@ -375,7 +387,7 @@ class _Prepend(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def read(self, n: int = -1) -> bytes:  # type: ignore[override]
+    def read(self, n: int = -1) -> bytes:
         if self._head:
             if n is None or n < 0:
                 out = bytes(self._head) + self._rest.read()
@@ -429,7 +441,7 @@ class _GCSStream(io.RawIOBase):
     def limit(self, n: int | None) -> None:
         self._left = n
 
-    def read(self, n: int = -1) -> bytes:  # type: ignore[override]
+    def read(self, n: int = -1) -> bytes:
         if self._resp is None or self.closed:
             return b""
         if n is None or n < 0:
@@ -453,7 +465,7 @@ class _GCSStream(io.RawIOBase):
         return data
 
     def readall(self) -> bytes:
-        parts = []
+        parts: list[bytes] = []
         while True:
             chunk = self.read(READ_CHUNK)
             if not chunk:

@@ -28,6 +28,8 @@ init`` can build the provider and then create the directory.
 
 from __future__ import annotations
 
+import builtins
+import contextlib
 import errno
 import io
 import json
@@ -38,7 +40,15 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, BinaryIO
 
 from . import diskspace, sparse
-from .base import Capabilities, MiB, ObjectInfo, Provider, content_type_for
+from .base import (
+    Capabilities,
+    MiB,
+    ObjectInfo,
+    Provider,
+    ReadStream,
+    WriteSource,
+    content_type_for,
+)
 from .errors import (
     Conflict,
     InvalidInput,
@@ -77,12 +87,13 @@ class _Window(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, b) -> int:  # type: ignore[override]
+    def readinto(self, b) -> int:
         want = len(b)
         if self._remaining is not None:
             want = min(want, self._remaining)
         if want <= 0:
             return 0
+        # an unbuffered file: BinaryIO does not declare the readinto it has
         n = self._f.readinto(memoryview(b)[:want])  # type: ignore[attr-defined]
         if self._remaining is not None:
             self._remaining -= n
@@ -255,7 +266,7 @@ class LocalProvider(Provider):
         except OSError as e:
             raise self._os_error(e, key, reading=True) from None
 
-    def open_read(self, key: str, start: int = 0, end: int | None = None) -> BinaryIO:
+    def open_read(self, key: str, start: int = 0, end: int | None = None) -> ReadStream:
         path = self._path(key)
         self._check_root()
         if start < 0 or (end is not None and end < start):
@@ -272,14 +283,14 @@ class LocalProvider(Provider):
             f.close()
             raise self._os_error(e, key) from None
         if end is None:
-            f.info = info  # type: ignore[attr-defined]
+            f.info = info  # type: ignore[attr-defined]  # read_info's attribute
             return f
         remaining = end - start
         reader = io.BufferedReader(_Window(f, remaining), buffer_size=CHUNK)
-        reader.info = info  # type: ignore[attr-defined]
-        return reader  # type: ignore[return-value]
+        reader.info = info  # type: ignore[attr-defined]  # read_info's attribute
+        return reader
 
-    def write(self, key: str, stream: BinaryIO, size: int | None = None,
+    def write(self, key: str, stream: WriteSource, size: int | None = None,
               metadata: dict[str, str] | None = None,
               content_type: str | None = None) -> ObjectInfo:
         path = self._path(key)
@@ -293,7 +304,7 @@ class LocalProvider(Provider):
         if self._free_ratio > 0:
             diskspace.check_room(self.root, self._free_ratio, nbytes)
 
-    def _pump(self, key: str, stream: BinaryIO, size: int | None, out: BinaryIO) -> None:
+    def _pump(self, key: str, stream: WriteSource, size: int | None, out: BinaryIO) -> None:
         got = sparse.copy_stream(stream, out.fileno(), size, before_write=self._room_for)
         if size is not None and got < size:
             raise InvalidInput(f"stream ended {size - got} bytes short of the announced {size}",
@@ -329,7 +340,8 @@ class LocalProvider(Provider):
             _unlink_quietly(tmp)
             raise self._os_error(e, key) from None
 
-    def copy(self, src_key: str, dst_key: str, metadata: dict[str, str] | None = None) -> ObjectInfo:
+    def copy(self, src_key: str, dst_key: str,
+             metadata: dict[str, str] | None = None) -> ObjectInfo:
         src = self._path(src_key)
         dst = self._path(dst_key)
         self._check_root()
@@ -402,7 +414,7 @@ class LocalProvider(Provider):
         else:
             yield from self._one_level(base, base_key, prefix)
 
-    def _entries(self, directory: str) -> list[os.DirEntry]:
+    def _entries(self, directory: str) -> builtins.list[os.DirEntry[str]]:
         try:
             with os.scandir(directory) as it:
                 return [e for e in it if not e.name.startswith(TMP_PREFIX)]
@@ -421,7 +433,8 @@ class LocalProvider(Provider):
                 if e.is_dir():
                     sub = key + "/"
                     # descend only where keys matching the prefix can be
-                    if (sub.startswith(prefix) or prefix.startswith(sub)) and not self._skip_dir(sub):
+                    if ((sub.startswith(prefix) or prefix.startswith(sub))
+                            and not self._skip_dir(sub)):
                         yield from self._walk(e.path, sub, prefix)
                 elif e.is_file() and key.startswith(prefix):
                     yield self._info(key, e.path, e.stat())
@@ -464,10 +477,8 @@ def _create(path: str) -> BinaryIO:
 
 
 def _unlink_quietly(path: str) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.unlink(path)
-    except OSError:
-        pass
 
 
 def _fsync_dir(path: str) -> None:

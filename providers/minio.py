@@ -29,7 +29,7 @@ import io
 import logging
 import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import certifi
@@ -40,7 +40,7 @@ from minio.commonconfig import COPY, REPLACE, CopySource
 from minio.error import InvalidResponseError, MinioException, S3Error, ServerError
 
 from . import s3api
-from .base import MiB, ObjectInfo, content_type_for
+from .base import MiB, ObjectInfo, ReadStream, WriteSource, content_type_for
 from .errors import InvalidInput, OmnifsError, Unavailable, timed_out, transport_error
 from .streams import TranslatingReader
 
@@ -115,7 +115,7 @@ def _s3_answer(exc: BaseException) -> tuple[str, int | None, str | None] | None:
 class _Counting:
     """Counts what the SDK reads, so a write of unknown size can report its size."""
 
-    def __init__(self, stream: BinaryIO):
+    def __init__(self, stream: WriteSource):
         self._stream = stream
         self.count = 0
 
@@ -194,7 +194,8 @@ class MinioProvider(s3api.S3ApiProvider):
 
     # -- primitives ------------------------------------------------------
     def _stat(self, name: str, key: str) -> ObjectInfo:
-        return s3api.info_from_headers(key, self.client.stat_object(self.bucket, name).metadata)
+        return s3api.info_from_headers(key, self.client.stat_object(self.bucket, name).metadata
+                                       or {})
 
     def _bucket_exists(self) -> bool:
         return self.client.bucket_exists(self.bucket)
@@ -218,7 +219,7 @@ class MinioProvider(s3api.S3ApiProvider):
                     batch = []
             yield from self._with_metadata(batch, metadata)
 
-    def open_read(self, key: str, start: int = 0, end: int | None = None) -> BinaryIO:
+    def open_read(self, key: str, start: int = 0, end: int | None = None) -> ReadStream:
         name = self.object_name(key)
         start = max(0, start)
         if end is not None and end <= start:
@@ -234,9 +235,9 @@ class MinioProvider(s3api.S3ApiProvider):
         reader = TranslatingReader(r, _TRANSPORT_ERRORS, lambda e: self.translate(e, key),
                                    on_close=r.release_conn,
                                    info=s3api.info_from_headers(key, r.headers))
-        return reader  # type: ignore[return-value]
+        return reader
 
-    def write(self, key: str, stream: BinaryIO, size: int | None = None,
+    def write(self, key: str, stream: WriteSource, size: int | None = None,
               metadata: dict[str, str] | None = None,
               content_type: str | None = None) -> ObjectInfo:
         name = self.object_name(key)
@@ -248,8 +249,11 @@ class MinioProvider(s3api.S3ApiProvider):
         try:
             with self.translating(key):
                 r = self.client.put_object(
-                    self.bucket, name, counting, -1 if size is None else size,  # type: ignore[arg-type]
-                    content_type=content_type, metadata=dict(meta), part_size=self.capabilities.part_size,
+                    # put_object's data is annotated BinaryIO; it only calls read()
+                    self.bucket, name, counting,  # type: ignore[arg-type]
+                    -1 if size is None else size,
+                    content_type=content_type, metadata=dict(meta),
+                    part_size=self.capabilities.part_size,
                     num_parallel_uploads=PARALLEL_PARTS)
         except OSError as e:  # the SDK's "stream having not enough data"
             if isinstance(e, _SDK_ERRORS) or "not enough data" not in str(e):
@@ -261,7 +265,8 @@ class MinioProvider(s3api.S3ApiProvider):
 
     def _copy_object(self, plan: s3api.CopyPlan) -> ObjectInfo:
         info = plan.info
-        headers: dict[str, str] = {}
+        # the SDK's type for headers: a value may be a list of values
+        headers: dict[str, str | list[str] | tuple[str]] = {}
         if plan.send_tier:
             headers[s3api.STORAGE_CLASS] = plan.tier
         # COPY keeps everything but needs a distinct target and a single-request copy;

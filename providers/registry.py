@@ -92,7 +92,8 @@ def parse_uri(uri: str) -> Location:
         return Location(scheme, "", path)
     bucket = parts.netloc
     if len(bucket) < 3:
-        raise InvalidInput(f"{uri!r}: bucket/container name {bucket!r} must have at least 3 characters")
+        raise InvalidInput(
+            f"{uri!r}: bucket/container name {bucket!r} must have at least 3 characters")
     # keep '#', '?' and '%' literal: object keys may contain them
     rest = uri.split("://", 1)[1][len(bucket):]
     return Location(scheme, bucket, rest.strip("/"))

@@ -28,6 +28,7 @@ Caveats:
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import io
 import logging
@@ -36,7 +37,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import botocore.exceptions as bx
@@ -46,7 +47,7 @@ import urllib3.exceptions as ux
 from botocore.config import Config
 
 from . import s3api
-from .base import MiB, ObjectInfo, content_type_for
+from .base import MiB, ObjectInfo, ReadStream, WriteSource, content_type_for
 from .errors import InvalidInput, OmnifsError, PermissionDenied, timed_out, transport_error
 from .s3wire import Fallback, S3Wire
 from .streams import TranslatingReader, read_full, whole_size
@@ -74,7 +75,7 @@ def _no_retry_after_timeout(caught_exception: BaseException | None = None, **_: 
     the default 10 s). Raising here ends the retry loop with the timeout
     itself, which the caller translates as usual.
     """
-    if timed_out(caught_exception):
+    if caught_exception is not None and timed_out(caught_exception):
         raise caught_exception
 
 
@@ -233,7 +234,7 @@ class S3Provider(s3api.S3ApiProvider):
                 return
             kwargs["ContinuationToken"] = token
 
-    def open_read(self, key: str, start: int = 0, end: int | None = None) -> BinaryIO:
+    def open_read(self, key: str, start: int = 0, end: int | None = None) -> ReadStream:
         name = self.object_name(key)
         start = max(0, start)
         if end is not None and end <= start:
@@ -256,9 +257,9 @@ class S3Provider(s3api.S3ApiProvider):
                 return io.BytesIO(b"")  # start at or past the end: nothing to read
             raise self.translate(e, key) from None
         reader = TranslatingReader(body, _SDK_ERRORS, lambda e: self.translate(e, key), info=info)
-        return reader  # type: ignore[return-value]
+        return reader
 
-    def write(self, key: str, stream: BinaryIO, size: int | None = None,
+    def write(self, key: str, stream: WriteSource, size: int | None = None,
               metadata: dict[str, str] | None = None,
               content_type: str | None = None) -> ObjectInfo:
         name = self.object_name(key)
@@ -282,7 +283,7 @@ class S3Provider(s3api.S3ApiProvider):
                                      extra["Metadata"], content_type)
         return self._multipart(key, name, first, stream, size, extra)
 
-    def _multipart(self, key: str, name: str, first: bytes, stream: BinaryIO,
+    def _multipart(self, key: str, name: str, first: bytes, stream: WriteSource,
                    size: int | None, extra: dict[str, Any]) -> ObjectInfo:
         """Upload parts in parallel; abort on any failure so nothing partial appears."""
         part_size = self.capabilities.part_size
@@ -303,8 +304,9 @@ class S3Provider(s3api.S3ApiProvider):
                     for number, chunk in enumerate(self._chunks(first, stream, part_size), 1):
                         total += len(chunk)
                         if size is not None and total > size:
-                            raise InvalidInput(f"the data is longer than the {size} bytes announced",
-                                               provider=self.name, key=key)
+                            raise InvalidInput(
+                                f"the data is longer than the {size} bytes announced",
+                                provider=self.name, key=key)
                         slots.acquire()  # at most PARALLEL_PARTS parts buffered
                         if failed.is_set():
                             slots.release()
@@ -319,8 +321,9 @@ class S3Provider(s3api.S3ApiProvider):
                         for f in futures:
                             f.cancel()
             for f in futures:
-                if not f.cancelled() and f.exception() is not None:
-                    raise f.exception()  # type: ignore[misc]
+                err = None if f.cancelled() else f.exception()
+                if err is not None:
+                    raise err
             if size is not None and total != size:
                 raise InvalidInput(f"the data ended after {total} of {size} bytes",
                                    provider=self.name, key=key)
@@ -331,7 +334,7 @@ class S3Provider(s3api.S3ApiProvider):
                                  extra["Metadata"], extra.get("ContentType"))
 
     @staticmethod
-    def _chunks(first: bytes, stream: BinaryIO, part_size: int) -> Iterator[bytes]:
+    def _chunks(first: bytes, stream: WriteSource, part_size: int) -> Iterator[bytes]:
         """Parts of ``part_size`` (the last may be shorter), the already-read head first."""
         buf = first
         while True:
@@ -351,7 +354,7 @@ class S3Provider(s3api.S3ApiProvider):
         return {"ETag": r["ETag"], "PartNumber": number}
 
     def _multipart_upload(self, name: str, err_key: str, extra: dict[str, Any],
-                          send: Callable[[str], list[dict]]) -> dict:
+                          send: Callable[[str], builtins.list[dict]]) -> dict:
         """Create an upload, let ``send(upload_id)`` upload the parts, complete it.
 
         Any failure aborts the upload, so nothing partial ever becomes visible.

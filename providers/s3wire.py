@@ -1,4 +1,4 @@
-"""The two hot S3 requests, GET Object and a single PUT Object, sent without botocore's client layer.
+"""The two hot S3 requests, GET Object and a single PUT Object, without botocore's client layer.
 
 Why: copying and replicating small objects is CPU-bound in this process, and
 for a 256 KiB object botocore's per-call machinery (parameter validation,

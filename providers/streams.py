@@ -5,15 +5,15 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .base import ObjectInfo
+    from .base import ObjectInfo, WriteSource
 
 log = logging.getLogger(__name__)
 
 
-def read_full(stream: BinaryIO, n: int) -> bytes:
+def read_full(stream: WriteSource, n: int) -> bytes:
     """Up to ``n`` bytes, fewer only at end of stream (pipes and sockets read short)."""
     first = stream.read(n)
     if not first or len(first) >= n:
@@ -70,7 +70,7 @@ class WireBody(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, b) -> int:  # type: ignore[override]
+    def readinto(self, b) -> int:
         if self._fp is None:
             data = self._response.read(len(b))
             n = len(data)

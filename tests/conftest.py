@@ -8,8 +8,6 @@ Every test gets its own bucket, so tests never see each other's objects.
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
 import pytest
 

@@ -64,10 +64,8 @@ class Server:
 
     def stop(self) -> None:
         if self.proc.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             self.proc.wait(timeout=10)
 
     def restart(self) -> None:
@@ -116,8 +114,9 @@ def create_bucket(kind: str, endpoint: str, bucket: str) -> None:
     if kind in ("s3", "minio"):
         import boto3
 
-        boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="test",
-                     aws_secret_access_key="test", region_name="us-east-1").create_bucket(Bucket=bucket)
+        s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="test",
+                          aws_secret_access_key="test", region_name="us-east-1")
+        s3.create_bucket(Bucket=bucket)
     elif kind == "gs":
         from google.auth.credentials import AnonymousCredentials
         from google.cloud import storage
@@ -147,7 +146,8 @@ def settings_for(kind: str, endpoint: str | None, bucket: str, *, name: str | No
                                 access_key="test", secret_key="test", region="us-east-1",
                                 timeout=5.0)
     if kind == "gs":
-        return ProviderSettings(name=name, uri=f"gs://{bucket}{tail}", endpoint=endpoint, timeout=5.0)
+        return ProviderSettings(name=name, uri=f"gs://{bucket}{tail}", endpoint=endpoint,
+                                timeout=5.0)
     if kind == "az":
         return ProviderSettings(name=name, uri=f"az://{bucket}{tail}",
                                 connection_string=azure_connection_string(endpoint), timeout=5.0)
@@ -256,10 +256,8 @@ class CuttableProxy:
             pass
         finally:
             for s in (src, dst):
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     def freeze(self) -> None:
         """Stop forwarding but keep connections open: a server that hangs."""
@@ -275,10 +273,8 @@ class CuttableProxy:
         self._flowing.set()
         with self._lock:
             for c in self._conns:
-                try:
+                with contextlib.suppress(OSError):
                     c.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 c.close()
             self._conns.clear()
 

@@ -101,8 +101,8 @@ def _latency(item: str) -> tuple[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from omnifs.mountfs.mount import serve
     from omnifs.config import load_config
+    from omnifs.mountfs.mount import serve
     from omnifs.private import restrict_umask
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

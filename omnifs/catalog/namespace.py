@@ -204,14 +204,16 @@ class Namespace:
                 inode = self.lookup(old_parent, old_name)
                 if inode is None:
                     raise NotFound("no such file in the catalog", key=old_name)
-                self.move_entry(inode.id, new_parent, new_name)
+                ino = inode.id
+                self.move_entry(ino, new_parent, new_name)
                 primary = True
             else:
+                ino = link[1]
                 self._db.execute("UPDATE links SET parent = ?, name = ? WHERE id = ?",
                                  (new_parent, new_name, link[0]))
                 self._db.execute("UPDATE inodes SET ctime_ns = ? WHERE id = ?", (now_ns(), link[1]))
                 primary = False
-            inode = self.get(link[1] if link else inode.id)
+            inode = self.get(ino)
             assert inode is not None
             return inode, primary
 
@@ -303,6 +305,7 @@ class Namespace:
                     self._db.execute("UPDATE inodes SET nlink = nlink + 1 WHERE id = ?", (parent,))
         except sqlite3.IntegrityError:
             raise Conflict("file exists", key=name) from None
+        assert cur.lastrowid is not None  # set by every INSERT
         inode = self.get(cur.lastrowid)
         assert inode is not None
         return inode

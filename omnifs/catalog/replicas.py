@@ -9,6 +9,7 @@ inside :meth:`omnifs.catalog.Catalog.transaction`.
 
 from __future__ import annotations
 
+import builtins
 import sqlite3
 import time
 from collections.abc import Callable, Collection
@@ -90,7 +91,7 @@ class Replicas:
             "r.state = 'synced' AND r.version = i.version AND i.staged = 0 AND "
             "i.kind = 'file' AND i.parent IS NOT NULL", (provider,)).fetchall()
 
-    def keys(self, provider: str) -> set[str]:
+    def keys(self, provider: str) -> builtins.set[str]:
         """Every key a replica row of ``provider`` points at, in any state."""
         return {r[0] for r in self._db.execute("SELECT key FROM replicas WHERE provider = ?",
                                                (provider,))}

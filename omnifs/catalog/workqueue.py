@@ -55,6 +55,7 @@ class WorkQueue:
         if dedup is None:
             cur = self._db.execute("INSERT INTO work (kind, payload, not_before, created_at) "
                                    "VALUES (?, ?, ?, ?)", (kind, data, not_before, time.time()))
+            assert cur.lastrowid is not None  # set by every INSERT
             return cur.lastrowid
         row = self._db.execute(
             "INSERT INTO work (kind, payload, not_before, dedup, created_at) "

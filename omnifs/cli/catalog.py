@@ -50,8 +50,8 @@ def _config(args):
 
 
 def cmd_snapshot(args) -> int:
-    from omnifs.mountfs.mount import open_stores
     from omnifs import snapshot
+    from omnifs.mountfs.mount import open_stores
 
     cfg = _config(args)
     path = cfg.catalog_path()

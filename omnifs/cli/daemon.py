@@ -8,6 +8,7 @@ minute it probes each provider itself, so the answer is never stale.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import time
@@ -150,10 +151,8 @@ def _cache_use(directory: Path, limit: int) -> dict:
     if directory.is_dir():
         for root, _dirs, names in os.walk(directory):
             for name in names:
-                try:
+                with contextlib.suppress(OSError):
                     used += os.lstat(os.path.join(root, name)).st_blocks * 512
-                except OSError:
-                    pass
     return {"dir": str(directory), "used": used, "limit": limit}
 
 

@@ -256,9 +256,9 @@ def _wait_for_exit(pids: list[int], timeout: float) -> None:
 
 
 def cmd_import(args) -> int:
-    from omnifs.mountfs.mount import open_stores
     from omnifs.catalog import Catalog
     from omnifs.importer import import_stores
+    from omnifs.mountfs.mount import open_stores
 
     cfg = _config(args)
     cat = Catalog(cfg.catalog_path())
@@ -286,8 +286,8 @@ def cmd_import(args) -> int:
 
 def cmd_replicas(args) -> int:
     """One file's replicas; for a directory, every file's, then a count of current copies."""
-    from omnifs.mountfs.xattrs import XATTR_REPLICAS, format_replicas
     from omnifs.catalog import Catalog
+    from omnifs.mountfs.xattrs import XATTR_REPLICAS, format_replicas
 
     path = args.path
     if os.path.exists(path) and omnifs_mount_containing(path) is not None:
@@ -312,8 +312,9 @@ def cmd_replicas(args) -> int:
         if inode.kind != "dir":
             raise InvalidInput(f"{path} is a {inode.kind}: it has no replicas")
         base = cat.ns.path_of(inode.id) or ""
-        tree = [(name[len(base):].lstrip("/"), format_replicas(cat, cat.ns.get(ino)))
-                for ino, name in sorted(cat.ns.files_under(inode.id), key=lambda f: f[1])]
+        tree = [(name[len(base):].lstrip("/"), format_replicas(cat, child))
+                for ino, name in sorted(cat.ns.files_under(inode.id), key=lambda f: f[1])
+                if (child := cat.ns.get(ino)) is not None]
     finally:
         cat.close()
     return _print_tree(path, tree)
@@ -354,9 +355,9 @@ def _print_tree(directory: str, tree: list[tuple[str, str]]) -> int:
 
 
 def cmd_replicate(args) -> int:
-    from omnifs.mountfs.mount import open_stores
     from omnifs.cached_content import open_cache
     from omnifs.catalog import Catalog
+    from omnifs.mountfs.mount import open_stores
     from omnifs.replication import drain
 
     cfg = _config(args)

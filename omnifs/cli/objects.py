@@ -11,6 +11,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from omnifs.providers import META_MTIME, META_SHA256, InvalidInput, NotFound, ObjectInfo
 from omnifs.providers.base import guess_content_type
@@ -24,9 +25,11 @@ CHUNK = 4 * 1024 * 1024
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("init", help="write a commented default omnifs.toml (no cloud account needed)")
+    p = sub.add_parser("init",
+                       help="write a commented default omnifs.toml (no cloud account needed)")
     p.add_argument("--data-dir", default=".omnifs-data",
-                   help="where the default local stores, catalog and cache live (default: %(default)s)")
+                   help="where the default local stores, catalog and cache live "
+                        "(default: %(default)s)")
     p.add_argument("--force", action="store_true", help="overwrite an existing config file")
     p.set_defaults(func=cmd_init)
 
@@ -48,12 +51,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("put", help="upload a local file (or - for stdin) to a URI")
     p.add_argument("source", metavar="FILE")
-    p.add_argument("target", metavar="URI", help="destination key; a trailing / appends the file name")
+    p.add_argument("target", metavar="URI",
+                   help="destination key; a trailing / appends the file name")
     p.set_defaults(func=cmd_put)
 
     p = sub.add_parser("rm", help="delete an object (or a tree with -r)")
     p.add_argument("target", metavar="URI")
-    p.add_argument("-r", "--recursive", action="store_true", help="delete every object under the prefix")
+    p.add_argument("-r", "--recursive", action="store_true",
+                   help="delete every object under the prefix")
     p.set_defaults(func=cmd_rm)
 
 
@@ -119,7 +124,7 @@ def cmd_stat(args) -> int:
     with resolver(args) as r:
         t = r.resolve(args.target)
         info = t.provider.head(t.key)
-    doc = {"provider": t.provider.name, "key": info.key, "size": info.size,
+    doc: dict[str, Any] = {"provider": t.provider.name, "key": info.key, "size": info.size,
            "mtime": info.mtime, "last_modified": info.last_modified, "etag": info.etag,
            "version": info.version, "sha256": info.sha256, "checksums": info.checksums,
            "tier": info.tier, "content_type": info.content_type, "metadata": info.metadata}
@@ -204,5 +209,6 @@ def cmd_rm(args) -> int:
             t.provider.delete(info.key)
             n += 1
         if n == 0:
-            raise NotFound("nothing to delete under this prefix", provider=t.provider.name, key=t.key)
+            raise NotFound("nothing to delete under this prefix", provider=t.provider.name,
+                           key=t.key)
     return 0

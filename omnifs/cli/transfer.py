@@ -39,22 +39,24 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("src", metavar="SRC",
                    help="s3://, gs://, az://, minio://, file:// URI, NAME:/path or a local path")
     p.add_argument("dst", metavar="DST", help="destination URI, NAME:/path or local path")
-    p.add_argument("--transfers", type=_positive, default=4, metavar="N", help="objects in parallel (4)")
+    p.add_argument("--transfers", type=_positive, default=4, metavar="N",
+                   help="objects in parallel (4)")
     p.add_argument("--checkers", type=_positive, default=8, metavar="N",
                    help="parallel metadata checks and deletes (8)")
     p.add_argument("--include", action="append", default=[], metavar="GLOB",
                    help="copy only keys matching (repeatable; ** crosses /)")
-    p.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip keys matching")
+    p.add_argument("--exclude", action="append", default=[], metavar="GLOB",
+                   help="skip keys matching")
     p.add_argument("--keep-tier", action="store_true",
-                   help="give copies the source's storage tier, or the destination's tier of the same "
-                        "access class (S3 STANDARD_IA = GCS NEARLINE = Azure Cool)")
+                   help="give copies the source's storage tier, or the destination's tier of "
+                        "the same access class (S3 STANDARD_IA = GCS NEARLINE = Azure Cool)")
     p.add_argument("--progress", choices=("auto", "bar", "json", "none"), default="auto",
                    help="auto: a bar on a terminal, nothing otherwise")
     p.add_argument("--hash-mode", choices=("auto", "prepass", "record"), default="auto",
-                   help="a big source without a recorded SHA-256: hash it in a first read (prepass), "
-                        "or have the destination copy the object onto itself with the hash "
-                        "afterwards (record; no second read of the source); auto picks the "
-                        "cheaper for the two stores")
+                   help="a big source without a recorded SHA-256: hash it in a first read "
+                        "(prepass), or have the destination copy the object onto itself with "
+                        "the hash afterwards (record; no second read of the source); auto picks "
+                        "the cheaper for the two stores")
     p.add_argument("--no-server-side", action="store_true", help=argparse.SUPPRESS)
 
 
@@ -64,12 +66,14 @@ def register(sub) -> None:
                                     "and equal at the destination are skipped.")
     _common(cp)
     cp.add_argument("-r", "--recursive", action="store_true", help="copy everything under SRC")
-    cp.add_argument("--dry-run", action="store_true", help="print the plan, change nothing (with -r)")
+    cp.add_argument("--dry-run", action="store_true",
+                    help="print the plan, change nothing (with -r)")
     cp.set_defaults(func=run_cp)
 
-    sy = sub.add_parser("sync", help="make DST hold what SRC holds (only missing or different objects)",
-                        description="Equality: size + SHA-256 from metadata, else native checksums, "
-                                    "else size + mtime.")
+    sy = sub.add_parser("sync",
+                        help="make DST hold what SRC holds (only missing or different objects)",
+                        description="Equality: size + SHA-256 from metadata, else native "
+                                    "checksums, else size + mtime.")
     _common(sy)
     sy.add_argument("--delete", action="store_true", help="remove objects under DST that SRC lacks")
     sy.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")

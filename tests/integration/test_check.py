@@ -18,8 +18,8 @@ import pytest
 from omnifs.catalog import Catalog
 from omnifs.cli import main as cli
 from omnifs.config import parse_config
-from omnifs.replication import drain
 from omnifs.providers import META_SHA256, open_provider
+from omnifs.replication import drain
 from tests import servers as S
 from tests.integration.test_daemon import FAST_DAEMON, _write_toml, table_of, write_file
 

@@ -12,10 +12,10 @@ import time
 
 import pytest
 
-from omnifs.sync_plan import Filter
-from omnifs.transfer import Options, copy_object, copy_tree
 from omnifs.providers import META_MTIME, META_SHA256, IntegrityError, NotFound, open_provider
 from omnifs.providers.faulty import FaultyProvider
+from omnifs.sync_plan import Filter
+from omnifs.transfer import Options, copy_object, copy_tree
 from tests import servers as S
 from tests.cli import one_line_error, run, write_config
 
@@ -32,7 +32,8 @@ def make_provider(make_settings):
     opened = []
 
     def make(kind: str, name: str | None = None, prefix: str = ""):
-        p = open_provider(dataclasses.replace(make_settings(kind, name=name, prefix=prefix), timeout=60.0))
+        settings = make_settings(kind, name=name, prefix=prefix)
+        p = open_provider(dataclasses.replace(settings, timeout=60.0))
         opened.append(p)
         return p
 
@@ -116,7 +117,8 @@ def test_copy_tree_every_pair(src_kind, dst_kind, make_provider):
 def test_same_store_copy_is_server_side(kind, make_settings):
     settings = make_settings(kind, name="a")
     base = open_provider(settings)
-    other = open_provider(dataclasses.replace(settings, name="b", uri=settings.uri.rstrip("/") + "/other"))
+    other = open_provider(dataclasses.replace(settings, name="b",
+                                              uri=settings.uri.rstrip("/") + "/other"))
     data = _blob(2 * MiB, 7)
     base.write_bytes("src/x.bin", data, {"color": "red"}, "text/x")
     base.write_bytes("src/y.bin", b"y" * 10)
@@ -276,7 +278,8 @@ def test_tree_copy_takes_metadata_from_the_read_not_a_head(src_kind, make_provid
         assert dst.read_bytes("out/" + key[2:]) == body
 
     bad = FaultyProvider(src, corrupt_reads=True)
-    result = copy_tree(bad, "d", dst, "bad", options=Options(retries=0), filt=Filter(include=("k1",)))
+    result = copy_tree(bad, "d", dst, "bad", options=Options(retries=0),
+                       filt=Filter(include=("k1",)))
     assert len(result.failures) == 1 and "sha256 mismatch" in result.failures[0].error
     assert not dst.exists("bad/k1")
 
@@ -317,10 +320,12 @@ def test_cli_cp_sync_and_errors(cli_stores, tmp_path):
     run("cp", "-r", "store-a:/d", f"file://{local}", config=cfg, check=True)
     assert (local / "sub" / "two.txt").read_bytes() == b"two" * 1000
 
-    dry = run("sync", "--dry-run", "--delete", f"file://{local}", "store-b:/copied", config=cfg, check=True)
+    dry = run("sync", "--dry-run", "--delete", f"file://{local}", "store-b:/copied", config=cfg,
+              check=True)
     out = dry.stdout.decode()
     assert "copy sub/two.txt" in out and "plan: 1 to copy" in out
-    json_run = run("sync", "--progress=json", f"file://{local}", "store-b:/copied", config=cfg, check=True)
+    json_run = run("sync", "--progress=json", f"file://{local}", "store-b:/copied", config=cfg,
+                   check=True)
     assert '"event": "done"' in json_run.stdout.decode()
     assert b.read_bytes("copied/sub/two.txt") == b"two" * 1000
 

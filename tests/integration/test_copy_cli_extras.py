@@ -1,4 +1,7 @@
-"""``omnifs cp`` as a user sees it: ``--keep-tier`` across stores, and the progress bar on a terminal."""
+"""``omnifs cp`` as a user sees it.
+
+``--keep-tier`` across stores, and the progress bar on a terminal.
+"""
 
 from __future__ import annotations
 
@@ -53,7 +56,10 @@ def test_keep_tier_translates_names_between_stores(stores):
 
 
 def _run_on_tty(argv: list[str], timeout: float = 120) -> tuple[int, str]:
-    """Run ``argv`` with stdout and stderr on a pseudo-terminal; its exit status and all it printed."""
+    """Run ``argv`` with stdout and stderr on a pseudo-terminal.
+
+    Returns its exit status and all it printed.
+    """
     leader, follower = pty.openpty()
     os.set_inheritable(follower, True)
     env = {**os.environ, "COLUMNS": "160", "LINES": "40", "TERM": "xterm-256color"}

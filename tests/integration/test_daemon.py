@@ -23,13 +23,13 @@ from pathlib import Path
 import pytest
 import trio
 
+from omnifs.catalog import Catalog
+from omnifs.config import parse_config
 from omnifs.daemon.main import Daemon
 from omnifs.daemon.reconcile import Reconciler
 from omnifs.daemon.state import read_health
-from omnifs.catalog import Catalog
-from omnifs.config import parse_config
-from omnifs.work import Delete, Move, Replicate, enqueue
 from omnifs.providers import META_MTIME, META_SHA256, ProviderSettings, open_provider
+from omnifs.work import Delete, Move, Replicate, enqueue
 from tests import servers as S
 from tests.mount.conftest import fuse_missing
 

@@ -16,7 +16,12 @@ import random
 import pytest
 
 from omnifs.providers import NotFound, PermissionDenied, open_provider
-from omnifs.providers.azapi import decode_meta_name, decode_metadata, encode_meta_name, encode_metadata
+from omnifs.providers.azapi import (
+    decode_meta_name,
+    decode_metadata,
+    encode_meta_name,
+    encode_metadata,
+)
 from tests import servers as S
 from tests.fastpath import check_readinto, check_short_body_unavailable
 
@@ -169,7 +174,10 @@ def test_gcs_set_tier_is_sent(servers):
 @pytest.mark.parametrize("key", ["plain", "dir/ünïcødé ☃ name.bin", "a+b=c&d%20e~f",
                                  "sp ace/(1)[2]{3}!$'*,;:@"])
 def test_azure_fast_path_serves_gets_and_single_puts(servers, monkeypatch, key):
-    """Get Blob and Put Blob go out SAS-authorized without the SDK pipeline, as the SDK would send them."""
+    """Get Blob and Put Blob go out SAS-authorized without the SDK pipeline.
+
+    As the SDK would send them.
+    """
     from azure.storage.blob import BlobClient
 
     p = _provider("az", servers)
@@ -222,7 +230,10 @@ def test_azure_fast_path_hands_unusual_answers_to_the_sdk(servers):
 
 
 def test_azure_fast_path_reads_into_the_callers_buffer(servers, monkeypatch):
-    """The mount's cold reads fill cache blocks with readinto: no intermediate copies, same bytes."""
+    """The mount's cold reads fill cache blocks with readinto.
+
+    No intermediate copies, same bytes.
+    """
     from azure.storage.blob import BlobClient
 
     p = _provider("az", servers)

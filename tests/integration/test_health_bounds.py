@@ -18,11 +18,12 @@ import time
 import pytest
 import trio
 
-from omnifs.daemon.main import Daemon
 from omnifs.catalog import Catalog
 from omnifs.cli.daemon import gather
+from omnifs.daemon.main import Daemon
 from tests import servers as S
 from tests.integration.test_daemon import make_config
+from tests.poll import wait_until
 
 INTERVAL = 2.0
 PROBE_TIMEOUT = 3.0
@@ -53,8 +54,7 @@ def test_status_is_down_soon_after_a_hang_and_healthy_soon_after_it_ends(kind, t
             """Seconds until what `omnifs status` reads says ``status``."""
             t0 = time.monotonic()
             with trio.fail_after(limit):
-                while status_of(watch, "store") != status:
-                    await trio.sleep(0.1)
+                await wait_until(lambda: status_of(watch, "store") == status, every=0.1)
             return time.monotonic() - t0
 
         async def main():

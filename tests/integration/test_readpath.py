@@ -14,9 +14,9 @@ import time
 
 import pytest
 
+from omnifs.blockcache import BlockCache
 from omnifs.mountfs.blocks import FileRef, ReadPath
 from omnifs.mountfs.replicas import Replica, ReplicaReader, StatsRegistry
-from omnifs.blockcache import BlockCache
 from omnifs.providers import open_provider
 from omnifs.providers.errors import IntegrityError, Unavailable
 from omnifs.providers.faulty import FaultyProvider
@@ -113,7 +113,10 @@ def test_slow_replica_is_avoided(make_provider, cache):
 
 
 def test_probed_slow_replica_is_never_asked_first(make_provider, cache):
-    """Probes at mount start rank the replicas, so not even the first read waits for the slow one."""
+    """Probes at mount start rank the replicas.
+
+    So not even the first read waits for the slow one.
+    """
     slow = FaultyProvider(make_provider("s3"), latency=0.3, name="slow")
     fast = FaultyProvider(make_provider("minio"), name="fast")
     data = os.urandom(8 * BLOCK)
@@ -437,7 +440,8 @@ def test_mount_cat_survives_a_store_dying_mid_read(proxied_mount, tmp_path):
     # `cat` in a fresh mount (empty page cache): all from the disk cache, the dead store unneeded
     m.umount()
     m.mount()
-    out = subprocess.run(["cat", str(m.mp / "big.bin")], capture_output=True, check=True, timeout=120)
+    out = subprocess.run(["cat", str(m.mp / "big.bin")], capture_output=True, check=True,
+                         timeout=120)
     assert hashlib.sha256(out.stdout).hexdigest() == hashlib.sha256(data).hexdigest()
     deadline = time.monotonic() + 5
     while (st := _cache_stats(m))["hits"] < 24 and time.monotonic() < deadline:
@@ -466,7 +470,10 @@ def test_mount_cat_with_a_hung_store(proxied_mount, tmp_path):
 
 
 def test_first_reads_out_of_order_within_block_0_make_one_request(make_provider, cache):
-    """The kernel's first reads of a file arrive in any order: one inside block 0 starts the stream."""
+    """The kernel's first reads of a file arrive in any order.
+
+    One inside block 0 starts the stream.
+    """
     a, data, ref = counted_s3_file(make_provider, "first-reads", 8 * BLOCK)
     rp = make_path(cache, readahead=4)
     try:
@@ -483,7 +490,10 @@ def test_first_reads_out_of_order_within_block_0_make_one_request(make_provider,
 
 
 def test_one_stream_serves_a_whole_sequential_read(make_provider, cache, monkeypatch):
-    """A stream that reached the end of the file is not followed by new ones that find nothing to do."""
+    """A stream that reached the end of the file is not followed by new ones.
+
+    They would find nothing to do.
+    """
     from omnifs.mountfs.streamer import Streamer
 
     started = []

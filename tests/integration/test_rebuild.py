@@ -23,8 +23,8 @@ from omnifs.catalog import Catalog
 from omnifs.config import load_config
 from omnifs.importer import import_stores
 from omnifs.layout import META_MODE, META_UID, SNAPSHOT_PREFIX
-from omnifs.replication import drain, queue_attrs
 from omnifs.providers import META_SHA256, open_provider
+from omnifs.replication import drain, queue_attrs
 from tests.cli import run, write_config
 from tests.integration.test_daemon import make_config, run_daemon_until, write_file
 

@@ -178,7 +178,10 @@ def test_without_credentials_opens_and_fails_clearly_on_use(servers, monkeypatch
 
 
 def test_fast_path_reads_into_the_callers_buffer(make_provider, monkeypatch):
-    """The mount's cold reads fill cache blocks with readinto: no intermediate copies, same bytes."""
+    """The mount's cold reads fill cache blocks with readinto.
+
+    No intermediate copies, same bytes.
+    """
     p = make_provider("s3")
     _client_calls_forbidden(p, monkeypatch)
     data = os.urandom(3 * 1024 * 1024 + 7)

@@ -20,14 +20,14 @@ import boto3
 import pytest
 import trio
 
-from omnifs.daemon.reconcile import Reconciler
 from omnifs import replication
 from omnifs.catalog import Catalog
 from omnifs.cli import main as cli
 from omnifs.cli.daemon import gather
 from omnifs.config import parse_config
-from omnifs.replication import queue_replicate
+from omnifs.daemon.reconcile import Reconciler
 from omnifs.providers import open_provider
+from omnifs.replication import queue_replicate
 from tests.integration.test_daemon import (
     FAST_DAEMON,
     _write_toml,

@@ -19,16 +19,17 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import trio
 
-from omnifs.daemon.health import probe_once
-from omnifs.daemon.main import Daemon, default_executor
-from omnifs.daemon.metrics import Metrics
 from omnifs.cached_content import open_cache
 from omnifs.catalog import Catalog
 from omnifs.cli import main as cli
+from omnifs.daemon.health import probe_once
+from omnifs.daemon.main import Daemon, default_executor
+from omnifs.daemon.metrics import Metrics
 from omnifs.providers import Unavailable, open_provider
 from tests import servers as S
 from tests.cli import write_config
 from tests.integration.test_daemon import make_config, write_file
+from tests.poll import wait_until
 
 TIMEOUT = 2.0
 BOUND = TIMEOUT + 2.0
@@ -92,7 +93,7 @@ def test_every_provider_operation_fails_within_timeout(kind, silent_endpoint):
     try:
         # at once: each on its own connection, so the bound holds for each alike
         with ThreadPoolExecutor(len(ops)) as pool:
-            results = dict(zip(ops, pool.map(timed, ops.values())))
+            results = dict(zip(ops, pool.map(timed, ops.values()), strict=True))
     finally:
         p.close()
     for op, (took, err) in results.items():
@@ -183,8 +184,7 @@ def test_daemon_probe_and_replicate_fail_within_timeout(kind, silent_endpoint, s
             proxy.freeze()
             await trio.to_thread.run_sync(queue_a_copy)
             with trio.fail_after(60):
-                while not runs:
-                    await trio.sleep(0.05)
+                await wait_until(lambda: runs, every=0.05)
             d.stop()
 
     try:

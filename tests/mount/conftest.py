@@ -54,8 +54,8 @@ def omnifs(*args: str, config: Path | None = None, check: bool = True,
     argv = [sys.executable, "-m", "omnifs"]
     if config is not None:
         argv += ["--config", str(config)]
-    proc = subprocess.run(argv + list(args), check=False, capture_output=True, text=True, timeout=timeout,
-                          cwd=ROOT)
+    proc = subprocess.run(argv + list(args), check=False, capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT)
     if check and proc.returncode != 0:
         raise AssertionError(f"omnifs {' '.join(args)} failed ({proc.returncode}): "
                              f"{proc.stdout}{proc.stderr}")

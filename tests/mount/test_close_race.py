@@ -20,10 +20,10 @@ import pyfuse3
 import trio
 import trio.testing
 
-from omnifs.mountfs.mount import open_stores
-from omnifs.mountfs.operations import Operations
 from omnifs.catalog import ROOT_INODE, Catalog
 from omnifs.config import parse_config
+from omnifs.mountfs.mount import open_stores
+from omnifs.mountfs.operations import Operations
 
 FIELDS = ("update_size", "update_mode", "update_uid", "update_gid", "update_atime",
           "update_mtime", "update_ctime")

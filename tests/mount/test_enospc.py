@@ -3,6 +3,7 @@ counted, and a full disk that stays manageable (rm through the mount, cache stat
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import subprocess
@@ -140,10 +141,8 @@ def held(cache_dir: Path) -> int:
     total = 0
     for d, _, files in os.walk(cache_dir):
         for f in files:
-            try:
+            with contextlib.suppress(OSError):
                 total += os.lstat(os.path.join(d, f)).st_blocks * 512
-            except OSError:
-                pass
     return total
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -30,10 +31,8 @@ def test_sigterm_unmounts_cleanly_and_keeps_data(mnt):
     assert wait_gone(mnt.pid), "mount process did not exit on SIGTERM"
     assert not os.path.ismount(mnt.mp)
     os.stat(mnt.mp)  # no stale "transport endpoint is not connected"
-    try:
+    with contextlib.suppress(OSError):
         os.close(fd)
-    except OSError:
-        pass
     first = mnt.provider(mnt.names[0])
     assert first.read_bytes("f") == b"data"
     assert first.read_bytes("open-dirty") == b"written, not closed"

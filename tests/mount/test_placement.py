@@ -145,8 +145,8 @@ def test_close_fails_with_eio_when_every_allowed_provider_is_down(make_mount, tm
 
 def test_mount_health_merges_own_failures_with_daemon_verdicts(tmp_path):
     """No mount needed: the status rules of MountHealth, with a clock the test moves."""
-    from omnifs.mountfs.stores import LOCAL_DOWN_FOR, VERDICT_TTL, MountHealth
     from omnifs.catalog import Catalog
+    from omnifs.mountfs.stores import LOCAL_DOWN_FOR, VERDICT_TTL, MountHealth
 
     now = [1000.0]
     path = tmp_path / "c.db"

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
@@ -38,10 +38,8 @@ def own_servers():
 
 
 def _signal(server: S.Server, sig: int) -> None:
-    try:
+    with suppress(ProcessLookupError):
         os.killpg(server.proc.pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 @contextmanager

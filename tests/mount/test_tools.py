@@ -14,7 +14,8 @@ from omnifs.providers import META_MTIME, META_SHA256
 
 from .conftest import ROOT, Mounted, omnifs
 
-GIT = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", "-c", "init.defaultBranch=main"]
+GIT = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t",
+       "-c", "init.defaultBranch=main"]
 
 
 def run(*argv, cwd=None, **kw) -> subprocess.CompletedProcess:

@@ -14,10 +14,11 @@ import time
 import pytest
 import trio
 
-from omnifs.daemon.main import Daemon
 from omnifs.cached_content import holds, open_cache
 from omnifs.catalog import Catalog
 from omnifs.config import load_config
+from omnifs.daemon.main import Daemon
+from tests.poll import wait_until
 
 FAST_DAEMON = {"probe_interval": 0.3, "probe_timeout": 1.0, "idle_poll": 0.05,
                "reconcile_interval": 0, "retry_base": 0.2, "retry_max": 2.0,
@@ -103,8 +104,8 @@ def test_daemon_copies_a_multi_block_file_from_the_cache(make_mount, make_settin
         async with trio.open_nursery() as nursery:
             await nursery.start(d.run)
             with trio.fail_after(60):
-                while watch.work.pending_count() or watch.replicas.under_replicated(2):
-                    await trio.sleep(0.05)
+                await wait_until(lambda: not (watch.work.pending_count()
+                                              or watch.replicas.under_replicated(2)), every=0.05)
             d.stop()
 
     try:

@@ -38,13 +38,13 @@ import pyfuse3
 import pytest
 import trio
 
+from omnifs.catalog import ROOT_INODE, Catalog
+from omnifs.config import Config, parse_config
+from omnifs.layout import object_meta
 from omnifs.mountfs import fallocate
 from omnifs.mountfs.mount import build_operations, start_background
 from omnifs.mountfs.operations import Operations
 from omnifs.mountfs.stores import MountHealth, Stores
-from omnifs.catalog import ROOT_INODE, Catalog
-from omnifs.config import Config, parse_config
-from omnifs.layout import object_meta
 from omnifs.providers import open_provider
 from omnifs.providers.faulty import FaultyProvider
 from tests import servers as S

@@ -13,6 +13,7 @@ import pytest
 import trio
 
 from omnifs.mountfs.stores import LOCAL_DOWN_FOR
+from tests.poll import wait_until
 
 from .conftest import raises_errno
 
@@ -63,8 +64,8 @@ async def test_every_store_down_close_is_eio_and_the_uploader_catches_up(make_fs
             p.outage = False
         fs.clock.advance(LOCAL_DOWN_FOR)
         with trio.fail_after(30):
-            while not fs.held_by("a.txt"):
-                await trio.sleep(0.1)  # the background uploader retries with backoff
+            # the background uploader retries with backoff
+            await wait_until(lambda: fs.held_by("a.txt"), every=0.1)
         assert list((await fs.replicas("/a.txt")).values()) == ["synced"]  # copies = 1
 
 

@@ -22,7 +22,8 @@ def disk_usage(path: Path) -> int:
 def value_file(cache: BlockCache, content: str, index: int) -> Path:
     """The file diskcache keeps a block's value in (blocks are far above its inline limit)."""
     inner = cache._cache
-    row = inner._sql("SELECT filename FROM Cache WHERE key = ?", (cache.key(content, index),)).fetchone()
+    row = inner._sql("SELECT filename FROM Cache WHERE key = ?",
+                     (cache.key(content, index),)).fetchone()
     assert row and row[0], "block should be stored as a file"
     return Path(inner.directory) / row[0]
 
@@ -222,7 +223,10 @@ def test_mapped_get_serves_the_checked_file_and_drops_damage(tmp_path):
 
 @pytest.mark.parametrize("size", [256 * KiB, 256 * KiB - 1000, 1000])
 def test_streamed_blocks_are_written_whole(tmp_path, size):
-    """Aligned stream buffers go to disk with O_DIRECT (an unaligned tail buffered); others buffered."""
+    """Aligned stream buffers go to disk with O_DIRECT (an unaligned tail buffered).
+
+    Others buffered.
+    """
     from omnifs.blockcache import aligned_buffer
 
     data = os.urandom(size)
@@ -279,7 +283,8 @@ def test_entries_tagged_with_zlib_crc32_are_still_read(tmp_path):
 
     data = os.urandom(100_000)
     with BlockCache(tmp_path / "c", 64 * 1024**2) as c:
-        c._cache.set(c.key("old", 0), _Chunks(data), read=True, tag=len(data) << 32 | zlib.crc32(data))
+        c._cache.set(c.key("old", 0), _Chunks(data), read=True,
+                     tag=len(data) << 32 | zlib.crc32(data))
         c._cache.set(c.key("old", 1), _Chunks(data), read=True,
                      tag=len(data) << 32 | (zlib.crc32(data) ^ 1))
         assert c.get("old", 0) == data

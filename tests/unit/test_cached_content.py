@@ -15,8 +15,8 @@ import pytest
 from omnifs.blockcache import BlockCache
 from omnifs.cached_content import CachedContent, CacheMiss, holds, keep_file
 from omnifs.layout import object_meta
-from omnifs.replication import copy_from_cache
 from omnifs.providers import ProviderSettings, open_provider
+from omnifs.replication import copy_from_cache
 
 KiB = 1024
 

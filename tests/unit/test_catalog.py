@@ -79,7 +79,8 @@ def test_children_offsets_are_stable(cat):
     cat.ns.create(ROOT_INODE, "late", FILE, 0, 0)
     rest = cat.ns.children(ROOT_INODE, after_id=first[-1].id)
     names = [i.name for i in first + rest]
-    assert names[:4] == ["n0", "n1", "n2", "n3"] and names[4:] == [f"n{i}" for i in range(4, 10)] + ["late"]
+    assert names[:4] == ["n0", "n1", "n2", "n3"]
+    assert names[4:] == [f"n{i}" for i in range(4, 10)] + ["late"]
 
 
 def test_rename_exchange_and_orphans(cat):

@@ -19,9 +19,9 @@ from omnifs.layout import (
     mtime_ns_of,
     object_meta,
 )
-from omnifs.snapshot import parse_key, snapshot_key
 from omnifs.providers import ObjectInfo
 from omnifs.providers.errors import IntegrityError, InvalidInput
+from omnifs.snapshot import parse_key, snapshot_key
 
 FILE = stat.S_IFREG | 0o644
 

@@ -8,15 +8,16 @@ import time
 import pytest
 import trio
 
+from omnifs.catalog import Catalog, WorkItem
 from omnifs.daemon.health import HealthBoard, Prober
 from omnifs.daemon.reconcile import conflict_name
 from omnifs.daemon.settings import DaemonSettings, parse_daemon
 from omnifs.daemon.state import State, read_health
 from omnifs.daemon.workers import backoff, lock_keys
-from omnifs.catalog import Catalog, WorkItem
 from omnifs.errors import ConfigError
-from omnifs.sd_notify import notify, watchdog_interval
 from omnifs.providers import NotFound, Unavailable
+from omnifs.sd_notify import notify, watchdog_interval
+from tests.poll import wait_until
 
 
 def item(kind: str, **payload) -> WorkItem:
@@ -161,12 +162,10 @@ def test_prober_marks_down_fast_and_lost_later(tmp_path):
                         marks[n] = time.monotonic() - t0
                 await trio.sleep(0.01)
             with trio.fail_after(5):
-                while board.status("b") != "lost":
-                    await trio.sleep(0.02)
+                await wait_until(lambda: board.status("b") == "lost", every=0.02)
             stores["b"].mode = "ok"
             with trio.fail_after(5):
-                while not board.usable("b"):
-                    await trio.sleep(0.02)
+                await wait_until(lambda: board.usable("b"), every=0.02)
             nursery.cancel_scope.cancel()
 
     trio.run(main)
@@ -207,8 +206,7 @@ def test_prober_keeps_a_store_busy_with_our_transfers_up(tmp_path):
                 await trio.sleep(0.02)
             transfers["on"] = False
             with trio.fail_after(5):                    # the transfers stop: down soon after
-                while board.status("a") != "down":
-                    await trio.sleep(0.02)
+                await wait_until(lambda: board.status("a") == "down", every=0.02)
             nursery.cancel_scope.cancel()
 
     trio.run(main)

@@ -187,7 +187,8 @@ def test_unknown_counts_as_healthy():
 
 
 def test_cheaper_preferred():
-    vs = [ProviderView("a", cost_per_gb=0.023, order=0), ProviderView("b", cost_per_gb=0.01, order=1),
+    vs = [ProviderView("a", cost_per_gb=0.023, order=0),
+          ProviderView("b", cost_per_gb=0.01, order=1),
           ProviderView("c", cost_per_gb=0.02, order=2)]
     assert place("/f", vs, [], copies=2, write_quorum=2).targets == ["b", "c"]
 

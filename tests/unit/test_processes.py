@@ -22,7 +22,8 @@ def test_a_record_of_this_host_is_judged_by_its_pid():
 def test_clean_stop_other_host_and_no_record():
     assert not recorded_alive("", heard_lately=True)  # stopped cleanly
     other = json.dumps({"pid": os.getpid(), "host": "some-other-host"})
-    assert recorded_alive(other, heard_lately=True) and not recorded_alive(other, heard_lately=False)
+    assert recorded_alive(other, heard_lately=True)
+    assert not recorded_alive(other, heard_lately=False)
     assert recorded_alive(None, heard_lately=True) and not recorded_alive(None, heard_lately=False)
     assert recorded_alive("not json", heard_lately=True)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from omnifs.cli.daemon import scrub_line
+from omnifs.providers import META_SHA256, NotFound, ObjectInfo
 from omnifs.scrub import (
     EXTRA,
     MISSING,
@@ -17,7 +18,6 @@ from omnifs.scrub import (
     pick_for_verification,
     root_missing,
 )
-from omnifs.providers import META_SHA256, NotFound, ObjectInfo
 
 
 def claim(ino: int, key: str, size: int = 10, sha: str | None = "aa",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from omnifs.sync_plan import Filter, build_plan, compare, settle
 from omnifs.providers import META_MTIME, META_SHA256, ObjectInfo
+from omnifs.sync_plan import Filter, build_plan, compare, settle
 
 
 def info(key="k", size=10, sha=None, mtime=None, last_modified=100.0, **checksums) -> ObjectInfo:

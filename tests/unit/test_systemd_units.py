@@ -36,8 +36,8 @@ def _copy(tmp_path: Path, name: str, as_name: str | None = None) -> Path:
 
 
 def _verify(tmp_path: Path, unit: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["systemd-analyze", "verify", unit], check=False, cwd=tmp_path, capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(["systemd-analyze", "verify", unit], check=False, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
 
 
 @needs_verify

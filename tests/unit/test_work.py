@@ -14,9 +14,9 @@ import pytest
 
 from omnifs import work
 from omnifs.catalog import ROOT_INODE, Catalog, WorkItem
+from omnifs.providers import InvalidInput, NotFound, ProviderSettings, open_provider
 from omnifs.replication import Relocation, execute, free_key, free_key_steps
 from omnifs.work import Attrs, Delete, Malformed, Move, Replicate
-from omnifs.providers import InvalidInput, NotFound, ProviderSettings, open_provider
 
 FILE = stat.S_IFREG | 0o644
 
@@ -38,7 +38,7 @@ def listed(kind: str, payload: dict) -> WorkItem:
 
 @pytest.mark.parametrize(("item", "kind", "payload"), WIRE)
 def test_payload_round_trip(item, kind, payload):
-    assert item.KIND == kind
+    assert kind == item.KIND
     assert item.payload() == payload
     assert work.parse(kind, payload) == item
     assert work.from_item(listed(kind, payload)) == item
@@ -163,7 +163,8 @@ def test_free_key_moves_another_files_object_to_its_own_path(cat, store):
     writer = cat.ns.create(ROOT_INODE, "a", FILE, 0, 0).id
     free_key(cat, {"s": store}, "s", "a", writer)
     assert store.read_bytes("b") == b"b's bytes"
-    assert cat.replicas.get(moved, "s").key == "b" and cat.replicas.get(moved, "s").state == "synced"
+    assert cat.replicas.get(moved, "s").key == "b"
+    assert cat.replicas.get(moved, "s").state == "synced"
     assert cat.replicas.holders("s", "a") == []
 
 
