@@ -59,7 +59,7 @@ from omnifs.policy.placement import (
     rules_from_config,
     views_from_config,
 )
-from omnifs.providers.errors import NoSpace, NotFound, OmnifsError, PermissionDenied, Unavailable
+from omnifs.providers.errors import NoSpace, OmnifsError, PermissionDenied, Unavailable
 from omnifs.replication import free_key_steps, queue_attrs
 from omnifs.work import Delete, Replicate, enqueue
 
@@ -229,15 +229,11 @@ class Publisher:
                 step = steps.send(answer)
             except StopIteration:
                 return
-            answer = None
             if step is None:
                 await catalog_writable(self.cat)
-                continue
-            try:
-                await self.stores.call(provider, step.run, store)
-                answer = True
-            except NotFound:
-                answer = False
+                answer = None
+            else:
+                answer = await self.stores.call(provider, step.run, store)
 
     def candidates(self, ino: int, path: str, holders: list[str]) -> tuple[list[str], int]:
         """Who may take this upload now, best first, and the quorum.

@@ -138,16 +138,20 @@ class Relocation:
     """One copy :func:`free_key_steps` needs: the object at ``key`` to ``dest`` in one store.
 
     ``path`` is the file path the copy's object names (its own key, or the
-    path of a fallback key: omnifs/layout.py). :meth:`run` raises NotFound
-    when the object at ``key`` is gone.
+    path of a fallback key: omnifs/layout.py). :meth:`run` answers whether
+    it copied: False when the object at ``key`` is gone.
     """
 
     key: str
     dest: str
     path: str
 
-    def run(self, store: Provider) -> None:
-        copy_object_to(store, self.key, self.dest, self.path)
+    def run(self, store: Provider) -> bool:
+        try:
+            copy_object_to(store, self.key, self.dest, self.path)
+        except NotFound:
+            return False
+        return True
 
 
 #: what :func:`free_key_steps` yields: a copy to run, its driver sending back whether the
@@ -202,13 +206,7 @@ def free_key(cat: Catalog, providers: dict[str, Provider], provider: str, key: s
             step = steps.send(answer)
         except StopIteration:
             return
-        answer = None
-        if step is not None:
-            try:
-                step.run(store)
-                answer = True
-            except NotFound:
-                answer = False
+        answer = None if step is None else step.run(store)
 
 
 def copy_from_cache(cache: BlockCache, sha: str, size: int, dst: Provider, dst_key: str,

@@ -114,13 +114,7 @@ class Catalog:
             return True
         self.db.execute("PRAGMA busy_timeout=0")
         try:
-            self.db.execute("BEGIN IMMEDIATE")
-            self.db.execute("ROLLBACK")
-            return True
-        except sqlite3.OperationalError as e:
-            if _busy(e):
-                return False
-            raise
+            return _take_write_lock(self.db)
         finally:
             self.db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
@@ -132,13 +126,7 @@ class Catalog:
         """
         conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute("ROLLBACK")
-            return True
-        except sqlite3.OperationalError as e:
-            if _busy(e):
-                return False
-            raise
+            return _take_write_lock(conn)
         finally:
             conn.close()
 
@@ -201,6 +189,19 @@ class Catalog:
         """Nothing but the root, never imported: a snapshot may be restored into it."""
         return (self.get_meta("imported") is None and self.ns.count_inodes() == 1
                 and self.replicas.is_empty())
+
+
+def _take_write_lock(conn: sqlite3.Connection) -> bool:
+    """Take and at once release the write lock on ``conn``; False when another holds it
+    (after ``conn``'s busy timeout)."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("ROLLBACK")
+        return True
+    except sqlite3.OperationalError as e:
+        if _busy(e):
+            return False
+        raise
 
 
 def _busy(err: sqlite3.OperationalError) -> bool:
