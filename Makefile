@@ -13,8 +13,11 @@ DAEMON_PID := .omnifs-data/daemon.pid
 PYTEST_ARGS ?=
 # pins every installed package to the version the suite passed with (see constraints.txt)
 CONSTRAINTS := constraints.txt
-# pip's noise filtered out; grep finding nothing to print is no failure, pip's own status stays
-QUIET_PIP := { grep -v "is ignored" || true; }
+# pip's noise filtered out (constraints naming packages not installed; setuptools' banner on
+# every editable install); grep finding nothing to print is no failure, pip's status stays
+QUIET_PIP := { grep -v -e "is ignored" -e "BuildBackendWarning: Editable installation" \
+    -e "^ *!!$$" -e "^ *[*]*$$" -e "Please be careful with folders" \
+    -e "name as your package as they may" -e "with strategy, WheelFile" || true; }
 # The linters' venv: ruff, mypy and every runtime dependency that installs from a wheel, at the
 # pinned versions, so the type check gives one answer here and in CI. pyfuse3 is left out: it
 # builds against libfuse3-dev (apt), and mypy takes it as a missing import.
