@@ -15,13 +15,6 @@ FILE = stat.S_IFREG | 0o644
 DIR = stat.S_IFDIR | 0o755
 
 
-@pytest.fixture
-def cat(tmp_path):
-    c = Catalog(tmp_path / "c.db")
-    yield c
-    c.close()
-
-
 def test_fresh_catalog_has_root_and_schema_version(cat, tmp_path):
     root = cat.ns.get(ROOT_INODE)
     assert root.kind == "dir" and root.nlink == 2

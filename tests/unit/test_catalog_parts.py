@@ -13,13 +13,6 @@ FILE = stat.S_IFREG | 0o644
 DIR = stat.S_IFDIR | 0o755
 
 
-@pytest.fixture
-def cat(tmp_path):
-    c = Catalog(tmp_path / "c.db")
-    yield c
-    c.close()
-
-
 def test_one_transaction_spans_every_part(cat):
     f = cat.ns.create(1, "f", FILE, 0, 0)
     with pytest.raises(RuntimeError), cat.transaction():

@@ -141,13 +141,6 @@ def store(tmp_path):
     p.close()
 
 
-@pytest.fixture
-def cat(tmp_path):
-    c = Catalog(tmp_path / "c.db")
-    yield c
-    c.close()
-
-
 def _file(cat: Catalog, name: str, key: str, store, data: bytes | None) -> int:
     """A file whose replica on ``s`` is recorded at ``key`` (holding ``data`` unless None)."""
     ino = cat.ns.create(ROOT_INODE, name, FILE, 0, 0, version=1).id
