@@ -24,6 +24,7 @@ from omnifs.providers.diskspace import DEFAULT_FREE_SPACE_RATIO
 from omnifs.providers.registry import provider_options
 
 from .errors import ConfigError
+from .prices import PriceOverride, parse_price_overrides
 
 DEFAULT_PATHS = (
     Path("omnifs.toml"),
@@ -94,6 +95,8 @@ class Config:
     governance_rules: list[dict] = field(default_factory=list)
     daemon: dict = field(default_factory=dict)
     metrics_port: int = 9469
+    #: [prices.NAME]: price-table choices and negotiated or own-store rates per provider
+    prices: dict[str, PriceOverride] = field(default_factory=dict)
 
     def catalog_path(self) -> Path:
         """The SQLite file behind ``catalog_url``."""
@@ -113,6 +116,7 @@ _SECTIONS = {
     "governance": dict,
     "daemon": dict,
     "metrics": {"port": int},
+    "prices": dict,
 }
 
 
@@ -284,6 +288,9 @@ def parse_config(data: dict, source: str = "config", base: Path | None = None) -
             extra["free_space_ratio"] = free_space_ratio(
                 extra.get("free_space_ratio", cfg.free_space_ratio), f"{where} free_space_ratio")
     _refuse_shared_places(cfg, source)
+    cfg.prices = parse_price_overrides(
+        data.get("prices", {}), source,
+        {n: parse_uri(s.uri).scheme for n, s in cfg.providers.items()})
     if "copies" not in rep and cfg.providers:
         cfg.copies = min(cfg.copies, len(cfg.providers))
         cfg.write_quorum = min(cfg.write_quorum, cfg.copies)
