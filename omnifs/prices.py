@@ -97,8 +97,18 @@ class StorePrice:
     egress_same_continent_per_gb: Decimal
     egress_other_continent_per_gb: Decimal
     list_page_size: int
-    #: "aws-s3 2025.1 (2025-01-01)", or "own" / "override" for what no table priced
+    #: "aws-s3 2025.1 (2025-01-01)", "own" for a store no table prices, "+ override"
     provenance: str
+    #: every tier of the region (``tier`` with the override applied), for objects
+    #: stored in another tier than the store's own
+    tiers: dict[str, TierPrice] = field(default_factory=dict)
+    currency: str = "USD"
+
+    def tier_of(self, name: str | None) -> TierPrice:
+        """The prices of tier ``name`` (any case) here; None or "" is the store's own."""
+        if not name or self.cloud.startswith("own:"):
+            return self.tier_price
+        return self.tiers[_pick(self.tiers, name, "tier", f"{self.cloud} {self.region}")]
 
 
 @dataclass(frozen=True)
@@ -269,7 +279,7 @@ def store_price(scheme: str, region: str | None = None, tier: str | None = None,
             tier_price=r.tiers[tname], egress_internet_per_gb=r.egress_internet_per_gb,
             egress_same_continent_per_gb=r.egress_same_continent_per_gb,
             egress_other_continent_per_gb=r.egress_other_continent_per_gb,
-            list_page_size=table.list_page_size,
+            list_page_size=table.list_page_size, tiers=r.tiers, currency=table.currency,
             provenance=f"{table.name} {table.version} ({table.effective.isoformat()})")
     return _overridden(base, o)
 
@@ -290,7 +300,8 @@ def _overridden(base: StorePrice, o: PriceOverride) -> StorePrice:
             tier_changes[key] = value
         else:
             store_changes[key] = value
-    return replace(base, tier_price=replace(base.tier_price, **tier_changes),
+    tier_price = replace(base.tier_price, **tier_changes)
+    return replace(base, tier_price=tier_price, tiers={**base.tiers, base.tier: tier_price},
                    provenance=f"{base.provenance} + override", **store_changes)
 
 
