@@ -22,6 +22,7 @@ from decimal import Decimal
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from .errors import ConfigError, InvalidInput
 
@@ -189,10 +190,11 @@ def parse_table(name: str, data: dict, where: str) -> PriceTable:
             if not isinstance(tdata, dict):
                 raise InvalidInput(f"{twhere} must be a table")
             t = _checked(tdata, _TIER, twhere)
-            tiers[tname] = TierPrice(**{
+            prices: dict[str, Any] = {
                 k: (v if k == "min_storage_days" else
                     _dec(v) / unit if k in _REQUEST_KEYS else _dec(v))
-                for k, v in t.items()})
+                for k, v in t.items()}
+            tiers[tname] = TierPrice(**prices)
         if not tiers:
             raise InvalidInput(f"{rwhere}: no tiers")
         regions[rname] = RegionPrice(
@@ -287,8 +289,8 @@ def store_price(scheme: str, region: str | None = None, tier: str | None = None,
 def _overridden(base: StorePrice, o: PriceOverride) -> StorePrice:
     if not o.prices:
         return base
-    tier_changes = {}
-    store_changes: dict[str, object] = {}
+    tier_changes: dict[str, Any] = {}
+    store_changes: dict[str, Any] = {}
     for key, value in o.prices.items():
         if key.endswith("_per_1000"):
             tier_changes[key.replace("_per_1000", "_requests")] = value / 1000
@@ -329,7 +331,7 @@ def parse_price_overrides(section: dict, source: str,
                 want = "a string" if kinds is str else (
                     "a whole number" if kinds is int else "a number")
                 raise ConfigError(f"{where}: {key} must be {want}, got {value!r}")
-            if kinds is not str and value < 0:
+            if isinstance(value, (int, float)) and value < 0:
                 raise ConfigError(f"{where}: {key} must not be negative, got {value!r}")
         if "table" in table and table["table"] not in (*TABLES, "none"):
             raise ConfigError(f"{where}: table must be one of "
