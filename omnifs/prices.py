@@ -269,8 +269,13 @@ def store_price(scheme: str, region: str | None = None, tier: str | None = None,
             egress_other_continent_per_gb=Decimal(0), list_page_size=1000, provenance="own")
     else:
         table = load_table(table_name)
-        rname = _pick(table.regions, o.region or region or table.default_region, "region",
-                      f"{where} ({table.name})")
+        wanted = o.region or region or table.default_region
+        if wanted.lower() not in (r.lower() for r in table.regions):
+            raise InvalidInput(
+                f"{where} ({table.name}): no region {wanted!r} in the price table (it has "
+                f"{', '.join(table.regions)}); set region in [prices.{name or 'NAME'}] to the "
+                "nearest one")
+        rname = _pick(table.regions, wanted, "region", where)
         r = table.regions[rname]
         tname = _pick(r.tiers, o.tier or tier or table.default_tier, "tier",
                       f"{where} ({table.name} {rname})")
