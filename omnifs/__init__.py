@@ -21,6 +21,8 @@ Subpackages: :mod:`.catalog` (the one catalog API), :mod:`.cli` (the
   ``blockfiles`` (one cached block on disk: its value file, its tag, reading
   it back checked) and ``blockstats`` (its persisted counters);
   ``cached_content`` (whole files in it), ``crc32c`` (block checksums);
+* money: ``prices`` (the dated price tables in ``price_tables/`` and the
+  ``[prices]`` overrides), ``cost`` (the itemised cost of a transfer);
 * rebuilding and checking: ``importer`` (``omnifs import``), ``snapshot``
   (catalog snapshots in the stores), ``scrub`` (the catalog against store
   listings);
