@@ -45,11 +45,14 @@ class Entry:
 
     action: str
     key: str
+    #: the source object's size (for ``delete``: the destination object's)
     size: int
     #: why: "missing", "differs by sha256", "same by md5", "extra", ...
     reason: str
     src_tier: str | None = None
     dst_tier: str | None = None
+    #: the size of the destination object the action replaces or removes, None when absent
+    dst_size: int | None = None
     #: the source's SHA-256 as recorded in its metadata, when the listing had it
     sha256: str | None = None
     #: the source's native checksums from the listing: {"md5": ..., "crc32c": ...}
@@ -60,7 +63,8 @@ class Entry:
     def to_json(self) -> dict[str, Any]:
         return {"action": self.action, "key": self.key, "size": self.size,
                 "reason": self.reason, "src_tier": self.src_tier, "dst_tier": self.dst_tier,
-                "sha256": self.sha256, "checksums": dict(sorted(self.checksums.items())),
+                "dst_size": self.dst_size, "sha256": self.sha256,
+                "checksums": dict(sorted(self.checksums.items())),
                 "delete_source": self.delete_source}
 
     @classmethod
@@ -69,7 +73,9 @@ class Entry:
             raise ValueError(f"unknown action {d.get('action')!r}")
         return cls(action=d["action"], key=str(d["key"]), size=int(d["size"]),
                    reason=str(d.get("reason", "")), src_tier=d.get("src_tier"),
-                   dst_tier=d.get("dst_tier"), sha256=d.get("sha256"),
+                   dst_tier=d.get("dst_tier"),
+                   dst_size=None if d.get("dst_size") is None else int(d["dst_size"]),
+                   sha256=d.get("sha256"),
                    checksums=dict(d.get("checksums") or {}),
                    delete_source=bool(d.get("delete_source", False)))
 
@@ -78,6 +84,7 @@ def _entry(act: Action, action: str, move: bool) -> Entry:
     s, d = act.src, act.dst
     return Entry(action=action, key=act.rel, size=act.size, reason=act.reason,
                  src_tier=s.tier if s else None, dst_tier=d.tier if d else None,
+                 dst_size=d.size if d else None,
                  sha256=s.sha256 if s else None, checksums=dict(s.checksums) if s else {},
                  delete_source=move and s is not None)
 
@@ -167,7 +174,8 @@ def summarize(items: Iterable[Entry]) -> dict[str, Any]:
     "destination_tiers": {...}}, "overwrite": ..., "skip": ..., "delete": ...,
     "delete_source": {"objects", "bytes", "source_tiers"}}``. Source tiers of
     copy and overwrite are what is read (retrieval fees); destination tiers of
-    overwrite and delete are what is replaced or removed (early deletion);
+    overwrite and delete count the destination objects replaced or removed, by their
+    own sizes (early deletion);
     ``delete_source`` is what a move removes from the source.
     """
     out: dict[str, Any] = {a: {"objects": 0, "bytes": 0, "source_tiers": {},
@@ -180,7 +188,8 @@ def summarize(items: Iterable[Entry]) -> dict[str, Any]:
         if e.action != "delete":
             _count(row["source_tiers"], e.src_tier, e.size)
         if e.action in ("overwrite", "skip", "delete"):
-            _count(row["destination_tiers"], e.dst_tier, e.size)
+            _count(row["destination_tiers"], e.dst_tier,
+                   e.size if e.dst_size is None else e.dst_size)
         if e.delete_source:
             ds = out["delete_source"]
             ds["objects"] += 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from omnifs.migration.plan import diff, summarize
-from omnifs.providers import META_SHA256, ObjectInfo
+from omnifs.providers import META_SHA256, InvalidInput, ObjectInfo
 from omnifs.sync_plan import Filter
 
 
@@ -70,7 +70,7 @@ def test_move_marks_sources_for_deletion_and_summary_counts_tiers():
     assert (s["copy"]["objects"], s["copy"]["bytes"]) == (1, 5)
     assert s["copy"]["source_tiers"] == {"GLACIER": {"objects": 1, "bytes": 5}}
     assert (s["overwrite"]["objects"], s["overwrite"]["bytes"]) == (1, 3)
-    assert s["overwrite"]["destination_tiers"] == {"Hot": {"objects": 1, "bytes": 3}}
+    assert s["overwrite"]["destination_tiers"] == {"Hot": {"objects": 1, "bytes": 4}}
     assert (s["skip"]["objects"], s["skip"]["bytes"]) == (1, 7)
     assert s["delete"]["destination_tiers"] == {"Archive": {"objects": 1, "bytes": 2}}
     assert s["delete_source"]["objects"] == 3
@@ -85,6 +85,66 @@ def test_copy_mode_keeps_sources_and_untiered_objects_count_under_dash():
 
 
 def test_unknown_mode_is_refused():
-    from omnifs.providers import InvalidInput
     with pytest.raises(InvalidInput, match="unknown mode"):
         diff([], [], mode="teleport")
+
+
+def _plan(catalog_id=None):
+    from omnifs.migration.planfile import MigrationPlan, Place
+    got = diff([info("a b/ünï#%.txt", size=3, sha="s", tier="STANDARD"), info("x", size=2)],
+               [info("x", size=9, tier="Hot"), info("old")], mode="move", delete=True)
+    return MigrationPlan(src=Place("s3://b/p", "s3://b", "s3://b", "p"),
+                         dst=Place("az:/q", "az", "az://c", "q"), mode="move", entries=got,
+                         delete=True, include=("**",), exclude=("*.tmp",),
+                         catalog_id=catalog_id)
+
+
+def test_plan_file_round_trips(tmp_path):
+    from omnifs.migration.planfile import load
+    plan = _plan("cafe")
+    path = tmp_path / "plan.json"
+    plan.save(path)
+    back = load(path, catalog_id="cafe")
+    assert back.entries == plan.entries
+    assert (back.src, back.dst, back.mode, back.delete) == (plan.src, plan.dst, "move", True)
+    assert (back.include, back.exclude, back.created) == (("**",), ("*.tmp",), plan.created)
+    assert back.summary["delete"]["objects"] == 1
+
+
+def test_an_edited_byte_is_refused(tmp_path):
+    from omnifs.migration.planfile import load
+    path = tmp_path / "plan.json"
+    _plan().save(path)
+    raw = path.read_bytes()
+    edited = raw.replace(b'"size": 3', b'"size": 4', 1)
+    assert edited != raw
+    path.write_bytes(edited)
+    with pytest.raises(InvalidInput, match="edited or damaged") as e:
+        load(path)
+    assert "\n" not in str(e.value)
+    # reformatting alone (whitespace) keeps the canonical content: still accepted
+    import json
+    path.write_text(json.dumps(json.loads(raw)))
+    assert load(path).mode == "move"
+
+
+@pytest.mark.parametrize("text,message", [
+    (None, "cannot read plan"), ("{", "not valid JSON"), ("[]", "not a migration plan"),
+    ('{"format": "omnifs-migration-plan", "version": 9}', "version 9 is not supported"),
+])
+def test_unusable_plan_files_are_one_line(tmp_path, text, message):
+    from omnifs.migration.planfile import load
+    path = tmp_path / "plan.json"
+    if text is not None:
+        path.write_text(text)
+    with pytest.raises(InvalidInput, match=message) as e:
+        load(path)
+    assert "\n" not in str(e.value)
+
+
+def test_a_plan_of_another_catalog_is_refused(tmp_path):
+    from omnifs.migration.planfile import load
+    path = tmp_path / "plan.json"
+    _plan("aaaa").save(path)
+    with pytest.raises(InvalidInput, match="belongs to catalog aaaa"):
+        load(path, catalog_id="bbbb")
