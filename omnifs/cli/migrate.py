@@ -3,7 +3,8 @@
 ``migrate plan SRC DST -o PLAN.json`` lists both trees, diffs them
 (:mod:`omnifs.migration.plan`) and writes the plan file
 (:mod:`omnifs.migration.planfile`); it changes nothing in either store. On
-stdout: objects and bytes per action. Bad input (SRC = DST, overlapping
+stdout: objects and bytes per action. ``migrate show PLAN.json`` prints that
+again from the file, after checking it was not edited. Bad input (SRC = DST, overlapping
 trees, an unknown provider or URI) is one line on stderr and exit status 2.
 """
 
@@ -16,7 +17,7 @@ from omnifs.providers import InvalidInput
 
 from ..config import Config, load_config
 from ..migration.plan import ACTIONS, MODES, plan_migration
-from ..migration.planfile import MigrationPlan, Place
+from ..migration.planfile import MigrationPlan, Place, load
 from ..sync_plan import Filter
 from ..targets import Resolver, Target
 from ..units import human_bytes, plural
@@ -50,6 +51,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     pl.add_argument("--config", "-c", metavar="PATH", default=argparse.SUPPRESS,
                     help="config file (see `omnifs --help`)")
     pl.set_defaults(func=cmd_plan)
+    sh = msub.add_parser("show", help="print a plan file's places and summary (checks it)",
+                         description="Read PLAN.json, refuse it if it was edited, and print "
+                                     "SRC, DST, mode and objects/bytes per action.")
+    sh.add_argument("plan", metavar="PLAN.json")
+    sh.add_argument("--config", "-c", metavar="PATH", default=argparse.SUPPRESS,
+                    help="config file (see `omnifs --help`)")
+    sh.set_defaults(func=cmd_show)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
@@ -105,4 +113,13 @@ def cmd_plan(args) -> int:
     for line in summary_lines(plan):
         print(line)
     print(f"plan written to {args.output}")
+    return 0
+
+
+def cmd_show(args) -> int:
+    plan = load(args.plan)
+    print(f"{plan.mode} {plan.src.given} -> {plan.dst.given}"
+          f"{' (with --delete)' if plan.delete else ''}, planned {plan.created}")
+    for line in summary_lines(plan):
+        print(line)
     return 0

@@ -110,6 +110,18 @@ def test_move_plan_and_the_catalog_id(pair, tmp_path):
     assert plan.summary["delete_source"] == {
         "objects": 2, "bytes": 7, "source_tiers": {"STANDARD": {"objects": 2, "bytes": 7}}}
 
+    shown = run("migrate", "show", str(out), config=cfg, check=True).stdout.decode()
+    assert shown.startswith("move src:/a -> dst:/a, planned "), shown
+    assert "deleted from SRC once verified" in shown
+    # one edited byte: refused in one line, status 2
+    out.write_bytes(out.read_bytes().replace(b'"size": 3', b'"size": 9', 1))
+    edited = run("migrate", "show", str(out), config=cfg)
+    assert edited.returncode == 2
+    assert "was edited or damaged" in one_line_error(edited)
+    missing = run("migrate", "show", str(tmp_path / "none.json"), config=cfg)
+    assert missing.returncode == 2
+    assert "cannot read plan" in one_line_error(missing)
+
 
 def test_bad_input_is_one_line_and_status_2(make_settings, tmp_path):
     a = make_settings("s3", name="one")
