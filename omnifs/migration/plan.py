@@ -1,0 +1,198 @@
+"""What a migration must do, object by object: ``omnifs migrate plan``'s diff.
+
+The comparison is the sync differ's (:mod:`omnifs.sync_plan`: size, then the
+SHA-256 omnifs records in metadata, then a native checksum both sides report,
+md5 or crc32c, then size plus mtime), and the inventory is the tree copy's
+(:func:`omnifs.tree_copy.plan_tree`: both sides listed without user metadata,
+where a store would HEAD every object for it; only pairs the listings cannot
+decide are headed). This module turns that plan into the four migration
+actions:
+
+* ``copy``: the object is missing at the destination;
+* ``overwrite``: the destination holds a different object under the name;
+* ``skip``: the destination already holds an equal copy;
+* ``delete``: a destination object the source lacks (only with ``--delete``).
+
+In ``move`` mode every source object the plan covers (copy, overwrite, skip)
+is marked ``delete_source``: the run deletes it once its destination copy is
+verified. The summary counts objects and bytes per action and per storage
+tier, which is what a cost estimate needs (reads from cold tiers, early
+deletion, egress).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from omnifs.providers import InvalidInput, ObjectInfo, Provider
+
+from ..copy_options import Options
+from ..same_store import key_in, same_store
+from ..sync_plan import Action, Filter, Plan, build_plan
+from ..tree_copy import dir_prefix, plan_tree
+
+ACTIONS = ("copy", "overwrite", "skip", "delete")
+MODES = ("copy", "move")
+#: the tier name in summaries for objects whose store reports none (local files)
+NO_TIER = "-"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One object of the plan; ``key`` is relative to the SRC (and DST) prefix."""
+
+    action: str
+    key: str
+    #: the source object's size (for ``delete``: the destination object's)
+    size: int
+    #: why: "missing", "differs by sha256", "same by md5", "extra", ...
+    reason: str
+    src_tier: str | None = None
+    dst_tier: str | None = None
+    #: the size of the destination object the action replaces or removes, None when absent
+    dst_size: int | None = None
+    #: the source's SHA-256 as recorded in its metadata, when the listing had it
+    sha256: str | None = None
+    #: the source's native checksums from the listing: {"md5": ..., "crc32c": ...}
+    checksums: dict[str, str] = field(default_factory=dict)
+    #: move mode: delete the source object after its destination copy is verified
+    delete_source: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"action": self.action, "key": self.key, "size": self.size,
+                "reason": self.reason, "src_tier": self.src_tier, "dst_tier": self.dst_tier,
+                "dst_size": self.dst_size, "sha256": self.sha256,
+                "checksums": dict(sorted(self.checksums.items())),
+                "delete_source": self.delete_source}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Entry:
+        if d.get("action") not in ACTIONS:
+            raise ValueError(f"unknown action {d.get('action')!r}")
+        return cls(action=d["action"], key=str(d["key"]), size=int(d["size"]),
+                   reason=str(d.get("reason", "")), src_tier=d.get("src_tier"),
+                   dst_tier=d.get("dst_tier"),
+                   dst_size=None if d.get("dst_size") is None else int(d["dst_size"]),
+                   sha256=d.get("sha256"),
+                   checksums=dict(d.get("checksums") or {}),
+                   delete_source=bool(d.get("delete_source", False)))
+
+
+def _entry(act: Action, action: str, move: bool) -> Entry:
+    s, d = act.src, act.dst
+    return Entry(action=action, key=act.rel, size=act.size, reason=act.reason,
+                 src_tier=s.tier if s else None, dst_tier=d.tier if d else None,
+                 dst_size=d.size if d else None,
+                 sha256=s.sha256 if s else None, checksums=dict(s.checksums) if s else {},
+                 delete_source=move and s is not None)
+
+
+def entries(plan: Plan, mode: str = "copy") -> list[Entry]:
+    """The sync differ's plan as migration entries, sorted by key then action.
+
+    Pairs still undecided (equal sizes, listings without the metadata to
+    compare, no head() done) become ``overwrite``: copying an equal object
+    again costs money but never loses data, skipping a different one would.
+    """
+    if mode not in MODES:
+        raise InvalidInput(f"unknown mode {mode!r}: use copy or move")
+    move = mode == "move"
+    out = [_entry(a, "overwrite" if a.dst is not None else "copy", move) for a in plan.copies]
+    out += [_entry(a, "skip", move) for a in plan.skips]
+    out += [_entry(a, "overwrite", move) for a in plan.undecided]
+    out += [_entry(a, "delete", False) for a in plan.deletes]
+    order = {a: i for i, a in enumerate(ACTIONS)}
+    out.sort(key=lambda e: (e.key, order[e.action]))
+    return out
+
+
+def _relative(infos: Iterable[ObjectInfo], prefix: str) -> dict[str, ObjectInfo]:
+    return {i.key[len(prefix):]: i for i in infos
+            if not i.is_prefix and i.key.startswith(prefix) and i.key != prefix}
+
+
+def diff(src: Iterable[ObjectInfo], dst: Iterable[ObjectInfo], *, src_prefix: str = "",
+         dst_prefix: str = "", mode: str = "copy", filt: Filter | None = None,
+         delete: bool = False) -> list[Entry]:
+    """The plan for two listings already in hand (keys are full keys under the prefixes)."""
+    plan = build_plan(_relative(src, dir_prefix(src_prefix)),
+                      _relative(dst, dir_prefix(dst_prefix)), delete=delete, filt=filt)
+    return entries(plan, mode)
+
+
+def _as_dir(key: str | None) -> str | None:
+    return None if key is None else dir_prefix(key)
+
+
+def check_places(src: Provider, src_key: str, dst: Provider, dst_key: str) -> None:
+    """Refuse SRC = DST and trees inside one another on one store (one line each).
+
+    Overlap is refused in both modes: a destination inside the source would
+    be listed as source on the next run, a source inside the destination
+    would be deleted by ``--delete``, and ``move`` would delete what it copied.
+    """
+    if not same_store(src, dst):
+        return
+    sp, dp = dir_prefix(src_key), dir_prefix(dst_key)
+    a = _as_dir(key_in(dst, src, sp))  # the source tree in the destination's keys
+    if a is not None:
+        if a == dp:
+            raise InvalidInput("SRC and DST are the same place", provider=dst.name, key=dst_key)
+        if a.startswith(dp) or dp.startswith(a):
+            raise InvalidInput("SRC and DST overlap (one is inside the other)",
+                               provider=dst.name, key=dst_key)
+        return
+    b = _as_dir(key_in(src, dst, dp))  # the destination tree in the source's keys
+    if b is not None and (b == sp or b.startswith(sp) or sp.startswith(b)):
+        raise InvalidInput("SRC and DST overlap (one is inside the other)",
+                           provider=src.name, key=src_key)
+
+
+def plan_migration(src: Provider, src_key: str, dst: Provider, dst_key: str, *,
+                   mode: str = "copy", filt: Filter | None = None, delete: bool = False,
+                   options: Options | None = None) -> list[Entry]:
+    """Inventory both trees by listing and diff them (see the module docstring)."""
+    if mode not in MODES:
+        raise InvalidInput(f"unknown mode {mode!r}: use copy or move")
+    check_places(src, src_key, dst, dst_key)
+    plan = plan_tree(src, src_key, dst, dst_key, options=options, filt=filt, delete=delete)
+    return entries(plan, mode)
+
+
+def _count(table: dict[str, dict[str, int]], tier: str | None, size: int) -> None:
+    row = table.setdefault(tier or NO_TIER, {"objects": 0, "bytes": 0})
+    row["objects"] += 1
+    row["bytes"] += size
+
+
+def summarize(items: Iterable[Entry]) -> dict[str, Any]:
+    """Objects and bytes per action and per tier, for the CLI and the cost estimate.
+
+    ``{"copy": {"objects", "bytes", "source_tiers": {tier: {"objects", "bytes"}},
+    "destination_tiers": {...}}, "overwrite": ..., "skip": ..., "delete": ...,
+    "delete_source": {"objects", "bytes", "source_tiers"}}``. Source tiers of
+    copy and overwrite are what is read (retrieval fees); destination tiers of
+    overwrite and delete count the destination objects replaced or removed, by their
+    own sizes (early deletion);
+    ``delete_source`` is what a move removes from the source.
+    """
+    out: dict[str, Any] = {a: {"objects": 0, "bytes": 0, "source_tiers": {},
+                               "destination_tiers": {}} for a in ACTIONS}
+    out["delete_source"] = {"objects": 0, "bytes": 0, "source_tiers": {}}
+    for e in items:
+        row = out[e.action]
+        row["objects"] += 1
+        row["bytes"] += e.size
+        if e.action != "delete":
+            _count(row["source_tiers"], e.src_tier, e.size)
+        if e.action in ("overwrite", "skip", "delete"):
+            _count(row["destination_tiers"], e.dst_tier,
+                   e.size if e.dst_size is None else e.dst_size)
+        if e.delete_source:
+            ds = out["delete_source"]
+            ds["objects"] += 1
+            ds["bytes"] += e.size
+            _count(ds["source_tiers"], e.src_tier, e.size)
+    return out

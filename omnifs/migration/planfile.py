@@ -1,0 +1,149 @@
+"""The migration plan as a JSON file: what ``migrate plan`` writes and the later steps read.
+
+Layout (format version 1)::
+
+    {"format": "omnifs-migration-plan", "version": 1, "created": "2026-...Z",
+     "src": {"given": "s3://b/data", "provider": "s3://b", "uri": "s3://b", "key": "data"},
+     "dst": {...}, "mode": "copy" | "move", "delete": false,
+     "filters": {"include": [...], "exclude": [...]},
+     "catalog_id": "0f3a..." | null,
+     "summary": {...},            # omnifs.migration.plan.summarize
+     "entries": [{"action": "copy", "key": "a/b.txt", "size": 5, ...}, ...],
+     "checksum": "sha256:..."}
+
+``checksum`` is the SHA-256 of the canonical JSON of every other field
+(sorted keys, no spaces, UTF-8). A plan whose checksum does not match was
+edited or damaged and is refused on load with one line: the plan is what
+was priced and approved, a run must not do anything else. A plan made for
+one catalog is refused by another.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from omnifs.providers import InvalidInput
+
+from .plan import Entry, summarize
+
+FORMAT = "omnifs-migration-plan"
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class Place:
+    """One side of the migration: as the user typed it, and what it resolved to."""
+
+    given: str
+    provider: str
+    uri: str
+    key: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"given": self.given, "provider": self.provider, "uri": self.uri,
+                "key": self.key}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Place:
+        return cls(given=str(d["given"]), provider=str(d["provider"]), uri=str(d["uri"]),
+                   key=str(d["key"]))
+
+
+@dataclass
+class MigrationPlan:
+    src: Place
+    dst: Place
+    mode: str
+    entries: list[Entry]
+    delete: bool = False
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    catalog_id: str | None = None
+    created: str = field(
+        default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return summarize(self.entries)
+
+    def body(self) -> dict[str, Any]:
+        """Everything the checksum covers."""
+        return {"format": FORMAT, "version": VERSION, "created": self.created,
+                "src": self.src.to_json(), "dst": self.dst.to_json(), "mode": self.mode,
+                "delete": self.delete,
+                "filters": {"include": list(self.include), "exclude": list(self.exclude)},
+                "catalog_id": self.catalog_id, "summary": self.summary,
+                "entries": [e.to_json() for e in self.entries]}
+
+    def to_json(self) -> dict[str, Any]:
+        body = self.body()
+        return {**body, "checksum": checksum(body)}
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the plan atomically (a reader never sees half a plan)."""
+        path = os.fspath(path)
+        text = json.dumps(self.to_json(), indent=1, ensure_ascii=False) + "\n"
+        folder = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(prefix=".plan-", suffix=".tmp", dir=folder)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+
+def canonical(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False).encode("utf-8")
+
+
+def checksum(body: dict[str, Any]) -> str:
+    return "sha256:" + hashlib.sha256(canonical(body)).hexdigest()
+
+
+def load(path: str | os.PathLike[str], *, catalog_id: str | None = None) -> MigrationPlan:
+    """Read a plan file; InvalidInput (one line) when it cannot be used.
+
+    With ``catalog_id``, a plan that names another catalog is refused.
+    """
+    name = os.fspath(path)
+    try:
+        with open(name, encoding="utf-8") as f:
+            data = json.load(f)
+    except OSError as e:
+        raise InvalidInput(f"cannot read plan {name}: {e.strerror or e}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise InvalidInput(f"{name} is not a migration plan (not valid JSON)") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise InvalidInput(f"{name} is not a migration plan")
+    if data.get("version") != VERSION:
+        raise InvalidInput(f"{name}: plan format version {data.get('version')!r} is not "
+                           f"supported (this omnifs reads version {VERSION})")
+    body = {k: v for k, v in data.items() if k != "checksum"}
+    if data.get("checksum") != checksum(body):
+        raise InvalidInput(f"{name} was edited or damaged (its checksum does not match): "
+                           "make a new plan with `omnifs migrate plan`")
+    try:
+        plan = MigrationPlan(
+            src=Place.from_json(data["src"]), dst=Place.from_json(data["dst"]),
+            mode=str(data["mode"]), entries=[Entry.from_json(e) for e in data["entries"]],
+            delete=bool(data["delete"]), include=tuple(data["filters"]["include"]),
+            exclude=tuple(data["filters"]["exclude"]), catalog_id=data["catalog_id"],
+            created=str(data["created"]))
+    except (KeyError, TypeError, ValueError) as e:
+        raise InvalidInput(f"{name} is not a valid migration plan ({type(e).__name__}: {e})"
+                           ) from None
+    if catalog_id is not None and plan.catalog_id != catalog_id:
+        raise InvalidInput(f"{name} belongs to catalog {plan.catalog_id or 'none'}, "
+                           f"not to this one ({catalog_id})")
+    return plan
