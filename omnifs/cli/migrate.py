@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from omnifs.providers import InvalidInput
 
 from ..config import Config, load_config
+from ..migration.costing import plan_estimate
 from ..migration.plan import ACTIONS, MODES, plan_migration
 from ..migration.planfile import MigrationPlan, Place, load
 from ..sync_plan import Filter
@@ -89,6 +91,12 @@ def summary_lines(plan: MigrationPlan) -> list[str]:
         ds = s["delete_source"]
         out.append(f"{'move':9} {plural(ds['objects'], 'object'):>16}  "
                    f"{human_bytes(ds['bytes'])} deleted from SRC once verified")
+    e = plan.estimate
+    if e is not None:
+        out.append(f"estimated cost: {e['total']} {e['currency']} (source egress "
+                   f"{e['source_egress']}, requests {e['source_requests']} + "
+                   f"{e['destination_requests']}, retrieval {e['retrieval']}, early deletion "
+                   f"{e['early_deletion']}, storage {e['destination_storage_per_month']}/month)")
     return out
 
 
@@ -106,6 +114,11 @@ def cmd_plan(args) -> int:
                              mode=args.mode, entries=entries, delete=args.delete,
                              include=filt.include, exclude=filt.exclude,
                              catalog_id=_catalog_id(cfg))
+        try:
+            plan.estimate = plan_estimate(plan.summary, src.provider.settings,
+                                          dst.provider.settings, cfg.prices).as_dict()
+        except InvalidInput as e:
+            print(f"omnifs: no cost estimate: {e}", file=sys.stderr)
     try:
         plan.save(out)
     except OSError as e:

@@ -1,2 +1,7 @@
-"""Moving a tree of objects between stores (issue 15): the plan (:mod:`.plan`) and its file
-(:mod:`.planfile`)."""
+"""Moving a tree of objects between stores: ``omnifs migrate``.
+
+Modules: :mod:`.plan` (both sides listed and diffed into copy / overwrite /
+skip / delete, and the per-tier summary), :mod:`.planfile` (the JSON plan
+file, checksummed and bound to its catalog) and :mod:`.costing` (the
+summary priced with omnifs.prices and omnifs.cost).
+"""

@@ -66,6 +66,8 @@ class MigrationPlan:
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     catalog_id: str | None = None
+    #: the cost estimate (omnifs.cost.CostEstimate.as_dict), None when it could not be made
+    estimate: dict[str, Any] | None = None
     created: str = field(
         default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
 
@@ -80,6 +82,7 @@ class MigrationPlan:
                 "delete": self.delete,
                 "filters": {"include": list(self.include), "exclude": list(self.exclude)},
                 "catalog_id": self.catalog_id, "summary": self.summary,
+                "estimate": self.estimate,
                 "entries": [e.to_json() for e in self.entries]}
 
     def to_json(self) -> dict[str, Any]:
@@ -139,7 +142,7 @@ def load(path: str | os.PathLike[str], *, catalog_id: str | None = None) -> Migr
             mode=str(data["mode"]), entries=[Entry.from_json(e) for e in data["entries"]],
             delete=bool(data["delete"]), include=tuple(data["filters"]["include"]),
             exclude=tuple(data["filters"]["exclude"]), catalog_id=data["catalog_id"],
-            created=str(data["created"]))
+            estimate=data.get("estimate"), created=str(data["created"]))
     except (KeyError, TypeError, ValueError) as e:
         raise InvalidInput(f"{name} is not a valid migration plan ({type(e).__name__}: {e})"
                            ) from None

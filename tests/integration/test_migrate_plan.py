@@ -56,7 +56,8 @@ def test_plan_across_stores(pair, tmp_path):
     lines = [" ".join(line.split()) for line in proc.stdout.decode().splitlines()]
     assert lines[:4] == ["copy 1 object 5 B", "overwrite 2 objects 14 B",
                          "skip 2 objects 22 B", "delete 1 object 23 B"], lines
-    assert lines[4].startswith("plan written to")
+    # priced from the shipped tables (file:// is your own store: free)
+    assert lines[4].startswith("estimated cost: ") and lines[5].startswith("plan written to")
 
     plan = load(out)
     assert {e.key: e.action for e in plan.entries} == {
@@ -73,6 +74,8 @@ def test_plan_across_stores(pair, tmp_path):
     assert (plan.dst.provider, plan.dst.key) == ("dst", "into")
     assert plan.exclude == ("*.tmp",) and plan.delete and plan.mode == "copy"
     assert plan.catalog_id is None  # the config's catalog does not exist
+    assert plan.estimate is not None and plan.estimate["currency"] == "USD"
+    assert lines[4].startswith(f"estimated cost: {plan.estimate['total']} USD")
     s = plan.summary
     assert (s["copy"]["objects"], s["copy"]["bytes"]) == (1, 5)
     assert (s["overwrite"]["objects"], s["overwrite"]["bytes"]) == (2, 14)
