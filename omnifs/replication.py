@@ -295,7 +295,11 @@ def _move(cat: Catalog, providers: dict[str, Provider], work: Move) -> None:
             enqueue(cat.work, Replicate(inode=ino, provider=provider))
         return
     with cat.transaction():
-        cat.replicas.set(ino, provider, dst, rep.version, rep.state, rep.etag)
+        gone = cat.ns.get(ino) is None
+        if not gone:
+            cat.replicas.set(ino, provider, dst, rep.version, rep.state, rep.etag)
+    if gone and not cat.replicas.holders(provider, dst):
+        delete_object(p, dst)  # removed during the move: the copy belongs to nobody
     if not cat.replicas.holders(provider, src):
         delete_object(p, src)
 

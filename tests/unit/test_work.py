@@ -220,3 +220,22 @@ def test_a_file_removed_during_its_copy_leaves_no_row_and_no_object(cat, tmp_pat
     assert execute(cat, {"s": store, "b": b}, item, on_copy=removed) == len(b"bytes")
     assert cat.replicas.of(ino) == [] and not b.exists("f")
     b.close()
+
+
+def test_a_file_removed_during_its_move_leaves_no_row_and_no_object(cat, store):
+    """rm while the daemon moves the object (mv a b; rm b): no row, neither key left."""
+    ino = _file(cat, "b", "a", store, b"bytes")  # renamed to b; its object still at "a"
+    item = listed("move", {"inode": ino, "provider": "s", "src": "a"})
+    copy = store.copy
+
+    def removed_meanwhile(src, dst, meta):  # what the mount records for `rm b` mid-move
+        info = copy(src, dst, meta)
+        with cat.transaction():
+            cat.replicas.drop(ino, "s")
+            cat.ns.delete(ino)
+        return info
+
+    store.copy = removed_meanwhile
+    execute(cat, {"s": store}, item)
+    assert cat.replicas.of(ino) == []
+    assert not store.exists("a") and not store.exists("b")
