@@ -189,7 +189,8 @@ def free_key_steps(cat: Catalog, store: Provider, provider: str, key: str, owner
             yield from free_key_steps(cat, store, provider, dest, holder.inode, depth + 1)
         copied = yield Relocation(key, dest, dest_path or dest)
         yield None
-        if not copied:
+        if not copied or cat.ns.get(holder.inode) is None:
+            # its object is gone, or the file was removed during the copy: no row to keep
             cat.replicas.drop(holder.inode, provider)
             continue
         cat.replicas.set(holder.inode, provider, dest, holder.version, holder.state, holder.etag)

@@ -184,6 +184,19 @@ def test_free_key_drops_a_row_whose_object_never_arrived(cat, store):
     assert cat.replicas.get(never, "s") is None
 
 
+def test_free_key_keeps_no_row_for_a_file_removed_during_the_relocation(cat, store):
+    moved = _file(cat, "b", "a", store, b"bytes")
+    writer = cat.ns.create(ROOT_INODE, "a", FILE, 0, 0).id
+    steps = free_key_steps(cat, store, "s", "a", writer)
+    assert next(steps).run(store)
+    assert steps.send(True) is None
+    with cat.transaction():  # what the mount records for `rm b` meanwhile
+        cat.replicas.drop(moved, "s")
+        cat.ns.delete(moved)
+    with pytest.raises(StopIteration):
+        steps.send(None)
+    assert cat.replicas.of(moved) == []
+
 def test_free_key_steps_announce_each_write_and_leave_copies_to_the_driver(cat, store):
     moved = _file(cat, "b", "a", store, b"bytes")
     writer = cat.ns.create(ROOT_INODE, "a", FILE, 0, 0).id
