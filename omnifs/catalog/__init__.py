@@ -10,9 +10,11 @@ transactions and catalog-wide facts; its parts share that connection:
 - ``cat.work``: :mod:`.workqueue` -- the work queue the mount and the CLI
   fill and daemon workers claim;
 - ``cat.health``: :mod:`.health` -- provider health samples and verdicts,
-  the daemon's counters.
+  the daemon's counters;
+- ``cat.migrations``: :mod:`.migrations` -- ``omnifs migrate run``'s state per
+  migration and object, and what each run spent.
 
-Modules: :mod:`.connection` (the :class:`Catalog`), the four parts above,
+Modules: :mod:`.connection` (the :class:`Catalog`), the five parts above,
 :mod:`.schema` (the tables, documented column by column, and their
 migrations) and :mod:`.portable` (consistent copies, restore, JSON dump and
 load).
@@ -24,12 +26,13 @@ plain values and :data:`CatalogError`, never a connection.
 
 from .connection import BUSY_TIMEOUT_MS, CATALOG_ID_KEY, Catalog, CatalogError, NoCatalog
 from .health import HEALTH_SOURCES, HealthLog, ProviderHealth
+from .migrations import Migration, MigrationItem, Migrations, migration_id
 from .namespace import KIND_OF_MODE, LINK_OFFSET, Inode, Namespace, now_ns
 from .replicas import Replica, Replicas
 from .schema import ROOT_INODE
 from .workqueue import WorkItem, WorkQueue
 
 __all__ = ["BUSY_TIMEOUT_MS", "CATALOG_ID_KEY", "HEALTH_SOURCES", "KIND_OF_MODE", "LINK_OFFSET",
-           "ROOT_INODE", "Catalog", "CatalogError", "HealthLog", "Inode", "Namespace",
-           "NoCatalog", "ProviderHealth", "Replica", "Replicas", "WorkItem", "WorkQueue",
-           "now_ns"]
+           "ROOT_INODE", "Catalog", "CatalogError", "HealthLog", "Inode", "Migration",
+           "MigrationItem", "Migrations", "Namespace", "NoCatalog", "ProviderHealth", "Replica",
+           "Replicas", "WorkItem", "WorkQueue", "migration_id", "now_ns"]

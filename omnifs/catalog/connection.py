@@ -33,6 +33,7 @@ from urllib.parse import quote
 from omnifs.providers.errors import InvalidInput, OmnifsError
 
 from .health import HealthLog
+from .migrations import Migrations
 from .namespace import Namespace
 from .replicas import Replicas
 from .schema import ROOT_INODE, migrate
@@ -86,6 +87,7 @@ class Catalog:
         self.replicas = Replicas(self.db, self.transaction)
         self.work = WorkQueue(self.db, self.transaction)
         self.health = HealthLog(self.db, self.transaction)
+        self.migrations = Migrations(self.db, self.transaction)
         if self.ns.get(ROOT_INODE) is None:
             with self.transaction():
                 self.ns.create_root()

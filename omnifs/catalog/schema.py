@@ -225,6 +225,79 @@ def _v3_health(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE health_samples ADD COLUMN error TEXT")
 
 
+def _v4_migrations(db: sqlite3.Connection) -> None:
+    """``omnifs migrate run``'s state (omnifs/catalog/migrations.py).
+
+    migrations -- one row per plan that was run.
+      id             16 hex digits of the plan file's checksum (the same plan resumes)
+      plan_checksum  the plan file's "sha256:..." checksum
+      src, dst       the places as the user typed them
+      mode           'copy' | 'move'
+      state          'planned' | 'running' | 'done' | 'incomplete' | 'rolled_back' |
+                     'finalized'
+      created_at, started_at, finished_at   epoch seconds (NULL until they happen)
+      plan           JSON: the plan file's places, summary and estimate (not its entries)
+
+    migration_items -- one row per plan entry.
+      migration, key  the run and the entry's key relative to SRC/DST
+      action          'copy' | 'overwrite' | 'skip' | 'delete'
+      size            bytes the entry moves (the plan's size)
+      state           'pending' | 'done' | 'failed'
+      attempts        failed attempts so far; error: one line from the last
+      sha256          the SHA-256 of the bytes the run put at the destination
+      saved           where the destination object an overwrite/delete replaced was kept
+                      ('version:ID' of the store's versioning, 'copy:KEY' under
+                      .omnifs/migrations/ID/), NULL when nothing was replaced
+      verified        NULL (not checked) | 'ok' | 'mismatch' | 'missing'
+      source_deleted  1 once a move removed the source object (after verification)
+      rolled_back     1 once rollback undid the entry
+      started_at, finished_at   epoch seconds of the last attempt
+
+    migration_usage -- what the run spent: (migration, provider, kind) -> value, where
+      provider is 'src' or 'dst' and kind e.g. 'get_requests', 'put_requests',
+      'list_requests', 'delete_requests', 'bytes_out', 'bytes_in'.
+    """
+    _script(db, """
+        CREATE TABLE migrations (
+            id            TEXT PRIMARY KEY,
+            plan_checksum TEXT NOT NULL,
+            src           TEXT NOT NULL,
+            dst           TEXT NOT NULL,
+            mode          TEXT NOT NULL,
+            state         TEXT NOT NULL,
+            created_at    REAL NOT NULL,
+            started_at    REAL,
+            finished_at   REAL,
+            plan          TEXT NOT NULL
+        );
+        CREATE TABLE migration_items (
+            migration      TEXT NOT NULL REFERENCES migrations(id) ON DELETE CASCADE,
+            key            TEXT NOT NULL,
+            action         TEXT NOT NULL,
+            size           INTEGER NOT NULL,
+            state          TEXT NOT NULL DEFAULT 'pending',
+            attempts       INTEGER NOT NULL DEFAULT 0,
+            error          TEXT,
+            sha256         TEXT,
+            saved          TEXT,
+            verified       TEXT,
+            source_deleted INTEGER NOT NULL DEFAULT 0,
+            rolled_back    INTEGER NOT NULL DEFAULT 0,
+            started_at     REAL,
+            finished_at    REAL,
+            PRIMARY KEY (migration, key)
+        );
+        CREATE INDEX migration_items_by_state ON migration_items(migration, state);
+        CREATE TABLE migration_usage (
+            migration TEXT NOT NULL REFERENCES migrations(id) ON DELETE CASCADE,
+            provider  TEXT NOT NULL,
+            kind      TEXT NOT NULL,
+            value     REAL NOT NULL,
+            PRIMARY KEY (migration, provider, kind)
+        )
+        """)
+
+
 def _script(db: sqlite3.Connection, script: str) -> None:
     """Run ``;``-separated statements inside the caller's transaction.
 
@@ -237,7 +310,7 @@ def _script(db: sqlite3.Connection, script: str) -> None:
 
 #: in order; ``schema_version.version`` = how many have been applied
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
-    _v1_initial, _v2_hard_links, _v3_health]
+    _v1_initial, _v2_hard_links, _v3_health, _v4_migrations]
 
 
 def migrate(db: sqlite3.Connection) -> int:
