@@ -3,8 +3,8 @@ group of subcommands:
 
 * ``objects``: ``init``, ``ls``, ``stat``, ``cat``, ``put``, ``rm`` (one object on any store);
 * ``transfer``: ``cp``, ``sync`` (the copy engine between any two stores);
-* ``migrate``: ``migrate plan``, ``migrate show`` (what moving a tree between stores
-  would do, as a plan file);
+* ``migrate``: the ``migrate`` steps, a package with one module per step (moving a
+  tree between stores: plan, run, verify, rollback, report);
 * ``mount``: ``mount``, ``umount``, ``import``, ``replicas``, ``replicate`` (the mount
   and its catalog);
 * ``check``: ``check`` (the catalog against what every store holds);

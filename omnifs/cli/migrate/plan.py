@@ -1,4 +1,4 @@
-"""``omnifs migrate``: moving a tree between stores in steps, starting with ``migrate plan``.
+"""``omnifs migrate plan`` and ``omnifs migrate show``: what a migration would do, priced.
 
 ``migrate plan SRC DST -o PLAN.json`` lists both trees, diffs them
 (:mod:`omnifs.migration.plan`) and writes the plan file
@@ -16,23 +16,22 @@ import sys
 
 from omnifs.providers import InvalidInput
 
-from ..config import Config, load_config
-from ..migration.costing import plan_estimate
-from ..migration.plan import ACTIONS, MODES, plan_migration
-from ..migration.planfile import MigrationPlan, Place, load
-from ..sync_plan import Filter
-from ..targets import Resolver, Target
-from ..units import human_bytes, plural
+from ...config import Config, load_config
+from ...migration.costing import plan_estimate
+from ...migration.plan import ACTIONS, MODES, plan_migration
+from ...migration.planfile import MigrationPlan, Place, load
+from ...sync_plan import Filter
+from ...targets import Resolver, Target
+from ...units import human_bytes, plural
+from . import step_parser
 
-ORDER = 25
+ORDER = 10
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("migrate", help="move or copy a tree between stores: plan, then run",
-                       description="Migrate a tree of objects from SRC to DST in steps.")
-    msub = p.add_subparsers(dest="migrate_command", metavar="STEP")
-    pl = msub.add_parser(
-        "plan", help="list both sides and write what a migration would do (changes nothing)",
+def add_steps(steps: argparse._SubParsersAction) -> None:
+    pl = step_parser(
+        steps, "plan",
+        help="list both sides and write what a migration would do (changes nothing)",
         description="Inventory SRC and DST by listing, diff them (size, SHA-256 from omnifs "
                     "metadata, else native md5/crc32c) and write the plan: objects and bytes "
                     "to copy, overwrite, skip and delete.")
@@ -49,18 +48,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="also delete destination objects that SRC lacks")
     pl.add_argument("-o", "--output", required=True, metavar="PLAN.json",
                     help="where to write the plan")
-    # the CLI adds --config after first-level commands only; accept it after the step too
-    pl.add_argument("--config", "-c", metavar="PATH", default=argparse.SUPPRESS,
-                    help="config file (see `omnifs --help`)")
     pl.set_defaults(func=cmd_plan)
-    sh = msub.add_parser("show", help="print a plan file's places and summary (checks it)",
-                         description="Read PLAN.json, refuse it if it was edited, and print "
-                                     "SRC, DST, mode and objects/bytes per action.")
+    sh = step_parser(steps, "show", help="print a plan file's places and summary (checks it)",
+                     description="Read PLAN.json, refuse it if it was edited, and print "
+                                 "SRC, DST, mode and objects/bytes per action.")
     sh.add_argument("plan", metavar="PLAN.json")
-    sh.add_argument("--config", "-c", metavar="PATH", default=argparse.SUPPRESS,
-                    help="config file (see `omnifs --help`)")
     sh.set_defaults(func=cmd_show)
-    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
 def _catalog_id(cfg: Config) -> str | None:

@@ -1,0 +1,38 @@
+"""``omnifs migrate``: moving a tree between stores in steps, one module per step.
+
+Each module of this package adds its steps to the ``migrate`` group with
+``add_steps(steps)`` (in ``ORDER``), each step with ``set_defaults(func=handler)``:
+
+* :mod:`.plan`: ``migrate plan``, ``migrate show`` (what the migration would do, priced).
+
+Bad input (SRC = DST, overlapping trees, an edited plan, an unknown provider
+or URI) is one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+
+ORDER = 25
+
+
+def step_parser(steps: argparse._SubParsersAction, name: str, **kw) -> argparse.ArgumentParser:
+    """A step's parser, accepting ``--config`` after the step as well."""
+    p = steps.add_parser(name, **kw)
+    # the CLI adds --config after first-level commands only; accept it after the step too
+    p.add_argument("--config", "-c", metavar="PATH", default=argparse.SUPPRESS,
+                   help="config file (see `omnifs --help`)")
+    return p
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("migrate", help="move or copy a tree between stores: plan, then run",
+                       description="Migrate a tree of objects from SRC to DST in steps.")
+    steps = p.add_subparsers(dest="migrate_command", metavar="STEP")
+    modules = [importlib.import_module(f"{__name__}.{m.name}")
+               for m in pkgutil.iter_modules(__path__)]
+    for module in sorted(modules, key=lambda m: getattr(m, "ORDER", 100)):
+        module.add_steps(steps)
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
