@@ -15,7 +15,7 @@ atomically. Output is deterministic: the same report gives the same bytes;
 a report that wants a timestamp carries it as a meta line.
 
 Units (``Column.unit``, ``Field.unit``, ``Chart.y_unit``, ``Chart.x_unit``):
-``""`` plain (text or a count), ``"bytes"``, ``"bytes/s"``, ``"seconds"`` (a
+``""`` plain text, ``"count"`` a plain number, ``"bytes"``, ``"bytes/s"``, ``"seconds"`` (a
 duration), ``"time"`` (epoch seconds, shown as UTC), ``"percent"`` (0-100),
 or a currency code such as ``"USD"``.
 """
