@@ -39,9 +39,9 @@ def format_value(value: Value, unit: str = "", *, in_column: bool = False) -> st
     if isinstance(value, bool):
         return "yes" if value else "no"
     if unit == "bytes":
-        return human_bytes(value)
+        return human_bytes(float(value))
     if unit == "bytes/s":
-        return f"{human_bytes(value)}/s"
+        return f"{human_bytes(float(value))}/s"
     if unit == "seconds":
         return human_duration(float(value))
     if unit == "time":
