@@ -210,3 +210,69 @@ def test_usage_cost_of_an_infrequent_tier_and_stored_bytes():
     assert c.source_requests == Decimal("0.0002")  # 200 GET-class x 0.001/1000
     assert c.destination_storage_per_month == Decimal("0.1000")  # 5 GB x 0.020
     assert usage_cost({}, S3, GS, {}).total == 0
+
+
+# -- the migration report from a plan and a catalog (no servers: file:// places) --------
+def _move_plan(n: int):
+    from omnifs.migration.plan import Entry
+    from omnifs.migration.planfile import MigrationPlan, Place
+
+    entries = [Entry("copy", f"data/sub{i % 3}/f{i:03}", 100, "missing", delete_source=True)
+               for i in range(n)]
+    return MigrationPlan(src=Place("one:/", "one", "file:///a", ""),
+                         dst=Place("two:/x", "two", "file:///b", "x"), mode="move",
+                         entries=entries, created="2026-01-01T00:00:00.000000Z")
+
+
+def test_migration_report_of_a_move_with_many_failures(tmp_path):
+    from omnifs.catalog import Catalog, migration_id
+    from omnifs.migration.report import CAP, migration_report
+
+    plan = _move_plan(120)
+    checksum = plan.to_json()["checksum"]
+    mid = migration_id(checksum)
+    one, two = (ProviderSettings(name=n, uri=u) for n, u in (("one", "file:///a"),
+                                                               ("two", "file:///b")))
+    cat = Catalog(tmp_path / "c.db")
+    try:
+        cat.migrations.create(mid, plan_checksum=checksum, src="one:/", dst="two:/x",
+                              mode="move", plan={},
+                              entries=[(e.key, e.action, e.size) for e in plan.entries])
+        cat.migrations.set_state(mid, "running", started_at=1000.0)
+        cat.migrations.update_items(mid, [
+            (e.key, {"state": "failed", "attempts": 5, "error": f"err {i}"} if i % 2 else
+             {"state": "done", "finished_at": 1001.0 + i, "verified": "ok",
+              "source_deleted": 1}) for i, e in enumerate(plan.entries)])
+        report = migration_report(plan, cat.migrations, one, two, {})
+    finally:
+        cat.close()
+    data = report.as_dict()
+    sections = {s["heading"]: s["blocks"] for s in data["sections"]}
+    fields = {f["label"]: f["value"] for f in sections["Summary"][0]["fields"]}
+    assert fields["State"] == "running" and fields["Finished"] is None
+    assert fields["Elapsed"] == 1001.0 + 118 - 1000.0  # still running: up to the last copy
+    rows = {r[0]: r[1:] for r in sections["Summary"][1]["rows"]}
+    assert rows["copy"] == [120, 12000, 60, 6000, 60, 6000, 0]
+    assert rows["delete source"] == [120, 12000, 60, None, None, None, None]
+    # one top directory: the table goes one level deeper
+    prefixes = {r[0]: r[1:] for r in sections["Per prefix"][0]["rows"]}
+    assert prefixes == {f"data/sub{k}/": [40, 4000, 20, 20] for k in range(3)}
+    failures = sections["Failures"][0]
+    assert len(failures["rows"]) == CAP and failures["note"] == f"and {60 - CAP} more"
+    assert failures["rows"][0] == ["data/sub0/f003", "copy", 5, "err 3"]
+    assert report.subtitle == "move from file:///a to file:///b/x"
+    md = render(report, "md")
+    assert "| data/sub0/ | 40 | 3.9 KiB | 20 | 20 |" in md
+
+
+def test_migration_report_of_a_plan_alone():
+    from omnifs.migration.report import migration_report
+
+    plan = _move_plan(3)
+    report = migration_report(plan, None, ProviderSettings(name="one", uri="file:///a"),
+                              ProviderSettings(name="two", uri="file:///b"), {})
+    assert [s.heading for s in report.sections] == ["Summary", "Per prefix", "Cost"]
+    note = report.sections[0].blocks[0]
+    assert isinstance(note, Paragraph) and note.note and "not been run" in note.text
+    cost = report.sections[-1]
+    assert any(isinstance(b, Paragraph) and "no cost estimate" in b.text for b in cost.blocks)
