@@ -3,7 +3,7 @@
 # the tools the mount tests and benchmarks drive. Idempotent: installs only
 # what is missing.
 set -euo pipefail
-pkgs=(fuse3 libfuse3-dev pkg-config gcc python3-venv attr sqlite3 rsync git rclone s3fs nodejs npm)
+pkgs=(fuse3 libfuse3-dev pkg-config gcc python3-venv attr sqlite3 rsync git rclone s3fs nodejs npm chromium)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
