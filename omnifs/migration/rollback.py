@@ -43,7 +43,17 @@ from ..copy_options import Options, retrying
 from ..object_copy import copy_object
 from .plan import Entry
 from .planfile import MigrationPlan
-from .verify import BATCH, LIST_CAP, Sides, bounded_map, head, plan_id, saved_prefix, sha256_of
+from .verify import (
+    BATCH,
+    LIST_CAP,
+    Sides,
+    bounded_map,
+    head,
+    plan_id,
+    saved_key,
+    saved_prefix,
+    sha256_of,
+)
 
 
 class Refused(Exception):
@@ -147,22 +157,26 @@ def _remove_copy(sides: Sides, item: MigrationItem, entry: Entry | None,
     return True
 
 
-def _restore_saved(dst: Provider, saved: str, dk: str, options: Options) -> None:
-    """Copy the saved destination object back over ``dk``, its bytes checked."""
+def _restore_saved(dst: Provider, saved: str, dk: str, done: bool, options: Options) -> bool:
+    """Copy the saved destination object back over ``dk``, its bytes checked; False when an
+    unfinished item has no saved copy yet (the run saves before it replaces)."""
     if not saved.startswith("copy:"):
         raise Refused(f"the replaced object was saved as {saved!r}: only copies under "
                       ".omnifs/migrations/ can be restored")
     sk = saved[len("copy:"):]
     s = head(dst, sk, options)
     if s is None:
+        if not done:
+            return False
         raise Refused(f"the saved copy {sk} is gone")
     want = s.sha256 or sha256_of(dst, sk, options)
     copy_object(dst, sk, dst, dk, options=options, src_info=s)
     if sha256_of(dst, dk, options) != want:
         raise Refused("the restored object's SHA-256 differs from the saved copy's")
+    return True
 
 
-def undo_item(sides: Sides, item: MigrationItem, entry: Entry | None,
+def undo_item(sides: Sides, mid: str, item: MigrationItem, entry: Entry | None,
               options: Options | None = None) -> Undone:
     """Undo one item (see the module docstring); errors come back in ``Undone.error``."""
     options = options or Options()
@@ -177,8 +191,11 @@ def undo_item(sides: Sides, item: MigrationItem, entry: Entry | None,
         if item.action == "copy":
             did = "removed" if _remove_copy(sides, item, entry, options) else ""
         elif item.action in ("overwrite", "delete"):
-            if item.saved:
-                _restore_saved(sides.dst, item.saved, sides.dst_key(item.key), options)
+            dk = sides.dst_key(item.key)
+            # not recorded: a run stopped between saving and its catalog write left the
+            # copy at the key the CONTRACT fixes
+            saved = item.saved or f"copy:{saved_key(mid, dk)}"
+            if _restore_saved(sides.dst, saved, dk, done and bool(item.saved), options):
                 did = "restored"
             elif done:
                 raise Refused("no saved copy of the replaced object was recorded")
@@ -212,7 +229,7 @@ def rollback(plan: MigrationPlan, sides: Sides, migrations: Migrations, *, paral
     result = RollbackResult()
     todo = (i for i in migrations.items(mid) if not i.rolled_back)
     batch: list[tuple[str, dict]] = []
-    for u in bounded_map(lambda i: undo_item(sides, i, entries.get(i.key), options),
+    for u in bounded_map(lambda i: undo_item(sides, mid, i, entries.get(i.key), options),
                          todo, parallel):
         result.add(u)
         if on_undo is not None:
@@ -227,14 +244,16 @@ def rollback(plan: MigrationPlan, sides: Sides, migrations: Migrations, *, paral
             batch.clear()
     if batch:
         migrations.update_items(mid, batch)
-    # the saved copies of undone items, last: a rerun still finds those it needs
-    saved = (i.saved[len("copy:"):] for i in migrations.items(mid)
-             if i.rolled_back and i.saved and i.saved.startswith("copy:"))
-    for _ in bounded_map(lambda k: retrying(lambda: sides.dst.delete(k), options), saved,
-                         parallel):
-        result.saved_removed += 1
+    # the saved copies last, so a rerun still finds those it needs: all of them once every
+    # item is undone, else those of the undone items
     if result.counts["failed"] == 0:
+        result.saved_removed = _delete_saved(sides.dst, mid, parallel, options)
         migrations.set_state(mid, "rolled_back")
+    else:
+        saved = (i.saved[len("copy:"):] for i in migrations.items(mid)
+                 if i.rolled_back and i.saved and i.saved.startswith("copy:"))
+        result.saved_removed = sum(1 for _ in bounded_map(
+            lambda k: retrying(lambda: sides.dst.delete(k), options), saved, parallel))
     result.state = migrations.get(mid).state  # type: ignore[union-attr]
     return result
 
@@ -261,8 +280,12 @@ def finalize(plan: MigrationPlan, sides: Sides, migrations: Migrations, *, force
                 raise InvalidInput(f"{unverified} moved object{'s' * (unverified != 1)} not "
                                    "verified: run `omnifs migrate verify` first")
         migrations.set_state(m.id, "finalized")
-    keys = (i.key for i in retrying(lambda: list(sides.dst.list(saved_prefix(m.id),
-                                                                metadata=False)), options)
-            if not i.is_prefix)
-    return sum(1 for _ in bounded_map(lambda k: retrying(lambda: sides.dst.delete(k), options),
-                                      keys, parallel))
+    return _delete_saved(sides.dst, m.id, parallel, options)
+
+
+def _delete_saved(dst: Provider, mid: str, parallel: int, options: Options) -> int:
+    """Delete every copy saved for the migration at the destination; how many there were."""
+    listed = retrying(lambda: [i.key for i in dst.list(saved_prefix(mid), metadata=False)
+                               if not i.is_prefix], options)
+    return sum(1 for _ in bounded_map(lambda k: retrying(lambda: dst.delete(k), options),
+                                      listed, parallel))

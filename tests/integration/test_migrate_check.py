@@ -312,6 +312,8 @@ def test_corrupt_reads_are_caught_and_fast_trusts_native_checksums(pair, tmp_pat
         assert {c.key for c in result.problems} == {f"{i:02}.bin" for i in range(5)}
         assert cat.migrations.item(plan_id(plan), "03.bin").verified == "mismatch"
         assert liar.calls["open_read"] == 5
+        # what verify read is counted with what the run spent
+        assert cat.migrations.usage(plan_id(plan))["dst"]["get_requests"] == 5
         # md5 of single-part uploads on both sides: --fast reads nothing and says ok
         liar.calls.clear()
         fast = verify(plan, sides, migrations=cat.migrations, parallel=2, fast=True)
