@@ -10,15 +10,17 @@ one place to swap for the real ``omnifs migrate run PLAN``.
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from omnifs.catalog import Catalog
 from omnifs.config import load_config
-from omnifs.copy_options import Options
 from omnifs.migration.planfile import load
-from omnifs.migration.rollback import rollback
 from omnifs.migration.verify import Sides, open_sides, plan_id, saved_key, saved_prefix, verify
 from omnifs.object_copy import copy_object
 from omnifs.providers import META_SHA256, open_provider
@@ -325,46 +327,57 @@ def test_corrupt_reads_are_caught_and_fast_trusts_native_checksums(pair, tmp_pat
         cat.close()
 
 
+#: a rollback slowed down by 0.2 s per destination request, printing each undone key
+_SLOW_ROLLBACK = """
+import sys
+from omnifs.catalog import Catalog
+from omnifs.config import load_config
+from omnifs.migration.planfile import load
+from omnifs.migration.rollback import rollback
+from omnifs.migration.verify import Sides, open_sides
+from omnifs.providers.faulty import FaultyProvider
+from omnifs.targets import Resolver
+cfg, plan = load_config(sys.argv[1]), load(sys.argv[2])
+cat = Catalog(cfg.catalog_path(), create=False)
+with Resolver(cfg) as r:
+    s = open_sides(plan, r)
+    slow = Sides(s.src, s.src_prefix, FaultyProvider(s.dst, latency=0.2), s.dst_prefix)
+    rollback(plan, slow, cat.migrations, parallel=2, on_undo=lambda u: print(u.key, flush=True))
+"""
+
+
 @pytest.mark.parametrize("pair", [("gs", "s3")], indirect=True, ids=lambda p: f"{p[0]}-{p[1]}")
-def test_rollback_interrupted_then_rerun_finishes(pair, tmp_path):
-    """A rollback stopped with its catalog marks unwritten (as kill -9 leaves it) is finished
-    by the next one, and nothing is lost on the way."""
+def test_rollback_killed_then_rerun_finishes(pair, tmp_path):
+    """kill -9 in the middle of a move's rollback (sources coming back, saved copies being
+    restored), then `omnifs migrate rollback` again: everything as before, nothing lost."""
     cfg, src, dst = pair
     for i in range(12):
         _put(src, f"r/{i:02}.txt", f"new {i}".encode())
     for i in range(0, 12, 2):
         _put(dst, f"r/{i:02}.txt", f"old {i}".encode())
-    plan_path = tmp_path / "plan.json"
-    run("migrate", "plan", "src:/r", "dst:/r", "--mode", "move", "-o", str(plan_path),
+    plan = tmp_path / "plan.json"
+    run("migrate", "plan", "src:/r", "dst:/r", "--mode", "move", "-o", str(plan),
         config=cfg, check=True)
-    _run(plan_path, cfg)
-    plan = load(plan_path)
+    _run(plan, cfg)
 
-    class Killed(Exception):
-        pass
-
-    seen = []
-
-    def die_after_five(u) -> None:
-        seen.append(u)
-        if len(seen) == 5:
-            raise Killed
-
-    cat = _catalog(cfg)
+    child = subprocess.Popen([sys.executable, "-c", _SLOW_ROLLBACK, str(cfg), str(plan)],
+                             stdout=subprocess.PIPE, cwd=Path(__file__).resolve().parents[2])
     try:
-        with Resolver(load_config(cfg)) as r:
-            sides = open_sides(plan, r)
-            with pytest.raises(Killed):
-                rollback(plan, sides, cat.migrations, parallel=3, on_undo=die_after_five,
-                         options=Options(retries=1))
-            mid = plan_id(plan)
-            assert not any(i.rolled_back for i in cat.migrations.items(mid))
-            assert cat.migrations.get(mid).state == "done"
-            result = rollback(plan, sides, cat.migrations, parallel=3)
-        assert result.counts["failed"] == 0 and result.state == "rolled_back"
-        assert result.counts["sources"] == 12
+        undone = [child.stdout.readline() for _ in range(4)]
+        assert all(undone), "the rollback ended before it could be killed"
+        os.kill(child.pid, signal.SIGKILL)
     finally:
-        cat.close()
+        child.wait(timeout=30)
+        child.stdout.close()
+    assert child.returncode == -signal.SIGKILL
+    assert _state(cfg, plan) == "done"
+    assert _saved(dst, plan)  # still there for the rerun
+    assert 4 <= len(list(src.list("r/"))) < 12  # stopped halfway: some sources are back
+
+    again = run("migrate", "rollback", str(plan), config=cfg)
+    assert again.returncode == 0, again.stderr
+    assert "12 sources restored, 0 failed; 6 saved copies deleted; migration rolled_back" in \
+        _out(again)[0]
     assert {i.key: src.read_bytes(i.key) for i in src.list("r/")} == {
         f"r/{i:02}.txt": f"new {i}".encode() for i in range(12)}
     assert {i.key: dst.read_bytes(i.key) for i in dst.list("")} == {
