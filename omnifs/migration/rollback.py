@@ -266,6 +266,9 @@ def finalize(plan: MigrationPlan, sides: Sides, migrations: Migrations, *, force
     if m.state == "rolled_back":
         raise InvalidInput(f"migration {m.id} was rolled back: there is nothing to finalize")
     if m.state != "finalized":
+        if any(i.rolled_back for i in migrations.items(m.id)):
+            raise InvalidInput(f"migration {m.id} was partly rolled back: finish it with "
+                               "`omnifs migrate rollback`")
         counts = migrations.counts(m.id)
         pending = sum(s.get("pending", {}).get("objects", 0) for s in counts.values())
         failed = sum(s.get("failed", {}).get("objects", 0) for s in counts.values())

@@ -183,6 +183,9 @@ def test_verify_then_rollback(pair, tmp_path):
     assert again.returncode == 0, again.stderr
     assert "0 new removed, 0 restored" in _out(again)[-1]
     assert {i.key: dst.read_bytes(i.key) for i in dst.list("")} == before
+    late = run("migrate", "finalize", str(plan), config=cfg)
+    assert late.returncode == 2
+    assert "was rolled back: there is nothing to finalize" in one_line_error(late)
 
 
 def _move_tree(src, dst) -> None:
