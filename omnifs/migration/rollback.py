@@ -50,8 +50,6 @@ from .verify import (
     bounded_map,
     head,
     plan_id,
-    saved_key,
-    saved_prefix,
     sha256_of,
 )
 
@@ -194,7 +192,7 @@ def undo_item(sides: Sides, mid: str, item: MigrationItem, entry: Entry | None,
             dk = sides.dst_key(item.key)
             # not recorded: a run stopped between saving and its catalog write left the
             # copy at the key the CONTRACT fixes
-            saved = item.saved or f"copy:{saved_key(mid, dk)}"
+            saved = item.saved or f"copy:{sides.saved_key(mid, item.key)}"
             if _restore_saved(sides.dst, saved, dk, done and bool(item.saved), options):
                 did = "restored"
             elif done:
@@ -247,7 +245,7 @@ def rollback(plan: MigrationPlan, sides: Sides, migrations: Migrations, *, paral
     # the saved copies last, so a rerun still finds those it needs: all of them once every
     # item is undone, else those of the undone items
     if result.counts["failed"] == 0:
-        result.saved_removed = _delete_saved(sides.dst, mid, parallel, options)
+        result.saved_removed = _delete_saved(sides, mid, parallel, options)
         migrations.set_state(mid, "rolled_back")
     else:
         saved = (i.saved[len("copy:"):] for i in migrations.items(mid)
@@ -283,12 +281,13 @@ def finalize(plan: MigrationPlan, sides: Sides, migrations: Migrations, *, force
                 raise InvalidInput(f"{unverified} moved object{'s' * (unverified != 1)} not "
                                    "verified: run `omnifs migrate verify` first")
         migrations.set_state(m.id, "finalized")
-    return _delete_saved(sides.dst, m.id, parallel, options)
+    return _delete_saved(sides, m.id, parallel, options)
 
 
-def _delete_saved(dst: Provider, mid: str, parallel: int, options: Options) -> int:
+def _delete_saved(sides: Sides, mid: str, parallel: int, options: Options) -> int:
     """Delete every copy saved for the migration at the destination; how many there were."""
-    listed = retrying(lambda: [i.key for i in dst.list(saved_prefix(mid), metadata=False)
+    dst = sides.dst
+    listed = retrying(lambda: [i.key for i in dst.list(sides.saved_prefix(mid), metadata=False)
                                if not i.is_prefix], options)
     return sum(1 for _ in bounded_map(lambda k: retrying(lambda: dst.delete(k), options),
                                       listed, parallel))

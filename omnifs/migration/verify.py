@@ -80,6 +80,13 @@ class Sides:
     def dst_key(self, key: str) -> str:
         return self.dst_prefix + key
 
+    def saved_key(self, mid: str, key: str) -> str:
+        """Where a run keeps the destination object at ``key`` before replacing it."""
+        return saved_key(self.dst_prefix, mid, key)
+
+    def saved_prefix(self, mid: str) -> str:
+        return saved_prefix(self.dst_prefix, mid)
+
     @classmethod
     def of(cls, plan: MigrationPlan, src: Provider, dst: Provider) -> Sides:
         return cls(src, dir_prefix(plan.src.key), dst, dir_prefix(plan.dst.key))
@@ -106,13 +113,17 @@ def plan_id(plan: MigrationPlan) -> str:
     return migration_id(plan.to_json()["checksum"])
 
 
-def saved_key(mid: str, dst_key: str) -> str:
-    """Where a run keeps the destination object it replaces (the CONTRACT with run)."""
-    return f"{saved_prefix(mid)}{dst_key}"
+def saved_prefix(dst_prefix: str, mid: str) -> str:
+    """Where a run keeps the destination objects it replaces: inside the destination tree,
+    under its reserved ``.omnifs/`` (which plans, copies and verify never list as data), so
+    a bare ``file://`` destination keeps them beside the tree, never at the filesystem root.
+    """
+    return f"{dir_prefix(dst_prefix)}{RESERVED_PREFIX}migrations/{mid}/"
 
 
-def saved_prefix(mid: str) -> str:
-    return f"{RESERVED_PREFIX}migrations/{mid}/"
+def saved_key(dst_prefix: str, mid: str, rel: str) -> str:
+    """The saved copy of the destination object at ``rel`` (relative to the tree)."""
+    return saved_prefix(dst_prefix, mid) + rel
 
 
 class Usage:

@@ -21,7 +21,7 @@ import pytest
 from omnifs.catalog import Catalog
 from omnifs.config import load_config
 from omnifs.migration.planfile import load
-from omnifs.migration.verify import Sides, open_sides, plan_id, saved_key, saved_prefix, verify
+from omnifs.migration.verify import Sides, open_sides, plan_id, saved_prefix, verify
 from omnifs.object_copy import copy_object
 from omnifs.providers import META_SHA256, open_provider
 from omnifs.providers.faulty import FaultyProvider
@@ -54,7 +54,7 @@ def _run(plan_path: Path, cfg: Path) -> None:
                 sk, dk = sides.src_key(e.key), sides.dst_key(e.key)
                 fields: dict = {"state": "done"}
                 if e.action in ("overwrite", "delete"):
-                    keep = saved_key(mid, dk)
+                    keep = sides.saved_key(mid, e.key)
                     copy_object(sides.dst, dk, sides.dst, keep)
                     m.update_items(mid, [(e.key, {"saved": f"copy:{keep}"})])
                 if e.action == "delete":
@@ -112,7 +112,8 @@ def _state(cfg: Path, plan: Path) -> str:
 
 
 def _saved(p, plan: Path) -> list[str]:
-    return sorted(i.key for i in p.list(saved_prefix(plan_id(load(plan)))))
+    got = load(plan)
+    return sorted(i.key for i in p.list(saved_prefix(got.dst.key, plan_id(got))))
 
 
 def _out(proc) -> list[str]:

@@ -44,8 +44,11 @@ def test_rollback_summary_and_failures():
 
 
 def test_saved_copies_live_under_the_migration_id():
-    assert saved_key("0123abcd0123abcd", "into/a b.txt") == \
+    assert saved_key("", "0123abcd0123abcd", "into/a b.txt") == \
         ".omnifs/migrations/0123abcd0123abcd/into/a b.txt"
+    # inside the destination tree: a bare file:// destination never writes at /
+    assert saved_key("tmp/dst", "0123abcd0123abcd", "a") == \
+        "tmp/dst/.omnifs/migrations/0123abcd0123abcd/a"
 
 
 def test_bounded_map_keeps_order_and_takes_few_ahead():
