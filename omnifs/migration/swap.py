@@ -52,6 +52,9 @@ REDO = 3
 MAX_STALLS = 6
 #: seconds between such passes (times the stall count): writers and uploads settle meanwhile
 PAUSE = 0.5
+#: how long after OLD was marked draining every process has seen the mark (the mount
+#: re-reads it every second): OLD is looked at again after that before the swap is done
+SETTLE = 2.5
 
 
 def draining_record(new: str, state: str) -> str:
@@ -106,7 +109,7 @@ class Swap:
                  new: str, *, copies: int, tables: Mapping[str, Mapping[str, object]],
                  rules: Sequence[Rule] = (), delete_old: bool = False, parallel: int = 4,
                  progress: Callable[[SwapStats, int, int], None] | None = None,
-                 pause: float = PAUSE, max_stalls: int = MAX_STALLS):
+                 pause: float = PAUSE, max_stalls: int = MAX_STALLS, settle: float = SETTLE):
         self.catalog_path = catalog_path
         self.providers = dict(providers)
         self.old, self.new = old, new
@@ -116,7 +119,7 @@ class Swap:
         self.delete_old = delete_old
         self.parallel = max(1, parallel)
         self.progress = progress
-        self.pause, self.max_stalls = pause, max_stalls
+        self.pause, self.max_stalls, self.settle = pause, max_stalls, settle
         self.stats = SwapStats()
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -127,9 +130,10 @@ class Swap:
         cat = self._catalog()
         try:
             begin(cat, self.old, self.new)
+            begun = time.monotonic()
             stalls = 0
             with ThreadPoolExecutor(self.parallel, thread_name_prefix="swap") as pool:
-                while inos := cat.replicas.inodes_on(self.old):
+                while inos := self._left(cat, begun):
                     self.stats.passes += 1
                     self.stats.files = max(self.stats.files, len(inos))
                     self.stats.failures = {}
@@ -152,6 +156,15 @@ class Swap:
         finally:
             for c in self._catalogs:
                 c.close()
+
+    def _left(self, cat: Catalog, begun: float) -> list[int]:
+        """Inodes with a replica row on OLD; when none, again once every process saw the mark
+        (a publish that chose OLD just before may still record a replica there)."""
+        inos = cat.replicas.inodes_on(self.old)
+        if inos:
+            return inos
+        time.sleep(max(self.pause, begun + self.settle - time.monotonic()))
+        return cat.replicas.inodes_on(self.old)
 
     def _catalog(self) -> Catalog:
         cat = getattr(self._local, "cat", None)
@@ -254,6 +267,10 @@ class Swap:
             if rep is None:
                 return
             now = self._current(cat, ino)
+            if now is not None and rep.state == "pending" and rep.version > now[0]:
+                # a mount's upload of a version not yet published: its end records the row
+                out.error = f"an upload to {self.old} is still running; retried in the next pass"
+                return
             if now is not None:
                 holders = now[1]
                 if len(holders) < self.copies or (need_new and self.new not in holders):

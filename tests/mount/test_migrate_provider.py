@@ -64,6 +64,14 @@ def _replica_facts(m: Mounted, old: str) -> tuple[list[int], dict[str, int]]:
         cat.close()
 
 
+def _rows(m: Mounted, inos: list[int]) -> list:
+    cat = m.catalog()
+    try:
+        return [(cat.ns.path_of(i), cat.ns.get(i).version, cat.replicas.of(i)) for i in inos]
+    finally:
+        cat.close()
+
+
 class Workload:
     """A writer (new files, overwrites) and a reader (checks contents) in the mount."""
 
@@ -156,7 +164,7 @@ def test_swap_under_live_mount(make_mount):
     assert f"{old} holds no replica any more" in out, out
     assert f"{old} -> {new}:" in proc.stderr, proc.stderr  # the progress line
     on_old, copies = _replica_facts(m, old)
-    assert on_old == []
+    assert on_old == [], _rows(m, on_old)
     short = {p: n for p, n in copies.items() if n < COPIES}
     assert not short, short
     cat = m.catalog()
