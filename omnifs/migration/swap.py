@@ -132,10 +132,12 @@ class Swap:
             begin(cat, self.old, self.new)
             begun = time.monotonic()
             stalls = 0
+            seen: set[int] = set()
             with ThreadPoolExecutor(self.parallel, thread_name_prefix="swap") as pool:
                 while inos := self._left(cat, begun):
                     self.stats.passes += 1
-                    self.stats.files = max(self.stats.files, len(inos))
+                    seen.update(inos)
+                    self.stats.files = len(seen)
                     self.stats.failures = {}
                     before = self.stats.dropped
                     for done, outcome in enumerate(pool.map(self._one, inos), 1):

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from omnifs.catalog import Catalog
+from omnifs.config import load_config
 from tests.cli import one_line_error
 from tests.cli import run as cli
 from tests.cli import write_config as cli_config
@@ -75,8 +76,9 @@ def _rows(m: Mounted, inos: list[int]) -> list:
 class Workload:
     """A writer (new files, overwrites) and a reader (checks contents) in the mount."""
 
-    def __init__(self, mp: Path, files: dict[str, bytes]):
+    def __init__(self, mp: Path, files: dict[str, bytes], catalog: Path):
         self.mp = mp
+        self.catalog = catalog
         self.expected = dict(files)
         self.hot = [f"live/hot{i}.txt" for i in range(4)]
         self.locks = {h: threading.Lock() for h in self.hot}
@@ -88,7 +90,7 @@ class Workload:
         for h in self.hot:
             (mp / h).write_bytes(self._remember(h, _body(h, 0)))
         self.threads = [threading.Thread(target=self._guard, args=(f,), daemon=True)
-                        for f in (self._writer, self._reader)]
+                        for f in (self._writer, self._reader, self._copies)]
 
     def _remember(self, rel: str, data: bytes) -> bytes:
         with self.lock:
@@ -137,6 +139,18 @@ class Workload:
                 self.errors.append(f"reader: {rel}: {len(got)} bytes, expected {len(want)}")
             self.reads += 1
 
+    def _copies(self) -> None:
+        """Every published file keeps ``copies`` synced replicas, in every committed state."""
+        cat = Catalog(self.catalog, create=False)
+        try:
+            while not self.stop.is_set():
+                short = cat.replicas.short_of(COPIES, (), 10)
+                if short:
+                    self.errors.append(f"copies: inodes {short} below {COPIES}")
+                time.sleep(0.1)
+        finally:
+            cat.close()
+
     def __enter__(self) -> Workload:
         for t in self.threads:
             t.start()
@@ -154,7 +168,7 @@ def test_swap_under_live_mount(make_mount):
     files = _tree(m, 40)
     on_old, _ = _replica_facts(m, old)
     assert on_old, "the primary holds files before the swap"
-    with Workload(m.mp, files) as work:
+    with Workload(m.mp, files, load_config(m.config).catalog_path()) as work:
         time.sleep(1.0)
         proc = omnifs("migrate", "provider", old, new, "--parallel", "3", config=m.config)
         time.sleep(1.5)  # writes after the swap still stay off OLD
