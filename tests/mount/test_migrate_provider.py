@@ -21,6 +21,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from omnifs.catalog import Catalog
 from omnifs.config import load_config
 from tests.cli import one_line_error
@@ -162,7 +164,8 @@ class Workload:
             t.join(timeout=60)
 
 
-def test_swap_under_live_mount(make_mount):
+@pytest.mark.parametrize("delete_old", [False, True], ids=["keep-old", "delete-old"])
+def test_swap_under_live_mount(make_mount, delete_old):
     m = make_mount(("s3", "gs", "file"), copies=COPIES, quorum=COPIES)
     old, new, other = m.names
     files = _tree(m, 40)
@@ -170,7 +173,8 @@ def test_swap_under_live_mount(make_mount):
     assert on_old, "the primary holds files before the swap"
     with Workload(m.mp, files, load_config(m.config).catalog_path()) as work:
         time.sleep(1.0)
-        proc = omnifs("migrate", "provider", old, new, "--parallel", "3", config=m.config)
+        proc = omnifs("migrate", "provider", old, new, "--parallel", "3",
+                      *(["--delete-old"] if delete_old else []), config=m.config)
         time.sleep(1.5)  # writes after the swap still stay off OLD
     assert not work.errors, work.errors
     assert work.writes > 10 and work.reads > 10, (work.writes, work.reads)
@@ -190,6 +194,9 @@ def test_swap_under_live_mount(make_mount):
             assert new in reps, rel
     finally:
         cat.close()
+    if delete_old:
+        left = [o.key for o in m.provider(old).list("") if not o.key.startswith(".omnifs/")]
+        assert left == [], left
     # OLD leaves the config: check is clean, a remount reads everything from the others
     m.umount()
     cfg = write_config(m.root, {n: m.settings[n] for n in (new, other)}, copies=COPIES,
