@@ -10,10 +10,11 @@ a replica row on OLD:
    steps of :func:`omnifs.replication.replicate_now` (verified copy, catalog
    record) unless one is there already; a file whose version moved during
    the copy (its NEW row ends ``stale``) is copied again;
-2. when the file has fewer than ``copies`` synced replicas off OLD, more
+2. with ``--delete-old``, NEW's replica read back and hashed unless the
+   copy that made it already verified it (one that fails is marked stale:
+   the next pass copies it again);
+3. when the file has fewer than ``copies`` synced replicas off OLD, more
    copies on stores placement chooses (never OLD);
-3. with ``--delete-old``, NEW's replica read back and hashed unless the
-   copy that made it already verified it;
 4. in one transaction: OLD's row dropped only while the file still has
    ``copies`` synced replicas of its current version off OLD, NEW among
    them; else it is left for a later pass. With ``--delete-old``, OLD's
@@ -200,9 +201,9 @@ class Swap:
         if path is not None:
             out.path = "/" + path.lstrip("/")
             self._to_new(cat, ino, out)
-            self._top_up(cat, ino, out.path, out)
             if self.delete_old:
                 self._verify_new(cat, ino)
+            self._top_up(cat, ino, out.path, out)
         self._drop(cat, ino, out, need_new=path is not None)
 
     def _current(self, cat: Catalog, ino: int) -> tuple[int, set[str]] | None:
