@@ -20,6 +20,12 @@ from omnifs.work import Delete, enqueue
 log = logging.getLogger("omnifs.daemon")
 
 
+def placeable(cat: Catalog, views: Sequence[ProviderView]) -> list[ProviderView]:
+    """``views`` without the providers being swapped out (no new replica goes there)."""
+    draining = cat.draining()
+    return [v for v in views if v.name not in draining]
+
+
 def undefer(catalog: Catalog, kinds: Sequence[str]) -> int:
     """Pending items of ``kinds`` waiting out a backoff become claimable now."""
     return catalog.work.release_deferred(kinds)
@@ -29,6 +35,7 @@ def recreate_elsewhere(catalogs, lost: str, views: Sequence[ProviderView],
                        rules: Sequence[Rule], copies: int) -> int:
     """Drop ``lost``'s replica rows; queue new copies on other providers. Returns copies queued."""
     cat: Catalog = catalogs.get()
+    views = placeable(cat, views)
     queued = 0
     for ino in cat.replicas.inodes_on(lost):
         inode = cat.ns.get(ino)
@@ -67,6 +74,7 @@ def repair(catalogs, views: Sequence[ProviderView], rules: Sequence[Rule], copie
     """
     cat: Catalog = catalogs.get()
     lost = {v.name for v in views if v.status == "lost"}
+    views = placeable(cat, views)
     queued = 0
     for ino in cat.replicas.short_of(copies, lost, limit):
         with cat.transaction():

@@ -76,7 +76,8 @@ import trio
 log = logging.getLogger("omnifs.mount")
 
 
-#: queued-work counts (placement's load) are re-read at most this often
+#: queued-work counts (placement's load) and the draining providers are re-read at most
+#: this often
 LOAD_TTL = 1.0
 #: files up to this size are uploaded from a copy in memory, so their uploads may outlive
 #: the close (mountfs/quorum.py); bigger ones are read from the staging file by every upload
@@ -105,19 +106,23 @@ class Placer:
         self.quorum = max(1, min(config.write_quorum, self.copies))
         self.balance = self.quorum < self.copies
         self._load: dict[str, int] = {}
+        #: providers `omnifs migrate provider` is swapping out: they take no new replica
+        self._draining: set[str] = set()
         self._load_at = float("-inf")
 
     def load(self) -> dict[str, int]:
         now = time.monotonic()
         if now - self._load_at >= LOAD_TTL:
             self._load, self._load_at = self.cat.work.queued_by_provider(), now
+            self._draining = set(self.cat.draining())
         return self._load
 
     def views(self, down: Collection[str] = frozenset()) -> list[ProviderView]:
         status = self.stores.statuses()
         for name in down:
             status[name] = DOWN
-        return views_from_config(self.tables, status, self.load())
+        load = self.load()
+        return views_from_config(self.tables, status, load, draining=self._draining)
 
     def allowed(self, path: str) -> list[str]:
         """Providers ``path`` may live on (governance rules), config order."""

@@ -10,7 +10,8 @@ a stale or repeated item does the right thing or nothing:
     copy the current version from a synced replica to ``provider`` at the
     file's current path's key (``omnifs.layout.object_key``: the path, or the
     fallback key of a path too long for the store); obsolete once the inode is
-    gone or already synced.
+    gone or already synced, or while ``provider`` is being swapped out
+    (``Catalog.draining``: placement puts the copy elsewhere).
 ``move``
     server-side copy ``src`` -> the key of the file's current path, then
     delete ``src``; obsolete when the replica no longer sits at ``src``.
@@ -310,7 +311,8 @@ def _replicate(cat: Catalog, providers: dict[str, Provider], work: Replicate,
                on_copy: Callable[[Copied], None] | None = None) -> int:
     ino, target = work.inode, work.provider
     inode = cat.ns.get(ino)
-    if inode is None or inode.kind != "file" or target not in providers:
+    if (inode is None or inode.kind != "file" or target not in providers
+            or target in cat.draining()):
         return 0
     path = cat.ns.path_of(ino)
     if path is None:
@@ -361,6 +363,16 @@ def _replicate(cat: Catalog, providers: dict[str, Provider], work: Replicate,
             and not cat.replicas.holders(target, existing.key)):
         delete_object(providers[target], existing.key)
     return copied.nbytes
+
+
+def replicate_now(cat: Catalog, providers: dict[str, Provider], ino: int, provider: str, *,
+                  cache: BlockCache | None = None) -> int:
+    """Give ``ino`` a synced replica of its current version on ``provider`` now; bytes copied.
+
+    The replicate item's steps, without the queue (``omnifs migrate provider``).
+    Raises Retry or an OmnifsError like :func:`execute`.
+    """
+    return _replicate(cat, providers, Replicate(inode=ino, provider=provider), cache)
 
 
 def current_meta(cat: Catalog, inode) -> dict[str, str]:

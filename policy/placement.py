@@ -16,6 +16,10 @@ rules: glob paths -> region patterns):
    providers share new writes when ``write_quorum < copies``), else by config
    order (the first provider is the "primary").
 
+Draining providers (being swapped out by ``omnifs migrate provider``) take
+no new replica: :func:`views_from_config` leaves them out of the views
+placement chooses from, while reads still rank their replicas.
+
 Down providers may still appear in ``targets`` when there are not enough
 others (they are caught up when they return), but never in ``write_now``:
 close succeeds as long as one allowed provider is up.
@@ -26,7 +30,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -233,13 +237,20 @@ def rank_reads(holders: Iterable[ProviderView]) -> list[ProviderView]:
 def views_from_config(provider_tables: Mapping[str, Mapping[str, object]],
                       status: Mapping[str, str] | None = None,
                       load: Mapping[str, float] | None = None,
-                      latency: Mapping[str, float | None] | None = None) -> list[ProviderView]:
-    """ProviderViews from ``Config.provider_tables`` (config order) and live state."""
+                      latency: Mapping[str, float | None] | None = None,
+                      draining: Collection[str] = ()) -> list[ProviderView]:
+    """ProviderViews from ``Config.provider_tables`` (config order) and live state.
+
+    ``draining`` providers are left out: placement never chooses them, so no
+    new replica lands there (their ``order`` stays their config position).
+    """
     status = status or {}
     load = load or {}
     latency = latency or {}
     views = []
     for i, (name, table) in enumerate(provider_tables.items()):
+        if name in draining:
+            continue
         weight = table.get("weight", 1.0)
         cost = table.get("cost_per_gb", 0.0)
         views.append(ProviderView(

@@ -48,6 +48,9 @@ CatalogError = sqlite3.Error
 #: meta key of :meth:`Catalog.catalog_id`
 CATALOG_ID_KEY = "catalog_id"
 
+#: meta keys of :meth:`Catalog.draining`: this prefix and the provider's name
+DRAINING_PREFIX = "draining:"
+
 
 class NoCatalog(OmnifsError):
     """A read-only command found no catalog: it says how to get one instead of making it."""
@@ -171,6 +174,22 @@ class Catalog:
         """Every meta row whose key starts with ``prefix``."""
         return dict(self.db.execute("SELECT key, value FROM meta WHERE substr(key, 1, ?) = ?",
                                     (len(prefix), prefix)).fetchall())
+
+    # -- providers being swapped out (omnifs migrate provider) --------------
+    def draining(self) -> dict[str, str]:
+        """Providers no new replica may be placed on (name -> the swap's record).
+
+        Every process places replicas (the mount, the daemon, the CLI), so the
+        flag lives here; reads may still use the provider's replicas.
+        """
+        return {k[len(DRAINING_PREFIX):]: v
+                for k, v in self.meta_items(DRAINING_PREFIX).items()}
+
+    def set_draining(self, provider: str, record: str) -> None:
+        self.set_meta(DRAINING_PREFIX + provider, record)
+
+    def clear_draining(self, provider: str) -> None:
+        self.db.execute("DELETE FROM meta WHERE key = ?", (DRAINING_PREFIX + provider,))
 
     def catalog_id(self) -> str:
         """This catalog's identity, made once and kept by snapshots, dump and load.

@@ -265,3 +265,13 @@ def test_views_from_config():
     assert vs[0].load == 3 and vs[0].latency == 0.1
     assert vs[1].region == "europe-west1" and vs[1].status == "down"
     assert vs[2].region is None and vs[2].status == "unknown" and vs[2].order == 2
+
+
+def test_draining_provider_takes_no_new_replica():
+    """``omnifs migrate provider`` marks OLD draining: placement never chooses it."""
+    tables = {"old": {"weight": 5}, "b": {}, "c": {}}
+    vs = views_from_config(tables, draining={"old"})
+    assert [(v.name, v.order) for v in vs] == [("b", 1), ("c", 2)]
+    for i in range(20):
+        p = place(f"/f{i}", vs, [], copies=2)
+        assert sorted(p.targets) == ["b", "c"] and "old" not in p.write_now

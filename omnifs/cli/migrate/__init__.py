@@ -6,6 +6,7 @@ Each module of this package adds its steps to the ``migrate`` group with
 * :mod:`.plan`: ``migrate plan``, ``migrate show`` (what the migration would do, priced).
 * :mod:`.check`: ``migrate verify``, ``rollback``, ``finalize`` (check, undo, accept a run).
 * :mod:`.report`: ``migrate report`` (md, html or json: what the run did and what it cost).
+* :mod:`.provider`: ``migrate provider OLD NEW`` (swap a store under a live mount).
 
 Bad input (SRC = DST, overlapping trees, an edited plan, an unknown provider
 or URI) is one line on stderr and exit status 2.
