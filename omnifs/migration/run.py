@@ -120,6 +120,7 @@ class MigrationRun:
         self._usage_run: Counter[tuple[str, str]] = Counter()
         self._usage_base: dict[str, dict[str, float]] = {}
         self._last_flush = time.monotonic()
+        self._last_progress = 0.0
         self._n: Counter[str] = Counter()
         self._budget: Budget | None = None
         self._stop = threading.Event()
@@ -265,8 +266,9 @@ class MigrationRun:
                    or now - self._last_flush >= self.o.batch_seconds)
         if due:
             self.flush()
-            if self.o.progress is not None:
-                self.o.progress(self.progress())
+        if self.o.progress is not None and now - self._last_progress >= self.o.interval:
+            self._last_progress = now
+            self.o.progress(self.progress())
         if self.outage.gave_up is not None:
             self._stop.set()
 
