@@ -35,7 +35,6 @@ usage (:func:`.costing.usage_cost`) plus the next object would exceed it.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import itertools
 import logging
 import queue
@@ -57,6 +56,7 @@ from ..object_copy import copy_object
 from ..same_store import same_store
 from ..tree_copy import dir_prefix
 from .budget import Budget, check_estimate, expected_usage, merged
+from .compare import same_bytes
 from .costing import price_of
 from .outage import Outage
 from .outcome import RunProgress, RunResult
@@ -124,6 +124,8 @@ class MigrationRun:
         self._n: Counter[str] = Counter()
         self._budget: Budget | None = None
         self._stop = threading.Event()
+        #: set when the run ends by an exception: workers leave what is queued
+        self._abort = threading.Event()
         self._stopped: str | None = None
         self._queue: queue.Queue[MigrationItem | None] = queue.Queue(self.o.parallel * 2)
         bucket = TokenBucket(self.o.bandwidth) if self.o.bandwidth else None
@@ -171,8 +173,13 @@ class MigrationRun:
             w.start()
         try:
             self._dispatch()
-        finally:
+        except BaseException:  # Ctrl-C, a catalog error: the items not begun stay pending
+            self._abort.set()
             self._stop_workers(workers)
+            self.flush()
+            m.set_state(self.mid, "incomplete", finished_at=time.time())
+            raise
+        self._stop_workers(workers)
         return self._finish()
 
     def _dispatch(self) -> None:
@@ -317,7 +324,7 @@ class MigrationRun:
             item = self._queue.get()
             if item is None:
                 return
-            if self._stop.is_set() and self.outage.gave_up is not None:
+            if self._abort.is_set() or self.outage.gave_up is not None:
                 self._release_cost(item)
                 continue
             try:
@@ -366,7 +373,7 @@ class MigrationRun:
         fields: dict[str, Any] = {}
         outcome = "skipped"
         if item.action in ("copy", "overwrite") and item.verified != "ok":
-            if item.started_at is not None and self._matches(e, skey, dkey) is True:
+            if item.started_at is not None and self._matches(skey, dkey) is True:
                 outcome = "resumed"
             else:
                 if item.action == "overwrite":
@@ -380,7 +387,7 @@ class MigrationRun:
                     fields["sha256"] = out.sha256
         if self.move and e.delete_source and not item.source_deleted:
             if item.verified != "ok":
-                verdict = self._matches(e, skey, dkey)
+                verdict = self._matches(skey, dkey)
                 if verdict is not True:
                     self._record(item.key, {"verified": verdict})
                     raise Mismatch("the destination does not hold the source's bytes "
@@ -427,32 +434,9 @@ class MigrationRun:
             item.saved = saved
             self._record(item.key, {"saved": saved}, commit=True)
 
-    def _matches(self, e: Entry, skey: str, dkey: str) -> bool | str:
+    def _matches(self, skey: str, dkey: str) -> bool | str:
         """Does the destination hold the source's bytes? True, 'missing' or 'mismatch'."""
-        self._count(DST, "head_requests")
-        try:
-            got = retrying(lambda: self.dst.head(dkey), self.o.copy)
-        except NotFound:
-            return "missing"
-        self._count(SRC, "head_requests")
-        src = retrying(lambda: self.src.head(skey), self.o.copy)
-        if got.size != src.size:
-            return "mismatch"
-        want = src.sha256 or self._hash(skey, src.size)
-        return True if got.sha256 == want else "mismatch"
-
-    def _hash(self, skey: str, size: int) -> str:
-        """The source's SHA-256 by reading it (a source without one recorded)."""
-        self._count(SRC, "get_requests")
-        self._count(SRC, "bytes_out", size)
-        h = hashlib.sha256()
-        f = self.src.open_read(skey)
-        try:
-            while chunk := f.read(1 << 20):
-                h.update(chunk)
-        finally:
-            f.close()
-        return h.hexdigest()
+        return same_bytes(self.src, skey, self.dst, dkey, self.o.copy, self._count)
 
 
 def _nested(flat: Counter[tuple[str, str]]) -> dict[str, dict[str, float]]:
