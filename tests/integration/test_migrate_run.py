@@ -186,6 +186,30 @@ def test_kill_9_then_rerun_copies_every_object_once(make_settings, tmp_path):
     dst.close()
 
 
+def test_a_started_item_whose_copy_completed_is_not_copied_again(make_provider, tmp_path):
+    src, inner = make_provider("file", name="src"), make_provider("file", name="dst")
+    dst = FaultyProvider(inner)
+    for i in range(5):
+        _put(src, f"a/{i}.bin", os.urandom(3000))
+    plan = _file_plan(src, dst)
+    mid = migration_id(plan.to_json()["checksum"])
+    cat = Catalog(tmp_path / "c.db")
+    opts = RunOptions(parallel=2, copy=Options(server_side=False))
+    assert MigrationRun(cat, plan, src, dst, opts).run().copied == 5
+    # what kill -9 leaves: three copies complete whose "done" was not committed yet,
+    # one begun whose upload never completed
+    cat.migrations.update_items(mid, [(f"{i}.bin", {"state": "pending", "finished_at": None})
+                                      for i in range(4)])
+    inner.delete("b/3.bin")
+    cat.migrations.set_state(mid, "running")
+    dst.calls.clear()
+    again = MigrationRun(cat, plan, src, dst, opts).run()
+    assert (again.resumed, again.copied, again.state) == (3, 1, "done")
+    assert dst.calls["write"] == 1
+    assert inner.read_bytes("b/3.bin") == src.read_bytes("a/3.bin")
+    cat.close()
+
+
 def test_failed_objects_exit_1_and_the_rerun_retries_only_those(pair_s3_gs, tmp_path):
     cfg, src, dst = pair_s3_gs
     for i in range(6):
