@@ -14,8 +14,8 @@ from collections import Counter
 from decimal import Decimal
 from typing import Any
 
-from omnifs.prices import StorePrice
-from omnifs.providers import InvalidInput
+from omnifs.prices import PriceOverride
+from omnifs.providers import InvalidInput, ProviderSettings
 
 from .costing import usage_cost
 
@@ -66,30 +66,38 @@ def merged(*usages: Usage) -> Usage:
 
 
 class Budget:
-    """Reserves each item's expected cost before it starts; ``release`` when it ends."""
+    """Reserves each item's expected usage before it starts; ``release`` when it ends.
 
-    def __init__(self, limit: Decimal, prices: tuple[StorePrice, StorePrice]):
+    The usage spent, in flight and next is priced in one sum, so objects too cheap
+    to show at 0.0001 of the currency one by one still add up.
+    """
+
+    def __init__(self, limit: Decimal, src: ProviderSettings, dst: ProviderSettings,
+                 overrides: dict[str, PriceOverride]):
         self.limit = limit
-        self.prices = prices
+        self._sides = (src, dst, overrides)
         self._lock = threading.Lock()
-        self._inflight = Decimal(0)
+        self._inflight: Usage = {}
 
     def cost(self, usage: Usage) -> Decimal:
-        return usage_cost(usage, *self.prices)
+        return usage_cost(usage, *self._sides).total
 
     def reserve(self, spent: Usage, item: Usage) -> str | None:
         """None when ``item`` fits (it is then reserved), else why the run stops (one line)."""
-        nxt = self.cost(item)
         with self._lock:
-            so_far = self.cost(spent) + self._inflight
-            if so_far + nxt > self.limit:
+            so_far = self.cost(merged(spent, self._inflight))
+            total = self.cost(merged(spent, self._inflight, item))
+            if total > self.limit:
                 return (f"stopped before exceeding --max-cost {self.limit}: spent "
-                        f"{so_far:.4f}, the next object would cost {nxt:.4f} more; "
+                        f"{so_far}, the next object would bring it to {total}; "
                         "the objects left stay pending")
-            self._inflight += nxt
+            self._inflight = merged(self._inflight, item)
         return None
 
     def release(self, item: Usage) -> None:
-        nxt = self.cost(item)
         with self._lock:
-            self._inflight -= nxt
+            self._inflight = merged(self._inflight, _negated(item))
+
+
+def _negated(u: Usage) -> Usage:
+    return {side: {kind: -n for kind, n in kinds.items()} for side, kinds in u.items()}

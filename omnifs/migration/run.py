@@ -48,7 +48,7 @@ from typing import Any
 
 from omnifs.catalog import Catalog
 from omnifs.catalog.migrations import MigrationItem, migration_id
-from omnifs.prices import StorePrice
+from omnifs.prices import PriceOverride
 from omnifs.providers import InvalidInput, NotFound, ObjectInfo, OmnifsError, Provider
 
 from ..copy_options import Options, retrying
@@ -57,7 +57,6 @@ from ..same_store import same_store
 from ..tree_copy import dir_prefix
 from .budget import Budget, check_estimate, expected_usage, merged
 from .compare import same_bytes
-from .costing import price_of
 from .outage import Outage
 from .outcome import RunProgress, RunResult
 from .plan import Entry
@@ -102,7 +101,7 @@ class MigrationRun:
 
     def __init__(self, cat: Catalog, plan: MigrationPlan, src: Provider, dst: Provider,
                  options: RunOptions | None = None,
-                 prices: tuple[StorePrice, StorePrice] | None = None):
+                 overrides: dict[str, PriceOverride] | None = None):
         self.cat, self.plan, self.src, self.dst = cat, plan, src, dst
         self.o = options or RunOptions()
         if self.o.parallel < 1:
@@ -113,7 +112,8 @@ class MigrationRun:
         self.entries = {(e.key, e.action): e for e in plan.entries}
         self.move = plan.mode == "move"
         self.server_side = self.o.copy.server_side and same_store(src, dst)
-        self._prices = prices
+        #: the config's [prices] tables, for --max-cost
+        self._overrides = overrides or {}
         self._lock = threading.RLock()
         self._updates: dict[str, dict[str, Any]] = {}
         self._usage_new: Counter[tuple[str, str]] = Counter()
@@ -140,9 +140,9 @@ class MigrationRun:
         if self.o.max_cost is None:
             return
         check_estimate(self.plan.estimate, self.o.max_cost)
-        prices = self._prices or (price_of(self.src.settings, {}),
-                                  price_of(self.dst.settings, {}))
-        self._budget = Budget(self.o.max_cost, prices)
+        self._budget = Budget(self.o.max_cost, self.src.settings, self.dst.settings,
+                              self._overrides)
+        self._budget.cost({})  # a store no table prices: refused now, in one line
 
     def run(self) -> RunResult:
         self.check_cost()

@@ -13,14 +13,7 @@ from __future__ import annotations
 from omnifs.providers import NotFound, Provider
 
 from ..copy_options import Options, retrying
-
-#: where a migration keeps the destination objects it replaced or deleted
-SAVED_ROOT = ".omnifs/migrations"
-
-
-def saved_key(mid: str, dst_key: str) -> str:
-    """The key the old object of ``dst_key`` (a key of the destination provider) is kept at."""
-    return f"{SAVED_ROOT}/{mid}/{dst_key}"
+from .verify import saved_key
 
 
 def keep_old(dst: Provider, mid: str, dst_key: str, options: Options) -> str | None:

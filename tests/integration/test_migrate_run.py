@@ -29,7 +29,7 @@ from omnifs.migration.costing import plan_estimate
 from omnifs.migration.plan import plan_migration
 from omnifs.migration.planfile import MigrationPlan, Place, load
 from omnifs.migration.run import MigrationRun, RunOptions
-from omnifs.prices import PriceOverride, store_price
+from omnifs.prices import PriceOverride
 from omnifs.providers import META_SHA256, InvalidInput, open_provider
 from omnifs.providers.faulty import FaultyProvider
 from omnifs.targets import Resolver
@@ -325,12 +325,11 @@ def test_max_cost_stops_the_run_before_exceeding_it(make_provider, tmp_path):
     for i in range(5):
         _put(src, f"a/{i}.bin", os.urandom(MiB))
     plan = _file_plan(src, dst)
-    expensive = store_price("file", name="src", override=PriceOverride(
-        prices={"egress_internet_per_gb": Decimal(1024)}))  # 1 USD per MiB read
-    cheap = store_price("file", name="dst")
+    # 1 USD per MiB read from src
+    expensive = {"src": PriceOverride(prices={"egress_internet_per_gb": Decimal(1024)})}
     cat = Catalog(tmp_path / "c.db")
     opts = RunOptions(parallel=3, max_cost=Decimal("2.5"), copy=Options(server_side=False))
-    result = MigrationRun(cat, plan, src, dst, opts, prices=(expensive, cheap)).run()
+    result = MigrationRun(cat, plan, src, dst, opts, overrides=expensive).run()
     assert result.copied == 2 and result.pending == 3 and result.state == "incomplete"
     assert result.stopped and result.stopped.startswith("stopped before exceeding --max-cost 2.5")
     with pytest.raises(InvalidInput, match="no cost estimate"):

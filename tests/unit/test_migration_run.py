@@ -1,5 +1,6 @@
-"""The pure parts of ``migrate run``: rates, the shared bandwidth limit, pricing what a run
-spent, the max-cost budget, the outage pause and the summary lines."""
+"""The pure parts of ``migrate run``: rates, the shared bandwidth limit, the max-cost budget
+(what a run spent priced with what it is about to spend), the outage pause and the summary
+lines."""
 
 from __future__ import annotations
 
@@ -10,13 +11,12 @@ from decimal import Decimal
 import pytest
 
 from omnifs.migration.budget import Budget, check_estimate, expected_usage, merged
-from omnifs.migration.costing import usage_cost
 from omnifs.migration.outage import Outage
 from omnifs.migration.outcome import RunResult, failure_lines, summary_lines
-from omnifs.migration.saved import saved_key
 from omnifs.migration.throttle import TokenBucket, parse_rate
-from omnifs.prices import PriceOverride, store_price
-from omnifs.providers import InvalidInput, NotFound, Unavailable
+from omnifs.migration.verify import saved_key
+from omnifs.prices import PriceOverride
+from omnifs.providers import InvalidInput, NotFound, ProviderSettings, Unavailable
 
 MiB = 1024 * 1024
 
@@ -48,28 +48,6 @@ def test_token_bucket_is_shared_by_threads():
     assert 1.8 <= time.monotonic() - t0 <= 3.5
 
 
-def _price(scheme: str, name: str, **prices: float):
-    over = PriceOverride(prices={k: Decimal(str(v)) for k, v in prices.items()})
-    return store_price(scheme, override=over, name=name)
-
-
-def test_usage_cost_prices_egress_requests_and_storage():
-    src = _price("s3", "src", egress_internet_per_gb=0.09, read_per_1000=0.4,
-                 write_per_1000=5, list_per_1000=5)
-    dst = _price("gs", "dst", write_per_1000=5, storage_per_gb_month=0.02, read_per_1000=0.4)
-    gb = 2**30
-    usage = {"src": {"get_requests": 1000, "head_requests": 1000, "bytes_out": 2 * gb,
-                     "list_requests": 2},
-             "dst": {"put_requests": 1000, "copy_requests": 1000, "bytes_in": 2 * gb,
-                     "delete_requests": 50, "head_requests": 0}}
-    # egress 2 GB x 0.09 + 2,000 reads x 0.0004 + 2 lists x 0.005
-    # + 2,000 writes x 0.005 + 2 GB x 0.02 storage; deletes free
-    want = (Decimal("0.18") + Decimal("0.8") + Decimal("0.01") + Decimal("10")
-            + Decimal("0.04"))
-    assert usage_cost(usage, src, dst) == want
-    assert usage_cost({}, src, dst) == 0
-
-
 def test_expected_usage_per_action():
     assert expected_usage("copy", 10, server_side=False, move=False) == {
         "src": {"get_requests": 1, "bytes_out": 10},
@@ -85,19 +63,34 @@ def test_expected_usage_per_action():
 
 
 def test_budget_reserves_in_flight_objects_and_stops_before_the_limit():
-    src = _price("s3", "src", egress_internet_per_gb=1024)  # 1 per MiB read
-    dst = _price("gs", "dst", write_per_1000=0, storage_per_gb_month=0)
-    b = Budget(Decimal("2.5"), (src, dst))
+    src = ProviderSettings(name="src", uri="file:///a")
+    dst = ProviderSettings(name="dst", uri="file:///b")
+    over = {"src": PriceOverride(prices={"egress_internet_per_gb": Decimal(1024)})}
+    b = Budget(Decimal("2.5"), src, dst, over)  # 1 per MiB read
     one = expected_usage("copy", MiB, server_side=False, move=False)
+    assert b.cost(one) == 1
     assert b.reserve({}, one) is None
     assert b.reserve({}, one) is None  # 2 in flight
     why = b.reserve({}, one)
-    assert why is not None and why.startswith("stopped before exceeding --max-cost 2.5")
+    assert why == ("stopped before exceeding --max-cost 2.5: spent 2.0000, the next object "
+                   "would bring it to 3.0000; the objects left stay pending")
     b.release(one)
     b.release(one)
     spent = {"src": {"bytes_out": 2 * MiB}}  # the two finished: now counted as spent
     assert b.reserve(spent, one) is not None
     assert b.reserve({"src": {"bytes_out": MiB}}, one) is None
+
+
+def test_budget_adds_objects_too_cheap_to_show_one_by_one():
+    b = Budget(Decimal("0.0001"), ProviderSettings(name="s", uri="s3://a"),
+               ProviderSettings(name="d", uri="gs://b"), {})
+    tiny = expected_usage("copy", 10, server_side=False, move=False)
+    assert b.cost(tiny) == 0  # rounded away alone
+    n = 0
+    while b.reserve({}, tiny) is None:
+        n += 1
+        assert n < 1000
+    assert n > 1
 
 
 def test_check_estimate():

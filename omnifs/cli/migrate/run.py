@@ -20,7 +20,6 @@ from decimal import Decimal, InvalidOperation
 from omnifs.providers import InvalidInput
 
 from ...config import load_config
-from ...migration.costing import price_of
 from ...migration.outcome import RunProgress, failure_lines, summary_lines
 from ...migration.planfile import MigrationPlan, Place, load
 from ...migration.run import MigrationRun, RunOptions
@@ -122,17 +121,13 @@ def cmd_run(args) -> int:
         plan = _plan(args.plan, cat.catalog_id())
         with Resolver(cfg) as r:
             src, dst = _target(r, plan.src, "SRC"), _target(r, plan.dst, "DST")
-            prices = None
-            if max_cost is not None:
-                prices = (price_of(src.provider.settings, cfg.prices),
-                          price_of(dst.provider.settings, cfg.prices))
             with _progress(args.progress) as cb:
                 opts = RunOptions(parallel=args.parallel, bandwidth=rate, max_cost=max_cost,
                                   attempts=args.attempts, wait_down=args.wait_down,
                                   progress=cb,
                                   interval=0.5 if args.progress == "json" else 0.1)
                 result = MigrationRun(cat, plan, src.provider, dst.provider, opts,
-                                      prices).run()
+                                      cfg.prices).run()
     finally:
         cat.close()
     for line in failure_lines(result.failed):
