@@ -1,9 +1,9 @@
 """Does a destination object hold its source's bytes? The check a resumed item and a move's
 source deletion rely on: equal size and equal SHA-256.
 
-The destination's SHA-256 is the one the copy engine recorded in its metadata;
-the source's is its own recorded one, or, for a source without one, the hash
-of a full read of it (never trusted from the destination alone).
+Each side's SHA-256 is the one recorded in its metadata (the copy engine records
+it on every object it writes), or, where none is recorded, the hash of a full
+read of the object: an object put there by another tool is read, never assumed.
 """
 
 from __future__ import annotations
@@ -31,19 +31,24 @@ def same_bytes(src: Provider, skey: str, dst: Provider, dkey: str, options: Opti
     have = retrying(lambda: src.head(skey), options)
     if got.size != have.size:
         return "mismatch"
-    want = have.sha256 or source_sha256(src, skey, have.size, count)
-    return True if got.sha256 == want else "mismatch"
+    want = have.sha256 or read_sha256(src, skey, options, count, "src")
+    held = got.sha256 or read_sha256(dst, dkey, options, count, "dst")
+    return True if held == want else "mismatch"
 
 
-def source_sha256(src: Provider, key: str, size: int, count: Count) -> str:
-    """The SHA-256 of a source object, by reading it whole."""
-    count("src", "get_requests", 1)
-    count("src", "bytes_out", size)
-    h = hashlib.sha256()
-    f = src.open_read(key)
-    try:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    finally:
-        f.close()
-    return h.hexdigest()
+def read_sha256(p: Provider, key: str, options: Options, count: Count, side: str) -> str:
+    """The SHA-256 of an object, by reading it whole (a transient error restarts the read)."""
+    def once() -> str:
+        h = hashlib.sha256()
+        n = 0
+        try:
+            with p.open_read(key) as f:
+                while chunk := f.read(1 << 20):
+                    h.update(chunk)
+                    n += len(chunk)
+        finally:
+            count(side, "get_requests", 1)
+            count(side, "bytes_out", n)
+        return h.hexdigest()
+
+    return retrying(once, options)

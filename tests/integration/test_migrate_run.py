@@ -260,6 +260,8 @@ def test_move_deletes_sources_only_after_verification(make_settings, tmp_path):
     _put(src, "m/new #1.txt", b"new")
     _put(src, "m/sub/same.txt", b"same")
     _put(dst, "n/sub/same.txt", b"same")
+    _put(src, "m/plain.txt", b"plain")
+    dst.write_bytes("n/plain.txt", b"plain")  # no SHA-256 recorded: read to verify it
     _put(src, "m/tampered.txt", b"1234")
     _put(dst, "n/tampered.txt", b"1234")
     plan = tmp_path / "move.json"
@@ -269,8 +271,9 @@ def test_move_deletes_sources_only_after_verification(make_settings, tmp_path):
     proc = run("migrate", "run", str(plan), "--attempts", "1", config=cfg)
     assert proc.returncode == 1
     assert "failed: tampered.txt" in proc.stderr.decode()
-    assert "moved: 2 source objects deleted" in proc.stderr.decode()
+    assert "moved: 3 source objects deleted" in proc.stderr.decode()
     assert not src.exists("m/new #1.txt") and not src.exists("m/sub/same.txt")
+    assert not src.exists("m/plain.txt") and dst.read_bytes("n/plain.txt") == b"plain"
     assert dst.read_bytes("n/new #1.txt") == b"new"
     assert src.read_bytes("m/tampered.txt") == b"1234"  # kept: its copy is not verified
     cat = _catalog(cfg)
