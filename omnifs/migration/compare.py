@@ -16,7 +16,7 @@ from omnifs.providers import NotFound, Provider
 from ..copy_options import Options, retrying
 
 #: count(side, kind, n): the usage counters of the run ("src"/"dst", "head_requests", ...)
-Count = Callable[[str, str, float], None]
+Count = Callable[[str, str, int], None]
 
 
 def same_bytes(src: Provider, skey: str, dst: Provider, dkey: str, options: Options,

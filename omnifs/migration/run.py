@@ -246,7 +246,7 @@ class MigrationRun:
             if commit:
                 self.flush()
 
-    def _count(self, side: str, kind: str, n: float = 1) -> None:
+    def _count(self, side: str, kind: str, n: int = 1) -> None:
         with self._lock:
             self._usage_new[(side, kind)] += n
             self._usage_run[(side, kind)] += n
