@@ -61,7 +61,7 @@ from .outage import Outage
 from .outcome import RunProgress, RunResult
 from .plan import Entry
 from .planfile import MigrationPlan
-from .saved import keep_old
+from .saved import keep_old, one_runner
 from .throttle import MeteredStats, TokenBucket
 
 log = logging.getLogger("omnifs.migrate")
@@ -146,6 +146,10 @@ class MigrationRun:
 
     def run(self) -> RunResult:
         self.check_cost()
+        with one_runner(self.cat.path, self.mid):
+            return self._run()
+
+    def _run(self) -> RunResult:
         m = self.cat.migrations
         p = self.plan
         mig = m.create(self.mid, plan_checksum=self.checksum, src=p.src.given, dst=p.dst.given,

@@ -29,6 +29,7 @@ from omnifs.migration.costing import plan_estimate
 from omnifs.migration.plan import plan_migration
 from omnifs.migration.planfile import MigrationPlan, Place, load
 from omnifs.migration.run import MigrationRun, RunOptions
+from omnifs.migration.saved import one_runner
 from omnifs.prices import PriceOverride
 from omnifs.providers import META_SHA256, InvalidInput, open_provider
 from omnifs.providers.faulty import FaultyProvider
@@ -203,6 +204,9 @@ def test_a_started_item_whose_copy_completed_is_not_copied_again(make_provider, 
     inner.delete("b/3.bin")
     cat.migrations.set_state(mid, "running")
     dst.calls.clear()
+    with one_runner(cat.path, mid), pytest.raises(InvalidInput, match="run by another process"):
+        MigrationRun(cat, plan, src, dst, opts).run()  # at the same time as another run
+    assert dst.calls["write"] == 0
     again = MigrationRun(cat, plan, src, dst, opts).run()
     assert (again.resumed, again.copied, again.state) == (3, 1, "done")
     assert dst.calls["write"] == 1
