@@ -375,7 +375,7 @@ def test_bandwidth_limits_all_workers_together(make_provider, tmp_path):
 def test_a_store_down_mid_run_pauses_and_resumes(make_provider, tmp_path):
     src = make_provider("file", name="src")
     inner = make_provider("s3", name="dst")
-    dst = FaultyProvider(inner, latency=0.03)
+    dst = FaultyProvider(inner, latency=0.1)
     for i in range(30):
         _put(src, f"a/{i:02}.bin", os.urandom(2000))
     plan = _file_plan(src, dst)
@@ -394,6 +394,7 @@ def test_a_store_down_mid_run_pauses_and_resumes(make_provider, tmp_path):
     result = MigrationRun(cat, plan, src, dst, opts).run()
     flip.join()
     assert result.ok, result
+    assert result.elapsed >= 2.0  # it waited for the store to come back
     mid = migration_id(plan.to_json()["checksum"])
     assert all(i.state == "done" and i.attempts == 0 for i in cat.migrations.items(mid))
     for i in range(30):
