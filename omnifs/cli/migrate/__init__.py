@@ -4,6 +4,7 @@ Each module of this package adds its steps to the ``migrate`` group with
 ``add_steps(steps)`` (in ``ORDER``), each step with ``set_defaults(func=handler)``:
 
 * :mod:`.plan`: ``migrate plan``, ``migrate show`` (what the migration would do, priced).
+* :mod:`.run`: ``migrate run`` (carry out a plan; rerun to resume or retry what failed).
 * :mod:`.check`: ``migrate verify``, ``rollback``, ``finalize`` (check, undo, accept a run).
 * :mod:`.report`: ``migrate report`` (md, html or json: what the run did and what it cost).
 * :mod:`.provider`: ``migrate provider OLD NEW`` (swap a store under a live mount).
