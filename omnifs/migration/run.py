@@ -369,7 +369,7 @@ class MigrationRun:
         e = self.entries[(item.key, item.action)]
         skey, dkey = self.src_prefix + item.key, self.dst_prefix + item.key
         if item.action == "delete":
-            self._keep_old(item, dkey)
+            self._keep_old(item)
             self._count(DST, "delete_requests")
             retrying(lambda: self.dst.delete(dkey), self.o.copy)
             self._done(item, {}, "deleted")
@@ -381,7 +381,7 @@ class MigrationRun:
                 outcome = "resumed"
             else:
                 if item.action == "overwrite":
-                    self._keep_old(item, dkey)
+                    self._keep_old(item)
                 out = copy_object(self.src, skey, self.dst, dkey, options=self.o.copy,
                                   stats=self.stats, src_info=self._listed(e, skey))
                 self._count_copy(e.size)
@@ -428,12 +428,12 @@ class MigrationRun:
                               (DST, "put_requests", 1), (DST, "bytes_in", size)):
             self._count(side, kind, n)
 
-    def _keep_old(self, item: MigrationItem, dkey: str) -> None:
+    def _keep_old(self, item: MigrationItem) -> None:
         """Keep the destination object about to change (committed before it changes)."""
         if item.saved:
             return
         self._count(DST, "copy_requests")
-        saved = keep_old(self.dst, self.mid, dkey, self.o.copy)
+        saved = keep_old(self.dst, self.dst_prefix, self.mid, item.key, self.o.copy)
         if saved is not None:
             item.saved = saved
             self._record(item.key, {"saved": saved}, commit=True)

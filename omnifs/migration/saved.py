@@ -3,7 +3,8 @@ rollback), and keeping a migration to one runner at a time.
 
 Before ``migrate run`` overwrites or deletes a destination object, it copies
 the old one within the destination store to
-``.omnifs/migrations/<migration id>/<full destination key>`` and records
+``<destination tree>/.omnifs/migrations/<migration id>/<key in the tree>``
+(:func:`omnifs.migration.verify.saved_key`) and records
 ``saved = "copy:<that key>"`` on the item, committed before the destination
 changes. ``migrate rollback`` puts it back from there; ``migrate finalize``
 may remove it.
@@ -23,12 +24,15 @@ from ..copy_options import Options, retrying
 from .verify import saved_key
 
 
-def keep_old(dst: Provider, mid: str, dst_key: str, options: Options) -> str | None:
-    """Copy the destination's current ``dst_key`` aside; the item's ``saved`` value.
+def keep_old(dst: Provider, dst_prefix: str, mid: str, rel: str,
+             options: Options) -> str | None:
+    """Copy the destination's current object at ``rel`` (in the tree at ``dst_prefix``)
+    aside; the item's ``saved`` value.
 
     None when there is no object to keep (it went away since planning).
     """
-    key = saved_key(mid, dst_key)
+    dst_key = dst_prefix + rel
+    key = saved_key(dst_prefix, mid, rel)
     try:
         retrying(lambda: dst.copy(dst_key, key, None), options)
     except NotFound:

@@ -88,15 +88,15 @@ def test_plan_and_run_across_stores(pair, tmp_path):
     assert not dst.exists("into/y/extra #%.txt")
     # the replaced and the deleted objects are kept for rollback, as the CONTRACT says
     mid = _mid(plan)
-    assert dst.read_bytes(f".omnifs/migrations/{mid}/into/y/changed.bin") == b"old one!!"
-    assert dst.read_bytes(f".omnifs/migrations/{mid}/into/y/extra #%.txt") == b"only here"
+    assert dst.read_bytes(f"into/y/.omnifs/migrations/{mid}/changed.bin") == b"old one!!"
+    assert dst.read_bytes(f"into/y/.omnifs/migrations/{mid}/extra #%.txt") == b"only here"
     cat = _catalog(cfg)
     try:
         m = cat.migrations.get(mid)
         assert m is not None and m.state == "done" and m.finished_at and m.started_at
         items = {i.key: i for i in cat.migrations.items(mid)}
         assert all(i.state == "done" for i in items.values())
-        assert items["changed.bin"].saved == f"copy:.omnifs/migrations/{mid}/into/y/changed.bin"
+        assert items["changed.bin"].saved == f"copy:into/y/.omnifs/migrations/{mid}/changed.bin"
         assert items["top.txt"].sha256 == hashlib.sha256(want["top.txt"]).hexdigest()
         usage = cat.migrations.usage(mid)
         assert usage["dst"]["copy_requests"] >= 2  # the two objects kept aside

@@ -141,4 +141,4 @@ def test_summary_and_failure_lines():
     fl = failure_lines(r.failed)
     assert len(fl) == 21 and fl[0] == "failed: k0: gone" and fl[-1] == "and 3 more"
     assert not r.ok
-    assert saved_key("abc", "into/x y.txt") == ".omnifs/migrations/abc/into/x y.txt"
+    assert saved_key("into/", "abc", "x y.txt") == "into/.omnifs/migrations/abc/x y.txt"
