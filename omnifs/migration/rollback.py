@@ -9,7 +9,7 @@ from the catalog (``cat.migrations``):
 * ``copy``: the new destination object is removed;
 * ``overwrite`` / ``delete``: the replaced destination object is copied back
   from the copy the run saved before replacing it (``saved`` =
-  ``copy:.omnifs/migrations/<id>/<destination key>``, a same-store copy) and
+  ``copy:<tree>/.omnifs/migrations/<id>/<key>``, a same-store copy) and
   the restored bytes' SHA-256 is checked against the saved copy's.
 
 Items the run did not finish are left alone, with two exceptions that a run
