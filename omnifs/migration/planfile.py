@@ -20,17 +20,16 @@ one catalog is refused by another.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from omnifs.providers import InvalidInput
 
+from ..files import atomic_write
 from .plan import Entry, summarize
 
 FORMAT = "omnifs-migration-plan"
@@ -90,19 +89,9 @@ class MigrationPlan:
         return {**body, "checksum": checksum(body)}
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the plan atomically (a reader never sees half a plan)."""
-        path = os.fspath(path)
+        """Write the plan atomically (a reader never sees half a plan) and privately."""
         text = json.dumps(self.to_json(), indent=1, ensure_ascii=False) + "\n"
-        folder = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(prefix=".plan-", suffix=".tmp", dir=folder)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        atomic_write(path, text.encode("utf-8"))
 
 
 def canonical(body: dict[str, Any]) -> bytes:
@@ -117,7 +106,8 @@ def checksum(body: dict[str, Any]) -> str:
 def load(path: str | os.PathLike[str], *, catalog_id: str | None = None) -> MigrationPlan:
     """Read a plan file; InvalidInput (one line) when it cannot be used.
 
-    With ``catalog_id``, a plan that names another catalog is refused.
+    With ``catalog_id``, a plan that names another catalog is refused; a plan made where
+    no catalog existed yet (``catalog_id`` null) fits any.
     """
     name = os.fspath(path)
     try:
@@ -146,7 +136,7 @@ def load(path: str | os.PathLike[str], *, catalog_id: str | None = None) -> Migr
     except (KeyError, TypeError, ValueError) as e:
         raise InvalidInput(f"{name} is not a valid migration plan ({type(e).__name__}: {e})"
                            ) from None
-    if catalog_id is not None and plan.catalog_id != catalog_id:
-        raise InvalidInput(f"{name} belongs to catalog {plan.catalog_id or 'none'}, "
+    if catalog_id is not None and plan.catalog_id not in (None, catalog_id):
+        raise InvalidInput(f"{name} belongs to catalog {plan.catalog_id}, "
                            f"not to this one ({catalog_id})")
     return plan

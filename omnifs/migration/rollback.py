@@ -43,15 +43,8 @@ from ..copy_options import Options, retrying
 from ..object_copy import copy_object
 from .plan import Entry
 from .planfile import MigrationPlan
-from .verify import (
-    BATCH,
-    LIST_CAP,
-    Sides,
-    bounded_map,
-    head,
-    plan_id,
-    sha256_of,
-)
+from .sides import Sides, plan_id
+from .verify import BATCH, LIST_CAP, bounded_map, head, sha256_of
 
 
 class Refused(Exception):

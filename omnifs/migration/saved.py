@@ -4,7 +4,7 @@ rollback), and keeping a migration to one runner at a time.
 Before ``migrate run`` overwrites or deletes a destination object, it copies
 the old one within the destination store to
 ``<destination tree>/.omnifs/migrations/<migration id>/<key in the tree>``
-(:func:`omnifs.migration.verify.saved_key`) and records
+(:func:`omnifs.migration.sides.saved_key`) and records
 ``saved = "copy:<that key>"`` on the item, committed before the destination
 changes. ``migrate rollback`` puts it back from there; ``migrate finalize``
 may remove it.
@@ -21,7 +21,7 @@ from pathlib import Path
 from omnifs.providers import InvalidInput, NotFound, Provider
 
 from ..copy_options import Options, retrying
-from .verify import saved_key
+from .sides import saved_key
 
 
 def keep_old(dst: Provider, dst_prefix: str, mid: str, rel: str,

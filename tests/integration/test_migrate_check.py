@@ -21,7 +21,8 @@ import pytest
 from omnifs.catalog import Catalog
 from omnifs.config import load_config
 from omnifs.migration.planfile import load
-from omnifs.migration.verify import Sides, plan_id, saved_prefix, verify
+from omnifs.migration.sides import Sides, plan_id, saved_prefix
+from omnifs.migration.verify import verify
 from omnifs.providers import META_SHA256, open_provider
 from omnifs.providers.faulty import FaultyProvider
 from tests.cli import one_line_error, run, write_config
@@ -302,7 +303,7 @@ from omnifs.catalog import Catalog
 from omnifs.config import load_config
 from omnifs.migration.planfile import load
 from omnifs.migration.rollback import rollback
-from omnifs.migration.verify import Sides, open_sides
+from omnifs.migration.sides import Sides, open_sides
 from omnifs.providers.faulty import FaultyProvider
 from omnifs.targets import Resolver
 cfg, plan = load_config(sys.argv[1]), load(sys.argv[2])

@@ -7,7 +7,8 @@ import threading
 import time
 
 from omnifs.migration.rollback import RollbackResult, Undone
-from omnifs.migration.verify import LIST_CAP, Check, VerifyResult, bounded_map, saved_key
+from omnifs.migration.sides import saved_key
+from omnifs.migration.verify import LIST_CAP, Check, VerifyResult, bounded_map
 
 
 def test_verify_lists_problems_up_to_the_cap_then_counts_the_rest():

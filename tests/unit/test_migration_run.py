@@ -13,8 +13,8 @@ import pytest
 from omnifs.migration.budget import Budget, check_estimate, expected_usage, merged
 from omnifs.migration.outage import Outage
 from omnifs.migration.outcome import RunResult, failure_lines, summary_lines
+from omnifs.migration.sides import saved_key
 from omnifs.migration.throttle import TokenBucket, parse_rate
-from omnifs.migration.verify import saved_key
 from omnifs.prices import PriceOverride
 from omnifs.providers import InvalidInput, NotFound, ProviderSettings, Unavailable
 

@@ -16,8 +16,17 @@ or URI) is one line on stderr and exit status 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import pkgutil
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from ...config import Config, load_config
+from ...migration.planfile import MigrationPlan, load
+
+if TYPE_CHECKING:
+    from omnifs.catalog import Catalog
 
 ORDER = 25
 
@@ -29,6 +38,32 @@ def step_parser(steps: argparse._SubParsersAction, name: str, **kw) -> argparse.
     p.add_argument("--config", "-c", metavar="PATH", default=argparse.SUPPRESS,
                    help="config file (see `omnifs --help`)")
     return p
+
+
+@contextlib.contextmanager
+def opened_plan(args, *, create_catalog: bool = False
+                ) -> Iterator[tuple[Config, MigrationPlan, Catalog | None]]:
+    """The config, the plan ``args.plan`` and the config's catalog, for every step.
+
+    The catalog is the config's (with no config, ``./.omnifs-data/catalog.db``);
+    None when it does not exist, unless ``create_catalog``. A plan that names
+    another catalog is refused in one line.
+    """
+    cfg = load_config(args.config, required=False)
+    plan = load(args.plan)
+    path = cfg.catalog_path()
+    cat = None
+    if create_catalog or path.exists():
+        from omnifs.catalog import Catalog
+
+        cat = Catalog(path, create=create_catalog)
+    try:
+        if cat is not None:
+            plan = load(args.plan, catalog_id=cat.catalog_id())
+        yield cfg, plan, cat
+    finally:
+        if cat is not None:
+            cat.close()
 
 
 def register(sub: argparse._SubParsersAction) -> None:

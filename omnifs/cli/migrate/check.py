@@ -16,15 +16,19 @@ from __future__ import annotations
 import argparse
 import contextlib
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from omnifs.providers import InvalidInput
 
-from ...config import load_config
-from ...migration.planfile import MigrationPlan, load
+from ...migration.planfile import MigrationPlan
 from ...migration.rollback import finalize, rollback
-from ...migration.verify import open_sides, verify
+from ...migration.sides import open_sides
+from ...migration.verify import verify
 from ...targets import Resolver
-from . import step_parser
+from . import opened_plan, step_parser
+
+if TYPE_CHECKING:
+    from omnifs.catalog import Catalog
 
 ORDER = 30
 
@@ -73,28 +77,14 @@ def add_steps(steps: argparse._SubParsersAction) -> None:
 
 
 @contextlib.contextmanager
-def _opened(args, *, need_catalog: bool) -> Iterator[tuple[MigrationPlan, object, Resolver]]:
-    """The plan (checked against the config's catalog), the catalog or None, a resolver."""
-    cfg = load_config(args.config, required=False)
-    plan = load(args.plan)
-    cat = None
-    if cfg.path is not None and cfg.catalog_path().exists():
-        from omnifs.catalog import Catalog
-
-        cat = Catalog(cfg.catalog_path(), create=False)
-    try:
-        if cat is not None and plan.catalog_id is not None:
-            cid = cat.catalog_id()
-            if plan.catalog_id != cid:
-                raise InvalidInput(f"{args.plan} belongs to catalog {plan.catalog_id}, not to "
-                                   f"this one ({cid})")
+def _opened(args, *, need_catalog: bool) -> Iterator[tuple[MigrationPlan, Catalog | None,
+                                                          Resolver]]:
+    """The plan (checked against the catalog), the catalog or None, a resolver."""
+    with opened_plan(args) as (cfg, plan, cat):
         if need_catalog and cat is None:
             raise InvalidInput("no catalog: no run of this plan is recorded")
         with Resolver(cfg) as r:
             yield plan, cat, r
-    finally:
-        if cat is not None:
-            cat.close()
 
 
 def cmd_verify(args) -> int:
@@ -110,7 +100,8 @@ def cmd_verify(args) -> int:
 def cmd_rollback(args) -> int:
     with _opened(args, need_catalog=True) as (plan, cat, r):
         sides = open_sides(plan, r)
-        result = rollback(plan, sides, cat.migrations, parallel=args.parallel)  # type: ignore[attr-defined]
+        assert cat is not None
+        result = rollback(plan, sides, cat.migrations, parallel=args.parallel)
     for line in result.lines():
         print(line)
     return 1 if result.counts["failed"] else 0
@@ -119,7 +110,8 @@ def cmd_rollback(args) -> int:
 def cmd_finalize(args) -> int:
     with _opened(args, need_catalog=True) as (plan, cat, r):
         sides = open_sides(plan, r)
-        removed = finalize(plan, sides, cat.migrations, force=args.force)  # type: ignore[attr-defined]
+        assert cat is not None
+        removed = finalize(plan, sides, cat.migrations, force=args.force)
     print(f"finalized: {removed} saved cop{'ies' if removed != 1 else 'y'} deleted; "
           "the run can no longer be rolled back")
     return 0

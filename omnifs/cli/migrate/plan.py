@@ -36,8 +36,8 @@ def add_steps(steps: argparse._SubParsersAction) -> None:
                     "metadata, else native md5/crc32c) and write the plan: objects and bytes "
                     "to copy, overwrite, skip and delete.")
     pl.add_argument("src", metavar="SRC",
-                    help="s3://, gs://, az://, minio://, file:// URI or NAME:/path")
-    pl.add_argument("dst", metavar="DST", help="destination URI or NAME:/path")
+                    help="s3://, gs://, az://, minio://, file:// URI, NAME:/path or a local path")
+    pl.add_argument("dst", metavar="DST", help="destination URI, NAME:/path or a local path")
     pl.add_argument("--mode", choices=MODES, default="copy",
                     help="move: delete each source object once its copy is verified (copy)")
     pl.add_argument("--include", action="append", default=[], metavar="GLOB",
@@ -57,9 +57,7 @@ def add_steps(steps: argparse._SubParsersAction) -> None:
 
 
 def _catalog_id(cfg: Config) -> str | None:
-    """The id of the config's catalog, when there is a config and its catalog exists."""
-    if cfg.path is None:
-        return None
+    """The id of the config's catalog (the one `migrate run` records in), when it exists."""
     path = cfg.catalog_path()
     if not path.exists():
         return None
@@ -99,7 +97,8 @@ def cmd_plan(args) -> int:
         raise InvalidInput(f"cannot write plan {args.output}: no such directory")
     cfg = load_config(args.config, required=False)
     with Resolver(cfg) as r:
-        src, dst = r.resolve(args.src), r.resolve(args.dst)
+        src = r.resolve(args.src, local_paths=True)
+        dst = r.resolve(args.dst, local_paths=True)
         filt = Filter(tuple(args.include), tuple(args.exclude))
         entries = plan_migration(src.provider, src.key, dst.provider, dst.key, mode=args.mode,
                                  filt=filt, delete=args.delete)

@@ -11,13 +11,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from omnifs.providers import InvalidInput, ProviderSettings
+from omnifs.providers import ProviderSettings
 
-from ...config import Config, load_config
-from ...migration.planfile import Place, load
+from ...config import Config
+from ...migration.planfile import Place
 from ...migration.report import migration_report
 from ...report.output import FORMATS, render, write
-from . import step_parser
+from . import opened_plan, step_parser
 
 ORDER = 40
 
@@ -43,23 +43,10 @@ def _settings(cfg: Config, place: Place) -> ProviderSettings:
 
 
 def cmd_report(args) -> int:
-    plan = load(args.plan)
-    cfg = load_config(args.config, required=False)
-    src, dst = _settings(cfg, plan.src), _settings(cfg, plan.dst)
-    path = cfg.catalog_path() if cfg.path is not None else None
-    if path is not None and path.exists():
-        from omnifs.catalog import Catalog
-
-        cat = Catalog(path, create=False)
-        try:
-            if plan.catalog_id is not None and plan.catalog_id != cat.catalog_id():
-                raise InvalidInput(f"{args.plan} belongs to catalog {plan.catalog_id}, not to "
-                                   f"this one ({cat.catalog_id()})")
-            report = migration_report(plan, cat.migrations, src, dst, cfg.prices)
-        finally:
-            cat.close()
-    else:
-        report = migration_report(plan, None, src, dst, cfg.prices)
+    with opened_plan(args) as (cfg, plan, cat):
+        src, dst = _settings(cfg, plan.src), _settings(cfg, plan.dst)
+        report = migration_report(plan, None if cat is None else cat.migrations, src, dst,
+                                  cfg.prices)
     if args.output:
         write(report, args.format, args.output)
         print(f"report written to {args.output}", file=sys.stderr)

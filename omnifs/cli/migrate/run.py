@@ -19,14 +19,13 @@ from decimal import Decimal, InvalidOperation
 
 from omnifs.providers import InvalidInput
 
-from ...config import load_config
 from ...migration.outcome import RunProgress, failure_lines, summary_lines
-from ...migration.planfile import MigrationPlan, Place, load
 from ...migration.run import MigrationRun, RunOptions
+from ...migration.sides import open_sides
 from ...migration.throttle import parse_rate
 from ...progress import RichBar, Snapshot
-from ...targets import Resolver, Target
-from . import step_parser
+from ...targets import Resolver
+from . import opened_plan, step_parser
 
 ORDER = 20
 
@@ -68,22 +67,6 @@ def _max_cost(text: str | None) -> Decimal | None:
     return value
 
 
-def _target(r: Resolver, place: Place, side: str) -> Target:
-    """The plan's place, resolved again; refused when it now names another store or key."""
-    t = r.resolve(place.given)
-    if t.provider.name != place.provider or t.key != place.key:
-        raise InvalidInput(f"{side} {place.given} now resolves to {t}, the plan was made for "
-                           f"{place.provider}:/{place.key}: make a new plan")
-    return t
-
-
-def _plan(path: str, catalog_id: str) -> MigrationPlan:
-    plan = load(path)
-    if plan.catalog_id is not None:  # a plan made where no catalog existed yet fits any
-        plan = load(path, catalog_id=catalog_id)
-    return plan
-
-
 @contextlib.contextmanager
 def _progress(mode: str) -> Iterator[object]:
     if mode == "auto":
@@ -113,23 +96,15 @@ def cmd_run(args) -> int:
         raise InvalidInput("--wait-down must not be negative")
     rate = parse_rate(args.bandwidth) if args.bandwidth is not None else None
     max_cost = _max_cost(args.max_cost)
-    cfg = load_config(args.config, required=False)
-    from omnifs.catalog import Catalog
-
-    cat = Catalog(cfg.catalog_path())
-    try:
-        plan = _plan(args.plan, cat.catalog_id())
-        with Resolver(cfg) as r:
-            src, dst = _target(r, plan.src, "SRC"), _target(r, plan.dst, "DST")
-            with _progress(args.progress) as cb:
-                opts = RunOptions(parallel=args.parallel, bandwidth=rate, max_cost=max_cost,
-                                  attempts=args.attempts, wait_down=args.wait_down,
-                                  progress=cb,
-                                  interval=0.5 if args.progress == "json" else 0.1)
-                result = MigrationRun(cat, plan, src.provider, dst.provider, opts,
-                                      cfg.prices).run()
-    finally:
-        cat.close()
+    with opened_plan(args, create_catalog=True) as (cfg, plan, cat), Resolver(cfg) as r:
+        assert cat is not None  # created
+        sides = open_sides(plan, r)
+        with _progress(args.progress) as cb:
+            opts = RunOptions(parallel=args.parallel, bandwidth=rate, max_cost=max_cost,
+                              attempts=args.attempts, wait_down=args.wait_down,
+                              progress=cb,
+                              interval=0.5 if args.progress == "json" else 0.1)
+            result = MigrationRun(cat, plan, sides.src, sides.dst, opts, cfg.prices).run()
     for line in failure_lines(result.failed):
         print(f"omnifs: {line}", file=sys.stderr)
     for line in summary_lines(result, plan.mode):
