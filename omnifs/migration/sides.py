@@ -55,6 +55,9 @@ def open_place(place: Place, resolver: Resolver) -> Provider:
             raise InvalidInput(f"provider {place.provider!r} is now {settings.uri}; the plan "
                                f"was made for {place.uri}")
         return resolver.named(place.provider)
+    if place.given.startswith(f"{place.provider}:") and "://" not in place.given:
+        raise InvalidInput(f"unknown provider {place.provider!r}: the plan names it; add it "
+                           "to the config again or make a new plan")
     return resolver.provider(ProviderSettings(name=place.provider, uri=place.uri))
 
 
