@@ -1,0 +1,334 @@
+"""What a file costs per month where it is, and what moving it saves: tiers and placement.
+
+Pure Decimal arithmetic over the price records of :mod:`.costs`:
+
+* :func:`usage_from_history`: a file's expected reads and bytes read per month
+  from its per-day read counts over a window;
+* :class:`Rates` / :func:`monthly_cost`: a month of storage plus the reads
+  expected (read requests, retrieval per GB and per request, egress of the bytes
+  read to the reader, the mount's machine: the internet rate);
+* :func:`tier_move`: a tier transition's one-time cost (the transition request,
+  billed as a write request in the new tier; the old tier's early-deletion
+  penalty; the old tier's retrieval when leaving a cold or archive tier) and
+  its monthly saving; :func:`break_even_days` (none when nothing is saved);
+* :func:`cheapest_placement`: the least-cost set of ``copies`` allowed stores
+  for one file, the saving against its current holders, and the one-time cost of
+  moving (egress from a current holder, its read and retrieval, a write in each
+  new store, the early-deletion penalty of each copy dropped);
+* :func:`read_latency` / :func:`needs_restore`: what a read of a tier waits for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from .costs import (
+    GB,
+    MONTH_DAYS,
+    ZERO,
+    StorePrice,
+    TierPrice,
+    early_deletion,
+    egress_cost,
+    egress_per_gb,
+    request_cost,
+    retrieval_cost,
+    storage_cost,
+)
+from .tiers import CLASSES, tier_class
+
+#: tiers a read must first restore (rehydrate), by cloud; GCS ARCHIVE reads at once
+_RESTORE = {
+    "GLACIER": "3-5 hours (S3 restore, standard retrieval)",
+    "DEEP_ARCHIVE": "up to 12 hours (S3 restore, standard retrieval)",
+    "ARCHIVE": "up to 15 hours (Azure rehydration, standard priority)",
+}
+ONLINE = "milliseconds"
+
+
+def needs_restore(cloud: str, tier: str) -> bool:
+    """A copy in ``tier`` cannot be read until restored (S3 GLACIER/DEEP_ARCHIVE, Azure Archive)."""
+    return cloud != "gcs" and tier.upper() in _RESTORE
+
+
+def read_latency(cloud: str, tier: str) -> str:
+    """The expected wait before the first byte of a read from ``tier``, in words."""
+    return _RESTORE[tier.upper()] if needs_restore(cloud, tier) else ONLINE
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Expected reads of one file per 30-day month, and the bytes they read."""
+
+    reads: Decimal = ZERO
+    bytes: Decimal = ZERO
+
+
+def usage_from_history(reads: Sequence[int], bytes_read: Sequence[int],
+                       window_days: int | None = None) -> Usage:
+    """The monthly rate of a per-day history (``window_days`` defaults to its length)."""
+    days = window_days if window_days is not None else len(reads)
+    if days <= 0:
+        return Usage()
+    return Usage(Decimal(sum(reads)) * MONTH_DAYS / days,
+                 Decimal(sum(bytes_read)) * MONTH_DAYS / days)
+
+
+@dataclass(frozen=True)
+class Rates:
+    """A tier's monthly cost per stored byte, per read and per byte read (egress included)."""
+
+    per_byte: Decimal
+    per_read: Decimal
+    per_read_byte: Decimal
+
+    @classmethod
+    def of(cls, tier: TierPrice, egress_per_gb: Decimal = ZERO) -> Rates:
+        return cls(per_byte=storage_cost(tier, 1),
+                   per_read=request_cost(tier, reads=1) + retrieval_cost(tier, 0, 1),
+                   per_read_byte=retrieval_cost(tier, 1) + egress_per_gb / GB)
+
+    def storage(self, size: int) -> Decimal:
+        return size * self.per_byte
+
+    def reading(self, usage: Usage) -> Decimal:
+        return usage.reads * self.per_read + usage.bytes * self.per_read_byte
+
+    def monthly(self, size: int, usage: Usage) -> Decimal:
+        return self.storage(size) + self.reading(usage)
+
+
+def monthly_cost(tier: TierPrice, size: int, usage: Usage,
+                 egress_per_gb: Decimal = ZERO) -> Decimal:
+    """A month of ``size`` bytes in ``tier`` and the reads of ``usage`` (their egress at
+    ``egress_per_gb``): storage + read requests + retrieval + egress."""
+    return (storage_cost(tier, size) + request_cost(tier, reads=usage.reads)
+            + retrieval_cost(tier, usage.bytes, usage.reads)
+            + usage.bytes / GB * egress_per_gb)
+
+
+def break_even_days(one_time: Decimal, saving_per_month: Decimal) -> Decimal | None:
+    """Days until ``saving_per_month`` repays ``one_time``; None when nothing is saved."""
+    if saving_per_month <= 0:
+        return None
+    return one_time / saving_per_month * MONTH_DAYS
+
+
+@dataclass(frozen=True)
+class Move:
+    one_time: Decimal
+    saving_per_month: Decimal
+
+    @property
+    def break_even_days(self) -> Decimal | None:
+        return break_even_days(self.one_time, self.saving_per_month)
+
+
+def transition_cost(old: TierPrice, new: TierPrice, size: int, age_days: float | Decimal,
+                    *, retrieve: bool) -> Decimal:
+    """One-time: a write request in ``new``, ``old``'s early deletion, and (``retrieve``)
+    reading the object out of ``old``."""
+    cost = request_cost(new, writes=1) + early_deletion(old, size, age_days)
+    if retrieve:
+        cost += retrieval_cost(old, size, 1)
+    return cost
+
+
+def leaves_cold(tier: str) -> bool:
+    """Moving out of ``tier`` retrieves the object (a cold or archive tier)."""
+    return tier_class(tier) in ("cold", "archive")
+
+
+def tier_move(price: StorePrice, old: str, new: str, size: int, age_days: float | Decimal,
+              usage: Usage) -> Move:
+    """Moving one object of ``size`` bytes, ``age_days`` old, from tier ``old`` to ``new``."""
+    o, n = price.tier_of(old), price.tier_of(new)
+    egress = egress_per_gb(price, None)
+    saving = monthly_cost(o, size, usage, egress) - monthly_cost(n, size, usage, egress)
+    return Move(transition_cost(o, n, size, age_days, retrieve=leaves_cold(old)), saving)
+
+
+def class_tiers(price: StorePrice) -> dict[str, str]:
+    """The store's first tier of each access class, in the table's order."""
+    out: dict[str, str] = {}
+    for name in price.tiers:
+        cls = tier_class(name)
+        if cls is not None:
+            out.setdefault(cls, name)
+    return {c: out[c] for c in CLASSES if c in out}
+
+
+# -- placement ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PlacementMove:
+    stores: tuple[str, ...]
+    current: tuple[str, ...]
+    #: the new set's monthly cost and the current one's
+    cost_per_month: Decimal
+    current_per_month: Decimal
+    one_time: Decimal
+
+    @property
+    def saving_per_month(self) -> Decimal:
+        return self.current_per_month - self.cost_per_month
+
+    @property
+    def break_even_days(self) -> Decimal | None:
+        return break_even_days(self.one_time, self.saving_per_month)
+
+
+def set_cost(storage: Mapping[str, Decimal], reading: Mapping[str, Decimal],
+             chosen: Iterable[str]) -> Decimal:
+    """A month of a file held by ``chosen``: each stores it, the cheapest to read serves reads."""
+    chosen = tuple(chosen)
+    if not chosen:
+        return ZERO
+    return sum((storage[n] for n in chosen), ZERO) + min(reading[n] for n in chosen)
+
+
+def least_cost_set(storage: Mapping[str, Decimal], reading: Mapping[str, Decimal], copies: int,
+                   prefer: Sequence[str] = ()) -> tuple[str, ...]:
+    """The ``copies`` candidates whose :func:`set_cost` is least (ties: ``prefer``, then order).
+
+    ``storage`` and ``reading``: each candidate's monthly cost of holding the file and
+    of serving its reads. Each candidate in turn serves the reads; the others are the
+    cheapest to store (the least set is among these).
+    """
+    rank = {n: (0 if n in prefer else 1, i) for i, n in enumerate(storage)}
+    by_storage = sorted(storage, key=lambda n: (storage[n], rank[n]))
+    if not any(reading.values()):
+        return tuple(sorted(by_storage[:copies]))
+    best: tuple[Decimal, list, tuple[str, ...]] | None = None
+    for reader in storage:
+        chosen = (reader, *[n for n in by_storage if n != reader][:copies - 1])
+        key = (set_cost(storage, reading, chosen), sorted(rank[n] for n in chosen))
+        if best is None or key < best[:2]:
+            best = (*key, chosen)
+    return tuple(sorted(best[2])) if best else ()
+
+
+def move_in_cost(src: StorePrice, src_tier: TierPrice, dst: StorePrice, size: int) -> Decimal:
+    """Copying one object in: egress ``src`` -> ``dst``, a read (and retrieval) at ``src``,
+    a write at ``dst``."""
+    return (egress_cost(src, dst, size) + request_cost(src_tier, reads=1)
+            + retrieval_cost(src_tier, size, 1) + request_cost(dst.tier_price, writes=1))
+
+
+class Placer:
+    """:func:`cheapest_placement` over fixed ``stores``, each tier's rates worked out once."""
+
+    def __init__(self, stores: Mapping[str, StorePrice]):
+        self.stores = stores
+        self._rates: dict[tuple[str, str], Rates] = {}
+        self._readable: dict[tuple[str, str], bool] = {}
+        self._bounds_of: dict[tuple, tuple[Decimal, ...] | None] = {}
+
+    def rates(self, name: str, tier: str) -> Rates:
+        r = self._rates.get((name, tier))
+        if r is None:
+            p = self.stores[name]
+            r = self._rates[name, tier] = Rates.of(p.tier_of(tier), egress_per_gb(p, None))
+        return r
+
+    def readable(self, name: str, tier: str) -> bool:
+        ok = self._readable.get((name, tier))
+        if ok is None:
+            p = self.stores[name]
+            ok = self._readable[name, tier] = (p.cloud.startswith("own:")
+                                               or not needs_restore(p.cloud, tier or p.tier))
+        return ok
+
+    def _bounds(self, current: Mapping[str, str], cands: tuple[str, ...],
+                copies: int) -> tuple[Decimal, Decimal, Decimal, Decimal, Decimal] | None:
+        """Per-file-size-free bounds of a re-placement of a file held in ``current``.
+
+        The saving is at most ``size * d_byte + reads * d_read + bytes * d_read_byte``
+        (the current copies' storage against the ``copies`` cheapest, and the first
+        holder's reads against the cheapest rates); a move copies at least one object
+        in, costing at least ``fixed + size * per_byte``. None: no store to copy to.
+        """
+        held = [n for n in current if n in self.stores]
+        rates = {n: self.rates(n, current.get(n, "")) for n in (*cands, *held)}
+        cheapest = sorted(r.per_byte for n, r in rates.items() if n in cands)[:copies]
+        first = rates[held[0]] if held else None
+        d_byte = sum((rates[n].per_byte for n in held), ZERO) - sum(cheapest, ZERO)
+        d_read = d_read_byte = ZERO
+        if first is not None:
+            d_read = first.per_read - min(rates[n].per_read for n in cands)
+            d_read_byte = first.per_read_byte - min(rates[n].per_read_byte for n in cands)
+        sources = [n for n in held if self.readable(n, current[n])]
+        targets = [n for n in cands if n not in current]
+        if not sources or not targets:
+            return (d_byte, d_read, d_read_byte, ZERO, ZERO) if len(held) > copies else None
+        ins = [(move_in_cost(self.stores[s], self.stores[s].tier_of(current[s]),
+                             self.stores[t], 0),
+                move_in_cost(self.stores[s], self.stores[s].tier_of(current[s]),
+                             self.stores[t], 1) - move_in_cost(
+                    self.stores[s], self.stores[s].tier_of(current[s]), self.stores[t], 0))
+               for s in sources for t in targets]
+        return d_byte, d_read, d_read_byte, min(a for a, _ in ins), min(b for _, b in ins)
+
+    def cheapest(self, size: int, usage: Usage, current: Mapping[str, str], copies: int,
+                 allowed: Callable[[str], bool] | None, age_days: float | Decimal,
+                 horizon_days: float | None = None) -> PlacementMove | None:
+        """:func:`cheapest_placement`; with ``horizon_days``, None too for a move that
+        cannot pay back within it (found from cached bounds before any set is priced)."""
+        cands = tuple(self.stores) if allowed is None else tuple(
+            n for n in self.stores if allowed(n))
+        if len(cands) < copies:
+            return None
+        if horizon_days is not None:
+            key = (tuple(current.items()), cands, copies)
+            if key not in self._bounds_of:
+                self._bounds_of[key] = self._bounds(current, cands, copies)
+            bounds = self._bounds_of[key]
+            if bounds is None:
+                return None
+            d_byte, d_read, d_read_byte, fixed, per_byte = bounds
+            most = size * d_byte
+            if usage.reads or usage.bytes:
+                most += usage.reads * d_read + usage.bytes * d_read_byte
+            if most <= 0 or (fixed + size * per_byte) * MONTH_DAYS > horizon_days * most:
+                return None
+        rates = {n: self.rates(n, current.get(n, "")) for n in cands}
+        storage = {n: r.storage(size) for n, r in rates.items()}
+        reading = {n: r.reading(usage) for n, r in rates.items()}
+        chosen = least_cost_set(storage, reading, copies, prefer=tuple(current))
+        if set(chosen) == set(current):
+            return None
+        held = [n for n in current if n in self.stores]
+        for n in held:
+            if n not in storage:
+                r = self.rates(n, current[n])
+                storage[n], reading[n] = r.storage(size), r.reading(usage)
+        sources = [n for n in held if self.readable(n, current[n])]
+        if not sources:
+            return None
+        one_time = ZERO
+        for new in (n for n in chosen if n not in current):
+            one_time += min(move_in_cost(self.stores[s], self.stores[s].tier_of(current[s]),
+                                         self.stores[new], size) for s in sources)
+        for gone in (n for n in held if n not in chosen):
+            one_time += early_deletion(self.stores[gone].tier_of(current[gone]), size, age_days)
+        return PlacementMove(stores=chosen, current=tuple(sorted(current)),
+                             cost_per_month=set_cost(storage, reading, chosen),
+                             current_per_month=set_cost(storage, reading, held),
+                             one_time=one_time)
+
+
+def cheapest_placement(size: int, usage: Usage, current: Mapping[str, str],
+                       stores: Mapping[str, StorePrice], copies: int,
+                       allowed: Callable[[str], bool] = lambda name: True,
+                       age_days: float | Decimal = 0) -> PlacementMove | None:
+    """The least-cost placement of one file, or None when it is where it costs least.
+
+    ``current``: the stores holding it -> their tier ("" = the store's own);
+    ``stores``: every candidate's prices; ``allowed``: may the file live there
+    (residency, governance). A store keeps the file in its current tier, a new
+    one takes it in the store's own tier. None too when no current copy reads
+    without a restore (nothing to copy from).
+    """
+    return Placer(stores).cheapest(size, usage, current, copies, allowed, age_days)
