@@ -113,7 +113,7 @@ def break_even_days(one_time: Decimal, saving_per_month: Decimal) -> Decimal | N
     """Days until ``saving_per_month`` repays ``one_time``; None when nothing is saved."""
     if saving_per_month <= 0:
         return None
-    return one_time / saving_per_month * MONTH_DAYS
+    return one_time * MONTH_DAYS / saving_per_month
 
 
 @dataclass(frozen=True)
