@@ -27,6 +27,7 @@ import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 from .placement import path_matches
@@ -59,14 +60,18 @@ class TierPolicy:
     #: a file may have every copy in a tier that must be restored before a read
     allow_archive_only: bool = False
 
+    @cached_property
+    def _steps(self) -> tuple[tuple[int, str], ...]:
+        """(days, class), coldest first, of the steps this policy has."""
+        return tuple((getattr(self, key), name) for name, key in reversed(AFTER_KEYS)
+                     if getattr(self, key) is not None)
+
     def target_class(self, idle_days: float) -> str:
         """The access class a file idle (unread, unwritten) for ``idle_days`` belongs in."""
-        cls = "hot"
-        for name, key in AFTER_KEYS:
-            after = getattr(self, key)
-            if after is not None and idle_days >= after:
-                cls = name
-        return cls
+        for after, name in self._steps:
+            if idle_days >= after:
+                return name
+        return "hot"
 
 
 @dataclass(frozen=True)

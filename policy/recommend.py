@@ -35,12 +35,11 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import NamedTuple
 
 from .costpolicy import CostPolicy, TierPolicy
-from .costs import ZERO, StorePrice, TierPrice, early_deletion, retrieval_cost, rounded
+from .costs import GB, MONTH_DAYS, ZERO, StorePrice, TierPrice, early_deletion, rounded
 from .tiering import (
     Placer,
     Rates,
     Usage,
-    break_even_days,
     class_tiers,
     leaves_cold,
     needs_restore,
@@ -51,6 +50,8 @@ from .tiering import (
 from .tiers import CLASSES, tier_class
 
 DAY = 86400.0
+#: the float screens let through what is within this factor of the line
+_MARGIN = 1.000001
 _NO_USE = Usage()
 #: the coldest class whose copies read without a restore on every cloud
 READABLE_COLDEST = "cold"
@@ -84,9 +85,13 @@ class Recommendation(NamedTuple):
     target: str
     saving_per_month: Decimal
     one_time: Decimal
-    break_even_days: Decimal
     #: the expected wait before a read of the file's copy after the move
     latency: str
+
+    @property
+    def break_even_days(self) -> Decimal:
+        """One-time cost / monthly saving, in days (the saving of a recommendation is > 0)."""
+        return self.one_time * MONTH_DAYS / self.saving_per_month
 
     def as_dict(self) -> dict[str, object]:
         return {"kind": self.kind, "inode": self.inode, "path": self.path,
@@ -126,19 +131,36 @@ class _Tier:
 
 @dataclass(frozen=True, slots=True)
 class _Pair:
-    """Moving a copy from one tier to another, priced per byte once."""
+    """Moving a copy from one tier to another, priced once: exactly, and as floats."""
 
     new: _Tier
     colder: bool
-    #: monthly saving per stored byte, per read and per byte read
-    per_byte: Decimal
+    #: monthly saving per stored GB, per read and per GB read
+    per_gb: Decimal
     per_read: Decimal
-    per_read_byte: Decimal
-    #: one-time: the transition request (+ a restore request), and per byte retrieved
+    per_read_gb: Decimal
+    #: one-time: the transition request (+ a restore request), and per GB retrieved
     fixed: Decimal
-    moved_byte: Decimal
+    moved_gb: Decimal
     #: the old tier's minimum storage duration
     min_days: int
+    #: the same per byte, as floats, for the quick screen
+    f_byte: float
+    f_read: float
+    f_read_byte: float
+    f_fixed: float
+    f_moved_byte: float
+
+    def saving(self, size: int, usage: Usage) -> Decimal:
+        """The exact monthly saving for a file of ``size`` bytes read as ``usage`` says."""
+        if usage is _NO_USE:
+            return size * self.per_gb / GB
+        return ((size * self.per_gb + usage.bytes * self.per_read_gb) / GB
+                + usage.reads * self.per_read)
+
+    def one_time(self, size: int) -> Decimal:
+        """The exact one-time cost, early deletion aside."""
+        return self.fixed + size * self.moved_gb / GB if self.moved_gb else self.fixed
 
 
 class _Store:
@@ -189,11 +211,14 @@ class _Store:
         leaving = leaves_cold(cur.name)
         fixed = transition_cost(cur.price, new.price, 0, cur.price.min_storage_days,
                                 retrieve=leaving)
+        moved = cur.price.retrieval_per_gb if leaving else ZERO
+        gb = float(GB)
         return _Pair(new, CLASSES.index(new.cls or "hot") > CLASSES.index(cur.cls or "hot"),
-                     a.per_byte - b.per_byte, a.per_read - b.per_read,
-                     a.per_read_byte - b.per_read_byte, fixed,
-                     retrieval_cost(cur.price, 1) if leaving else ZERO,
-                     cur.price.min_storage_days)
+                     a.per_gb - b.per_gb, a.per_read - b.per_read,
+                     a.per_read_gb - b.per_read_gb, fixed, moved, cur.price.min_storage_days,
+                     float(a.per_gb - b.per_gb) / gb, float(a.per_read - b.per_read),
+                     float(a.per_read_gb - b.per_read_gb) / gb, float(fixed),
+                     float(moved) / gb)
 
 
 class Recommender:
@@ -242,8 +267,10 @@ class Recommender:
             last = max(written, f.last_read or 0.0, f.created)
             target = policy.target_class((self.now - last) / DAY)
             out = self._tiers(f, usage, age_days, target, policy)
-        for r in out:
-            self.totals.add(r)
+        if out:
+            totals = self.totals
+            for r in out:
+                totals.add(r)
         return out
 
     def _pair(self, name: str, tier: str, target: str) -> tuple[_Tier | None, _Pair | None]:
@@ -269,64 +296,59 @@ class Recommender:
             self.stores[n].tier(f.replicas.get(n, "")).rates.reading(usage), n))
         return Recommendation(
             "placement", f.inode, f.path, "", ",".join(move.current), ",".join(move.stores),
-            move.saving_per_month, move.one_time, be,
+            move.saving_per_month, move.one_time,
             self.stores[reader].tier(f.replicas.get(reader, "")).latency)
 
     def _tiers(self, f: FileRecord, usage: Usage, age_days: float, target: str,
                policy: TierPolicy) -> list[Recommendation]:
-        moves: list[tuple[Decimal, str, _Tier, _Pair]] = []
+        """The tier moves of ``f``'s copies, decided on floats, then priced exactly."""
+        moves: list[tuple[float, str, _Tier, _Pair]] = []
         pairs = self._pairs
+        size = f.size
+        reads = float(usage.reads) if usage is not _NO_USE else 0.0
+        nbytes = float(usage.bytes) if usage is not _NO_USE else 0.0
+        readable = 0  # copies readable without a restore
         for name, tier in f.replicas.items():
             key = (name, tier, target)
             hit = pairs.get(key)
             if hit is None:
                 hit = pairs[key] = self._pair(name, tier, target)
             cur, pair = hit
+            if cur is None or not cur.restore:
+                readable += 1
             if pair is None or (pair.colder and age_days < pair.min_days):
                 continue  # moving colder before the minimum duration pays it anyway: wait
-            saving = f.size * pair.per_byte
-            if usage is not _NO_USE:
-                saving += usage.reads * pair.per_read + usage.bytes * pair.per_read_byte
+            saving = size * pair.f_byte + reads * pair.f_read + nbytes * pair.f_read_byte
             if saving > 0 or pair.new.restore:
                 moves.append((saving, name, cur, pair))
         if not moves:
             return []
-        readable = -1  # copies readable without a restore, counted when it matters
         out = []
         moves.sort(key=lambda m: -m[0])
         for saving, name, cur, pair in moves:
             if pair.new.restore and not cur.restore and not policy.allow_archive_only:
-                if readable < 0:
-                    readable = sum(1 for n, t in f.replicas.items() if n not in self.stores
-                                   or not self.stores[n].tier(t).restore)
                 if readable <= 1:  # the last readable copy: no colder than READABLE_COLDEST
-                    store = self.stores[name]
-                    fallback = store.tier_for(READABLE_COLDEST)
-                    if fallback is None or fallback == cur.name:
+                    fallback = self.stores[name].pair(cur, READABLE_COLDEST)
+                    if fallback is None or not fallback.colder:
                         continue
-                    pair = store.priced(cur, store.tier(fallback))
-                    if not pair.colder:
-                        continue
-                    saving = self._saving(f, usage, pair)
+                    pair = fallback
+                    saving = size * pair.f_byte + reads * pair.f_read + nbytes * pair.f_read_byte
                 else:
                     readable -= 1
-            elif cur.restore and not pair.new.restore and readable >= 0:
+            elif cur.restore and not pair.new.restore:
                 readable += 1
             if saving <= 0:
                 continue
-            one_time = pair.fixed + f.size * pair.moved_byte
-            if age_days < cur.price.min_storage_days:
-                one_time += early_deletion(cur.price, f.size, age_days)
-            be = break_even_days(one_time, saving)
-            if be is None or be > policy.horizon_days:
+            early = age_days < pair.min_days
+            if not early and (pair.f_fixed + size * pair.f_moved_byte) * 30 > (
+                    policy.horizon_days * saving * _MARGIN):
+                continue  # clearly beyond the horizon: not worth pricing exactly
+            exact = pair.saving(size, usage)
+            one_time = pair.one_time(size)
+            if early:
+                one_time += early_deletion(cur.price, size, age_days)
+            if exact <= ZERO or one_time * MONTH_DAYS > policy.horizon_days * exact:
                 continue
             out.append(Recommendation("tier", f.inode, f.path, name, cur.name, pair.new.name,
-                                      saving, one_time, be, pair.new.latency))
+                                      exact, one_time, pair.new.latency))
         return out
-
-    @staticmethod
-    def _saving(f: FileRecord, usage: Usage, pair: _Pair) -> Decimal:
-        saving = f.size * pair.per_byte
-        if usage is not _NO_USE:
-            saving += usage.reads * pair.per_read + usage.bytes * pair.per_read_byte
-        return saving

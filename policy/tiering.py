@@ -39,6 +39,9 @@ from .costs import (
 )
 from .tiers import CLASSES, tier_class
 
+_GB = float(GB)
+#: the float screens let through what is within this factor of the line
+_MARGIN = 1.000001
 #: tiers a read must first restore (rehydrate), by cloud; GCS ARCHIVE reads at once
 _RESTORE = {
     "GLACIER": "3-5 hours (S3 restore, standard retrieval)",
@@ -78,23 +81,29 @@ def usage_from_history(reads: Sequence[int], bytes_read: Sequence[int],
 
 @dataclass(frozen=True)
 class Rates:
-    """A tier's monthly cost per stored byte, per read and per byte read (egress included)."""
+    """A tier's monthly cost per stored GB, per read and per GB read (egress included).
 
-    per_byte: Decimal
+    Kept per GB, where prices are short decimals (a price per byte has 28 digits,
+    and multiplying those is several times slower).
+    """
+
+    per_gb: Decimal
     per_read: Decimal
-    per_read_byte: Decimal
+    per_read_gb: Decimal
 
     @classmethod
     def of(cls, tier: TierPrice, egress_per_gb: Decimal = ZERO) -> Rates:
-        return cls(per_byte=storage_cost(tier, 1),
+        return cls(per_gb=tier.storage_per_gb_month,
                    per_read=request_cost(tier, reads=1) + retrieval_cost(tier, 0, 1),
-                   per_read_byte=retrieval_cost(tier, 1) + egress_per_gb / GB)
+                   per_read_gb=tier.retrieval_per_gb + egress_per_gb)
 
     def storage(self, size: int) -> Decimal:
-        return size * self.per_byte
+        return size * self.per_gb / GB
 
     def reading(self, usage: Usage) -> Decimal:
-        return usage.reads * self.per_read + usage.bytes * self.per_read_byte
+        if not usage.reads and not usage.bytes:
+            return ZERO
+        return usage.reads * self.per_read + usage.bytes * self.per_read_gb / GB
 
     def monthly(self, size: int, usage: Usage) -> Decimal:
         return self.storage(size) + self.reading(usage)
@@ -224,7 +233,7 @@ class Placer:
         self.stores = stores
         self._rates: dict[tuple[str, str], Rates] = {}
         self._readable: dict[tuple[str, str], bool] = {}
-        self._bounds_of: dict[tuple, tuple[Decimal, ...] | None] = {}
+        self._bounds_of: dict[tuple, tuple[float, ...] | None] = {}
 
     def rates(self, name: str, tier: str) -> Rates:
         r = self._rates.get((name, tier))
@@ -242,40 +251,46 @@ class Placer:
         return ok
 
     def _bounds(self, current: Mapping[str, str], cands: tuple[str, ...],
-                copies: int) -> tuple[Decimal, Decimal, Decimal, Decimal, Decimal] | None:
-        """Per-file-size-free bounds of a re-placement of a file held in ``current``.
+                copies: int) -> tuple[float, float, float, float, float] | None:
+        """Bounds, free of the file's size and reads, of re-placing a file held in ``current``.
 
-        The saving is at most ``size * d_byte + reads * d_read + bytes * d_read_byte``
-        (the current copies' storage against the ``copies`` cheapest, and the first
+        Per month at most ``size * d_byte + reads * d_read + bytes * d_read_byte`` is
+        saved (the current copies' storage against the ``copies`` cheapest, the first
         holder's reads against the cheapest rates); a move copies at least one object
-        in, costing at least ``fixed + size * per_byte``. None: no store to copy to.
+        in, costing at least ``fixed + size * per_byte``. Floats: a quick screen only.
+        None: there is no store to copy to, nor a copy to drop.
         """
         held = [n for n in current if n in self.stores]
         rates = {n: self.rates(n, current.get(n, "")) for n in (*cands, *held)}
-        cheapest = sorted(r.per_byte for n, r in rates.items() if n in cands)[:copies]
-        first = rates[held[0]] if held else None
-        d_byte = sum((rates[n].per_byte for n in held), ZERO) - sum(cheapest, ZERO)
-        d_read = d_read_byte = ZERO
-        if first is not None:
+        cheapest = sorted(r.per_gb for n, r in rates.items() if n in cands)[:copies]
+        d_gb = sum((rates[n].per_gb for n in held), ZERO) - sum(cheapest, ZERO)
+        d_read = d_read_gb = ZERO
+        if held:
+            first = rates[held[0]]
             d_read = first.per_read - min(rates[n].per_read for n in cands)
-            d_read_byte = first.per_read_byte - min(rates[n].per_read_byte for n in cands)
+            d_read_gb = first.per_read_gb - min(rates[n].per_read_gb for n in cands)
         sources = [n for n in held if self.readable(n, current[n])]
         targets = [n for n in cands if n not in current]
-        if not sources or not targets:
-            return (d_byte, d_read, d_read_byte, ZERO, ZERO) if len(held) > copies else None
-        ins = [(move_in_cost(self.stores[s], self.stores[s].tier_of(current[s]),
-                             self.stores[t], 0),
-                move_in_cost(self.stores[s], self.stores[s].tier_of(current[s]),
-                             self.stores[t], 1) - move_in_cost(
-                    self.stores[s], self.stores[s].tier_of(current[s]), self.stores[t], 0))
-               for s in sources for t in targets]
-        return d_byte, d_read, d_read_byte, min(a for a, _ in ins), min(b for _, b in ins)
+        fixed = per_gb = ZERO
+        if sources and targets:
+            ins = []
+            for src in sources:
+                tier = self.stores[src].tier_of(current[src])
+                for dst in targets:
+                    ins.append((move_in_cost(self.stores[src], tier, self.stores[dst], 0),
+                                egress_per_gb(self.stores[src], self.stores[dst])
+                                + tier.retrieval_per_gb))
+            fixed, per_gb = min(a for a, _ in ins), min(b for _, b in ins)
+        elif len(held) <= copies:
+            return None
+        return (float(d_gb) / _GB, float(d_read), float(d_read_gb) / _GB, float(fixed),
+                float(per_gb) / _GB)
 
     def cheapest(self, size: int, usage: Usage, current: Mapping[str, str], copies: int,
                  allowed: Callable[[str], bool] | None, age_days: float | Decimal,
                  horizon_days: float | None = None) -> PlacementMove | None:
         """:func:`cheapest_placement`; with ``horizon_days``, None too for a move that
-        cannot pay back within it (found from cached bounds before any set is priced)."""
+        cannot pay back within it (screened with cached bounds before any set is priced)."""
         cands = tuple(self.stores) if allowed is None else tuple(
             n for n in self.stores if allowed(n))
         if len(cands) < copies:
@@ -290,8 +305,8 @@ class Placer:
             d_byte, d_read, d_read_byte, fixed, per_byte = bounds
             most = size * d_byte
             if usage.reads or usage.bytes:
-                most += usage.reads * d_read + usage.bytes * d_read_byte
-            if most <= 0 or (fixed + size * per_byte) * MONTH_DAYS > horizon_days * most:
+                most += float(usage.reads) * d_read + float(usage.bytes) * d_read_byte
+            if most <= 0 or (fixed + size * per_byte) * 30 > horizon_days * most * _MARGIN:
                 return None
         rates = {n: self.rates(n, current.get(n, "")) for n in cands}
         storage = {n: r.storage(size) for n, r in rates.items()}
