@@ -171,7 +171,8 @@ def _inherit(default: TierPolicy, own: dict[str, Any]) -> TierPolicy:
         earlier = [own[k] for k in keys[:i] if k in own]
         later = [own[k] for k in keys[i + 1:] if k in own]
         if (later and value > min(later)) or (earlier and value < max(earlier)):
-            merged = replace(merged, **{key: None})
+            dropped: dict[str, Any] = {key: None}
+            merged = replace(merged, **dropped)
     return merged
 
 

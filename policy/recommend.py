@@ -24,7 +24,14 @@ For each file:
   DEEP_ARCHIVE, not Azure Archive) unless ``allow_archive_only``: its last such
   copy goes to the coldest readable class instead (cold), if that pays.
 
-Amounts are unrounded Decimals; :meth:`Recommendation.as_dict` rounds them for display.
+The read history counts every read of the file, those the local cache served too,
+so the read costs are an upper bound. Copies in a tier the store's price table lacks
+(S3 INTELLIGENT_TIERING) or on a store of your own are left where they are.
+
+Speed: the per-tier and per-store rates are worked out once; each file is first
+screened on floats, and only what passes is priced exactly in Decimal (the
+amounts reported are exact). Amounts are unrounded Decimals;
+:meth:`Recommendation.as_dict` rounds them for display.
 """
 
 from __future__ import annotations
@@ -35,7 +42,16 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import NamedTuple
 
 from .costpolicy import CostPolicy, TierPolicy
-from .costs import GB, MONTH_DAYS, ZERO, StorePrice, TierPrice, early_deletion, rounded
+from .costs import (
+    GB,
+    MONTH_DAYS,
+    ZERO,
+    PriceError,
+    StorePrice,
+    TierPrice,
+    early_deletion,
+    rounded,
+)
 from .tiering import (
     Placer,
     Rates,
@@ -274,26 +290,35 @@ class Recommender:
         return out
 
     def _pair(self, name: str, tier: str, target: str) -> tuple[_Tier | None, _Pair | None]:
+        """A copy's tier and its move to ``target``; (None, None) for a copy not priced
+        here (a store not given, a store of your own, a tier its table lacks)."""
         store = self.stores.get(name)
         if store is None or store.own:
             return None, None
-        cur = store.tier(tier)
+        try:
+            cur = store.tier(tier)
+        except PriceError:
+            return None, None
         return cur, store.pair(cur, target)
 
     def _placement(self, f: FileRecord, usage: Usage, age_days: float,
                    policy: TierPolicy) -> Recommendation | None:
         allowed = self.allowed
-        move = self.placer.cheapest(
-            f.size, usage, f.replicas, self.copies,
-            (lambda store: allowed(f.path, store)) if allowed else None, age_days,
-            policy.horizon_days)
+        try:
+            move = self.placer.cheapest(
+                f.size, usage, f.replicas, self.copies,
+                (lambda store: allowed(f.path, store)) if allowed else None, age_days,
+                policy.horizon_days)
+        except PriceError:  # a copy in a tier its table lacks: not re-placed
+            return None
         if move is None:
             return None
         be = move.break_even_days
         if be is None or be > policy.horizon_days:
             return None
-        reader = min(move.stores, key=lambda n: (
-            self.stores[n].tier(f.replicas.get(n, "")).rates.reading(usage), n))
+        reads, nbytes = float(usage.reads), float(usage.bytes)
+        rates = {n: self.placer.frates(n, f.replicas.get(n, "")) for n in move.stores}
+        reader = min(move.stores, key=lambda n: (reads * rates[n][1] + nbytes * rates[n][2], n))
         return Recommendation(
             "placement", f.inode, f.path, "", ",".join(move.current), ",".join(move.stores),
             move.saving_per_month, move.one_time,
@@ -316,7 +341,7 @@ class Recommender:
             cur, pair = hit
             if cur is None or not cur.restore:
                 readable += 1
-            if pair is None or (pair.colder and age_days < pair.min_days):
+            if pair is None or cur is None or (pair.colder and age_days < pair.min_days):
                 continue  # moving colder before the minimum duration pays it anyway: wait
             saving = size * pair.f_byte + reads * pair.f_read + nbytes * pair.f_read_byte
             if saving > 0 or pair.new.restore:

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any, NamedTuple, TypeVar
 
 from .costs import (
     GB,
@@ -40,6 +41,8 @@ from .costs import (
 from .tiers import CLASSES, tier_class
 
 _GB = float(GB)
+#: money as exact Decimals, or as floats for a quick screen
+Amount = TypeVar("Amount", float, Decimal)
 #: the float screens let through what is within this factor of the line
 _MARGIN = 1.000001
 #: tiers a read must first restore (rehydrate), by cloud; GCS ARCHIVE reads at once
@@ -171,8 +174,7 @@ def class_tiers(price: StorePrice) -> dict[str, str]:
 
 # -- placement ---------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class PlacementMove:
+class PlacementMove(NamedTuple):
     stores: tuple[str, ...]
     current: tuple[str, ...]
     #: the new set's monthly cost and the current one's
@@ -189,34 +191,40 @@ class PlacementMove:
         return break_even_days(self.one_time, self.saving_per_month)
 
 
-def set_cost(storage: Mapping[str, Decimal], reading: Mapping[str, Decimal],
-             chosen: Iterable[str]) -> Decimal:
-    """A month of a file held by ``chosen``: each stores it, the cheapest to read serves reads."""
-    chosen = tuple(chosen)
-    if not chosen:
-        return ZERO
-    return sum((storage[n] for n in chosen), ZERO) + min(reading[n] for n in chosen)
+def set_cost(storage: Mapping[str, Amount], reading: Mapping[str, Amount],
+             chosen: Iterable[str]) -> Amount:
+    """A month of a file held by ``chosen`` (one store at least): each stores it, the
+    cheapest to read serves the reads."""
+    first, *rest = chosen
+    total = storage[first]
+    for n in rest:
+        total += storage[n]
+    return total + min(reading[n] for n in (first, *rest))
 
 
-def least_cost_set(storage: Mapping[str, Decimal], reading: Mapping[str, Decimal], copies: int,
+def least_cost_set(storage: Mapping[str, Any], reading: Mapping[str, Any], copies: int,
                    prefer: Sequence[str] = ()) -> tuple[str, ...]:
     """The ``copies`` candidates whose :func:`set_cost` is least (ties: ``prefer``, then order).
 
-    ``storage`` and ``reading``: each candidate's monthly cost of holding the file and
-    of serving its reads. Each candidate in turn serves the reads; the others are the
-    cheapest to store (the least set is among these).
+    ``storage`` and ``reading`` (Decimals, or floats): each candidate's monthly cost of
+    holding the file and of serving its reads. Each candidate in turn serves the reads;
+    the others are the cheapest to store (the least set is among these).
     """
-    rank = {n: (0 if n in prefer else 1, i) for i, n in enumerate(storage)}
-    by_storage = sorted(storage, key=lambda n: (storage[n], rank[n]))
+    rank: dict[str, tuple[int, int]] = {
+        n: (0 if n in prefer else 1, i) for i, n in enumerate(storage)}
+    by_storage: list[str] = sorted(storage, key=lambda n: (storage[n], rank[n]))
     if not any(reading.values()):
         return tuple(sorted(by_storage[:copies]))
-    best: tuple[Decimal, list, tuple[str, ...]] | None = None
+    best: tuple[str, ...] = ()
+    best_cost: Any = None
+    best_rank: list[tuple[int, int]] = []
     for reader in storage:
         chosen = (reader, *[n for n in by_storage if n != reader][:copies - 1])
-        key = (set_cost(storage, reading, chosen), sorted(rank[n] for n in chosen))
-        if best is None or key < best[:2]:
-            best = (*key, chosen)
-    return tuple(sorted(best[2])) if best else ()
+        cost = set_cost(storage, reading, chosen)
+        ranks = sorted(rank[n] for n in chosen)
+        if best_cost is None or (cost, ranks) < (best_cost, best_rank):
+            best, best_cost, best_rank = chosen, cost, ranks
+    return tuple(sorted(best))
 
 
 def move_in_cost(src: StorePrice, src_tier: TierPrice, dst: StorePrice, size: int) -> Decimal:
@@ -234,6 +242,8 @@ class Placer:
         self._rates: dict[tuple[str, str], Rates] = {}
         self._readable: dict[tuple[str, str], bool] = {}
         self._bounds_of: dict[tuple, tuple[float, ...] | None] = {}
+        self._frates: dict[tuple[str, str], tuple[float, float, float]] = {}
+        self._ins: dict[tuple[str, str, str], tuple[Decimal, Decimal, float, float]] = {}
 
     def rates(self, name: str, tier: str) -> Rates:
         r = self._rates.get((name, tier))
@@ -308,30 +318,59 @@ class Placer:
                 most += float(usage.reads) * d_read + float(usage.bytes) * d_read_byte
             if most <= 0 or (fixed + size * per_byte) * 30 > horizon_days * most * _MARGIN:
                 return None
-        rates = {n: self.rates(n, current.get(n, "")) for n in cands}
-        storage = {n: r.storage(size) for n, r in rates.items()}
-        reading = {n: r.reading(usage) for n, r in rates.items()}
-        chosen = least_cost_set(storage, reading, copies, prefer=tuple(current))
+        # the least-cost set, chosen on floats
+        held = [n for n in current if n in self.stores]
+        frates = {n: self.frates(n, current.get(n, "")) for n in (*cands, *held)}
+        reads, nbytes = float(usage.reads), float(usage.bytes)
+        storage = {n: size * r[0] for n, r in frates.items()}
+        reading = {n: reads * r[1] + nbytes * r[2] for n, r in frates.items()}
+        chosen = least_cost_set({n: storage[n] for n in cands}, reading, copies,
+                                prefer=tuple(current))
         if set(chosen) == set(current):
             return None
-        held = [n for n in current if n in self.stores]
-        for n in held:
-            if n not in storage:
-                r = self.rates(n, current[n])
-                storage[n], reading[n] = r.storage(size), r.reading(usage)
         sources = [n for n in held if self.readable(n, current[n])]
-        if not sources:
+        adding = [n for n in chosen if n not in current]
+        if adding and not sources:
             return None
+        # then priced exactly, per GB (short decimals) until the one division
+        ex_storage, ex_reading = {}, {}
+        for n in (*chosen, *held):
+            r = self.rates(n, current.get(n, ""))
+            ex_storage[n] = size * r.per_gb
+            ex_reading[n] = (usage.bytes * r.per_read_gb + usage.reads * r.per_read * GB
+                             if usage.reads or usage.bytes else ZERO)
         one_time = ZERO
-        for new in (n for n in chosen if n not in current):
-            one_time += min(move_in_cost(self.stores[s], self.stores[s].tier_of(current[s]),
-                                         self.stores[new], size) for s in sources)
+        for new in adding:
+            ins = [self.move_in(s, current[s], new) for s in sources]
+            in_fixed, in_per_gb, _, _ = min(ins, key=lambda m: m[2] + size * m[3])
+            one_time += in_fixed + size * in_per_gb / GB
         for gone in (n for n in held if n not in chosen):
             one_time += early_deletion(self.stores[gone].tier_of(current[gone]), size, age_days)
         return PlacementMove(stores=chosen, current=tuple(sorted(current)),
-                             cost_per_month=set_cost(storage, reading, chosen),
-                             current_per_month=set_cost(storage, reading, held),
+                             cost_per_month=set_cost(ex_storage, ex_reading, chosen) / GB,
+                             current_per_month=set_cost(ex_storage, ex_reading, held) / GB,
                              one_time=one_time)
+
+    def frates(self, name: str, tier: str) -> tuple[float, float, float]:
+        """:meth:`rates` as floats per byte: storage, per read, per byte read."""
+        r = self._frates.get((name, tier))
+        if r is None:
+            x = self.rates(name, tier)
+            r = self._frates[name, tier] = (float(x.per_gb) / _GB, float(x.per_read),
+                                            float(x.per_read_gb) / _GB)
+        return r
+
+    def move_in(self, src: str, tier: str, dst: str) -> tuple[Decimal, Decimal, float, float]:
+        """Copying an object from ``src`` (in ``tier``) to ``dst``: fixed and per GB, exact,
+        then fixed and per byte as floats."""
+        m = self._ins.get((src, tier, dst))
+        if m is None:
+            p = self.stores[src]
+            t = p.tier_of(tier)
+            fixed = move_in_cost(p, t, self.stores[dst], 0)
+            per_gb = egress_per_gb(p, self.stores[dst]) + t.retrieval_per_gb
+            m = self._ins[src, tier, dst] = (fixed, per_gb, float(fixed), float(per_gb) / _GB)
+        return m
 
 
 def cheapest_placement(size: int, usage: Usage, current: Mapping[str, str],

@@ -188,3 +188,15 @@ def test_the_engine_streams():
     rest = list(itertools.islice(out, 999))
     assert rest[-1].inode == 1000 and engine.totals.recommendations == 1000
     assert engine.totals.saving_per_month == 1000 * D("0.105")
+
+
+def test_copies_not_priced_here_stay_where_they_are():
+    # a tier the table lacks, a store of your own, a store not given: no move, no error
+    minio = store_price("minio", name="lab")
+    recs, _ = run([file({"s3": "INTELLIGENT_TIERING", "lab": "", "elsewhere": "X"}, idle=400)],
+                  {"s3": S3, "lab": minio, "gcs": GS}, copies=3)
+    assert recs == []
+    # and they count as readable: the S3 copy may be archived beside them
+    recs, _ = run([file({"s3": "STANDARD", "lab": ""}, idle=400)],
+                  {"s3": S3, "lab": minio}, copies=2)
+    assert moves(recs) == [("tier", "s3", "STANDARD", "GLACIER")]
