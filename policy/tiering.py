@@ -20,6 +20,7 @@ Pure Decimal arithmetic over the price records of :mod:`.costs`:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -242,6 +243,8 @@ class Placer:
         self._rates: dict[tuple[str, str], Rates] = {}
         self._readable: dict[tuple[str, str], bool] = {}
         self._bounds_of: dict[tuple, tuple[float, ...] | None] = {}
+        self._idle: dict[tuple, tuple[float, tuple[str, ...]]] = {}
+        self._all = tuple(stores)
         self._frates: dict[tuple[str, str], tuple[float, float, float]] = {}
         self._ins: dict[tuple[str, str, str], tuple[Decimal, Decimal, float, float]] = {}
 
@@ -296,36 +299,66 @@ class Placer:
         return (float(d_gb) / _GB, float(d_read), float(d_read_gb) / _GB, float(fixed),
                 float(per_gb) / _GB)
 
+    def _idle_size(self, current: Mapping[str, str], cands: tuple[str, ...], copies: int,
+                   horizon_days: float) -> tuple[float, tuple[str, ...]]:
+        """The least size at which re-placing an unread file held in ``current`` may pay
+        back within ``horizon_days`` (infinite: never), and the set it would move to.
+        Unread, the cheapest set is the
+        same whatever the size; the saving is ``size * d`` and the copies in cost at least
+        ``a + size * b``, so the break-even falls as the size grows."""
+        held = [n for n in current if n in self.stores]
+        rates = {n: self.frates(n, current.get(n, "")) for n in (*cands, *held)}
+        per_byte = {n: rates[n][0] for n in cands}
+        chosen = least_cost_set(per_byte, dict.fromkeys(cands, 0.0), copies,
+                                prefer=tuple(current))
+        d = sum(rates[n][0] for n in held) - sum(per_byte[n] for n in chosen)
+        adding = [n for n in chosen if n not in current]
+        sources = [n for n in held if self.readable(n, current[n])]
+        if set(chosen) == set(current) or d <= 0 or (adding and not sources):
+            return math.inf, chosen
+        a = sum(min(self.move_in(s, current[s], n)[2] for s in sources) for n in adding)
+        b = sum(min(self.move_in(s, current[s], n)[3] for s in sources) for n in adding)
+        if horizon_days * d * _MARGIN <= 30 * b:
+            return math.inf, chosen
+        return 30 * a / (horizon_days * d * _MARGIN - 30 * b), chosen
+
     def cheapest(self, size: int, usage: Usage, current: Mapping[str, str], copies: int,
                  allowed: Callable[[str], bool] | None, age_days: float | Decimal,
                  horizon_days: float | None = None) -> PlacementMove | None:
         """:func:`cheapest_placement`; with ``horizon_days``, None too for a move that
         cannot pay back within it (screened with cached bounds before any set is priced)."""
-        cands = tuple(self.stores) if allowed is None else tuple(
-            n for n in self.stores if allowed(n))
+        cands = self._all if allowed is None else tuple(n for n in self.stores if allowed(n))
         if len(cands) < copies:
             return None
+        chosen: tuple[str, ...] | None = None
         if horizon_days is not None:
             key = (tuple(current.items()), cands, copies)
-            if key not in self._bounds_of:
+            if not usage.reads and not usage.bytes:  # unread: one threshold on the size
+                idle = self._idle.get((key, horizon_days))
+                if idle is None:
+                    idle = self._idle[key, horizon_days] = self._idle_size(
+                        current, cands, copies, horizon_days)
+                if size < idle[0]:
+                    return None
+                chosen = idle[1]
+            elif key not in self._bounds_of:
                 self._bounds_of[key] = self._bounds(current, cands, copies)
-            bounds = self._bounds_of[key]
-            if bounds is None:
-                return None
-            d_byte, d_read, d_read_byte, fixed, per_byte = bounds
-            most = size * d_byte
             if usage.reads or usage.bytes:
-                most += float(usage.reads) * d_read + float(usage.bytes) * d_read_byte
-            if most <= 0 or (fixed + size * per_byte) * 30 > horizon_days * most * _MARGIN:
-                return None
-        # the least-cost set, chosen on floats
+                bounds = self._bounds_of[key]
+                if bounds is None:
+                    return None
+                d_byte, d_read, d_read_byte, fixed, per_byte = bounds
+                most = (size * d_byte + float(usage.reads) * d_read
+                        + float(usage.bytes) * d_read_byte)
+                if most <= 0 or (fixed + size * per_byte) * 30 > horizon_days * most * _MARGIN:
+                    return None
         held = [n for n in current if n in self.stores]
-        frates = {n: self.frates(n, current.get(n, "")) for n in (*cands, *held)}
-        reads, nbytes = float(usage.reads), float(usage.bytes)
-        storage = {n: size * r[0] for n, r in frates.items()}
-        reading = {n: reads * r[1] + nbytes * r[2] for n, r in frates.items()}
-        chosen = least_cost_set({n: storage[n] for n in cands}, reading, copies,
-                                prefer=tuple(current))
+        if chosen is None:  # the least-cost set, chosen on floats
+            frates = {n: self.frates(n, current.get(n, "")) for n in cands}
+            reads, nbytes = float(usage.reads), float(usage.bytes)
+            chosen = least_cost_set({n: size * r[0] for n, r in frates.items()},
+                                    {n: reads * r[1] + nbytes * r[2] for n, r in frates.items()},
+                                    copies, prefer=tuple(current))
         if set(chosen) == set(current):
             return None
         sources = [n for n in held if self.readable(n, current[n])]
