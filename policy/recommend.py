@@ -365,15 +365,16 @@ class Recommender:
             if saving <= 0:
                 continue
             early = age_days < pair.min_days
-            if not early and (pair.f_fixed + size * pair.f_moved_byte) * 30 > (
-                    policy.horizon_days * saving * _MARGIN):
+            days = 0.0 if early else (pair.f_fixed + size * pair.f_moved_byte) * 30 / saving
+            if days > policy.horizon_days * _MARGIN:
                 continue  # clearly beyond the horizon: not worth pricing exactly
             exact = pair.saving(size, usage)
             one_time = pair.one_time(size)
             if early:
                 one_time += early_deletion(cur.price, size, age_days)
-            if exact <= ZERO or one_time * MONTH_DAYS > policy.horizon_days * exact:
-                continue
+            if exact <= ZERO or ((early or days * _MARGIN > policy.horizon_days)
+                                 and one_time * MONTH_DAYS > policy.horizon_days * exact):
+                continue  # near the line (or with a penalty): decided exactly
             out.append(Recommendation("tier", f.inode, f.path, name, cur.name, pair.new.name,
                                       exact, one_time, pair.new.latency))
         return out
