@@ -1,6 +1,7 @@
 """What a file costs per month where it is, and what moving it saves: tiers and placement.
 
-Pure Decimal arithmetic over the price records of :mod:`.costs`:
+Pure arithmetic over the price records of :mod:`.costs`, in exact Decimals (the
+:class:`Placer` that serves the recommendation engine screens on floats first):
 
 * :func:`usage_from_history`: a file's expected reads and bytes read per month
   from its per-day read counts over a window;
