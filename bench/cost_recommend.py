@@ -72,22 +72,23 @@ def synthetic(n: int, seed: int = 16) -> Iterator[FileRecord]:
     holders = [replicas() for _ in range(pool)]
     created = [NOW - rnd.uniform(0, 730) * DAY for _ in range(pool)]
     written = [c + rnd.uniform(0, NOW - c) * rnd.random() ** 4 for c in created]
-    histories = [tuple(rnd.choice((0, 0, 0, 1, 2, 5)) for _ in range(WINDOW))
-                 for _ in range(pool)]
+    histories = []
+    for j in range(pool):  # reads per day, and the bytes they read (whole files of a size)
+        reads = tuple(rnd.choice((0, 0, 0, 1, 2, 5)) for _ in range(WINDOW))
+        histories.append((reads, tuple(r * sizes[j] for r in reads)))
     last_reads = [NOW - rnd.uniform(0, WINDOW) * DAY for _ in range(pool)]
     tops = [f"/d{i}/f" for i in range(1000)]
     for i in range(n):
         a, b, c = i % pool, (i * 7 + 3) % pool, (i * 13 + 5) % pool
-        size = sizes[a]
-        if i % 5 == 0:  # one file in five was read in the window
-            reads = histories[b]
-            read_bytes = tuple(r * size for r in reads)
+        if i % 5 == 0:  # one file in five was read in the window (whole, each time)
+            a = b
+            reads, read_bytes = histories[b]
             last_read = last_reads[c]
         else:
             reads = read_bytes = ()
             last_read = None
         top = "/backups/f" if i % 10 == 1 else tops[i % 1000]
-        yield FileRecord(i + 1, f"{top}{i}", size, holders[b], created[c], last_read,
+        yield FileRecord(i + 1, f"{top}{i}", sizes[a], holders[b], created[c], last_read,
                          written[c], reads, read_bytes)
 
 
