@@ -39,6 +39,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from operator import itemgetter
 from typing import NamedTuple
 
 from .costpolicy import CostPolicy, TierPolicy
@@ -349,7 +350,8 @@ class Recommender:
         if not moves:
             return []
         out = []
-        moves.sort(key=lambda m: -m[0])
+        if len(moves) > 1:
+            moves.sort(key=itemgetter(0), reverse=True)
         for saving, name, cur, pair in moves:
             if pair.new.restore and not cur.restore and not policy.allow_archive_only:
                 if readable <= 1:  # the last readable copy: no colder than READABLE_COLDEST
@@ -368,7 +370,7 @@ class Recommender:
             days = 0.0 if early else (pair.f_fixed + size * pair.f_moved_byte) * 30 / saving
             if days > policy.horizon_days * _MARGIN:
                 continue  # clearly beyond the horizon: not worth pricing exactly
-            exact = pair.saving(size, usage)
+            exact = size * pair.per_gb / GB if usage is _NO_USE else pair.saving(size, usage)
             one_time = pair.one_time(size)
             if early:
                 one_time += early_deletion(cur.price, size, age_days)
