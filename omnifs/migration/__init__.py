@@ -3,6 +3,6 @@
 Modules: :mod:`.plan` (both sides listed and diffed into copy / overwrite /
 skip / delete, and the per-tier summary), :mod:`.planfile` (the JSON plan
 file, checksummed and bound to its catalog), :mod:`.costing` (the
-summary, and a run's usage counters, priced with omnifs.prices and omnifs.policy.costs)
+summary, and a run's usage counters, priced with omnifs.prices and omnifs.cost)
 and :mod:`.report` (a migration's report, built on omnifs.report).
 """
