@@ -9,6 +9,10 @@ us-central1, Azure eastus, shipped price tables), ages up to two years, a
 and a `/backups/**` rule archiving after 7 days. The engine
 (omnifs.policy.recommend) streams them; nothing but the totals is kept.
 
+One run (2 CPUs shared with other work, load 5-10): 1,000,000 files in 19.0 s wall,
+14.0 s of CPU, peak RSS 29 MiB; through SQLite rows 19.9 s wall, 18.7 s of CPU, 30 MiB;
+1,103,611 recommendations (1,017,074 tier, 86,537 placement).
+
     .venv/bin/python bench/cost_recommend.py              # 1,000,000 files
     .venv/bin/python bench/cost_recommend.py --files 100000
     .venv/bin/python bench/cost_recommend.py --sqlite     # rows read back from SQLite too
