@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from omnifs.policy.costpolicy import CostPolicy, PolicyError, parse_cost_policy
 from omnifs.providers import InvalidInput, ProviderSettings, parse_uri
 from omnifs.providers.diskspace import DEFAULT_FREE_SPACE_RATIO
 from omnifs.providers.registry import provider_options
@@ -97,6 +98,8 @@ class Config:
     metrics_port: int = 9469
     #: [prices.NAME]: price-table choices and negotiated or own-store rates per provider
     prices: dict[str, PriceOverride] = field(default_factory=dict)
+    #: [cost]: tier policies, break-even horizon, automatic moves (docs/config.md)
+    cost: CostPolicy = field(default_factory=CostPolicy)
 
     def catalog_path(self) -> Path:
         """The SQLite file behind ``catalog_url``."""
@@ -117,6 +120,7 @@ _SECTIONS = {
     "daemon": dict,
     "metrics": {"port": int},
     "prices": dict,
+    "cost": dict,
 }
 
 
@@ -291,6 +295,10 @@ def parse_config(data: dict, source: str = "config", base: Path | None = None) -
     cfg.prices = parse_price_overrides(
         data.get("prices", {}), source,
         {n: parse_uri(s.uri).scheme for n, s in cfg.providers.items()})
+    try:
+        cfg.cost = parse_cost_policy(data.get("cost", {}))
+    except PolicyError as e:
+        raise ConfigError(f"{source}: {e}") from None
     if "copies" not in rep and cfg.providers:
         cfg.copies = min(cfg.copies, len(cfg.providers))
         cfg.write_quorum = min(cfg.write_quorum, cfg.copies)

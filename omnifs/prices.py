@@ -9,7 +9,8 @@ whose storage, requests and egress are your own and cost nothing by default.
 Every price is a :class:`~decimal.Decimal` in the table's currency; request
 prices are normalised to one request (tables publish them per 1,000 or, for
 Azure, per 10,000). A GB is 2^30 bytes, as the three clouds bill it. The cost
-arithmetic that uses these lives in :mod:`omnifs.cost`.
+price records and the cost arithmetic live in the pure :mod:`omnifs.policy.costs`;
+they are re-exported here so ``from omnifs.prices import StorePrice`` keeps working.
 """
 
 from __future__ import annotations
@@ -23,6 +24,14 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from omnifs.policy.costs import (  # noqa: F401  (re-exported: the records' old home)
+    PriceError,
+    PriceTable,
+    RegionPrice,
+    StorePrice,
+    TierPrice,
+)
 
 from .errors import ConfigError, InvalidInput
 
@@ -43,73 +52,6 @@ _TIER = {"storage_per_gb_month": float, "retrieval_per_gb": float,
          "read_requests": float, "list_requests": float}
 #: the per-request keys, which tables price per ``request_unit`` requests
 _REQUEST_KEYS = ("retrieval_requests", "write_requests", "read_requests", "list_requests")
-
-
-@dataclass(frozen=True)
-class TierPrice:
-    """One storage tier in one region; request prices are per single request."""
-
-    storage_per_gb_month: Decimal
-    retrieval_per_gb: Decimal
-    retrieval_requests: Decimal
-    min_storage_days: int
-    write_requests: Decimal
-    read_requests: Decimal
-    list_requests: Decimal
-
-
-@dataclass(frozen=True)
-class RegionPrice:
-    continent: str
-    egress_internet_per_gb: Decimal
-    egress_same_continent_per_gb: Decimal
-    egress_other_continent_per_gb: Decimal
-    tiers: dict[str, TierPrice]
-
-
-@dataclass(frozen=True)
-class PriceTable:
-    name: str
-    version: str
-    effective: date
-    currency: str
-    source: str
-    list_page_size: int
-    default_region: str
-    default_tier: str
-    regions: dict[str, RegionPrice]
-
-
-@dataclass(frozen=True)
-class StorePrice:
-    """Everything one store charges: a table's region and tier, overrides applied.
-
-    ``cloud`` says which network the store is on ("aws-s3", "gcs", "azure-blob",
-    or "own:NAME" for a store priced by no table): transfers inside one cloud and
-    region are free, between its regions they cost the inter-region rate.
-    """
-
-    cloud: str
-    region: str
-    continent: str
-    tier: str
-    tier_price: TierPrice
-    egress_internet_per_gb: Decimal
-    egress_same_continent_per_gb: Decimal
-    egress_other_continent_per_gb: Decimal
-    list_page_size: int
-    #: "aws-s3 2025.1 (2025-01-01)", "own" for a store no table prices, "+ override"
-    provenance: str
-    #: every tier of the region (``tier`` with the override applied), for objects
-    #: stored in another tier than the store's own
-    tiers: dict[str, TierPrice] = field(default_factory=dict)
-    currency: str = "USD"
-
-    def tier_of(self, name: str | None) -> TierPrice:
-        """The prices of tier ``name`` (any case) here; None or "" is the store's own."""
-        if not name or self.cloud.startswith("own:"):
-            return self.tier_price
-        return self.tiers[_pick(self.tiers, name, "tier", f"{self.cloud} {self.region}")]
 
 
 @dataclass(frozen=True)

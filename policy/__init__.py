@@ -4,5 +4,11 @@
   load, cost);
 * ``health``: a provider's verdict (healthy, degraded, down, lost) from
   timed samples;
-* ``tiers``: storage tiers across stores, one vocabulary of access classes.
+* ``tiers``: storage tiers across stores, one vocabulary of access classes;
+* ``costs``: the price records and the cost of storage, requests, egress,
+  retrieval and early deletion (a migration's estimate);
+* ``tiering``: what a file costs where it is, a tier move's or a re-placement's
+  saving, one-time cost and break-even;
+* ``costpolicy``: the ``[cost]`` policies; ``recommend``: the engine that turns a
+  stream of files into tier and placement recommendations.
 """

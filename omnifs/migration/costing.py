@@ -17,7 +17,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from omnifs.cost import (
+from omnifs.policy.costs import (
     GB,
     PLACES,
     CostEstimate,

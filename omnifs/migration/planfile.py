@@ -65,7 +65,7 @@ class MigrationPlan:
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     catalog_id: str | None = None
-    #: the cost estimate (omnifs.cost.CostEstimate.as_dict), None when it could not be made
+    #: the cost estimate (omnifs.policy.costs.CostEstimate.as_dict), None when it could not be made
     estimate: dict[str, Any] | None = None
     created: str = field(
         default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))

@@ -12,7 +12,7 @@ from . import Value
 
 #: a unit that is a currency code ("USD", "EUR")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
-#: money is shown to 0.0001, the rounding of omnifs.cost
+#: money is shown to 0.0001, the rounding of omnifs.policy.costs
 MONEY_PLACES = Decimal("0.0001")
 NONE = "—"
 

@@ -9,8 +9,8 @@ from decimal import Decimal as D
 import pytest
 
 from omnifs.config import ConfigError, parse_config
-from omnifs.cost import Deletion, TierRead, TransferSummary, estimate
 from omnifs.errors import InvalidInput
+from omnifs.policy.costs import Deletion, TierRead, TransferSummary, estimate
 from omnifs.prices import TABLES, PriceOverride, load_table, read_table, store_price
 
 GIB = 2**30
