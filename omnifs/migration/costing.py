@@ -1,7 +1,7 @@
-"""A migration plan's cost estimate: its summary priced by omnifs.cost.
+"""A migration plan's cost estimate: its summary priced by omnifs.policy.costs.
 
 The plan's summary (omnifs.migration.plan.summarize) says what is read, written
-and deleted per tier; this module turns it into a :class:`~omnifs.cost.TransferSummary`
+and deleted per tier; this module turns it into a :class:`~omnifs.policy.costs.TransferSummary`
 and prices it with the two stores' prices (omnifs.prices, with the config's
 ``[prices.NAME]`` overrides).
 
@@ -22,6 +22,7 @@ from omnifs.policy.costs import (
     PLACES,
     CostEstimate,
     Deletion,
+    PriceError,
     TierRead,
     TransferSummary,
     egress_per_gb,
@@ -62,10 +63,14 @@ def transfer_summary(summary: dict[str, Any], *, server_side: bool) -> TransferS
 
 
 def price_of(settings: ProviderSettings, overrides: dict[str, PriceOverride]) -> StorePrice:
-    """The prices of the store ``settings`` configure."""
+    """The prices of the store ``settings`` configure; InvalidInput (one line) when the
+    tables cannot price it."""
     scheme = settings.uri.split("://", 1)[0]
-    return store_price(scheme, settings.region, None, overrides.get(settings.name),
-                       settings.name)
+    try:
+        return store_price(scheme, settings.region, None, overrides.get(settings.name),
+                           settings.name)
+    except PriceError as e:
+        raise InvalidInput(str(e)) from None
 
 
 def plan_estimate(summary: dict[str, Any], src: ProviderSettings, dst: ProviderSettings,
@@ -73,7 +78,10 @@ def plan_estimate(summary: dict[str, Any], src: ProviderSettings, dst: ProviderS
     """The estimated cost of a plan from ``src`` to ``dst`` (one store: server-side)."""
     src_price, dst_price = price_of(src, overrides), price_of(dst, overrides)
     same = src.name == dst.name and src.uri == dst.uri
-    return estimate(transfer_summary(summary, server_side=same), src_price, dst_price)
+    try:
+        return estimate(transfer_summary(summary, server_side=same), src_price, dst_price)
+    except PriceError as e:
+        raise InvalidInput(str(e)) from None
 
 
 def _count(side: dict[str, float], *kinds: str) -> Decimal:

@@ -14,7 +14,6 @@ import argparse
 import os
 import sys
 
-from omnifs.policy.costs import PriceError
 from omnifs.providers import InvalidInput
 
 from ...config import Config, load_config
@@ -110,7 +109,7 @@ def cmd_plan(args) -> int:
         try:
             plan.estimate = plan_estimate(plan.summary, src.provider.settings,
                                           dst.provider.settings, cfg.prices).as_dict()
-        except (InvalidInput, PriceError) as e:
+        except InvalidInput as e:
             print(f"omnifs: no cost estimate: {e}", file=sys.stderr)
     try:
         plan.save(out)
