@@ -23,14 +23,15 @@ deletion, egress).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from omnifs.providers import InvalidInput, ObjectInfo, Provider
+from omnifs.providers import META_SHA256, InvalidInput, NotFound, ObjectInfo, Provider
 
-from ..copy_options import Options
+from ..copy_options import Options, retrying
 from ..same_store import key_in, same_store
-from ..sync_plan import Action, Filter, Plan, build_plan
+from ..sync_plan import Action, Filter, Plan, build_plan, settle
 from ..tree_copy import dir_prefix, plan_tree
 
 ACTIONS = ("copy", "overwrite", "skip", "delete")
@@ -59,13 +60,19 @@ class Entry:
     checksums: dict[str, str] = field(default_factory=dict)
     #: move mode: delete the source object after its destination copy is verified
     delete_source: bool = False
+    #: the source object's etag and last-modified time as listed: what tells a later
+    #: ``plan --since`` that the object is unchanged (None in older plans)
+    src_etag: str | None = None
+    src_mtime: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"action": self.action, "key": self.key, "size": self.size,
                 "reason": self.reason, "src_tier": self.src_tier, "dst_tier": self.dst_tier,
                 "dst_size": self.dst_size, "sha256": self.sha256,
                 "checksums": dict(sorted(self.checksums.items())),
-                "delete_source": self.delete_source}
+                "delete_source": self.delete_source,
+                **({} if self.src_etag is None else {"src_etag": self.src_etag}),
+                **({} if self.src_mtime is None else {"src_mtime": self.src_mtime})}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Entry:
@@ -77,7 +84,9 @@ class Entry:
                    dst_size=None if d.get("dst_size") is None else int(d["dst_size"]),
                    sha256=d.get("sha256"),
                    checksums=dict(d.get("checksums") or {}),
-                   delete_source=bool(d.get("delete_source", False)))
+                   delete_source=bool(d.get("delete_source", False)),
+                   src_etag=None if d.get("src_etag") is None else str(d["src_etag"]),
+                   src_mtime=None if d.get("src_mtime") is None else float(d["src_mtime"]))
 
 
 def _entry(act: Action, action: str, move: bool) -> Entry:
@@ -86,7 +95,8 @@ def _entry(act: Action, action: str, move: bool) -> Entry:
                  src_tier=s.tier if s else None, dst_tier=d.tier if d else None,
                  dst_size=d.size if d else None,
                  sha256=s.sha256 if s else None, checksums=dict(s.checksums) if s else {},
-                 delete_source=move and s is not None)
+                 delete_source=move and s is not None,
+                 src_etag=s.etag if s else None, src_mtime=s.last_modified if s else None)
 
 
 def entries(plan: Plan, mode: str = "copy") -> list[Entry]:
@@ -150,14 +160,102 @@ def check_places(src: Provider, src_key: str, dst: Provider, dst_key: str) -> No
                            provider=src.name, key=src_key)
 
 
+@dataclass
+class Reused:
+    """What ``plan --since`` took from the old plan instead of asking the source."""
+
+    #: source objects found unchanged whose recorded checksums were carried over
+    checksums: int = 0
+    #: source head() calls not made because the carried-over SHA-256 settled the pair
+    heads_saved: int = 0
+
+
+def unchanged(old: Entry, info: ObjectInfo) -> bool:
+    """Is the listed source object the one ``old`` described? Size plus etag, else mtime."""
+    if old.action == "delete" or old.size != info.size:
+        return False
+    if old.src_etag and info.etag:
+        return old.src_etag == info.etag
+    if old.src_mtime is not None and info.last_modified is not None:
+        return abs(old.src_mtime - info.last_modified) < 1e-6
+    return False
+
+
+def carry(info: ObjectInfo, old: Entry) -> ObjectInfo:
+    """``info`` with the old plan's SHA-256 and native checksums (the listing's win)."""
+    meta = dict(info.metadata)
+    if old.sha256 and META_SHA256 not in meta:
+        meta[META_SHA256] = old.sha256
+    return replace(info, metadata=meta, checksums={**old.checksums, **info.checksums})
+
+
+def _list(p: Provider, prefix: str, options: Options) -> dict[str, ObjectInfo]:
+    def run() -> dict[str, ObjectInfo]:
+        return _relative(p.list(prefix, recursive=True, metadata=False), prefix)
+
+    try:
+        return retrying(run, options)
+    except NotFound:
+        return {}
+
+
+def plan_since(src: Provider, src_key: str, dst: Provider, dst_key: str, since: list[Entry],
+               *, filt: Filter | None = None, delete: bool = False,
+               options: Options | None = None, reused: Reused | None = None) -> Plan:
+    """:func:`omnifs.tree_copy.plan_tree`, reusing the checksums of an older plan's entries.
+
+    A source object the old plan saw unchanged (:func:`unchanged`) keeps the
+    SHA-256 the old inventory found for it (its listing or a head()), so a
+    pair the listings cannot decide heads only the destination.
+    """
+    options = options or Options()
+    reused = reused if reused is not None else Reused()
+    sp, dp = dir_prefix(src_key), dir_prefix(dst_key)
+    old = {e.key: e for e in since if e.action != "delete"}
+    with ThreadPoolExecutor(2) as pool:
+        fs = pool.submit(_list, src, sp, options)
+        fd = pool.submit(_list, dst, dp, options)
+        s_list, d_list = fs.result(), fd.result()
+    known: set[str] = set()
+    for rel, info in s_list.items():
+        e = old.get(rel)
+        if e is not None and unchanged(e, info) and (e.sha256 or e.checksums):
+            s_list[rel] = carry(info, e)
+            reused.checksums += 1
+            if s_list[rel].sha256:
+                known.add(rel)
+    plan = build_plan(s_list, d_list, delete=delete, filt=filt)
+    if plan.undecided:
+        def refresh(act: Action) -> tuple[Action, ObjectInfo, ObjectInfo]:
+            s = act.src if act.rel in known and act.src is not None else retrying(
+                lambda: src.head(sp + act.rel), options)
+            d = retrying(lambda: dst.head(dp + act.rel), options)
+            return act, s, d
+
+        reused.heads_saved += sum(1 for a in plan.undecided if a.rel in known)
+        with ThreadPoolExecutor(max(1, options.checkers)) as pool:
+            settle(plan, list(pool.map(refresh, plan.undecided)))
+    return plan
+
+
 def plan_migration(src: Provider, src_key: str, dst: Provider, dst_key: str, *,
                    mode: str = "copy", filt: Filter | None = None, delete: bool = False,
-                   options: Options | None = None) -> list[Entry]:
-    """Inventory both trees by listing and diff them (see the module docstring)."""
+                   options: Options | None = None, since: list[Entry] | None = None,
+                   reused: Reused | None = None) -> list[Entry]:
+    """Inventory both trees by listing and diff them (see the module docstring).
+
+    With ``since`` (an older plan's entries for the same SRC and DST), the
+    checksums it recorded for unchanged source objects are reused
+    (:func:`plan_since`); ``reused`` counts what that saved.
+    """
     if mode not in MODES:
         raise InvalidInput(f"unknown mode {mode!r}: use copy or move")
     check_places(src, src_key, dst, dst_key)
-    plan = plan_tree(src, src_key, dst, dst_key, options=options, filt=filt, delete=delete)
+    if since is not None:
+        plan = plan_since(src, src_key, dst, dst_key, since, options=options, filt=filt,
+                          delete=delete, reused=reused)
+    else:
+        plan = plan_tree(src, src_key, dst, dst_key, options=options, filt=filt, delete=delete)
     return entries(plan, mode)
 
 

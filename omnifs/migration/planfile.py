@@ -8,6 +8,9 @@ Layout (format version 1)::
      "filters": {"include": [...], "exclude": [...]},
      "catalog_id": "0f3a..." | null,
      "summary": {...},            # omnifs.migration.plan.summarize
+     "estimate": {...} | null,    # omnifs.cost.CostEstimate.as_dict
+     "time_estimate": {...},      # omnifs.migration.timing.TimeEstimate.as_dict (absent
+                                  # when none was made, and in plans older than it)
      "entries": [{"action": "copy", "key": "a/b.txt", "size": 5, ...}, ...],
      "checksum": "sha256:..."}
 
@@ -15,7 +18,9 @@ Layout (format version 1)::
 (sorted keys, no spaces, UTF-8). A plan whose checksum does not match was
 edited or damaged and is refused on load with one line: the plan is what
 was priced and approved, a run must not do anything else. A plan made for
-one catalog is refused by another.
+one catalog is refused by another. Fields added later (``time_estimate``,
+an entry's ``src_etag`` and ``src_mtime``) are written only when they have
+a value, so an older plan read and written again keeps its checksum.
 """
 
 from __future__ import annotations
@@ -68,6 +73,8 @@ class MigrationPlan:
     catalog_id: str | None = None
     #: the cost estimate (omnifs.cost.CostEstimate.as_dict), None when it could not be made
     estimate: dict[str, Any] | None = None
+    #: the time estimate (omnifs.migration.timing.TimeEstimate.as_dict), None when none
+    time_estimate: dict[str, Any] | None = None
     created: str = field(
         default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
 
@@ -83,7 +90,8 @@ class MigrationPlan:
                 "filters": {"include": list(self.include), "exclude": list(self.exclude)},
                 "catalog_id": self.catalog_id, "summary": self.summary,
                 "estimate": self.estimate,
-                "entries": [e.to_json() for e in self.entries]}
+                "entries": [e.to_json() for e in self.entries],
+                **({} if self.time_estimate is None else {"time_estimate": self.time_estimate})}
 
     def to_json(self) -> dict[str, Any]:
         body = self.body()
@@ -142,7 +150,8 @@ def load(path: str | os.PathLike[str], *, catalog_id: str | None = None) -> Migr
             mode=str(data["mode"]), entries=[Entry.from_json(e) for e in data["entries"]],
             delete=bool(data["delete"]), include=tuple(data["filters"]["include"]),
             exclude=tuple(data["filters"]["exclude"]), catalog_id=data["catalog_id"],
-            estimate=data.get("estimate"), created=str(data["created"]))
+            estimate=data.get("estimate"), time_estimate=data.get("time_estimate"),
+            created=str(data["created"]))
     except (KeyError, TypeError, ValueError) as e:
         raise InvalidInput(f"{name} is not a valid migration plan ({type(e).__name__}: {e})"
                            ) from None
