@@ -200,3 +200,26 @@ def test_time_estimate_probes_records_and_reuses(pair, tmp_path):
         first["read_bytes_per_s"], first["write_bytes_per_s"])
     shown = run("migrate", "show", str(out), config=cfg, check=True).stdout.decode()
     assert "estimated time: " in shown
+
+
+def test_the_daemon_records_each_copy_as_a_write_transfer(make_settings, tmp_path):
+    """The replication worker times every copy it makes: the figures a plan estimates from."""
+    from omnifs.migration.speed import recorded
+    from tests.integration.test_daemon import drained, make_config, run_daemon_until, write_many
+
+    a, b = make_settings("s3", name="one"), make_settings("file", name="two")
+    cfg = make_config(tmp_path, [a, b])
+    cat = Catalog(cfg.catalog_path())
+    pa = open_provider(a)
+    try:
+        files = write_many(cat, pa, ["two"], 12, size=50_000)
+        run_daemon_until(cfg, lambda c: drained(2)(c) and len(
+            c.health.transfers("two", "write", 0)) == len(files))
+        moved = cat.health.transfers("two", "write", 0)
+        assert sorted(t.nbytes for t in moved) == sorted(len(v) for v in files.values())
+        assert all(t.seconds > 0 for t in moved)
+        assert cat.health.transfers("one", "write", 0) == []
+        assert recorded(cat, "two", "write").rate is not None
+    finally:
+        pa.close()
+        cat.close()
