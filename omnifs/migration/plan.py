@@ -22,7 +22,7 @@ deletion, egress).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -105,17 +105,26 @@ def entries(plan: Plan, mode: str = "copy") -> list[Entry]:
     Pairs still undecided (equal sizes, listings without the metadata to
     compare, no head() done) become ``overwrite``: copying an equal object
     again costs money but never loses data, skipping a different one would.
+    Empties ``plan`` as it goes: each action's listing records are freed once
+    its entry exists (a 100,000-object plan never holds both at once).
     """
     if mode not in MODES:
         raise InvalidInput(f"unknown mode {mode!r}: use copy or move")
     move = mode == "move"
-    out = [_entry(a, "overwrite" if a.dst is not None else "copy", move) for a in plan.copies]
-    out += [_entry(a, "skip", move) for a in plan.skips]
-    out += [_entry(a, "overwrite", move) for a in plan.undecided]
-    out += [_entry(a, "delete", False) for a in plan.deletes]
+    out = [_entry(a, "overwrite" if a.dst is not None else "copy", move)
+           for a in _drain(plan.copies)]
+    out += [_entry(a, "skip", move) for a in _drain(plan.skips)]
+    out += [_entry(a, "overwrite", move) for a in _drain(plan.undecided)]
+    out += [_entry(a, "delete", False) for a in _drain(plan.deletes)]
     order = {a: i for i, a in enumerate(ACTIONS)}
     out.sort(key=lambda e: (e.key, order[e.action]))
     return out
+
+
+def _drain(actions: list[Action]) -> Iterator[Action]:
+    """The actions, removed from ``actions`` one by one (last first)."""
+    while actions:
+        yield actions.pop()
 
 
 def _relative(infos: Iterable[ObjectInfo], prefix: str) -> dict[str, ObjectInfo]:

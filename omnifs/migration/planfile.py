@@ -30,6 +30,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -82,30 +83,53 @@ class MigrationPlan:
     def summary(self) -> dict[str, Any]:
         return summarize(self.entries)
 
-    def body(self) -> dict[str, Any]:
-        """Everything the checksum covers."""
+    def head(self) -> dict[str, Any]:
+        """Every field the checksum covers but the entries."""
         return {"format": FORMAT, "version": VERSION, "created": self.created,
                 "src": self.src.to_json(), "dst": self.dst.to_json(), "mode": self.mode,
                 "delete": self.delete,
                 "filters": {"include": list(self.include), "exclude": list(self.exclude)},
                 "catalog_id": self.catalog_id, "summary": self.summary,
                 "estimate": self.estimate,
-                "entries": [e.to_json() for e in self.entries],
                 **({} if self.time_estimate is None else {"time_estimate": self.time_estimate})}
+
+    def body(self) -> dict[str, Any]:
+        """Everything the checksum covers."""
+        return {**self.head(), "entries": [e.to_json() for e in self.entries]}
+
+    def checksum(self) -> str:
+        """``checksum(self.body())``, without holding every entry's JSON at once."""
+        return _checksum_of(self.head(), (e.to_json() for e in self.entries))
 
     def to_json(self) -> dict[str, Any]:
         body = self.body()
         return {**body, "checksum": checksum(body)}
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the plan atomically (a reader never sees half a plan)."""
+        """Write the plan atomically (a reader never sees half a plan).
+
+        One field per line and one entry per line: a 100,000-entry plan is
+        written entry by entry, never held as one text.
+        """
         path = os.fspath(path)
-        text = json.dumps(self.to_json(), indent=1, ensure_ascii=False) + "\n"
+        head = self.head()
+        before, after = _around_entries(head)
+        h = hashlib.sha256(before)
         folder = os.path.dirname(os.path.abspath(path))
         fd, tmp = tempfile.mkstemp(prefix=".plan-", suffix=".tmp", dir=folder)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
+                f.write("{\n")
+                for k, v in head.items():
+                    f.write(f" {_dumps(k)}: {_dumps(v)},\n")
+                f.write(' "entries": [')
+                for i, e in enumerate(self.entries):
+                    d = e.to_json()
+                    h.update((b"," if i else b"") + canonical(d))
+                    f.write(("\n  " if i == 0 else ",\n  ") + _dumps(d))
+                h.update(after)
+                total = "sha256:" + h.hexdigest()
+                f.write(f"\n ],\n \"checksum\": {_dumps(total)}\n}}\n")
             os.replace(tmp, path)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -113,13 +137,42 @@ class MigrationPlan:
             raise
 
 
-def canonical(body: dict[str, Any]) -> bytes:
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def canonical(body: Any) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":"),
                       ensure_ascii=False).encode("utf-8")
 
 
 def checksum(body: dict[str, Any]) -> str:
     return "sha256:" + hashlib.sha256(canonical(body)).hexdigest()
+
+
+def _around_entries(head: dict[str, Any]) -> tuple[bytes, bytes]:
+    """The canonical JSON of ``{**head, "entries": [...]}`` before and after the entries.
+
+    The canonical JSON of a dict is its sorted ``"key":value`` pairs joined
+    by commas, of a list its items joined by commas: the entries can be
+    hashed one at a time between these two pieces.
+    """
+    keys = sorted(head)
+    pairs = [canonical(k) + b":" + canonical(head[k]) for k in keys]
+    n = sum(1 for k in keys if k < "entries")
+    before = b"{" + b"".join(p + b"," for p in pairs[:n]) + b'"entries":['
+    after = b"]" + b"".join(b"," + p for p in pairs[n:]) + b"}"
+    return before, after
+
+
+def _checksum_of(head: dict[str, Any], entries: Iterable[dict[str, Any]]) -> str:
+    """:func:`checksum` of ``{**head, "entries": list(entries)}``, one entry at a time."""
+    before, after = _around_entries(head)
+    h = hashlib.sha256(before)
+    for j, e in enumerate(entries):
+        h.update((b"," if j else b"") + canonical(e))
+    h.update(after)
+    return "sha256:" + h.hexdigest()
 
 
 def load(path: str | os.PathLike[str], *, catalog_id: str | None = None) -> MigrationPlan:
@@ -140,8 +193,9 @@ def load(path: str | os.PathLike[str], *, catalog_id: str | None = None) -> Migr
     if data.get("version") != VERSION:
         raise InvalidInput(f"{name}: plan format version {data.get('version')!r} is not "
                            f"supported (this omnifs reads version {VERSION})")
-    body = {k: v for k, v in data.items() if k != "checksum"}
-    if data.get("checksum") != checksum(body):
+    head = {k: v for k, v in data.items() if k not in ("checksum", "entries")}
+    listed = data.get("entries")
+    if not isinstance(listed, list) or data.get("checksum") != _checksum_of(head, listed):
         raise InvalidInput(f"{name} was edited or damaged (its checksum does not match): "
                            "make a new plan with `omnifs migrate plan`")
     try:
