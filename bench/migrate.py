@@ -176,9 +176,13 @@ class Bench:
             if i < 100:
                 d.mkdir(parents=True)
             (d / f"obj{i:06d}.bin").write_bytes(blob(size, i))
-        for kind in kinds:
-            self.rclone("copy", "--transfers", "32", "--checkers", "32", str(local),
-                        self.rclone_path(kind, prefix))
+        copies = [subprocess.Popen(["rclone", "copy", "--transfers", "32", "--checkers", "32",
+                                    "--no-check-dest", str(local),
+                                    self.rclone_path(kind, prefix)],
+                                   env=self.rclone_env, stdout=subprocess.DEVNULL)
+                  for kind in kinds]
+        if any(c.wait() != 0 for c in copies):
+            raise RuntimeError(f"seeding {prefix}/ with rclone failed")
         shutil.rmtree(local)
         print(f"  seeded {count} x {size} B under {prefix}/ in {', '.join(kinds)} "
               f"({time.perf_counter() - t0:.0f} s)", flush=True)
