@@ -158,3 +158,28 @@ def test_an_older_plan_without_the_new_fields_loads_and_keeps_its_checksum(tmp_p
     back = load(path)
     assert back.time_estimate is None and back.entries[0].src_etag is None
     assert back.to_json()["checksum"] == data["checksum"] == checksum(back.body())
+
+
+def test_the_streamed_checksum_is_the_canonical_one(tmp_path):
+    """save() hashes entry by entry: the same checksum as the whole body's canonical JSON."""
+    import json
+
+    from omnifs.migration.planfile import MigrationPlan, Place, checksum
+
+    entries = [Entry("copy", f"d/ünï {i} #%.bin", i, "missing", src_tier="STANDARD",
+                     checksums={"md5": f"{i:032x}"}, src_etag=f"e{i}", src_mtime=1.5 + i)
+               for i in range(50)]
+    entries.append(Entry("delete", "z", 3, "extra", dst_tier="COOL", dst_size=3))
+    plan = MigrationPlan(src=Place("a:/x", "a", "s3://a", "x"),
+                         dst=Place("b:/y", "b", "gs://b", "y"), mode="move", entries=entries,
+                         time_estimate={"seconds": 1.0, "parallel": 8, "objects": 51,
+                                        "bytes": 1225, "overhead": 0.01,
+                                        "read_bytes_per_s": 1e6, "write_bytes_per_s": 2e6,
+                                        "measured": "2026-12-06"})
+    path = tmp_path / "p.json"
+    plan.save(path)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    body = {k: v for k, v in data.items() if k != "checksum"}
+    assert data["checksum"] == checksum(body) == checksum(plan.body()) == plan.checksum()
+    back = load(path)
+    assert back.entries == entries and back.time_estimate == plan.time_estimate
