@@ -8,8 +8,9 @@ a few bounded requests:
 
 * source: ranged reads of up to :data:`READ_BUDGET` bytes of objects the plan
   will copy (largest first), after one 1-byte read for the round trip;
-* destination: one probe object of 1-4 MiB written under ``.omnifs/probe/``
-  at the provider's root, headed and deleted again.
+* destination: one probe object of 1-4 MiB written under the destination
+  tree's reserved ``.omnifs/probe/`` (never at the store's root: a bare
+  file:// destination is rooted at /), headed and deleted again.
 
 What a probe measured is recorded in the catalog (source ``migrate``) so the
 next plan reuses it. :func:`time_estimate` puts it together with
@@ -26,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from omnifs.providers import OmnifsError, Provider
+from omnifs.providers import RESERVED_PREFIX, OmnifsError, Provider
 
 from . import timing
 from .plan import Entry
@@ -40,7 +41,7 @@ READ_OBJECTS = 16
 #: the destination probe object's size bounds
 WRITE_MIN = 1024 * 1024
 WRITE_MAX = 4 * 1024 * 1024
-PROBE_PREFIX = ".omnifs/probe/"
+PROBE_PREFIX = RESERVED_PREFIX + "probe/"
 
 
 @dataclass
@@ -100,10 +101,11 @@ def probe_source(src: Provider, objects: Sequence[tuple[str, int]]) -> Measured:
     return out
 
 
-def probe_destination(dst: Provider, size: int) -> Measured:
-    """Write, head and delete one probe object of ``size`` (clamped to 1-4 MiB)."""
+def probe_destination(dst: Provider, size: int, prefix: str = "") -> Measured:
+    """Write, head and delete one probe object of ``size`` (clamped to 1-4 MiB) under
+    ``prefix`` (the destination tree, ending in "/")."""
     size = max(WRITE_MIN, min(WRITE_MAX, size))
-    key = PROBE_PREFIX + uuid.uuid4().hex
+    key = prefix + PROBE_PREFIX + uuid.uuid4().hex
     data = os.urandom(size)
     out = Measured()
     try:
@@ -142,7 +144,7 @@ class Outcome:
 
 
 def time_estimate(entries: Sequence[Entry], summary: dict, src: Provider, src_prefix: str,
-                  dst: Provider, *, cat: Catalog | None, probe: bool = True,
+                  dst: Provider, dst_prefix: str, *, cat: Catalog | None, probe: bool = True,
                   parallel: int = timing.DEFAULT_PARALLEL) -> Outcome:
     """The plan's time estimate from recorded figures, probing the stores lacking one.
 
@@ -172,8 +174,8 @@ def time_estimate(entries: Sequence[Entry], summary: dict, src: Provider, src_pr
                           if e.action in ("copy", "overwrite")]
                 m = probe_source(p, moving) if moving else m
             else:
-                m = probe_destination(p, nbytes // max(1, summary["copy"]["objects"]
-                                                      + summary["overwrite"]["objects"]))
+                moved = summary["copy"]["objects"] + summary["overwrite"]["objects"]
+                m = probe_destination(p, nbytes // max(1, moved), dst_prefix)
         except OmnifsError as e:
             out.missing = f"no time estimate: probing {p.name} (the {side}) failed: {e}"
             return out

@@ -153,7 +153,7 @@ def cmd_plan(args) -> int:
         except InvalidInput as e:
             print(f"omnifs: no cost estimate: {e}", file=sys.stderr)
         timed = time_estimate(entries, plan.summary, src.provider, dir_prefix(src.key),
-                              dst.provider, cat=cat, probe=not args.no_probe,
+                              dst.provider, dir_prefix(dst.key), cat=cat, probe=not args.no_probe,
                               parallel=args.parallel)
         if timed.estimate is not None:
             plan.time_estimate = timed.estimate.as_dict()
