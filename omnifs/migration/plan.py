@@ -2,11 +2,12 @@
 
 The comparison is the sync differ's (:mod:`omnifs.sync_plan`: size, then the
 SHA-256 omnifs records in metadata, then a native checksum both sides report,
-md5 or crc32c, then size plus mtime), and the inventory is the tree copy's
-(:func:`omnifs.tree_copy.plan_tree`: both sides listed without user metadata,
-where a store would HEAD every object for it; only pairs the listings cannot
-decide are headed). This module turns that plan into the four migration
-actions:
+md5 or crc32c, then size plus mtime), and the inventory works as the tree
+copy's (:func:`omnifs.tree_copy.plan_tree`: both sides listed without user
+metadata, where a store would HEAD every object for it; only pairs the
+listings cannot decide are headed), with slimmer records (:func:`_slim`) and
+optionally an older plan's checksums (:func:`plan_since`). This module turns
+that plan into the four migration actions:
 
 * ``copy``: the object is missing at the destination;
 * ``overwrite``: the destination holds a different object under the name;
@@ -22,17 +23,18 @@ deletion, egress).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from omnifs.providers import META_SHA256, InvalidInput, NotFound, ObjectInfo, Provider
+from omnifs.providers import META_MTIME, META_SHA256, InvalidInput, NotFound, ObjectInfo, Provider
 
 from ..copy_options import Options, retrying
 from ..same_store import key_in, same_store
 from ..sync_plan import Action, Filter, Plan, build_plan, settle
-from ..tree_copy import dir_prefix, plan_tree
+from ..tree_copy import dir_prefix
 
 ACTIONS = ("copy", "overwrite", "skip", "delete")
 MODES = ("copy", "move")
@@ -40,7 +42,7 @@ MODES = ("copy", "move")
 NO_TIER = "-"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Entry:
     """One object of the plan; ``key`` is relative to the SRC (and DST) prefix."""
 
@@ -198,9 +200,32 @@ def carry(info: ObjectInfo, old: Entry) -> ObjectInfo:
     return replace(info, metadata=meta, checksums={**old.checksums, **info.checksums})
 
 
+def _slim(rel: str, info: ObjectInfo) -> ObjectInfo:
+    """The listing record with only what a plan compares and records.
+
+    A 100,000-object plan holds both listings at once: the key becomes the
+    relative key (the string the listing dict already holds), user metadata
+    keeps the SHA-256 and mtime omnifs writes, version and content type go,
+    and an S3 etag that is the md5 is one string, not two.
+    """
+    meta = {k: v for k, v in info.metadata.items() if k in (META_SHA256, META_MTIME)}
+    checksums = info.checksums
+    if info.etag is not None and checksums.get("md5") == info.etag:
+        checksums = {**checksums, "md5": info.etag}
+    return ObjectInfo(key=rel, size=info.size, last_modified=info.last_modified,
+                      etag=info.etag, checksums=checksums, metadata=meta,
+                      tier=None if info.tier is None else sys.intern(info.tier),
+                      metadata_known=info.metadata_known)
+
+
 def _list(p: Provider, prefix: str, options: Options) -> dict[str, ObjectInfo]:
     def run() -> dict[str, ObjectInfo]:
-        return _relative(p.list(prefix, recursive=True, metadata=False), prefix)
+        out = {}
+        for info in p.list(prefix, recursive=True, metadata=False):
+            if not info.is_prefix and info.key.startswith(prefix) and info.key != prefix:
+                rel = info.key[len(prefix):]
+                out[rel] = _slim(rel, info)
+        return out
 
     try:
         return retrying(run, options)
@@ -211,9 +236,10 @@ def _list(p: Provider, prefix: str, options: Options) -> dict[str, ObjectInfo]:
 def plan_since(src: Provider, src_key: str, dst: Provider, dst_key: str, since: list[Entry],
                *, filt: Filter | None = None, delete: bool = False,
                options: Options | None = None, reused: Reused | None = None) -> Plan:
-    """:func:`omnifs.tree_copy.plan_tree`, reusing the checksums of an older plan's entries.
+    """The inventory (as :func:`omnifs.tree_copy.plan_tree`), reusing an older plan's checksums.
 
-    A source object the old plan saw unchanged (:func:`unchanged`) keeps the
+    ``since`` is that plan's entries (empty: a plain inventory). A source
+    object the old plan saw unchanged (:func:`unchanged`) keeps the
     SHA-256 the old inventory found for it (its listing or a head()), so a
     pair the listings cannot decide heads only the destination.
     """
@@ -260,11 +286,8 @@ def plan_migration(src: Provider, src_key: str, dst: Provider, dst_key: str, *,
     if mode not in MODES:
         raise InvalidInput(f"unknown mode {mode!r}: use copy or move")
     check_places(src, src_key, dst, dst_key)
-    if since is not None:
-        plan = plan_since(src, src_key, dst, dst_key, since, options=options, filt=filt,
-                          delete=delete, reused=reused)
-    else:
-        plan = plan_tree(src, src_key, dst, dst_key, options=options, filt=filt, delete=delete)
+    plan = plan_since(src, src_key, dst, dst_key, since or [], options=options, filt=filt,
+                      delete=delete, reused=reused)
     return entries(plan, mode)
 
 
