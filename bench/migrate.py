@@ -8,8 +8,12 @@ Rows (``--rows``, comma-separated; all by default):
   servers into a fresh prefix. Reported as objects/s of each and omnifs / rclone
   (goal >= 1.3).
 * ``plan`` (2): ``migrate plan`` of ``--plan-objects`` (100,000) objects present on
-  both sides (s3->gs, every pair decided by the listings' md5), wall time (goal
-  <= 30 s), with peak RSS.
+  both sides (``--plan-pair``, s3->az: every pair decided by the listings' md5),
+  wall time (goal <= 30 s), with peak RSS; baseline: ``rclone lsf -R`` of each
+  side on the same servers (the listing alone, which bounds any planner). Not
+  s3->gs by default: the GCS emulator ignores ``maxResults`` and answers a
+  100,000-object listing in one page, whose parse alone (in the SDK) costs
+  hundreds of MiB that real GCS, paging by 1,000, never asks for.
 * ``resume`` (3): the throughput row's s3->gs run killed with SIGKILL once half of
   its items are done (counted in the catalog, ``cat.migrations.counts``), then run
   again to the end. Goal: first part + rerun <= 1.1 x an uninterrupted run + the
@@ -118,7 +122,9 @@ class Bench:
     def __init__(self, args: argparse.Namespace):
         self.args = args
         self.tmp = Path(tempfile.mkdtemp(prefix="omnifs-bench-migrate-"))
-        kinds = KINDS if {"throughput", "resume"} & set(args.rows) else ("s3", "gs")
+        kinds = tuple(sorted(set(args.plan_pair) | ({"s3", "gs", "az"}
+                                                    if {"throughput", "resume"} & set(args.rows)
+                                                    else set())))
         self.servers = {k: S.start(k) for k in kinds}
         self.buckets = {k: S.unique_bucket("bench") for k in kinds}
         for kind, bucket in self.buckets.items():
@@ -133,15 +139,19 @@ class Bench:
                                    f'\n[catalog]\nurl = "sqlite:///{self.catalog}"\n')
         self.providers = {k: open_provider(s) for k, s in self.settings.items()}
         self.rclone_env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
-        self.rclone_env.update({
-            "RCLONE_CONFIG_S3_TYPE": "s3", "RCLONE_CONFIG_S3_PROVIDER": "Other",
-            "RCLONE_CONFIG_S3_ENDPOINT": self.servers["s3"].endpoint,
-            "RCLONE_CONFIG_S3_ACCESS_KEY_ID": "test", "RCLONE_CONFIG_S3_SECRET_ACCESS_KEY": "test",
-            "RCLONE_CONFIG_S3_REGION": "us-east-1",
-            "RCLONE_CONFIG_GS_TYPE": "gcs", "RCLONE_CONFIG_GS_ANONYMOUS": "true",
-            "RCLONE_CONFIG_GS_PROJECT_NUMBER": "1234",
-            "RCLONE_CONFIG_GS_ENDPOINT": f"{self.servers['gs'].endpoint}/storage/v1/",
-        })
+        # rclone's remotes named like our kinds, on the same servers (as bench/copy.py does)
+        if "s3" in self.servers:
+            self.rclone_env.update({
+                "RCLONE_CONFIG_S3_TYPE": "s3", "RCLONE_CONFIG_S3_PROVIDER": "Other",
+                "RCLONE_CONFIG_S3_ENDPOINT": self.servers["s3"].endpoint,
+                "RCLONE_CONFIG_S3_ACCESS_KEY_ID": "test",
+                "RCLONE_CONFIG_S3_SECRET_ACCESS_KEY": "test",
+                "RCLONE_CONFIG_S3_REGION": "us-east-1"})
+        if "gs" in self.servers:
+            self.rclone_env.update({
+                "RCLONE_CONFIG_GS_TYPE": "gcs", "RCLONE_CONFIG_GS_ANONYMOUS": "true",
+                "RCLONE_CONFIG_GS_PROJECT_NUMBER": "1234",
+                "RCLONE_CONFIG_GS_ENDPOINT": f"{self.servers['gs'].endpoint}/storage/v1/"})
         if "az" in self.servers:
             self.rclone_env.update({
                 "RCLONE_CONFIG_AZ_TYPE": "azureblob",
@@ -261,16 +271,27 @@ class Bench:
                   f"ratio {ratio:.2f} (goal >= 1.3: {self.check(label, ratio >= 1.3)})",
                   flush=True)
 
+    def lsf(self, kind: str, prefix: str) -> float:
+        t0 = time.perf_counter()
+        subprocess.run(["rclone", "lsf", "-R", "--files-only", self.rclone_path(kind, prefix)],
+                       env=self.rclone_env, check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        return time.perf_counter() - t0
+
     def row_plan(self) -> None:
         n = self.args.plan_objects
-        elapsed, peak, plan = self.plan(self.omnifs_path("s3", "plan"),
-                                        self.omnifs_path("gs", "plan"), "plan-big")
+        a, b = self.args.plan_pair
+        elapsed, peak, plan = self.plan(self.omnifs_path(a, "plan"),
+                                        self.omnifs_path(b, "plan"), "plan-big")
         p = load(plan)
         s = p.summary
-        print(f"(2) plan {n} objects (both sides listed) {elapsed:6.1f} s  "
+        la, lb = self.lsf(a, "plan"), self.lsf(b, "plan")
+        print(f"(2) plan {n} objects {a}->{b} (both sides listed) {elapsed:6.1f} s  "
               f"({n / elapsed:.0f} obj/s; skip {s['skip']['objects']}, copy "
               f"{s['copy']['objects']}, overwrite {s['overwrite']['objects']})  "
               f"goal <= 30 s: {self.check('(2) plan', elapsed <= 30)}", flush=True)
+        print(f"    baseline: rclone lsf -R {a} {la:.1f} s, {b} {lb:.1f} s (the listing alone)",
+              flush=True)
         print(f"(4) plan {n} objects peak RSS {peak / MiB:6.0f} MiB  goal <= 300 MiB: "
               f"{self.check('(4) plan RSS', peak <= 300 * MiB)}", flush=True)
         if p.time_estimate:
@@ -308,10 +329,11 @@ class Bench:
         print(f"(4) run {n} objects", flush=True)
         if not self.has_run():
             return
-        _, _, plan = self.plan(self.omnifs_path("s3", "plan"),
-                               self.omnifs_path("gs", "out-rss"), "rss-run")
+        a, b = self.args.plan_pair
+        _, _, plan = self.plan(self.omnifs_path(a, "plan"), self.omnifs_path(b, "out-rss"),
+                               "rss-run")
         elapsed, peak, _ = self.run(plan)
-        self.clear("gs", "out-rss")
+        self.clear(b, "out-rss")
         print(f"(4) run {n} objects peak RSS {peak / MiB:6.0f} MiB ({elapsed:.0f} s)  "
               f"goal <= 300 MiB: {self.check('(4) run RSS', peak <= 300 * MiB)}", flush=True)
 
@@ -320,7 +342,8 @@ class Bench:
         if {"throughput", "resume"} & set(rows):
             self.seed(("s3",), "many", self.args.objects, 64 * 1024)
         if {"plan", "rss", "rss-run"} & set(rows):
-            self.seed(("s3", "gs"), "plan", self.args.plan_objects, self.args.plan_size)
+            self.seed(tuple(self.args.plan_pair), "plan", self.args.plan_objects,
+                      self.args.plan_size)
         if "throughput" in rows:
             self.row_throughput()
         if "plan" in rows or "rss" in rows:
@@ -343,10 +366,16 @@ def main() -> None:
                     help="objects of the planning and RSS rows (100000)")
     ap.add_argument("--plan-size", type=int, default=1024,
                     help="bytes per object of the planning and RSS rows (1024)")
+    ap.add_argument("--plan-pair", default="s3,az",
+                    help="SRC,DST stores of the planning and RSS rows (s3,az)")
     ap.add_argument("--parallel", type=int, default=8,
                     help="migrate run --parallel and rclone --transfers (8)")
     args = ap.parse_args()
     args.rows = [r.strip() for r in args.rows.split(",") if r.strip()]
+    args.plan_pair = [k.strip() for k in args.plan_pair.split(",")]
+    if len(args.plan_pair) != 2 or not set(args.plan_pair) <= set(KINDS) or \
+            args.plan_pair[0] == args.plan_pair[1]:
+        sys.exit(f"--plan-pair: two different stores of {', '.join(KINDS)}, e.g. s3,az")
     unknown = [r for r in args.rows if r not in ROWS]
     if unknown:
         sys.exit(f"unknown row {unknown[0]!r}: use {', '.join(ROWS)}")
