@@ -134,3 +134,29 @@ def test_transfer_samples_are_recorded_read_back_and_outlive_the_health_window(t
         assert len(kept) == TRANSFER_ROWS and kept[0].at == now + 5
     finally:
         cat.close()
+
+
+def test_a_v4_catalog_gains_the_transfer_columns_and_keeps_its_samples(tmp_path):
+    import sqlite3
+
+    from omnifs.catalog.schema import MIGRATIONS
+
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("BEGIN")
+    for step in MIGRATIONS[:4]:
+        step(db)
+    db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    db.execute("INSERT INTO schema_version (version) VALUES (4)")
+    db.execute("INSERT INTO health_samples (provider, at, latency, ok, source) "
+               "VALUES ('s3', 5.0, 0.03, 1, 'probe')")
+    db.execute("COMMIT")
+    db.close()
+    cat = Catalog(path)
+    try:
+        assert cat.db.execute("SELECT version FROM schema_version").fetchone()[0] == 5
+        assert cat.health.samples("s3", 0, requests_only=True) == [Sample(5.0, 0.03, True)]
+        cat.health.record_transfers("s3", "read", [Transfer(6.0, 10, 0.5)])
+        assert cat.health.transfers("s3", "read", 0) == [Transfer(6.0, 10, 0.5)]
+    finally:
+        cat.close()
