@@ -50,7 +50,7 @@ class State:
 
     @_locked
     def samples(self, provider: str, since: float) -> list[Sample]:
-        return self.catalog.health.samples(provider, since)
+        return self.catalog.health.samples(provider, since, requests_only=True)
 
     @_locked
     def prune_samples(self, before: float) -> None:

@@ -38,6 +38,7 @@ from contextlib import AsyncExitStack
 import trio
 
 from omnifs.catalog import Catalog, WorkItem
+from omnifs.catalog.health import Transfer
 from omnifs.layout import long_key
 from omnifs.policy.health import LOST, Sample
 from omnifs.providers import OmnifsError, Provider
@@ -161,6 +162,8 @@ class Workers:
         self._finished: list[int] = []
         self._settle_now = trio.Event()
         self._settled_all = False
+        #: provider -> timed copies to it not recorded yet (the store's write throughput)
+        self._transfers: dict[str, list[Transfer]] = {}
 
     async def run(self, count: int) -> None:
         """One claimer feeding ``count`` workers, and one settler recording what they finished.
@@ -203,7 +206,7 @@ class Workers:
                 await self.handle(item, self.prefix, keys)
 
     async def settler(self) -> None:
-        """Remove finished items from the queue in batches."""
+        """Remove finished items from the queue in batches, and record their transfers."""
         d = self.d
         while True:
             with trio.move_on_after(0.05):
@@ -213,6 +216,11 @@ class Workers:
                 done, self._finished = self._finished, []
                 with trio.CancelScope(shield=True):
                     await d.db(d.catalog.work.complete_many, done)
+            if self._transfers:
+                timed, self._transfers = self._transfers, {}
+                with trio.CancelScope(shield=True):
+                    for name, transfers in timed.items():
+                        await d.db(d.catalog.health.record_transfers, name, "write", transfers)
             if self._settled_all and not self._finished:
                 return
 
@@ -254,8 +262,10 @@ class Workers:
                     await stack.enter_async_context(lock)
                 for name in sorted(involved):
                     await stack.enter_async_context(d.limiters[name])
+                started = time.perf_counter()
                 moved = await trio.to_thread.run_sync(self._execute, item,
                                                       abandon_on_cancel=True)
+                took = time.perf_counter() - started
         except OmnifsError as e:
             await self._failed(item, e, e.provider if e.transient else None)
         except Exception as e:  # one bad item must not stop the daemon
@@ -272,6 +282,9 @@ class Workers:
             if moved:
                 d.metrics.bytes_replicated.labels(target).inc(moved)
                 d.totals["bytes_replicated"] += moved
+                # a whole copy to ``target``, timed: its write throughput (migrate plan's
+                # time estimate); recorded by the settler with the completions
+                self._transfers.setdefault(target, []).append(Transfer(time.time(), moved, took))
         finally:
             self.in_flight -= 1
             for k in counted:

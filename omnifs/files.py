@@ -1,11 +1,12 @@
 """Writing a local file the user asked for (a plan, a report) whole or not at all.
 
-:func:`atomic_write` writes a temporary file beside the target, flushes it
-to disk and renames it over the target: a reader (or a crash) sees the old
-file or the whole new one, and once it returns the bytes are on disk, so a
-zero exit status is a promise. The file is private (0600, the mode
-``mkstemp`` gives), like everything omnifs writes: plans and reports name
-every file of a tree.
+:func:`atomic_writer` gives a temporary file beside the target; when the
+``with`` block ends it is flushed to disk and renamed over the target, so a
+reader (or a crash) sees the old file or the whole new one, and once it
+returns the bytes are on disk: a zero exit status is a promise. An error
+inside the block removes the temporary file and leaves the target alone.
+The file is private (0600, the mode ``mkstemp`` gives), like everything
+omnifs writes: plans and reports name every file of a tree.
 """
 
 from __future__ import annotations
@@ -13,17 +14,20 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 
-def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
-    """Replace ``path`` with ``data`` atomically and durably."""
+@contextlib.contextmanager
+def atomic_writer(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
+    """A file to write ``path``'s new content to, put in place atomically and durably."""
     target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
-                               dir=target.parent.absolute())
+    folder = target.parent.absolute()
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
@@ -32,8 +36,14 @@ def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
             os.unlink(tmp)
         raise
     with contextlib.suppress(OSError):  # the rename itself, on filesystems that need it
-        dirfd = os.open(target.parent.absolute(), os.O_RDONLY)
+        dirfd = os.open(folder, os.O_RDONLY)
         try:
             os.fsync(dirfd)
         finally:
             os.close(dirfd)
+
+
+def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
+    """Replace ``path`` with ``data`` atomically and durably."""
+    with atomic_writer(path) as f:
+        f.write(data)

@@ -21,7 +21,22 @@ from omnifs.policy.health import Sample
 from omnifs.providers.errors import InvalidInput
 
 #: health sample sources (``health_samples.source``)
-HEALTH_SOURCES = ("probe", "worker", "mount", "daemon")
+HEALTH_SOURCES = ("probe", "worker", "mount", "daemon", "migrate")
+#: which way a transfer sample's bytes went (``health_samples.direction``)
+DIRECTIONS = ("read", "write")
+#: how long transfer samples outlive the health window, and how many are kept per
+#: (provider, direction)
+TRANSFER_KEEP = 7 * 86400.0
+TRANSFER_ROWS = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """One timed whole transfer: ``nbytes`` moved in ``seconds`` (a throughput sample)."""
+
+    at: float
+    nbytes: int
+    seconds: float
 
 
 @dataclass(slots=True)
@@ -65,11 +80,43 @@ class HealthLog:
             [(provider, s.at, s.latency, int(s.ok), source, None if s.ok else line)
              for s in samples])
 
-    def samples(self, provider: str, since: float) -> list[Sample]:
-        """``provider``'s samples from every source at or after ``since``, oldest first."""
-        rows = self._db.execute("SELECT at, latency, ok FROM health_samples WHERE provider = ? "
-                                "AND at >= ? ORDER BY at", (provider, since)).fetchall()
+    def record_transfers(self, provider: str, direction: str, transfers: Iterable[Transfer], *,
+                         source: str = "worker") -> None:
+        """Successful timed transfers of whole objects (or ranges) to or from ``provider``.
+
+        They count as health samples too (a success with its latency): a store
+        that moves data is answering.
+        """
+        if direction not in DIRECTIONS:
+            raise InvalidInput(f"transfer direction {direction!r}: expected read or write")
+        if source not in HEALTH_SOURCES:
+            raise InvalidInput(f"health sample source {source!r}: expected one of "
+                               f"{', '.join(HEALTH_SOURCES)}")
+        self._db.executemany(
+            "INSERT INTO health_samples (provider, at, latency, ok, source, bytes, direction) "
+            "VALUES (?, ?, ?, 1, ?, ?, ?)",
+            [(provider, t.at, t.seconds, source, t.nbytes, direction) for t in transfers])
+
+    def samples(self, provider: str, since: float, *,
+                requests_only: bool = False) -> list[Sample]:
+        """``provider``'s samples from every source at or after ``since``, oldest first.
+
+        ``requests_only`` leaves out transfer samples, whose latency is a whole
+        transfer's duration rather than a request's round trip.
+        """
+        sql = "SELECT at, latency, ok FROM health_samples WHERE provider = ? AND at >= ?"
+        if requests_only:
+            sql += " AND bytes IS NULL"
+        rows = self._db.execute(sql + " ORDER BY at", (provider, since)).fetchall()
         return [Sample(at, latency, bool(ok)) for at, latency, ok in rows]
+
+    def transfers(self, provider: str, direction: str, since: float) -> list[Transfer]:
+        """``provider``'s transfer samples one way since ``since``, oldest first."""
+        rows = self._db.execute(
+            "SELECT at, bytes, latency FROM health_samples WHERE provider = ? AND at >= ? "
+            "AND direction = ? AND bytes IS NOT NULL AND ok = 1 ORDER BY at",
+            (provider, since, direction)).fetchall()
+        return [Transfer(at, int(n), latency) for at, n, latency in rows]
 
     def errors(self, provider: str, since: float) -> list[tuple[float, str, str | None]]:
         """(at, source, error) of ``provider``'s failed samples since ``since``, newest first."""
@@ -78,7 +125,18 @@ class HealthLog:
                                 (provider, since)).fetchall()
 
     def prune_samples(self, before: float) -> None:
-        self._db.execute("DELETE FROM health_samples WHERE at < ?", (before,))
+        """Drop request samples older than ``before``; transfer samples live longer.
+
+        A throughput figure is what ``migrate plan`` estimates time from, so
+        transfers are kept for :data:`TRANSFER_KEEP` seconds, at most the
+        newest :data:`TRANSFER_ROWS` per provider and direction.
+        """
+        self._db.execute("DELETE FROM health_samples WHERE at < ? AND (bytes IS NULL OR at < ?)",
+                         (before, before - TRANSFER_KEEP))
+        self._db.execute(
+            "DELETE FROM health_samples WHERE rowid IN (SELECT rowid FROM (SELECT rowid, "
+            "ROW_NUMBER() OVER (PARTITION BY provider, direction ORDER BY at DESC) AS n "
+            "FROM health_samples WHERE bytes IS NOT NULL) WHERE n > ?)", (TRANSFER_ROWS,))
 
     def set_verdict(self, provider: str, status: str, *, p50: float | None = None,
                     p95: float | None = None, error_rate: float = 0.0,

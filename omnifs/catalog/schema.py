@@ -298,6 +298,26 @@ def _v4_migrations(db: sqlite3.Connection) -> None:
         """)
 
 
+def _v5_transfer_samples(db: sqlite3.Connection) -> None:
+    """Timed whole transfers among the health samples: the throughput of a store.
+
+    health_samples gains
+      bytes      bytes the request moved, NULL for a plain request (a probe, a
+                 HEAD): then ``latency`` is the request's round trip, else the
+                 whole transfer's duration
+      direction  'read' (bytes from the store) | 'write' (bytes to it), NULL
+                 for a plain request
+
+    Written by the daemon's replication worker (one write sample per object it
+    copies to a store) and by ``omnifs migrate plan``'s probe (source
+    'migrate'); read by the plan's time estimate (omnifs/migration/timing.py).
+    Transfer samples outlive the health window (omnifs/catalog/health.py
+    ``prune_samples``); the health verdicts read request samples only.
+    """
+    db.execute("ALTER TABLE health_samples ADD COLUMN bytes INTEGER")
+    db.execute("ALTER TABLE health_samples ADD COLUMN direction TEXT")
+
+
 def _script(db: sqlite3.Connection, script: str) -> None:
     """Run ``;``-separated statements inside the caller's transaction.
 
@@ -310,7 +330,7 @@ def _script(db: sqlite3.Connection, script: str) -> None:
 
 #: in order; ``schema_version.version`` = how many have been applied
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
-    _v1_initial, _v2_hard_links, _v3_health, _v4_migrations]
+    _v1_initial, _v2_hard_links, _v3_health, _v4_migrations, _v5_transfer_samples]
 
 
 def migrate(db: sqlite3.Connection) -> int:

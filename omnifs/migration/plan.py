@@ -2,11 +2,12 @@
 
 The comparison is the sync differ's (:mod:`omnifs.sync_plan`: size, then the
 SHA-256 omnifs records in metadata, then a native checksum both sides report,
-md5 or crc32c, then size plus mtime), and the inventory is the tree copy's
-(:func:`omnifs.tree_copy.plan_tree`: both sides listed without user metadata,
-where a store would HEAD every object for it; only pairs the listings cannot
-decide are headed). This module turns that plan into the four migration
-actions:
+md5 or crc32c, then size plus mtime), and the inventory works as the tree
+copy's (:func:`omnifs.tree_copy.plan_tree`: both sides listed without user
+metadata, where a store would HEAD every object for it; only pairs the
+listings cannot decide are headed), with slimmer records (:func:`_slim`) and
+optionally an older plan's checksums (:func:`plan_since`). This module turns
+that plan into the four migration actions:
 
 * ``copy``: the object is missing at the destination;
 * ``overwrite``: the destination holds a different object under the name;
@@ -22,16 +23,18 @@ deletion, egress).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+import sys
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from omnifs.providers import InvalidInput, ObjectInfo, Provider
+from omnifs.providers import META_MTIME, META_SHA256, InvalidInput, NotFound, ObjectInfo, Provider
 
-from ..copy_options import Options
+from ..copy_options import Options, retrying
 from ..same_store import key_in, same_store
-from ..sync_plan import Action, Filter, Plan, build_plan
-from ..tree_copy import dir_prefix, plan_tree
+from ..sync_plan import Action, Filter, Plan, build_plan, settle
+from ..tree_copy import dir_prefix
 
 ACTIONS = ("copy", "overwrite", "skip", "delete")
 MODES = ("copy", "move")
@@ -39,7 +42,7 @@ MODES = ("copy", "move")
 NO_TIER = "-"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Entry:
     """One object of the plan; ``key`` is relative to the SRC (and DST) prefix."""
 
@@ -59,13 +62,19 @@ class Entry:
     checksums: dict[str, str] = field(default_factory=dict)
     #: move mode: delete the source object after its destination copy is verified
     delete_source: bool = False
+    #: the source object's etag and last-modified time as listed: what tells a later
+    #: ``plan --since`` that the object is unchanged (None in older plans)
+    src_etag: str | None = None
+    src_mtime: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"action": self.action, "key": self.key, "size": self.size,
                 "reason": self.reason, "src_tier": self.src_tier, "dst_tier": self.dst_tier,
                 "dst_size": self.dst_size, "sha256": self.sha256,
                 "checksums": dict(sorted(self.checksums.items())),
-                "delete_source": self.delete_source}
+                "delete_source": self.delete_source,
+                **({} if self.src_etag is None else {"src_etag": self.src_etag}),
+                **({} if self.src_mtime is None else {"src_mtime": self.src_mtime})}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Entry:
@@ -77,7 +86,9 @@ class Entry:
                    dst_size=None if d.get("dst_size") is None else int(d["dst_size"]),
                    sha256=d.get("sha256"),
                    checksums=dict(d.get("checksums") or {}),
-                   delete_source=bool(d.get("delete_source", False)))
+                   delete_source=bool(d.get("delete_source", False)),
+                   src_etag=None if d.get("src_etag") is None else str(d["src_etag"]),
+                   src_mtime=None if d.get("src_mtime") is None else float(d["src_mtime"]))
 
 
 def _entry(act: Action, action: str, move: bool) -> Entry:
@@ -86,7 +97,8 @@ def _entry(act: Action, action: str, move: bool) -> Entry:
                  src_tier=s.tier if s else None, dst_tier=d.tier if d else None,
                  dst_size=d.size if d else None,
                  sha256=s.sha256 if s else None, checksums=dict(s.checksums) if s else {},
-                 delete_source=move and s is not None)
+                 delete_source=move and s is not None,
+                 src_etag=s.etag if s else None, src_mtime=s.last_modified if s else None)
 
 
 def entries(plan: Plan, mode: str = "copy") -> list[Entry]:
@@ -95,17 +107,26 @@ def entries(plan: Plan, mode: str = "copy") -> list[Entry]:
     Pairs still undecided (equal sizes, listings without the metadata to
     compare, no head() done) become ``overwrite``: copying an equal object
     again costs money but never loses data, skipping a different one would.
+    Empties ``plan`` as it goes: each action's listing records are freed once
+    its entry exists (a 100,000-object plan never holds both at once).
     """
     if mode not in MODES:
         raise InvalidInput(f"unknown mode {mode!r}: use copy or move")
     move = mode == "move"
-    out = [_entry(a, "overwrite" if a.dst is not None else "copy", move) for a in plan.copies]
-    out += [_entry(a, "skip", move) for a in plan.skips]
-    out += [_entry(a, "overwrite", move) for a in plan.undecided]
-    out += [_entry(a, "delete", False) for a in plan.deletes]
+    out = [_entry(a, "overwrite" if a.dst is not None else "copy", move)
+           for a in _drain(plan.copies)]
+    out += [_entry(a, "skip", move) for a in _drain(plan.skips)]
+    out += [_entry(a, "overwrite", move) for a in _drain(plan.undecided)]
+    out += [_entry(a, "delete", False) for a in _drain(plan.deletes)]
     order = {a: i for i, a in enumerate(ACTIONS)}
     out.sort(key=lambda e: (e.key, order[e.action]))
     return out
+
+
+def _drain(actions: list[Action]) -> Iterator[Action]:
+    """The actions, removed from ``actions`` one by one (last first)."""
+    while actions:
+        yield actions.pop()
 
 
 def _relative(infos: Iterable[ObjectInfo], prefix: str) -> dict[str, ObjectInfo]:
@@ -150,14 +171,123 @@ def check_places(src: Provider, src_key: str, dst: Provider, dst_key: str) -> No
                            provider=src.name, key=src_key)
 
 
+@dataclass
+class Reused:
+    """What ``plan --since`` took from the old plan instead of asking the source."""
+
+    #: source objects found unchanged whose recorded checksums were carried over
+    checksums: int = 0
+    #: source head() calls not made because the carried-over SHA-256 settled the pair
+    heads_saved: int = 0
+
+
+def unchanged(old: Entry, info: ObjectInfo) -> bool:
+    """Is the listed source object the one ``old`` described? Size plus etag, else mtime."""
+    if old.action == "delete" or old.size != info.size:
+        return False
+    if old.src_etag and info.etag:
+        return old.src_etag == info.etag
+    if old.src_mtime is not None and info.last_modified is not None:
+        return abs(old.src_mtime - info.last_modified) < 1e-6
+    return False
+
+
+def carry(info: ObjectInfo, old: Entry) -> ObjectInfo:
+    """``info`` with the old plan's SHA-256 and native checksums (the listing's win)."""
+    meta = dict(info.metadata)
+    if old.sha256 and META_SHA256 not in meta:
+        meta[META_SHA256] = old.sha256
+    return replace(info, metadata=meta, checksums={**old.checksums, **info.checksums})
+
+
+def _slim(rel: str, info: ObjectInfo) -> ObjectInfo:
+    """The listing record with only what a plan compares and records.
+
+    A 100,000-object plan holds both listings at once: the key becomes the
+    relative key (the string the listing dict already holds), user metadata
+    keeps the SHA-256 and mtime omnifs writes, version and content type go,
+    and an S3 etag that is the md5 is one string, not two.
+    """
+    meta = {k: v for k, v in info.metadata.items() if k in (META_SHA256, META_MTIME)}
+    checksums = info.checksums
+    if info.etag is not None and checksums.get("md5") == info.etag:
+        checksums = {**checksums, "md5": info.etag}
+    return ObjectInfo(key=rel, size=info.size, last_modified=info.last_modified,
+                      etag=info.etag, checksums=checksums, metadata=meta,
+                      tier=None if info.tier is None else sys.intern(info.tier),
+                      metadata_known=info.metadata_known)
+
+
+def _list(p: Provider, prefix: str, options: Options) -> dict[str, ObjectInfo]:
+    def run() -> dict[str, ObjectInfo]:
+        out = {}
+        for info in p.list(prefix, recursive=True, metadata=False):
+            if not info.is_prefix and info.key.startswith(prefix) and info.key != prefix:
+                rel = info.key[len(prefix):]
+                out[rel] = _slim(rel, info)
+        return out
+
+    try:
+        return retrying(run, options)
+    except NotFound:
+        return {}
+
+
+def plan_since(src: Provider, src_key: str, dst: Provider, dst_key: str, since: list[Entry],
+               *, filt: Filter | None = None, delete: bool = False,
+               options: Options | None = None, reused: Reused | None = None) -> Plan:
+    """The inventory (as :func:`omnifs.tree_copy.plan_tree`), reusing an older plan's checksums.
+
+    ``since`` is that plan's entries (empty: a plain inventory). A source
+    object the old plan saw unchanged (:func:`unchanged`) keeps the
+    SHA-256 the old inventory found for it (its listing or a head()), so a
+    pair the listings cannot decide heads only the destination.
+    """
+    options = options or Options()
+    reused = reused if reused is not None else Reused()
+    sp, dp = dir_prefix(src_key), dir_prefix(dst_key)
+    old = {e.key: e for e in since if e.action != "delete"}
+    with ThreadPoolExecutor(2) as pool:
+        fs = pool.submit(_list, src, sp, options)
+        fd = pool.submit(_list, dst, dp, options)
+        s_list, d_list = fs.result(), fd.result()
+    known: set[str] = set()
+    for rel, info in s_list.items():
+        e = old.get(rel)
+        if e is not None and unchanged(e, info) and (e.sha256 or e.checksums):
+            s_list[rel] = carry(info, e)
+            reused.checksums += 1
+            if s_list[rel].sha256:
+                known.add(rel)
+    plan = build_plan(s_list, d_list, delete=delete, filt=filt)
+    if plan.undecided:
+        def refresh(act: Action) -> tuple[Action, ObjectInfo, ObjectInfo]:
+            s = act.src if act.rel in known and act.src is not None else retrying(
+                lambda: src.head(sp + act.rel), options)
+            d = retrying(lambda: dst.head(dp + act.rel), options)
+            return act, s, d
+
+        reused.heads_saved += sum(1 for a in plan.undecided if a.rel in known)
+        with ThreadPoolExecutor(max(1, options.checkers)) as pool:
+            settle(plan, list(pool.map(refresh, plan.undecided)))
+    return plan
+
+
 def plan_migration(src: Provider, src_key: str, dst: Provider, dst_key: str, *,
                    mode: str = "copy", filt: Filter | None = None, delete: bool = False,
-                   options: Options | None = None) -> list[Entry]:
-    """Inventory both trees by listing and diff them (see the module docstring)."""
+                   options: Options | None = None, since: list[Entry] | None = None,
+                   reused: Reused | None = None) -> list[Entry]:
+    """Inventory both trees by listing and diff them (see the module docstring).
+
+    With ``since`` (an older plan's entries for the same SRC and DST), the
+    checksums it recorded for unchanged source objects are reused
+    (:func:`plan_since`); ``reused`` counts what that saved.
+    """
     if mode not in MODES:
         raise InvalidInput(f"unknown mode {mode!r}: use copy or move")
     check_places(src, src_key, dst, dst_key)
-    plan = plan_tree(src, src_key, dst, dst_key, options=options, filt=filt, delete=delete)
+    plan = plan_since(src, src_key, dst, dst_key, since or [], options=options, filt=filt,
+                      delete=delete, reused=reused)
     return entries(plan, mode)
 
 

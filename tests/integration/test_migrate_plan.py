@@ -57,7 +57,10 @@ def test_plan_across_stores(pair, tmp_path):
     assert lines[:4] == ["copy 1 object 5 B", "overwrite 2 objects 14 B",
                          "skip 2 objects 22 B", "delete 1 object 23 B"], lines
     # priced from the shipped tables (file:// is your own store: free)
-    assert lines[4].startswith("estimated cost: ") and lines[5].startswith("plan written to")
+    assert lines[4].startswith("estimated cost: ") and lines[6].startswith("plan written to")
+    # no catalog: the time estimate comes from a probe of both stores, which leaves nothing
+    assert lines[5].startswith("estimated time: ") and " at 8 parallel (source " in lines[5]
+    assert not [o.key for o in dst.list("") if ".omnifs/" in o.key]
 
     plan = load(out)
     assert {e.key: e.action for e in plan.entries} == {
@@ -75,6 +78,8 @@ def test_plan_across_stores(pair, tmp_path):
     assert plan.exclude == ("*.tmp",) and plan.delete and plan.mode == "copy"
     assert plan.catalog_id is None  # the config's catalog does not exist
     assert plan.estimate is not None and plan.estimate["currency"] == "USD"
+    assert plan.time_estimate is not None and plan.time_estimate["objects"] == 4
+    assert plan.time_estimate["bytes"] == 19 and plan.time_estimate["parallel"] == 8
     assert lines[4].startswith(f"estimated cost: {plan.estimate['total']} USD")
     s = plan.summary
     assert (s["copy"]["objects"], s["copy"]["bytes"]) == (1, 5)
@@ -149,3 +154,72 @@ def test_bad_input_is_one_line_and_status_2(make_settings, tmp_path):
                   config=cfg)
     assert bad_dir.returncode == 2
     assert "no such directory" in one_line_error(bad_dir)
+
+
+@pytest.mark.parametrize("pair", [("file", "s3")], indirect=True, ids=lambda p: f"{p[0]}-{p[1]}")
+def test_time_estimate_probes_records_and_reuses(pair, tmp_path):
+    cfg, src, dst = pair
+    for i in range(3):
+        _put(src, f"t/{i}.bin", bytes([i]) * (300_000 + i))
+    out = tmp_path / "plan.json"
+    # no catalog and --no-probe: no figure anywhere, said in one line, the plan still written
+    bare = run("migrate", "plan", "src:/t", "dst:/t", "--no-probe", "-o", str(out),
+               config=cfg, check=True)
+    assert bare.stderr.decode().splitlines() == [
+        "omnifs: no time estimate: no throughput recorded for src (the source) and --no-probe "
+        "was given"]
+    assert load(out).time_estimate is None
+
+    catalog = tmp_path / "catalog.db"
+    Catalog(catalog).close()
+    cfg.write_text(cfg.read_text() + f'\n[catalog]\nurl = "sqlite:///{catalog}"\n')
+    probed = run("migrate", "plan", "src:/t", "dst:/t", "--parallel", "3", "-o", str(out),
+                 config=cfg, check=True)
+    line = [x for x in probed.stdout.decode().splitlines() if x.startswith("estimated time")]
+    assert len(line) == 1 and " at 3 parallel (source " in line[0], probed.stdout
+    first = load(out).time_estimate
+    assert first is not None and (first["objects"], first["bytes"]) == (3, 900_003)
+    assert not [o.key for o in dst.list("") if ".omnifs/" in o.key]  # the probe was deleted
+    # the probe's samples are in the catalog: read 8 MiB at most, one 1-4 MiB write
+    cat = Catalog(catalog)
+    try:
+        reads = cat.health.transfers("src", "read", 0)
+        writes = cat.health.transfers("dst", "write", 0)
+        assert 1 <= len(reads) <= 16 and sum(t.nbytes for t in reads) <= 8 * 2**20
+        assert len(writes) == 1 and 2**20 <= writes[0].nbytes <= 4 * 2**20
+        assert cat.health.samples("dst", 0, requests_only=True)  # head and delete round trips
+    finally:
+        cat.close()
+    # now recorded: --no-probe estimates from the catalog's figures
+    again = run("migrate", "plan", "src:/t", "dst:/t", "--no-probe", "-o", str(out),
+                config=cfg, check=True)
+    assert "estimated time: " in again.stdout.decode() and not again.stderr
+    second = load(out).time_estimate
+    assert second is not None
+    assert (second["read_bytes_per_s"], second["write_bytes_per_s"]) == (
+        first["read_bytes_per_s"], first["write_bytes_per_s"])
+    shown = run("migrate", "show", str(out), config=cfg, check=True).stdout.decode()
+    assert "estimated time: " in shown
+
+
+def test_the_daemon_records_each_copy_as_a_write_transfer(make_settings, tmp_path):
+    """The replication worker times every copy it makes: the figures a plan estimates from."""
+    from omnifs.migration.speed import recorded
+    from tests.integration.test_daemon import drained, make_config, run_daemon_until, write_many
+
+    a, b = make_settings("s3", name="one"), make_settings("file", name="two")
+    cfg = make_config(tmp_path, [a, b])
+    cat = Catalog(cfg.catalog_path())
+    pa = open_provider(a)
+    try:
+        files = write_many(cat, pa, ["two"], 12, size=50_000)
+        run_daemon_until(cfg, lambda c: drained(2)(c) and len(
+            c.health.transfers("two", "write", 0)) == len(files))
+        moved = cat.health.transfers("two", "write", 0)
+        assert sorted(t.nbytes for t in moved) == sorted(len(v) for v in files.values())
+        assert all(t.seconds > 0 for t in moved)
+        assert cat.health.transfers("one", "write", 0) == []
+        assert recorded(cat, "two", "write").rate is not None
+    finally:
+        pa.close()
+        cat.close()

@@ -3,7 +3,12 @@
 ``migrate plan SRC DST -o PLAN.json`` lists both trees, diffs them
 (:mod:`omnifs.migration.plan`) and writes the plan file
 (:mod:`omnifs.migration.planfile`); it changes nothing in either store. On
-stdout: objects and bytes per action. ``migrate show PLAN.json`` prints that
+stdout: objects and bytes per action, the cost estimate and the time estimate
+(:mod:`omnifs.migration.speed`: throughput recorded in the catalog's health
+samples, else measured by a bounded probe of both stores, which ``--no-probe``
+skips). ``--since OLD.json`` reuses the checksums an older plan of the same
+SRC and DST recorded for source objects that have not changed since, so fewer
+objects are headed. ``migrate show PLAN.json`` prints that
 again from the file, after checking it was not edited. Bad input (SRC = DST, overlapping
 trees, an unknown provider or URI) is one line on stderr and exit status 2.
 """
@@ -11,19 +16,29 @@ trees, an unknown provider or URI) is one line on stderr and exit status 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from omnifs.providers import InvalidInput
 
 from ...config import Config, load_config
+from ...migration import timing
 from ...migration.costing import plan_estimate
-from ...migration.plan import ACTIONS, MODES, plan_migration
+from ...migration.plan import ACTIONS, MODES, Reused, plan_migration
 from ...migration.planfile import MigrationPlan, Place, load
+from ...migration.speed import time_estimate
+from ...migration.timing import DEFAULT_PARALLEL
 from ...sync_plan import Filter
 from ...targets import Resolver, Target
+from ...tree_copy import dir_prefix
 from ...units import human_bytes, plural
 from . import step_parser
+
+if TYPE_CHECKING:
+    from omnifs.catalog import Catalog
 
 ORDER = 10
 
@@ -48,6 +63,14 @@ def add_steps(steps: argparse._SubParsersAction) -> None:
                     help="also delete destination objects that SRC lacks")
     pl.add_argument("-o", "--output", required=True, metavar="PLAN.json",
                     help="where to write the plan")
+    pl.add_argument("--since", metavar="OLD.json",
+                    help="an older plan of the same SRC and DST: reuse the checksums it "
+                         "recorded for source objects unchanged since (fewer heads)")
+    pl.add_argument("--parallel", type=int, default=DEFAULT_PARALLEL, metavar="N",
+                    help=f"the run's parallelism the time estimate assumes ({DEFAULT_PARALLEL})")
+    pl.add_argument("--no-probe", action="store_true",
+                    help="never measure the stores' throughput: estimate time only from "
+                         "figures the catalog recorded")
     pl.set_defaults(func=cmd_plan)
     sh = step_parser(steps, "show", help="print a plan file's places and summary (checks it)",
                      description="Read PLAN.json, refuse it if it was edited, and print "
@@ -56,18 +79,29 @@ def add_steps(steps: argparse._SubParsersAction) -> None:
     sh.set_defaults(func=cmd_show)
 
 
-def _catalog_id(cfg: Config) -> str | None:
-    """The id of the config's catalog (the one `migrate run` records in), when it exists."""
-    path = cfg.catalog_path()
-    if not path.exists():
-        return None
+@contextlib.contextmanager
+def _catalog(cfg: Config) -> Iterator[Catalog | None]:
+    """The config's catalog (the one `migrate run` records in) when it exists; none is made."""
+    if not cfg.catalog_path().exists():
+        yield None
+        return
     from omnifs.catalog import Catalog
 
-    cat = Catalog(path, create=False)
+    cat = Catalog(cfg.catalog_path(), create=False)
     try:
-        return cat.catalog_id()
+        yield cat
     finally:
         cat.close()
+
+
+def _old_plan(path: str, src: Target, dst: Target) -> MigrationPlan:
+    """The ``--since`` plan: valid, and for the same SRC and DST (else one line)."""
+    old = load(path)
+    for side, place, t in (("SRC", old.src, src), ("DST", old.dst, dst)):
+        if (place.uri, place.key) != (t.provider.settings.uri, t.key):
+            raise InvalidInput(f"{path} is a plan for another {side} ({place.given}); "
+                               "--since needs a plan of the same SRC and DST")
+    return old
 
 
 def _place(given: str, t: Target) -> Place:
@@ -88,6 +122,8 @@ def summary_lines(plan: MigrationPlan) -> list[str]:
                    f"{e['source_egress']}, requests {e['source_requests']} + "
                    f"{e['destination_requests']}, retrieval {e['retrieval']}, early deletion "
                    f"{e['early_deletion']}, storage {e['destination_storage_per_month']}/month)")
+    if plan.time_estimate is not None:
+        out.append(timing.line(timing.TimeEstimate.from_dict(plan.time_estimate)))
     return out
 
 
@@ -95,27 +131,45 @@ def cmd_plan(args) -> int:
     out = os.path.abspath(args.output)
     if not os.path.isdir(os.path.dirname(out)):
         raise InvalidInput(f"cannot write plan {args.output}: no such directory")
+    if args.parallel < 1:
+        raise InvalidInput(f"--parallel {args.parallel}: must be at least 1")
     cfg = load_config(args.config, required=False)
-    with Resolver(cfg) as r:
+    notes: list[str] = []
+    with Resolver(cfg) as r, _catalog(cfg) as cat:
         src = r.resolve(args.src, local_paths=True)
         dst = r.resolve(args.dst, local_paths=True)
+        since = _old_plan(args.since, src, dst) if args.since else None
         filt = Filter(tuple(args.include), tuple(args.exclude))
+        reused = Reused()
         entries = plan_migration(src.provider, src.key, dst.provider, dst.key, mode=args.mode,
-                                 filt=filt, delete=args.delete)
+                                 filt=filt, delete=args.delete,
+                                 since=since.entries if since else None, reused=reused)
         plan = MigrationPlan(src=_place(args.src, src), dst=_place(args.dst, dst),
                              mode=args.mode, entries=entries, delete=args.delete,
                              include=filt.include, exclude=filt.exclude,
-                             catalog_id=_catalog_id(cfg))
+                             catalog_id=cat.catalog_id() if cat is not None else None)
         try:
             plan.estimate = plan_estimate(plan.summary, src.provider.settings,
                                           dst.provider.settings, cfg.prices).as_dict()
         except InvalidInput as e:
             print(f"omnifs: no cost estimate: {e}", file=sys.stderr)
+        timed = time_estimate(entries, plan.summary, src.provider, dir_prefix(src.key),
+                              dst.provider, dir_prefix(dst.key), cat=cat, probe=not args.no_probe,
+                              parallel=args.parallel)
+        if timed.estimate is not None:
+            plan.time_estimate = timed.estimate.as_dict()
+        elif timed.missing:
+            print(f"omnifs: {timed.missing}", file=sys.stderr)
+        else:
+            notes.append(timed.note or "")
+    if since is not None:
+        notes.append(f"reused the checksums of {plural(reused.checksums, 'unchanged object')} "
+                     f"from {args.since} ({plural(reused.heads_saved, 'source head')} saved)")
     try:
         plan.save(out)
     except OSError as e:
         raise InvalidInput(f"cannot write plan {args.output}: {e.strerror or e}") from None
-    for line in summary_lines(plan):
+    for line in summary_lines(plan) + notes:
         print(line)
     print(f"plan written to {args.output}")
     return 0

@@ -1,0 +1,400 @@
+"""``omnifs migrate`` numbers (issue 15) beside ``rclone copy``, on local servers, one run.
+
+Rows (``--rows``, comma-separated; all by default):
+
+* ``throughput`` (1): ``--objects`` (10,000) x 64 KiB objects s3->gs and s3->az.
+  omnifs = ``migrate plan`` + ``migrate run --parallel P``, timed together;
+  baseline = ``rclone copy --transfers P`` of the same objects between the same
+  servers into a fresh prefix. Reported as objects/s of each and omnifs / rclone
+  (goal >= 1.3).
+* ``plan`` (2): ``migrate plan`` of ``--plan-objects`` (100,000) objects present on
+  both sides (``--plan-pair``, s3->az: every pair decided by the listings' md5),
+  wall time (goal <= 30 s), with peak RSS; baseline: ``rclone lsf -R`` of each
+  side on the same servers (the listing alone, which bounds any planner). Not
+  s3->gs by default: the GCS emulator ignores ``maxResults`` and answers a
+  100,000-object listing in one page, whose parse alone (in the SDK) costs
+  hundreds of MiB that real GCS, paging by 1,000, never asks for.
+* ``resume`` (3): the throughput row's s3->gs run killed with SIGKILL once half of
+  its items are done (counted in the catalog, ``cat.migrations.counts``), then run
+  again to the end. Goal: first part + rerun <= 1.1 x an uninterrupted run + the
+  restart (the wall time of ``migrate run`` on a plan already done: start-up and
+  reading the state).
+* ``rss`` (4): peak RSS of ``migrate plan`` and of ``migrate run`` for
+  ``--plan-objects`` objects (goal <= 300 MiB each; RSS sampled from
+  /proc/PID/status VmHWM every 20 ms). ``rss`` runs the plan only; ``rss-run``
+  adds the run.
+
+Objects are seeded with rclone from a local folder (the fastest writer at hand),
+then the folder is removed. The rows that run a migration need ``omnifs migrate
+run`` (``PLAN --parallel N``, state in the catalog); without it they print one
+line and are skipped.
+
+Reading the numbers (2 cores shared with other work, one run, 2026-12-06):
+100,000 x 1 KiB s3->az planned in 82.8 s at a peak RSS of 296 MiB, where
+``rclone lsf -R`` alone takes 57.3 s on moto and 34.5 s on Azurite: the
+servers' listing CPU bounds the row, and both listings at once on two cores
+take about their sum. On s3->gs the same plan took 91.5 s and 472 MiB, the
+GCS emulator's single 100,000-item page accounting for the memory.
+
+Not a timed test. Usage::
+
+    .venv/bin/python bench/migrate.py --rows plan,rss            # rows 2 and 4 (plan)
+    .venv/bin/python bench/migrate.py --objects 1000 --plan-objects 10000   # a quick run
+    .venv/bin/python bench/migrate.py --rows throughput,resume,rss-run --parallel 16
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# bench/ holds copy.py, which would shadow the stdlib's copy module for this script
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
+
+import argparse
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+
+from omnifs.catalog import Catalog
+from omnifs.catalog.migrations import migration_id
+from omnifs.migration.planfile import load
+from omnifs.providers import open_provider
+from tests import servers as S
+from tests.cli import write_config
+
+ROOT = _HERE.parent
+OMNIFS = [str(ROOT / ".venv" / "bin" / "omnifs")]
+MiB = 1024 * 1024
+ROWS = ("throughput", "plan", "resume", "rss", "rss-run")
+KINDS = ("s3", "gs", "az")
+
+
+def _hwm(pid: int) -> int:
+    """A process's own RSS high-water mark (VmHWM, reset at exec unlike ru_maxrss)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def measured(argv: list[str], env: dict | None = None, *,
+             stop=None) -> tuple[float, int, bool]:
+    """Wall time, peak RSS and whether ``stop()`` had it killed (SIGKILL) of one child."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak, killed = 0, False
+    while proc.poll() is None:
+        peak = max(peak, _hwm(proc.pid))
+        if stop is not None and not killed and stop():
+            proc.send_signal(signal.SIGKILL)
+            killed = True
+        time.sleep(0.02)
+    elapsed = time.perf_counter() - t0
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    if proc.returncode != 0 and not killed:
+        raise RuntimeError(f"{' '.join(argv[:4])} failed ({proc.returncode}): "
+                           f"{err.strip()[-500:]}")
+    return elapsed, peak, killed
+
+
+def azure_sas_url(endpoint: str, container: str) -> str:
+    from azure.storage.blob import ContainerSasPermissions, generate_container_sas
+
+    sas = generate_container_sas(
+        account_name=S.AZURE_ACCOUNT, container_name=container, account_key=S.AZURE_KEY,
+        permission=ContainerSasPermissions(read=True, write=True, delete=True, list=True, add=True,
+                                           create=True),
+        expiry=datetime.now(UTC) + timedelta(hours=6))
+    return f"{endpoint}/{S.AZURE_ACCOUNT}/{container}?{sas}"
+
+
+def blob(n: int, seed: int) -> bytes:
+    block = hashlib.sha256(str(seed).encode()).digest()
+    return (block * (n // len(block) + 1))[:n]
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.tmp = Path(tempfile.mkdtemp(prefix="omnifs-bench-migrate-"))
+        kinds = tuple(sorted(set(args.plan_pair) | ({"s3", "gs", "az"}
+                                                    if {"throughput", "resume"} & set(args.rows)
+                                                    else set())))
+        self.servers = {k: S.start(k) for k in kinds}
+        self.buckets = {k: S.unique_bucket("bench") for k in kinds}
+        for kind, bucket in self.buckets.items():
+            S.create_bucket(kind, self.servers[kind].endpoint, bucket)
+        self.settings = {k: S.settings_for(k, self.servers[k].endpoint, b, name=f"b{k}")
+                         for k, b in self.buckets.items()}
+        for s in self.settings.values():
+            s.timeout = 120.0
+        self.catalog = self.tmp / "catalog.db"
+        Catalog(self.catalog).close()
+        self.config = write_config(self.tmp / "omnifs.toml", list(self.settings.values()),
+                                   f'\n[catalog]\nurl = "sqlite:///{self.catalog}"\n')
+        self.providers = {k: open_provider(s) for k, s in self.settings.items()}
+        self.rclone_env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
+        # rclone's remotes named like our kinds, on the same servers (as bench/copy.py does)
+        if "s3" in self.servers:
+            self.rclone_env.update({
+                "RCLONE_CONFIG_S3_TYPE": "s3", "RCLONE_CONFIG_S3_PROVIDER": "Other",
+                "RCLONE_CONFIG_S3_ENDPOINT": self.servers["s3"].endpoint,
+                "RCLONE_CONFIG_S3_ACCESS_KEY_ID": "test",
+                "RCLONE_CONFIG_S3_SECRET_ACCESS_KEY": "test",
+                "RCLONE_CONFIG_S3_REGION": "us-east-1"})
+        if "gs" in self.servers:
+            self.rclone_env.update({
+                "RCLONE_CONFIG_GS_TYPE": "gcs", "RCLONE_CONFIG_GS_ANONYMOUS": "true",
+                "RCLONE_CONFIG_GS_PROJECT_NUMBER": "1234",
+                "RCLONE_CONFIG_GS_ENDPOINT": f"{self.servers['gs'].endpoint}/storage/v1/"})
+        if "az" in self.servers:
+            self.rclone_env.update({
+                "RCLONE_CONFIG_AZ_TYPE": "azureblob",
+                "RCLONE_CONFIG_AZ_SAS_URL": azure_sas_url(self.servers["az"].endpoint,
+                                                          self.buckets["az"])})
+        self.failed: list[str] = []
+        self.watchers: list[Catalog] = []
+
+    def close(self) -> None:
+        for c in self.watchers:
+            c.close()
+        for p in self.providers.values():
+            p.close()
+        for s in self.servers.values():
+            s.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # -- places and data ------------------------------------------------------
+    def rclone_path(self, kind: str, prefix: str) -> str:
+        return f"{kind}:{self.buckets[kind]}/{prefix}"
+
+    def omnifs_path(self, kind: str, prefix: str) -> str:
+        return f"b{kind}:/{prefix}"
+
+    def rclone(self, *argv: str) -> None:
+        subprocess.run(["rclone", *argv], env=self.rclone_env, check=True,
+                       stdout=subprocess.DEVNULL)
+
+    def seed(self, kinds: tuple[str, ...], prefix: str, count: int, size: int) -> None:
+        """``count`` objects of ``size`` bytes under ``prefix/`` in every store of ``kinds``."""
+        t0 = time.perf_counter()
+        local = self.tmp / "seed"
+        for i in range(count):
+            d = local / f"d{i % 100:02d}"
+            if i < 100:
+                d.mkdir(parents=True)
+            (d / f"obj{i:06d}.bin").write_bytes(blob(size, i))
+        copies = [subprocess.Popen(["rclone", "copy", "--transfers", "32", "--checkers", "32",
+                                    "--no-check-dest", str(local),
+                                    self.rclone_path(kind, prefix)],
+                                   env=self.rclone_env, stdout=subprocess.DEVNULL)
+                  for kind in kinds]
+        if any(c.wait() != 0 for c in copies):
+            raise RuntimeError(f"seeding {prefix}/ with rclone failed")
+        shutil.rmtree(local)
+        print(f"  seeded {count} x {size} B under {prefix}/ in {', '.join(kinds)} "
+              f"({time.perf_counter() - t0:.0f} s)", flush=True)
+
+    def clear(self, kind: str, prefix: str) -> None:
+        self.rclone("purge", self.rclone_path(kind, prefix))
+
+    # -- omnifs steps -------------------------------------------------------------
+    def cli(self, *argv: str) -> list[str]:
+        return [*OMNIFS, "--config", str(self.config), *argv]
+
+    def plan(self, src: str, dst: str, name: str) -> tuple[float, int, Path]:
+        out = self.tmp / f"{name}.json"
+        elapsed, peak, _ = measured(self.cli("migrate", "plan", src, dst, "-o", str(out)))
+        return elapsed, peak, out
+
+    def run(self, plan: Path, *, stop=None) -> tuple[float, int, bool]:
+        return measured(self.cli("migrate", "run", str(plan), "--parallel",
+                                 str(self.args.parallel)), stop=stop)
+
+    def done_share(self, plan: Path):
+        """A function telling the share of ``plan``'s items done so far (from the catalog).
+
+        One read-only connection, asked at most every 0.2 s: opening the catalog
+        (a schema check under BEGIN IMMEDIATE) each time would slow the run it watches.
+        """
+        p = load(plan)
+        mid, total = migration_id(p.checksum()), len(p.entries)
+        cat = Catalog(self.catalog, create=False)
+        self.watchers.append(cat)
+        last = [0.0, 0.0]
+
+        def share() -> float:
+            if time.monotonic() - last[0] >= 0.2:
+                counts = cat.migrations.counts(mid)
+                done = sum(st.get("done", {}).get("objects", 0) for st in counts.values())
+                last[:] = [time.monotonic(), done / max(1, total)]
+            return last[1]
+
+        return share
+
+    def has_run(self) -> bool:
+        ok = subprocess.run(self.cli("migrate", "run", "--help"), capture_output=True)
+        if ok.returncode != 0:
+            print("  skipped: this omnifs has no `migrate run` yet", flush=True)
+        return ok.returncode == 0
+
+    def check(self, label: str, ok: bool) -> str:
+        if not ok:
+            self.failed.append(label)
+        return "ok" if ok else "MISSED"
+
+    # -- the rows -------------------------------------------------------------------
+    def row_throughput(self) -> None:
+        n = self.args.objects
+        print(f"(1) {n} x 64 KiB, --parallel {self.args.parallel}", flush=True)
+        if not self.has_run():
+            return
+        for dst in ("gs", "az"):
+            label = f"(1) s3->{dst}"
+            t_plan, _, plan = self.plan(self.omnifs_path("s3", "many"),
+                                        self.omnifs_path(dst, "out-omnifs"), f"tp-{dst}")
+            t_run, _, _ = self.run(plan)
+            self.clear(dst, "out-omnifs")
+            t_rc, _, _ = measured(["rclone", "copy", "--transfers", str(self.args.parallel),
+                                   "--s3-no-head", self.rclone_path("s3", "many"),
+                                   self.rclone_path(dst, "out-rclone")], self.rclone_env)
+            self.clear(dst, "out-rclone")
+            ours = n / (t_plan + t_run)
+            ratio = ours / (n / t_rc)
+            print(f"{label:<16} omnifs {ours:8.1f} obj/s (plan {t_plan:.1f} s + run "
+                  f"{t_run:.1f} s)  rclone {n / t_rc:8.1f} obj/s ({t_rc:.1f} s)  "
+                  f"ratio {ratio:.2f} (goal >= 1.3: {self.check(label, ratio >= 1.3)})",
+                  flush=True)
+
+    def lsf(self, kind: str, prefix: str) -> float:
+        t0 = time.perf_counter()
+        subprocess.run(["rclone", "lsf", "-R", "--files-only", self.rclone_path(kind, prefix)],
+                       env=self.rclone_env, check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        return time.perf_counter() - t0
+
+    def row_plan(self) -> None:
+        n = self.args.plan_objects
+        a, b = self.args.plan_pair
+        elapsed, peak, plan = self.plan(self.omnifs_path(a, "plan"),
+                                        self.omnifs_path(b, "plan"), "plan-big")
+        p = load(plan)
+        s = p.summary
+        la, lb = self.lsf(a, "plan"), self.lsf(b, "plan")
+        print(f"(2) plan {n} objects {a}->{b} (both sides listed) {elapsed:6.1f} s  "
+              f"({n / elapsed:.0f} obj/s; skip {s['skip']['objects']}, copy "
+              f"{s['copy']['objects']}, overwrite {s['overwrite']['objects']})  "
+              f"goal <= 30 s: {self.check('(2) plan', elapsed <= 30)}", flush=True)
+        print(f"    baseline: rclone lsf -R {a} {la:.1f} s, {b} {lb:.1f} s (the listing alone)",
+              flush=True)
+        print(f"(4) plan {n} objects peak RSS {peak / MiB:6.0f} MiB  goal <= 300 MiB: "
+              f"{self.check('(4) plan RSS', peak <= 300 * MiB)}", flush=True)
+        if p.time_estimate:
+            print(f"    its time estimate: {p.time_estimate}", flush=True)
+
+    def row_resume(self) -> None:
+        n = self.args.objects
+        print(f"(3) resume after kill -9 at 50 %: {n} x 64 KiB s3->gs", flush=True)
+        if not self.has_run():
+            return
+        _, _, plan = self.plan(self.omnifs_path("s3", "many"),
+                               self.omnifs_path("gs", "out-whole"), "whole")
+        whole, _, _ = self.run(plan)
+        restart, _, _ = self.run(plan)  # already done: start-up and reading the state
+        self.clear("gs", "out-whole")
+        _, _, plan = self.plan(self.omnifs_path("s3", "many"),
+                               self.omnifs_path("gs", "out-killed"), "killed")
+        share = self.done_share(plan)
+        first, _, killed = self.run(plan, stop=lambda: share() >= 0.5)
+        time.sleep(0.25)
+        at = share()
+        rest, _, _ = self.run(plan)
+        time.sleep(0.25)
+        final = share()
+        self.clear("gs", "out-killed")
+        total = first + rest
+        ok = killed and final == 1.0 and total <= 1.1 * whole + restart
+        print(f"    uninterrupted {whole:.1f} s, restart {restart:.1f} s; killed at "
+              f"{at * 100:.0f} % after {first:.1f} s, rerun {rest:.1f} s: total {total:.1f} s "
+              f"(goal <= {1.1 * whole + restart:.1f} s: {self.check('(3) resume', ok)})",
+              flush=True)
+
+    def row_rss_run(self) -> None:
+        n = self.args.plan_objects
+        print(f"(4) run {n} objects", flush=True)
+        if not self.has_run():
+            return
+        a, b = self.args.plan_pair
+        _, _, plan = self.plan(self.omnifs_path(a, "plan"), self.omnifs_path(b, "out-rss"),
+                               "rss-run")
+        elapsed, peak, _ = self.run(plan)
+        self.clear(b, "out-rss")
+        print(f"(4) run {n} objects peak RSS {peak / MiB:6.0f} MiB ({elapsed:.0f} s)  "
+              f"goal <= 300 MiB: {self.check('(4) run RSS', peak <= 300 * MiB)}", flush=True)
+
+    def main(self) -> None:
+        rows = self.args.rows
+        if {"throughput", "resume"} & set(rows):
+            self.seed(("s3",), "many", self.args.objects, 64 * 1024)
+        if {"plan", "rss", "rss-run"} & set(rows):
+            self.seed(tuple(self.args.plan_pair), "plan", self.args.plan_objects,
+                      self.args.plan_size)
+        if "throughput" in rows:
+            self.row_throughput()
+        if "plan" in rows or "rss" in rows:
+            self.row_plan()
+        if "resume" in rows:
+            self.row_resume()
+        if "rss-run" in rows:
+            self.row_rss_run()
+        if self.failed:
+            print(f"missed: {', '.join(self.failed)}", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", default=",".join(ROWS),
+                    help=f"comma-separated rows to run, of {', '.join(ROWS)} (all)")
+    ap.add_argument("--objects", type=int, default=10_000,
+                    help="64 KiB objects of the throughput and resume rows (10000)")
+    ap.add_argument("--plan-objects", type=int, default=100_000,
+                    help="objects of the planning and RSS rows (100000)")
+    ap.add_argument("--plan-size", type=int, default=1024,
+                    help="bytes per object of the planning and RSS rows (1024)")
+    ap.add_argument("--plan-pair", default="s3,az",
+                    help="SRC,DST stores of the planning and RSS rows (s3,az)")
+    ap.add_argument("--parallel", type=int, default=8,
+                    help="migrate run --parallel and rclone --transfers (8)")
+    args = ap.parse_args()
+    args.rows = [r.strip() for r in args.rows.split(",") if r.strip()]
+    args.plan_pair = [k.strip() for k in args.plan_pair.split(",")]
+    if len(args.plan_pair) != 2 or not set(args.plan_pair) <= set(KINDS) or \
+            args.plan_pair[0] == args.plan_pair[1]:
+        sys.exit(f"--plan-pair: two different stores of {', '.join(KINDS)}, e.g. s3,az")
+    unknown = [r for r in args.rows if r not in ROWS]
+    if unknown:
+        sys.exit(f"unknown row {unknown[0]!r}: use {', '.join(ROWS)}")
+    if not shutil.which("rclone"):
+        sys.exit("bench/migrate.py needs rclone in PATH (apt-get install rclone)")
+    bench = Bench(args)
+    try:
+        bench.main()
+    finally:
+        bench.close()
+    sys.exit(1 if bench.failed else 0)
+
+
+if __name__ == "__main__":
+    main()
