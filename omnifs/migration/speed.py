@@ -20,6 +20,7 @@ next plan reuses it. :func:`time_estimate` puts it together with
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import time
 import uuid
@@ -94,7 +95,7 @@ def probe_source(src: Provider, objects: Sequence[tuple[str, int]]) -> Measured:
         n = min(size, left)
         if n <= 0:
             break
-        seconds = _timed(lambda k=key, n=n: src.read_bytes(k, 0, n))
+        seconds = _timed(functools.partial(src.read_bytes, key, 0, n))
         out.transfers.append((n, seconds))
         left -= n
     out.at = time.time()
