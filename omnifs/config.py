@@ -97,6 +97,10 @@ class Config:
     metrics_port: int = 9469
     #: [prices.NAME]: price-table choices and negotiated or own-store rates per provider
     prices: dict[str, PriceOverride] = field(default_factory=dict)
+    #: [cost] access_stats: the mount counts reads and writes per file (omnifs/access_log.py)
+    access_stats: bool = True
+    #: [cost] access_stats_interval: seconds between flushes of those counts to the catalog
+    access_stats_interval: float = 10.0
 
     def catalog_path(self) -> Path:
         """The SQLite file behind ``catalog_url``."""
@@ -117,6 +121,7 @@ _SECTIONS = {
     "daemon": dict,
     "metrics": {"port": int},
     "prices": dict,
+    "cost": {"access_stats": bool, "access_stats_interval": (int, float)},
 }
 
 
@@ -266,6 +271,7 @@ def parse_config(data: dict, source: str = "config", base: Path | None = None) -
     cfg.allow_other = data.get("mount", {}).get("allow_other", False)
     cfg.writeback = data.get("mount", {}).get("writeback", False)
     cfg.metrics_port = data.get("metrics", {}).get("port", cfg.metrics_port)
+    _parse_access_stats(cfg, data.get("cost", {}), source)
     cfg.daemon = dict(data.get("daemon", {}))
     gov = data.get("governance", {})
     rules = gov.get("rules", [])
@@ -298,6 +304,15 @@ def parse_config(data: dict, source: str = "config", base: Path | None = None) -
         raise ConfigError(f"{source}: [replication] copies = {cfg.copies} but only "
                           f"{len(cfg.providers)} provider(s) are configured")
     return cfg
+
+
+def _parse_access_stats(cfg: Config, cost: dict, source: str) -> None:
+    cfg.access_stats = cost.get("access_stats", cfg.access_stats)
+    interval = cost.get("access_stats_interval", cfg.access_stats_interval)
+    if not 0 < interval <= 3600:
+        raise ConfigError(f"{source}: [cost] access_stats_interval must be between 0 and 3600 "
+                          f"seconds, got {interval!r}")
+    cfg.access_stats_interval = float(interval)
 
 
 def _local_path(text: str | os.PathLike, base: Path) -> Path:

@@ -333,7 +333,7 @@ def _v6_access(db: sqlite3.Connection) -> None:
             bytes_read INTEGER NOT NULL DEFAULT 0,
             writes     INTEGER NOT NULL DEFAULT 0,
             PRIMARY KEY (inode, day)
-        ) WITHOUT ROWID;
+        );
         CREATE INDEX access_days_by_day ON access_days(day);
         CREATE TABLE access_files (
             inode      INTEGER PRIMARY KEY REFERENCES inodes(id) ON DELETE CASCADE,
