@@ -43,7 +43,7 @@ _EPOCH = datetime.date(1970, 1, 1)
 #: one flush's counts of one file on one day:
 #: (inode, day, reads, bytes_read, writes, last_read, last_write); a last time is None
 #: when the batch saw no read (write)
-Counts = tuple[int, int, int, int, int, "float | None", "float | None"]
+Counts = tuple[int, int, int, int, int, float | None, float | None]
 
 
 def day_of(t: float) -> int:
