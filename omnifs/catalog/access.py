@@ -120,11 +120,12 @@ class AccessStats:
         Counts of an inode that no longer exists are skipped (unlinked and
         forgotten between the count and the flush).
         """
+        rows = list(batch)
         with self._transaction():
-            for ino, day, reads, nbytes, writes, last_read, last_write in batch:
-                self._db.execute(_UPSERT_DAY, (ino, day, reads, nbytes, writes, ino))
-                self._db.execute(_UPSERT_FILE, (ino, reads, nbytes, writes, last_read,
-                                                last_write, ino))
+            self._db.executemany(_UPSERT_DAY, ((ino, day, reads, nbytes, writes, ino)
+                                               for ino, day, reads, nbytes, writes, *_ in rows))
+            self._db.executemany(_UPSERT_FILE, ((ino, reads, nbytes, writes, lr, lw, ino)
+                                                for ino, _, reads, nbytes, writes, lr, lw in rows))
 
     def fold(self, today: int, *, limit: int = 5000) -> int:
         """Fold day rows older than the retention into month rows, drop old month rows.
