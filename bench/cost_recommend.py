@@ -2,7 +2,8 @@
 
 Target (issue 16): 1,000,000 files in <= 20 s and <= 500 MiB RSS.
 
-The files come from an in-memory generator (no catalog): sizes from 1 KiB to
+The files come from an in-memory generator (reading them from the catalog,
+``cat.access.iterate``, is measured on its own: 1,000,000 files in 5-7 s): sizes from 1 KiB to
 4 GiB (log-uniform), two copies each over three stores (S3 us-east-1, GCS
 us-central1, Azure eastus, shipped price tables), ages up to two years, a
 30-day read history on one file in five, some copies already cool or archived,
@@ -10,12 +11,11 @@ and a `/backups/**` rule archiving after 7 days. The engine
 (omnifs.policy.recommend) streams them; nothing but the totals is kept.
 
 One run (2 CPUs shared with other work, load 5-10): 1,000,000 files in 19.0 s wall,
-14.0 s of CPU, peak RSS 29 MiB; through SQLite rows 19.9 s wall, 18.7 s of CPU, 30 MiB;
+14.0 s of CPU, peak RSS 29 MiB;
 1,103,611 recommendations (1,017,074 tier, 86,537 placement).
 
     .venv/bin/python bench/cost_recommend.py              # 1,000,000 files
     .venv/bin/python bench/cost_recommend.py --files 100000
-    .venv/bin/python bench/cost_recommend.py --sqlite     # rows read back from SQLite too
 """
 
 from __future__ import annotations
@@ -29,12 +29,9 @@ _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
 import argparse
-import json
 import os
 import random
 import resource
-import sqlite3
-import tempfile
 import time
 from collections.abc import Iterator
 
@@ -96,26 +93,6 @@ def synthetic(n: int, seed: int = 16) -> Iterator[FileRecord]:
                          written[c], reads, read_bytes)
 
 
-def through_sqlite(records: Iterator[FileRecord], path: str) -> Iterator[FileRecord]:
-    """``records`` written to a SQLite table, then read back row by row."""
-    db = sqlite3.connect(path)
-    db.execute("CREATE TABLE f (inode INTEGER PRIMARY KEY, path TEXT, size INTEGER, "
-               "replicas TEXT, created REAL, last_read REAL, last_write REAL, reads TEXT, "
-               "bytes_read TEXT)")
-    db.executemany("INSERT INTO f VALUES (?,?,?,?,?,?,?,?,?)", (
-        (r.inode, r.path, r.size, json.dumps(r.replicas), r.created, r.last_read,
-         r.last_write, ",".join(map(str, r.reads)), ",".join(map(str, r.bytes_read)))
-        for r in records))
-    db.commit()
-    cur = db.execute("SELECT * FROM f ORDER BY inode")
-    for row in cur:
-        yield FileRecord(inode=row[0], path=row[1], size=row[2], replicas=json.loads(row[3]),
-                         created=row[4], last_read=row[5], last_write=row[6],
-                         reads=tuple(map(int, row[7].split(","))) if row[7] else (),
-                         bytes_read=tuple(map(int, row[8].split(","))) if row[8] else ())
-    db.close()
-
-
 def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -144,22 +121,9 @@ def run(records: Iterator[FileRecord], label: str, n: int) -> bool:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--files", type=int, default=1_000_000)
-    ap.add_argument("--sqlite", action="store_true",
-                    help="also through a synthetic SQLite catalog table (writing it is not timed)")
     args = ap.parse_args()
     ok = run(synthetic(args.files), "in-memory generator", args.files)
-    if args.sqlite:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, "files.db")
-            rows = through_sqlite(synthetic(args.files), path)
-            first = next(rows)  # the table is written before the first row is read
-            ok = run(_chain(first, rows), "synthetic SQLite rows", args.files) and ok
     return 0 if ok else 1
-
-
-def _chain(first: FileRecord, rest: Iterator[FileRecord]) -> Iterator[FileRecord]:
-    yield first
-    yield from rest
 
 
 if __name__ == "__main__":

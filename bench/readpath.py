@@ -21,6 +21,10 @@ Rows:
 4. cold read through our mount ÷ ``rclone mount --vfs-cache-mode full``
    reading the same object (throughput).
 
+``--access-stats off`` runs every mount with ``[cost] access_stats = false``
+(the mount counts no reads): the same build with and without recording, for
+the cost of access statistics on rows 1 and 2.
+
 Each figure is the median of ``--runs``. Every cold read, ours and each
 baseline, starts SETTLE seconds after the previous one (see there). Needs
 root (drop_caches, FUSE).
@@ -56,6 +60,8 @@ from tests import slow_reads
 ROOT = Path(__file__).resolve().parent.parent
 MiB = 1024 * 1024
 CHUNK = 4 * MiB
+#: added to every mount's config (``--access-stats off``)
+EXTRA_TOML = ""
 
 
 def drop_caches() -> None:
@@ -137,7 +143,8 @@ class Mount:
         self.cfg.write_text(
             f'[catalog]\nurl = "sqlite:///{root}/catalog.db"\n\n'
             f'[cache]\ndir = "{root}/cache"\nsize = "{cache_size}"\n\n'
-            f"[replication]\ncopies = {copies}\nwrite_quorum = {copies}\n\n" + provider_toml)
+            f"[replication]\ncopies = {copies}\nwrite_quorum = {copies}\n\n" + EXTRA_TOML
+            + provider_toml)
         self.cfg.chmod(0o600)
         self.pid: int | None = None
         #: the process of a mount with slowed reads (tests/slow_reads.py)
@@ -496,7 +503,12 @@ def main() -> int:
                     help="work directory (default: a temp dir under /var/tmp)")
     ap.add_argument("--rows", default="1,2,3,4", help="which rows, e.g. 2,3")
     ap.add_argument("--no-rclone", action="store_true")
+    ap.add_argument("--access-stats", choices=("on", "off"), default="on",
+                    help="off: mounts record no access statistics ([cost] access_stats)")
     args = ap.parse_args()
+    global EXTRA_TOML
+    if args.access_stats == "off":
+        EXTRA_TOML = "[cost]\naccess_stats = false\n\n"
     if os.geteuid() != 0:
         print("needs root (FUSE mounts, drop_caches)", file=sys.stderr)
         return 2
@@ -504,7 +516,8 @@ def main() -> int:
     mid = 64 * MiB if args.small else 256 * MiB
     rows = {int(r) for r in args.rows.split(",")}
     work = Path(tempfile.mkdtemp(prefix="omnifs-bench-", dir=args.dir or "/var/tmp"))
-    print(f"read path bench: medians of {args.runs} runs, work dir {work}")
+    print(f"read path bench: medians of {args.runs} runs, access statistics "
+          f"{args.access_stats}, work dir {work}")
     try:
         if 1 in rows:
             row1_warm(work, big, args.runs)

@@ -82,14 +82,20 @@ class ContentHandlers(Uploads):
                 self.open_files.pop(inode, None)
             raise
         keep = st.fd is None and self.reader.keep_cache(cur)
-        return pyfuse3.FileInfo(fh=self._new_handle(inode, flags), keep_cache=keep)
+        fh = self._new_handle(inode, flags)
+        if keep and flags & os.O_ACCMODE != os.O_WRONLY:
+            self.access_log.opened_cached(self.handles[fh])  # the page cache may serve every read
+        return pyfuse3.FileInfo(fh=fh, keep_cache=keep)
 
     async def read(self, fh, off, size):
         h = self.handles[fh]
         st = self.open_files.get(h.ino)
         if st is not None and st.fd is not None:
-            return os.pread(st.fd, size, off)
-        return await self.reader.read(h, self._read_inode(h), off, size)
+            data = os.pread(st.fd, size, off)
+        else:
+            data = await self.reader.read(h, self._read_inode(h), off, size)
+        self.access_log.read(h, len(data))
+        return data
 
     def _read_inode(self, h: Handle) -> Inode:
         """The inode for a read of ``h``, without a catalog query per FUSE read.
@@ -109,6 +115,7 @@ class ContentHandlers(Uploads):
     async def write(self, fh, off, buf):
         self.busy_at = trio.current_time()
         h = self.handles[fh]
+        h.wrote = True
         st = self._state(h.ino)
         # room on local disk first (a first copy of the file is checked as it is made)
         await self.space.admit(len(buf))
@@ -178,6 +185,8 @@ class ContentHandlers(Uploads):
         h = self.handles.pop(fh, None)
         if h is None:
             return
+        if h.wrote or h.created or h.flags & os.O_TRUNC:
+            self.access_log.wrote(h.ino)
         await self.reader.drop(h)
         st = self.open_files.get(h.ino)
         if st is None:

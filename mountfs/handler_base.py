@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 import pyfuse3
 import trio
 
+from omnifs.access_log import access_log_for
 from omnifs.catalog import ROOT_INODE, Catalog, Inode, now_ns
 from omnifs.providers import RESERVED_PREFIX
 from omnifs.providers.errors import Conflict
@@ -69,6 +70,9 @@ class Handle:
     at: float = 0.0
     #: the handle's open created the file
     created: bool = False
+    #: access statistics (omnifs/access_log.py): its read was counted; it wrote
+    read_counted: bool = False
+    wrote: bool = False
 
 
 def writes_catalog(handler):
@@ -123,6 +127,8 @@ class HandlerBase(pyfuse3.Operations):
         self.lookups: dict[int, int] = {}
         #: trio time of the last namespace/content request (write-back waits for quiet)
         self.busy_at = 0.0
+        #: reads and writes per file, for the cost engine ([cost] access_stats)
+        self.access_log = access_log_for(config, catalog.path)
 
     # -- helpers -------------------------------------------------------------
     def _attrs(self, inode: Inode) -> pyfuse3.EntryAttributes:

@@ -158,11 +158,12 @@ async def start_background(ops: Operations, nursery: trio.Nursery) -> None:
     """Start the filesystem's own tasks in ``nursery``, the ones no FUSE request runs.
 
     Cached copies of published files, uploads that outlive their close,
-    write-back uploads and retries of failed closes.
+    write-back uploads and retries of failed closes, flushes of the access statistics.
     """
     nursery.start_soon(ops.written.run)
     await nursery.start(ops.publisher.run)  # uploads that outlive their close
     nursery.start_soon(ops.run_uploads)  # write-back, and retries of failed closes
+    nursery.start_soon(ops.access_log.run)  # access statistics to the catalog, every few seconds
 
 
 def serve(config: Config, mountpoint: str, *, ready: Callable[[], None] | None = None,

@@ -200,3 +200,4 @@ class Uploads(HandlerBase):
         for h in list(self.handles.values()):
             await self.reader.drop(h)
         await trio.to_thread.run_sync(self.reader.close)
+        await self.access_log.close()  # the counts since the last flush

@@ -22,7 +22,9 @@ Subpackages: :mod:`.catalog` (the one catalog API), :mod:`.cli` (the
   it back checked) and ``blockstats`` (its persisted counters);
   ``cached_content`` (whole files in it), ``crc32c`` (block checksums);
 * money: ``prices`` (the dated price tables in ``price_tables/`` and the
-  ``[prices]`` overrides), ``cost`` (the itemised cost of a transfer);
+  ``[prices]`` overrides), ``cost`` (the itemised cost of a transfer),
+  ``access_log`` (the mount's per-file read and write counters, flushed to
+  the catalog);
 * rebuilding and checking: ``importer`` (``omnifs import``), ``snapshot``
   (catalog snapshots in the stores), ``scrub`` (the catalog against store
   listings);

@@ -100,6 +100,10 @@ class Config:
     prices: dict[str, PriceOverride] = field(default_factory=dict)
     #: [cost]: tier policies, break-even horizon, automatic moves (docs/config.md)
     cost: CostPolicy = field(default_factory=CostPolicy)
+    #: [cost] access_stats: the mount counts reads and writes per file (omnifs/access_log.py)
+    access_stats: bool = True
+    #: [cost] access_stats_interval: seconds between flushes of those counts to the catalog
+    access_stats_interval: float = 10.0
 
     def catalog_path(self) -> Path:
         """The SQLite file behind ``catalog_url``."""
@@ -270,6 +274,7 @@ def parse_config(data: dict, source: str = "config", base: Path | None = None) -
     cfg.allow_other = data.get("mount", {}).get("allow_other", False)
     cfg.writeback = data.get("mount", {}).get("writeback", False)
     cfg.metrics_port = data.get("metrics", {}).get("port", cfg.metrics_port)
+    _parse_access_stats(cfg, data.get("cost", {}), source)
     cfg.daemon = dict(data.get("daemon", {}))
     gov = data.get("governance", {})
     rules = gov.get("rules", [])
@@ -306,6 +311,15 @@ def parse_config(data: dict, source: str = "config", base: Path | None = None) -
         raise ConfigError(f"{source}: [replication] copies = {cfg.copies} but only "
                           f"{len(cfg.providers)} provider(s) are configured")
     return cfg
+
+
+def _parse_access_stats(cfg: Config, cost: dict, source: str) -> None:
+    cfg.access_stats = cost.get("access_stats", cfg.access_stats)
+    interval = cost.get("access_stats_interval", cfg.access_stats_interval)
+    if not 0 < interval <= 3600:
+        raise ConfigError(f"{source}: [cost] access_stats_interval must be between 0 and 3600 "
+                          f"seconds, got {interval!r}")
+    cfg.access_stats_interval = float(interval)
 
 
 def _local_path(text: str | os.PathLike, base: Path) -> Path:

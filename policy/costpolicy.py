@@ -38,7 +38,9 @@ AFTER_KEYS = (("cool", "cool_after_days"), ("cold", "cold_after_days"),
 RULE_KEYS = {"paths": list, "cool_after_days": int, "cold_after_days": int,
              "archive_after_days": int, "horizon_days": int, "allow_archive_only": bool}
 TOP_KEYS = {**{k: v for k, v in RULE_KEYS.items() if k != "paths"},
-            "auto": bool, "schedule": (str, int), "rules": list}
+            "auto": bool, "schedule": (str, int), "rules": list,
+            # the mount's access counting, which the policies read (omnifs/config.py)
+            "access_stats": bool, "access_stats_interval": (int, float)}
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
 _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -12,9 +12,11 @@ transactions and catalog-wide facts; its parts share that connection:
 - ``cat.health``: :mod:`.health` -- provider health samples and verdicts,
   the daemon's counters;
 - ``cat.migrations``: :mod:`.migrations` -- ``omnifs migrate run``'s state per
-  migration and object, and what each run spent.
+  migration and object, and what each run spent;
+- ``cat.access``: :mod:`.access` -- what the mount served of each file, per day
+  (reads, bytes read, writes) and its last read and write.
 
-Modules: :mod:`.connection` (the :class:`Catalog`), the five parts above,
+Modules: :mod:`.connection` (the :class:`Catalog`), the six parts above,
 :mod:`.schema` (the tables, documented column by column, and their
 migrations) and :mod:`.portable` (consistent copies, restore, JSON dump and
 load).
@@ -24,6 +26,7 @@ A PostgreSQL catalog replaces exactly these objects: callers see records
 plain values and :data:`CatalogError`, never a connection.
 """
 
+from .access import AccessStats, FileAccess
 from .connection import BUSY_TIMEOUT_MS, CATALOG_ID_KEY, Catalog, CatalogError, NoCatalog
 from .health import HEALTH_SOURCES, HealthLog, ProviderHealth
 from .migrations import Migration, MigrationItem, Migrations, migration_id
@@ -36,3 +39,4 @@ __all__ = ["BUSY_TIMEOUT_MS", "CATALOG_ID_KEY", "HEALTH_SOURCES", "KIND_OF_MODE"
            "ROOT_INODE", "Catalog", "CatalogError", "HealthLog", "Inode", "Migration",
            "MigrationItem", "Migrations", "Namespace", "NoCatalog", "ProviderHealth", "Replica",
            "Replicas", "WorkItem", "WorkQueue", "migration_id", "now_ns"]
+__all__ += ["AccessStats", "FileAccess"]

@@ -32,6 +32,7 @@ from urllib.parse import quote
 
 from omnifs.providers.errors import InvalidInput, OmnifsError
 
+from .access import AccessStats
 from .health import HealthLog
 from .migrations import Migrations
 from .namespace import Namespace
@@ -91,6 +92,7 @@ class Catalog:
         self.work = WorkQueue(self.db, self.transaction)
         self.health = HealthLog(self.db, self.transaction)
         self.migrations = Migrations(self.db, self.transaction)
+        self.access = AccessStats(self.db, self.transaction)
         if self.ns.get(ROOT_INODE) is None:
             with self.transaction():
                 self.ns.create_root()

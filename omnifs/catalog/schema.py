@@ -318,6 +318,54 @@ def _v5_transfer_samples(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE health_samples ADD COLUMN direction TEXT")
 
 
+def _v6_access(db: sqlite3.Connection) -> None:
+    """Access statistics: what the mount served of each file (omnifs/catalog/access.py).
+
+    Written by the mount only (omnifs/access_log.py), in batches; the
+    daemon's and the CLI's own reads of stored objects (replication, scrub,
+    migration) are not user access and are not counted. Rows go with their
+    inode (ON DELETE CASCADE).
+
+    access_days -- per file and UTC day: what the mount served that day.
+      inode       the file
+      day         the bucket's first day, in days since 1970-01-01 (UTC)
+      days        the bucket's length: 1 for a day; a whole month for rows older than
+                  the retention (access.RETENTION_DAYS), which are folded into one row
+                  per calendar month, and dropped after access.MONTHS_KEPT months
+      reads       handles that read the file (one per open that read anything, or that
+                  the kernel's page cache may have served)
+      bytes_read  bytes the mount returned to read calls (block cache hits included;
+                  reads the kernel answered from its own page cache are not seen)
+      writes      handles whose close changed the content (a new version)
+
+    access_files -- per file, all time (never folded or dropped).
+      inode                      the file
+      reads, bytes_read, writes  totals, as in access_days
+      last_read, last_write      epoch seconds of the newest read call / changing close
+                                 (NULL: never, since recording began)
+    """
+    _script(db, """
+        CREATE TABLE access_days (
+            inode      INTEGER NOT NULL REFERENCES inodes(id) ON DELETE CASCADE,
+            day        INTEGER NOT NULL,
+            days       INTEGER NOT NULL DEFAULT 1,
+            reads      INTEGER NOT NULL DEFAULT 0,
+            bytes_read INTEGER NOT NULL DEFAULT 0,
+            writes     INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (inode, day)
+        );
+        CREATE INDEX access_days_by_day ON access_days(day);
+        CREATE TABLE access_files (
+            inode      INTEGER PRIMARY KEY REFERENCES inodes(id) ON DELETE CASCADE,
+            reads      INTEGER NOT NULL DEFAULT 0,
+            bytes_read INTEGER NOT NULL DEFAULT 0,
+            writes     INTEGER NOT NULL DEFAULT 0,
+            last_read  REAL,
+            last_write REAL
+        )
+        """)
+
+
 def _script(db: sqlite3.Connection, script: str) -> None:
     """Run ``;``-separated statements inside the caller's transaction.
 
@@ -330,7 +378,8 @@ def _script(db: sqlite3.Connection, script: str) -> None:
 
 #: in order; ``schema_version.version`` = how many have been applied
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
-    _v1_initial, _v2_hard_links, _v3_health, _v4_migrations, _v5_transfer_samples]
+    _v1_initial, _v2_hard_links, _v3_health, _v4_migrations, _v5_transfer_samples,
+    _v6_access]
 
 
 def migrate(db: sqlite3.Connection) -> int:
