@@ -21,18 +21,6 @@ def _put(p, key: str, data: bytes, *, sha: bool = True) -> None:
     p.write_bytes(key, data, metadata=meta)
 
 
-@pytest.fixture
-def pair(request, make_settings, tmp_path):
-    src_kind, dst_kind = request.param
-    a = make_settings(src_kind, name="src")
-    b = make_settings(dst_kind, name="dst")
-    cfg = write_config(tmp_path / "omnifs.toml", [a, b])
-    pa, pb = open_provider(a), open_provider(b)
-    yield cfg, pa, pb
-    pa.close()
-    pb.close()
-
-
 @pytest.mark.parametrize("pair", PAIRS, indirect=True, ids=lambda p: f"{p[0]}-{p[1]}")
 def test_plan_across_stores(pair, tmp_path):
     cfg, src, dst = pair

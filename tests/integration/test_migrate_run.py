@@ -54,17 +54,6 @@ def _catalog(cfg: Path) -> Catalog:
     return Catalog(load_config(cfg).catalog_path())
 
 
-@pytest.fixture
-def pair(request, make_settings, tmp_path):
-    src_kind, dst_kind = request.param
-    a, b = make_settings(src_kind, name="src"), make_settings(dst_kind, name="dst")
-    cfg = write_config(tmp_path / "omnifs.toml", [a, b])
-    pa, pb = open_provider(a), open_provider(b)
-    yield cfg, pa, pb
-    pa.close()
-    pb.close()
-
-
 @pytest.mark.parametrize("pair", PAIRS, indirect=True, ids=lambda p: f"{p[0]}-{p[1]}")
 def test_plan_and_run_across_stores(pair, tmp_path):
     cfg, src, dst = pair
