@@ -48,6 +48,7 @@ from typing import Protocol, TypeVar
 
 from omnifs.policy.health import DOWN
 from omnifs.providers import RESERVED_PREFIX, Provider, ReadStream
+from omnifs.providers.base import probe
 from omnifs.providers.errors import IntegrityError, NotFound, OmnifsError, Unavailable
 
 from .stores import counts_against
@@ -423,9 +424,7 @@ class ReplicaReader:
         for _ in range(rounds):
             t0 = time.monotonic()
             try:
-                provider.head(PROBE_KEY)
-            except NotFound:
-                pass
+                probe(provider, PROBE_KEY)
             except Exception as e:  # noqa: BLE001 - a probe must never escape its thread
                 st.probing_since = None
                 self.failed(provider.name, e, time.monotonic() - t0)
