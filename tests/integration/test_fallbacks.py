@@ -11,6 +11,7 @@ import logging
 import os
 
 from omnifs import fallbacks
+from omnifs.catalog import Catalog
 from omnifs.copy_options import Options
 from omnifs.migration.plan import Entry
 from omnifs.migration.sides import Sides
@@ -18,6 +19,9 @@ from omnifs.migration.verify import Usage, check_entry
 from omnifs.object_copy import copy_object
 from omnifs.providers import open_provider
 from omnifs.providers.capabilities import forced_off
+from omnifs.replication import drain
+from omnifs.work import Move, enqueue
+from tests.integration.test_daemon import write_file
 
 DATA = os.urandom(300_000)
 SHA = hashlib.sha256(DATA).hexdigest()
@@ -95,3 +99,19 @@ def test_fast_verify_reads_the_bytes_when_a_store_has_no_native_checksum(make_pr
     forced_off(dst, "checksums")
     spent = check()  # both sides hashed
     assert spent["src bytes_out"] == spent["dst bytes_out"] == len(DATA)
+
+
+def test_a_rename_moves_the_object_by_streaming_when_the_store_cannot_copy(make_provider,
+                                                                           tmp_path):
+    store = forced_off(make_provider("s3", name="one"), "copy")
+    cat = Catalog(tmp_path / "catalog.db")
+    ino = write_file(cat, store, "d/old.bin", DATA, [])
+    with cat.transaction():
+        cat.ns.move_entry(ino, cat.ns.resolve("d").id, "new.bin")
+        for r in cat.replicas.of(ino):
+            enqueue(cat.work, Move(inode=ino, provider=r.provider, src=r.key))
+    drain(cat, {"one": store})
+    assert store.read_bytes("d/new.bin") == DATA
+    assert store.head("d/new.bin").sha256 == SHA
+    assert not store.exists("d/old.bin")
+    assert [r.key for r in cat.replicas.of(ino)] == ["d/new.bin"]
