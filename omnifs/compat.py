@@ -144,7 +144,8 @@ def _quirk_table(quirks: tuple[Quirk, ...], title: str) -> Table:
 
 
 def as_json(columns: list[StoreColumn]) -> str:
-    """The matrix as JSON: per store its cells, probe facts, SDKs and known differences."""
+    """The matrix as JSON: per store its cells, probe facts, SDKs and the known differences
+    of the product found; then every known difference."""
     out = []
     for c in columns:
         probe = None
@@ -155,7 +156,8 @@ def as_json(columns: list[StoreColumn]) -> str:
         out.append({"name": c.name, "scheme": c.scheme, "store": c.store, "sdks": list(c.sdks),
                     "probe": probe, "quirks": [q.to_json() for q in c.quirks],
                     "cells": {f: c.cells[f].to_json() for f in FEATURE_IDS}})
-    return json.dumps({"format": "omnifs-compat", "version": 1, "stores": out},
+    return json.dumps({"format": "omnifs-compat", "version": 1, "stores": out,
+                       "known_differences": [q.to_json() for q in QUIRKS]},
                       indent=1, sort_keys=True) + "\n"
 
 

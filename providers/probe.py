@@ -277,21 +277,29 @@ def _conditional(run: _Run) -> Finding:
 
 
 def _versions(run: _Run) -> Finding | None:
-    """Does the store answer for versioning: the bucket's setting, or a version listing."""
+    """A version listing of the probe's object, and the bucket's versioning setting."""
     p = run.p
     scheme = p.location.scheme
+    prefix = p.object_name(run.base + "body")
     with p.translating(None):
-        run.report.requests += 1
+        run.report.requests += 2
         if scheme == "s3":
+            p.client.list_object_versions(Bucket=p.bucket, Prefix=prefix,  # type: ignore
+                                          MaxKeys=10)
             state = p.client.get_bucket_versioning(Bucket=p.bucket).get(  # type: ignore
                 "Status") or "never enabled"
         elif scheme == "minio":
-            state = p.client.get_bucket_versioning(p.bucket).status or "never enabled"  # type: ignore
+            list(p.client.list_objects(p.bucket, prefix=prefix,  # type: ignore[attr-defined]
+                                       include_version=True))
+            state = p.client.get_bucket_versioning(  # type: ignore[attr-defined]
+                p.bucket).status or "never enabled"
         elif scheme == "gs":
+            list(p.client.list_blobs(p.bucket_name, prefix=prefix,  # type: ignore
+                                     versions=True))
             p.bucket.reload()  # type: ignore[attr-defined]
             state = "Enabled" if p.bucket.versioning_enabled else "off"  # type: ignore
         elif scheme == "az":
-            prefix = p.object_name(run.base + "body")
+            run.report.requests -= 1
             ids = [b.version_id for b in p.container.list_blobs(  # type: ignore
                 name_starts_with=prefix, include=["versions"])]
             if not any(ids):
@@ -299,9 +307,10 @@ def _versions(run: _Run) -> Finding | None:
                                "version ids: off for this account, or the server has none")
             state = "Enabled"
         else:
-            run.report.requests -= 1
+            run.report.requests -= 2
             return None
-    return Finding("versioning", SUPPORTED, f"versioning {str(state).lower()} on this bucket")
+    return Finding("versioning", SUPPORTED, "a version listing answered; versioning "
+                   f"{str(state).lower()} on this bucket")
 
 
 #: (name, probe) in the order they run; later ones use the objects earlier ones wrote
