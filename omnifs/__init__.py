@@ -25,6 +25,8 @@ Subpackages: :mod:`.catalog` (the one catalog API), :mod:`.cli` (the
   ``[prices]`` overrides), ``cost`` (the itemised cost of a transfer),
   ``access_log`` (the mount's per-file read and write counters, flushed to
   the catalog);
+* stores: ``compat`` (the compatibility matrix: declared cells, probe findings, rendered),
+  ``fallbacks`` (what each feature does given a store's capabilities: the one place);
 * rebuilding and checking: ``importer`` (``omnifs import``), ``snapshot``
   (catalog snapshots in the stores), ``scrub`` (the catalog against store
   listings);

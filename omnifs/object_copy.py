@@ -3,8 +3,8 @@
 How one object travels:
 
 * Same store (same provider class, bucket and connection settings, see
-  :mod:`.same_store`): the provider's server-side ``copy()``, no byte
-  passes through this machine.
+  :mod:`.same_store`) that can copy (:func:`.fallbacks.server_copy`): the
+  provider's server-side ``copy()``, no byte passes through this machine.
 * Otherwise the source's reader feeds a bounded ``Prefetch`` queue, a
   ``Verifier`` hashes it on the way, and the destination's own ``write()``
   uploads it (in parallel parts for big objects). Memory per transfer is the
@@ -36,7 +36,6 @@ from __future__ import annotations
 import io
 import logging
 
-from omnifs.policy import tiers
 from omnifs.providers import (
     META_MTIME,
     META_SHA256,
@@ -48,8 +47,9 @@ from omnifs.providers import (
 from omnifs.providers.base import read_info
 
 from .copy_options import MiB, Options, retrying, sleep_backoff, warn_once
+from .fallbacks import native_expect, records_in_place, server_copy, tier_for
 from .progress import Stats
-from .same_store import key_in, same_store, server_id, unwrapped
+from .same_store import key_in, server_id, unwrapped
 from .streams import Prefetch, Verifier
 
 log = logging.getLogger("omnifs.transfer")
@@ -119,28 +119,13 @@ def _metadata_for(info: ObjectInfo) -> dict[str, str]:
     return meta
 
 
-def _native_expect(info: ObjectInfo) -> dict[str, str]:
-    """The check a source without a recorded SHA-256 is read against.
-
-    crc32c before md5 when a store reports both (GCS): both catch the
-    corruption a read can suffer, and crc32c costs ~30 GB/s of CPU where md5
-    costs 0.7 GB/s, on two cores shared with the servers it is reading.
-    """
-    if info.sha256:
-        return {"sha256": info.sha256}
-    for algo in ("crc32c", "md5"):
-        if info.checksums.get(algo):
-            return {algo: info.checksums[algo]}
-    return {}
-
-
 def _copy_once(src: Provider, src_key: str, dst: Provider, dst_key: str, info: ObjectInfo,
                options: Options, stats: Stats, sent: list[int]) -> ObjectInfo:
     def on_bytes(n: int) -> None:
         sent[0] += n
         stats.add_bytes(n, src_key)
 
-    if options.server_side and same_store(src, dst):
+    if server_copy(src, dst, options.server_side):
         inner_key = key_in(src, dst, dst_key)
         if inner_key is not None:
             if not info.metadata_known:
@@ -166,7 +151,7 @@ def _copy_once(src: Provider, src_key: str, dst: Provider, dst_key: str, info: O
     if not info.metadata_known:
         info = retrying(lambda: src.head(src_key), options)
     meta = _metadata_for(info)
-    expect = _native_expect(info)
+    expect = native_expect(src, info)
 
     prepass = False
     if info.sha256 is None and _wants_prepass(src, dst, options):
@@ -221,7 +206,7 @@ def _read_small(src: Provider, key: str, info: ObjectInfo, options: Options,
             info = _described(src, key, info, f, options)
             if info.size > options.small_object:
                 return None
-        v = Verifier(f, size=info.size, expect=_native_expect(info), on_bytes=on_bytes,
+        v = Verifier(f, size=info.size, expect=native_expect(src, info), on_bytes=on_bytes,
                      provider=src.name, key=key)
         data = v.read()
         while len(data) < info.size:  # readers may return short
@@ -246,7 +231,7 @@ def _wants_prepass(src: Provider, dst: Provider, options: Options) -> bool:
     bytes. ``hash_mode="record"`` keeps the copy-in-place where a second
     read of the source costs egress money that the time saved is not worth.
     """
-    if not (dst.capabilities.metadata_update or dst.capabilities.server_side_copy):
+    if not records_in_place(dst):
         return True
     if options.hash_mode in ("prepass", "record"):
         return options.hash_mode == "prepass"
@@ -283,7 +268,7 @@ def _prefetch(src: Provider, key: str, info: ObjectInfo, options: Options,
 def _hash_source(src: Provider, key: str, info: ObjectInfo, options: Options,
                  dst: Provider | None = None) -> str:
     """The source's SHA-256 from a first full read (checked against a native checksum too)."""
-    expect = _native_expect(info)
+    expect = native_expect(src, info)
     if unwrapped(src).location.scheme == "file":
         # a plain file: big sequential reads, no prefetch thread (hashlib drops the GIL)
         v = Verifier(src.open_read(key), size=info.size, expect=expect, provider=src.name, key=key)
@@ -332,7 +317,7 @@ def _keep_tier(dst: Provider, key: str, info: ObjectInfo, options: Options) -> N
     """With ``--keep-tier``: the destination's tier of the same access class (policy/tiers.py)."""
     if not options.keep_tier or not info.tier:
         return
-    tier = tiers.translate(info.tier, dst.capabilities.tiers)
+    tier = tier_for(dst, info.tier)
     if tier is None:
         known = ", ".join(dst.capabilities.tiers) or "none"
         warn_once(f"{dst.name}: cannot keep tier {info.tier!r} (this store has: {known})")

@@ -50,6 +50,7 @@ from . import transfer
 from .blockcache import BlockCache
 from .cached_content import CachedContent, CacheMiss, holds
 from .catalog import Catalog, WorkItem
+from .fallbacks import copies_in_store
 from .layout import (
     META_CTIME,
     copy_object_to,
@@ -277,7 +278,7 @@ def _move(cat: Catalog, providers: dict[str, Provider], work: Move) -> None:
     meta = current_meta(cat, inode) if inode is not None and rep.version == inode.version \
         else None
     try:
-        if p.capabilities.server_side_copy:
+        if copies_in_store(p):
             if meta is None:
                 copy_object_to(p, src, dst, path or dst)
             else:

@@ -13,6 +13,9 @@ Imports nothing else of omnifs. The modules:
   ``s3wire`` (its GET/PUT fast path); ``gcs``; ``azure`` over ``azapi`` (Azure
   Blob's protocol: metadata encoding, records, error codes) and ``azwire`` (its
   fast path); ``local`` (``file://``) with ``sparse`` and ``diskspace``;
+* ``capabilities``: the compatibility model (features x cells, quirks of emulators),
+  ``compat_cells``: each store's declared cells (data), ``probe``: small
+  self-cleaning probes of a live store (``omnifs compat --probe``);
 * ``streams``: full reads and SDK bodies as plain files; ``faulty``: a wrapper
   that makes any store slow, flaky or down on cue.
 """

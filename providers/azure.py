@@ -56,7 +56,7 @@ import urllib3
 from azure.core import exceptions as aexc
 from azure.storage import blob as azblob
 
-from . import azapi
+from . import azapi, compat_cells
 from .azwire import AzWire, Fallback, Missing
 from .base import (
     Capabilities,
@@ -182,6 +182,7 @@ class AzureProvider(Provider):
                                 server_side_copy=True, max_key_bytes=1024, versioning=False,
                                 metadata_update=False)
     sdk_errors = _SDK_ERRORS
+    compat = compat_cells.AZURE
 
     def __init__(self, settings: ProviderSettings):
         super().__init__(settings)

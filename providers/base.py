@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from types import TracebackType
     from typing import Self
 
+    from .capabilities import CompatTable
     from .registry import ProviderSettings
 
 #: user-metadata key holding the hex SHA-256 of the content
@@ -190,6 +191,10 @@ class Provider(abc.ABC):
     schemes: tuple[str, ...] = ()
 
     capabilities: Capabilities = Capabilities()
+
+    #: what the store offers feature by feature (``omnifs compat``): a table of
+    #: ``providers.compat_cells``, None for a store nobody described yet
+    compat: CompatTable | None = None
 
     #: what the store's SDK and transport raise: :meth:`translate` makes each an omnifs error
     sdk_errors: tuple[type[BaseException], ...] = ()

@@ -33,6 +33,7 @@ from collections import Counter
 from collections.abc import Iterator
 
 from .base import Capabilities, ObjectInfo, Provider, ReadStream, WriteSource, read_info
+from .capabilities import CompatTable
 from .errors import OmnifsError, Throttled, Unavailable
 
 
@@ -147,6 +148,10 @@ class FaultyProvider(Provider):
     @property
     def capabilities(self) -> Capabilities:  # type: ignore[override]  # the inner store's, read-only
         return self.inner.capabilities
+
+    @property
+    def compat(self) -> CompatTable | None:  # type: ignore[override]  # the inner store's
+        return self.inner.compat
 
     def seed(self, seed: int) -> None:
         """Restart the error sequence, e.g. at the start of a drill."""

@@ -45,6 +45,7 @@ try:  # the SDK's upload errors carry the HTTP response
 except ImportError:  # pragma: no cover - bundled with google-cloud-storage 3
     rm_common = None  # type: ignore[assignment]  # the module, or None without it
 
+from . import compat_cells
 from .base import (
     Capabilities,
     MiB,
@@ -111,6 +112,7 @@ class GCSProvider(Provider):
         multipart_threshold=SIMPLE_LIMIT, part_size=PART_SIZE,
         server_side_copy=True, max_key_bytes=1024, versioning=False, metadata_update=False)
     sdk_errors = _SDK_ERRORS
+    compat = compat_cells.GCS
 
     def __init__(self, settings: ProviderSettings):
         super().__init__(settings)

@@ -39,7 +39,7 @@ import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, BinaryIO
 
-from . import diskspace, sparse
+from . import compat_cells, diskspace, sparse
 from .base import (
     Capabilities,
     MiB,
@@ -118,6 +118,7 @@ class LocalProvider(Provider):
         multipart_threshold=1 << 62,
         part_size=16 * MiB,
     )
+    compat = compat_cells.LOCAL
 
     def __init__(self, settings: ProviderSettings):
         super().__init__(settings)

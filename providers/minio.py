@@ -39,7 +39,7 @@ from minio import Minio
 from minio.commonconfig import COPY, REPLACE, CopySource
 from minio.error import InvalidResponseError, MinioException, S3Error, ServerError
 
-from . import s3api
+from . import compat_cells, s3api
 from .base import MiB, ObjectInfo, ReadStream, WriteSource, content_type_for
 from .errors import InvalidInput, OmnifsError, Unavailable, timed_out, transport_error
 from .streams import TranslatingReader
@@ -149,6 +149,7 @@ class MinioProvider(s3api.S3ApiProvider):
     capabilities = dataclasses.replace(s3api.S3_CAPABILITIES,
                                        tiers=("STANDARD", "REDUCED_REDUNDANCY"))
     sdk_errors = _SDK_ERRORS
+    compat = compat_cells.MINIO
 
     def __init__(self, settings: ProviderSettings):
         super().__init__(settings)

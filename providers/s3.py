@@ -46,7 +46,7 @@ import botocore.utils
 import urllib3.exceptions as ux
 from botocore.config import Config
 
-from . import s3api
+from . import compat_cells, s3api
 from .base import MiB, ObjectInfo, ReadStream, WriteSource, content_type_for
 from .errors import InvalidInput, OmnifsError, PermissionDenied, timed_out, transport_error
 from .s3wire import Fallback, S3Wire
@@ -104,6 +104,7 @@ class S3Provider(s3api.S3ApiProvider):
         "STANDARD", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR", "GLACIER",
         "DEEP_ARCHIVE"))
     sdk_errors = _SDK_ERRORS
+    compat = compat_cells.AWS_S3
 
     def __init__(self, settings: ProviderSettings):
         super().__init__(settings)

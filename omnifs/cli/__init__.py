@@ -10,6 +10,7 @@ group of subcommands:
 * ``check``: ``check`` (the catalog against what every store holds);
 * ``catalog``: ``snapshot``, ``dump``, ``load`` (the catalog to the stores, or JSON);
 * ``cache``: ``cache stats``, ``cache clear`` (the local block cache);
+* ``compat``: ``compat`` (what each store offers, declared or probed);
 * ``daemon``: ``daemon``, ``status`` (the background daemon and what it sees).
 
 Each such module has ``register(subparsers)`` adding its

@@ -44,6 +44,7 @@ from omnifs.providers import (
 )
 
 from ..copy_options import Options, retrying
+from ..fallbacks import shared_natives
 from .plan import Entry
 from .planfile import MigrationPlan
 from .sides import Sides, plan_id
@@ -54,8 +55,6 @@ CHUNK = 1024 * 1024
 LIST_CAP = 20
 #: catalog rows written per transaction
 BATCH = 500
-#: native checksums a store computes itself, the cheaper first
-NATIVE = ("crc32c", "md5")
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -169,8 +168,9 @@ class VerifyResult:
         return out
 
 
-def _native_proof(d: ObjectInfo, native: dict[str, str]) -> Check | None:
-    for algo in NATIVE:
+def _native_proof(sides: Sides, d: ObjectInfo, native: dict[str, str]) -> Check | None:
+    """Equal native checksums both stores declare (fallbacks.shared_natives), else None."""
+    for algo in shared_natives(sides.src, sides.dst):
         if d.checksums.get(algo) and native.get(algo):
             if d.checksums[algo] == native[algo]:
                 return Check(d.key, "ok")
@@ -203,7 +203,7 @@ def check_entry(sides: Sides, entry: Entry, item: MigrationItem | None, *, fast:
         if d.size != size:
             return Check(key, "mismatch", f"{d.size} bytes, the source has {size}")
         if fast:
-            proof = _native_proof(d, native)
+            proof = _native_proof(sides, d, native)
             if proof is not None:
                 return Check(key, proof.verdict, proof.detail)
         if sha is None and s is not None:
