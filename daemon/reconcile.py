@@ -2,9 +2,10 @@
 
 Every ``reconcile_interval`` s each usable store (and each one down because its
 bucket is missing) is compared with the catalog by the one comparison of
-:mod:`omnifs.scrub` (the one ``omnifs check`` runs): one listing per store, without a HEAD per object, plus, with
-``[daemon] scrub_verify_bytes``, reading back the least recently verified
-objects up to that many bytes per store and interval. What it finds:
+:mod:`omnifs.scrub` (the one ``omnifs check`` runs): one listing per store,
+without a HEAD per object, plus, with ``[daemon] scrub_verify_bytes``,
+reading back the least recently verified objects up to that many bytes per
+store and interval. What it finds:
 
 * an object is missing -> the replica is marked pending and a copy from a
   good replica is queued (a deletion behind our back is undone: the catalog,
