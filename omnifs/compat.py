@@ -29,8 +29,8 @@ from omnifs.providers.capabilities import (
 )
 from omnifs.providers.probe import ProbeReport
 from omnifs.providers.registry import provider_class
+from omnifs.report import Block, Paragraph, Report, Section, Table
 from omnifs.report import Column as Col
-from omnifs.report import Paragraph, Report, Section, Table
 from omnifs.report.output import render
 from omnifs.units import human_bytes
 
@@ -121,7 +121,7 @@ def report(columns: list[StoreColumn], *, intro: tuple[str, ...] = (),
         rows = tuple((TITLES[f], cell.status, cell.source, cell.fallback or "-",
                       cell.notes or "-", _limits(cell) or "-")
                      for f, cell in ((f, c.cells[f]) for f in FEATURE_IDS))
-        blocks = [Paragraph(_server_line(c)),
+        blocks: list[Block] = [Paragraph(_server_line(c)),
                   Paragraph("SDK: " + (", ".join(c.sdks) or "none (the standard library)")),
                   Table(columns=(Col("feature"), Col("status"), Col("source"), Col("fallback"),
                                  Col("notes"), Col("limits")), rows=rows)]

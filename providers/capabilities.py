@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .base import Provider
@@ -231,7 +231,7 @@ def forced_off(provider: Provider, *features: str) -> Provider:
     What a user's store lacking the feature looks like to every caller; the
     forced-fallback tests use it against real servers.
     """
-    changes = {"copy": {"server_side_copy": False},
+    changes: dict[str, dict[str, Any]] = {"copy": {"server_side_copy": False},
                "checksums": {"native_checksums": ()},
                "tiers": {"tiers": ()}}
     caps = provider.capabilities

@@ -291,13 +291,14 @@ def _versions(run: _Run) -> Finding | None:
         elif scheme == "minio":
             list(p.client.list_objects(p.bucket, prefix=prefix,  # type: ignore[attr-defined]
                                        include_version=True))
-            state = p.client.get_bucket_versioning(  # type: ignore[attr-defined]
-                p.bucket).status or "never enabled"
+            versioning = p.client.get_bucket_versioning  # type: ignore[attr-defined]
+            state = versioning(p.bucket).status or "never enabled"  # type: ignore[attr-defined]
         elif scheme == "gs":
             list(p.client.list_blobs(p.bucket_name, prefix=prefix,  # type: ignore
                                      versions=True))
-            p.bucket.reload()  # type: ignore[attr-defined]
-            state = "Enabled" if p.bucket.versioning_enabled else "off"  # type: ignore
+            bucket = p.bucket  # type: ignore[attr-defined]
+            bucket.reload()
+            state = "Enabled" if bucket.versioning_enabled else "off"
         elif scheme == "az":
             run.report.requests -= 1
             ids = [b.version_id for b in p.container.list_blobs(  # type: ignore
