@@ -24,7 +24,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -158,3 +159,19 @@ def usage_log(cat_path_or_cat: str | Path | Catalog, source: Source | None = Non
               interval: float = FLUSH_INTERVAL) -> UsageLog:
     """A started :class:`UsageLog` of ``source`` (default: :func:`process_source`)."""
     return UsageLog(cat_path_or_cat, source or process_source(), interval).start()
+
+
+@contextmanager
+def recording(catalog_path: str | Path | None,
+              source: Source | None = None) -> Iterator[UsageLog | None]:
+    """Record a command's store requests in the catalog at ``catalog_path`` while the block
+    runs (``omnifs cp``, ``sync``, ``migrate run``); nothing when there is no catalog there
+    (a copy between two URIs creates none)."""
+    if catalog_path is None or not Path(catalog_path).exists():
+        yield None
+        return
+    log = usage_log(catalog_path, source)
+    try:
+        yield log
+    finally:
+        log.close()

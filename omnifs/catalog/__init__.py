@@ -31,8 +31,8 @@ plain values and :data:`CatalogError`, never a connection.
 """
 
 from .access import AccessStats, FileAccess
-from .cost import CostMove, CostRecords, StoredFile
 from .connection import BUSY_TIMEOUT_MS, CATALOG_ID_KEY, Catalog, CatalogError, NoCatalog
+from .cost import CostMove, CostRecords, StoredFile
 from .health import HEALTH_SOURCES, HealthLog, ProviderHealth
 from .migrations import Migration, MigrationItem, Migrations, migration_id
 from .namespace import KIND_OF_MODE, LINK_OFFSET, Inode, Namespace, now_ns

@@ -38,8 +38,8 @@ from .health import HealthLog
 from .migrations import Migrations
 from .namespace import Namespace
 from .replicas import Replicas
-from .usage import StoreUsage
 from .schema import ROOT_INODE, migrate
+from .usage import StoreUsage
 from .workqueue import WorkQueue
 
 #: how long a statement waits for another connection's write lock before it fails
