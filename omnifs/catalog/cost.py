@@ -126,6 +126,11 @@ class CostRecords:
                                 (limit,)).fetchall()
         return [_move(r) for r in reversed(rows)]
 
+    def queued_inodes(self) -> set[int]:
+        """Files with a move queued and not yet ended."""
+        return {r[0] for r in self._db.execute(
+            "SELECT DISTINCT inode FROM cost_moves WHERE state = 'queued'")}
+
     def queued(self, inode: int) -> bool:
         """A move of this file is queued and not yet ended."""
         return self._db.execute("SELECT 1 FROM cost_moves WHERE inode = ? AND state = 'queued' "
