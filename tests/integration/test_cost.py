@@ -18,6 +18,7 @@ from azure.storage.blob import BlobServiceClient
 
 from omnifs.catalog import Catalog
 from omnifs.providers import META_MTIME, META_SHA256, open_provider
+from tests.chromium import images_loaded
 from tests.cli import run, toml_table
 
 MiB = 1 << 20
@@ -89,6 +90,11 @@ def test_report_recommend_apply_moves_tiers_on_moto_and_azurite(make_settings, t
     assert by_prefix["sections"][1]["heading"] == "Top prefixes"
     rows = by_prefix["sections"][1]["blocks"][1]["rows"]
     assert {r[0] for r in rows} == {"/old", "/new"}
+
+    html = tmp_path / "cost.html"
+    run("cost", "report", "--by", "tier", "--format", "html", "-o", str(html), config=cfg,
+        check=True)
+    assert images_loaded(html, tmp_path) == (3, 3)  # the three charts display
 
     rec = json.loads(run("cost", "recommend", "--format", "json", config=cfg,
                          check=True).stdout)
