@@ -150,6 +150,7 @@ class Daemon:
                 nursery.start_soon(self._failover_loop)
                 nursery.start_soon(self._reconcile_loop)
                 nursery.start_soon(self._snapshot_loop)
+                nursery.start_soon(self._cost_loop)
                 watchdog = notify.watchdog_interval()
                 if watchdog:
                     nursery.start_soon(self._watchdog, watchdog)
@@ -282,6 +283,24 @@ class Daemon:
             await trio.sleep(interval if interval > 0 else 5.0)
             if interval > 0:
                 await reconciler.round()
+
+    async def _cost_loop(self) -> None:
+        """``[cost] auto = true``: queue the recommended moves at start and every
+        ``[cost] schedule`` (omnifs/costing/apply.py); the workers run them."""
+        from omnifs.costing.apply import apply
+
+        while True:
+            if self.config.cost.auto:
+                try:
+                    _, queued = await self.db(apply, self.catalog, self.config)
+                except (OmnifsError, CatalogError) as e:
+                    log.warning("cost moves not queued: %s", e)
+                else:
+                    if queued:
+                        log.info("cost: queued %d move(s)", len(queued))
+                        self.wake.set()
+                        self.wake = trio.Event()
+            await trio.sleep(self.config.cost.schedule_seconds)
 
     async def _snapshot_loop(self) -> None:
         """Write catalog snapshots to every usable store.

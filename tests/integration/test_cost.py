@@ -167,3 +167,29 @@ def test_apply_replaces_a_costly_store_and_keeps_copies(make_settings, tmp_path)
     assert not providers["c"].exists("d/f.bin")
     for p in providers.values():
         p.close()
+
+
+def test_the_daemon_applies_moves_itself_with_auto(make_settings, tmp_path):
+    from omnifs.config import load_config
+    from tests.integration.test_daemon import run_daemon_until
+
+    aws = make_settings("s3", name="aws")
+    path = config(tmp_path, [aws], "\n[cost]\ncool_after_days = 30\nauto = true\n"
+                  'schedule = "1h"\n\n[daemon]\nidle_poll = 0.05\n\n[metrics]\nport = 0\n',
+                  copies=1)
+    providers = {"aws": open_provider(aws)}
+    cat = Catalog(tmp_path / "catalog.db")
+    try:
+        put_file(cat, providers, "/old/a.bin", b"a" * 2 * MiB, age_days=100)
+    finally:
+        cat.close()
+    counted = {("aws", "get"): (7, 0, 700, 0)}  # what the process's source says it made
+    run_daemon_until(load_config(path), lambda c: [m.state for m in c.cost.moves()] == ["done"],
+                     daemon_kw={"usage_source": lambda: counted})
+    assert s3_class(aws, "old/a.bin") == "STANDARD_IA"
+    cat = Catalog(tmp_path / "catalog.db")
+    try:  # the daemon wrote its store requests at its close
+        assert cat.usage.totals(0, 1 << 30) == {"aws": {"get": (7, 0, 700, 0)}}
+    finally:
+        cat.close()
+    providers["aws"].close()
