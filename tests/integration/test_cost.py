@@ -193,3 +193,42 @@ def test_the_daemon_applies_moves_itself_with_auto(make_settings, tmp_path):
     finally:
         cat.close()
     providers["aws"].close()
+
+
+def test_archiving_keeps_one_copy_readable(make_settings, tmp_path):
+    aws, az = make_settings("s3", name="aws"), make_settings("az", name="az")
+    cfg = config(tmp_path, [aws, az], "\n[cost]\ncool_after_days = 30\n"
+                 "archive_after_days = 60\n")
+    providers = {"aws": open_provider(aws), "az": open_provider(az)}
+    cat = Catalog(tmp_path / "catalog.db")
+    try:
+        ino = put_file(cat, providers, "/old/a.bin", b"a" * 8 * MiB, age_days=200)
+        # a tier move queued by hand against the policy: the executor refuses it too
+        solo = put_file(cat, {"aws": providers["aws"]}, "/solo.bin", b"s" * MiB,
+                        age_days=200)
+        from omnifs.work import TierChange, enqueue
+
+        enqueue(cat.work, TierChange(inode=solo, provider="aws", tier="GLACIER"))
+    finally:
+        cat.close()
+    run("replicate", "--now", config=cfg, check=True)
+    assert s3_class(aws, "solo.bin") == "STANDARD"
+
+    rec = json.loads(run("cost", "recommend", "--format", "json", config=cfg,
+                         check=True).stdout)
+    rows = [r for r in rec["sections"][0]["blocks"][0]["rows"] if r[1] == "/old/a.bin"]
+    targets = {r[2]: r[4] for r in rows}
+    archived = [s for s, t in targets.items() if t in ("GLACIER", "DEEP_ARCHIVE", "Archive")]
+    assert len(archived) == 1, targets  # one copy archived, the other stays readable
+    run("cost", "apply", config=cfg, check=True)
+    run("replicate", "--now", config=cfg, check=True)
+    seen = {"aws": s3_class(aws, "old/a.bin"), "az": azure_tier(az, "old/a.bin")}
+    assert seen == {s: targets.get(s, seen[s]) for s in seen}
+    cat = Catalog(tmp_path / "catalog.db")
+    try:
+        assert {r.provider: r.tier for r in cat.replicas.of(ino)} == {
+            s: targets.get(s) for s in ("aws", "az")}
+    finally:
+        cat.close()
+    for p in providers.values():
+        p.close()
