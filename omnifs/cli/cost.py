@@ -23,6 +23,8 @@ from ..report.output import FORMATS, render, write
 from ..report.values import format_value
 
 ORDER = 45
+#: recommendations listed by default (memory stays bounded over millions of files)
+LIMIT = 1000
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,8 +47,11 @@ def register(sub: argparse._SubParsersAction) -> None:
              "tiers), with the inputs behind each figure.")
     r.add_argument("--by", choices=GROUPINGS, default="provider",
                    help="the grouping shown (and charted) first (provider)")
-    step("recommend", "tier moves and cheaper placements, with savings and break-even",
-         cmd_recommend)
+    rec = step("recommend", "tier moves and cheaper placements, with savings and break-even",
+               cmd_recommend)
+    rec.add_argument("--limit", type=int, default=LIMIT, metavar="N",
+                     help="list the N best by saving (the total counts them all; "
+                          "default %(default)s)")
     a = step("apply", "queue the recommended moves for the daemon", cmd_apply,
              "Queue the recommended moves (best saving first) as work for the daemon "
              "(or `omnifs replicate --now`); every move is recorded (`omnifs cost history`).")
@@ -85,9 +90,11 @@ def _horizon(days: int) -> str:
 
 
 def cmd_recommend(args) -> int:
+    if args.limit < 1:
+        raise InvalidInput(f"--limit {args.limit}: must be at least 1")
     cfg, cat = _catalog(args)
     try:
-        found = applying.recommend(cat, cfg)
+        found = applying.recommend(cat, cfg, limit=args.limit)
     finally:
         cat.close()
     _out(args, recommend_report(found.recommendations, found.totals, found.currency,

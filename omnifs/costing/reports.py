@@ -7,6 +7,7 @@ Decimal, bytes and counts stay numbers, so the JSON keeps exact figures.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from decimal import ROUND_HALF_UP, Decimal
 
 from omnifs.policy.recommend import Recommendation, Totals
@@ -114,6 +115,9 @@ def recommend_report(recs: Iterable[Recommendation], totals: Totals, currency: s
                        for kind, n in sorted(totals.by_kind.items())),
                      Field("saving per month", totals.saving_per_month, currency),
                      Field("one-time cost", totals.one_time, currency)))
+    more = totals.recommendations - len(rows)
+    if more > 0:
+        table = replace(table, note=f"the {len(rows)} best by saving; {more} more in the total")
     blocks = (table,) if rows else (Paragraph("Nothing to move: every file is where it costs "
                                               "least within the policies' horizon."),)
     return Report("omnifs cost recommend", kind="cost-recommend",
