@@ -11,6 +11,11 @@ files of 1 KiB to 4 GiB on two of three stores (S3, GCS, Azure prices), ages up 
 two years, one file in five read in the last 30 days. `recommend` lists the 1,000 best
 and totals them all, as the command does.
 
+One run (2 CPUs shared with other work, load average 13-14), 1,000,000 files: catalog
+built in 381 s; `cost recommend` 94.4 s wall, 18.7 s of CPU, peak RSS 36 MiB (1,122,022
+recommendations: 1,066,978 tier, 55,044 placement); `cost report` 50.5 s wall. The CPU
+time is within the target; the wall time is the machine's load.
+
     .venv/bin/python bench/cost_catalog.py --files 200000
     .venv/bin/python bench/cost_catalog.py               # 1,000,000 files
 """
