@@ -232,3 +232,22 @@ def test_archiving_keeps_one_copy_readable(make_settings, tmp_path):
         cat.close()
     for p in providers.values():
         p.close()
+
+
+def test_errors_are_one_line(tmp_path):
+    from omnifs.providers import ProviderSettings
+    from tests.cli import one_line_error
+
+    (tmp_path / "store").mkdir()
+    cfg = config(tmp_path, [ProviderSettings(name="here", uri=f"file://{tmp_path}/store")],
+                 copies=1)
+    err = one_line_error(run("cost", "report", config=cfg))
+    assert "no catalog yet" in err
+    Catalog(tmp_path / "catalog.db").close()
+    assert "--max-moves 0: must be at least 1" in one_line_error(
+        run("cost", "apply", "--max-moves", "0", config=cfg))
+    assert "invalid choice" in run("cost", "report", "--by", "colour", config=cfg).stderr.decode()
+    # a store of your own costs nothing and has nothing to move
+    out = run("cost", "recommend", config=cfg, check=True).stdout.decode()
+    assert "Nothing to move" in out
+    assert "No move made yet" in run("cost", "history", config=cfg, check=True).stdout.decode()
