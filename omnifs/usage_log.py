@@ -11,7 +11,9 @@ wrote last and, every ``interval`` seconds, at each UTC midnight and at
 own, from a thread of its own: callers' threads and event loops never wait on
 SQLite for it.
 
-The counts of a flush count on the UTC day its interval began (the same rule
+The first flush writes everything the source counted since the process began
+(one process, one log: the mount, the daemon, one command). The counts of a
+flush count on the UTC day its interval began (the same rule
 as the mount's access statistics, omnifs/access_log.py, whose
 :func:`~omnifs.access_log.flush_delay` it shares). A flush that fails (a
 locked or full catalog) writes nothing and logs one warning; its counts are

@@ -123,3 +123,22 @@ def test_a_failed_flush_keeps_its_counts(tmp_path):
 def test_the_process_source_gives_counts():
     assert no_requests() == {}
     assert isinstance(process_source()(), dict)
+
+
+def test_a_command_records_only_into_an_existing_catalog(tmp_path):
+    from omnifs.usage_log import recording
+
+    source = Counter()
+    with recording(tmp_path / "none.db", source) as log:
+        source.request("aws", "get")
+        assert log is None
+    assert not (tmp_path / "none.db").exists()  # a copy between two URIs makes no catalog
+    Catalog(tmp_path / "c.db").close()
+    with recording(tmp_path / "c.db", source) as log:
+        source.request("aws", "put")
+    cat = Catalog(tmp_path / "c.db")
+    try:  # the source counts since the process began: its first delta is all of it
+        assert cat.usage.totals(0, 1 << 30) == {"aws": {"get": (1, 0, 0, 0),
+                                                        "put": (1, 0, 0, 0)}}
+    finally:
+        cat.close()
