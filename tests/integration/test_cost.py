@@ -251,3 +251,29 @@ def test_errors_are_one_line(tmp_path):
     out = run("cost", "recommend", config=cfg, check=True).stdout.decode()
     assert "Nothing to move" in out
     assert "No move made yet" in run("cost", "history", config=cfg, check=True).stdout.decode()
+
+
+def test_re_placement_keeps_the_placement_rules(make_settings, tmp_path):
+    import dataclasses
+
+    a = make_settings("s3", name="a")
+    b = dataclasses.replace(make_settings("s3", name="b"), region="eu-central-1")
+    c = dataclasses.replace(make_settings("az", name="c"), region="eastus")
+    cfg = config(tmp_path, [a, b, c], "\n[cost]\ncool_after_days = 3000\n"
+                 "archive_after_days = 4000\n\n[prices.c]\nstorage_per_gb_month = 2.0\n\n"
+                 '[[governance.rules]]\npaths = ["/us/**"]\nregions = ["us-*", "eastus"]\n')
+    providers = {"a": open_provider(a), "c": open_provider(c)}
+    cat = Catalog(tmp_path / "catalog.db")
+    try:
+        put_file(cat, providers, "/us/f.bin", b"u" * 4 * MiB, age_days=10)
+        put_file(cat, providers, "/any/g.bin", b"g" * 4 * MiB, age_days=10)
+    finally:
+        cat.close()
+    rec = json.loads(run("cost", "recommend", "--format", "json", config=cfg,
+                         check=True).stdout)
+    rows = rec["sections"][0]["blocks"][0]["rows"]
+    # /us/ may not live in eu-central-1: it stays on a and c, however costly c is
+    assert [(r[0], r[1], r[3], r[4]) for r in rows] == [("placement", "/any/g.bin", "a,c",
+                                                          "a,b")]
+    for p in providers.values():
+        p.close()
