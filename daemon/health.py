@@ -1,7 +1,8 @@
 """Health probes: time a cheap request per provider, classify, publish, detect loss.
 
 A probe is ``head(".omnifs/health-probe")``: one round trip that needs no
-object to exist (NotFound is a *successful* probe) and no write permission.
+object to exist (NotFound is a *successful* probe, unless the bucket itself
+is missing) and no write permission.
 Probes run in their own threads, never behind the transfer limiter, so a
 busy provider is not mistaken for a dead one; a probe still hanging from the
 previous round counts as a failure instead of stacking another thread.
@@ -23,7 +24,6 @@ recreate the replicas of a lost one) read :class:`HealthBoard`.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import time
@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 import trio
 
 from omnifs.policy.health import DOWN, LOST, Health, Sample, Thresholds, classify, is_lost
-from omnifs.providers import RESERVED_PREFIX, NotFound, OmnifsError, Provider, TimedOut
+from omnifs.providers import RESERVED_PREFIX, OmnifsError, Provider, RootMissing, TimedOut
+from omnifs.providers.base import probe
 
 log = logging.getLogger("omnifs.daemon")
 
@@ -43,9 +44,8 @@ CONFIRMED_AFTER = 1.0
 
 
 def probe_once(provider: Provider) -> None:
-    """Raise when the store does not answer properly; NotFound is an answer."""
-    with contextlib.suppress(NotFound):
-        provider.head(PROBE_KEY)
+    """Raise when the store does not answer properly (see :func:`providers.base.probe`)."""
+    probe(provider, PROBE_KEY)
 
 
 @dataclass
@@ -57,6 +57,9 @@ class HealthBoard:
     lost: set[str] = field(default_factory=set)
     #: when a worker's request to each provider last succeeded (see ``Prober._probe``)
     answered: dict[str, float] = field(default_factory=dict)
+    #: stores whose last probe found their bucket, container or directory missing: down,
+    #: yet scrubbed (the scrub tells which replicas were lost with it)
+    roots_missing: set[str] = field(default_factory=set)
 
     def note_answer(self, name: str, at: float) -> None:
         """A transfer to/from ``name`` just succeeded: it is busy, not dead."""
@@ -204,6 +207,11 @@ class Prober:
     def _probe_thread(self, name: str, provider: Provider) -> None:
         try:
             probe_once(provider)
+        except RootMissing:
+            self.board.roots_missing.add(name)
+            raise
+        else:
+            self.board.roots_missing.discard(name)
         finally:
             self._busy.pop(name, None)
 

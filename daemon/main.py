@@ -345,6 +345,7 @@ class Daemon:
                 log.warning("catalog snapshot failed: %s", str(e).splitlines()[0])
                 continue
             cost = taken.seconds
+            await self.db(snapshot.remember, self.catalog, taken)
             written = mark if len(taken.stored) == len(self.providers) else None
             log.info("catalog snapshot %s (%d entries) written to %s in %.1f s", taken.key,
                      taken.inodes, ", ".join(taken.stored), taken.seconds)

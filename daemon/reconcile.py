@@ -1,10 +1,11 @@
 """The reconciler: the daemon's scrub of every store, and what it does about what it finds.
 
-Every ``reconcile_interval`` s each usable store is compared with the catalog
-by the one comparison of :mod:`omnifs.scrub` (the one ``omnifs check``
-runs): one listing per store, without a HEAD per object, plus, with
-``[daemon] scrub_verify_bytes``, reading back the least recently verified
-objects up to that many bytes per store and interval. What it finds:
+Every ``reconcile_interval`` s each usable store (and each one down because its
+bucket is missing) is compared with the catalog by the one comparison of
+:mod:`omnifs.scrub` (the one ``omnifs check`` runs): one listing per store,
+without a HEAD per object, plus, with ``[daemon] scrub_verify_bytes``,
+reading back the least recently verified objects up to that many bytes per
+store and interval. What it finds:
 
 * an object is missing -> the replica is marked pending and a copy from a
   good replica is queued (a deletion behind our back is undone: the catalog,
@@ -251,7 +252,7 @@ class Reconciler:
         total = Outcome()
         d = self.d
         for name, provider in d.providers.items():
-            if not d.board.usable(name):
+            if not d.board.usable(name) and name not in d.board.roots_missing:
                 continue
             out = await self.scrub(provider)
             total.add(out)

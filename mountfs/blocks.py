@@ -323,11 +323,11 @@ class ReadPath:
             streamers, self._streamers = self._streamers, set()
         for streamer in streamers:
             streamer.stop.set()
+        self.reader.close()  # first: a prefetch waiting on a hung store gives up
         self._prefetch_pool.shutdown(wait=True, cancel_futures=True)
         self.disk_pool.shutdown(wait=True, cancel_futures=True)
         self._writer.shutdown(wait=True)
         self.pool.close()
-        self.reader.close()
         self.save_stats()
         if self.cache is not None:
             self.cache.flush()

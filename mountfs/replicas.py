@@ -48,6 +48,7 @@ from typing import Protocol, TypeVar
 
 from omnifs.policy.health import DOWN
 from omnifs.providers import RESERVED_PREFIX, Provider, ReadStream
+from omnifs.providers.base import probe
 from omnifs.providers.errors import (
     Archived,
     IntegrityError,
@@ -72,6 +73,8 @@ CHUNK = 1024 * 1024
 PROBE_ROUNDS = 3
 #: longest an unanswered probe counts as that provider's latency (ranking and hedging)
 PROBE_PATIENCE = 2.0
+#: seconds between looks at whether the reader was closed while a read waits on a store
+CLOSE_POLL = 0.5
 #: what a latency probe asks for: under the reserved prefix, never an object of ours
 PROBE_KEY = RESERVED_PREFIX + "latency-probe"
 
@@ -346,6 +349,8 @@ class ReplicaReader:
         self.hedge_default = hedge_default
         self._pool = cf.ThreadPoolExecutor(max_workers=max_workers,
                                            thread_name_prefix="omnifs-fetch")
+        #: set by :meth:`close`: a read still waiting on a store gives up
+        self._closed = threading.Event()
 
     def rank(self, replicas: Sequence[Replica], nbytes: int) -> list[Replica]:
         """Fastest expected first; unmeasured before measured; recently failed last.
@@ -425,9 +430,7 @@ class ReplicaReader:
         for _ in range(rounds):
             t0 = time.monotonic()
             try:
-                provider.head(PROBE_KEY)
-            except NotFound:
-                pass
+                probe(provider, PROBE_KEY)
             except Exception as e:  # noqa: BLE001 - a probe must never escape its thread
                 st.probing_since = None
                 self.failed(provider.name, e, time.monotonic() - t0)
@@ -474,6 +477,8 @@ class ReplicaReader:
         winner: cf.Future | None = None
 
         def launch() -> None:
+            if self._closed.is_set():
+                raise Unavailable("the mount is closing")
             replica = queue.pop(0)
             fut = self._pool.submit(attempt, replica, cancel)
             running[fut] = (replica, time.monotonic())
@@ -482,12 +487,16 @@ class ReplicaReader:
         try:
             while running:
                 newest_replica, newest_start = list(running.values())[-1]
-                timeout = None
+                timeout = CLOSE_POLL
                 if queue:
                     deadline = newest_start + self.hedge_delay(newest_replica, want, queue[0])
-                    timeout = max(0.0, deadline - time.monotonic())
+                    timeout = min(CLOSE_POLL, max(0.0, deadline - time.monotonic()))
                 done, _ = cf.wait(running, timeout=timeout, return_when=cf.FIRST_COMPLETED)
+                if self._closed.is_set() and not done:
+                    raise Unavailable("the mount is closing")
                 if not done:
+                    if not queue:
+                        continue  # nothing to hedge on: wait for the attempts out
                     if time.monotonic() < newest_start + self.hedge_delay(newest_replica, want,
                                                                           queue[0]):
                         continue  # the next one's probe is still out: its bound grew
@@ -606,4 +615,6 @@ class ReplicaReader:
         return bytes(buf)
 
     def close(self) -> None:
+        """Stop: reads still waiting on a store end within :data:`CLOSE_POLL` seconds."""
+        self._closed.set()
         self._pool.shutdown(wait=False, cancel_futures=True)

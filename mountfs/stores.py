@@ -38,6 +38,7 @@ from omnifs.providers.errors import (
     NoSpace,
     NotFound,
     OmnifsError,
+    RootMissing,
     TimedOut,
 )
 
@@ -66,6 +67,8 @@ _NOT_HEALTH = (NotFound, Conflict, InvalidInput, IntegrityError, NoSpace, Archiv
 
 def counts_against(exc: BaseException) -> bool:
     """Whether ``exc`` from a provider call is a health failure of that provider."""
+    if isinstance(exc, RootMissing):  # the store can hold nothing: not a missing key
+        return True
     if isinstance(exc, _NOT_HEALTH):
         return False
     if isinstance(exc, OSError) and is_disk_full(exc):  # this host's disk, not the store

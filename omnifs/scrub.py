@@ -21,7 +21,8 @@ unlinked-but-open files make no claim. Each claim against the listing:
   compared, and the report says so for the store.
 
 An object in the listed range that no replica row of the store points at is
-``extra``; omnifs's own objects under ``.omnifs/`` and directory markers
+``extra`` (long-path objects under ``.omnifs/long/`` included); omnifs's own
+objects under ``.omnifs/`` and directory markers
 (keys ending in ``/``) never are. A store whose bucket, container or
 directory is gone fails its listing with NotFound (listing a prefix that
 holds nothing is not an error): the report says so (``root_missing``) and
@@ -47,6 +48,7 @@ from typing import TypeVar
 from omnifs.providers import RESERVED_PREFIX, NotFound, ObjectInfo, OmnifsError, Provider
 
 from .catalog import ROOT_INODE, Catalog
+from .layout import is_long_key
 from .replication import queue_replicate
 
 MISSING = "missing"
@@ -238,8 +240,12 @@ def look_up(provider: Provider, keys: Iterable[str]) -> dict[str, ObjectInfo]:
 
 
 def is_bookkeeping(key: str) -> bool:
-    """omnifs's own objects and directory markers: never files, never extra."""
-    return key.startswith(RESERVED_PREFIX) or key.endswith("/")
+    """omnifs's own objects and directory markers: never files, never extra.
+
+    Long-path objects (``.omnifs/long/``) hold files' bytes: one no replica
+    points at is extra like any other.
+    """
+    return (key.startswith(RESERVED_PREFIX) and not is_long_key(key)) or key.endswith("/")
 
 
 def compare(provider: str, mine: Iterable[Claim], listing: Mapping[str, ObjectInfo],

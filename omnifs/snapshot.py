@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import logging
 import os
 import re
@@ -79,6 +80,27 @@ class Taken:
     stored: list[str] = field(default_factory=list)
     #: provider -> one line saying why it has no copy
     failed: dict[str, str] = field(default_factory=dict)
+
+
+#: catalog meta key: the newest snapshot the daemon wrote (JSON; what `omnifs status` shows)
+META_LAST = "snapshot:last"
+
+
+def remember(cat: Catalog, taken: Taken) -> None:
+    """Note ``taken`` as the newest snapshot in the catalog it was taken of."""
+    at = parse_key(taken.key)
+    cat.set_meta(META_LAST, json.dumps({
+        "key": taken.key, "at": at[0] if at else time.time(), "inodes": taken.inodes,
+        "bytes": taken.size, "stored": taken.stored, "failed": taken.failed}))
+
+
+def last_taken(cat: Catalog) -> dict | None:
+    """What :func:`remember` noted last, or None."""
+    try:
+        value = json.loads(cat.get_meta(META_LAST) or "null")
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def snapshot_key(at: float, host: str | None = None) -> str:

@@ -36,6 +36,7 @@ from .errors import (
     NotFound,
     OmnifsError,
     PermissionDenied,
+    RootMissing,
     Throttled,
     TimedOut,
     Unavailable,
@@ -45,7 +46,8 @@ from .registry import SCHEMES, Location, ProviderSettings, open_provider, parse_
 __all__ = [
     "META_MTIME", "META_SHA256", "RESERVED_PREFIX", "SCHEMES", "Archived", "Capabilities",
     "Conflict", "IntegrityError", "InvalidInput", "Location", "NoSpace", "NotFound", "ObjectInfo",
-    "OmnifsError", "PermissionDenied", "Provider", "ProviderSettings", "ReadStream", "Throttled",
+    "OmnifsError", "PermissionDenied", "Provider", "ProviderSettings", "ReadStream",
+    "RootMissing", "Throttled",
     "TimedOut", "Unavailable", "WriteSource",
     "open_provider", "parse_uri",
 ]

@@ -21,8 +21,8 @@ from .base import ObjectInfo
 from .errors import (
     Archived,
     IntegrityError,
-    NotFound,
     OmnifsError,
+    RootMissing,
     timed_out,
     transport_error,
 )
@@ -97,8 +97,8 @@ def decode_metadata(meta: dict[str, str] | None) -> dict[str, str]:
     return {decode_meta_name(k): _decode_value(v) for k, v in (meta or {}).items()}
 
 
-def container_missing(container: str, provider: str, key: str | None) -> NotFound:
-    return NotFound(f"container {container!r} does not exist", provider=provider, key=key)
+def container_missing(container: str, provider: str, key: str | None) -> RootMissing:
+    return RootMissing(f"container {container!r} does not exist", provider=provider, key=key)
 
 
 def blob_error(e: BaseException, *, container: str, timeout: float, provider: str,

@@ -45,7 +45,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from .errors import OmnifsError, Unavailable
+from .errors import NotFound, OmnifsError, RootMissing, Unavailable
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -352,3 +352,18 @@ class Provider(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional: a store with no connections keeps it
         """Release connections; the provider is not used afterwards."""
+
+
+def probe(provider: Provider, key: str) -> None:
+    """One request that moves no data: a HEAD of ``key``, a key that should not exist.
+
+    Raises when the store does not answer properly. "Not found" is the
+    expected answer, unless the bucket, container or directory itself is
+    missing (:class:`RootMissing`): such a store can hold nothing.
+    """
+    try:
+        provider.head(key)
+    except RootMissing:
+        raise
+    except NotFound:
+        pass

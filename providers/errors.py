@@ -49,6 +49,14 @@ class NotFound(OmnifsError, errno=_errno.ENOENT):
     """The object, or the bucket, container or directory holding it, is not there."""
 
 
+class RootMissing(NotFound):
+    """The bucket, container or directory itself is not there: the store cannot hold anything.
+
+    Still a NotFound to callers asking for a key, but never a healthy answer
+    (a health probe that meets it fails).
+    """
+
+
 class PermissionDenied(OmnifsError, errno=_errno.EACCES):
     """The store refused the credentials, or they lack a permission (or an object is archived)."""
 

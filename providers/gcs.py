@@ -60,6 +60,7 @@ from .errors import (
     NotFound,
     OmnifsError,
     PermissionDenied,
+    RootMissing,
     Unavailable,
     timed_out,
     transport_error,
@@ -193,8 +194,8 @@ class GCSProvider(Provider):
             return PermissionDenied("credentials refused or missing", **where)
         return transport_error(e, self.timeout, **where)
 
-    def _bucket_missing(self, key: str | None) -> NotFound:
-        return NotFound(f"bucket {self.bucket_name!r} does not exist", provider=self.name,
+    def _bucket_missing(self, key: str | None) -> RootMissing:
+        return RootMissing(f"bucket {self.bucket_name!r} does not exist", provider=self.name,
                         key=key)
 
     # -- helpers ------------------------------------------------------------

@@ -56,6 +56,7 @@ from .errors import (
     NotFound,
     OmnifsError,
     PermissionDenied,
+    RootMissing,
     Unavailable,
 )
 
@@ -158,9 +159,10 @@ class LocalProvider(Provider):
             raise self._root_missing()
         self._root_checked = True
 
-    def _root_missing(self) -> NotFound:
-        return NotFound(f"directory {self.root} does not exist (create it, or run `omnifs init`)",
-                        provider=self.name)
+    def _root_missing(self) -> RootMissing:
+        return RootMissing(
+            f"directory {self.root} does not exist (create it, or run `omnifs init`)",
+            provider=self.name)
 
     def _translate(self, exc: BaseException, key: str | None) -> OmnifsError:
         if isinstance(exc, OSError):

@@ -20,7 +20,7 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 
 from .base import Capabilities, MiB, ObjectInfo, Provider
-from .errors import Archived, NotFound, OmnifsError
+from .errors import Archived, NotFound, OmnifsError, RootMissing
 from .http_status import RANGE_NOT_SATISFIABLE, status_error
 from .streams import whole_size
 
@@ -64,8 +64,8 @@ CODE_STATUS: dict[str, int] = {
 }
 
 
-def bucket_missing(bucket: str, provider: str, key: str | None) -> NotFound:
-    return NotFound(f"bucket {bucket!r} does not exist", provider=provider, key=key)
+def bucket_missing(bucket: str, provider: str, key: str | None) -> RootMissing:
+    return RootMissing(f"bucket {bucket!r} does not exist", provider=provider, key=key)
 
 
 def s3_error(code: str, status: int | None, message: str | None, *, bucket: str,

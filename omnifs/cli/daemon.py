@@ -20,6 +20,7 @@ from ..config import load_config
 from ..private import tighten_owned
 from ..processes import DAEMON_KEY, recorded_alive
 from ..scrub import last_scrubs
+from ..snapshot import last_taken
 from ..units import human_bytes, plural
 
 ORDER = 40
@@ -85,6 +86,7 @@ def gather(config) -> dict:
         rows = c.health.verdicts()  # the catalog exists here: it was just opened
         owner = c.get_meta(DAEMON_KEY)
         scrubs = last_scrubs(c)
+        snap = last_taken(c)
     finally:
         catalog.close()
     now = time.time()
@@ -114,12 +116,25 @@ def gather(config) -> dict:
         "under_replicated": under,
         # the last scrub of each store (the daemon's, or `omnifs check --repair`'s)
         "scrubs": {n: scrubs[n] for n in config.providers if n in scrubs},
+        # the newest catalog snapshot the daemon wrote to the stores (what rebuilds the tree)
+        "snapshot": snap,
         # written through a mount, not yet on write_quorum stores (uploaded once one answers)
         "staged": staged,
         "cache": _cache_use(config.cache_dir, config.cache_size),
         # what the mount measured on real reads (latency, throughput per provider)
         "mount_reads": mount_read_stats(config.cache_dir, max_age=None),
     }
+
+
+def snapshot_line(snap: dict | None, now: float) -> str:
+    """'12 s ago on aws, gcs (1,234 entries)' (the newest catalog snapshot, for people)."""
+    if not snap:
+        return "none yet (the daemon writes one once the tree has changed)"
+    line = (f"{_ago(now - snap['at'])} ago on {', '.join(snap['stored'])} "
+            f"({plural(snap['inodes'], 'entry', 'entries')})")
+    if snap.get("failed"):
+        line += f"; not on {', '.join(snap['failed'])}"
+    return line
 
 
 def scrub_line(last: dict, now: float) -> str:
@@ -187,6 +202,7 @@ def cmd_status(args) -> int:
         print("last scrub of each store:")
         for name, last in info["scrubs"].items():
             print(f"  {name:<{width}}  {scrub_line(last, time.time())}")
+    print(f"catalog snapshot: {snapshot_line(info['snapshot'], time.time())}")
     cache = info["cache"]
     print(f"cache: {human_bytes(cache['used'])} of {human_bytes(cache['limit'])} in "
           f"{cache['dir']}")

@@ -18,6 +18,7 @@ import pytest
 from omnifs.catalog import Catalog
 from omnifs.cli import main as cli
 from omnifs.config import parse_config
+from omnifs.layout import long_key, placed_meta, write_sidecar
 from omnifs.providers import META_SHA256, open_provider
 from omnifs.replication import drain
 from tests import servers as S
@@ -209,3 +210,18 @@ def test_check_of_an_unreachable_store_fails(tmp_path, capsys):
     code, out = check(conf, capsys=capsys)
     assert code == 1
     assert "x      s3    not checked:" in out and "1 store(s) not checked" in out
+
+
+@pytest.mark.parametrize("kind", S.KINDS)
+def test_an_orphaned_long_path_object_is_extra(kind, make_settings, tmp_path, capsys):
+    """A long path's bytes under .omnifs/long/ that no file points at are reported; its
+    sidecar and omnifs's other own objects are not."""
+    long_path = "d/" + "n" * 300 + "/" + "m" * 1200
+    conf, cat, px, _ = setup(make_settings, tmp_path, kind, {"a.txt": b"a"})
+    orphan = long_key(long_path + "-gone")
+    meta, sidecar = placed_meta(px, orphan, long_path + "-gone", {})
+    px.write_bytes(orphan, b"lost bytes", meta)
+    write_sidecar(px, orphan, sidecar)
+    code, report = check_json(conf, capsys=capsys)
+    assert code == 1
+    assert found(report) == {("extra", "x", orphan)}

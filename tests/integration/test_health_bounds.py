@@ -20,7 +20,10 @@ import trio
 
 from omnifs.catalog import Catalog
 from omnifs.cli.daemon import gather
+from omnifs.daemon.health import probe_once
 from omnifs.daemon.main import Daemon
+from omnifs.mountfs.stores import counts_against
+from omnifs.providers import RootMissing, open_provider
 from tests import servers as S
 from tests.integration.test_daemon import make_config
 from tests.poll import wait_until
@@ -85,3 +88,40 @@ def test_status_is_down_soon_after_a_hang_and_healthy_soon_after_it_ends(kind, t
     assert seen["dead"] <= PROBE_TIMEOUT + INTERVAL + SLACK, seen
     assert seen["healthy"] <= 30, seen
     assert seen["status"] == "healthy"
+
+
+@pytest.mark.parametrize("kind", S.KINDS)
+def test_a_store_whose_bucket_is_missing_fails_its_probe(kind, servers, tmp_path):
+    """Not found is a healthy probe answer, unless the bucket itself is what is missing."""
+    endpoint = None if kind == "file" else servers[kind].endpoint
+    gone = S.settings_for(kind, endpoint, "omnifs-no-such-bucket",
+                          local_root=str(tmp_path / "no-such-dir"))
+    provider = open_provider(gone)
+    try:
+        with pytest.raises(RootMissing) as err:
+            probe_once(provider)
+        assert counts_against(err.value)  # the mount counts it as a failure too
+    finally:
+        provider.close()
+
+
+def test_the_daemon_says_down_for_a_store_whose_bucket_is_missing(servers, tmp_path,
+                                                                    make_settings):
+    gone = S.settings_for("s3", servers["s3"].endpoint, "omnifs-no-such-bucket", name="gone")
+    cfg = make_config(tmp_path, [make_settings("file", name="local"), gone],
+                      daemon={"probe_interval": INTERVAL, "probe_timeout": PROBE_TIMEOUT})
+    watch = Catalog(cfg.catalog_path())
+
+    async def main():
+        d = Daemon(cfg)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(d.run)
+            with trio.fail_after(PROBE_TIMEOUT + 2 * INTERVAL + SLACK):
+                await wait_until(lambda: status_of(watch, "gone") == "down", every=0.1)
+            assert status_of(watch, "local") == "healthy"
+            d.stop()
+
+    try:
+        trio.run(main)
+    finally:
+        watch.close()

@@ -578,3 +578,27 @@ def test_fill_staging_leaves_holes_and_refuses_other_bytes(make_provider, cache,
             fill_staging(f.fileno(), ref, None, rp.reader, BLOCK, "0" * 64)
     finally:
         rp.close()
+
+
+def test_closing_ends_a_read_that_waits_on_a_hung_store(make_provider):
+    """A read stuck on a store that never answers ends once the reader closes (unmount)."""
+    hung = FaultyProvider(make_provider("file"))
+    hung.write_bytes("f", b"x")
+    hung.latency = 60  # from now on every request waits a minute
+    reader = ReplicaReader(StatsRegistry())
+    outcome: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            reader.fetch([Replica(hung, "f")], 0, 1)
+        except BaseException as e:  # noqa: BLE001 - recorded for the assertion
+            outcome.append(e)
+
+    t = threading.Thread(target=read)
+    t.start()
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    reader.close()
+    t.join(5)
+    assert not t.is_alive() and time.monotonic() - t0 < 2
+    assert isinstance(outcome[0], Unavailable) and "closing" in str(outcome[0])
