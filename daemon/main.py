@@ -39,6 +39,7 @@ from omnifs.config import Config, load_config
 from omnifs.policy.placement import rules_from_config, views_from_config
 from omnifs.processes import DAEMON_KEY, this_process
 from omnifs.providers import OmnifsError, Provider, open_provider
+from omnifs.usage_log import Source, UsageLog, process_source
 from omnifs.work import KINDS
 
 from .health import HealthBoard, Prober
@@ -65,7 +66,8 @@ def default_executor(cache: BlockCache | None, metrics: Metrics) -> Executor:
 class Daemon:
     def __init__(self, config: Config, *, executor: Executor | None = None,
                  providers: dict[str, Provider] | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 usage_source: Source | None = None) -> None:
         self.config = config
         self.settings: DaemonSettings = parse_daemon(config.daemon, str(config.path or "config"))
         self.catalog_path: Path = config.catalog_path()
@@ -76,6 +78,8 @@ class Daemon:
         self.cache = open_cache(config) if executor is None else None
         self.executor = executor or default_executor(self.cache, self.metrics)
         self.clock = clock
+        #: the store requests this process makes, recorded in the catalog (cat.usage)
+        self.usage = UsageLog(self.catalog_path, usage_source or process_source())
         self._own_providers = providers is None
         self.providers = providers if providers is not None else {
             name: open_provider(s) for name, s in config.providers.items()}
@@ -131,6 +135,7 @@ class Daemon:
             log.info("took back the claims of %d dead daemon worker(s)", released)
         await self.db(self.catalog.set_meta, DAEMON_KEY, this_process())  # `omnifs status`
         self.metrics_port = self.metrics.serve(self.config.metrics_port)
+        self.usage.start()
         try:
             async with trio.open_nursery() as nursery:
                 await nursery.start(self._signals)
@@ -145,6 +150,7 @@ class Daemon:
                 nursery.start_soon(self._failover_loop)
                 nursery.start_soon(self._reconcile_loop)
                 nursery.start_soon(self._snapshot_loop)
+                nursery.start_soon(self._cost_loop)
                 watchdog = notify.watchdog_interval()
                 if watchdog:
                     nursery.start_soon(self._watchdog, watchdog)
@@ -278,6 +284,24 @@ class Daemon:
             if interval > 0:
                 await reconciler.round()
 
+    async def _cost_loop(self) -> None:
+        """``[cost] auto = true``: queue the recommended moves at start and every
+        ``[cost] schedule`` (omnifs/costing/apply.py); the workers run them."""
+        from omnifs.costing.apply import apply
+
+        while True:
+            if self.config.cost.auto:
+                try:
+                    _, queued = await self.db(apply, self.catalog, self.config)
+                except (OmnifsError, CatalogError) as e:
+                    log.warning("cost moves not queued: %s", e)
+                else:
+                    if queued:
+                        log.info("cost: queued %d move(s)", len(queued))
+                        self.wake.set()
+                        self.wake = trio.Event()
+            await trio.sleep(self.config.cost.schedule_seconds)
+
     async def _snapshot_loop(self) -> None:
         """Write catalog snapshots to every usable store.
 
@@ -335,6 +359,7 @@ class Daemon:
             except Exception as e:  # noqa: BLE001 - shutting down anyway
                 log.debug("releasing claims: %s", e)
         self.metrics.close()
+        self.usage.close()  # joins its thread, writes the last counts
         self.thread_catalogs.close()
         self.state.close()
         self.catalog.close()

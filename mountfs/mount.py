@@ -28,6 +28,7 @@ from omnifs.config import Config
 from omnifs.mounts import mount_at
 from omnifs.providers import open_provider
 from omnifs.providers.errors import InvalidInput
+from omnifs.usage_log import Source, usage_log
 
 from . import fallocate
 from .operations import Operations
@@ -167,10 +168,12 @@ async def start_background(ops: Operations, nursery: trio.Nursery) -> None:
 
 
 def serve(config: Config, mountpoint: str, *, ready: Callable[[], None] | None = None,
-          debug: bool = False, writeback: bool = False, read_via: ReadVia | None = None) -> int:
+          debug: bool = False, writeback: bool = False, read_via: ReadVia | None = None,
+          usage_source: Source | None = None) -> int:
     """Mount and serve until unmounted or signalled; returns an exit status.
 
-    ``read_via`` wraps the providers reads go to (mountfs/reader.py; tests slow a store).
+    ``read_via`` wraps the providers reads go to (mountfs/reader.py; tests slow a store);
+    ``usage_source`` counts the store requests recorded in the catalog (omnifs/usage_log.py).
     """
     mp = os.path.abspath(mountpoint)
     if not os.path.isdir(mp):
@@ -182,10 +185,12 @@ def serve(config: Config, mountpoint: str, *, ready: Callable[[], None] | None =
     raise_open_files_limit()
     catalog = Catalog(config.catalog_path())
     stores = open_stores(config)
+    usage = usage_log(catalog.path, usage_source)  # store requests to the catalog
     try:
         ops = build_operations(config, catalog, stores, writeback=writeback, read_via=read_via)
         trio.run(_main, ops, mp, config, ready, debug)
     finally:
+        usage.close()
         stores.close()
         catalog.close()
     return 0

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from omnifs.blockcache import BlockCache
-from omnifs.providers.errors import NoSpace, OmnifsError
+from omnifs.costing.restore import Restores
+from omnifs.providers.errors import Archived, NoSpace, OmnifsError
 
 from .blocks import WRITE_BEHIND, FileRef, ReadPath
 from .readhandle import ReadHandle
@@ -52,7 +53,8 @@ class CachedStoreReader:
     line per file, mountfs/fuse_errors.py) and is EIO at the FUSE boundary:
     ``NotFound`` when the stores answer that they do not have it (or no
     replica of the current version is left), ``Unavailable`` when they
-    cannot be reached.
+    cannot be reached. A file whose every copy is archived is ``Archived``
+    (ENODATA) once a restore has been asked for (omnifs/costing/restore.py).
 
     ``read_via(name, provider)``, when given, returns the provider that reads
     of store ``name`` go to instead of ``provider`` (the store's own): tests
@@ -67,6 +69,8 @@ class CachedStoreReader:
 
         self.cat = catalog
         self.stores = stores
+        #: restores asked of the stores for files whose every copy is archived
+        self.restores = Restores()
         cache = BlockCache.for_config(config)
         # the process-wide REGISTRY (`omnifs status` shows it); read failures reach the
         # mount's health through ``stores``
@@ -182,9 +186,18 @@ class CachedStoreReader:
         raise AssertionError("unreachable")
 
     def _unreadable(self, inode, err: OmnifsError) -> OmnifsError:
-        """``err`` (no store gave the bytes) as the same kind of error, naming the file."""
+        """``err`` (no store gave the bytes) as the same kind of error, naming the file.
+
+        A file whose every copy is archived gets a restore asked of each store
+        (once per version: :class:`omnifs.costing.restore.Restores`) and
+        stays ``Archived`` (ENODATA at the FUSE boundary, one log line): read again
+        once the store has restored it.
+        """
         path = self.cat.ns.path_of(inode.id)
         where = f"/{path}" if path is not None else f"inode {inode.id} (unlinked)"
+        if isinstance(err, Archived):
+            asked = self.restores.request(self.cat, self.stores.by_name, inode)
+            err = Archived(f"{err}; {asked}")
         return type(err)(str(err), key=where)
 
     def close(self) -> None:

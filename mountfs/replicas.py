@@ -49,7 +49,13 @@ from typing import Protocol, TypeVar
 from omnifs.policy.health import DOWN
 from omnifs.providers import RESERVED_PREFIX, Provider, ReadStream
 from omnifs.providers.base import probe
-from omnifs.providers.errors import IntegrityError, NotFound, OmnifsError, Unavailable
+from omnifs.providers.errors import (
+    Archived,
+    IntegrityError,
+    NotFound,
+    OmnifsError,
+    Unavailable,
+)
 
 from .stores import counts_against
 
@@ -467,6 +473,7 @@ class ReplicaReader:
         running: dict[cf.Future, tuple[Replica, float]] = {}
         last_err: BaseException | None = None
         missing: list[str] = []  # replicas whose store said it has no such object
+        archived: list[str] = []  # replicas that must be restored before a read
         winner: cf.Future | None = None
 
         def launch() -> None:
@@ -511,6 +518,8 @@ class ReplicaReader:
                     last_err = err
                     if isinstance(err, NotFound):
                         missing.append(replica.name)
+                    elif isinstance(err, Archived):
+                        archived.append(replica.name)
                     log.info("read of %s from %s failed (%s); trying the next replica",
                              replica.key, replica.name, err)
                     if queue and winner is None:
@@ -521,6 +530,9 @@ class ReplicaReader:
             if len(missing) == len(replicas):
                 raise NotFound(f"missing from every store that should hold it "
                                f"({', '.join(missing)})") from None
+            if archived and len(missing) + len(archived) == len(replicas):
+                raise Archived(f"archived on {', '.join(archived)}: it must be restored "
+                               "before it can be read") from None
             msg = str(last_err).splitlines()[0] if str(last_err) else type(last_err).__name__
             raise Unavailable(f"every replica failed ({len(replicas)}); last: {msg}") from None
         finally:

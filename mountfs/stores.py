@@ -31,6 +31,7 @@ from omnifs.policy.health import DEGRADED, DOWN, LOST, RANK, UNKNOWN
 from omnifs.providers import Provider
 from omnifs.providers.diskspace import is_disk_full
 from omnifs.providers.errors import (
+    Archived,
     Conflict,
     IntegrityError,
     InvalidInput,
@@ -61,7 +62,7 @@ FAILURE_EVERY = 0.5
 
 #: errors that say nothing about a store's availability (a missing key, a lost race, bad bytes,
 #: a local disk out of room: the store answered)
-_NOT_HEALTH = (NotFound, Conflict, InvalidInput, IntegrityError, NoSpace)
+_NOT_HEALTH = (NotFound, Conflict, InvalidInput, IntegrityError, NoSpace, Archived)
 
 
 def counts_against(exc: BaseException) -> bool:

@@ -180,9 +180,7 @@ class AccessLog:
             self.flushes += 1
 
     def _next_flush(self) -> float:
-        """Seconds until the next flush: the interval, or the next UTC midnight if sooner."""
-        now = self._clock()
-        return max(min(self.interval, _DAY - now % _DAY + 0.001), 0.0)
+        return flush_delay(self._clock(), self.interval)
 
     async def run(self) -> None:
         """Flush every ``interval`` seconds and at each UTC midnight; in the mount's nursery."""
@@ -230,6 +228,12 @@ def access_log_for(config: Config, catalog_path: str | Path) -> AccessLog | NoAc
     if not config.access_stats:
         return NoAccessLog()
     return AccessLog(catalog_path, interval=config.access_stats_interval)
+
+
+def flush_delay(now: float, interval: float) -> float:
+    """Seconds from ``now`` until the next flush of counts kept per UTC day: the
+    interval, or the next UTC midnight if sooner (omnifs/usage_log.py flushes so too)."""
+    return max(min(interval, _DAY - now % _DAY + 0.001), 0.0)
 
 
 def _newest(a: float | None, b: float | None) -> float | None:

@@ -17,6 +17,8 @@ a stale or repeated item does the right thing or nothing:
     delete ``src``; obsolete when the replica no longer sits at ``src``.
 ``delete``
     delete the object unless a replica row (of any inode) points at it again.
+``tier``, ``drop``
+    ``omnifs cost apply``'s moves: omnifs/costing/moves.py.
 ``attrs``
     rewrite the object's metadata (mode, owner, group, mtime, ctime) after a
     chmod/chown/utime, so a catalog rebuilt from the stores has them
@@ -247,6 +249,11 @@ def execute(cat: Catalog, providers: dict[str, Provider], item: WorkItem, *,
     work = from_item(item)
     if isinstance(work, Replicate):
         return _replicate(cat, providers, work, cache, on_copy)
+    if work.KIND in ("tier", "drop"):  # omnifs cost apply's moves
+        from .costing.moves import run_move
+
+        run_move(cat, providers, work)
+        return 0
     if isinstance(work, Delete):
         _delete(cat, providers, work.provider, work.key)
     elif isinstance(work, Move):

@@ -21,6 +21,11 @@ object whose fields are the dataclass's fields, by name:
     delete the object ``key`` unless a replica row points at it again.
 ``attrs`` {inode, provider}, dedup ``attrs:<inode>:<provider>``
     rewrite the metadata of ``provider``'s copy (mode, owner, times).
+``tier`` {inode, provider, tier, move, archive_only}, dedup ``tier:<inode>:<provider>``
+    change the storage tier of ``provider``'s copy (``omnifs cost apply``).
+``drop`` {inode, provider, after, move}, dedup ``drop:<inode>:<provider>``
+    drop ``provider``'s copy once the stores in ``after`` hold synced copies
+    (``omnifs cost apply``'s re-placement: copy, verify, then drop).
 
 A dedup key makes a second item for the same (file, provider) replace the
 payload of the pending one instead of queueing another. A kind added here
@@ -150,10 +155,36 @@ class Delete(_Work):
         return (self.key,)
 
 
-Work = Replicate | Move | Attrs | Delete
+@dataclass(frozen=True, kw_only=True)
+class TierChange(FileWork):
+    """``omnifs cost apply``: move ``provider``'s copy to ``tier`` (omnifs/costing/moves.py)."""
+
+    KIND: ClassVar[str] = "tier"
+
+    #: a tier name of the price tables; the store's own name for it is found when it runs
+    tier: str
+    #: the ``cost_moves`` row the item settles (0: none)
+    move: int = 0
+    #: 1: the policy lets every copy of the file sit in a tier that needs a restore
+    archive_only: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class DropCopy(FileWork):
+    """``omnifs cost apply``'s re-placement: drop ``provider``'s copy once each store in
+    ``after`` holds a synced copy of the current version (omnifs/costing/moves.py)."""
+
+    KIND: ClassVar[str] = "drop"
+
+    #: comma-separated stores whose copies replace this one
+    after: str
+    move: int = 0
+
+
+Work = Replicate | Move | Attrs | Delete | TierChange | DropCopy
 
 _CLASSES: dict[str, type[Work]] = {
-    c.KIND: c for c in (Replicate, Move, Delete, Attrs)}
+    c.KIND: c for c in (Replicate, Move, Delete, Attrs, TierChange, DropCopy)}
 
 #: every kind of work item, the kinds the replication workers claim
 KINDS: tuple[str, ...] = tuple(_CLASSES)

@@ -31,6 +31,7 @@ from .base import (
     WriteSource,
 )
 from .errors import (
+    Archived,
     Conflict,
     IntegrityError,
     InvalidInput,
@@ -46,8 +47,8 @@ from .errors import (
 from .registry import SCHEMES, Location, ProviderSettings, open_provider, parse_uri
 
 __all__ = [
-    "META_MTIME", "META_SHA256", "RESERVED_PREFIX", "SCHEMES", "Capabilities", "Conflict",
-    "IntegrityError", "InvalidInput", "Location", "NoSpace", "NotFound", "ObjectInfo",
+    "META_MTIME", "META_SHA256", "RESERVED_PREFIX", "SCHEMES", "Archived", "Capabilities",
+    "Conflict", "IntegrityError", "InvalidInput", "Location", "NoSpace", "NotFound", "ObjectInfo",
     "OmnifsError", "PermissionDenied", "Provider", "ProviderSettings", "ReadStream",
     "RootMissing", "Throttled",
     "TimedOut", "Unavailable", "WriteSource",

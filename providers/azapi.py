@@ -19,9 +19,9 @@ from azure.core import exceptions as aexc
 
 from .base import ObjectInfo
 from .errors import (
+    Archived,
     IntegrityError,
     OmnifsError,
-    PermissionDenied,
     RootMissing,
     timed_out,
     transport_error,
@@ -112,8 +112,8 @@ def blob_error(e: BaseException, *, container: str, timeout: float, provider: st
     if code == "ContainerNotFound":
         return container_missing(container, provider, key)
     if code == "BlobArchived" or (status == 409 and "archiv" in code.lower()):
-        return PermissionDenied("the blob is archived: rehydrate it (set_tier Hot or Cool) "
-                                "and wait before reading", **where)
+        return Archived("the blob is archived: rehydrate it (set_tier Hot or Cool) "
+                        "and wait before reading", **where)
     if "mismatch" in code.lower():  # Md5Mismatch, Crc64Mismatch
         return IntegrityError(f"checksum mismatch in transfer ({code})", **where)
     meant = CODE_STATUS.get(code) or next(

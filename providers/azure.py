@@ -500,6 +500,13 @@ class AzureProvider(Provider):
         with self.translating(key):
             self._blob(key).set_standard_blob_tier(tier, timeout=self.timeout)
 
+    def restore(self, key: str, days: int = 1) -> bool:
+        """Rehydrate an archived blob to Hot (standard priority; it stays Hot)."""
+        with self.translating(key):
+            self._blob(key).set_standard_blob_tier("Hot", rehydrate_priority="Standard",
+                                                   timeout=self.timeout)
+        return True
+
     def close(self) -> None:
         with self._pool_lock:
             if self._pool is not None:

@@ -324,6 +324,12 @@ class Provider(abc.ABC):
     def _set_tier(self, key: str, tier: str) -> None:  # pragma: no cover - stores without tiers
         raise AssertionError("capabilities.tiers is empty")
 
+    def restore(self, key: str, days: int = 1) -> bool:
+        """Ask the store to make an archived object readable again (S3 restore for ``days``
+        days, Azure rehydration to Hot); True when a restore was asked for or is under way,
+        False when this store has no such thing (its objects always read)."""
+        return False
+
     def _empty_read(self, key: str) -> ReadStream:
         """What ``open_read`` of an empty range gives: no bytes, but the object's ``info``
         (and NotFound for a missing key, like any read)."""

@@ -85,6 +85,15 @@ class NoSpace(OmnifsError, errno=_errno.ENOSPC, transient=True):
     """
 
 
+class Archived(OmnifsError, errno=_errno.ENODATA):
+    """The object sits in an archive tier (S3 GLACIER/DEEP_ARCHIVE, Azure Archive): it must be
+    restored (rehydrated) before it can be read.
+
+    ENODATA ("No data available"), not EAGAIN: a blocking read that answers EAGAIN
+    looks like a non-blocking descriptor with nothing yet (Python's read returns None,
+    event loops poll again at once), so callers would spin instead of failing."""
+
+
 class Conflict(OmnifsError, errno=_errno.EEXIST):
     """A precondition failed: the object changed, or already exists."""
 

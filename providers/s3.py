@@ -198,6 +198,18 @@ class S3Provider(s3api.S3ApiProvider):
                                  r.get("ContentType"), r.get("StorageClass") or "STANDARD",
                                  r.get("LastModified"))
 
+    def restore(self, key: str, days: int = 1) -> bool:
+        """RestoreObject, standard retrieval; one already under way is no error."""
+        try:
+            self.client.restore_object(Bucket=self.bucket, Key=self.object_name(key),
+                                       RestoreRequest={"Days": days, "GlacierJobParameters":
+                                                       {"Tier": "Standard"}})
+        except _SDK_ERRORS as e:
+            code = getattr(e, "response", {}).get("Error", {}).get("Code")
+            if code != "RestoreAlreadyInProgress":
+                raise self.translate(e, key) from None
+        return True
+
     # -- primitives ------------------------------------------------------
     def _stat(self, name: str, key: str) -> ObjectInfo:
         return self._info(key, self.client.head_object(Bucket=self.bucket, Key=name))

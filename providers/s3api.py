@@ -20,7 +20,7 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 
 from .base import Capabilities, MiB, ObjectInfo, Provider
-from .errors import Conflict, NotFound, OmnifsError, RootMissing
+from .errors import Archived, NotFound, OmnifsError, RootMissing
 from .http_status import RANGE_NOT_SATISFIABLE, status_error
 from .streams import whole_size
 
@@ -74,7 +74,7 @@ def s3_error(code: str, status: int | None, message: str | None, *, bucket: str,
     if code == "NoSuchBucket":
         return bucket_missing(bucket, provider, key)
     if code == "InvalidObjectState":  # answered with 403: not a matter of credentials
-        return Conflict("the object is archived (GLACIER/DEEP_ARCHIVE): restore it first",
+        return Archived("the object is archived (GLACIER/DEEP_ARCHIVE): restore it first",
                         provider=provider, key=key)
     detail = f"{code}: {message}" if code and message and message != code else code
     return status_error(CODE_STATUS.get(code, status), detail, provider=provider, key=key)

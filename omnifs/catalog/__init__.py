@@ -14,9 +14,13 @@ transactions and catalog-wide facts; its parts share that connection:
 - ``cat.migrations``: :mod:`.migrations` -- ``omnifs migrate run``'s state per
   migration and object, and what each run spent;
 - ``cat.access``: :mod:`.access` -- what the mount served of each file, per day
-  (reads, bytes read, writes) and its last read and write.
+  (reads, bytes read, writes) and its last read and write;
+- ``cat.usage``: :mod:`.usage` -- the requests and bytes omnifs processes made of
+  each store, per day;
+- ``cat.cost``: :mod:`.cost` -- every file's copies and reads for the cost engine,
+  and the moves ``omnifs cost apply`` made.
 
-Modules: :mod:`.connection` (the :class:`Catalog`), the six parts above,
+Modules: :mod:`.connection` (the :class:`Catalog`), the eight parts above,
 :mod:`.schema` (the tables, documented column by column, and their
 migrations) and :mod:`.portable` (consistent copies, restore, JSON dump and
 load).
@@ -28,11 +32,13 @@ plain values and :data:`CatalogError`, never a connection.
 
 from .access import AccessStats, FileAccess
 from .connection import BUSY_TIMEOUT_MS, CATALOG_ID_KEY, Catalog, CatalogError, NoCatalog
+from .cost import CostMove, CostRecords, StoredFile
 from .health import HEALTH_SOURCES, HealthLog, ProviderHealth
 from .migrations import Migration, MigrationItem, Migrations, migration_id
 from .namespace import KIND_OF_MODE, LINK_OFFSET, Inode, Namespace, now_ns
 from .replicas import Replica, Replicas
 from .schema import ROOT_INODE
+from .usage import StoreUsage
 from .workqueue import WorkItem, WorkQueue
 
 __all__ = ["BUSY_TIMEOUT_MS", "CATALOG_ID_KEY", "HEALTH_SOURCES", "KIND_OF_MODE", "LINK_OFFSET",
@@ -40,3 +46,4 @@ __all__ = ["BUSY_TIMEOUT_MS", "CATALOG_ID_KEY", "HEALTH_SOURCES", "KIND_OF_MODE"
            "MigrationItem", "Migrations", "Namespace", "NoCatalog", "ProviderHealth", "Replica",
            "Replicas", "WorkItem", "WorkQueue", "migration_id", "now_ns"]
 __all__ += ["AccessStats", "FileAccess"]
+__all__ += ["CostMove", "CostRecords", "StoreUsage", "StoredFile"]

@@ -33,11 +33,13 @@ from urllib.parse import quote
 from omnifs.providers.errors import InvalidInput, OmnifsError
 
 from .access import AccessStats
+from .cost import CostRecords
 from .health import HealthLog
 from .migrations import Migrations
 from .namespace import Namespace
 from .replicas import Replicas
 from .schema import ROOT_INODE, migrate
+from .usage import StoreUsage
 from .workqueue import WorkQueue
 
 #: how long a statement waits for another connection's write lock before it fails
@@ -93,6 +95,8 @@ class Catalog:
         self.health = HealthLog(self.db, self.transaction)
         self.migrations = Migrations(self.db, self.transaction)
         self.access = AccessStats(self.db, self.transaction)
+        self.usage = StoreUsage(self.db, self.transaction)
+        self.cost = CostRecords(self.db, self.transaction)
         if self.ns.get(ROOT_INODE) is None:
             with self.transaction():
                 self.ns.create_root()

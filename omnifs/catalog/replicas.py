@@ -56,8 +56,15 @@ class Replicas:
             f"INSERT INTO replicas ({_REPLICA_COLS}) VALUES (?, ?, ?, ?, ?, ?, NULL, ?) "
             "ON CONFLICT(inode, provider) DO UPDATE SET key = excluded.key, "
             "version = excluded.version, state = excluded.state, etag = excluded.etag, "
-            "verified_at = coalesce(excluded.verified_at, verified_at)",
+            "verified_at = coalesce(excluded.verified_at, verified_at), "
+            # a pending copy is being written anew: in the store's default tier
+            "tier = CASE WHEN excluded.state = 'pending' THEN NULL ELSE tier END",
             (ino, provider, key, version, state, etag, verified_at))
+
+    def set_tier(self, ino: int, provider: str, tier: str | None) -> None:
+        """The copy's storage tier changed (None: the store's default)."""
+        self._db.execute("UPDATE replicas SET tier = ? WHERE inode = ? AND provider = ?",
+                         (tier, ino, provider))
 
     def set_state(self, ino: int, provider: str, state: str) -> None:
         self._db.execute("UPDATE replicas SET state = ? WHERE inode = ? AND provider = ?",

@@ -366,6 +366,66 @@ def _v6_access(db: sqlite3.Connection) -> None:
         """)
 
 
+def _v7_cost(db: sqlite3.Connection) -> None:
+    """Store requests per day (omnifs/catalog/usage.py) and the cost moves made
+    (omnifs/catalog/cost.py).
+
+    usage_days -- per UTC day, provider and kind of request: what the omnifs
+    processes (mount, daemon, cp/sync/migrate run) asked of the stores. Written
+    in deltas by omnifs/usage_log.py; read by ``omnifs cost report``.
+      day         the bucket's first day, in days since 1970-01-01 (UTC)
+      days        the bucket's length: 1 for a day; day rows older than
+                  usage.RETENTION_DAYS are folded into one row per calendar month
+      provider    the provider's name from config
+      op          'get' | 'put' | 'head' | 'list' | 'delete' | 'copy'
+      requests    requests made (failed ones included)
+      errors      requests that failed
+      bytes_in    bytes received from the store (downloads: egress the store bills)
+      bytes_out   bytes sent to the store (uploads)
+
+    cost_moves -- every move ``omnifs cost apply`` queued, and how it ended.
+      id               order of arrival
+      time             epoch seconds it was queued
+      inode, path      the file (path as it was then)
+      kind             'tier' (a copy's storage tier changes) | 'placement' (the file's
+                       copies move to other stores)
+      store            the store whose copy changes tier ('' for a placement)
+      source, target   tiers, or the comma-separated stores of a placement
+      saving_per_month, one_time   the recommendation's amounts (decimal text, currency)
+      state            'queued' | 'done' | 'failed' | 'obsolete' (nothing left to do)
+      detail           one line: why it failed or was obsolete
+      done_at          epoch seconds it ended, NULL while queued
+    """
+    _script(db, """
+        CREATE TABLE usage_days (
+            day        INTEGER NOT NULL,
+            days       INTEGER NOT NULL DEFAULT 1,
+            provider   TEXT NOT NULL,
+            op         TEXT NOT NULL,
+            requests   INTEGER NOT NULL DEFAULT 0,
+            errors     INTEGER NOT NULL DEFAULT 0,
+            bytes_in   INTEGER NOT NULL DEFAULT 0,
+            bytes_out  INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (day, provider, op)
+        );
+        CREATE TABLE cost_moves (
+            id               INTEGER PRIMARY KEY AUTOINCREMENT,
+            time             REAL NOT NULL,
+            inode            INTEGER NOT NULL,
+            path             TEXT NOT NULL,
+            kind             TEXT NOT NULL,
+            store            TEXT NOT NULL DEFAULT '',
+            source           TEXT NOT NULL,
+            target           TEXT NOT NULL,
+            saving_per_month TEXT NOT NULL,
+            one_time         TEXT NOT NULL,
+            state            TEXT NOT NULL DEFAULT 'queued',
+            detail           TEXT,
+            done_at          REAL
+        )
+        """)
+
+
 def _script(db: sqlite3.Connection, script: str) -> None:
     """Run ``;``-separated statements inside the caller's transaction.
 
@@ -379,7 +439,7 @@ def _script(db: sqlite3.Connection, script: str) -> None:
 #: in order; ``schema_version.version`` = how many have been applied
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v1_initial, _v2_hard_links, _v3_health, _v4_migrations, _v5_transfer_samples,
-    _v6_access]
+    _v6_access, _v7_cost]
 
 
 def migrate(db: sqlite3.Connection) -> int:

@@ -19,6 +19,7 @@ from ..progress import JsonLines, RichBar, Stats, summary_line
 from ..sync_plan import Filter
 from ..targets import Resolver
 from ..transfer import Options, Result, copy_object, copy_tree
+from ..usage_log import recording
 
 ORDER = 20
 
@@ -108,7 +109,7 @@ def _report(result: Result) -> int:
 
 def _tree(args, delete: bool) -> int:
     config = load_config(args.config, required=False)
-    with Resolver(config) as r:
+    with Resolver(config) as r, recording(_catalog(config)):
         src, dst = r.resolve(args.src, local_paths=True), r.resolve(args.dst, local_paths=True)
         filt = Filter(tuple(args.include), tuple(args.exclude))
         with _progress(args, "sync" if delete else "copy") as cb:
@@ -120,6 +121,11 @@ def _tree(args, delete: bool) -> int:
                 print(line)
             return 0
         return _report(result)
+
+
+def _catalog(config):
+    """The config's catalog, where the copy's store requests are recorded (if it exists)."""
+    return config.catalog_path() if config.path is not None else None
 
 
 def run_sync(args) -> int:
@@ -134,7 +140,7 @@ def run_cp(args) -> int:
     if args.dry_run:
         raise InvalidInput("--dry-run needs -r (or use sync)")
     config = load_config(args.config, required=False)
-    with Resolver(config) as r:
+    with Resolver(config) as r, recording(_catalog(config)):
         src, dst = r.resolve(args.src, local_paths=True), r.resolve(args.dst, local_paths=True)
         if not src.key or src.key.endswith("/"):
             raise InvalidInput(f"{args.src} names a prefix, not an object: use cp -r")

@@ -15,7 +15,7 @@ import random
 
 import pytest
 
-from omnifs.providers import NotFound, PermissionDenied, open_provider
+from omnifs.providers import Archived, NotFound, open_provider
 from omnifs.providers.azapi import (
     decode_meta_name,
     decode_metadata,
@@ -111,7 +111,7 @@ def test_azure_archived_blob_is_a_clear_error(servers):
         p.write_bytes("cold", b"x" * 100)
         p.set_tier("cold", "Archive")
         assert p.head("cold").tier == "Archive"
-        with pytest.raises(PermissionDenied, match="archived"):
+        with pytest.raises(Archived, match="archived"):
             p.read_bytes("cold")
     finally:
         p.close()
@@ -215,7 +215,7 @@ def test_azure_fast_path_hands_unusual_answers_to_the_sdk(servers):
         with p.open_read("k", 10) as f:  # 416 on the fast path: the SDK's answer is "nothing"
             assert f.read() == b""
         p.set_tier("k", "Archive")  # 409 on the fast path: the SDK's clear error
-        with pytest.raises(PermissionDenied, match="archived"):
+        with pytest.raises(Archived, match="archived"):
             p.read_bytes("k")
     finally:
         p.close()

@@ -17,7 +17,7 @@ import pytest
 import omnifs.providers.minio as pminio
 import omnifs.providers.s3 as ps3
 from omnifs.providers import (
-    Conflict,
+    Archived,
     InvalidInput,
     NotFound,
     PermissionDenied,
@@ -90,7 +90,7 @@ def test_archived_object_read_is_a_one_line_conflict(make_provider):
     p.set_tier("cold", "GLACIER")
     info = p.head("cold")
     assert info.tier == "GLACIER" and info.metadata == {"a": "1"}
-    with pytest.raises(Conflict, match="restore") as e:
+    with pytest.raises(Archived, match="restore") as e:
         p.read_bytes("cold")
     assert "\n" not in str(e.value)
 

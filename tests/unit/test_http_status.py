@@ -18,6 +18,7 @@ from google.api_core import exceptions as gexc
 from minio.error import S3Error, ServerError
 
 from omnifs.providers import (
+    Archived,
     Conflict,
     InvalidInput,
     NotFound,
@@ -168,7 +169,7 @@ def test_every_error_is_an_omnifs_error():
     ("SlowDown", 503, Throttled), ("XMinioServerNotInitialized", 503, Throttled),
     ("NoSuchKey", 404, NotFound), ("NoSuchUpload", 404, NotFound),
     ("AccessDenied", 403, PermissionDenied), ("ExpiredToken", 400, PermissionDenied),
-    ("InvalidObjectState", 403, Conflict),  # archived: not a matter of credentials
+    ("InvalidObjectState", 403, Archived),  # archived: not a matter of credentials
     ("OperationAborted", 409, Conflict), ("KeyTooLongError", 400, InvalidInput),
     ("InternalError", 500, Unavailable),
 ])

@@ -16,7 +16,7 @@ from omnifs import work
 from omnifs.catalog import ROOT_INODE, Catalog, WorkItem
 from omnifs.providers import InvalidInput, NotFound, ProviderSettings, open_provider
 from omnifs.replication import Relocation, execute, free_key, free_key_steps
-from omnifs.work import Attrs, Delete, Malformed, Move, Replicate
+from omnifs.work import Attrs, Delete, DropCopy, Malformed, Move, Replicate, TierChange
 
 FILE = stat.S_IFREG | 0o644
 
@@ -27,6 +27,10 @@ WIRE = [
      {"inode": 3, "provider": "b", "src": "old/f"}),
     (Delete(provider="a", key="gone/f"), "delete", {"provider": "a", "key": "gone/f"}),
     (Attrs(inode=7, provider="a"), "attrs", {"inode": 7, "provider": "a"}),
+    (TierChange(inode=4, provider="a", tier="STANDARD_IA", move=2), "tier",
+     {"inode": 4, "provider": "a", "tier": "STANDARD_IA", "move": 2, "archive_only": 0}),
+    (DropCopy(inode=4, provider="c", after="b", move=3), "drop",
+     {"inode": 4, "provider": "c", "after": "b", "move": 3}),
 ]
 
 
@@ -45,7 +49,7 @@ def test_payload_round_trip(item, kind, payload):
 
 
 def test_every_kind_is_listed_once():
-    assert sorted(work.KINDS) == ["attrs", "delete", "move", "replicate"]
+    assert sorted(work.KINDS) == ["attrs", "delete", "drop", "move", "replicate", "tier"]
     assert {item.KIND for item, _, _ in WIRE} == set(work.KINDS)
 
 
@@ -56,7 +60,8 @@ def test_fields_a_kind_does_not_have_are_ignored():
 
 
 @pytest.mark.parametrize(("kind", "payload", "message"), [
-    ("tier", {"inode": 1, "provider": "a"}, "unknown work kind 'tier'"),
+    ("tiering", {"inode": 1, "provider": "a"}, "unknown work kind 'tiering'"),
+    ("tier", {"inode": 1, "provider": "a"}, "'tier' is None, not a string"),
     ("replicate", {"provider": "a"}, "'inode' is None, not an integer"),
     ("replicate", {"inode": "1", "provider": "a"}, "'inode' is '1', not an integer"),
     ("attrs", {"inode": True, "provider": "a"}, "'inode' is True, not an integer"),

@@ -25,6 +25,7 @@ from ...migration.sides import open_sides
 from ...migration.throttle import parse_rate
 from ...progress import RichBar, Snapshot
 from ...targets import Resolver
+from ...usage_log import recording
 from . import opened_plan, step_parser
 
 ORDER = 20
@@ -96,7 +97,8 @@ def cmd_run(args) -> int:
         raise InvalidInput("--wait-down must not be negative")
     rate = parse_rate(args.bandwidth) if args.bandwidth is not None else None
     max_cost = _max_cost(args.max_cost)
-    with opened_plan(args, create_catalog=True) as (cfg, plan, cat), Resolver(cfg) as r:
+    with opened_plan(args, create_catalog=True) as (cfg, plan, cat), Resolver(cfg) as r, \
+            recording(cfg.catalog_path()):
         assert cat is not None  # created
         sides = open_sides(plan, r)
         with _progress(args.progress) as cb:

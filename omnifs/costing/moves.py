@@ -1,0 +1,106 @@
+"""Running ``omnifs cost apply``'s work items: a copy's tier change, a re-placed copy dropped.
+
+Called by the executor (omnifs/replication.py's ``execute``) in the daemon's
+workers and ``omnifs replicate --now``. Each re-reads the catalog, so an item
+that outlived its reason (the file changed, was removed, its copy moved) ends
+as ``obsolete`` in ``cost_moves`` instead of acting on stale facts.
+
+* ``tier``: the store's own name for the tier is its tier of the same access
+  class (policy.tiers.translate); the copy changes tier in place
+  (``Provider.set_tier``: S3 copy onto itself with the storage class, GCS
+  rewrite, Azure Set Blob Tier) and the replica row records it. A tier that
+  needs a restore before a read is refused for a file's last copy readable
+  without one, unless the item says the policy allows it.
+* ``drop``: waits (``Retry``) until every store in ``after`` holds a synced
+  copy of the current version (the replicate items queued beside it copy and
+  check the bytes against the catalog's SHA-256), then drops the replica row
+  and deletes the object. So ``copies`` never falls during a re-placement.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from omnifs.policy.tiers import tier_class, translate
+from omnifs.providers import Provider
+
+from ..catalog import Catalog, Replica
+from ..layout import delete_object
+from ..work import DropCopy, TierChange, Work
+
+log = logging.getLogger("omnifs.cost")
+
+
+def restores(provider: Provider, tier: str | None) -> bool:
+    """A copy in ``tier`` must be restored before it can be read (S3 GLACIER and
+    DEEP_ARCHIVE, Azure Archive; GCS ARCHIVE reads at once)."""
+    return bool(tier) and tier_class(tier or "") == "archive" and \
+        provider.location.scheme != "gs"
+
+
+def _end(cat: Catalog, move: int, state: str, detail: str | None = None) -> None:
+    if move:
+        cat.cost.finish_move(move, state, detail)
+    if state != "done":
+        log.info("cost move %s %s: %s", move, state, detail)
+
+
+def _current(cat: Catalog, ino: int, provider: str) -> Replica | None:
+    inode = cat.ns.get(ino)
+    rep = cat.replicas.get(ino, provider)
+    if inode is None or rep is None or rep.state != "synced" or rep.version != inode.version:
+        return None
+    return rep
+
+
+def change_tier(cat: Catalog, providers: dict[str, Provider], work: TierChange) -> None:
+    rep = _current(cat, work.inode, work.provider)
+    p = providers.get(work.provider)
+    if rep is None or p is None:
+        _end(cat, work.move, "obsolete", "the copy is gone or changed since the move was queued")
+        return
+    name = translate(work.tier, p.capabilities.tiers)
+    if name is None:
+        _end(cat, work.move, "failed", f"{p.name} has no tier like {work.tier}")
+        return
+    if restores(p, name) and not work.archive_only:
+        others = [r for r in cat.replicas.of(work.inode) if r.provider != work.provider
+                  and r.state == "synced" and r.version == rep.version and r.provider in providers
+                  and not restores(providers[r.provider], r.tier)]
+        if not others:
+            _end(cat, work.move, "obsolete",
+                 "the last copy readable without a restore is not archived")
+            return
+    if (rep.tier or "") != name:
+        p.set_tier(rep.key, name)
+    cat.replicas.set_tier(work.inode, work.provider, name)
+    _end(cat, work.move, "done")
+
+
+def drop_copy(cat: Catalog, providers: dict[str, Provider], work: DropCopy) -> None:
+    inode = cat.ns.get(work.inode)
+    rep = cat.replicas.get(work.inode, work.provider)
+    if inode is None or rep is None or work.provider not in providers:
+        _end(cat, work.move, "obsolete", "the file or its copy is gone")
+        return
+    after = [s for s in work.after.split(",") if s]
+    held = {r.provider for r in cat.replicas.of(work.inode)
+            if r.state == "synced" and r.version == inode.version}
+    missing = [s for s in after if s not in held]
+    if missing:
+        from ..replication import Retry
+
+        raise Retry(f"waiting for the new copies on {', '.join(missing)}")
+    with cat.transaction():
+        cat.replicas.drop(work.inode, work.provider)
+    if not cat.replicas.holders(work.provider, rep.key):
+        delete_object(providers[work.provider], rep.key)
+    _end(cat, work.move, "done")
+
+
+def run_move(cat: Catalog, providers: dict[str, Provider], work: Work) -> None:
+    """Run a ``tier`` or ``drop`` item (raises omnifs.replication.Retry to wait)."""
+    if isinstance(work, TierChange):
+        change_tier(cat, providers, work)
+    elif isinstance(work, DropCopy):
+        drop_copy(cat, providers, work)
