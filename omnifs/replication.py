@@ -66,7 +66,18 @@ from .layout import (
 )
 from .progress import Stats
 from .transfer import Options
-from .work import KINDS, Attrs, Delete, Malformed, Move, Replicate, enqueue, from_item
+from .work import (
+    KINDS,
+    Attrs,
+    Delete,
+    DropCopy,
+    Malformed,
+    Move,
+    Replicate,
+    TierChange,
+    enqueue,
+    from_item,
+)
 
 log = logging.getLogger("omnifs.replication")
 
@@ -249,7 +260,7 @@ def execute(cat: Catalog, providers: dict[str, Provider], item: WorkItem, *,
     work = from_item(item)
     if isinstance(work, Replicate):
         return _replicate(cat, providers, work, cache, on_copy)
-    if work.KIND in ("tier", "drop"):  # omnifs cost apply's moves
+    if isinstance(work, (TierChange, DropCopy)):  # omnifs cost apply's moves
         from .costing.moves import run_move
 
         run_move(cat, providers, work)

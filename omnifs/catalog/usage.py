@@ -61,7 +61,7 @@ class StoreUsage:
                 "SELECT provider, op, SUM(requests), SUM(errors), SUM(bytes_in), "
                 "SUM(bytes_out) FROM usage_days WHERE day >= ? AND day <= ? "
                 "GROUP BY provider, op ORDER BY provider, op", (first_day, last_day)):
-            out.setdefault(provider, {})[op] = tuple(sums)  # type: ignore[assignment]
+            out.setdefault(provider, {})[op] = tuple(sums)
         return out
 
     def fold(self, today: int) -> int:
