@@ -156,6 +156,18 @@ class Replicas:
                          "time) VALUES (?, ?, ?, ?, ?, ?)",
                          (ino, version, sha256, size, mtime_ns, time.time()))
 
+    def oldest_change_since(self, since: float) -> float | None:
+        """Epoch seconds of the oldest change after ``since``: a content version made, or an
+        entry's ctime (created, renamed, chmod...); None when nothing changed since
+        (disaster recovery's recovery point, omnifs/dr/state.py)."""
+        since_ns = int(since * 1e9)
+        v = self._db.execute("SELECT min(time) FROM versions WHERE time > ?",
+                             (since,)).fetchone()[0]
+        c = self._db.execute("SELECT min(ctime_ns) FROM inodes WHERE ctime_ns > ?",
+                             (since_ns,)).fetchone()[0]
+        found = [t for t in (v, c / 1e9 if c is not None else None) if t is not None]
+        return min(found) if found else None
+
     def versions(self, ino: int) -> list[tuple[int, str | None, int, int, float]]:
         return self._db.execute("SELECT version, sha256, size, mtime_ns, time FROM versions "
                                 "WHERE inode = ? ORDER BY version", (ino,)).fetchall()

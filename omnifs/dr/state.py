@@ -38,3 +38,49 @@ def recorded(cat: Catalog, prefix: str) -> dict[str, dict]:
         with suppress(ValueError, TypeError):
             out[key[len(prefix):]] = json.loads(value)
     return out
+
+
+def recovery_point(cat: Catalog, names: list[str], now: float) -> dict:
+    """How much would be lost now: the oldest change not yet in a backup.
+
+    ``exposed`` is the seconds since the oldest change made after the
+    newest backup of any of ``names`` (0 when nothing changed since; the
+    whole age of the tree's oldest change when there is no backup yet).
+    """
+    backups = recorded(cat, BACKUP_PREFIX)
+    last = max((b.get("at", 0.0) for n, b in backups.items() if n in names), default=None)
+    oldest = cat.replicas.oldest_change_since(last if last is not None else 0.0)
+    return {"last_backup": last, "oldest_unsaved_change": oldest,
+            "exposed": 0.0 if oldest is None else max(0.0, now - oldest)}
+
+
+def status(cat: Catalog, dr, now: float) -> dict | None:
+    """What ``omnifs status`` shows of disaster recovery (None: nothing configured)."""
+    if not dr.backups:
+        return None
+    out = recovery_point(cat, [b.name for b in dr.backups], now)
+    drills = recorded(cat, DRILL_PREFIX)
+    last = max(drills.values(), key=lambda d: d.get("at", 0.0), default=None)
+    out.update({"rpo": dr.rpo, "rto": dr.rto, "last_drill": last,
+                "rpo_exceeded": dr.rpo is not None and out["exposed"] > dr.rpo})
+    return out
+
+
+def status_lines(info: dict, now: float) -> list[str]:
+    """``omnifs status``'s lines about disaster recovery."""
+    from .when import fmt
+
+    last = info["last_backup"]
+    rpo = f" (target {info['rpo']:g} s{', EXCEEDED' if info['rpo_exceeded'] else ''})" \
+        if info["rpo"] is not None else ""
+    lines = [f"dr: recovery point now: {info['exposed']:.0f} s of changes not backed up{rpo}; "
+             + (f"last backup {fmt(last)}" if last else "no backup yet")]
+    d = info["last_drill"]
+    if d is None:
+        lines.append("dr: last drill: none yet (omnifs dr drill)")
+    else:
+        verdict = "passed" if d.get("ok") else "FAILED"
+        target = f" (target {info['rto']:g} s)" if info["rto"] is not None else ""
+        lines.append(f"dr: last drill {fmt(d['at'])}: {verdict}, measured RTO "
+                     f"{d.get('rto', 0):.1f} s{target}")
+    return lines
