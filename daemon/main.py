@@ -41,6 +41,7 @@ from omnifs.processes import DAEMON_KEY, this_process
 from omnifs.providers import OmnifsError, Provider, open_provider
 from omnifs.work import KINDS
 
+from .dr import DrJobs
 from .health import HealthBoard, Prober
 from .metrics import Metrics
 from .settings import DaemonSettings, parse_daemon
@@ -50,16 +51,21 @@ from .workers import Executor, ThreadCatalogs, Workers, release_dead_claims
 log = logging.getLogger("omnifs.daemon")
 
 
-def default_executor(cache: BlockCache | None, metrics: Metrics) -> Executor:
+def default_executor(cache: BlockCache | None, metrics: Metrics,
+                     config: Config | None = None) -> Executor:
     """The executor of one work item (omnifs/replication.py).
 
     With the local block cache: files written through a mount on this host
     are copied from there, not downloaded from their first store again.
+    With ``[dr] keep_versions_for``, versions about to be deleted or
+    overwritten go to the backup target first (omnifs/dr/versions.py).
     """
     from omnifs import replication
+    from omnifs.dr.versions import keeper_for
 
     return functools.partial(replication.execute, cache=cache,
-                             on_copy=lambda c: metrics.copies.labels(c.source).inc())
+                             on_copy=lambda c: metrics.copies.labels(c.source).inc(),
+                             keep=keeper_for(config.dr) if config is not None else None)
 
 
 class Daemon:
@@ -74,7 +80,7 @@ class Daemon:
         self.thread_catalogs = ThreadCatalogs(self.catalog_path)
         self.metrics = Metrics()
         self.cache = open_cache(config) if executor is None else None
-        self.executor = executor or default_executor(self.cache, self.metrics)
+        self.executor = executor or default_executor(self.cache, self.metrics, config)
         self.clock = clock
         self._own_providers = providers is None
         self.providers = providers if providers is not None else {
@@ -145,6 +151,7 @@ class Daemon:
                 nursery.start_soon(self._failover_loop)
                 nursery.start_soon(self._reconcile_loop)
                 nursery.start_soon(self._snapshot_loop)
+                nursery.start_soon(DrJobs(self).run)  # [[dr.backups]] schedules, RPO
                 watchdog = notify.watchdog_interval()
                 if watchdog:
                     nursery.start_soon(self._watchdog, watchdog)

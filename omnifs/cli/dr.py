@@ -142,7 +142,7 @@ def cmd_backup(args) -> int:
 
 
 def cmd_list(args) -> int:
-    from omnifs.dr import state
+    from omnifs.dr import state, versions
     from omnifs.dr.when import fmt
 
     cfg = _config(args)
@@ -150,6 +150,7 @@ def cmd_list(args) -> int:
         target = state.open_target(spec)
         try:
             found = target.backups()
+            kept = versions.kept_versions(target, time.time())
         finally:
             target.provider.close()
         print(f"{spec.name} ({spec.settings.uri}{'/' + spec.root if spec.root else ''}):")
@@ -159,6 +160,10 @@ def cmd_list(args) -> int:
         for b in found:
             print(f"  {b.id:<24} {fmt(b.at):<24} {_n(b.files):>8} "
                   f"{_b(b.bytes_new):>10} {_b(b.bytes_total):>10}")
+        if kept:
+            print(f"  and {len(kept)} versions kept between backups ([dr] keep_versions_for), "
+                  f"replaced from {fmt(min(v.replaced_at for v in kept))} to "
+                  f"{fmt(max(v.replaced_at for v in kept))}: restorable with --at")
     return 0
 
 
@@ -184,6 +189,7 @@ def _mountpoint(cfg) -> Path:
 def cmd_restore(args) -> int:
     from omnifs.dr import restore, state
     from omnifs.dr.config import normalize_path
+    from omnifs.dr.versions import kept_versions, overlay
     from omnifs.dr.when import fmt, parse_time, pick
 
     cfg = _config(args)
@@ -195,6 +201,9 @@ def cmd_restore(args) -> int:
     try:
         chosen = pick(target.backups(), at)
         manifest = restore.load_manifest(target, chosen.id)
+        kept = kept_versions(target, time.time())
+        if kept:  # [dr] keep_versions_for: the changes since that backup, up to --at
+            manifest = overlay(manifest, kept, at)
         unchanged = _live_shas(cfg, manifest.select(path)) if args.in_place else None
         progress = _Progress("restore")
         try:

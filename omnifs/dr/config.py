@@ -6,6 +6,8 @@
     rpo = "15m"                 # recovery point objective: the daemon warns past it
     rto = "1h"                  # recovery time objective: drills compare against it
     keep_versions_for = "7d"    # overwritten/deleted versions kept on the first target
+    drill_schedule = "7d"       # the daemon drills each target (interval or cron) ...
+    drill_sample = 10           # ... restoring this percentage of the files
 
     [[dr.backups]]
     name = "offsite"            # default: the target's name
@@ -42,7 +44,7 @@ _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 RETENTION_KEYS = ("keep_last", "hourly", "daily", "weekly", "monthly")
 _BACKUP_KEYS = {"name", "target", "uri", "prefix", "schedule", "paths", "key_file",
                 *RETENTION_KEYS}
-_DR_KEYS = {"rpo", "rto", "keep_versions_for", "backups"}
+_DR_KEYS = {"rpo", "rto", "keep_versions_for", "backups", "drill_schedule", "drill_sample"}
 _PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
 #: where the backups of a ``target = NAME`` of [providers] live inside that store
 RESERVED_DR = ".omnifs/dr/"
@@ -132,6 +134,8 @@ class DrConfig:
     rto: float | None = None
     keep_versions_for: float | None = None
     backups: tuple[BackupSpec, ...] = field(default_factory=tuple)
+    drill_schedule: Schedule | None = None
+    drill_sample: float = 100.0
 
     def backup(self, name: str | None) -> BackupSpec:
         """The backup named ``name`` (or the first); ConfigError naming the choices."""
@@ -171,7 +175,14 @@ def parse_dr(table: object, source: str, base: Path,
     if durations["keep_versions_for"] is not None and not backups:
         raise ConfigError(f"{where} keep_versions_for: needs a [[dr.backups]] target to keep "
                           "the versions on")
-    return DrConfig(durations["rpo"], durations["rto"], durations["keep_versions_for"], backups)
+    drill = (parse_schedule(table["drill_schedule"], f"{where} drill_schedule")
+             if "drill_schedule" in table else None)
+    sample = table.get("drill_sample", 100.0)
+    if isinstance(sample, bool) or not isinstance(sample, (int, float)) or not 0 < sample <= 100:
+        raise ConfigError(f"{where} drill_sample: expected a percentage of the files, more "
+                          f"than 0 and at most 100, got {sample!r}")
+    return DrConfig(durations["rpo"], durations["rto"], durations["keep_versions_for"], backups,
+                    drill, float(sample))
 
 
 def _backup(t: dict, where: str, base: Path,

@@ -121,3 +121,12 @@ def overlay(manifest: Manifest, versions: list[KeptVersion], at: float) -> Manif
             entries.remove(old)
     return Manifest(manifest.id, manifest.at, manifest.backup, manifest.paths, manifest.host,
                     entries, manifest.bytes_new)
+
+
+def keeper_for(dr) -> Keeper | None:
+    """The hook for ``[dr] keep_versions_for`` (versions go to the first backup target)."""
+    if dr.keep_versions_for is None or not dr.backups:
+        return None
+    from .state import open_target
+
+    return Keeper(open_target(dr.backups[0]), dr.keep_versions_for)
