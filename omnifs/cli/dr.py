@@ -68,6 +68,30 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="write the report here (.md, .html or .json)")
     p.set_defaults(func=cmd_drill)
 
+    p = cmds.add_parser("failover", help="a store is lost: restore copies without it",
+                        description="Mark the store lost (no new replicas there), then give "
+                                    "every file it held `copies` replicas again, from the "
+                                    "surviving replicas, else from the backups.")
+    p.add_argument("--from", dest="lost", required=True, metavar="P", help="the lost store")
+    p.add_argument("--to", metavar="Q", help="put the new copies here first")
+    p.add_argument("--target", "-t", metavar="NAME",
+                   help="the [[dr.backups]] to restore only-copies from (default: first)")
+    p.add_argument("--report", "-o", metavar="FILE", help="write a report (.md, .html, .json)")
+    p.set_defaults(func=cmd_failover)
+
+    p = cmds.add_parser("failback", help="a lost store is back: verify it, then use it again")
+    p.add_argument("store", metavar="P")
+    p.set_defaults(func=cmd_failback)
+
+    p = cmds.add_parser("catalog", help="the catalog host is lost: rebuild from a backup",
+                        description="Fill an empty catalog with the catalog of a backup, then "
+                                    "settle it with what the stores hold now (as omnifs import "
+                                    "does with a snapshot). Mount afterwards.")
+    p.add_argument("--at", default="latest", metavar="TIME", help="which backup (default: "
+                                                                  "latest)")
+    p.add_argument("--target", "-t", metavar="NAME", help="which [[dr.backups]] (default: first)")
+    p.set_defaults(func=cmd_catalog)
+
     p = cmds.add_parser("keygen", help="write a new random key file for encrypted backups")
     p.add_argument("file", metavar="FILE")
     p.set_defaults(func=cmd_keygen)
@@ -312,3 +336,97 @@ def cmd_keygen(args) -> int:
     print(f"wrote a new key to {path}: keep a copy apart from the stores, without it the "
           "backups cannot be read")
     return 0
+
+
+def cmd_failover(args) -> int:
+    from omnifs.catalog import Catalog
+    from omnifs.dr import failover, state
+    from omnifs.mountfs.mount import open_stores
+
+    cfg = _config(args)
+    if args.lost not in cfg.providers:
+        raise InvalidInput(f"--from {args.lost}: not a provider of this config "
+                           f"({', '.join(cfg.providers)})")
+    if args.to is not None and (args.to not in cfg.providers or args.to == args.lost):
+        raise InvalidInput(f"--to {args.to}: must be another provider of this config")
+    target = state.open_target(cfg.dr.backup(args.target)) if cfg.dr.backups else None
+    stores = open_stores(cfg)
+    cat = Catalog(cfg.catalog_path(), create=False)
+    try:
+        survivors = {n: p for n, p in stores.by_name.items() if n != args.lost}
+        done = failover.failover(cat, survivors, args.lost, copies=cfg.copies, to=args.to,
+                                 target=target)
+    finally:
+        cat.close()
+        stores.close()
+        if target is not None:
+            target.provider.close()
+    print(f"failover from {args.lost}: {done.files} files re-homed in {done.seconds:.1f} s: "
+          f"{done.from_replicas} copies from surviving replicas, {done.from_backup} from "
+          f"backups; {len(done.short)} short of copies, {len(done.gone)} lost")
+    for p in done.gone:
+        print(f"omnifs: lost, no copy and no backup: {p}", file=sys.stderr)
+    for p, why in sorted(done.short.items()):
+        print(f"omnifs: short of copies: {p}: {why}", file=sys.stderr)
+    if args.report:
+        from omnifs.dr.reports import failover_report
+        from omnifs.report.output import write
+
+        path = Path(args.report)
+        write(failover_report(done, cfg.copies), path.suffix.lstrip(".") or "md", path)
+    return 1 if done.gone or done.short else 0
+
+
+def cmd_failback(args) -> int:
+    from omnifs.catalog import Catalog
+    from omnifs.dr import failover
+    from omnifs.providers import open_provider
+
+    cfg = _config(args)
+    if args.store not in cfg.providers:
+        raise InvalidInput(f"{args.store}: not a provider of this config")
+    p = open_provider(cfg.providers[args.store])
+    cat = Catalog(cfg.catalog_path(), create=False)
+    try:
+        failover.failback(cat, p)
+    finally:
+        cat.close()
+        p.close()
+    print(f"{args.store} verified (written, read back, deleted) and takes new replicas again; "
+          "the daemon restores its share of copies as placement chooses it")
+    return 0
+
+
+def cmd_catalog(args) -> int:
+    from omnifs.catalog import Catalog
+    from omnifs.dr import restore, state
+    from omnifs.dr.when import fmt, parse_time, pick
+    from omnifs.importer import import_stores
+    from omnifs.mountfs.mount import open_stores
+
+    cfg = _config(args)
+    spec = cfg.dr.backup(args.target)
+    path = cfg.catalog_path()
+    cat = Catalog(path)
+    try:
+        if not cat.is_empty():
+            raise InvalidInput(f"the catalog at {path} already holds a tree: move it aside "
+                               "first (this rebuilds a lost one)")
+        target = state.open_target(spec)
+        try:
+            chosen = pick(target.backups(), parse_time(args.at))
+            found = restore.restore_catalog(cat, target, chosen.id)
+        finally:
+            target.provider.close()
+        stores = open_stores(cfg)
+        try:
+            result = import_stores(cat, stores.by_name, cfg, restored_at=chosen.at)
+        finally:
+            stores.close()
+    finally:
+        cat.close()
+    print(f"catalog of backup {chosen.id} ({fmt(chosen.at)}, {found['inodes']} entries) "
+          f"restored into {path} and settled with the stores")
+    for line in result.errors:
+        print(f"omnifs: {line}", file=sys.stderr)
+    return 1 if result.errors else 0

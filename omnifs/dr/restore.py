@@ -25,7 +25,7 @@ from pathlib import Path
 from omnifs.errors import IntegrityError, OmnifsError
 
 from .manifest import Entry, Manifest
-from .target import MANIFEST_SUFFIX, Target
+from .target import CATALOG_SUFFIX, MANIFEST_SUFFIX, Target
 
 CHUNK = 1 << 20
 #: xattrs a mount shows of its own (omnifs/mountfs): never restored or removed
@@ -49,6 +49,21 @@ class Restored:
     @property
     def throughput(self) -> float:
         return self.bytes / self.seconds if self.seconds > 0 else 0.0
+
+
+def restore_catalog(catalog, target: Target, bid: str) -> dict[str, int]:
+    """Replace the (empty) ``catalog`` with the catalog copy of backup ``bid``; its counts."""
+    import tempfile
+
+    from omnifs.catalog import portable
+
+    body = target.get_doc(f"backups/{bid}{CATALOG_SUFFIX}")
+    with tempfile.TemporaryDirectory(dir=catalog.path.parent, prefix=".dr-") as tmp:
+        copy = Path(tmp) / "catalog.db"
+        copy.write_bytes(body)
+        found = portable.check_copy(copy)
+        portable.restore(catalog, copy)
+    return found
 
 
 def load_manifest(target: Target, bid: str) -> Manifest:
