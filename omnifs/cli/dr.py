@@ -136,7 +136,6 @@ def cmd_backup(args) -> int:
     path = cfg.catalog_path()
     if not path.exists():
         raise InvalidInput(f"no catalog at {path}: nothing to back up")
-    status = 0
     stores = open_stores(cfg)
     try:
         for spec in _specs(cfg, args.target, True):
@@ -162,7 +161,7 @@ def cmd_backup(args) -> int:
                 print(f"omnifs: left out {p}: {why}", file=sys.stderr)
     finally:
         stores.close()
-    return status
+    return 0
 
 
 def cmd_list(args) -> int:
@@ -281,7 +280,6 @@ def cmd_prune(args) -> int:
     from omnifs.dr import prune, state
 
     cfg = _config(args)
-    status = 0
     for spec in _specs(cfg, args.target, True):
         target = state.open_target(spec)
         try:
@@ -294,7 +292,7 @@ def cmd_prune(args) -> int:
               f"({human_bytes(done.bytes_deleted)})")
         if done.note:
             print(f"omnifs: {spec.name}: {done.note}", file=sys.stderr)
-    return status
+    return 0
 
 
 def cmd_drill(args) -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import logging
 import shutil
 import socket
@@ -142,8 +143,6 @@ def _content(entries: list[Entry], providers: dict[str, Provider], target: Targe
 
 def _store(e: Entry, providers: dict[str, Provider], target: Target) -> int:
     if e.sha256 == EMPTY_SHA:
-        import io
-
         return target.put_content(EMPTY_SHA, 0, io.BytesIO(b""))
     last: OmnifsError | None = None
     for provider, key in e.sources:

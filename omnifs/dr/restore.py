@@ -13,15 +13,18 @@ children changes a directory's mtime.
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import shutil
 import stat
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from omnifs.catalog import portable
 from omnifs.errors import IntegrityError, OmnifsError
 
 from .manifest import Entry, Manifest
@@ -53,10 +56,6 @@ class Restored:
 
 def restore_catalog(catalog, target: Target, bid: str) -> dict[str, int]:
     """Replace the (empty) ``catalog`` with the catalog copy of backup ``bid``; its counts."""
-    import tempfile
-
-    from omnifs.catalog import portable
-
     body = target.get_doc(f"backups/{bid}{CATALOG_SUFFIX}")
     with tempfile.TemporaryDirectory(dir=catalog.path.parent, prefix=".dr-") as tmp:
         copy = Path(tmp) / "catalog.db"
@@ -266,8 +265,6 @@ def _get_xattr(where: Path, name: bytes) -> bytes | None:
 
 def verify_tree(entries: list[Entry], dest: Path) -> dict[str, str]:
     """Read every restored file back and hash it: path -> what is wrong (a drill's check)."""
-    import hashlib
-
     bad: dict[str, str] = {}
     for e in entries:
         if e.kind != "file":
