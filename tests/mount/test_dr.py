@@ -10,12 +10,17 @@ as new versions.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import subprocess
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
 from pathlib import Path
 
-from .conftest import Mounted, omnifs
+from omnifs.cli import main
+
+from .conftest import Mounted
 from .test_rebuild import build_tree, xattrs
 
 #: what must come back: type, mode, owner, size (not of directories: each file system
@@ -28,6 +33,30 @@ def state(root: Path) -> tuple[list[str], dict]:
                          text=True, check=True).stdout
     lines = [re.sub(r"^(\S+ d \S+ \S+ \S+) \d+", r"\1 -", line) for line in out.splitlines()]
     return sorted(lines), xattrs(root)
+
+
+@dataclass
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def omnifs(*args: str, config: Path | None = None, check: bool = True) -> Ran:
+    """``omnifs ARGS`` run in this process (the dr commands need no mount of their own):
+    a second each saved on starting Python."""
+    out, err = io.StringIO(), io.StringIO()
+    umask = os.umask(0o022)
+    os.umask(umask)
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            rc = main([*(["--config", str(config)] if config else []), *args])
+    finally:
+        os.umask(umask)  # main makes it 077 for the command
+    if check and rc != 0:
+        raise AssertionError(f"omnifs {' '.join(args)} failed ({rc}): "
+                             f"{out.getvalue()}{err.getvalue()}")
+    return Ran(rc, out.getvalue(), err.getvalue())
 
 
 def add_dr(m: Mounted, target: Path, extra: str = "") -> None:

@@ -8,8 +8,7 @@ import shutil
 
 from omnifs.layout import SNAPSHOT_PREFIX
 
-from .conftest import omnifs
-from .test_dr import add_dr, backup, state
+from .test_dr import add_dr, backup, omnifs, state
 from .test_rebuild import build_tree, lose_catalog, settle
 
 

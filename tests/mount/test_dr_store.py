@@ -17,7 +17,8 @@ from omnifs.providers import open_provider
 from omnifs.providers.faulty import FaultyProvider
 from tests.chromium import images_loaded
 
-from .conftest import Mounted, omnifs, toml_table
+from .conftest import Mounted, toml_table
+from .test_dr import omnifs
 
 
 class Counting(FaultyProvider):
