@@ -18,6 +18,7 @@ import os
 import shutil
 import stat
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -98,20 +99,23 @@ def restore(manifest: Manifest, target: Target, dest: Path, *, path: str = "/",
         _make_dir(_at(dest, e.path))
     total = sum(e.size for e in files)
     done = [0]
+    lock = threading.Lock()
 
     def one(e: Entry) -> None:
         where = _at(dest, e.path)
         try:
             if unchanged is not None and unchanged(e, where):
-                out.unchanged += 1
+                with lock:
+                    out.unchanged += 1
                 return
             _write_file(target, e, where)
         except (OmnifsError, OSError) as err:
             out.failed[e.path] = _line(err)
             return
-        out.files += 1
-        out.bytes += e.size
-        done[0] += e.size
+        with lock:
+            out.files += 1
+            out.bytes += e.size
+            done[0] += e.size
         if progress:
             progress(done[0], total)
 
