@@ -166,6 +166,7 @@ def _put(p, key: str, data: bytes) -> tuple[str, int]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--small", action="store_true", help="1,000 files and 100 MiB: quick")
+    ap.add_argument("--no-restore", action="store_true", help="numbers 1 and 3 only")
     args = ap.parse_args()
     if not shutil.which("rclone"):
         sys.exit("bench/dr.py needs rclone in PATH (apt-get install rclone)")
@@ -173,7 +174,8 @@ def main() -> None:
     try:
         cfg = bench.incremental()
         bench.drill(cfg)
-        bench.restore()
+        if not args.no_restore:
+            bench.restore()
     finally:
         bench.close()
 

@@ -31,6 +31,7 @@ from omnifs.errors import OmnifsError, Unavailable
 from omnifs.providers import Provider
 
 from .manifest import Entry, Manifest, walk
+from .restore import load_manifest
 from .target import CATALOG_SUFFIX, MANIFEST_SUFFIX, META_FILES, META_NEW, META_TOTAL, Target
 from .target import backup_id as make_id
 
@@ -110,20 +111,46 @@ def _drop_unknown(entries: list[Entry], result: BackupResult) -> list[Entry]:
     return kept
 
 
+def _known(target: Target) -> set[str] | None:
+    """The SHA-256s the newest backup references (its content is on the target: prune
+    keeps what a kept backup needs, and every rule keeps the newest); None: no backup."""
+    listed = target.backups()
+    if not listed:
+        return None
+    try:
+        return {e.sha256 for e in load_manifest(target, listed[-1].id).files if e.sha256}
+    except OmnifsError as e:
+        log.warning("newest backup not readable (%s): listing the target's content instead",
+                    str(e).splitlines()[0])
+        return None
+
+
 def _content(entries: list[Entry], providers: dict[str, Provider], target: Target,
              workers: int, progress: Callable[[int, int], None] | None) -> tuple[int, int, int]:
-    """Store the content the target lacks; (plaintext bytes, objects, bytes written)."""
-    have = target.stored_ids()
+    """Store the content the target lacks; (plaintext bytes, objects, bytes written).
+
+    What the target holds: after a first backup, the newest backup's content
+    plus a HEAD of each other SHA-256 (an incremental backup asks about the
+    changed files only); else one listing of ``data/``.
+    """
+    known = _known(target)
+    have = target.stored_ids() if known is None else set()
     todo: dict[str, Entry] = {}
     for e in entries:
-        if e.kind == "file" and e.sha256 and not target.has(e.sha256, have):
+        if e.kind == "file" and e.sha256 and e.sha256 not in (known or ()) \
+                and not target.has(e.sha256, have):
             todo.setdefault(e.sha256, e)
-    total = sum(e.size for e in todo.values())
+    asked = known is not None
     done = [0]
     failures: list[str] = []
+    total = sum(e.size for e in todo.values())
+    stored: list[int] = []
 
     def one(e: Entry) -> int:
         try:
+            if asked and target.provider.exists(target.data_key(e.sha256 or "")):
+                return 0
+            stored.append(e.size)
             written = _store(e, providers, target)
         except OmnifsError as err:
             failures.append(f"{e.path}: {str(err).splitlines()[0]}")
@@ -138,7 +165,7 @@ def _content(entries: list[Entry], providers: dict[str, Provider], target: Targe
     if failures:
         more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
         raise Unavailable(f"backup incomplete, no manifest written: {failures[0]}{more}")
-    return total, len(todo), written
+    return sum(stored), len(stored), written
 
 
 def _store(e: Entry, providers: dict[str, Provider], target: Target) -> int:
