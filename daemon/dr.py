@@ -100,7 +100,8 @@ class DrJobs:
 
     def _recovery_point(self) -> None:
         cat = self.d.thread_catalogs.get()
-        point = state.recovery_point(cat, [b.name for b in self.dr.backups], time.time())
+        point = state.recovery_point(cat, [b.name for b in self.dr.backups], time.time(),
+                                     self.d.config.copies)
         self.point.set(point["exposed"])
         over = self.dr.rpo is not None and point["exposed"] > self.dr.rpo
         self.exceeded.set(1 if over else 0)

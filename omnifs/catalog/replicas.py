@@ -168,6 +168,15 @@ class Replicas:
         found = [t for t in (v, c / 1e9 if c is not None else None) if t is not None]
         return min(found) if found else None
 
+    def oldest_short_version(self, copies: int) -> float | None:
+        """Epoch seconds the oldest current version on fewer than ``copies`` synced replicas
+        was made (files being written, staged, included); None when every file has them."""
+        return self._db.execute(
+            "SELECT min(v.time) FROM inodes i JOIN versions v ON v.inode = i.id AND "
+            "v.version = i.version WHERE i.kind = 'file' AND i.parent IS NOT NULL AND "
+            "(SELECT count(*) FROM replicas r WHERE r.inode = i.id AND r.state = 'synced' "
+            "AND r.version = i.version) < ?", (copies,)).fetchone()[0]
+
     def versions(self, ino: int) -> list[tuple[int, str | None, int, int, float]]:
         return self._db.execute("SELECT version, sha256, size, mtime_ns, time FROM versions "
                                 "WHERE inode = ? ORDER BY version", (ino,)).fetchall()

@@ -86,7 +86,7 @@ def gather(config) -> dict:
         rows = c.health.verdicts()  # the catalog exists here: it was just opened
         owner = c.get_meta(DAEMON_KEY)
         scrubs = last_scrubs(c)
-        dr = dr_state.status(c, config.dr, time.time())
+        dr = dr_state.status(c, config.dr, time.time(), config.copies)
     finally:
         catalog.close()
     now = time.time()

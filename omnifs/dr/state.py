@@ -40,25 +40,27 @@ def recorded(cat: Catalog, prefix: str) -> dict[str, dict]:
     return out
 
 
-def recovery_point(cat: Catalog, names: list[str], now: float) -> dict:
-    """How much would be lost now: the oldest change not yet in a backup.
+def recovery_point(cat: Catalog, names: list[str], now: float, copies: int = 1) -> dict:
+    """How much would be lost now: the oldest acknowledged change not yet both in a backup
+    and on ``copies`` replicas.
 
-    ``exposed`` is the seconds since the oldest change made after the
-    newest backup of any of ``names`` (0 when nothing changed since; the
+    ``exposed`` is the seconds since that change (0 when there is none; the
     whole age of the tree's oldest change when there is no backup yet).
     """
     backups = recorded(cat, BACKUP_PREFIX)
     last = max((b.get("at", 0.0) for n, b in backups.items() if n in names), default=None)
-    oldest = cat.replicas.oldest_change_since(last if last is not None else 0.0)
+    found = [t for t in (cat.replicas.oldest_change_since(last if last is not None else 0.0),
+                         cat.replicas.oldest_short_version(copies)) if t is not None]
+    oldest = min(found) if found else None
     return {"last_backup": last, "oldest_unsaved_change": oldest,
             "exposed": 0.0 if oldest is None else max(0.0, now - oldest)}
 
 
-def status(cat: Catalog, dr, now: float) -> dict | None:
+def status(cat: Catalog, dr, now: float, copies: int = 1) -> dict | None:
     """What ``omnifs status`` shows of disaster recovery (None: nothing configured)."""
     if not dr.backups:
         return None
-    out = recovery_point(cat, [b.name for b in dr.backups], now)
+    out = recovery_point(cat, [b.name for b in dr.backups], now, copies)
     drills = recorded(cat, DRILL_PREFIX)
     last = max(drills.values(), key=lambda d: d.get("at", 0.0), default=None)
     out.update({"rpo": dr.rpo, "rto": dr.rto, "last_drill": last,
@@ -73,7 +75,8 @@ def status_lines(info: dict, now: float) -> list[str]:
     last = info["last_backup"]
     rpo = f" (target {info['rpo']:g} s{', EXCEEDED' if info['rpo_exceeded'] else ''})" \
         if info["rpo"] is not None else ""
-    lines = [f"dr: recovery point now: {info['exposed']:.0f} s of changes not backed up{rpo}; "
+    lines = [f"dr: recovery point now: {info['exposed']:.0f} s of changes not yet backed up "
+             f"and replicated{rpo}; "
              + (f"last backup {fmt(last)}" if last else "no backup yet")]
     d = info["last_drill"]
     if d is None:

@@ -27,7 +27,7 @@ def test_scheduled_backup_and_versions_kept_between_backups(make_settings, tmp_p
         "replication": {"copies": 2, "write_quorum": 1},
         "providers": {"a": table_of(a), "b": table_of(b)},
         "daemon": FAST_DAEMON, "metrics": {"port": 0},
-        "dr": {"rpo": "1h", "keep_versions_for": "1d",
+        "dr": {"rpo": "1s", "keep_versions_for": "1d",
                "backups": [table_of(vault) | {"name": "vault", "schedule": "1h"}]}})
     cat = Catalog(cfg.catalog_path())
     pa = open_provider(a)
@@ -55,7 +55,16 @@ def test_scheduled_backup_and_versions_kept_between_backups(make_settings, tmp_p
             enqueue(cat.work, Delete(provider=r.provider, key=r.key))
         cat.ns.remove_name(cat.ns.resolve("d").id, "y")
         cat.ns.delete(ino)
-    run_daemon_until(cfg, lambda c: c.work.pending_count() == 0)
+
+    def settled_and_alerted(c: Catalog, d) -> bool:
+        """The queue is empty and the RPO alert is up: changes older than 1 s are in no
+        backup."""
+        value = d.metrics.registry.get_sample_value("omnifs_dr_rpo_exceeded")
+        return c.work.pending_count() == 0 and value == 1
+
+    time.sleep(1.1)
+    _, daemon = run_daemon_until(cfg, settled_and_alerted)
+    assert daemon.metrics.registry.get_sample_value("omnifs_dr_recovery_point_seconds") > 1
     # one scheduled backup only: the next is an hour away
     assert state.recorded(cat, state.BACKUP_PREFIX)["vault"]["id"] == first["id"]
 
@@ -71,7 +80,7 @@ def test_scheduled_backup_and_versions_kept_between_backups(make_settings, tmp_p
     assert (tmp_path / "between/d/x").read_bytes() == v2
     later = overlay(manifest, kept, time.time())
     assert "/d/y" not in {e.path for e in later.entries}
-    point = state.recovery_point(cat, ["vault"], time.time())
+    point = state.recovery_point(cat, ["vault"], time.time(), copies=2)
     assert point["last_backup"] == first["at"] and point["exposed"] > 0
     target.provider.close()
     pa.close()
