@@ -50,12 +50,10 @@ class DrJobs:
             for spec in self.dr.backups:
                 if spec.schedule is not None and await self._due(spec):
                     await self._job("backup", self._backup, spec)
-            if self.dr.drill_schedule is not None:
-                now = time.time()
-                if self.dr.drill_schedule.next_after(self.last_drill, now) <= now:
-                    self.last_drill = now
-                    for spec in self.dr.backups:
-                        await self._job("drill", self._drill, spec)
+            if self.dr.drill_schedule is not None and await self._drill_due():
+                self.last_drill = time.time()
+                for spec in self.dr.backups:
+                    await self._job("drill", self._drill, spec)
             await self._job("recovery point", self._recovery_point)
 
     async def _due(self, spec) -> bool:
@@ -63,6 +61,18 @@ class DrJobs:
         last = records.get(spec.name, {}).get("at")
         now = time.time()
         return spec.schedule.next_after(last, now) <= now
+
+    async def _drill_due(self) -> bool:
+        """Due by ``drill_schedule`` (from the last drill this catalog records), once some
+        backup exists to drill."""
+        backups = await self.d.db(state.recorded, self.d.catalog, state.BACKUP_PREFIX)
+        if not backups:
+            return False
+        if self.last_drill is None:
+            drills = await self.d.db(state.recorded, self.d.catalog, state.DRILL_PREFIX)
+            self.last_drill = max((d.get("at", 0.0) for d in drills.values()), default=None)
+        now = time.time()
+        return self.dr.drill_schedule.next_after(self.last_drill, now) <= now
 
     async def _job(self, what: str, fn, *args) -> None:
         try:

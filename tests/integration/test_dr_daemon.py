@@ -27,7 +27,7 @@ def test_scheduled_backup_and_versions_kept_between_backups(make_settings, tmp_p
         "replication": {"copies": 2, "write_quorum": 1},
         "providers": {"a": table_of(a), "b": table_of(b)},
         "daemon": FAST_DAEMON, "metrics": {"port": 0},
-        "dr": {"rpo": "1s", "keep_versions_for": "1d",
+        "dr": {"rpo": "1s", "keep_versions_for": "1d", "drill_schedule": "1h",
                "backups": [table_of(vault) | {"name": "vault", "schedule": "1h"}]}})
     cat = Catalog(cfg.catalog_path())
     pa = open_provider(a)
@@ -37,10 +37,12 @@ def test_scheduled_backup_and_versions_kept_between_backups(make_settings, tmp_p
 
     def backed_up(c: Catalog) -> bool:
         return ("vault" in state.recorded(c, state.BACKUP_PREFIX)
+                and "vault" in state.recorded(c, state.DRILL_PREFIX)
                 and c.work.pending_count() == 0)
 
     run_daemon_until(cfg, backed_up)
     first = state.recorded(cat, state.BACKUP_PREFIX)["vault"]
+    assert state.recorded(cat, state.DRILL_PREFIX)["vault"]["ok"]  # drilled once backed up
     assert first["files"] in (1, 2)  # the schedule may start before the second file
 
     write_file(cat, pa, "d/x", v2, ["b"])  # b still holds v1: kept before it is overwritten
