@@ -13,7 +13,16 @@ The namespace is one ``file://`` store, its catalog built by ``omnifs
 import``; a change is an object rewritten and recorded as a new version
 (as the mount's publish does). Both tools run as subprocesses, with the
 same number of transfers (8). Not a timed test:
-``.venv/bin/python bench/dr.py [--small]``.
+``.venv/bin/python bench/dr.py [--small] [--no-restore]``.
+
+Reading the numbers (one run, 2 cores shared with other work and moto):
+(1) omnifs 7.9 s, rclone 7.4 s: 1.07. The backup itself takes 2.8 s (a
+catalog copy, the tree walked from it, the newest manifest read, 100 HEADs
+and uploads); the rest is starting Python and importing the SDKs. A
+first version that listed the target's 10,000 content objects took 1.57:
+moto's listing is slow. (2) 18.0 against 17.7 MB/s: 1.02; both are bound by
+moto serving the GETs. (3) 66 s for the 10,000 files of (1): ~6 ms per file,
+moto's cost of a GET.
 """
 
 from __future__ import annotations
