@@ -50,6 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     where.add_argument("--in-place", action="store_true",
                        help="restore through this namespace's running mount")
     p.add_argument("--dry-run", "-n", action="store_true", help="say what would be restored")
+    p.add_argument("--delete", action="store_true",
+                   help="also remove what is under PATH there but was not in the backup")
     p.add_argument("--target", "-t", metavar="NAME", help="which [[dr.backups]] (default: first)")
     p.set_defaults(func=cmd_restore)
 
@@ -231,7 +233,7 @@ def cmd_restore(args) -> int:
         progress = _Progress("restore")
         try:
             done = restore.restore(manifest, target, dest, path=path, dry_run=args.dry_run,
-                                   progress=progress,
+                                   progress=progress, delete=args.delete,
                                    unchanged=(lambda e, _w: unchanged.get(e.path) == e.sha256)
                                    if unchanged is not None else None)
         finally:
@@ -248,6 +250,7 @@ def cmd_restore(args) -> int:
           f"{human_bytes(int(done.throughput))}/s), {done.dirs} directories, {done.others} "
           f"other entries from backup {chosen.id} ({fmt(chosen.at)}) into {dest}"
           + (f"; {done.unchanged} files already as they were" if done.unchanged else "")
+          + (f"; {done.deleted} entries not in the backup removed" if done.deleted else "")
           + "; every file verified against its SHA-256")
     for p, why in sorted(done.failed.items()):
         print(f"omnifs: not restored: {p}: {why}", file=sys.stderr)

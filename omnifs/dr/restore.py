@@ -44,6 +44,8 @@ class Restored:
     others: int = 0
     #: files already holding the wanted content (in place), not rewritten
     unchanged: int = 0
+    #: entries removed by ``delete`` (not in the backup)
+    deleted: int = 0
     seconds: float = 0.0
     #: path -> one line: what failed (checksum, store)
     failed: dict[str, str] = field(default_factory=dict)
@@ -75,12 +77,14 @@ def restore(manifest: Manifest, target: Target, dest: Path, *, path: str = "/",
             dry_run: bool = False, workers: int = 8,
             unchanged: Callable[[Entry, Path], bool] | None = None,
             progress: Callable[[int, int], None] | None = None,
-            entries: list[Entry] | None = None) -> Restored:
+            entries: list[Entry] | None = None, delete: bool = False) -> Restored:
     """Restore ``path`` of ``manifest`` under ``dest``; failures are in ``Restored.failed``.
 
     ``unchanged(entry, where)`` True: the file there already holds that
     content and is left as it is (in place: no needless new version).
     ``entries`` restores those instead of ``path``'s (a drill's sample).
+    ``delete``: what is under ``path`` at ``dest`` but was not in the backup
+    goes (files a ransomware run left, files created after the point).
     """
     start = time.monotonic()
     chosen = entries if entries is not None else manifest.select(path)
@@ -139,6 +143,8 @@ def restore(manifest: Manifest, target: Target, dest: Path, *, path: str = "/",
                 _apply_meta(e, _at(dest, e.path))
         except OSError as err:
             out.failed[e.path] = _line(err)
+    if delete:
+        out.deleted = _delete_extra(chosen, dest, path, out.failed)
     for e in sorted(dirs, key=lambda d: d.path.count("/"), reverse=True):
         try:
             _apply_meta(e, _at(dest, e.path))
@@ -147,6 +153,29 @@ def restore(manifest: Manifest, target: Target, dest: Path, *, path: str = "/",
             out.failed[e.path] = _line(err)
     out.seconds = time.monotonic() - start
     return out
+
+
+def _delete_extra(chosen: list[Entry], dest: Path, path: str, failed: dict[str, str]) -> int:
+    """Remove what lies under ``path`` at ``dest`` but is no name of ``chosen``."""
+    keep = {n for e in chosen for n in (e.path, *e.links)}
+    top = _at(dest, path)
+    if not top.is_dir() or top.is_symlink():
+        return 0
+    gone = 0
+    for dirpath, dirnames, filenames in os.walk(top, topdown=True):
+        rel = os.path.relpath(dirpath, dest)
+        for name in [*dirnames, *filenames]:
+            p = f"/{name}" if rel == "." else f"/{rel}/{name}"
+            if p in keep:
+                continue
+            try:
+                _clear(Path(dirpath, name), keep_dir=False)
+                gone += 1
+            except OSError as err:
+                failed[p] = _line(err)
+            if name in dirnames:
+                dirnames.remove(name)
+    return gone
 
 
 def _line(err: BaseException) -> str:

@@ -121,13 +121,16 @@ def test_ransomware_rewrite_is_undone_in_place(make_mount, tmp_path):
         for name in names:
             p = Path(dirpath, name)
             p.write_bytes(b"ENCRYPTED" + os.urandom(64))
+    (m.mp / "docs/README-TO-DECRYPT.txt").write_bytes(b"pay up\n")
+    (m.mp / "docs/1/more").mkdir()
+    (m.mp / "docs/1/more/note").write_bytes(b"pay up\n")
     assert state(m.mp) != before
     cat = m.catalog()
     versions = cat.ns.resolve("docs/0/f0.txt").version
     cat.close()
-    out = omnifs("dr", "restore", "--at", "latest", "--path", "/docs", "--in-place",
+    out = omnifs("dr", "restore", "--at", "latest", "--path", "/docs", "--in-place", "--delete",
                  config=m.config).stdout
-    assert "restored 12 files" in out, out
+    assert "restored 12 files" in out and "2 entries not in the backup removed" in out, out
     assert state(m.mp) == before
     cat = m.catalog()
     assert cat.ns.resolve("docs/0/f0.txt").version > versions  # a new version: undoable
