@@ -135,12 +135,13 @@ def cmd_backup(args) -> int:
     from omnifs.mountfs.mount import open_stores
 
     cfg = _config(args)
+    specs = _specs(cfg, args.target, True)
     path = cfg.catalog_path()
     if not path.exists():
         raise InvalidInput(f"no catalog at {path}: nothing to back up")
     stores = open_stores(cfg)
     try:
-        for spec in _specs(cfg, args.target, True):
+        for spec in specs:
             target = state.open_target(spec)
             progress = _Progress(f"backup {spec.name}")
             try:
