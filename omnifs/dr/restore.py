@@ -27,6 +27,8 @@ from pathlib import Path
 
 from omnifs.catalog import portable
 from omnifs.errors import IntegrityError, OmnifsError
+from omnifs.layout import FileAttrs, object_meta
+from omnifs.providers import Provider
 
 from .manifest import Entry, Manifest
 from .target import CATALOG_SUFFIX, MANIFEST_SUFFIX, Target
@@ -151,6 +153,45 @@ def restore(manifest: Manifest, target: Target, dest: Path, *, path: str = "/",
             out.dirs += 1
         except OSError as err:
             out.failed[e.path] = _line(err)
+    out.seconds = time.monotonic() - start
+    return out
+
+
+def restore_to_store(manifest: Manifest, target: Target, store: Provider, prefix: str, *,
+                     path: str = "/", workers: int = 8) -> Restored:
+    """Restore ``path``'s files as objects under ``prefix`` of ``store`` (a fresh store), each
+    carrying its SHA-256, mtime, mode and owner as omnifs writes them, so ``omnifs import``
+    over that store rebuilds them. Every other name of a hard link becomes its own object;
+    directories, symlinks, special files and xattrs are not objects and are counted in
+    ``others`` (restore them with --to DIR, or the whole tree with ``omnifs dr catalog``)."""
+    start = time.monotonic()
+    chosen = manifest.select(path)
+    if not chosen:
+        raise OmnifsError(f"{path}: not in backup {manifest.id}")
+    out = Restored()
+    lock = threading.Lock()
+    jobs = [(e, name) for e in chosen if e.kind == "file" for name in (e.path, *e.links)]
+
+    def one(job: tuple[Entry, str]) -> None:
+        e, name = job
+        key = f"{prefix.strip('/')}/{name.lstrip('/')}".lstrip("/")
+        meta = object_meta(e.sha256, e.mtime_ns, FileAttrs(e.mode, e.uid, e.gid))
+        try:
+            with target.open_content(e.sha256 or "", e.size) as src:
+                info = store.write(key, src, e.size, meta)
+                src.check()
+            if info.size not in (0, e.size) and e.size:
+                raise IntegrityError(f"{store.name}:{key}: stored size differs")
+        except OmnifsError as err:
+            out.failed[name] = _line(err)
+            return
+        with lock:
+            out.files += 1
+            out.bytes += e.size
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        list(pool.map(one, jobs))
+    out.others = sum(1 for e in chosen if e.kind != "file")
     out.seconds = time.monotonic() - start
     return out
 

@@ -13,7 +13,7 @@ import os
 from omnifs.config import load_config
 from omnifs.dr import backup as dr_backup
 from omnifs.dr.target import Target
-from omnifs.providers import open_provider
+from omnifs.providers import ProviderSettings, open_provider
 from omnifs.providers.faulty import FaultyProvider
 from tests.chromium import images_loaded
 
@@ -128,6 +128,16 @@ def test_prune_keeps_the_right_backups_and_their_content(make_mount, tmp_path):
         omnifs("dr", "restore", "--at", bid, "--to", str(dest), config=m.config)
         assert (dest / "f").read_bytes() == data
     target.provider.close()
+    # into a fresh store: objects carrying what omnifs import needs
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    out = omnifs("dr", "restore", "--at", ids[2], "--path", "/f", "--to",
+                 f"file://{fresh}/restored", config=m.config).stdout
+    assert "restored 1 files" in out, out
+    store = open_provider(ProviderSettings(name="fresh", uri=f"file://{fresh}"))
+    assert store.read_bytes("restored/f") == contents[2]
+    assert store.head("restored/f").sha256 == hashlib.sha256(contents[2]).hexdigest()
+    store.close()
 
 
 def test_a_drill_passes_then_fails_loudly_on_a_corrupted_object(make_mount, tmp_path):
