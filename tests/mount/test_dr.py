@@ -18,6 +18,8 @@ from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from omnifs.cli import main
 
 from .conftest import Mounted
@@ -73,8 +75,10 @@ def backup(m: Mounted) -> str:
     return found.group(1)
 
 
-def test_point_in_time_restores_across_three_backups(make_mount, tmp_path):
-    m = make_mount()
+@pytest.mark.parametrize("kinds", [pytest.param(("file", "file"), id="file"),
+                                   pytest.param(("s3", "az"), id="s3-az")])
+def test_point_in_time_restores_across_three_backups(make_mount, tmp_path, kinds):
+    m = make_mount(kinds)
     add_dr(m, tmp_path / "vault")
     build_tree(m.mp)
     points = [(backup(m), state(m.mp))]
