@@ -209,12 +209,10 @@ def _backup(t: dict, where: str, base: Path,
             raise ConfigError(f"{where}: target {target!r} holds live replicas; give it a "
                               "separate prefix = \"backups\" (or use a store of its own: uri)")
         settings, root, shared = providers[target], f"{RESERVED_DR}{prefix}/", True
-        name = t.get("name", f"{target}-{prefix}")
+        name = _name(t.get("name", f"{target}-{prefix.replace('/', '-')}"), where)
     else:
         own = {k: v for k, v in t.items() if k not in _BACKUP_KEYS or k == "uri"}
-        name = t.get("name", "backup")
-        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
-            raise ConfigError(f"{where} name: {name!r}: letters, digits, '-', '_' and '.'")
+        name = _name(t.get("name", "backup"), where)
         from omnifs.config import absolute_file_uri
 
         if isinstance(uri, str):
@@ -226,8 +224,6 @@ def _backup(t: dict, where: str, base: Path,
                                   f"replicas; use target = \"{pname}\" with a prefix, or "
                                   "another bucket")
         root, shared = f"{prefix}/" if prefix else "", False
-    if not isinstance(name, str):
-        raise ConfigError(f"{where} name: expected a string")
     schedule = parse_schedule(t["schedule"], f"{where} schedule") if "schedule" in t else None
     retention = _retention(t, where)
     paths = t.get("paths", ["/"])
@@ -241,6 +237,12 @@ def _backup(t: dict, where: str, base: Path,
         key_file = Path(base / Path(key_file).expanduser())
     return BackupSpec(name, settings, root, schedule, retention,
                       tuple(normalize_path(p) for p in paths), key_file, shared)
+
+
+def _name(name: object, where: str) -> str:
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise ConfigError(f"{where} name: {name!r}: use letters, digits, '-', '_' and '.'")
+    return name
 
 
 def _retention(t: dict, where: str) -> Retention:
