@@ -184,6 +184,8 @@ def restore_to_store(manifest: Manifest, target: Target, store: Provider, prefix
                 raise IntegrityError(f"{store.name}:{key}: stored size differs")
         except OmnifsError as err:
             out.failed[name] = _line(err)
+            if isinstance(err, IntegrityError):
+                store.delete(key)  # never leave bytes that failed their checksum
             return
         with lock:
             out.files += 1
