@@ -90,13 +90,13 @@ def _from_backup(cat: Catalog, p: Provider, target: Target, ino: int, path: str)
     assert inode is not None and inode.sha256
     key = object_key(p, path)
     meta, sidecar = placed_meta(p, key, path, current_meta(cat, inode))
-    try:
-        with target.open_content(inode.sha256, inode.size) as src:
-            info = p.write(key, src, inode.size, meta)
+    with target.open_content(inode.sha256, inode.size) as src:
+        info = p.write(key, src, inode.size, meta)
+        try:
             src.check()
-    except IntegrityError:
-        p.delete(key)  # bytes that failed their checksum are nobody's copy
-        raise
+        except IntegrityError:
+            p.delete(key)  # written, then failed its checksum: nobody's copy
+            raise
     write_sidecar(p, key, sidecar)
     with cat.transaction():
         now = cat.ns.get(ino)

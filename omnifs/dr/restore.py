@@ -176,15 +176,17 @@ def restore_to_store(manifest: Manifest, target: Target, store: Provider, prefix
         e, name = job
         key = f"{prefix.strip('/')}/{name.lstrip('/')}".lstrip("/")
         meta = object_meta(e.sha256, e.mtime_ns, FileAttrs(e.mode, e.uid, e.gid))
+        written = False
         try:
             with target.open_content(e.sha256 or "", e.size) as src:
                 info = store.write(key, src, e.size, meta)
+                written = True
                 src.check()
             if info.size not in (0, e.size) and e.size:
                 raise IntegrityError(f"{store.name}:{key}: stored size differs")
         except OmnifsError as err:
             out.failed[name] = _line(err)
-            if isinstance(err, IntegrityError):
+            if written:
                 store.delete(key)  # never leave bytes that failed their checksum
             return
         with lock:
