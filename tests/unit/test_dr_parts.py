@@ -135,3 +135,36 @@ def test_points_in_time():
     assert pick(listed, 15).id == "a" and pick(listed, 20).id == "b"
     with pytest.raises(InvalidInput, match="no backup at or before"):
         pick(listed, 5)
+
+
+def test_manifest_selection_and_overlay_of_kept_versions():
+    from omnifs.dr.manifest import Entry, Manifest
+    from omnifs.dr.versions import KeptVersion, overlay
+
+    def f(path: str, sha: str, links=()) -> Entry:
+        return Entry(path, "file", 0o100644, 0, 0, 1, 1, 3, sha, links=list(links))
+
+    m = Manifest("id", 100.0, "vault", ["/"], "h", [
+        Entry("/", "dir", 0o40755, 0, 0, 1, 1), Entry("/a", "dir", 0o40755, 0, 0, 1, 1),
+        f("/a/x", "x1", links=["/b/x-link"]), f("/a/y", "y1"), f("/c", "c1")])
+    assert [e.path for e in m.select("/a")] == ["/a", "/a/x", "/a/y"]
+    assert m.select("/a")[1].links == []  # the link outside /a is not restored there
+    picked = m.select("/b")
+    assert [(e.path, e.sha256) for e in picked] == [("/b/x-link", "x1")]
+    assert m.encode() and Manifest.decode(m.encode(), "m").entries[2].links == ["/b/x-link"]
+
+    kept = [
+        # x: v2 made after the backup, replaced at 300
+        KeptVersion("/a/x", "x2", 5, 7, 0o600, 1, 1, 150.0, 300.0, 9e9, "overwritten"),
+        # y: deleted at 200
+        KeptVersion("/a/y", "y1", 3, 1, 0o644, 0, 0, 50.0, 200.0, 9e9, "deleted"),
+        # z: created after the backup, deleted at 250
+        KeptVersion("/a/z", "z1", 4, 2, 0o640, 0, 0, 120.0, 250.0, 9e9, "deleted"),
+    ]
+    at = {e.path: e for e in overlay(m, kept, 180.0).entries}
+    assert at["/a/x"].sha256 == "x2" and at["/a/x"].mode == 0o100600 and at["/a/x"].size == 5
+    assert at["/a/y"].sha256 == "y1" and at["/a/z"].sha256 == "z1"
+    at = {e.path: e for e in overlay(m, kept, 260.0).entries}
+    assert "/a/y" not in at and "/a/z" not in at and at["/a/x"].sha256 == "x2"
+    at = {e.path: e for e in overlay(m, kept, 110.0).entries}
+    assert at["/a/x"].sha256 == "x1" and "/a/z" not in at
