@@ -42,6 +42,7 @@ from omnifs.providers import OmnifsError, Provider, open_provider
 from omnifs.usage_log import Source, UsageLog, process_source
 from omnifs.work import KINDS
 
+from .dr import DrJobs
 from .health import HealthBoard, Prober
 from .metrics import Metrics
 from .settings import DaemonSettings, parse_daemon
@@ -51,16 +52,21 @@ from .workers import Executor, ThreadCatalogs, Workers, release_dead_claims
 log = logging.getLogger("omnifs.daemon")
 
 
-def default_executor(cache: BlockCache | None, metrics: Metrics) -> Executor:
+def default_executor(cache: BlockCache | None, metrics: Metrics,
+                     config: Config | None = None) -> Executor:
     """The executor of one work item (omnifs/replication.py).
 
     With the local block cache: files written through a mount on this host
     are copied from there, not downloaded from their first store again.
+    With ``[dr] keep_versions_for``, versions about to be deleted or
+    overwritten go to the backup target first (omnifs/dr/versions.py).
     """
     from omnifs import replication
+    from omnifs.dr.versions import keeper_for
 
     return functools.partial(replication.execute, cache=cache,
-                             on_copy=lambda c: metrics.copies.labels(c.source).inc())
+                             on_copy=lambda c: metrics.copies.labels(c.source).inc(),
+                             keep=keeper_for(config.dr) if config is not None else None)
 
 
 class Daemon:
@@ -76,7 +82,7 @@ class Daemon:
         self.thread_catalogs = ThreadCatalogs(self.catalog_path)
         self.metrics = Metrics()
         self.cache = open_cache(config) if executor is None else None
-        self.executor = executor or default_executor(self.cache, self.metrics)
+        self.executor = executor or default_executor(self.cache, self.metrics, config)
         self.clock = clock
         #: the store requests this process makes, recorded in the catalog (cat.usage)
         self.usage = UsageLog(self.catalog_path, usage_source or process_source())
@@ -151,6 +157,7 @@ class Daemon:
                 nursery.start_soon(self._reconcile_loop)
                 nursery.start_soon(self._snapshot_loop)
                 nursery.start_soon(self._cost_loop)
+                nursery.start_soon(DrJobs(self).run)  # [[dr.backups]] schedules, RPO
                 watchdog = notify.watchdog_interval()
                 if watchdog:
                     nursery.start_soon(self._watchdog, watchdog)

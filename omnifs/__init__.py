@@ -4,7 +4,7 @@ This package is the core the mount, the daemon and the CLI share; it imports
 ``omnifs.providers`` and ``omnifs.policy`` only (docs/architecture.md).
 
 Subpackages: :mod:`.catalog` (the one catalog API), :mod:`.cli` (the
-``omnifs`` command). The modules:
+``omnifs`` command), :mod:`.dr` (disaster recovery: backups, restores, drills). The modules:
 
 * configuration and layout: ``config`` (omnifs.toml, checked), ``layout``
   (object keys and metadata in every store), ``targets`` (what a user typed

@@ -24,6 +24,7 @@ from omnifs.providers import InvalidInput, ProviderSettings, parse_uri
 from omnifs.providers.diskspace import DEFAULT_FREE_SPACE_RATIO
 from omnifs.providers.registry import provider_options
 
+from .dr.config import DrConfig, parse_dr
 from .errors import ConfigError
 from .prices import PriceOverride, parse_price_overrides
 
@@ -104,6 +105,8 @@ class Config:
     access_stats: bool = True
     #: [cost] access_stats_interval: seconds between flushes of those counts to the catalog
     access_stats_interval: float = 10.0
+    #: [dr] and [[dr.backups]]: backups, restores, drills (omnifs/dr/config.py)
+    dr: DrConfig = field(default_factory=lambda: DrConfig())
 
     def catalog_path(self) -> Path:
         """The SQLite file behind ``catalog_url``."""
@@ -125,6 +128,7 @@ _SECTIONS = {
     "metrics": {"port": int},
     "prices": dict,
     "cost": dict,
+    "dr": dict,
 }
 
 
@@ -307,6 +311,7 @@ def parse_config(data: dict, source: str = "config", base: Path | None = None) -
     if "copies" not in rep and cfg.providers:
         cfg.copies = min(cfg.copies, len(cfg.providers))
         cfg.write_quorum = min(cfg.write_quorum, cfg.copies)
+    cfg.dr = parse_dr(data.get("dr", {}), source, base, cfg.providers)
     if cfg.copies > len(cfg.providers) and cfg.providers:
         raise ConfigError(f"{source}: [replication] copies = {cfg.copies} but only "
                           f"{len(cfg.providers)} provider(s) are configured")
@@ -363,6 +368,13 @@ def _place(settings: ProviderSettings) -> tuple[tuple, tuple[str, ...]]:
         endpoint = _endpoint(settings.endpoint) if settings.endpoint else f"default {loc.scheme}"
         service = (family, endpoint)
     return (*service, loc.bucket), tuple(p for p in loc.path.split("/") if p)
+
+
+def same_place(a: ProviderSettings, b: ProviderSettings) -> bool:
+    """The two stores' objects overlap (one's place is the other's or nested in it)."""
+    service, parts = _place(a)
+    other_service, other_parts = _place(b)
+    return service == other_service and _nested(parts, other_parts)
 
 
 def _endpoint(url: str) -> str:

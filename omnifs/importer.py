@@ -129,18 +129,24 @@ Listings = dict[str, dict[str, ObjectInfo]]
 
 def import_stores(catalog: Catalog, providers: dict[str, Provider], config: Config,
                   progress: Callable[[str], None] | None = None, *, snapshots: bool = True,
-                  batch: int = BATCH) -> ImportResult:
-    """Restore the newest snapshot (into an empty catalog), then settle with the stores."""
+                  batch: int = BATCH, restored_at: float | None = None) -> ImportResult:
+    """Restore the newest snapshot (into an empty catalog), then settle with the stores.
+
+    ``restored_at``: the catalog already holds a copy taken then (a backup's,
+    omnifs/dr/): no snapshot is restored, that copy is settled instead.
+    """
     result = ImportResult()
     snap = None
-    if snapshots and catalog.is_empty():
+    since = restored_at
+    if snapshots and since is None and catalog.is_empty():
         snap, result.refused = restore_newest(catalog, providers, progress=progress)
         if snap is not None:
             result.snapshot = f"{snap.provider}:{snap.key}"
+            since = snap.at
     run = _Import(catalog, providers, config, result, progress, batch)
     run.list_stores()
-    if snap is not None:
-        run.settle_known(since=snap.at - CLOCK_SLACK)
+    if since is not None:
+        run.settle_known(since=since - CLOCK_SLACK)
     run.add_unknown()
     catalog.set_meta("imported", str(time.time()))
     return result

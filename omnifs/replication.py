@@ -246,9 +246,14 @@ def copy_from_cache(cache: BlockCache, sha: str, size: int, dst: Provider, dst_k
     return Copied(out.etag if out is not None else None, size, False, from_cache=True)
 
 
+#: called with (provider, key, reason) before an object holding a version is deleted
+#: ("deleted") or overwritten by a newer one ("overwritten"): [dr] keep_versions_for
+Keep = Callable[[Provider, str, str], None]
+
+
 def execute(cat: Catalog, providers: dict[str, Provider], item: WorkItem, *,
             cache: BlockCache | None = None,
-            on_copy: Callable[[Copied], None] | None = None) -> int:
+            on_copy: Callable[[Copied], None] | None = None, keep: Keep | None = None) -> int:
     """Run one item; the bytes it copied. Raises Retry or an OmnifsError to have it retried.
 
     The byte count is what a replicate actually moved: 0 for an item that
@@ -256,17 +261,18 @@ def execute(cat: Catalog, providers: dict[str, Provider], item: WorkItem, *,
     not queue entries. With ``cache``, a replicate takes the bytes from the
     local block cache when it holds the whole version (:func:`copy_from_cache`).
     ``on_copy`` hears of every replica made (metrics: where its bytes came from).
+    ``keep`` is called before a version's object is deleted or overwritten.
     """
     work = from_item(item)
     if isinstance(work, Replicate):
-        return _replicate(cat, providers, work, cache, on_copy)
+        return _replicate(cat, providers, work, cache, on_copy, keep)
     if isinstance(work, (TierChange, DropCopy)):  # omnifs cost apply's moves
         from .costing.moves import run_move
 
         run_move(cat, providers, work)
         return 0
     if isinstance(work, Delete):
-        _delete(cat, providers, work.provider, work.key)
+        _delete(cat, providers, work.provider, work.key, keep)
     elif isinstance(work, Move):
         _move(cat, providers, work)
     else:
@@ -274,9 +280,12 @@ def execute(cat: Catalog, providers: dict[str, Provider], item: WorkItem, *,
     return 0
 
 
-def _delete(cat: Catalog, providers: dict[str, Provider], provider: str, key: str) -> None:
+def _delete(cat: Catalog, providers: dict[str, Provider], provider: str, key: str,
+            keep: Keep | None = None) -> None:
     if provider not in providers or cat.replicas.holders(provider, key):
         return
+    if keep is not None:
+        keep(providers[provider], key, "deleted")
     delete_object(providers[provider], key)
 
 
@@ -327,7 +336,7 @@ def _move(cat: Catalog, providers: dict[str, Provider], work: Move) -> None:
 
 def _replicate(cat: Catalog, providers: dict[str, Provider], work: Replicate,
                cache: BlockCache | None = None,
-               on_copy: Callable[[Copied], None] | None = None) -> int:
+               on_copy: Callable[[Copied], None] | None = None, keep: Keep | None = None) -> int:
     ino, target = work.inode, work.provider
     inode = cat.ns.get(ino)
     if (inode is None or inode.kind != "file" or target not in providers
@@ -349,6 +358,9 @@ def _replicate(cat: Catalog, providers: dict[str, Provider], work: Replicate,
     if not sources and in_cache is None:
         raise Retry(f"{path}: no synced replica to copy from yet")
     free_key(cat, providers, target, key, ino)
+    if (keep is not None and existing is not None and existing.key == key
+            and existing.version < inode.version and existing.state == "stale"):
+        keep(providers[target], key, "overwritten")
     with cat.transaction():
         if cat.ns.get(ino) is None:
             return 0  # removed meanwhile: nothing to copy
@@ -451,7 +463,8 @@ def _item_path(cat: Catalog, item: WorkItem) -> str | None:
 
 def drain(cat: Catalog, providers: dict[str, Provider], *, path: str | None = None,
           progress: Callable[[int, int, WorkItem], None] | None = None,
-          max_rounds: int = 3, cache: BlockCache | None = None) -> DrainResult:
+          max_rounds: int = 3, cache: BlockCache | None = None,
+          keep: Keep | None = None) -> DrainResult:
     """Run every ready item (under ``path`` when given) now, in queue order.
 
     Items that must wait (no source yet) are retried up to ``max_rounds``
@@ -478,7 +491,7 @@ def drain(cat: Catalog, providers: dict[str, Provider], *, path: str | None = No
         retry_later = 0
         for n, item in enumerate(items, 1):
             try:
-                execute(cat, providers, item, cache=cache)
+                execute(cat, providers, item, cache=cache, keep=keep)
             except Retry as e:
                 retry_later += 1
                 cat.work.fail(item.id, str(e), retry_in=0 if _round + 1 < max_rounds else 30)

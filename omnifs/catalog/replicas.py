@@ -163,6 +163,27 @@ class Replicas:
                          "time) VALUES (?, ?, ?, ?, ?, ?)",
                          (ino, version, sha256, size, mtime_ns, time.time()))
 
+    def oldest_change_since(self, since: float) -> float | None:
+        """Epoch seconds of the oldest change after ``since``: a content version made, or an
+        entry's ctime (created, renamed, chmod...); None when nothing changed since
+        (disaster recovery's recovery point, omnifs/dr/state.py)."""
+        since_ns = int(since * 1e9)
+        v = self._db.execute("SELECT min(time) FROM versions WHERE time > ?",
+                             (since,)).fetchone()[0]
+        c = self._db.execute("SELECT min(ctime_ns) FROM inodes WHERE ctime_ns > ?",
+                             (since_ns,)).fetchone()[0]
+        found = [t for t in (v, c / 1e9 if c is not None else None) if t is not None]
+        return min(found) if found else None
+
+    def oldest_short_version(self, copies: int) -> float | None:
+        """Epoch seconds the oldest current version on fewer than ``copies`` synced replicas
+        was made (files being written, staged, included); None when every file has them."""
+        return self._db.execute(
+            "SELECT min(v.time) FROM inodes i JOIN versions v ON v.inode = i.id AND "
+            "v.version = i.version WHERE i.kind = 'file' AND i.parent IS NOT NULL AND "
+            "(SELECT count(*) FROM replicas r WHERE r.inode = i.id AND r.state = 'synced' "
+            "AND r.version = i.version) < ?", (copies,)).fetchone()[0]
+
     def versions(self, ino: int) -> list[tuple[int, str | None, int, int, float]]:
         return self._db.execute("SELECT version, sha256, size, mtime_ns, time FROM versions "
                                 "WHERE inode = ? ORDER BY version", (ino,)).fetchall()

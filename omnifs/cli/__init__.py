@@ -11,7 +11,9 @@ group of subcommands:
 * ``catalog``: ``snapshot``, ``dump``, ``load`` (the catalog to the stores, or JSON);
 * ``cache``: ``cache stats``, ``cache clear`` (the local block cache);
 * ``compat``: ``compat`` (what each store offers, declared or probed);
-* ``daemon``: ``daemon``, ``status`` (the background daemon and what it sees).
+* ``daemon``: ``daemon``, ``status`` (the background daemon and what it sees);
+* ``dr``: ``dr backup``, ``list``, ``restore``, ``prune``, ``drill``, ``failover``,
+  ``failback``, ``catalog``, ``keygen`` (disaster recovery, omnifs/dr/).
 
 Each such module has ``register(subparsers)`` adding its
 subcommands, each with ``set_defaults(func=handler)``; ``handler(args)``

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..catalog import Catalog
 from ..config import load_config
+from ..dr import state as dr_state
 from ..private import tighten_owned
 from ..processes import DAEMON_KEY, recorded_alive
 from ..scrub import last_scrubs
@@ -87,6 +88,7 @@ def gather(config) -> dict:
         owner = c.get_meta(DAEMON_KEY)
         scrubs = last_scrubs(c)
         snap = last_taken(c)
+        dr = dr_state.status(c, config.dr, time.time(), config.copies)
     finally:
         catalog.close()
     now = time.time()
@@ -108,6 +110,7 @@ def gather(config) -> dict:
     from omnifs.mountfs.replicas import mount_read_stats
 
     return {
+        "dr": dr,
         "daemon": "running" if recorded_alive(owner, bool(fresh)) else "not running",
         "providers": ordered,
         "queue": queue,
@@ -213,4 +216,6 @@ def cmd_status(args) -> int:
                   f"{r['throughput_mib_s'] or 0:.1f} MiB/s over "
                   f"{plural(r['requests'], 'request')}, {plural(r['errors'], 'error')}, "
                   f"{r['hedges']} hedged")
+    if info["dr"] is not None:
+        print("\n".join(dr_state.status_lines(info["dr"], time.time())))
     return 0

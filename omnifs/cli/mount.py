@@ -357,10 +357,12 @@ def _print_tree(directory: str, tree: list[tuple[str, str]]) -> int:
 def cmd_replicate(args) -> int:
     from omnifs.cached_content import open_cache
     from omnifs.catalog import Catalog
+    from omnifs.dr.versions import keeper_for
     from omnifs.mountfs.mount import open_stores
     from omnifs.replication import drain
 
     cfg = _config(args)
+    keep = keeper_for(cfg.dr)  # [dr] keep_versions_for: before any store is touched
     cat = Catalog(cfg.catalog_path(), create=False)  # no catalog: nothing was ever queued
     stores = open_stores(cfg)
     cache = open_cache(cfg)
@@ -371,7 +373,8 @@ def cmd_replicate(args) -> int:
             print(f"\romnifs: {n}/{total} {item.kind:<9}", end="", file=sys.stderr, flush=True)
 
     try:
-        res = drain(cat, stores.by_name, path=args.path, progress=progress, cache=cache)
+        res = drain(cat, stores.by_name, path=args.path, progress=progress, cache=cache,
+                    keep=keep)
         left = cat.work.pending_count()
     finally:
         if cache is not None:
