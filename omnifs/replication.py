@@ -477,14 +477,14 @@ def drain(cat: Catalog, providers: dict[str, Provider], *, path: str | None = No
     for _round in range(max_rounds):
         items = cat.work.claim(me, kinds=KINDS, limit=1_000_000, lease=3600)
         if prefix:
-            keep = []
+            under = []
             for it in items:
                 p = _item_path(cat, it)
                 if p is not None and (p == prefix or p.startswith(prefix + "/")):
-                    keep.append(it)
+                    under.append(it)
                 else:
                     cat.work.release_claims_of(it.id)
-            items = keep
+            items = under
         if not items:
             break
         total = len(items)

@@ -63,8 +63,8 @@ def run_drill(cfg, spec: BackupSpec, *, at: str = "latest", sample: float = 100.
     start = time.monotonic()
     target = state.open_target(spec)
     own = scratch is None
-    where = Path(tempfile.mkdtemp(prefix=".dr-drill-", dir=cfg.cache_dir.parent)) if own \
-        else scratch
+    where = scratch if scratch is not None else Path(
+        tempfile.mkdtemp(prefix=".dr-drill-", dir=cfg.cache_dir.parent))
     outcome = DrillOutcome(False, "", rto_target=cfg.dr.rto)
     try:
         chosen = pick(target.backups(), parse_time(at))

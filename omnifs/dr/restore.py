@@ -316,11 +316,11 @@ def _apply_meta(e: Entry, where: Path) -> None:
     if not link:
         want = dict(e.xattr_items())
         try:
-            for name in os.listxattr(where):
+            for have in os.listxattr(where):
                 # user.omnifs.*: the mount's own view (replica states), not the file's
-                if name.startswith("user.") and not name.startswith(OWN_XATTRS) \
-                        and name.encode() not in want:
-                    os.removexattr(where, name)
+                if have.startswith("user.") and not have.startswith(OWN_XATTRS) \
+                        and have.encode() not in want:
+                    os.removexattr(where, have)
             for name, value in want.items():
                 if _get_xattr(where, name) != value:
                     os.setxattr(where, name, value)

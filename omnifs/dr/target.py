@@ -136,10 +136,12 @@ class Target:
         """
         key = self.data_key(sha)
         hashing = Hashing(src)
-        body, stored = hashing, size
+        body: Hashing | crypto.Encrypting = hashing
+        stored = size
         meta = {META_SHA256: sha}
         if self.key is not None:
-            body, stored = crypto.Encrypting(hashing, size, self.key), crypto.sealed_size(size)
+            body = crypto.Encrypting(hashing, size, self.key)
+            stored = crypto.sealed_size(size)
             meta = {META_ENCRYPTED: "aes-256-gcm"}
         self.provider.write(key, body, stored, meta, "application/octet-stream")
         try:
