@@ -4,8 +4,10 @@ Rows are matched by scenario (name and digest: a quick run is never compared
 with a full one), network profile, provider, size and concurrency. Each side
 may hold several samples of a row: the repeats of one run (``--repeat``) and
 every run of a history directory. The noise of a row is the larger relative
-spread ((max - min) / median) of its two sides; a metric regresses when its
-median got worse by more than both the threshold and that spread. With one
+spread ((max - min) / baseline median) of its two sides. A metric regresses when
+its median got worse by more than both the threshold and that noise, and the
+two sides' ranges do not overlap (every current sample is worse than every
+baseline sample). With one
 sample a side the spread is unknown (0) and the threshold alone decides: run
 with ``--repeat`` to let noise be told from change.
 
@@ -60,11 +62,8 @@ def _samples(runs: list[dict[str, Any]]) -> dict[Key, list[dict[str, Any]]]:
 
 
 def spread(values: list[float]) -> float:
-    """(max - min) / median; 0 for fewer than two values or a zero median."""
-    if len(values) < 2:
-        return 0.0
-    mid = statistics.median(values)
-    return (max(values) - min(values)) / mid if mid else 0.0
+    """max - min; 0 for one value."""
+    return max(values) - min(values)
 
 
 @dataclass
@@ -124,10 +123,11 @@ def judge(base: list[float], cur: list[float], higher_better: bool,
     if b == 0:
         return 0.0, 0.0, "same"
     change = (c - b) / b if higher_better else (b - c) / b
-    noise = max(spread(base), spread(cur))
+    noise = max(spread(base), spread(cur)) / b
     if abs(change) <= threshold:
         return change, noise, "same"
-    if abs(change) <= noise:
+    apart = min(cur) > max(base) or max(cur) < min(base)
+    if abs(change) <= noise or not apart:
         return change, noise, "noise"
     return change, noise, "regression" if change < 0 else "improvement"
 

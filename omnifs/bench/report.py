@@ -1,0 +1,129 @@
+"""Bench results as a report of the shared model (omnifs.report): md, html or json.
+
+One section per run (scenario): its figures per provider and cell (medians
+over repeats), a latency CDF, throughput per object size and per concurrency
+(when the scenario has more than one of them) and a provider comparison.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+from typing import Any
+
+from omnifs.report import Chart, Column, Field, Paragraph, Report, Section, Series, Summary, Table
+from omnifs.units import human_bytes
+
+#: most lines a CDF chart draws
+CDF_SERIES = 8
+
+_COLUMNS = (Column("provider"), Column("size", "bytes"), Column("concurrency", "count"),
+            Column("runs", "count"), Column("ops/s", "count"), Column("throughput", "bytes/s"),
+            Column("p50 ms", "count"), Column("p95 ms", "count"), Column("p99 ms", "count"),
+            Column("max ms", "count"), Column("errors", "count"), Column("client CPU", "seconds"),
+            Column("peak RSS", "bytes"))
+
+
+def _cells(run: dict[str, Any]) -> dict[tuple[str, int, int], list[dict[str, Any]]]:
+    out: dict[tuple[str, int, int], list[dict[str, Any]]] = {}
+    for r in run["results"]:
+        out.setdefault((r["provider"], r["size"], r["concurrency"]), []).append(r)
+    return out
+
+
+def _median(rows: list[dict[str, Any]], get: Callable[[dict[str, Any]], float]) -> float:
+    return statistics.median(get(r) for r in rows)
+
+
+def _table(cells: dict[tuple[str, int, int], list[dict[str, Any]]]) -> Table:
+    rows = []
+    for (provider, size, conc), rs in cells.items():
+        ms = [round(_median(rs, lambda r, q=q: r["latency"][q]) * 1000, 3)
+              for q in ("p50", "p95", "p99", "max")]
+        rows.append((provider, size, conc, len(rs),
+                     round(_median(rs, lambda r: r["ops_per_s"]), 1),
+                     round(_median(rs, lambda r: r["mb_per_s"]) * 1e6),
+                     *ms, sum(r["errors"] for r in rs),
+                     round(_median(rs, lambda r: r["cpu_seconds"]), 3),
+                     max(r["peak_rss"] for r in rs)))
+    return Table(_COLUMNS, tuple(rows), title="Figures per provider and cell (medians of runs)")
+
+
+def _cell_label(provider: str, size: int, conc: int) -> str:
+    return f"{provider} {human_bytes(size)} c={conc}"
+
+
+def _charts(cells: dict[tuple[str, int, int], list[dict[str, Any]]]) -> list[Chart]:
+    charts = []
+    n = len(cells[next(iter(cells))][0]["cdf"])
+    cdf = [Series(_cell_label(*key), tuple((round(rs[0]["cdf"][i] * 1000, 3), 100 * i / (n - 1))
+                                           for i in range(0, n, 2)))
+           for key, rs in list(cells.items())[:CDF_SERIES]]
+    charts.append(Chart("line", "Latency CDF", "latency (ms)", "operations at or below",
+                        tuple(cdf), y_unit="percent"))
+    providers = list(dict.fromkeys(k[0] for k in cells))
+    sizes = sorted({k[1] for k in cells})
+    concs = sorted({k[2] for k in cells})
+    if len(sizes) > 1:
+        top = concs[-1]
+        charts.append(Chart("line", f"Throughput per object size (concurrency {top})",
+                            "object size", "throughput", tuple(
+                                Series(p, tuple((s, _median(cells[p, s, top],
+                                                            lambda r: r["mb_per_s"] * 1e6))
+                                                for s in sizes if (p, s, top) in cells))
+                                for p in providers), y_unit="bytes/s", x_unit="bytes"))
+    if len(concs) > 1:
+        small = sizes[0]
+        charts.append(Chart("line", f"Operations per second per concurrency "
+                                    f"({human_bytes(small)})", "concurrency", "ops/s", tuple(
+                                        Series(p, tuple((c, _median(cells[p, small, c],
+                                                                    lambda r: r["ops_per_s"]))
+                                                        for c in concs if (p, small, c) in cells))
+                                        for p in providers), y_unit="count"))
+    bars = tuple(Series(f"{human_bytes(s)} c={c}",
+                        tuple((p, _median(cells[p, s, c], lambda r: r["ops_per_s"]))
+                              for p in providers if (p, s, c) in cells))
+                 for s in sizes for c in concs)
+    charts.append(Chart("bar", "Provider comparison: operations per second", "provider",
+                        "ops/s", bars, y_unit="count"))
+    return charts
+
+
+def _section(run: dict[str, Any]) -> Section:
+    sc = run["scenario"]
+    profile = run.get("profile")
+    blocks: list = [Paragraph(sc.get("description") or sc["name"])]
+    blocks.append(Summary((
+        Field("scenario", f"{sc['name']} ({sc['digest']}){' --quick' if run['quick'] else ''}"),
+        Field("started", run["started"], "time"),
+        Field("took", run["finished"] - run["started"], "seconds"),
+        Field("network profile", profile["name"] if profile else "none (direct)"),
+        Field("repeats", run["repeats"], "count"))))
+    cells = _cells(run)
+    if not cells:
+        blocks.append(Paragraph("This run has no results.", note=True))
+        return Section(sc["name"], tuple(blocks))
+    blocks.append(_table(cells))
+    errors = [s for r in run["results"] for s in r.get("error_samples", [])]
+    if errors:
+        blocks.append(Paragraph("First errors: " + "; ".join(errors[:5]), note=True))
+    blocks.extend(_charts(cells))
+    return Section(sc["name"], tuple(blocks))
+
+
+def bench_report(runs: list[dict[str, Any]]) -> Report:
+    env = runs[-1]["environment"]
+    versions = ", ".join(f"{k} {v}" for k, v in env["versions"].items() if v)
+    environment = Section("Environment", (Summary((
+        Field("CPU", f"{env['cpu'] or 'unknown'} ({env['cpus']} cores)"),
+        Field("kernel", env["kernel"]), Field("platform", env["platform"]),
+        Field("versions", versions),
+        Field("config hash", env["config_hash"] or "no config file"))),))
+    providers = list(dict.fromkeys(p["name"] for run in runs for p in run["providers"]))
+    return Report(
+        title="omnifs bench", kind="bench",
+        subtitle=f"{len(runs)} run{'s' if len(runs) != 1 else ''} on "
+                 f"{', '.join(providers)}",
+        meta=tuple(f"{r['scenario']['name']}: run {r['run_id'][:12]} "
+                   f"({r['started_utc']})" for r in runs),
+        sections=(*(_section(r) for r in runs), environment))
