@@ -38,7 +38,7 @@ def _median(rows: list[dict[str, Any]], get: Callable[[dict[str, Any]], float]) 
 def _table(cells: dict[tuple[str, int, int], list[dict[str, Any]]]) -> Table:
     rows = []
     for (provider, size, conc), rs in cells.items():
-        ms = [round(_median(rs, lambda r, q=q: r["latency"][q]) * 1000, 3)
+        ms = [round(statistics.median(r["latency"][q] for r in rs) * 1000, 3)
               for q in ("p50", "p95", "p99", "max")]
         rows.append((provider, size, conc, len(rs),
                      round(_median(rs, lambda r: r["ops_per_s"]), 1),

@@ -105,7 +105,8 @@ def environment(config_path: Path | None) -> dict[str, Any]:
                 break
     except OSError:
         pass
-    versions = {"omnifs": __version__, "python": sys.version.split()[0]}
+    versions: dict[str, str | None] = {"omnifs": __version__,
+                                       "python": sys.version.split()[0]}
     for name in _SDKS:
         try:
             versions[name] = metadata.version(name)

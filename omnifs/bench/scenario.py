@@ -225,7 +225,7 @@ def _check_consistent(s: Scenario, where: str, prefix: str) -> None:
     if s.mix.get("multipart") and min(s.sizes) < MULTIPART_MIN:
         raise _fail(where, f"{prefix}sizes", "multipart needs sizes of at least 16MiB (the "
                                              "providers' multipart threshold)")
-    if s.kind == "mount" and s.workload in ("ls-l", "untar") and s.files < 1:
+    if s.kind == "mount" and s.files < 1:
         raise _fail(where, f"{prefix}files", f"a {s.workload} scenario needs files >= 1")
 
 

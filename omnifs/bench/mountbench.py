@@ -1,0 +1,248 @@
+"""Mount scenarios: the same workload through a real FUSE mount over each provider.
+
+Per provider and cell: the files are written straight to the store under a
+fresh prefix (not timed), a private config (catalog, cache, one copy) names
+that prefix and ``omnifs mount`` mounts it (a new catalog is filled from what
+the store holds); the workload runs through the mount point, then it is
+unmounted and the prefix deleted. The cache starts empty, so reads come from
+the store. Workloads (``workload``):
+
+* ``seq-read``: each operation reads one whole file in 1 MiB reads;
+* ``random-read``: each operation is one 4 KiB ``pread`` at a seeded offset;
+* ``ls-l``: each operation is one ``ls -l`` of the directory of ``files`` files;
+* ``untar``: each operation is one ``tar -x`` of ``files`` files of ``size`` bytes
+  into a fresh directory of the mount (every close waits for its upload).
+
+Client CPU and peak RSS are the mount process's (its CPU time and VmHWM) plus
+this process's CPU. Network profiles do not apply: the mount is another process.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import random
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from omnifs.errors import OmnifsError
+
+from .payload import Payload
+from .results import Row
+from .runner import HELPERS, Sample, Subject, clean, summarize
+from .scenario import Scenario
+
+_SETTINGS_KEYS = ("endpoint", "region", "access_key", "secret_key", "connection_string",
+                  "account_url", "credentials_file", "timeout")
+READ_SIZE = 4096
+
+
+def _toml(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return json.dumps(str(value))
+
+
+def _config(work: Path, subject: Subject, prefix: str) -> Path:
+    s = subject.store.settings
+    uri = s.uri + ("" if s.uri.endswith("/") else "/") + (subject.root + prefix).strip("/")
+    lines = [f"[catalog]\nurl = {_toml(f'sqlite:///{work}/catalog.db')}",
+             f"[cache]\ndir = {_toml(work / 'cache')}\nsize = \"1GiB\"",
+             "[replication]\ncopies = 1\nwrite_quorum = 1",
+             f"[providers.bench]\nuri = {_toml(uri)}"]
+    for key in _SETTINGS_KEYS:
+        value = getattr(s, key)
+        if value is not None:
+            lines.append(f"{key} = {_toml(value)}")
+    lines += [f"{k} = {_toml(v)}" for k, v in s.extra.items()]
+    cfg = work / "omnifs.toml"
+    cfg.write_text("\n".join(lines) + "\n")
+    cfg.chmod(0o600)
+    return cfg
+
+
+def _omnifs(cfg: Path, *args: str) -> str:
+    proc = subprocess.run([sys.executable, "-m", "omnifs", "--config", str(cfg), *args],
+                          capture_output=True, text=True, timeout=600, check=False)
+    if proc.returncode != 0:
+        last = ((proc.stderr or proc.stdout).strip().splitlines() or ["no output"])[-1]
+        raise OmnifsError(f"omnifs {args[0]} for the mount scenario failed: {last}")
+    return proc.stdout + proc.stderr
+
+
+def _proc_cpu(pid: int | None) -> float:
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def _proc_hwm(pid: int | None) -> int:
+    if pid is None:
+        return 0
+    try:
+        m = re.search(r"VmHWM:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
+        return int(m.group(1)) * 1024 if m else 0
+    except OSError:
+        return 0
+
+
+def _files(s: Scenario, size: int) -> list[str]:
+    return [f"d/f{i:06d}" for i in range(s.files)]
+
+
+def _tarball(s: Scenario, size: int, work: Path) -> Path:
+    rng = random.Random(s.seed)
+    path = work / "tree.tar"
+    with tarfile.open(path, "w") as tar:
+        for i in range(s.files):
+            info = tarfile.TarInfo(f"t/d{i // 100:03d}/f{i:06d}")
+            info.size, info.mtime = size, 1_700_000_000
+            tar.addfile(info, io.BytesIO(rng.randbytes(size)))
+    return path
+
+
+def _ops(s: Scenario, size: int, mp: Path, work: Path) -> Callable[[int], tuple[str, int]]:
+    """The workload's operation number ``n``: (kind, bytes moved)."""
+    names = _files(s, size)
+    rng = random.Random(s.seed)
+    if s.workload == "seq-read":
+        def seq(n: int) -> tuple[str, int]:
+            total = 0
+            with open(mp / names[n % len(names)], "rb", buffering=0) as f:
+                while chunk := f.read(1024 * 1024):
+                    total += len(chunk)
+            return "read", total
+        return seq
+    if s.workload == "random-read":
+        offsets = [(names[rng.randrange(len(names))], rng.randrange(max(size - READ_SIZE, 1)))
+                   for _ in range(4096)]
+
+        def rand(n: int) -> tuple[str, int]:
+            name, offset = offsets[n % len(offsets)]
+            fd = os.open(mp / name, os.O_RDONLY)
+            try:
+                return "pread", len(os.pread(fd, READ_SIZE, offset))
+            finally:
+                os.close(fd)
+        return rand
+    if s.workload == "ls-l":
+        def ls(n: int) -> tuple[str, int]:
+            subprocess.run(["ls", "-l", str(mp / "d")], check=True, stdout=subprocess.DEVNULL)
+            return "ls-l", 0
+        return ls
+    tarball = _tarball(s, size, work)
+
+    def untar(n: int) -> tuple[str, int]:
+        target = mp / f"untar-{n}"
+        target.mkdir()
+        subprocess.run(["tar", "-C", str(target), "-xf", str(tarball)], check=True)
+        return "untar", s.files * size
+    return untar
+
+
+def _phase(op: Callable[[int], tuple[str, int]], first: int, count: int | None,
+           duration: float | None, concurrency: int) -> list[Sample]:
+    lock = threading.Lock()
+    taken = first
+    last = None if count is None else first + count
+    deadline = None if duration is None else time.perf_counter() + duration
+    out: list[Sample] = []
+
+    def worker() -> None:
+        nonlocal taken
+        while True:
+            with lock:
+                if (last is not None and taken >= last) or \
+                        (deadline is not None and time.perf_counter() >= deadline):
+                    return
+                n = taken
+                taken += 1
+            t0 = time.perf_counter()
+            try:
+                kind, nbytes = op(n)
+                sample: Sample = (kind, time.perf_counter() - t0, None, nbytes)
+            except (OSError, subprocess.CalledProcessError) as e:
+                sample = (s_kind, time.perf_counter() - t0, f"{s_kind} {n}: {e}", 0)
+            with lock:
+                out.append(sample)
+
+    s_kind = "op"
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return out
+
+
+def _mount_cell(s: Scenario, subject: Subject, prefix: str, size: int, concurrency: int,
+                repeat: int) -> Row:
+    base = f"{subject.root}{prefix}"
+    work = Path(tempfile.mkdtemp(prefix="omnifs-bench-mount-"))
+    mp = work / "mnt"
+    mp.mkdir()
+    cfg = _config(work, subject, prefix)
+    mounted = False
+    try:
+        if subject.store.location.scheme == "file":  # a file:// store's root must exist
+            Path(subject.store.location.path, base).mkdir(parents=True, exist_ok=True)
+        if s.workload != "untar":
+            with ThreadPoolExecutor(HELPERS) as pool:
+                list(pool.map(lambda k: subject.store.write(base + k, Payload(size, s.seed),
+                                                            size), _files(s, size)))
+        out = _omnifs(cfg, "mount", str(mp))
+        mounted = True
+        m = re.search(r"\(pid (\d+)\)", out)
+        pid = int(m.group(1)) if m else None
+        op = _ops(s, size, mp, work)
+        if s.warmup:
+            _phase(op, 0, s.warmup, None, concurrency)
+        cpu0, mcpu0 = resource.getrusage(resource.RUSAGE_SELF), _proc_cpu(pid)
+        t0 = time.perf_counter()
+        samples = _phase(op, s.warmup, s.count, s.duration, concurrency)
+        seconds = time.perf_counter() - t0
+        cpu1, mcpu1 = resource.getrusage(resource.RUSAGE_SELF), _proc_cpu(pid)
+        hwm = _proc_hwm(pid)
+    finally:
+        if mounted:
+            _omnifs(cfg, "umount", str(mp))
+        clean(subject.store, base)
+        shutil.rmtree(work, ignore_errors=True)
+    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime) + (mcpu1 - mcpu0)
+    return Row(provider=subject.label, scheme=subject.store.location.scheme, size=size,
+               concurrency=concurrency, repeat=repeat, cpu_seconds=cpu, peak_rss=hwm,
+               **summarize(samples, seconds))
+
+
+def run_mount(s: Scenario, subjects: list[Subject], run_id: str, repeats: int,
+              config_path: Path | None, progress: Callable[[str], None] | None = None
+              ) -> list[Row]:
+    rows = []
+    for repeat in range(repeats):
+        for size, concurrency in s.cells():
+            for subject in subjects:
+                prefix = f"omnifs-bench/{run_id}/{size}-{concurrency}-{repeat}/"
+                row = _mount_cell(s, subject, prefix, size, concurrency, repeat)
+                rows.append(row)
+                if progress:
+                    progress(f"{s.name} {subject.label} size={size} c={concurrency} "
+                             f"r={repeat}: {row.ops_per_s:.1f} ops/s, {row.mb_per_s:.2f} MB/s, "
+                             f"p99 {row.latency.p99 * 1000:.1f} ms, {row.errors} errors")
+    return rows
