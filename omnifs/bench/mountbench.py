@@ -74,18 +74,43 @@ def _config(work: Path, subject: Subject, prefix: str) -> Path:
     return cfg
 
 
-def _omnifs(cfg: Path, *args: str) -> str:
-    proc = subprocess.run([sys.executable, "-m", "omnifs", "--config", str(cfg), *args],
-                          capture_output=True, text=True, timeout=600, check=False)
-    if proc.returncode != 0:
-        last = ((proc.stderr or proc.stdout).strip().splitlines() or ["no output"])[-1]
-        raise OmnifsError(f"omnifs {args[0]} for the mount scenario failed: {last}")
-    return proc.stdout + proc.stderr
+class Mount:
+    """``omnifs mount --foreground`` as a child of this process, over ``cfg`` at ``mp``."""
+
+    def __init__(self, cfg: Path, mp: Path, timeout: float = 120):
+        self.mp = mp
+        self.log = cfg.parent / "mount.log"
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "omnifs", "--config", str(cfg), "mount", str(mp),
+                 "--foreground"], stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        deadline = time.monotonic() + timeout
+        while not os.path.ismount(mp):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.close()
+                tail = (self.log.read_text(errors="replace").strip().splitlines()
+                        or ["no output"])[-1]
+                raise OmnifsError(f"the mount for the mount scenario did not come up: {tail}")
+            time.sleep(0.05)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def close(self) -> None:
+        if os.path.ismount(self.mp):
+            subprocess.run(["fusermount3", "-u", str(self.mp)], check=False,
+                           capture_output=True)
+        try:
+            self.proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+            subprocess.run(["fusermount3", "-u", "-z", str(self.mp)], check=False,
+                           capture_output=True)
 
 
-def _proc_cpu(pid: int | None) -> float:
-    if pid is None:
-        return 0.0
+def _proc_cpu(pid: int) -> float:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -93,9 +118,7 @@ def _proc_cpu(pid: int | None) -> float:
         return 0.0
 
 
-def _proc_hwm(pid: int | None) -> int:
-    if pid is None:
-        return 0
+def _proc_hwm(pid: int) -> int:
     try:
         m = re.search(r"VmHWM:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
         return int(m.group(1)) * 1024 if m else 0
@@ -199,7 +222,7 @@ def _mount_cell(s: Scenario, subject: Subject, prefix: str, size: int, concurren
     mp = work / "mnt"
     mp.mkdir()
     cfg = _config(work, subject, prefix)
-    mounted = False
+    mount = None
     try:
         if subject.store.location.scheme == "file":  # a file:// store's root must exist
             Path(subject.store.location.path, base).mkdir(parents=True, exist_ok=True)
@@ -207,10 +230,8 @@ def _mount_cell(s: Scenario, subject: Subject, prefix: str, size: int, concurren
             with ThreadPoolExecutor(HELPERS) as pool:
                 list(pool.map(lambda k: subject.store.write(base + k, Payload(size, s.seed),
                                                             size), _files(s, size)))
-        out = _omnifs(cfg, "mount", str(mp))
-        mounted = True
-        m = re.search(r"\(pid (\d+)\)", out)
-        pid = int(m.group(1)) if m else None
+        mount = Mount(cfg, mp)
+        pid = mount.pid
         op = _ops(s, size, mp, work)
         if s.warmup:
             _phase(op, 0, s.warmup, None, concurrency)
@@ -221,8 +242,8 @@ def _mount_cell(s: Scenario, subject: Subject, prefix: str, size: int, concurren
         cpu1, mcpu1 = resource.getrusage(resource.RUSAGE_SELF), _proc_cpu(pid)
         hwm = _proc_hwm(pid)
     finally:
-        if mounted:
-            _omnifs(cfg, "umount", str(mp))
+        if mount is not None:
+            mount.close()
         clean(subject.store, base)
         shutil.rmtree(work, ignore_errors=True)
     cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime) + (mcpu1 - mcpu0)
