@@ -8,7 +8,8 @@ unmounted and the prefix deleted. The cache starts empty, so reads come from
 the store. Workloads (``workload``):
 
 * ``seq-read``: each operation reads one whole file in 1 MiB reads;
-* ``random-read``: each operation is one 4 KiB ``pread`` at a seeded offset;
+* ``random-read``: each operation is one 4 KiB ``pread`` at a seeded offset (the files
+  are opened before the clock starts);
 * ``ls-l``: each operation is one ``ls -l`` of the directory of ``files`` files;
 * ``untar``: each operation is one ``tar -x`` of ``files`` files of ``size`` bytes
   into a fresh directory of the mount (every close waits for its upload).
@@ -141,8 +142,10 @@ def _tarball(s: Scenario, size: int, work: Path) -> Path:
     return path
 
 
-def _ops(s: Scenario, size: int, mp: Path, work: Path) -> Callable[[int], tuple[str, int]]:
-    """The workload's operation number ``n``: (kind, bytes moved)."""
+def _ops(s: Scenario, size: int, mp: Path, work: Path,
+         opened: list[int]) -> Callable[[int], tuple[str, int]]:
+    """The workload's operation number ``n``: (kind, bytes moved); file descriptors it keeps
+    open are added to ``opened``."""
     names = _files(s, size)
     rng = random.Random(s.seed)
     if s.workload == "seq-read":
@@ -154,16 +157,15 @@ def _ops(s: Scenario, size: int, mp: Path, work: Path) -> Callable[[int], tuple[
             return "read", total
         return seq
     if s.workload == "random-read":
-        offsets = [(names[rng.randrange(len(names))], rng.randrange(max(size - READ_SIZE, 1)))
-                   for _ in range(4096)]
+        # the files are opened once, before the clock starts: each operation is one pread
+        fds = {name: os.open(mp / name, os.O_RDONLY) for name in names}
+        opened.extend(fds.values())
+        offsets = [(fds[names[rng.randrange(len(names))]],
+                    rng.randrange(max(size - READ_SIZE, 1))) for _ in range(4096)]
 
         def rand(n: int) -> tuple[str, int]:
-            name, offset = offsets[n % len(offsets)]
-            fd = os.open(mp / name, os.O_RDONLY)
-            try:
-                return "pread", len(os.pread(fd, READ_SIZE, offset))
-            finally:
-                os.close(fd)
+            fd, offset = offsets[n % len(offsets)]
+            return "pread", len(os.pread(fd, READ_SIZE, offset))
         return rand
     if s.workload == "ls-l":
         def ls(n: int) -> tuple[str, int]:
@@ -223,6 +225,7 @@ def _mount_cell(s: Scenario, subject: Subject, prefix: str, size: int, concurren
     mp.mkdir()
     cfg = _config(work, subject, prefix)
     mount = None
+    opened: list[int] = []
     try:
         if subject.store.location.scheme == "file":  # a file:// store's root must exist
             Path(subject.store.location.path, base).mkdir(parents=True, exist_ok=True)
@@ -232,7 +235,7 @@ def _mount_cell(s: Scenario, subject: Subject, prefix: str, size: int, concurren
                                                             size), _files(s, size)))
         mount = Mount(cfg, mp)
         pid = mount.pid
-        op = _ops(s, size, mp, work)
+        op = _ops(s, size, mp, work, opened)
         if s.warmup:
             _phase(op, 0, s.warmup, None, concurrency)
         cpu0, mcpu0 = resource.getrusage(resource.RUSAGE_SELF), _proc_cpu(pid)
@@ -242,6 +245,8 @@ def _mount_cell(s: Scenario, subject: Subject, prefix: str, size: int, concurren
         cpu1, mcpu1 = resource.getrusage(resource.RUSAGE_SELF), _proc_cpu(pid)
         hwm = _proc_hwm(pid)
     finally:
+        for fd in opened:
+            os.close(fd)
         if mount is not None:
             mount.close()
         clean(subject.store, base)
