@@ -10,7 +10,7 @@ from contextlib import ExitStack
 
 from omnifs.bench import netprofile, results, scenario, session
 from omnifs.config import Config
-from omnifs.providers import open_provider
+from omnifs.providers import ProviderSettings, open_provider
 from tests import servers as S
 from tests.chromium import images_loaded
 from tests.cli import one_line_error, run, write_config
@@ -106,3 +106,11 @@ def test_profiles_change_latency_and_throughput_the_expected_way(tmp_path):
     assert far["ops_per_s"] < lan["ops_per_s"] / 5
     # bandwidth: 2 MB/s cap
     assert throttled["mb_per_s"] < 2.2 < lan["mb_per_s"]
+
+
+def test_a_profile_measured_from_real_round_trips(tmp_path):
+    p = open_provider(ProviderSettings(name="disk", uri=f"file://{tmp_path}"))
+    measured = netprofile.measure(p, samples=5)
+    p.close()
+    assert measured.name == "measured:disk"
+    assert 0 < measured.latency < 0.5 and measured.bandwidth is None
