@@ -47,6 +47,8 @@ from .scenario import Scenario
 _SETTINGS_KEYS = ("endpoint", "region", "access_key", "secret_key", "connection_string",
                   "account_url", "credentials_file", "timeout")
 READ_SIZE = 4096
+#: a workload's operation kind in the results
+OP_KIND = {"seq-read": "read", "random-read": "pread", "ls-l": "ls-l", "untar": "untar"}
 
 
 def _toml(value) -> str:
@@ -182,7 +184,7 @@ def _ops(s: Scenario, size: int, mp: Path, work: Path,
     return untar
 
 
-def _phase(op: Callable[[int], tuple[str, int]], first: int, count: int | None,
+def _phase(op: Callable[[int], tuple[str, int]], kind: str, first: int, count: int | None,
            duration: float | None, concurrency: int) -> list[Sample]:
     lock = threading.Lock()
     taken = first
@@ -201,14 +203,13 @@ def _phase(op: Callable[[int], tuple[str, int]], first: int, count: int | None,
                 taken += 1
             t0 = time.perf_counter()
             try:
-                kind, nbytes = op(n)
-                sample: Sample = (kind, time.perf_counter() - t0, None, nbytes)
+                done, nbytes = op(n)
+                sample: Sample = (done, time.perf_counter() - t0, None, nbytes)
             except (OSError, subprocess.CalledProcessError) as e:
-                sample = (s_kind, time.perf_counter() - t0, f"{s_kind} {n}: {e}", 0)
+                sample = (kind, time.perf_counter() - t0, f"{kind} {n}: {e}", 0)
             with lock:
                 out.append(sample)
 
-    s_kind = "op"
     threads = [threading.Thread(target=worker) for _ in range(concurrency)]
     for t in threads:
         t.start()
@@ -237,10 +238,10 @@ def _mount_cell(s: Scenario, subject: Subject, prefix: str, size: int, concurren
         pid = mount.pid
         op = _ops(s, size, mp, work, opened)
         if s.warmup:
-            _phase(op, 0, s.warmup, None, concurrency)
+            _phase(op, OP_KIND[s.workload], 0, s.warmup, None, concurrency)
         cpu0, mcpu0 = resource.getrusage(resource.RUSAGE_SELF), _proc_cpu(pid)
         t0 = time.perf_counter()
-        samples = _phase(op, s.warmup, s.count, s.duration, concurrency)
+        samples = _phase(op, OP_KIND[s.workload], s.warmup, s.count, s.duration, concurrency)
         seconds = time.perf_counter() - t0
         cpu1, mcpu1 = resource.getrusage(resource.RUSAGE_SELF), _proc_cpu(pid)
         hwm = _proc_hwm(pid)

@@ -145,8 +145,10 @@ def _phase(p: Provider, base: str, ops: Iterator[Op], count: int | None,
             try:
                 nbytes = execute(p, base, op, size, seed)
                 error = None
-            except (OmnifsError, OSError) as e:
+            except OmnifsError as e:
                 nbytes, error = 0, f"{op.kind} {op.key}: {e}"
+            except Exception as e:  # noqa: BLE001 - an SDK error no provider translated
+                nbytes, error = 0, f"{op.kind} {op.key}: {type(e).__name__}: {e}"
             out.append((op.kind, clock() - t0, error, nbytes))
 
     threads = [threading.Thread(target=worker, args=(o,)) for o in outs]
