@@ -6,7 +6,8 @@ COPY, and a multipart upload's parts plus its start and end; lists: one
 per page of the data set), the clean-up's LIST, the bytes read back out of
 the cloud (internet egress) and the bytes stored for an hour. A scenario
 bounded by a duration is counted at :data:`ASSUMED_RATE` operations per second
-per thread: an estimate, said as such. Local stores (``file://``, or an endpoint on
+per thread, and a mount scenario by the blocks its mount reads: estimates, said
+as such. Local stores (``file://``, or an endpoint on
 this machine) cost nothing and need no confirmation.
 """
 
@@ -27,6 +28,8 @@ from .scenario import Scenario
 
 #: operations per second per thread assumed for a scenario bounded by a duration
 ASSUMED_RATE = 50
+#: the mount's cache block (Config.cache_block_size): one GET per block read
+BLOCK = 4 * 1024 * 1024
 HOUR = Decimal(1) / Decimal(720)
 
 
@@ -68,9 +71,9 @@ def estimate(s: Scenario, subject: Subject, config: Config, repeats: int) -> Est
                         override=config.prices.get(name), name=name)
     reads = writes = lists = 0
     egress = stored = 0
-    exact = s.count is not None
+    exact = s.count is not None and s.kind == "objects"
     page = max(price.list_page_size, 1)
-    for size, concurrency in s.cells():
+    for size, concurrency in s.cells() if s.kind == "objects" else ():
         n = s.warmup + (s.count if s.count is not None
                         else int(s.duration or 0) * ASSUMED_RATE * concurrency)
         ops = counted(s, size, concurrency, n)
@@ -83,6 +86,22 @@ def estimate(s: Scenario, subject: Subject, config: Config, repeats: int) -> Est
         egress += ops.get("get", 0) * size + ops.get("range_get", 0) * min(s.range, size)
         stored = max(stored, (data_set + ops.get("put", 0) + ops.get("multipart", 0)
                               + ops.get("copy", 0)) * size)
+    for size, concurrency in s.cells() if s.kind == "mount" else ():
+        n = s.warmup + (s.count if s.count is not None
+                        else int(s.duration or 0) * ASSUMED_RATE * concurrency)
+        blocks = -(-size // BLOCK)
+        if s.workload == "untar":
+            writes += s.files * n
+            stored = max(stored, s.files * n * size)
+        else:
+            # the files are written once; a read workload's mount reads each block of a
+            # file at most once per cell (its cache keeps it); ls -l reads none
+            writes += s.files
+            lists += -(-s.files // page) + 1
+            stored = max(stored, s.files * size)
+            if s.workload != "ls-l":
+                reads += s.files * blocks
+                egress += s.files * size
     reads, writes, lists, egress = (v * repeats for v in (reads, writes, lists, egress))
     tier = price.tier_price
     cost = (request_cost(tier, reads=reads, writes=writes, lists=lists)

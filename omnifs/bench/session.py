@@ -51,6 +51,8 @@ def run(scenario: Scenario, subjects: list[Subject], *, quick: bool, repeats: in
     if scenario.kind == "mount":
         from .mountbench import run_mount
 
+        profile = None  # the mount is another process: no profile reaches it
+
         rows = run_mount(scenario, subjects, run_id, repeats, config_path, progress)
     else:
         rows = run_objects(scenario, subjects, run_id, repeats, progress)

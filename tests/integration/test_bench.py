@@ -73,11 +73,12 @@ def test_a_cloud_store_needs_yes_after_the_cost_estimate(tmp_path):
     cfg = tmp_path / "omnifs.toml"
     cfg.write_text('[providers.aws]\nuri = "s3://omnifs-bench-nowhere/x"\nregion = "us-east-1"\n')
     cfg.chmod(0o600)
-    proc = run("bench", "run", "-p", "aws", "-s", "small-object", config=cfg,
+    proc = run("bench", "run", "-p", "aws", "-s", "small-object,mount-seq-read", config=cfg,
                env={"AWS_ACCESS_KEY_ID": "none", "AWS_SECRET_ACCESS_KEY": "none"})
     assert proc.returncode == 2
     out = proc.stdout.decode()
     assert "cost estimate: small-object on aws:" in out and "USD" in out
+    assert "cost estimate: mount-seq-read on aws:" in out and ": about " in out
     assert "--yes" in one_line_error(proc)
 
 
