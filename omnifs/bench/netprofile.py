@@ -86,6 +86,6 @@ def measure(provider: Provider, key: str = "omnifs-bench-probe", samples: int = 
         with contextlib.suppress(NotFound):
             provider.head(key)
         times.append(time.perf_counter() - t0)
-    return NetProfile(f"measured:{provider.name}", statistics.median(times),
+    return NetProfile(f"measure:{provider.name}", statistics.median(times),
                       statistics.pstdev(times), None, 0.0,
                       about=f"measured from {samples} HEAD requests to {provider.name}")

@@ -43,7 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--repeat", type=int, default=1, metavar="N",
                    help="run every cell N times (the spread `bench compare` needs)")
     r.add_argument("--profile", metavar="NAME",
-                   help=f"network profile ({', '.join(netprofile.PROFILES)})")
+                   help=f"network profile ({', '.join(netprofile.PROFILES)}), or "
+                        "measure:PROVIDER for the round trip measured to a store (a name or "
+                        "URI), played on every provider")
     r.add_argument("-o", "--output", metavar="DIR",
                    help=f"history directory for the results (default: {results.default_history()})")
     r.add_argument("--yes", action="store_true",
@@ -93,7 +95,7 @@ def cmd_run(args) -> int:
     if not names or any(not n for n in names):
         raise InvalidInput("--providers: give provider names or URIs, comma-separated")
     plans = [s.quick() if args.quick else s for s in _scenarios(args.scenario)]
-    profile = netprofile.profile(args.profile) if args.profile else None
+    profile = _profile(args.profile, cfg) if args.profile else None
     if profile is not None and any(p.kind == "mount" for p in plans):
         print("omnifs: note: network profiles apply to object scenarios only; mount "
               "scenarios run without one", file=sys.stderr)
@@ -127,6 +129,19 @@ def cmd_run(args) -> int:
         print("omnifs: some operations failed (see the errors column and error_samples in "
               "the result)", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _profile(text: str, cfg) -> netprofile.NetProfile:
+    """A built-in profile, or ``measure:PROVIDER``: one measured from HEAD round trips."""
+    if not text.startswith("measure:"):
+        return netprofile.profile(text)
+    where = text.removeprefix("measure:")
+    with ExitStack() as stack:
+        (subject,) = session.open_subjects(stack, cfg, [where], None, seed=1)
+        measured = netprofile.measure(subject.store, subject.root + "omnifs-bench-probe")
+    print(f"measured profile of {where}: {measured.latency * 1e3:.2f} ms ± "
+          f"{measured.jitter * 1e3:.2f} ms per request", file=sys.stderr)
+    return measured
 
 
 def _row_line(name: str, r: dict) -> str:

@@ -113,5 +113,20 @@ def test_a_profile_measured_from_real_round_trips(tmp_path):
     p = open_provider(ProviderSettings(name="disk", uri=f"file://{tmp_path}"))
     measured = netprofile.measure(p, samples=5)
     p.close()
-    assert measured.name == "measured:disk"
+    assert measured.name == "measure:disk"
     assert 0 < measured.latency < 0.5 and measured.bandwidth is None
+
+
+def test_run_under_a_profile_measured_from_a_store(make_settings, tmp_path):
+    cfg = write_config(tmp_path / "omnifs.toml", [make_settings("s3", name="s3"),
+                                                    make_settings("file", name="f")])
+    s = tmp_path / "tiny.toml"
+    s.write_text('sizes = ["4KiB"]\ncount = 10\nobjects = 4\n[mix]\nget = 1\n')
+    proc = run("bench", "run", "-p", "f", "-s", str(s), "--profile", "measure:s3",
+               "-o", str(tmp_path / "h"), config=cfg)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert "measured profile of s3:" in proc.stderr.decode()
+    (r,) = results.load_many([tmp_path / "h"])
+    assert r["profile"]["name"] == "measure:s3" and r["profile"]["latency"] > 0
+    # every GET on the local disk now waits about one round trip to moto
+    assert r["results"][0]["latency"]["p50"] >= r["profile"]["latency"] * 0.5
