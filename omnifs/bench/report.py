@@ -2,7 +2,8 @@
 
 One section per run (scenario): its figures per provider and cell (medians
 over repeats), a latency CDF, throughput per object size and per concurrency
-(when the scenario has more than one of them) and a provider comparison.
+(when the scenario has more than one of them) and a provider comparison; then,
+for a scenario run more than once, its operations per second run after run.
 """
 
 from __future__ import annotations
@@ -111,6 +112,28 @@ def _section(run: dict[str, Any]) -> Section:
     return Section(sc["name"], tuple(blocks))
 
 
+def _history(runs: list[dict[str, Any]]) -> list[Section]:
+    """Per scenario run more than once (same digest): ops/s of each run, oldest first."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for run in sorted(runs, key=lambda r: r["started"]):
+        groups.setdefault((run["scenario"]["name"], run["scenario"]["digest"]), []).append(run)
+    sections = []
+    for (name, _), group in groups.items():
+        if len(group) < 2:
+            continue
+        keys = list(dict.fromkeys(k for run in group for k in _cells(run)))[:CDF_SERIES]
+        series = []
+        for key in keys:
+            points = tuple((run["started_utc"], _median(_cells(run)[key],
+                                                        lambda r: r["ops_per_s"]))
+                           for run in group if key in _cells(run))
+            series.append(Series(_cell_label(*key), points))
+        sections.append(Section(f"History: {name}", (Chart(
+            "bar", f"{name}: operations per second per run", "run (UTC start)", "ops/s",
+            tuple(series), y_unit="count"),)))
+    return sections
+
+
 def bench_report(runs: list[dict[str, Any]]) -> Report:
     env = runs[-1]["environment"]
     versions = ", ".join(f"{k} {v}" for k, v in env["versions"].items() if v)
@@ -126,4 +149,4 @@ def bench_report(runs: list[dict[str, Any]]) -> Report:
                  f"{', '.join(providers)}",
         meta=tuple(f"{r['scenario']['name']}: run {r['run_id'][:12]} "
                    f"({r['started_utc']})" for r in runs),
-        sections=(*(_section(r) for r in runs), environment))
+        sections=(*(_section(r) for r in runs), *_history(runs), environment))
