@@ -38,6 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from omnifs.errors import OmnifsError
+from omnifs.units import human_bytes
 
 from .payload import Payload
 from .results import Row
@@ -269,7 +270,7 @@ def run_mount(s: Scenario, subjects: list[Subject], run_id: str, repeats: int,
                 row = _mount_cell(s, subject, prefix, size, concurrency, repeat)
                 rows.append(row)
                 if progress:
-                    progress(f"{s.name} {subject.label} size={size} c={concurrency} "
+                    progress(f"{s.name} {subject.label} {human_bytes(size)} c={concurrency} "
                              f"r={repeat}: {row.ops_per_s:.1f} ops/s, {row.mb_per_s:.2f} MB/s, "
                              f"p99 {row.latency.p99 * 1000:.1f} ms, {row.errors} errors")
     return rows

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from omnifs.providers import OmnifsError, Provider
+from omnifs.units import human_bytes
 
 from .payload import Payload
 from .plan import Op, data_key, operations
@@ -225,7 +226,7 @@ def run_objects(s: Scenario, subjects: list[Subject], run_id: str, repeats: int,
                 row = run_cell(s, subject, prefix, size, concurrency, repeat)
                 rows.append(row)
                 if progress:
-                    progress(f"{s.name} {subject.label} size={size} c={concurrency} "
+                    progress(f"{s.name} {subject.label} {human_bytes(size)} c={concurrency} "
                              f"r={repeat}: {row.ops_per_s:.1f} ops/s, {row.mb_per_s:.2f} MB/s, "
                              f"p99 {row.latency.p99 * 1000:.1f} ms, {row.errors} errors")
     return rows

@@ -21,6 +21,7 @@ from ..bench import compare, cost, netprofile, results, scenario, session
 from ..config import load_config
 from ..errors import InvalidInput
 from ..report.output import FORMATS, render, write
+from ..units import human_bytes
 
 ORDER = 80
 
@@ -146,12 +147,12 @@ def _profile(text: str, cfg) -> netprofile.NetProfile:
 
 def _row_line(name: str, r: dict) -> str:
     lat = r["latency"]
-    return (f"{name:<16} {r['provider']:<12} {r['size']:>10} B  c={r['concurrency']:<3} "
+    return (f"{name:<16} {r['provider']:<12} {human_bytes(r['size']):>9}  c={r['concurrency']:<3} "
             f"{r['ops_per_s']:>9.1f} ops/s {r['mb_per_s']:>9.2f} MB/s  "
             f"p50 {lat['p50'] * 1e3:.2f} p95 {lat['p95'] * 1e3:.2f} "
             f"p99 {lat['p99'] * 1e3:.2f} max {lat['max'] * 1e3:.2f} ms  "
             f"errors {r['errors']}  cpu {r['cpu_seconds']:.2f}s  "
-            f"rss {r['peak_rss'] / 2**20:.0f} MiB")
+            f"rss {human_bytes(r['peak_rss'])}")
 
 
 def _newest() -> list[Path]:
