@@ -50,6 +50,30 @@ def _table(cells: dict[tuple[str, int, int], list[dict[str, Any]]]) -> Table:
     return Table(_COLUMNS, tuple(rows), title="Figures per provider and cell (medians of runs)")
 
 
+_OP_COLUMNS = (Column("provider"), Column("size", "bytes"), Column("concurrency", "count"),
+               Column("operation"), Column("count", "count"), Column("errors", "count"),
+               Column("p50 ms", "count"), Column("p95 ms", "count"), Column("p99 ms", "count"),
+               Column("max ms", "count"))
+
+
+def _per_op_table(cells: dict[tuple[str, int, int], list[dict[str, Any]]]) -> Table | None:
+    """Latency per operation kind (medians over repeats), for scenarios mixing several."""
+    kinds = {k for rs in cells.values() for r in rs for k in r["per_op"]}
+    if len(kinds) < 2:
+        return None
+    rows = []
+    for (provider, size, conc), rs in cells.items():
+        for kind in sorted(kinds):
+            lats = [r["per_op"][kind] for r in rs if kind in r["per_op"]]
+            if not lats:
+                continue
+            ms = [round(statistics.median(x[q] for x in lats) * 1000, 3)
+                  for q in ("p50", "p95", "p99", "max")]
+            rows.append((provider, size, conc, kind, sum(x["count"] for x in lats),
+                         sum(x["errors"] for x in lats), *ms))
+    return Table(_OP_COLUMNS, tuple(rows), title="Latency per operation")
+
+
 def _cell_label(provider: str, size: int, conc: int) -> str:
     return f"{provider} {human_bytes(size)} c={conc}"
 
@@ -105,6 +129,9 @@ def _section(run: dict[str, Any]) -> Section:
         blocks.append(Paragraph("This run has no results.", note=True))
         return Section(sc["name"], tuple(blocks))
     blocks.append(_table(cells))
+    per_op = _per_op_table(cells)
+    if per_op is not None:
+        blocks.append(per_op)
     errors = [s for r in run["results"] for s in r.get("error_samples", [])]
     if errors:
         blocks.append(Paragraph("First errors: " + "; ".join(errors[:5]), note=True))

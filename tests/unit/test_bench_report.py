@@ -28,6 +28,15 @@ def test_sections_tables_charts_and_history(tmp_path):
     assert "small-object: operations per second per run" in titles
     history = report.charts()[-1]
     assert isinstance(history, Chart) and [y for _, y in history.series[0].points] == [1050, 900]
+    assert not any(isinstance(b, Table) and b.title == "Latency per operation"
+                   for b in report.sections[0].blocks)
+    mixed = _run([500])
+    mixed["results"][0]["per_op"] = {
+        k: {"count": 10, "errors": 0, "p50": 0.01, "p95": 0.02, "p99": 0.03, "max": 0.04}
+        for k in ("get", "put")}
+    ops = next(b for b in bench_report([_with_env(mixed)]).sections[0].blocks
+               if isinstance(b, Table) and b.title == "Latency per operation")
+    assert [row[3] for row in ops.rows] == ["get", "put"] and ops.rows[0][6] == 10.0
     assert json.loads(render(report, "json"))["kind"] == "bench"
     written = write(report, "md", tmp_path / "r.md")
     assert len(written) == len(titles) + 1
