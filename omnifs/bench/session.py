@@ -12,7 +12,8 @@ from typing import Any
 
 from omnifs.config import Config
 from omnifs.errors import InvalidInput
-from omnifs.targets import Resolver
+from omnifs.providers import ProviderSettings
+from omnifs.targets import Resolver, Target
 
 from . import results
 from .netprofile import NetProfile
@@ -28,6 +29,9 @@ def open_subjects(stack: ExitStack, config: Config, names: list[str],
     for text in names:
         if text in config.providers:
             target = resolver.resolve(f"{text}:/")
+        elif text.startswith("file://"):
+            # the directory is the store (its root), not a key under file:///
+            target = Target(resolver.provider(ProviderSettings(name=text, uri=text)), "")
         elif "://" in text or ":" in text:
             target = resolver.resolve(text)
         else:

@@ -107,6 +107,8 @@ def test_profiles_change_latency_and_throughput_the_expected_way(tmp_path):
     assert far["ops_per_s"] < lan["ops_per_s"] / 5
     # bandwidth: 2 MB/s cap
     assert throttled["mb_per_s"] < 2.2 < lan["mb_per_s"]
+    # a bare file:// URI is the store itself: what the bench wrote is gone, directories too
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_profile_measured_from_real_round_trips(tmp_path):
