@@ -1,11 +1,13 @@
-"""Mount scenarios: the same workload through a real FUSE mount over each provider.
+"""Mount scenarios: the same workloads through a real FUSE mount over each provider.
 
-Per provider and cell: the files are written straight to the store under a
-fresh prefix (not timed), a private config (catalog, cache, one copy) names
-that prefix and ``omnifs mount`` mounts it (a new catalog is filled from what
-the store holds); the workload runs through the mount point, then it is
-unmounted and the prefix deleted. The cache starts empty, so reads come from
-the store. Workloads (``workload``):
+Per provider (and repeat) one mount serves every mount scenario of the run: the
+files of every cell are written straight to the store under a fresh prefix (not
+timed), each cell in a directory of its own, then a private config (catalog,
+cache, one copy) names that prefix and ``omnifs mount`` mounts it (a new catalog
+is filled from what the store holds). Each cell then runs its workload in its
+directory; no cell reads another's files, so every read starts from an empty
+cache. Then the mount is unmounted and the prefix deleted. Workloads
+(``workload``):
 
 * ``seq-read``: each operation reads one whole file in 1 MiB reads;
 * ``random-read``: each operation is one 4 KiB ``pread`` at a seeded offset (the files
@@ -14,8 +16,9 @@ the store. Workloads (``workload``):
 * ``untar``: each operation is one ``tar -x`` of ``files`` files of ``size`` bytes
   into a fresh directory of the mount (every close waits for its upload).
 
-Client CPU and peak RSS are the mount process's (its CPU time and VmHWM) plus
-this process's CPU. Network profiles do not apply: the mount is another process.
+Client CPU is the mount process's CPU time plus this process's during the cell;
+peak RSS is the mount process's high-water mark (VmHWM) at the cell's end. Network
+profiles do not apply: the mount is another process.
 """
 
 from __future__ import annotations
@@ -136,7 +139,7 @@ def _files(s: Scenario, size: int) -> list[str]:
 
 def _tarball(s: Scenario, size: int, work: Path) -> Path:
     rng = random.Random(s.seed)
-    path = work / "tree.tar"
+    path = work / f"{s.name}-{size}.tar"
     with tarfile.open(path, "w") as tar:
         for i in range(s.files):
             info = tarfile.TarInfo(f"t/d{i // 100:03d}/f{i:06d}")
@@ -219,25 +222,12 @@ def _phase(op: Callable[[int], tuple[str, int]], kind: str, first: int, count: i
     return out
 
 
-def _mount_cell(s: Scenario, subject: Subject, prefix: str, size: int, concurrency: int,
-                repeat: int) -> Row:
-    base = f"{subject.root}{prefix}"
-    work = Path(tempfile.mkdtemp(prefix="omnifs-bench-mount-"))
-    mp = work / "mnt"
-    mp.mkdir()
-    cfg = _config(work, subject, prefix)
-    mount = None
+def _measure(s: Scenario, subject: Subject, cell: Path, work: Path, pid: int, size: int,
+             concurrency: int, repeat: int) -> Row:
+    """One cell of ``s`` in the directory ``cell`` of the mount whose process is ``pid``."""
     opened: list[int] = []
     try:
-        if subject.store.location.scheme == "file":  # a file:// store's root must exist
-            Path(subject.store.location.path, base).mkdir(parents=True, exist_ok=True)
-        if s.workload != "untar":
-            with ThreadPoolExecutor(HELPERS) as pool:
-                list(pool.map(lambda k: subject.store.write(base + k, Payload(size, s.seed),
-                                                            size), _files(s, size)))
-        mount = Mount(cfg, mp)
-        pid = mount.pid
-        op = _ops(s, size, mp, work, opened)
+        op = _ops(s, size, cell, work, opened)
         if s.warmup:
             _phase(op, OP_KIND[s.workload], 0, s.warmup, None, concurrency)
         cpu0, mcpu0 = resource.getrusage(resource.RUSAGE_SELF), _proc_cpu(pid)
@@ -245,32 +235,59 @@ def _mount_cell(s: Scenario, subject: Subject, prefix: str, size: int, concurren
         samples = _phase(op, OP_KIND[s.workload], s.warmup, s.count, s.duration, concurrency)
         seconds = time.perf_counter() - t0
         cpu1, mcpu1 = resource.getrusage(resource.RUSAGE_SELF), _proc_cpu(pid)
-        hwm = _proc_hwm(pid)
     finally:
         for fd in opened:
             os.close(fd)
-        if mount is not None:
-            mount.close()
-        clean(subject.store, base)
-        shutil.rmtree(work, ignore_errors=True)
     cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime) + (mcpu1 - mcpu0)
     return Row(provider=subject.label, scheme=subject.store.location.scheme, size=size,
-               concurrency=concurrency, repeat=repeat, cpu_seconds=cpu, peak_rss=hwm,
+               concurrency=concurrency, repeat=repeat, cpu_seconds=cpu, peak_rss=_proc_hwm(pid),
                **summarize(samples, seconds))
 
 
-def run_mount(s: Scenario, subjects: list[Subject], run_id: str, repeats: int,
-              config_path: Path | None, progress: Callable[[str], None] | None = None
-              ) -> list[Row]:
-    rows = []
+def _cell_dir(s: Scenario, size: int, concurrency: int) -> str:
+    return f"{s.name}/{size}-{concurrency}"
+
+
+def run_mounts(plans: list[Scenario], subjects: list[Subject], run_id: str, repeats: int,
+               progress: Callable[[str], None] | None = None) -> dict[str, list[Row]]:
+    """Every mount scenario of ``plans``, provider after provider, with one mount per
+    provider and repeat: each cell's files (its own directory, so the cache is cold for
+    them) are written to the store before the mount starts and imports them."""
+    rows: dict[str, list[Row]] = {s.name: [] for s in plans}
     for repeat in range(repeats):
-        for size, concurrency in s.cells():
-            for subject in subjects:
-                prefix = f"omnifs-bench/{run_id}/{size}-{concurrency}-{repeat}/"
-                row = _mount_cell(s, subject, prefix, size, concurrency, repeat)
-                rows.append(row)
-                if progress:
-                    progress(f"{s.name} {subject.label} {human_bytes(size)} c={concurrency} "
-                             f"r={repeat}: {row.ops_per_s:.1f} ops/s, {row.mb_per_s:.2f} MB/s, "
-                             f"p99 {row.latency.p99 * 1000:.1f} ms, {row.errors} errors")
+        for subject in subjects:
+            prefix = f"omnifs-bench/{run_id}/{repeat}/"
+            base = f"{subject.root}{prefix}"
+            work = Path(tempfile.mkdtemp(prefix="omnifs-bench-mount-"))
+            mp = work / "mnt"
+            mp.mkdir()
+            mount = None
+            try:
+                if subject.store.location.scheme == "file":  # a file:// store's root must exist
+                    Path(subject.store.location.path, base).mkdir(parents=True, exist_ok=True)
+                writes = [(f"{base}{_cell_dir(s, size, c)}/{name}", size, s.seed)
+                          for s in plans if s.workload != "untar" for size, c in s.cells()
+                          for name in _files(s, size)]
+                store = subject.store
+                with ThreadPoolExecutor(HELPERS) as pool:
+                    list(pool.map(lambda w, st=store: st.write(w[0], Payload(w[1], w[2]), w[1]),
+                                  writes))
+                mount = Mount(_config(work, subject, prefix), mp)
+                for s in plans:
+                    for size, concurrency in s.cells():
+                        cell = mp / _cell_dir(s, size, concurrency)
+                        cell.mkdir(parents=True, exist_ok=True)
+                        row = _measure(s, subject, cell, work, mount.pid, size, concurrency,
+                                       repeat)
+                        rows[s.name].append(row)
+                        if progress:
+                            progress(f"{s.name} {subject.label} {human_bytes(size)} "
+                                     f"c={concurrency} r={repeat}: {row.ops_per_s:.1f} ops/s, "
+                                     f"{row.mb_per_s:.2f} MB/s, p99 "
+                                     f"{row.latency.p99 * 1000:.1f} ms, {row.errors} errors")
+            finally:
+                if mount is not None:
+                    mount.close()
+                clean(subject.store, base)
+                shutil.rmtree(work, ignore_errors=True)
     return rows

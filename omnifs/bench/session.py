@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -46,20 +46,9 @@ def open_subjects(stack: ExitStack, config: Config, names: list[str],
     return subjects
 
 
-def run(scenario: Scenario, subjects: list[Subject], *, quick: bool, repeats: int,
-        profile: NetProfile | None, config_path: Path | None,
-        progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Run ``scenario`` (already made quick when ``quick``) on every subject."""
-    run_id = uuid.uuid4().hex
-    started = time.time()
-    if scenario.kind == "mount":
-        from .mountbench import run_mount
-
-        profile = None  # the mount is another process: no profile reaches it
-
-        rows = run_mount(scenario, subjects, run_id, repeats, config_path, progress)
-    else:
-        rows = run_objects(scenario, subjects, run_id, repeats, progress)
+def _record(scenario: Scenario, run_id: str, started: float, rows: list, *, quick: bool,
+            repeats: int, profile: NetProfile | None, subjects: list[Subject],
+            config_path: Path | None) -> dict[str, Any]:
     return {
         "format": results.FORMAT, "version": results.VERSION, "run_id": run_id,
         "started": started, "finished": time.time(),
@@ -71,3 +60,28 @@ def run(scenario: Scenario, subjects: list[Subject], *, quick: bool, repeats: in
         "environment": results.environment(config_path),
         "results": [r.as_dict() for r in rows],
     }
+
+
+def run(plans: list[Scenario], subjects: list[Subject], *, quick: bool, repeats: int,
+        profile: NetProfile | None, config_path: Path | None,
+        progress: Callable[[str], None] | None = None) -> Iterator[dict[str, Any]]:
+    """Run every scenario of ``plans`` (already made quick when ``quick``) on every subject;
+    yield one record per scenario as it is done. Object scenarios run one after another,
+    then the mount scenarios together (one mount per provider and repeat), without the
+    network profile: the mount is another process, which no profile reaches."""
+    for scenario in plans:
+        if scenario.kind == "objects":
+            run_id, started = uuid.uuid4().hex, time.time()
+            rows = run_objects(scenario, subjects, run_id, repeats, progress)
+            yield _record(scenario, run_id, started, rows, quick=quick, repeats=repeats,
+                          profile=profile, subjects=subjects, config_path=config_path)
+    mounts = [s for s in plans if s.kind == "mount"]
+    if mounts:
+        from .mountbench import run_mounts
+
+        run_id, started = uuid.uuid4().hex, time.time()
+        by_name = run_mounts(mounts, subjects, run_id, repeats, progress)
+        for scenario in mounts:
+            yield _record(scenario, run_id, started, by_name[scenario.name], quick=quick,
+                          repeats=repeats, profile=None, subjects=subjects,
+                          config_path=config_path)

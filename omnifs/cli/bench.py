@@ -115,13 +115,12 @@ def cmd_run(args) -> int:
             if not args.yes:
                 raise InvalidInput("these stores are not on this machine and the run costs "
                                    "money (estimate above): add --yes to run it")
-        for plan in plans:
-            run = session.run(plan, subjects, quick=args.quick, repeats=args.repeat,
-                              profile=profile, config_path=cfg.path,
-                              progress=lambda line: print(line, file=sys.stderr, flush=True))
+        for run in session.run(plans, subjects, quick=args.quick, repeats=args.repeat,
+                               profile=profile, config_path=cfg.path,
+                               progress=lambda line: print(line, file=sys.stderr, flush=True)):
             path = results.save(run, out)
             for row in run["results"]:
-                print(_row_line(plan.name, row))
+                print(_row_line(run["scenario"]["name"], row))
             print(f"result: {path}")
             injected = run["profile"] is not None and run["profile"]["error_rate"] > 0
             if not injected:

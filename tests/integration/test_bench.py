@@ -88,8 +88,8 @@ def _measure(p, profile_name: str | None, size: int):
     profile = netprofile.profile(profile_name) if profile_name else None
     with ExitStack() as stack:
         subjects = session.open_subjects(stack, Config(), [p], profile, seed=1)
-        run_ = session.run(s, subjects, quick=False, repeats=1, profile=profile,
-                           config_path=None)
+        (run_,) = session.run([s], subjects, quick=False, repeats=1, profile=profile,
+                              config_path=None)
     (row,) = run_["results"]
     assert row["errors"] == 0
     return row
