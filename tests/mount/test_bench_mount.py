@@ -1,16 +1,10 @@
-"""The mount scenarios of ``omnifs bench`` (``--quick``) through real FUSE mounts: sequential
-and random read, ``ls -l`` of a big directory, untar of many files.
-
-Each provider and cell gets its own mount, so five kinds take minutes on a loaded
-machine: the suite runs them on ``file`` and moto S3, and on all five kinds with
-OMNIFS_SLOW=1 (the object scenarios run on all five in tests/integration/test_bench.py).
-"""
+"""The mount scenarios of ``omnifs bench`` (``--quick``) through real FUSE mounts over all
+five kinds: sequential and random read, ``ls -l`` of a big directory, untar of many files
+(one mount per provider serves the four)."""
 
 from __future__ import annotations
 
 import time
-
-import pytest
 
 from omnifs.bench import results, scenario
 from tests import servers as S
@@ -41,10 +35,5 @@ def _run_mount_scenarios(kinds, make_settings, tmp_path) -> None:
     print(f"--quick of {len(names)} mount scenarios on {', '.join(kinds)}: {took:.1f} s")
 
 
-def test_every_mount_scenario_quick_on_file_and_s3(make_settings, tmp_path):
-    _run_mount_scenarios(("s3", "file"), make_settings, tmp_path)
-
-
-@pytest.mark.slow
 def test_every_mount_scenario_quick_on_five_kinds(make_settings, tmp_path):
     _run_mount_scenarios(S.KINDS, make_settings, tmp_path)
