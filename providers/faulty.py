@@ -9,6 +9,9 @@ Every knob is a plain attribute, read on each call, so a test or a drill can
 flip it at runtime (``p.outage = True``) while other threads use the provider:
 
 * ``latency``: seconds added before every request;
+* ``jitter``: standard deviation (seconds) of a normal variation around
+  ``latency`` (the sum clipped at 0), drawn from its own seeded RNG so the
+  error sequence stays the same with or without it;
 * ``bandwidth``: bytes/s shared by all streams of this provider (reads and
   writes), ``None`` for no cap;
 * ``error_rate``: probability (0..1) that a request fails with one of
@@ -118,6 +121,7 @@ class FaultyProvider(Provider):
         inner: Provider,
         *,
         latency: float = 0.0,
+        jitter: float = 0.0,
         bandwidth: float | None = None,
         error_rate: float = 0.0,
         error_types: tuple[type[OmnifsError], ...] = (Unavailable, Throttled),
@@ -133,6 +137,7 @@ class FaultyProvider(Provider):
         self.uri = inner.uri
         self.location = inner.location
         self.latency = latency
+        self.jitter = jitter
         self.bandwidth = bandwidth
         self.error_rate = error_rate
         self.error_types = error_types
@@ -143,6 +148,7 @@ class FaultyProvider(Provider):
         self.calls: Counter[str] = Counter()
         self._rng = random.Random(seed)
         self._rng_lock = threading.Lock()
+        self._jitter_rng = random.Random(seed)
         self._link = _Bandwidth()
 
     @property
@@ -157,6 +163,7 @@ class FaultyProvider(Provider):
         """Restart the error sequence, e.g. at the start of a drill."""
         with self._rng_lock:
             self._rng.seed(seed)
+            self._jitter_rng.seed(seed)
 
     def object_name(self, key: str) -> str:
         return self.inner.object_name(key)
@@ -175,8 +182,12 @@ class FaultyProvider(Provider):
     def _before(self, op: str, key: str | None) -> None:
         self.calls[op] += 1
         self._check_outage(key)
-        if self.latency > 0:
-            time.sleep(self.latency)
+        delay = self.latency
+        if self.jitter > 0:
+            with self._rng_lock:
+                delay += self._jitter_rng.gauss(0.0, self.jitter)
+        if delay > 0:
+            time.sleep(delay)
         if self.error_rate > 0:
             with self._rng_lock:
                 hit = self._rng.random() < self.error_rate

@@ -78,6 +78,31 @@ def test_bandwidth_is_shared_between_streams(local):
     assert time.monotonic() - t0 >= 0.2  # 1 MiB together at 4 MiB/s
 
 
+def test_jitter_varies_the_latency_and_keeps_the_error_sequence(local):
+    local.write_bytes("k", b"x")
+    f = FaultyProvider(local, latency=0.02, jitter=0.01)
+    times = []
+    for _ in range(12):
+        t0 = time.perf_counter()
+        f.head("k")
+        times.append(time.perf_counter() - t0)
+    assert max(times) - min(times) > 0.005
+    assert 0.01 < sorted(times)[6] < 0.04
+
+    def outcomes(jitter: float) -> list[bool]:
+        g = FaultyProvider(local, error_rate=0.5, jitter=jitter, seed=5)
+        seen = []
+        for _ in range(20):
+            try:
+                g.head("k")
+                seen.append(True)
+            except (Unavailable, Throttled):
+                seen.append(False)
+        return seen
+
+    assert outcomes(0.0) == outcomes(0.0005)
+
+
 def test_error_rate_is_reproducible(local):
     local.write_bytes("k", b"x")
 
