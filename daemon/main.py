@@ -38,7 +38,7 @@ from omnifs.catalog import Catalog, CatalogError
 from omnifs.config import Config, load_config
 from omnifs.policy.placement import rules_from_config, views_from_config
 from omnifs.processes import DAEMON_KEY, this_process
-from omnifs.providers import OmnifsError, Provider, open_provider
+from omnifs.providers import OmnifsError, Provider, metered, open_provider
 from omnifs.work import KINDS
 
 from .health import HealthBoard, Prober
@@ -73,6 +73,8 @@ class Daemon:
         self.state = State(self.catalog_path)
         self.thread_catalogs = ThreadCatalogs(self.catalog_path)
         self.metrics = Metrics()
+        if metered.enabled(config.metrics.enabled):
+            self.metrics.include(config)
         self.cache = open_cache(config) if executor is None else None
         self.executor = executor or default_executor(self.cache, self.metrics)
         self.clock = clock
@@ -130,7 +132,7 @@ class Daemon:
         if released:
             log.info("took back the claims of %d dead daemon worker(s)", released)
         await self.db(self.catalog.set_meta, DAEMON_KEY, this_process())  # `omnifs status`
-        self.metrics_port = self.metrics.serve(self.config.metrics_port)
+        self.metrics_port = self.metrics.serve(self.config.metrics_port, self.config.metrics.addr)
         try:
             async with trio.open_nursery() as nursery:
                 await nursery.start(self._signals)

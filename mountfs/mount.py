@@ -26,10 +26,10 @@ from omnifs import sd_notify
 from omnifs.catalog import Catalog
 from omnifs.config import Config
 from omnifs.mounts import mount_at
-from omnifs.providers import open_provider
+from omnifs.providers import metered, open_provider
 from omnifs.providers.errors import InvalidInput
 
-from . import fallocate
+from . import fallocate, metrics
 from .operations import Operations
 from .reader import ReadVia
 from .stores import Stores
@@ -180,12 +180,17 @@ def serve(config: Config, mountpoint: str, *, ready: Callable[[], None] | None =
     # resolved before mounting: afterwards resolving it would ask this very mount
     mp = os.path.realpath(mp)
     raise_open_files_limit()
+    metrics.timing = metered.enabled(config.metrics.enabled)
     catalog = Catalog(config.catalog_path())
     stores = open_stores(config)
+    endpoint = None
     try:
         ops = build_operations(config, catalog, stores, writeback=writeback, read_via=read_via)
+        endpoint = metrics.serve_metrics(ops, config)
         trio.run(_main, ops, mp, config, ready, debug)
     finally:
+        if endpoint is not None:
+            endpoint.close()
         stores.close()
         catalog.close()
     return 0

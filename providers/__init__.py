@@ -14,7 +14,9 @@ Imports nothing else of omnifs. The modules:
   Blob's protocol: metadata encoding, records, error codes) and ``azwire`` (its
   fast path); ``local`` (``file://``) with ``sparse`` and ``diskspace``;
 * ``streams``: full reads and SDK bodies as plain files; ``faulty``: a wrapper
-  that makes any store slow, flaky or down on cue.
+  that makes any store slow, flaky or down on cue; ``metered``: the wrapper
+  ``open_provider`` puts around every store, measuring each request
+  (Prometheus series and ``tally()``).
 """
 
 from .base import (
@@ -39,6 +41,7 @@ from .errors import (
     TimedOut,
     Unavailable,
 )
+from . import metered
 from .registry import SCHEMES, Location, ProviderSettings, open_provider, parse_uri
 
 __all__ = [

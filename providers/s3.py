@@ -49,6 +49,7 @@ from botocore.config import Config
 from . import s3api
 from .base import MiB, ObjectInfo, ReadStream, WriteSource, content_type_for
 from .errors import InvalidInput, OmnifsError, PermissionDenied, timed_out, transport_error
+from .metered import note_retry
 from .s3wire import Fallback, S3Wire
 from .streams import TranslatingReader, read_full, whole_size
 
@@ -65,6 +66,13 @@ COPY_PART = 512 * MiB
 PARALLEL_PARTS = 4
 
 log = logging.getLogger(__name__)
+
+def _count_retries(parsed: dict | None = None, **_: Any) -> None:
+    """botocore's ``after-call`` hook: the retries a call needed, for the store metrics."""
+    retried = ((parsed or {}).get("ResponseMetadata") or {}).get("RetryAttempts")
+    if retried:
+        note_retry(int(retried))
+
 
 def _no_retry_after_timeout(caught_exception: BaseException | None = None, **_: Any) -> None:
     """botocore's ``needs-retry`` hook, run before its retry handler: a timed-out attempt ends
@@ -143,6 +151,7 @@ class S3Provider(s3api.S3ApiProvider):
                     config=config.merge(Config(read_timeout=read_timeout)),
                 )
                 client.meta.events.register_first("needs-retry.s3", _no_retry_after_timeout)
+                client.meta.events.register("after-call.s3", _count_retries)
                 return client
 
             self.client = make_client(settings.timeout)
