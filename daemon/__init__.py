@@ -12,5 +12,6 @@ the two meet in the catalog. The modules:
 * ``failover``: catch-up when a provider returns, new homes for a lost one's
   copies;
 * ``reconcile``: the scrub of every store and what is done about it;
-* ``metrics``: the Prometheus ``/metrics`` endpoint.
+* ``metrics``: the Prometheus ``/metrics`` endpoint;
+* ``alerting``: ``[alerts]`` thresholds evaluated by the daemon itself.
 """

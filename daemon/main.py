@@ -36,11 +36,13 @@ from omnifs.blockcache import BlockCache
 from omnifs.cached_content import open_cache
 from omnifs.catalog import Catalog, CatalogError
 from omnifs.config import Config, load_config
+from omnifs.metrics.alerts import AlertBook
 from omnifs.policy.placement import rules_from_config, views_from_config
 from omnifs.processes import DAEMON_KEY, this_process
 from omnifs.providers import OmnifsError, Provider, metered, open_provider
 from omnifs.work import KINDS
 
+from .alerting import alert_loop, sample_loop
 from .health import HealthBoard, Prober
 from .metrics import Metrics
 from .settings import DaemonSettings, parse_daemon
@@ -91,6 +93,8 @@ class Daemon:
         self.workers = Workers(self)
         self.metrics_port: int | None = None
         self.prober: Prober | None = None
+        #: the alerts ``[alerts]`` configures, once the alert loop runs (daemon/alerting.py)
+        self.alerts: AlertBook | None = None
         #: totals since the last flush to daemon_counters (bytes_replicated, items_done)
         self.totals: collections.Counter = collections.Counter()
         self.rules = rules_from_config(config.governance_rules)
@@ -144,6 +148,8 @@ class Daemon:
                                 clock=self.clock)
                 await nursery.start(prober.run)
                 nursery.start_soon(self._stats_loop)
+                nursery.start_soon(alert_loop, self)
+                nursery.start_soon(sample_loop, self)
                 nursery.start_soon(self._failover_loop)
                 nursery.start_soon(self._reconcile_loop)
                 nursery.start_soon(self._snapshot_loop)

@@ -116,3 +116,20 @@ def serve_metrics(ops: Operations, config: Config) -> Endpoint | None:
     endpoint = Endpoint(combined([FUSE, REGISTRY, MountCollector(ops),
                                   CostCollector(prices_of(config), stored)]))
     return endpoint if endpoint.serve(m.mount_port, m.addr, what="mount metrics") else None
+
+
+async def sample_loop(config: Config) -> None:
+    """Append the mount's store counters to the local sample store every
+    ``[metrics] sample_interval`` seconds, and once more when the mount stops."""
+    import trio
+
+    from omnifs.metrics import samples
+
+    if not config.metrics.enabled:
+        return
+    try:
+        while True:
+            await trio.sleep(config.metrics.sample_interval)
+            await trio.to_thread.run_sync(samples.append, config.cache_dir, "mount")
+    finally:
+        samples.append(config.cache_dir, "mount")

@@ -164,6 +164,7 @@ async def start_background(ops: Operations, nursery: trio.Nursery) -> None:
     await nursery.start(ops.publisher.run)  # uploads that outlive their close
     nursery.start_soon(ops.run_uploads)  # write-back, and retries of failed closes
     nursery.start_soon(ops.access_log.run)  # access statistics to the catalog, every few seconds
+    nursery.start_soon(metrics.sample_loop, ops.config)  # for `omnifs metrics compare`
 
 
 def serve(config: Config, mountpoint: str, *, ready: Callable[[], None] | None = None,
