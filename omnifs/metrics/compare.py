@@ -127,7 +127,7 @@ def rows(totals: Totals, seconds: float, prices: dict) -> list[dict]:
         if v["requests"] <= 0:
             continue
         moved = v["bytes_in"] + v["bytes_out"]
-        gb_read = read[provider] / GB
+        gb_read = read[provider] / float(GB)
         out.append({
             "provider": provider, "op": op, "requests": int(v["requests"]),
             "p50_ms": _ms(quantile(v["buckets"], 0.5)),
