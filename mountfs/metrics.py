@@ -42,6 +42,13 @@ FUSE = CollectorRegistry(auto_describe=True)
 FUSE_SECONDS = Histogram("omnifs_fuse_op_seconds", "Latency of a FUSE request, by handler",
                          ["op"], buckets=BUCKETS, registry=FUSE)
 
+#: the series :class:`MountCollector` exports (the dashboards test checks against them)
+SERIES = ("omnifs_cache_hits_total", "omnifs_cache_misses_total", "omnifs_cache_evictions_total",
+          "omnifs_cache_bytes", "omnifs_cache_limit_bytes", "omnifs_hedged_requests_total",
+          "omnifs_hedge_wins_total", "omnifs_failovers_total", "omnifs_staging_files",
+          "omnifs_staging_bytes", "omnifs_file_reads_total", "omnifs_file_read_bytes_total",
+          "omnifs_file_writes_total")
+
 #: whether handlers are timed (``[metrics] enabled``; the mount sets it at start)
 timing = True
 

@@ -39,6 +39,20 @@ class Prometheus:
              f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"],
             stdout=subprocess.DEVNULL, stderr=open(root / "prometheus.log", "w"))  # noqa: SIM115
         wait_port(self.port, 30.0, self.proc)
+        self._wait_ready(30.0)
+
+    def _wait_ready(self, timeout: float) -> None:
+        """The port opens before the storage is ready (503 until then)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(0.1)
 
     def _get(self, path: str, **params: str) -> dict:
         url = f"{self.url}{path}?{urllib.parse.urlencode(params)}"

@@ -7,11 +7,13 @@ arrived with plausible values.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 
-from tests.mount.conftest import ROOT
+from omnifs.mountfs.metrics import SERIES
+from tests.mount.conftest import ROOT, omnifs
 from tests.prometheus import Prometheus
 from tests.servers import free_port, wait_port
 
@@ -38,6 +40,9 @@ def test_prometheus_scrapes_mount_and_daemon(make_mount, tmp_path):
         wait_port(daemon_port, 30, daemon)
         prom = Prometheus(tmp_path / "prom", {"mount": f"127.0.0.1:{mount_port}",
                                               "daemon": f"127.0.0.1:{daemon_port}"})
+        # the first scrape sees the counters at rest, so increase() covers the workload
+        prom.wait_for('count(omnifs_store_requests_total{job="mount",op="get"})',
+                      lambda v: v > 0)
         payload = [os.urandom(SIZE) for _ in range(FILES)]
         for i, data in enumerate(payload):
             (m.mp / f"f{i}").write_bytes(data)
@@ -53,7 +58,7 @@ def test_prometheus_scrapes_mount_and_daemon(make_mount, tmp_path):
         read = prom.wait_for(got, lambda v: v >= 0.9 * total)
         assert written == total
         assert 0.9 * written <= read <= 1.5 * written
-        assert prom.value(f'sum(omnifs_store_requests_total{{job="mount",op="put"}})') >= FILES
+        assert prom.value('sum(omnifs_store_requests_total{job="mount",op="put"})') >= FILES
         assert prom.wait_for('sum(omnifs_fuse_op_seconds_count{job="mount",op="write"})',
                              lambda v: v > 0)
         assert prom.wait_for('omnifs_file_writes_total{job="mount"}', lambda v: v >= FILES)
@@ -70,6 +75,19 @@ def test_prometheus_scrapes_mount_and_daemon(make_mount, tmp_path):
         assert prom.wait_for(f'omnifs_stored_bytes{{job="daemon",provider="{name}"}}',
                              lambda v: v >= total, timeout=45)
         assert prom.targets_up() == {"mount": "up", "daemon": "up"}
+        for series in SERIES:  # everything the dashboards may ask the mount for
+            assert prom.query(f'{series}{{job="mount"}}'), series
+        # compare reads the same history back from Prometheus
+        cfg = m.root / "with-prometheus.toml"
+        cfg.write_text(m.config.read_text().replace(
+            "[metrics]\n", f'[metrics]\nprometheus_url = "{prom.url}"\n'))
+        cfg.chmod(0o600)
+        out = omnifs("metrics", "compare", "--since", "5m", "--json", config=cfg).stdout
+        body = json.loads(out)
+        assert body["source"] == prom.url
+        rows = {(r["provider"], r["op"]): r for r in body["rows"]}
+        assert rows[(name, "get")]["p95_ms"] is not None
+        assert rows[(name, "put")]["requests"] >= FILES
     finally:
         if prom is not None:
             prom.stop()
