@@ -10,6 +10,7 @@ Usage::
     .venv/bin/python bench/providers.py              # 256 MiB and 1,000 x 4 KiB, 3 runs
     .venv/bin/python bench/providers.py --small      # 16 MiB and 200 x 4 KiB, quick check
     .venv/bin/python bench/providers.py --kinds s3,file --runs 5
+    .venv/bin/python bench/providers.py --metrics off   # the same build without store metrics
 
 Each figure is the median of ``--runs`` runs. Raw baselines: boto3
 ``upload_fileobj``/``put_object``/``get_object`` (s3), minio
@@ -40,7 +41,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from omnifs.providers import OmnifsError, open_provider
+from omnifs.providers import OmnifsError, metered, open_provider
 from tests import servers as S
 
 MiB = 1024 * 1024
@@ -320,7 +321,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kinds", default=",".join(ALL_KINDS), help="comma-separated, default all")
     ap.add_argument("--big-mib", type=int, help="override the big object's size")
     ap.add_argument("--count", type=int, help="override the number of small objects")
+    ap.add_argument("--metrics", choices=("on", "off"), default="on",
+                    help="off: providers opened bare, without the store metrics "
+                         "(providers/metered.py); the overhead bench compares the two")
     args = ap.parse_args(argv)
+    metered.enabled(args.metrics == "on")
 
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
     unknown = set(kinds) - set(ALL_KINDS)
@@ -360,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
                 server.stop()
 
     print(f"\nmedian of {args.runs} run(s); big = {big_mib} MiB, small = {count} x 4 KiB "
-          f"with {WORKERS} workers\n")
+          f"with {WORKERS} workers; store metrics {args.metrics}\n")
     print(f"{'kind':<10} {'operation':<10} {'ours MB/s':>10} {'raw MB/s':>10} {'ours/raw':>9}")
     for kind, op, ours_mbs, raw_mbs in rows:
         print(f"{kind:<10} {op:<10} {ours_mbs:>10.1f} {raw_mbs:>10.1f} {ours_mbs / raw_mbs:>9.2f}")
