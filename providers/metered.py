@@ -30,16 +30,22 @@ out bare providers: no measuring at all, the baseline of the overhead bench.
 
 from __future__ import annotations
 
-import io
 import re
 import threading
 import time
+from bisect import bisect_left
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
+from prometheus_client import CollectorRegistry, disable_created_metrics
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+from prometheus_client.registry import Collector
 
 from .base import Capabilities, ObjectInfo, Provider, ReadStream, WriteSource, read_info
 from .errors import OmnifsError
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
 
 #: the operations requests are counted under (``set_tier`` is a copy in place)
 OPS = ("get", "put", "head", "list", "delete", "copy")
@@ -52,24 +58,12 @@ BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.
 disable_created_metrics()
 
 #: the process's store metrics (the daemon and the mount export it beside their own)
-REGISTRY = CollectorRegistry(auto_describe=True)
-_LABELS = ("provider", "kind", "op")
-REQUESTS = Counter("omnifs_store_requests", "Requests to a store", _LABELS, registry=REGISTRY)
-SECONDS = Histogram("omnifs_store_request_seconds", "Latency of a request to a store",
-                    _LABELS, buckets=BUCKETS, registry=REGISTRY)
-READ_BYTES = Counter("omnifs_store_read_bytes", "Bytes read from a store", _LABELS,
-                     registry=REGISTRY)
-WRITTEN_BYTES = Counter("omnifs_store_written_bytes", "Bytes written to a store", _LABELS,
-                        registry=REGISTRY)
-ERRORS = Counter("omnifs_store_errors", "Failed requests to a store, by normalised error class",
-                 (*_LABELS, "error"), registry=REGISTRY)
-RETRIES = Counter("omnifs_store_retries", "Retries an SDK made within a request", _LABELS,
-                  registry=REGISTRY)
+REGISTRY = CollectorRegistry(auto_describe=False)
 
 _on = True
-_tally_lock = threading.Lock()
-#: (provider, op) -> [requests, errors, bytes_in, bytes_out]
-_tally: dict[tuple[str, str], list[int]] = {}
+_ops_lock = threading.Lock()
+#: (provider, kind, op) -> its counts, shared by every wrapper of that store in this process
+_OPS: dict[tuple[str, str, str], _Op] = {}
 _retries = threading.local()
 
 
@@ -84,8 +78,16 @@ def enabled(on: bool | None = None) -> bool:
 def tally() -> dict[tuple[str, str], tuple[int, int, int, int]]:
     """Cumulative for this process: (provider name, op) -> (requests, errors, bytes_in,
     bytes_out), ``op`` one of :data:`OPS`; bytes_in were read from the store."""
-    with _tally_lock:
-        return {k: (v[0], v[1], v[2], v[3]) for k, v in _tally.items()}
+    out: dict[tuple[str, str], tuple[int, int, int, int]] = {}
+    with _ops_lock:
+        ops = list(_OPS.items())
+    for (provider, _kind, op), o in ops:
+        with o.lock:
+            row = (o.requests, sum(o.errors.values()), o.read, o.written)
+        old = out.get((provider, op), (0, 0, 0, 0))
+        out[(provider, op)] = (old[0] + row[0], old[1] + row[1], old[2] + row[2],
+                               old[3] + row[3])
+    return out
 
 
 def note_retry(n: int = 1) -> None:
@@ -106,67 +108,122 @@ def error_class(exc: BaseException) -> str:
 
 
 class _Op:
-    """One (provider, op)'s counters, resolved once: a request costs no label lookup."""
+    """One (provider, kind, op)'s counts: plain numbers under one lock, so a request costs
+    one lock and no label lookup; :class:`_Collector` turns them into series at a scrape."""
 
-    __slots__ = ("errors", "hist", "labels", "read", "requests", "retries", "row", "written")
+    __slots__ = ("buckets", "errors", "lock", "read", "requests", "retries", "seconds",
+                 "written")
 
-    def __init__(self, provider: str, kind: str, op: str):
-        self.labels = (provider, kind, op)
-        self.requests = REQUESTS.labels(*self.labels)
-        self.hist = SECONDS.labels(*self.labels)
-        self.read = READ_BYTES.labels(*self.labels)
-        self.written = WRITTEN_BYTES.labels(*self.labels)
-        self.retries = RETRIES.labels(*self.labels)
-        self.errors: dict[str, Counter] = {}
-        with _tally_lock:
-            self.row = _tally.setdefault((provider, op), [0, 0, 0, 0])
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.requests = self.read = self.written = self.retries = 0
+        self.seconds = 0.0
+        #: requests per latency bucket (not cumulative); the last is +Inf
+        self.buckets = [0] * (len(BUCKETS) + 1)
+        self.errors: dict[str, int] = {}
+
+    @staticmethod
+    def of(provider: str, kind: str, op: str) -> _Op:
+        with _ops_lock:
+            o = _OPS.get((provider, kind, op))
+            if o is None:
+                o = _OPS[(provider, kind, op)] = _Op()
+            return o
 
     def done(self, started: float, exc: BaseException | None) -> None:
-        self.hist.observe(time.perf_counter() - started)
-        self.requests.inc()
+        took = time.perf_counter() - started
+        i = bisect_left(BUCKETS, took)
         retried = getattr(_retries, "n", 0)
+        cls = error_class(exc) if exc is not None else None
+        with self.lock:
+            self.requests += 1
+            self.seconds += took
+            self.buckets[i] += 1
+            if retried:
+                self.retries += retried
+            if cls is not None:
+                self.errors[cls] = self.errors.get(cls, 0) + 1
         if retried:
             _retries.n = 0
-            self.retries.inc(retried)
-        with _tally_lock:
-            self.row[0] += 1
-            if exc is not None:
-                self.row[1] += 1
-        if exc is not None:
-            cls = error_class(exc)
-            child = self.errors.get(cls)
-            if child is None:
-                child = self.errors[cls] = ERRORS.labels(*self.labels, cls)
-            child.inc()
 
     def moved(self, nbytes: int, *, read: bool) -> None:
-        (self.read if read else self.written).inc(nbytes)
-        with _tally_lock:
-            self.row[2 if read else 3] += nbytes
+        with self.lock:
+            if read:
+                self.read += nbytes
+            else:
+                self.written += nbytes
 
 
-class _Timed:
-    """``with op.timed():`` one request, counted with its outcome."""
+class _Collector(Collector):
+    """The store series, rendered from every :class:`_Op` at a scrape."""
 
-    __slots__ = ("op", "started")
+    def collect(self) -> Iterator[Metric]:
+        labels = ["provider", "kind", "op"]
+        requests = CounterMetricFamily("omnifs_store_requests", "Requests to a store",
+                                       labels=labels)
+        seconds = HistogramMetricFamily("omnifs_store_request_seconds",
+                                        "Latency of a request to a store", labels=labels)
+        read = CounterMetricFamily("omnifs_store_read_bytes", "Bytes read from a store",
+                                   labels=labels)
+        written = CounterMetricFamily("omnifs_store_written_bytes", "Bytes written to a store",
+                                      labels=labels)
+        errors = CounterMetricFamily("omnifs_store_errors", "Failed requests to a store, by "
+                                     "normalised error class", labels=[*labels, "error"])
+        retries = CounterMetricFamily("omnifs_store_retries",
+                                      "Retries an SDK made within a request", labels=labels)
+        with _ops_lock:
+            ops = list(_OPS.items())
+        for key, o in ops:
+            with o.lock:
+                n, total, counts = o.requests, o.seconds, list(o.buckets)
+                moved_in, moved_out, again = o.read, o.written, o.retries
+                failed = dict(o.errors)
+            values = list(key)
+            requests.add_metric(values, n)
+            running, cumulative = 0, []
+            for bound, count in zip(_BOUNDS, counts, strict=True):
+                running += count
+                cumulative.append((bound, running))
+            seconds.add_metric(values, cumulative, total)
+            read.add_metric(values, moved_in)
+            written.add_metric(values, moved_out)
+            retries.add_metric(values, again)
+            for cls, count in failed.items():
+                errors.add_metric([*values, cls], count)
+        yield from (requests, seconds, read, written, errors, retries)
 
-    def __init__(self, op: _Op):
-        self.op = op
 
-    def __enter__(self) -> None:
-        _retries.n = 0
-        self.started = time.perf_counter()
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        self.op.done(self.started, exc if isinstance(exc, Exception) else None)
+_BOUNDS = [*(f"{b:g}" for b in BUCKETS), "+Inf"]
+REGISTRY.register(_Collector())
 
 
-class _CountedRead(io.RawIOBase):
-    """A read stream whose bytes are counted as the caller consumes them."""
+def _call(op: _Op, fn, *args):
+    """``fn(*args)``: one request, counted with its outcome."""
+    _retries.n = 0
+    started = time.perf_counter()
+    try:
+        result = fn(*args)
+    except Exception as e:
+        op.done(started, e)
+        raise
+    op.done(started, None)
+    return result
+
+
+class _CountedRead:
+    """A read stream whose bytes are counted as the caller consumes them.
+
+    A plain object, not an ``io.RawIOBase``: half the cost per read, which is
+    what a small GET of a local store is made of. Anything else a store's
+    stream offers is passed through.
+    """
+
+    __slots__ = ("_inner", "_op", "closed", "info")
 
     def __init__(self, inner: ReadStream, op: _Op):
         self._inner = inner
         self._op = op
+        self.closed = False
         #: the inner read's description of the object (``Provider.open_read``)
         self.info = read_info(inner)
 
@@ -196,8 +253,17 @@ class _CountedRead(io.RawIOBase):
 
     def close(self) -> None:
         if not self.closed:
+            self.closed = True
             self._inner.close()
-        super().close()
+
+    def __enter__(self) -> _CountedRead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __getattr__(self, name: str):
+        return getattr(self._inner, name)
 
 
 class _CountedSource:
@@ -245,7 +311,7 @@ class MeteredProvider(Provider):
         self.uri = inner.uri
         self.location = inner.location
         self.kind = inner.location.scheme
-        self._ops = {op: _Op(self.name, self.kind, op) for op in OPS}
+        self._ops = {op: _Op.of(self.name, self.kind, op) for op in OPS}
 
     @property
     def capabilities(self) -> Capabilities:  # type: ignore[override]  # the inner store's
@@ -275,8 +341,7 @@ class MeteredProvider(Provider):
 
     # -- the primitives ------------------------------------------------
     def head(self, key: str) -> ObjectInfo:
-        with _Timed(self._ops["head"]):
-            return self.inner.head(key)
+        return _call(self._ops["head"], self.inner.head, key)
 
     def list(self, prefix: str = "", recursive: bool = True,
              metadata: bool = True) -> Iterator[ObjectInfo]:
@@ -292,30 +357,24 @@ class MeteredProvider(Provider):
 
     def open_read(self, key: str, start: int = 0, end: int | None = None) -> ReadStream:
         op = self._ops["get"]
-        with _Timed(op):
-            stream = self.inner.open_read(key, start, end)
-        return _CountedRead(stream, op)
+        return _CountedRead(_call(op, self.inner.open_read, key, start, end), op)
 
     def write(self, key: str, stream: WriteSource, size: int | None = None,
               metadata: dict[str, str] | None = None,
               content_type: str | None = None) -> ObjectInfo:
         op = self._ops["put"]
-        with _Timed(op):
-            return self.inner.write(key, _CountedSource(stream, op), size, metadata,
-                                    content_type)
+        return _call(op, self.inner.write, key, _CountedSource(stream, op), size, metadata,
+                     content_type)
 
     def copy(self, src_key: str, dst_key: str,
              metadata: dict[str, str] | None = None) -> ObjectInfo:
-        with _Timed(self._ops["copy"]):
-            return self.inner.copy(src_key, dst_key, metadata)
+        return _call(self._ops["copy"], self.inner.copy, src_key, dst_key, metadata)
 
     def delete(self, key: str) -> None:
-        with _Timed(self._ops["delete"]):
-            self.inner.delete(key)
+        _call(self._ops["delete"], self.inner.delete, key)
 
     def set_tier(self, key: str, tier: str) -> None:
-        with _Timed(self._ops["copy"]):
-            self.inner.set_tier(key, tier)
+        _call(self._ops["copy"], self.inner.set_tier, key, tier)
 
     def close(self) -> None:
         self.inner.close()
