@@ -35,6 +35,9 @@ from omnifs.providers.metered import tally
 
 log = logging.getLogger("omnifs.metrics")
 
+#: the series :class:`CostCollector` exports
+SERIES = ("omnifs_cost_usd_total", "omnifs_stored_bytes", "omnifs_storage_cost_usd_per_month")
+
 #: seconds a sum of stored bytes is reused at least: it is not for every scrape
 STORAGE_TTL = 10.0
 

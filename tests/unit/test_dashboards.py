@@ -11,7 +11,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from omnifs.daemon.metrics import Metrics
-from omnifs.metrics.cost import CostCollector
+from omnifs.metrics import cost
 from omnifs.mountfs.metrics import FUSE, SERIES
 from omnifs.providers.metered import REGISTRY
 from tests.prometheus import binary
@@ -24,10 +24,8 @@ _SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"),
 
 def exported() -> set[str]:
     """The sample names the mount and the daemon export."""
-    names = set(SERIES)
-    cost = CostCollector({}, None)
-    families = [*REGISTRY.collect(), *FUSE.collect(), *Metrics().registry.collect(),
-                *cost.collect()]
+    names = {*SERIES, *cost.SERIES}
+    families = [*REGISTRY.collect(), *FUSE.collect(), *Metrics().registry.collect()]
     for m in families:
         names.update(m.name + s for s in _SUFFIXES[m.type])
     assert isinstance(REGISTRY, CollectorRegistry)

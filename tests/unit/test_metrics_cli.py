@@ -126,3 +126,21 @@ def test_quantile_interpolates_like_prometheus():
 def test_config_error_type():
     with pytest.raises(ConfigError):
         parse_config({"metrics": {"sample_interval": 0}})
+
+
+def test_cost_counters_use_the_shared_price_tables():
+    from decimal import Decimal
+
+    from omnifs.metrics.cost import costs
+    from omnifs.prices import store_price
+
+    price = store_price("s3", "us-east-1")
+    tier = price.tier_price
+    counts = {("b", "get"): (1000, 0, 2**30, 0), ("b", "put"): (10, 0, 0, 5 * 2**20),
+              ("b", "list"): (2, 0, 0, 0)}
+    got = costs({"b": price}, counts)
+    assert got[("b", "requests")] == 1000 * tier.read_requests + 10 * tier.write_requests \
+        + 2 * tier.list_requests
+    assert got[("b", "egress")] == price.egress_internet_per_gb
+    assert got[("b", "retrieval")] == tier.retrieval_per_gb
+    assert got[("b", "egress")] > Decimal(0)
