@@ -64,7 +64,7 @@ class MountCollector(Collector):
         yield from self._replicas()
         staging = self.ops.staging
         yield GaugeMetricFamily("omnifs_staging_files", "Written files not yet uploaded",
-                                value=len(staging._held))
+                                value=staging.files)
         yield GaugeMetricFamily("omnifs_staging_bytes", "Disk the staging files take",
                                 value=staging.held)
         log = self.ops.access_log

@@ -2,14 +2,17 @@
 
 Every ``[metrics] sample_interval`` seconds the mount and the daemon each
 append one JSON line of their store counters (``providers.metered``) to
-``<cache dir>/metrics/<source>.jsonl``: per provider and op the requests,
-errors, bytes in and out and the latency histogram's cumulative bucket
-counts. Counters restart with their process; a reader treats a drop as a
-restart. Each file keeps its last ``KEEP`` lines (7 days at one a minute).
+``<cache dir>/metrics/<source>-<pid>.jsonl``: per provider and op the
+requests, errors (not-found answers left out), bytes in and out, and the
+latency histogram's cumulative bucket counts. One file per process, so its
+counters only grow; a window sums the files' differences. Each file keeps
+its last ``KEEP`` lines (7 days at one a minute), and the files of processes
+gone for ``MAX_AGE`` are deleted.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -18,6 +21,10 @@ from pathlib import Path
 from omnifs.providers.metered import REGISTRY
 
 KEEP = 10_080
+#: a finished process's file is deleted this long after its last sample
+MAX_AGE = 8 * 86400.0
+
+_swept = False
 
 #: per (provider, op): requests, errors, bytes_in, bytes_out, seconds (sum), bucket counts
 Row = dict[str, float | list[float]]
@@ -54,8 +61,15 @@ def snapshot() -> dict[str, dict[str, Row]]:
 
 def append(cache_dir: Path, source: str, now: float | None = None) -> Path:
     """One sample line for ``source`` (``mount``, ``daemon``); trims the file now and then."""
+    global _swept
     d = directory(cache_dir)
     d.mkdir(parents=True, exist_ok=True)
+    if not _swept:  # once per process: the files of processes long gone
+        _swept = True
+        for old in d.glob("*.jsonl"):
+            with contextlib.suppress(OSError):
+                if time.time() - old.stat().st_mtime > MAX_AGE:
+                    old.unlink()
     path = d / f"{source}-{os.getpid()}.jsonl"
     with path.open("a") as f:
         f.write(json.dumps({"t": now or time.time(), "stores": snapshot()}) + "\n")
