@@ -92,6 +92,8 @@ def parse_metrics(metrics: dict, alerts: dict, source: str) -> MetricsSettings:
             raise ConfigError(f"{where} must be a TCP port (0 turns it off), got {value!r}")
         if key == "sample_interval":
             value = _number(value, where, low=1.0)
+        if key == "prometheus_url" and not value.startswith(("http://", "https://")):
+            raise ConfigError(f"{where} must be an http:// or https:// URL")
         setattr(out, key, value)
     a = out.alerts
     known = {f.name for f in fields(AlertSettings)}

@@ -16,8 +16,8 @@ import urllib.parse
 import urllib.request
 from decimal import Decimal
 
-from omnifs.errors import InvalidInput
 from omnifs.policy.costs import GB
+from omnifs.providers.errors import Unavailable
 from omnifs.providers.metered import BUCKETS
 
 from .cost import costs
@@ -68,9 +68,10 @@ def _query(url: str, expr: str) -> list[dict]:
         with urllib.request.urlopen(full, timeout=10) as r:
             body = json.load(r)
     except (OSError, ValueError) as e:
-        raise InvalidInput(f"cannot query Prometheus at {url}: {e}") from None
+        raise Unavailable(f"cannot query Prometheus at {url} ([metrics] prometheus_url): "
+                          f"{getattr(e, 'reason', e)}") from None
     if body.get("status") != "success":
-        raise InvalidInput(f"Prometheus at {url} refused the query: {body.get('error')}")
+        raise Unavailable(f"Prometheus at {url} refused the query: {body.get('error')}")
     return body["data"]["result"]
 
 

@@ -18,6 +18,7 @@ from omnifs.providers import ProviderSettings
 from omnifs.providers.registry import open_provider
 from tests.cli import run
 from tests.prometheus import binary
+from tests.servers import free_port
 
 ALERTS = """
 [alerts]
@@ -110,6 +111,11 @@ def test_compare_and_export_from_local_samples(tmp_path):
     assert "provider" in text or "no store requests" in text
     bad = run("metrics", "compare", "--since", "soon", config=cfg_path)
     assert bad.returncode == 2 and "not a duration" in bad.stderr.decode()
+    gone = _config(tmp_path, f'[metrics]\nprometheus_url = "http://127.0.0.1:{free_port()}"\n')
+    down = run("metrics", "compare", config=gone)
+    err = down.stderr.decode()
+    assert down.returncode == 1 and "cannot query Prometheus" in err, err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_quantile_interpolates_like_prometheus():
