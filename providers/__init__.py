@@ -19,6 +19,7 @@ Imports nothing else of omnifs. The modules:
   (Prometheus series and ``tally()``).
 """
 
+from . import metered
 from .base import (
     META_MTIME,
     META_SHA256,
@@ -41,7 +42,6 @@ from .errors import (
     TimedOut,
     Unavailable,
 )
-from . import metered
 from .registry import SCHEMES, Location, ProviderSettings, open_provider, parse_uri
 
 __all__ = [
@@ -49,5 +49,5 @@ __all__ = [
     "IntegrityError", "InvalidInput", "Location", "NoSpace", "NotFound", "ObjectInfo",
     "OmnifsError", "PermissionDenied", "Provider", "ProviderSettings", "ReadStream", "Throttled",
     "TimedOut", "Unavailable", "WriteSource",
-    "open_provider", "parse_uri",
+    "metered", "open_provider", "parse_uri",
 ]
