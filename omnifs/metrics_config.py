@@ -14,6 +14,7 @@ evaluation; a key left out is an alert not raised.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 from .errors import ConfigError
 
@@ -64,8 +65,9 @@ class MetricsSettings:
     alerts: AlertSettings = field(default_factory=AlertSettings)
 
 
-_METRICS_KEYS = {"enabled": bool, "port": int, "mount_port": int, "addr": str,
-                 "prometheus_url": str, "sample_interval": (int, float)}
+#: key -> the type(s) its value may have
+_METRICS_KEYS: dict[str, Any] = {"enabled": bool, "port": int, "mount_port": int, "addr": str,
+                                 "prometheus_url": str, "sample_interval": (int, float)}
 
 
 def _number(value, where: str, *, low: float = 0.0, high: float | None = None) -> float:
@@ -80,6 +82,7 @@ def _number(value, where: str, *, low: float = 0.0, high: float | None = None) -
 def parse_metrics(metrics: dict, alerts: dict, source: str) -> MetricsSettings:
     """Both sections, checked; every mistake one line naming file, section and key."""
     out = MetricsSettings()
+    value: Any
     for key, value in metrics.items():
         where = f"{source}: [metrics] {key}"
         kinds = _METRICS_KEYS.get(key)

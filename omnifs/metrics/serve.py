@@ -10,6 +10,9 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
+    import threading
+    from wsgiref.simple_server import WSGIServer
+
     from prometheus_client.metrics_core import Metric
 
 log = logging.getLogger("omnifs.metrics")
@@ -38,8 +41,8 @@ class Endpoint:
 
     def __init__(self, registry: CollectorRegistry):
         self.registry = registry
-        self._server = None
-        self._thread = None
+        self._server: WSGIServer | None = None
+        self._thread: threading.Thread | None = None
         self.port: int | None = None
 
     def serve(self, port: int, addr: str = "127.0.0.1", *, what: str = "metrics") -> int | None:
