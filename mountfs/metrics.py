@@ -6,10 +6,11 @@ state when Prometheus scrapes, so serving reads and writes pays nothing for it:
 
 * the block cache: ``omnifs_cache_{hits,misses,evictions}_total``,
   ``omnifs_cache_bytes`` and ``omnifs_cache_limit_bytes``;
-* reads from replicas: ``omnifs_hedged_requests_total{provider}`` (a hedge
-  started because ``provider`` was slow), ``omnifs_hedge_wins_total{provider}``
-  (a hedge to ``provider`` answered first), ``omnifs_failovers_total{provider}``
-  (a failed read of ``provider`` went to the next replica);
+* reads from replicas and uploads: ``omnifs_hedged_requests_total{provider,op}``
+  (a hedge started because ``provider`` was slow), ``omnifs_hedge_wins_total``
+  (a hedge to ``provider`` answered first), ``omnifs_failovers_total`` (a
+  failed request to ``provider`` went to the next store); ``op`` is ``read``
+  or ``write``;
 * ``omnifs_staging_files`` and ``omnifs_staging_bytes``: written files not yet
   uploaded (the staging backlog);
 * access counts (``omnifs/access_log.py``): ``omnifs_file_reads_total``,
@@ -87,20 +88,25 @@ class MountCollector(Collector):
                                 value=st.limit)
 
     def _replicas(self) -> Iterator:
+        """Hedges, hedge wins and failovers of reads (``op="read"``, mountfs/replicas.py)
+        and of uploads (``op="write"``, mountfs/quorum.py), by store."""
+        labels = ["provider", "op"]
         fams = {
-            "hedges": CounterMetricFamily("omnifs_hedged_requests", "Reads hedged because "
-                                          "this provider was slow", labels=["provider"]),
-            "hedge_wins": CounterMetricFamily("omnifs_hedge_wins", "Hedged reads this "
-                                              "provider answered first", labels=["provider"]),
-            "failovers": CounterMetricFamily("omnifs_failovers", "Failed reads of this "
-                                             "provider retried on another replica",
-                                             labels=["provider"]),
+            "hedges": CounterMetricFamily("omnifs_hedged_requests", "Requests hedged because "
+                                          "this store was slow", labels=labels),
+            "hedge_wins": CounterMetricFamily("omnifs_hedge_wins", "Hedged requests this "
+                                              "store answered first", labels=labels),
+            "failovers": CounterMetricFamily("omnifs_failovers", "Failed requests to this "
+                                             "store sent to another one", labels=labels),
         }
         for row in self.ops.reader.replicas.stats.snapshot():
             for key, fam in fams.items():
-                fam.add_metric([row["provider"]], row.get(key, 0))
+                fam.add_metric([row["provider"], "read"], row.get(key, 0))
+        uploads = dict(self.ops.publisher.upload_events)
+        for name in self.ops.stores.order:
+            for key, fam in fams.items():
+                fam.add_metric([name, "write"], uploads.get((key, name), 0))
         yield from fams.values()
-
 
 def serve_metrics(ops: Operations, config: Config) -> Endpoint | None:
     """Start the mount's /metrics on ``[metrics] mount_port`` (None: off, or not possible)."""
