@@ -16,9 +16,9 @@ requests the same way, with one set of names for every kind of store:
   ``unavailable``, ``timed_out``, ...);
 * ``omnifs_store_retries_total``: retries the SDKs made inside one request,
   reported by each provider's own retry hook through :func:`note_retry`
-  (botocore's ``RetryAttempts``, google-api-core's ``on_error``, azure-core's
-  and urllib3's ``increment``). Retries in an SDK's own worker threads (the
-  parts of a parallel upload) are not seen.
+  (botocore's attempts sent less its calls, google-api-core's ``on_error``,
+  azure-core's and urllib3's ``increment``). Retries in an SDK's own worker
+  threads (the parts of a parallel upload) are not seen.
 
 ``op`` is one of :data:`OPS`; no label names a file, so the number of series
 is bounded by providers x ops x error classes.
@@ -139,7 +139,7 @@ class _Op:
             self.requests += 1
             self.seconds += took
             self.buckets[i] += 1
-            if retried:
+            if retried > 0:
                 self.retries += retried
             if cls is not None:
                 self.errors[cls] = self.errors.get(cls, 0) + 1

@@ -67,11 +67,14 @@ PARALLEL_PARTS = 4
 
 log = logging.getLogger(__name__)
 
-def _count_retries(parsed: dict | None = None, **_: Any) -> None:
-    """botocore's ``after-call`` hook: the retries a call needed, for the store metrics."""
-    retried = ((parsed or {}).get("ResponseMetadata") or {}).get("RetryAttempts")
-    if retried:
-        note_retry(int(retried))
+def _call_started(**_: Any) -> None:
+    """botocore's ``before-call`` hook (once per API call): with ``before-send`` (once per
+    attempt), what :func:`note_retry` adds up is the call's retries."""
+    note_retry(-1)
+
+
+def _attempt_sent(**_: Any) -> None:
+    note_retry(1)
 
 
 def _no_retry_after_timeout(caught_exception: BaseException | None = None, **_: Any) -> None:
@@ -151,7 +154,8 @@ class S3Provider(s3api.S3ApiProvider):
                     config=config.merge(Config(read_timeout=read_timeout)),
                 )
                 client.meta.events.register_first("needs-retry.s3", _no_retry_after_timeout)
-                client.meta.events.register("after-call.s3", _count_retries)
+                client.meta.events.register("before-call.s3", _call_started)
+                client.meta.events.register("before-send.s3", _attempt_sent)
                 return client
 
             self.client = make_client(settings.timeout)
