@@ -10,6 +10,8 @@ Usage::
     .venv/bin/python bench/providers.py              # 256 MiB and 1,000 x 4 KiB, 3 runs
     .venv/bin/python bench/providers.py --small      # 16 MiB and 200 x 4 KiB, quick check
     .venv/bin/python bench/providers.py --kinds s3,file --runs 5
+    .venv/bin/python bench/providers.py --metrics off   # the same build without store metrics
+    .venv/bin/python bench/providers.py --metrics both  # with and without them, alternating
 
 Each figure is the median of ``--runs`` runs. Raw baselines: boto3
 ``upload_fileobj``/``put_object``/``get_object`` (s3), minio
@@ -40,7 +42,8 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from omnifs.providers import OmnifsError, open_provider
+from omnifs.providers import OmnifsError, metered, open_provider
+from omnifs.providers.metered import MeteredProvider
 from tests import servers as S
 
 MiB = 1024 * 1024
@@ -320,7 +323,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kinds", default=",".join(ALL_KINDS), help="comma-separated, default all")
     ap.add_argument("--big-mib", type=int, help="override the big object's size")
     ap.add_argument("--count", type=int, help="override the number of small objects")
+    ap.add_argument("--metrics", choices=("on", "off", "both"), default="on",
+                    help="off: providers opened bare, without the store metrics "
+                         "(providers/metered.py); both: our provider with metrics beside "
+                         "the same provider without, instead of beside the raw SDK")
     args = ap.parse_args(argv)
+    metered.enabled(args.metrics == "on")
 
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
     unknown = set(kinds) - set(ALL_KINDS)
@@ -345,6 +353,9 @@ def main(argv: list[str] | None = None) -> int:
                     servers[server_kind] = S.start(server_kind)
                 try:
                     ours, raw, close = setup(kind, servers, tmp)
+                    if args.metrics == "both":  # ours (bare) with and without the wrapper
+                        assert isinstance(ours, Ours)
+                        ours, raw = Ours(MeteredProvider(ours.p)), ours
                 except OmnifsError as e:
                     failures.append(f"{kind}: cannot open the provider: {e}")
                     continue
@@ -360,8 +371,10 @@ def main(argv: list[str] | None = None) -> int:
                 server.stop()
 
     print(f"\nmedian of {args.runs} run(s); big = {big_mib} MiB, small = {count} x 4 KiB "
-          f"with {WORKERS} workers\n")
-    print(f"{'kind':<10} {'operation':<10} {'ours MB/s':>10} {'raw MB/s':>10} {'ours/raw':>9}")
+          f"with {WORKERS} workers; store metrics {args.metrics}\n")
+    cols = ("on", "off") if args.metrics == "both" else ("ours", "raw")
+    print(f"{'kind':<10} {'operation':<10} {cols[0] + ' MB/s':>10} {cols[1] + ' MB/s':>10} "
+          f"{cols[0] + '/' + cols[1]:>9}")
     for kind, op, ours_mbs, raw_mbs in rows:
         print(f"{kind:<10} {op:<10} {ours_mbs:>10.1f} {raw_mbs:>10.1f} {ours_mbs / raw_mbs:>9.2f}")
     for line in failures:

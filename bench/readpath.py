@@ -21,6 +21,9 @@ Rows:
 4. cold read through our mount ÷ ``rclone mount --vfs-cache-mode full``
    reading the same object (throughput).
 
+``--metrics off`` runs every mount with ``[metrics] enabled = false`` (no store,
+FUSE or cost instrumentation): the overhead of metrics on rows 1 and 2.
+
 ``--access-stats off`` runs every mount with ``[cost] access_stats = false``
 (the mount counts no reads): the same build with and without recording, for
 the cost of access statistics on rows 1 and 2.
@@ -505,10 +508,14 @@ def main() -> int:
     ap.add_argument("--no-rclone", action="store_true")
     ap.add_argument("--access-stats", choices=("on", "off"), default="on",
                     help="off: mounts record no access statistics ([cost] access_stats)")
+    ap.add_argument("--metrics", choices=("on", "off"), default="on",
+                    help="off: mounts without metrics ([metrics] enabled = false)")
     args = ap.parse_args()
     global EXTRA_TOML
     if args.access_stats == "off":
         EXTRA_TOML = "[cost]\naccess_stats = false\n\n"
+    if args.metrics == "off":
+        EXTRA_TOML += "[metrics]\nenabled = false\n\n"
     if os.geteuid() != 0:
         print("needs root (FUSE mounts, drop_caches)", file=sys.stderr)
         return 2
@@ -517,7 +524,7 @@ def main() -> int:
     rows = {int(r) for r in args.rows.split(",")}
     work = Path(tempfile.mkdtemp(prefix="omnifs-bench-", dir=args.dir or "/var/tmp"))
     print(f"read path bench: medians of {args.runs} runs, access statistics "
-          f"{args.access_stats}, work dir {work}")
+          f"{args.access_stats}, metrics {args.metrics}, work dir {work}")
     try:
         if 1 in rows:
             row1_warm(work, big, args.runs)

@@ -13,5 +13,6 @@ the two meet in the catalog. The modules:
   copies;
 * ``reconcile``: the scrub of every store and what is done about it;
 * ``dr``: scheduled backups, pruning and drills, and the recovery point (omnifs/dr/);
-* ``metrics``: the Prometheus ``/metrics`` endpoint.
+* ``metrics``: the Prometheus ``/metrics`` endpoint;
+* ``alerting``: ``[alerts]`` thresholds evaluated by the daemon itself.
 """

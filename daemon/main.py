@@ -36,12 +36,14 @@ from omnifs.blockcache import BlockCache
 from omnifs.cached_content import open_cache
 from omnifs.catalog import Catalog, CatalogError
 from omnifs.config import Config, load_config
+from omnifs.metrics.alerts import AlertBook
 from omnifs.policy.placement import rules_from_config, views_from_config
 from omnifs.processes import DAEMON_KEY, this_process
-from omnifs.providers import OmnifsError, Provider, open_provider
+from omnifs.providers import OmnifsError, Provider, metered, open_provider
 from omnifs.usage_log import Source, UsageLog, process_source
 from omnifs.work import KINDS
 
+from .alerting import alert_loop, sample_loop
 from .dr import DrJobs
 from .health import HealthBoard, Prober
 from .metrics import Metrics
@@ -81,6 +83,8 @@ class Daemon:
         self.state = State(self.catalog_path)
         self.thread_catalogs = ThreadCatalogs(self.catalog_path)
         self.metrics = Metrics()
+        if metered.enabled(config.metrics.enabled):
+            self.metrics.include(config)
         self.cache = open_cache(config) if executor is None else None
         self.executor = executor or default_executor(self.cache, self.metrics, config)
         self.clock = clock
@@ -99,6 +103,8 @@ class Daemon:
         self.workers = Workers(self)
         self.metrics_port: int | None = None
         self.prober: Prober | None = None
+        #: the alerts ``[alerts]`` configures, once the alert loop runs (daemon/alerting.py)
+        self.alerts: AlertBook | None = None
         #: totals since the last flush to daemon_counters (bytes_replicated, items_done)
         self.totals: collections.Counter = collections.Counter()
         self.rules = rules_from_config(config.governance_rules)
@@ -140,7 +146,7 @@ class Daemon:
         if released:
             log.info("took back the claims of %d dead daemon worker(s)", released)
         await self.db(self.catalog.set_meta, DAEMON_KEY, this_process())  # `omnifs status`
-        self.metrics_port = self.metrics.serve(self.config.metrics_port)
+        self.metrics_port = self.metrics.serve(self.config.metrics_port, self.config.metrics.addr)
         self.usage.start()
         try:
             async with trio.open_nursery() as nursery:
@@ -153,6 +159,8 @@ class Daemon:
                                 clock=self.clock)
                 await nursery.start(prober.run)
                 nursery.start_soon(self._stats_loop)
+                nursery.start_soon(alert_loop, self)
+                nursery.start_soon(sample_loop, self)
                 nursery.start_soon(self._failover_loop)
                 nursery.start_soon(self._reconcile_loop)
                 nursery.start_soon(self._snapshot_loop)

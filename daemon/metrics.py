@@ -1,5 +1,8 @@
 """Prometheus metrics of the daemon, on ``[metrics] port`` (0 turns it off).
 
+With ``[metrics] enabled`` (the default) the endpoint also carries the store
+metrics of the daemon's requests and the cost counters (:meth:`Metrics.include`).
+
 A private registry (not the process-global one) so tests can run several
 daemons in one process and so only omnifs's series are exported.
 """
@@ -15,6 +18,8 @@ from omnifs.policy.health import STATUSES
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
+
+    from omnifs.config import Config
 
 log = logging.getLogger("omnifs.daemon")
 
@@ -64,6 +69,23 @@ class Metrics:
                                             "Bytes the scrub read back and hashed",
                                             ["provider"], registry=r)
         self._server: WSGIServer | None = None
+
+    def include(self, config: Config) -> None:
+        """Export the store metrics (providers/metered.py) and the cost counters beside ours."""
+        from omnifs.catalog import Catalog
+        from omnifs.metrics.cost import CostCollector, prices_of
+        from omnifs.metrics.serve import Included
+        from omnifs.providers.metered import REGISTRY
+
+        def stored() -> dict[str, int]:
+            cat = Catalog(config.catalog_path())
+            try:
+                return cat.replicas.stored_bytes()
+            finally:
+                cat.close()
+
+        self.registry.register(Included(REGISTRY))
+        self.registry.register(CostCollector(prices_of(config), stored))
 
     def set_health(self, provider: str, status: str, p50: float | None, p95: float | None,
                    error_rate: float) -> None:

@@ -7,7 +7,7 @@ The mount: ``mount`` (lifecycle: start, recover, serve, unmount),
 ``catalog_wait`` (catalog writes never block the event loop), ``stores``
 (the providers in worker threads, and the mount's view of their health),
 ``xattrs`` (the replicas xattr), ``fallocate`` (fallocate(2), which pyfuse3
-has no handler for).
+has no handler for), ``metrics`` (the mount's /metrics on ``mount_port``).
 
 The handlers: ``operations`` (the class pyfuse3 calls, one handler per FUSE
 request) combines ``names`` (the tree: lookup, readdir, mkdir, link,

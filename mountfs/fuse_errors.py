@@ -11,6 +11,8 @@ handler kills the whole mount. Every handler of
   SQLite's "database or disk is full" ENOSPC (a full disk is not an I/O error);
 * anything else is logged once with its traceback and answers ``EIO``.
 
+It also times each request for ``omnifs_fuse_op_seconds`` (mountfs/metrics.py).
+
 ENOENT means "no such file", and only the catalog can say that: the
 handlers answer it themselves (``FUSEError(ENOENT)``) for a name or inode
 the namespace does not have. Anything else that says "not found" (a store
@@ -24,6 +26,7 @@ from __future__ import annotations
 import errno
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
 
@@ -31,6 +34,8 @@ import pyfuse3
 
 from omnifs.providers.diskspace import is_disk_full
 from omnifs.providers.errors import NotFound, OmnifsError
+
+from . import metrics
 
 log = logging.getLogger("omnifs.mount")
 
@@ -80,14 +85,23 @@ def to_errno(exc: BaseException) -> int:
 def fuse_handler(fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
     """Wrap one async handler so that nothing but FUSEError leaves it."""
 
+    # the op's series appears with its first request: handlers never called add no lines
+    timed: list = []
+
     @functools.wraps(fn)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        started = time.perf_counter() if metrics.timing else 0.0
         try:
             return await fn(*args, **kwargs)
         except pyfuse3.FUSEError:
             raise
         except Exception as e:  # noqa: BLE001 - this is the one place that maps them all
             raise pyfuse3.FUSEError(to_errno(e)) from None
+        finally:
+            if started:
+                if not timed:
+                    timed.append(metrics.FUSE_SECONDS.labels(fn.__name__))
+                timed[0].observe(time.perf_counter() - started)
 
     return wrapper
 

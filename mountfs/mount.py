@@ -26,11 +26,11 @@ from omnifs import sd_notify
 from omnifs.catalog import Catalog
 from omnifs.config import Config
 from omnifs.mounts import mount_at
-from omnifs.providers import open_provider
+from omnifs.providers import metered, open_provider
 from omnifs.providers.errors import InvalidInput
 from omnifs.usage_log import Source, usage_log
 
-from . import fallocate
+from . import fallocate, metrics
 from .operations import Operations
 from .reader import ReadVia
 from .stores import Stores
@@ -165,6 +165,7 @@ async def start_background(ops: Operations, nursery: trio.Nursery) -> None:
     await nursery.start(ops.publisher.run)  # uploads that outlive their close
     nursery.start_soon(ops.run_uploads)  # write-back, and retries of failed closes
     nursery.start_soon(ops.access_log.run)  # access statistics to the catalog, every few seconds
+    nursery.start_soon(metrics.sample_loop, ops.config)  # for `omnifs metrics compare`
 
 
 def serve(config: Config, mountpoint: str, *, ready: Callable[[], None] | None = None,
@@ -183,14 +184,19 @@ def serve(config: Config, mountpoint: str, *, ready: Callable[[], None] | None =
     # resolved before mounting: afterwards resolving it would ask this very mount
     mp = os.path.realpath(mp)
     raise_open_files_limit()
+    metrics.timing = metered.enabled(config.metrics.enabled)
     catalog = Catalog(config.catalog_path())
     stores = open_stores(config)
     usage = usage_log(catalog.path, usage_source)  # store requests to the catalog
+    endpoint = None
     try:
         ops = build_operations(config, catalog, stores, writeback=writeback, read_via=read_via)
+        endpoint = metrics.serve_metrics(ops, config)
         trio.run(_main, ops, mp, config, ready, debug)
     finally:
         usage.close()
+        if endpoint is not None:
+            endpoint.close()
         stores.close()
         catalog.close()
     return 0

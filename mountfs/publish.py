@@ -38,6 +38,7 @@ another file's only bytes.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import io
 import logging
@@ -205,6 +206,8 @@ class Publisher:
         self.staging = staging
         self.placer = Placer(catalog, stores, config)
         self.speeds = Speeds()
+        #: (hedges | hedge_wins | failovers, store) -> uploads, for the mount's metrics
+        self.upload_events: collections.Counter[tuple[str, str]] = collections.Counter()
         #: (inode, provider) with an upload still running after its publish returned
         self.late_uploads: set[tuple[int, str]] = set()
         #: where uploads that outlive their publish run (:meth:`run`); None: not running
@@ -293,7 +296,8 @@ class Publisher:
         attempts = Attempts(late=lambda name, result: self._late(job, name, result))
         async with nursery_for(self._background if snapshot else None) as nursery:
             await race(nursery, attempts, order, quorum, lambda name: self._attempt(job, name),
-                       lambda name: self.speeds.hedge_delay(name, job.size))
+                       lambda name: self.speeds.hedge_delay(name, job.size),
+                       lambda event, name: self.upload_events.update([(event, name)]))
             ok = len(attempts.done) >= quorum
             for name in attempts.running:
                 self.late_uploads.add((ino, name))

@@ -129,12 +129,18 @@ class Attempts:
 
 
 async def race(nursery: trio.Nursery, attempts: Attempts, order: list[str], quorum: int,
-               attempt: Attempt, hedge_delay: Callable[[str], float]) -> Attempts:
+               attempt: Attempt, hedge_delay: Callable[[str], float],
+               note: Callable[[str, str], None] | None = None) -> Attempts:
     """Upload to ``quorum`` of ``order`` (best first); see the module docstring.
 
     Uploads run in ``nursery``: the publisher's background one lets the late
     ones outlive this call, a local one makes the caller wait for them.
+    ``note(event, store)`` hears of ``hedges`` (``store`` was overdue and
+    another started beside it), ``hedge_wins`` (a store started that way
+    finished within the race) and ``failovers`` (``store`` failed and the
+    next one started), for the mount's metrics.
     """
+    hedged: set[str] = set()
     send, recv = trio.open_memory_channel[tuple[str, Any]](math.inf)
     waiting = list(order)
     #: running uploads -> when they become overdue (None once a hedge replaced them)
@@ -173,14 +179,21 @@ async def race(nursery: trio.Nursery, attempts: Attempts, order: list[str], quor
                 running.pop(name, None)
                 if isinstance(result, OmnifsError):
                     attempts.failed[name] = result
+                    if note is not None and waiting:
+                        note("failovers", name)
                 else:
                     attempts.done[name] = result
+                    if note is not None and name in hedged:
+                        note("hedge_wins", name)
                 while waiting and len(attempts.done) < quorum and counted() < quorum:
                     start_next()
                 continue
             # the earliest overdue upload goes on, but another store starts beside it
             overdue = min((t, n) for n, t in running.items() if t is not None)[1]
             running[overdue] = None
+            if note is not None:
+                note("hedges", overdue)
+            hedged.add(waiting[0])
             start_next()
     finally:
         attempts._returned = True

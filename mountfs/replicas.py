@@ -104,6 +104,9 @@ class ProviderStats:
         self.errors = 0
         self.bytes = 0
         self.hedges = 0
+        #: hedges to this provider that answered first; failed reads sent to the next replica
+        self.hedge_wins = 0
+        self.failovers = 0
         self.last_error_at: float | None = None
         self.last_error: str | None = None
         #: when an unanswered probe of a not yet measured provider was sent
@@ -192,6 +195,11 @@ class ProviderStats:
         with self._lock:
             self.hedges += 1
 
+    def note(self, counter: str) -> None:
+        """One more ``hedge_wins`` or ``failovers``."""
+        with self._lock:
+            setattr(self, counter, getattr(self, counter) + 1)
+
     @property
     def measured(self) -> bool:
         return self.latency is not None
@@ -233,6 +241,8 @@ class ProviderStats:
                 "requests": self.requests,
                 "errors": self.errors,
                 "hedges": self.hedges,
+                "hedge_wins": self.hedge_wins,
+                "failovers": self.failovers,
                 "bytes": self.bytes,
                 "last_error": self.last_error,
             }
@@ -475,13 +485,16 @@ class ReplicaReader:
         missing: list[str] = []  # replicas whose store said it has no such object
         archived: list[str] = []  # replicas that must be restored before a read
         winner: cf.Future | None = None
+        hedged: set[cf.Future] = set()
 
-        def launch() -> None:
+        def launch(hedge: bool = False) -> None:
             if self._closed.is_set():
                 raise Unavailable("the mount is closing")
             replica = queue.pop(0)
             fut = self._pool.submit(attempt, replica, cancel)
             running[fut] = (replica, time.monotonic())
+            if hedge:
+                hedged.add(fut)
 
         launch()
         try:
@@ -504,7 +517,7 @@ class ReplicaReader:
                     self.stats.get(newest_replica.name).note_hedge()
                     log.debug("hedging on %s after %.3fs", queue[0].name,
                               time.monotonic() - newest_start)
-                    launch()
+                    launch(hedge=True)
                     continue
                 for fut in done:
                     replica, _started = running.pop(fut)
@@ -512,6 +525,8 @@ class ReplicaReader:
                     if err is None:
                         if winner is None:
                             winner = fut
+                            if fut in hedged:
+                                self.stats.get(replica.name).note("hedge_wins")
                         elif discard is not None:
                             discard(fut.result())
                         continue
@@ -523,6 +538,7 @@ class ReplicaReader:
                     log.info("read of %s from %s failed (%s); trying the next replica",
                              replica.key, replica.name, err)
                     if queue and winner is None:
+                        self.stats.get(replica.name).note("failovers")
                         launch()
                 if winner is not None:
                     return winner.result()

@@ -81,6 +81,11 @@ class StagingArea:
         self.held += now - self._held.get(ino, 0)
         self._held[ino] = now
 
+    @property
+    def files(self) -> int:
+        """Staging files counted in ``held``: written files not yet uploaded or handed over."""
+        return len(self._held)
+
     def forget(self, ino: int) -> None:
         """``ino``'s staging file is gone (deleted, or handed to the block cache)."""
         self.held -= self._held.pop(ino, 0)

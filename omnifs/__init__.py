@@ -4,9 +4,15 @@ This package is the core the mount, the daemon and the CLI share; it imports
 ``omnifs.providers`` and ``omnifs.policy`` only (docs/architecture.md).
 
 Subpackages: :mod:`.catalog` (the one catalog API), :mod:`.cli` (the
-``omnifs`` command), :mod:`.dr` (disaster recovery: backups, restores, drills). The modules:
+``omnifs`` command), :mod:`.dr` (disaster recovery: backups, restores, drills),
+:mod:`.costing` (``omnifs cost``: the bill, recommendations, moves),
+:mod:`.metrics` (what the mount and the daemon share of their metrics: one
+endpoint over several registries, cost counters, alert rules and the daemon's
+alerts, the local sample store, ``metrics compare``), :mod:`.bench`
+(``omnifs bench``: scenarios, runs, reports, comparisons). The modules:
 
-* configuration and layout: ``config`` (omnifs.toml, checked), ``layout``
+* configuration and layout: ``config`` (omnifs.toml, checked), with
+  ``metrics_config`` (its ``[metrics]`` and ``[alerts]``), ``layout``
   (object keys and metadata in every store), ``targets`` (what a user typed
   into provider and key), ``errors`` (the core's error names);
 * queued work: ``work`` (typed work items), ``replication`` (the executor:

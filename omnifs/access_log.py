@@ -93,6 +93,10 @@ class AccessLog:
         self._flushing = trio.Lock()
         #: flushes that wrote to the catalog (tests)
         self.flushes = 0
+        #: since the mount started: files read (once per open), bytes read, files changed
+        self.reads_total = 0
+        self.read_bytes_total = 0
+        self.writes_total = 0
 
     # -- counting (the hot path) -----------------------------------------------------
     def read(self, handle: Counted, nbytes: int) -> None:
@@ -105,7 +109,9 @@ class AccessLog:
         if not handle.read_counted:
             handle.read_counted = True
             e[0] += 1
+            self.reads_total += 1
         e[1] += nbytes
+        self.read_bytes_total += nbytes
         e[3] = self._clock()
 
     def opened_cached(self, handle: Counted) -> None:
@@ -114,6 +120,7 @@ class AccessLog:
         if handle.read_counted:
             return
         handle.read_counted = True
+        self.reads_total += 1
         e = self._pending.get(handle.ino)
         if e is None:
             e = self._pending[handle.ino] = [0, 0, 0, None, None]
@@ -126,6 +133,7 @@ class AccessLog:
         if e is None:
             e = self._pending[ino] = [0, 0, 0, None, None]
         e[2] += 1
+        self.writes_total += 1
         e[4] = self._clock()
 
     # -- flushing ----------------------------------------------------------------------

@@ -26,6 +26,7 @@ from omnifs.providers.registry import provider_options
 
 from .dr.config import DrConfig, parse_dr
 from .errors import ConfigError
+from .metrics_config import MetricsSettings, parse_metrics
 from .prices import PriceOverride, parse_price_overrides
 
 DEFAULT_PATHS = (
@@ -97,6 +98,8 @@ class Config:
     governance_rules: list[dict] = field(default_factory=list)
     daemon: dict = field(default_factory=dict)
     metrics_port: int = 9469
+    #: [metrics] and [alerts]: instrumentation, the mount's port, thresholds (docs/metrics.md)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
     #: [prices.NAME]: price-table choices and negotiated or own-store rates per provider
     prices: dict[str, PriceOverride] = field(default_factory=dict)
     #: [cost]: tier policies, break-even horizon, automatic moves (docs/config.md)
@@ -125,7 +128,8 @@ _SECTIONS = {
     "providers": dict,
     "governance": dict,
     "daemon": dict,
-    "metrics": {"port": int},
+    "metrics": dict,
+    "alerts": dict,
     "prices": dict,
     "cost": dict,
     "dr": dict,
@@ -277,7 +281,8 @@ def parse_config(data: dict, source: str = "config", base: Path | None = None) -
 
     cfg.allow_other = data.get("mount", {}).get("allow_other", False)
     cfg.writeback = data.get("mount", {}).get("writeback", False)
-    cfg.metrics_port = data.get("metrics", {}).get("port", cfg.metrics_port)
+    cfg.metrics = parse_metrics(data.get("metrics", {}), data.get("alerts", {}), source)
+    cfg.metrics_port = cfg.metrics.port
     _parse_access_stats(cfg, data.get("cost", {}), source)
     cfg.daemon = dict(data.get("daemon", {}))
     gov = data.get("governance", {})

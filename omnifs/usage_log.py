@@ -3,8 +3,8 @@
 The source is a function returning this process's *cumulative* counts:
 ``{(provider, op): (requests, errors, bytes_in, bytes_out)}``, ``op`` one of
 ``get put head list delete copy`` (:data:`omnifs.catalog.usage.OPS`). The
-provider layer keeps them (``providers/metered.py``'s ``tally``, where
-available: :func:`process_source`). :class:`UsageLog` remembers what it
+provider layer keeps them (``providers/metered.py``'s ``tally``:
+:func:`process_source`). :class:`UsageLog` remembers what it
 wrote last and, every ``interval`` seconds, at each UTC midnight and at
 :meth:`UsageLog.close`, writes the difference in one transaction
 (:meth:`omnifs.catalog.usage.StoreUsage.add`) on a catalog connection of its
@@ -31,6 +31,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from omnifs.providers import metered
+
 from .access_log import flush_delay
 from .catalog.access import day_of
 from .catalog.usage import Counts
@@ -47,20 +49,10 @@ Source = Callable[[], dict[tuple[str, str], Counts]]
 FLUSH_INTERVAL = 10.0
 
 
-def no_requests() -> dict[tuple[str, str], Counts]:
-    """A source that counted nothing."""
-    return {}
-
-
 def process_source() -> Source:
     """This process's counts of store requests: ``providers/metered.py``'s ``tally``, the one
-    place every provider call is counted, when the installed omnifs has it; else
-    :func:`no_requests` (nothing is recorded)."""
-    try:
-        from omnifs.providers.metered import tally  # type: ignore[import-not-found]
-    except ImportError:
-        return no_requests
-    return tally  # type: ignore[no-any-return]
+    place every provider call is counted (nothing with ``[metrics] enabled = false``)."""
+    return metered.tally
 
 
 def delta(now: dict[tuple[str, str], Counts],

@@ -17,9 +17,12 @@ Imports nothing else of omnifs. The modules:
   ``compat_cells``: each store's declared cells (data), ``probe``: small
   self-cleaning probes of a live store (``omnifs compat --probe``);
 * ``streams``: full reads and SDK bodies as plain files; ``faulty``: a wrapper
-  that makes any store slow, flaky or down on cue.
+  that makes any store slow, flaky or down on cue; ``metered``: the wrapper
+  ``open_provider`` puts around every store, measuring each request
+  (Prometheus series and ``tally()``).
 """
 
+from . import metered
 from .base import (
     META_MTIME,
     META_SHA256,
@@ -52,5 +55,5 @@ __all__ = [
     "OmnifsError", "PermissionDenied", "Provider", "ProviderSettings", "ReadStream",
     "RootMissing", "Throttled",
     "TimedOut", "Unavailable", "WriteSource",
-    "open_provider", "parse_uri",
+    "metered", "open_provider", "parse_uri",
 ]

@@ -69,6 +69,7 @@ from .base import (
 )
 from .errors import InvalidInput, NotFound, OmnifsError, Unavailable, timed_out, transport_error
 from .http_status import RANGE_NOT_SATISFIABLE
+from .metered import note_retry
 from .streams import TranslatingReader, WireBody, read_full, whole_size
 
 if TYPE_CHECKING:
@@ -104,7 +105,10 @@ class _QuickRetry(azblob.LinearRetry):
     def increment(self, settings, request, response=None, error=None) -> bool:
         if timed_out(error):
             return False
-        return super().increment(settings, request, response, error)
+        again = super().increment(settings, request, response, error)
+        if again:
+            note_retry()
+        return again
 
 
 def _short_body(got: int, expected: int) -> BaseException:

@@ -67,6 +67,7 @@ from .errors import (
     transport_error,
 )
 from .http_status import RANGE_NOT_SATISFIABLE, status_error
+from .metered import note_retry
 from .streams import read_full, whole_size
 
 if TYPE_CHECKING:
@@ -123,7 +124,8 @@ class GCSProvider(Provider):
         # deadline-bounded retries: about four quick attempts (0, .2, .6, 1.4 s), never
         # minutes; callers above back off further on Throttled/Unavailable
         self._retry = Retry(predicate=_retryable, initial=0.2, maximum=1.0,
-                            multiplier=2.0, timeout=min(self.timeout, 2.0))
+                            multiplier=2.0, timeout=min(self.timeout, 2.0),
+                            on_error=lambda _e: note_retry())
         part = int(settings.extra.get("part_size", PART_SIZE))
         if part <= 0 or part % (256 * 1024):
             raise InvalidInput("part_size must be a positive multiple of 256 KiB",

@@ -42,6 +42,7 @@ from minio.error import InvalidResponseError, MinioException, S3Error, ServerErr
 from . import compat_cells, s3api
 from .base import MiB, ObjectInfo, ReadStream, WriteSource, content_type_for
 from .errors import InvalidInput, OmnifsError, Unavailable, timed_out, transport_error
+from .metered import note_retry
 from .streams import TranslatingReader
 
 if TYPE_CHECKING:
@@ -93,7 +94,9 @@ class _Retry(urllib3.Retry):
                   _stacktrace=None):
         if timed_out(error):
             raise error
-        return super().increment(method, url, response, error, _pool, _stacktrace)
+        again = super().increment(method, url, response, error, _pool, _stacktrace)
+        note_retry()  # urllib3 raised MaxRetryError above when no retry is left
+        return again
 
 
 _TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (

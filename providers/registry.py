@@ -118,5 +118,8 @@ def provider_class(scheme: str) -> type[Provider]:
 
 
 def open_provider(settings: ProviderSettings) -> Provider:
+    """The store ``settings`` name, measured (providers/metered.py) unless metrics are off."""
+    from .metered import metered
+
     loc = parse_uri(settings.uri)
-    return provider_class(loc.scheme)(settings)
+    return metered(provider_class(loc.scheme)(settings))

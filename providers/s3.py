@@ -49,6 +49,7 @@ from botocore.config import Config
 from . import compat_cells, s3api
 from .base import MiB, ObjectInfo, ReadStream, WriteSource, content_type_for
 from .errors import InvalidInput, OmnifsError, PermissionDenied, timed_out, transport_error
+from .metered import note_retry
 from .s3wire import Fallback, S3Wire
 from .streams import TranslatingReader, read_full, whole_size
 
@@ -65,6 +66,16 @@ COPY_PART = 512 * MiB
 PARALLEL_PARTS = 4
 
 log = logging.getLogger(__name__)
+
+def _call_started(**_: Any) -> None:
+    """botocore's ``before-call`` hook (once per API call): with ``before-send`` (once per
+    attempt), what :func:`note_retry` adds up is the call's retries."""
+    note_retry(-1)
+
+
+def _attempt_sent(**_: Any) -> None:
+    note_retry(1)
+
 
 def _no_retry_after_timeout(caught_exception: BaseException | None = None, **_: Any) -> None:
     """botocore's ``needs-retry`` hook, run before its retry handler: a timed-out attempt ends
@@ -144,6 +155,8 @@ class S3Provider(s3api.S3ApiProvider):
                     config=config.merge(Config(read_timeout=read_timeout)),
                 )
                 client.meta.events.register_first("needs-retry.s3", _no_retry_after_timeout)
+                client.meta.events.register("before-call.s3", _call_started)
+                client.meta.events.register("before-send.s3", _attempt_sent)
                 return client
 
             self.client = make_client(settings.timeout)

@@ -114,6 +114,12 @@ class Replicas:
             "(SELECT count(*) FROM replicas r WHERE r.inode = i.id AND r.state = 'synced' "
             "AND r.version = i.version) < ?", (copies,)).fetchone()[0]
 
+    def stored_bytes(self) -> dict[str, int]:
+        """Bytes of the synced replicas each provider holds (what its storage is billed on)."""
+        return dict(self._db.execute(
+            "SELECT r.provider, COALESCE(SUM(i.size), 0) FROM replicas r JOIN inodes i "
+            "ON i.id = r.inode WHERE r.state = 'synced' GROUP BY r.provider").fetchall())
+
     def is_empty(self) -> bool:
         """No replica row at all: no file has bytes on a store yet."""
         return self._db.execute("SELECT 1 FROM replicas LIMIT 1").fetchone() is None

@@ -102,3 +102,33 @@ def test_hedge_delay_follows_the_store_and_its_spread():
     for _ in range(20):
         s.note(64 << 20, 4.0)  # big uploads measure throughput: ~17 MiB/s past the latency
     assert 25 < s.overdue_after(256 << 20) < 40  # twice the ~15 s 256 MiB takes
+
+
+def _events(behaviour: dict[str, tuple[float, bool]]) -> list[tuple[str, str]]:
+    events: list[tuple[str, str]] = []
+
+    async def attempt(name: str):
+        seconds, ok = behaviour[name]
+        await trio.sleep(seconds)
+        if not ok:
+            raise Unavailable("no", provider=name)
+        return name
+
+    async def main():
+        attempts = Attempts(late=lambda n, r: None)
+        async with trio.open_nursery() as nursery:
+            await race(nursery, attempts, list(behaviour), 1, attempt, lambda name: 0.2,
+                       lambda event, name: events.append((event, name)))
+            attempts.settled()
+            nursery.cancel_scope.cancel()
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    return events
+
+
+def test_hedges_wins_and_failovers_are_reported():
+    # a hangs: hedged to b, which answers first
+    assert _events({"a": (10.0, True), "b": (0.05, True)}) == [("hedges", "a"),
+                                                                ("hedge_wins", "b")]
+    # a fails at once: b takes over (a failover, not a hedge)
+    assert _events({"a": (0.01, False), "b": (0.05, True)}) == [("failovers", "a")]

@@ -8,7 +8,9 @@ import threading
 
 from omnifs.catalog import Catalog, schema
 from omnifs.catalog.access import RETENTION_DAYS, month_of
-from omnifs.usage_log import UsageLog, delta, no_requests, process_source
+from omnifs.providers import open_provider
+from omnifs.providers.registry import ProviderSettings
+from omnifs.usage_log import UsageLog, delta, process_source
 
 TODAY = (datetime.date(2026, 12, 6) - datetime.date(1970, 1, 1)).days
 
@@ -120,9 +122,13 @@ def test_a_failed_flush_keeps_its_counts(tmp_path):
         cat.close()
 
 
-def test_the_process_source_gives_counts():
-    assert no_requests() == {}
-    assert isinstance(process_source()(), dict)
+def test_the_process_source_is_what_the_provider_layer_counted(tmp_path):
+    """Every provider opened is metered; the usage log reads those counts."""
+    p = open_provider(ProviderSettings(name="counted", uri=f"file://{tmp_path}"))
+    before = process_source()().get(("counted", "put"), (0, 0, 0, 0))
+    p.write_bytes("k", b"12345")
+    after = process_source()()[("counted", "put")]
+    assert after[0] == before[0] + 1 and after[2] == before[2] + 5
 
 
 def test_a_command_records_only_into_an_existing_catalog(tmp_path):

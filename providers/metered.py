@@ -1,0 +1,390 @@
+"""The one instrumentation point of the provider layer: every request to every store.
+
+``open_provider`` (registry.py) wraps each provider it opens in a
+:class:`MeteredProvider`, so the CLI, the mount and the daemon measure their
+requests the same way, with one set of names for every kind of store:
+
+* ``omnifs_store_requests_total{provider,kind,op}``;
+* ``omnifs_store_request_seconds{provider,kind,op}``: a histogram of how long
+  a request took as the caller saw it (for ``get``, until the response's
+  first byte could be read: ``open_read`` returning; for ``list``, the whole
+  listing; for ``put``, the whole upload);
+* ``omnifs_store_read_bytes_total`` and ``omnifs_store_written_bytes_total``
+  (counted as a read stream is consumed, and as an upload's source is read);
+* ``omnifs_store_errors_total{provider,kind,op,error}`` with ``error`` the
+  normalised class of ``providers.errors`` (``not_found``, ``throttled``,
+  ``unavailable``, ``timed_out``, ...);
+* ``omnifs_store_retries_total``: retries the SDKs made inside one request,
+  reported by each provider's own retry hook through :func:`note_retry`
+  (botocore's attempts sent less its calls, google-api-core's ``on_error``,
+  azure-core's and urllib3's ``increment``). Retries in an SDK's own worker
+  threads (the parts of a parallel upload) are not seen.
+
+``op`` is one of :data:`OPS`; no label names a file, so the number of series
+is bounded by providers x ops x error classes.
+
+:func:`tally` gives the same counts as plain numbers for this process (the
+cost report persists them). ``enabled(False)`` makes ``open_provider`` hand
+out bare providers: no measuring at all, the baseline of the overhead bench.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from bisect import bisect_left
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, disable_created_metrics
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+from prometheus_client.registry import Collector
+
+from .base import Capabilities, ObjectInfo, Provider, ReadStream, WriteSource, read_info
+from .errors import OmnifsError
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
+
+#: the operations requests are counted under (``set_tier`` is a copy in place)
+OPS = ("get", "put", "head", "list", "delete", "copy")
+
+#: latency buckets, seconds: from a cached local head to a slow multipart upload
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+           60.0)
+
+# no ``_created`` series: they double what a scrape carries and no dashboard reads them
+disable_created_metrics()
+
+#: the process's store metrics (the daemon and the mount export it beside their own)
+REGISTRY = CollectorRegistry(auto_describe=False)
+
+_on = True
+_ops_lock = threading.Lock()
+#: (provider, kind, op) -> its counts, shared by every wrapper of that store in this process
+_OPS: dict[tuple[str, str, str], _Op] = {}
+_retries = threading.local()
+
+
+def enabled(on: bool | None = None) -> bool:
+    """Whether ``open_provider`` meters the providers it opens; ``on`` sets it first."""
+    global _on
+    if on is not None:
+        _on = bool(on)
+    return _on
+
+
+def tally() -> dict[tuple[str, str], tuple[int, int, int, int]]:
+    """Cumulative for this process: (provider name, op) -> (requests, errors, bytes_in,
+    bytes_out), ``op`` one of :data:`OPS`; bytes_in were read from the store."""
+    out: dict[tuple[str, str], tuple[int, int, int, int]] = {}
+    with _ops_lock:
+        ops = list(_OPS.items())
+    for (provider, _kind, op), o in ops:
+        with o.lock:
+            row = (o.requests, sum(o.errors.values()), o.read, o.written)
+        old = out.get((provider, op), (0, 0, 0, 0))
+        out[(provider, op)] = (old[0] + row[0], old[1] + row[1], old[2] + row[2],
+                               old[3] + row[3])
+    return out
+
+
+def note_retry(n: int = 1) -> None:
+    """Called by a provider's SDK retry hook: the request in this thread was retried."""
+    _retries.n = getattr(_retries, "n", 0) + n
+
+
+_SNAKE = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def error_class(exc: BaseException) -> str:
+    """The normalised class of ``exc`` (``TimedOut`` -> ``timed_out``), ``other`` for
+    anything that is not an omnifs error."""
+    if not isinstance(exc, OmnifsError):
+        return "other"
+    name = type(exc).__name__.removesuffix("Error") or "omnifs"
+    return _SNAKE.sub("_", name).lower()
+
+
+class _Op:
+    """One (provider, kind, op)'s counts: plain numbers under one lock, so a request costs
+    one lock and no label lookup; :class:`_Collector` turns them into series at a scrape."""
+
+    __slots__ = ("buckets", "errors", "lock", "read", "requests", "retries", "seconds",
+                 "written")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.requests = self.read = self.written = self.retries = 0
+        self.seconds = 0.0
+        #: requests per latency bucket (not cumulative); the last is +Inf
+        self.buckets = [0] * (len(BUCKETS) + 1)
+        self.errors: dict[str, int] = {}
+
+    @staticmethod
+    def of(provider: str, kind: str, op: str) -> _Op:
+        with _ops_lock:
+            o = _OPS.get((provider, kind, op))
+            if o is None:
+                o = _OPS[(provider, kind, op)] = _Op()
+            return o
+
+    def done(self, started: float, exc: BaseException | None) -> None:
+        took = time.perf_counter() - started
+        i = bisect_left(BUCKETS, took)
+        retried = getattr(_retries, "n", 0)
+        cls = error_class(exc) if exc is not None else None
+        with self.lock:
+            self.requests += 1
+            self.seconds += took
+            self.buckets[i] += 1
+            if retried > 0:
+                self.retries += retried
+            if cls is not None:
+                self.errors[cls] = self.errors.get(cls, 0) + 1
+        if retried:
+            _retries.n = 0
+
+    def moved(self, nbytes: int, *, read: bool) -> None:
+        with self.lock:
+            if read:
+                self.read += nbytes
+            else:
+                self.written += nbytes
+
+
+class _Collector(Collector):
+    """The store series, rendered from every :class:`_Op` at a scrape."""
+
+    def collect(self) -> Iterator[Metric]:
+        labels = ["provider", "kind", "op"]
+        requests = CounterMetricFamily("omnifs_store_requests", "Requests to a store",
+                                       labels=labels)
+        seconds = HistogramMetricFamily("omnifs_store_request_seconds",
+                                        "Latency of a request to a store", labels=labels)
+        read = CounterMetricFamily("omnifs_store_read_bytes", "Bytes read from a store",
+                                   labels=labels)
+        written = CounterMetricFamily("omnifs_store_written_bytes", "Bytes written to a store",
+                                      labels=labels)
+        errors = CounterMetricFamily("omnifs_store_errors", "Failed requests to a store, by "
+                                     "normalised error class", labels=[*labels, "error"])
+        retries = CounterMetricFamily("omnifs_store_retries",
+                                      "Retries an SDK made within a request", labels=labels)
+        with _ops_lock:
+            ops = list(_OPS.items())
+        for key, o in ops:
+            with o.lock:
+                n, total, counts = o.requests, o.seconds, list(o.buckets)
+                moved_in, moved_out, again = o.read, o.written, o.retries
+                failed = dict(o.errors)
+            values = list(key)
+            requests.add_metric(values, n)
+            running, cumulative = 0, []
+            for bound, count in zip(_BOUNDS, counts, strict=True):
+                running += count
+                cumulative.append((bound, running))
+            seconds.add_metric(values, cumulative, total)
+            read.add_metric(values, moved_in)
+            written.add_metric(values, moved_out)
+            retries.add_metric(values, again)
+            for cls, count in failed.items():
+                errors.add_metric([*values, cls], count)
+        yield from (requests, seconds, read, written, errors, retries)
+
+
+_BOUNDS = [*(f"{b:g}" for b in BUCKETS), "+Inf"]
+REGISTRY.register(_Collector())
+
+
+def _call(op: _Op, fn, *args):
+    """``fn(*args)``: one request, counted with its outcome."""
+    _retries.n = 0
+    started = time.perf_counter()
+    try:
+        result = fn(*args)
+    except Exception as e:
+        op.done(started, e)
+        raise
+    op.done(started, None)
+    return result
+
+
+class _CountedRead:
+    """A read stream whose bytes are counted as the caller consumes them.
+
+    A plain object, not an ``io.RawIOBase``: half the cost per read, which is
+    what a small GET of a local store is made of. Anything else a store's
+    stream offers is passed through.
+    """
+
+    __slots__ = ("_inner", "_op", "closed", "info")
+
+    def __init__(self, inner: ReadStream, op: _Op):
+        self._inner = inner
+        self._op = op
+        self.closed = False
+        #: the inner read's description of the object (``Provider.open_read``)
+        self.info = read_info(inner)
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1, /) -> bytes:
+        data = self._inner.read(size)
+        if data:
+            self._op.moved(len(data), read=True)
+        return data
+
+    def readinto(self, b) -> int:
+        into = getattr(self._inner, "readinto", None)
+        if into is None:
+            data = self._inner.read(len(b))
+            n = len(data)
+            memoryview(b)[:n] = data
+        else:
+            n = into(b) or 0
+        if n:
+            self._op.moved(n, read=True)
+        return n
+
+    def readall(self) -> bytes:
+        return self.read(-1)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._inner.close()
+
+    def __enter__(self) -> _CountedRead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __getattr__(self, name: str):
+        return getattr(self._inner, name)
+
+
+class _CountedSource:
+    """An upload's source whose bytes are counted as the store reads them."""
+
+    def __init__(self, inner: WriteSource, op: _Op):
+        self._inner = inner
+        self._op = op
+
+    def read(self, n: int = -1, /) -> bytes:
+        data = self._inner.read(n)
+        if data:
+            self._op.moved(len(data), read=False)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def __getattr__(self, name: str):
+        return getattr(self._inner, name)
+
+
+def _listing(entries: Iterator[ObjectInfo], op: _Op, started: float) -> Iterator[ObjectInfo]:
+    """A listing's entries; the request is counted once they are all read (or it failed)."""
+    failed: BaseException | None = None
+    try:
+        yield from entries
+    except Exception as e:
+        failed = e
+        raise
+    finally:
+        op.done(started, failed)
+
+
+class MeteredProvider(Provider):
+    """Wraps ``inner`` and measures each of its requests (see the module docstring)."""
+
+    schemes = ()
+
+    def __init__(self, inner: Provider):
+        # deliberately not Provider.__init__: the inner store has the URI
+        self.inner = inner
+        self.settings = inner.settings
+        self.name = inner.name
+        self.uri = inner.uri
+        self.location = inner.location
+        self.kind = inner.location.scheme
+        self._ops = {op: _Op.of(self.name, self.kind, op) for op in OPS}
+
+    @property
+    def capabilities(self) -> Capabilities:  # type: ignore[override]  # the inner store's
+        return self.inner.capabilities
+
+    @property
+    def sdk_errors(self) -> tuple[type[BaseException], ...]:  # type: ignore[override]
+        return self.inner.sdk_errors
+
+    def translate(self, exc: BaseException, key: str | None) -> OmnifsError:
+        return self.inner.translate(exc, key)
+
+    def object_name(self, key: str) -> str:
+        return self.inner.object_name(key)
+
+    def key_limit(self) -> int:
+        return self.inner.key_limit()
+
+    def key_of(self, name: str) -> str:
+        return self.inner.key_of(name)
+
+    def __getattr__(self, name: str):
+        # a store's own extras (an S3 client, a file store's root) stay reachable
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    # -- the primitives ------------------------------------------------
+    def head(self, key: str) -> ObjectInfo:
+        return _call(self._ops["head"], self.inner.head, key)
+
+    def list(self, prefix: str = "", recursive: bool = True,
+             metadata: bool = True) -> Iterator[ObjectInfo]:
+        op = self._ops["list"]
+        _retries.n = 0
+        started = time.perf_counter()
+        try:
+            entries = self.inner.list(prefix, recursive, metadata)
+        except Exception as e:
+            op.done(started, e)
+            raise
+        return _listing(entries, op, started)
+
+    def open_read(self, key: str, start: int = 0, end: int | None = None) -> ReadStream:
+        op = self._ops["get"]
+        return _CountedRead(_call(op, self.inner.open_read, key, start, end), op)
+
+    def write(self, key: str, stream: WriteSource, size: int | None = None,
+              metadata: dict[str, str] | None = None,
+              content_type: str | None = None) -> ObjectInfo:
+        op = self._ops["put"]
+        return _call(op, self.inner.write, key, _CountedSource(stream, op), size, metadata,
+                     content_type)
+
+    def copy(self, src_key: str, dst_key: str,
+             metadata: dict[str, str] | None = None) -> ObjectInfo:
+        return _call(self._ops["copy"], self.inner.copy, src_key, dst_key, metadata)
+
+    def delete(self, key: str) -> None:
+        _call(self._ops["delete"], self.inner.delete, key)
+
+    def set_tier(self, key: str, tier: str) -> None:
+        _call(self._ops["copy"], self.inner.set_tier, key, tier)
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def __repr__(self) -> str:
+        return f"<MeteredProvider over {self.inner!r}>"
+
+
+def metered(provider: Provider) -> Provider:
+    """``provider`` measured (once: an already metered one as it is); bare when disabled."""
+    if not _on or isinstance(provider, MeteredProvider):
+        return provider
+    return MeteredProvider(provider)
