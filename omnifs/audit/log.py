@@ -8,8 +8,9 @@ the daemon and CLI commands share one chain). Durability: a record is on
 disk within ``flush_interval`` of its change, and at once when the log is
 closed; a crash (or kill -9) of the process loses at most the records of the
 last interval, never a record already written, and never breaks the chain.
-The command name of a process (``/proc/PID/comm``) is read by the writer
-thread; a process gone by then is recorded as ``?``.
+The command name of a process (``/proc/PID/comm``) is read when the record
+is made (a short-lived ``rm`` is gone by the time the batch is written) and
+remembered per pid for ``COMM_TTL`` seconds, so a ``tar x`` pays one read.
 
 Past ``rotate_size`` the current file is renamed ``audit-<first seq>.log``;
 the next record still carries the last one's hash. Every
@@ -37,6 +38,9 @@ if TYPE_CHECKING:
     from omnifs.config import Config
 
 log = logging.getLogger(__name__)
+
+#: seconds a pid's command name is reused without reading /proc again
+COMM_TTL = 1.0
 
 
 def command_name(pid: int | None) -> str:
@@ -82,6 +86,7 @@ class AuditLog:
         self.key_dir = key_dir or folder.parent
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._queue: collections.deque[tuple] = collections.deque()
+        self._comms: dict[int, tuple[str, float]] = {}
         self._write_lock = threading.Lock()
         self._stop = threading.Event()
         self._checkpointed: tuple[int, str] | None = None
@@ -93,7 +98,15 @@ class AuditLog:
 
     def record(self, op: str, path: str, *, uid: int | None = None, pid: int | None = None,
                comm: str | None = None, rule: str = "", result: str = "ok") -> None:
-        self._queue.append((time.time(), uid, pid, comm, op, path, rule, result))
+        now = time.time()
+        if comm is None and pid:
+            known = self._comms.get(pid)
+            if known is None or now - known[1] > COMM_TTL:
+                if len(self._comms) > 4096:
+                    self._comms.clear()
+                known = self._comms[pid] = (command_name(pid), now)
+            comm = known[0]
+        self._queue.append((now, uid, pid, comm, op, path, rule, result))
 
     def _run(self) -> None:
         while not self._stop.wait(self.flush_interval):
@@ -129,15 +142,12 @@ class AuditLog:
                 raise
 
     def _append(self, batch: list[tuple]) -> None:
-        comms: dict[int | None, str] = {}
         lockfd = os.open(self.folder / "audit.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(lockfd, fcntl.LOCK_EX)
             seq, prev = head(self.folder)
             lines = []
             for t, uid, pid, comm, op, path, rule, result in batch:
-                if comm is None:
-                    comm = comms.get(pid) or comms.setdefault(pid, command_name(pid))
                 seq += 1
                 line, prev = seal({"time": iso(t), "source": self.source, "uid": uid,
                                    "pid": pid, "comm": comm, "op": op, "path": path,
