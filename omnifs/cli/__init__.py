@@ -92,6 +92,14 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
+    status = _run(args)
+    from .audit import record_command
+
+    record_command(args, status)
+    return status
+
+
+def _run(args) -> int:
     try:
         return args.func(args) or 0
     except InvalidInput as e:

@@ -17,6 +17,8 @@ import pytest
 
 from omnifs.audit import verify
 
+from .conftest import omnifs
+
 RULES = [{"name": "sec", "paths": ["/ledger/**"], "retention": "1d"},
          {"name": "short", "paths": ["/scratch/**"], "retention": "2s"},
          {"name": "hold", "classification": "evidence", "legal_hold": True},
@@ -140,3 +142,26 @@ def test_the_mount_s_log_verifies_and_is_checkpointed_to_every_store(gm):
     for name in gm.names:
         body = json.loads(gm.provider(name).read_bytes(".omnifs/audit/checkpoint.json"))
         assert body["seq"] == len(ops)
+
+
+def test_audit_verify_and_export_from_the_cli(gm):
+    (gm.mp / "ledger").mkdir()
+    (gm.mp / "ledger" / "a").write_bytes(b"1")
+    _sh("rm", "-f", str(gm.mp / "ledger" / "a"))
+    gm.umount()
+    out = omnifs("audit", "verify", config=gm.config).stdout
+    assert out.startswith("audit log intact: 4 records, last seq 4; checkpoints match on 2")
+    lines = omnifs("audit", "export", "--since", "1h", "--format", "jsonl",
+                   config=gm.config).stdout.splitlines()
+    assert [json.loads(x)["op"] for x in lines] == ["mkdir", "create", "write", "delete"]
+    assert omnifs("audit", "export", "--since", "2100-01-01", config=gm.config).stdout == ""
+    log = gm.root / "audit" / "audit.log"
+    text = log.read_text()
+    log.write_text(text.replace('"result":"denied EPERM"', '"result":"ok"'))  # an edit
+    proc = omnifs("audit", "verify", config=gm.config, check=False)
+    assert proc.returncode == 1
+    assert proc.stdout == ("audit log broken: record seq 4 (audit.log line 4): its content does "
+                           "not match its hash (edited)\n")
+    log.unlink()  # the whole local log: the stores' checkpoints still know
+    proc = omnifs("audit", "verify", config=gm.config, check=False)
+    assert proc.returncode == 1 and "local log ends at seq 0: records were deleted" in proc.stdout
