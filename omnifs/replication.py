@@ -63,7 +63,7 @@ from .layout import (
 )
 from .progress import Stats
 from .transfer import Options
-from .work import KINDS, Attrs, Delete, Malformed, Move, Replicate, enqueue, from_item
+from .work import KINDS, Attrs, Delete, Evict, Malformed, Move, Replicate, enqueue, from_item
 
 log = logging.getLogger("omnifs.replication")
 
@@ -250,6 +250,10 @@ def execute(cat: Catalog, providers: dict[str, Provider], item: WorkItem, *,
         _delete(cat, providers, work.provider, work.key)
     elif isinstance(work, Move):
         _move(cat, providers, work)
+    elif isinstance(work, Evict):
+        from .evict import evict
+
+        evict(cat, providers, work)
     else:
         _attrs(cat, providers, work)
     return 0

@@ -21,6 +21,10 @@ object whose fields are the dataclass's fields, by name:
     delete the object ``key`` unless a replica row points at it again.
 ``attrs`` {inode, provider}, dedup ``attrs:<inode>:<provider>``
     rewrite the metadata of ``provider``'s copy (mode, owner, times).
+``evict`` {inode, provider, keep}, dedup ``evict:<inode>:<provider>``
+    governance remediation (``omnifs gov check --fix``): once ``keep`` holds a
+    synced copy of the current version whose bytes hash right, drop and delete
+    ``provider``'s copy (omnifs/evict.py).
 
 A dedup key makes a second item for the same (file, provider) replace the
 payload of the pending one instead of queueing another. A kind added here
@@ -150,10 +154,22 @@ class Delete(_Work):
         return (self.key,)
 
 
-Work = Replicate | Move | Attrs | Delete
+@dataclass(frozen=True, kw_only=True)
+class Evict(FileWork):
+    KIND: ClassVar[str] = "evict"
+
+    #: the store that must hold a verified copy before ``provider``'s goes
+    keep: str
+
+    @property
+    def providers(self) -> tuple[str, ...]:
+        return (self.provider, self.keep)
+
+
+Work = Replicate | Move | Attrs | Delete | Evict
 
 _CLASSES: dict[str, type[Work]] = {
-    c.KIND: c for c in (Replicate, Move, Delete, Attrs)}
+    c.KIND: c for c in (Replicate, Move, Delete, Attrs, Evict)}
 
 #: every kind of work item, the kinds the replication workers claim
 KINDS: tuple[str, ...] = tuple(_CLASSES)

@@ -16,7 +16,7 @@ from omnifs import work
 from omnifs.catalog import ROOT_INODE, Catalog, WorkItem
 from omnifs.providers import InvalidInput, NotFound, ProviderSettings, open_provider
 from omnifs.replication import Relocation, execute, free_key, free_key_steps
-from omnifs.work import Attrs, Delete, Malformed, Move, Replicate
+from omnifs.work import Attrs, Delete, Evict, Malformed, Move, Replicate
 
 FILE = stat.S_IFREG | 0o644
 
@@ -27,6 +27,7 @@ WIRE = [
      {"inode": 3, "provider": "b", "src": "old/f"}),
     (Delete(provider="a", key="gone/f"), "delete", {"provider": "a", "key": "gone/f"}),
     (Attrs(inode=7, provider="a"), "attrs", {"inode": 7, "provider": "a"}),
+    (Evict(inode=7, provider="a", keep="b"), "evict", {"inode": 7, "provider": "a", "keep": "b"}),
 ]
 
 
@@ -45,7 +46,7 @@ def test_payload_round_trip(item, kind, payload):
 
 
 def test_every_kind_is_listed_once():
-    assert sorted(work.KINDS) == ["attrs", "delete", "move", "replicate"]
+    assert sorted(work.KINDS) == ["attrs", "delete", "evict", "move", "replicate"]
     assert {item.KIND for item, _, _ in WIRE} == set(work.KINDS)
 
 
@@ -88,7 +89,8 @@ def test_dedup_keys():
 
 def test_providers_target_and_named_objects():
     for item, _, _ in WIRE:
-        assert item.providers == (item.provider,)
+        assert item.providers == ((item.provider,) if not isinstance(item, Evict)
+                                  else (item.provider, item.keep))
         assert item.target == item.provider
     assert Move(inode=3, provider="b", src="x").objects == ("x",)
     assert Delete(provider="a", key="k").objects == ("k",)
