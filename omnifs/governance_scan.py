@@ -79,21 +79,73 @@ def scan(cat: Catalog, cfg: Config, now: float | None = None) -> Scan:
     return out
 
 
+def add_wanted_copies(cat: Catalog, cfg: Config) -> int:
+    """The daemon's round: queue the copies min_copies and distinct_regions rules want."""
+    gov = cfg.governance.engine
+    if not any(r.min_copies or r.distinct_regions for r in gov.rules):
+        return 0
+    queued, _ = fix(cat, cfg, scan(cat, cfg), copies_only=True)
+    return len(queued)
+
+
+def refusal(cat: Catalog, cfg: Config, ino: int, provider: str) -> tuple[str, str, str] | None:
+    """Why the rules forbid a copy of ``ino`` on ``provider``: (path, rule, detail), or None.
+
+    The daemon asks before it replicates (a copy queued before a rule was added never runs).
+    """
+    gov = cfg.governance.engine
+    rel = cat.ns.path_of(ino)
+    if not gov.rules or rel is None:
+        return None
+    path = "/" + rel.strip("/")
+    cls = gov.class_of(path, cat.ns.get_xattr(ino, CLASS_XATTR))
+    store = store_views(cfg).get(provider, StoreView(provider))
+    for rule in gov.rules_for(path, cls):
+        why = gov.store_refusal(rule, store)
+        if why is not None:
+            return path, rule.label, why[1]
+    return None
+
+
+def transfer_refusals(cfg: Config, store: str, keys: list[str]) -> list[str]:
+    """The objects the rules forbid on ``store`` (keys relative to its root, which are the
+    namespace's paths): one line each, naming the object and the rule."""
+    gov = cfg.governance.engine
+    if not gov.rules:
+        return []
+    view = store_views(cfg).get(store, StoreView(store))
+    out = []
+    for key in keys:
+        path = "/" + key.strip("/")
+        for rule in gov.rules_for(path, gov.class_of(path)):
+            why = gov.store_refusal(rule, view)
+            if why is not None:
+                out.append(f"{path}: {rule.label}: {why[1]}")
+                break
+    return out
+
+
 @dataclass
 class Remedy:
     path: str
     action: str
 
 
-def fix(cat: Catalog, cfg: Config, result: Scan) -> tuple[list[Remedy], list[Remedy]]:
-    """Queue the remediation of every finding: (queued, impossible), one line each."""
+def fix(cat: Catalog, cfg: Config, result: Scan, *,
+        copies_only: bool = False) -> tuple[list[Remedy], list[Remedy]]:
+    """Queue the remediation of every finding: (queued, impossible), one line each.
+
+    ``copies_only``: only the copies min_copies and distinct_regions want (what the
+    daemon does by itself each reconcile round); misplaced copies wait for ``--fix``.
+    """
     gov = cfg.governance.engine
     stores = store_views(cfg)
     candidates = list(stores.values())
     queued: list[Remedy] = []
     impossible: list[Remedy] = []
     for f in result.findings:
-        bad = sorted({v.store for v in f.violations if v.kind in MISPLACED and v.store})
+        bad = [] if copies_only else sorted({v.store for v in f.violations
+                                             if v.kind in MISPLACED and v.store})
         good = [h for h in f.holders if h not in bad]
         allowed = [s.name for s in gov.allowed_stores(f.path, candidates, f.cls)]
         views = [stores[h] for h in good if h in stores]

@@ -424,7 +424,7 @@ def _attrs(cat: Catalog, providers: dict[str, Provider], work: Attrs) -> None:
             cat.replicas.set(ino, provider, rep.key, rep.version, now.state, out.etag)
 
 
-def _item_path(cat: Catalog, item: WorkItem) -> str | None:
+def item_path(cat: Catalog, item: WorkItem) -> str | None:
     try:
         work = from_item(item)
     except Malformed:
@@ -451,7 +451,7 @@ def drain(cat: Catalog, providers: dict[str, Provider], *, path: str | None = No
         if prefix:
             keep = []
             for it in items:
-                p = _item_path(cat, it)
+                p = item_path(cat, it)
                 if p is not None and (p == prefix or p.startswith(prefix + "/")):
                     keep.append(it)
                 else:

@@ -52,6 +52,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.set_defaults(func=cmd_apply)
 
 
+def gate(cfg, store: str, keys: list[str], what: str) -> None:
+    """Refuse a transfer (before any byte moves) that would put objects where a rule forbids:
+    each object and rule on stderr, then one error line (exit 1)."""
+    from ..governance_scan import transfer_refusals
+    from ..providers.errors import PermissionDenied
+
+    refused = transfer_refusals(cfg, store, keys)
+    if not refused:
+        return
+    for line in refused:
+        print(f"omnifs: refused: {line}", file=sys.stderr)
+    raise PermissionDenied(f"{what} refused by the governance rules: {len(refused)} object"
+                           f"{'s' if len(refused) != 1 else ''} may not be stored on {store} "
+                           "(listed above); nothing was transferred")
+
+
 def cmd_templates(args) -> int:
     for name, (about, text) in TEMPLATES.items():
         if args.name and name != args.name:

@@ -25,6 +25,7 @@ from ...migration.sides import open_sides
 from ...migration.throttle import parse_rate
 from ...progress import RichBar, Snapshot
 from ...targets import Resolver
+from ..gov import gate
 from . import opened_plan, step_parser
 
 ORDER = 20
@@ -99,6 +100,8 @@ def cmd_run(args) -> int:
     with opened_plan(args, create_catalog=True) as (cfg, plan, cat), Resolver(cfg) as r:
         assert cat is not None  # created
         sides = open_sides(plan, r)
+        gate(cfg, sides.dst.name, [sides.dst_key(e.key) for e in plan.entries
+                                   if e.action != "delete"], "migrate run")
         with _progress(args.progress) as cb:
             opts = RunOptions(parallel=args.parallel, bandwidth=rate, max_cost=max_cost,
                               attempts=args.attempts, wait_down=args.wait_down,
