@@ -165,3 +165,17 @@ def test_audit_verify_and_export_from_the_cli(gm):
     log.unlink()  # the whole local log: the stores' checkpoints still know
     proc = omnifs("audit", "verify", config=gm.config, check=False)
     assert proc.returncode == 1 and "local log ends at seq 0: records were deleted" in proc.stdout
+
+
+def test_min_copies_and_distinct_regions_give_new_files_more_homes(make_mount):
+    regions = {"file0": "us-east-1", "file1": "us-west-2", "file2": "eu-west-1"}
+    m = make_mount(("file", "file", "file"), copies=1,
+                   extra={n: {"region": r} for n, r in regions.items()},
+                   rules=[{"paths": ["/records/**"], "min_copies": 2, "distinct_regions": 2}])
+    (m.mp / "records").mkdir()
+    (m.mp / "records" / "r.pdf").write_bytes(b"%PDF")
+    (m.mp / "other.txt").write_bytes(b"one copy is enough")
+    m.replicate()
+    homes = m.homes("records/r.pdf")
+    assert len(homes) == 2 and len({regions[h] for h in homes}) == 2, homes
+    assert len(m.homes("other.txt")) == 1
