@@ -49,7 +49,28 @@ def _chart(cfg: Config, result: Scan) -> Chart:
         y_unit="count")
 
 
-def build(cfg: Config, result: Scan, audit_folder: Path) -> Report:
+def read_back(cfg: Config) -> dict[str, str]:
+    """Each store's governance settings as it reports them (one line each)."""
+    from .providers import OmnifsError, open_provider
+    from .providers.retention import read_settings
+
+    out = {}
+    for name, settings in cfg.providers.items():
+        try:
+            p = open_provider(settings)
+            try:
+                got = read_settings(p)
+            finally:
+                p.close()
+            out[name] = ", ".join(f"{k}: {v}" for k, v in got.items())
+        except OmnifsError as e:
+            out[name] = f"unreadable: {e}"
+    return out
+
+
+def build(cfg: Config, result: Scan, audit_folder: Path,
+          evidence: dict[str, str] | None = None) -> Report:
+    """``evidence``: each store's settings read back (:func:`read_back`)."""
     gov = cfg.governance.engine
     denials = _denials(audit_folder)
     total = len(result.findings)
@@ -61,10 +82,13 @@ def build(cfg: Config, result: Scan, audit_folder: Path) -> Report:
         Field("Verdict", "compliant" if result.clean else "violations found"))),
         _chart(cfg, result)))]
     stores = store_views(cfg)
-    sections.append(Section("Stores (evidence: settings read from the config)", (Table(
-        (Column("Store"), Column("Region"), Column("Encryption")),
+    evidence = evidence or {}
+    sections.append(Section("Stores (evidence)", (Table(
+        (Column("Store"), Column("Region"), Column("Encryption (config)"),
+         Column("Read back from the store")),
         tuple((s.name, s.region or "unknown",
-               str(cfg.provider_tables[s.name].get("encryption", "none")))
+               str(cfg.provider_tables[s.name].get("encryption", "none")),
+               evidence.get(s.name, "not read"))
               for s in stores.values())),)))
     for rule in gov.rules:
         found = [(f.path, v) for f in result.findings for v in f.violations

@@ -58,3 +58,33 @@ def get_retention(p: Provider, key: str) -> datetime | None:
     with p.translating(key):
         r = p.client.head_object(Bucket=p.bucket, Key=p.object_name(key))
     return r.get("ObjectLockRetainUntilDate")
+
+
+def read_settings(p: Provider) -> dict[str, str]:
+    """The store's governance settings as the store itself reports them (report evidence):
+    ``object_lock`` and ``encryption`` for S3; an explanation for the others."""
+    if not isinstance(p, S3Provider):
+        return {"read back": unsupported(p) or "nothing to read"}
+    out = {}
+    with p.translating(None):
+        try:
+            conf = p.client.get_object_lock_configuration(Bucket=p.bucket)
+            out["object_lock"] = conf.get("ObjectLockConfiguration", {}).get(
+                "ObjectLockEnabled", "Disabled").lower()
+        except p.client.exceptions.ClientError as e:
+            out["object_lock"] = _missing(e, "disabled")
+        try:
+            enc = p.client.get_bucket_encryption(Bucket=p.bucket)
+            rules = enc.get("ServerSideEncryptionConfiguration", {}).get("Rules", [])
+            out["encryption"] = ", ".join(
+                r.get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm", "?")
+                for r in rules) or "none"
+        except p.client.exceptions.ClientError as e:
+            out["encryption"] = _missing(e, "none")
+    return out
+
+
+def _missing(e, none: str) -> str:
+    """A ``...NotFound...`` answer is the setting's absence; anything else is said as is."""
+    code = str(e.response.get("Error", {}).get("Code", ""))
+    return none if "NotFound" in code else f"unreadable ({code or e})"

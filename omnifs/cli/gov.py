@@ -38,6 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--fix", action="store_true",
                    help="queue remediation: copy to an allowed store, verify, delete from the "
                         "forbidden one (the daemon or `omnifs replicate --now` runs it)")
+    c.add_argument("--locks", action="store_true",
+                   help="also read each retained copy's store-side lock (S3 Object Lock) and "
+                        "report locks shorter than the rule or impossible (`gov apply` sets them)")
     c.add_argument("--json", action="store_true", help="machine-readable")
     c.set_defaults(func=cmd_check)
     r = s.add_parser("report", help="compliance report per rule")
@@ -94,6 +97,13 @@ def cmd_check(args) -> int:
     try:
         result = scan(cat, cfg)
         queued, impossible = fix(cat, cfg, result) if args.fix else ([], [])
+        locks = []
+        if args.locks:
+            from ..governance_apply import apply
+
+            checked = apply(cat, cfg, dry_run=True)
+            locks = [f"lock out of line: {line.replace('would lock', 'should be locked')}"
+                     for line in checked.lines[:-1]]
     finally:
         cat.close()
     if args.json:
@@ -102,12 +112,14 @@ def cmd_check(args) -> int:
             "violations": [{"path": f.path, "rule": v.rule.label, "kind": v.kind,
                             "store": v.store, "detail": v.detail}
                            for f in result.findings for v in f.violations],
-            "queued": [q.__dict__ for q in queued],
+            "locks": locks, "queued": [q.__dict__ for q in queued],
             "impossible": [q.__dict__ for q in impossible]}, indent=2, sort_keys=True))
     else:
         for f in result.findings:
             for v in f.violations:
                 print(f"{f.path}: {v.rule.label}: {v.detail}")
+        for line in locks:
+            print(line)
         for q in queued:
             print(f"queued: {q.path}: {q.action}")
         for q in impossible:
@@ -117,11 +129,11 @@ def cmd_check(args) -> int:
               + ("compliant" if not n else f"{n} file{'s' if n != 1 else ''} in violation")
               + (f"; {len(queued)} remediation step(s) queued (the daemon or `omnifs "
                  "replicate --now` runs them)" if args.fix else ""))
-    return 0 if result.clean else 1
+    return 0 if result.clean and not locks else 1
 
 
 def cmd_report(args) -> int:
-    from ..governance_report import build
+    from ..governance_report import build, read_back
     from ..governance_scan import scan
     from ..report.output import render, write
 
@@ -130,7 +142,7 @@ def cmd_report(args) -> int:
         result = scan(cat, cfg)
     finally:
         cat.close()
-    report = build(cfg, result, audit_dir(cfg.catalog_path()))
+    report = build(cfg, result, audit_dir(cfg.catalog_path()), read_back(cfg))
     if args.output:
         for path in write(report, args.format, args.output):
             print(path)

@@ -41,6 +41,9 @@ def test_apply_sets_object_lock_retention_on_s3(servers, make_settings, tmp_path
     write_file(cat, pv, "notes/free.txt", b"free", [])
     cat.close()
 
+    before = run("gov", "check", "--locks", config=cfg)
+    assert before.returncode == 1
+    assert b"lock out of line: /records/2026.pdf on vault: should be locked until" in before.stdout
     dry = run("gov", "apply", "--dry-run", config=cfg)
     assert dry.returncode == 0 and b"would lock until" in dry.stdout
     done = run("gov", "apply", config=cfg)
@@ -59,6 +62,12 @@ def test_apply_sets_object_lock_retention_on_s3(servers, make_settings, tmp_path
                              VersionId=got["VersionId"])
     free = client.head_object(Bucket=bucket, Key=pv.object_name("notes/free.txt"))
     assert "ObjectLockMode" not in free
+    report = run("gov", "report", "--format", "md", config=cfg).stdout.decode()
+    rows = {line.split("|")[1].strip(): line for line in report.splitlines()
+            if line.startswith("| vault") or line.startswith("| disk")}
+    assert "object\\_lock: enabled, encryption: none" in rows["vault"]  # markdown-escaped
+    assert "a local directory cannot enforce retention" in rows["disk"]
+    assert run("gov", "check", "--locks", config=cfg).returncode == 0
     again = run("gov", "apply", config=cfg)
     assert b"0 object(s) locked, 1 already locked long enough, 0 not lockable" in again.stdout
 
