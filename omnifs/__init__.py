@@ -4,13 +4,18 @@ This package is the core the mount, the daemon and the CLI share; it imports
 ``omnifs.providers`` and ``omnifs.policy`` only (docs/architecture.md).
 
 Subpackages: :mod:`.catalog` (the one catalog API), :mod:`.cli` (the
-``omnifs`` command). The modules:
+``omnifs`` command), :mod:`.audit` (the hash-chained audit log). The modules:
 
 * configuration and layout: ``config`` (omnifs.toml, checked), ``layout``
   (object keys and metadata in every store), ``targets`` (what a user typed
   into provider and key), ``errors`` (the core's error names);
 * queued work: ``work`` (typed work items), ``replication`` (the executor:
-  replicate, move, delete, attrs);
+  replicate, move, delete, attrs), ``evict`` (a copy leaves a store once another
+  is verified);
+* governance: ``governance_config`` (``[governance]``), ``governance_scan``
+  (violations in the catalog, their remediation, transfer refusals),
+  ``governance_report`` (the compliance report), ``governance_apply`` (store-side
+  retention locks), ``governance_templates`` (ready rule sets);
 * copying: ``transfer`` (the copy engine's one import) over ``copy_options``
   (options, retries), ``same_store`` (server-side copy or not),
   ``object_copy`` (one object, streamed and verified) and ``tree_copy`` (a

@@ -13,6 +13,8 @@ Imports nothing else of omnifs. The modules:
   ``s3wire`` (its GET/PUT fast path); ``gcs``; ``azure`` over ``azapi`` (Azure
   Blob's protocol: metadata encoding, records, error codes) and ``azwire`` (its
   fast path); ``local`` (``file://``) with ``sparse`` and ``diskspace``;
+* ``retention``: store-side retention locks (S3 Object Lock) and the stores'
+  governance settings read back, and why a store has none;
 * ``streams``: full reads and SDK bodies as plain files; ``faulty``: a wrapper
   that makes any store slow, flaky or down on cue.
 """

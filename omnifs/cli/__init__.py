@@ -10,7 +10,9 @@ group of subcommands:
 * ``check``: ``check`` (the catalog against what every store holds);
 * ``catalog``: ``snapshot``, ``dump``, ``load`` (the catalog to the stores, or JSON);
 * ``cache``: ``cache stats``, ``cache clear`` (the local block cache);
-* ``daemon``: ``daemon``, ``status`` (the background daemon and what it sees).
+* ``daemon``: ``daemon``, ``status`` (the background daemon and what it sees);
+* ``gov``: ``gov templates``, ``check``, ``report``, ``apply`` (governance rules);
+* ``audit``: ``audit verify``, ``export``, ``checkpoint`` (the audit log).
 
 Each such module has ``register(subparsers)`` adding its
 subcommands, each with ``set_defaults(func=handler)``; ``handler(args)``
