@@ -1,7 +1,8 @@
 """Store-side retention: WORM that the store itself enforces, where a store has it.
 
 ``omnifs gov apply`` sets, for every object under a ``retention`` rule, a
-lock the store keeps even against root on the omnifs host:
+lock the store keeps even against root on the omnifs host (and a legal
+hold for a ``legal_hold`` rule):
 
 * S3 (``S3Provider``): Object Lock retention on the object, mode
   ``COMPLIANCE`` (no one can shorten it or delete the object version before
@@ -47,6 +48,21 @@ def set_retention(p: Provider, key: str, until: datetime) -> None:
         p.client.put_object_retention(
             Bucket=p.bucket, Key=p.object_name(key),
             Retention={"Mode": "COMPLIANCE", "RetainUntilDate": until.astimezone(UTC)})
+
+
+def set_legal_hold(p: Provider, key: str) -> None:
+    """Put ``key`` under the store's legal hold (no deletion until it is released)."""
+    assert isinstance(p, S3Provider), unsupported(p)
+    with p.translating(key):
+        p.client.put_object_legal_hold(Bucket=p.bucket, Key=p.object_name(key),
+                                       LegalHold={"Status": "ON"})
+
+
+def get_legal_hold(p: Provider, key: str) -> bool:
+    assert isinstance(p, S3Provider), unsupported(p)
+    with p.translating(key):
+        r = p.client.head_object(Bucket=p.bucket, Key=p.object_name(key))
+    return r.get("ObjectLockLegalHoldStatus") == "ON"
 
 
 def get_retention(p: Provider, key: str) -> datetime | None:

@@ -33,12 +33,15 @@ def test_apply_sets_object_lock_retention_on_s3(servers, make_settings, tmp_path
     cfg.write_text(f'[catalog]\nurl = "sqlite:///{tmp_path}/catalog.db"\n\n'
                    + toml_table(s3) + "\n" + toml_table(local)
                    + '\n[[governance.rules]]\nname = "sec"\npaths = ["/records/**"]\n'
-                   'retention = "7y"\n')
+                   'retention = "7y"\n'
+                   '\n[[governance.rules]]\nname = "case"\npaths = ["/case/**"]\n'
+                   'legal_hold = true\n')
     cfg.chmod(0o600)
     cat = Catalog(tmp_path / "catalog.db")
     pv = open_provider(s3)
     write_file(cat, pv, "records/2026.pdf", b"%PDF-1.7", [])
     write_file(cat, pv, "notes/free.txt", b"free", [])
+    write_file(cat, pv, "case/mail.eml", b"From: a", [])
     cat.close()
 
     before = run("gov", "check", "--locks", config=cfg)
@@ -62,6 +65,8 @@ def test_apply_sets_object_lock_retention_on_s3(servers, make_settings, tmp_path
                              VersionId=got["VersionId"])
     free = client.head_object(Bucket=bucket, Key=pv.object_name("notes/free.txt"))
     assert "ObjectLockMode" not in free
+    held = client.head_object(Bucket=bucket, Key=pv.object_name("case/mail.eml"))
+    assert held["ObjectLockLegalHoldStatus"] == "ON" and "ObjectLockMode" not in held
     report = run("gov", "report", "--format", "md", config=cfg).stdout.decode()
     rows = {line.split("|")[1].strip(): line for line in report.splitlines()
             if line.startswith("| vault") or line.startswith("| disk")}
@@ -69,7 +74,7 @@ def test_apply_sets_object_lock_retention_on_s3(servers, make_settings, tmp_path
     assert "a local directory cannot enforce retention" in rows["disk"]
     assert run("gov", "check", "--locks", config=cfg).returncode == 0
     again = run("gov", "apply", config=cfg)
-    assert b"0 object(s) locked, 1 already locked long enough, 0 not lockable" in again.stdout
+    assert b"0 object(s) locked, 2 already locked long enough, 0 not lockable" in again.stdout
 
     # a copy on a store that cannot lock: named, and the command fails
     cat = Catalog(tmp_path / "catalog.db")
