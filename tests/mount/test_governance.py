@@ -87,6 +87,13 @@ def test_worm_holds_against_the_shell_and_each_denial_is_audited(gm):
     # a new file beside it is fine, and so are reads
     (gm.mp / "ledger" / "q2.csv").write_bytes(b"2026,200\n")
     assert _sh("cat", str(f)).stdout == "2026,100\n"
+    # nor can the directory holding it move
+    with pytest.raises(PermissionError) as e:
+        os.rename(gm.mp / "ledger", gm.mp / "ledger-old")
+    assert e.value.errno == errno.EPERM
+    last = _denials(gm, len(attempts) + 1)[-1]
+    assert (last["op"], last["rule"]) == ("rename", "sec")
+    assert last["path"] in ("/ledger/q1.csv", "/ledger/q2.csv")  # the first file it met
 
 
 def test_retention_expiry_allows_deletion(gm):
