@@ -90,7 +90,7 @@ def compare(key: bytes, found: dict[str, bytes | None], hashes: dict[int, str],
 
     Returns the checkpoints that matched, (store, seq) each, and the first problem.
     """
-    matched = []
+    matched: list[tuple[str, int]] = []
     for store, data in found.items():
         if data is None:
             continue

@@ -64,6 +64,9 @@ class NullAudit:
     def flush(self) -> None:
         return None
 
+    def checkpoint(self) -> bool:
+        return False
+
     def close(self) -> None:
         return None
 
