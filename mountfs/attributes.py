@@ -41,10 +41,11 @@ class AttributeHandlers(Uploads):
     async def setattr(self, inode, attr, fields, fh, ctx):
         self.busy_at = trio.current_time()
         cur = self._get(inode)
-        if fields.update_size:
-            self.guard.check("truncate", cur, ctx)
-        if fields.update_mode or fields.update_uid or fields.update_gid:
-            self.guard.check("chmod", cur, ctx)
+        if self.guard.gov.protects and not self._creating(inode):
+            if fields.update_size:
+                self.guard.check("truncate", cur, ctx)
+            if fields.update_mode or fields.update_uid or fields.update_gid:
+                self.guard.check("chmod", cur, ctx)
         changes = {}  # catalog column -> new value
         t = now_ns()
         if fields.update_size:
@@ -139,7 +140,8 @@ class AttributeHandlers(Uploads):
             raise fuse_error(errno.EPERM)
         if name.startswith(_UNSUPPORTED_XATTRS):
             raise fuse_error(errno.EOPNOTSUPP)
-        self.guard.check("setxattr", cur, ctx)
+        if not self._creating(inode):
+            self.guard.check("setxattr", cur, ctx)
         with self.cat.transaction():
             self.cat.ns.set_xattr(inode, name, value)
             self.cat.ns.update(inode, ctime_ns=now_ns())
@@ -157,7 +159,8 @@ class AttributeHandlers(Uploads):
         cur = self._get(inode)
         if name == XATTR_REPLICAS:
             raise fuse_error(errno.EPERM)
-        self.guard.check("setxattr", cur, ctx)
+        if not self._creating(inode):
+            self.guard.check("setxattr", cur, ctx)
         if not self.cat.ns.remove_xattr(inode, name):
             raise fuse_error(pyfuse3.ENOATTR)
         self.guard.record("removexattr " + os.fsdecode(name), None, ctx, ino=inode)

@@ -232,6 +232,11 @@ class HandlerBase(pyfuse3.Operations):
             raise
         return path
 
+    def _creating(self, ino: int) -> bool:
+        """The file's creating open is still open: its WORM clock has not started (``tar x``
+        and ``cp -p`` set mode and xattrs on the new file before closing it)."""
+        return any(h.created and h.ino == ino for h in self.handles.values())
+
     def _state(self, ino: int) -> OpenFile:
         st = self.open_files.get(ino)
         if st is None:

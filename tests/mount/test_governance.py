@@ -84,16 +84,32 @@ def test_worm_holds_against_the_shell_and_each_denial_is_audited(gm):
         assert d["path"] == "/ledger/q1.csv" and d["uid"] == os.getuid() and d["pid"] > 0
     assert [d["comm"] for d in denials[:3]] == ["rm", "mv", "truncate"]
     assert denials[-1]["comm"].startswith("python")
-    # a new file beside it is fine, and so are reads
-    (gm.mp / "ledger" / "q2.csv").write_bytes(b"2026,200\n")
+    # a new file beside it is fine, and so are reads; its creator may set its mode and
+    # xattrs before the first close (tar x, cp -p), not after
+    fd = os.open(gm.mp / "ledger" / "q2.csv", os.O_CREAT | os.O_WRONLY, 0o644)
+    os.write(fd, b"2026,200\n")
+    os.fchmod(fd, 0o444)
+    os.setxattr(fd, "user.source", b"erp")
+    os.close(fd)
+    with pytest.raises(PermissionError):
+        os.chmod(gm.mp / "ledger" / "q2.csv", 0o644)
+    src = gm.root / "tar-src"
+    (src / "ledger").mkdir(parents=True)
+    (src / "ledger" / "q3.csv").write_bytes(b"2026,300\n")
+    (src / "ledger" / "q3.csv").chmod(0o440)
+    tarball = gm.root / "q3.tar"
+    assert _sh("tar", "-C", str(src), "-cf", str(tarball), "ledger/q3.csv").returncode == 0
+    proc = _sh("tar", "-C", str(gm.mp), "-xpf", str(tarball))
+    assert proc.returncode == 0, proc.stderr
+    assert (gm.mp / "ledger" / "q3.csv").stat().st_mode & 0o777 == 0o440
     assert _sh("cat", str(f)).stdout == "2026,100\n"
     # nor can the directory holding it move
     with pytest.raises(PermissionError) as e:
         os.rename(gm.mp / "ledger", gm.mp / "ledger-old")
     assert e.value.errno == errno.EPERM
-    last = _denials(gm, len(attempts) + 1)[-1]
+    last = _denials(gm, len(attempts) + 2)[-1]
     assert (last["op"], last["rule"]) == ("rename", "sec")
-    assert last["path"] in ("/ledger/q1.csv", "/ledger/q2.csv")  # the first file it met
+    assert last["path"].startswith("/ledger/q")  # the first file it met
 
 
 def test_retention_expiry_allows_deletion(gm):
