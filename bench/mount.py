@@ -9,6 +9,9 @@ Rows:
    the default (every close waits for its upload) and
    ``omnifs mount --writeback`` (close waits for the local staging file only,
    like rclone's write-back cache).
+G. ``--rows gov``: rows 1 and 2 for omnifs alone, governance off vs 50 rules
+   (``GOV_RULES``: residency over the whole tree, WORM and legal-hold rules on
+   other paths, classes) with the audit log on. Goal: on <= 1.1 x off.
 3. Sequential write of a 1 GiB file through the mount until close returns vs
    ``omnifs put`` of the same file to the same bucket: ratio, goal <= 1.3.
 
@@ -49,6 +52,21 @@ from omnifs.providers import META_MTIME, META_SHA256
 from tests import servers as S
 
 MiB = 1024 * 1024
+
+#: row G: 50 governance rules. Residency over the whole tree (the bench's store is in
+#: us-east-1, so every write is allowed but every create evaluates it), WORM, legal-hold
+#: and class rules on other paths (so each change runs the protection check), audit on.
+GOV_RULES = "".join(
+    ['\n[[governance.rules]]\npaths = ["/**"]\nregions = ["us-*"]\n']
+    + [f'\n[[governance.rules]]\npaths = ["/res{i}/**"]\ndeny_regions = ["eu-*"]\n'
+       for i in range(19)]
+    + [f'\n[[governance.rules]]\npaths = ["/worm{i}/**", "/x{i}/*.log"]\nretention = "7y"\n'
+       for i in range(20)]
+    + [f'\n[[governance.rules]]\npaths = ["/hold{i}/**"]\nlegal_hold = true\n'
+       for i in range(5)]
+    + [f'\n[[governance.rules]]\npaths = ["/copies{i}/**"]\nmin_copies = 2\n'
+       for i in range(5)]
+    + ['\n[governance.audit]\nenabled = true\n'])
 OMNIFS = [sys.executable, "-m", "omnifs"]
 
 
@@ -116,8 +134,9 @@ class Bench:
         shutil.rmtree(self.work, ignore_errors=True)
 
     # -- mounts ------------------------------------------------------------
-    def omnifs_config(self, prefix: str) -> Path:
-        d = self.work / f"omnifs-{prefix}"
+    def omnifs_config(self, prefix: str, governance: bool = False,
+                      name: str | None = None) -> Path:
+        d = self.work / f"omnifs-{name or prefix}"
         d.mkdir()
         cfg = d / "omnifs.toml"
         cfg.write_text(
@@ -126,13 +145,16 @@ class Bench:
             "[replication]\ncopies = 1\nwrite_quorum = 1\n"
             f'[providers.moto]\nuri = "s3://{self.bucket}/{prefix}"\n'
             f'endpoint = "{self.endpoint}"\naccess_key = "t"\nsecret_key = "t"\n'
-            'region = "us-east-1"\n')
+            'region = "us-east-1"\n' + (GOV_RULES if governance else ""))
         cfg.chmod(0o600)
         return cfg
 
-    def mount_omnifs(self, prefix: str, *extra: str) -> tuple[Path, Path]:
-        cfg = self.omnifs_config(prefix)
-        mp = self.work / f"mnt-omnifs-{prefix}"
+    def mount_omnifs(self, prefix: str, *extra: str, governance: bool = False,
+                     name: str | None = None, catalog: Path | None = None) -> tuple[Path, Path]:
+        cfg = self.omnifs_config(prefix, governance, name)
+        if catalog is not None:  # start from this (imported) catalog
+            shutil.copyfile(catalog, cfg.parent / "catalog.db")
+        mp = self.work / f"mnt-omnifs-{name or prefix}"
         mp.mkdir()
         sh([*OMNIFS, "--config", str(cfg), "mount", str(mp), *extra], cwd=ROOT)
         self.mounts.append(mp)
@@ -223,6 +245,35 @@ class Bench:
                 timed(lambda rmp=rmp: sh(["tar", "-C", str(rmp), "-xf", str(tarball)])))
         return {k: statistics.median(v) for k, v in res.items()}
 
+    def row_gov(self) -> dict:
+        """Rows 1 and 2 for omnifs with governance off and on (50 rules, audit on)."""
+        n, runs = self.args.files, self.args.runs
+        tarball = self.make_tar(self.args.tar_files)
+        self.fill("gls", n)
+        # both mounts list the same objects; off and on alternate, so a change in the
+        # machine's load during the row falls on both alike
+        # one import (the first mount), then its catalog for both: an import of 10,000
+        # objects on a loaded machine may outlast a mount's ready timeout, twice more so
+        first, cfg = self.mount_omnifs("gls", name="gls-import")
+        sh([*OMNIFS, "--config", str(cfg), "umount", str(first)], cwd=ROOT)  # catalog closed
+        self.mounts.remove(first)
+        imported = self.work / "omnifs-gls-import" / "catalog.db"
+        mps = {gov: self.mount_omnifs("gls", governance=gov, name=f"gls{int(gov)}",
+                                      catalog=imported)[0] for gov in (False, True)}
+        times: dict[bool, dict[str, list[float]]] = {g: {"ls": [], "tar": []} for g in mps}
+        for mp in mps.values():
+            sh(["ls", "-l", str(mp / "dir")])
+        for _ in range(runs):
+            for gov, mp in mps.items():
+                times[gov]["ls"].append(timed(lambda mp=mp: sh(["ls", "-l", str(mp / "dir")])))
+        for run in range(runs):
+            for gov in mps:
+                tmp, _ = self.mount_omnifs(f"gtar{int(gov)}{run}", governance=gov)
+                times[gov]["tar"].append(timed(lambda tmp=tmp: sh(
+                    ["tar", "-C", str(tmp), "-xf", str(tarball)])))
+        return {"on" if g else "off": {k: statistics.median(v) for k, v in t.items()}
+                for g, t in times.items()}
+
     def row_write(self) -> dict:
         size = self.args.big_mib * MiB
         src = self.work / "big.bin"
@@ -247,7 +298,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--small", action="store_true", help="quick run: small sizes, 1 run")
     ap.add_argument("--runs", type=int, default=None)
-    ap.add_argument("--rows", default="ls,tar,write", help="comma-separated: ls,tar,write")
+    ap.add_argument("--rows", default="ls,tar,write",
+                    help="comma-separated: ls,tar,write,gov")
     args = ap.parse_args()
     args.files = 1000 if args.small else 10_000
     args.tar_files = 500 if args.small else 5_000
@@ -272,6 +324,14 @@ def main() -> int:
                   f"(upload on close), omnifs --writeback {r['omnifs-writeback']:.2f}, "
                   f"rclone --vfs-cache-mode writes {rc:.2f}; ratios {r['omnifs'] / rc:.2f} and "
                   f"{r['omnifs-writeback'] / rc:.2f} (goal <= 1.0)", flush=True)
+        if "gov" in rows:
+            r = b.row_gov()
+            off, on = r["off"], r["on"]
+            print(f"G. governance off vs 50 rules + audit (s, median of {args.runs}): "
+                  f"ls -l of {args.files} files {off['ls']:.3f} vs {on['ls']:.3f} "
+                  f"({on['ls'] / off['ls']:.2f}x); tar x of {args.tar_files} files "
+                  f"{off['tar']:.2f} vs {on['tar']:.2f} ({on['tar'] / off['tar']:.2f}x) "
+                  "(goal <= 1.1x)", flush=True)
         if "write" in rows:
             r = b.row_write()
             print(f"3. sequential write of {r['mib']} MiB until close (s, median): mount "

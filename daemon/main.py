@@ -32,6 +32,8 @@ from pathlib import Path
 import trio
 
 from omnifs import sd_notify as notify
+from omnifs.audit import open_audit
+from omnifs.audit.checkpoint import publisher
 from omnifs.blockcache import BlockCache
 from omnifs.cached_content import open_cache
 from omnifs.catalog import Catalog, CatalogError
@@ -108,6 +110,9 @@ class Daemon:
         #: totals since the last flush to daemon_counters (bytes_replicated, items_done)
         self.totals: collections.Counter = collections.Counter()
         self.rules = rules_from_config(config.governance_rules)
+        #: the audit log: every item run, every copy governance refused (omnifs/audit/)
+        self.audit = open_audit(config, "daemon",
+                                publisher(lambda: list(self.providers.values())))
         #: stores whose last scrub found their bucket/container gone: placement leaves them out
         self.missing_roots: set[str] = set()
         #: (provider, new status) from the prober, handled by the failover loop
@@ -293,11 +298,27 @@ class Daemon:
 
         reconciler = Reconciler(self)
         await reconciler.restore()
+        await self._governance_copies()
         while True:
             interval = self.settings.reconcile_interval  # re-read: SIGHUP may change it
             await trio.sleep(interval if interval > 0 else 5.0)
             if interval > 0:
                 await reconciler.round()
+                await self._governance_copies()
+
+    async def _governance_copies(self) -> None:
+        """Queue the copies the min_copies and distinct_regions rules want (new rules too)."""
+        from omnifs.governance_scan import add_wanted_copies
+
+        try:
+            queued = await self.db(add_wanted_copies, self.catalog, self.config)
+        except Exception as e:  # noqa: BLE001 - the next round tries again
+            log.warning("governance copies: %s", e)
+            return
+        if queued:
+            log.info("governance: %d cop%s queued for min_copies/distinct_regions", queued,
+                     "y" if queued == 1 else "ies")
+            self.wake.set()
 
     async def _cost_loop(self) -> None:
         """``[cost] auto = true``: queue the recommended moves at start and every
@@ -373,6 +394,7 @@ class Daemon:
                 await self.db(self.catalog.set_meta, DAEMON_KEY, "")  # stopped
             except Exception as e:  # noqa: BLE001 - shutting down anyway
                 log.debug("releasing claims: %s", e)
+            await trio.to_thread.run_sync(self.audit.close)
         self.metrics.close()
         self.usage.close()  # joins its thread, writes the last counts
         self.thread_catalogs.close()

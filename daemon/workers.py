@@ -39,10 +39,12 @@ import trio
 
 from omnifs.catalog import Catalog, WorkItem
 from omnifs.catalog.health import Transfer
+from omnifs.governance_scan import refusal
 from omnifs.layout import long_key
 from omnifs.policy.health import LOST, Sample
 from omnifs.providers import OmnifsError, Provider
-from omnifs.work import KINDS, FileWork, Malformed, from_item
+from omnifs.replication import item_path
+from omnifs.work import KINDS, FileWork, Malformed, Replicate, from_item
 
 log = logging.getLogger("omnifs.daemon")
 
@@ -245,6 +247,17 @@ class Workers:
             await d.db(d.catalog.work.complete, item.id)
             d.metrics.items.labels(item.kind, "dropped").inc()
             return
+        if isinstance(work, Replicate) and d.config.governance.engine.rules:
+            refused = await d.db(refusal, d.catalog, d.config, work.inode, work.provider)
+            if refused is not None:  # queued before the rule, or by a tool that ignored it
+                path, rule, detail = refused
+                log.warning("governance: no copy of %s to %s: %s (%s)", path, work.provider,
+                            rule, detail)
+                d.audit.record(f"replicate to {work.provider}", path, uid=os.getuid(),
+                               pid=os.getpid(), rule=rule, result="denied")
+                await d.db(d.catalog.work.complete, item.id)
+                d.metrics.items.labels(item.kind, "dropped").inc()
+                return
         blocked = [p for p in involved if not d.board.usable(p)]
         if blocked:
             await d.db(d.catalog.work.defer, item.id, time.time() + d.settings.probe_interval * 2)
@@ -277,6 +290,10 @@ class Workers:
             for name in involved:
                 d.board.note_answer(name, now)
             self._finished.append(item.id)
+            if d.audit.enabled:
+                path = await d.db(item_path, d.catalog, item)
+                d.audit.record(f"{item.kind} on {target}", f"/{path}" if path else "?",
+                               uid=os.getuid(), pid=os.getpid())
             d.metrics.items.labels(item.kind, "done").inc()
             d.totals["items_done"] += 1
             if moved:

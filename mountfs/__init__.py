@@ -6,8 +6,10 @@ The mount: ``mount`` (lifecycle: start, recover, serve, unmount),
 ``fuse_errors`` (the one errno mapping around every handler),
 ``catalog_wait`` (catalog writes never block the event loop), ``stores``
 (the providers in worker threads, and the mount's view of their health),
-``xattrs`` (the replicas xattr), ``fallocate`` (fallocate(2), which pyfuse3
-has no handler for), ``metrics`` (the mount's /metrics on ``mount_port``).
+``xattrs`` (the replicas xattr), ``guard`` (governance: WORM, legal hold and
+residency refusals, and the audit records of every change), ``fallocate``
+(fallocate(2), which pyfuse3 has no handler for), ``metrics`` (the mount's
+/metrics on ``mount_port``).
 
 The handlers: ``operations`` (the class pyfuse3 calls, one handler per FUSE
 request) combines ``names`` (the tree: lookup, readdir, mkdir, link,

@@ -41,6 +41,11 @@ class AttributeHandlers(Uploads):
     async def setattr(self, inode, attr, fields, fh, ctx):
         self.busy_at = trio.current_time()
         cur = self._get(inode)
+        if self.guard.gov.protects and not self._creating(inode):
+            if fields.update_size:
+                self.guard.check("truncate", cur, ctx)
+            if fields.update_mode or fields.update_uid or fields.update_gid:
+                self.guard.check("chmod", cur, ctx)
         changes = {}  # catalog column -> new value
         t = now_ns()
         if fields.update_size:
@@ -85,6 +90,10 @@ class AttributeHandlers(Uploads):
             # whose release has not arrived yet): its 0 promises the stores hold it, as
             # close does; an ftruncate's is kept by its own close
             await self._publish(st)
+        if self.guard.audit.enabled:
+            what = [k for k in ("size", "mode", "uid", "gid", "atime", "mtime")
+                    if getattr(fields, f"update_{k}")]
+            self.guard.record("setattr " + ",".join(what), None, ctx, ino=inode)
         return self._attrs(self._get(inode))
 
     async def statfs(self, ctx):
@@ -126,14 +135,17 @@ class AttributeHandlers(Uploads):
 
     @writes_catalog
     async def setxattr(self, inode, name, value, ctx):
-        self._get(inode)
+        cur = self._get(inode)
         if name == XATTR_REPLICAS:
             raise fuse_error(errno.EPERM)
         if name.startswith(_UNSUPPORTED_XATTRS):
             raise fuse_error(errno.EOPNOTSUPP)
+        if not self._creating(inode):
+            self.guard.check("setxattr", cur, ctx)
         with self.cat.transaction():
             self.cat.ns.set_xattr(inode, name, value)
             self.cat.ns.update(inode, ctime_ns=now_ns())
+        self.guard.record("setxattr " + os.fsdecode(name), None, ctx, ino=inode)
 
     async def listxattr(self, inode, ctx):
         cur = self._get(inode)
@@ -144,8 +156,11 @@ class AttributeHandlers(Uploads):
 
     @writes_catalog
     async def removexattr(self, inode, name, ctx):
-        self._get(inode)
+        cur = self._get(inode)
         if name == XATTR_REPLICAS:
             raise fuse_error(errno.EPERM)
+        if not self._creating(inode):
+            self.guard.check("setxattr", cur, ctx)
         if not self.cat.ns.remove_xattr(inode, name):
             raise fuse_error(pyfuse3.ENOATTR)
+        self.guard.record("removexattr " + os.fsdecode(name), None, ctx, ino=inode)

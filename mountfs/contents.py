@@ -42,23 +42,28 @@ def _may_write(h: Handle) -> bool:
 class ContentHandlers(Uploads):
     """The FUSE requests that open, read, write and close files."""
 
-    def _new_handle(self, ino: int, flags: int, *, created: bool = False) -> int:
+    def _new_handle(self, ino: int, flags: int, *, created: bool = False, ctx=None,
+                    path: str | None = None) -> int:
         fh = self._next_fh
         self._next_fh += 1
-        self.handles[fh] = Handle(ino, flags, created=created)
+        self.handles[fh] = Handle(ino, flags, created=created, path=path,
+                                  uid=getattr(ctx, "uid", None), pid=getattr(ctx, "pid", None))
         return fh
 
     @writes_catalog
     async def create(self, parent_inode, name, mode, flags, ctx):
         self.busy_at = trio.current_time()
-        self._check_placement(parent_inode, name)
+        path = self._check_placement(parent_inode, name, ctx)
         inode = self._create_entry(parent_inode, name, stat.S_IFREG | stat.S_IMODE(mode), ctx)
+        if self.guard.audit.enabled:
+            path = path or self.guard.child(parent_inode, inode.name or "")
+            self.guard.record("create", path, ctx)
         st = self._state(inode.id)
         await self._ensure_staging(st, empty=True)
         self._mark_dirty(st)
         st.mtime_ns = inode.mtime_ns
         st.opens += 1
-        fh = self._new_handle(inode.id, flags, created=True)
+        fh = self._new_handle(inode.id, flags, created=True, ctx=ctx, path=path)
         return pyfuse3.FileInfo(fh=fh), self._entry(self._get(inode.id))
 
     @writes_catalog
@@ -66,6 +71,9 @@ class ContentHandlers(Uploads):
         cur = self._get(inode)
         if cur.kind == "dir":
             raise fuse_error(errno.EISDIR)
+        writes = flags & os.O_ACCMODE != os.O_RDONLY or bool(flags & os.O_TRUNC)
+        if writes:
+            self.guard.check("write", cur, ctx)
         st = self._state(inode)
         st.opens += 1
         try:
@@ -82,7 +90,7 @@ class ContentHandlers(Uploads):
                 self.open_files.pop(inode, None)
             raise
         keep = st.fd is None and self.reader.keep_cache(cur)
-        fh = self._new_handle(inode, flags)
+        fh = self._new_handle(inode, flags, ctx=ctx if writes else None)
         if keep and flags & os.O_ACCMODE != os.O_WRONLY:
             self.access_log.opened_cached(self.handles[fh])  # the page cache may serve every read
         return pyfuse3.FileInfo(fh=fh, keep_cache=keep)
@@ -187,6 +195,8 @@ class ContentHandlers(Uploads):
             return
         if h.wrote or h.created or h.flags & os.O_TRUNC:
             self.access_log.wrote(h.ino)
+            if h.wrote or h.flags & os.O_TRUNC:
+                self.guard.record("write", h.path, h, ino=h.ino)
         await self.reader.drop(h)
         st = self.open_files.get(h.ino)
         if st is None:

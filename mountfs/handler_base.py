@@ -35,10 +35,11 @@ import trio
 from omnifs.access_log import access_log_for
 from omnifs.catalog import ROOT_INODE, Catalog, Inode, now_ns
 from omnifs.providers import RESERVED_PREFIX
-from omnifs.providers.errors import Conflict
+from omnifs.providers.errors import Conflict, PermissionDenied
 from omnifs.work import Delete, enqueue
 
 from .catalog_wait import catalog_writable
+from .guard import MountGuard
 from .publish import Publisher
 from .reader import CachedStoreReader, ReadVia
 from .space import DiskBudget
@@ -73,6 +74,11 @@ class Handle:
     #: access statistics (omnifs/access_log.py): its read was counted; it wrote
     read_counted: bool = False
     wrote: bool = False
+    #: the file's path when known at open (audit records of its writes)
+    path: str | None = None
+    #: who opened it (audit records of its writes)
+    uid: int | None = None
+    pid: int | None = None
 
 
 def writes_catalog(handler):
@@ -129,6 +135,8 @@ class HandlerBase(pyfuse3.Operations):
         self.busy_at = 0.0
         #: reads and writes per file, for the cost engine ([cost] access_stats)
         self.access_log = access_log_for(config, catalog.path)
+        #: governance: changes refused by WORM and legal-hold rules, and the audit log
+        self.guard = MountGuard(config, catalog, stores)
 
     # -- helpers -------------------------------------------------------------
     def _attrs(self, inode: Inode) -> pyfuse3.EntryAttributes:
@@ -209,11 +217,25 @@ class HandlerBase(pyfuse3.Operations):
             raise fuse_error(errno.EEXIST) from None
         return inode
 
-    def _check_placement(self, parent: int, name: bytes) -> None:
-        """Governance: refuse (EACCES) a new file no configured provider may hold."""
+    def _check_placement(self, parent: int, name: bytes, ctx=None) -> str | None:
+        """Governance: refuse (EACCES, audited) a new file no configured provider may hold.
+
+        Returns the new file's path when it was worked out (None without rules)."""
         placer = self.publisher.placer
-        if placer.rules:
-            placer.check(f"{self.cat.ns.path_of(parent) or ''}/{os.fsdecode(name)}")
+        if not placer.rules:
+            return None
+        path = self.guard.child(parent, os.fsdecode(name))
+        try:
+            placer.check(path)
+        except PermissionDenied:
+            self.guard.denied_placement(path, ctx)
+            raise
+        return path
+
+    def _creating(self, ino: int) -> bool:
+        """The file's creating open is still open: its WORM clock has not started (``tar x``
+        and ``cp -p`` set mode and xattrs on the new file before closing it)."""
+        return any(h.created and h.ino == ino for h in self.handles.values())
 
     def _state(self, ino: int) -> OpenFile:
         st = self.open_files.get(ino)

@@ -92,13 +92,16 @@ class NameHandlers(Uploads):
     async def mkdir(self, parent_inode, name, mode, ctx):
         self.busy_at = trio.current_time()
         mode = stat.S_IFDIR | stat.S_IMODE(mode)
-        return self._entry(self._create_entry(parent_inode, name, mode, ctx))
+        entry = self._entry(self._create_entry(parent_inode, name, mode, ctx))
+        self.guard.record("mkdir", None, ctx, ino=entry.st_ino)
+        return entry
 
     @writes_catalog
     async def mknod(self, parent_inode, name, mode, rdev, ctx):
         if stat.S_IFMT(mode) == stat.S_IFREG:
-            self._check_placement(parent_inode, name)
+            self._check_placement(parent_inode, name, ctx)
             inode = self._create_entry(parent_inode, name, mode, ctx)
+            self.guard.record("create", None, ctx, ino=inode.id)
             st = self._state(inode.id)
             await self._ensure_staging(st, empty=True)
             self._mark_dirty(st)
@@ -109,8 +112,10 @@ class NameHandlers(Uploads):
 
     @writes_catalog
     async def symlink(self, parent_inode, name, target, ctx):
-        return self._entry(self._create_entry(parent_inode, name, stat.S_IFLNK | 0o777, ctx,
-                                              target=os.fsdecode(target)))
+        entry = self._entry(self._create_entry(parent_inode, name, stat.S_IFLNK | 0o777, ctx,
+                                               target=os.fsdecode(target)))
+        self.guard.record("symlink", None, ctx, ino=entry.st_ino)
+        return entry
 
     @writes_catalog
     async def link(self, inode, new_parent_inode, new_name, ctx):
@@ -127,6 +132,7 @@ class NameHandlers(Uploads):
                 self.cat.ns.touch_dir(new_parent_inode)
         except Conflict:
             raise fuse_error(errno.EEXIST) from None
+        self.guard.record("link", self.guard.child(new_parent_inode, text), ctx)
         return self._entry(linked)
 
     def _remove(self, parent: int, name: str) -> None:
@@ -147,12 +153,16 @@ class NameHandlers(Uploads):
             raise fuse_error(errno.ENOENT)
         if inode.kind == "dir":
             raise fuse_error(errno.EISDIR)
+        path = self.guard.child(parent_inode, text) if self.guard.audit.enabled or \
+            self.guard.gov.protects else None
+        self.guard.check("delete", inode, ctx, path)
         self.space.before_delete()  # a full disk: deletes are how the user makes room
         with self.cat.transaction():
             self._remove(parent_inode, text)
             self.cat.ns.touch_dir(parent_inode)
         self._after_unlink(inode.id)
         self.space.after_delete()
+        self.guard.record("delete", path, ctx)
 
     def _after_unlink(self, ino: int) -> None:
         inode = self.cat.ns.get(ino)
@@ -168,6 +178,7 @@ class NameHandlers(Uploads):
             raise fuse_error(errno.ENOTDIR)
         if self.cat.ns.has_children(inode.id):
             raise fuse_error(errno.ENOTEMPTY)
+        self.guard.record("rmdir", None, ctx, ino=inode.id)
         self.space.before_delete()
         with self.cat.transaction():
             self.cat.ns.detach(inode.id)
@@ -191,6 +202,16 @@ class NameHandlers(Uploads):
         dst = self.cat.ns.lookup(parent_inode_new, new_name)
         if src.kind == "dir" and self.cat.ns.is_ancestor(src.id, parent_inode_new):
             raise fuse_error(errno.EINVAL)
+        self.guard.check("rename", src, ctx)
+        if dst is not None and dst.id != src.id:  # replaced (or exchanged): changed too
+            self.guard.check("rename" if flags & pyfuse3.RENAME_EXCHANGE else "delete", dst, ctx)
+        what = (self.guard.child(parent_inode_old, old_name) + " -> "
+                + self.guard.child(parent_inode_new, new_name)) if self.guard.audit.enabled else ""
+        self._rename(parent_inode_old, old_name, parent_inode_new, new_name, flags, src, dst)
+        self.guard.record("rename", what, ctx)
+
+    def _rename(self, parent_inode_old: int, old_name: str, parent_inode_new: int,
+                new_name: str, flags: int, src, dst) -> None:
         if flags & pyfuse3.RENAME_EXCHANGE:
             if dst is None:
                 raise fuse_error(errno.ENOENT)

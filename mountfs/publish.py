@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING
 
 from omnifs.catalog import Catalog, Inode, Replica
 from omnifs.layout import file_attrs, object_key, object_meta, placed_meta, write_sidecar
+from omnifs.policy.governance import StoreView
 from omnifs.policy.health import DOWN, LOST
 from omnifs.policy.placement import (
     PlacementError,
@@ -95,6 +96,10 @@ class Plan:
     quorum: int
 
 
+def _store(v: ProviderView) -> StoreView:
+    return StoreView(v.name, v.region, v.encrypted)
+
+
 class Placer:
     """The mount's side of placement: config and live state in, policy.placement decides."""
 
@@ -103,6 +108,7 @@ class Placer:
         self.stores = stores
         self.tables = {n: dict(config.provider_tables.get(n, {})) for n in stores.order}
         self.rules = rules_from_config(config.governance_rules)
+        self.gov = config.governance.engine
         self.copies = max(1, config.copies)
         self.quorum = max(1, min(config.write_quorum, self.copies))
         self.balance = self.quorum < self.copies
@@ -171,7 +177,12 @@ class Placer:
         keep = {v.name for v in allowed(path, views, self.rules) if v.status != DOWN}
         out = list(done) + [h for h in holders if h in keep and h not in done]
         out += [t for t in targets if t not in out]
-        return out[:max(self.copies, len(done))]
+        out = out[:max(self.copies, len(done))]
+        if self.gov.rules:  # min_copies and distinct_regions may want more homes
+            ranked = rank(path, [v for v in views if v.name in keep], balance=self.balance)
+            out += self.gov.extra_homes(path, [_store(v) for v in views if v.name in out],
+                                        [_store(v) for v in ranked])
+        return out
 
 
 @dataclass

@@ -201,3 +201,4 @@ class Uploads(HandlerBase):
             await self.reader.drop(h)
         await trio.to_thread.run_sync(self.reader.close)
         await self.access_log.close()  # the counts since the last flush
+        await trio.to_thread.run_sync(self.guard.close)  # the audit's last batch and checkpoint

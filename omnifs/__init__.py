@@ -9,14 +9,20 @@ Subpackages: :mod:`.catalog` (the one catalog API), :mod:`.cli` (the
 :mod:`.metrics` (what the mount and the daemon share of their metrics: one
 endpoint over several registries, cost counters, alert rules and the daemon's
 alerts, the local sample store, ``metrics compare``), :mod:`.bench`
-(``omnifs bench``: scenarios, runs, reports, comparisons). The modules:
+(``omnifs bench``: scenarios, runs, reports, comparisons), :mod:`.audit`
+(the hash-chained audit log). The modules:
 
 * configuration and layout: ``config`` (omnifs.toml, checked), with
   ``metrics_config`` (its ``[metrics]`` and ``[alerts]``), ``layout``
   (object keys and metadata in every store), ``targets`` (what a user typed
   into provider and key), ``errors`` (the core's error names);
 * queued work: ``work`` (typed work items), ``replication`` (the executor:
-  replicate, move, delete, attrs);
+  replicate, move, delete, attrs), ``drop_copy`` (a copy leaves a store once its
+  replacements are verified: cost re-placement, governance remediation);
+* governance: ``governance_config`` (``[governance]``), ``governance_scan``
+  (violations in the catalog, their remediation, transfer refusals),
+  ``governance_report`` (the compliance report), ``governance_apply`` (store-side
+  retention locks), ``governance_templates`` (ready rule sets);
 * copying: ``transfer`` (the copy engine's one import) over ``copy_options``
   (options, retries), ``same_store`` (server-side copy or not),
   ``object_copy`` (one object, streamed and verified) and ``tree_copy`` (a

@@ -27,6 +27,7 @@ from omnifs.providers.registry import provider_options
 from .dr.config import DrConfig, parse_dr
 from .errors import ConfigError
 from .metrics_config import MetricsSettings, parse_metrics
+from .governance_config import GovernanceSettings, parse_governance
 from .prices import PriceOverride, parse_price_overrides
 
 DEFAULT_PATHS = (
@@ -44,6 +45,8 @@ PROVIDER_KEYS = {
     "credentials_file": str, "project": str, "timeout": (int, float),
     # placement and cost weights (policy/)
     "weight": (int, float), "cost_per_gb": (int, float), "tier": str,
+    # governance (docs/governance.md): the store's server-side encryption setting
+    "encryption": str,
 }
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?i?b?)?\s*$", re.IGNORECASE)
@@ -96,6 +99,8 @@ class Config:
     #: close() returns once the file is staged locally; uploads follow (fsync still waits)
     writeback: bool = False
     governance_rules: list[dict] = field(default_factory=list)
+    #: [governance]: the compiled rules and the audit log's settings (docs/governance.md)
+    governance: GovernanceSettings = field(default_factory=GovernanceSettings)
     daemon: dict = field(default_factory=dict)
     metrics_port: int = 9469
     #: [metrics] and [alerts]: instrumentation, the mount's port, thresholds (docs/metrics.md)
@@ -285,11 +290,8 @@ def parse_config(data: dict, source: str = "config", base: Path | None = None) -
     cfg.metrics_port = cfg.metrics.port
     _parse_access_stats(cfg, data.get("cost", {}), source)
     cfg.daemon = dict(data.get("daemon", {}))
-    gov = data.get("governance", {})
-    rules = gov.get("rules", [])
-    if not isinstance(rules, list) or not all(isinstance(r, dict) for r in rules):
-        raise ConfigError(f"{source}: [[governance.rules]] must be an array of tables")
-    cfg.governance_rules = rules
+    cfg.governance = parse_governance(data.get("governance", {}), source, parse_size)
+    cfg.governance_rules = data.get("governance", {}).get("rules", [])
 
     for name, table in data.get("providers", {}).items():
         where = f"{source}: [providers.{name}]"

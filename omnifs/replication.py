@@ -266,12 +266,15 @@ def execute(cat: Catalog, providers: dict[str, Provider], item: WorkItem, *,
     work = from_item(item)
     if isinstance(work, Replicate):
         return _replicate(cat, providers, work, cache, on_copy, keep)
-    if isinstance(work, (TierChange, DropCopy)):  # omnifs cost apply's moves
-        from .costing.moves import run_move
+    if isinstance(work, TierChange):  # omnifs cost apply's tier moves
+        from .costing.moves import change_tier
 
-        run_move(cat, providers, work)
-        return 0
-    if isinstance(work, Delete):
+        change_tier(cat, providers, work)
+    elif isinstance(work, DropCopy):
+        from .drop_copy import drop_copy
+
+        drop_copy(cat, providers, work)
+    elif isinstance(work, Delete):
         _delete(cat, providers, work.provider, work.key, keep)
     elif isinstance(work, Move):
         _move(cat, providers, work)
@@ -451,7 +454,7 @@ def _attrs(cat: Catalog, providers: dict[str, Provider], work: Attrs) -> None:
             cat.replicas.set(ino, provider, rep.key, rep.version, now.state, out.etag)
 
 
-def _item_path(cat: Catalog, item: WorkItem) -> str | None:
+def item_path(cat: Catalog, item: WorkItem) -> str | None:
     try:
         work = from_item(item)
     except Malformed:
@@ -479,7 +482,7 @@ def drain(cat: Catalog, providers: dict[str, Provider], *, path: str | None = No
         if prefix:
             under = []
             for it in items:
-                p = _item_path(cat, it)
+                p = item_path(cat, it)
                 if p is not None and (p == prefix or p.startswith(prefix + "/")):
                     under.append(it)
                 else:

@@ -24,8 +24,9 @@ object whose fields are the dataclass's fields, by name:
 ``tier`` {inode, provider, tier, move, archive_only}, dedup ``tier:<inode>:<provider>``
     change the storage tier of ``provider``'s copy (``omnifs cost apply``).
 ``drop`` {inode, provider, after, move}, dedup ``drop:<inode>:<provider>``
-    drop ``provider``'s copy once the stores in ``after`` hold synced copies
-    (``omnifs cost apply``'s re-placement: copy, verify, then drop).
+    drop ``provider``'s copy once the stores in ``after`` hold synced copies whose
+    bytes hash right (omnifs/drop_copy.py): ``omnifs cost apply``'s re-placement
+    and ``omnifs gov check --fix``'s remediation (copy, verify, then drop).
 
 A dedup key makes a second item for the same (file, provider) replace the
 payload of the pending one instead of queueing another. A kind added here
@@ -171,14 +172,25 @@ class TierChange(FileWork):
 
 @dataclass(frozen=True, kw_only=True)
 class DropCopy(FileWork):
-    """``omnifs cost apply``'s re-placement: drop ``provider``'s copy once each store in
-    ``after`` holds a synced copy of the current version (omnifs/costing/moves.py)."""
+    """Drop ``provider``'s copy once each store in ``after`` holds a verified copy of the
+    current version (omnifs/drop_copy.py): ``omnifs cost apply``'s re-placement and
+    ``omnifs gov check --fix``'s remediation."""
 
     KIND: ClassVar[str] = "drop"
 
     #: comma-separated stores whose copies replace this one
     after: str
+    #: the ``cost_moves`` row the item settles (0: none)
     move: int = 0
+
+    @property
+    def stores_after(self) -> tuple[str, ...]:
+        return tuple(s for s in self.after.split(",") if s)
+
+    @property
+    def providers(self) -> tuple[str, ...]:
+        return (self.provider, *self.stores_after)
+
 
 
 Work = Replicate | Move | Attrs | Delete | TierChange | DropCopy

@@ -1,5 +1,7 @@
 """Pure decisions: no I/O, no SDK, no other part of omnifs imported.
 
+* ``governance``: the governance rule engine (residency, WORM retention, legal hold,
+  copies, encryption) and its validation;
 * ``placement``: which providers hold a file (governance rules, health,
   load, cost);
 * ``health``: a provider's verdict (healthy, degraded, down, lost) from

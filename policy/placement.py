@@ -57,14 +57,32 @@ class ProviderView:
     latency: float | None = None
     #: position in the config file (tie-break; 0 is the primary)
     order: int = 0
+    #: the store declares server-side encryption (its ``encryption`` key)
+    encrypted: bool = False
 
 
 @dataclass(frozen=True)
 class Rule:
-    """A governance rule: files under ``paths`` may only live in ``regions``."""
+    """A governance rule's residency: files under ``paths`` may only live in ``regions``
+    (when given), never in ``deny_regions``, only on ``providers`` (when given), never on
+    ``deny_providers``, and only on encrypting stores when ``encryption``."""
 
     paths: tuple[str, ...]
     regions: tuple[str, ...]
+    deny_regions: tuple[str, ...] = ()
+    providers: tuple[str, ...] = ()
+    deny_providers: tuple[str, ...] = ()
+    encryption: bool = False
+
+    def accepts(self, p: ProviderView) -> bool:
+        if self.regions and not region_allowed(p.region, self.regions):
+            return False
+        if self.deny_regions and (p.region is None or region_allowed(p.region,
+                                                                     self.deny_regions)):
+            return False
+        if self.providers and p.name not in self.providers:
+            return False
+        return p.name not in self.deny_providers and (p.encrypted or not self.encryption)
 
 
 @dataclass
@@ -139,23 +157,32 @@ def path_matches(path: str, pattern: str) -> bool:
 
 
 def rules_from_config(raw: Iterable[Mapping[str, Any]]) -> list[Rule]:
-    """``[[governance.rules]]`` tables -> rules.
+    """``[[governance.rules]]`` tables -> the placement side of them.
 
-    Tables without ``regions`` are not placement rules.
+    Tables with none of the residency keys are not placement rules, nor are
+    those selecting files by ``classification`` alone (a class read from an
+    xattr is not known when a file is placed: ``omnifs gov check`` covers them);
+    a rule with paths and a classification is applied to all its paths.
     """
+    def strings(value: Any) -> tuple[str, ...]:
+        return tuple(str(v) for v in ([value] if isinstance(value, str) else value or ()))
+
     rules = []
     for table in raw:
-        paths = table.get("paths")
-        regions = table.get("regions")
-        if regions is None:
+        if not any(table.get(k) for k in _RESIDENCY_KEYS):
             continue
-        if isinstance(paths, str):
-            paths = [paths]
-        if isinstance(regions, str):
-            regions = [regions]
-        rules.append(Rule(tuple(str(p) for p in paths or ("/**",)),
-                          tuple(str(r) for r in regions or ())))
+        if table.get("classification") and not table.get("paths"):
+            continue
+        rules.append(Rule(strings(table.get("paths")) or ("/**",),
+                          strings(table.get("regions")),
+                          deny_regions=strings(table.get("deny_regions")),
+                          providers=strings(table.get("providers")),
+                          deny_providers=strings(table.get("deny_providers")),
+                          encryption=table.get("encryption") is True))
     return rules
+
+
+_RESIDENCY_KEYS = ("regions", "deny_regions", "providers", "deny_providers", "encryption")
 
 
 def region_allowed(region: str | None, patterns: Sequence[str]) -> bool:
@@ -168,8 +195,7 @@ def allowed(path: str, providers: Iterable[ProviderView],
             rules: Sequence[Rule]) -> list[ProviderView]:
     """The providers ``path`` may live on: every rule whose paths match must accept the region."""
     applicable = [r for r in rules if any(path_matches(path, p) for p in r.paths)]
-    return [p for p in providers
-            if all(region_allowed(p.region, r.regions) for r in applicable)]
+    return [p for p in providers if all(r.accepts(p) for r in applicable)]
 
 
 # -- choosing ----------------------------------------------------------------
@@ -258,5 +284,5 @@ def views_from_config(provider_tables: Mapping[str, Mapping[str, object]],
             weight=float(weight) if isinstance(weight, (int, float)) else 1.0,
             cost_per_gb=float(cost) if isinstance(cost, (int, float)) else 0.0,
             status=status.get(name, "unknown"), load=float(load.get(name, 0.0)),
-            latency=latency.get(name), order=i))
+            latency=latency.get(name), order=i, encrypted=bool(table.get("encryption"))))
     return views

@@ -14,6 +14,8 @@ group of subcommands:
 * ``daemon``: ``daemon``, ``status`` (the background daemon and what it sees);
 * ``dr``: ``dr backup``, ``list``, ``restore``, ``prune``, ``drill``, ``failover``,
   ``failback``, ``catalog``, ``keygen`` (disaster recovery, omnifs/dr/).
+* ``gov``: ``gov templates``, ``check``, ``report``, ``apply`` (governance rules);
+* ``audit``: ``audit verify``, ``export``, ``checkpoint`` (the audit log).
 
 Each such module has ``register(subparsers)`` adding its
 subcommands, each with ``set_defaults(func=handler)``; ``handler(args)``
@@ -95,6 +97,14 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
+    status = _run(args)
+    from .audit import record_command
+
+    record_command(args, status)
+    return status
+
+
+def _run(args) -> int:
     try:
         return args.func(args) or 0
     except InvalidInput as e:

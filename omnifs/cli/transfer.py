@@ -20,6 +20,8 @@ from ..sync_plan import Filter
 from ..targets import Resolver
 from ..transfer import Options, Result, copy_object, copy_tree
 from ..usage_log import recording
+from ..tree_copy import dir_prefix
+from .gov import gate
 
 ORDER = 20
 
@@ -112,6 +114,12 @@ def _tree(args, delete: bool) -> int:
     with Resolver(config) as r, recording(_catalog(config)):
         src, dst = r.resolve(args.src, local_paths=True), r.resolve(args.dst, local_paths=True)
         filt = Filter(tuple(args.include), tuple(args.exclude))
+        if config.governance.engine.rules and not args.dry_run:
+            planned = copy_tree(src.provider, src.key, dst.provider, dst.key,
+                                options=_options(args), filt=filt, delete=delete, dry_run=True)
+            assert planned.plan is not None
+            gate(config, dst.provider.name,
+                 [dir_prefix(dst.key) + a.rel for a in planned.plan.copies], args.command)
         with _progress(args, "sync" if delete else "copy") as cb:
             result = copy_tree(src.provider, src.key, dst.provider, dst.key, options=_options(args),
                                filt=filt, delete=delete, dry_run=args.dry_run, progress=cb)
@@ -147,6 +155,7 @@ def run_cp(args) -> int:
         dst_key = dst.key
         if not dst_key or dst_key.endswith("/"):
             dst_key += src.key.rsplit("/", 1)[-1]
+        gate(config, dst.provider.name, [dst_key], "cp")
         try:
             info = src.provider.head(src.key)
         except NotFound:

@@ -1,4 +1,5 @@
-"""Running ``omnifs cost apply``'s work items: a copy's tier change, a re-placed copy dropped.
+"""Running ``omnifs cost apply``'s tier changes (its re-placements drop copies through
+omnifs/drop_copy.py, the one ``drop`` item).
 
 Called by the executor (omnifs/replication.py's ``execute``) in the daemon's
 workers and ``omnifs replicate --now``. Each re-reads the catalog, so an item
@@ -11,10 +12,6 @@ as ``obsolete`` in ``cost_moves`` instead of acting on stale facts.
   rewrite, Azure Set Blob Tier) and the replica row records it. A tier that
   needs a restore before a read is refused for a file's last copy readable
   without one, unless the item says the policy allows it.
-* ``drop``: waits (``Retry``) until every store in ``after`` holds a synced
-  copy of the current version (the replicate items queued beside it copy and
-  check the bytes against the catalog's SHA-256), then drops the replica row
-  and deletes the object. So ``copies`` never falls during a re-placement.
 """
 
 from __future__ import annotations
@@ -25,8 +22,7 @@ from omnifs.policy.tiers import tier_class, translate
 from omnifs.providers import Provider
 
 from ..catalog import Catalog, Replica
-from ..layout import delete_object
-from ..work import DropCopy, TierChange, Work
+from ..work import TierChange
 
 log = logging.getLogger("omnifs.cost")
 
@@ -75,32 +71,3 @@ def change_tier(cat: Catalog, providers: dict[str, Provider], work: TierChange) 
         p.set_tier(rep.key, name)
     cat.replicas.set_tier(work.inode, work.provider, name)
     _end(cat, work.move, "done")
-
-
-def drop_copy(cat: Catalog, providers: dict[str, Provider], work: DropCopy) -> None:
-    inode = cat.ns.get(work.inode)
-    rep = cat.replicas.get(work.inode, work.provider)
-    if inode is None or rep is None or work.provider not in providers:
-        _end(cat, work.move, "obsolete", "the file or its copy is gone")
-        return
-    after = [s for s in work.after.split(",") if s]
-    held = {r.provider for r in cat.replicas.of(work.inode)
-            if r.state == "synced" and r.version == inode.version}
-    missing = [s for s in after if s not in held]
-    if missing:
-        from ..replication import Retry
-
-        raise Retry(f"waiting for the new copies on {', '.join(missing)}")
-    with cat.transaction():
-        cat.replicas.drop(work.inode, work.provider)
-    if not cat.replicas.holders(work.provider, rep.key):
-        delete_object(providers[work.provider], rep.key)
-    _end(cat, work.move, "done")
-
-
-def run_move(cat: Catalog, providers: dict[str, Provider], work: Work) -> None:
-    """Run a ``tier`` or ``drop`` item (raises omnifs.replication.Retry to wait)."""
-    if isinstance(work, TierChange):
-        change_tier(cat, providers, work)
-    elif isinstance(work, DropCopy):
-        drop_copy(cat, providers, work)

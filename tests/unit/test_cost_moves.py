@@ -10,7 +10,8 @@ from decimal import Decimal
 import pytest
 
 from omnifs.catalog import Catalog
-from omnifs.costing.moves import change_tier, drop_copy
+from omnifs.costing.moves import change_tier
+from omnifs.drop_copy import drop_copy
 from omnifs.costing.restore import Restores
 from omnifs.providers import ProviderSettings, open_provider
 from omnifs.replication import Retry

@@ -26,6 +26,7 @@ from ...migration.throttle import parse_rate
 from ...progress import RichBar, Snapshot
 from ...targets import Resolver
 from ...usage_log import recording
+from ..gov import gate
 from . import opened_plan, step_parser
 
 ORDER = 20
@@ -101,6 +102,8 @@ def cmd_run(args) -> int:
             recording(cfg.catalog_path()):
         assert cat is not None  # created
         sides = open_sides(plan, r)
+        gate(cfg, sides.dst.name, [sides.dst_key(e.key) for e in plan.entries
+                                   if e.action != "delete"], "migrate run")
         with _progress(args.progress) as cb:
             opts = RunOptions(parallel=args.parallel, bandwidth=rate, max_cost=max_cost,
                               attempts=args.attempts, wait_down=args.wait_down,

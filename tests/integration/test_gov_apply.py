@@ -1,0 +1,86 @@
+"""`omnifs gov apply`: retention rules become S3 Object Lock retention on moto (read back with
+boto3), and a store that cannot hold a lock is named, with exit 1."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from omnifs.catalog import Catalog
+from omnifs.providers import open_provider
+from tests import servers as S
+from tests.cli import run, toml_table
+from tests.integration.test_daemon import write_file
+
+
+def _locked_bucket(endpoint: str) -> str:
+    bucket = S.unique_bucket("lock")
+    s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="test",
+                      aws_secret_access_key="test", region_name="us-east-1")
+    s3.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+    return bucket
+
+
+def test_apply_sets_object_lock_retention_on_s3(servers, make_settings, tmp_path):
+    endpoint = servers["s3"].endpoint
+    bucket = _locked_bucket(endpoint)
+    s3 = S.settings_for("s3", endpoint, bucket, name="vault")
+    local = make_settings("file", name="disk")
+    cfg = tmp_path / "omnifs.toml"
+    cfg.write_text(f'[catalog]\nurl = "sqlite:///{tmp_path}/catalog.db"\n\n'
+                   + toml_table(s3) + "\n" + toml_table(local)
+                   + '\n[[governance.rules]]\nname = "sec"\npaths = ["/records/**"]\n'
+                   'retention = "7y"\n'
+                   '\n[[governance.rules]]\nname = "case"\npaths = ["/case/**"]\n'
+                   'legal_hold = true\n')
+    cfg.chmod(0o600)
+    cat = Catalog(tmp_path / "catalog.db")
+    pv = open_provider(s3)
+    write_file(cat, pv, "records/2026.pdf", b"%PDF-1.7", [])
+    write_file(cat, pv, "notes/free.txt", b"free", [])
+    write_file(cat, pv, "case/mail.eml", b"From: a", [])
+    cat.close()
+
+    before = run("gov", "check", "--locks", config=cfg)
+    assert before.returncode == 1
+    assert b"lock out of line: /records/2026.pdf on vault: should be locked until" in before.stdout
+    dry = run("gov", "apply", "--dry-run", config=cfg)
+    assert dry.returncode == 0 and b"would lock until" in dry.stdout
+    done = run("gov", "apply", config=cfg)
+    assert done.returncode == 0, done.stderr
+    assert b"/records/2026.pdf on vault: locked until" in done.stdout
+    client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="test",
+                          aws_secret_access_key="test", region_name="us-east-1")
+    # read back with HeadObject: moto's server does not implement GetObjectRetention (500)
+    got = client.head_object(Bucket=bucket, Key=pv.object_name("records/2026.pdf"))
+    assert got["ObjectLockMode"] == "COMPLIANCE"
+    until = got["ObjectLockRetainUntilDate"]
+    assert abs(until - (datetime.now(UTC) + timedelta(days=7 * 365))) < timedelta(hours=1)
+    # the store itself now refuses to delete that version, whoever asks
+    with pytest.raises(ClientError, match="AccessDenied"):
+        client.delete_object(Bucket=bucket, Key=pv.object_name("records/2026.pdf"),
+                             VersionId=got["VersionId"])
+    free = client.head_object(Bucket=bucket, Key=pv.object_name("notes/free.txt"))
+    assert "ObjectLockMode" not in free
+    held = client.head_object(Bucket=bucket, Key=pv.object_name("case/mail.eml"))
+    assert held["ObjectLockLegalHoldStatus"] == "ON" and "ObjectLockMode" not in held
+    report = run("gov", "report", "--format", "md", config=cfg).stdout.decode()
+    rows = {line.split("|")[1].strip(): line for line in report.splitlines()
+            if line.startswith("| vault") or line.startswith("| disk")}
+    assert "object\\_lock: enabled, encryption: none" in rows["vault"]  # markdown-escaped
+    assert "a local directory cannot enforce retention" in rows["disk"]
+    assert run("gov", "check", "--locks", config=cfg).returncode == 0
+    again = run("gov", "apply", config=cfg)
+    assert b"0 object(s) locked, 2 already locked long enough, 0 not lockable" in again.stdout
+
+    # a copy on a store that cannot lock: named, and the command fails
+    cat = Catalog(tmp_path / "catalog.db")
+    write_file(cat, open_provider(local), "records/2027.pdf", b"%PDF", [])
+    cat.close()
+    proc = run("gov", "apply", config=cfg)
+    assert proc.returncode == 1
+    assert (b"disk: cannot lock: a local directory cannot enforce retention (root can remove "
+            b"any file)") in proc.stdout
