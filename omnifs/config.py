@@ -26,8 +26,8 @@ from omnifs.providers.registry import provider_options
 
 from .dr.config import DrConfig, parse_dr
 from .errors import ConfigError
-from .metrics_config import MetricsSettings, parse_metrics
 from .governance_config import GovernanceSettings, parse_governance
+from .metrics_config import MetricsSettings, parse_metrics
 from .prices import PriceOverride, parse_price_overrides
 
 DEFAULT_PATHS = (

@@ -19,8 +19,8 @@ from ..progress import JsonLines, RichBar, Stats, summary_line
 from ..sync_plan import Filter
 from ..targets import Resolver
 from ..transfer import Options, Result, copy_object, copy_tree
-from ..usage_log import recording
 from ..tree_copy import dir_prefix
+from ..usage_log import recording
 from .gov import gate
 
 ORDER = 20

@@ -11,8 +11,8 @@ import pytest
 
 from omnifs.catalog import Catalog
 from omnifs.costing.moves import change_tier
-from omnifs.drop_copy import drop_copy
 from omnifs.costing.restore import Restores
+from omnifs.drop_copy import drop_copy
 from omnifs.providers import ProviderSettings, open_provider
 from omnifs.replication import Retry
 from omnifs.work import DropCopy, TierChange

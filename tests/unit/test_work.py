@@ -93,8 +93,8 @@ def test_dedup_keys():
 
 def test_providers_target_and_named_objects():
     for item, _, _ in WIRE:
-        assert item.providers == ((item.provider,) if not isinstance(item, Evict)
-                                  else (item.provider, item.keep))
+        assert item.providers == ((item.provider,) if not isinstance(item, DropCopy)
+                                  else (item.provider, *item.stores_after))
         assert item.target == item.provider
     assert Move(inode=3, provider="b", src="x").objects == ("x",)
     assert Delete(provider="a", key="k").objects == ("k",)
