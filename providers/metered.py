@@ -317,6 +317,10 @@ class MeteredProvider(Provider):
     def capabilities(self) -> Capabilities:  # type: ignore[override]  # the inner store's
         return self.inner.capabilities
 
+    @capabilities.setter
+    def capabilities(self, caps: Capabilities) -> None:  # compat's forced fallbacks
+        self.inner.capabilities = caps
+
     @property
     def sdk_errors(self) -> tuple[type[BaseException], ...]:  # type: ignore[override]
         return self.inner.sdk_errors
