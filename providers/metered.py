@@ -314,7 +314,7 @@ class MeteredProvider(Provider):
         self._ops = {op: _Op.of(self.name, self.kind, op) for op in OPS}
 
     @property
-    def capabilities(self) -> Capabilities:  # type: ignore[override]  # the inner store's
+    def capabilities(self) -> Capabilities:  # the inner store's
         return self.inner.capabilities
 
     @capabilities.setter
