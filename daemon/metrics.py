@@ -12,13 +12,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from omnifs.metrics.serve import Endpoint
 from omnifs.policy.health import STATUSES
 
 if TYPE_CHECKING:
-    from wsgiref.simple_server import WSGIServer
-
     from omnifs.config import Config
 
 log = logging.getLogger("omnifs.daemon")
@@ -68,24 +67,16 @@ class Metrics:
         self.scrub_verified_bytes = Counter("omnifs_scrub_verified_bytes",
                                             "Bytes the scrub read back and hashed",
                                             ["provider"], registry=r)
-        self._server: WSGIServer | None = None
+        self._endpoint = Endpoint(r)
 
     def include(self, config: Config) -> None:
         """Export the store metrics (providers/metered.py) and the cost counters beside ours."""
-        from omnifs.catalog import Catalog
-        from omnifs.metrics.cost import CostCollector, prices_of
+        from omnifs.metrics.cost import cost_collector
         from omnifs.metrics.serve import Included
         from omnifs.providers.metered import REGISTRY
 
-        def stored() -> dict[str, int]:
-            cat = Catalog(config.catalog_path())
-            try:
-                return cat.replicas.stored_bytes()
-            finally:
-                cat.close()
-
         self.registry.register(Included(REGISTRY))
-        self.registry.register(CostCollector(prices_of(config), stored))
+        self.registry.register(cost_collector(config))
 
     def set_health(self, provider: str, status: str, p50: float | None, p95: float | None,
                    error_rate: float) -> None:
@@ -103,19 +94,7 @@ class Metrics:
 
     def serve(self, port: int, addr: str = "127.0.0.1") -> int | None:
         """Start the /metrics HTTP server in a thread; returns the bound port."""
-        if port <= 0:
-            return None
-        try:
-            result = start_http_server(port, addr=addr, registry=self.registry)
-        except OSError as e:
-            log.warning("metrics: cannot listen on %s:%d: %s; continuing without /metrics",
-                        addr, port, e.strerror)
-            return None
-        self._server = result[0] if isinstance(result, tuple) else None
-        return port
+        return self._endpoint.serve(port, addr)
 
     def close(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        self._endpoint.close()

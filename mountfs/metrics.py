@@ -108,26 +108,17 @@ class MountCollector(Collector):
                 fam.add_metric([name, "write"], uploads.get((key, name), 0))
         yield from fams.values()
 
+
 def serve_metrics(ops: Operations, config: Config) -> Endpoint | None:
     """Start the mount's /metrics on ``[metrics] mount_port`` (None: off, or not possible)."""
-    from omnifs.catalog import Catalog
-    from omnifs.metrics.cost import CostCollector, prices_of
+    from omnifs.metrics.cost import cost_collector
     from omnifs.metrics.serve import Endpoint, combined
     from omnifs.providers.metered import REGISTRY
 
     m = config.metrics
     if not m.enabled or m.mount_port <= 0:
         return None
-
-    def stored() -> dict[str, int]:
-        cat = Catalog(config.catalog_path())
-        try:
-            return cat.replicas.stored_bytes()
-        finally:
-            cat.close()
-
-    endpoint = Endpoint(combined([FUSE, REGISTRY, MountCollector(ops),
-                                  CostCollector(prices_of(config), stored)]))
+    endpoint = Endpoint(combined([FUSE, REGISTRY, MountCollector(ops), cost_collector(config)]))
     return endpoint if endpoint.serve(m.mount_port, m.addr, what="mount metrics") else None
 
 

@@ -73,6 +73,25 @@ def costs(prices: dict[str, StorePrice],
     return out
 
 
+def stored_bytes(config) -> Callable[[], dict[str, int]]:
+    """A function summing the bytes each provider stores, from the config's catalog."""
+    from omnifs.catalog import Catalog
+
+    def stored() -> dict[str, int]:
+        cat = Catalog(config.catalog_path())
+        try:
+            return cat.replicas.stored_bytes()
+        finally:
+            cat.close()
+
+    return stored
+
+
+def cost_collector(config) -> CostCollector:
+    """The cost counters of ``config``'s providers, storage summed from its catalog."""
+    return CostCollector(prices_of(config), stored_bytes(config))
+
+
 class CostCollector(Collector):
     """The cost counters and storage gauges, computed at each scrape.
 
