@@ -20,7 +20,7 @@ from pathlib import Path
 from ..bench import compare, cost, netprofile, results, scenario, session
 from ..config import load_config
 from ..errors import InvalidInput
-from ..report.output import FORMATS, render, write
+from ..report.output import FORMATS, emit
 from ..units import human_bytes
 
 ORDER = 80
@@ -167,11 +167,7 @@ def cmd_report(args) -> int:
 
     runs = results.load_many([Path(p) for p in args.results] or _newest())
     report = bench_report(runs)
-    if args.output:
-        write(report, args.format, args.output)
-        print(f"report written to {args.output}", file=sys.stderr)
-    else:
-        sys.stdout.write(render(report, args.format))
+    emit(report, args.format, args.output)
     return 0
 
 

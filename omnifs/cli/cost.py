@@ -18,8 +18,7 @@ from ..costing import apply as applying
 from ..costing.bill import month_bill
 from ..costing.reports import GROUPINGS, bill_report, history_report, recommend_report
 from ..errors import InvalidInput
-from ..report import Report
-from ..report.output import FORMATS, render, write
+from ..report.output import FORMATS, emit
 from ..report.values import format_value
 
 ORDER = 45
@@ -67,21 +66,13 @@ def _catalog(args) -> tuple:
     return cfg, Catalog(cfg.catalog_path(), create=False)
 
 
-def _out(args, report: Report) -> None:
-    if args.output:
-        write(report, args.format, args.output)
-        print(f"report written to {args.output}", file=sys.stderr)
-    else:
-        sys.stdout.write(render(report, args.format))
-
-
 def cmd_report(args) -> int:
     cfg, cat = _catalog(args)
     try:
         bill = month_bill(cat, cfg)
     finally:
         cat.close()
-    _out(args, bill_report(bill, args.by))
+    emit(bill_report(bill, args.by), args.format, args.output)
     return 0
 
 
@@ -97,8 +88,9 @@ def cmd_recommend(args) -> int:
         found = applying.recommend(cat, cfg, limit=args.limit)
     finally:
         cat.close()
-    _out(args, recommend_report(found.recommendations, found.totals, found.currency,
-                                horizon_note=_horizon(found.horizon_days)))
+    report = recommend_report(found.recommendations, found.totals, found.currency,
+                              horizon_note=_horizon(found.horizon_days))
+    emit(report, args.format, args.output)
     return 0
 
 
@@ -112,8 +104,9 @@ def cmd_apply(args) -> int:
     finally:
         cat.close()
     if args.output or args.format != "md":
-        _out(args, recommend_report([r for r, _ in queued], found.totals, found.currency,
-                                    horizon_note=_horizon(found.horizon_days)))
+        report = recommend_report([r for r, _ in queued], found.totals, found.currency,
+                                  horizon_note=_horizon(found.horizon_days))
+        emit(report, args.format, args.output)
     verb = "would queue" if args.dry_run else "queued"
     saving = sum((r.saving_per_month for r, _ in queued), start=0)
     once = sum((r.one_time for r, _ in queued), start=0)
@@ -135,5 +128,5 @@ def cmd_history(args) -> int:
         moves = cat.cost.moves()
     finally:
         cat.close()
-    _out(args, history_report(moves))
+    emit(history_report(moves), args.format, args.output)
     return 0

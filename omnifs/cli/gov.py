@@ -135,7 +135,7 @@ def cmd_check(args) -> int:
 def cmd_report(args) -> int:
     from ..governance_report import build, read_back
     from ..governance_scan import scan
-    from ..report.output import render, write
+    from ..report.output import emit
 
     cfg, cat = _open(args)
     try:
@@ -143,11 +143,7 @@ def cmd_report(args) -> int:
     finally:
         cat.close()
     report = build(cfg, result, audit_dir(cfg.catalog_path()), read_back(cfg))
-    if args.output:
-        for path in write(report, args.format, args.output):
-            print(path)
-    else:
-        sys.stdout.write(render(report, args.format))
+    emit(report, args.format, args.output)
     return 0
 
 

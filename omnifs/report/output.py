@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 
 from omnifs.errors import InvalidInput
@@ -64,3 +65,13 @@ def write(report: Report, fmt: str, path: str | os.PathLike[str]) -> list[Path]:
         raise InvalidInput(f"cannot write report {path}: {e.strerror or e}") from None
     written.append(target)
     return written
+
+
+def emit(report: Report, fmt: str, output: str | os.PathLike[str] | None) -> None:
+    """What every ``report`` command does: write ``output`` (saying so on stderr), or print
+    the report on stdout when none is given."""
+    if output:
+        write(report, fmt, output)
+        print(f"report written to {output}", file=sys.stderr)
+    else:
+        sys.stdout.write(render(report, fmt))

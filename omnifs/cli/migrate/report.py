@@ -9,14 +9,13 @@ the file is written atomically (Markdown adds its charts as PNGs beside it).
 from __future__ import annotations
 
 import argparse
-import sys
 
 from omnifs.providers import ProviderSettings
 
 from ...config import Config
 from ...migration.planfile import Place
 from ...migration.report import migration_report
-from ...report.output import FORMATS, render, write
+from ...report.output import FORMATS, emit
 from . import opened_plan, step_parser
 
 ORDER = 40
@@ -47,9 +46,5 @@ def cmd_report(args) -> int:
         src, dst = _settings(cfg, plan.src), _settings(cfg, plan.dst)
         report = migration_report(plan, None if cat is None else cat.migrations, src, dst,
                                   cfg.prices)
-    if args.output:
-        write(report, args.format, args.output)
-        print(f"report written to {args.output}", file=sys.stderr)
-    else:
-        sys.stdout.write(render(report, args.format))
+    emit(report, args.format, args.output)
     return 0
