@@ -7,7 +7,7 @@ that outlived its reason (the file changed, was removed, its copy moved) ends
 as ``obsolete`` in ``cost_moves`` instead of acting on stale facts.
 
 * ``tier``: the store's own name for the tier is its tier of the same access
-  class (policy.tiers.translate); the copy changes tier in place
+  class (omnifs/fallbacks.py tier_for); the copy changes tier in place
   (``Provider.set_tier``: S3 copy onto itself with the storage class, GCS
   rewrite, Azure Set Blob Tier) and the replica row records it. A tier that
   needs a restore before a read is refused for a file's last copy readable
@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import logging
 
-from omnifs.policy.tiers import tier_class, translate
+from omnifs.policy.tiering import needs_restore
 from omnifs.providers import Provider
 
 from ..catalog import Catalog, Replica
+from ..fallbacks import tier_for
+from ..prices import SCHEME_TABLES
 from ..work import TierChange
 
 log = logging.getLogger("omnifs.cost")
@@ -29,9 +31,9 @@ log = logging.getLogger("omnifs.cost")
 
 def restores(provider: Provider, tier: str | None) -> bool:
     """A copy in ``tier`` must be restored before it can be read (S3 GLACIER and
-    DEEP_ARCHIVE, Azure Archive; GCS ARCHIVE reads at once)."""
-    return bool(tier) and tier_class(tier or "") == "archive" and \
-        provider.location.scheme != "gs"
+    DEEP_ARCHIVE, Azure Archive; GCS ARCHIVE reads at once): policy/tiering.py's table."""
+    scheme = provider.location.scheme
+    return bool(tier) and needs_restore(SCHEME_TABLES.get(scheme) or scheme, tier or "")
 
 
 def _end(cat: Catalog, move: int, state: str, detail: str | None = None) -> None:
@@ -55,7 +57,7 @@ def change_tier(cat: Catalog, providers: dict[str, Provider], work: TierChange) 
     if rep is None or p is None:
         _end(cat, work.move, "obsolete", "the copy is gone or changed since the move was queued")
         return
-    name = translate(work.tier, p.capabilities.tiers)
+    name = tier_for(p, work.tier)  # the capability record says which tiers the store has
     if name is None:
         _end(cat, work.move, "failed", f"{p.name} has no tier like {work.tier}")
         return

@@ -49,7 +49,7 @@ def test_drop_waits_for_the_new_copies_then_drops_and_deletes(cat, stores):
     ino = stored(cat, stores, ("a", "c"))
     m = move(cat, ino)
     work = DropCopy(inode=ino, provider="c", after="b", move=m)
-    with pytest.raises(Retry, match="waiting for the new copies on b"):
+    with pytest.raises(Retry, match="waiting for a synced copy on b"):
         drop_copy(cat, stores, work)
     assert stores["c"].exists("f") and cat.cost.move(m).state == "queued"
     cat.replicas.set(ino, "b", "f", 1, "pending")  # still being copied: not yet
