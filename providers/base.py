@@ -140,6 +140,9 @@ class Capabilities:
     #: server-side at about upload speed (S3 CopyObject); GCS rewrite and Azure copy
     #: within one account are metadata-only for unchanged content
     self_copy_rewrites: bool = False
+    #: the store itself can lock an object against deletion until a date, and hold it
+    #: (S3 Object Lock), through providers/retention.py
+    object_lock: bool = False
 
 
 @dataclass

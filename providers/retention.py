@@ -14,54 +14,65 @@ hold for a ``legal_hold`` rule):
 * Azure: immutability policies are not wired: Azurite does not implement them.
 * ``file://``: none possible (root on the host can always remove a file).
 
-:func:`unsupported` says why a store has no lock (None when it has one); the
-quirks live here, as data, and nowhere else.
+:func:`unsupported` says why a store has no lock (None when its capability
+record says ``object_lock``); the reasons live here, as data, and nowhere else.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, cast
 
 from .base import Provider
-from .s3 import S3Provider
 
-#: provider class -> why it cannot hold a retention lock (through omnifs)
+if TYPE_CHECKING:
+    from .s3 import S3Provider
+
+#: URI scheme -> why its stores hold no retention lock (through omnifs)
 WHY_NOT: dict[str, str] = {
-    "MinioProvider": "MinIO object retention is not wired in omnifs yet",
-    "GCSProvider": "GCS retention policies are not wired (the emulator has no retention API)",
-    "AzureProvider": "Azure immutability policies are not wired (Azurite does not implement "
-                     "them)",
-    "LocalProvider": "a local directory cannot enforce retention (root can remove any file)",
+    "minio": "MinIO object retention is not wired in omnifs yet",
+    "gs": "GCS retention policies are not wired (the emulator has no retention API)",
+    "az": "Azure immutability policies are not wired (Azurite does not implement them)",
+    "file": "a local directory cannot enforce retention (root can remove any file)",
 }
 
 
 def unsupported(p: Provider) -> str | None:
-    if isinstance(p, S3Provider):
+    """Why ``p`` holds no retention lock, or None when it does (its capability record)."""
+    if p.capabilities.object_lock:
         return None
-    return WHY_NOT.get(type(p).__name__, f"{type(p).__name__} has no retention lock")
+    scheme = p.location.scheme
+    return WHY_NOT.get(scheme, f"{scheme} stores have no retention lock")
+
+
+def _s3(p: Provider) -> S3Provider:
+    """``p`` (maybe behind a wrapper) as the S3 store its capability record says it is."""
+    if not p.capabilities.object_lock:
+        raise AssertionError(unsupported(p))
+    return cast("S3Provider", p)
 
 
 def set_retention(p: Provider, key: str, until: datetime) -> None:
     """Lock ``key`` until ``until`` (never shortened: a later date only)."""
-    assert isinstance(p, S3Provider), unsupported(p)
-    with p.translating(key):
-        p.client.put_object_retention(
-            Bucket=p.bucket, Key=p.object_name(key),
+    s3 = _s3(p)
+    with s3.translating(key):
+        s3.client.put_object_retention(
+            Bucket=s3.bucket, Key=s3.object_name(key),
             Retention={"Mode": "COMPLIANCE", "RetainUntilDate": until.astimezone(UTC)})
 
 
 def set_legal_hold(p: Provider, key: str) -> None:
     """Put ``key`` under the store's legal hold (no deletion until it is released)."""
-    assert isinstance(p, S3Provider), unsupported(p)
-    with p.translating(key):
-        p.client.put_object_legal_hold(Bucket=p.bucket, Key=p.object_name(key),
+    s3 = _s3(p)
+    with s3.translating(key):
+        s3.client.put_object_legal_hold(Bucket=s3.bucket, Key=s3.object_name(key),
                                        LegalHold={"Status": "ON"})
 
 
 def get_legal_hold(p: Provider, key: str) -> bool:
-    assert isinstance(p, S3Provider), unsupported(p)
-    with p.translating(key):
-        r = p.client.head_object(Bucket=p.bucket, Key=p.object_name(key))
+    s3 = _s3(p)
+    with s3.translating(key):
+        r = s3.client.head_object(Bucket=s3.bucket, Key=s3.object_name(key))
     return r.get("ObjectLockLegalHoldStatus") == "ON"
 
 
@@ -70,32 +81,34 @@ def get_retention(p: Provider, key: str) -> datetime | None:
 
     Read from HeadObject's ``ObjectLockRetainUntilDate`` (one request, and moto's server
     answers GetObjectRetention with a 500: it does not implement that call)."""
-    assert isinstance(p, S3Provider), unsupported(p)
-    with p.translating(key):
-        r = p.client.head_object(Bucket=p.bucket, Key=p.object_name(key))
+    s3 = _s3(p)
+    with s3.translating(key):
+        r = s3.client.head_object(Bucket=s3.bucket, Key=s3.object_name(key))
     return r.get("ObjectLockRetainUntilDate")
 
 
 def read_settings(p: Provider) -> dict[str, str]:
     """The store's governance settings as the store itself reports them (report evidence):
     ``object_lock`` and ``encryption`` for S3; an explanation for the others."""
-    if not isinstance(p, S3Provider):
-        return {"read back": unsupported(p) or "nothing to read"}
+    why = unsupported(p)
+    if why is not None:
+        return {"read back": why}
+    s3 = _s3(p)
     out = {}
-    with p.translating(None):
+    with s3.translating(None):
         try:
-            conf = p.client.get_object_lock_configuration(Bucket=p.bucket)
+            conf = s3.client.get_object_lock_configuration(Bucket=s3.bucket)
             out["object_lock"] = conf.get("ObjectLockConfiguration", {}).get(
                 "ObjectLockEnabled", "Disabled").lower()
-        except p.client.exceptions.ClientError as e:
+        except s3.client.exceptions.ClientError as e:
             out["object_lock"] = _missing(e, "disabled")
         try:
-            enc = p.client.get_bucket_encryption(Bucket=p.bucket)
+            enc = s3.client.get_bucket_encryption(Bucket=s3.bucket)
             rules = enc.get("ServerSideEncryptionConfiguration", {}).get("Rules", [])
             out["encryption"] = ", ".join(
                 r.get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm", "?")
                 for r in rules) or "none"
-        except p.client.exceptions.ClientError as e:
+        except s3.client.exceptions.ClientError as e:
             out["encryption"] = _missing(e, "none")
     return out
 

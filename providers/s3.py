@@ -113,7 +113,7 @@ class S3Provider(s3api.S3ApiProvider):
 
     capabilities = dataclasses.replace(s3api.S3_CAPABILITIES, tiers=(
         "STANDARD", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR", "GLACIER",
-        "DEEP_ARCHIVE"))
+        "DEEP_ARCHIVE"), object_lock=True)
     sdk_errors = _SDK_ERRORS
     compat = compat_cells.AWS_S3
 
