@@ -42,7 +42,8 @@ class Measure:
         samples = _samples(self.d)
         out: dict[tuple[str, str], float] = {}
         for alert, metric in (("replication_lag", "omnifs_replication_lag_seconds"),
-                              ("under_replicated", "omnifs_under_replicated_files")):
+                              ("under_replicated", "omnifs_under_replicated_files"),
+                              ("recovery_point", "omnifs_dr_recovery_point_seconds")):
             if (metric, ()) in samples:
                 out[(alert, "")] = samples[(metric, ())]
         requests: dict[str, float] = {}

@@ -319,6 +319,8 @@ def parse_config(data: dict, source: str = "config", base: Path | None = None) -
         cfg.copies = min(cfg.copies, len(cfg.providers))
         cfg.write_quorum = min(cfg.write_quorum, cfg.copies)
     cfg.dr = parse_dr(data.get("dr", {}), source, base, cfg.providers)
+    if cfg.metrics.alerts.recovery_point is None:  # [dr] rpo is an alert threshold too
+        cfg.metrics.alerts.recovery_point = cfg.dr.rpo
     if cfg.copies > len(cfg.providers) and cfg.providers:
         raise ConfigError(f"{source}: [replication] copies = {cfg.copies} but only "
                           f"{len(cfg.providers)} provider(s) are configured")

@@ -35,6 +35,8 @@ class AlertSettings:
     cache_hit_ratio: float | None = None
     #: dollars a month the stores may cost (storage, and requests and egress at the current rate)
     monthly_cost: float | None = None
+    #: seconds the oldest change not yet in a backup may wait ([dr] rpo unless set here)
+    recovery_point: float | None = None
     #: URL the daemon POSTs firing and resolved alerts to (JSON)
     webhook: str | None = None
     webhook_timeout: float = 5.0
@@ -51,7 +53,7 @@ class AlertSettings:
 
 
 THRESHOLDS = ("replication_lag", "under_replicated", "provider_down", "error_rate",
-              "p95_latency", "cache_hit_ratio", "monthly_cost")
+              "p95_latency", "cache_hit_ratio", "monthly_cost", "recovery_point")
 
 
 @dataclass

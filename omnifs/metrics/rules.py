@@ -42,6 +42,9 @@ RULES: dict[str, tuple[str, str, str]] = {
         "sum(max by (provider) (omnifs_storage_cost_usd_per_month)) + "
         "sum(max by (provider, kind) (rate(omnifs_cost_usd_total[1h]))) * 2592000 > {x}",
         "the stores cost about ${{ $value | printf \"%.2f\" }} a month"),
+    "recovery_point": (
+        "OmnifsRecoveryPointOld", "max(omnifs_dr_recovery_point_seconds) > {x}",
+        "changes {{ $value | humanizeDuration }} old are not in a backup yet (RPO)"),
 }
 
 

@@ -29,6 +29,7 @@ error_rate = 0.05
 p95_latency = 2.5
 cache_hit_ratio = 0.5
 monthly_cost = 100
+recovery_point = 900
 """
 
 
@@ -51,7 +52,17 @@ def test_generated_rules_pass_promtool(tmp_path):
     check = subprocess.run([binary("promtool"), "check", "rules", str(rules)],
                            capture_output=True, text=True, check=False)
     assert check.returncode == 0, check.stdout + check.stderr
-    assert "SUCCESS: 7 rules found" in check.stdout
+    assert "SUCCESS: 8 rules found" in check.stdout
+
+
+def test_the_dr_rpo_is_an_alert_threshold(tmp_path):
+    """[dr] rpo raises the recovery-point alert unless [alerts] sets its own threshold."""
+    from omnifs.config import load_config
+
+    assert load_config(_config(tmp_path, '[dr]\nrpo = "15m"\n')).metrics.alerts.thresholds() \
+        == {"recovery_point": 900.0}
+    both = _config(tmp_path, '[dr]\nrpo = "15m"\n[alerts]\nrecovery_point = 60\n')
+    assert load_config(both).metrics.alerts.recovery_point == 60.0
 
 
 def test_config_mistakes_are_one_line(tmp_path):
