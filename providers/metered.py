@@ -380,6 +380,10 @@ class MeteredProvider(Provider):
     def set_tier(self, key: str, tier: str) -> None:
         _call(self._ops["copy"], self.inner.set_tier, key, tier)
 
+    def restore(self, key: str, days: int = 1) -> bool:
+        # a POST (S3 RestoreObject) or a tier change (Azure): billed like a write
+        return _call(self._ops["put"], self.inner.restore, key, days)
+
     def close(self) -> None:
         self.inner.close()
 
