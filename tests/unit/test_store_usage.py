@@ -128,7 +128,7 @@ def test_the_process_source_is_what_the_provider_layer_counted(tmp_path):
     before = process_source()().get(("counted", "put"), (0, 0, 0, 0))
     p.write_bytes("k", b"12345")
     after = process_source()()[("counted", "put")]
-    assert after[0] == before[0] + 1 and after[2] == before[2] + 5
+    assert after[0] == before[0] + 1 and after[3] == before[3] + 5  # bytes_out: written
 
 
 def test_a_command_records_only_into_an_existing_catalog(tmp_path):
