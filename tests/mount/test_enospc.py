@@ -70,7 +70,9 @@ def test_full_staging_disk_is_enospc(make_mount, tmpfs):
 
 def test_writes_stop_at_the_free_space_reserve(make_mount, tmpfs):
     disk = tmpfs("64m")
-    m = make_mount(cache_dir=disk, cache={"free_space_ratio": 0.25})
+    # the stores get a disk of their own: the host's free space must not matter
+    m = make_mount(cache_dir=disk, store_dir=tmpfs("256m"), catalog=tmpfs("16m") / "catalog.db",
+                   cache={"free_space_ratio": 0.25})
     (m.mp / "before.txt").write_bytes(b"fine")
     v = os.statvfs(m.mp)  # `df` of the mount shows what writers may still use
     assert abs(v.f_bavail * v.f_frsize - (free(disk) - 0.25 * disk_size(disk))) < MiB
@@ -83,7 +85,8 @@ def test_writes_stop_at_the_free_space_reserve(make_mount, tmpfs):
 
 def test_the_block_cache_evicts_for_the_reserve(make_mount, tmpfs):
     disk = tmpfs("64m")
-    m = make_mount(cache_dir=disk, cache={"free_space_ratio": 0.2})
+    m = make_mount(cache_dir=disk, store_dir=tmpfs("256m"), catalog=tmpfs("16m") / "catalog.db",
+                   cache={"free_space_ratio": 0.2})
     data = os.urandom(30 * MiB)
     m.provider(m.names[0])  # the stores are elsewhere; fill the cache with a read
     (m.mp / "read.bin").write_bytes(data)
