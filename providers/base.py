@@ -339,7 +339,7 @@ class Provider(abc.ABC):
             if if_match is not None:
                 raise refused(self.name, key, False) from None
             return
-        if if_absent or self.match_token(info) != if_match:
+        if if_absent or if_match not in (info.etag, self.match_token(info)):
             raise refused(self.name, key, if_absent)
 
     @contextmanager
