@@ -23,12 +23,11 @@ Catalog reads and writes run on the mount's event loop (after
 from __future__ import annotations
 
 import io
-import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from omnifs.conflicts import aside_for, copy_aside, expected, head_or_none, ours, record_aside
+from omnifs.conflicts import expected, refusal_steps
 from omnifs.fallbacks import WriteCheck, checked_write, write_check
 from omnifs.layout import placed_meta, write_sidecar
 from omnifs.providers import ObjectInfo, PreconditionFailed, Provider
@@ -39,8 +38,6 @@ if TYPE_CHECKING:
     from omnifs.catalog import Catalog
 
     from .stores import Stores
-
-log = logging.getLogger("omnifs.mount")
 
 
 @dataclass
@@ -75,25 +72,20 @@ async def upload(cat: Catalog, stores: Stores, name: str, up: Upload, check: Wri
 
 async def _changed_behind(cat: Catalog, stores: Stores, name: str, up: Upload,
                           copies: int) -> WriteCheck:
-    """The object at ``up.key`` is not the one the catalog recorded: keep it if it is
-    someone else's, and say what the next write expects there."""
-    store = stores[name]
-    theirs = await stores.call(name, head_or_none, store, up.key)
-    if theirs is None:
-        return write_check(store, True, None)
-    if not ours(cat, theirs):
-        aside = aside_for(cat, up.ino, name, theirs)
-        if aside is None:
-            raise PreconditionFailed("changed outside omnifs, and its conflict file's name is "
-                                     "taken: it stays staged", provider=name, key=up.key)
-        copied = await stores.call(name, copy_aside, store, up.key, aside, theirs)
-        await catalog_writable(cat)
-        if not record_aside(cat, up.ino, name, aside, theirs, copied.etag, copies):
-            raise PreconditionFailed("changed outside omnifs while being kept aside: it stays "
-                                     "staged", provider=name, key=up.key)
-        log.warning("%s: /%s was changed outside omnifs; their version is kept as /%s, ours "
-                    "replaces it", name, up.path, aside.key)
-    return write_check(store, False, theirs.etag)
+    """The object at ``up.key`` is not the one the catalog recorded: omnifs/conflicts.py's
+    steps, store calls in worker threads, catalog writes once the catalog is writable."""
+    steps = refusal_steps(cat, stores[name], up.ino, up.key, up.path, copies)
+    answer: Any = None
+    while True:
+        try:
+            step = steps.send(answer)
+        except StopIteration as done:
+            return done.value
+        if step is None:
+            await catalog_writable(cat)
+            answer = None
+        else:
+            answer = await stores.call(name, step)
 
 
 def _upload(provider: Provider, up: Upload, check: WriteCheck) -> ObjectInfo:

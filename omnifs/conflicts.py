@@ -17,8 +17,11 @@ silent overwrite and never a lost byte:
   on the version just kept. The reconciler's ``keep-both`` makes the same
   file the same way (:func:`keep_both`).
 
-Expectations come from the catalog (:func:`expected`): a key no replica row
-points at should hold nothing; else the etag the row recorded.
+Expectations come from the catalog (:func:`expected`): a key
+no replica row points at should hold nothing; else the etag the row recorded.
+:func:`refusal_steps` is that rule as steps, driven by the mount (store calls
+in worker threads, catalog writes on its event loop) and by the replicator
+in one thread (:func:`settle_refusal`).
 """
 
 from __future__ import annotations
@@ -26,14 +29,16 @@ from __future__ import annotations
 import logging
 import stat
 import time
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from omnifs.providers import NotFound, ObjectInfo, OmnifsError, Provider
+from omnifs.providers import NotFound, ObjectInfo, OmnifsError, PreconditionFailed, Provider
 
 from .catalog import Catalog
+from .fallbacks import WriteCheck, write_check
 from .layout import attrs_of
-from .replication import queue_replicate
 
 log = logging.getLogger("omnifs.conflicts")
 
@@ -45,7 +50,8 @@ def conflict_name(name: str, provider: str, when: float) -> str:
 
 def expected(cat: Catalog, provider: str, key: str, ino: int) -> tuple[bool, str | None]:
     """(no object expected at ``key``, the etag the catalog recorded for it) before ``ino``
-    writes there: its own row's, else the row of the file whose object sits there."""
+    writes there: its own row's, else the row of the file whose object sits there (moved
+    away by ``omnifs.replication.free_key_steps`` as a copy: the object stays until the write)."""
     rows = cat.replicas.holders(provider, key)
     if not rows:
         return True, None
@@ -102,6 +108,8 @@ def record_aside(cat: Catalog, ino: int, provider: str, aside: Aside, info: Obje
                               sha256=info.sha256, version=1)
         cat.replicas.add_version(child.id, 1, info.sha256, info.size, mtime_ns)
         cat.replicas.set(child.id, provider, aside.key, 1, "synced", etag=etag)
+        from .replication import queue_replicate
+
         others = [r.provider for r in cat.replicas.of(ino) if r.provider != provider]
         for other in others[:max(copies - 1, 0)]:
             queue_replicate(cat, child.id, other, aside.key, 1)
@@ -135,3 +143,45 @@ def keep_both(cat: Catalog, provider: Provider, ino: int, key: str, info: Object
               copies: int) -> bool:
     """The reconciler's ``keep-both``: :func:`keep_aside`, as a yes or no."""
     return keep_aside(cat, provider, ino, key, info, copies) is not None
+
+
+#: what :func:`refusal_steps` yields: a store call to run (its driver sends back the result)
+#: or None just before a catalog write (the driver sends back None)
+RefusalSteps = Generator[Callable[[], Any] | None, Any, WriteCheck]
+
+
+def refusal_steps(cat: Catalog, p: Provider, ino: int, key: str, path: str,
+                  copies: int) -> RefusalSteps:
+    """After ``p`` refused a checked write of ``ino``'s object at ``key``: look at the
+    object there, keep it aside if it is someone else's, and return the check the write
+    is retried with (the module docstring's rule). Raises PreconditionFailed when their
+    version cannot be kept."""
+    theirs = yield (lambda: head_or_none(p, key))
+    if theirs is None:
+        return write_check(p, True, None)
+    if not ours(cat, theirs):
+        aside = aside_for(cat, ino, p.name, theirs)
+        if aside is None:
+            raise PreconditionFailed("changed outside omnifs, and its conflict file's name is "
+                                     "taken; not overwritten", provider=p.name, key=key)
+        copied = yield (lambda: copy_aside(p, key, aside, theirs))
+        yield None
+        if not record_aside(cat, ino, p.name, aside, theirs, copied.etag, copies):
+            raise PreconditionFailed("changed outside omnifs while being kept aside; not "
+                                     "overwritten", provider=p.name, key=key)
+        log.warning("%s: /%s was changed outside omnifs; their version is kept as /%s, ours "
+                    "replaces it", p.name, path, aside.key)
+    return write_check(p, False, theirs.etag)
+
+
+def settle_refusal(cat: Catalog, p: Provider, ino: int, key: str, path: str,
+                   copies: int) -> WriteCheck:
+    """:func:`refusal_steps`, run in this thread."""
+    steps = refusal_steps(cat, p, ino, key, path, copies)
+    answer: Any = None
+    while True:
+        try:
+            step = steps.send(answer)
+        except StopIteration as done:
+            return done.value
+        answer = None if step is None else step()
