@@ -15,6 +15,13 @@ other files' objects:
   writer) fails the upload loudly: the bytes stay staged, the file is
   uploaded again later and meets the same rule.
 
+With ``[dr] keep_versions_for``, an upload that overwrites the last copy of
+the file's previous version in place (``copies = 1``, or every replica in one
+publish) first sets that version aside in the same store and queues a
+``keep`` item: the daemon keeps it on the backup target like the versions it
+keeps itself (omnifs/dr/versions.py). Where another replica still holds it,
+the daemon keeps it when it overwrites that one.
+
 Catalog reads and writes run on the mount's event loop (after
 ``catalog_writable``); store calls run in worker threads through
 ``Stores.call``.
@@ -23,19 +30,23 @@ Catalog reads and writes run on the mount's event loop (after
 from __future__ import annotations
 
 import io
+import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from omnifs.conflicts import expected, refusal_steps
+from omnifs.dr.versions import kept_key, set_aside
 from omnifs.fallbacks import WriteCheck, checked_write, write_check
 from omnifs.layout import placed_meta, write_sidecar
 from omnifs.providers import ObjectInfo, PreconditionFailed, Provider
+from omnifs.work import KeepVersion, enqueue
 
 from .catalog_wait import catalog_writable
 
 if TYPE_CHECKING:
-    from omnifs.catalog import Catalog
+    from omnifs.catalog import Catalog, Replica
 
     from .stores import Stores
 
@@ -57,6 +68,31 @@ def expectation(cat: Catalog, store: Provider, name: str, key: str, ino: int) ->
     (before the key is freed of other files' objects: they stay there as copied)."""
     first, etag = expected(cat, name, key, ino)
     return write_check(store, first, etag)
+
+
+def version_to_keep(cat: Catalog, ino: int, name: str, key: str, old: Replica | None,
+                    attempted: Collection[str]) -> tuple[int, float] | None:
+    """(version, when it was made) of the object an upload to ``name``/``key`` replaces,
+    when that is the last copy of the version no other store still holds (the stores in
+    ``attempted`` are being overwritten by the same publish); None: nothing to keep here."""
+    if old is None or old.key != key or old.state != "synced":
+        return None
+    if any(r.provider != name and r.provider not in attempted and r.version == old.version
+           and r.state in ("synced", "stale") for r in cat.replicas.of(ino)):
+        return None  # the daemon keeps it when it overwrites that copy
+    made = [t for v, _sha, _size, _mtime, t in cat.replicas.versions(ino) if v == old.version]
+    return old.version, made[0] if made else time.time()
+
+
+async def keep_replaced(cat: Catalog, stores: Stores, name: str, up: Upload,
+                        version: tuple[int, float]) -> None:
+    """Set the version at ``up.key`` aside in its store and queue its ``keep`` item."""
+    kept = kept_key(up.ino, version[0])
+    if not await stores.call(name, set_aside, stores[name], up.key, kept):
+        return  # no object there: nothing to keep
+    await catalog_writable(cat)
+    enqueue(cat.work, KeepVersion(provider=name, key=kept, path="/" + up.path.lstrip("/"),
+                                  made_ns=int(version[1] * 1e9), replaced_ns=time.time_ns()))
 
 
 async def upload(cat: Catalog, stores: Stores, name: str, up: Upload, check: WriteCheck,

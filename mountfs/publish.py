@@ -65,7 +65,7 @@ from omnifs.replication import free_key_steps, queue_attrs
 from omnifs.work import Delete, Replicate, enqueue
 
 from .catalog_wait import catalog_writable
-from .overwrite import Upload, expectation, upload
+from .overwrite import Upload, expectation, keep_replaced, upload, version_to_keep
 from .quorum import Attempts, Speeds, nursery_for, race
 from .staging import OpenFile, StagingArea, hash_file
 from .stores import Stores
@@ -112,6 +112,8 @@ class Placer:
         self.copies = max(1, config.copies)
         self.quorum = max(1, min(config.write_quorum, self.copies))
         self.balance = self.quorum < self.copies
+        #: [dr] keep_versions_for: versions overwritten in place are kept (mountfs/overwrite.py)
+        self.keep_versions = config.dr.keep_versions_for is not None and bool(config.dr.backups)
         self._load: dict[str, int] = {}
         #: providers `omnifs migrate provider` is swapping out: they take no new replica
         self._draining: set[str] = set()
@@ -347,6 +349,8 @@ class Publisher:
         store = self.stores[name]
         key = job.keys[name] = object_key(store, job.path)
         check = expectation(self.cat, store, name, key, job.ino)
+        keep = (version_to_keep(self.cat, job.ino, name, key, job.old[name], job.old)
+                if self.placer.keep_versions else None)
         await self.free_key(name, key, job.ino)
         await catalog_writable(self.cat)
         self.cat.replicas.set(job.ino, name, key, job.version, "pending")
@@ -354,6 +358,8 @@ class Publisher:
         source = job.data if job.data is not None else job.spath
         up = Upload(job.ino, job.path, key, source, job.size, job.meta)
         try:
+            if keep is not None:
+                await keep_replaced(self.cat, self.stores, name, up, keep)
             info = await upload(self.cat, self.stores, name, up, check, self.placer.copies)
         except OmnifsError:
             await catalog_writable(self.cat)  # a late failure is recorded once this raises

@@ -72,6 +72,7 @@ from .work import (
     Attrs,
     Delete,
     DropCopy,
+    KeepVersion,
     Malformed,
     Move,
     Replicate,
@@ -252,7 +253,8 @@ def copy_from_cache(cache: BlockCache, sha: str, size: int, dst: Provider, dst_k
 
 #: called with (provider, key, reason) before an object holding a version is deleted
 #: ("deleted") or overwritten by a newer one ("overwritten"): [dr] keep_versions_for
-Keep = Callable[[Provider, str, str], None]
+#: (omnifs.dr.versions.Keeper, whose keywords a set-aside copy's item adds)
+Keep = Callable[..., None]
 
 
 def execute(cat: Catalog, providers: dict[str, Provider], item: WorkItem, *,
@@ -278,6 +280,10 @@ def execute(cat: Catalog, providers: dict[str, Provider], item: WorkItem, *,
         from .drop_copy import drop_copy
 
         drop_copy(cat, providers, work)
+    elif isinstance(work, KeepVersion):  # [dr] keep_versions_for, the mount's side
+        from .dr.versions import keep_version
+
+        keep_version(providers, work, keep)
     elif isinstance(work, Delete):
         _delete(cat, providers, work.provider, work.key, keep)
     elif isinstance(work, Move):
