@@ -103,7 +103,11 @@ async def upload(cat: Catalog, stores: Stores, name: str, up: Upload, check: Wri
         return await stores.call(name, _upload, store, up, check)
     except PreconditionFailed:
         check = await _changed_behind(cat, stores, name, up, copies)
-    return await stores.call(name, _upload, store, up, check)
+    try:
+        return await stores.call(name, _upload, store, up, check)
+    except PreconditionFailed as e:
+        e.transient = True  # a third writer: the bytes stay staged, retried by the same rule
+        raise
 
 
 async def _changed_behind(cat: Catalog, stores: Stores, name: str, up: Upload,

@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
 from omnifs.providers import RESERVED_PREFIX
 
 from .test_dr import add_dr, backup, omnifs
 
 
-@pytest.mark.parametrize("kind", ["file", "s3"])
-def test_a_version_overwritten_between_backups_comes_back(make_mount, tmp_path, kind):
-    m = make_mount((kind,), copies=1, mount=False)
+def test_a_version_overwritten_between_backups_comes_back(make_mount, tmp_path):
+    m = make_mount(("file",), copies=1, mount=False)
     with open(m.config, "a") as f:
         f.write('\n[dr]\nkeep_versions_for = "7d"\n')
     add_dr(m, tmp_path / "vault")
