@@ -482,6 +482,8 @@ def item_path(cat: Catalog, item: WorkItem) -> str | None:
         work = from_item(item)
     except Malformed:
         return None
+    if isinstance(work, KeepVersion):
+        return work.path.lstrip("/")
     if isinstance(work, Delete):
         return work.key
     return cat.ns.path_of(work.inode)
