@@ -46,15 +46,14 @@ was last scrubbed and what was found.
 from __future__ import annotations
 
 import logging
-import stat
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import trio
 
 from omnifs import scrub
 from omnifs.catalog import Catalog
+from omnifs.conflicts import keep_both
 from omnifs.providers import NotFound, ObjectInfo, OmnifsError, Provider
 from omnifs.replication import queue_replicate
 from omnifs.scrub import EXTRA, MISSING, Problem, StoreReport
@@ -79,11 +78,6 @@ class Outcome:
     def add(self, other: Outcome) -> None:
         for f in self.__dataclass_fields__:
             setattr(self, f, getattr(self, f) + getattr(other, f))
-
-
-def conflict_name(name: str, provider: str, when: float) -> str:
-    stamp = datetime.fromtimestamp(when, UTC).strftime("%Y%m%dT%H%M%SZ")
-    return f"{name}.conflict-{provider}-{stamp}"
 
 
 def settle(cat: Catalog, provider: Provider, report: StoreReport, *, policy: str,
@@ -155,7 +149,7 @@ def _conflict(cat: Catalog, provider: Provider, p: Problem, info: ObjectInfo, *,
         adopt = name == primary
     else:
         adopt = False
-    if policy == "keep-both" and _keep_both(cat, provider, inode.id, key, info, copies):
+    if policy == "keep-both" and keep_both(cat, provider, inode.id, key, info, copies):
         out.kept_both += 1
     if adopt:
         if _adopt(cat, p, info):
@@ -191,39 +185,6 @@ def _adopt(cat: Catalog, p: Problem, info: ObjectInfo) -> bool:
         for r in cat.replicas.of(ino):
             if r.provider != provider:
                 queue_replicate(cat, ino, r.provider, r.key, new)
-    return True
-
-
-def _keep_both(cat: Catalog, provider: Provider, ino: int, key: str, info: ObjectInfo,
-               copies: int) -> bool:
-    """Copy the changed object aside in its store and give it its own catalog entry."""
-    inode = cat.ns.get(ino)
-    if inode is None or inode.parent is None or inode.name is None:
-        return False
-    when = info.last_modified or time.time()
-    new_name = conflict_name(inode.name, provider.name, when)
-    parent_path = (cat.ns.path_of(inode.parent) or "").strip("/")
-    new_key = f"{parent_path}/{new_name}" if parent_path else new_name
-    meta = dict(info.metadata)
-    try:
-        copied = provider.copy(key, new_key, meta)
-    except OmnifsError as e:
-        log.error("keep-both: cannot keep %s's copy of %s: %s", provider.name, key, e)
-        return False
-    mtime_ns = int((info.mtime or when) * 1e9)
-    with cat.transaction():
-        if cat.ns.lookup(inode.parent, new_name) is not None:
-            return False
-        child = cat.ns.create(inode.parent, new_name, stat.S_IFREG | (inode.mode & 0o7777),
-                              inode.uid, inode.gid, size=info.size, mtime_ns=mtime_ns,
-                              sha256=info.sha256, version=1)
-        child_ino = child.id
-        cat.replicas.add_version(child_ino, 1, info.sha256, info.size, mtime_ns)
-        cat.replicas.set(child_ino, provider.name, new_key, 1, "synced", etag=copied.etag)
-        others = [r.provider for r in cat.replicas.of(ino) if r.provider != provider.name]
-        for other in others[:max(copies - 1, 0)]:
-            queue_replicate(cat, child_ino, other, new_key, 1)
-    log.warning("%s: %s was changed outside omnifs; kept as %s", provider.name, key, new_key)
     return True
 
 

@@ -20,7 +20,9 @@ shutdown) and ``handler_base`` (the inode, handle and open-file tables).
 
 The write path, in the order a write meets it: ``space`` (room on local
 disk), ``staging`` (staging files, where writes land), ``publish`` (upload
-to ``write_quorum`` stores, catalog rows, queued replicate work), ``quorum``
+to ``write_quorum`` stores, catalog rows, queued replicate work), ``overwrite``
+(one upload: conditional on what the catalog recorded at the key, a change
+behind our back kept as a conflict file, a version set aside for ``[dr]``), ``quorum``
 (the upload race that skips a hung store), ``written`` (published bytes
 into the block cache).
 

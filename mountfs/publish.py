@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import collections
 import hashlib
-import io
 import logging
 import time
 from collections.abc import Collection, Sequence
@@ -49,7 +48,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from omnifs.catalog import Catalog, Inode, Replica
-from omnifs.layout import file_attrs, object_key, object_meta, placed_meta, write_sidecar
+from omnifs.layout import file_attrs, object_key, object_meta
 from omnifs.policy.governance import StoreView
 from omnifs.policy.health import DOWN, LOST
 from omnifs.policy.placement import (
@@ -66,6 +65,7 @@ from omnifs.replication import free_key_steps, queue_attrs
 from omnifs.work import Delete, Replicate, enqueue
 
 from .catalog_wait import catalog_writable
+from .overwrite import Upload, expectation, keep_replaced, upload, version_to_keep
 from .quorum import Attempts, Speeds, nursery_for, race
 from .staging import OpenFile, StagingArea, hash_file
 from .stores import Stores
@@ -112,6 +112,8 @@ class Placer:
         self.copies = max(1, config.copies)
         self.quorum = max(1, min(config.write_quorum, self.copies))
         self.balance = self.quorum < self.copies
+        #: [dr] keep_versions_for: versions overwritten in place are kept (mountfs/overwrite.py)
+        self.keep_versions = config.dr.keep_versions_for is not None and bool(config.dr.backups)
         self._load: dict[str, int] = {}
         #: providers `omnifs migrate provider` is swapping out: they take no new replica
         self._draining: set[str] = set()
@@ -344,15 +346,21 @@ class Publisher:
     async def _attempt(self, job: Job, name: str):
         """Upload ``job`` to ``name``; the replica row says pending while it runs."""
         job.old[name] = self.cat.replicas.get(job.ino, name)
-        key = job.keys[name] = object_key(self.stores[name], job.path)
+        store = self.stores[name]
+        key = job.keys[name] = object_key(store, job.path)
+        check = expectation(self.cat, store, name, key, job.ino)
+        keep = (version_to_keep(self.cat, job.ino, name, key, job.old[name], job.old)
+                if self.placer.keep_versions else None)
         await self.free_key(name, key, job.ino)
         await catalog_writable(self.cat)
         self.cat.replicas.set(job.ino, name, key, job.version, "pending")
         start = time.monotonic()
         source = job.data if job.data is not None else job.spath
+        up = Upload(job.ino, job.path, key, source, job.size, job.meta)
         try:
-            info = await self.stores.call(name, _upload, self.stores[name], key, job.path,
-                                          source, job.size, job.meta)
+            if keep is not None:
+                await keep_replaced(self.cat, self.stores, name, up, keep)
+            info = await upload(self.cat, self.stores, name, up, check, self.placer.copies)
         except OmnifsError:
             await catalog_writable(self.cat)  # a late failure is recorded once this raises
             raise
@@ -446,16 +454,3 @@ def _restore(cat: Catalog, ino: int, provider: str, old) -> None:
     else:
         cat.replicas.set(ino, provider, old.key, old.version, old.state, old.etag,
                          old.verified_at)
-
-
-def _upload(provider, key: str, path: str, source: bytes | Path, size: int,
-            meta: dict[str, str]):
-    """``source`` to ``key``; a fallback key's object names ``path`` (omnifs/layout.py)."""
-    meta, sidecar = placed_meta(provider, key, path, meta)
-    if isinstance(source, bytes):
-        info = provider.write(key, io.BytesIO(source), size, meta)
-    else:
-        with open(source, "rb") as f:
-            info = provider.write(key, f, size, meta)
-    write_sidecar(provider, key, sidecar)
-    return info

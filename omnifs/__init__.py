@@ -38,7 +38,8 @@ alerts, the local sample store, ``metrics compare``), :mod:`.bench`
   ``access_log`` (the mount's per-file read and write counters, flushed to
   the catalog);
 * stores: ``compat`` (the compatibility matrix: declared cells, probe findings, rendered),
-  ``fallbacks`` (what each feature does given a store's capabilities: the one place);
+  ``fallbacks`` (what each feature does given a store's capabilities: the one place),
+  ``conflicts`` (an object changed behind omnifs's back: kept as a conflict file);
 * rebuilding and checking: ``importer`` (``omnifs import``), ``snapshot``
   (catalog snapshots in the stores), ``scrub`` (the catalog against store
   listings);

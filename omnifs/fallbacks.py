@@ -8,7 +8,13 @@ Features ask here instead of trying a store's ability and catching the error:
   declares (:func:`native_expect`, :func:`shared_natives`), else omnifs hashes
   the bytes itself;
 * tiers: the store's tier of the same access class, or skipped where the
-  store has none (:func:`tier_for`).
+  store has none (:func:`tier_for`);
+* writing a file's object (the mount's publish, the daemon's replicate):
+  the store's conditional write where it has one (``if_absent`` for a first
+  object, ``if_match`` the etag the catalog recorded when overwriting), else
+  the catalog-side check: a HEAD compared with what the catalog recorded,
+  just before the write (:func:`write_check`, :func:`checked_write`). Either
+  way a refusal is PreconditionFailed; what it means is omnifs/conflicts.py's.
 
 The record is ``Provider.capabilities`` (``providers/base.py``), whose
 values agree with the declared matrix (``providers/compat_cells.py``, checked
@@ -16,12 +22,13 @@ by ``tests/unit/test_compat_model.py``). ``providers.capabilities.forced_off``
 turns an ability off on one provider, which is how the forced-fallback tests
 (``tests/integration/test_fallbacks.py``) run each fallback on real servers.
 
-Not decided here: conditional writes (the mount's write path sends no store
-precondition; the catalog decides which version is current) and object lock
-(no feature uses store-enforced locks yet).
+Not decided here: object lock (no feature uses store-enforced locks yet).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from omnifs.policy import tiers
 from omnifs.providers import ObjectInfo, Provider
@@ -74,3 +81,42 @@ def tier_for(dst: Provider, tier: str) -> str | None:
     if not dst.capabilities.tiers:
         return None
     return tiers.translate(tier, dst.capabilities.tiers)
+
+
+@dataclass(frozen=True)
+class WriteCheck:
+    """What a write of a file's object expects at its key (nothing: an unconditional write)."""
+
+    #: no object is expected there
+    if_absent: bool = False
+    #: the etag the catalog recorded for the object there
+    if_match: str | None = None
+    #: the store cannot make the write conditional: a HEAD compares first (not atomic)
+    compare_first: bool = False
+
+    @property
+    def conditional(self) -> bool:
+        return self.if_absent or self.if_match is not None
+
+
+def write_check(p: Provider, first: bool, etag: str | None) -> WriteCheck:
+    """The check of a write to ``p``: ``first`` (no object expected at the key), else
+    ``etag`` the catalog recorded for the object there (None: unknown, nothing to check)."""
+    if not first and etag is None:
+        return WriteCheck()
+    return WriteCheck(first, None if first else etag,
+                      compare_first=not p.capabilities.conditional_writes)
+
+
+def checked_write(p: Provider, key: str, check: WriteCheck,
+                  write: Callable[..., ObjectInfo]) -> ObjectInfo:
+    """``write(**kw)`` with the check: the store's precondition keywords, or a HEAD first.
+
+    Raises PreconditionFailed when the object at ``key`` is not the expected one.
+    """
+    if not check.conditional:
+        return write()
+    if check.compare_first:
+        p.check_unchanged(key, check.if_absent, check.if_match)
+        return write()
+    return write(if_absent=check.if_absent, if_match=check.if_match)

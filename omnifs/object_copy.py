@@ -33,6 +33,7 @@ once.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 
@@ -47,7 +48,14 @@ from omnifs.providers import (
 from omnifs.providers.base import read_info
 
 from .copy_options import MiB, Options, retrying, sleep_backoff, warn_once
-from .fallbacks import native_expect, records_in_place, server_copy, tier_for
+from .fallbacks import (
+    WriteCheck,
+    checked_write,
+    native_expect,
+    records_in_place,
+    server_copy,
+    tier_for,
+)
 from .progress import Stats
 from .same_store import key_in, server_id, unwrapped
 from .streams import Prefetch, Verifier
@@ -73,11 +81,14 @@ def _described(src: Provider, key: str, listed: ObjectInfo, stream: object,
 
 def copy_object(src: Provider, src_key: str, dst: Provider, dst_key: str, *,
                 options: Options | None = None, stats: Stats | None = None,
-                src_info: ObjectInfo | None = None) -> ObjectInfo:
+                src_info: ObjectInfo | None = None,
+                check: WriteCheck | None = None) -> ObjectInfo:
     """Copy one object; raise the last OmnifsError when it could not be copied whole.
 
     ``src_info`` may come from ``list(metadata=False)``: the metadata is then
     taken from the source read's response (or a head when it does not say).
+    ``check``: what the destination key must hold before (omnifs/fallbacks.py; a
+    server-side copy compares first); PreconditionFailed when it does not.
     """
     options = options or Options()
     stats = stats or Stats()
@@ -89,7 +100,8 @@ def copy_object(src: Provider, src_key: str, dst: Provider, dst_key: str, *,
     while True:
         sent = [0]
         try:
-            return _copy_once(src, src_key, dst, dst_key, info, options, stats, sent)
+            return _copy_once(src, src_key, dst, dst_key, info, options, stats, sent,
+                              check or WriteCheck())
         except IntegrityError:
             stats.undo_bytes(sent[0])
             _delete_quietly(dst, dst_key, options)
@@ -120,7 +132,7 @@ def _metadata_for(info: ObjectInfo) -> dict[str, str]:
 
 
 def _copy_once(src: Provider, src_key: str, dst: Provider, dst_key: str, info: ObjectInfo,
-               options: Options, stats: Stats, sent: list[int]) -> ObjectInfo:
+               options: Options, stats: Stats, sent: list[int], check: WriteCheck) -> ObjectInfo:
     def on_bytes(n: int) -> None:
         sent[0] += n
         stats.add_bytes(n, src_key)
@@ -132,7 +144,9 @@ def _copy_once(src: Provider, src_key: str, dst: Provider, dst_key: str, info: O
                 info = retrying(lambda: src.head(src_key), options)
             meta = _metadata_for(info)
             # pass metadata only to add the mtime: None lets the store keep everything verbatim
-            out = src.copy(src_key, inner_key, None if meta == info.metadata else meta)
+            out = checked_write(dst, dst_key, dataclasses.replace(check, compare_first=True),
+                                lambda: src.copy(src_key, inner_key,
+                                                 None if meta == info.metadata else meta))
             on_bytes(info.size)
             _keep_tier(dst, dst_key, info, options)
             return out
@@ -146,7 +160,8 @@ def _copy_once(src: Provider, src_key: str, dst: Provider, dst_key: str, info: O
             data, info, sha = small
             meta = _metadata_for(info)
             meta[META_SHA256] = sha
-            out = dst.write(dst_key, io.BytesIO(data), len(data), meta, info.content_type)
+            out = checked_write(dst, dst_key, check, lambda **cond: dst.write(
+                dst_key, io.BytesIO(data), len(data), meta, info.content_type, **cond))
             return _finish(src, dst, dst_key, info, meta, out, options)
     if not info.metadata_known:
         info = retrying(lambda: src.head(src_key), options)
@@ -161,7 +176,7 @@ def _copy_once(src: Provider, src_key: str, dst: Provider, dst_key: str, info: O
 
     reader = _prefetch(src, src_key, info, options, dst)
     out, v = upload_checked(reader, info.size, expect, dst, dst_key, meta, info.content_type,
-                            on_bytes=on_bytes, **where)
+                            on_bytes=on_bytes, check=check, **where)
     if info.sha256 is None and not prepass:
         meta[META_SHA256] = v.digest()
         out = _record_sha(dst, dst_key, meta, out)
@@ -170,7 +185,8 @@ def _copy_once(src: Provider, src_key: str, dst: Provider, dst_key: str, info: O
 
 def upload_checked(reader, size: int, expect: dict[str, str], dst: Provider, dst_key: str,
                    meta: dict[str, str], content_type: str | None = None, *,
-                   on_bytes=None, provider: str, key: str) -> tuple[ObjectInfo, Verifier]:
+                   on_bytes=None, provider: str, key: str,
+                   check: WriteCheck | None = None) -> tuple[ObjectInfo, Verifier]:
     """Upload ``size`` bytes from ``reader``, checked against ``expect`` on their way.
 
     The check fails the upload before its last byte is sent (an IntegrityError,
@@ -183,7 +199,8 @@ def upload_checked(reader, size: int, expect: dict[str, str], dst: Provider, dst
     v = Verifier(reader, size=size, expect=expect, on_bytes=on_bytes, provider=provider, key=key)
     with v:
         try:
-            out = dst.write(dst_key, v, size, meta, content_type)
+            out = checked_write(dst, dst_key, check or WriteCheck(), lambda **cond: dst.write(
+                dst_key, v, size, meta, content_type, **cond))
         except BaseException as e:
             if v.error is not None and v.error is not e:
                 raise v.error from None

@@ -46,13 +46,14 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 
 from omnifs.providers import META_SHA256, ObjectInfo, Provider
-from omnifs.providers.errors import IntegrityError, NotFound, OmnifsError
+from omnifs.providers.errors import IntegrityError, NotFound, OmnifsError, PreconditionFailed
 
 from . import transfer
 from .blockcache import BlockCache
 from .cached_content import CachedContent, CacheMiss, holds
 from .catalog import Catalog, WorkItem
-from .fallbacks import copies_in_store
+from .conflicts import expected, settle_refusal
+from .fallbacks import WriteCheck, copies_in_store, write_check
 from .layout import (
     META_CTIME,
     copy_object_to,
@@ -71,6 +72,7 @@ from .work import (
     Attrs,
     Delete,
     DropCopy,
+    KeepVersion,
     Malformed,
     Move,
     Replicate,
@@ -129,7 +131,8 @@ class Copied:
 
 
 def copy_object(src: Provider, src_key: str, dst: Provider, dst_key: str, size: int,
-                meta: dict[str, str], *, options: Options | None = None) -> Copied:
+                meta: dict[str, str], *, options: Options | None = None,
+                check: WriteCheck | None = None) -> Copied:
     """Copy one replica with the copy engine (``omnifs.transfer``), verified.
 
     ``meta`` is built from the catalog, so the engine checks the streamed
@@ -138,11 +141,12 @@ def copy_object(src: Provider, src_key: str, dst: Provider, dst_key: str, size: 
     mismatch, removes the destination object and raises IntegrityError: the
     replica is never recorded as synced. Both replicas in one store: the
     engine's server-side copy (no byte passes through this machine).
+    ``check``: what ``dst_key`` must hold before (omnifs/fallbacks.py).
     """
     info = ObjectInfo(key=src_key, size=size, metadata=dict(meta))
     stats = Stats()
     out = transfer.copy_object(src, src_key, dst, dst_key, options=options or COPY_OPTIONS,
-                               stats=stats, src_info=info)
+                               stats=stats, src_info=info, check=check)
     server_side = (options or COPY_OPTIONS).server_side and transfer.same_store(src, dst)
     return Copied(out.etag if out is not None else None, stats.snapshot().done_bytes,
                   server_side)
@@ -226,7 +230,7 @@ def free_key(cat: Catalog, providers: dict[str, Provider], provider: str, key: s
 
 
 def copy_from_cache(cache: BlockCache, sha: str, size: int, dst: Provider, dst_key: str,
-                    meta: dict[str, str]) -> Copied | None:
+                    meta: dict[str, str], check: WriteCheck | None = None) -> Copied | None:
     """Upload a content from the local block cache; None when the cache could not provide it.
 
     The mount leaves the bytes of every file written through it in the cache
@@ -238,7 +242,8 @@ def copy_from_cache(cache: BlockCache, sha: str, size: int, dst: Provider, dst_k
     """
     try:
         out, _ = transfer.upload_checked(CachedContent(cache, sha, size), size, {"sha256": sha},
-                                         dst, dst_key, meta, provider="cache", key=dst_key)
+                                         dst, dst_key, meta, provider="cache", key=dst_key,
+                                         check=check)
     except (CacheMiss, IntegrityError) as e:
         log.info("%s: cached copy unusable (%s); copying from a store", dst_key, e)
         return None
@@ -248,7 +253,8 @@ def copy_from_cache(cache: BlockCache, sha: str, size: int, dst: Provider, dst_k
 
 #: called with (provider, key, reason) before an object holding a version is deleted
 #: ("deleted") or overwritten by a newer one ("overwritten"): [dr] keep_versions_for
-Keep = Callable[[Provider, str, str], None]
+#: (omnifs.dr.versions.Keeper, whose keywords a set-aside copy's item adds)
+Keep = Callable[..., None]
 
 
 def execute(cat: Catalog, providers: dict[str, Provider], item: WorkItem, *,
@@ -274,6 +280,10 @@ def execute(cat: Catalog, providers: dict[str, Provider], item: WorkItem, *,
         from .drop_copy import drop_copy
 
         drop_copy(cat, providers, work)
+    elif isinstance(work, KeepVersion):  # [dr] keep_versions_for, the mount's side
+        from .dr.versions import keep_version
+
+        keep_version(providers, work, keep)
     elif isinstance(work, Delete):
         _delete(cat, providers, work.provider, work.key, keep)
     elif isinstance(work, Move):
@@ -360,24 +370,37 @@ def _replicate(cat: Catalog, providers: dict[str, Provider], work: Replicate,
                 and holds(cache, inode.sha256, inode.size) else None)
     if not sources and in_cache is None:
         raise Retry(f"{path}: no synced replica to copy from yet")
+    dst = providers[target]
+    # the write expects what the catalog says is at the key (omnifs/fallbacks.py)
+    check = write_check(dst, *expected(cat, target, key, ino))
     free_key(cat, providers, target, key, ino)
     if (keep is not None and existing is not None and existing.key == key
             and existing.version < inode.version and existing.state == "stale"):
-        keep(providers[target], key, "overwritten")
+        keep(dst, key, "overwritten")
     with cat.transaction():
         if cat.ns.get(ino) is None:
             return 0  # removed meanwhile: nothing to copy
         cat.replicas.set(ino, target, key, inode.version, "pending")
-    meta, sidecar = placed_meta(providers[target], key, path, current_meta(cat, inode))
-    copied = None
-    if in_cache is not None:
-        copied = copy_from_cache(*in_cache, inode.size, providers[target], key, meta)
-    if copied is None:
-        if not sources:
-            raise Retry(f"{path}: its cached copy is gone and no synced replica is usable")
-        src = sources[0]
-        copied = copy_object(providers[src.provider], src.key, providers[target], key,
-                             inode.size, meta)
+    meta, sidecar = placed_meta(dst, key, path, current_meta(cat, inode))
+
+    def copy(check: WriteCheck) -> Copied:
+        copied = None
+        if in_cache is not None:
+            copied = copy_from_cache(*in_cache, inode.size, dst, key, meta, check)
+        if copied is None:
+            if not sources:
+                raise Retry(f"{path}: its cached copy is gone and no synced replica is usable")
+            src = sources[0]
+            copied = copy_object(providers[src.provider], src.key, dst, key, inode.size, meta,
+                                 check=check)
+        return copied
+
+    try:
+        copied = copy(check)
+    except PreconditionFailed:
+        # changed behind our back: theirs is kept aside (omnifs/conflicts.py), then ours
+        copies = max(2, len(cat.replicas.of(ino)))
+        copied = copy(settle_refusal(cat, dst, ino, key, path, copies))
     write_sidecar(providers[target], key, sidecar)
     if on_copy is not None:
         on_copy(copied)
@@ -459,6 +482,8 @@ def item_path(cat: Catalog, item: WorkItem) -> str | None:
         work = from_item(item)
     except Malformed:
         return None
+    if isinstance(work, KeepVersion):
+        return work.path.lstrip("/")
     if isinstance(work, Delete):
         return work.key
     return cat.ns.path_of(work.inode)

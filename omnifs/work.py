@@ -28,6 +28,13 @@ object whose fields are the dataclass's fields, by name:
     bytes hash right (omnifs/drop_copy.py): ``omnifs cost apply``'s re-placement
     and ``omnifs gov check --fix``'s remediation (copy, verify, then drop).
 
+``keep`` {provider, key, path, made_ns, replaced_ns}, no dedup
+    ``[dr] keep_versions_for``: the object ``key`` is a copy the mount set aside
+    (under ``.omnifs/kept/``) of the version of ``path`` it was about to
+    overwrite in place, current from ``made_ns`` to ``replaced_ns``; the
+    version goes to the backup target, then the copy is deleted
+    (omnifs/dr/versions.py).
+
 A dedup key makes a second item for the same (file, provider) replace the
 payload of the pending one instead of queueing another. A kind added here
 (migration, tiering, backup, scrub) joins :data:`KINDS` by being listed in
@@ -193,10 +200,23 @@ class DropCopy(FileWork):
 
 
 
-Work = Replicate | Move | Attrs | Delete | TierChange | DropCopy
+@dataclass(frozen=True, kw_only=True)
+class KeepVersion(Delete):
+    """Keep the version the mount set aside at ``key`` on the backup target, then delete it."""
+
+    KIND: ClassVar[str] = "keep"
+
+    #: the file's path (from the root, "/a/b") the version was the content of
+    path: str
+    #: when the version became current and when it was replaced (ns since the epoch)
+    made_ns: int
+    replaced_ns: int
+
+
+Work = Replicate | Move | Attrs | Delete | TierChange | DropCopy | KeepVersion
 
 _CLASSES: dict[str, type[Work]] = {
-    c.KIND: c for c in (Replicate, Move, Delete, Attrs, TierChange, DropCopy)}
+    c.KIND: c for c in (Replicate, Move, Delete, Attrs, TierChange, DropCopy, KeepVersion)}
 
 #: every kind of work item, the kinds the replication workers claim
 KINDS: tuple[str, ...] = tuple(_CLASSES)

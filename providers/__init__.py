@@ -44,6 +44,7 @@ from .errors import (
     NotFound,
     OmnifsError,
     PermissionDenied,
+    PreconditionFailed,
     RootMissing,
     Throttled,
     TimedOut,
@@ -54,8 +55,8 @@ from .registry import SCHEMES, Location, ProviderSettings, open_provider, parse_
 __all__ = [
     "META_MTIME", "META_SHA256", "RESERVED_PREFIX", "SCHEMES", "Archived", "Capabilities",
     "Conflict", "IntegrityError", "InvalidInput", "Location", "NoSpace", "NotFound", "ObjectInfo",
-    "OmnifsError", "PermissionDenied", "Provider", "ProviderSettings", "ReadStream",
-    "RootMissing", "Throttled",
+    "OmnifsError", "PermissionDenied", "PreconditionFailed", "Provider", "ProviderSettings",
+    "ReadStream", "RootMissing", "Throttled",
     "TimedOut", "Unavailable", "WriteSource",
     "metered", "open_provider", "parse_uri",
 ]

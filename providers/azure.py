@@ -53,6 +53,7 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 import urllib3
+from azure.core import MatchConditions
 from azure.core import exceptions as aexc
 from azure.storage import blob as azblob
 
@@ -173,6 +174,24 @@ def _wait_pair(pair: tuple[Future, Future | None]) -> None:
         hashed.result()
 
 
+def _conditions(if_absent: bool, if_match: str | None) -> dict[str, Any]:
+    """A conditional write as the SDK's ``etag``/``match_condition`` keywords."""
+    if if_absent:
+        return {"match_condition": MatchConditions.IfMissing}
+    if if_match is not None:
+        return {"etag": if_match, "match_condition": MatchConditions.IfNotModified}
+    return {}
+
+
+def _condition_headers(cond: dict[str, Any]) -> dict[str, str]:
+    """:func:`_conditions` as the fast path's headers (If-None-Match / If-Match)."""
+    if not cond:
+        return {}
+    if cond["match_condition"] is MatchConditions.IfMissing:
+        return {"If-None-Match": "*"}
+    return {"If-Match": cond["etag"]}
+
+
 class AzureProvider(Provider):
     """A container (and optional prefix) on Azure Blob Storage or Azurite."""
 
@@ -184,7 +203,7 @@ class AzureProvider(Provider):
     capabilities = Capabilities(tiers=TIERS, native_checksums=("md5",), max_metadata_bytes=8192,
                                 multipart_threshold=THRESHOLD, part_size=PART_SIZE,
                                 server_side_copy=True, max_key_bytes=1024, versioning=False,
-                                metadata_update=False)
+                                metadata_update=False, conditional_writes=True)
     sdk_errors = _SDK_ERRORS
     compat = compat_cells.AZURE
 
@@ -330,23 +349,27 @@ class AzureProvider(Provider):
 
     def write(self, key: str, stream: WriteSource, size: int | None = None,
               metadata: dict[str, str] | None = None,
-              content_type: str | None = None) -> ObjectInfo:
+              content_type: str | None = None, *, if_absent: bool = False,
+              if_match: str | None = None) -> ObjectInfo:
         blob = self._blob(key)
         meta = azapi.encode_metadata(metadata)
         content_type = content_type_for(key, content_type)
-        with self.translating(key):
+        cond = _conditions(if_absent, if_match)
+        with self.preconditioned(key, if_absent, if_match), self.translating(key):
             if size is not None and size > self.threshold:
                 # known to need blocks: stage as we read, never hold the threshold's bytes
-                result, written = self._write_blocks(blob, deque(), stream, meta, content_type)
+                result, written = self._write_blocks(blob, deque(), stream, meta, content_type,
+                                                     cond)
             else:
                 head = self._read_head(stream, size)
                 if sum(map(len, head)) <= self.threshold:  # the whole content: one Put Blob
                     data = head[0] if len(head) == 1 else b"".join(head)
                     head.clear()
-                    result = self._put_blob(blob, data, meta, content_type)
+                    result = self._put_blob(blob, data, meta, content_type, cond)
                     written = len(data)
                 else:
-                    result, written = self._write_blocks(blob, head, stream, meta, content_type)
+                    result, written = self._write_blocks(blob, head, stream, meta, content_type,
+                                                         cond)
         # the write's own answer, not a second round trip (small files are most files)
         md5 = result.get("content_md5")
         modified = result.get("last_modified")
@@ -360,13 +383,15 @@ class AzureProvider(Provider):
         )
 
     def _put_blob(self, blob: Any, data: bytes, meta: dict[str, str],
-                  content_type: str | None) -> dict[str, Any]:
-        """One Put Blob.
+                  content_type: str | None, cond: dict[str, Any] | None = None) -> dict[str, Any]:
+        """One Put Blob; ``cond``: the SDK's etag/match_condition of a conditional write.
 
         Returns upload_blob's answer shape (etag, last_modified, content_md5, version_id).
         """
+        cond = cond or {}
         if self._wire is not None:
             headers = {f"x-ms-meta-{k}": v for k, v in meta.items()}
+            headers.update(_condition_headers(cond))
             if content_type:
                 headers["x-ms-blob-content-type"] = content_type
             try:
@@ -384,7 +409,8 @@ class AzureProvider(Provider):
                         "content_md5": base64.b64decode(md5) if md5 else None}
         content = azblob.ContentSettings(content_type=content_type) if content_type else None
         return blob.upload_blob(data, length=len(data), overwrite=True, metadata=meta or None,
-                                content_settings=content, max_concurrency=1, timeout=self.timeout)
+                                content_settings=content, max_concurrency=1, timeout=self.timeout,
+                                **cond)
 
     def _missing(self, m: Missing, key: str) -> NotFound:
         """The fast path's definite 404."""
@@ -415,7 +441,8 @@ class AzureProvider(Provider):
         return head
 
     def _write_blocks(self, blob: Any, head: deque[bytes], stream: WriteSource,
-                      meta: dict[str, str], content_type: str | None) -> tuple[dict[str, Any], int]:
+                      meta: dict[str, str], content_type: str | None,
+                      cond: dict[str, Any] | None = None) -> tuple[dict[str, Any], int]:
         """Stage blocks in parallel (bounded), then commit: the blob appears only then.
 
         At most ``in_flight`` blocks are referenced at once (plus the one being
@@ -458,7 +485,7 @@ class AzureProvider(Provider):
                                   content_md5=md5)
         result = blob.commit_block_list([azblob.BlobBlock(block_id=i) for i in ids],
                                         metadata=meta or None, content_settings=content,
-                                        timeout=self.timeout)
+                                        timeout=self.timeout, **(cond or {}))
         # the answer's own Content-MD5 is that of the request body (the block list), not
         # of the blob: report ours, or none
         result["content_md5"] = md5

@@ -18,6 +18,13 @@ Sketch of the contract every implementation honours (the conformance suite in
   (:func:`content_type_for`, the one place that decides): every upload
   carries a type, whichever tool or path wrote it. ``copy`` keeps the
   source's type.
+* ``write(..., if_absent=True)`` stores the object only if none is at the key,
+  ``write(..., if_match=E)`` only if the object there has the token E
+  (:meth:`Provider.match_token` of an earlier ``write``/``head``: the etag, a
+  GCS generation); otherwise it raises :class:`~.errors.PreconditionFailed`
+  and the object is left as it was. Stores whose
+  ``Capabilities.conditional_writes`` is False may ignore both: callers ask
+  ``omnifs.fallbacks.write_check`` instead of sending them there.
 * ``list(..., metadata=False)`` lets a store whose listing lacks user metadata
   skip fetching it (S3 needs a HEAD per object); such entries say so with
   ``ObjectInfo.metadata_known = False`` (metadata and content type unknown,
@@ -45,7 +52,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from .errors import NotFound, OmnifsError, RootMissing, Unavailable
+from .errors import Conflict, NotFound, OmnifsError, PreconditionFailed, RootMissing, Unavailable
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -143,6 +150,9 @@ class Capabilities:
     #: the store itself can lock an object against deletion until a date, and hold it
     #: (S3 Object Lock), through providers/retention.py
     object_lock: bool = False
+    #: ``write`` honours ``if_absent``/``if_match`` atomically (S3 If-None-Match/If-Match,
+    #: GCS ifGenerationMatch, Azure If-Match/If-None-Match, file:// link/compare under a lock)
+    conditional_writes: bool = False
 
 
 @dataclass
@@ -303,8 +313,54 @@ class Provider(abc.ABC):
     @abc.abstractmethod
     def write(self, key: str, stream: WriteSource, size: int | None = None,
               metadata: dict[str, str] | None = None,
-              content_type: str | None = None) -> ObjectInfo:
-        """Upload; multipart in parallel above the threshold; atomic visibility."""
+              content_type: str | None = None, *, if_absent: bool = False,
+              if_match: str | None = None) -> ObjectInfo:
+        """Upload; multipart in parallel above the threshold; atomic visibility.
+
+        ``if_absent``/``if_match``: the precondition (module docstring); a
+        refused one raises PreconditionFailed.
+        """
+
+    def match_token(self, info: ObjectInfo) -> str | None:
+        """What ``write(if_match=...)`` compares for the object ``info`` describes: its etag."""
+        return info.etag
+
+    def check_unchanged(self, key: str, if_absent: bool, if_match: str | None) -> None:
+        """Raise PreconditionFailed unless ``key`` is as the precondition expects, by a HEAD.
+
+        Not atomic with the write after it: what a store uses for the part of a
+        conditional write its API cannot make conditional (see each store's write).
+        """
+        if not if_absent and if_match is None:
+            return
+        try:
+            info = self.head(key)
+        except NotFound:
+            if if_match is not None:
+                raise refused(self.name, key, False) from None
+            return
+        if if_absent or if_match not in (info.etag, self.match_token(info)):
+            raise refused(self.name, key, if_absent)
+
+    @contextmanager
+    def preconditioned(self, key: str, if_absent: bool, if_match: str | None) -> Iterator[None]:
+        """A conditional write's refusal (a Conflict: 409 or 412; a 404 for an If-Match) as
+        PreconditionFailed."""
+        if if_absent and if_match is not None:
+            from .errors import InvalidInput
+
+            raise InvalidInput("a write is either if_absent or if_match, not both",
+                               provider=self.name, key=key)
+        try:
+            yield
+        except Conflict:
+            if not (if_absent or if_match is not None):
+                raise
+            raise refused(self.name, key, if_absent) from None
+        except NotFound as e:  # S3 answers an If-Match on a missing object with 404
+            if if_match is None or isinstance(e, RootMissing):
+                raise
+            raise refused(self.name, key, False) from None
 
     @abc.abstractmethod
     def copy(self, src_key: str, dst_key: str,
@@ -346,8 +402,10 @@ class Provider(abc.ABC):
             return f.read()
 
     def write_bytes(self, key: str, data: bytes, metadata: dict[str, str] | None = None,
-                    content_type: str | None = None) -> ObjectInfo:
-        return self.write(key, io.BytesIO(data), len(data), metadata, content_type)
+                    content_type: str | None = None, *, if_absent: bool = False,
+                    if_match: str | None = None) -> ObjectInfo:
+        return self.write(key, io.BytesIO(data), len(data), metadata, content_type,
+                          if_absent=if_absent, if_match=if_match)
 
     def exists(self, key: str) -> bool:
         from .errors import NotFound
@@ -360,6 +418,13 @@ class Provider(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional: a store with no connections keeps it
         """Release connections; the provider is not used afterwards."""
+
+
+def refused(provider: str, key: str, if_absent: bool) -> PreconditionFailed:
+    """The error of a conditional write the store (or the check before it) refused."""
+    what = ("an object already exists there" if if_absent
+            else "the object there changed since it was last seen")
+    return PreconditionFailed(f"conditional write refused: {what}", provider=provider, key=key)
 
 
 def probe(provider: Provider, key: str) -> None:

@@ -46,7 +46,8 @@ FEATURES: tuple[tuple[str, str, str], ...] = (
     ("multipart", "multipart / block / resumable upload",
      "one sequential upload"),
     ("conditional_writes", "conditional writes (If-None-Match / If-Match / generation)",
-     "the catalog decides which version is current; the mount sends no store precondition"),
+     "the catalog-side check: a HEAD compared with the catalog's etag just before the write "
+     "(not atomic); a changed object is kept as NAME.conflict-PROVIDER-STAMP"),
     ("checksums", "native checksums (MD5, CRC32C, SHA-256, composite)",
      "SHA-256 computed by omnifs and kept in user metadata (omnifs_sha256)"),
     ("versioning", "object versioning",
@@ -198,10 +199,14 @@ QUIRKS: tuple[Quirk, ...] = (
           "omnifs refuses keys over the declared limit before sending (Provider.object_name)"),
     Quirk("moto", "5.x", "credentials", "accepts any access key and secret",
           "credential errors are tested against a store that checks them"),
+    Quirk("moto", "5.x", "conditional_writes",
+          "ignores If-Match on CompleteMultipartUpload (If-None-Match is honoured)",
+          "omnifs compares the etag with a HEAD before completing a multipart upload "
+          "with If-Match (providers/s3.py)"),
     Quirk("gcp-storage-emulator", "2026.x", "conditional_writes",
           "ignores ifGenerationMatch preconditions: a create-only upload overwrites",
-          "omnifs's catalog decides which version is current; it never relies on the "
-          "store refusing an overwrite"),
+          "a GCS endpoint that is not *.googleapis.com gets no preconditions: writes "
+          "take the catalog-side check (omnifs/fallbacks.py)"),
     Quirk("gcp-storage-emulator", "2026.x", "versioning",
           "keeps every generation of an object even with versioning off",
           "omnifs deletes by key and lists live objects only"),
@@ -226,14 +231,16 @@ def quirks_for(product: str | None) -> tuple[Quirk, ...]:
 
 
 def forced_off(provider: Provider, *features: str) -> Provider:
-    """Turn runtime capabilities off on one open provider (``copy``, ``checksums``, ``tiers``).
+    """Turn runtime capabilities off on one open provider (``copy``, ``checksums``, ``tiers``,
+    ``conditional_writes``).
 
     What a user's store lacking the feature looks like to every caller; the
     forced-fallback tests use it against real servers.
     """
     changes: dict[str, dict[str, Any]] = {"copy": {"server_side_copy": False},
                "checksums": {"native_checksums": ()},
-               "tiers": {"tiers": ()}}
+               "tiers": {"tiers": ()},
+               "conditional_writes": {"conditional_writes": False}}
     caps = provider.capabilities
     for f in features:
         if f not in changes:

@@ -124,7 +124,10 @@ LOCAL = CompatTable("local filesystem", {
     "copy_cross_region": no("copy_cross_region", "one machine"),
     "multipart": no("multipart", "one sequential write; the filesystem's file size limit"),
     "conditional_writes": partly("conditional_writes",
-                                 "exclusive create (O_EXCL) only; no compare-and-swap"),
+                                 "if-absent by link(2), atomic; if-match compared and renamed "
+                                 "under an flock of the directory",
+                                 "atomic among omnifs's own writers only; another program "
+                                 "writing between the compare and the rename is overwritten"),
     "checksums": no("checksums"),
     "versioning": no("versioning"),
     "object_lock": no("object_lock", "chattr +i needs root; omnifs does not use it"),

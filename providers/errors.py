@@ -98,6 +98,15 @@ class Conflict(OmnifsError, errno=_errno.EEXIST):
     """A precondition failed: the object changed, or already exists."""
 
 
+class PreconditionFailed(Conflict):
+    """A conditional write was refused: the object at the key is not the one the writer
+    expected (``if_absent``: one exists; ``if_match``: another etag, or none).
+
+    Someone else changed the object behind our back; the writer decides what that
+    means (the mount keeps both versions: mountfs/publish.py), never the store.
+    """
+
+
 class InvalidInput(OmnifsError, errno=_errno.EINVAL):
     """Bad URI, key, name, size or setting: the user must fix something."""
 

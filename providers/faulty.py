@@ -211,10 +211,15 @@ class FaultyProvider(Provider):
 
     def write(self, key: str, stream: WriteSource, size: int | None = None,
               metadata: dict[str, str] | None = None,
-              content_type: str | None = None) -> ObjectInfo:
+              content_type: str | None = None, *, if_absent: bool = False,
+              if_match: str | None = None) -> ObjectInfo:
         self._before("write", key)
         wrapped = _WriteStream(self, stream, key)
-        return self.inner.write(key, wrapped, size, metadata, content_type)
+        return self.inner.write(key, wrapped, size, metadata, content_type,
+                                if_absent=if_absent, if_match=if_match)
+
+    def match_token(self, info: ObjectInfo) -> str | None:
+        return self.inner.match_token(info)
 
     def copy(self, src_key: str, dst_key: str,
              metadata: dict[str, str] | None = None) -> ObjectInfo:

@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import http.client
 import io
 import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 import urllib3
@@ -54,6 +55,7 @@ from .base import (
     ReadStream,
     WriteSource,
     content_type_for,
+    refused,
 )
 from .errors import (
     IntegrityError,
@@ -93,6 +95,14 @@ def _retryable(e: Exception) -> bool:
     return if_transient_error(e) and not timed_out(e)
 
 
+def _google_endpoint(endpoint: str | None) -> bool:
+    """Is ``endpoint`` (None: the default) Google's own API, not an emulator or a stand-in?"""
+    if not endpoint:
+        return True
+    host = urlsplit(endpoint if "//" in endpoint else "//" + endpoint).hostname or ""
+    return host == "googleapis.com" or host.endswith(".googleapis.com")
+
+
 def _hex_of_b64(value: str | None) -> str | None:
     if not value:
         return None
@@ -111,7 +121,8 @@ class GCSProvider(Provider):
         tiers=TIERS, native_checksums=("md5", "crc32c"), max_metadata_bytes=8192,
         # no parallel parts on the JSON API: a resumable upload in PART_SIZE chunks
         multipart_threshold=SIMPLE_LIMIT, part_size=PART_SIZE,
-        server_side_copy=True, max_key_bytes=1024, versioning=False, metadata_update=False)
+        server_side_copy=True, max_key_bytes=1024, versioning=False, metadata_update=False,
+        conditional_writes=True)
     sdk_errors = _SDK_ERRORS
     compat = compat_cells.GCS
 
@@ -133,6 +144,10 @@ class GCSProvider(Provider):
         self.part_size = part
         self.client = self._make_client(settings)
         self.bucket = self.client.bucket(self.bucket_name)
+        if not _google_endpoint(settings.endpoint or os.environ.get("STORAGE_EMULATOR_HOST")):
+            # gcp-storage-emulator ignores ifGenerationMatch (capabilities.QUIRKS): callers
+            # take the catalog-side check instead (omnifs.fallbacks.write_check)
+            self.capabilities = dataclasses.replace(self.capabilities, conditional_writes=False)
 
     # -- construction -----------------------------------------------------
     def _make_client(self, settings: ProviderSettings) -> storage.Client:
@@ -306,9 +321,41 @@ class GCSProvider(Provider):
                           version=h.get("x-goog-generation"), checksums=checksums, metadata=meta,
                           content_type=h.get("content-type"), metadata_known=bool(meta))
 
+    def match_token(self, info: ObjectInfo) -> str | None:
+        """A GCS write is conditional on the object's generation (``ifGenerationMatch``)."""
+        return info.version
+
     def write(self, key: str, stream: WriteSource, size: int | None = None,
               metadata: dict[str, str] | None = None,
-              content_type: str | None = None) -> ObjectInfo:
+              content_type: str | None = None, *, if_absent: bool = False,
+              if_match: str | None = None) -> ObjectInfo:
+        with self.preconditioned(key, if_absent, if_match):
+            generation = self._generation(key, if_absent, if_match)
+            return self._write(key, stream, size, metadata, content_type, generation)
+
+    def _generation(self, key: str, if_absent: bool, if_match: str | None) -> int | None:
+        """``ifGenerationMatch`` for a precondition: 0 (absent), the generation, or None.
+
+        ``if_match`` is a generation (:meth:`match_token`); an etag recorded
+        elsewhere is compared by a HEAD and its generation sent.
+        """
+        if if_absent:
+            return 0
+        if if_match is None:
+            return None
+        if if_match.isdigit():
+            return int(if_match)
+        try:
+            info = self.head(key)
+        except NotFound:
+            raise refused(self.name, key, False) from None
+        if info.etag != if_match or info.version is None:
+            raise refused(self.name, key, False)
+        return int(info.version)
+
+    def _write(self, key: str, stream: WriteSource, size: int | None,
+               metadata: dict[str, str] | None, content_type: str | None,
+               generation: int | None) -> ObjectInfo:
         blob = self._blob(key)
         if metadata:
             blob.metadata = dict(metadata)
@@ -323,7 +370,8 @@ class GCSProvider(Provider):
         with self.translating(key):
             blob.upload_from_file(source, size=size,
                                   content_type=content_type_for(key, content_type),
-                                  rewind=False, timeout=self._req_timeout, retry=self._retry)
+                                  rewind=False, timeout=self._req_timeout, retry=self._retry,
+                                  if_generation_match=generation)
         return self._info(blob, key)
 
     def copy(self, src_key: str, dst_key: str,

@@ -12,7 +12,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .errors import Conflict, InvalidInput, NotFound, PermissionDenied, Throttled, Unavailable
+from .errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    PreconditionFailed,
+    Throttled,
+    Unavailable,
+)
 
 if TYPE_CHECKING:
     from .errors import OmnifsError
@@ -28,7 +36,7 @@ STATUS_ERRORS: dict[int, type[OmnifsError]] = {
     404: NotFound,
     409: Conflict,
     411: InvalidInput,  # Content-Length required
-    412: Conflict,
+    412: PreconditionFailed,
     413: InvalidInput,  # too large
     416: InvalidInput,  # a range outside the object (reads turn it into no bytes)
     429: Throttled,
@@ -40,6 +48,7 @@ _SAYS: dict[type[OmnifsError], str] = {
     InvalidInput: "request refused",
     PermissionDenied: "access denied: wrong credentials or no permission",
     Conflict: "precondition failed or object exists",
+    PreconditionFailed: "precondition failed: the object is not the one expected",
     Throttled: "the store is busy, retry later",
     Unavailable: "the store failed to answer",
 }

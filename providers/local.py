@@ -31,6 +31,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import errno
+import fcntl
 import io
 import json
 import os
@@ -48,6 +49,7 @@ from .base import (
     ReadStream,
     WriteSource,
     content_type_for,
+    refused,
 )
 from .errors import (
     Conflict,
@@ -56,6 +58,7 @@ from .errors import (
     NotFound,
     OmnifsError,
     PermissionDenied,
+    PreconditionFailed,
     RootMissing,
     Unavailable,
 )
@@ -117,6 +120,9 @@ class LocalProvider(Provider):
         # a local write is one sequential stream; parts would gain nothing
         multipart_threshold=1 << 62,
         part_size=16 * MiB,
+        # if_absent: link(2) of the finished temp file (atomic); if_match: compared and
+        # renamed under an flock of the directory (atomic among omnifs's own writers)
+        conditional_writes=True,
     )
     compat = compat_cells.LOCAL
 
@@ -202,23 +208,51 @@ class LocalProvider(Provider):
         rel = os.path.relpath(path, self.root)
         return os.path.join(self.root, SIDECAR_DIR, rel + ".json")
 
-    def _store_meta(self, fd: int, final_path: str, meta: dict) -> None:
+    def _publish_if(self, key: str, tmp: str, path: str, if_absent: bool,
+                    if_match: str | None) -> None:
+        """Move the finished ``tmp`` to ``path`` if the precondition holds, else refuse."""
+        lock = os.open(os.path.dirname(path), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if if_absent:
+                try:
+                    os.link(tmp, path)
+                except FileExistsError:
+                    raise refused(self.name, key, True) from None
+                os.unlink(tmp)
+                return
+            try:
+                now = self._info(key, path, os.stat(path), {}).etag
+            except FileNotFoundError:
+                now = None
+            if now != if_match:
+                raise refused(self.name, key, False)
+            os.replace(tmp, path)
+        finally:
+            os.close(lock)  # releases the flock
+
+    def _store_meta(self, fd: int, final_path: str, meta: dict, sidecar: bool = True) -> bool:
+        """Store ``meta`` on ``fd`` (xattr) or in ``final_path``'s sidecar; False: it needs the
+        sidecar and ``sidecar`` said not yet (``fd`` -1: the sidecar only)."""
         blob = json.dumps(meta, separators=(",", ":"), sort_keys=True).encode()
-        if self._xattrs is not False:
+        if fd >= 0 and self._xattrs is not False:
             try:
                 os.setxattr(fd, XATTR, blob)
                 self._xattrs = True
-                return
+                return True
             except OSError as e:
                 if e.errno not in (errno.ENOTSUP, errno.EOPNOTSUPP):
                     raise
                 self._xattrs = False
+        if not sidecar:
+            return False
         side = self._sidecar(final_path)
         os.makedirs(os.path.dirname(side), mode=DIR_MODE, exist_ok=True)
         tmp = os.path.join(os.path.dirname(side), f"{TMP_PREFIX}{uuid.uuid4().hex}")
         with _create(tmp) as f:
             f.write(blob)
         os.replace(tmp, side)
+        return True
 
     def _load_meta(self, path: str) -> dict:
         blob: bytes | None = None
@@ -295,12 +329,16 @@ class LocalProvider(Provider):
 
     def write(self, key: str, stream: WriteSource, size: int | None = None,
               metadata: dict[str, str] | None = None,
-              content_type: str | None = None) -> ObjectInfo:
+              content_type: str | None = None, *, if_absent: bool = False,
+              if_match: str | None = None) -> ObjectInfo:
         path = self._path(key)
         self._check_root()
         meta = {"metadata": dict(metadata or {}),
                 "content_type": content_type_for(key, content_type)}
-        return self._atomic_write(key, path, meta, lambda out: self._pump(key, stream, size, out))
+        with self.preconditioned(key, if_absent, if_match):
+            cond = (if_absent, if_match) if if_absent or if_match is not None else None
+            return self._atomic_write(key, path, meta,
+                                      lambda out: self._pump(key, stream, size, out), cond)
 
     def _room_for(self, nbytes: int) -> None:
         """Refuse (ENOSPC) bytes that would go into the disk's free-space reserve."""
@@ -313,7 +351,8 @@ class LocalProvider(Provider):
             raise InvalidInput(f"stream ended {size - got} bytes short of the announced {size}",
                                provider=self.name, key=key)
 
-    def _atomic_write(self, key: str, path: str, meta: dict, fill) -> ObjectInfo:
+    def _atomic_write(self, key: str, path: str, meta: dict, fill,
+                      cond: tuple[bool, str | None] | None = None) -> ObjectInfo:
         parent = os.path.dirname(path)
         tmp = os.path.join(parent, f"{TMP_PREFIX}{uuid.uuid4().hex}")
         try:
@@ -326,7 +365,8 @@ class LocalProvider(Provider):
                 try:
                     fill(out)
                     out.flush()
-                    self._store_meta(out.fileno(), path, meta)
+                    # a conditional write's sidecar waits for the condition to hold
+                    side = not self._store_meta(out.fileno(), path, meta, cond is None)
                     if self._fsync:
                         os.fsync(out.fileno())
                     st = os.fstat(out.fileno())
@@ -334,11 +374,19 @@ class LocalProvider(Provider):
                     out.close()
                     _unlink_quietly(tmp)
                     raise
-            os.replace(tmp, path)
+            if cond is None:
+                os.replace(tmp, path)
+            else:
+                self._publish_if(key, tmp, path, *cond)
+                if side:
+                    self._store_meta(-1, path, meta, True)
             if self._fsync:
                 _fsync_dir(parent)
             # what we just wrote, without reading the metadata back (rename keeps the inode)
             return self._info(key, path, st, meta)
+        except PreconditionFailed:
+            _unlink_quietly(tmp)
+            raise
         except OSError as e:
             _unlink_quietly(tmp)
             raise self._os_error(e, key) from None

@@ -197,12 +197,12 @@ _BOUNDS = [*(f"{b:g}" for b in BUCKETS), "+Inf"]
 REGISTRY.register(_Collector())
 
 
-def _call(op: _Op, fn, *args):
-    """``fn(*args)``: one request, counted with its outcome."""
+def _call(op: _Op, fn, *args, **kwargs):
+    """``fn(*args, **kwargs)``: one request, counted with its outcome."""
     _retries.n = 0
     started = time.perf_counter()
     try:
-        result = fn(*args)
+        result = fn(*args, **kwargs)
     except Exception as e:
         op.done(started, e)
         raise
@@ -365,10 +365,14 @@ class MeteredProvider(Provider):
 
     def write(self, key: str, stream: WriteSource, size: int | None = None,
               metadata: dict[str, str] | None = None,
-              content_type: str | None = None) -> ObjectInfo:
+              content_type: str | None = None, *, if_absent: bool = False,
+              if_match: str | None = None) -> ObjectInfo:
         op = self._ops["put"]
         return _call(op, self.inner.write, key, _CountedSource(stream, op), size, metadata,
-                     content_type)
+                     content_type, if_absent=if_absent, if_match=if_match)
+
+    def match_token(self, info: ObjectInfo) -> str | None:
+        return self.inner.match_token(info)
 
     def copy(self, src_key: str, dst_key: str,
              metadata: dict[str, str] | None = None) -> ObjectInfo:

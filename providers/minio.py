@@ -43,7 +43,7 @@ from . import compat_cells, s3api
 from .base import MiB, ObjectInfo, ReadStream, WriteSource, content_type_for
 from .errors import InvalidInput, OmnifsError, Unavailable, timed_out, transport_error
 from .metered import note_retry
-from .streams import TranslatingReader
+from .streams import TranslatingReader, read_full
 
 if TYPE_CHECKING:
     from .registry import ProviderSettings
@@ -113,6 +113,22 @@ def _s3_answer(exc: BaseException) -> tuple[str, int | None, str | None] | None:
     if isinstance(exc, ServerError):  # an answer without an S3 error body
         return "", exc.status_code, None
     return None
+
+
+class _Prepend:
+    """Bytes already read, then the rest of the stream."""
+
+    def __init__(self, head: bytes, stream: WriteSource):
+        self._head, self._stream = head, stream
+
+    def read(self, n: int = -1) -> bytes:
+        if not self._head:
+            return self._stream.read(n)
+        if n < 0:
+            out, self._head = self._head + self._stream.read(), b""
+            return out
+        out, self._head = self._head[:n], self._head[n:]
+        return out
 
 
 class _Counting:
@@ -243,13 +259,33 @@ class MinioProvider(s3api.S3ApiProvider):
 
     def write(self, key: str, stream: WriteSource, size: int | None = None,
               metadata: dict[str, str] | None = None,
-              content_type: str | None = None) -> ObjectInfo:
+              content_type: str | None = None, *, if_absent: bool = False,
+              if_match: str | None = None) -> ObjectInfo:
         name = self.object_name(key)
         if size is not None and size < 0:
             raise InvalidInput(f"negative size {size}", provider=self.name, key=key)
-        counting = _Counting(stream)
         meta = dict(metadata or {})
         content_type = content_type_for(key, content_type)
+        with self.preconditioned(key, if_absent, if_match):
+            if not if_absent and if_match is None:
+                return self._put(key, name, stream, size, meta, content_type)
+            head = read_full(stream, self.capabilities.part_size)
+            if len(head) < self.capabilities.part_size:
+                # one PUT: the condition goes on it (the SDK's public call sends no such header)
+                headers = {**{f"x-amz-meta-{k}": v for k, v in meta.items()},
+                           "Content-Type": content_type,
+                           **s3api.condition_headers(s3api.conditions(if_absent, if_match))}
+                with self.translating(key):
+                    r = self.client._put_object(self.bucket, name, head, headers)
+                return s3api.answer_info(key, len(head), r.etag, r.version_id, meta,
+                                         content_type)
+            # the SDK completes multipart uploads without headers: compared first, by a HEAD
+            self.check_unchanged(key, if_absent, if_match)
+            return self._put(key, name, _Prepend(head, stream), size, meta, content_type)
+
+    def _put(self, key: str, name: str, stream: WriteSource, size: int | None,
+             meta: dict[str, str], content_type: str) -> ObjectInfo:
+        counting = _Counting(stream)
         try:
             with self.translating(key):
                 r = self.client.put_object(

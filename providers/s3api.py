@@ -40,7 +40,7 @@ LIST_HEADS = 16
 S3_CAPABILITIES = Capabilities(
     server_side_copy=True, native_checksums=("md5",), max_key_bytes=1024, versioning=False,
     multipart_threshold=16 * MiB, part_size=16 * MiB,
-    metadata_update=True, self_copy_rewrites=True)
+    metadata_update=True, self_copy_rewrites=True, conditional_writes=True)
 
 META_PREFIX = "x-amz-meta-"
 STORAGE_CLASS = "x-amz-storage-class"
@@ -55,7 +55,8 @@ CODE_STATUS: dict[str, int] = {
     **dict.fromkeys(("SlowDown", "SlowDownRead", "SlowDownWrite", "Throttling",
                      "ThrottlingException", "RequestLimitExceeded", "TooManyRequests",
                      "ServiceUnavailable", "RequestThrottled", "XMinioServerNotInitialized"), 503),
-    **dict.fromkeys(("PreconditionFailed", "ConditionalRequestConflict", "OperationAborted",
+    "PreconditionFailed": 412,
+    **dict.fromkeys(("ConditionalRequestConflict", "OperationAborted",
                      "ResourceConflict"), 409),
     **dict.fromkeys(("InvalidArgument", "KeyTooLong", "KeyTooLongError", "InvalidStorageClass",
                      "EntityTooLarge", "EntityTooSmall", "InvalidRequest", "InvalidBucketName",
@@ -83,6 +84,21 @@ def s3_error(code: str, status: int | None, message: str | None, *, bucket: str,
 def past_the_end(code: str | None, status: int | None) -> bool:
     """A read's range starts at or past the object's end (nothing to read, not an error)."""
     return status == RANGE_NOT_SATISFIABLE or code == "InvalidRange"
+
+
+def conditions(if_absent: bool, if_match: str | None) -> dict[str, str]:
+    """A conditional write's parameters for PutObject / CompleteMultipartUpload."""
+    if if_absent:
+        return {"IfNoneMatch": "*"}
+    if if_match is not None:
+        return {"IfMatch": f'"{clean_etag(if_match)}"'}
+    return {}
+
+
+def condition_headers(cond: dict[str, str]) -> dict[str, str]:
+    """:func:`conditions` as HTTP headers (the fast path's PUT)."""
+    names = {"IfNoneMatch": "If-None-Match", "IfMatch": "If-Match"}
+    return {names[k]: v for k, v in cond.items()}
 
 
 def clean_etag(etag: str | None) -> str | None:

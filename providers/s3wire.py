@@ -89,9 +89,14 @@ class S3Wire:
         return r.headers, WireBody(r.raw, r.headers.get("Content-Length"), _short)
 
     def put(self, name: str, body: bytes, metadata: dict[str, str],
-            content_type: str | None) -> dict:
-        """PUT a whole object; put_object's answer shape (ETag, VersionId)."""
+            content_type: str | None, conditions: dict[str, str] | None = None) -> dict:
+        """PUT a whole object; put_object's answer shape (ETag, VersionId).
+
+        ``conditions``: If-None-Match / If-Match headers; a refusal (412) falls
+        back to the client, which raises it as the store's error.
+        """
         headers = {f"x-amz-meta-{k}": v for k, v in metadata.items()}
+        headers.update(conditions or {})
         if content_type:
             headers["Content-Type"] = content_type
         r = self._send("PUT", name, headers, body)

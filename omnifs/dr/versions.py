@@ -10,8 +10,12 @@ owner, when it was made and when it was replaced, and until when it is
 kept. A restore to a time between two backups lays these over the older
 backup (:func:`overlay`); prune keeps their content until they expire.
 
-Caveat: a version whose every replica is overwritten in place by the mount
-itself (``copies = 1``) never reaches the daemon, so it is not kept.
+A version whose last copy the mount itself overwrites in place (``copies =
+1``, or every replica in one publish) never reaches the daemon that way: the
+mount first sets it aside in the same store (:func:`set_aside`, a server-side
+copy to ``.omnifs/kept/``) and queues a ``keep`` item (omnifs/work.py) with the
+file's path and the version's times; the daemon (or ``omnifs replicate
+--now``) keeps it like the others and deletes the copy (:func:`keep_version`).
 """
 
 from __future__ import annotations
@@ -23,14 +27,18 @@ import time
 from dataclasses import asdict, dataclass
 
 from omnifs.errors import NotFound, OmnifsError
-from omnifs.layout import attrs_of, mtime_ns_of, namespace_path
-from omnifs.providers import Provider
+from omnifs.fallbacks import copies_in_store
+from omnifs.layout import attrs_of, delete_object, mtime_ns_of, namespace_path
+from omnifs.providers import RESERVED_PREFIX, Provider
+from omnifs.work import KeepVersion
 
 from .manifest import Entry, Manifest
 from .target import Target, backup_id
 
 log = logging.getLogger("omnifs.dr")
 FOLDER = "versions"
+#: where the mount sets aside, in a file's own store, a version it is about to overwrite
+KEPT_PREFIX = f"{RESERVED_PREFIX}kept/"
 
 
 @dataclass(frozen=True)
@@ -56,7 +64,10 @@ class Keeper:
     def __init__(self, target: Target, keep_for: float, clock=time.time) -> None:
         self.target, self.keep_for, self.clock = target, keep_for, clock
 
-    def __call__(self, provider: Provider, key: str, reason: str) -> None:
+    def __call__(self, provider: Provider, key: str, reason: str, *, path: str | None = None,
+                 made_at: float | None = None, replaced_at: float | None = None) -> None:
+        """Keep the version at ``key``; ``path`` and the times default to what the object
+        says (its path, its last-modified time) and now."""
         try:
             info = provider.head(key)
         except NotFound:
@@ -65,17 +76,49 @@ class Keeper:
         if not sha:
             log.info("%s:%s has no SHA-256 in its metadata: not kept", provider.name, key)
             return
-        now = self.clock()
+        now = self.clock() if replaced_at is None else replaced_at
         mode = attrs_of(info)
-        path = "/" + (namespace_path(info) or key).lstrip("/")
+        path = path or "/" + (namespace_path(info) or key).lstrip("/")
         if not self.target.provider.exists(self.target.data_key(sha)):
             with provider.open_read(key) as src:
                 self.target.put_content(sha, info.size, src)
         v = KeptVersion(path, sha, info.size, mtime_ns_of(info) or 0,
                         mode.mode, mode.uid, mode.gid,
-                        info.last_modified or now, now, now + self.keep_for, reason)
+                        made_at or info.last_modified or now, now, now + self.keep_for, reason)
         name = f"{FOLDER}/{backup_id(now)}-{os.urandom(4).hex()}.json.gz"
         self.target.put_doc(name, json.dumps(asdict(v)).encode())
+
+
+def kept_key(ino: int, version: int) -> str:
+    """Where the mount sets a version aside before overwriting its last copy."""
+    return f"{KEPT_PREFIX}{ino}-{version}-{os.urandom(4).hex()}"
+
+
+def set_aside(p: Provider, key: str, dest: str) -> bool:
+    """Copy the object at ``key`` to ``dest`` in its store (server-side where the store
+    can: omnifs/fallbacks.py); False when there is no object at ``key``."""
+    try:
+        if copies_in_store(p):
+            p.copy(key, dest, None)
+        else:
+            info = p.head(key)
+            with p.open_read(key) as src:
+                p.write(dest, src, info.size, info.metadata, info.content_type)
+    except NotFound:
+        return False
+    return True
+
+
+def keep_version(providers: dict[str, Provider], work: KeepVersion, keep) -> None:
+    """Run a ``keep`` item: the set-aside copy kept (when ``keep`` is configured), then
+    deleted."""
+    p = providers.get(work.provider)
+    if p is None:
+        return
+    if keep is not None:
+        keep(p, work.key, "overwritten", path=work.path, made_at=work.made_ns / 1e9,
+             replaced_at=work.replaced_ns / 1e9)
+    delete_object(p, work.key)
 
 
 def kept_versions(target: Target, now: float, *, expire: bool = False) -> list[KeptVersion]:

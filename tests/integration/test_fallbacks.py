@@ -10,6 +10,8 @@ import hashlib
 import logging
 import os
 
+import pytest
+
 from omnifs import fallbacks
 from omnifs.catalog import Catalog
 from omnifs.copy_options import Options
@@ -115,3 +117,42 @@ def test_a_rename_moves_the_object_by_streaming_when_the_store_cannot_copy(make_
     assert store.head("d/new.bin").sha256 == SHA
     assert not store.exists("d/old.bin")
     assert [r.key for r in cat.replicas.of(ino)] == ["d/new.bin"]
+
+
+def _conflicts(cat: Catalog, directory: str, name: str) -> list[str]:
+    parent = cat.ns.resolve(directory).id
+    return sorted(e.name for e in cat.ns.children(parent)
+                  if e.name.startswith(f"{name}.conflict-"))
+
+
+@pytest.mark.parametrize("forced", [False, True], ids=["store-precondition", "forced-off"])
+def test_a_replica_changed_behind_our_back_is_kept_beside_ours(make_provider, tmp_path, forced):
+    """The replicator's write of a replica is conditional (if-match the catalog's etag,
+    if-absent for a first one); forced off, a HEAD compares first. Either way their
+    version is kept as a conflict file and ours goes to the key."""
+    a, b = make_provider("file", name="a"), make_provider("s3", name="b")
+    if forced:
+        forced_off(b, "conditional_writes")
+    check = fallbacks.write_check(b, False, "etag")
+    assert (check.if_match, check.compare_first) == ("etag", forced)
+    providers = {"a": a, "b": b}
+    cat = Catalog(tmp_path / "catalog.db")
+    ino = write_file(cat, a, "d/f.bin", DATA, ["b"])
+    drain(cat, providers)
+    assert b.read_bytes("d/f.bin") == DATA
+    new = os.urandom(5000)
+    write_file(cat, a, "d/f.bin", new, ["b"])  # b's replica is stale now, its copy queued
+    b.write_bytes("d/f.bin", b"theirs, behind our back")
+    # a first replica whose key someone else took meanwhile
+    write_file(cat, a, "d/g.bin", DATA, ["b"])
+    b.write_bytes("d/g.bin", b"theirs first")
+    drain(cat, providers)
+    assert b.read_bytes("d/f.bin") == new and b.read_bytes("d/g.bin") == DATA
+    [kept_f] = _conflicts(cat, "d", "f.bin")
+    [kept_g] = _conflicts(cat, "d", "g.bin")
+    assert b.read_bytes(f"d/{kept_f}") == b"theirs, behind our back"
+    assert b.read_bytes(f"d/{kept_g}") == b"theirs first"
+    # the kept versions are files like any other: replicated to the file's other store
+    drain(cat, providers)
+    assert a.read_bytes(f"d/{kept_f}") == b"theirs, behind our back"
+    assert [r.state for r in cat.replicas.of(ino)] == ["synced", "synced"]

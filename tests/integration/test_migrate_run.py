@@ -114,9 +114,9 @@ class _Counting(FaultyProvider):
         finally:
             os.close(fd)
 
-    def write(self, key, stream, size=None, metadata=None, content_type=None):
+    def write(self, key, stream, size=None, metadata=None, content_type=None, **cond):
         self._note("begin", key)
-        out = super().write(key, stream, size, metadata, content_type)
+        out = super().write(key, stream, size, metadata, content_type, **cond)
         self._note("end", key)
         return out
 

@@ -28,8 +28,8 @@ class Counting(FaultyProvider):
         super().__init__(inner)
         self.data_writes: list[tuple[str, int]] = []
 
-    def write(self, key, stream, size=None, metadata=None, content_type=None):
-        out = super().write(key, stream, size, metadata, content_type)
+    def write(self, key, stream, size=None, metadata=None, content_type=None, **cond):
+        out = super().write(key, stream, size, metadata, content_type, **cond)
         if "/data/" in f"/{key}":
             self.data_writes.append((key, out.size if out.size else size or 0))
         return out

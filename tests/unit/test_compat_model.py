@@ -50,6 +50,7 @@ def test_declared_cells_agree_with_runtime_capabilities(scheme):
     for algo in caps.native_checksums:
         assert algo in table.cell("checksums").notes
     assert (table.cell("checksums").status == UNSUPPORTED) == (not caps.native_checksums)
+    assert (table.cell("conditional_writes").status != UNSUPPORTED) == caps.conditional_writes
 
 
 def test_a_table_missing_a_feature_is_refused():

@@ -9,8 +9,8 @@ import pytest
 import trio
 
 from omnifs.catalog import Catalog, WorkItem
+from omnifs.conflicts import conflict_name
 from omnifs.daemon.health import HealthBoard, Prober
-from omnifs.daemon.reconcile import conflict_name
 from omnifs.daemon.settings import DaemonSettings, parse_daemon
 from omnifs.daemon.state import State, read_health
 from omnifs.daemon.workers import backoff, lock_keys

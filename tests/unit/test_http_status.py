@@ -24,6 +24,7 @@ from omnifs.providers import (
     NotFound,
     OmnifsError,
     PermissionDenied,
+    PreconditionFailed,
     ProviderSettings,
     Throttled,
     TimedOut,
@@ -40,7 +41,7 @@ AZURITE_KEY = ("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K
 #: what each status means, for every store
 EXPECTED = {
     400: InvalidInput, 401: PermissionDenied, 403: PermissionDenied, 404: NotFound,
-    405: Unavailable, 408: Unavailable, 409: Conflict, 411: InvalidInput, 412: Conflict,
+    405: Unavailable, 408: Unavailable, 409: Conflict, 411: InvalidInput, 412: PreconditionFailed,
     413: InvalidInput, 416: InvalidInput, 429: Throttled, 500: Unavailable, 501: Unavailable,
     502: Unavailable, 503: Throttled, 504: Unavailable,
 }
@@ -171,6 +172,7 @@ def test_every_error_is_an_omnifs_error():
     ("AccessDenied", 403, PermissionDenied), ("ExpiredToken", 400, PermissionDenied),
     ("InvalidObjectState", 403, Archived),  # archived: not a matter of credentials
     ("OperationAborted", 409, Conflict), ("KeyTooLongError", 400, InvalidInput),
+    ("PreconditionFailed", 412, PreconditionFailed),
     ("InternalError", 500, Unavailable),
 ])
 def test_s3_codes_mean_the_same_through_boto3_and_minio(providers, code, status, expected):

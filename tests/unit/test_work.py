@@ -16,7 +16,16 @@ from omnifs import work
 from omnifs.catalog import ROOT_INODE, Catalog, WorkItem
 from omnifs.providers import InvalidInput, NotFound, ProviderSettings, open_provider
 from omnifs.replication import Relocation, execute, free_key, free_key_steps
-from omnifs.work import Attrs, Delete, DropCopy, Malformed, Move, Replicate, TierChange
+from omnifs.work import (
+    Attrs,
+    Delete,
+    DropCopy,
+    KeepVersion,
+    Malformed,
+    Move,
+    Replicate,
+    TierChange,
+)
 
 FILE = stat.S_IFREG | 0o644
 
@@ -31,6 +40,10 @@ WIRE = [
      {"inode": 4, "provider": "a", "tier": "STANDARD_IA", "move": 2, "archive_only": 0}),
     (DropCopy(inode=4, provider="c", after="b", move=3), "drop",
      {"inode": 4, "provider": "c", "after": "b", "move": 3}),
+    (KeepVersion(provider="a", key=".omnifs/kept/3-2-ab", path="/d/f", made_ns=5,
+                 replaced_ns=9), "keep",
+     {"provider": "a", "key": ".omnifs/kept/3-2-ab", "path": "/d/f", "made_ns": 5,
+      "replaced_ns": 9}),
 ]
 
 
@@ -49,7 +62,8 @@ def test_payload_round_trip(item, kind, payload):
 
 
 def test_every_kind_is_listed_once():
-    assert sorted(work.KINDS) == ["attrs", "delete", "drop", "move", "replicate", "tier"]
+    assert sorted(work.KINDS) == ["attrs", "delete", "drop", "keep", "move", "replicate",
+                                  "tier"]
     assert {item.KIND for item, _, _ in WIRE} == set(work.KINDS)
 
 
