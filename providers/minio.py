@@ -272,9 +272,10 @@ class MinioProvider(s3api.S3ApiProvider):
             head = read_full(stream, self.capabilities.part_size)
             if len(head) < self.capabilities.part_size:
                 # one PUT: the condition goes on it (the SDK's public call sends no such header)
-                headers = {**{f"x-amz-meta-{k}": v for k, v in meta.items()},
-                           "Content-Type": content_type,
-                           **s3api.condition_headers(s3api.conditions(if_absent, if_match))}
+                headers: dict[str, str | list[str] | tuple[str]] = {
+                    **{f"x-amz-meta-{k}": v for k, v in meta.items()},
+                    "Content-Type": content_type,
+                    **s3api.condition_headers(s3api.conditions(if_absent, if_match))}
                 with self.translating(key):
                     r = self.client._put_object(self.bucket, name, head, headers)
                 return s3api.answer_info(key, len(head), r.etag, r.version_id, meta,
