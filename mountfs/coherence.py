@@ -45,7 +45,7 @@ from collections.abc import AsyncIterator, Iterable
 import pyfuse3
 import trio
 
-from omnifs.catalog import Catalog, Inode
+from omnifs.catalog import Catalog, CatalogError, Inode
 from omnifs.catalog.changes import KEEP_SECONDS, Change, ChangeFeed
 
 from .catalog_wait import catalog_writable
@@ -97,7 +97,12 @@ class Coherence:
         feed = ChangeFeed(await trio.to_thread.run_sync(Catalog, self.cat.path))
         try:
             while True:
-                changes, gap = await trio.to_thread.run_sync(self._next, feed)
+                try:
+                    changes, gap = await trio.to_thread.run_sync(self._next, feed)
+                except CatalogError as e:  # locked for long, full disk: the timeouts still hold
+                    log.warning("following the catalog's changes: %s; retrying", e)
+                    await trio.sleep(1.0)
+                    continue
                 if not changes and not gap:
                     continue
                 # the handles' inodes first: a read between the two must not refill the

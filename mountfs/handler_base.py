@@ -342,6 +342,7 @@ class HandlerBase(pyfuse3.Operations):
                 enqueue(self.cat.work, Delete(provider=r.provider, key=r.key))
             if self.lookups.get(ino, 0) == 0:
                 self.cat.ns.delete(ino)
+                self.orphaned.discard(ino)
         self.staging.remove(ino)
 
     def _unlinked(self, ino: int) -> None:

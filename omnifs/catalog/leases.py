@@ -65,8 +65,8 @@ class Leases:
     def live(self, prefix: str) -> list[Lease]:
         """Unexpired leases whose key starts with ``prefix``."""
         rows = self._db.execute("SELECT key, owner, expires, note FROM leases "
-                                "WHERE key >= ? AND key < ? AND expires >= ? ORDER BY key",
-                                (prefix, prefix + "\U0010ffff", time.time())).fetchall()
+                                "WHERE substr(key, 1, ?) = ? AND expires >= ? ORDER BY key",
+                                (len(prefix), prefix, time.time())).fetchall()
         return [Lease(*r) for r in rows]
 
     def prune(self) -> int:
