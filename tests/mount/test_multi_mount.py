@@ -239,6 +239,33 @@ def test_concurrent_closes_of_one_file_from_both_mounts(mounts, pair):
         assert ma.provider(name).open_read(rel).read() == final
 
 
+def test_a_mount_starting_leaves_alone_what_a_live_mount_holds(mounts, pair):
+    """A file unlinked on a while a holds it open stays readable there when a third mount of
+    the catalog starts (its recovery would drop a lone mount's orphans)."""
+    a, _ = pair
+    ma = mounts[0]
+    (a / "held").write_bytes(b"still mine")
+    fd = os.open(a / "held", os.O_RDONLY)
+    try:
+        os.unlink(a / "held")
+        third = Mounted(ma.root.parent / "c", ma.root.parent / "c" / "mnt", ma.config,
+                        ma.names, ma.settings)
+        third.mp.mkdir(parents=True)
+        third.config = write_config(third.root, ma.settings,
+                                    catalog=ma.root.parent / "catalog.db",
+                                    extra={"file0": {"weight": 2}})
+        third.mount()
+        try:
+            assert (third.mp / a.name).is_dir()
+        finally:
+            third.umount()
+            third.close()
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)  # the read goes to the mount
+        assert os.pread(fd, 100, 0) == b"still mine"
+    finally:
+        os.close(fd)
+
+
 def test_flock_excludes_between_processes_on_one_mount(pair):
     """flock/fcntl locks are the kernel's: they exclude processes on one mount (one host);
     another mount does not see them (docs/multi-mount.md)."""
