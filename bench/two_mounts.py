@@ -122,7 +122,13 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--files", type=int, default=10_000)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--only", choices=("one", "two"),
+                    help="measure one side only (e.g. one mount before and after a change)")
     args = ap.parse_args()
+    if args.only:
+        got = statistics.median(measure(1 if args.only == "one" else 2, args.files, args.runs))
+        print(f"{args.only} mount(s): {got:,.0f} ops/s (median of {args.runs})")
+        return 0
     one = statistics.median(measure(1, args.files, args.runs))
     two = statistics.median(measure(2, args.files, args.runs))
     ratio = two / one
