@@ -34,6 +34,7 @@ leaves alone the orphans and staged files a live mount may still hold.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import errno
 import logging
@@ -71,12 +72,14 @@ class Coherence:
         self.origin = catalog.changes.origin
         #: the last change of the log this mount has applied
         self.applied = catalog.changes.last_seq()
-        #: (size, mtime_ns) of the attributes this mount last gave the kernel, per inode
-        self.told: dict[int, tuple[int, int]] = {}
+        #: (size, mtime_ns, ctime_ns) of the attributes this mount last gave the kernel
+        self.told: dict[int, tuple[int, int, int]] = {}
         #: changes by other processes applied, and the newest one's delay (for metrics)
         self.applied_count = 0
         self._next_beat = 0.0
         self._next_trim = time.monotonic() + TRIM_EVERY
+        #: (monotonic time, newest seq then): where the log stood, for trimming by seq
+        self._marks: collections.deque[tuple[float, int]] = collections.deque()
         self._note = f"{socket.gethostname()} pid {os.getpid()}"
 
     @property
@@ -124,14 +127,14 @@ class Coherence:
             feed.cat.leases.take(self.mount_key, self.origin, MOUNT_TTL, self._note)
         if now >= self._next_trim:
             self._next_trim = now + TRIM_EVERY
-            feed.cat.changes.trim(time.time() - KEEP_SECONDS)
+            self._marks.append((now, self.applied))
+            while self._marks and self._marks[0][0] < now - KEEP_SECONDS:
+                feed.cat.changes.trim(self._marks.popleft()[1])
             feed.cat.leases.prune()
         if not feed.wait(self.applied, WAIT):
             return [], False
-        changes, gap = feed.cat.changes.since(self.applied)
-        if changes:
-            self.applied = changes[-1].seq
-        return [c for c in changes if c.origin != self.origin], gap
+        changes, self.applied, gap = feed.cat.changes.since(self.applied, self.origin)
+        return changes, gap
 
     def _leave(self, feed: ChangeFeed) -> None:
         try:
@@ -140,19 +143,20 @@ class Coherence:
             feed.close()
 
     # -- hooks of the handlers ----------------------------------------------------
-    def told_kernel(self, ino: int, size: int, mtime_ns: int) -> None:
-        self.told[ino] = (size, mtime_ns)
+    def told_kernel(self, ino: int, size: int, mtime_ns: int, ctime_ns: int) -> None:
+        self.told[ino] = (size, mtime_ns, ctime_ns)
 
     def forgotten(self, ino: int) -> None:
         self.told.pop(ino, None)
 
     def opened(self, cur: Inode) -> None:
-        """Close-to-open: the kernel's attributes of ``cur`` go if they are not the catalog's.
+        """Close-to-open: the kernel's attributes of ``cur`` go if they are not the catalog's
+        (every change moves ctime; an open file's own changes may differ harmlessly).
 
         Safe inside the open handler: attributes only (no page is locked).
         """
         told = self.told.get(cur.id)
-        if told is not None and told != (cur.size, cur.mtime_ns):
+        if told is not None and told != (cur.size, cur.mtime_ns, cur.ctime_ns):
             del self.told[cur.id]
             _quiet(pyfuse3.invalidate_inode, cur.id, True)
 

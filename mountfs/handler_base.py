@@ -168,7 +168,7 @@ class HandlerBase(pyfuse3.Operations):
         a.st_atime_ns = inode.atime_ns
         a.st_mtime_ns = mtime
         a.st_ctime_ns = ctime
-        self.coherence.told_kernel(inode.id, size, mtime)
+        self.coherence.told_kernel(inode.id, size, mtime, ctime)
         return a
 
     def _get(self, ino: int) -> Inode:

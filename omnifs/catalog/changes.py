@@ -22,8 +22,9 @@ differs per database, and it is :meth:`ChangeFeed.wait` alone:
   ``since`` and trimming are portable SQL (``?`` placeholders, no
   SQLite-only functions).
 
-Rows older than :data:`KEEP_SECONDS` are trimmed; a follower that finds
-the rows after its last one gone (``gap``) forgets everything it caches.
+Rows older than :data:`KEEP_SECONDS` are trimmed (by ``seq``: the follower
+notes where the log stood a while ago); a follower that finds the row it saw
+last gone (``gap``) forgets everything it caches.
 """
 
 from __future__ import annotations
@@ -85,23 +86,29 @@ class Changes:
     def last_seq(self) -> int:
         return self._db.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
 
-    def since(self, after: int, limit: int = 5000) -> tuple[list[Change], bool]:
-        """The changes after ``after`` in order, and whether some were trimmed before read
-        (a gap: the reader must forget everything it caches)."""
+    def since(self, after: int, skip_origin: str = "",
+              limit: int = 5000) -> tuple[list[Change], int, bool]:
+        """Other origins' changes after ``after`` in order (a mount's own are not read
+        into Python at all), the newest seq they were read up to, and whether changes
+        were trimmed before they were read (a gap: forget everything cached)."""
+        newest = self.last_seq()
         rows = self._db.execute("SELECT seq, origin, inode, parent, name, data FROM changes "
-                                "WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)).fetchall()
+                                "WHERE seq > ? AND seq <= ? AND origin <> ? ORDER BY seq "
+                                "LIMIT ?", (after, newest, skip_origin, limit)).fetchall()
+        if len(rows) == limit:
+            newest = rows[-1][0]
         # the row a follower saw last is gone: trimmed while it was behind
         gap = after > 0 and self._db.execute("SELECT 1 FROM changes WHERE seq = ?",
                                              (after,)).fetchone() is None
-        return [Change(r[0], r[1], r[2], r[3], r[4], bool(r[5])) for r in rows], gap
+        return [Change(r[0], r[1], r[2], r[3], r[4], bool(r[5])) for r in rows], newest, gap
 
-    def trim(self, older_than: float) -> int:
-        """Drop changes made before ``older_than`` (epoch seconds), always keeping the newest
-        (AUTOINCREMENT would go on anyway; the newest row tells followers where it stands)."""
+    def trim(self, before: int) -> int:
+        """Drop the changes before seq ``before``, always keeping the newest (the row a
+        follower that is up to date saw last)."""
         with self._transaction():
             return self._db.execute(
-                "DELETE FROM changes WHERE time < ? AND seq < (SELECT max(seq) FROM changes)",
-                (older_than,)).rowcount
+                "DELETE FROM changes WHERE seq < ? AND seq < (SELECT max(seq) FROM changes)",
+                (before,)).rowcount
 
 
 class ChangeFeed:

@@ -333,7 +333,8 @@ class Namespace:
         cols = ", ".join(f"{k} = ?" for k in fields)
         with self._transaction():
             self._db.execute(f"UPDATE inodes SET {cols} WHERE id = ?", (*fields.values(), ino))
-            self._log.record(ino, data="version" in fields or "size" in fields)
+            if fields.keys() - {"staged"}:  # the staged flag is nothing a mount shows
+                self._log.record(ino, data="version" in fields or "size" in fields)
 
     def touch_dir(self, ino: int, t: int | None = None) -> None:
         """A directory's entries changed: mtime and ctime move."""

@@ -438,7 +438,7 @@ def _v8_changes_and_leases(db: sqlite3.Connection) -> None:
       parent, name   the directory entry that changed (created, removed, renamed,
                   replaced), NULL when only the inode's attributes or content changed
       data        1 when the content changed (a new version, a truncate): cached pages go
-      time        epoch seconds (trimming)
+      time        epoch seconds it was made (for people; trimming goes by seq)
 
     leases -- advisory locks shared by every process and host on the catalog.
       key         what is locked: 'publish:INODE' (an upload and its commit),
@@ -457,7 +457,6 @@ def _v8_changes_and_leases(db: sqlite3.Connection) -> None:
             data    INTEGER NOT NULL DEFAULT 0,
             time    REAL NOT NULL
         );
-        CREATE INDEX changes_time ON changes (time);
         CREATE TABLE leases (
             key      TEXT PRIMARY KEY,
             owner    TEXT NOT NULL,
