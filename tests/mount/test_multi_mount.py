@@ -269,7 +269,7 @@ def test_a_mount_starting_leaves_alone_what_a_live_mount_holds(mounts, pair):
 def test_flock_excludes_between_processes_on_one_mount(pair):
     """flock/fcntl locks are the kernel's: they exclude processes on one mount (one host);
     another mount does not see them (docs/multi-mount.md)."""
-    mnt = pair[0]
+    mnt, other = pair
     (mnt / "lock").write_bytes(b"")
     holder = subprocess.Popen(
         [sys.executable, "-c", "import fcntl, sys, time\nf = open(sys.argv[1])\n"
@@ -283,6 +283,8 @@ def test_flock_excludes_between_processes_on_one_mount(pair):
             assert e.value.errno in (errno.EAGAIN, errno.EWOULDBLOCK)
             with pytest.raises(OSError):
                 fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        with open(other / "lock") as g:  # the other mount: the kernel's locks do not reach it
+            fcntl.flock(g, fcntl.LOCK_EX | fcntl.LOCK_NB)
         holder.kill()
         holder.wait()
         with open(mnt / "lock") as f:
