@@ -2,9 +2,9 @@
 
 Each client process creates ``files / clients`` small files in a directory of
 its own (open, write 100 bytes, close), stats each, renames each and unlinks
-each: 4 operations per file. Two runs, in the same minute and on the same
-kind of store (a local directory without fsync, copies = 1, so the stores
-cost little and the catalog and the mounts are what is measured):
+each: 4 operations per file. Two setups, mounted side by side and run in
+turn, on the same kind of store (a local directory without fsync, copies =
+1, so the stores cost little and the catalog and the mounts are measured):
 
 - one mount alone, with 2 client processes;
 - two mounts on one catalog (docs/multi-mount.md), one client process on each.
@@ -98,26 +98,37 @@ def workload(dirs: list[Path], files: int) -> float:
     return ops / (time.monotonic() - start)
 
 
-def measure(count: int, files: int, runs: int) -> list[float]:
-    """ops/s of ``runs`` runs on ``count`` mounts of one catalog, two clients in all."""
+def dirs_for(mounts: list[Mounted], run: int) -> list[Path]:
+    """Two client directories: both on a lone mount, or one on each of two mounts."""
+    if len(mounts) == 1:
+        return [mounts[0].mp / f"r{run}c{c}" for c in range(2)]
+    return [m.mp / f"r{run}c{c}" for c, m in enumerate(mounts)]
+
+
+def measure(counts: tuple[int, ...], files: int, runs: int) -> dict[int, list[float]]:
+    """ops/s of ``runs`` runs of each setup (1 or 2 mounts of one catalog, two clients in
+    all), the setups mounted side by side and their runs taken in turn, so that a change in
+    the host's load over the minutes hits both alike."""
     with tempfile.TemporaryDirectory(prefix="omnifs-two-") as tmp:
-        mounts = make_mounts(Path(tmp), count)
+        setups = {}
+        for count in counts:
+            (Path(tmp) / str(count)).mkdir()
+            setups[count] = make_mounts(Path(tmp) / str(count), count)
         try:
-            for m in mounts:
-                m.mount()
-            results = []
+            for mounts in setups.values():
+                for m in mounts:
+                    m.mount()
+            results: dict[int, list[float]] = {count: [] for count in counts}
             for run in range(runs):
-                if count == 1:
-                    dirs = [mounts[0].mp / f"r{run}c{c}" for c in range(2)]
-                else:
-                    dirs = [m.mp / f"r{run}c{c}" for c, m in enumerate(mounts)]
-                results.append(workload(dirs, files))
-                print(f"  {count} mount(s), run {run + 1}: {results[-1]:,.0f} ops/s",
-                      flush=True)
+                for count, mounts in setups.items():
+                    results[count].append(workload(dirs_for(mounts, run), files))
+                    print(f"  {count} mount(s), run {run + 1}: {results[count][-1]:,.0f} ops/s",
+                          flush=True)
             return results
         finally:
-            for m in mounts:
-                m.umount()
+            for mounts in setups.values():
+                for m in mounts:
+                    m.umount()
 
 
 def main() -> int:
@@ -128,11 +139,12 @@ def main() -> int:
                     help="measure one side only (e.g. one mount before and after a change)")
     args = ap.parse_args()
     if args.only:
-        got = statistics.median(measure(1 if args.only == "one" else 2, args.files, args.runs))
+        count = 1 if args.only == "one" else 2
+        got = statistics.median(measure((count,), args.files, args.runs)[count])
         print(f"{args.only} mount(s): {got:,.0f} ops/s (median of {args.runs})")
         return 0
-    one = statistics.median(measure(1, args.files, args.runs))
-    two = statistics.median(measure(2, args.files, args.runs))
+    results = measure((1, 2), args.files, args.runs)
+    one, two = statistics.median(results[1]), statistics.median(results[2])
     ratio = two / one
     print(f"files {args.files:,}, 4 ops each (create+write+close, stat, rename, unlink), "
           f"medians of {args.runs} runs")

@@ -17,8 +17,8 @@ the time to apply it: typically under 0.2 s. The kernel's own timeouts
 (``ATTR_TIMEOUT``, 1 s) bound it even when the follower falls behind.
 
 Close-to-open, like NFS: :meth:`Coherence.opened` runs in every ``open``.
-When the catalog's size or mtime differs from what this mount last told the
-kernel, the kernel's attributes are dropped before the open returns (the
+When the catalog's size, mtime or ctime differs from what this mount last
+told the kernel, the kernel's attributes are dropped before the open returns (the
 pages go too, as ``keep_cache`` is off for a changed content hash). An open
 of an inode another mount has replaced or removed answers ``ESTALE``: the
 kernel then looks the path up again and opens what the name is now.
