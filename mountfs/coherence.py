@@ -80,6 +80,8 @@ class Coherence:
         self._next_trim = time.monotonic() + TRIM_EVERY
         #: (monotonic time, newest seq then): where the log stood, for trimming by seq
         self._marks: collections.deque[tuple[float, int]] = collections.deque()
+        #: where publish leases are renewed while their uploads run (:meth:`run`'s)
+        self._nursery: trio.Nursery | None = None
         self._note = f"{socket.gethostname()} pid {os.getpid()}"
 
     @property
@@ -99,24 +101,30 @@ class Coherence:
         """Follow the change log until cancelled (the mount's nursery)."""
         feed = ChangeFeed(await trio.to_thread.run_sync(Catalog, self.cat.path))
         try:
-            while True:
-                try:
-                    changes, gap = await trio.to_thread.run_sync(self._next, feed)
-                except CatalogError as e:  # locked for long, full disk: the timeouts still hold
-                    log.warning("following the catalog's changes: %s; retrying", e)
-                    await trio.sleep(1.0)
-                    continue
-                if not changes and not gap:
-                    continue
-                # the handles' inodes first: a read between the two must not refill the
-                # kernel's page cache from a cached old version
-                self.cat.changes.seen += 1
-                self.applied_count += len(changes)
-                stale = list(self.told) if gap else []
-                await trio.to_thread.run_sync(_invalidate, changes, stale)
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                await self._follow(feed)
         finally:
+            self._nursery = None
             with trio.CancelScope(shield=True):
                 await trio.to_thread.run_sync(self._leave, feed)
+
+    async def _follow(self, feed: ChangeFeed) -> None:
+        while True:
+            try:
+                changes, gap = await trio.to_thread.run_sync(self._next, feed)
+            except CatalogError as e:  # locked for long, full disk: the timeouts still hold
+                log.warning("following the catalog's changes: %s; retrying", e)
+                await trio.sleep(1.0)
+                continue
+            if not changes and not gap:
+                continue
+            # the handles' inodes first: a read between the two must not refill the
+            # kernel's page cache from a cached old version
+            self.cat.changes.seen += 1
+            self.applied_count += len(changes)
+            stale = list(self.told) if gap else []
+            await trio.to_thread.run_sync(_invalidate, changes, stale)
 
     def _next(self, feed: ChangeFeed) -> tuple[list[Change], bool]:
         """(worker thread) The other processes' changes after the last applied, waiting up
@@ -175,23 +183,28 @@ class Coherence:
             if self.cat.leases.take(key, self.origin, PUBLISH_TTL, self._note):
                 break
             await trio.sleep(0.02)
+        # renewed from the follower's nursery: a nursery around the body would wrap the
+        # body's errors (Unavailable, NoSpace) in an ExceptionGroup
+        renewing = trio.CancelScope()
+        if self._nursery is not None:
+            self._nursery.start_soon(self._renew, key, renewing)
         try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._renew, key)
-                try:
-                    yield
-                finally:
-                    nursery.cancel_scope.cancel()
+            yield
         finally:
+            renewing.cancel()
             with trio.CancelScope(shield=True):
                 await catalog_writable(self.cat)
                 self.cat.leases.release(key, self.origin)
 
-    async def _renew(self, key: str) -> None:
-        while True:
-            await trio.sleep(PUBLISH_TTL / 3)
-            await catalog_writable(self.cat)
-            self.cat.leases.take(key, self.origin, PUBLISH_TTL, self._note)
+    async def _renew(self, key: str, scope: trio.CancelScope) -> None:
+        with scope:
+            while True:
+                await trio.sleep(PUBLISH_TTL / 3)
+                await catalog_writable(self.cat)
+                try:
+                    self.cat.leases.take(key, self.origin, PUBLISH_TTL, self._note)
+                except CatalogError as e:  # the next renewal tries again
+                    log.warning("renewing %s: %s", key, e)
 
 
 def _invalidate(changes: Iterable[Change], stale: Iterable[int]) -> None:
