@@ -179,9 +179,11 @@ class Coherence:
             return
         key = f"publish:{ino}"
         while True:
-            await catalog_writable(self.cat)
-            if self.cat.leases.take(key, self.origin, PUBLISH_TTL, self._note):
-                break
+            held = self.cat.leases.holder(key)  # a read: waiting takes no write lock
+            if held is None or held.owner == self.origin:
+                await catalog_writable(self.cat)
+                if self.cat.leases.take(key, self.origin, PUBLISH_TTL, self._note):
+                    break
             await trio.sleep(0.02)
         # renewed from the follower's nursery: a nursery around the body would wrap the
         # body's errors (Unavailable, NoSpace) in an ExceptionGroup
