@@ -9,7 +9,9 @@ The mount: ``mount`` (lifecycle: start, recover, serve, unmount),
 ``xattrs`` (the replicas xattr), ``guard`` (governance: WORM, legal hold and
 residency refusals, and the audit records of every change), ``fallocate``
 (fallocate(2), which pyfuse3 has no handler for), ``metrics`` (the mount's
-/metrics on ``mount_port``).
+/metrics on ``mount_port``), ``coherence`` (other mounts' and processes'
+changes into this mount's caches, close-to-open, one publish of a file at a
+time across mounts: docs/multi-mount.md).
 
 The handlers: ``operations`` (the class pyfuse3 calls, one handler per FUSE
 request) combines ``names`` (the tree: lookup, readdir, mkdir, link,

@@ -68,9 +68,14 @@ class ContentHandlers(Uploads):
 
     @writes_catalog
     async def open(self, inode, flags, ctx):
-        cur = self._get(inode)
+        cur = self.cat.ns.get(inode)
+        if cur is None or (cur.parent is None and inode not in self.open_files):
+            # removed or replaced by another mount since the kernel looked the name up:
+            # ESTALE makes it look the path up again (close-to-open, mountfs/coherence.py)
+            raise fuse_error(errno.ESTALE)
         if cur.kind == "dir":
             raise fuse_error(errno.EISDIR)
+        self.coherence.opened(cur)
         writes = flags & os.O_ACCMODE != os.O_RDONLY or bool(flags & os.O_TRUNC)
         if writes:
             self.guard.check("write", cur, ctx)

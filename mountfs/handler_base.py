@@ -39,6 +39,7 @@ from omnifs.providers.errors import Conflict, PermissionDenied
 from omnifs.work import Delete, enqueue
 
 from .catalog_wait import catalog_writable
+from .coherence import Coherence
 from .guard import MountGuard
 from .publish import Publisher
 from .reader import CachedStoreReader, ReadVia
@@ -51,7 +52,8 @@ if TYPE_CHECKING:
     from omnifs.config import Config
 
 NAME_MAX = 255
-#: seconds the kernel may cache names and attributes (only this mount changes them)
+#: seconds the kernel may cache names and attributes; other processes' changes reach it
+#: sooner through the change log (mountfs/coherence.py), this bounds it when that lags
 ATTR_TIMEOUT = 1.0
 _RESERVED_TOP = RESERVED_PREFIX.rstrip("/")
 
@@ -115,7 +117,13 @@ class HandlerBase(pyfuse3.Operations):
         if stores.health is None:
             # health from the daemon's verdicts plus this mount's own failures
             stores.attach_health(MountHealth(catalog.path))
-        self.publisher = Publisher(catalog, stores, self.staging, config)
+        #: other mounts' and processes' changes into this mount's caches (mountfs/coherence.py)
+        self.coherence = Coherence(catalog)
+        #: inodes this mount's unlink or rmdir left without a name (only it discards them
+        #: while other mounts are live: one of those may hold them open)
+        self.orphaned: set[int] = set()
+        self.publisher = Publisher(catalog, stores, self.staging, config,
+                                   exclusive=self.coherence.exclusive)
         #: reads: disk cache, fastest replica (``read_via``: see CachedStoreReader)
         self.reader = CachedStoreReader(catalog, stores, config, read_via=read_via)
         #: published files' staging bytes on their way into the block cache
@@ -160,6 +168,7 @@ class HandlerBase(pyfuse3.Operations):
         a.st_atime_ns = inode.atime_ns
         a.st_mtime_ns = mtime
         a.st_ctime_ns = ctime
+        self.coherence.told_kernel(inode.id, size, mtime, ctime)
         return a
 
     def _get(self, ino: int) -> Inode:
@@ -333,9 +342,11 @@ class HandlerBase(pyfuse3.Operations):
                 enqueue(self.cat.work, Delete(provider=r.provider, key=r.key))
             if self.lookups.get(ino, 0) == 0:
                 self.cat.ns.delete(ino)
+                self.orphaned.discard(ino)
         self.staging.remove(ino)
 
     def _unlinked(self, ino: int) -> None:
+        self.orphaned.add(ino)
         st = self.open_files.get(ino)
         if st is not None and (st.opens > 0 or st.fd is not None):
             return  # readable until the last close

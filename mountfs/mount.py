@@ -162,6 +162,7 @@ async def start_background(ops: Operations, nursery: trio.Nursery) -> None:
     write-back uploads and retries of failed closes, flushes of the access statistics.
     """
     nursery.start_soon(ops.written.run)
+    nursery.start_soon(ops.coherence.run)  # other mounts' changes into this one's caches
     await nursery.start(ops.publisher.run)  # uploads that outlive their close
     nursery.start_soon(ops.run_uploads)  # write-back, and retries of failed closes
     nursery.start_soon(ops.access_log.run)  # access statistics to the catalog, every few seconds

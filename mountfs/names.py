@@ -52,11 +52,14 @@ class NameHandlers(Uploads):
                 self.lookups[ino] = left
                 continue
             self.lookups.pop(ino, None)
+            self.coherence.forgotten(ino)
             if ino == ROOT_INODE or ino in self.open_files:
                 continue
             inode = self.cat.ns.get(ino)
-            if inode is not None and inode.parent is None:
+            if inode is not None and inode.parent is None and (
+                    ino in self.orphaned or not self.coherence.peers()):
                 self._discard(ino)
+                self.orphaned.discard(ino)
 
     async def readlink(self, inode, ctx):
         cur = self._get(inode)
@@ -185,6 +188,8 @@ class NameHandlers(Uploads):
             self.cat.ns.touch_dir(parent_inode)
             if self.lookups.get(inode.id, 0) == 0:
                 self.cat.ns.delete(inode.id)
+            else:
+                self.orphaned.add(inode.id)
         self.space.after_delete()
 
     @writes_catalog

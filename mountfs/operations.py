@@ -22,7 +22,8 @@ Caveats, honestly:
   the oldest remaining link to primary (or takes the new name) and queues a
   ``move`` of the objects to that path, like any rename: another tool reading
   the bucket sees the file under one of its current names once the queue ran.
-* ``flock``/``fcntl`` locks are the kernel's and local to this host.
+* ``flock``/``fcntl`` locks are the kernel's and local to this host (``omnifs
+  flock`` holds a lock across hosts: docs/multi-mount.md).
 * atime is not updated by reads (like ``noatime``); explicit ``touch -a`` works.
 * Renames and deletes change the catalog at once; the objects in the stores
   follow through queued work (``omnifs replicate --now`` or the daemon).

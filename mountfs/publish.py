@@ -39,10 +39,12 @@ another file's only bytes.
 from __future__ import annotations
 
 import collections
+import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -213,10 +215,13 @@ class Job:
 
 
 class Publisher:
-    def __init__(self, catalog: Catalog, stores: Stores, staging: StagingArea, config: Config):
+    def __init__(self, catalog: Catalog, stores: Stores, staging: StagingArea, config: Config, *,
+                 exclusive: Callable[[int], AbstractAsyncContextManager[None]] | None = None):
         self.cat = catalog
         self.stores = stores
         self.staging = staging
+        #: held around a publish: no other mount publishes the file meanwhile (coherence.py)
+        self.exclusive = exclusive or _alone
         self.placer = Placer(catalog, stores, config)
         self.speeds = Speeds()
         #: (hedges | hedge_wins | failovers, store) -> uploads, for the mount's metrics
@@ -277,6 +282,17 @@ class Publisher:
 
     async def publish(self, st: OpenFile) -> None:
         """Upload ``st``'s staging file; return only once quorum holds it. Caller holds st.lock.
+
+        Under :attr:`exclusive`: another mount's publish of the file waits, and the
+        version number is read once it is this one's turn (the later close wins).
+        """
+        if not st.dirty:
+            return
+        async with self.exclusive(st.ino):
+            await self._publish_now(st)
+
+    async def _publish_now(self, st: OpenFile) -> None:
+        """:meth:`publish` once the file is this mount's to publish.
 
         Raises Unavailable when ``write_quorum`` stores could not take it: the
         bytes stay staged (``inodes.staged = 1``) for a later publish.
@@ -454,3 +470,9 @@ def _restore(cat: Catalog, ino: int, provider: str, old) -> None:
     else:
         cat.replicas.set(ino, provider, old.key, old.version, old.state, old.etag,
                          old.verified_at)
+
+
+@contextlib.asynccontextmanager
+async def _alone() -> AsyncIterator[None]:
+    """:attr:`Publisher.exclusive` of a publisher no other mount competes with."""
+    yield

@@ -159,7 +159,9 @@ class Uploads(HandlerBase):
         ``timeout`` when the stores do not answer (later files skip the
         stores the first one found down).
         """
-        for inode in self.cat.ns.orphans():
+        # another live mount may hold orphans open and have files staged: leave them be
+        alone = self.coherence.register() == 0
+        for inode in self.cat.ns.orphans() if alone else ():
             self._discard(inode.id)
             self.cat.ns.delete(inode.id)
         staged = self.cat.ns.staged_ids()
@@ -168,7 +170,8 @@ class Uploads(HandlerBase):
                 self.staging.remove(ino)
         for ino in staged:
             if not self.staging.exists(ino):
-                self.cat.ns.update(ino, staged=0)
+                if alone:
+                    self.cat.ns.update(ino, staged=0)
                 continue
             st = self._state(ino)
             await self._ensure_staging(st)

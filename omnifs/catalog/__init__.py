@@ -18,9 +18,13 @@ transactions and catalog-wide facts; its parts share that connection:
 - ``cat.usage``: :mod:`.usage` -- the requests and bytes omnifs processes made of
   each store, per day;
 - ``cat.cost``: :mod:`.cost` -- every file's copies and reads for the cost engine,
-  and the moves ``omnifs cost apply`` made.
+  and the moves ``omnifs cost apply`` made;
+- ``cat.changes``: :mod:`.changes` -- the change log every namespace change is
+  written to, which mounts follow (:class:`~.changes.ChangeFeed`);
+- ``cat.leases``: :mod:`.leases` -- advisory locks with an expiry (a publish of a
+  file, a live mount, ``omnifs flock``).
 
-Modules: :mod:`.connection` (the :class:`Catalog`), the eight parts above,
+Modules: :mod:`.connection` (the :class:`Catalog`), the ten parts above,
 :mod:`.schema` (the tables, documented column by column, and their
 migrations) and :mod:`.portable` (consistent copies, restore, JSON dump and
 load).

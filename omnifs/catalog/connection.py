@@ -33,8 +33,10 @@ from urllib.parse import quote
 from omnifs.providers.errors import InvalidInput, OmnifsError
 
 from .access import AccessStats
+from .changes import Changes
 from .cost import CostRecords
 from .health import HealthLog
+from .leases import Leases
 from .migrations import Migrations
 from .namespace import Namespace
 from .replicas import Replicas
@@ -89,7 +91,9 @@ class Catalog:
         self.db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         self.schema_version = migrate(self.db)
         self._depth = 0
-        self.ns = Namespace(self.db, self.transaction)
+        self.changes = Changes(self.db, self.transaction)
+        self.leases = Leases(self.db, self.transaction)
+        self.ns = Namespace(self.db, self.transaction, self.changes)
         self.replicas = Replicas(self.db, self.transaction)
         self.work = WorkQueue(self.db, self.transaction)
         self.health = HealthLog(self.db, self.transaction)
@@ -106,12 +110,14 @@ class Catalog:
         self.db.close()
 
     def change_count(self) -> int:
-        """A number that moves with every change made through this connection.
+        """A number that moves with every change made through this connection, and with
+        every change by another process that this process's change follower applied
+        (``cat.changes.seen``, mountfs/coherence.py).
 
         Cheap enough for every FUSE read: the mount keeps a copy of an inode
-        until its own connection changed something.
+        until this number moves.
         """
-        return self.db.total_changes
+        return self.db.total_changes + self.changes.seen
 
     # -- transactions ------------------------------------------------------
     def write_lock_free(self) -> bool:

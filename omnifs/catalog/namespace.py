@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from omnifs.providers.errors import Conflict, InvalidInput, NotFound
 
+from .changes import Changes
 from .schema import ROOT_INODE
 
 #: st_mode type bits -> inodes.kind
@@ -66,9 +67,11 @@ class Namespace:
     """The tree part of the catalog, on the catalog's connection (``cat.ns``)."""
 
     def __init__(self, db: sqlite3.Connection,
-                 transaction: Callable[[], AbstractContextManager[None]]):
+                 transaction: Callable[[], AbstractContextManager[None]], changes: Changes):
         self._db = db
         self._transaction = transaction
+        #: every change below is also written to the change log, in its transaction
+        self._log = changes
 
     def create_root(self) -> None:
         """The root directory of a new catalog (owned by the process that creates it)."""
@@ -152,6 +155,7 @@ class Namespace:
                 raise Conflict("file exists", key=name)
             self._db.execute("INSERT INTO links (parent, name, inode) VALUES (?, ?, ?)",
                              (parent, name, ino))
+            self._log.entry(ino, parent, name)
             self._db.execute("UPDATE inodes SET nlink = nlink + 1, ctime_ns = ? WHERE id = ?",
                              (now_ns(), ino))
         inode = self.get(ino)
@@ -173,6 +177,7 @@ class Namespace:
                 self._db.execute("DELETE FROM links WHERE id = ?", (link[0],))
                 self._db.execute("UPDATE inodes SET nlink = nlink - 1, ctime_ns = ? WHERE id = ?",
                                  (t, link[1]))
+                self._log.entry(link[1], parent, name)
                 inode = self.get(link[1])
                 assert inode is not None
                 return inode, False
@@ -188,6 +193,7 @@ class Namespace:
                 self._db.execute("DELETE FROM links WHERE id = ?", (heir[0],))
                 self._db.execute("UPDATE inodes SET parent = ?, name = ?, nlink = nlink - 1, "
                                  "ctime_ns = ? WHERE id = ?", (heir[1], heir[2], t, inode.id))
+                self._log.entry(inode.id, parent, name)
                 promoted = True
             after = self.get(inode.id)
             assert after is not None
@@ -212,6 +218,8 @@ class Namespace:
                 self._db.execute("UPDATE links SET parent = ?, name = ? WHERE id = ?",
                                  (new_parent, new_name, link[0]))
                 self._db.execute("UPDATE inodes SET ctime_ns = ? WHERE id = ?", (now_ns(), link[1]))
+                self._log.entry(ino, old_parent, old_name)
+                self._log.entry(ino, new_parent, new_name)
                 primary = False
             inode = self.get(ino)
             assert inode is not None
@@ -244,6 +252,8 @@ class Namespace:
                         self._db.execute("UPDATE inodes SET nlink = nlink - 1 WHERE id = ?", (p,))
                         self._db.execute("UPDATE inodes SET nlink = nlink + 1 WHERE id = ?", (np_,))
                 self._db.execute("UPDATE inodes SET ctime_ns = ? WHERE id = ?", (t, moved[0]))
+                if nn != tmp:
+                    self._log.entry(moved[0], np_, nn)
             return la is None, lb is None
 
     def children(self, parent: int, after_id: int = 0, limit: int = 1000) -> list[Inode]:
@@ -303,9 +313,10 @@ class Namespace:
                      version, 2 if kind == "dir" else 1))
                 if kind == "dir":
                     self._db.execute("UPDATE inodes SET nlink = nlink + 1 WHERE id = ?", (parent,))
+                assert cur.lastrowid is not None  # set by every INSERT
+                self._log.entry(cur.lastrowid, parent, name)
         except sqlite3.IntegrityError:
             raise Conflict("file exists", key=name) from None
-        assert cur.lastrowid is not None  # set by every INSERT
         inode = self.get(cur.lastrowid)
         assert inode is not None
         return inode
@@ -320,12 +331,18 @@ class Namespace:
         if bad:
             raise ValueError(f"not updatable: {bad}")
         cols = ", ".join(f"{k} = ?" for k in fields)
-        self._db.execute(f"UPDATE inodes SET {cols} WHERE id = ?", (*fields.values(), ino))
+        with self._transaction():
+            self._db.execute(f"UPDATE inodes SET {cols} WHERE id = ?", (*fields.values(), ino))
+            if fields.keys() - {"staged"}:  # the staged flag is nothing a mount shows
+                self._log.record(ino, data="version" in fields or "size" in fields)
 
     def touch_dir(self, ino: int, t: int | None = None) -> None:
         """A directory's entries changed: mtime and ctime move."""
         t = now_ns() if t is None else t
-        self._db.execute("UPDATE inodes SET mtime_ns = ?, ctime_ns = ? WHERE id = ?", (t, t, ino))
+        with self._transaction():
+            self._db.execute("UPDATE inodes SET mtime_ns = ?, ctime_ns = ? WHERE id = ?",
+                             (t, t, ino))
+            self._log.record(ino)
 
     def detach(self, ino: int) -> None:
         """Remove every name of ``ino``; the inode lives on as an orphan (nlink 0)."""
@@ -333,6 +350,8 @@ class Namespace:
         if inode is None:
             return
         with self._transaction():
+            for parent, name in [(inode.parent, inode.name), *self.link_names(ino)]:
+                self._log.entry(ino, parent, name)
             self._db.execute("DELETE FROM links WHERE inode = ?", (ino,))
             if inode.kind == "dir" and inode.parent is not None:
                 self._db.execute("UPDATE inodes SET nlink = nlink - 1 WHERE id = ?",
@@ -342,7 +361,9 @@ class Namespace:
 
     def delete(self, ino: int) -> None:
         """Forget an inode entirely (its replicas, history and xattrs go with it)."""
-        self._db.execute("DELETE FROM inodes WHERE id = ?", (ino,))
+        with self._transaction():
+            self._db.execute("DELETE FROM inodes WHERE id = ?", (ino,))
+            self._log.record(ino)
 
     def orphans(self) -> list[Inode]:
         rows = self._db.execute(f"SELECT {_INODE_COLS} FROM inodes WHERE parent IS NULL "
@@ -361,6 +382,8 @@ class Namespace:
                                  (new_parent,))
             self._db.execute("UPDATE inodes SET parent = ?, name = ?, ctime_ns = ? WHERE id = ?",
                              (new_parent, new_name, now_ns(), ino))
+            self._log.entry(ino, inode.parent, inode.name)
+            self._log.entry(ino, new_parent, new_name)
 
     def exchange(self, a: int, b: int) -> None:
         """Swap two entries' places (RENAME_EXCHANGE)."""
@@ -373,6 +396,8 @@ class Namespace:
                              (ia.parent, ia.name, t, b))
             self._db.execute("UPDATE inodes SET parent = ?, name = ?, ctime_ns = ? WHERE id = ?",
                              (ib.parent, ib.name, t, a))
+            self._log.entry(b, ia.parent, ia.name)
+            self._log.entry(a, ib.parent, ib.name)
             if ia.parent != ib.parent:
                 for ino, old, new in ((ia, ia.parent, ib.parent), (ib, ib.parent, ia.parent)):
                     if ino.kind == "dir":
@@ -448,9 +473,6 @@ class Namespace:
                 elif kind == "dir":
                     stack.append((cid, cpath))
 
-    # -- replicas ------------------------------------------------------------
-
-
     # -- xattrs --------------------------------------------------------------
     def get_xattr(self, ino: int, name: bytes) -> bytes | None:
         row = self._db.execute("SELECT value FROM xattrs WHERE inode = ? AND name = ?",
@@ -458,15 +480,21 @@ class Namespace:
         return bytes(row[0]) if row else None
 
     def set_xattr(self, ino: int, name: bytes, value: bytes) -> None:
-        self._db.execute("INSERT INTO xattrs (inode, name, value) VALUES (?, ?, ?) "
-                         "ON CONFLICT(inode, name) DO UPDATE SET value = excluded.value",
-                         (ino, name, value))
+        with self._transaction():
+            self._db.execute("INSERT INTO xattrs (inode, name, value) VALUES (?, ?, ?) "
+                             "ON CONFLICT(inode, name) DO UPDATE SET value = excluded.value",
+                             (ino, name, value))
+            self._log.record(ino)
 
     def list_xattrs(self, ino: int) -> list[bytes]:
         return [bytes(r[0]) for r in
                 self._db.execute("SELECT name FROM xattrs WHERE inode = ? ORDER BY name", (ino,))]
 
     def remove_xattr(self, ino: int, name: bytes) -> bool:
-        return self._db.execute("DELETE FROM xattrs WHERE inode = ? AND name = ?",
-                                (ino, name)).rowcount > 0
+        with self._transaction():
+            gone = self._db.execute("DELETE FROM xattrs WHERE inode = ? AND name = ?",
+                                    (ino, name)).rowcount > 0
+            if gone:
+                self._log.record(ino)
+        return gone
 

@@ -426,6 +426,46 @@ def _v7_cost(db: sqlite3.Connection) -> None:
         """)
 
 
+def _v8_changes_and_leases(db: sqlite3.Connection) -> None:
+    """The change log several mounts of one namespace follow, and leases (locks with expiry).
+
+    changes -- one row per namespace change, written in the same transaction as the
+    change itself (omnifs/catalog/changes.py); mounts follow it to drop their caches of
+    what other processes changed (mountfs/coherence.py). Trimmed after a few minutes.
+      seq         order of the changes (grows; a follower remembers the last it saw)
+      origin      the catalog connection that made it (a mount skips its own)
+      inode       the inode whose attributes, content or name changed
+      parent, name   the directory entry that changed (created, removed, renamed,
+                  replaced), NULL when only the inode's attributes or content changed
+      data        1 when the content changed (a new version, a truncate): cached pages go
+      time        epoch seconds it was made (for people; trimming goes by seq)
+
+    leases -- advisory locks shared by every process and host on the catalog.
+      key         what is locked: 'publish:INODE' (an upload and its commit),
+                  'mount:ID' (a live mount's heartbeat), 'flock:PATH' (``omnifs flock``)
+      owner       who holds it (a mount's or a command's id)
+      expires     epoch seconds: a holder that stops renewing (a dead host) loses it then
+      note        one line for people (host and pid of the holder)
+    """
+    _script(db, """
+        CREATE TABLE changes (
+            seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+            origin  TEXT NOT NULL,
+            inode   INTEGER NOT NULL,
+            parent  INTEGER,
+            name    TEXT,
+            data    INTEGER NOT NULL DEFAULT 0,
+            time    REAL NOT NULL
+        );
+        CREATE TABLE leases (
+            key      TEXT PRIMARY KEY,
+            owner    TEXT NOT NULL,
+            expires  REAL NOT NULL,
+            note     TEXT NOT NULL DEFAULT ''
+        )
+        """)
+
+
 def _script(db: sqlite3.Connection, script: str) -> None:
     """Run ``;``-separated statements inside the caller's transaction.
 
@@ -439,7 +479,7 @@ def _script(db: sqlite3.Connection, script: str) -> None:
 #: in order; ``schema_version.version`` = how many have been applied
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _v1_initial, _v2_hard_links, _v3_health, _v4_migrations, _v5_transfer_samples,
-    _v6_access, _v7_cost]
+    _v6_access, _v7_cost, _v8_changes_and_leases]
 
 
 def migrate(db: sqlite3.Connection) -> int:
