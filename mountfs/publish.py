@@ -473,6 +473,6 @@ def _restore(cat: Catalog, ino: int, provider: str, old) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _alone() -> AsyncIterator[None]:
+async def _alone(ino: int) -> AsyncIterator[None]:
     """:attr:`Publisher.exclusive` of a publisher no other mount competes with."""
     yield
