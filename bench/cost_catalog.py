@@ -91,10 +91,26 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def command(cfg_path: Path, *args: str) -> tuple[float, float, float]:
-    """Run ``omnifs --config CFG ARGS`` as its own process, output discarded: (wall s,
-    CPU s, peak RSS MiB), from the child's own rusage (os.wait4)."""
-    argv = [sys.executable, "-m", "omnifs", "--config", str(cfg_path), *args]
+#: runs ``omnifs`` from the source tree in argv[1] (an older checkout, e.g. ``git archive
+#: main``) instead of this one: the editable install's finder is pointed there first
+_FROM_TREE = (
+    "import sys, runpy, __editable___omnifs_0_1_0_finder as f\n"
+    "here = f.MAPPING['omnifs'].rsplit('/', 1)[0]\n"
+    "src = sys.argv.pop(1)\n"
+    "sys.path[:] = [p for p in sys.path if p not in ('', '.')]\n"
+    "f.MAPPING.update({k: v.replace(here, src, 1) for k, v in f.MAPPING.items()})\n"
+    "f.NAMESPACES.update({k: [p.replace(here, src, 1) for p in v] "
+    "for k, v in f.NAMESPACES.items()})\n"
+    "sys.argv[0] = 'omnifs'\n"
+    "runpy.run_module('omnifs', run_name='__main__', alter_sys=True)\n")
+
+
+def command(cfg_path: Path, *args: str, src: Path | None = None) -> tuple[float, float, float]:
+    """Run ``omnifs --config CFG ARGS`` as its own process (from the tree ``src`` when
+    given), output discarded: (wall s, CPU s, peak RSS MiB), from the child's own rusage
+    (os.wait4)."""
+    start = ["-m", "omnifs"] if src is None else ["-c", _FROM_TREE, str(src)]
+    argv = [sys.executable, *start, "--config", str(cfg_path), *args]
     with tempfile.TemporaryFile() as err:
         t = time.perf_counter()
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err)
@@ -113,6 +129,10 @@ def main() -> int:
     ap.add_argument("--catalog", type=Path,
                     help="keep the built catalog in this directory and reuse it next time")
     ap.add_argument("--repeat", type=int, default=3, help="runs of each command (medians)")
+    ap.add_argument("--report", action="store_true", help="time `cost report` too")
+    ap.add_argument("--baseline", type=Path,
+                    help="a source tree of an older build (`git archive main | tar -x -C "
+                         "DIR`): each run of ours is paired with a run of it")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = args.catalog or Path(tmp)
@@ -133,14 +153,25 @@ def main() -> int:
         cfg_path.chmod(0o600)
         target = 20 * args.files / 1_000_000
         ok = True
-        for what, argv in (("cost recommend", ("cost", "recommend", "--format", "json")),
-                           ("cost report", ("cost", "report", "--format", "json"))):
-            runs = []
+        commands = [("cost recommend", ("cost", "recommend", "--format", "json"))]
+        if args.report:
+            commands.append(("cost report", ("cost", "report", "--format", "json")))
+        for what, argv in commands:
+            runs, base = [], []
             for _ in range(args.repeat):
                 runs.append(command(cfg_path, *argv))
                 print(f"  {what}: {runs[-1][0]:.1f} s wall, {runs[-1][1]:.1f} s CPU, "
                       f"{runs[-1][2]:.0f} MiB; load average {load()}", flush=True)
+                if args.baseline:
+                    base.append(command(cfg_path, *argv, src=args.baseline))
+                    print(f"  {what} (baseline): {base[-1][0]:.1f} s wall, {base[-1][1]:.1f} s "
+                          f"CPU, {base[-1][2]:.0f} MiB; load average {load()}", flush=True)
             wall, cpu, rss = (statistics.median(r[i] for r in runs) for i in range(3))
+            if base:
+                b_wall, b_cpu, b_rss = (statistics.median(r[i] for r in base) for i in range(3))
+                print(f"{what} baseline ({args.baseline}): medians {b_wall:.1f} s wall, "
+                      f"{b_cpu:.1f} s CPU, {b_rss:.0f} MiB; ours/baseline: wall "
+                      f"{wall / b_wall:.2f}, CPU {cpu / b_cpu:.2f}")
             verdict = ""
             if what == "cost recommend":
                 ok = wall <= target and max(r[2] for r in runs) <= 500

@@ -35,7 +35,7 @@ import threading
 import time
 from bisect import bisect_left
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, disable_created_metrics
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
@@ -363,12 +363,12 @@ class MeteredProvider(Provider):
         op = self._ops["get"]
         return _CountedRead(_call(op, self.inner.open_read, key, start, end), op)
 
-    def write(self, key: str, stream: WriteSource, size: int | None = None,
-              metadata: dict[str, str] | None = None,
-              content_type: str | None = None) -> ObjectInfo:
+    def write(self, key: str, stream: WriteSource, *args: Any, **kwargs: Any) -> ObjectInfo:
+        """The inner store's write, its source counted; every other argument (size,
+        metadata, content type, and any the interface gains) passed through as given."""
         op = self._ops["put"]
-        return _call(op, self.inner.write, key, _CountedSource(stream, op), size, metadata,
-                     content_type)
+        return _call(op, lambda: self.inner.write(key, _CountedSource(stream, op), *args,
+                                                  **kwargs))
 
     def copy(self, src_key: str, dst_key: str,
              metadata: dict[str, str] | None = None) -> ObjectInfo:
