@@ -28,7 +28,8 @@ WIRE = [
     (Delete(provider="a", key="gone/f"), "delete", {"provider": "a", "key": "gone/f"}),
     (Attrs(inode=7, provider="a"), "attrs", {"inode": 7, "provider": "a"}),
     (TierChange(inode=4, provider="a", tier="STANDARD_IA", move=2), "tier",
-     {"inode": 4, "provider": "a", "tier": "STANDARD_IA", "move": 2, "archive_only": 0}),
+     {"inode": 4, "provider": "a", "tier": "STANDARD_IA", "move": 2, "archive_only": 0,
+      "asked": 0}),
     (DropCopy(inode=4, provider="c", after="b", move=3), "drop",
      {"inode": 4, "provider": "c", "after": "b", "move": 3}),
 ]
