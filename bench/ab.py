@@ -67,7 +67,7 @@ class AB:
         c = spread(self.ratios(self.cpu))
         n = min(len(self.wall["on"]), len(self.wall["off"]))
         per = {s: statistics.median(self.cpu[s]) / self.ops for s in ("on", "off")}
-        scale, unit = (1e6, "us") if per["off"] < 1e-3 else (1e3, "ms")
+        scale, unit = (1e6, "us") if per["off"] < 1e-2 else (1e3, "ms")
         verdict = (f"wall {'ok' if w[0] <= goal else 'OVER'}, "
                    f"CPU {'ok' if c[0] <= goal else 'OVER'}")
         return (
