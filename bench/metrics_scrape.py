@@ -5,8 +5,10 @@ grow with the files (no per-file label). The catalog gets 100,000 files with
 two synced replicas each over five ``file://`` stores (rows written directly,
 as the publisher would); the mount then serves them, a small workload touches
 every store (so every store x op series exists), and ``/metrics`` is fetched
-``--scrapes`` times. The first scrape also sums the stored bytes per store
-(a catalog query in a thread, off the scrape's path); it is reported on its own.
+``--scrapes`` times once the first sum of the stored bytes per store is done (a
+catalog query in a thread the first scrape starts, off the scrape's path; it runs
+again every 10 s or 20 times what it took, whichever is longer). The scrapes made
+while that first sum runs are reported on their own.
 
     .venv/bin/python bench/metrics_scrape.py            # 100,000 files
     .venv/bin/python bench/metrics_scrape.py --files 10000
@@ -102,10 +104,18 @@ def main() -> int:
             (mp / "w0").unlink()
             url = f"http://127.0.0.1:{port}/metrics"
             first, _ = scrape(url)
+            during, body = [], b""
+            summing = time.perf_counter()
+            while b"omnifs_stored_bytes" not in body:  # the sum runs in a thread meanwhile
+                if time.perf_counter() - summing > 120:
+                    raise SystemExit("no omnifs_stored_bytes after 120 s")
+                took, body = scrape(url)
+                during.append(took)
+                time.sleep(0.2)
+            summing = time.perf_counter() - summing
             times = []
-            body = b""
             cpu0 = cpu_seconds(pid)
-            for _ in range(args.scrapes):
+            for _ in range(args.scrapes):  # steady state: what a scrape costs by itself
                 took, body = scrape(url)
                 times.append(took)
             cpu = (cpu_seconds(pid) - cpu0) / args.scrapes
@@ -120,6 +130,9 @@ def main() -> int:
               f"max {max(times) * 1000:.1f} ms (target <= 50 ms); the mount's CPU per scrape "
               f"{cpu * 1000:.1f} ms; load average {os.getloadavg()[0]:.1f} on "
               f"{os.cpu_count()} CPUs")
+        print(f"  while the first stored-bytes sum ran in its thread ({summing:.1f} s): "
+              f"{len(during)} scrapes, median {statistics.median(during) * 1000:.1f} ms, "
+              f"max {max(during) * 1000:.1f} ms")
         print(f"series: {len(series)} lines, {len(body):,} bytes, providers {providers_seen}, "
               f"series naming a file: {len(paths)}")
         return 0 if not paths else 1

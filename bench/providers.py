@@ -12,6 +12,7 @@ Usage::
     .venv/bin/python bench/providers.py --kinds s3,file --runs 5
     .venv/bin/python bench/providers.py --metrics off   # the same build without store metrics
     .venv/bin/python bench/providers.py --metrics both  # with and without them, alternating
+    .venv/bin/python bench/providers.py --metrics both --ab --runs 15 --small
 
 Each figure is the median of ``--runs`` runs. Raw baselines: boto3
 ``upload_fileobj``/``put_object``/``get_object`` (s3), minio
@@ -263,8 +264,16 @@ def _many(fn: Callable[[str], object], keys: list[str]) -> Callable[[], None]:
 
 
 def bench_pair(label: str, ours: Raw, raw: Raw, big: bytes, small: list[bytes],
-               runs: int) -> list[tuple[str, str, float, float]]:
-    """Median MB/s of (ours, raw) for each operation; the two alternate in every run."""
+               runs: int, ab: list | None = None) -> list[tuple[str, str, float, float]]:
+    """Median MB/s of (ours, raw) for each operation; the two alternate in every run.
+
+    ``ab``: also collect, per operation, each run's wall and process CPU seconds of
+    both sides as a :class:`bench.ab.AB` (ours = "on", raw = "off"), appended to it."""
+    from bench.ab import AB
+
+    counts = {"PUT big": 1, "GET big": 1, "PUT small": len(small), "GET small": len(small)}
+    pairs = {op: AB(f"{label} {op}: store metrics on/off", n, "request")
+             for op, n in counts.items()}
     totals = {"PUT big": len(big), "GET big": len(big),
               "PUT small": sum(map(len, small)), "GET small": sum(map(len, small))}
     times: dict[tuple[str, str], list[float]] = {}
@@ -283,12 +292,17 @@ def bench_pair(label: str, ours: Raw, raw: Raw, big: bytes, small: list[bytes],
                     impl.get_small(k), 4096, f"{label} {w} GET small"), keys),
             }
             for op, fn in ops.items():
-                times.setdefault((op, who), []).append(_timed(fn))
+                cpu = time.process_time()
+                took = _timed(fn)
+                pairs[op].add("on" if who == "ours" else "off", took, time.process_time() - cpu)
+                times.setdefault((op, who), []).append(took)
     rows = []
     for op, nbytes in totals.items():
         ours_mbs = nbytes / MiB / statistics.median(times[(op, "ours")])
         raw_mbs = nbytes / MiB / statistics.median(times[(op, "raw")])
         rows.append((label, op, ours_mbs, raw_mbs))
+    if ab is not None:
+        ab += pairs.values()
     return rows
 
 
@@ -327,7 +341,13 @@ def main(argv: list[str] | None = None) -> int:
                     help="off: providers opened bare, without the store metrics "
                          "(providers/metered.py); both: our provider with metrics beside "
                          "the same provider without, instead of beside the raw SDK")
+    ap.add_argument("--ab", action="store_true",
+                    help="--metrics both, and per operation the median of the per-run on/off "
+                         "ratios, their spread, CPU per request on each side and the load "
+                         "(bench/ab.py)")
     args = ap.parse_args(argv)
+    if args.ab:
+        args.metrics = "both"
     metered.enabled(args.metrics == "on")
 
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
@@ -344,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
 
     servers: dict[str, S.Server] = {}
     rows: list[tuple[str, str, float, float]] = []
+    ab: list = []
     failures: list[str] = []
     with tempfile.TemporaryDirectory(prefix="omnifs-bench-") as tmp:
         try:
@@ -361,7 +382,8 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 try:
                     print(f"{kind}: benchmarking ...", file=sys.stderr, flush=True)
-                    rows += bench_pair(kind, ours, raw, big, small, args.runs)
+                    rows += bench_pair(kind, ours, raw, big, small, args.runs,
+                                       ab if args.metrics == "both" else None)
                 except Exception as e:  # noqa: BLE001 - one provider must not hide the others
                     failures.append(f"{kind}: {type(e).__name__}: {str(e).splitlines()[0][:200]}")
                 finally:
@@ -377,6 +399,10 @@ def main(argv: list[str] | None = None) -> int:
           f"{cols[0] + '/' + cols[1]:>9}")
     for kind, op, ours_mbs, raw_mbs in rows:
         print(f"{kind:<10} {op:<10} {ours_mbs:>10.1f} {raw_mbs:>10.1f} {ours_mbs / raw_mbs:>9.2f}")
+    if ab:
+        print("\nper-run pairs (the two sides alternate in every run; CPU of this process):")
+        for pair in ab:
+            print(pair.report())
     for line in failures:
         print(f"FAILED {line}")
     return 1 if failures else 0

@@ -28,6 +28,13 @@ FUSE or cost instrumentation): the overhead of metrics on rows 1 and 2.
 (the mount counts no reads): the same build with and without recording, for
 the cost of access statistics on rows 1 and 2.
 
+``--ab access-stats`` (or ``--ab metrics``) measures that cost in one run: rows 1
+and 2 with ``--runs`` pairs of reads, one through a mount with the feature on and
+one through the same catalog and cache mounted with it off, in alternating order;
+each row prints the median of the per-pair wall ratios, their spread, the mount
+process's CPU seconds per MiB read on each side and the load average
+(bench/ab.py).
+
 Each figure is the median of ``--runs``. Every cold read, ours and each
 baseline, starts SETTLE seconds after the previous one (see there). Needs
 root (drop_caches, FUSE).
@@ -138,7 +145,7 @@ class Mount:
     """An omnifs mount of one provider table, with its own catalog and cache."""
 
     def __init__(self, root: Path, provider_toml: str, cache_size: str = "4GiB", copies: int = 1,
-                 config_name: str = "omnifs.toml"):
+                 config_name: str = "omnifs.toml", extra: str | None = None):
         self.root = root
         self.mp = root / "mnt"
         self.mp.mkdir(parents=True, exist_ok=True)
@@ -146,7 +153,8 @@ class Mount:
         self.cfg.write_text(
             f'[catalog]\nurl = "sqlite:///{root}/catalog.db"\n\n'
             f'[cache]\ndir = "{root}/cache"\nsize = "{cache_size}"\n\n'
-            f"[replication]\ncopies = {copies}\nwrite_quorum = {copies}\n\n" + EXTRA_TOML
+            f"[replication]\ncopies = {copies}\nwrite_quorum = {copies}\n\n"
+            + (EXTRA_TOML if extra is None else extra)
             + provider_toml)
         self.cfg.chmod(0o600)
         self.pid: int | None = None
@@ -498,6 +506,73 @@ def row3_mount(work: Path, size: int, runs: int) -> None:
         server.stop()
 
 
+#: what turns each ``--ab`` feature off in a mount's config
+AB_OFF = {"access-stats": "[cost]\naccess_stats = false\n\n",
+          "metrics": "[metrics]\nenabled = false\n\n"}
+
+
+def rows_ab(work: Path, feature: str, warm: int, cold: int, pairs: int, rows: set[int]) -> None:
+    """Rows 1 and 2 with ``feature`` on and off, interleaved (see the module docstring)."""
+    from bench.ab import AB, sides
+
+    def measure(ab: AB, on: Mount, off: Mount, path: str, before: Callable[[Mount], None],
+                settle: Callable[[], None]) -> None:
+        for i in range(pairs):
+            for m in sides(i, on, off):
+                assert isinstance(m, Mount)
+                before(m)
+                m.up()
+                try:
+                    settle()
+                    assert m.pid is not None
+                    c0 = cpu_seconds(m.pid)
+                    wall = timed(lambda m=m: cat(m.mp / path))
+                    ab.add("on" if m is on else "off", wall, cpu_seconds(m.pid) - c0)
+                finally:
+                    m.down()
+        print(ab.report(), flush=True)
+
+    if 1 in rows:
+        root = work / "ab-warm"
+        (root / "store").mkdir(parents=True)
+        table = f'[providers.local]\nuri = "file://{root / "store"}"\n'
+        on, off = Mount(root, table, extra=""), Mount(root, table, "4GiB", 1, "off.toml",
+                                                       AB_OFF[feature])
+        write_random(root / "src.bin", warm)
+        on.up()
+        try:
+            shutil.copyfile(root / "src.bin", on.mp / "big.bin")
+            cat(on.mp / "big.bin")  # fills our disk cache
+        finally:
+            on.down()
+        (root / "src.bin").unlink()
+        measure(AB(f"1. warm read of {warm // MiB} MiB from our disk cache, {feature} on/off",
+                   warm / MiB, "MiB"), on, off, "big.bin", lambda m: None,
+                drop_caches)
+    if 2 in rows:
+        server = S.start("s3")
+        try:
+            bucket = S.unique_bucket("bench")
+            S.create_bucket("s3", server.endpoint, bucket)
+            root = work / "ab-cold"
+            root.mkdir()
+            table = s3_table("aws", server.endpoint, bucket)
+            on, off = Mount(root, table, extra=""), Mount(root, table, "4GiB", 1, "off.toml",
+                                                           AB_OFF[feature])
+            write_random(work / "cold-src.bin", cold)
+            on.up()
+            try:
+                shutil.copyfile(work / "cold-src.bin", on.mp / "obj.bin")
+            finally:
+                on.down()
+            (work / "cold-src.bin").unlink()
+            measure(AB(f"2. cold read of {cold // MiB} MiB from the S3 server, {feature} on/off",
+                       cold / MiB, "MiB"), on, off, "obj.bin", Mount.clear_cache,
+                    fresh_start)
+        finally:
+            server.stop()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=3)
@@ -510,6 +585,8 @@ def main() -> int:
                     help="off: mounts record no access statistics ([cost] access_stats)")
     ap.add_argument("--metrics", choices=("on", "off"), default="on",
                     help="off: mounts without metrics ([metrics] enabled = false)")
+    ap.add_argument("--ab", choices=sorted(AB_OFF),
+                    help="rows 1 and 2 with this feature on and off, --runs interleaved pairs")
     args = ap.parse_args()
     global EXTRA_TOML
     if args.access_stats == "off":
@@ -526,6 +603,9 @@ def main() -> int:
     print(f"read path bench: medians of {args.runs} runs, access statistics "
           f"{args.access_stats}, metrics {args.metrics}, work dir {work}")
     try:
+        if args.ab:
+            rows_ab(work, args.ab, big, mid, args.runs, rows & {1, 2})
+            return 0
         if 1 in rows:
             row1_warm(work, big, args.runs)
         if rows & {2, 4}:

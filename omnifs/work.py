@@ -21,7 +21,7 @@ object whose fields are the dataclass's fields, by name:
     delete the object ``key`` unless a replica row points at it again.
 ``attrs`` {inode, provider}, dedup ``attrs:<inode>:<provider>``
     rewrite the metadata of ``provider``'s copy (mode, owner, times).
-``tier`` {inode, provider, tier, move, archive_only}, dedup ``tier:<inode>:<provider>``
+``tier`` {inode, provider, tier, move, archive_only, asked}, dedup ``tier:<inode>:<provider>``
     change the storage tier of ``provider``'s copy (``omnifs cost apply``).
 ``drop`` {inode, provider, after, move}, dedup ``drop:<inode>:<provider>``
     drop ``provider``'s copy once the stores in ``after`` hold synced copies whose
@@ -175,6 +175,9 @@ class TierChange(FileWork):
     move: int = 0
     #: 1: the policy lets every copy of the file sit in a tier that needs a restore
     archive_only: int = 0
+    #: epoch seconds the store was asked to move the copy out of a tier that needs a
+    #: restore (a rehydration: the item comes back until the store says it is done); 0: not yet
+    asked: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)

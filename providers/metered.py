@@ -10,7 +10,8 @@ requests the same way, with one set of names for every kind of store:
   first byte could be read: ``open_read`` returning; for ``list``, the whole
   listing; for ``put``, the whole upload);
 * ``omnifs_store_read_bytes_total`` and ``omnifs_store_written_bytes_total``
-  (counted as a read stream is consumed, and as an upload's source is read);
+  (counted as a read stream is consumed, and as an upload's source is read;
+  added to the totals each MiB and when the stream or upload ends);
 * ``omnifs_store_errors_total{provider,kind,op,error}`` with ``error`` the
   normalised class of ``providers.errors`` (``not_found``, ``throttled``,
   ``unavailable``, ``timed_out``, ...);
@@ -35,7 +36,7 @@ import threading
 import time
 from bisect import bisect_left
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, disable_created_metrics
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
@@ -210,19 +211,29 @@ def _call(op: _Op, fn, *args, **kwargs):
     return result
 
 
+#: bytes a stream counts on its own before adding them to its op's totals (under the lock)
+_FLUSH_BYTES = 1 << 20
+
+
 class _CountedRead:
     """A read stream whose bytes are counted as the caller consumes them.
 
     A plain object, not an ``io.RawIOBase``: half the cost per read, which is
     what a small GET of a local store is made of. Anything else a store's
-    stream offers is passed through.
+    stream offers is passed through. A stream is read by one thread at a time,
+    so it counts its bytes in a plain attribute and adds them to its op's totals
+    (one lock) each :data:`_FLUSH_BYTES` and when it closes: a cold read through
+    the mount calls ``readinto`` once per socket read, thousands of times per MiB
+    object, and a lock each time was measurable there.
     """
 
-    __slots__ = ("_inner", "_op", "closed", "info")
+    __slots__ = ("_inner", "_into", "_op", "_pending", "closed", "info")
 
     def __init__(self, inner: ReadStream, op: _Op):
         self._inner = inner
         self._op = op
+        self._into = getattr(inner, "readinto", None)
+        self._pending = 0
         self.closed = False
         #: the inner read's description of the object (``Provider.open_read``)
         self.info = read_info(inner)
@@ -230,14 +241,21 @@ class _CountedRead:
     def readable(self) -> bool:
         return True
 
+    def _count(self, n: int) -> None:
+        n += self._pending
+        if n >= _FLUSH_BYTES:
+            self._op.moved(n, read=True)
+            n = 0
+        self._pending = n
+
     def read(self, size: int = -1, /) -> bytes:
         data = self._inner.read(size)
         if data:
-            self._op.moved(len(data), read=True)
+            self._count(len(data))
         return data
 
     def readinto(self, b) -> int:
-        into = getattr(self._inner, "readinto", None)
+        into = self._into
         if into is None:
             data = self._inner.read(len(b))
             n = len(data)
@@ -245,7 +263,7 @@ class _CountedRead:
         else:
             n = into(b) or 0
         if n:
-            self._op.moved(n, read=True)
+            self._count(n)
         return n
 
     def readall(self) -> bytes:
@@ -254,6 +272,9 @@ class _CountedRead:
     def close(self) -> None:
         if not self.closed:
             self.closed = True
+            if self._pending:
+                self._op.moved(self._pending, read=True)
+                self._pending = 0
             self._inner.close()
 
     def __enter__(self) -> _CountedRead:
@@ -267,17 +288,29 @@ class _CountedRead:
 
 
 class _CountedSource:
-    """An upload's source whose bytes are counted as the store reads them."""
+    """An upload's source whose bytes are counted as the store reads them (added to the
+    op's totals each :data:`_FLUSH_BYTES` and by :meth:`settle` when the upload ends)."""
 
     def __init__(self, inner: WriteSource, op: _Op):
         self._inner = inner
         self._op = op
+        self._pending = 0
 
     def read(self, n: int = -1, /) -> bytes:
         data = self._inner.read(n)
         if data:
-            self._op.moved(len(data), read=False)
+            total = self._pending + len(data)
+            if total >= _FLUSH_BYTES:
+                self._op.moved(total, read=False)
+                total = 0
+            self._pending = total
         return data
+
+    def settle(self) -> None:
+        """Add the bytes not yet added to the op's totals."""
+        if self._pending:
+            self._op.moved(self._pending, read=False)
+            self._pending = 0
 
     def readable(self) -> bool:
         return True
@@ -367,12 +400,18 @@ class MeteredProvider(Provider):
               metadata: dict[str, str] | None = None,
               content_type: str | None = None, *, if_absent: bool = False,
               if_match: str | None = None) -> ObjectInfo:
+        """The inner store's write, its source counted."""
         op = self._ops["put"]
-        return _call(op, self.inner.write, key, _CountedSource(stream, op), size, metadata,
-                     content_type, if_absent=if_absent, if_match=if_match)
+        source = _CountedSource(stream, op)
+        try:
+            return _call(op, lambda: self.inner.write(key, source, size, metadata, content_type,
+                                                      if_absent=if_absent, if_match=if_match))
+        finally:
+            source.settle()
 
     def match_token(self, info: ObjectInfo) -> str | None:
         return self.inner.match_token(info)
+
 
     def copy(self, src_key: str, dst_key: str,
              metadata: dict[str, str] | None = None) -> ObjectInfo:

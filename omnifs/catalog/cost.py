@@ -38,6 +38,27 @@ class StoredFile:
     replicas: dict[str, str]
 
 
+#: what :meth:`CostRecords.rows` yields: :class:`StoredFile`'s fields, in its order
+FileRow = tuple[int, int, str, int, float, float | None, float | None, int, int,
+                dict[str, str]]
+
+# one page of files: each with its synced copies of the current version as one string
+# ("provider NUL tier" joined by SOH) and its reads from a day on (a file never counted
+# has no access_files row, and no day rows either: the CASE skips looking)
+_ROWS = (
+    "SELECT i.id, i.parent, i.name, i.size, i.mtime_ns, a.last_read, a.last_write, "
+    "CASE WHEN a.inode IS NULL THEN 0 ELSE (SELECT SUM(reads) FROM access_days "
+    "WHERE inode = i.id AND day >= ?1) END, "
+    "CASE WHEN a.inode IS NULL THEN 0 ELSE (SELECT SUM(bytes_read) FROM access_days "
+    "WHERE inode = i.id AND day >= ?1) END, "
+    "(SELECT group_concat(r.provider || char(0) || COALESCE(r.tier, ''), char(1)) "
+    "FROM replicas r WHERE r.inode = i.id AND r.state = 'synced' "
+    "AND r.version = i.version) "
+    "FROM inodes i LEFT JOIN access_files a ON a.inode = i.id "
+    "WHERE i.kind = 'file' AND i.parent IS NOT NULL AND i.id > ?2 "
+    "ORDER BY i.id LIMIT ?3")
+
+
 @dataclass(slots=True)
 class CostMove:
     id: int
@@ -69,32 +90,31 @@ class CostRecords:
 
     def files(self, since_day: int, *, page: int = 5000) -> Iterator[StoredFile]:
         """Every file in inode order, with reads counted from ``since_day`` on."""
+        for row in self.rows(since_day, page=page):
+            yield StoredFile(*row)
+
+    def rows(self, since_day: int, *, page: int = 5000) -> Iterator[FileRow]:
+        """:meth:`files` as plain tuples (:data:`FileRow`), one query per page.
+
+        The copies of each file come as one string (SQLite's ``group_concat``) and the
+        reads as sums, so Python does one step per file, not per copy or day; files
+        with the same copies in the same tiers share one ``replicas`` dict (never
+        modify it).
+        """
+        signatures: dict[str | None, dict[str, str]] = {None: {}}
         after = 0
         while True:
-            rows = self._db.execute(
-                "SELECT i.id, i.parent, i.name, i.size, i.mtime_ns, a.last_read, a.last_write "
-                "FROM inodes i LEFT JOIN access_files a ON a.inode = i.id "
-                "WHERE i.kind = 'file' AND i.parent IS NOT NULL AND i.id > ? "
-                "ORDER BY i.id LIMIT ?", (after, page)).fetchall()
-            if not rows:
-                return
-            lo, hi = rows[0][0], rows[-1][0]
-            copies: dict[int, dict[str, str]] = {}
-            for ino, provider, tier in self._db.execute(
-                    "SELECT r.inode, r.provider, r.tier FROM replicas r JOIN inodes i "
-                    "ON i.id = r.inode WHERE r.inode BETWEEN ? AND ? AND r.state = 'synced' "
-                    "AND r.version = i.version ORDER BY r.inode, r.provider", (lo, hi)):
-                copies.setdefault(ino, {})[provider] = tier or ""
-            reads = {ino: (n, b) for ino, n, b in self._db.execute(
-                "SELECT inode, SUM(reads), SUM(bytes_read) FROM access_days "
-                "WHERE inode BETWEEN ? AND ? AND day >= ? GROUP BY inode", (lo, hi, since_day))}
-            for ino, parent, name, size, mtime_ns, last_read, last_write in rows:
-                n, b = reads.get(ino, (0, 0))
-                yield StoredFile(ino, parent, name, size, mtime_ns / 1e9, last_read,
-                                 last_write, n, b, copies.get(ino, {}))
+            rows = self._db.execute(_ROWS, (since_day, after, page)).fetchall()
+            for ino, parent, name, size, mtime_ns, last_read, last_write, n, b, sig in rows:
+                replicas = signatures.get(sig)
+                if replicas is None:
+                    pairs = (p.split("\x00") for p in sig.split("\x01"))
+                    replicas = signatures[sig] = dict(sorted(pairs))
+                yield (ino, parent, name, size, mtime_ns / 1e9, last_read, last_write,
+                       n or 0, b or 0, replicas)
             if len(rows) < page:
                 return
-            after = hi
+            after = rows[-1][0]
 
     # -- the moves made ------------------------------------------------------
     def record_move(self, *, inode: int, path: str, kind: str, store: str, source: str,

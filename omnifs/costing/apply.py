@@ -18,7 +18,6 @@ The daemon runs the items; with ``[cost] auto = true`` it also runs
 
 from __future__ import annotations
 
-import heapq
 import time
 from dataclasses import dataclass
 
@@ -51,11 +50,8 @@ def recommend(cat: Catalog, config: Config, *, now: float | None = None,
     now = time.time() if now is None else now
     engine = recommender(config, now)
     queued = cat.cost.queued_inodes()
-    stream = engine.recommend(file_records(cat, now, skip=queued.__contains__))
-    if limit is None:
-        recs = list(stream)
-    else:
-        recs = heapq.nlargest(limit, stream, key=lambda r: r.saving_per_month)
+    records = file_records(cat, now, skip=queued.__contains__)
+    recs = list(engine.recommend(records)) if limit is None else engine.best(records, limit)
     currency = next((s.price.currency for s in engine.stores.values()), "USD")
     return Recommended(recs, engine.totals, currency, config.cost.default.horizon_days)
 

@@ -92,12 +92,19 @@ def file_records(cat: Catalog, now: float | None = None,
                  skip: Callable[[int], bool] | None = None) -> Iterator[FileRecord]:
     """The engine's records: every stored file, its reads over the last :data:`WINDOW_DAYS`.
 
-    ``skip(inode)``: files left out (a move of theirs is still queued).
+    ``skip(inode)``: files left out (a move of theirs is still queued). Straight from
+    the catalog's rows (``cat.cost.rows``), each directory's path looked up once.
     """
     today = day_of(time.time() if now is None else now)
-    for path, f in stored_files(cat, today - WINDOW_DAYS + 1):
-        if skip is not None and skip(f.inode):
+    dirs: dict[int, str] = {}
+    path_of = cat.ns.path_of
+    for ino, parent, name, size, mtime, last_read, last_write, reads, nbytes, replicas in (
+            cat.cost.rows(today - WINDOW_DAYS + 1)):
+        if not replicas or (skip is not None and skip(ino)):
             continue
-        created = f.mtime
-        yield FileRecord(f.inode, path, f.size, f.replicas, created, f.last_read,
-                         f.last_write, (f.reads,), (f.bytes_read,))
+        base = dirs.get(parent)
+        if base is None:
+            found = path_of(parent)
+            base = dirs[parent] = f"/{found}/" if found else "/"
+        yield FileRecord(ino, base + name, size, replicas, mtime, last_read, last_write,
+                         (reads,), (nbytes,))

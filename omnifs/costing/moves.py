@@ -12,11 +12,24 @@ as ``obsolete`` in ``cost_moves`` instead of acting on stale facts.
   rewrite, Azure Set Blob Tier) and the replica row records it. A tier that
   needs a restore before a read is refused for a file's last copy readable
   without one, unless the item says the policy allows it.
+
+Moving a copy *out* of a tier that needs a restore (Azure Archive, S3 GLACIER) is a
+rehydration: the store accepts the request at once and moves the copy later (Azure:
+up to 15 hours at standard priority; Azurite at once). The catalog follows the store,
+not the request: after asking, the item reads the copy's tier back (one HEAD) and
+records it; while the store still says archived, the item is queued again
+:data:`REHYDRATE_POLL` seconds later (its ``asked`` field set, so the store is not
+asked twice) and its ``cost_moves`` row stays ``queued``; once the store says a tier
+that reads, that tier is recorded and the move is ``done``. A rehydration the store
+has not finished after :data:`REHYDRATE_GIVE_UP` seconds is ``failed``. The mount's
+restore requests of Azure copies end in the same item (omnifs/costing/restore.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import time
 
 from omnifs.policy.tiering import needs_restore
 from omnifs.providers import Provider
@@ -24,9 +37,14 @@ from omnifs.providers import Provider
 from ..catalog import Catalog, Replica
 from ..fallbacks import tier_for
 from ..prices import SCHEME_TABLES
-from ..work import TierChange
+from ..work import TierChange, enqueue
 
 log = logging.getLogger("omnifs.cost")
+
+#: seconds between two looks at a rehydration under way
+REHYDRATE_POLL = 900.0
+#: seconds after which a rehydration the store has not finished is given up
+REHYDRATE_GIVE_UP = 2 * 86400.0
 
 
 def restores(provider: Provider, tier: str | None) -> bool:
@@ -69,7 +87,32 @@ def change_tier(cat: Catalog, providers: dict[str, Provider], work: TierChange) 
             _end(cat, work.move, "obsolete",
                  "the last copy readable without a restore is not archived")
             return
+    if work.asked or (restores(p, rep.tier) and not restores(p, name)):
+        rehydrate(cat, p, rep, work, name)
+        return
     if (rep.tier or "") != name:
         p.set_tier(rep.key, name)
     cat.replicas.set_tier(work.inode, work.provider, name)
     _end(cat, work.move, "done")
+
+
+def rehydrate(cat: Catalog, p: Provider, rep: Replica, work: TierChange, name: str,
+              now: float | None = None) -> None:
+    """Move ``rep`` out of a tier that needs a restore (see the module docstring): ask the
+    store once, record the tier it then says, and come back until it says one that reads."""
+    now = time.time() if now is None else now
+    asked = work.asked
+    if not asked:
+        p.set_tier(rep.key, name)
+        asked = int(now)
+    tier = p.head(rep.key).tier
+    if (tier or "") != (rep.tier or ""):
+        cat.replicas.set_tier(work.inode, work.provider, tier)
+    if not restores(p, tier):
+        _end(cat, work.move, "done")
+        return
+    if now - asked > REHYDRATE_GIVE_UP:
+        _end(cat, work.move, "failed", f"{p.name} has not rehydrated {rep.key} "
+             f"in {REHYDRATE_GIVE_UP / 3600:.0f} h (still {tier})")
+        return
+    enqueue(cat.work, dataclasses.replace(work, asked=asked), not_before=now + REHYDRATE_POLL)

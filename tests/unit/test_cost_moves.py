@@ -89,6 +89,7 @@ class Recorder:
 
     def __init__(self, inner):
         self.inner, self.name, self.asked = inner, inner.name, []
+        self.location = inner.location
 
     def restore(self, key: str, days: int = 1) -> bool:
         self.asked.append((key, days))

@@ -259,3 +259,37 @@ def test_every_tier_recommendation_is_priced_as_the_formulas_say():
         assert abs(r.one_time - m.one_time) < D("1e-20")
         assert r.saving_per_month > 0 and r.break_even_days <= 200
     assert totals.saving_per_month == sum(r.saving_per_month for r in recs)
+
+
+def test_best_keeps_what_the_stream_would_and_the_same_totals():
+    """Recommender.best (the ``limit`` best, moves outside them summed per kind of move)
+    against the stream: the same list, the same counts, totals equal to the cent."""
+    import heapq
+    import random
+
+    rnd = random.Random(16)
+    stores = {"s3": S3, "gcs": GS, "az": AZ}
+    tiers = {"s3": ["STANDARD", "STANDARD_IA", "GLACIER"], "gcs": ["STANDARD", "NEARLINE"],
+             "az": ["Hot", "Cool", "Archive"]}
+    policy = parse_cost_policy({"cool_after_days": 30, "cold_after_days": 90,
+                                "archive_after_days": 180,
+                                "rules": [{"paths": ["/b/**"], "archive_after_days": 7}]})
+    files = []
+    for i in range(3000):
+        holders = rnd.sample(list(stores), 2)
+        reads = [rnd.choice((0, 0, 0, 1, 5)) for _ in range(30)] if i % 5 == 0 else ()
+        files.append(file({h: rnd.choice(tiers[h]) for h in holders},
+                          size=int(2 ** rnd.uniform(10, 36)), idle=rnd.uniform(0, 400),
+                          age=rnd.uniform(400, 800), reads=reads, inode=i,
+                          path=f"/{'b' if i % 7 == 0 else 'd'}/f{i}"))
+    for limit in (0, 1, 50, 10_000):
+        streamed = Recommender(stores, policy, now=NOW, copies=2, window_days=30)
+        every = list(streamed.recommend(files))
+        want = heapq.nlargest(limit, every, key=lambda r: r.saving_per_month)
+        best = Recommender(stores, policy, now=NOW, copies=2, window_days=30)
+        assert best.best(files, limit) == want
+        a, b = streamed.totals, best.totals
+        assert (b.recommendations, b.by_kind) == (a.recommendations, a.by_kind)
+        assert a.recommendations > 1000 and len(a.by_kind) == 2
+        assert abs(a.saving_per_month - b.saving_per_month) < D("1e-15")
+        assert abs(a.one_time - b.one_time) < D("1e-15")

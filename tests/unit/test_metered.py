@@ -44,10 +44,11 @@ def test_requests_bytes_and_tally(store):
     store.write_bytes("a/b", b"x" * 1000)
     with store.open_read("a/b") as f:
         assert f.read(300) == b"x" * 300
-        # counted as consumed: the rest is not read yet
-        assert _value("omnifs_store_read_bytes_total", provider=n, kind=kind, op="get") == 300
+        # counted as consumed, added to the totals each MiB and at close
+        assert _value("omnifs_store_read_bytes_total", provider=n, kind=kind, op="get") == 0
         buf = bytearray(2000)
         assert f.readinto(buf) == 700
+    assert _value("omnifs_store_read_bytes_total", provider=n, kind=kind, op="get") == 1000
     assert store.head("a/b").size == 1000
     assert [i.key for i in store.list("a/")] == ["a/b"]
     store.copy("a/b", "a/c")
@@ -115,3 +116,19 @@ def test_no_label_names_a_file(store):
     keys = {k for m in REGISTRY.collect() for s in m.samples for k in s.labels}
     assert keys <= {"provider", "kind", "op", "error", "le"}
     assert not names & {f"f{i}" for i in range(50)}  # other tests' stores may be "file0"
+
+
+def test_a_long_read_is_counted_while_it_runs(store):
+    """Bytes reach the totals every MiB, so a scrape during a long read sees them."""
+    from omnifs.providers.metered import _FLUSH_BYTES
+
+    n = store.name
+    store.write_bytes("big", b"y" * (3 * _FLUSH_BYTES))
+    before = _value("omnifs_store_read_bytes_total", provider=n, kind="file", op="get")
+    with store.open_read("big") as f:
+        f.read(_FLUSH_BYTES + 10)
+        got = _value("omnifs_store_read_bytes_total", provider=n, kind="file", op="get")
+        assert got - before == _FLUSH_BYTES + 10
+        f.read(-1)
+    got = _value("omnifs_store_read_bytes_total", provider=n, kind="file", op="get")
+    assert got - before == 3 * _FLUSH_BYTES
