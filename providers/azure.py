@@ -57,7 +57,6 @@ import urllib3
 from azure.core import MatchConditions
 from azure.core import exceptions as aexc
 from azure.core.pipeline import PipelineRequest
-from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.storage import blob as azblob
 
 from . import azapi, compat_cells, encryption
@@ -201,13 +200,14 @@ _SCOPE = "x-ms-encryption-scope"
 _STORING = ("", "block", "blocklist", "metadata")
 
 
-class _EncryptionScope(SansIOHTTPPolicy):
-    """Sends the store's encryption scope on every request that stores data."""
+class _EncryptionScope:
+    """Sends the store's encryption scope on every request that stores data: the SDK's
+    ``raw_request_hook``, which runs before the request is signed."""
 
     def __init__(self, scope: str):
         self.scope = scope
 
-    def on_request(self, request: PipelineRequest) -> None:
+    def __call__(self, request: PipelineRequest) -> None:
         req = request.http_request
         if req.method == "PUT" and parse_qs(urlsplit(req.url).query).get(
                 "comp", [""])[0] in _STORING:
@@ -271,7 +271,7 @@ class AzureProvider(Provider):
             **_transport_env(),
         }
         if self.encryption_scope:  # before signing, on every request that stores data
-            kwargs["per_call_policies"] = [_EncryptionScope(self.encryption_scope)]
+            kwargs["raw_request_hook"] = _EncryptionScope(self.encryption_scope)
         try:
             if settings.connection_string:
                 return azblob.BlobServiceClient.from_connection_string(
