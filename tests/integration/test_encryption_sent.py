@@ -84,6 +84,7 @@ def test_gcs_sends_the_kms_key_name(servers):
     try:
         settings = S.settings_for("gs", rec.endpoint, bucket)
         settings.extra["encryption"] = KEY
+        settings.timeout = 30.0  # the proxy holds each answer whole
         p = open_provider(settings)
         _writes(p)
         p.close()
@@ -106,6 +107,7 @@ def test_azure_sends_the_encryption_scope(servers):
     try:
         settings = S.settings_for("az", rec.endpoint, bucket)
         settings.extra["encryption"] = "scope1"
+        settings.timeout = 30.0  # the proxy holds each answer whole
         p = open_provider(settings)
         _writes(p)
         p.close()
