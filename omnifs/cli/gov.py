@@ -139,12 +139,13 @@ def cmd_check(args) -> int:
             print(f"queued: {q.path}: {q.action}")
         for q in impossible:
             print(f"cannot fix: {q.path}: {q.action}", file=sys.stderr)
+        if not args.catalog_only:
+            print(f"stores: {sum(stores.listed.values())} objects listed in "
+                  f"{len(stores.listed)} stores, {len(stores.findings)} violation(s) by objects "
+                  "the catalog does not know")
         n = len(result.findings)
         print(f"{result.files} files, {len(cfg.governance.engine.rules)} rules: "
               + ("compliant" if not n else f"{n} file{'s' if n != 1 else ''} in violation")
-              + (f"; {sum(stores.listed.values())} objects listed in {len(stores.listed)} "
-                 f"stores, {len(stores.findings)} unknown object violation(s)"
-                 if not args.catalog_only else "")
               + (f"; {len(queued)} remediation step(s) queued (the daemon or `omnifs "
                  "replicate --now` runs them)" if args.fix else ""))
     return 0 if result.clean and not (locks or stores.findings or stores.unreadable) else 1

@@ -61,7 +61,8 @@ def test_encryption_sent_read_back_and_enforced(servers, make_settings, tmp_path
     assert ("disk:/phi/loose.txt: phi: store disk has no server-side encryption setting "
             "(not in the catalog") in out
     assert "a.txt" not in out and "stray" not in out
-    assert "objects listed in 3 stores, 2 unknown object violation(s)" in out
+    assert ("stores: 5 objects listed in 3 stores, 2 violation(s) by objects the catalog "
+            "does not know") in out
     assert run("gov", "check", "--catalog-only", config=cfg).returncode == 0
 
     fixed = run("gov", "check", "--fix", config=cfg).stdout.decode()
