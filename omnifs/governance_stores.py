@@ -17,13 +17,14 @@ checked where it is, whether or not the catalog knows it:
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from .catalog import Catalog
 from .config import Config
 from .governance_scan import Finding, Scan, store_views
-from .policy.governance import CLASS_XATTR, StoreView, Violation
+from .policy.governance import CLASS_XATTR, GovRule, StoreView, Violation
 from .providers import RESERVED_PREFIX, OmnifsError, Provider, open_provider
 from .providers.retention import get_retention, object_encryption, unsupported
 
@@ -48,6 +49,25 @@ class StoreScan:
     unreadable: list[str]
 
 
+#: HEADs (encryption, locks read back) in flight per store
+READERS = 8
+#: objects judged before their HEADs are sent together
+BATCH = 512
+
+
+@dataclass
+class _Object:
+    """A listed object under a rule, as the catalog and the rules see it."""
+
+    key: str
+    modified: float | None
+    ino: int | None
+    path: str
+    cls: str | None
+    rules: list[GovRule]
+    found: list[Violation]
+
+
 def scan_stores(cat: Catalog, cfg: Config, result: Scan, *, locks: bool = False) -> StoreScan:
     """List every store; add known files' store-side violations to ``result`` (so ``fix``
     remedies them) and return the unknown objects' (and any unreadable store)."""
@@ -63,12 +83,19 @@ def scan_stores(cat: Catalog, cfg: Config, result: Scan, *, locks: bool = False)
             continue
         try:
             out.listed[name] = 0
-            for info in p.list("", recursive=True, metadata=False):
-                if info.is_prefix or info.key.startswith(RESERVED_PREFIX):
-                    continue
-                out.listed[name] += 1
-                _check_object(cat, cfg, p, view, info.key, info.last_modified, locks,
-                              by_ino, result, out)
+            batch: list[_Object] = []
+            with ThreadPoolExecutor(READERS, thread_name_prefix="gov-head") as pool:
+                for info in p.list("", recursive=True, metadata=False):
+                    if info.is_prefix or info.key.startswith(RESERVED_PREFIX):
+                        continue
+                    out.listed[name] += 1
+                    obj = _judge(cat, cfg, view, info.key, info.last_modified)
+                    if obj is not None:
+                        batch.append(obj)
+                    if len(batch) >= BATCH:
+                        _read_back(cat, p, view, batch, locks, pool, by_ino, result, out)
+                        batch = []
+                _read_back(cat, p, view, batch, locks, pool, by_ino, result, out)
         except OmnifsError as e:
             out.unreadable.append(f"{name}: {e}")
         finally:
@@ -76,9 +103,10 @@ def scan_stores(cat: Catalog, cfg: Config, result: Scan, *, locks: bool = False)
     return out
 
 
-def _check_object(cat: Catalog, cfg: Config, p: Provider, view: StoreView, key: str,
-                  modified: float | None, locks: bool, by_ino: dict[int, Finding],
-                  result: Scan, out: StoreScan) -> None:
+def _judge(cat: Catalog, cfg: Config, view: StoreView, key: str,
+           modified: float | None) -> _Object | None:
+    """The object's file (if the catalog knows it), rules and residency violations; None
+    when no rule covers it. Catalog reads: on the caller's thread."""
     gov = cfg.governance.engine
     known = cat.replicas.holders(view.name, key)
     ino = known[0].inode if known else None
@@ -88,39 +116,54 @@ def _check_object(cat: Catalog, cfg: Config, p: Provider, view: StoreView, key: 
     cls = gov.class_of(path, xattr)
     rules = gov.rules_for(path, cls)
     if not rules:
-        return
+        return None
     found: list[Violation] = []
     if ino is None:  # residency: the catalog scan sees only the files it knows
         for rule in rules:
             why = gov.store_refusal(rule, view)
             if why is not None:
                 found.append(Violation(rule, why[0], view.name, why[1]))
-    declared = not any(v.kind == "encryption" for v in found)
-    wants = [r for r in rules if r.encryption]
-    if wants and declared and view.encrypted:
-        got = object_encryption(p, key)
-        if got == "":
-            found.append(Violation(wants[0], "encryption", view.name,
-                                   f"{view.name} reports the object unencrypted"))
-    if locks and ino is None and unsupported(p) is None:
-        keep = max((r.retention_s or 0 for r in rules), default=0)
-        if keep and modified is not None:
-            until = datetime.fromtimestamp(modified + keep, UTC)
-            held = get_retention(p, key)
-            if held is None or held < until:
-                rule = max(rules, key=lambda r: r.retention_s or 0)
-                found.append(Violation(rule, "lock", view.name, (
-                    f"locked until {held:%Y-%m-%d}" if held else "not locked")
-                    + f", the rule wants {until:%Y-%m-%d} (`gov apply` locks known files)"))
-    if not found:
-        return
-    if ino is None:
-        out.findings.extend(StoreFinding(view.name, path, v.rule.label, v.kind, v.detail)
-                            for v in found)
-        return
-    finding = by_ino.get(ino)
-    if finding is None:
-        holders = sorted(r.provider for r in cat.replicas.of(ino) if r.state == "synced")
-        finding = by_ino[ino] = Finding(ino, path, cls, holders, [])
-        result.findings.append(finding)
-    finding.violations.extend(found)
+    return _Object(key, modified, ino, path, cls, rules, found)
+
+
+def _heads(p: Provider, view: StoreView, obj: _Object, locks: bool) -> list[Violation]:
+    """What the store reports of ``obj`` against its rules (HEADs: on a reader thread)."""
+    found: list[Violation] = []
+    wants = [r for r in obj.rules if r.encryption]
+    declared = not any(v.kind == "encryption" for v in obj.found)
+    if wants and declared and view.encrypted and object_encryption(p, obj.key) == "":
+        found.append(Violation(wants[0], "encryption", view.name,
+                               f"{view.name} reports the object unencrypted"))
+    keep = max((r.retention_s or 0 for r in obj.rules), default=0)
+    if (locks and obj.ino is None and keep and obj.modified is not None
+            and unsupported(p) is None):
+        until = datetime.fromtimestamp(obj.modified + keep, UTC)
+        held = get_retention(p, obj.key)
+        if held is None or held < until:
+            rule = max(obj.rules, key=lambda r: r.retention_s or 0)
+            found.append(Violation(rule, "lock", view.name, (
+                f"locked until {held:%Y-%m-%d}" if held else "not locked")
+                + f", the rule wants {until:%Y-%m-%d} (`gov apply` locks known files)"))
+    return found
+
+
+def _read_back(cat: Catalog, p: Provider, view: StoreView, batch: list[_Object], locks: bool,
+               pool: ThreadPoolExecutor, by_ino: dict[int, Finding], result: Scan,
+               out: StoreScan) -> None:
+    """Read ``batch``'s objects back in parallel, then record what is out of line."""
+    for obj, more in zip(batch, pool.map(lambda o: _heads(p, view, o, locks), batch),
+                         strict=True):
+        found = obj.found + more
+        if not found:
+            continue
+        if obj.ino is None:
+            out.findings.extend(StoreFinding(view.name, obj.path, v.rule.label, v.kind,
+                                             v.detail) for v in found)
+            continue
+        finding = by_ino.get(obj.ino)
+        if finding is None:
+            holders = sorted(r.provider for r in cat.replicas.of(obj.ino)
+                             if r.state == "synced")
+            finding = by_ino[obj.ino] = Finding(obj.ino, obj.path, obj.cls, holders, [])
+            result.findings.append(finding)
+        finding.violations.extend(found)
