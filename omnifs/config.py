@@ -20,7 +20,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from omnifs.policy.costpolicy import CostPolicy, PolicyError, parse_cost_policy
-from omnifs.providers import InvalidInput, ProviderSettings, parse_uri
+from omnifs.providers import InvalidInput, ProviderSettings, encryption, parse_uri
 from omnifs.providers.diskspace import DEFAULT_FREE_SPACE_RATIO
 from omnifs.providers.registry import provider_options
 
@@ -468,6 +468,11 @@ def provider_settings(name: str, table: dict, where: str) -> ProviderSettings:
             raise ConfigError(f"{where}: unknown key {key!r} for a {loc.scheme}:// provider"
                               f"{_suggest(key, allowed)}")
         _check_type(value, allowed[key], f"{where} {key}")
+    if "encryption" in table:
+        try:
+            encryption.parse(loc.scheme, table["encryption"])
+        except ValueError as e:
+            raise ConfigError(f"{where} encryption: {e}") from None
     cred = table.get("credentials_file")
     if cred is not None:
         try:

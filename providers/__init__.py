@@ -17,7 +17,8 @@ Imports nothing else of omnifs. The modules:
   ``compat_cells``: each store's declared cells (data), ``probe``: small
   self-cleaning probes of a live store (``omnifs compat --probe``);
 * ``retention``: store-side retention locks (S3 Object Lock) and the stores'
-  governance settings read back, and why a store has none;
+  governance settings read back, and why a store has none; ``encryption``: a
+  store's server-side encryption setting (its ``encryption`` key), parsed;
 * ``streams``: full reads and SDK bodies as plain files; ``faulty``: a wrapper
   that makes any store slow, flaky or down on cue; ``metered``: the wrapper
   ``open_provider`` puts around every store, measuring each request

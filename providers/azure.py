@@ -51,13 +51,15 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
 
 import urllib3
 from azure.core import MatchConditions
 from azure.core import exceptions as aexc
+from azure.core.pipeline import PipelineRequest
 from azure.storage import blob as azblob
 
-from . import azapi, compat_cells
+from . import azapi, compat_cells, encryption
 from .azwire import AzWire, Fallback, Missing
 from .base import (
     Capabilities,
@@ -192,6 +194,26 @@ def _condition_headers(cond: dict[str, Any]) -> dict[str, str]:
     return {"If-Match": cond["etag"]}
 
 
+#: the request header naming the account's encryption scope a write is encrypted with
+_SCOPE = "x-ms-encryption-scope"
+#: the ``comp`` of the PUT requests that store data (none: Put Blob and Copy Blob)
+_STORING = ("", "block", "blocklist", "metadata")
+
+
+class _EncryptionScope:
+    """Sends the store's encryption scope on every request that stores data: the SDK's
+    ``raw_request_hook``, which runs before the request is signed."""
+
+    def __init__(self, scope: str):
+        self.scope = scope
+
+    def __call__(self, request: PipelineRequest) -> None:
+        req = request.http_request
+        if req.method == "PUT" and parse_qs(urlsplit(req.url).query).get(
+                "comp", [""])[0] in _STORING:
+            req.headers[_SCOPE] = self.scope
+
+
 class AzureProvider(Provider):
     """A container (and optional prefix) on Azure Blob Storage or Azurite."""
 
@@ -222,6 +244,9 @@ class AzureProvider(Provider):
         if (self.part_size, self.threshold) != (PART_SIZE, THRESHOLD):
             self.capabilities = dataclasses.replace(
                 self.capabilities, part_size=self.part_size, multipart_threshold=self.threshold)
+        setting = encryption.of("az", settings.extra)
+        #: the store's encryption scope (providers/encryption.py), sent on every write
+        self.encryption_scope = setting.key if setting else None
         self.service = self._make_client(settings)
         self.container = self.service.get_container_client(self.container_name)
         self._wire = AzWire.for_container(self.container, _transport_env(), self.timeout,
@@ -245,6 +270,8 @@ class AzureProvider(Provider):
             "max_chunk_get_size": READ_CHUNK,
             **_transport_env(),
         }
+        if self.encryption_scope:  # before signing, on every request that stores data
+            kwargs["raw_request_hook"] = _EncryptionScope(self.encryption_scope)
         try:
             if settings.connection_string:
                 return azblob.BlobServiceClient.from_connection_string(
@@ -392,6 +419,8 @@ class AzureProvider(Provider):
         if self._wire is not None:
             headers = {f"x-ms-meta-{k}": v for k, v in meta.items()}
             headers.update(_condition_headers(cond))
+            if self.encryption_scope:
+                headers[_SCOPE] = self.encryption_scope
             if content_type:
                 headers["x-ms-blob-content-type"] = content_type
             try:

@@ -215,6 +215,12 @@ QUIRKS: tuple[Quirk, ...] = (
           "tier tests read the tier back only where the store keeps it"),
     Quirk("gcp-storage-emulator", "2026.x", "user_metadata",
           "accepts user metadata beyond GCS's 8 KiB", "as for moto: sized by the declared limit"),
+    Quirk("gcp-storage-emulator", "2026.x", "sse",
+          "accepts a CMEK key name (kmsKeyName) on uploads and rewrites but keeps and "
+          "reports none", "tests check the key name omnifs sends, not what the store keeps"),
+    Quirk("Azurite", "3.x", "sse",
+          "accepts an encryption scope (x-ms-encryption-scope) on writes but keeps and "
+          "reports none", "tests check the scope omnifs sends, not what the store keeps"),
     Quirk("Azurite", "3.x", "api_version",
           "refuses requests whose x-ms-version is newer than the Azurite release knows",
           "start Azurite with --skipApiVersionCheck (tests/servers.py), or pin "

@@ -46,7 +46,7 @@ try:  # the SDK's upload errors carry the HTTP response
 except ImportError:  # pragma: no cover - bundled with google-cloud-storage 3
     rm_common = None  # type: ignore[assignment]  # the module, or None without it
 
-from . import compat_cells
+from . import compat_cells, encryption
 from .base import (
     Capabilities,
     MiB,
@@ -132,6 +132,9 @@ class GCSProvider(Provider):
         self.timeout = float(settings.timeout)
         # (connect, read) for every request the SDK makes
         self._req_timeout = (self.timeout, self.timeout)
+        setting = encryption.of("gs", settings.extra)
+        #: the store's CMEK (providers/encryption.py), on every upload and rewrite
+        self.kms_key_name = setting.key if setting else None
         # deadline-bounded retries: about four quick attempts (0, .2, .6, 1.4 s), never
         # minutes; callers above back off further on Throttled/Unavailable
         self._retry = Retry(predicate=_retryable, initial=0.2, maximum=1.0,
@@ -238,7 +241,9 @@ class GCSProvider(Provider):
         )
 
     def _blob(self, key: str) -> storage.Blob:
-        return self.bucket.blob(self.object_name(key), chunk_size=self.part_size)
+        # the one place objects are named: every upload and rewrite gets the store's CMEK
+        return self.bucket.blob(self.object_name(key), chunk_size=self.part_size,
+                                kms_key_name=self.kms_key_name)
 
     # -- primitives -----------------------------------------------------------
     def head(self, key: str) -> ObjectInfo:

@@ -38,8 +38,9 @@ import urllib3.exceptions as ux
 from minio import Minio
 from minio.commonconfig import COPY, REPLACE, CopySource
 from minio.error import InvalidResponseError, MinioException, S3Error, ServerError
+from minio.sse import Sse
 
-from . import compat_cells, s3api
+from . import compat_cells, encryption, s3api
 from .base import MiB, ObjectInfo, ReadStream, WriteSource, content_type_for
 from .errors import InvalidInput, OmnifsError, Unavailable, timed_out, transport_error
 from .metered import note_retry
@@ -162,6 +163,20 @@ def _endpoint(settings: ProviderSettings) -> tuple[str, bool]:
     return raw.strip("/"), secure
 
 
+class _Encryption(Sse):
+    """The store's ``encryption`` setting as the SDK's ``sse`` argument. Its headers are those
+    of SSE-S3 / SSE-KMS; TLS is the endpoint's business (the SDK would refuse KMS over http)."""
+
+    def __init__(self, setting: encryption.Encryption):
+        self._headers = setting.s3_headers
+
+    def headers(self) -> dict[str, str]:
+        return dict(self._headers)
+
+    def tls_required(self) -> bool:
+        return False
+
+
 class MinioProvider(s3api.S3ApiProvider):
     schemes = ("minio",)
 
@@ -189,6 +204,9 @@ class MinioProvider(s3api.S3ApiProvider):
             retries=_Retry(total=2, backoff_factor=0.2, raise_on_status=False,
                            status_forcelist=[500, 502, 503, 504]),
         )
+        setting = encryption.of("minio", extra)
+        #: the store's server-side encryption (providers/encryption.py), sent on every write
+        self.sse: _Encryption | None = _Encryption(setting) if setting else None
         try:
             self.client = Minio(host, access_key=access or None, secret_key=secret or None,
                                 secure=secure, region=settings.region or os.environ.get(
@@ -275,7 +293,8 @@ class MinioProvider(s3api.S3ApiProvider):
                 headers: dict[str, str | list[str] | tuple[str]] = {
                     **{f"x-amz-meta-{k}": v for k, v in meta.items()},
                     "Content-Type": content_type,
-                    **s3api.condition_headers(s3api.conditions(if_absent, if_match))}
+                    **s3api.condition_headers(s3api.conditions(if_absent, if_match)),
+                    **(self.sse.headers() if self.sse else {})}
                 with self.translating(key):
                     r = self.client._put_object(self.bucket, name, head, headers)
                 return s3api.answer_info(key, len(head), r.etag, r.version_id, meta,
@@ -294,7 +313,7 @@ class MinioProvider(s3api.S3ApiProvider):
                     self.bucket, name, counting,  # type: ignore[arg-type]
                     -1 if size is None else size,
                     content_type=content_type, metadata=dict(meta),
-                    part_size=self.capabilities.part_size,
+                    part_size=self.capabilities.part_size, sse=self.sse,
                     num_parallel_uploads=PARALLEL_PARTS)
         except OSError as e:  # the SDK's "stream having not enough data"
             if isinstance(e, _SDK_ERRORS) or "not enough data" not in str(e):
@@ -322,7 +341,8 @@ class MinioProvider(s3api.S3ApiProvider):
         with self.translating(plan.dst_key):
             r = self.client.copy_object(self.bucket, plan.dst,
                                         CopySource(self.bucket, plan.src),
-                                        metadata=headers or None, metadata_directive=directive)
+                                        metadata=headers or None, metadata_directive=directive,
+                                        sse=self.sse)
         return s3api.answer_info(plan.dst_key, info.size, r.etag, r.version_id, plan.metadata,
                                  info.content_type, plan.tier, getattr(r, "last_modified", None))
 

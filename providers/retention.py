@@ -21,7 +21,7 @@ record says ``object_lock``); the reasons live here, as data, and nowhere else.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from .base import Provider
 
@@ -117,3 +117,28 @@ def _missing(e, none: str) -> str:
     """A ``...NotFound...`` answer is the setting's absence; anything else is said as is."""
     code = str(e.response.get("Error", {}).get("Code", ""))
     return none if "NotFound" in code else f"unreadable ({code or e})"
+
+
+#: URI schemes whose objects' server-side encryption is read back by a HEAD
+ENCRYPTION_READ_BACK = ("s3", "minio")
+
+
+def object_encryption(p: Provider, key: str) -> str | None:
+    """What the store reports ``key`` encrypted with: ``"AES256"``, ``"aws:kms KEY"``, or
+    ``""`` for none; None where this kind's read-back is not wired (GCS, Azure: their
+    emulators keep no setting to test it against). One HEAD."""
+    scheme = p.location.scheme
+    if scheme not in ENCRYPTION_READ_BACK:
+        return None
+    s3: Any = p  # an S3Provider or MinioProvider, maybe behind the metering wrapper
+    with s3.translating(key):
+        if scheme == "s3":
+            r = s3.client.head_object(Bucket=s3.bucket, Key=s3.object_name(key))
+        else:  # the minio SDK: the answer's headers
+            stat = s3.client.stat_object(s3.bucket, s3.object_name(key))
+            h = {k.lower(): v for k, v in (stat.metadata or {}).items()}
+            r = {"ServerSideEncryption": h.get("x-amz-server-side-encryption"),
+                 "SSEKMSKeyId": h.get("x-amz-server-side-encryption-aws-kms-key-id")}
+    algorithm = r.get("ServerSideEncryption") or ""
+    kms = r.get("SSEKMSKeyId")
+    return f"{algorithm} {kms}" if algorithm and kms else algorithm

@@ -46,7 +46,7 @@ import botocore.utils
 import urllib3.exceptions as ux
 from botocore.config import Config
 
-from . import compat_cells, s3api
+from . import compat_cells, encryption, s3api
 from .base import MiB, ObjectInfo, ReadStream, WriteSource, content_type_for
 from .errors import InvalidInput, OmnifsError, PermissionDenied, timed_out, transport_error
 from .metered import note_retry
@@ -57,6 +57,9 @@ if TYPE_CHECKING:
     from .registry import ProviderSettings
 
 GiB = 1024 * MiB
+
+#: the requests that create an object: each carries the store's encryption setting
+_WRITES = ("PutObject", "CreateMultipartUpload", "CopyObject")
 
 #: S3 refuses a single CopyObject above this; bigger objects are copied by parts
 COPY_LIMIT = 5 * GiB
@@ -122,6 +125,8 @@ class S3Provider(s3api.S3ApiProvider):
         self._lock = threading.Lock()
         self._assembling = None
         extra = settings.extra or {}
+        #: the store's server-side encryption (providers/encryption.py), sent on every write
+        self.encryption = encryption.of("s3", extra)
         attempts = int(extra.get("max_attempts", 3))
         checksums = str(extra.get("checksums", "when_required"))
         style = extra.get("addressing_style") or ("path" if settings.endpoint else "auto")
@@ -157,11 +162,18 @@ class S3Provider(s3api.S3ApiProvider):
                 client.meta.events.register_first("needs-retry.s3", _no_retry_after_timeout)
                 client.meta.events.register("before-call.s3", _call_started)
                 client.meta.events.register("before-send.s3", _attempt_sent)
+                if self.encryption is not None:
+                    sse = self.encryption.s3_params
+                    for op in _WRITES:  # the one place every object write gets the setting
+                        client.meta.events.register(
+                            f"before-parameter-build.s3.{op}",
+                            lambda params, **_: params.update(sse))
                 return client
 
             self.client = make_client(settings.timeout)
             self._make_client = make_client
-            self._wire = S3Wire(self.client, self.bucket)
+            self._wire = S3Wire(self.client, self.bucket,
+                                self.encryption.s3_headers if self.encryption else None)
         except (bx.BotoCoreError, ValueError) as e:
             raise InvalidInput(f"cannot configure the S3 client: {' '.join(str(e).split())}",
                                provider=self.name) from e

@@ -41,9 +41,11 @@ class Fallback(Exception):
 
 
 class S3Wire:
-    def __init__(self, client: Any, bucket: str):
+    def __init__(self, client: Any, bucket: str, put_headers: dict[str, str] | None = None):
         self._client = client
         self._bucket = bucket
+        #: headers every PUT carries (the store's server-side encryption)
+        self._put_headers = dict(put_headers or {})
         # private but long-stable botocore attributes: the client's signer state and pool
         self._signer_state = client._request_signer
         self._http = client._endpoint.http_session
@@ -96,6 +98,7 @@ class S3Wire:
         back to the client, which raises it as the store's error.
         """
         headers = {f"x-amz-meta-{k}": v for k, v in metadata.items()}
+        headers.update(self._put_headers)
         headers.update(conditions or {})
         if content_type:
             headers["Content-Type"] = content_type

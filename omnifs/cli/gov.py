@@ -2,11 +2,13 @@
 
 * ``gov templates [NAME]``: ready rule sets (GDPR EU residency, HIPAA-style,
   SEC 17a-4 WORM, sovereignty per country, two regions two vendors);
-* ``gov check [--fix] [--json]``: the catalog's files against the rules
-  (forbidden region or store, too few copies or regions, missing encryption);
-  exit 1 on any violation. ``--fix`` queues the remediation (copy to an
-  allowed store, verify, then delete from the forbidden one) for the daemon
-  or ``omnifs replicate --now``;
+* ``gov check [--fix] [--locks] [--catalog-only] [--json]``: the catalog's
+  files against the rules (forbidden region or store, too few copies or
+  regions, missing encryption), then each store's objects
+  (omnifs/governance_stores.py: unknown objects where a rule forbids them,
+  objects the store reports unencrypted); exit 1 on any violation. ``--fix``
+  queues the remediation (copy to an allowed store, verify, then delete from
+  the forbidden one) for the daemon or ``omnifs replicate --now``;
 * ``gov report --format md|html|json [-o FILE]``: the compliance report;
 * ``gov apply``: the retention rules as the stores' own locks (omnifs/governance_apply.py).
 """
@@ -41,6 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--locks", action="store_true",
                    help="also read each retained copy's store-side lock (S3 Object Lock) and "
                         "report locks shorter than the rule or impossible (`gov apply` sets them)")
+    c.add_argument("--catalog-only", action="store_true",
+                   help="skip listing the stores (objects the catalog does not know, and "
+                        "each object's encryption as the store reports it)")
     c.add_argument("--json", action="store_true", help="machine-readable")
     c.set_defaults(func=cmd_check)
     r = s.add_parser("report", help="compliance report per rule")
@@ -92,10 +97,13 @@ def _open(args):
 
 def cmd_check(args) -> int:
     from ..governance_scan import fix, scan
+    from ..governance_stores import StoreScan, scan_stores
 
     cfg, cat = _open(args)
     try:
         result = scan(cat, cfg)
+        stores = (StoreScan({}, [], []) if args.catalog_only
+                  else scan_stores(cat, cfg, result, locks=args.locks))
         queued, impossible = fix(cat, cfg, result) if args.fix else ([], [])
         locks = []
         if args.locks:
@@ -113,6 +121,8 @@ def cmd_check(args) -> int:
                             "store": v.store, "detail": v.detail}
                            for f in result.findings for v in f.violations],
             "locks": locks, "queued": [q.__dict__ for q in queued],
+            "listed": stores.listed, "unreadable": stores.unreadable,
+            "unknown_objects": [f.__dict__ for f in stores.findings],
             "impossible": [q.__dict__ for q in impossible]}, indent=2, sort_keys=True))
     else:
         for f in result.findings:
@@ -120,16 +130,25 @@ def cmd_check(args) -> int:
                 print(f"{f.path}: {v.rule.label}: {v.detail}")
         for line in locks:
             print(line)
+        for sf in stores.findings:
+            print(f"{sf.store}:{sf.path}: {sf.rule}: {sf.detail} (not in the catalog: "
+                  "reported only, `omnifs import` it to have --fix move it)")
+        for line in stores.unreadable:
+            print(f"cannot list: {line}", file=sys.stderr)
         for q in queued:
             print(f"queued: {q.path}: {q.action}")
         for q in impossible:
             print(f"cannot fix: {q.path}: {q.action}", file=sys.stderr)
+        if not args.catalog_only:
+            print(f"stores: {sum(stores.listed.values())} objects listed in "
+                  f"{len(stores.listed)} stores, {len(stores.findings)} violation(s) by objects "
+                  "the catalog does not know")
         n = len(result.findings)
         print(f"{result.files} files, {len(cfg.governance.engine.rules)} rules: "
               + ("compliant" if not n else f"{n} file{'s' if n != 1 else ''} in violation")
               + (f"; {len(queued)} remediation step(s) queued (the daemon or `omnifs "
                  "replicate --now` runs them)" if args.fix else ""))
-    return 0 if result.clean and not locks else 1
+    return 0 if result.clean and not (locks or stores.findings or stores.unreadable) else 1
 
 
 def cmd_report(args) -> int:
