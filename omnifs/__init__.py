@@ -22,8 +22,8 @@ alerts, the local sample store, ``metrics compare``), :mod:`.bench`
 * governance: ``governance_config`` (``[governance]``), ``governance_scan``
   (violations in the catalog, their remediation, transfer refusals),
   ``governance_stores`` (the stores' objects against the rules: unknown ones,
-  encryption and locks read back), ``governance_report`` (the compliance report), ``governance_apply`` (store-side
-  retention locks), ``governance_templates`` (ready rule sets);
+  encryption and locks read back), ``governance_report`` (the compliance report),
+  ``governance_apply`` (store-side retention locks), ``governance_templates`` (ready rule sets);
 * copying: ``transfer`` (the copy engine's one import) over ``copy_options``
   (options, retries), ``same_store`` (server-side copy or not),
   ``object_copy`` (one object, streamed and verified) and ``tree_copy`` (a
