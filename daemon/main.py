@@ -80,7 +80,8 @@ class Daemon:
                  usage_source: Source | None = None) -> None:
         self.config = config
         self.settings: DaemonSettings = parse_daemon(config.daemon, str(config.path or "config"))
-        self.catalog_path: Path = config.catalog_path()
+        #: the SQLite file or the postgresql:// URL (``Catalog(self.catalog_path)`` opens it)
+        self.catalog_path: str | Path = config.catalog_target()
         self.catalog = Catalog(self.catalog_path)
         self.state = State(self.catalog_path)
         self.thread_catalogs = ThreadCatalogs(self.catalog_path)
@@ -358,8 +359,8 @@ class Daemon:
             s = self.settings  # re-read: SIGHUP may change them
             periods = [p for p in (s.snapshot_quiet, s.snapshot_interval) if p > 0]
             await trio.sleep(min(periods) if s.snapshot_interval > 0 else 5.0)
-            if s.snapshot_interval <= 0:
-                continue
+            if s.snapshot_interval <= 0 or self.catalog.is_postgres:
+                continue  # a PostgreSQL catalog is backed up by PostgreSQL's own tools
             # its own connection: the scan must not hold up the workers' catalog calls
             mark = await trio.to_thread.run_sync(
                 lambda: self.thread_catalogs.get().ns.change_mark())
@@ -372,7 +373,7 @@ class Daemon:
             usable = {n: p for n, p in self.providers.items() if self.board.usable(n)}
             if not usable:
                 continue
-            take = functools.partial(snapshot.take, self.catalog_path, usable,
+            take = functools.partial(snapshot.take, self.catalog.path, usable,
                                      keep=s.snapshot_keep)
             last = now
             try:

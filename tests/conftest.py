@@ -84,3 +84,28 @@ def kind(request):
 def provider(kind, make_provider):
     """A provider of every kind over a fresh, empty bucket."""
     return make_provider(kind)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A throwaway PostgreSQL 15 cluster for the session (tests/servers.py PostgresCluster)."""
+    reason = S.postgres_missing()
+    if reason:
+        pytest.skip(reason)
+    cluster = S.PostgresCluster()
+    try:
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+#: the catalog engines a parametrised catalog runs on
+CATALOG_BACKENDS = ("sqlite", "postgresql")
+
+
+@pytest.fixture(params=CATALOG_BACKENDS)
+def catalog_target(request, tmp_path):
+    """Where a fresh catalog lives: a SQLite file, or a new database on the session's cluster."""
+    if request.param == "sqlite":
+        return tmp_path / "c.db"
+    return request.getfixturevalue("postgres").database()

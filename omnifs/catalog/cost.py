@@ -10,12 +10,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from decimal import Decimal
+
+from .backend import Connection
 
 #: the states of a recorded move
 MOVE_STATES = ("queued", "done", "failed", "obsolete")
@@ -62,7 +63,7 @@ _MOVE_COLS = ("id, time, inode, path, kind, store, source, target, saving_per_mo
 class CostRecords:
     """The cost engine's part of the catalog, on its connection (``cat.cost``)."""
 
-    def __init__(self, db: sqlite3.Connection,
+    def __init__(self, db: Connection,
                  transaction: Callable[[], AbstractContextManager[None]]):
         self._db = db
         self._transaction = transaction
@@ -101,12 +102,12 @@ class CostRecords:
                     target: str, saving_per_month: Decimal, one_time: Decimal,
                     when: float | None = None) -> int:
         """A move queued by ``omnifs cost apply``; its id."""
-        cur = self._db.execute(
+        row = self._db.execute(
             "INSERT INTO cost_moves (time, inode, path, kind, store, source, target, "
-            "saving_per_month, one_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "saving_per_month, one_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (time.time() if when is None else when, inode, path, kind, store, source, target,
-             str(saving_per_month), str(one_time)))
-        return int(cur.lastrowid or 0)
+             str(saving_per_month), str(one_time))).fetchone()
+        return int(row[0])
 
     def finish_move(self, move_id: int, state: str, detail: str | None = None) -> None:
         """The move ended: ``done``, ``failed`` or ``obsolete`` (with one line why)."""

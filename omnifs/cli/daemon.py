@@ -73,8 +73,7 @@ def gather(config) -> dict:
     """Everything ``status`` shows, as one dict (the --json output)."""
     from omnifs.providers import open_provider
 
-    path = config.catalog_path()
-    catalog = Catalog(path, create=False)  # a read-only command makes no catalog
+    catalog = Catalog(config.catalog_target(), create=False)  # a read-only command makes no catalog
     try:
         c = catalog
         failed = c.work.failed_count()
