@@ -99,11 +99,22 @@ def postgres():
         cluster.destroy()
 
 
-#: the catalog engines a parametrised catalog runs on
-CATALOG_BACKENDS = ("sqlite", "postgresql")
+@pytest.fixture
+def catalog_backend():
+    """The engine of ``catalog_url``: sqlite, or $OMNIFS_CATALOG (``OMNIFS_CATALOG=postgresql``
+    runs the daemon and mount suites on PostgreSQL). A test parametrises it to run on both."""
+    return os.environ.get("OMNIFS_CATALOG", "sqlite")
 
 
-@pytest.fixture(params=CATALOG_BACKENDS)
+@pytest.fixture
+def catalog_url(catalog_backend, request, tmp_path):
+    """``[catalog] url`` of a fresh catalog on ``catalog_backend``."""
+    if catalog_backend == "postgresql":
+        return request.getfixturevalue("postgres").database()
+    return f"sqlite:///{tmp_path}/catalog.db"
+
+
+@pytest.fixture(params=S.CATALOG_BACKENDS)
 def catalog_target(request, tmp_path):
     """Where a fresh catalog lives: a SQLite file, or a new database on the session's cluster."""
     if request.param == "sqlite":

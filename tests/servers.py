@@ -283,6 +283,9 @@ class CuttableProxy:
         self.sock.close()
 
 
+#: the catalog engines a parametrised catalog (``catalog_backend``) runs on
+CATALOG_BACKENDS = ("sqlite", "postgresql")
+
 #: Debian's PostgreSQL 15 binaries (apt-get install postgresql)
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
