@@ -40,7 +40,7 @@ from omnifs.catalog import Catalog, CatalogError
 from omnifs.config import Config, load_config
 from omnifs.metrics.alerts import AlertBook
 from omnifs.policy.placement import rules_from_config, views_from_config
-from omnifs.processes import DAEMON_KEY, this_process
+from omnifs.processes import DAEMON_KEY, WORKER_PREFIX, this_process, worker_record
 from omnifs.providers import OmnifsError, Provider, metered, open_provider
 from omnifs.usage_log import Source, UsageLog, process_source
 from omnifs.work import KINDS
@@ -104,6 +104,8 @@ class Daemon:
         self._db_limiter = trio.CapacityLimiter(1)
         self._state_limiter = trio.CapacityLimiter(1)
         self.workers = Workers(self)
+        #: when this process started (its worker record, ``omnifs status``)
+        self.started = time.time()
         self.metrics_port: int | None = None
         self.prober: Prober | None = None
         #: the alerts ``[alerts]`` configures, once the alert loop runs (daemon/alerting.py)
@@ -152,6 +154,7 @@ class Daemon:
         if released:
             log.info("took back the claims of %d dead daemon worker(s)", released)
         await self.db(self.catalog.set_meta, DAEMON_KEY, this_process())  # `omnifs status`
+        await self.db(self._heartbeat)
         self.metrics_port = self.metrics.serve(self.config.metrics_port, self.config.metrics.addr)
         self.usage.start()
         try:
@@ -246,10 +249,25 @@ class Daemon:
             self.metrics.lag.set(lag or 0.0)
             self.metrics.under_replicated.set(under)
             await self.flush_totals()
+            await self.db(self._heartbeat)
             if under and not depth:
                 await self._repair()
             # under_replicated scans every file: not more often than every few seconds
             await trio.sleep(max(self.settings.probe_interval, 5.0))
+
+    def _heartbeat(self) -> None:
+        """This process's record among the workers ``omnifs status`` lists (any host)."""
+        done = failed = 0
+        for metric in self.metrics.items.collect():
+            for sample in metric.samples:
+                if sample.name.endswith("_total"):
+                    if sample.labels.get("result") == "done":
+                        done += int(sample.value)
+                    elif sample.labels.get("result") == "failed":
+                        failed += int(sample.value)
+        self.catalog.set_meta(WORKER_PREFIX + self.workers.prefix,
+                              worker_record(self.workers.prefix, self.started, done, failed,
+                                            time.time()))
 
     def _stats(self) -> tuple[int, int, float | None, int]:
         c = self.catalog
@@ -393,6 +411,7 @@ class Daemon:
                 await self.flush_totals()
                 await self.db(self._release_own)
                 await self.db(self.catalog.set_meta, DAEMON_KEY, "")  # stopped
+                await self.db(self.catalog.delete_meta, WORKER_PREFIX + self.workers.prefix)
             except Exception as e:  # noqa: BLE001 - shutting down anyway
                 log.debug("releasing claims: %s", e)
             await trio.to_thread.run_sync(self.audit.close)

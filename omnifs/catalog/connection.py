@@ -229,6 +229,9 @@ class Catalog:
         self.db.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
                         "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
 
+    def delete_meta(self, key: str) -> None:
+        self.db.execute("DELETE FROM meta WHERE key = ?", (key,))
+
     def meta_items(self, prefix: str) -> dict[str, str]:
         """Every meta row whose key starts with ``prefix``."""
         return dict(self.db.execute("SELECT key, value FROM meta WHERE substr(key, 1, ?) = ?",
