@@ -36,11 +36,11 @@ from omnifs.audit import open_audit
 from omnifs.audit.checkpoint import publisher
 from omnifs.blockcache import BlockCache
 from omnifs.cached_content import open_cache
-from omnifs.catalog import Catalog, CatalogError
+from omnifs.catalog import Catalog, CatalogError, CatalogUnavailable
 from omnifs.config import Config, load_config
 from omnifs.metrics.alerts import AlertBook
 from omnifs.policy.placement import rules_from_config, views_from_config
-from omnifs.processes import DAEMON_KEY, WORKER_PREFIX, this_process, worker_record
+from omnifs.processes import DAEMON_KEY, WORKER_PREFIX, this_process
 from omnifs.providers import OmnifsError, Provider, metered, open_provider
 from omnifs.usage_log import Source, UsageLog, process_source
 from omnifs.work import KINDS
@@ -51,7 +51,7 @@ from .health import HealthBoard, Prober
 from .metrics import Metrics
 from .settings import DaemonSettings, parse_daemon
 from .state import State
-from .workers import Executor, ThreadCatalogs, Workers, release_dead_claims
+from .workers import Executor, ThreadCatalogs, Workers, heartbeat, release_dead_claims
 
 log = logging.getLogger("omnifs.daemon")
 
@@ -104,6 +104,8 @@ class Daemon:
         self._db_limiter = trio.CapacityLimiter(1)
         self._state_limiter = trio.CapacityLimiter(1)
         self.workers = Workers(self)
+        #: the catalog's server did not answer the last call (:meth:`db` waits for it)
+        self.catalog_down = False
         #: when this process started (its worker record, ``omnifs status``)
         self.started = time.time()
         self.metrics_port: int | None = None
@@ -123,13 +125,37 @@ class Daemon:
 
     # -- serialized access to the two connections ---------------------------
     async def db(self, fn, *args, **kwargs):
-        """Run a catalog call in a thread; one at a time on the daemon's connection."""
-        return await trio.to_thread.run_sync(lambda: fn(*args, **kwargs),
-                                             limiter=self._db_limiter)
+        """Run a catalog call in a thread; one at a time on the daemon's connection.
+
+        While the catalog's server is unreachable (a PostgreSQL outage) the call
+        waits and is tried again: the daemon pauses, and resumes by itself when
+        the server answers. A daemon that is stopping gives up instead.
+        """
+        return await self._through_outages(fn, args, kwargs, self._db_limiter)
 
     async def sdb(self, fn, *args, **kwargs):
-        return await trio.to_thread.run_sync(lambda: fn(*args, **kwargs),
-                                             limiter=self._state_limiter)
+        return await self._through_outages(fn, args, kwargs, self._state_limiter)
+
+    async def _through_outages(self, fn, args, kwargs, limiter):
+        delay = 0.2
+        while True:
+            try:
+                result = await trio.to_thread.run_sync(lambda: fn(*args, **kwargs),
+                                                       limiter=limiter)
+            except CatalogUnavailable as e:
+                if self.stopping.is_set():
+                    raise
+                if not self.catalog_down:
+                    self.catalog_down = True
+                    log.warning("catalog unreachable, paused until it answers: %s",
+                                (str(e).strip().splitlines() or [type(e).__name__])[0])
+                await trio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            if self.catalog_down:
+                self.catalog_down = False
+                log.warning("catalog reachable again: resumed")
+            return result
 
     async def flush_totals(self) -> None:
         """Add the in-memory totals to the persistent counters (best effort)."""
@@ -154,7 +180,7 @@ class Daemon:
         if released:
             log.info("took back the claims of %d dead daemon worker(s)", released)
         await self.db(self.catalog.set_meta, DAEMON_KEY, this_process())  # `omnifs status`
-        await self.db(self._heartbeat)
+        await self.db(heartbeat, self)
         self.metrics_port = self.metrics.serve(self.config.metrics_port, self.config.metrics.addr)
         self.usage.start()
         try:
@@ -249,25 +275,11 @@ class Daemon:
             self.metrics.lag.set(lag or 0.0)
             self.metrics.under_replicated.set(under)
             await self.flush_totals()
-            await self.db(self._heartbeat)
+            await self.db(heartbeat, self)
             if under and not depth:
                 await self._repair()
             # under_replicated scans every file: not more often than every few seconds
             await trio.sleep(max(self.settings.probe_interval, 5.0))
-
-    def _heartbeat(self) -> None:
-        """This process's record among the workers ``omnifs status`` lists (any host)."""
-        done = failed = 0
-        for metric in self.metrics.items.collect():
-            for sample in metric.samples:
-                if sample.name.endswith("_total"):
-                    if sample.labels.get("result") == "done":
-                        done += int(sample.value)
-                    elif sample.labels.get("result") == "failed":
-                        failed += int(sample.value)
-        self.catalog.set_meta(WORKER_PREFIX + self.workers.prefix,
-                              worker_record(self.workers.prefix, self.started, done, failed,
-                                            time.time()))
 
     def _stats(self) -> tuple[int, int, float | None, int]:
         c = self.catalog

@@ -53,6 +53,10 @@ CONNECT_TIMEOUT = 5
 #: what a catalog operation that fails in the database raises (locked, full, down, damaged)
 CatalogError: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error)
 
+#: the catalog's server cannot be reached or dropped the connection (an outage): the
+#: statement may be tried again once it answers (the connection is opened again then)
+CatalogUnavailable = psycopg.OperationalError
+
 #: a statement that broke a uniqueness or reference rule, on either engine
 IntegrityError: tuple[type[Exception], ...] = (sqlite3.IntegrityError, psycopg.IntegrityError)
 
