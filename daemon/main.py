@@ -193,14 +193,11 @@ class Daemon:
                                 on_lost=self._on_lost, on_change=self._on_change,
                                 clock=self.clock)
                 await nursery.start(prober.run)
-                nursery.start_soon(self._stats_loop)
-                nursery.start_soon(alert_loop, self)
-                nursery.start_soon(sample_loop, self)
-                nursery.start_soon(self._failover_loop)
-                nursery.start_soon(self._reconcile_loop)
-                nursery.start_soon(self._snapshot_loop)
-                nursery.start_soon(self._cost_loop)
-                nursery.start_soon(DrJobs(self).run)  # [[dr.backups]] schedules, RPO
+                for loop in (self._stats_loop, functools.partial(alert_loop, self),
+                             functools.partial(sample_loop, self), self._failover_loop,
+                             self._reconcile_loop, self._snapshot_loop, self._cost_loop,
+                             DrJobs(self).run):  # DrJobs: [[dr.backups]] schedules, RPO
+                    nursery.start_soon(self._resilient, loop)
                 watchdog = notify.watchdog_interval()
                 if watchdog:
                     nursery.start_soon(self._watchdog, watchdog)
@@ -219,7 +216,19 @@ class Daemon:
                 work_scope.deadline = trio.current_time() + self.settings.drain_timeout
         scope.cancel()
 
+    async def _resilient(self, loop) -> None:
+        """Run a background loop; a catalog outage that escapes it pauses it and starts it
+        again once the catalog answers (the daemon resumes by itself)."""
+        while True:
+            try:
+                return await loop()
+            except* CatalogUnavailable:
+                if self.stopping.is_set():
+                    raise
+            await self.db(self.catalog.get_meta, DAEMON_KEY)  # waits for the catalog
+
     def stop(self) -> None:
+        self.state.stopping.set()
         if not self.stopping.is_set():
             notify.notify("STOPPING=1")
             self.stopping.set()

@@ -30,7 +30,7 @@ from __future__ import annotations
 import functools
 import re
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -179,18 +179,40 @@ class PgConnection:
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> psycopg.Cursor:
         query, writes = translate(sql)
-        cur = self._live().execute(query, tuple(parameters))
+        args = tuple(parameters)
+        cur = self._again(lambda conn: conn.execute(query, args), writes)
         if writes and cur.rowcount > 0:
             self._changes += cur.rowcount
         return cur
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> psycopg.Cursor:
         query, writes = translate(sql)
-        cur = self._live().cursor()
-        cur.executemany(query, [tuple(p) for p in parameters])
+        rows = [tuple(p) for p in parameters]
+
+        def run(conn: psycopg.Connection) -> psycopg.Cursor:
+            cur = conn.cursor()
+            cur.executemany(query, rows)
+            return cur
+
+        cur = self._again(run, writes)
         if writes and cur.rowcount > 0:
             self._changes += cur.rowcount
         return cur
+
+    def _again(self, run: Callable[[psycopg.Connection], psycopg.Cursor],
+               writes: bool) -> psycopg.Cursor:
+        """Run once more on a new connection when the old one was found dead and the
+        statement surely did not run: the server said it ended the session before reading
+        it (a restart), or it only reads, outside a transaction."""
+        conn = self._live()
+        idle = not self.in_transaction
+        try:
+            return run(conn)
+        except psycopg.OperationalError as e:
+            unsent = isinstance(e, psycopg.errors.AdminShutdown) or not writes
+            if not (idle and conn.broken and unsent):
+                raise
+        return run(self._live())
 
     def begin(self, exclusive: bool = True) -> None:
         """BEGIN, holding :data:`WRITE_LOCK` unless ``exclusive=False`` (row locks only)."""

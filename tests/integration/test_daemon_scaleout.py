@@ -1,7 +1,10 @@
-"""Daemon workers on several hosts: three ``omnifs daemon`` processes drain one queue in a
-PostgreSQL catalog (``FOR UPDATE SKIP LOCKED`` claims, leases), one of them killed with -9
-mid-item; every item is claimed by exactly one live worker (counted by a trigger on the
-real database), and ``omnifs status`` lists the workers.
+"""Daemon workers on several hosts, and through an outage of the catalog.
+
+Three ``omnifs daemon`` processes drain one queue in a PostgreSQL catalog (``FOR UPDATE
+SKIP LOCKED`` claims, leases), one of them killed with -9 mid-item; every item is claimed
+by exactly one live worker (counted by a trigger on the real database), and ``omnifs
+status`` lists the workers. A daemon whose PostgreSQL server stops mid-workload pauses
+and resumes by itself.
 """
 
 from __future__ import annotations
@@ -124,3 +127,61 @@ def test_three_daemons_drain_one_queue_once_with_a_worker_killed_mid_item(
 def _host() -> str:
     import socket
     return socket.gethostname()
+
+
+@pytest.fixture(scope="module")
+def own_cluster():
+    """A cluster of this module's own: the outage test stops it."""
+    from tests.servers import PostgresCluster, postgres_missing
+
+    reason = postgres_missing()
+    if reason:
+        pytest.skip(reason)
+    cluster = PostgresCluster()
+    yield cluster
+    cluster.destroy()
+
+
+def test_daemon_pauses_through_a_catalog_outage_and_resumes(make_settings, own_cluster,
+                                                           tmp_path):
+    url = own_cluster.database("outage")
+    a, b = make_settings("file", name="one"), make_settings("file", name="two")
+    raw = {"catalog": {"url": url}, "cache": {"dir": str(tmp_path / "cache")},
+           "replication": {"copies": 2, "write_quorum": 1},
+           "providers": {s.name: table_of(s) for s in (a, b)},
+           "daemon": FAST_DAEMON | {"workers": 2}, "metrics": {"port": 0}}
+    conf = tmp_path / "omnifs.toml"
+    _write_toml(conf, raw)
+    cat = Catalog(parse_config(raw).catalog_target())
+    pa = open_provider(a)
+    files = write_many(cat, pa, ["two"], 150, size=1024)
+    queued = cat.work.pending_count()
+    proc = subprocess.Popen([sys.executable, "-m", "omnifs", "daemon", "--config", str(conf)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while cat.work.pending_count() == queued and time.monotonic() < deadline:
+            time.sleep(0.01)
+        own_cluster.stop()  # mid-workload
+        try:
+            time.sleep(2.0)
+            assert proc.poll() is None, "the daemon died with its catalog"
+        finally:
+            own_cluster.start()
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not drained(2)(cat):
+            time.sleep(0.1)
+        if not drained(2)(cat):
+            proc.kill()
+            pytest.fail(f"{cat.work.pending_count()} of {queued} still pending: "
+                        f"{proc.stderr.read().decode()[-6000:]}")  # type: ignore[union-attr]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    err = proc.stderr.read().decode()  # type: ignore[union-attr]
+    assert "catalog unreachable, paused" in err and "catalog reachable again: resumed" in err
+    assert "Traceback" not in err, err[-2000:]
+    assert_stores_identical(cat, {"one": pa, "two": open_provider(b)}, files)
+    cat.close()
