@@ -22,6 +22,9 @@ from omnifs.catalog import CatalogError
 from omnifs.dr import backup, drill, prune, state
 from omnifs.errors import OmnifsError
 
+#: what a background job may fail with and the daemon survives (logged in one line)
+EXPECTED_FAILURES: tuple[type[BaseException], ...] = (OmnifsError, OSError, *CatalogError)
+
 log = logging.getLogger("omnifs.daemon")
 
 #: seconds between looks at the schedules
@@ -77,7 +80,7 @@ class DrJobs:
     async def _job(self, what: str, fn, *args) -> None:
         try:
             await trio.to_thread.run_sync(fn, *args, abandon_on_cancel=True)
-        except (OmnifsError, OSError, CatalogError) as e:
+        except EXPECTED_FAILURES as e:
             self.failures.labels(what).inc()
             log.warning("dr %s failed: %s", what, str(e).splitlines()[0])
 

@@ -36,7 +36,7 @@ from omnifs.audit import open_audit
 from omnifs.audit.checkpoint import publisher
 from omnifs.blockcache import BlockCache
 from omnifs.cached_content import open_cache
-from omnifs.catalog import Catalog, CatalogError, CatalogUnavailable
+from omnifs.catalog import Catalog, CatalogUnavailable
 from omnifs.config import Config, load_config
 from omnifs.metrics.alerts import AlertBook
 from omnifs.policy.placement import rules_from_config, views_from_config
@@ -46,7 +46,7 @@ from omnifs.usage_log import Source, UsageLog, process_source
 from omnifs.work import KINDS
 
 from .alerting import alert_loop, sample_loop
-from .dr import DrJobs
+from .dr import EXPECTED_FAILURES, DrJobs
 from .health import HealthBoard, Prober
 from .metrics import Metrics
 from .settings import DaemonSettings, parse_daemon
@@ -369,7 +369,7 @@ class Daemon:
             if self.config.cost.auto:
                 try:
                     _, queued = await self.db(apply, self.catalog, self.config)
-                except (OmnifsError, CatalogError) as e:
+                except EXPECTED_FAILURES as e:
                     log.warning("cost moves not queued: %s", e)
                 else:
                     if queued:
@@ -417,7 +417,7 @@ class Daemon:
             last = now
             try:
                 taken = await trio.to_thread.run_sync(take, abandon_on_cancel=True)
-            except (OmnifsError, OSError, CatalogError) as e:
+            except EXPECTED_FAILURES as e:
                 log.warning("catalog snapshot failed: %s", str(e).splitlines()[0])
                 continue
             cost = taken.seconds

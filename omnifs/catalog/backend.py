@@ -133,7 +133,7 @@ def redact(url: str) -> str:
 
 def describe(target: str | Path) -> str:
     """The catalog as messages name it: a path, or a URL without its password."""
-    return redact(target) if is_postgres(target) else str(target)
+    return redact(str(target)) if is_postgres(target) else str(target)
 
 
 class SqliteConnection(sqlite3.Connection):

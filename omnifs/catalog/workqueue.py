@@ -47,7 +47,7 @@ class WorkQueue:
     """The work queue part of the catalog, on the catalog's connection (``cat.work``)."""
 
     def __init__(self, db: Connection,
-                 transaction: Callable[[bool], AbstractContextManager[None]]):
+                 transaction: Callable[..., AbstractContextManager[None]]):
         self._db = db
         self._transaction = transaction
 
