@@ -16,9 +16,11 @@ Transactions: SQLite's ``BEGIN IMMEDIATE`` holds the one write lock of the
 file. On PostgreSQL a transaction (:meth:`PgConnection.begin`) takes the
 catalog's one transaction-scoped advisory lock, :data:`WRITE_LOCK`, which is
 the same promise: one writing transaction at a time, readers never wait.
-Only the work queue's claim does without it (``exclusive=False``): its rows
-are locked one by one with ``SKIP LOCKED``, so workers on many hosts claim
-at once without waiting for each other.
+The daemon's per-item bookkeeping does without it (``exclusive=False``): the
+work queue's claim locks its rows one by one with ``SKIP LOCKED``, and a
+replica's state is recorded under a share lock of its inode's row
+(:meth:`~.namespace.Namespace.get_locked`), so workers on many hosts do not
+wait for each other, while a change of that file by a mount still waits.
 
 Outages: a PostgreSQL connection that broke (server restarted or down) is
 opened again on the next statement; until that succeeds every statement
@@ -70,6 +72,8 @@ class Dialect:
     skip_locked: str
     #: the last inode id handed out (never reused), as a scalar subquery
     inode_sequence: str
+    #: appended to a read whose rows a non-exclusive transaction relies on (row locks)
+    for_share: str = ""
 
     def json_text(self, column: str, field: str) -> str:
         """A text field of a JSON object stored as TEXT."""
@@ -88,7 +92,7 @@ SQLITE = Dialect("sqlite", "", "(SELECT coalesce(max(seq), 0) FROM sqlite_sequen
                                "WHERE name = 'inodes')")
 POSTGRES = Dialect("postgresql", " FOR UPDATE SKIP LOCKED",
                    "(SELECT CASE WHEN is_called THEN last_value ELSE 0 END "
-                   "FROM inodes_id_seq)")
+                   "FROM inodes_id_seq)", " FOR SHARE")
 
 
 class Connection(Protocol):

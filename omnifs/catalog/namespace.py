@@ -95,6 +95,13 @@ class Namespace:
         row = self._db.execute(f"SELECT {_INODE_COLS} FROM inodes WHERE id = ?", (ino,)).fetchone()
         return Inode(*row) if row else None
 
+    def get_locked(self, ino: int) -> Inode | None:
+        """:meth:`get`, and the row stays as read until the transaction ends (a share lock on
+        PostgreSQL; SQLite's transactions hold the whole file)."""
+        row = self._db.execute(f"SELECT {_INODE_COLS} FROM inodes WHERE id = ?"
+                               f"{self._db.dialect.for_share}", (ino,)).fetchone()
+        return Inode(*row) if row else None
+
     def lookup(self, parent: int, name: str) -> Inode | None:
         """The inode named ``name`` in ``parent`` (a primary name or a hard link).
 

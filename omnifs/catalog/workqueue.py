@@ -119,7 +119,7 @@ class WorkQueue:
 
     def complete_many(self, work_ids: Iterable[int]) -> None:
         """Several items done at once, in one transaction (a worker settling a batch)."""
-        with self._transaction():
+        with self._transaction(False):  # the worker's own claimed rows: row locks suffice
             self._db.executemany("DELETE FROM work WHERE id = ?", [(i,) for i in work_ids])
 
     def defer(self, work_id: int, until: float) -> None:
