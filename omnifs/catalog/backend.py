@@ -29,9 +29,11 @@ raises :class:`psycopg.OperationalError`, a :data:`CatalogError`.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import re
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -42,6 +44,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg import pq
 from psycopg.adapt import Loader
+from psycopg_pool import ConnectionPool
 
 #: URL prefixes of a PostgreSQL catalog (``[catalog] url``)
 PG_PREFIXES = ("postgresql://", "postgres://")
@@ -259,10 +262,27 @@ class PgConnection:
             self._conn = None
 
 
+#: per catalog URL: the connections :func:`wait_pg_write_lock` waits on, kept between waits
+_waiters: dict[str, ConnectionPool] = {}
+_waiters_lock = threading.Lock()
+
+
+def _waiter_pool(url: str) -> ConnectionPool:
+    with _waiters_lock:
+        pool = _waiters.get(url)
+        if pool is None:
+            pool = _waiters[url] = ConnectionPool(
+                url, min_size=0, max_size=2, open=True, name="omnifs-catalog-wait",
+                kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT})
+            atexit.register(pool.close)
+        return pool
+
+
 def wait_pg_write_lock(url: str, timeout: float) -> bool:
     """Block until no transaction holds :data:`WRITE_LOCK`, at most ``timeout`` seconds,
-    on a connection of its own (for a worker thread)."""
-    with psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT) as conn:
+    on a connection other than the catalog's (for a worker thread; from a small pool, as
+    the mount waits often)."""
+    with _waiter_pool(url).connection(timeout=CONNECT_TIMEOUT) as conn:
         conn.execute(f"SET lock_timeout = {max(1, int(timeout * 1000))}")
         try:
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
