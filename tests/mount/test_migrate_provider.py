@@ -200,7 +200,7 @@ def test_swap_under_live_mount(make_mount, delete_old):
     # OLD leaves the config: check is clean, a remount reads everything from the others
     m.umount()
     cfg = write_config(m.root, {n: m.settings[n] for n in (new, other)}, copies=COPIES,
-                       quorum=COPIES)
+                       quorum=COPIES, catalog=load_config(m.config).catalog_target())
     check = omnifs("check", config=cfg, check=False)
     assert check.returncode == 0, check.stdout + check.stderr
     m.settings.pop(old)
