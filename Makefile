@@ -24,7 +24,7 @@ QUIET_PIP := { grep -v -e "is ignored" -e "BuildBackendWarning: Editable install
 LINT_VENV := .venv-lint
 LINT_STAMP := $(LINT_VENV)/.installed
 LINT_PACKAGES := ruff mypy trio diskcache boto3 google-cloud-storage azure-storage-blob minio \
-	prometheus-client rich matplotlib cronsim cryptography
+	prometheus-client rich matplotlib cronsim cryptography psycopg psycopg-pool
 LINT_PATHS := omnifs providers policy mountfs daemon tests bench
 # mypy reads module names off folders: this tree of links lays the sources out as they install
 # (omnifs/mountfs, omnifs/daemon, omnifs/providers, omnifs/policy); sed gives its findings

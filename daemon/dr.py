@@ -22,6 +22,9 @@ from omnifs.catalog import CatalogError
 from omnifs.dr import backup, drill, prune, state
 from omnifs.errors import OmnifsError
 
+#: what a background job may fail with and the daemon survives (logged in one line)
+EXPECTED_FAILURES: tuple[type[BaseException], ...] = (OmnifsError, OSError, *CatalogError)
+
 log = logging.getLogger("omnifs.daemon")
 
 #: seconds between looks at the schedules
@@ -77,7 +80,7 @@ class DrJobs:
     async def _job(self, what: str, fn, *args) -> None:
         try:
             await trio.to_thread.run_sync(fn, *args, abandon_on_cancel=True)
-        except (OmnifsError, OSError, CatalogError) as e:
+        except EXPECTED_FAILURES as e:
             self.failures.labels(what).inc()
             log.warning("dr %s failed: %s", what, str(e).splitlines()[0])
 
@@ -85,7 +88,7 @@ class DrJobs:
         target = state.open_target(spec)
         try:
             usable = {n: p for n, p in self.d.providers.items() if self.d.board.usable(n)}
-            done = backup.run(self.d.catalog_path, usable, target, name=spec.name,
+            done = backup.run(self.d.catalog.path, usable, target, name=spec.name,
                               paths=list(spec.paths))
             cat = self.d.thread_catalogs.get()
             state.record(cat, state.BACKUP_PREFIX, spec.name,

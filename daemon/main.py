@@ -36,22 +36,22 @@ from omnifs.audit import open_audit
 from omnifs.audit.checkpoint import publisher
 from omnifs.blockcache import BlockCache
 from omnifs.cached_content import open_cache
-from omnifs.catalog import Catalog, CatalogError
+from omnifs.catalog import Catalog, CatalogUnavailable
 from omnifs.config import Config, load_config
 from omnifs.metrics.alerts import AlertBook
 from omnifs.policy.placement import rules_from_config, views_from_config
-from omnifs.processes import DAEMON_KEY, this_process
+from omnifs.processes import DAEMON_KEY, WORKER_PREFIX, this_process
 from omnifs.providers import OmnifsError, Provider, metered, open_provider
 from omnifs.usage_log import Source, UsageLog, process_source
 from omnifs.work import KINDS
 
 from .alerting import alert_loop, sample_loop
-from .dr import DrJobs
+from .dr import EXPECTED_FAILURES, DrJobs
 from .health import HealthBoard, Prober
 from .metrics import Metrics
 from .settings import DaemonSettings, parse_daemon
 from .state import State
-from .workers import Executor, ThreadCatalogs, Workers, release_dead_claims
+from .workers import Executor, ThreadCatalogs, Workers, heartbeat, release_dead_claims
 
 log = logging.getLogger("omnifs.daemon")
 
@@ -80,7 +80,8 @@ class Daemon:
                  usage_source: Source | None = None) -> None:
         self.config = config
         self.settings: DaemonSettings = parse_daemon(config.daemon, str(config.path or "config"))
-        self.catalog_path: Path = config.catalog_path()
+        #: the SQLite file or the postgresql:// URL (``Catalog(self.catalog_path)`` opens it)
+        self.catalog_path: str | Path = config.catalog_target()
         self.catalog = Catalog(self.catalog_path)
         self.state = State(self.catalog_path)
         self.thread_catalogs = ThreadCatalogs(self.catalog_path)
@@ -103,6 +104,10 @@ class Daemon:
         self._db_limiter = trio.CapacityLimiter(1)
         self._state_limiter = trio.CapacityLimiter(1)
         self.workers = Workers(self)
+        #: the catalog's server did not answer the last call (:meth:`db` waits for it)
+        self.catalog_down = False
+        #: when this process started (its worker record, ``omnifs status``)
+        self.started = time.time()
         self.metrics_port: int | None = None
         self.prober: Prober | None = None
         #: the alerts ``[alerts]`` configures, once the alert loop runs (daemon/alerting.py)
@@ -120,13 +125,37 @@ class Daemon:
 
     # -- serialized access to the two connections ---------------------------
     async def db(self, fn, *args, **kwargs):
-        """Run a catalog call in a thread; one at a time on the daemon's connection."""
-        return await trio.to_thread.run_sync(lambda: fn(*args, **kwargs),
-                                             limiter=self._db_limiter)
+        """Run a catalog call in a thread; one at a time on the daemon's connection.
+
+        While the catalog's server is unreachable (a PostgreSQL outage) the call
+        waits and is tried again: the daemon pauses, and resumes by itself when
+        the server answers. A daemon that is stopping gives up instead.
+        """
+        return await self._through_outages(fn, args, kwargs, self._db_limiter)
 
     async def sdb(self, fn, *args, **kwargs):
-        return await trio.to_thread.run_sync(lambda: fn(*args, **kwargs),
-                                             limiter=self._state_limiter)
+        return await self._through_outages(fn, args, kwargs, self._state_limiter)
+
+    async def _through_outages(self, fn, args, kwargs, limiter):
+        delay = 0.2
+        while True:
+            try:
+                result = await trio.to_thread.run_sync(lambda: fn(*args, **kwargs),
+                                                       limiter=limiter)
+            except CatalogUnavailable as e:
+                if self.stopping.is_set():
+                    raise
+                if not self.catalog_down:
+                    self.catalog_down = True
+                    log.warning("catalog unreachable, paused until it answers: %s",
+                                (str(e).strip().splitlines() or [type(e).__name__])[0])
+                await trio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            if self.catalog_down:
+                self.catalog_down = False
+                log.warning("catalog reachable again: resumed")
+            return result
 
     async def flush_totals(self) -> None:
         """Add the in-memory totals to the persistent counters (best effort)."""
@@ -151,6 +180,7 @@ class Daemon:
         if released:
             log.info("took back the claims of %d dead daemon worker(s)", released)
         await self.db(self.catalog.set_meta, DAEMON_KEY, this_process())  # `omnifs status`
+        await self.db(heartbeat, self)
         self.metrics_port = self.metrics.serve(self.config.metrics_port, self.config.metrics.addr)
         self.usage.start()
         try:
@@ -163,14 +193,11 @@ class Daemon:
                                 on_lost=self._on_lost, on_change=self._on_change,
                                 clock=self.clock)
                 await nursery.start(prober.run)
-                nursery.start_soon(self._stats_loop)
-                nursery.start_soon(alert_loop, self)
-                nursery.start_soon(sample_loop, self)
-                nursery.start_soon(self._failover_loop)
-                nursery.start_soon(self._reconcile_loop)
-                nursery.start_soon(self._snapshot_loop)
-                nursery.start_soon(self._cost_loop)
-                nursery.start_soon(DrJobs(self).run)  # [[dr.backups]] schedules, RPO
+                for loop in (self._stats_loop, functools.partial(alert_loop, self),
+                             functools.partial(sample_loop, self), self._failover_loop,
+                             self._reconcile_loop, self._snapshot_loop, self._cost_loop,
+                             DrJobs(self).run):  # DrJobs: [[dr.backups]] schedules, RPO
+                    nursery.start_soon(self._resilient, loop)
                 watchdog = notify.watchdog_interval()
                 if watchdog:
                     nursery.start_soon(self._watchdog, watchdog)
@@ -189,7 +216,19 @@ class Daemon:
                 work_scope.deadline = trio.current_time() + self.settings.drain_timeout
         scope.cancel()
 
+    async def _resilient(self, loop) -> None:
+        """Run a background loop; a catalog outage that escapes it pauses it and starts it
+        again once the catalog answers (the daemon resumes by itself)."""
+        while True:
+            try:
+                return await loop()
+            except* CatalogUnavailable:
+                if self.stopping.is_set():
+                    raise
+            await self.db(self.catalog.get_meta, DAEMON_KEY)  # waits for the catalog
+
     def stop(self) -> None:
+        self.state.stopping.set()
         if not self.stopping.is_set():
             notify.notify("STOPPING=1")
             self.stopping.set()
@@ -245,6 +284,7 @@ class Daemon:
             self.metrics.lag.set(lag or 0.0)
             self.metrics.under_replicated.set(under)
             await self.flush_totals()
+            await self.db(heartbeat, self)
             if under and not depth:
                 await self._repair()
             # under_replicated scans every file: not more often than every few seconds
@@ -329,7 +369,7 @@ class Daemon:
             if self.config.cost.auto:
                 try:
                     _, queued = await self.db(apply, self.catalog, self.config)
-                except (OmnifsError, CatalogError) as e:
+                except EXPECTED_FAILURES as e:
                     log.warning("cost moves not queued: %s", e)
                 else:
                     if queued:
@@ -358,8 +398,8 @@ class Daemon:
             s = self.settings  # re-read: SIGHUP may change them
             periods = [p for p in (s.snapshot_quiet, s.snapshot_interval) if p > 0]
             await trio.sleep(min(periods) if s.snapshot_interval > 0 else 5.0)
-            if s.snapshot_interval <= 0:
-                continue
+            if s.snapshot_interval <= 0 or self.catalog.is_postgres:
+                continue  # a PostgreSQL catalog is backed up by PostgreSQL's own tools
             # its own connection: the scan must not hold up the workers' catalog calls
             mark = await trio.to_thread.run_sync(
                 lambda: self.thread_catalogs.get().ns.change_mark())
@@ -372,12 +412,12 @@ class Daemon:
             usable = {n: p for n, p in self.providers.items() if self.board.usable(n)}
             if not usable:
                 continue
-            take = functools.partial(snapshot.take, self.catalog_path, usable,
+            take = functools.partial(snapshot.take, self.catalog.path, usable,
                                      keep=s.snapshot_keep)
             last = now
             try:
                 taken = await trio.to_thread.run_sync(take, abandon_on_cancel=True)
-            except (OmnifsError, OSError, CatalogError) as e:
+            except EXPECTED_FAILURES as e:
                 log.warning("catalog snapshot failed: %s", str(e).splitlines()[0])
                 continue
             cost = taken.seconds
@@ -392,6 +432,7 @@ class Daemon:
                 await self.flush_totals()
                 await self.db(self._release_own)
                 await self.db(self.catalog.set_meta, DAEMON_KEY, "")  # stopped
+                await self.db(self.catalog.delete_meta, WORKER_PREFIX + self.workers.prefix)
             except Exception as e:  # noqa: BLE001 - shutting down anyway
                 log.debug("releasing claims: %s", e)
             await trio.to_thread.run_sync(self.audit.close)

@@ -15,17 +15,27 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-from omnifs.catalog import Catalog, ProviderHealth
+from omnifs.catalog import Catalog, CatalogUnavailable, ProviderHealth
 from omnifs.policy.health import Health, Sample
+
+#: seconds between tries of a catalog call during an outage
+OUTAGE_RETRY = 1.0
 
 #: one provider_health row (kept under its old name for callers and tests)
 ProviderRow = ProviderHealth
 
 
 def _locked(fn):
+    """One call at a time; through a catalog outage the call waits and is tried again
+    (the health prober pauses) until the catalog answers or the daemon stops."""
     def wrapper(self, *args, **kwargs):
         with self.lock:
-            return fn(self, *args, **kwargs)
+            while True:
+                try:
+                    return fn(self, *args, **kwargs)
+                except CatalogUnavailable:
+                    if self.stopping.wait(OUTAGE_RETRY):
+                        raise
     wrapper.__doc__ = fn.__doc__
     wrapper.__name__ = fn.__name__
     return wrapper
@@ -37,6 +47,8 @@ class State:
     def __init__(self, path: str | Path):
         self.lock = threading.Lock()
         self.catalog = Catalog(path)
+        #: set when the daemon stops: calls stop waiting out an outage
+        self.stopping = threading.Event()
 
     def close(self) -> None:
         with self.lock:
@@ -87,7 +99,7 @@ def read_health(path: str | Path) -> dict[str, ProviderHealth]:
 
     Checks for the file first: opening a :class:`Catalog` would create one.
     """
-    if not Path(path).exists():
+    if not str(path).startswith("postgres") and not Path(path).exists():
         return {}
     catalog = Catalog(path)
     try:

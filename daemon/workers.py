@@ -37,11 +37,12 @@ from contextlib import AsyncExitStack
 
 import trio
 
-from omnifs.catalog import Catalog, WorkItem
+from omnifs.catalog import Catalog, CatalogUnavailable, WorkItem
 from omnifs.catalog.health import Transfer
 from omnifs.governance_scan import refusal
 from omnifs.layout import long_key
 from omnifs.policy.health import LOST, Sample
+from omnifs.processes import WORKER_PREFIX, worker_record
 from omnifs.providers import OmnifsError, Provider
 from omnifs.replication import item_path
 from omnifs.work import KINDS, FileWork, Malformed, Replicate, from_item
@@ -125,6 +126,20 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def heartbeat(d) -> None:
+    """The daemon ``d``'s record among the workers ``omnifs status`` lists (any host)."""
+    done = failed = 0
+    for metric in d.metrics.items.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_total"):
+                if sample.labels.get("result") == "done":
+                    done += int(sample.value)
+                elif sample.labels.get("result") == "failed":
+                    failed += int(sample.value)
+    d.catalog.set_meta(WORKER_PREFIX + d.workers.prefix,
+                       worker_record(d.workers.prefix, d.started, done, failed, time.time()))
 
 
 class ThreadCatalogs:
@@ -282,7 +297,7 @@ class Workers:
         except OmnifsError as e:
             await self._failed(item, e, e.provider if e.transient else None)
         except Exception as e:  # one bad item must not stop the daemon
-            if type(e).__name__ != "Retry":
+            if type(e).__name__ != "Retry" and not isinstance(e, CatalogUnavailable):
                 log.exception("work item %d (%s) failed unexpectedly", item.id, item.kind)
             await self._failed(item, e, None)
         else:

@@ -99,7 +99,7 @@ class Coherence:
     # -- following the log -------------------------------------------------------
     async def run(self) -> None:
         """Follow the change log until cancelled (the mount's nursery)."""
-        feed = ChangeFeed(await trio.to_thread.run_sync(Catalog, self.cat.path))
+        feed = ChangeFeed(await trio.to_thread.run_sync(Catalog, self.cat.target))
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery

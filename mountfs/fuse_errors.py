@@ -9,6 +9,8 @@ handler kills the whole mount. Every handler of
   once per (class, provider, key) at warning level;
 * an ``OSError`` (staging disk: ENOSPC, EDQUOT...) becomes its errno, and
   SQLite's "database or disk is full" ENOSPC (a full disk is not an I/O error);
+* a catalog whose server is unreachable (a PostgreSQL outage) answers ``EIO``,
+  logged once in one line; the catalog connects again by itself;
 * anything else is logged once with its traceback and answers ``EIO``.
 
 It also times each request for ``omnifs_fuse_op_seconds`` (mountfs/metrics.py).
@@ -32,6 +34,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import pyfuse3
 
+from omnifs.catalog import CatalogUnavailable
 from omnifs.providers.diskspace import is_disk_full
 from omnifs.providers.errors import NotFound, OmnifsError
 
@@ -70,6 +73,11 @@ def to_errno(exc: BaseException) -> int:
         if _first_time(("disk full", None, None)):
             log.warning("the catalog's disk is full (%s): answering ENOSPC", exc)
         return errno.ENOSPC
+    if isinstance(exc, CatalogUnavailable):
+        if _first_time(("catalog unavailable", None, None)):
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            log.warning("catalog unreachable, answering EIO until it is back: %s", first)
+        return errno.EIO
     if isinstance(exc, OSError) and exc.errno:
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
             mark = ("OSError", str(exc.errno), getattr(exc, "filename", None))

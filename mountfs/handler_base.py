@@ -116,7 +116,7 @@ class HandlerBase(pyfuse3.Operations):
         self.staging = StagingArea(config.cache_dir)
         if stores.health is None:
             # health from the daemon's verdicts plus this mount's own failures
-            stores.attach_health(MountHealth(catalog.path))
+            stores.attach_health(MountHealth(catalog.target))
         #: other mounts' and processes' changes into this mount's caches (mountfs/coherence.py)
         self.coherence = Coherence(catalog)
         #: inodes this mount's unlink or rmdir left without a name (only it discards them
@@ -133,7 +133,7 @@ class HandlerBase(pyfuse3.Operations):
         #: [cache] size with staging counted, the disks' free-space reserve, deletes on a full disk
         self.space = DiskBudget(limit=config.cache_size, free_space_ratio=config.free_space_ratio,
                                 staging=self.staging, written=self.written,
-                                cache=self.reader.path.cache, catalog_path=catalog.path,
+                                cache=self.reader.path.cache, catalog_path=config.catalog_file(),
                                 in_flight=lambda: self._publishing + len(self._queued))
         self.open_files: dict[int, OpenFile] = {}
         self.handles: dict[int, Handle] = {}
@@ -142,7 +142,7 @@ class HandlerBase(pyfuse3.Operations):
         #: trio time of the last namespace/content request (write-back waits for quiet)
         self.busy_at = 0.0
         #: reads and writes per file, for the cost engine ([cost] access_stats)
-        self.access_log = access_log_for(config, catalog.path)
+        self.access_log = access_log_for(config, catalog.target)
         #: governance: changes refused by WORM and legal-hold rules, and the audit log
         self.guard = MountGuard(config, catalog, stores)
 

@@ -186,9 +186,9 @@ def serve(config: Config, mountpoint: str, *, ready: Callable[[], None] | None =
     mp = os.path.realpath(mp)
     raise_open_files_limit()
     metrics.timing = metered.enabled(config.metrics.enabled)
-    catalog = Catalog(config.catalog_path())
+    catalog = Catalog(config.catalog_target())
     stores = open_stores(config)
-    usage = usage_log(catalog.path, usage_source)  # store requests to the catalog
+    usage = usage_log(catalog.target, usage_source)  # store requests to the catalog
     endpoint = None
     try:
         ops = build_operations(config, catalog, stores, writeback=writeback, read_via=read_via)

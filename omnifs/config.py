@@ -117,11 +117,25 @@ class Config:
     dr: DrConfig = field(default_factory=lambda: DrConfig())
 
     def catalog_path(self) -> Path:
-        """The SQLite file behind ``catalog_url``."""
+        """The SQLite file behind ``catalog_url``; commands that work on the file refuse
+        a PostgreSQL catalog here (:meth:`catalog_target` opens either)."""
         if not self.catalog_url.startswith("sqlite:///"):
-            raise ConfigError("[catalog] url: only sqlite:/// URLs are supported, "
-                              f"got {self.catalog_url!r}")
+            from omnifs.catalog.backend import redact
+            raise ConfigError("this command needs a SQLite catalog (sqlite:///PATH); "
+                              f"[catalog] url is {redact(self.catalog_url)}")
         return Path(self.catalog_url[len("sqlite:///"):])
+
+    def catalog_target(self) -> str | Path:
+        """What ``Catalog()`` opens: the SQLite file, or the ``postgresql://`` URL."""
+        return self.catalog_url if self.catalog_url.startswith("postgres") else self.catalog_path()
+
+    def catalog_file(self) -> Path:
+        """The path files kept beside the catalog are named after (audit log, keys, spares):
+        the SQLite file, or ``catalog.postgresql`` in the data directory (the parent of
+        ``[cache] dir``) for a PostgreSQL catalog."""
+        if self.catalog_url.startswith("postgres"):
+            return self.cache_dir.parent / "catalog.postgresql"
+        return self.catalog_path()
 
 
 _SECTIONS = {

@@ -64,3 +64,33 @@ def recorded_alive(record: str | None, heard_lately: bool) -> bool:
     except (ValueError, KeyError, TypeError):
         return heard_lately
     return alive(pid) if host == socket.gethostname() else heard_lately
+
+
+#: catalog meta keys ``worker:<worker id>``: one record per running daemon process, on any
+#: host (daemons on several hosts drain one queue); removed by a clean stop
+WORKER_PREFIX = "worker:"
+
+#: a worker whose record is older than this (seconds) and cannot be checked by pid is gone
+WORKER_STALE_AFTER = 60.0
+
+
+def worker_record(worker: str, started: float, done: int, failed: int, now: float) -> str:
+    """What a daemon process writes under ``WORKER_PREFIX + worker`` as its heartbeat."""
+    return json.dumps({"worker": worker, "pid": os.getpid(), "host": socket.gethostname(),
+                       "started": started, "heartbeat": now, "done": done, "failed": failed})
+
+
+def workers_from(records: dict[str, str], now: float) -> list[dict]:
+    """The daemon processes of ``records`` (meta rows under ``WORKER_PREFIX``), each with
+    ``alive``: its pid on this host, or a fresh heartbeat on another host."""
+    out = []
+    for key, record in sorted(records.items()):
+        try:
+            info = json.loads(record)
+            fresh = now - float(info["heartbeat"]) < WORKER_STALE_AFTER
+        except (ValueError, KeyError, TypeError):
+            continue
+        info["worker"] = key[len(WORKER_PREFIX):]
+        info["alive"] = recorded_alive(record, fresh)
+        out.append(info)
+    return out

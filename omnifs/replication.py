@@ -377,8 +377,9 @@ def _replicate(cat: Catalog, providers: dict[str, Provider], work: Replicate,
     if (keep is not None and existing is not None and existing.key == key
             and existing.version < inode.version and existing.state == "stale"):
         keep(dst, key, "overwritten")
-    with cat.transaction():
-        if cat.ns.get(ino) is None:
+    # the file's row locked, not the whole catalog: workers on many hosts record at once
+    with cat.transaction(exclusive=False):
+        if cat.ns.get_locked(ino) is None:
             return 0  # removed meanwhile: nothing to copy
         cat.replicas.set(ino, target, key, inode.version, "pending")
     meta, sidecar = placed_meta(dst, key, path, current_meta(cat, inode))
@@ -405,8 +406,8 @@ def _replicate(cat: Catalog, providers: dict[str, Provider], work: Replicate,
     if on_copy is not None:
         on_copy(copied)
     etag = copied.etag
-    with cat.transaction():
-        now = cat.ns.get(ino)
+    with cat.transaction(exclusive=False):
+        now = cat.ns.get_locked(ino)
         if now is not None and now.version != inode.version:
             cat.replicas.set(ino, target, key, inode.version, "stale", etag)
         elif now is not None:

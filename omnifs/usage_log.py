@@ -77,7 +77,7 @@ class UsageLog:
 
     def __init__(self, cat_path_or_cat: str | Path | Catalog, source: Source,
                  interval: float = FLUSH_INTERVAL, *, clock: Callable[[], float] = time.time):
-        path = getattr(cat_path_or_cat, "path", cat_path_or_cat)
+        path = getattr(cat_path_or_cat, "target", cat_path_or_cat)
         self._path: str | Path = path  # type: ignore[assignment]
         self.source = source
         self.interval = interval
@@ -161,7 +161,8 @@ def recording(catalog_path: str | Path | None,
     """Record a command's store requests in the catalog at ``catalog_path`` while the block
     runs (``omnifs cp``, ``sync``, ``migrate run``); nothing when there is no catalog there
     (a copy between two URIs creates none)."""
-    if catalog_path is None or not Path(catalog_path).exists():
+    if catalog_path is None or (not str(catalog_path).startswith("postgres")
+                                and not Path(catalog_path).exists()):
         yield None
         return
     log = usage_log(catalog_path, source)

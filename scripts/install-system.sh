@@ -4,7 +4,8 @@
 # what is missing.
 set -euo pipefail
 pkgs=(fuse3 libfuse3-dev pkg-config gcc python3-venv attr sqlite3 rsync git rclone s3fs nodejs npm chromium
-      prometheus)  # prometheus + promtool: the metrics tests start their own on a free port
+      prometheus  # prometheus + promtool: the metrics tests start their own on a free port
+      postgresql)  # PostgreSQL 15: the catalog tests start a throwaway cluster on a free port
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -23,8 +24,8 @@ $SUDO apt-get install -y -q "${missing[@]}" >/dev/null 2>&1 || {
     $SUDO apt-get install -y -q "${missing[@]}" >/dev/null
 }
 # the metrics tests run their own Prometheus: the packaged service stays off
-if printf '%s\n' "${missing[@]}" | grep -qx prometheus; then
-    for svc in prometheus prometheus-node-exporter; do
+if printf '%s\n' "${missing[@]}" | grep -qx -e prometheus -e postgresql; then
+    for svc in prometheus prometheus-node-exporter postgresql; do
         $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true
         $SUDO update-rc.d "$svc" disable >/dev/null 2>&1 || true
     done

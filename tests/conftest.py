@@ -84,3 +84,39 @@ def kind(request):
 def provider(kind, make_provider):
     """A provider of every kind over a fresh, empty bucket."""
     return make_provider(kind)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A throwaway PostgreSQL 15 cluster for the session (tests/servers.py PostgresCluster)."""
+    reason = S.postgres_missing()
+    if reason:
+        pytest.skip(reason)
+    cluster = S.PostgresCluster()
+    try:
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+@pytest.fixture
+def catalog_backend():
+    """The engine of ``catalog_url``: sqlite, or $OMNIFS_CATALOG (``OMNIFS_CATALOG=postgresql``
+    runs the daemon and mount suites on PostgreSQL). A test parametrises it to run on both."""
+    return os.environ.get("OMNIFS_CATALOG", "sqlite")
+
+
+@pytest.fixture
+def catalog_url(catalog_backend, request, tmp_path):
+    """``[catalog] url`` of a fresh catalog on ``catalog_backend``."""
+    if catalog_backend == "postgresql":
+        return request.getfixturevalue("postgres").database()
+    return f"sqlite:///{tmp_path}/catalog.db"
+
+
+@pytest.fixture(params=S.CATALOG_BACKENDS)
+def catalog_target(request, tmp_path):
+    """Where a fresh catalog lives: a SQLite file, or a new database on the session's cluster."""
+    if request.param == "sqlite":
+        return tmp_path / "c.db"
+    return request.getfixturevalue("postgres").database()

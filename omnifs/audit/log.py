@@ -206,7 +206,7 @@ def open_audit(config: Config, source: str, publish: Callable[[bytes], None] | N
     gov = config.governance
     if not gov.audit:
         return NullAudit()
-    catalog = config.catalog_path()
+    catalog = config.catalog_file()
     return AuditLog(audit_dir(catalog), source, flush_interval=gov.flush_interval,
                     rotate_size=gov.rotate_size, checkpoint_interval=gov.checkpoint_interval,
                     publish=publish, key_dir=catalog.parent, threaded=threaded)

@@ -24,7 +24,9 @@ transactions and catalog-wide facts; its parts share that connection:
 - ``cat.leases``: :mod:`.leases` -- advisory locks with an expiry (a publish of a
   file, a live mount, ``omnifs flock``).
 
-Modules: :mod:`.connection` (the :class:`Catalog`), the ten parts above,
+Modules: :mod:`.connection` (the :class:`Catalog`), :mod:`.backend` (SQLite or
+PostgreSQL: what differs between the engines), :mod:`.engine_copy` (a catalog
+copied to the other engine, verified), the ten parts above,
 :mod:`.schema` (the tables, documented column by column, and their
 migrations) and :mod:`.portable` (consistent copies, restore, JSON dump and
 load).
@@ -35,6 +37,7 @@ plain values and :data:`CatalogError`, never a connection.
 """
 
 from .access import AccessStats, FileAccess
+from .backend import CatalogUnavailable
 from .connection import BUSY_TIMEOUT_MS, CATALOG_ID_KEY, Catalog, CatalogError, NoCatalog
 from .cost import CostMove, CostRecords, StoredFile
 from .health import HEALTH_SOURCES, HealthLog, ProviderHealth
@@ -51,3 +54,4 @@ __all__ = ["BUSY_TIMEOUT_MS", "CATALOG_ID_KEY", "HEALTH_SOURCES", "KIND_OF_MODE"
            "Replicas", "WorkItem", "WorkQueue", "migration_id", "now_ns"]
 __all__ += ["AccessStats", "FileAccess"]
 __all__ += ["CostMove", "CostRecords", "StoreUsage", "StoredFile"]
+__all__ += ["CatalogUnavailable"]

@@ -24,10 +24,11 @@ batch naming an inode that is already gone skips it.
 from __future__ import annotations
 
 import datetime
-import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+
+from .backend import Connection
 
 #: daily rows are kept this many days (today included), then folded into month rows
 RETENTION_DAYS = 400
@@ -91,24 +92,27 @@ class FileAccess:
 _UPSERT_DAY = (
     "INSERT INTO access_days (inode, day, days, reads, bytes_read, writes) "
     "SELECT ?, ?, 1, ?, ?, ? WHERE EXISTS (SELECT 1 FROM inodes WHERE id = ?) "
-    "ON CONFLICT(inode, day) DO UPDATE SET reads = reads + excluded.reads, "
-    "bytes_read = bytes_read + excluded.bytes_read, writes = writes + excluded.writes")
-# max() of SQL is NULL when either side is: COALESCE keeps the time that exists
+    "ON CONFLICT(inode, day) DO UPDATE SET reads = access_days.reads + excluded.reads, "
+    "bytes_read = access_days.bytes_read + excluded.bytes_read, "
+    "writes = access_days.writes + excluded.writes")
+# the later of two times, either of which may be NULL (no scalar max() common to both engines)
 _UPSERT_FILE = (
     "INSERT INTO access_files (inode, reads, bytes_read, writes, last_read, last_write) "
     "SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM inodes WHERE id = ?) "
-    "ON CONFLICT(inode) DO UPDATE SET reads = reads + excluded.reads, "
-    "bytes_read = bytes_read + excluded.bytes_read, writes = writes + excluded.writes, "
-    "last_read = COALESCE(max(last_read, excluded.last_read), last_read, excluded.last_read), "
-    "last_write = COALESCE(max(last_write, excluded.last_write), last_write, "
-    "excluded.last_write)")
+    "ON CONFLICT(inode) DO UPDATE SET reads = access_files.reads + excluded.reads, "
+    "bytes_read = access_files.bytes_read + excluded.bytes_read, "
+    "writes = access_files.writes + excluded.writes, "
+    "last_read = CASE WHEN excluded.last_read > access_files.last_read "
+    "THEN excluded.last_read ELSE COALESCE(access_files.last_read, excluded.last_read) END, "
+    "last_write = CASE WHEN excluded.last_write > access_files.last_write "
+    "THEN excluded.last_write ELSE COALESCE(access_files.last_write, excluded.last_write) END")
 _FILE_COLS = "inode, reads, bytes_read, writes, last_read, last_write"
 
 
 class AccessStats:
     """The access statistics part of the catalog, on its connection (``cat.access``)."""
 
-    def __init__(self, db: sqlite3.Connection,
+    def __init__(self, db: Connection,
                  transaction: Callable[[], AbstractContextManager[None]]):
         self._db = db
         self._transaction = transaction
@@ -152,8 +156,9 @@ class AccessStats:
             self._db.executemany(
                 "INSERT INTO access_days (inode, day, days, reads, bytes_read, writes) "
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(inode, day) DO UPDATE SET "
-                "days = excluded.days, reads = reads + excluded.reads, "
-                "bytes_read = bytes_read + excluded.bytes_read, writes = writes + excluded.writes",
+                "days = excluded.days, reads = access_days.reads + excluded.reads, "
+                "bytes_read = access_days.bytes_read + excluded.bytes_read, "
+                "writes = access_days.writes + excluded.writes",
                 ((ino, first, *sums) for (ino, first), sums in months.items()))
             dropped = self._db.execute(
                 "DELETE FROM access_days WHERE (inode, day) IN (SELECT inode, day FROM "

@@ -29,13 +29,15 @@ last gone (``gap``) forgets everything it caches.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from .backend import Connection, PgConnection
+from .schema import CHANGES_CHANNEL
 
 if TYPE_CHECKING:
     from .connection import Catalog
@@ -61,7 +63,7 @@ class Change:
 class Changes:
     """The change log part of the catalog, on its connection (``cat.changes``)."""
 
-    def __init__(self, db: sqlite3.Connection,
+    def __init__(self, db: Connection,
                  transaction: Callable[[], AbstractContextManager[None]]):
         self._db = db
         self._transaction = transaction
@@ -120,15 +122,27 @@ class ChangeFeed:
 
     def __init__(self, catalog: Catalog):
         self.cat = catalog
-        self._version = self._data_version()
+        db = catalog.db
+        #: PostgreSQL: the feed's connection LISTENs for the change log's NOTIFY
+        self._pg = db if isinstance(db, PgConnection) else None
+        self._version = 0 if self._pg else self._data_version()
 
     def _data_version(self) -> int:
         return self.cat.db.execute("PRAGMA data_version").fetchone()[0]
 
     def wait(self, after: int, timeout: float) -> bool:
         """Block until a change after ``after`` is in the log, at most ``timeout`` seconds;
-        whether there is one. (The one place a PostgreSQL feed waits on NOTIFY instead.)"""
+        whether there is one. SQLite: polls its data version every :data:`POLL` seconds.
+        PostgreSQL: waits for the NOTIFY of the change log's trigger (schema v8)."""
         deadline = time.monotonic() + timeout
+        if self._pg is not None:
+            self._pg.wait_notify(CHANGES_CHANNEL, 0)  # LISTEN (again on a reopened connection)
+            while self.cat.changes.last_seq() <= after:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._pg.wait_notify(CHANGES_CHANNEL, left)
+            return True
         while True:
             version = self._data_version()
             if version != self._version:

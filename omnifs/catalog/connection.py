@@ -1,4 +1,5 @@
-"""The catalog's connection: one SQLite file in WAL mode, shared by the catalog's parts.
+"""The catalog's connection, shared by the catalog's parts: one SQLite file in WAL mode,
+or one PostgreSQL database (:mod:`.backend` holds what differs between the two).
 
 :class:`Catalog` owns the connection, the transactions and the lock
 helpers the mount needs, and catalog-wide facts (``meta``). Everything else
@@ -16,6 +17,10 @@ survives a crash of any process (kill -9); only a power loss can drop the
 last commits. Every public method that changes something commits before it
 returns unless it runs inside :meth:`Catalog.transaction`.
 
+A PostgreSQL catalog (``Catalog("postgresql://...")``) commits through the
+server's write-ahead log; its transactions hold one advisory lock, the same
+one-writer rule (see :mod:`.backend`).
+
 Threads: a ``Catalog`` object belongs to one thread (the mount's trio
 thread); other processes open their own.
 """
@@ -28,10 +33,10 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import quote
 
 from omnifs.providers.errors import InvalidInput, OmnifsError
 
+from . import backend
 from .access import AccessStats
 from .changes import Changes
 from .cost import CostRecords
@@ -47,8 +52,8 @@ from .workqueue import WorkQueue
 #: how long a statement waits for another connection's write lock before it fails
 BUSY_TIMEOUT_MS = 30_000
 
-#: what a catalog operation that fails in the database raises (locked, full, damaged)
-CatalogError = sqlite3.Error
+#: what a catalog operation that fails in the database raises (locked, full, down, damaged)
+CatalogError = backend.CatalogError
 
 #: meta key of :meth:`Catalog.catalog_id`
 CATALOG_ID_KEY = "catalog_id"
@@ -60,35 +65,27 @@ DRAINING_PREFIX = "draining:"
 class NoCatalog(OmnifsError):
     """A read-only command found no catalog: it says how to get one instead of making it."""
 
-    def __init__(self, path: Path):
-        super().__init__(f"no catalog yet at {path}: `omnifs mount MOUNTPOINT` creates it, "
-                         "or `omnifs import` builds it from what the stores hold")
+    def __init__(self, path: str | Path):
+        super().__init__(f"no catalog yet at {backend.describe(path)}: `omnifs mount MOUNTPOINT` "
+                         "creates it, or `omnifs import` builds it from what the stores hold")
         self.path = path
 
 
 class Catalog:
-    """One connection to the catalog file and the parts on it; see the module docstring."""
+    """One connection to the catalog and the parts on it; see the module docstring."""
 
-    def __init__(self, path: str | os.PathLike, *, create: bool = True):
-        """``create=False``: a missing catalog raises :class:`NoCatalog` (read-only commands)."""
-        self.path = Path(path)
-        if create:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        elif not self.path.exists():
-            raise NoCatalog(self.path)
-        # mode=rw: SQLite itself never creates the file when asked not to
-        target = str(self.path) if create else f"file:{quote(str(self.path))}?mode=rw"
-        try:
-            self.db = sqlite3.connect(target, isolation_level=None, uri=not create,
-                                      check_same_thread=False, timeout=30.0)
-        except sqlite3.Error as e:
-            if not create and not self.path.exists():
-                raise NoCatalog(self.path) from None
-            raise InvalidInput(f"catalog {self.path}: cannot open: {e}") from None
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self.db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    def __init__(self, target: str | os.PathLike, *, create: bool = True):
+        """``target``: a SQLite file or a ``postgresql://`` URL (``Config.catalog_target()``).
+
+        ``create=False``: a missing catalog raises :class:`NoCatalog` (read-only commands).
+        """
+        #: what opens this catalog again (``Catalog(cat.target)``): a path or a URL
+        self.target: str | Path = str(target) if backend.is_postgres(target) else Path(target)
+        self.db: backend.Connection
+        if isinstance(self.target, str):
+            self.db = self._open_pg(self.target, create)
+        else:
+            self.db = self._open_sqlite(self.target, create)
         self.schema_version = migrate(self.db)
         self._depth = 0
         self.changes = Changes(self.db, self.transaction)
@@ -103,8 +100,54 @@ class Catalog:
         self.cost = CostRecords(self.db, self.transaction)
         if self.ns.get(ROOT_INODE) is None:
             with self.transaction():
-                self.ns.create_root()
+                if self.ns.get(ROOT_INODE) is None:
+                    self.ns.create_root()
+                    backend.resync_ids(self.db)
                 self.catalog_id()
+
+    @staticmethod
+    def _open_sqlite(path: Path, create: bool) -> backend.Connection:
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        elif not path.exists():
+            raise NoCatalog(path)
+        try:
+            db = backend.connect(path, create=create)
+        except sqlite3.Error as e:
+            if not create and not path.exists():
+                raise NoCatalog(path) from None
+            raise InvalidInput(f"catalog {path}: cannot open: {e}") from None
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        return db
+
+    @staticmethod
+    def _open_pg(url: str, create: bool) -> backend.Connection:
+        try:
+            db = backend.connect(url, create=create)
+        except backend.CatalogError as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise InvalidInput(f"catalog {backend.redact(url)}: cannot connect: "
+                               f"{backend.redact(first)}") from None
+        if not create and "schema_version" not in backend.table_names(db):
+            db.close()
+            raise NoCatalog(url)
+        return db
+
+    @property
+    def path(self) -> Path:
+        """The SQLite file; commands that work on the file itself (snapshots, dump,
+        backups) refuse a PostgreSQL catalog here with one line."""
+        if isinstance(self.target, str):
+            raise InvalidInput(f"this needs a SQLite catalog; [catalog] url is "
+                               f"{backend.redact(self.target)}")
+        return self.target
+
+    @property
+    def is_postgres(self) -> bool:
+        return isinstance(self.target, str)
 
     def close(self) -> None:
         self.db.close()
@@ -124,9 +167,13 @@ class Catalog:
         """Whether a write could start this instant; never waits (the mount's event loop asks).
 
         False while another connection (the daemon, ``omnifs import``, another
-        command) holds SQLite's write lock: :meth:`wait_write_lock` then waits
+        command, another host's mount) holds the write lock -- SQLite's, or the
+        PostgreSQL catalog's advisory lock: :meth:`wait_write_lock` then waits
         for it in a worker thread.
         """
+        if isinstance(self.db, backend.PgConnection):
+            return self.db.write_lock_free()
+        assert isinstance(self.db, sqlite3.Connection)
         if self.db.in_transaction:
             return True
         self.db.execute("PRAGMA busy_timeout=0")
@@ -141,15 +188,21 @@ class Catalog:
         For a worker thread: it waits on a connection of its own, so the
         catalog's connection stays free for the thread that owns it.
         """
-        conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+        if isinstance(self.target, str):
+            return backend.wait_pg_write_lock(self.target, timeout)
+        conn = sqlite3.connect(self.target, timeout=timeout, isolation_level=None)
         try:
             return _take_write_lock(conn)
         finally:
             conn.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """BEGIN IMMEDIATE ... COMMIT; nested uses join the outer transaction."""
+    def transaction(self, exclusive: bool = True) -> Iterator[None]:
+        """BEGIN IMMEDIATE ... COMMIT; nested uses join the outer transaction.
+
+        ``exclusive=False`` (the work queue's claim): on PostgreSQL the
+        transaction relies on row locks instead of the catalog's write lock.
+        """
         if self._depth:
             self._depth += 1
             try:
@@ -157,20 +210,20 @@ class Catalog:
             finally:
                 self._depth -= 1
             return
-        self.db.execute("BEGIN IMMEDIATE")
+        self.db.begin(exclusive)
         self._depth = 1
         try:
             yield
         except BaseException:
             self._depth = 0
-            self.db.execute("ROLLBACK")
+            self.db.rollback()
             raise
         self._depth = 0
         try:
-            self.db.execute("COMMIT")
+            self.db.commit()
         except BaseException:
             if self.db.in_transaction:  # e.g. a full disk: leave no transaction open
-                self.db.execute("ROLLBACK")
+                self.db.rollback()
             raise
 
     # -- meta --------------------------------------------------------------
@@ -181,6 +234,9 @@ class Catalog:
     def set_meta(self, key: str, value: str) -> None:
         self.db.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
                         "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+
+    def delete_meta(self, key: str) -> None:
+        self.db.execute("DELETE FROM meta WHERE key = ?", (key,))
 
     def meta_items(self, prefix: str) -> dict[str, str]:
         """Every meta row whose key starts with ``prefix``."""
@@ -212,7 +268,7 @@ class Catalog:
         """
         value = self.get_meta(CATALOG_ID_KEY)
         if value is None:
-            self.db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
+            self.db.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT DO NOTHING",
                             (CATALOG_ID_KEY, uuid.uuid4().hex[:16]))
             value = self.get_meta(CATALOG_ID_KEY)
         assert value is not None

@@ -10,12 +10,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from decimal import Decimal
+
+from .backend import Connection
 
 #: the states of a recorded move
 MOVE_STATES = ("queued", "done", "failed", "obsolete")
@@ -42,21 +43,29 @@ class StoredFile:
 FileRow = tuple[int, int, str, int, float, float | None, float | None, int, int,
                 dict[str, str]]
 
-# one page of files: each with its synced copies of the current version as one string
-# ("provider NUL tier" joined by SOH) and its reads from a day on (a file never counted
-# has no access_files row, and no day rows either: the CASE skips looking)
-_ROWS = (
-    "SELECT i.id, i.parent, i.name, i.size, i.mtime_ns, a.last_read, a.last_write, "
-    "CASE WHEN a.inode IS NULL THEN 0 ELSE (SELECT SUM(reads) FROM access_days "
-    "WHERE inode = i.id AND day >= ?1) END, "
-    "CASE WHEN a.inode IS NULL THEN 0 ELSE (SELECT SUM(bytes_read) FROM access_days "
-    "WHERE inode = i.id AND day >= ?1) END, "
-    "(SELECT group_concat(r.provider || char(0) || COALESCE(r.tier, ''), char(1)) "
-    "FROM replicas r WHERE r.inode = i.id AND r.state = 'synced' "
-    "AND r.version = i.version) "
-    "FROM inodes i LEFT JOIN access_files a ON a.inode = i.id "
-    "WHERE i.kind = 'file' AND i.parent IS NOT NULL AND i.id > ?2 "
-    "ORDER BY i.id LIMIT ?3")
+#: what separates a copy's provider from its tier, and one copy from the next, in
+#: :func:`_rows_sql`'s strings (control characters no name holds; PostgreSQL text has no NUL)
+_PAIR, _COPY = "\x1f", "\x1e"
+
+
+def _rows_sql(join_strings: str) -> str:
+    """One page of files: each with its synced copies of the current version as one
+    string ("provider _PAIR tier" joined by _COPY) and its reads from a day on (a file
+    never counted has no access_files row, and no day rows either: the CASE skips looking).
+    Parameters: the day twice, the pair and copy separators, the last id seen, the page."""
+    return (
+        "SELECT i.id, i.parent, i.name, i.size, i.mtime_ns, a.last_read, a.last_write, "
+        "CASE WHEN a.inode IS NULL THEN 0 ELSE (SELECT SUM(reads) FROM access_days "
+        "WHERE inode = i.id AND day >= ?) END, "
+        "CASE WHEN a.inode IS NULL THEN 0 ELSE (SELECT SUM(bytes_read) FROM access_days "
+        "WHERE inode = i.id AND day >= ?) END, "
+        f"(SELECT {join_strings}(r.provider || CAST(? AS TEXT) || COALESCE(r.tier, ''), "
+        "CAST(? AS TEXT)) "
+        "FROM replicas r WHERE r.inode = i.id AND r.state = 'synced' "
+        "AND r.version = i.version) "
+        "FROM inodes i LEFT JOIN access_files a ON a.inode = i.id "
+        "WHERE i.kind = 'file' AND i.parent IS NOT NULL AND i.id > ? "
+        "ORDER BY i.id LIMIT ?")
 
 
 @dataclass(slots=True)
@@ -83,7 +92,7 @@ _MOVE_COLS = ("id, time, inode, path, kind, store, source, target, saving_per_mo
 class CostRecords:
     """The cost engine's part of the catalog, on its connection (``cat.cost``)."""
 
-    def __init__(self, db: sqlite3.Connection,
+    def __init__(self, db: Connection,
                  transaction: Callable[[], AbstractContextManager[None]]):
         self._db = db
         self._transaction = transaction
@@ -96,19 +105,21 @@ class CostRecords:
     def rows(self, since_day: int, *, page: int = 5000) -> Iterator[FileRow]:
         """:meth:`files` as plain tuples (:data:`FileRow`), one query per page.
 
-        The copies of each file come as one string (SQLite's ``group_concat``) and the
+        The copies of each file come as one string (``group_concat`` / ``string_agg``) and the
         reads as sums, so Python does one step per file, not per copy or day; files
         with the same copies in the same tiers share one ``replicas`` dict (never
         modify it).
         """
         signatures: dict[str | None, dict[str, str]] = {None: {}}
+        sql = _rows_sql(self._db.dialect.join_strings)
         after = 0
         while True:
-            rows = self._db.execute(_ROWS, (since_day, after, page)).fetchall()
+            rows = self._db.execute(sql, (since_day, since_day, _PAIR, _COPY, after,
+                                          page)).fetchall()
             for ino, parent, name, size, mtime_ns, last_read, last_write, n, b, sig in rows:
                 replicas = signatures.get(sig)
                 if replicas is None:
-                    pairs = (p.split("\x00") for p in sig.split("\x01"))
+                    pairs = (p.split(_PAIR) for p in sig.split(_COPY))
                     replicas = signatures[sig] = dict(sorted(pairs))
                 yield (ino, parent, name, size, mtime_ns / 1e9, last_read, last_write,
                        n or 0, b or 0, replicas)
@@ -121,12 +132,12 @@ class CostRecords:
                     target: str, saving_per_month: Decimal, one_time: Decimal,
                     when: float | None = None) -> int:
         """A move queued by ``omnifs cost apply``; its id."""
-        cur = self._db.execute(
+        row = self._db.execute(
             "INSERT INTO cost_moves (time, inode, path, kind, store, source, target, "
-            "saving_per_month, one_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "saving_per_month, one_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (time.time() if when is None else when, inode, path, kind, store, source, target,
-             str(saving_per_month), str(one_time)))
-        return int(cur.lastrowid or 0)
+             str(saving_per_month), str(one_time))).fetchone()
+        return int(row[0])
 
     def finish_move(self, move_id: int, state: str, detail: str | None = None) -> None:
         """The move ended: ``done``, ``failed`` or ``obsolete`` (with one line why)."""

@@ -11,7 +11,6 @@ short autocommitted statement unless called inside
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
@@ -19,6 +18,8 @@ from dataclasses import dataclass
 
 from omnifs.policy.health import Sample
 from omnifs.providers.errors import InvalidInput
+
+from .backend import Connection
 
 #: health sample sources (``health_samples.source``)
 HEALTH_SOURCES = ("probe", "worker", "mount", "daemon", "migrate")
@@ -55,7 +56,7 @@ class ProviderHealth:
 class HealthLog:
     """The health part of the catalog, on the catalog's connection (``cat.health``)."""
 
-    def __init__(self, db: sqlite3.Connection,
+    def __init__(self, db: Connection,
                  transaction: Callable[[], AbstractContextManager[None]]):
         self._db = db
         self._transaction = transaction
@@ -136,7 +137,7 @@ class HealthLog:
         self._db.execute(
             "DELETE FROM health_samples WHERE rowid IN (SELECT rowid FROM (SELECT rowid, "
             "ROW_NUMBER() OVER (PARTITION BY provider, direction ORDER BY at DESC) AS n "
-            "FROM health_samples WHERE bytes IS NOT NULL) WHERE n > ?)", (TRANSFER_ROWS,))
+            "FROM health_samples WHERE bytes IS NOT NULL) AS ranked WHERE n > ?)", (TRANSFER_ROWS,))
 
     def set_verdict(self, provider: str, status: str, *, p50: float | None = None,
                     p95: float | None = None, error_rate: float = 0.0,
@@ -173,7 +174,8 @@ class HealthLog:
     def add_counter(self, name: str, amount: float) -> None:
         """Grow the total ``name`` by ``amount`` (daemon_counters)."""
         self._db.execute("INSERT INTO daemon_counters (name, value) VALUES (?, ?) "
-                         "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+                         "ON CONFLICT(name) DO UPDATE SET "
+                         "value = daemon_counters.value + excluded.value",
                          (name, amount))
 
     def counters(self) -> dict[str, float]:

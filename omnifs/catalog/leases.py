@@ -17,11 +17,12 @@ statements run on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+
+from .backend import Connection
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +36,7 @@ class Lease:
 class Leases:
     """The lease part of the catalog, on its connection (``cat.leases``)."""
 
-    def __init__(self, db: sqlite3.Connection,
+    def __init__(self, db: Connection,
                  transaction: Callable[[], AbstractContextManager[None]]):
         self._db = db
         self._transaction = transaction

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import builtins
 import json
-import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
@@ -25,6 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from omnifs.providers.errors import InvalidInput
+
+from .backend import Connection
 
 #: ``migrations.state``
 RUN_STATES = ("planned", "running", "done", "incomplete", "rolled_back", "finalized")
@@ -103,7 +104,7 @@ _UPDATABLE = frozenset({"state", "attempts", "error", "sha256", "saved", "verifi
 class Migrations:
     """The migration part of the catalog, on the catalog's connection (``cat.migrations``)."""
 
-    def __init__(self, db: sqlite3.Connection,
+    def __init__(self, db: Connection,
                  transaction: Callable[[], AbstractContextManager[None]]):
         self._db = db
         self._transaction = transaction
@@ -230,7 +231,7 @@ class Migrations:
             self._db.executemany(
                 "INSERT INTO migration_usage (migration, provider, kind, value) "
                 "VALUES (?, ?, ?, ?) ON CONFLICT(migration, provider, kind) "
-                "DO UPDATE SET value = value + excluded.value",
+                "DO UPDATE SET value = migration_usage.value + excluded.value",
                 ((mid, p, k, v) for p, k, v in amounts))
 
     def usage(self, mid: str) -> dict[str, dict[str, float]]:

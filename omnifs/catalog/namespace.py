@@ -10,7 +10,6 @@ changes something commits before it returns unless it runs inside
 from __future__ import annotations
 
 import os
-import sqlite3
 import stat
 import time
 from collections.abc import Callable, Iterator
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 
 from omnifs.providers.errors import Conflict, InvalidInput, NotFound
 
+from .backend import Connection, IntegrityError
 from .changes import Changes
 from .schema import ROOT_INODE
 
@@ -66,7 +66,7 @@ class Inode:
 class Namespace:
     """The tree part of the catalog, on the catalog's connection (``cat.ns``)."""
 
-    def __init__(self, db: sqlite3.Connection,
+    def __init__(self, db: Connection,
                  transaction: Callable[[], AbstractContextManager[None]], changes: Changes):
         self._db = db
         self._transaction = transaction
@@ -90,12 +90,19 @@ class Namespace:
         """
         return self._db.execute(
             "SELECT (SELECT count(*) FROM inodes), (SELECT max(ctime_ns) FROM inodes), "
-            "(SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'inodes'), "
+            f"{self._db.dialect.inode_sequence}, "
             "(SELECT count(*) FROM links), (SELECT count(*) FROM xattrs)").fetchone()
 
     # -- the tree ----------------------------------------------------------
     def get(self, ino: int) -> Inode | None:
         row = self._db.execute(f"SELECT {_INODE_COLS} FROM inodes WHERE id = ?", (ino,)).fetchone()
+        return Inode(*row) if row else None
+
+    def get_locked(self, ino: int) -> Inode | None:
+        """:meth:`get`, and the row stays as read until the transaction ends (a share lock on
+        PostgreSQL; SQLite's transactions hold the whole file)."""
+        row = self._db.execute(f"SELECT {_INODE_COLS} FROM inodes WHERE id = ?"
+                               f"{self._db.dialect.for_share}", (ino,)).fetchone()
         return Inode(*row) if row else None
 
     def lookup(self, parent: int, name: str) -> Inode | None:
@@ -304,20 +311,19 @@ class Namespace:
             with self._transaction():
                 if self._db.execute("SELECT 1 FROM links WHERE parent = ? AND name = ?",
                                     (parent, name)).fetchone():
-                    raise sqlite3.IntegrityError("name taken by a hard link")
-                cur = self._db.execute(
+                    raise Conflict("file exists", key=name)
+                row = self._db.execute(
                     "INSERT INTO inodes (parent, name, kind, mode, uid, gid, rdev, size, atime_ns, "
                     "mtime_ns, ctime_ns, target, sha256, version, nlink, staged) VALUES "
-                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0) RETURNING id",
                     (parent, name, kind, mode, uid, gid, rdev, size, m, m, t, target, sha256,
-                     version, 2 if kind == "dir" else 1))
+                     version, 2 if kind == "dir" else 1)).fetchone()
                 if kind == "dir":
                     self._db.execute("UPDATE inodes SET nlink = nlink + 1 WHERE id = ?", (parent,))
-                assert cur.lastrowid is not None  # set by every INSERT
-                self._log.entry(cur.lastrowid, parent, name)
-        except sqlite3.IntegrityError:
+                self._log.entry(row[0], parent, name)
+        except IntegrityError:
             raise Conflict("file exists", key=name) from None
-        inode = self.get(cur.lastrowid)
+        inode = self.get(row[0])
         assert inode is not None
         return inode
 

@@ -36,6 +36,7 @@ from typing import TextIO
 from omnifs.providers.errors import IntegrityError, InvalidInput
 
 from ..processes import DAEMON_KEY
+from .backend import describe
 from .connection import Catalog
 from .schema import MIGRATIONS, ROOT_INODE, migrate
 
@@ -48,6 +49,16 @@ VOLATILE_TABLES = ("health_samples", "provider_health", "daemon_counters")
 _INTERNAL = ("schema_version", "sqlite_sequence", "sqlite_stat1")
 #: loaded first (the others refer to it)
 _FIRST = "inodes"
+
+
+def sqlite_db(catalog: Catalog) -> sqlite3.Connection:
+    """The SQLite connection of ``catalog``; a PostgreSQL catalog is refused in one line
+    (snapshots, dump and load work on the SQLite file; docs/catalog.md)."""
+    db = catalog.db
+    if not isinstance(db, sqlite3.Connection):
+        raise InvalidInput(f"this needs a SQLite catalog; the catalog is "
+                           f"{describe(catalog.target)}")
+    return db
 
 
 def tree_tables(db: sqlite3.Connection) -> list[str]:
@@ -139,12 +150,12 @@ def restore(catalog: Catalog, path: str | Path) -> None:
     """
     src = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        src.backup(catalog.db)
+        src.backup(sqlite_db(catalog))
     finally:
         src.close()
     catalog.schema_version = migrate(catalog.db)
     with catalog.transaction():
-        _scrub(catalog.db)
+        _scrub(sqlite_db(catalog))
 
 
 # -- dump and load ----------------------------------------------------------------
@@ -154,7 +165,7 @@ def dump(catalog: Catalog, out: TextIO) -> dict[str, int]:
 
     One read transaction: a consistent picture while the mount keeps writing.
     """
-    db = catalog.db
+    db = sqlite_db(catalog)
     cid = catalog.catalog_id()  # may write: before the read transaction
     db.execute("BEGIN")
     try:
@@ -232,7 +243,7 @@ def load(catalog: Catalog, data: dict, *, force: bool = False) -> dict[str, int]
     if has_tree(catalog) and not force:
         raise InvalidInput(f"catalog {catalog.path} is not empty ({catalog.ns.count_inodes()} "
                            "entries): load goes into an empty catalog (--force replaces it)")
-    db = catalog.db
+    db = sqlite_db(catalog)
     tables = tree_tables(db)
     unknown = [t for t in declared if t not in tables]
     if unknown:

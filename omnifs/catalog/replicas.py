@@ -10,11 +10,12 @@ inside :meth:`omnifs.catalog.Catalog.transaction`.
 from __future__ import annotations
 
 import builtins
-import sqlite3
 import time
 from collections.abc import Callable, Collection
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+
+from .backend import Connection
 
 _REPLICA_COLS = "inode, provider, key, version, state, etag, tier, verified_at"
 
@@ -35,7 +36,7 @@ class Replicas:
     """The replica and version part of the catalog, on the catalog's connection
     (``cat.replicas``)."""
 
-    def __init__(self, db: sqlite3.Connection,
+    def __init__(self, db: Connection,
                  transaction: Callable[[], AbstractContextManager[None]]):
         self._db = db
         self._transaction = transaction
@@ -56,9 +57,9 @@ class Replicas:
             f"INSERT INTO replicas ({_REPLICA_COLS}) VALUES (?, ?, ?, ?, ?, ?, NULL, ?) "
             "ON CONFLICT(inode, provider) DO UPDATE SET key = excluded.key, "
             "version = excluded.version, state = excluded.state, etag = excluded.etag, "
-            "verified_at = coalesce(excluded.verified_at, verified_at), "
+            "verified_at = coalesce(excluded.verified_at, replicas.verified_at), "
             # a pending copy is being written anew: in the store's default tier
-            "tier = CASE WHEN excluded.state = 'pending' THEN NULL ELSE tier END",
+            "tier = CASE WHEN excluded.state = 'pending' THEN NULL ELSE replicas.tier END",
             (ino, provider, key, version, state, etag, verified_at))
 
     def set_tier(self, ino: int, provider: str, tier: str | None) -> None:
@@ -165,8 +166,10 @@ class Replicas:
     # -- history -------------------------------------------------------------
     def add_version(self, ino: int, version: int, sha256: str | None, size: int,
                     mtime_ns: int) -> None:
-        self._db.execute("INSERT OR REPLACE INTO versions (inode, version, sha256, size, mtime_ns, "
-                         "time) VALUES (?, ?, ?, ?, ?, ?)",
+        self._db.execute("INSERT INTO versions (inode, version, sha256, size, mtime_ns, time) "
+                         "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(inode, version) DO UPDATE SET "
+                         "sha256 = excluded.sha256, size = excluded.size, "
+                         "mtime_ns = excluded.mtime_ns, time = excluded.time",
                          (ino, version, sha256, size, mtime_ns, time.time()))
 
     def oldest_change_since(self, since: float) -> float | None:

@@ -1,4 +1,7 @@
-"""The catalog's SQLite schema, created and upgraded by numbered migrations.
+"""The catalog's schema, created and upgraded by numbered migrations.
+
+Written in SQLite's SQL; :mod:`.backend` translates it for PostgreSQL, so the
+same migrations run on both engines.
 
 Why migrations and not ``CREATE TABLE IF NOT EXISTS``: new features (read
 path, daemon, governance, audit) add tables and columns to catalogs that
@@ -9,14 +12,15 @@ at the end of :data:`MIGRATIONS`, never edit an old one.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
+
+from .backend import Connection, table_columns
 
 #: the inode of the namespace root (pyfuse3.ROOT_INODE)
 ROOT_INODE = 1
 
 
-def _v1_initial(db: sqlite3.Connection) -> None:
+def _v1_initial(db: Connection) -> None:
     """The tree, replicas, history, work queue, xattrs and a key/value table.
 
     inodes -- one row per file, directory, symlink or special file.
@@ -138,7 +142,7 @@ def _v1_initial(db: sqlite3.Connection) -> None:
         """)
 
 
-def _v2_hard_links(db: sqlite3.Connection) -> None:
+def _v2_hard_links(db: Connection) -> None:
     """Hard links: a file's second and further names.
 
     Why not move every name to a separate table: ``inodes.parent/name`` stays
@@ -169,7 +173,7 @@ def _v2_hard_links(db: sqlite3.Connection) -> None:
         """)
 
 
-def _v3_health(db: sqlite3.Connection) -> None:
+def _v3_health(db: Connection) -> None:
     """Provider health, shared by the mount and the daemon through the catalog.
 
     Why a migration with ``IF NOT EXISTS``: the daemon created these tables
@@ -220,12 +224,12 @@ def _v3_health(db: sqlite3.Connection) -> None:
             value REAL NOT NULL
         )
         """)
-    columns = {row[1] for row in db.execute("PRAGMA table_info(health_samples)")}
+    columns = set(table_columns(db, "health_samples"))
     if "error" not in columns:
         db.execute("ALTER TABLE health_samples ADD COLUMN error TEXT")
 
 
-def _v4_migrations(db: sqlite3.Connection) -> None:
+def _v4_migrations(db: Connection) -> None:
     """``omnifs migrate run``'s state (omnifs/catalog/migrations.py).
 
     migrations -- one row per plan that was run.
@@ -298,7 +302,7 @@ def _v4_migrations(db: sqlite3.Connection) -> None:
         """)
 
 
-def _v5_transfer_samples(db: sqlite3.Connection) -> None:
+def _v5_transfer_samples(db: Connection) -> None:
     """Timed whole transfers among the health samples: the throughput of a store.
 
     health_samples gains
@@ -318,7 +322,7 @@ def _v5_transfer_samples(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE health_samples ADD COLUMN direction TEXT")
 
 
-def _v6_access(db: sqlite3.Connection) -> None:
+def _v6_access(db: Connection) -> None:
     """Access statistics: what the mount served of each file (omnifs/catalog/access.py).
 
     Written by the mount only (omnifs/access_log.py), in batches; the
@@ -366,7 +370,7 @@ def _v6_access(db: sqlite3.Connection) -> None:
         """)
 
 
-def _v7_cost(db: sqlite3.Connection) -> None:
+def _v7_cost(db: Connection) -> None:
     """Store requests per day (omnifs/catalog/usage.py) and the cost moves made
     (omnifs/catalog/cost.py).
 
@@ -426,7 +430,11 @@ def _v7_cost(db: sqlite3.Connection) -> None:
         """)
 
 
-def _v8_changes_and_leases(db: sqlite3.Connection) -> None:
+#: the PostgreSQL NOTIFY channel of new rows in ``changes`` (omnifs/catalog/changes.py)
+CHANGES_CHANNEL = "omnifs_changes"
+
+
+def _v8_changes_and_leases(db: Connection) -> None:
     """The change log several mounts of one namespace follow, and leases (locks with expiry).
 
     changes -- one row per namespace change, written in the same transaction as the
@@ -439,6 +447,7 @@ def _v8_changes_and_leases(db: sqlite3.Connection) -> None:
                   replaced), NULL when only the inode's attributes or content changed
       data        1 when the content changed (a new version, a truncate): cached pages go
       time        epoch seconds it was made (for people; trimming goes by seq)
+    On PostgreSQL a statement trigger NOTIFYs :data:`CHANGES_CHANNEL` on every insert.
 
     leases -- advisory locks shared by every process and host on the catalog.
       key         what is locked: 'publish:INODE' (an upload and its commit),
@@ -464,9 +473,15 @@ def _v8_changes_and_leases(db: sqlite3.Connection) -> None:
             note     TEXT NOT NULL DEFAULT ''
         )
         """)
+    if db.dialect.name == "postgresql":
+        # followers LISTEN instead of polling: one NOTIFY per writing statement, sent at commit
+        db.execute("CREATE FUNCTION changes_notify() RETURNS trigger LANGUAGE plpgsql AS "
+                   f"$$ BEGIN PERFORM pg_notify('{CHANGES_CHANNEL}', ''); RETURN NULL; END $$")
+        db.execute("CREATE TRIGGER changes_notify AFTER INSERT ON changes "
+                   "FOR EACH STATEMENT EXECUTE FUNCTION changes_notify()")
 
 
-def _script(db: sqlite3.Connection, script: str) -> None:
+def _script(db: Connection, script: str) -> None:
     """Run ``;``-separated statements inside the caller's transaction.
 
     ``executescript`` would COMMIT first and break the migration's atomicity.
@@ -477,18 +492,19 @@ def _script(db: sqlite3.Connection, script: str) -> None:
 
 
 #: in order; ``schema_version.version`` = how many have been applied
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_initial, _v2_hard_links, _v3_health, _v4_migrations, _v5_transfer_samples,
     _v6_access, _v7_cost, _v8_changes_and_leases]
 
 
-def migrate(db: sqlite3.Connection) -> int:
+def migrate(db: Connection) -> int:
     """Bring ``db`` to the newest schema; return the version it is at.
 
-    Runs under BEGIN IMMEDIATE so two processes opening a fresh catalog at
-    once (mount and ``omnifs replicate``) do not both run a migration.
+    Runs under the write lock (BEGIN IMMEDIATE, or PostgreSQL's advisory lock)
+    so two processes opening a fresh catalog at once (mount and ``omnifs
+    replicate``) do not both run a migration.
     """
-    db.execute("BEGIN IMMEDIATE")
+    db.begin()
     try:
         db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
         row = db.execute("SELECT version FROM schema_version").fetchone()
@@ -503,8 +519,8 @@ def migrate(db: sqlite3.Connection) -> int:
             step(db)
             current += 1
         db.execute("UPDATE schema_version SET version = ?", (current,))
-        db.execute("COMMIT")
+        db.commit()
     except BaseException:
-        db.execute("ROLLBACK")
+        db.rollback()
         raise
     return current

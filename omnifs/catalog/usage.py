@@ -16,11 +16,11 @@ month row when the month's first day is in it.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 
 from .access import MONTHS_KEPT, RETENTION_DAYS, _months_before, month_of
+from .backend import Connection
 
 #: the kinds of request counted
 OPS = ("get", "put", "head", "list", "delete", "copy")
@@ -31,14 +31,16 @@ Counts = tuple[int, int, int, int]
 _UPSERT = (
     "INSERT INTO usage_days (day, days, provider, op, requests, errors, bytes_in, bytes_out) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(day, provider, op) DO UPDATE SET "
-    "requests = requests + excluded.requests, errors = errors + excluded.errors, "
-    "bytes_in = bytes_in + excluded.bytes_in, bytes_out = bytes_out + excluded.bytes_out")
+    "requests = usage_days.requests + excluded.requests, "
+    "errors = usage_days.errors + excluded.errors, "
+    "bytes_in = usage_days.bytes_in + excluded.bytes_in, "
+    "bytes_out = usage_days.bytes_out + excluded.bytes_out")
 
 
 class StoreUsage:
     """The store usage part of the catalog, on its connection (``cat.usage``)."""
 
-    def __init__(self, db: sqlite3.Connection,
+    def __init__(self, db: Connection,
                  transaction: Callable[[], AbstractContextManager[None]]):
         self._db = db
         self._transaction = transaction

@@ -11,7 +11,9 @@ Protocol (for daemon workers in other processes)::
         else:
             cat.work.complete(item.id)
 
-A claim is atomic across processes (BEGIN IMMEDIATE + UPDATE ... RETURNING);
+A claim is atomic across processes and hosts (UPDATE ... RETURNING under
+SQLite's write lock; on PostgreSQL ``SELECT ... FOR UPDATE SKIP LOCKED``, so
+workers on many hosts claim different items at once without waiting);
 a claim older than its lease is taken over by the next ``claim`` (the worker
 died). Executors must therefore be idempotent. :meth:`WorkQueue.queued_by_provider`
 is placement's load.
@@ -20,11 +22,12 @@ is placement's load.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+
+from .backend import Connection
 
 
 @dataclass(slots=True)
@@ -43,8 +46,8 @@ class WorkItem:
 class WorkQueue:
     """The work queue part of the catalog, on the catalog's connection (``cat.work``)."""
 
-    def __init__(self, db: sqlite3.Connection,
-                 transaction: Callable[[], AbstractContextManager[None]]):
+    def __init__(self, db: Connection,
+                 transaction: Callable[..., AbstractContextManager[None]]):
         self._db = db
         self._transaction = transaction
 
@@ -53,10 +56,9 @@ class WorkQueue:
         """Queue work; with ``dedup``, a pending item with that key is updated instead."""
         data = json.dumps(payload, sort_keys=True)
         if dedup is None:
-            cur = self._db.execute("INSERT INTO work (kind, payload, not_before, created_at) "
-                                   "VALUES (?, ?, ?, ?)", (kind, data, not_before, time.time()))
-            assert cur.lastrowid is not None  # set by every INSERT
-            return cur.lastrowid
+            return self._db.execute(
+                "INSERT INTO work (kind, payload, not_before, created_at) VALUES (?, ?, ?, ?) "
+                "RETURNING id", (kind, data, not_before, time.time())).fetchone()[0]
         row = self._db.execute(
             "INSERT INTO work (kind, payload, not_before, dedup, created_at) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT(dedup) WHERE state = 'pending' "
@@ -73,11 +75,12 @@ class WorkQueue:
         if kinds:
             kind_sql = f" AND kind IN ({','.join('?' * len(kinds))})"
             args = list(kinds)
-        with self._transaction():
+        with self._transaction(False):  # row locks, not the catalog's write lock
             rows = self._db.execute(
                 "UPDATE work SET state = 'claimed', claimed_by = ?, claimed_at = ?, dedup = NULL "
                 "WHERE id IN (SELECT id FROM work WHERE ((state = 'pending' AND not_before <= ?) "
-                f"OR (state = 'claimed' AND claimed_at < ?)){kind_sql} ORDER BY id LIMIT ?) "
+                f"OR (state = 'claimed' AND claimed_at < ?)){kind_sql} ORDER BY id LIMIT ?"
+                f"{self._db.dialect.skip_locked}) "
                 "RETURNING id, kind, payload, state, attempts, not_before, claimed_by, "
                 "claimed_at, last_error",
                 (worker, t, t, t - lease, *args, limit)).fetchall()
@@ -116,7 +119,7 @@ class WorkQueue:
 
     def complete_many(self, work_ids: Iterable[int]) -> None:
         """Several items done at once, in one transaction (a worker settling a batch)."""
-        with self._transaction():
+        with self._transaction(False):  # the worker's own claimed rows: row locks suffice
             self._db.executemany("DELETE FROM work WHERE id = ?", [(i,) for i in work_ids])
 
     def defer(self, work_id: int, until: float) -> None:
@@ -191,9 +194,10 @@ class WorkQueue:
         A replica row left ``pending`` whose item was parked as failed is no
         copy on its way: the repair step must not wait for it.
         """
+        d = self._db.dialect
         return {r[0] for r in self._db.execute(
-            "SELECT json_extract(payload, '$.provider') FROM work WHERE kind = 'replicate' "
-            "AND state IN ('pending', 'claimed') AND json_extract(payload, '$.inode') = ?",
+            f"SELECT {d.json_text('payload', 'provider')} FROM work WHERE kind = 'replicate' "
+            f"AND state IN ('pending', 'claimed') AND {d.json_int('payload', 'inode')} = ?",
             (ino,))}
 
     def queued_by_provider(self) -> dict[str, int]:
@@ -204,7 +208,7 @@ class WorkQueue:
         write should avoid when another is as good.
         """
         rows = self._db.execute(
-            "SELECT json_extract(payload, '$.provider'), count(*) FROM work "
+            f"SELECT {self._db.dialect.json_text('payload', 'provider')}, count(*) FROM work "
             "WHERE state IN ('pending', 'claimed') AND kind = 'replicate' GROUP BY 1").fetchall()
         return {name: n for name, n in rows if name is not None}
 

@@ -58,7 +58,7 @@ def _providers(cfg: Config):
 
 
 def _folder(cfg: Config):
-    folder = audit_dir(cfg.catalog_path())
+    folder = audit_dir(cfg.catalog_file())
     if not folder.exists():
         raise InvalidInput(f"no audit log at {folder} (is [governance.audit] enabled?)")
     return folder
@@ -66,7 +66,7 @@ def _folder(cfg: Config):
 
 def cmd_verify(args) -> int:
     cfg = load_config(args.config)
-    folder = audit_dir(cfg.catalog_path())
+    folder = audit_dir(cfg.catalog_file())
     hashes: dict[int, str] = {}
     res = verify(folder, hashes)
     if not res.ok:

@@ -47,7 +47,7 @@ def _open(args):
     cfg = load_config(args.config)
     if not (cfg.cache_dir / "blocks").is_dir():
         return cfg, None
-    for spare in spare_files(cfg.catalog_path(), cfg.cache_dir):
+    for spare in spare_files(cfg.catalog_file(), cfg.cache_dir):
         spare.release_if_low()
     return cfg, BlockCache.for_config(cfg)
 

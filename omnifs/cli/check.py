@@ -58,8 +58,8 @@ def cmd_check(args) -> int:
                            f"(configured: {', '.join(cfg.providers) or 'none'})")
     if args.checkers < 1:
         raise InvalidInput(f"--checkers must be at least 1, got {args.checkers}")
-    path = cfg.catalog_path()
-    if not path.exists():
+    path = cfg.catalog_target()
+    if not isinstance(path, str) and not path.exists():
         raise InvalidInput(f"no catalog at {path}: nothing to check yet (mount once, or run "
                            "`omnifs import`)")
     names = [args.provider] if args.provider else list(cfg.providers)

@@ -63,7 +63,7 @@ def _catalog(args) -> tuple:
     cfg = load_config(args.config)
     if not cfg.providers:
         raise InvalidInput(f"no [providers] in {cfg.path or 'the config'}: nothing to price")
-    return cfg, Catalog(cfg.catalog_path(), create=False)
+    return cfg, Catalog(cfg.catalog_target(), create=False)
 
 
 def cmd_report(args) -> int:

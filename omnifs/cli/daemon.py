@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import json
 import os
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,7 +20,7 @@ from ..catalog import Catalog
 from ..config import load_config
 from ..dr import state as dr_state
 from ..private import tighten_owned
-from ..processes import DAEMON_KEY, recorded_alive
+from ..processes import DAEMON_KEY, WORKER_PREFIX, recorded_alive, workers_from
 from ..scrub import last_scrubs
 from ..snapshot import last_taken
 from ..units import human_bytes, plural
@@ -73,8 +74,7 @@ def gather(config) -> dict:
     """Everything ``status`` shows, as one dict (the --json output)."""
     from omnifs.providers import open_provider
 
-    path = config.catalog_path()
-    catalog = Catalog(path, create=False)  # a read-only command makes no catalog
+    catalog = Catalog(config.catalog_target(), create=False)  # a read-only command makes no catalog
     try:
         c = catalog
         failed = c.work.failed_count()
@@ -86,6 +86,7 @@ def gather(config) -> dict:
         staged = c.ns.staged_count()
         rows = c.health.verdicts()  # the catalog exists here: it was just opened
         owner = c.get_meta(DAEMON_KEY)
+        workers = workers_from(c.meta_items(WORKER_PREFIX), time.time())
         scrubs = last_scrubs(c)
         snap = last_taken(c)
         dr = dr_state.status(c, config.dr, time.time(), config.copies)
@@ -111,7 +112,10 @@ def gather(config) -> dict:
 
     return {
         "dr": dr,
-        "daemon": "running" if recorded_alive(owner, bool(fresh)) else "not running",
+        "daemon": ("running" if recorded_alive(owner, bool(fresh))
+                   or any(w["alive"] for w in workers) else "not running"),
+        # every daemon process on the queue, on any host: its heartbeat and items done
+        "workers": [w for w in workers if w["alive"]],
         "providers": ordered,
         "queue": queue,
         "files": files,
@@ -185,6 +189,12 @@ def cmd_status(args) -> int:
         print(json.dumps(info, indent=2, sort_keys=True))
         return 0
     print(f"daemon: {info['daemon']}")
+    workers = info["workers"]
+    if len(workers) > 1 or (workers and workers[0]["host"] != socket.gethostname()):
+        print(f"workers: {len(workers)} ({sum(w['done'] for w in workers)} items done)")
+        for w in workers:
+            print(f"  {w['worker']}  {w['done']} done, {w['failed']} failed, "
+                  f"heard {_ago(time.time() - w['heartbeat'])} ago")
     width = max([len(n) for n in info["providers"]] + [8])
     print(f"{'provider':<{width}}  {'health':<9} {'p50':>8} {'p95':>8} {'errors':>7}")
     for name, p in info["providers"].items():

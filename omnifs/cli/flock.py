@@ -55,7 +55,7 @@ def cmd_flock(args) -> int:
     if args.ttl < 1:
         raise InvalidInput(f"--ttl must be at least 1 second, got {args.ttl}")
     cfg = load_config(args.config)
-    cat = Catalog(cfg.catalog_path(), create=False)
+    cat = Catalog(cfg.catalog_target(), create=False)
     key, owner = f"flock:{args.name}", uuid.uuid4().hex[:16]
     note = f"{socket.gethostname()} pid {os.getpid()}"
     try:

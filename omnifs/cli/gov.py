@@ -86,8 +86,8 @@ def cmd_templates(args) -> int:
 
 def _open(args):
     cfg = load_config(args.config)
-    path = cfg.catalog_path()
-    if not path.exists():
+    path = cfg.catalog_target()
+    if not isinstance(path, str) and not path.exists():
         raise InvalidInput(f"no catalog at {path}: nothing to check yet (mount once, or run "
                            "`omnifs import`)")
     if not cfg.governance.engine.rules:
@@ -161,7 +161,7 @@ def cmd_report(args) -> int:
         result = scan(cat, cfg)
     finally:
         cat.close()
-    report = build(cfg, result, audit_dir(cfg.catalog_path()), read_back(cfg))
+    report = build(cfg, result, audit_dir(cfg.catalog_file()), read_back(cfg))
     emit(report, args.format, args.output)
     return 0
 

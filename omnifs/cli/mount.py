@@ -261,7 +261,7 @@ def cmd_import(args) -> int:
     from omnifs.mountfs.mount import open_stores
 
     cfg = _config(args)
-    cat = Catalog(cfg.catalog_path())
+    cat = Catalog(cfg.catalog_target())
     stores = open_stores(cfg)
     try:
         res = import_stores(cat, stores.by_name, cfg, snapshots=not args.no_snapshot,
@@ -296,15 +296,17 @@ def cmd_replicas(args) -> int:
             return 0
         return _print_tree(path, _tree_in_mount(path, XATTR_REPLICAS))
 
+    from omnifs.catalog.backend import describe
+
     cfg = _config(args)
-    cat = Catalog(cfg.catalog_path(), create=False)
+    cat = Catalog(cfg.catalog_target(), create=False)
     try:
         try:
             inode = cat.ns.resolve(path)
         except NotFound:
             if os.path.exists(path):
                 raise InvalidInput(f"{path} is neither inside an omnifs mount nor a path in "
-                                   f"the namespace of {cfg.catalog_path()}") from None
+                                   f"the namespace of {describe(cfg.catalog_target())}") from None
             raise
         if inode.kind == "file":
             sys.stdout.write(format_replicas(cat, inode) or "no replicas\n")
@@ -363,7 +365,7 @@ def cmd_replicate(args) -> int:
 
     cfg = _config(args)
     keep = keeper_for(cfg.dr)  # [dr] keep_versions_for: before any store is touched
-    cat = Catalog(cfg.catalog_path(), create=False)  # no catalog: nothing was ever queued
+    cat = Catalog(cfg.catalog_target(), create=False)  # no catalog: nothing was ever queued
     stores = open_stores(cfg)
     cache = open_cache(cfg)
     tty = sys.stderr.isatty()

@@ -133,7 +133,7 @@ def _tree(args, delete: bool) -> int:
 
 def _catalog(config):
     """The config's catalog, where the copy's store requests are recorded (if it exists)."""
-    return config.catalog_path() if config.path is not None else None
+    return config.catalog_target() if config.path is not None else None
 
 
 def run_sync(args) -> int:

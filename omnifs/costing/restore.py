@@ -64,13 +64,13 @@ class Restores:
             if len(self._asked) >= _MEMORY:
                 self._asked.clear()
             self._asked.add((inode.id, inode.version))
-        thread = threading.Thread(target=self._run, args=(cat.path, inode.id, copies),
+        thread = threading.Thread(target=self._run, args=(cat.target, inode.id, copies),
                                   daemon=True, name="omnifs-restore")
         self.threads = [t for t in self.threads if t.is_alive()] + [thread]
         thread.start()
         return f"a restore is asked of {names}: read again once it is restored"
 
-    def _run(self, catalog: Path, ino: int, copies: list[tuple[Provider, str]]) -> None:
+    def _run(self, catalog: str | Path, ino: int, copies: list[tuple[Provider, str]]) -> None:
         rehydrating = []
         for p, key in copies:
             try:

@@ -78,7 +78,7 @@ def stored_bytes(config) -> Callable[[], dict[str, int]]:
     from omnifs.catalog import Catalog
 
     def stored() -> dict[str, int]:
-        cat = Catalog(config.catalog_path())
+        cat = Catalog(config.catalog_target())
         try:
             return cat.replicas.stored_bytes()
         finally:

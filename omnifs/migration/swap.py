@@ -106,7 +106,7 @@ class Swap:
     connection (a :class:`Catalog` belongs to one thread).
     """
 
-    def __init__(self, catalog_path: Path, providers: Mapping[str, Provider], old: str,
+    def __init__(self, catalog_path: str | Path, providers: Mapping[str, Provider], old: str,
                  new: str, *, copies: int, tables: Mapping[str, Mapping[str, object]],
                  rules: Sequence[Rule] = (), delete_old: bool = False, parallel: int = 4,
                  progress: Callable[[SwapStats, int, int], None] | None = None,

@@ -51,12 +51,13 @@ def table_of(s: ProviderSettings, **extra) -> dict:
     return table
 
 
-def make_config(tmp_path: Path, settings: list[ProviderSettings], *, copies: int = 2,
+def make_config(tmp_path: Path, settings: list[ProviderSettings], *, catalog: str,
+                copies: int = 2,
                 conflict: str = "newest", daemon: dict | None = None, metrics_port: int = 0,
                 tables: dict[str, dict] | None = None):
     providers = {s.name: table_of(s, **(tables or {}).get(s.name, {})) for s in settings}
     return parse_config({
-        "catalog": {"url": f"sqlite:///{tmp_path}/catalog.db"},
+        "catalog": {"url": catalog},
         "cache": {"dir": str(tmp_path / "cache")},
         "replication": {"copies": copies, "write_quorum": 1, "conflict": conflict},
         "providers": providers,
@@ -105,7 +106,7 @@ def run_daemon_until(cfg, condition, timeout: float = 60.0, *, during=None, daem
     import inspect
 
     two = len(inspect.signature(condition).parameters) == 2
-    watch = Catalog(cfg.catalog_path())
+    watch = Catalog(cfg.catalog_target())
     result = {}
 
     async def main():
@@ -164,11 +165,11 @@ def user_keys(p) -> set[str]:
 
 @pytest.mark.parametrize("kinds", [("s3", "az"), ("gs", "file"), ("minio", "s3")],
                          ids=lambda k: "-".join(k))
-def test_replicates_to_every_store_with_metrics(kinds, make_settings, tmp_path):
+def test_replicates_to_every_store_with_metrics(kinds, make_settings, catalog_url, tmp_path):
     a, b = make_settings(kinds[0], name="one"), make_settings(kinds[1], name="two")
     port = S.free_port()
-    cfg = make_config(tmp_path, [a, b], metrics_port=port)
-    cat = Catalog(cfg.catalog_path())
+    cfg = make_config(tmp_path, [a, b], catalog=catalog_url, metrics_port=port)
+    cat = Catalog(cfg.catalog_target())
     pa, pb = open_provider(a), open_provider(b)
     files = write_many(cat, pa, ["two"], 30)
     files["big/one.bin"] = os.urandom(20 * 1024 * 1024 + 3)
@@ -196,14 +197,15 @@ def test_replicates_to_every_store_with_metrics(kinds, make_settings, tmp_path):
                    'omnifs_provider_up{provider="two"}', "omnifs_provider_latency_seconds",
                    "omnifs_replicated_bytes_total"):
         assert series in text
-    health = read_health(cfg.catalog_path())
+    health = read_health(cfg.catalog_target())
     assert {h.status for h in health.values()} == {"healthy"}
 
 
-def test_rename_and_delete_carried_to_every_store(make_settings, tmp_path):
+@pytest.mark.parametrize("catalog_backend", S.CATALOG_BACKENDS)
+def test_rename_and_delete_carried_to_every_store(make_settings, catalog_url, tmp_path):
     a, b = make_settings("s3", name="one"), make_settings("file", name="two")
-    cfg = make_config(tmp_path, [a, b])
-    cat = Catalog(cfg.catalog_path())
+    cfg = make_config(tmp_path, [a, b], catalog=catalog_url)
+    cat = Catalog(cfg.catalog_target())
     pa, pb = open_provider(a), open_provider(b)
     files = write_many(cat, pa, ["two"], 6)
     run_daemon_until(cfg, drained(2))
@@ -224,7 +226,7 @@ def test_rename_and_delete_carried_to_every_store(make_settings, tmp_path):
     assert user_keys(pa) == user_keys(pb) == set(files)
 
 
-def test_placement_rules_choose_the_targets(make_settings, tmp_path):
+def test_placement_rules_choose_the_targets(make_settings, catalog_url, tmp_path):
     """A provider lost with /eu/ files: their copies go only to EU providers."""
     us = make_settings("s3", name="us")
     eu1 = make_settings("file", name="eu1")
@@ -232,12 +234,12 @@ def test_placement_rules_choose_the_targets(make_settings, tmp_path):
     dead = ProviderSettings(name="eu-dead", uri="s3://nowhere-bucket", endpoint=
                             f"http://127.0.0.1:{S.free_port()}", access_key="t", secret_key="t",
                             region="eu-west-3", timeout=1.0)
-    cfg = make_config(tmp_path, [eu1, dead, us, eu2], copies=2,
+    cfg = make_config(tmp_path, [eu1, dead, us, eu2], catalog=catalog_url, copies=2,
                       daemon={"lost_after": 1.0},
                       tables={"us": {"region": "us-east-1"}, "eu1": {"region": "eu-west-1"},
                               "eu2": {"region": "europe-west1"}})
     cfg.governance_rules = [{"paths": ["/eu/**"], "regions": ["eu*", "europe*"]}]
-    cat = Catalog(cfg.catalog_path())
+    cat = Catalog(cfg.catalog_target())
     p1 = open_provider(eu1)
     ino = write_file(cat, p1, "eu/data.csv", b"secret,eu\n", [])
     cat.replicas.set(ino, "eu-dead", "eu/data.csv", 1, "synced")
@@ -249,15 +251,16 @@ def test_placement_rules_choose_the_targets(make_settings, tmp_path):
 
 # -- outages ---------------------------------------------------------------------
 
-def test_server_down_mid_replication_then_back(servers, make_settings, tmp_path):
+def test_server_down_mid_replication_then_back(servers, make_settings, catalog_url, tmp_path):
     """A store that hangs is marked down within 10 s, its work waits, and catches up."""
     a = make_settings("s3", name="one")
     b = make_settings("az", name="two")
     proxy = S.CuttableProxy(servers["az"].port)
     b_proxied = ProviderSettings(name="two", uri=b.uri, timeout=2.0,
                                  connection_string=S.azure_connection_string(proxy.endpoint))
-    cfg = make_config(tmp_path, [a, b_proxied], daemon={"per_provider": 2, "workers": 2})
-    cat = Catalog(cfg.catalog_path())
+    cfg = make_config(tmp_path, [a, b_proxied], catalog=catalog_url,
+                      daemon={"per_provider": 2, "workers": 2})
+    cat = Catalog(cfg.catalog_target())
     pa = open_provider(a)
     files = write_many(cat, pa, ["two"], 60, size=64 * 1024)
     seen: dict[str, float] = {}
@@ -287,12 +290,13 @@ def test_server_down_mid_replication_then_back(servers, make_settings, tmp_path)
     proxy.close()
 
 
-def test_lost_provider_copies_restored_on_the_others(make_settings, tmp_path):
+def test_lost_provider_copies_restored_on_the_others(make_settings, catalog_url, tmp_path):
     a, c = make_settings("s3", name="one"), make_settings("file", name="three")
     dead = ProviderSettings(name="two", uri="s3://gone-bucket", access_key="t", secret_key="t",
                             endpoint=f"http://127.0.0.1:{S.free_port()}", timeout=1.0)
-    cfg = make_config(tmp_path, [a, dead, c], copies=2, daemon={"lost_after": 1.5})
-    cat = Catalog(cfg.catalog_path())
+    cfg = make_config(tmp_path, [a, dead, c], catalog=catalog_url, copies=2,
+                      daemon={"lost_after": 1.5})
+    cat = Catalog(cfg.catalog_target())
     pa = open_provider(a)
     files = write_many(cat, pa, [], 12)
     for path in files:  # as if "two" held them before it died
@@ -305,7 +309,7 @@ def test_lost_provider_copies_restored_on_the_others(make_settings, tmp_path):
     assert_stores_identical(cat, {"one": pa, "three": pc}, files)
     assert all(cat.replicas.get(cat.ns.resolve(p).id, "two") is None for p in files)
     assert time.monotonic() - t0 < 30
-    assert read_health(cfg.catalog_path())["two"].status == "lost"
+    assert read_health(cfg.catalog_target())["two"].status == "lost"
 
 
 # -- kill -9 ------------------------------------------------------------------------
@@ -333,16 +337,16 @@ def _write_toml(path: Path, cfg_dict: dict) -> None:
 
 def ready_since(cfg, t: float) -> bool:
     """The daemon published health after ``t``: it is up and handles signals."""
-    rows = read_health(cfg.catalog_path())
+    rows = read_health(cfg.catalog_target())
     return bool(rows) and all(r.updated_at > t for r in rows.values())
 
 
-def test_kill_9_repeatedly_during_replication(make_settings, tmp_path):
+def test_kill_9_repeatedly_during_replication(make_settings, catalog_url, tmp_path):
     n = 500 if SLOW else 100
     a, b = make_settings("s3", name="one"), make_settings("file", name="two")
     c = make_settings("az", name="three")
     raw = {
-        "catalog": {"url": f"sqlite:///{tmp_path}/catalog.db"},
+        "catalog": {"url": catalog_url},
         "cache": {"dir": str(tmp_path / "cache")},
         "replication": {"copies": 3, "write_quorum": 1},
         "providers": {s.name: table_of(s) for s in (a, b, c)},
@@ -352,7 +356,7 @@ def test_kill_9_repeatedly_during_replication(make_settings, tmp_path):
     conf = tmp_path / "omnifs.toml"
     _write_toml(conf, raw)
     cfg = parse_config(raw)
-    cat = Catalog(cfg.catalog_path())
+    cat = Catalog(cfg.catalog_target())
     pa = open_provider(a)
     files = write_many(cat, pa, ["two", "three"], n, size=64 * 1024)
     omnifs = [sys.executable, "-m", "omnifs", "daemon", "--config", str(conf)]
@@ -399,10 +403,10 @@ def test_kill_9_repeatedly_during_replication(make_settings, tmp_path):
 # -- conflicts ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("policy", ["newest", "primary", "keep-both"])
-def test_out_of_band_changes_resolved_by_policy(policy, make_settings, tmp_path):
+def test_out_of_band_changes_resolved_by_policy(policy, make_settings, catalog_url, tmp_path):
     a, b = make_settings("s3", name="one"), make_settings("gs", name="two")
-    cfg = make_config(tmp_path, [a, b], conflict=policy)
-    cat = Catalog(cfg.catalog_path())
+    cfg = make_config(tmp_path, [a, b], catalog=catalog_url, conflict=policy)
+    cat = Catalog(cfg.catalog_target())
     pa, pb = open_provider(a), open_provider(b)
     past = time.time() - 3600
     files = {p: os.urandom(3000) for p in ("x/newer.txt", "x/older.txt", "x/primary.txt",
@@ -462,14 +466,14 @@ def test_out_of_band_changes_resolved_by_policy(policy, make_settings, tmp_path)
 
 # -- the process under systemd's protocol ------------------------------------------
 
-def test_sd_notify_sighup_reload_and_sigterm_drain(tmp_path):
+def test_sd_notify_sighup_reload_and_sigterm_drain(catalog_url, tmp_path):
     """READY/WATCHDOG/RELOADING/STOPPING over a real NOTIFY_SOCKET; a bad reload is refused."""
     import socket
 
     for d in ("a", "b"):
         (tmp_path / d).mkdir()
     raw = {
-        "catalog": {"url": f"sqlite:///{tmp_path}/catalog.db"},
+        "catalog": {"url": catalog_url},
         "replication": {"copies": 2},
         "providers": {"a": {"uri": f"file://{tmp_path}/a"}, "b": {"uri": f"file://{tmp_path}/b"}},
         "daemon": FAST_DAEMON,
@@ -517,14 +521,16 @@ def test_sd_notify_sighup_reload_and_sigterm_drain(tmp_path):
         sock.close()
 
 
-def test_status_shows_health_queue_and_under_replication(make_settings, tmp_path, capsys):
+@pytest.mark.parametrize("catalog_backend", S.CATALOG_BACKENDS)
+def test_status_shows_health_queue_and_under_replication(make_settings, catalog_url, tmp_path,
+                                                         capsys):
     import json
 
     from omnifs.cli import main as cli
 
     a, b = make_settings("s3", name="one"), make_settings("file", name="two")
     raw = {
-        "catalog": {"url": f"sqlite:///{tmp_path}/catalog.db"},
+        "catalog": {"url": catalog_url},
         "cache": {"dir": str(tmp_path / "cache")},
         "replication": {"copies": 2},
         "providers": {"one": table_of(a), "two": table_of(b)},
@@ -534,7 +540,7 @@ def test_status_shows_health_queue_and_under_replication(make_settings, tmp_path
     conf = tmp_path / "omnifs.toml"
     _write_toml(conf, raw)
     cfg = parse_config(raw)
-    cat = Catalog(cfg.catalog_path())
+    cat = Catalog(cfg.catalog_target())
     write_many(cat, open_provider(a), ["two"], 5)
 
     assert cli(["status", "--json", "--config", str(conf)]) == 0
@@ -571,13 +577,13 @@ def test_status_shows_health_queue_and_under_replication(make_settings, tmp_path
     assert "measured by the mount's reads:" in text and "  one " in text
 
 
-def test_status_knows_a_daemon_killed_with_9_is_gone(make_settings, tmp_path, capsys):
+def test_status_knows_a_daemon_killed_with_9_is_gone(make_settings, catalog_url, tmp_path, capsys):
     import json
 
     from omnifs.cli import main as cli
 
     a = make_settings("file", name="one")
-    raw = {"catalog": {"url": f"sqlite:///{tmp_path}/catalog.db"},
+    raw = {"catalog": {"url": catalog_url},
            "cache": {"dir": str(tmp_path / "cache")}, "replication": {"copies": 1},
            "providers": {"one": table_of(a)}, "daemon": FAST_DAEMON, "metrics": {"port": 0}}
     conf = tmp_path / "omnifs.toml"
@@ -607,10 +613,11 @@ def test_status_knows_a_daemon_killed_with_9_is_gone(make_settings, tmp_path, ca
 # -- through a real FUSE mount ----------------------------------------------------------
 
 @pytest.mark.skipif(fuse_missing() is not None, reason=str(fuse_missing()))
-def test_written_through_the_mount_replicated_renamed_deleted(make_settings, tmp_path):
+@pytest.mark.parametrize("catalog_backend", S.CATALOG_BACKENDS)
+def test_written_through_the_mount_replicated_renamed_deleted(make_settings, catalog_url, tmp_path):
     a, b = make_settings("s3", name="one"), make_settings("az", name="two")
     raw = {
-        "catalog": {"url": f"sqlite:///{tmp_path}/catalog.db"},
+        "catalog": {"url": catalog_url},
         "cache": {"dir": str(tmp_path / "cache")},
         "replication": {"copies": 2, "write_quorum": 1},
         "providers": {"one": table_of(a), "two": table_of(b)},
@@ -631,7 +638,7 @@ def test_written_through_the_mount_replicated_renamed_deleted(make_settings, tmp
         for path, data in files.items():
             (mnt / path).parent.mkdir(parents=True, exist_ok=True)
             (mnt / path).write_bytes(data)
-        cat = Catalog(cfg.catalog_path())
+        cat = Catalog(cfg.catalog_target())
         run_daemon_until(cfg, drained(2))
         pa, pb = open_provider(a), open_provider(b)
         assert_stores_identical(cat, {"one": pa, "two": pb}, files)
@@ -647,13 +654,13 @@ def test_written_through_the_mount_replicated_renamed_deleted(make_settings, tmp
                        timeout=60)
 
 
-def test_repair_converges_without_queued_work(make_settings, tmp_path):
+def test_repair_converges_without_queued_work(make_settings, catalog_url, tmp_path):
     """No item covers a missing copy (e.g. it was parked as failed): the daemon still restores
     ``copies``; a stale replica beyond ``copies`` is dropped and deleted from its store."""
     a, b, c = (make_settings(k, name=n) for k, n in (("s3", "one"), ("file", "two"),
                                                       ("gs", "three")))
-    cfg = make_config(tmp_path, [a, b, c], copies=2)
-    cat = Catalog(cfg.catalog_path())
+    cfg = make_config(tmp_path, [a, b, c], catalog=catalog_url, copies=2)
+    cat = Catalog(cfg.catalog_target())
     pa, pc = open_provider(a), open_provider(c)
     files = write_many(cat, pa, [], 8)                       # one copy each, nothing queued
     ino = cat.ns.resolve("d/sub0/f0000.bin").id
@@ -686,7 +693,7 @@ def test_repair_converges_without_queued_work(make_settings, tmp_path):
 
 # -- the copy engine under the executor ------------------------------------------------
 
-def test_replica_verified_against_the_catalog_sha256(make_settings, tmp_path):
+def test_replica_verified_against_the_catalog_sha256(make_settings, catalog_url, tmp_path):
     """Bytes that do not match the catalog's SHA-256 never become a synced replica.
 
     moto stores whatever it is given, so the corruption is made here: the
@@ -697,8 +704,8 @@ def test_replica_verified_against_the_catalog_sha256(make_settings, tmp_path):
     from omnifs.providers import IntegrityError
 
     a, b = make_settings("s3", name="one"), make_settings("az", name="two")
-    cfg = make_config(tmp_path, [a, b])
-    cat = Catalog(cfg.catalog_path())
+    cfg = make_config(tmp_path, [a, b], catalog=catalog_url)
+    cat = Catalog(cfg.catalog_target())
     pa, pb = open_provider(a), open_provider(b)
     providers = {"one": pa, "two": pb}
     good = os.urandom(300 * 1024)
@@ -719,7 +726,7 @@ def test_replica_verified_against_the_catalog_sha256(make_settings, tmp_path):
     assert replication.execute(cat, providers, item) == 0  # done already: nothing moved
 
 
-def test_replica_within_one_store_copied_server_side(servers, tmp_path):
+def test_replica_within_one_store_copied_server_side(servers, catalog_url, tmp_path):
     """Two providers over one bucket: the engine's server-side copy, same bytes and metadata."""
     from omnifs import replication
 
@@ -727,8 +734,8 @@ def test_replica_within_one_store_copied_server_side(servers, tmp_path):
     S.create_bucket("s3", servers["s3"].endpoint, bucket)
     a = S.settings_for("s3", servers["s3"].endpoint, bucket, name="one", prefix="main")
     b = S.settings_for("s3", servers["s3"].endpoint, bucket, name="two", prefix="mirror")
-    cfg = make_config(tmp_path, [a, b])
-    cat = Catalog(cfg.catalog_path())
+    cfg = make_config(tmp_path, [a, b], catalog=catalog_url)
+    cat = Catalog(cfg.catalog_target())
     pa, pb = open_provider(a), open_provider(b)
     data = os.urandom(100 * 1024)
     write_file(cat, pa, "x/y.bin", data, ["two"])

@@ -99,7 +99,7 @@ class Mounted:
         return self._providers[name]
 
     def catalog(self) -> Catalog:
-        return Catalog(load_config(self.config).catalog_path())
+        return Catalog(load_config(self.config).catalog_target())
 
     def homes(self, path: str) -> list[str]:
         """Providers holding ``path``'s current version (synced), as the catalog says.
@@ -146,10 +146,12 @@ class Mounted:
 def write_config(root: Path, settings: dict, *, copies: int = 2, quorum: int = 1,
                  allow_other: bool = False, cache_dir: Path | None = None,
                  extra: dict[str, dict] | None = None, rules: list[dict] | None = None,
-                 cache: dict | None = None, catalog: Path | None = None) -> Path:
-    """``cache`` adds or overrides ``[cache]`` keys; ``catalog`` is the catalog file."""
+                 cache: dict | None = None, catalog: Path | str | None = None) -> Path:
+    """``cache`` adds or overrides ``[cache]`` keys; ``catalog`` is the catalog file, or a
+    ``postgresql://`` URL."""
     cache_keys = {"dir": str(cache_dir or root / "cache"), "size": "1GiB", **(cache or {})}
-    text = [f'[catalog]\nurl = "sqlite:///{catalog or root / "catalog.db"}"\n',
+    url = catalog if isinstance(catalog, str) else f"sqlite:///{catalog or root / 'catalog.db'}"
+    text = [f'[catalog]\nurl = "{url}"\n',
             "[cache]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in cache_keys.items()),
             f"[replication]\ncopies = {copies}\nwrite_quorum = {quorum}\n",
             f"[mount]\nallow_other = {'true' if allow_other else 'false'}\n"]
@@ -171,7 +173,9 @@ def make_mount(tmp_path_factory, request):
     ``settings`` (name -> ProviderSettings) replaces ``kinds`` when given;
     ``extra`` adds keys to provider tables, ``rules`` writes ``[[governance.rules]]``,
     ``cache`` adds ``[cache]`` keys; ``catalog`` and ``store_dir`` move the catalog
-    file and the ``file`` stores (e.g. onto a small disk).
+    file and the ``file`` stores (e.g. onto a small disk). Without ``catalog`` the catalog
+    is on the ``catalog_backend`` engine (``OMNIFS_CATALOG=postgresql``: a fresh database
+    of the session's PostgreSQL cluster).
     """
     made: list[Mounted] = []
 
@@ -179,9 +183,11 @@ def make_mount(tmp_path_factory, request):
              quorum: int = 1, mount: bool = True, cache_dir: Path | None = None,
              mount_args: list[str] | None = None, settings: dict | None = None,
              extra: dict[str, dict] | None = None, rules: list[dict] | None = None,
-             cache: dict | None = None, catalog: Path | None = None,
+             cache: dict | None = None, catalog: Path | str | None = None,
              store_dir: Path | None = None) -> Mounted:
         root = tmp_path_factory.mktemp("omnifs")
+        if catalog is None and request.getfixturevalue("catalog_backend") == "postgresql":
+            catalog = request.getfixturevalue("postgres").database("mount")
         if allow_other:
             root.chmod(0o755)
         given = settings

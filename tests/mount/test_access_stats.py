@@ -25,7 +25,7 @@ def _set_cost(m, **keys) -> None:
 
 
 def _counts(m, path: str):
-    cat = Catalog(load_config(m.config).catalog_path())
+    cat = Catalog(load_config(m.config).catalog_target())
     try:
         return cat.access.of(cat.ns.resolve(path).id)
     finally:

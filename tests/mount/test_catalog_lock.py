@@ -30,6 +30,13 @@ db.execute("ROLLBACK")
 """
 
 
+@pytest.fixture
+def catalog_backend():
+    """SQLite even with OMNIFS_CATALOG=postgresql: SQLite's own write lock held by another
+    process (PostgreSQL's lock: tests/unit/test_catalog_backend.py)."""
+    return "sqlite"
+
+
 @pytest.mark.parametrize("op", ["mkdir", "write"])
 def test_lookups_answer_while_another_process_holds_the_write_lock(make_mount, op):
     m = make_mount()

@@ -37,7 +37,7 @@ def test_a_release_waits_for_a_truncate_in_progress(tmp_path):
                         "providers": {"a": {"uri": f"file://{tmp_path}/a"},
                                       "b": {"uri": f"file://{tmp_path}/b"}}})
     ctx = SimpleNamespace(uid=0, gid=0, umask=0o022, pid=0)
-    cat = Catalog(cfg.catalog_path())
+    cat = Catalog(cfg.catalog_target())
     stores = open_stores(cfg)
 
     async def main():

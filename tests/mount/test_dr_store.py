@@ -10,6 +10,8 @@ import hashlib
 import json
 import os
 
+import pytest
+
 from omnifs.config import load_config
 from omnifs.dr import backup as dr_backup
 from omnifs.dr.target import Target
@@ -19,6 +21,13 @@ from tests.chromium import images_loaded
 
 from .conftest import Mounted, toml_table
 from .test_dr import omnifs
+
+
+@pytest.fixture
+def catalog_backend():
+    """SQLite even with OMNIFS_CATALOG=postgresql: backups and snapshots copy the SQLite
+    catalog file (PostgreSQL has its own tools)."""
+    return "sqlite"
 
 
 class Counting(FaultyProvider):

@@ -78,7 +78,7 @@ def _rows(m: Mounted, inos: list[int]) -> list:
 class Workload:
     """A writer (new files, overwrites) and a reader (checks contents) in the mount."""
 
-    def __init__(self, mp: Path, files: dict[str, bytes], catalog: Path):
+    def __init__(self, mp: Path, files: dict[str, bytes], catalog: Path | str):
         self.mp = mp
         self.catalog = catalog
         self.expected = dict(files)
@@ -171,7 +171,7 @@ def test_swap_under_live_mount(make_mount, delete_old):
     files = _tree(m, 40)
     on_old, _ = _replica_facts(m, old)
     assert on_old, "the primary holds files before the swap"
-    with Workload(m.mp, files, load_config(m.config).catalog_path()) as work:
+    with Workload(m.mp, files, load_config(m.config).catalog_target()) as work:
         time.sleep(1.0)
         proc = omnifs("migrate", "provider", old, new, "--parallel", "3",
                       *(["--delete-old"] if delete_old else []), config=m.config)
@@ -200,7 +200,7 @@ def test_swap_under_live_mount(make_mount, delete_old):
     # OLD leaves the config: check is clean, a remount reads everything from the others
     m.umount()
     cfg = write_config(m.root, {n: m.settings[n] for n in (new, other)}, copies=COPIES,
-                       quorum=COPIES)
+                       quorum=COPIES, catalog=load_config(m.config).catalog_target())
     check = omnifs("check", config=cfg, check=False)
     assert check.returncode == 0, check.stdout + check.stderr
     m.settings.pop(old)

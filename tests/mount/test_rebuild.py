@@ -31,6 +31,13 @@ FIND = "%p %m %U %G %s %T@ %l %n\n"
 OWN_XATTR = "user.omnifs.replicas"
 
 
+@pytest.fixture
+def catalog_backend():
+    """SQLite even with OMNIFS_CATALOG=postgresql: backups and snapshots copy the SQLite
+    catalog file (PostgreSQL has its own tools)."""
+    return "sqlite"
+
+
 def find(mp: Path) -> list[str]:
     out = subprocess.run(["find", ".", "-printf", FIND], cwd=mp, capture_output=True,
                          text=True, check=True).stdout

@@ -95,7 +95,7 @@ def test_daemon_copies_a_multi_block_file_from_the_cache(make_mount, make_settin
     proxy.cut()
 
     cfg = load_config(m.config)
-    watch = Catalog(cfg.catalog_path())
+    watch = Catalog(cfg.catalog_target())
 
     seen = {}
 

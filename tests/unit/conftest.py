@@ -8,8 +8,8 @@ from omnifs.catalog import Catalog
 
 
 @pytest.fixture
-def cat(tmp_path):
-    """A fresh catalog in the test's own directory."""
-    c = Catalog(tmp_path / "c.db")
+def cat(catalog_target):
+    """A fresh catalog, on SQLite and on PostgreSQL (tests/conftest.py catalog_target)."""
+    c = Catalog(catalog_target)
     yield c
     c.close()

@@ -63,7 +63,7 @@ def test_usage_adds_up_and_state_survives_reopen(cat, tmp_path):
     cat.migrations.add_usage("m1", [("src", "get_requests", 3)])
     cat.migrations.set_state("m1", "running", started_at=5.0)
     assert cat.migrations.usage("m1") == {"src": {"get_requests": 5}, "dst": {"bytes_in": 10}}
-    again = Catalog(cat.path)
+    again = Catalog(cat.target)
     m = again.migrations.get("m1")
     assert m.state == "running" and m.started_at == 5.0
     assert [x.id for x in again.migrations.list()] == ["m1"]

@@ -51,9 +51,9 @@ def opened_plan(args, *, create_catalog: bool = False
     """
     cfg = load_config(args.config, required=False)
     plan = load(args.plan)
-    path = cfg.catalog_path()
+    path = cfg.catalog_target()
     cat = None
-    if create_catalog or path.exists():
+    if create_catalog or isinstance(path, str) or path.exists():
         from omnifs.catalog import Catalog
 
         cat = Catalog(path, create=create_catalog)

@@ -82,12 +82,13 @@ def add_steps(steps: argparse._SubParsersAction) -> None:
 @contextlib.contextmanager
 def _catalog(cfg: Config) -> Iterator[Catalog | None]:
     """The config's catalog (the one `migrate run` records in) when it exists; none is made."""
-    if not cfg.catalog_path().exists():
+    target = cfg.catalog_target()
+    if not isinstance(target, str) and not target.exists():
         yield None
         return
     from omnifs.catalog import Catalog
 
-    cat = Catalog(cfg.catalog_path(), create=False)
+    cat = Catalog(target, create=False)
     try:
         yield cat
     finally:

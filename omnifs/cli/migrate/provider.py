@@ -108,7 +108,7 @@ def cmd_provider(args) -> int:
     cfg = load_config(args.config)
     old, new = args.old, args.new
     _check(cfg, old, new, args.parallel)
-    cat = Catalog(cfg.catalog_path(), create=False)
+    cat = Catalog(cfg.catalog_target(), create=False)
     try:
         if args.abort:
             left = abort(cat, old)
@@ -120,7 +120,7 @@ def cmd_provider(args) -> int:
     providers = {name: open_provider(s) for name, s in cfg.providers.items()}
     try:
         _probe(providers[new], new)
-        swap = Swap(cfg.catalog_path(), providers, old, new, copies=cfg.copies,
+        swap = Swap(cfg.catalog_target(), providers, old, new, copies=cfg.copies,
                     tables=cfg.provider_tables, rules=rules_from_config(cfg.governance_rules),
                     delete_old=args.delete_old, parallel=args.parallel,
                     progress=_progress_printer(old, new))

@@ -99,7 +99,7 @@ def cmd_run(args) -> int:
     rate = parse_rate(args.bandwidth) if args.bandwidth is not None else None
     max_cost = _max_cost(args.max_cost)
     with opened_plan(args, create_catalog=True) as (cfg, plan, cat), Resolver(cfg) as r, \
-            recording(cfg.catalog_path()):
+            recording(cfg.catalog_target()):
         assert cat is not None  # created
         sides = open_sides(plan, r)
         gate(cfg, sides.dst.name, [sides.dst_key(e.key) for e in plan.entries
