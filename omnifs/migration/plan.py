@@ -218,19 +218,60 @@ def _slim(rel: str, info: ObjectInfo) -> ObjectInfo:
                       metadata_known=info.metadata_known)
 
 
+#: a tree whose top level holds at most this many "directories" is listed one directory
+#: per request stream (more would cost a request each for little gain: one flat listing)
+SPLIT_MAX = 1000
+
+
 def _list(p: Provider, prefix: str, options: Options) -> dict[str, ObjectInfo]:
-    def run() -> dict[str, ObjectInfo]:
-        out = {}
-        for info in p.list(prefix, recursive=True, metadata=False):
-            if not info.is_prefix and info.key.startswith(prefix) and info.key != prefix:
+    """Every object under ``prefix``, slimmed (:func:`_slim`), by relative key.
+
+    The server answers a listing page by page, each page a round trip (and, on
+    some servers, a scan of the whole bucket). So the tree's top level is
+    listed first with the delimiter (its objects and its "directories"), then
+    each directory whole, ``options.checkers`` at a time: the pages' latencies
+    overlap instead of adding up, and a page of one directory is a search of
+    that directory. At most one request more per directory than a flat listing;
+    above :data:`SPLIT_MAX` directories, one flat listing.
+    """
+    out: dict[str, ObjectInfo] = {}
+    dirs: list[str] = []
+
+    def add(infos: Iterable[ObjectInfo], top: bool = False) -> None:
+        for info in infos:
+            if info.is_prefix:
+                if top and info.key.startswith(prefix):
+                    dirs.append(info.key)
+            elif info.key.startswith(prefix) and info.key != prefix:
                 rel = info.key[len(prefix):]
                 out[rel] = _slim(rel, info)
-        return out
+
+    def whole(under: str) -> None:
+        try:
+            retrying(lambda: add(p.list(under, recursive=True, metadata=False)), options)
+        except NotFound:
+            if under == prefix:
+                raise  # the tree is missing; a directory gone since the top listing is empty
+
+    def top() -> None:
+        dirs.clear()
+        add(p.list(prefix, recursive=False, metadata=False), top=True)
 
     try:
-        return retrying(run, options)
+        if options.checkers <= 1:
+            whole(prefix)
+            return out
+        retrying(top, options)
+        if len(dirs) > SPLIT_MAX:
+            out.clear()
+            whole(prefix)
+        elif dirs:
+            with ThreadPoolExecutor(min(len(dirs), options.checkers)) as pool:
+                for f in [pool.submit(whole, d) for d in dirs]:
+                    f.result()
     except NotFound:
         return {}
+    return out
 
 
 def plan_since(src: Provider, src_key: str, dst: Provider, dst_key: str, since: list[Entry],

@@ -116,7 +116,7 @@ def test_an_edited_byte_is_refused(tmp_path):
     path = tmp_path / "plan.json"
     _plan().save(path)
     raw = path.read_bytes()
-    edited = raw.replace(b'"size": 3', b'"size": 4', 1)
+    edited = raw.replace(b'"size":3', b'"size":4', 1)
     assert edited != raw
     path.write_bytes(edited)
     with pytest.raises(InvalidInput, match="edited or damaged") as e:
@@ -148,3 +148,29 @@ def test_a_plan_of_another_catalog_is_refused(tmp_path):
     _plan("aaaa").save(path)
     with pytest.raises(InvalidInput, match="belongs to catalog aaaa"):
         load(path, catalog_id="bbbb")
+
+
+@pytest.mark.parametrize("split_max", [1000, 1], ids=["by-directory", "flat"])
+def test_the_inventory_lists_a_tree_by_directory_as_a_flat_listing_would(tmp_path, monkeypatch,
+                                                                        split_max):
+    """Top-level objects, directories listed in parallel (nested, odd names), a prefix that
+    is a sibling's start ("d" beside "dir"), and above SPLIT_MAX one flat listing."""
+    from omnifs.copy_options import Options
+    from omnifs.migration import plan as P
+    from omnifs.providers import ProviderSettings, open_provider
+
+    monkeypatch.setattr(P, "SPLIT_MAX", split_max)
+    keys = ["top.txt", "d", "dir/a", "dir/sub/b c", "dir2/é#%/x", "z/deep/er/y"]
+    root = tmp_path / "store"
+    for k in [*keys, "outside/not-in-tree"]:
+        path = root / ("tree/" + k if not k.startswith("outside") else k)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(k.encode())
+    p = open_provider(ProviderSettings(name="f", uri=f"file://{root}"))
+    try:
+        got = P._list(p, "tree/", Options(checkers=4))
+        assert sorted(got) == sorted(keys)
+        assert all(got[k].key == k and got[k].size == len(k.encode()) for k in keys)
+        assert P._list(p, "missing/", Options(checkers=4)) == {}
+    finally:
+        p.close()
