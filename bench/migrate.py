@@ -78,6 +78,8 @@ OMNIFS = [str(ROOT / ".venv" / "bin" / "omnifs")]
 MiB = 1024 * 1024
 ROWS = ("throughput", "plan", "resume", "rss", "rss-run")
 KINDS = ("s3", "gs", "az")
+#: the suffix of the stores holding the planning rows' objects
+PLAN = "p"
 
 
 def _hwm(pid: int) -> int:
@@ -154,11 +156,18 @@ class Bench:
                                                     if {"throughput", "resume"} & set(args.rows)
                                                     else set())))
         self.servers = {k: S.start(k) for k in kinds}
-        self.buckets = {k: S.unique_bucket("bench") for k in kinds}
-        for kind, bucket in self.buckets.items():
-            S.create_bucket(kind, self.servers[kind].endpoint, bucket)
-        self.settings = {k: S.settings_for(k, self.servers[k].endpoint, b, name=f"b{k}")
-                         for k, b in self.buckets.items()}
+        # a store is a bucket on one server: "s3", "gs", "az" hold the throughput rows'
+        # objects, "s3p", "azp"... the planning rows' (a bucket apart: moto searches the whole
+        # bucket for every listing page, so 100,000 planning objects would slow every listing
+        # of the throughput rows, ours and rclone's alike)
+        self.kind = {k: k for k in kinds} | {k + PLAN: k for k in args.plan_pair}
+        self.buckets = {store: S.unique_bucket("bench") for store in self.kind}
+        for store, bucket in self.buckets.items():
+            S.create_bucket(self.kind[store], self.servers[self.kind[store]].endpoint, bucket)
+        self.settings = {store: S.settings_for(self.kind[store],
+                                               self.servers[self.kind[store]].endpoint, b,
+                                               name=f"b{store}")
+                         for store, b in self.buckets.items()}
         for s in self.settings.values():
             s.timeout = 120.0
         self.catalog = self.tmp / "catalog.db"
@@ -167,24 +176,19 @@ class Bench:
                                    f'\n[catalog]\nurl = "sqlite:///{self.catalog}"\n')
         self.providers = {k: open_provider(s) for k, s in self.settings.items()}
         self.rclone_env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
-        # rclone's remotes named like our kinds, on the same servers (as bench/copy.py does)
-        if "s3" in self.servers:
-            self.rclone_env.update({
-                "RCLONE_CONFIG_S3_TYPE": "s3", "RCLONE_CONFIG_S3_PROVIDER": "Other",
-                "RCLONE_CONFIG_S3_ENDPOINT": self.servers["s3"].endpoint,
-                "RCLONE_CONFIG_S3_ACCESS_KEY_ID": "test",
-                "RCLONE_CONFIG_S3_SECRET_ACCESS_KEY": "test",
-                "RCLONE_CONFIG_S3_REGION": "us-east-1"})
-        if "gs" in self.servers:
-            self.rclone_env.update({
-                "RCLONE_CONFIG_GS_TYPE": "gcs", "RCLONE_CONFIG_GS_ANONYMOUS": "true",
-                "RCLONE_CONFIG_GS_PROJECT_NUMBER": "1234",
-                "RCLONE_CONFIG_GS_ENDPOINT": f"{self.servers['gs'].endpoint}/storage/v1/"})
-        if "az" in self.servers:
-            self.rclone_env.update({
-                "RCLONE_CONFIG_AZ_TYPE": "azureblob",
-                "RCLONE_CONFIG_AZ_SAS_URL": azure_sas_url(self.servers["az"].endpoint,
-                                                          self.buckets["az"])})
+        # rclone's remotes named like our stores, on the same servers (as bench/copy.py does)
+        for store, kind in self.kind.items():
+            env = f"RCLONE_CONFIG_{store.upper()}_"
+            end = self.servers[kind].endpoint
+            self.rclone_env.update({env + k: v for k, v in {
+                "s3": {"TYPE": "s3", "PROVIDER": "Other", "ENDPOINT": end,
+                       "ACCESS_KEY_ID": "test", "SECRET_ACCESS_KEY": "test",
+                       "REGION": "us-east-1"},
+                "gs": {"TYPE": "gcs", "ANONYMOUS": "true", "PROJECT_NUMBER": "1234",
+                       "ENDPOINT": f"{end}/storage/v1/"},
+                "az": {"TYPE": "azureblob",
+                       "SAS_URL": azure_sas_url(end, self.buckets[store])},
+            }[kind].items()})
         self.failed: list[str] = []
         self.watchers: list[Catalog] = []
 
@@ -323,10 +327,10 @@ class Bench:
         plans: list[Child] = []
         base: list[tuple[Child, Child]] = []
         for i in range(reps):
-            child, plan = self.plan(self.omnifs_path(a, "plan"), self.omnifs_path(b, "plan"),
-                                    f"plan-big-{i}")
+            child, plan = self.plan(self.omnifs_path(a + PLAN, "plan"),
+                                    self.omnifs_path(b + PLAN, "plan"), f"plan-big-{i}")
             plans.append(child)
-            base.append((self.lsf(a, "plan"), self.lsf(b, "plan")))
+            base.append((self.lsf(a + PLAN, "plan"), self.lsf(b + PLAN, "plan")))
             print(f"    run {i + 1}: plan {child.wall:.1f} s (CPU {child.cpu:.1f} s, peak RSS "
                   f"{child.rss / MiB:.0f} MiB); rclone lsf -R {a} {base[-1][0].wall:.1f} s, "
                   f"{b} {base[-1][1].wall:.1f} s  {load()}", flush=True)
@@ -379,13 +383,13 @@ class Bench:
         if not self.has_run():
             return
         a, b = self.args.plan_pair
-        _, plan = self.plan(self.omnifs_path(a, "plan"), self.omnifs_path(b, "out-rss"),
-                            "rss-run")
+        _, plan = self.plan(self.omnifs_path(a + PLAN, "plan"),
+                            self.omnifs_path(b + PLAN, "out-rss"), "rss-run")
         share = self.done_share(plan)
         run = self.run(plan, stop=(lambda: share() >= cut) if cut < 1 else None)
         time.sleep(0.25)
         done = share()
-        self.clear(b, "out-rss")
+        self.clear(b + PLAN, "out-rss")
         print(f"(4) run {n} objects peak RSS {run.rss / MiB:6.0f} MiB ({run.wall:.0f} s, CPU "
               f"{run.cpu:.0f} s, {done * 100:.0f} % done)  goal <= 300 MiB: "
               f"{self.check('(4) run RSS', run.rss <= 300 * MiB)}  {load()}", flush=True)
@@ -395,7 +399,7 @@ class Bench:
         if {"throughput", "resume"} & set(rows):
             self.seed(("s3",), "many", self.args.objects, 64 * 1024)
         if {"plan", "rss", "rss-run"} & set(rows):
-            self.seed(tuple(self.args.plan_pair), "plan", self.args.plan_objects,
+            self.seed(tuple(k + PLAN for k in self.args.plan_pair), "plan", self.args.plan_objects,
                       self.args.plan_size)
         if "throughput" in rows:
             self.row_throughput()

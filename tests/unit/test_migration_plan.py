@@ -150,27 +150,39 @@ def test_a_plan_of_another_catalog_is_refused(tmp_path):
         load(path, catalog_id="bbbb")
 
 
-@pytest.mark.parametrize("split_max", [1000, 1], ids=["by-directory", "flat"])
-def test_the_inventory_lists_a_tree_by_directory_as_a_flat_listing_would(tmp_path, monkeypatch,
-                                                                        split_max):
-    """Top-level objects, directories listed in parallel (nested, odd names), a prefix that
-    is a sibling's start ("d" beside "dir"), and above SPLIT_MAX one flat listing."""
+@pytest.mark.parametrize("page, split_max, split", [(1000, 1000, False), (1, 1000, True),
+                                                    (1, 1, False)],
+                         ids=["small-tree-flat", "by-directory", "too-many-directories"])
+def test_the_inventory_lists_a_tree_by_directory_as_a_flat_listing_would(
+        tmp_path, monkeypatch, page, split_max, split):
+    """Top-level objects, directories listed in parallel (nested, odd names), a name that
+    is a directory's start ("dz" beside "dir"); small trees, small directories and more than
+    SPLIT_MAX directories are listed flat."""
     from omnifs.copy_options import Options
     from omnifs.migration import plan as P
     from omnifs.providers import ProviderSettings, open_provider
 
+    monkeypatch.setattr(P, "PAGE", page)
     monkeypatch.setattr(P, "SPLIT_MAX", split_max)
-    keys = ["top.txt", "d", "dir/a", "dir/sub/b c", "dir2/é#%/x", "z/deep/er/y"]
+    keys = ["dir/a", "dir/sub/b c", "dir2/é#%/x", "dz", "z/deep/er/y", "zz-top.txt"]
     root = tmp_path / "store"
-    for k in [*keys, "outside/not-in-tree"]:
-        path = root / ("tree/" + k if not k.startswith("outside") else k)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(k.encode())
+    for k in [*("tree/" + k for k in keys), "outside/not-in-tree"]:
+        (root / k).parent.mkdir(parents=True, exist_ok=True)
+        (root / k).write_bytes(k.encode())
     p = open_provider(ProviderSettings(name="f", uri=f"file://{root}"))
+    listed, calls = p.list, []
+
+    def in_order(prefix="", recursive=True, metadata=True):  # as S3 and GCS list: by key
+        calls.append((prefix, recursive))
+        return iter(sorted(listed(prefix, recursive, metadata), key=lambda i: i.key))
+
+    monkeypatch.setattr(p, "list", in_order)
     try:
-        got = P._list(p, "tree/", Options(checkers=4))
+        got = P._list(p, "tree/", Options(checkers=2))
         assert sorted(got) == sorted(keys)
-        assert all(got[k].key == k and got[k].size == len(k.encode()) for k in keys)
-        assert P._list(p, "missing/", Options(checkers=4)) == {}
+        assert all(got[k].key == k and got[k].size == len(("tree/" + k).encode()) for k in keys)
+        assert (("tree/", False) in calls) == (split or split_max == 1)
+        assert (("tree/dir/", True) in calls) == split
+        assert P._list(p, "missing/", Options(checkers=2)) == {}
     finally:
         p.close()
