@@ -241,7 +241,7 @@ class Bench:
 
     def plan(self, src: str, dst: str, name: str) -> tuple[Child, Path]:
         out = self.tmp / f"{name}.json"
-        return measured(self.cli("migrate", "plan", src, dst, "-o", str(out), "--no-probe")), out
+        return measured(self.cli("migrate", "plan", src, dst, "-o", str(out))), out
 
     def run(self, plan: Path, *, stop=None) -> Child:
         return measured(self.cli("migrate", "run", str(plan), "--parallel",
