@@ -1,5 +1,11 @@
 """``omnifs migrate`` numbers (issue 15) beside ``rclone copy``, on local servers, one run.
 
+Every row prints its baseline measured in the same run, the process CPU time
+(user + system, from the children's rusage) of ours and of the baseline, and
+the machine's load average: on a shared machine, read the ratios, not the times.
+The throughput and planning rows run ``--repeat`` (3) times, ours and the
+baseline interleaved, and report medians.
+
 Rows (``--rows``, comma-separated; all by default):
 
 * ``throughput`` (1): ``--objects`` (10,000) x 64 KiB objects s3->gs and s3->az.
@@ -10,7 +16,9 @@ Rows (``--rows``, comma-separated; all by default):
 * ``plan`` (2): ``migrate plan`` of ``--plan-objects`` (100,000) objects present on
   both sides (``--plan-pair``, s3->az: every pair decided by the listings' md5),
   wall time (goal <= 30 s), with peak RSS; baseline: ``rclone lsf -R`` of each
-  side on the same servers (the listing alone, which bounds any planner). Not
+  side on the same servers (the listing alone, which bounds any planner). Its
+  objects live in buckets of their own (``s3p``, ``azp``): moto searches the
+  whole bucket for every listing page, so they would slow row 1's listings. Not
   s3->gs by default: the GCS emulator ignores ``maxResults`` and answers a
   100,000-object listing in one page, whose parse alone (in the SDK) costs
   hundreds of MiB that real GCS, paging by 1,000, never asks for.
@@ -22,19 +30,36 @@ Rows (``--rows``, comma-separated; all by default):
 * ``rss`` (4): peak RSS of ``migrate plan`` and of ``migrate run`` for
   ``--plan-objects`` objects (goal <= 300 MiB each; RSS sampled from
   /proc/PID/status VmHWM every 20 ms). ``rss`` runs the plan only; ``rss-run``
-  adds the run.
+  adds the run (``--rss-run-share S < 1``: killed once that share is done, for
+  a run too long to wait for; its memory is set at start-up).
 
 Objects are seeded with rclone from a local folder (the fastest writer at hand),
 then the folder is removed. The rows that run a migration need ``omnifs migrate
 run`` (``PLAN --parallel N``, state in the catalog); without it they print one
 line and are skipped.
 
-Reading the numbers (2 cores shared with other work, one run, 2026-12-06):
-100,000 x 1 KiB s3->az planned in 82.8 s at a peak RSS of 296 MiB, where
-``rclone lsf -R`` alone takes 57.3 s on moto and 34.5 s on Azurite: the
-servers' listing CPU bounds the row, and both listings at once on two cores
-take about their sum. On s3->gs the same plan took 91.5 s and 472 MiB, the
-GCS emulator's single 100,000-item page accounting for the memory.
+Reading the numbers (2 cores shared with four other engineers' tests, 2026-12-07):
+
+* (1) s3->gs, 10,000 x 64 KiB, two interleaved runs (load 9-13): omnifs 98.0
+  obj/s, ``rclone copy`` 64.2 obj/s, ratio 1.53 (runs 1.60 and 1.50); CPU per
+  10,000 objects 26.8 s ours, 60.8 s rclone's. Earlier (one run, the planning
+  objects in the same bucket): 1.19-1.27. A small GCS upload now skips the SDK's
+  upload layer and ``requests`` (providers/gcswire.py: 2.2 -> 0.9 ms CPU per 64 KiB
+  write); both servers close every connection (moto answers ``Connection:
+  close``, the GCS emulator speaks HTTP/1.0), so no client reuses one.
+  s3->az was not re-measured: clearing 10,000 blobs from Azurite between runs
+  (``rclone purge``) took over 6 minutes per run on this load.
+* (2) 100,000 x 1 KiB s3->az, one run on servers seeded as here, the planning
+  objects beside the 10,000 throughput ones (load 11-14): plan 247.8 s (CPU
+  48.2 s), where ``rclone lsf -R`` alone took 221.4 s on moto and 96.6 s on
+  Azurite: plan / slower listing 1.12. Listing moto's 100,000 keys by directory
+  (8 at a time) took 59 s against 266 s flat (each flat page sorts the rest of
+  the bucket); each page, a directory's or not, is a search of the whole bucket
+  (~0.5 s of moto's CPU for 110,000 keys), so 100 pages cannot take 30 s on
+  moto. Our CPU in the plan (py-spy, GIL samples): 73 % the Azure SDK's listing
+  parse (29 % XML), 16 % botocore's.
+* (4) the same plan's peak RSS: 332 MiB (296 MiB with one listing stream per
+  side: the directory listings hold up to 8 SDK pages per side at once).
 
 Not a timed test. Usage::
 
