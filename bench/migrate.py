@@ -38,32 +38,7 @@ then the folder is removed. The rows that run a migration need ``omnifs migrate
 run`` (``PLAN --parallel N``, state in the catalog); without it they print one
 line and are skipped.
 
-Reading the numbers (2 cores shared with four other engineers' tests, 2026-12-07):
-
-* (1) s3->gs, 10,000 x 64 KiB, two interleaved runs (load 9-13): omnifs 98.0
-  obj/s, ``rclone copy`` 64.2 obj/s, ratio 1.53 (runs 1.60 and 1.50); CPU per
-  10,000 objects 26.8 s ours, 60.8 s rclone's. Earlier (one run, the planning
-  objects in the same bucket): 1.19-1.27. A small GCS upload now skips the SDK's
-  upload layer and ``requests`` (providers/gcswire.py: 2.2 -> 0.9 ms CPU per 64 KiB
-  write); both servers close every connection (moto answers ``Connection:
-  close``, the GCS emulator speaks HTTP/1.0), so no client reuses one.
-  s3->az was not re-measured: clearing 10,000 blobs from Azurite between runs
-  (``rclone purge``) took over 6 minutes per run on this load.
-* (2) 100,000 x 1 KiB s3->az, one run on servers seeded as here, the planning
-  objects beside the 10,000 throughput ones (load 11-14): plan 247.8 s (CPU
-  48.2 s), where ``rclone lsf -R`` alone took 221.4 s on moto and 96.6 s on
-  Azurite: plan / slower listing 1.12. Listing moto's 100,000 keys by directory
-  (8 at a time) took 59 s against 266 s flat (each flat page sorts the rest of
-  the bucket); each page, a directory's or not, is a search of the whole bucket
-  (~0.5 s of moto's CPU for 110,000 keys), so 100 pages cannot take 30 s on
-  moto. Our CPU in the plan (py-spy, GIL samples): 73 % the Azure SDK's listing
-  parse (29 % XML), 16 % botocore's.
-* (4) the same plan's peak RSS: 332 MiB (296 MiB measured before, with one
-  listing stream per side). At 10,000 objects (this bench, two interleaved runs,
-  load 5-7): plan 5.7 s (CPU 4.0 s, peak RSS 169 MiB) beside ``rclone lsf -R``
-  2.0 s on moto and 1.4 s on Azurite; of the RSS, ~110 MiB is the process
-  (interpreter, three SDKs), the rest ~2 KiB per object (both listings' records
-  held by the diff, then the plan's entries).
+The numbers measured, and how to read them: bench/README.md.
 
 Not a timed test. Usage::
 
