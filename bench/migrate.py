@@ -1,5 +1,11 @@
 """``omnifs migrate`` numbers (issue 15) beside ``rclone copy``, on local servers, one run.
 
+Every row prints its baseline measured in the same run, the process CPU time
+(user + system, from the children's rusage) of ours and of the baseline, and
+the machine's load average: on a shared machine, read the ratios, not the times.
+The throughput and planning rows run ``--repeat`` (3) times, ours and the
+baseline interleaved, and report medians.
+
 Rows (``--rows``, comma-separated; all by default):
 
 * ``throughput`` (1): ``--objects`` (10,000) x 64 KiB objects s3->gs and s3->az.
@@ -10,7 +16,9 @@ Rows (``--rows``, comma-separated; all by default):
 * ``plan`` (2): ``migrate plan`` of ``--plan-objects`` (100,000) objects present on
   both sides (``--plan-pair``, s3->az: every pair decided by the listings' md5),
   wall time (goal <= 30 s), with peak RSS; baseline: ``rclone lsf -R`` of each
-  side on the same servers (the listing alone, which bounds any planner). Not
+  side on the same servers (the listing alone, which bounds any planner). Its
+  objects live in buckets of their own (``s3p``, ``azp``): moto searches the
+  whole bucket for every listing page, so they would slow row 1's listings. Not
   s3->gs by default: the GCS emulator ignores ``maxResults`` and answers a
   100,000-object listing in one page, whose parse alone (in the SDK) costs
   hundreds of MiB that real GCS, paging by 1,000, never asks for.
@@ -22,19 +30,15 @@ Rows (``--rows``, comma-separated; all by default):
 * ``rss`` (4): peak RSS of ``migrate plan`` and of ``migrate run`` for
   ``--plan-objects`` objects (goal <= 300 MiB each; RSS sampled from
   /proc/PID/status VmHWM every 20 ms). ``rss`` runs the plan only; ``rss-run``
-  adds the run.
+  adds the run (``--rss-run-share S < 1``: killed once that share is done, for
+  a run too long to wait for; its memory is set at start-up).
 
 Objects are seeded with rclone from a local folder (the fastest writer at hand),
 then the folder is removed. The rows that run a migration need ``omnifs migrate
 run`` (``PLAN --parallel N``, state in the catalog); without it they print one
 line and are skipped.
 
-Reading the numbers (2 cores shared with other work, one run, 2026-12-06):
-100,000 x 1 KiB s3->az planned in 82.8 s at a peak RSS of 296 MiB, where
-``rclone lsf -R`` alone takes 57.3 s on moto and 34.5 s on Azurite: the
-servers' listing CPU bounds the row, and both listings at once on two cores
-take about their sum. On s3->gs the same plan took 91.5 s and 472 MiB, the
-GCS emulator's single 100,000-item page accounting for the memory.
+The numbers measured, and how to read them: bench/README.md.
 
 Not a timed test. Usage::
 
@@ -56,16 +60,19 @@ sys.path.insert(0, str(_HERE.parent))
 import argparse
 import hashlib
 import os
+import resource
 import shutil
 import signal
+import statistics
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from omnifs.catalog import Catalog
 from omnifs.catalog.migrations import migration_id
-from omnifs.migration.planfile import load
+from omnifs.migration.planfile import load as load_plan
 from omnifs.providers import open_provider
 from tests import servers as S
 from tests.cli import write_config
@@ -75,6 +82,8 @@ OMNIFS = [str(ROOT / ".venv" / "bin" / "omnifs")]
 MiB = 1024 * 1024
 ROWS = ("throughput", "plan", "resume", "rss", "rss-run")
 KINDS = ("s3", "gs", "az")
+#: the suffix of the stores holding the planning rows' objects
+PLAN = "p"
 
 
 def _hwm(pid: int) -> int:
@@ -89,9 +98,20 @@ def _hwm(pid: int) -> int:
     return 0
 
 
-def measured(argv: list[str], env: dict | None = None, *,
-             stop=None) -> tuple[float, int, bool]:
-    """Wall time, peak RSS and whether ``stop()`` had it killed (SIGKILL) of one child."""
+@dataclass
+class Child:
+    """One child process measured: wall time, CPU time (user + system), peak RSS."""
+
+    wall: float
+    cpu: float
+    rss: int
+    killed: bool = False
+
+
+def measured(argv: list[str], env: dict | None = None, *, stop=None) -> Child:
+    """Run one child (alone: the CPU time is the children's rusage before and after it),
+    sampling its RSS high-water mark every 20 ms; ``stop()`` true has it killed (SIGKILL)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak, killed = 0, False
@@ -102,11 +122,18 @@ def measured(argv: list[str], env: dict | None = None, *,
             killed = True
         time.sleep(0.02)
     elapsed = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     if proc.returncode != 0 and not killed:
         raise RuntimeError(f"{' '.join(argv[:4])} failed ({proc.returncode}): "
                            f"{err.strip()[-500:]}")
-    return elapsed, peak, killed
+    return Child(elapsed, cpu, peak, killed)
+
+
+def load() -> str:
+    """The machine's load average (1, 5, 15 min), to read the row's numbers by."""
+    return "load " + "/".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def azure_sas_url(endpoint: str, container: str) -> str:
@@ -133,11 +160,18 @@ class Bench:
                                                     if {"throughput", "resume"} & set(args.rows)
                                                     else set())))
         self.servers = {k: S.start(k) for k in kinds}
-        self.buckets = {k: S.unique_bucket("bench") for k in kinds}
-        for kind, bucket in self.buckets.items():
-            S.create_bucket(kind, self.servers[kind].endpoint, bucket)
-        self.settings = {k: S.settings_for(k, self.servers[k].endpoint, b, name=f"b{k}")
-                         for k, b in self.buckets.items()}
+        # a store is a bucket on one server: "s3", "gs", "az" hold the throughput rows'
+        # objects, "s3p", "azp"... the planning rows' (a bucket apart: moto searches the whole
+        # bucket for every listing page, so 100,000 planning objects would slow every listing
+        # of the throughput rows, ours and rclone's alike)
+        self.kind = {k: k for k in kinds} | {k + PLAN: k for k in args.plan_pair}
+        self.buckets = {store: S.unique_bucket("bench") for store in self.kind}
+        for store, bucket in self.buckets.items():
+            S.create_bucket(self.kind[store], self.servers[self.kind[store]].endpoint, bucket)
+        self.settings = {store: S.settings_for(self.kind[store],
+                                               self.servers[self.kind[store]].endpoint, b,
+                                               name=f"b{store}")
+                         for store, b in self.buckets.items()}
         for s in self.settings.values():
             s.timeout = 120.0
         self.catalog = self.tmp / "catalog.db"
@@ -146,24 +180,19 @@ class Bench:
                                    f'\n[catalog]\nurl = "sqlite:///{self.catalog}"\n')
         self.providers = {k: open_provider(s) for k, s in self.settings.items()}
         self.rclone_env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
-        # rclone's remotes named like our kinds, on the same servers (as bench/copy.py does)
-        if "s3" in self.servers:
-            self.rclone_env.update({
-                "RCLONE_CONFIG_S3_TYPE": "s3", "RCLONE_CONFIG_S3_PROVIDER": "Other",
-                "RCLONE_CONFIG_S3_ENDPOINT": self.servers["s3"].endpoint,
-                "RCLONE_CONFIG_S3_ACCESS_KEY_ID": "test",
-                "RCLONE_CONFIG_S3_SECRET_ACCESS_KEY": "test",
-                "RCLONE_CONFIG_S3_REGION": "us-east-1"})
-        if "gs" in self.servers:
-            self.rclone_env.update({
-                "RCLONE_CONFIG_GS_TYPE": "gcs", "RCLONE_CONFIG_GS_ANONYMOUS": "true",
-                "RCLONE_CONFIG_GS_PROJECT_NUMBER": "1234",
-                "RCLONE_CONFIG_GS_ENDPOINT": f"{self.servers['gs'].endpoint}/storage/v1/"})
-        if "az" in self.servers:
-            self.rclone_env.update({
-                "RCLONE_CONFIG_AZ_TYPE": "azureblob",
-                "RCLONE_CONFIG_AZ_SAS_URL": azure_sas_url(self.servers["az"].endpoint,
-                                                          self.buckets["az"])})
+        # rclone's remotes named like our stores, on the same servers (as bench/copy.py does)
+        for store, kind in self.kind.items():
+            env = f"RCLONE_CONFIG_{store.upper()}_"
+            end = self.servers[kind].endpoint
+            self.rclone_env.update({env + k: v for k, v in {
+                "s3": {"TYPE": "s3", "PROVIDER": "Other", "ENDPOINT": end,
+                       "ACCESS_KEY_ID": "test", "SECRET_ACCESS_KEY": "test",
+                       "REGION": "us-east-1"},
+                "gs": {"TYPE": "gcs", "ANONYMOUS": "true", "PROJECT_NUMBER": "1234",
+                       "ENDPOINT": f"{end}/storage/v1/"},
+                "az": {"TYPE": "azureblob",
+                       "SAS_URL": azure_sas_url(end, self.buckets[store])},
+            }[kind].items()})
         self.failed: list[str] = []
         self.watchers: list[Catalog] = []
 
@@ -214,12 +243,11 @@ class Bench:
     def cli(self, *argv: str) -> list[str]:
         return [*OMNIFS, "--config", str(self.config), *argv]
 
-    def plan(self, src: str, dst: str, name: str) -> tuple[float, int, Path]:
+    def plan(self, src: str, dst: str, name: str) -> tuple[Child, Path]:
         out = self.tmp / f"{name}.json"
-        elapsed, peak, _ = measured(self.cli("migrate", "plan", src, dst, "-o", str(out)))
-        return elapsed, peak, out
+        return measured(self.cli("migrate", "plan", src, dst, "-o", str(out))), out
 
-    def run(self, plan: Path, *, stop=None) -> tuple[float, int, bool]:
+    def run(self, plan: Path, *, stop=None) -> Child:
         return measured(self.cli("migrate", "run", str(plan), "--parallel",
                                  str(self.args.parallel)), stop=stop)
 
@@ -229,7 +257,7 @@ class Bench:
         One read-only connection, asked at most every 0.2 s: opening the catalog
         (a schema check under BEGIN IMMEDIATE) each time would slow the run it watches.
         """
-        p = load(plan)
+        p = load_plan(plan)
         mid, total = migration_id(p.checksum()), len(p.entries)
         cat = Catalog(self.catalog, create=False)
         self.watchers.append(cat)
@@ -257,99 +285,125 @@ class Bench:
 
     # -- the rows -------------------------------------------------------------------
     def row_throughput(self) -> None:
-        n = self.args.objects
-        print(f"(1) {n} x 64 KiB, --parallel {self.args.parallel}", flush=True)
+        n, reps = self.args.objects, self.args.repeat
+        print(f"(1) {n} x 64 KiB, --parallel {self.args.parallel}, {reps} interleaved run(s) "
+              "each, medians", flush=True)
         if not self.has_run():
             return
         for dst in ("gs", "az"):
             label = f"(1) s3->{dst}"
-            t_plan, _, plan = self.plan(self.omnifs_path("s3", "many"),
-                                        self.omnifs_path(dst, "out-omnifs"), f"tp-{dst}")
-            t_run, _, _ = self.run(plan)
-            self.clear(dst, "out-omnifs")
-            t_rc, _, _ = measured(["rclone", "copy", "--transfers", str(self.args.parallel),
-                                   "--s3-no-head", self.rclone_path("s3", "many"),
-                                   self.rclone_path(dst, "out-rclone")], self.rclone_env)
-            self.clear(dst, "out-rclone")
-            ours = n / (t_plan + t_run)
-            ratio = ours / (n / t_rc)
-            print(f"{label:<16} omnifs {ours:8.1f} obj/s (plan {t_plan:.1f} s + run "
-                  f"{t_run:.1f} s)  rclone {n / t_rc:8.1f} obj/s ({t_rc:.1f} s)  "
-                  f"ratio {ratio:.2f} (goal >= 1.3: {self.check(label, ratio >= 1.3)})",
-                  flush=True)
+            ours: list[Child] = []
+            theirs: list[Child] = []
+            loads = []
+            for i in range(reps):
+                plan, pl = self.plan(self.omnifs_path("s3", "many"),
+                                     self.omnifs_path(dst, f"out-omnifs{i}"), f"tp-{dst}-{i}")
+                run = self.run(pl)
+                ours.append(Child(plan.wall + run.wall, plan.cpu + run.cpu, max(plan.rss, run.rss)))
+                self.clear(dst, f"out-omnifs{i}")
+                theirs.append(measured(["rclone", "copy", "--transfers", str(self.args.parallel),
+                                        "--s3-no-head", self.rclone_path("s3", "many"),
+                                        self.rclone_path(dst, f"out-rclone{i}")], self.rclone_env))
+                self.clear(dst, f"out-rclone{i}")
+                loads.append(load())
+                print(f"    run {i + 1}: omnifs {n / ours[-1].wall:7.1f} obj/s "
+                      f"({ours[-1].wall:.1f} s, plan {plan.wall:.1f} s + run {run.wall:.1f} s, "
+                      f"CPU {ours[-1].cpu:.1f} s)  rclone {n / theirs[-1].wall:7.1f} obj/s "
+                      f"({theirs[-1].wall:.1f} s, CPU {theirs[-1].cpu:.1f} s)  {loads[-1]}",
+                      flush=True)
+            w_ours = statistics.median(c.wall for c in ours)
+            w_rc = statistics.median(c.wall for c in theirs)
+            per = 10_000 / n
+            ratio = w_rc / w_ours
+            print(f"{label:<14} omnifs {n / w_ours:7.1f} obj/s  rclone copy {n / w_rc:7.1f} obj/s  "
+                  f"ratio {ratio:.2f} (goal >= 1.3: {self.check(label, ratio >= 1.3)})  "
+                  f"CPU per 10,000 objects: omnifs "
+                  f"{statistics.median(c.cpu for c in ours) * per:.1f} s, rclone "
+                  f"{statistics.median(c.cpu for c in theirs) * per:.1f} s  {load()}", flush=True)
 
-    def lsf(self, kind: str, prefix: str) -> float:
-        t0 = time.perf_counter()
-        subprocess.run(["rclone", "lsf", "-R", "--files-only", self.rclone_path(kind, prefix)],
-                       env=self.rclone_env, check=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
-        return time.perf_counter() - t0
+    def lsf(self, kind: str, prefix: str) -> Child:
+        return measured(["rclone", "lsf", "-R", "--files-only", self.rclone_path(kind, prefix)],
+                        self.rclone_env)
 
     def row_plan(self) -> None:
-        n = self.args.plan_objects
+        n, reps = self.args.plan_objects, self.args.repeat
         a, b = self.args.plan_pair
-        elapsed, peak, plan = self.plan(self.omnifs_path(a, "plan"),
-                                        self.omnifs_path(b, "plan"), "plan-big")
-        p = load(plan)
-        s = p.summary
-        la, lb = self.lsf(a, "plan"), self.lsf(b, "plan")
-        print(f"(2) plan {n} objects {a}->{b} (both sides listed) {elapsed:6.1f} s  "
-              f"({n / elapsed:.0f} obj/s; skip {s['skip']['objects']}, copy "
-              f"{s['copy']['objects']}, overwrite {s['overwrite']['objects']})  "
-              f"goal <= 30 s: {self.check('(2) plan', elapsed <= 30)}", flush=True)
-        print(f"    baseline: rclone lsf -R {a} {la:.1f} s, {b} {lb:.1f} s (the listing alone)",
-              flush=True)
+        plans: list[Child] = []
+        base: list[tuple[Child, Child]] = []
+        for i in range(reps):
+            child, plan = self.plan(self.omnifs_path(a + PLAN, "plan"),
+                                    self.omnifs_path(b + PLAN, "plan"), f"plan-big-{i}")
+            plans.append(child)
+            base.append((self.lsf(a + PLAN, "plan"), self.lsf(b + PLAN, "plan")))
+            print(f"    run {i + 1}: plan {child.wall:.1f} s (CPU {child.cpu:.1f} s, peak RSS "
+                  f"{child.rss / MiB:.0f} MiB); rclone lsf -R {a} {base[-1][0].wall:.1f} s, "
+                  f"{b} {base[-1][1].wall:.1f} s  {load()}", flush=True)
+        s = load_plan(plan).summary
+        wall = statistics.median(c.wall for c in plans)
+        la = statistics.median(x.wall for x, _ in base)
+        lb = statistics.median(y.wall for _, y in base)
+        print(f"(2) plan {n} objects {a}->{b} (both sides listed) {wall:6.1f} s  "
+              f"({n / wall:.0f} obj/s; CPU {statistics.median(c.cpu for c in plans):.1f} s; "
+              f"skip {s['skip']['objects']}, copy {s['copy']['objects']}, overwrite "
+              f"{s['overwrite']['objects']})  goal <= 30 s: {self.check('(2) plan', wall <= 30)}"
+              f"  {load()}", flush=True)
+        print(f"    baseline: rclone lsf -R {a} {la:.1f} s, {b} {lb:.1f} s (the listing alone, "
+              f"one side at a time); plan / slower listing {wall / max(la, lb):.2f}", flush=True)
+        peak = max(c.rss for c in plans)
         print(f"(4) plan {n} objects peak RSS {peak / MiB:6.0f} MiB  goal <= 300 MiB: "
               f"{self.check('(4) plan RSS', peak <= 300 * MiB)}", flush=True)
-        if p.time_estimate:
-            print(f"    its time estimate: {p.time_estimate}", flush=True)
 
     def row_resume(self) -> None:
         n = self.args.objects
         print(f"(3) resume after kill -9 at 50 %: {n} x 64 KiB s3->gs", flush=True)
         if not self.has_run():
             return
-        _, _, plan = self.plan(self.omnifs_path("s3", "many"),
-                               self.omnifs_path("gs", "out-whole"), "whole")
-        whole, _, _ = self.run(plan)
-        restart, _, _ = self.run(plan)  # already done: start-up and reading the state
+        _, plan = self.plan(self.omnifs_path("s3", "many"),
+                            self.omnifs_path("gs", "out-whole"), "whole")
+        whole = self.run(plan).wall
+        restart = self.run(plan).wall  # already done: start-up and reading the state
         self.clear("gs", "out-whole")
-        _, _, plan = self.plan(self.omnifs_path("s3", "many"),
-                               self.omnifs_path("gs", "out-killed"), "killed")
+        _, plan = self.plan(self.omnifs_path("s3", "many"),
+                            self.omnifs_path("gs", "out-killed"), "killed")
         share = self.done_share(plan)
-        first, _, killed = self.run(plan, stop=lambda: share() >= 0.5)
+        cut = self.run(plan, stop=lambda: share() >= 0.5)
         time.sleep(0.25)
         at = share()
-        rest, _, _ = self.run(plan)
+        rest = self.run(plan).wall
         time.sleep(0.25)
         final = share()
         self.clear("gs", "out-killed")
-        total = first + rest
-        ok = killed and final == 1.0 and total <= 1.1 * whole + restart
+        total = cut.wall + rest
+        ok = cut.killed and final == 1.0 and total <= 1.1 * whole + restart
         print(f"    uninterrupted {whole:.1f} s, restart {restart:.1f} s; killed at "
-              f"{at * 100:.0f} % after {first:.1f} s, rerun {rest:.1f} s: total {total:.1f} s "
-              f"(goal <= {1.1 * whole + restart:.1f} s: {self.check('(3) resume', ok)})",
-              flush=True)
+              f"{at * 100:.0f} % after {cut.wall:.1f} s, rerun {rest:.1f} s: total {total:.1f} s "
+              f"(goal <= {1.1 * whole + restart:.1f} s: {self.check('(3) resume', ok)})  "
+              f"{load()}", flush=True)
 
     def row_rss_run(self) -> None:
-        n = self.args.plan_objects
-        print(f"(4) run {n} objects", flush=True)
+        n, cut = self.args.plan_objects, self.args.rss_run_share
+        part = "" if cut >= 1 else f", stopped (SIGKILL) once {cut * 100:.0f} % of it is done"
+        print(f"(4) run {n} objects{part}", flush=True)
         if not self.has_run():
             return
         a, b = self.args.plan_pair
-        _, _, plan = self.plan(self.omnifs_path(a, "plan"), self.omnifs_path(b, "out-rss"),
-                               "rss-run")
-        elapsed, peak, _ = self.run(plan)
-        self.clear(b, "out-rss")
-        print(f"(4) run {n} objects peak RSS {peak / MiB:6.0f} MiB ({elapsed:.0f} s)  "
-              f"goal <= 300 MiB: {self.check('(4) run RSS', peak <= 300 * MiB)}", flush=True)
+        _, plan = self.plan(self.omnifs_path(a + PLAN, "plan"),
+                            self.omnifs_path(b + PLAN, "out-rss"), "rss-run")
+        share = self.done_share(plan)
+        run = self.run(plan, stop=(lambda: share() >= cut) if cut < 1 else None)
+        time.sleep(0.25)
+        done = share()
+        self.clear(b + PLAN, "out-rss")
+        print(f"(4) run {n} objects peak RSS {run.rss / MiB:6.0f} MiB ({run.wall:.0f} s, CPU "
+              f"{run.cpu:.0f} s, {done * 100:.0f} % done)  goal <= 300 MiB: "
+              f"{self.check('(4) run RSS', run.rss <= 300 * MiB)}  {load()}", flush=True)
 
     def main(self) -> None:
         rows = self.args.rows
         if {"throughput", "resume"} & set(rows):
             self.seed(("s3",), "many", self.args.objects, 64 * 1024)
         if {"plan", "rss", "rss-run"} & set(rows):
-            self.seed(tuple(self.args.plan_pair), "plan", self.args.plan_objects,
+            self.seed(tuple(k + PLAN for k in self.args.plan_pair), "plan", self.args.plan_objects,
                       self.args.plan_size)
         if "throughput" in rows:
             self.row_throughput()
@@ -375,6 +429,12 @@ def main() -> None:
                     help="bytes per object of the planning and RSS rows (1024)")
     ap.add_argument("--plan-pair", default="s3,az",
                     help="SRC,DST stores of the planning and RSS rows (s3,az)")
+    ap.add_argument("--rss-run-share", type=float, default=1.0,
+                    help="rss-run: stop the run (SIGKILL) once this share of it is done (1.0: "
+                         "the whole run; the run's memory is set by its start-up: the plan "
+                         "loaded, the catalog's items, the queue)")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="interleaved runs of the throughput and planning rows (3; medians)")
     ap.add_argument("--parallel", type=int, default=8,
                     help="migrate run --parallel and rclone --transfers (8)")
     args = ap.parse_args()

@@ -7,9 +7,11 @@ Choices worth knowing:
 * Reads are one ranged ``GET ?alt=media`` streamed from the socket: the first
   byte is returned before the rest has arrived, memory stays at one chunk,
   and a server that stops answering times out after ``settings.timeout``.
-* Writes go through the SDK: one multipart request up to the SDK's 8 MiB
-  limit, above that a resumable upload in ``part_size`` chunks (GCS has no
-  parallel parts on its JSON API). A resumable upload is invisible until its
+* Writes: one multipart request up to the SDK's 8 MiB limit, sent past the
+  SDK's upload layer (providers/gcswire.py: its CPU was most of a small
+  copy's; any answer but success falls back to the SDK), above that a
+  resumable upload in ``part_size`` chunks (GCS has no parallel parts on its
+  JSON API). A resumable upload is invisible until its
   last chunk, so nothing partial is ever seen.
 * ``settings.timeout`` is how long the store may stay silent (connecting, or
   no byte for that long); a timed-out attempt is not retried (a silent store
@@ -68,6 +70,7 @@ from .errors import (
     timed_out,
     transport_error,
 )
+from .gcswire import Fallback, GCSWire
 from .http_status import RANGE_NOT_SATISFIABLE, status_error
 from .metered import note_retry
 from .streams import read_full, whole_size
@@ -151,6 +154,7 @@ class GCSProvider(Provider):
             # gcp-storage-emulator ignores ifGenerationMatch (capabilities.QUIRKS): callers
             # take the catalog-side check instead (omnifs.fallbacks.write_check)
             self.capabilities = dataclasses.replace(self.capabilities, conditional_writes=False)
+        self._wire = GCSWire(self.client, self.bucket_name)
 
     # -- construction -----------------------------------------------------
     def _make_client(self, settings: ProviderSettings) -> storage.Client:
@@ -372,11 +376,35 @@ class GCSProvider(Provider):
                 source, size = io.BytesIO(head), len(head)
             else:
                 source = _Prepend(head, stream)
+        if size is not None and size <= SIMPLE_LIMIT:
+            data = read_full(source, size)
+            # the fast path sends neither a precondition nor a CMEK: those go through the SDK
+            plain = generation is None and self.kms_key_name is None
+            done = self._upload_small(blob, key, data, size, content_type) if plain else None
+            if done is not None:
+                return done
+            source = io.BytesIO(data)
         with self.translating(key):
             blob.upload_from_file(source, size=size,
                                   content_type=content_type_for(key, content_type),
                                   rewind=False, timeout=self._req_timeout, retry=self._retry,
                                   if_generation_match=generation)
+        return self._info(blob, key)
+
+    def _upload_small(self, blob: storage.Blob, key: str, data: bytes, size: int,
+                      content_type: str | None) -> ObjectInfo | None:
+        """One multipart request past the SDK's upload layer (providers/gcswire.py); None
+        when the SDK must send it (a short stream, any answer but success)."""
+        if len(data) != size:
+            return None
+        try:
+            resource = self._wire.upload(blob.name, data, blob.metadata,
+                                         content_type_for(key, content_type), self._req_timeout)
+        except Fallback:
+            return None
+        except _SDK_ERRORS as e:  # a timeout: the store is silent
+            raise self.translate(e, key) from None
+        blob._set_properties(resource)
         return self._info(blob, key)
 
     def copy(self, src_key: str, dst_key: str,

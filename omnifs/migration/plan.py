@@ -23,6 +23,7 @@ deletion, egress).
 
 from __future__ import annotations
 
+import itertools
 import sys
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -218,19 +219,79 @@ def _slim(rel: str, info: ObjectInfo) -> ObjectInfo:
                       metadata_known=info.metadata_known)
 
 
+#: a tree whose top level holds more "directories" than this is listed flat (a request each
+#: would be more round trips than the flat listing's pages)
+SPLIT_MAX = 1000
+#: the first this many keys of a flat listing (a page, on S3 and GCS) tell the directories'
+#: size: directories of fewer than PAGE / (checkers - 1) keys are not worth a request each
+PAGE = 1000
+
+
 def _list(p: Provider, prefix: str, options: Options) -> dict[str, ObjectInfo]:
-    def run() -> dict[str, ObjectInfo]:
-        out = {}
-        for info in p.list(prefix, recursive=True, metadata=False):
-            if not info.is_prefix and info.key.startswith(prefix) and info.key != prefix:
+    """Every object under ``prefix``, slimmed (:func:`_slim`), by relative key.
+
+    The server answers a listing page by page, each page a round trip (and, on
+    some servers, a search of the whole bucket). A tree of big directories is
+    listed one directory per request stream, ``options.checkers`` at a time
+    (the top level first, with the delimiter): the pages' round trips overlap
+    instead of adding up, and a page is a search of one directory. That costs
+    a request per directory more than a flat listing, which is worth it when
+    a directory fills at least ``1 / (checkers - 1)`` of a page: so the flat
+    listing starts, and its first :data:`PAGE` keys decide. Small trees, flat
+    trees, trees of small directories and above :data:`SPLIT_MAX` directories
+    are listed flat. Measured on moto with 100,000 keys in 100 directories:
+    59 s by directory, 266 s flat (each of its pages sorts the rest of the bucket).
+    """
+    out: dict[str, ObjectInfo] = {}
+    dirs: list[str] = []
+
+    def add(infos: Iterable[ObjectInfo], top: bool = False) -> None:
+        for info in infos:
+            if info.is_prefix:
+                if top and info.key.startswith(prefix):
+                    dirs.append(info.key)
+            elif info.key.startswith(prefix) and info.key != prefix:
                 rel = info.key[len(prefix):]
                 out[rel] = _slim(rel, info)
-        return out
+
+    def whole(under: str) -> None:
+        try:
+            retrying(lambda: add(p.list(under, recursive=True, metadata=False)), options)
+        except NotFound:
+            if under == prefix:
+                raise  # the tree is missing; a directory gone since the top listing is empty
+
+    def flat_or_split() -> bool:
+        """List flat, unless the first page shows big directories: then False."""
+        listing = p.list(prefix, recursive=True, metadata=False)
+        first = list(itertools.islice(listing, PAGE))
+        add(first)
+        if len(first) == PAGE and options.checkers > 1:
+            tops = {i.key[len(prefix):].split("/", 1)[0] for i in first
+                    if "/" in i.key[len(prefix):]}
+            if tops and len(tops) <= options.checkers - 1:  # PAGE / (checkers - 1) a directory
+                getattr(listing, "close", lambda: None)()  # a generator: stop paging
+                return False
+        add(listing)
+        return True
+
+    def top() -> None:
+        dirs.clear()
+        add(p.list(prefix, recursive=False, metadata=False), top=True)
 
     try:
-        return retrying(run, options)
+        if retrying(flat_or_split, options):
+            return out
+        retrying(top, options)
+        if len(dirs) > SPLIT_MAX:
+            whole(prefix)
+        elif dirs:
+            with ThreadPoolExecutor(min(len(dirs), options.checkers)) as pool:
+                for f in [pool.submit(whole, d) for d in dirs]:
+                    f.result()
     except NotFound:
         return {}
+    return out
 
 
 def plan_since(src: Provider, src_key: str, dst: Provider, dst_key: str, since: list[Entry],

@@ -108,8 +108,9 @@ class MigrationPlan:
         """Write the plan atomically (a reader never sees half a plan), durably and
         privately (:func:`omnifs.files.atomic_writer`).
 
-        One field per line and one entry per line: a 100,000-entry plan is
-        written entry by entry, never held as one text.
+        One field per line and one entry per line (its canonical JSON, the form
+        the checksum covers): a 100,000-entry plan is written entry by entry,
+        never held as one text.
         """
         head = self.head()
         before, after = _around_entries(head)
@@ -120,9 +121,9 @@ class MigrationPlan:
                 f.write(f" {_dumps(k)}: {_dumps(v)},\n".encode())
             f.write(b' "entries": [')
             for i, e in enumerate(self.entries):
-                d = e.to_json()
-                h.update((b"," if i else b"") + canonical(d))
-                f.write((("\n  " if i == 0 else ",\n  ") + _dumps(d)).encode())
+                line = canonical(e.to_json())  # written as it is hashed: one encoding
+                h.update((b"," if i else b"") + line)
+                f.write((b"\n  " if i == 0 else b",\n  ") + line)
             h.update(after)
             total = "sha256:" + h.hexdigest()
             f.write(f"\n ],\n \"checksum\": {_dumps(total)}\n}}\n".encode())
@@ -132,9 +133,13 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+#: ``json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``'s
+#: encoder, made once (dumps makes one per call: a quarter of a 100,000-entry save)
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical(body: Any) -> bytes:
-    return json.dumps(body, sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False).encode("utf-8")
+    return _CANONICAL.encode(body).encode("utf-8")
 
 
 def checksum(body: dict[str, Any]) -> str:

@@ -256,3 +256,40 @@ def test_azure_fast_path_body_shorter_than_its_length_is_unavailable():
             check_short_body_unavailable(p, "k")
         finally:
             p.close()
+
+
+@pytest.mark.parametrize("key", ["plain", "dir/ünïcødé ☃ name.bin", "a+b=c&d%20e~f?x#y"])
+def test_gcs_fast_path_serves_small_uploads(servers, monkeypatch, key):
+    """A small write goes out as one multipart request past the SDK's upload layer
+    (providers/gcswire.py), and the SDK (another tool) sees what it would have sent."""
+    from google.cloud.storage import Blob
+
+    p = _provider("gs", servers)
+    try:
+        def refuse(*args, **kwargs):
+            raise AssertionError("the fast path should have answered")
+
+        monkeypatch.setattr(Blob, "upload_from_file", refuse)
+        meta = {"color": "blue", "omnifs-sha256": "ab" * 32}
+        data = b"0123456789" * 1000
+        out = p.write(key, io.BytesIO(data), len(data), meta, "text/plain")
+        assert out.size == len(data) and out.etag and out.metadata == meta
+        assert out.checksums["md5"] == hashlib.md5(data).hexdigest()
+        assert p.write_bytes(key + ".empty", b"").size == 0
+        monkeypatch.undo()
+        head = p.head(key)
+        assert head.metadata == meta and head.content_type == "text/plain"
+        assert head.checksums == out.checksums and p.read_bytes(key) == data
+        assert p.read_bytes(key + ".empty") == b""
+    finally:
+        p.close()
+
+
+def test_gcs_fast_path_hands_failures_to_the_sdk(servers):
+    """A missing bucket fails the fast path; the SDK's answer is the error the user sees."""
+    gone = open_provider(S.settings_for("gs", servers["gs"].endpoint, "no-such-bucket-x"))
+    try:
+        with pytest.raises(NotFound, match="bucket"):
+            gone.write_bytes("k", b"x")
+    finally:
+        gone.close()

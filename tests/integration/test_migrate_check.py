@@ -240,7 +240,7 @@ def test_edited_or_foreign_plans_are_refused(pair, tmp_path):
     plan = tmp_path / "plan.json"
     run("migrate", "plan", "src:/x", "dst:/y", "-o", str(plan), config=cfg, check=True)
     edited = tmp_path / "edited.json"
-    edited.write_bytes(plan.read_bytes().replace(b'"size": 3', b'"size": 4', 1))
+    edited.write_bytes(plan.read_bytes().replace(b'"size":3', b'"size":4', 1))
     for step in ("verify", "rollback", "finalize"):
         proc = run("migrate", step, str(edited), config=cfg)
         assert proc.returncode == 2, step

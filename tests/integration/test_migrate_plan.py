@@ -110,7 +110,7 @@ def test_move_plan_and_the_catalog_id(pair, tmp_path):
     assert shown.startswith("move src:/a -> dst:/a, planned "), shown
     assert "deleted from SRC once verified" in shown
     # one edited byte: refused in one line, status 2
-    out.write_bytes(out.read_bytes().replace(b'"size": 3', b'"size": 9', 1))
+    out.write_bytes(out.read_bytes().replace(b'"size":3', b'"size":9', 1))
     edited = run("migrate", "show", str(out), config=cfg)
     assert edited.returncode == 2
     assert "was edited or damaged" in one_line_error(edited)

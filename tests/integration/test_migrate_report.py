@@ -156,7 +156,7 @@ def test_report_of_a_plan_not_run_and_an_edited_plan(planned, tmp_path):
     cost = {r[0]: r[1:] for r in data["sections"][-1]["blocks"][0]["rows"]}
     assert cost["total"][1] is None and cost["total"][0] is not None
 
-    plan_path.write_bytes(plan_path.read_bytes().replace(b'"size": 3', b'"size": 4', 1))
+    plan_path.write_bytes(plan_path.read_bytes().replace(b'"size":3', b'"size":4', 1))
     edited = run("migrate", "report", str(plan_path), "-f", "html", config=cfg)
     assert edited.returncode == 2
     assert "was edited or damaged" in one_line_error(edited)

@@ -430,7 +430,7 @@ def test_bad_input_is_one_line_and_status_2(pair_s3_gs, tmp_path):
     proc = run("migrate", "run", str(plan2), config=cfg)
     assert proc.returncode == 2 and "belongs to catalog" in one_line_error(proc)
     # an edited plan
-    plan.write_bytes(plan.read_bytes().replace(b'"size": 1', b'"size": 2', 1))
+    plan.write_bytes(plan.read_bytes().replace(b'"size":1', b'"size":2', 1))
     proc = run("migrate", "run", str(plan), config=cfg)
     assert proc.returncode == 2 and "was edited or damaged" in one_line_error(proc)
     # a provider the config no longer has

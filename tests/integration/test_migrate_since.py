@@ -125,7 +125,7 @@ def test_since_refuses_another_places_or_an_edited_plan(make_settings, tmp_path)
                 config=cfg)
     assert other.returncode == 2
     assert "plan for another DST (two:/y)" in one_line_error(other)
-    old.write_bytes(old.read_bytes().replace(b'"size": 4', b'"size": 5', 1))
+    old.write_bytes(old.read_bytes().replace(b'"size":4', b'"size":5', 1))
     edited = run("migrate", "plan", "one:/x", "two:/y", "--since", str(old), "-o", out,
                  config=cfg)
     assert edited.returncode == 2 and "was edited or damaged" in one_line_error(edited)

@@ -116,7 +116,7 @@ def test_an_edited_byte_is_refused(tmp_path):
     path = tmp_path / "plan.json"
     _plan().save(path)
     raw = path.read_bytes()
-    edited = raw.replace(b'"size": 3', b'"size": 4', 1)
+    edited = raw.replace(b'"size":3', b'"size":4', 1)
     assert edited != raw
     path.write_bytes(edited)
     with pytest.raises(InvalidInput, match="edited or damaged") as e:
@@ -148,3 +148,41 @@ def test_a_plan_of_another_catalog_is_refused(tmp_path):
     _plan("aaaa").save(path)
     with pytest.raises(InvalidInput, match="belongs to catalog aaaa"):
         load(path, catalog_id="bbbb")
+
+
+@pytest.mark.parametrize("page, split_max, split", [(1000, 1000, False), (1, 1000, True),
+                                                    (1, 1, False)],
+                         ids=["small-tree-flat", "by-directory", "too-many-directories"])
+def test_the_inventory_lists_a_tree_by_directory_as_a_flat_listing_would(
+        tmp_path, monkeypatch, page, split_max, split):
+    """Top-level objects, directories listed in parallel (nested, odd names), a name that
+    is a directory's start ("dz" beside "dir"); small trees, small directories and more than
+    SPLIT_MAX directories are listed flat."""
+    from omnifs.copy_options import Options
+    from omnifs.migration import plan as P
+    from omnifs.providers import ProviderSettings, open_provider
+
+    monkeypatch.setattr(P, "PAGE", page)
+    monkeypatch.setattr(P, "SPLIT_MAX", split_max)
+    keys = ["dir/a", "dir/sub/b c", "dir2/é#%/x", "dz", "z/deep/er/y", "zz-top.txt"]
+    root = tmp_path / "store"
+    for k in [*("tree/" + k for k in keys), "outside/not-in-tree"]:
+        (root / k).parent.mkdir(parents=True, exist_ok=True)
+        (root / k).write_bytes(k.encode())
+    p = open_provider(ProviderSettings(name="f", uri=f"file://{root}"))
+    listed, calls = p.list, []
+
+    def in_order(prefix="", recursive=True, metadata=True):  # as S3 and GCS list: by key
+        calls.append((prefix, recursive))
+        return iter(sorted(listed(prefix, recursive, metadata), key=lambda i: i.key))
+
+    monkeypatch.setattr(p, "list", in_order)
+    try:
+        got = P._list(p, "tree/", Options(checkers=2))
+        assert sorted(got) == sorted(keys)
+        assert all(got[k].key == k and got[k].size == len(("tree/" + k).encode()) for k in keys)
+        assert (("tree/", False) in calls) == (split or split_max == 1)
+        assert (("tree/dir/", True) in calls) == split
+        assert P._list(p, "missing/", Options(checkers=2)) == {}
+    finally:
+        p.close()
