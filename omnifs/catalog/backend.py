@@ -30,11 +30,13 @@ raises :class:`psycopg.OperationalError`, a :data:`CatalogError`.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
+import hashlib
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -310,6 +312,17 @@ _DDL_TYPES = ((re.compile(r"\bINTEGER PRIMARY KEY AUTOINCREMENT\b"),
               (re.compile(r"\bREAL\b"), "DOUBLE PRECISION"),
               (re.compile(r"\bBLOB\b"), "BYTEA"))
 _ROWID = re.compile(r"\browid\b")
+
+
+@contextlib.contextmanager
+def pg_session_lock(url: str, name: str) -> Iterator[bool]:
+    """A session advisory lock named ``name`` on a connection of its own, held while the
+    block runs (whether it was free: yielded); the server drops it when the connection
+    closes, also when the process dies."""
+    key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+    with psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT) as conn:
+        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+        yield bool(row and row[0])
 
 
 @functools.lru_cache(maxsize=1024)

@@ -27,6 +27,7 @@ thread); other processes open their own.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sqlite3
 import uuid
@@ -148,6 +149,30 @@ class Catalog:
     @property
     def is_postgres(self) -> bool:
         return isinstance(self.target, str)
+
+    @contextmanager
+    def held(self, name: str) -> Iterator[bool]:
+        """Hold ``name`` for this process while the block runs; yields False (holding
+        nothing) when another process, on any host sharing the catalog, holds it.
+
+        Released when the process dies, so kill -9 leaves nothing to clean up:
+        SQLite, a ``flock`` on a file beside the catalog; PostgreSQL, a session
+        advisory lock on a connection of its own.
+        """
+        if isinstance(self.target, str):
+            with backend.pg_session_lock(self.target, name) as got:
+                yield got
+            return
+        fd = os.open(self.target.parent / f".{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)
 
     def close(self) -> None:
         self.db.close()

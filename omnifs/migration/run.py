@@ -146,7 +146,7 @@ class MigrationRun:
 
     def run(self) -> RunResult:
         self.check_cost()
-        with one_runner(self.cat.path, self.mid):
+        with one_runner(self.cat, self.mid):
             return self._run()
 
     def _run(self) -> RunResult:

@@ -13,15 +13,16 @@ may remove it.
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import os
 from collections.abc import Iterator
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from omnifs.providers import InvalidInput, NotFound, Provider
 
 from ..copy_options import Options, retrying
 from .sides import saved_key
+
+if TYPE_CHECKING:
+    from omnifs.catalog import Catalog
 
 
 def keep_old(dst: Provider, dst_prefix: str, mid: str, rel: str,
@@ -41,21 +42,14 @@ def keep_old(dst: Provider, dst_prefix: str, mid: str, rel: str,
 
 
 @contextlib.contextmanager
-def one_runner(catalog: Path, mid: str) -> Iterator[None]:
+def one_runner(cat: Catalog, mid: str) -> Iterator[None]:
     """Hold migration ``mid`` for this process: a second run of the same plan at the same
-    time would copy objects twice, so it is refused in one line.
-
-    A lock file beside the catalog, held with ``flock``: the kernel drops it
-    when the process dies, so kill -9 leaves nothing to clean up.
+    time (on any host sharing the catalog) would copy objects twice, so it is refused in
+    one line. Released when the process dies (:meth:`Catalog.held`), so kill -9 leaves
+    nothing to clean up.
     """
-    path = catalog.parent / f".migrate-{mid}.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+    with cat.held(f"migrate-{mid}") as mine:
+        if not mine:
             raise InvalidInput(f"migration {mid} is being run by another process: wait for "
-                               "it, or stop it and run the plan again") from None
+                               "it, or stop it and run the plan again")
         yield
-    finally:
-        os.close(fd)

@@ -206,7 +206,7 @@ def test_a_started_item_whose_copy_completed_is_not_copied_again(make_provider, 
     inner.delete("b/3.bin")
     cat.migrations.set_state(mid, "running")
     dst.calls.clear()
-    with one_runner(cat.path, mid), pytest.raises(InvalidInput, match="run by another process"):
+    with one_runner(cat, mid), pytest.raises(InvalidInput, match="run by another process"):
         MigrationRun(cat, plan, src, dst, opts).run()  # at the same time as another run
     assert dst.calls["write"] == 0
     again = MigrationRun(cat, plan, src, dst, opts).run()

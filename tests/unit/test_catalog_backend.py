@@ -54,3 +54,20 @@ def test_a_postgresql_catalog_that_cannot_be_reached_is_one_line(tmp_path):
         Catalog("postgresql://omnifs:s3cret@127.0.0.1:1/none")
     assert "s3cret" not in str(e.value) and "\n" not in str(e.value)
     assert "cannot connect" in str(e.value)
+
+
+def test_held_is_one_holder_at_a_time_and_ends_with_its_block(cat):
+    """Catalog.held: a second holder of the name (another connection, as another process
+    or host would have) is refused while the first holds it, and gets it afterwards."""
+    other = Catalog(cat.target)
+    try:
+        with cat.held("migrate-x") as first:
+            assert first
+            with other.held("migrate-x") as second:
+                assert not second
+            with other.held("migrate-y") as unrelated:
+                assert unrelated
+        with other.held("migrate-x") as after:
+            assert after
+    finally:
+        other.close()
