@@ -388,18 +388,19 @@ def table_names(db: Connection) -> list[str]:
         "current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name")]
 
 
-#: tables whose ``id`` is handed out by the engine (AUTOINCREMENT / identity)
-ID_TABLES = ("inodes", "links", "work", "cost_moves")
+#: tables whose key column is handed out by the engine (AUTOINCREMENT / identity)
+ID_TABLES = (("inodes", "id"), ("links", "id"), ("work", "id"), ("cost_moves", "id"),
+             ("changes", "seq"))
 
 
 def resync_ids(db: Connection) -> None:
     """After rows were inserted with their ids: the next id is past the largest one."""
-    for table in ID_TABLES:
+    for table, key in ID_TABLES:
         if _dialect(db) is SQLITE:
             db.execute("INSERT INTO sqlite_sequence (name, seq) SELECT ?, 0 WHERE NOT EXISTS "
                        "(SELECT 1 FROM sqlite_sequence WHERE name = ?)", (table, table))
-            db.execute(f"UPDATE sqlite_sequence SET seq = max(seq, (SELECT coalesce(max(id), 0) "
-                       f"FROM {table})) WHERE name = ?", (table,))
+            db.execute(f"UPDATE sqlite_sequence SET seq = max(seq, (SELECT coalesce(max({key}), "
+                       f"0) FROM {table})) WHERE name = ?", (table,))
         else:
-            db.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                       f"(SELECT coalesce(max(id), 0) + 1 FROM {table}), false)")
+            db.execute(f"SELECT setval(pg_get_serial_sequence('{table}', '{key}'), "
+                       f"(SELECT coalesce(max({key}), 0) + 1 FROM {table}), false)")

@@ -51,13 +51,14 @@ def table_of(s: ProviderSettings, **extra) -> dict:
     return table
 
 
-def make_config(tmp_path: Path, settings: list[ProviderSettings], *, catalog: str,
+def make_config(tmp_path: Path, settings: list[ProviderSettings], *, catalog: str | None = None,
                 copies: int = 2,
                 conflict: str = "newest", daemon: dict | None = None, metrics_port: int = 0,
                 tables: dict[str, dict] | None = None):
     providers = {s.name: table_of(s, **(tables or {}).get(s.name, {})) for s in settings}
     return parse_config({
-        "catalog": {"url": catalog},
+        # a SQLite file unless a test asks for its catalog_url (both engines)
+        "catalog": {"url": catalog or f"sqlite:///{tmp_path}/catalog.db"},
         "cache": {"dir": str(tmp_path / "cache")},
         "replication": {"copies": copies, "write_quorum": 1, "conflict": conflict},
         "providers": providers,
