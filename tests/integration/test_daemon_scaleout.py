@@ -76,8 +76,12 @@ def test_three_daemons_drain_one_queue_once_with_a_worker_killed_mid_item(
     files = write_many(cat, pa, ["two"], 120, size=1024)
     queued = cat.work.pending_count()
     argv = [sys.executable, "-m", "omnifs", "daemon", "--config", str(conf)]
-    procs = [subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-             for _ in range(3)]
+    # logs to files: a pipe nobody reads would stop a daemon that logs 64 KiB
+    logs = [tmp_path / f"daemon{i}.log" for i in range(3)]
+    procs = []
+    for log in logs:
+        with open(log, "wb") as sink:
+            procs.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=sink))
     victim = procs[0]
     try:
         # kill -9 the first daemon while it holds a claim (mid-item)
@@ -87,7 +91,7 @@ def test_three_daemons_drain_one_queue_once_with_a_worker_killed_mid_item(
             held = [w for w in cat.work.claim_holders("daemon:") if w.endswith(holder)]
             if held:
                 break
-            assert victim.poll() is None, victim.stderr.read().decode()[-500:]  # type: ignore
+            assert victim.poll() is None, logs[0].read_text()[-500:]
             time.sleep(0.005)
         else:
             pytest.fail("the first daemon never claimed an item")
@@ -102,8 +106,8 @@ def test_three_daemons_drain_one_queue_once_with_a_worker_killed_mid_item(
     finally:
         for p in procs[1:]:
             p.send_signal(signal.SIGTERM)
-        for p in procs[1:]:
-            assert p.wait(timeout=30) == 0, p.stderr.read().decode()[-500:]  # type: ignore
+        for p, log in zip(procs[1:], logs[1:], strict=True):
+            assert p.wait(timeout=30) == 0, log.read_text()[-500:]
     with psycopg.connect(url, autocommit=True) as db:
         claims = db.execute("SELECT item, array_agg(worker ORDER BY worker) FROM claim_log "
                             "GROUP BY item").fetchall()
@@ -156,8 +160,11 @@ def test_daemon_pauses_through_a_catalog_outage_and_resumes(make_settings, own_c
     pa = open_provider(a)
     files = write_many(cat, pa, ["two"], 150, size=1024)
     queued = cat.work.pending_count()
-    proc = subprocess.Popen([sys.executable, "-m", "omnifs", "daemon", "--config", str(conf)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # its log goes to a file: a pipe nobody reads would stop a daemon that logs 64 KiB
+    log = tmp_path / "daemon.log"
+    with open(log, "wb") as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "omnifs", "daemon", "--config",
+                                 str(conf)], stdout=subprocess.DEVNULL, stderr=sink)
     try:
         deadline = time.monotonic() + 60
         while cat.work.pending_count() == queued and time.monotonic() < deadline:
@@ -174,13 +181,13 @@ def test_daemon_pauses_through_a_catalog_outage_and_resumes(make_settings, own_c
         if not drained(2)(cat):
             proc.kill()
             pytest.fail(f"{cat.work.pending_count()} of {queued} still pending: "
-                        f"{proc.stderr.read().decode()[-6000:]}")  # type: ignore[union-attr]
+                        f"{log.read_text()[-6000:]}")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
-    err = proc.stderr.read().decode()  # type: ignore[union-attr]
+    err = log.read_text()
     assert "catalog unreachable, paused" in err and "catalog reachable again: resumed" in err
     assert "Traceback" not in err, err[-2000:]
     assert_stores_identical(cat, {"one": pa, "two": open_provider(b)}, files)
