@@ -155,7 +155,7 @@ def _build(cat: Catalog, entries: list[Entry], out: Restored) -> list[tuple[int,
             parent = _dir(cat, dirs, parent_path or "/")
             mode = _KIND_BITS[e.kind] | stat.S_IMODE(e.mode)
             inode = cat.ns.create(parent, name, mode, e.uid, e.gid, target=e.target, rdev=e.rdev,
-                                  size=e.size if e.kind == "file" else 0,
+                                  size=_size(e),
                                   mtime_ns=e.mtime_ns, sha256=e.sha256,
                                   version=1 if e.kind == "file" else 0)
             ino = inode.id
@@ -186,6 +186,13 @@ def _build(cat: Catalog, entries: list[Entry], out: Restored) -> list[tuple[int,
 _KIND_BITS = {"file": stat.S_IFREG, "dir": stat.S_IFDIR, "symlink": stat.S_IFLNK,
               "fifo": stat.S_IFIFO, "socket": stat.S_IFSOCK, "chr": stat.S_IFCHR,
               "blk": stat.S_IFBLK}
+
+
+def _size(e: Entry) -> int:
+    """A file's bytes; a symlink's target's length, as the mount gives it."""
+    if e.kind == "symlink":
+        return len(os.fsencode(e.target or ""))
+    return e.size if e.kind == "file" else 0
 
 
 def _dir(cat: Catalog, dirs: dict[str, int], path: str) -> int:
