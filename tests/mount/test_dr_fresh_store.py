@@ -19,7 +19,7 @@ import pytest
 
 from omnifs.providers import ProviderSettings, open_provider
 
-from .conftest import Mounted, omnifs
+from .conftest import Mounted
 from .test_dr import add_dr, backup, state
 from .test_dr import omnifs as omnifs_here
 from .test_rebuild import build_tree
@@ -71,23 +71,60 @@ def test_restore_into_a_fresh_store_imports_and_mounts_as_the_tree_was(
         make_mount, make_settings, tmp_path, kind):
     m = make_mount()
     bid, then = damaged_after_backup(m, tmp_path)
-    m.umount()
     store = make_settings(kind, name="rescue", prefix="restored" if kind == "file" else "")
     if kind == "file":
         os.mkdir(store.uri.removeprefix("file://"))
     fresh = new_machine(make_mount, m, store)
     # a URI (the config's credentials for that bucket), or the provider's name
     where = store.uri if kind != "s3" else "rescue:/"
-    out = omnifs("dr", "restore", "--at", bid, "--to", where, config=fresh.config).stdout
+    out = omnifs_here("dr", "restore", "--at", bid, "--to", where, config=fresh.config).stdout
     assert "every file verified against its SHA-256" in out, out
     assert "catalog snapshot .omnifs/catalog/" in out, out
 
-    out = omnifs("import", config=fresh.config).stdout
-    assert "restored" in out, out
+    out = omnifs_here("import", config=fresh.config).stdout
+    assert "restored 8 files from snapshot rescue:.omnifs/catalog/" in out, out
+    assert "0 replicas missing" in out and "0 copies queued" in out, out
+    out = omnifs_here("check", config=fresh.config).stdout
+    assert "clean: 1 store, 8 replicas match the catalog" in out, out
     fresh.mount()
     assert state(fresh.mp) == then[0]
     assert contents(fresh.mp) == then[1]
     assert os.stat(fresh.mp / "hard1").st_ino == os.stat(fresh.mp / "d/hard2").st_ino
+
+
+def test_a_tree_comes_with_its_parents_and_only_its_names(make_mount, tmp_path):
+    m = make_mount()
+    add_dr(m, tmp_path / "vault")
+    os.makedirs(m.mp / "p/q")
+    os.chmod(m.mp / "p", 0o750)
+    os.chown(m.mp / "p", 1234, 5678)
+    (m.mp / "p/q/f").write_bytes(b"three names\n")
+    os.link(m.mp / "p/q/f", m.mp / "p/g")
+    os.link(m.mp / "p/q/f", m.mp / "outside")
+    os.symlink("q/f", m.mp / "p/s")
+    os.setxattr(m.mp / "p/q", "user.tag", b"kept")
+    bid = backup(m)
+    was = {p: os.lstat(m.mp / p) for p in ("", "p", "p/q", "p/q/f")}
+    store = tmp_path / "tree"
+    store.mkdir()
+    fresh = new_machine(make_mount, m, ProviderSettings(name="tree", uri=f"file://{store}"))
+    out = omnifs_here("dr", "restore", "--at", bid, "--path", "/p", "--to", "tree:/",
+                      config=fresh.config).stdout
+    assert "restored 1 files" in out and "1 other entries" in out, out
+    omnifs_here("import", config=fresh.config)
+    cat = fresh.catalog()
+    try:
+        for path, st in was.items():
+            inode = cat.ns.resolve(path)
+            assert (inode.mode, inode.uid, inode.gid, inode.mtime_ns) == (
+                st.st_mode, st.st_uid, st.st_gid, st.st_mtime_ns), path
+        assert [c.name for c in cat.ns.children(1)] == ["p"]
+        f = cat.ns.resolve("p/g")
+        assert f.id == cat.ns.resolve("p/q/f").id and f.nlink == 2
+        assert cat.ns.resolve("p/s").target == "q/f"
+        assert cat.ns.get_xattr(cat.ns.resolve("p/q").id, b"user.tag") == b"kept"
+    finally:
+        cat.close()
 
 
 def test_bad_destinations_are_one_line(make_mount, make_settings, tmp_path):
