@@ -33,7 +33,7 @@ from omnifs import snapshot
 from omnifs.catalog import ROOT_INODE, Catalog
 from omnifs.errors import IntegrityError, InvalidInput, OmnifsError
 from omnifs.layout import object_key, placed_meta, write_sidecar
-from omnifs.providers import ObjectInfo, Provider, open_provider
+from omnifs.providers import ObjectInfo, Provider, open_provider, parse_uri
 from omnifs.replication import current_meta
 
 from .manifest import Entry, Manifest
@@ -45,12 +45,15 @@ META_FROM = "dr:restored_from"
 
 
 def rooted(store: Provider, key: str) -> Provider:
-    """A provider whose root is ``key`` inside ``store`` (``store`` itself for "")."""
+    """A provider whose root is ``key`` inside ``store`` (``store`` itself for ""); a local
+    directory (file://) that does not exist yet is made, as for ``--to DIR``."""
     key = key.strip("/")
     if not key:
         return store
     base = store.uri if store.uri.endswith("/") else store.uri + "/"
     settings = dataclasses.replace(store.settings, uri=base + key)
+    if store.location.scheme == "file":
+        Path(parse_uri(settings.uri).path).mkdir(parents=True, exist_ok=True)
     return open_provider(settings)
 
 
