@@ -57,15 +57,21 @@ def rooted(store: Provider, key: str) -> Provider:
     return open_provider(settings)
 
 
-def check_empty(store: Provider, where: str) -> None:
-    """InvalidInput unless ``store`` holds no object; an unreachable store says so."""
+def check_empty(store: Provider, where: str, *, force: bool = True) -> None:
+    """InvalidInput unless ``store`` holds no object (saying whether --force would do);
+    an unreachable store says so."""
     try:
         first = next(iter(store.list("", recursive=True, metadata=False)), None)
     except OmnifsError as e:
         raise type(e)(f"{where}: cannot be listed: {line(e)}") from None
-    if first is not None:
+    if first is None:
+        return
+    if force:
         raise InvalidInput(f"{where} is not empty (it holds {first.key}): restore into an "
                            "empty store or prefix, or pass --force")
+    raise InvalidInput(f"{where} is a store of this namespace and not empty (it holds "
+                       f"{first.key}): restore into an empty store (--force is for stores "
+                       "outside the namespace)")
 
 
 def restore_to_store(manifest: Manifest, target: Target, store: Provider, *, path: str = "/",

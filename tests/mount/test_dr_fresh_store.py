@@ -155,6 +155,19 @@ def test_bad_destinations_are_one_line(make_mount, make_settings, tmp_path):
     rc, err = refused("--to", f"file://{tmp_path}/e", at="2001-01-01T00:00:00Z")
     assert rc == 2 and "no backup at or before 2001-01-01" in err, err
 
+    # a store of the live namespace: never forced, nor a prefix inside one
+    proc = omnifs_here("dr", "restore", "--at", bid, "--to", "file0:/", "--force",
+                       config=m.config, check=False)
+    assert proc.returncode == 2 and "a store of this namespace and not empty" in proc.stderr
+    proc = omnifs_here("dr", "restore", "--at", bid, "--to", "file0:/sub", config=m.config,
+                       check=False)
+    assert proc.returncode == 2 and "a prefix inside file0" in proc.stderr, proc.stderr
+    dry = tmp_path / "dry"
+    out = omnifs_here("dr", "restore", "--at", bid, "--to", f"file://{dry}", "--dry-run",
+                      config=fresh.config).stdout
+    assert "would restore 1 files" in out and f"into file://{dry}" in out, out
+    assert not any(dry.iterdir())
+
     out = omnifs_here("dr", "restore", "--at", bid, "--to", f"file://{busy}", "--force",
                       config=fresh.config).stdout
     assert "restored 1 files" in out, out

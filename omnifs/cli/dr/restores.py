@@ -141,14 +141,16 @@ def _restore_to_store(cfg, target, chosen, manifest, path: str, args) -> int:
     where = args.to
     with Resolver(cfg) as r:
         dst = r.resolve(where)
-        if dst.provider.name in cfg.providers and dst.key.strip("/"):
+        # a store of this namespace: only an empty one (one that replaces a lost store)
+        live = dst.provider.name in cfg.providers
+        if live and dst.key.strip("/"):
             raise InvalidInput(f"{where}: a prefix inside {dst.provider.name}, a store of this "
                                "namespace (its files would show in the mount): restore into a "
                                "store of its own")
         store = fresh.rooted(dst.provider, dst.key)
         try:
-            if not args.force:
-                fresh.check_empty(store, where)
+            if not args.force or live:
+                fresh.check_empty(store, where, force=not live)
             if args.dry_run:
                 done = restore.restore(manifest, target, Path("."), path=path, dry_run=True)
                 return _print_plan(done, chosen, where)
