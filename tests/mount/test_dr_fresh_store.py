@@ -1,7 +1,7 @@
 """A whole account lost: ``dr restore --to`` a fresh store, then import and mount it.
 
 A tree with files, symlinks, hard links, empty and setgid directories, odd
-modes, owners, xattrs and a FIFO is built through a real mount and backed
+modes, owners, xattrs, a FIFO and a path too long for a key is built through a real mount and backed
 up; files are overwritten and deleted after it and backed up again. On a
 "new machine" (a config naming only a fresh bucket, the same backup target,
 no catalog) ``omnifs dr restore --at T --to <the bucket>`` (moto S3, Azurite,
@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from omnifs.layout import LONG_PREFIX
 from omnifs.providers import ProviderSettings, open_provider
 
 from .conftest import Mounted
@@ -48,6 +49,9 @@ def damaged_after_backup(m: Mounted, tmp_path: Path) -> tuple[str, tuple]:
     add_dr(m, tmp_path / "vault")
     build_tree(m.mp)
     os.chmod(m.mp / "d/sub/deeper", 0o710)
+    deep = m.mp.joinpath(*["l" * 250] * 5)  # longer than an S3 or Azure key: .omnifs/long/
+    deep.mkdir(parents=True)
+    (deep / "far").write_bytes(b"at the end of a path no key can hold\n")
     bid, then = backup(m), (state(m.mp), contents(m.mp))
     (m.mp / "secret").write_bytes(b"overwritten after the backup\n")
     (m.mp / "tool").unlink()
@@ -80,12 +84,14 @@ def test_restore_into_a_fresh_store_imports_and_mounts_as_the_tree_was(
     out = omnifs_here("dr", "restore", "--at", bid, "--to", where, config=fresh.config).stdout
     assert "every file verified against its SHA-256" in out, out
     assert "catalog snapshot .omnifs/catalog/" in out, out
+    if kind != "file":
+        assert any(fresh.provider("rescue").list(LONG_PREFIX)), "the long path's object"
 
     out = omnifs_here("import", config=fresh.config).stdout
-    assert "restored 8 files from snapshot rescue:.omnifs/catalog/" in out, out
+    assert "restored 9 files from snapshot rescue:.omnifs/catalog/" in out, out
     assert "0 replicas missing" in out and "0 copies queued" in out, out
     out = omnifs_here("check", config=fresh.config).stdout
-    assert "clean: 1 store, 8 replicas match the catalog" in out, out
+    assert "clean: 1 store, 9 replicas match the catalog" in out, out
     fresh.mount()
     assert state(fresh.mp) == then[0]
     assert contents(fresh.mp) == then[1]
