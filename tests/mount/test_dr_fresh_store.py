@@ -98,9 +98,12 @@ def test_restore_into_a_fresh_store_imports_and_mounts_as_the_tree_was(
     assert os.stat(fresh.mp / "hard1").st_ino == os.stat(fresh.mp / "d/hard2").st_ino
 
 
-def test_a_tree_comes_with_its_parents_and_only_its_names(make_mount, tmp_path):
+def test_a_tree_from_an_encrypted_backup_comes_with_its_parents_and_only_its_names(
+        make_mount, tmp_path):
     m = make_mount()
-    add_dr(m, tmp_path / "vault")
+    key = tmp_path / "dr.key"  # an encrypted target: the new machine needs its key file
+    omnifs_here("dr", "keygen", str(key))
+    add_dr(m, tmp_path / "vault", f'key_file = "{key}"\n')
     os.makedirs(m.mp / "p/q")
     os.chmod(m.mp / "p", 0o750)
     os.chown(m.mp / "p", 1234, 5678)
