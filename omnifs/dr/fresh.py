@@ -171,8 +171,8 @@ def _build(cat: Catalog, entries: list[Entry], out: Restored) -> list[tuple[int,
         inos[e.path] = ino
         if e.kind == "dir":
             dirs[e.path] = ino
-        for name, value in e.xattr_items():
-            cat.ns.set_xattr(ino, name, value)
+        for xname, value in e.xattr_items():
+            cat.ns.set_xattr(ino, xname, value)
         if e.kind == "file":
             cat.replicas.add_version(ino, 1, e.sha256, e.size, e.mtime_ns)
             files.append((ino, e.path, e))
