@@ -183,3 +183,15 @@ def test_bad_destinations_are_one_line(make_mount, make_settings, tmp_path):
     store = open_provider(ProviderSettings(name="busy", uri=f"file://{busy}"))
     assert store.read_bytes("a") == b"a\n" and store.read_bytes("x") == b"already here\n"
     store.close()
+
+    # bytes that do not match their SHA-256: never left in the store, and no snapshot
+    victim = next(p for p in (tmp_path / "vault/data").rglob("*") if p.is_file())
+    body = bytearray(victim.read_bytes())
+    body[0] ^= 0xFF
+    victim.write_bytes(bytes(body))
+    bad = tmp_path / "bad"
+    proc = omnifs_here("dr", "restore", "--at", bid, "--to", f"file://{bad}",
+                       config=fresh.config, check=False)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "not restored: /a" in proc.stderr and "no catalog snapshot" in proc.stderr
+    assert [p.name for p in bad.rglob("*")] == []
