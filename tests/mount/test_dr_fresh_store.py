@@ -1,8 +1,9 @@
 """A whole account lost: ``dr restore --to`` a fresh store, then import and mount it.
 
 A tree with files, symlinks, hard links, empty and setgid directories, odd
-modes, owners, xattrs, a FIFO and a path too long for a key is built through a real mount and backed
-up; files are overwritten and deleted after it and backed up again. On a
+modes, owners, xattrs, a FIFO and a path too long for a key is built through
+a real mount and backed up (once for the module); files are overwritten and
+deleted after it and backed up again. On a
 "new machine" (a config naming only a fresh bucket, the same backup target,
 no catalog) ``omnifs dr restore --at T --to <the bucket>`` (moto S3, Azurite,
 a file:// prefix), then ``omnifs import`` and a real mount give the tree at T:
@@ -20,7 +21,7 @@ import pytest
 from omnifs.layout import LONG_PREFIX
 from omnifs.providers import ProviderSettings, open_provider
 
-from .conftest import Mounted
+from .conftest import Mounted, write_config
 from .test_dr import add_dr, backup, state
 from .test_dr import omnifs as omnifs_here
 from .test_rebuild import build_tree
@@ -61,6 +62,27 @@ def damaged_after_backup(m: Mounted, tmp_path: Path) -> tuple[str, tuple]:
     return bid, then
 
 
+@pytest.fixture(scope="module")
+def damaged(tmp_path_factory):
+    """One source namespace for every store kind (two file stores, a file backup target):
+    (its Mounted, the backup id of T, the state and bytes at T)."""
+    root = tmp_path_factory.mktemp("source")
+    settings = {}
+    for i in range(2):
+        (root / f"store-{i}").mkdir()
+        settings[f"file{i}"] = ProviderSettings(name=f"file{i}", uri=f"file://{root}/store-{i}")
+    cfg = write_config(root, settings, extra={"file0": {"weight": 2}})
+    (root / "mnt").mkdir()
+    m = Mounted(root, root / "mnt", cfg, list(settings), settings)
+    m.mount()
+    try:
+        bid, then = damaged_after_backup(m, root)
+        yield m, bid, then
+    finally:
+        m.umount()
+        m.close()
+
+
 def new_machine(make_mount, m: Mounted, store: ProviderSettings) -> Mounted:
     """A config naming only ``store`` (empty), the same backup target, no catalog yet."""
     fresh = make_mount(settings={store.name: store}, copies=1, mount=False, extra={})
@@ -72,9 +94,8 @@ def new_machine(make_mount, m: Mounted, store: ProviderSettings) -> Mounted:
 
 @pytest.mark.parametrize("kind", ["s3", "az", "file"])
 def test_restore_into_a_fresh_store_imports_and_mounts_as_the_tree_was(
-        make_mount, make_settings, tmp_path, kind):
-    m = make_mount()
-    bid, then = damaged_after_backup(m, tmp_path)
+        make_mount, make_settings, damaged, kind):
+    m, bid, then = damaged
     store = make_settings(kind, name="rescue", prefix="restored" if kind == "file" else "")
     if kind == "file":
         os.mkdir(store.uri.removeprefix("file://"))
