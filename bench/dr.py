@@ -9,6 +9,10 @@
    from that store. Goal: throughput >= 1.0 x rclone.
 3. The RTO ``omnifs dr drill`` measures for the whole namespace of (1).
 
+With (2), the same restore into a fresh store (``--to file://DIR`` and
+``--to s3://BUCKET``: objects and a catalog snapshot) and the ``omnifs
+import`` of that store on a new catalog, beside ``--to DIR``.
+
 The namespace is one ``file://`` store, its catalog built by ``omnifs
 import``; a change is an object rewritten and recorded as a new version
 (as the mount's publish does). Both tools run as subprocesses, with the
@@ -156,6 +160,33 @@ class Bench:
         print(f"2. full restore, {total / 2**20:.0f} MiB in {files} files: omnifs "
               f"{total / ours / 1e6:.1f} MB/s, rclone {total / theirs / 1e6:.1f} MB/s: "
               f"omnifs / rclone = {theirs / ours:.2f} (goal >= 1.0)")
+        self.into_stores(cfg, total, ours)
+
+    def into_stores(self, cfg: Path, total: int, to_dir: float) -> None:
+        """The same restore into a fresh store (objects and a catalog snapshot), then the
+        import of that store on a new catalog, beside ``--to DIR``."""
+        bucket = S.unique_bucket("benchfresh")
+        S.create_bucket("s3", self.server.endpoint, bucket)
+        v = self.vault
+        env = {**self.env, "AWS_ENDPOINT_URL": v.endpoint, "AWS_ACCESS_KEY_ID": "test",
+               "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
+        line = [f"--to DIR {total / to_dir / 1e6:.1f} MB/s"]
+        for name, uri in (("file://", f"file://{self.tmp / 'fresh'}"),
+                          ("S3 (moto)", f"s3://{bucket}")):
+            took, _ = run([*OMNIFS, "--config", str(cfg), "dr", "restore", "--at", "latest",
+                           "--to", uri], env)
+            new = self.tmp / f"import-{bucket if 's3' in uri else 'file'}.toml"
+            table = "\n".join(f'{k} = "{getattr(v, k)}"' for k in
+                              ("endpoint", "region", "access_key", "secret_key"))
+            new.write_text(f'[catalog]\nurl = "sqlite:///{new.with_suffix(".db")}"\n'
+                           f'[cache]\ndir = "{self.tmp / "cache-import"}"\n'
+                           f'[providers.rescue]\nuri = "{uri}"\n'
+                           + (table + "\n" if "s3" in uri else ""))
+            new.chmod(0o600)
+            imported, _ = run([*OMNIFS, "--config", str(new), "import"], env)
+            line.append(f"--to {name} {total / took / 1e6:.1f} MB/s ({took:.1f} s, "
+                        f"{took / to_dir:.2f} x --to DIR; then import {imported:.1f} s)")
+        print("   restore into a fresh store: " + "; ".join(line))
 
     def drill(self, cfg: Path) -> None:
         _, out = run([*OMNIFS, "--config", str(cfg), "dr", "drill"])
@@ -176,13 +207,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--small", action="store_true", help="1,000 files and 100 MiB: quick")
     ap.add_argument("--no-restore", action="store_true", help="numbers 1 and 3 only")
+    ap.add_argument("--restore-only", action="store_true", help="number 2 only")
     args = ap.parse_args()
     if not shutil.which("rclone"):
         sys.exit("bench/dr.py needs rclone in PATH (apt-get install rclone)")
     bench = Bench(args.small)
     try:
-        cfg = bench.incremental()
-        bench.drill(cfg)
+        if not args.restore_only:
+            cfg = bench.incremental()
+            bench.drill(cfg)
         if not args.no_restore:
             bench.restore()
     finally:

@@ -23,6 +23,9 @@ show up in the mount as it was. Three steps:
    An object of this catalog's own file (``omnifs_origin``) under another
    key is that file renamed after the snapshot: its name moves. The same key
    in several stores: the newest is the content, the others are ``stale``.
+   (A snapshot that records no replicas, as ``omnifs dr restore --to STORE``
+   writes, so whatever the store is called, has each file found this way:
+   by the ``omnifs_origin`` of the object at its path.)
 
 Without a snapshot (none in the stores, ``--no-snapshot``, or a catalog
 that already holds files) only step 3 runs, and files already in the

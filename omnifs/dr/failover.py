@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 
 from omnifs.catalog import Catalog
 from omnifs.errors import IntegrityError, InvalidInput, OmnifsError
-from omnifs.layout import RESERVED_PREFIX, object_key, placed_meta, write_sidecar
+from omnifs.layout import RESERVED_PREFIX, object_key, placed_meta
 from omnifs.migration.swap import draining_record
 from omnifs.providers import Provider
 from omnifs.replication import Retry, current_meta, replicate_now
 
+from .fresh import write_object
 from .target import Target
 
 
@@ -90,14 +91,7 @@ def _from_backup(cat: Catalog, p: Provider, target: Target, ino: int, path: str)
     assert inode is not None and inode.sha256
     key = object_key(p, path)
     meta, sidecar = placed_meta(p, key, path, current_meta(cat, inode))
-    with target.open_content(inode.sha256, inode.size) as src:
-        info = p.write(key, src, inode.size, meta)
-        try:
-            src.check()
-        except IntegrityError:
-            p.delete(key)  # written, then failed its checksum: nobody's copy
-            raise
-    write_sidecar(p, key, sidecar)
+    info = write_object(p, target, key, inode.sha256, inode.size, meta, sidecar)
     with cat.transaction():
         now = cat.ns.get(ino)
         state = "synced" if now is not None and now.version == inode.version else "stale"

@@ -7,7 +7,7 @@ is read from the target and checked against its SHA-256 as it streams; a
 file is in place only once all its bytes matched. Then the metadata:
 hard links as links to the first name, xattrs, owners (when running as
 root), modes, and times; directories last and deepest first, since adding
-children changes a directory's mtime.
+children changes a directory's mtime. Into a fresh store: omnifs/dr/fresh.py.
 """
 
 from __future__ import annotations
@@ -27,8 +27,6 @@ from pathlib import Path
 
 from omnifs.catalog import portable
 from omnifs.errors import IntegrityError, OmnifsError
-from omnifs.layout import FileAttrs, object_meta
-from omnifs.providers import Provider
 
 from .manifest import Entry, Manifest
 from .target import CATALOG_SUFFIX, MANIFEST_SUFFIX, Target
@@ -53,6 +51,8 @@ class Restored:
     failed: dict[str, str] = field(default_factory=dict)
     #: dry run: (action, path, size) planned
     plan: list[tuple[str, str, int]] = field(default_factory=list)
+    #: into a store: the key of the catalog snapshot written beside the objects
+    snapshot: str | None = None
 
     @property
     def throughput(self) -> float:
@@ -116,7 +116,7 @@ def restore(manifest: Manifest, target: Target, dest: Path, *, path: str = "/",
                 return
             _write_file(target, e, where)
         except (OmnifsError, OSError) as err:
-            out.failed[e.path] = _line(err)
+            out.failed[e.path] = line(err)
             return
         with lock:
             out.files += 1
@@ -134,7 +134,7 @@ def restore(manifest: Manifest, target: Target, dest: Path, *, path: str = "/",
             _make_other(e, _at(dest, e.path))
             out.others += 1
         except OSError as err:
-            out.failed[e.path] = _line(err)
+            out.failed[e.path] = line(err)
     for e in chosen:
         if e.path in out.failed:
             continue
@@ -144,7 +144,7 @@ def restore(manifest: Manifest, target: Target, dest: Path, *, path: str = "/",
             if e.kind != "dir":
                 _apply_meta(e, _at(dest, e.path))
         except OSError as err:
-            out.failed[e.path] = _line(err)
+            out.failed[e.path] = line(err)
     if delete:
         out.deleted = _delete_extra(chosen, dest, path, out.failed)
     for e in sorted(dirs, key=lambda d: d.path.count("/"), reverse=True):
@@ -152,50 +152,7 @@ def restore(manifest: Manifest, target: Target, dest: Path, *, path: str = "/",
             _apply_meta(e, _at(dest, e.path))
             out.dirs += 1
         except OSError as err:
-            out.failed[e.path] = _line(err)
-    out.seconds = time.monotonic() - start
-    return out
-
-
-def restore_to_store(manifest: Manifest, target: Target, store: Provider, prefix: str, *,
-                     path: str = "/", workers: int = 8) -> Restored:
-    """Restore ``path``'s files as objects under ``prefix`` of ``store`` (a fresh store), each
-    carrying its SHA-256, mtime, mode and owner as omnifs writes them, so ``omnifs import``
-    over that store rebuilds them. Every other name of a hard link becomes its own object;
-    directories, symlinks, special files and xattrs are not objects and are counted in
-    ``others`` (restore them with --to DIR, or the whole tree with ``omnifs dr catalog``)."""
-    start = time.monotonic()
-    chosen = manifest.select(path)
-    if not chosen:
-        raise OmnifsError(f"{path}: not in backup {manifest.id}")
-    out = Restored()
-    lock = threading.Lock()
-    jobs = [(e, name) for e in chosen if e.kind == "file" for name in (e.path, *e.links)]
-
-    def one(job: tuple[Entry, str]) -> None:
-        e, name = job
-        key = f"{prefix.strip('/')}/{name.lstrip('/')}".lstrip("/")
-        meta = object_meta(e.sha256, e.mtime_ns, FileAttrs(e.mode, e.uid, e.gid))
-        written = False
-        try:
-            with target.open_content(e.sha256 or "", e.size) as src:
-                info = store.write(key, src, e.size, meta)
-                written = True
-                src.check()
-            if info.size not in (0, e.size) and e.size:
-                raise IntegrityError(f"{store.name}:{key}: stored size differs")
-        except OmnifsError as err:
-            out.failed[name] = _line(err)
-            if written:
-                store.delete(key)  # never leave bytes that failed their checksum
-            return
-        with lock:
-            out.files += 1
-            out.bytes += e.size
-
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        list(pool.map(one, jobs))
-    out.others = sum(1 for e in chosen if e.kind != "file")
+            out.failed[e.path] = line(err)
     out.seconds = time.monotonic() - start
     return out
 
@@ -217,13 +174,14 @@ def _delete_extra(chosen: list[Entry], dest: Path, path: str, failed: dict[str, 
                 _clear(Path(dirpath, name), keep_dir=False)
                 gone += 1
             except OSError as err:
-                failed[p] = _line(err)
+                failed[p] = line(err)
             if name in dirnames:
                 dirnames.remove(name)
     return gone
 
 
-def _line(err: BaseException) -> str:
+def line(err: BaseException) -> str:
+    """One line saying what ``err`` was."""
     if isinstance(err, OSError) and err.strerror:
         return f"{err.strerror}" + (f": {err.filename}" if err.filename else "")
     return str(err).splitlines()[0] if str(err) else type(err).__name__
@@ -353,7 +311,7 @@ def verify_tree(entries: list[Entry], dest: Path) -> dict[str, str]:
                 while chunk := f.read(CHUNK):
                     h.update(chunk)
         except OSError as err:
-            bad[e.path] = _line(err)
+            bad[e.path] = line(err)
             continue
         if h.hexdigest() != e.sha256:
             bad[e.path] = str(IntegrityError(f"restored bytes hash to {h.hexdigest()[:12]}..., "

@@ -18,19 +18,25 @@ from . import Progress, config, step_parser
 def add_steps(cmds: argparse._SubParsersAction) -> None:
     p = step_parser(cmds, "restore", help="restore a file, a tree or everything as it was",
                         description="Restore PATH (default: everything) as it was at TIME, "
-                                    "into DIR (each entry under its full path) or in place "
-                                    "through the running mount (as new versions).")
+                                    "into DIR (each entry under its full path), into an empty "
+                                    "store (objects and a catalog snapshot: `omnifs import` "
+                                    "over it gives the tree) or in place through the running "
+                                    "mount (as new versions).")
     p.add_argument("--at", required=True, metavar="TIME",
                    help="2026-12-07T02:30:00Z, \"2h ago\", a backup id, or latest")
     p.add_argument("--path", "-p", default="/", metavar="P", help="a file or tree (default: /)")
     where = p.add_mutually_exclusive_group(required=True)
-    where.add_argument("--to", metavar="DIR", help="restore under this local directory, or "
-                                                   "as objects into a store (URI or NAME:/path)")
+    where.add_argument("--to", metavar="DIR|STORE",
+                       help="restore under this local directory, or into an empty store (URI "
+                            "or NAME:/path) as a namespace `omnifs import` turns back into the "
+                            "tree")
     where.add_argument("--in-place", action="store_true",
                        help="restore through this namespace's running mount")
     p.add_argument("--dry-run", "-n", action="store_true", help="say what would be restored")
     p.add_argument("--delete", action="store_true",
                    help="also remove what is under PATH there but was not in the backup")
+    p.add_argument("--force", action="store_true",
+                   help="--to STORE: write into it even though it holds objects already")
     p.add_argument("--target", "-t", metavar="NAME", help="which [[dr.backups]] (default: first)")
     p.set_defaults(func=cmd_restore)
 
@@ -54,9 +60,12 @@ def cmd_restore(args) -> int:
     spec = cfg.dr.backup(args.target)
     at = parse_time(args.at)
     path = normalize_path(args.path)
-    if not args.in_place and _is_store(args.to):
-        return _restore_to_store(cfg, spec, at, path, args.to)
-    dest = _mountpoint(cfg) if args.in_place else Path(args.to)
+    into_store = not args.in_place and _is_store(args.to)
+    if into_store and args.delete:
+        raise InvalidInput("--delete: a restore into a store goes into an empty one; "
+                           "there is nothing to remove")
+    if args.force and not into_store:
+        raise InvalidInput("--force is for --to STORE (a store that is not empty)")
     target = state.open_target(spec)
     try:
         chosen = pick(target.backups(), at)
@@ -64,6 +73,9 @@ def cmd_restore(args) -> int:
         kept = kept_versions(target, time.time())
         if kept:  # [dr] keep_versions_for: the changes since that backup, up to --at
             manifest = overlay(manifest, kept, at)
+        if into_store:
+            return _restore_to_store(cfg, target, chosen, manifest, path, args)
+        dest = _mountpoint(cfg) if args.in_place else Path(args.to)
         unchanged = _live_shas(cfg, manifest.select(path)) if args.in_place else None
         progress = Progress("restore")
         try:
@@ -76,17 +88,27 @@ def cmd_restore(args) -> int:
     finally:
         target.provider.close()
     if args.dry_run:
-        for action, p, size in done.plan:
-            print(f"{action:<12} {p}" + (f"  ({human_bytes(size)})" if size else ""))
-        print(f"would restore {done.files} files, {human_bytes(done.bytes)} from backup "
-              f"{chosen.id} ({fmt(chosen.at)}) into {dest}")
-        return 0
+        return _print_plan(done, chosen, str(dest))
     print(f"restored {done.files} files ({human_bytes(done.bytes)}, "
           f"{human_bytes(int(done.throughput))}/s), {done.dirs} directories, {done.others} "
           f"other entries from backup {chosen.id} ({fmt(chosen.at)}) into {dest}"
           + (f"; {done.unchanged} files already as they were" if done.unchanged else "")
           + (f"; {done.deleted} entries not in the backup removed" if done.deleted else "")
           + "; every file verified against its SHA-256")
+    return _failures(done)
+
+
+def _print_plan(done, chosen, dest: str) -> int:
+    from omnifs.dr.when import fmt
+
+    for action, p, size in done.plan:
+        print(f"{action:<12} {p}" + (f"  ({human_bytes(size)})" if size else ""))
+    print(f"would restore {done.files} files, {human_bytes(done.bytes)} from backup "
+          f"{chosen.id} ({fmt(chosen.at)}) into {dest}")
+    return 0
+
+
+def _failures(done) -> int:
     for p, why in sorted(done.failed.items()):
         print(f"omnifs: not restored: {p}: {why}", file=sys.stderr)
     return 1 if done.failed else 0
@@ -110,27 +132,49 @@ def _is_store(text: str) -> bool:
     return "://" in text or re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*:/", text) is not None
 
 
-def _restore_to_store(cfg, spec, at: float, path: str, where: str) -> int:
-    from omnifs.dr import restore, state
-    from omnifs.dr.when import fmt, pick
+def _restore_to_store(cfg, target, chosen, manifest, path: str, args) -> int:
+    """Into a fresh store: objects and a catalog snapshot, so an import gives the tree."""
+    from omnifs.dr import fresh, restore
+    from omnifs.dr.when import fmt
     from omnifs.targets import Resolver
 
-    target = state.open_target(spec)
-    try:
-        chosen = pick(target.backups(), at)
-        manifest = restore.load_manifest(target, chosen.id)
-        with Resolver(cfg) as r:
-            dst = r.resolve(where)
-            done = restore.restore_to_store(manifest, target, dst.provider, dst.key, path=path)
-    finally:
-        target.provider.close()
-    print(f"restored {done.files} files ({human_bytes(done.bytes)}) from backup {chosen.id} "
-          f"({fmt(chosen.at)}) as objects into {where}, each verified against its SHA-256; "
-          f"{done.others} directories, symlinks and special files are not objects "
-          "(omnifs dr catalog restores the whole tree)")
-    for p, why in sorted(done.failed.items()):
-        print(f"omnifs: not restored: {p}: {why}", file=sys.stderr)
-    return 1 if done.failed else 0
+    where = args.to
+    with Resolver(cfg) as r:
+        dst = r.resolve(where)
+        # a store of this namespace: only an empty one (one that replaces a lost store)
+        live = dst.provider.name in cfg.providers
+        if live and dst.key.strip("/"):
+            raise InvalidInput(f"{where}: a prefix inside {dst.provider.name}, a store of this "
+                               "namespace (its files would show in the mount): restore into a "
+                               "store of its own")
+        store = fresh.rooted(dst.provider, dst.key)
+        try:
+            if not args.force or live:
+                fresh.check_empty(store, where, force=not live)
+            if args.dry_run:
+                done = restore.restore(manifest, target, Path("."), path=path, dry_run=True)
+                return _print_plan(done, chosen, where)
+            progress = Progress("restore")
+            try:
+                done = fresh.restore_to_store(manifest, target, store, path=path,
+                                              progress=progress)
+            finally:
+                progress.end()
+        finally:
+            if store is not dst.provider:
+                store.close()
+    print(f"restored {done.files} files ({human_bytes(done.bytes)}, "
+          f"{human_bytes(int(done.throughput))}/s), {done.dirs} directories, {done.others} "
+          f"other entries from backup {chosen.id} ({fmt(chosen.at)}) into {where}; every file "
+          "verified against its SHA-256")
+    if done.failed:
+        print("omnifs: no catalog snapshot written (files failed): an import of this store "
+              "would not give the whole tree; run the restore again", file=sys.stderr)
+    else:
+        print(f"catalog snapshot {done.snapshot} written beside them: `omnifs import` over "
+              "this store (or a mount on a new catalog) brings back the tree with its "
+              "directories, modes, owners, times, symlinks, hard links and xattrs")
+    return _failures(done)
 
 
 def _live_shas(cfg, entries) -> dict[str, str | None]:
