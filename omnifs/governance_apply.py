@@ -1,7 +1,7 @@
 """``omnifs gov apply``: the retention rules as the stores' own locks (providers/retention.py).
 
 For each file a ``retention`` rule covers, each store holding a synced copy
-gets a lock until the file's last change plus the longest retention that
+gets a lock until the file's creation plus the longest retention that
 applies (a lock already longer is left alone), and a legal hold when a
 ``legal_hold`` rule covers it. Stores that cannot hold a lock
 are named once each, with the reason; they count as failures (exit 1), since
@@ -51,7 +51,7 @@ def apply(cat: Catalog, cfg: Config, *, dry_run: bool = False) -> Applied:
             hold = any(r.legal_hold for r in rules)
             if not keep_s and not hold:
                 continue
-            until = datetime.fromtimestamp(inode.ctime_ns / 1e9 + keep_s, UTC)
+            until = datetime.fromtimestamp(inode.birth_ns / 1e9 + keep_s, UTC)
             for rep in cat.replicas.of(ino):
                 if rep.state != "synced" or rep.provider not in cfg.providers:
                     continue
