@@ -27,18 +27,34 @@ from .providers.retention import (
 
 
 @dataclass
+class LockGap:
+    """A copy whose store-side lock is shorter than its rule wants (or missing)."""
+
+    path: str
+    store: str
+    rule: str
+    #: what is (dry run: would be) set, e.g. "until 2033-12-06 10:00:00 UTC"
+    detail: str
+
+
+@dataclass
 class Applied:
     lines: list[str] = field(default_factory=list)
     locked: int = 0
     kept: int = 0
     failed: int = 0
+    #: the copies locked (dry run: to lock), per rule
+    gaps: list[LockGap] = field(default_factory=list)
+    #: store -> why it holds no lock, for the stores holding a protected copy
+    unlockable: dict[str, str] = field(default_factory=dict)
+    #: rule label -> the stores holding its files where only omnifs enforces it
+    omnifs_only: dict[str, set[str]] = field(default_factory=dict)
 
 
 def apply(cat: Catalog, cfg: Config, *, dry_run: bool = False) -> Applied:
     gov = cfg.governance.engine
     out = Applied()
     opened: dict[str, Provider] = {}
-    refused: set[str] = set()
     try:
         for ino, rel in cat.ns.files_under(ROOT_INODE):
             inode = cat.ns.get(ino)
@@ -46,37 +62,40 @@ def apply(cat: Catalog, cfg: Config, *, dry_run: bool = False) -> Applied:
                 continue
             path = "/" + rel.strip("/")
             cls = gov.class_of(path, cat.ns.get_xattr(ino, CLASS_XATTR))
-            rules = gov.rules_for(path, cls)
-            keep_s = max((r.retention_s or 0 for r in rules), default=0)
-            hold = any(r.legal_hold for r in rules)
-            if not keep_s and not hold:
+            rules = [r for r in gov.rules_for(path, cls) if r.protects]
+            if not rules:
                 continue
-            until = datetime.fromtimestamp(inode.birth_ns / 1e9 + keep_s, UTC)
+            keeper = max(rules, key=lambda r: r.retention_s or 0)
+            until_s = keeper.retained_until(inode.birth_ns)
+            until = datetime.fromtimestamp(until_s, UTC) if until_s is not None else None
+            holder = next((r for r in rules if r.legal_hold), None)
             for rep in cat.replicas.of(ino):
                 if rep.state != "synced" or rep.provider not in cfg.providers:
                     continue
-                if rep.provider in refused:
+                if rep.provider in out.unlockable:
                     out.failed += 1
+                    _omnifs_only(out, rules, rep.provider)
                     continue
                 p = opened.get(rep.provider)
                 if p is None:
                     p = opened[rep.provider] = open_provider(cfg.providers[rep.provider])
                 why = unsupported(p)
                 if why is not None:
-                    refused.add(rep.provider)
+                    out.unlockable[rep.provider] = why
                     out.failed += 1
+                    _omnifs_only(out, rules, rep.provider)
                     out.lines.append(f"{rep.provider}: cannot lock: {why}")
                     continue
                 try:
                     todo = []
-                    if keep_s:
+                    if until is not None:
                         now = get_retention(p, rep.key)
                         if now is None or now < until:
-                            todo.append(f"until {until:%Y-%m-%d %H:%M:%S} UTC")
+                            todo.append((keeper, f"until {until:%Y-%m-%d %H:%M:%S} UTC"))
                             if not dry_run:
                                 set_retention(p, rep.key, until)
-                    if hold and not get_legal_hold(p, rep.key):
-                        todo.append("under legal hold")
+                    if holder is not None and not get_legal_hold(p, rep.key):
+                        todo.append((holder, "under legal hold"))
                         if not dry_run:
                             set_legal_hold(p, rep.key)
                 except OmnifsError as e:
@@ -87,11 +106,18 @@ def apply(cat: Catalog, cfg: Config, *, dry_run: bool = False) -> Applied:
                     out.kept += 1
                     continue
                 out.locked += 1
+                out.gaps.extend(LockGap(path, rep.provider, r.label, what) for r, what in todo)
                 out.lines.append(f"{path} on {rep.provider}: "
-                                 f"{'would lock' if dry_run else 'locked'} {' and '.join(todo)}")
+                                 f"{'would lock' if dry_run else 'locked'} "
+                                 f"{' and '.join(what for _, what in todo)}")
     finally:
         for p in opened.values():
             p.close()
     out.lines.append(f"{out.locked} object(s) {'to lock' if dry_run else 'locked'}, "
                      f"{out.kept} already locked long enough, {out.failed} not lockable")
     return out
+
+
+def _omnifs_only(out: Applied, rules, store: str) -> None:
+    for r in rules:
+        out.omnifs_only.setdefault(r.label, set()).add(store)
