@@ -82,6 +82,9 @@ def read_back(cfg: Config) -> dict[str, StoreEvidence]:
                 got = read_settings(p)
             finally:
                 p.close()
+            lock = got.get("object_lock", "enabled")
+            if why is None and lock != "enabled":
+                why = f"Object Lock is {lock} on the bucket"
             out[name] = StoreEvidence(", ".join(f"{k}: {v}" for k, v in got.items()), why)
         except OmnifsError as e:
             out[name] = StoreEvidence(f"unreadable: {e}", f"unreadable: {e}")
