@@ -3,23 +3,30 @@
 For each file a ``retention`` rule covers, each store holding a synced copy
 gets a lock until the file's creation plus the longest retention that
 applies (a lock already longer is left alone), and a legal hold when a
-``legal_hold`` rule covers it. Stores that cannot hold a lock
-are named once each, with the reason; they count as failures (exit 1), since
-the rule is then only enforced by omnifs itself.
+``legal_hold`` rule covers it (S3 Object Lock). A GCS store listed in
+``[governance] bucket_retention`` gets its bucket's retention policy raised
+to the longest retention its protected copies want (every object in that
+bucket is then kept that long from its own creation). Stores that cannot
+hold a lock are named once each, with the reason; they count as failures
+(exit 1), since the rule is then only enforced by omnifs itself.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from .catalog import ROOT_INODE, Catalog
 from .config import Config
-from .policy.governance import CLASS_XATTR
+from .policy.governance import CLASS_XATTR, GovRule
 from .providers import OmnifsError, Provider, open_provider
 from .providers.retention import (
+    GCS_NO_HOLD,
+    bucket_retention,
     get_legal_hold,
     get_retention,
+    set_bucket_retention,
     set_legal_hold,
     set_retention,
     unsupported,
@@ -52,9 +59,9 @@ class Applied:
 
 
 def apply(cat: Catalog, cfg: Config, *, dry_run: bool = False) -> Applied:
+    """Lock every protected file's synced copies (``dry_run``: say what would be locked)."""
+    run = _Run(cfg, dry_run)
     gov = cfg.governance.engine
-    out = Applied()
-    opened: dict[str, Provider] = {}
     try:
         for ino, rel in cat.ns.files_under(ROOT_INODE):
             inode = cat.ns.get(ino)
@@ -63,61 +70,130 @@ def apply(cat: Catalog, cfg: Config, *, dry_run: bool = False) -> Applied:
             path = "/" + rel.strip("/")
             cls = gov.class_of(path, cat.ns.get_xattr(ino, CLASS_XATTR))
             rules = [r for r in gov.rules_for(path, cls) if r.protects]
-            if not rules:
-                continue
-            keeper = max(rules, key=lambda r: r.retention_s or 0)
-            until_s = keeper.retained_until(inode.birth_ns)
-            until = datetime.fromtimestamp(until_s, UTC) if until_s is not None else None
-            holder = next((r for r in rules if r.legal_hold), None)
-            for rep in cat.replicas.of(ino):
-                if rep.state != "synced" or rep.provider not in cfg.providers:
-                    continue
-                if rep.provider in out.unlockable:
-                    out.failed += 1
-                    _omnifs_only(out, rules, rep.provider)
-                    continue
-                p = opened.get(rep.provider)
-                if p is None:
-                    p = opened[rep.provider] = open_provider(cfg.providers[rep.provider])
-                why = unsupported(p)
-                if why is not None:
-                    out.unlockable[rep.provider] = why
-                    out.failed += 1
-                    _omnifs_only(out, rules, rep.provider)
-                    out.lines.append(f"{rep.provider}: cannot lock: {why}")
-                    continue
-                try:
-                    todo = []
-                    if until is not None:
-                        now = get_retention(p, rep.key)
-                        if now is None or now < until:
-                            todo.append((keeper, f"until {until:%Y-%m-%d %H:%M:%S} UTC"))
-                            if not dry_run:
-                                set_retention(p, rep.key, until)
-                    if holder is not None and not get_legal_hold(p, rep.key):
-                        todo.append((holder, "under legal hold"))
-                        if not dry_run:
-                            set_legal_hold(p, rep.key)
-                except OmnifsError as e:
-                    out.failed += 1
-                    out.lines.append(f"{path} on {rep.provider}: {e}")
-                    continue
-                if not todo:
-                    out.kept += 1
-                    continue
-                out.locked += 1
-                out.gaps.extend(LockGap(path, rep.provider, r.label, what) for r, what in todo)
-                out.lines.append(f"{path} on {rep.provider}: "
-                                 f"{'would lock' if dry_run else 'locked'} "
-                                 f"{' and '.join(what for _, what in todo)}")
+            if rules:
+                for rep in cat.replicas.of(ino):
+                    if rep.state == "synced" and rep.provider in cfg.providers:
+                        run.copy(path, inode.birth_ns, rules, rep.provider, rep.key)
+        run.bucket_policies()
     finally:
-        for p in opened.values():
+        for p in run.opened.values():
             p.close()
+    out = run.out
     out.lines.append(f"{out.locked} object(s) {'to lock' if dry_run else 'locked'}, "
                      f"{out.kept} already locked long enough, {out.failed} not lockable")
     return out
 
 
-def _omnifs_only(out: Applied, rules, store: str) -> None:
-    for r in rules:
-        out.omnifs_only.setdefault(r.label, set()).add(store)
+class _Run:
+    def __init__(self, cfg: Config, dry_run: bool):
+        self.cfg = cfg
+        self.dry_run = dry_run
+        self.out = Applied()
+        self.opened: dict[str, Provider] = {}
+        #: GCS stores with a bucket retention policy: the policy read, and the one wanted
+        self.policy: dict[str, int | None] = {}
+        self.wanted: dict[str, int] = {}
+        #: GCS stores whose policy could not be read: why
+        self.broken: dict[str, str] = {}
+
+    def provider(self, name: str) -> Provider:
+        p = self.opened.get(name)
+        if p is None:
+            p = self.opened[name] = open_provider(self.cfg.providers[name])
+        return p
+
+    def omnifs_only(self, rules: list[GovRule], store: str, why: str, line: str) -> None:
+        out = self.out
+        out.failed += 1
+        for r in rules:
+            out.omnifs_only.setdefault(r.label, set()).add(store)
+        if store not in out.unlockable:
+            out.unlockable[store] = why
+            if line:
+                out.lines.append(line)
+
+    def copy(self, path: str, born_ns: int, rules: list[GovRule], store: str, key: str) -> None:
+        """Lock one copy (or note why its store cannot hold one)."""
+        out = self.out
+        keeper = max(rules, key=lambda r: r.retention_s or 0)
+        holder = next((r for r in rules if r.legal_hold), None)
+        if store in self.cfg.governance.bucket_retention:
+            self.bucket_copy(path, self.provider(store), keeper, holder, store)
+            return
+        if store in out.unlockable:
+            self.omnifs_only(rules, store, "", "")
+            return
+        p = self.provider(store)
+        why = unsupported(p)
+        if why is not None:
+            self.omnifs_only(rules, store, why, f"{store}: cannot lock: {why}")
+            return
+        until_s = keeper.retained_until(born_ns)
+        until = datetime.fromtimestamp(until_s, UTC) if until_s is not None else None
+        try:
+            todo = []
+            if until is not None:
+                now = get_retention(p, key)
+                if now is None or now < until:
+                    todo.append((keeper, f"until {until:%Y-%m-%d %H:%M:%S} UTC"))
+                    if not self.dry_run:
+                        set_retention(p, key, until)
+            if holder is not None and not get_legal_hold(p, key):
+                todo.append((holder, "under legal hold"))
+                if not self.dry_run:
+                    set_legal_hold(p, key)
+        except OmnifsError as e:
+            out.failed += 1
+            out.lines.append(f"{path} on {store}: {e}")
+            return
+        self.done(path, store, todo)
+
+    def done(self, path: str, store: str, todo: list[tuple[GovRule, str]]) -> None:
+        out = self.out
+        if not todo:
+            out.kept += 1
+            return
+        out.locked += 1
+        out.gaps.extend(LockGap(path, store, r.label, what) for r, what in todo)
+        out.lines.append(f"{path} on {store}: {'would lock' if self.dry_run else 'locked'} "
+                         f"{' and '.join(what for _, what in todo)}")
+
+    def bucket_copy(self, path: str, p: Provider, keeper: GovRule, holder: GovRule | None,
+                    store: str) -> None:
+        """A copy in a GCS bucket whose retention policy `gov apply` keeps (set at the end)."""
+        if holder is not None:
+            self.omnifs_only([holder], store, GCS_NO_HOLD, f"{store}: cannot hold: {GCS_NO_HOLD}")
+        if not keeper.retention_s:
+            return
+        if store not in self.policy:
+            try:
+                self.policy[store] = bucket_retention(p)
+            except OmnifsError as e:
+                self.policy[store] = None
+                self.broken[store] = f"bucket retention policy unreadable: {e}"
+                self.out.lines.append(f"{store}: {self.broken[store]}")
+        if store in self.broken:
+            self.omnifs_only([keeper], store, self.broken[store], "")
+            return
+        wanted = math.ceil(keeper.retention_s)
+        todo = []
+        if (self.policy[store] or 0) < wanted:
+            self.wanted[store] = max(self.wanted.get(store, 0), wanted)
+            todo.append((keeper, f"by the bucket's retention policy ({wanted} s)"))
+        self.done(path, store, todo)
+
+    def bucket_policies(self) -> None:
+        """Raise each GCS bucket's retention policy to the longest its copies want."""
+        for store, seconds in self.wanted.items():
+            if not self.dry_run:
+                try:
+                    set_bucket_retention(self.opened[store], seconds)
+                except OmnifsError as e:
+                    self.out.failed += 1
+                    self.out.lines.append(f"{store}: bucket retention policy not set: {e}")
+                    continue
+            self.out.lines.append(
+                f"{store}: bucket retention policy {'would be set' if self.dry_run else 'set'} "
+                f"to {seconds} s ({seconds / 86400:.0f} days; it was "
+                f"{self.policy.get(store) or 'none'}): every object in the bucket is kept that "
+                "long from its own creation")

@@ -85,6 +85,8 @@ def read_back(cfg: Config) -> dict[str, StoreEvidence]:
             lock = got.get("object_lock", "enabled")
             if why is None and lock != "enabled":
                 why = f"Object Lock is {lock} on the bucket"
+            if name in cfg.governance.bucket_retention:
+                why = None  # its bucket's retention policy (`gov apply` keeps it)
             out[name] = StoreEvidence(", ".join(f"{k}: {v}" for k, v in got.items()), why)
         except OmnifsError as e:
             out[name] = StoreEvidence(f"unreadable: {e}", f"unreadable: {e}")

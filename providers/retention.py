@@ -9,9 +9,14 @@ hold for a ``legal_hold`` rule):
   the date). The bucket must have been created with Object Lock enabled; a
   bucket without it is refused with the store's own words.
 * MinIO: not wired (its SDK has its own retention calls, not done yet).
-* GCS: bucket retention policies are not wired: the local emulator
-  (gcp-storage-emulator) has no retention API to test them against.
-* Azure: immutability policies are not wired: Azurite does not implement them.
+* GCS: the bucket's retention policy (:func:`set_bucket_retention`): every
+  object in the bucket is kept that long from its own creation, so only for
+  stores the config lists in ``[governance] bucket_retention`` (a bucket that
+  holds only such data). Set unlocked (Bucket Lock is irreversible: a user's
+  own step). Object holds (legal hold) are not wired: the emulator keeps none.
+  Tested on gcp-storage-emulator, which keeps the policy but enforces none.
+* Azure: immutability policies are not wired: Azurite, the one Azure server
+  omnifs is tested against, answers them with "not implemented".
 * ``file://``: none possible (root on the host can always remove a file).
 
 :func:`unsupported` says why a store has no lock (None when its capability
@@ -31,10 +36,16 @@ if TYPE_CHECKING:
 #: URI scheme -> why its stores hold no retention lock (through omnifs)
 WHY_NOT: dict[str, str] = {
     "minio": "MinIO object retention is not wired in omnifs yet",
-    "gs": "GCS retention policies are not wired (the emulator has no retention API)",
-    "az": "Azure immutability policies are not wired (Azurite does not implement them)",
+    "gs": ("a GCS retention policy holds the whole bucket: list the store in [governance] "
+           "bucket_retention to have `gov apply` set one"),
+    "az": ("Azure immutability policies are not wired (Azurite, the Azure server omnifs is "
+           "tested against, does not implement them)"),
     "file": "a local directory cannot enforce retention (root can remove any file)",
 }
+
+
+#: why a GCS store holds no legal hold through omnifs
+GCS_NO_HOLD = "GCS object holds are not wired (the emulator keeps none to test against)"
 
 
 def unsupported(p: Provider) -> str | None:
@@ -87,9 +98,30 @@ def get_retention(p: Provider, key: str) -> datetime | None:
     return r.get("ObjectLockRetainUntilDate")
 
 
+def bucket_retention(p: Provider) -> int | None:
+    """The seconds a GCS bucket's retention policy keeps each object, or None (no policy)."""
+    bucket: Any = p.bucket  # type: ignore[attr-defined]  # a GCSProvider's bucket
+    with p.translating(None):
+        bucket.reload()
+    period = bucket.retention_period
+    return int(period) if period else None
+
+
+def set_bucket_retention(p: Provider, seconds: int) -> None:
+    """Keep every object of the GCS bucket ``seconds`` from its creation (unlocked policy)."""
+    bucket: Any = p.bucket  # type: ignore[attr-defined]
+    with p.translating(None):
+        bucket.retention_period = seconds
+        bucket.patch()
+
+
 def read_settings(p: Provider) -> dict[str, str]:
     """The store's governance settings as the store itself reports them (report evidence):
-    ``object_lock`` and ``encryption`` for S3; an explanation for the others."""
+    ``object_lock`` and ``encryption`` for S3, ``retention_policy`` for GCS; an
+    explanation for the others."""
+    if p.location.scheme == "gs":
+        period = bucket_retention(p)
+        return {"retention_policy": f"{period} s" if period else "none"}
     why = unsupported(p)
     if why is not None:
         return {"read back": why}
