@@ -267,7 +267,7 @@ def load(catalog: Catalog, data: dict, *, force: bool = False) -> dict[str, int]
                                        "does not know")
                 db.execute(f"INSERT INTO {table} ({', '.join(cols)}) VALUES "
                            f"({', '.join('?' * len(cols))})", [_decode(row[c]) for c in cols])
-        fill_birth_times(db)  # a dump of an older schema has no creation times
+        fill_birth_times(catalog.db)  # a dump of an older schema has no creation times
         # ids are never reused, also those of rows deleted before the dump
         for name, seq in (data.get("sequence") or {}).items():
             if name in tables and not db.execute("UPDATE sqlite_sequence SET seq = max(seq, ?) "
