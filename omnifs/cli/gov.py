@@ -11,7 +11,9 @@
   the forbidden one) for the daemon or ``omnifs replicate --now``;
 * ``gov report --format md|html|json [-o FILE] [--locks] [--catalog-only]``: the
   compliance report, from the same findings as ``gov check``;
-* ``gov apply``: the retention rules as the stores' own locks (omnifs/governance_apply.py).
+* ``gov apply``: the retention rules as the stores' own locks (omnifs/governance_apply.py):
+  S3 Object Lock, GCS bucket retention policies for the stores listed in
+  ``[governance] bucket_retention``.
 """
 
 from __future__ import annotations
@@ -61,8 +63,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.set_defaults(func=cmd_report)
     a = s.add_parser("apply", help="set the stores' own retention locks to match the rules",
                      description="S3 Object Lock retention on every object under a retention "
-                                 "rule, where the bucket supports it; says where a store "
-                                 "cannot.")
+                                 "rule, where the bucket supports it; the bucket retention "
+                                 "policy of GCS stores listed in [governance] bucket_retention; "
+                                 "says where a store cannot (exit 1: only omnifs enforces the "
+                                 "rule there).")
     a.add_argument("--dry-run", action="store_true", help="say what would be set")
     a.set_defaults(func=cmd_apply)
 
