@@ -122,6 +122,8 @@ def read_settings(p: Provider) -> dict[str, str]:
     if p.location.scheme == "gs":
         period = bucket_retention(p)
         return {"retention_policy": f"{period} s" if period else "none"}
+    if p.location.scheme == "minio":
+        return _minio_settings(p)
     why = unsupported(p)
     if why is not None:
         return {"read back": why}
@@ -142,6 +144,25 @@ def read_settings(p: Provider) -> dict[str, str]:
                 for r in rules) or "none"
         except s3.client.exceptions.ClientError as e:
             out["encryption"] = _missing(e, "none")
+    return out
+
+
+def _minio_settings(p: Provider) -> dict[str, str]:
+    """``read_settings`` of a MinIO store, through the minio SDK."""
+    from minio.error import S3Error
+
+    m: Any = p  # a MinioProvider, maybe behind the metering wrapper
+    out = {}
+    with m.translating(None):
+        try:
+            m.client.get_object_lock_config(m.bucket)
+            out["object_lock"] = "enabled"
+        except S3Error as e:
+            out["object_lock"] = "disabled" if "NotFound" in str(e.code) else (
+                f"unreadable ({e.code})")
+        enc = m.client.get_bucket_encryption(m.bucket)
+        rule = enc.rule if enc is not None else None
+        out["encryption"] = rule.sse_algorithm if rule is not None else "none"
     return out
 
 

@@ -35,9 +35,14 @@ def test_report_has_the_store_side_findings_per_rule(servers, make_settings, tmp
     endpoint = servers["s3"].endpoint
     vault = S.settings_for("s3", endpoint, _locked_bucket(endpoint), name="vault")
     enc, disk = make_settings("s3", name="enc"), make_settings("file", name="disk")
+    mini = make_settings("minio", name="mini")  # its bucket's settings read by the minio SDK
     enc.extra["encryption"] = "AES256"
     cfg = _config(tmp_path, toml_table(vault) + "\n" + toml_table(enc)
-                  + 'encryption = "AES256"\n\n' + toml_table(disk), RULES)
+                  + 'encryption = "AES256"\n\n' + toml_table(disk) + "\n" + toml_table(mini),
+                  RULES)
+    _boto(endpoint).put_bucket_encryption(
+        Bucket=mini.uri.split("/")[2], ServerSideEncryptionConfiguration={"Rules": [
+            {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
     cat = Catalog(tmp_path / "catalog.db")
     write_file(cat, open_provider(vault), "records/a.pdf", b"%PDF a", [])
     write_file(cat, open_provider(disk), "records/b.pdf", b"%PDF b", [])
@@ -57,11 +62,12 @@ def test_report_has_the_store_side_findings_per_rule(servers, make_settings, tmp
     top = _section(report, "Summary")["fields"]
     assert top["Verdict"] == "violations found"
     assert top["Objects the catalog does not know, out of line"] == 2
-    assert top["Store checks"].startswith("5 objects listed in 3 stores")
+    assert top["Store checks"].startswith("5 objects listed in 4 stores")
     assert "locks read back" in top["Store checks"]
     stores = {r[0]: r for r in _section(report, "Stores (evidence)")[""]["rows"]}
     assert "object_lock: enabled" in stores["vault"][3] and stores["vault"][4] == 1
     assert "object_lock: disabled" in stores["enc"][3]
+    assert stores["mini"][3] == "object_lock: disabled, encryption: AES256"
 
     phi = _section(report, "Rule: phi")
     unknown = {(r[0], r[1]): r for r in phi["Objects the catalog does not know"]["rows"]}
