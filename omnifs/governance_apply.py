@@ -129,7 +129,9 @@ class _Run:
             self.omnifs_only(rules, store, why, f"{store}: cannot lock: {why}")
             return
         until_s = keeper.retained_until(born_ns)
-        until = datetime.fromtimestamp(until_s, UTC) if until_s is not None else None
+        # whole seconds, rounded up: what every store keeps (the minio SDK sends no fraction)
+        until = (datetime.fromtimestamp(math.ceil(until_s), UTC) if until_s is not None
+                 else None)
         try:
             todo = []
             if until is not None:

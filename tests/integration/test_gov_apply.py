@@ -87,6 +87,40 @@ def test_apply_sets_object_lock_retention_on_s3(servers, make_settings, tmp_path
             b"any file)") in proc.stdout
 
 
+def test_apply_sets_object_lock_retention_on_minio_through_its_sdk(servers, make_settings,
+                                                                   tmp_path):
+    endpoint = servers["s3"].endpoint  # moto serves the MinIO API too
+    bucket = _locked_bucket(endpoint)
+    mini = S.settings_for("minio", endpoint, bucket, name="mini")
+    cfg = tmp_path / "omnifs.toml"
+    cfg.write_text(f'[catalog]\nurl = "sqlite:///{tmp_path}/catalog.db"\n\n' + toml_table(mini)
+                   + '\n[[governance.rules]]\nname = "sec"\npaths = ["/records/**"]\n'
+                   'retention = "7y"\n'
+                   '\n[[governance.rules]]\nname = "case"\npaths = ["/case/**"]\n'
+                   'legal_hold = true\n')
+    cfg.chmod(0o600)
+    cat = Catalog(tmp_path / "catalog.db")
+    pv = open_provider(mini)
+    write_file(cat, pv, "records/2026.pdf", b"%PDF-1.7", [])
+    write_file(cat, pv, "case/mail.txt", b"From: a", [])
+    cat.close()
+    assert run("gov", "check", "--locks", config=cfg).returncode == 1
+    done = run("gov", "apply", config=cfg)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert b"2 object(s) locked, 0 already locked long enough, 0 not lockable" in done.stdout
+    client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="test",
+                          aws_secret_access_key="test", region_name="us-east-1")
+    got = client.head_object(Bucket=bucket, Key=pv.object_name("records/2026.pdf"))
+    assert got["ObjectLockMode"] == "COMPLIANCE"
+    until = got["ObjectLockRetainUntilDate"]
+    assert abs(until - (datetime.now(UTC) + timedelta(days=7 * 365))) < timedelta(hours=1)
+    held = client.head_object(Bucket=bucket, Key=pv.object_name("case/mail.txt"))
+    assert held["ObjectLockLegalHoldStatus"] == "ON"
+    after = run("gov", "check", "--locks", config=cfg)
+    assert after.returncode == 0, after.stdout  # read back: in line
+    again = run("gov", "apply", config=cfg)
+    assert b"0 object(s) locked, 2 already locked long enough" in again.stdout
+
 def test_apply_sets_a_gcs_bucket_retention_policy_and_names_what_only_omnifs_enforces(
         servers, make_settings, tmp_path):
     from google.auth.credentials import AnonymousCredentials
