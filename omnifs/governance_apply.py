@@ -14,6 +14,7 @@ hold a lock are named once each, with the reason; they count as failures
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -24,8 +25,7 @@ from .providers import OmnifsError, Provider, open_provider
 from .providers.retention import (
     GCS_NO_HOLD,
     bucket_retention,
-    get_legal_hold,
-    get_retention,
+    lock_state,
     set_bucket_retention,
     set_legal_hold,
     set_retention,
@@ -58,22 +58,28 @@ class Applied:
     omnifs_only: dict[str, set[str]] = field(default_factory=dict)
 
 
+#: lock reads (HEADs) in flight per run; copies judged before their reads are sent together
+READERS = 8
+BATCH = 512
+
+
 def apply(cat: Catalog, cfg: Config, *, dry_run: bool = False) -> Applied:
     """Lock every protected file's synced copies (``dry_run``: say what would be locked)."""
     run = _Run(cfg, dry_run)
     gov = cfg.governance.engine
     try:
-        for ino, rel in cat.ns.files_under(ROOT_INODE):
-            inode = cat.ns.get(ino)
-            if inode is None:
-                continue
-            path = "/" + rel.strip("/")
-            cls = gov.class_of(path, cat.ns.get_xattr(ino, CLASS_XATTR))
-            rules = [r for r in gov.rules_for(path, cls) if r.protects]
-            if rules:
-                for rep in cat.replicas.of(ino):
+        with ThreadPoolExecutor(READERS, thread_name_prefix="gov-lock") as run.pool:
+            for ino, rel in cat.ns.files_under(ROOT_INODE):
+                inode = cat.ns.get(ino)
+                if inode is None:
+                    continue
+                path = "/" + rel.strip("/")
+                cls = gov.class_of(path, cat.ns.get_xattr(ino, CLASS_XATTR))
+                rules = [r for r in gov.rules_for(path, cls) if r.protects]
+                for rep in cat.replicas.of(ino) if rules else ():
                     if rep.state == "synced" and rep.provider in cfg.providers:
                         run.copy(path, inode.birth_ns, rules, rep.provider, rep.key)
+            run.flush()
         run.bucket_policies()
     finally:
         for p in run.opened.values():
@@ -82,6 +88,19 @@ def apply(cat: Catalog, cfg: Config, *, dry_run: bool = False) -> Applied:
     out.lines.append(f"{out.locked} object(s) {'to lock' if dry_run else 'locked'}, "
                      f"{out.kept} already locked long enough, {out.failed} not lockable")
     return out
+
+
+@dataclass
+class _Lock:
+    """A copy whose store-side lock is to be read back, and set where short."""
+
+    path: str
+    store: str
+    p: Provider
+    key: str
+    keeper: GovRule
+    until: datetime | None
+    holder: GovRule | None
 
 
 class _Run:
@@ -95,6 +114,9 @@ class _Run:
         self.wanted: dict[str, int] = {}
         #: GCS stores whose policy could not be read: why
         self.broken: dict[str, str] = {}
+        #: copies whose locks are read (and set) together, on the pool's threads
+        self.pending: list[_Lock] = []
+        self.pool: ThreadPoolExecutor | None = None
 
     def provider(self, name: str) -> Provider:
         p = self.opened.get(name)
@@ -132,23 +154,39 @@ class _Run:
         # whole seconds, rounded up: what every store keeps (the minio SDK sends no fraction)
         until = (datetime.fromtimestamp(math.ceil(until_s), UTC) if until_s is not None
                  else None)
+        self.pending.append(_Lock(path, store, p, key, keeper, until, holder))
+        if len(self.pending) >= BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        """Read (and set) the pending copies' locks in parallel; the outcomes in order."""
+        jobs, self.pending = self.pending, []
+        assert self.pool is not None
+        for job, got in zip(jobs, self.pool.map(self.lock, jobs), strict=True):
+            if isinstance(got, str):
+                self.out.failed += 1
+                self.out.lines.append(f"{job.path} on {job.store}: {got}")
+            else:
+                self.done(job.path, job.store, got)
+
+    def lock(self, job: _Lock) -> list[tuple[GovRule, str]] | str:
+        """One copy's lock read back (one HEAD) and set where short: what was (or would be)
+        done, or the store's error. On a pool thread: no bookkeeping here."""
+        p, key = job.p, job.key
         try:
+            until, held = lock_state(p, key)
             todo = []
-            if until is not None:
-                now = get_retention(p, key)
-                if now is None or now < until:
-                    todo.append((keeper, f"until {until:%Y-%m-%d %H:%M:%S} UTC"))
-                    if not self.dry_run:
-                        set_retention(p, key, until)
-            if holder is not None and not get_legal_hold(p, key):
-                todo.append((holder, "under legal hold"))
+            if job.until is not None and (until is None or until < job.until):
+                todo.append((job.keeper, f"until {job.until:%Y-%m-%d %H:%M:%S} UTC"))
+                if not self.dry_run:
+                    set_retention(p, key, job.until)
+            if job.holder is not None and not held:
+                todo.append((job.holder, "under legal hold"))
                 if not self.dry_run:
                     set_legal_hold(p, key)
         except OmnifsError as e:
-            out.failed += 1
-            out.lines.append(f"{path} on {store}: {e}")
-            return
-        self.done(path, store, todo)
+            return str(e)
+        return todo
 
     def done(self, path: str, store: str, todo: list[tuple[GovRule, str]]) -> None:
         out = self.out

@@ -94,16 +94,18 @@ def set_legal_hold(p: Provider, key: str) -> None:
                                        LegalHold={"Status": "ON"})
 
 
-def get_legal_hold(p: Provider, key: str) -> bool:
-    return _head(p, key).get("ObjectLockLegalHoldStatus") == "ON"
-
-
 def get_retention(p: Provider, key: str) -> datetime | None:
     """The date ``key`` is locked until, or None.
 
     Read from HeadObject's ``ObjectLockRetainUntilDate`` (one request, and moto's server
     answers GetObjectRetention with a 500: it does not implement that call)."""
     return _head(p, key).get("ObjectLockRetainUntilDate")
+
+
+def lock_state(p: Provider, key: str) -> tuple[datetime | None, bool]:
+    """(the date ``key`` is locked until or None, whether it is under legal hold): one HEAD."""
+    r = _head(p, key)
+    return r.get("ObjectLockRetainUntilDate"), r.get("ObjectLockLegalHoldStatus") == "ON"
 
 
 def _head(p: Provider, key: str) -> dict[str, Any]:
