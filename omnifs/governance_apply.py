@@ -58,6 +58,8 @@ class Applied:
     omnifs_only: dict[str, set[str]] = field(default_factory=dict)
 
 
+#: said of a store that holds no lock
+ONLY_OMNIFS = "; the rule is omnifs-enforced there (mount, daemon, CLI), not store-enforced"
 #: lock reads (HEADs) in flight per run; copies judged before their reads are sent together
 READERS = 8
 BATCH = 512
@@ -148,7 +150,7 @@ class _Run:
         p = self.provider(store)
         why = unsupported(p)
         if why is not None:
-            self.omnifs_only(rules, store, why, f"{store}: cannot lock: {why}")
+            self.omnifs_only(rules, store, why, f"{store}: cannot lock: {why}{ONLY_OMNIFS}")
             return
         until_s = keeper.retained_until(born_ns)
         # whole seconds, rounded up: what every store keeps (the minio SDK sends no fraction)
@@ -202,7 +204,8 @@ class _Run:
                     store: str) -> None:
         """A copy in a GCS bucket whose retention policy `gov apply` keeps (set at the end)."""
         if holder is not None:
-            self.omnifs_only([holder], store, GCS_NO_HOLD, f"{store}: cannot hold: {GCS_NO_HOLD}")
+            self.omnifs_only([holder], store, GCS_NO_HOLD,
+                             f"{store}: cannot hold: {GCS_NO_HOLD}{ONLY_OMNIFS}")
         if not keeper.retention_s:
             return
         if store not in self.policy:

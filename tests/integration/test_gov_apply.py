@@ -162,6 +162,8 @@ def test_apply_sets_a_gcs_bucket_retention_policy_and_names_what_only_omnifs_enf
     assert ("plain: cannot lock: a GCS retention policy holds the whole bucket: list the "
             "store in [governance] bucket_retention") in out
     assert "blob: cannot lock: Azure immutability policies are not wired (Azurite" in out
+    assert ("does not implement them); the rule is omnifs-enforced there (mount, daemon, CLI), "
+            "not store-enforced") in out
     assert "2 object(s) locked, 0 already locked long enough, 2 not lockable" in out
     bucket.reload()
     assert bucket.retention_period == 30 * 86400  # read back from the store
