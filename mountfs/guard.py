@@ -78,7 +78,7 @@ class MountGuard:
         if not gov.may_protect(path):
             return
         xattr = self.cat.ns.get_xattr(inode.id, CLASS_XATTR) if gov.class_protects else None
-        denial = gov.check_change(op, path, changed_ns=inode.ctime_ns, now=self.clock(),
+        denial = gov.check_change(op, path, born_ns=inode.birth_ns, now=self.clock(),
                                   cls=gov.class_of(path, xattr))
         if denial is None:
             return

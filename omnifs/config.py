@@ -304,7 +304,8 @@ def parse_config(data: dict, source: str = "config", base: Path | None = None) -
     cfg.metrics_port = cfg.metrics.port
     _parse_access_stats(cfg, data.get("cost", {}), source)
     cfg.daemon = dict(data.get("daemon", {}))
-    cfg.governance = parse_governance(data.get("governance", {}), source, parse_size)
+    cfg.governance = parse_governance(data.get("governance", {}), source, parse_size,
+                                      data.get("providers", {}))
     cfg.governance_rules = data.get("governance", {}).get("rules", [])
 
     for name, table in data.get("providers", {}).items():

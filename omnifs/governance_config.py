@@ -10,10 +10,17 @@ and key; this module adds the file and section, and reads
     flush_interval = 0.5       # seconds between batched, fsynced appends
     rotate_size = "64MiB"      # a log file is rotated past this size
     checkpoint_interval = 300  # seconds between signed checkpoints to every store
+
+and ``bucket_retention``: the GCS stores whose whole bucket ``omnifs gov apply``
+may put under a retention policy (docs/governance.md)::
+
+    [governance]
+    bucket_retention = ["archive"]
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,13 +38,20 @@ class GovernanceSettings:
     flush_interval: float = 0.5
     rotate_size: int = 64 * 1024**2
     checkpoint_interval: float = 300.0
+    #: GCS stores whose bucket `gov apply` may give a retention policy
+    bucket_retention: tuple[str, ...] = ()
 
 
-def parse_governance(table: dict, source: str, parse_size) -> GovernanceSettings:
-    """``[governance]`` -> settings; a ConfigError names file, section, rule and key."""
-    for key in sorted(set(table) - {"rules", "classes", "audit"}):
-        raise ConfigError(f"{source}: [governance] {key}: unknown key (known: rules, classes, "
-                          "audit)")
+_KEYS = ("audit", "bucket_retention", "classes", "rules")
+
+
+def parse_governance(table: dict, source: str, parse_size,
+                     providers: Mapping[str, object] | None = None) -> GovernanceSettings:
+    """``[governance]`` -> settings; a ConfigError names file, section, rule and key.
+    ``providers``: the ``[providers]`` tables (bucket_retention names GCS ones)."""
+    for key in sorted(set(table) - set(_KEYS)):
+        raise ConfigError(f"{source}: [governance] {key}: unknown key (known: "
+                          f"{', '.join(_KEYS)})")
     rules, classes = table.get("rules", []), table.get("classes", [])
     for key, value in (("rules", rules), ("classes", classes)):
         if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
@@ -67,7 +81,21 @@ def parse_governance(table: dict, source: str, parse_size) -> GovernanceSettings
         setattr(out, key, float(value))
     if "rotate_size" in audit:
         out.rotate_size = parse_size(audit["rotate_size"], f"{where} rotate_size")
+    out.bucket_retention = _gcs_stores(table.get("bucket_retention", []), providers or {},
+                                       f"{source}: [governance] bucket_retention")
     return out
+
+
+def _gcs_stores(value: object, providers: Mapping[str, object], where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}: expected a list of store names, got {value!r}")
+    for name in value:
+        table = providers.get(name)
+        uri = table.get("uri", "") if isinstance(table, Mapping) else ""
+        if table is None or not str(uri).startswith("gs://"):
+            raise ConfigError(f"{where}: {name!r} is not a gs:// store in [providers] (a "
+                              "bucket retention policy is GCS's)")
+    return tuple(value)
 
 
 def audit_dir(catalog_path: Path) -> Path:

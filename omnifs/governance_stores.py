@@ -23,7 +23,8 @@ from datetime import UTC, datetime
 
 from .catalog import Catalog
 from .config import Config
-from .governance_scan import Finding, Scan, store_views
+from .governance_apply import Applied, apply
+from .governance_scan import Finding, Scan, scan, store_views
 from .policy.governance import CLASS_XATTR, GovRule, StoreView, Violation
 from .providers import RESERVED_PREFIX, OmnifsError, Provider, open_provider
 from .providers.retention import get_retention, object_encryption, unsupported
@@ -167,3 +168,29 @@ def _read_back(cat: Catalog, p: Provider, view: StoreView, batch: list[_Object],
             finding = by_ino[obj.ino] = Finding(obj.ino, obj.path, obj.cls, holders, [])
             result.findings.append(finding)
         finding.violations.extend(found)
+
+
+@dataclass
+class Checked:
+    """Everything ``gov check`` and ``gov report`` find: the catalog's files, the stores'
+    objects, and (``locks``) each retained copy's store-side lock."""
+
+    result: Scan
+    stores: StoreScan
+    #: ``gov apply --dry-run``'s answer when the locks were read, else None
+    locks: Applied | None
+    #: whether the stores were listed
+    listed: bool
+
+    @property
+    def clean(self) -> bool:
+        return self.result.clean and not (self.stores.findings or self.stores.unreadable
+                                          or self.locks and self.locks.lines[:-1])
+
+
+def check_all(cat: Catalog, cfg: Config, *, stores: bool = True, locks: bool = False) -> Checked:
+    """The catalog scan, then (``stores``) each store's listing and read-backs, then
+    (``locks``) the known files' locks as ``gov apply --dry-run`` sees them."""
+    result = scan(cat, cfg)
+    found = scan_stores(cat, cfg, result, locks=locks) if stores else StoreScan({}, [], [])
+    return Checked(result, found, apply(cat, cfg, dry_run=True) if locks else None, stores)

@@ -419,7 +419,8 @@ class _Import:
             inode = cat.ns.create(parent, name, mode,
                                   self.uid if attrs.uid is None else attrs.uid,
                                   self.gid if attrs.gid is None else attrs.gid,
-                                  size=cur.size, mtime_ns=mtime, sha256=cur.sha256, version=1)
+                                  size=cur.size, mtime_ns=mtime, sha256=cur.sha256, version=1,
+                                  birth_ns=attrs.ctime_ns)
         except Conflict:
             res.skipped += 1
             return

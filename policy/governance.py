@@ -10,7 +10,8 @@ then says any of:
   ``deny_providers`` (store names);
 * ``retention`` (``"7y"``, ``"30d"``, ``"12h"``, ``"5s"``) or ``retention_days``:
   no overwrite, truncate, delete, rename, xattr or mode change before that long
-  after the file's last change (WORM);
+  after the file's creation (WORM; its birth time, which no later change moves:
+  a chmod, rename or link once retention ended does not start it again);
 * ``legal_hold = true``: the same changes refused until the rule is removed;
 * ``min_copies`` and ``distinct_regions``: how many stores, in how many regions;
 * ``encryption = true``: only stores with server-side encryption settings.
@@ -60,7 +61,7 @@ class GovRule:
     deny_regions: tuple[str, ...] = ()
     providers: tuple[str, ...] = ()
     deny_providers: tuple[str, ...] = ()
-    #: seconds after the last change during which a file is WORM
+    #: seconds after its creation during which a file is WORM
     retention_s: float | None = None
     legal_hold: bool = False
     min_copies: int = 0
@@ -74,6 +75,11 @@ class GovRule:
     @property
     def protects(self) -> bool:
         return self.legal_hold or bool(self.retention_s)
+
+    def retained_until(self, born_ns: int) -> float | None:
+        """Epoch seconds a file created at ``born_ns`` stays WORM under this rule (None:
+        no retention)."""
+        return None if not self.retention_s else born_ns / 1e9 + self.retention_s
 
     @property
     def residency(self) -> bool:
@@ -299,12 +305,12 @@ class Governance:
             return True
         return self._protect_any is not None and self._protect_any.match(_norm(path)) is not None
 
-    def check_change(self, op: str, path: str, *, changed_ns: int, now: float,
+    def check_change(self, op: str, path: str, *, born_ns: int, now: float,
                      cls: str | None = None) -> Denial | None:
         """Whether ``op`` (one of PROTECTED_OPS) may change the file at ``path``.
 
-        ``changed_ns`` is the file's last change (retention runs from it);
-        ``now`` is epoch seconds (injectable for tests).
+        ``born_ns`` is the file's creation time (retention runs from it, whatever
+        changed since); ``now`` is epoch seconds (injectable for tests).
         """
         if op not in PROTECTED_OPS or not self.may_protect(path):
             return None
@@ -314,9 +320,8 @@ class Governance:
                 continue
             if rule.legal_hold:
                 return Denial(rule, "under legal hold")
-            assert rule.retention_s is not None
-            until = changed_ns / 1e9 + rule.retention_s
-            if now < until:
+            until = rule.retained_until(born_ns)
+            if until is not None and now < until:
                 return Denial(rule, f"retained (WORM) for {until - now:.0f} s more")
         return None
 

@@ -218,6 +218,15 @@ QUIRKS: tuple[Quirk, ...] = (
     Quirk("gcp-storage-emulator", "2026.x", "sse",
           "accepts a CMEK key name (kmsKeyName) on uploads and rewrites but keeps and "
           "reports none", "tests check the key name omnifs sends, not what the store keeps"),
+    Quirk("gcp-storage-emulator", "2026.x", "object_lock",
+          "keeps a bucket retention policy but enforces none (a retained object can be "
+          "deleted); keeps no object hold; lockRetentionPolicy is not implemented",
+          "gov apply's bucket retention policy is tested by reading it back; legal holds on "
+          "GCS are left to omnifs (docs/governance.md)"),
+    Quirk("Azurite", "3.x", "object_lock",
+          "answers immutability policies and legal holds with 'not implemented'",
+          "gov apply does not set them: on Azure stores retention is omnifs-enforced "
+          "(docs/governance.md)"),
     Quirk("Azurite", "3.x", "sse",
           "accepts an encryption scope (x-ms-encryption-scope) on writes but keeps and "
           "reports none", "tests check the scope omnifs sends, not what the store keeps"),

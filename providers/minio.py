@@ -181,7 +181,7 @@ class MinioProvider(s3api.S3ApiProvider):
     schemes = ("minio",)
 
     capabilities = dataclasses.replace(s3api.S3_CAPABILITIES,
-                                       tiers=("STANDARD", "REDUCED_REDUNDANCY"))
+                                       tiers=("STANDARD", "REDUCED_REDUNDANCY"), object_lock=True)
     sdk_errors = _SDK_ERRORS
     compat = compat_cells.MINIO
 

@@ -23,6 +23,8 @@ import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from .base import RESERVED_PREFIX, Provider
 from .capabilities import DEGRADED, SUPPORTED, UNSUPPORTED, Finding, server_product
@@ -314,9 +316,49 @@ def _versions(run: _Run) -> Finding | None:
                    f"{str(state).lower()} on this bucket")
 
 
+def _object_lock(run: _Run) -> Finding | None:
+    """A retention lock on the probe's own object, on a GCS or Azure emulator only: on a real
+    store the lock could outlive the probe (its object could not be deleted), and these
+    calls have not been run against the real clouds (S3's Object Lock is tested on moto
+    through ``omnifs gov apply`` instead)."""
+    p: Any = run.p
+    scheme = p.location.scheme
+    if not run.report.emulator or scheme not in ("gs", "az"):
+        return None
+    name = p.object_name(run.base + "body")
+    if scheme == "az":
+        from azure.core.exceptions import HttpResponseError
+        from azure.storage.blob import ImmutabilityPolicy
+
+        blob = p.container.get_blob_client(name)
+        until = datetime.now(UTC) + timedelta(minutes=1)
+        try:
+            run.call(blob.set_immutability_policy,
+                     ImmutabilityPolicy(expiry_time=until, policy_mode="Unlocked"))
+        except HttpResponseError as e:
+            said = "not implemented" if "not implemented" in str(e) else str(e).splitlines()[0]
+            return Finding("object_lock", UNSUPPORTED,
+                           f"Set Blob Immutability Policy answered: {said[:120]}")
+        run.call(blob.delete_immutability_policy)
+        return Finding("object_lock", SUPPORTED, "an unlocked immutability policy was set "
+                       "and removed")
+    blob = p.bucket.blob(name)
+    blob.temporary_hold = True
+    with p.translating(run.base + "body"):
+        run.call(blob.patch)
+        run.call(blob.reload)
+        if not blob.temporary_hold:
+            return Finding("object_lock", DEGRADED, "an object hold (temporaryHold) is "
+                           "accepted but not kept")
+        blob.temporary_hold = False
+        run.call(blob.patch)
+    return Finding("object_lock", SUPPORTED, "an object hold was kept and released")
+
+
 #: (name, probe) in the order they run; later ones use the objects earlier ones wrote
 _PROBES: tuple[tuple[str, Callable[[_Run], Finding | None]], ...] = (
     ("range read", _range), ("server-side copy", _copy), ("key length", _key_length),
     ("listing", _listing), ("metadata at the limit", _metadata), ("checksums", _checksums),
     ("conditional write", _conditional), ("version listing", _versions),
+    ("retention lock", _object_lock),
 )

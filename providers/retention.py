@@ -8,10 +8,16 @@ hold for a ``legal_hold`` rule):
   ``COMPLIANCE`` (no one can shorten it or delete the object version before
   the date). The bucket must have been created with Object Lock enabled; a
   bucket without it is refused with the store's own words.
-* MinIO: not wired (its SDK has its own retention calls, not done yet).
-* GCS: bucket retention policies are not wired: the local emulator
-  (gcp-storage-emulator) has no retention API to test them against.
-* Azure: immutability policies are not wired: Azurite does not implement them.
+* MinIO (``MinioProvider``): the same Object Lock calls through the minio SDK
+  (tested on moto; the state read back from the object's headers).
+* GCS: the bucket's retention policy (:func:`set_bucket_retention`): every
+  object in the bucket is kept that long from its own creation, so only for
+  stores the config lists in ``[governance] bucket_retention`` (a bucket that
+  holds only such data). Set unlocked (Bucket Lock is irreversible: a user's
+  own step). Object holds (legal hold) are not wired: the emulator keeps none.
+  Tested on gcp-storage-emulator, which keeps the policy but enforces none.
+* Azure: immutability policies are not wired: Azurite, the one Azure server
+  omnifs is tested against, answers them with "not implemented".
 * ``file://``: none possible (root on the host can always remove a file).
 
 :func:`unsupported` says why a store has no lock (None when its capability
@@ -30,11 +36,16 @@ if TYPE_CHECKING:
 
 #: URI scheme -> why its stores hold no retention lock (through omnifs)
 WHY_NOT: dict[str, str] = {
-    "minio": "MinIO object retention is not wired in omnifs yet",
-    "gs": "GCS retention policies are not wired (the emulator has no retention API)",
-    "az": "Azure immutability policies are not wired (Azurite does not implement them)",
+    "gs": ("a GCS retention policy holds the whole bucket: list the store in [governance] "
+           "bucket_retention to have `gov apply` set one"),
+    "az": ("Azure immutability policies are not wired (Azurite, the Azure server omnifs is "
+           "tested against, does not implement them)"),
     "file": "a local directory cannot enforce retention (root can remove any file)",
 }
+
+
+#: why a GCS store holds no legal hold through omnifs
+GCS_NO_HOLD = "GCS object holds are not wired (the emulator keeps none to test against)"
 
 
 def unsupported(p: Provider) -> str | None:
@@ -54,6 +65,15 @@ def _s3(p: Provider) -> S3Provider:
 
 def set_retention(p: Provider, key: str, until: datetime) -> None:
     """Lock ``key`` until ``until`` (never shortened: a later date only)."""
+    if p.location.scheme == "minio":
+        from minio.commonconfig import COMPLIANCE
+        from minio.retention import Retention
+
+        m: Any = p
+        with m.translating(key):
+            m.client.set_object_retention(m.bucket, m.object_name(key),
+                                          Retention(COMPLIANCE, until.astimezone(UTC)))
+        return
     s3 = _s3(p)
     with s3.translating(key):
         s3.client.put_object_retention(
@@ -63,17 +83,15 @@ def set_retention(p: Provider, key: str, until: datetime) -> None:
 
 def set_legal_hold(p: Provider, key: str) -> None:
     """Put ``key`` under the store's legal hold (no deletion until it is released)."""
+    if p.location.scheme == "minio":
+        m: Any = p
+        with m.translating(key):
+            m.client.enable_object_legal_hold(m.bucket, m.object_name(key))
+        return
     s3 = _s3(p)
     with s3.translating(key):
         s3.client.put_object_legal_hold(Bucket=s3.bucket, Key=s3.object_name(key),
                                        LegalHold={"Status": "ON"})
-
-
-def get_legal_hold(p: Provider, key: str) -> bool:
-    s3 = _s3(p)
-    with s3.translating(key):
-        r = s3.client.head_object(Bucket=s3.bucket, Key=s3.object_name(key))
-    return r.get("ObjectLockLegalHoldStatus") == "ON"
 
 
 def get_retention(p: Provider, key: str) -> datetime | None:
@@ -81,15 +99,57 @@ def get_retention(p: Provider, key: str) -> datetime | None:
 
     Read from HeadObject's ``ObjectLockRetainUntilDate`` (one request, and moto's server
     answers GetObjectRetention with a 500: it does not implement that call)."""
+    return _head(p, key).get("ObjectLockRetainUntilDate")
+
+
+def lock_state(p: Provider, key: str) -> tuple[datetime | None, bool]:
+    """(the date ``key`` is locked until or None, whether it is under legal hold): one HEAD."""
+    r = _head(p, key)
+    return r.get("ObjectLockRetainUntilDate"), r.get("ObjectLockLegalHoldStatus") == "ON"
+
+
+def _head(p: Provider, key: str) -> dict[str, Any]:
+    """``key``'s Object Lock state as HeadObject names it (the minio SDK: from the headers)."""
+    if p.location.scheme == "minio":
+        m: Any = p
+        with m.translating(key):
+            stat = m.client.stat_object(m.bucket, m.object_name(key))
+        h = {k.lower(): v for k, v in (stat.metadata or {}).items()}
+        until = h.get("x-amz-object-lock-retain-until-date")
+        return {"ObjectLockLegalHoldStatus": h.get("x-amz-object-lock-legal-hold"),
+                "ObjectLockRetainUntilDate":
+                    datetime.fromisoformat(until.replace("Z", "+00:00")) if until else None}
     s3 = _s3(p)
     with s3.translating(key):
-        r = s3.client.head_object(Bucket=s3.bucket, Key=s3.object_name(key))
-    return r.get("ObjectLockRetainUntilDate")
+        return s3.client.head_object(Bucket=s3.bucket, Key=s3.object_name(key))
+
+
+def bucket_retention(p: Provider) -> int | None:
+    """The seconds a GCS bucket's retention policy keeps each object, or None (no policy)."""
+    bucket: Any = p.bucket  # type: ignore[attr-defined]  # a GCSProvider's bucket
+    with p.translating(None):
+        bucket.reload()
+    period = bucket.retention_period
+    return int(period) if period else None
+
+
+def set_bucket_retention(p: Provider, seconds: int) -> None:
+    """Keep every object of the GCS bucket ``seconds`` from its creation (unlocked policy)."""
+    bucket: Any = p.bucket  # type: ignore[attr-defined]
+    with p.translating(None):
+        bucket.retention_period = seconds
+        bucket.patch()
 
 
 def read_settings(p: Provider) -> dict[str, str]:
     """The store's governance settings as the store itself reports them (report evidence):
-    ``object_lock`` and ``encryption`` for S3; an explanation for the others."""
+    ``object_lock`` and ``encryption`` for S3, ``retention_policy`` for GCS; an
+    explanation for the others."""
+    if p.location.scheme == "gs":
+        period = bucket_retention(p)
+        return {"retention_policy": f"{period} s" if period else "none"}
+    if p.location.scheme == "minio":
+        return _minio_settings(p)
     why = unsupported(p)
     if why is not None:
         return {"read back": why}
@@ -110,6 +170,25 @@ def read_settings(p: Provider) -> dict[str, str]:
                 for r in rules) or "none"
         except s3.client.exceptions.ClientError as e:
             out["encryption"] = _missing(e, "none")
+    return out
+
+
+def _minio_settings(p: Provider) -> dict[str, str]:
+    """``read_settings`` of a MinIO store, through the minio SDK."""
+    from minio.error import S3Error
+
+    m: Any = p  # a MinioProvider, maybe behind the metering wrapper
+    out = {}
+    with m.translating(None):
+        try:
+            m.client.get_object_lock_config(m.bucket)
+            out["object_lock"] = "enabled"
+        except S3Error as e:
+            out["object_lock"] = "disabled" if "NotFound" in str(e.code) else (
+                f"unreadable ({e.code})")
+        enc = m.client.get_bucket_encryption(m.bucket)
+        rule = enc.rule if enc is not None else None
+        out["encryption"] = rule.sse_algorithm if rule is not None else "none"
     return out
 
 

@@ -24,7 +24,8 @@ INTRO = (
     "minio, file). --probe writes a few KiB under .omnifs/probe/ of each store (about 20 "
     "requests: a range read, a server-side copy, a key at the length limit, a delimited "
     "listing, metadata at and over the limit, the native checksums and an upload with a "
-    "wrong MD5, a create-only PUT over an existing object, the versioning setting), "
+    "wrong MD5, a create-only PUT over an existing object, the versioning setting; on a GCS "
+    "or Azure emulator only, a retention lock on its own object), "
     "removes them, and records the server's reported version. Exit 1 names any probe that "
     "could not run.",
     "Writes of a file's object (the mount's publish, the daemon's replica copies) are "

@@ -127,7 +127,7 @@ def tree_checksum(cat: Catalog) -> str:
     h = hashlib.sha256()
     queries = (
         "SELECT id, parent, name, kind, mode, uid, gid, rdev, size, atime_ns, mtime_ns, "
-        "ctime_ns, target, sha256, version, nlink, staged FROM inodes",
+        "ctime_ns, target, sha256, version, nlink, staged, birth_ns FROM inodes",
         "SELECT id, parent, name, inode FROM links",
         "SELECT inode, name, value FROM xattrs",
         "SELECT inode, provider, key, version, state, etag, tier FROM replicas",

@@ -29,7 +29,7 @@ KIND_OF_MODE = {
 }
 
 _INODE_COLS = ("id, parent, name, kind, mode, uid, gid, rdev, size, atime_ns, mtime_ns, "
-               "ctime_ns, target, sha256, version, nlink, staged")
+               "ctime_ns, target, sha256, version, nlink, staged, birth_ns")
 #: readdir offsets of hard-link entries start here (primary names use inode ids)
 LINK_OFFSET = 1 << 48
 
@@ -57,6 +57,8 @@ class Inode:
     version: int
     nlink: int
     staged: int
+    #: when the entry was created (ns); nothing changes it after (WORM retention counts from it)
+    birth_ns: int
 
     @property
     def is_dir(self) -> bool:
@@ -78,8 +80,8 @@ class Namespace:
         t = now_ns()
         self._db.execute(
             f"INSERT INTO inodes ({_INODE_COLS}) VALUES "
-            "(?, NULL, '', 'dir', ?, ?, ?, 0, 0, ?, ?, ?, NULL, NULL, 0, 2, 0)",
-            (ROOT_INODE, stat.S_IFDIR | 0o755, os.getuid(), os.getgid(), t, t, t))
+            "(?, NULL, '', 'dir', ?, ?, ?, 0, 0, ?, ?, ?, NULL, NULL, 0, 2, 0, ?)",
+            (ROOT_INODE, stat.S_IFDIR | 0o755, os.getuid(), os.getgid(), t, t, t, t))
 
     def change_mark(self) -> tuple:
         """A cheap value that moves whenever the namespace changes (creates, removals,
@@ -300,8 +302,9 @@ class Namespace:
     def create(self, parent: int, name: str, mode: int, uid: int, gid: int, *,
                target: str | None = None, rdev: int = 0, size: int = 0,
                mtime_ns: int | None = None, sha256: str | None = None,
-               version: int = 0) -> Inode:
-        """A new entry; Conflict if the name exists."""
+               version: int = 0, birth_ns: int | None = None) -> Inode:
+        """A new entry; Conflict if the name exists. ``birth_ns``: its creation time when it
+        is older than now (an import), never changed after."""
         kind = KIND_OF_MODE.get(stat.S_IFMT(mode))
         if kind is None:
             raise InvalidInput(f"unsupported file type in mode {mode:o}")
@@ -314,10 +317,11 @@ class Namespace:
                     raise Conflict("file exists", key=name)
                 row = self._db.execute(
                     "INSERT INTO inodes (parent, name, kind, mode, uid, gid, rdev, size, atime_ns, "
-                    "mtime_ns, ctime_ns, target, sha256, version, nlink, staged) VALUES "
-                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0) RETURNING id",
+                    "mtime_ns, ctime_ns, target, sha256, version, nlink, staged, birth_ns) VALUES "
+                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?) RETURNING id",
                     (parent, name, kind, mode, uid, gid, rdev, size, m, m, t, target, sha256,
-                     version, 2 if kind == "dir" else 1)).fetchone()
+                     version, 2 if kind == "dir" else 1,
+                     t if birth_ns is None else birth_ns)).fetchone()
                 if kind == "dir":
                     self._db.execute("UPDATE inodes SET nlink = nlink + 1 WHERE id = ?", (parent,))
                 self._log.entry(row[0], parent, name)

@@ -38,7 +38,7 @@ from omnifs.providers.errors import IntegrityError, InvalidInput
 from ..processes import DAEMON_KEY
 from .backend import describe
 from .connection import Catalog
-from .schema import MIGRATIONS, ROOT_INODE, migrate
+from .schema import MIGRATIONS, ROOT_INODE, fill_birth_times, migrate
 
 FORMAT = "omnifs-dump"
 FORMAT_VERSION = 1
@@ -267,6 +267,7 @@ def load(catalog: Catalog, data: dict, *, force: bool = False) -> dict[str, int]
                                        "does not know")
                 db.execute(f"INSERT INTO {table} ({', '.join(cols)}) VALUES "
                            f"({', '.join('?' * len(cols))})", [_decode(row[c]) for c in cols])
+        fill_birth_times(catalog.db)  # a dump of an older schema has no creation times
         # ids are never reused, also those of rows deleted before the dump
         for name, seq in (data.get("sequence") or {}).items():
             if name in tables and not db.execute("UPDATE sqlite_sequence SET seq = max(seq, ?) "

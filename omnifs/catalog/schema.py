@@ -481,6 +481,28 @@ def _v8_changes_and_leases(db: Connection) -> None:
                    "FOR EACH STATEMENT EXECUTE FUNCTION changes_notify()")
 
 
+def _v9_birth_times(db: Connection) -> None:
+    """When each inode was created, which nothing changes after (WORM retention counts
+    from it; ctime moves with every chmod, rename or link).
+
+    inodes.birth_ns -- nanoseconds since the epoch the entry was created. Rows that
+      existed before this column get the earliest time known of them: their first
+      version's time, else their ctime (:func:`fill_birth_times`).
+    """
+    db.execute("ALTER TABLE inodes ADD COLUMN birth_ns INTEGER")
+    fill_birth_times(db)
+
+
+def fill_birth_times(db: Connection) -> None:
+    """Give every inode without a creation time the earliest time known of it: its ctime,
+    or its first version's time when that is earlier (an upgrade, an older dump's rows)."""
+    first = ("(SELECT CAST(min(v.time) * 1000000000 AS BIGINT) FROM versions v "
+             "WHERE v.inode = inodes.id)")
+    db.execute(f"UPDATE inodes SET birth_ns = {first} "
+               f"WHERE birth_ns IS NULL AND {first} < ctime_ns")
+    db.execute("UPDATE inodes SET birth_ns = ctime_ns WHERE birth_ns IS NULL")
+
+
 def _script(db: Connection, script: str) -> None:
     """Run ``;``-separated statements inside the caller's transaction.
 
@@ -494,7 +516,7 @@ def _script(db: Connection, script: str) -> None:
 #: in order; ``schema_version.version`` = how many have been applied
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_initial, _v2_hard_links, _v3_health, _v4_migrations, _v5_transfer_samples,
-    _v6_access, _v7_cost, _v8_changes_and_leases]
+    _v6_access, _v7_cost, _v8_changes_and_leases, _v9_birth_times]
 
 
 def migrate(db: Connection) -> int:

@@ -9,8 +9,11 @@
   objects the store reports unencrypted); exit 1 on any violation. ``--fix``
   queues the remediation (copy to an allowed store, verify, then delete from
   the forbidden one) for the daemon or ``omnifs replicate --now``;
-* ``gov report --format md|html|json [-o FILE]``: the compliance report;
-* ``gov apply``: the retention rules as the stores' own locks (omnifs/governance_apply.py).
+* ``gov report --format md|html|json [-o FILE] [--locks] [--catalog-only]``: the
+  compliance report, from the same findings as ``gov check``;
+* ``gov apply``: the retention rules as the stores' own locks (omnifs/governance_apply.py):
+  S3 Object Lock, GCS bucket retention policies for the stores listed in
+  ``[governance] bucket_retention``.
 """
 
 from __future__ import annotations
@@ -48,14 +51,22 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "each object's encryption as the store reports it)")
     c.add_argument("--json", action="store_true", help="machine-readable")
     c.set_defaults(func=cmd_check)
-    r = s.add_parser("report", help="compliance report per rule")
+    r = s.add_parser("report", help="compliance report per rule",
+                     description="The findings of `gov check` per rule, with evidence; exit 1 "
+                                 "when a store could not be listed (the report says which).")
     r.add_argument("--format", choices=("md", "html", "json"), default="md")
     r.add_argument("--output", "-o", metavar="FILE", help="write here (default: stdout)")
+    r.add_argument("--locks", action="store_true",
+                   help="also read each retained copy's store-side lock, as `gov check --locks`")
+    r.add_argument("--catalog-only", action="store_true",
+                   help="skip listing the stores, as `gov check --catalog-only`")
     r.set_defaults(func=cmd_report)
     a = s.add_parser("apply", help="set the stores' own retention locks to match the rules",
                      description="S3 Object Lock retention on every object under a retention "
-                                 "rule, where the bucket supports it; says where a store "
-                                 "cannot.")
+                                 "rule, where the bucket supports it; the bucket retention "
+                                 "policy of GCS stores listed in [governance] bucket_retention; "
+                                 "says where a store cannot (exit 1: only omnifs enforces the "
+                                 "rule there).")
     a.add_argument("--dry-run", action="store_true", help="say what would be set")
     a.set_defaults(func=cmd_apply)
 
@@ -96,24 +107,18 @@ def _open(args):
 
 
 def cmd_check(args) -> int:
-    from ..governance_scan import fix, scan
-    from ..governance_stores import StoreScan, scan_stores
+    from ..governance_scan import fix
+    from ..governance_stores import check_all
 
     cfg, cat = _open(args)
     try:
-        result = scan(cat, cfg)
-        stores = (StoreScan({}, [], []) if args.catalog_only
-                  else scan_stores(cat, cfg, result, locks=args.locks))
+        checked = check_all(cat, cfg, stores=not args.catalog_only, locks=args.locks)
+        result, stores = checked.result, checked.stores
         queued, impossible = fix(cat, cfg, result) if args.fix else ([], [])
-        locks = []
-        if args.locks:
-            from ..governance_apply import apply
-
-            checked = apply(cat, cfg, dry_run=True)
-            locks = [f"lock out of line: {line.replace('would lock', 'should be locked')}"
-                     for line in checked.lines[:-1]]
     finally:
         cat.close()
+    locks = [f"lock out of line: {line.replace('would lock', 'should be locked')}"
+             for line in (checked.locks.lines[:-1] if checked.locks else [])]
     if args.json:
         print(json.dumps({
             "clean": result.clean, "files": result.files, "covered": result.covered,
@@ -148,22 +153,24 @@ def cmd_check(args) -> int:
               + ("compliant" if not n else f"{n} file{'s' if n != 1 else ''} in violation")
               + (f"; {len(queued)} remediation step(s) queued (the daemon or `omnifs "
                  "replicate --now` runs them)" if args.fix else ""))
-    return 0 if result.clean and not (locks or stores.findings or stores.unreadable) else 1
+    return 0 if checked.clean else 1
 
 
 def cmd_report(args) -> int:
     from ..governance_report import build, read_back
-    from ..governance_scan import scan
+    from ..governance_stores import check_all
     from ..report.output import emit
 
     cfg, cat = _open(args)
     try:
-        result = scan(cat, cfg)
+        checked = check_all(cat, cfg, stores=not args.catalog_only, locks=args.locks)
     finally:
         cat.close()
-    report = build(cfg, result, audit_dir(cfg.catalog_file()), read_back(cfg))
+    report = build(cfg, checked, audit_dir(cfg.catalog_file()), read_back(cfg))
     emit(report, args.format, args.output)
-    return 0
+    for line in checked.stores.unreadable:
+        print(f"omnifs: cannot list: {line} (the report says so)", file=sys.stderr)
+    return 1 if checked.stores.unreadable else 0
 
 
 def cmd_apply(args) -> int:

@@ -32,9 +32,10 @@ EXPECTED = {
                               "user_metadata": DEGRADED, "versioning": SUPPORTED}),
     "gs": ("gcp-storage-emulator", False, {"conditional_writes": UNSUPPORTED,
                                            "checksums": SUPPORTED, "user_metadata": DEGRADED,
-                                           "versioning": SUPPORTED}),
+                                           "versioning": SUPPORTED, "object_lock": DEGRADED}),
     "az": ("Azurite", True, {"conditional_writes": SUPPORTED, "checksums": SUPPORTED,
-                             "user_metadata": DEGRADED, "versioning": DEGRADED}),
+                             "user_metadata": DEGRADED, "versioning": DEGRADED,
+                             "object_lock": UNSUPPORTED}),
     "file": (None, False, {"conditional_writes": DEGRADED, "checksums": UNSUPPORTED,
                            "user_metadata": SUPPORTED}),
 }
@@ -62,6 +63,21 @@ def test_an_emulators_shortcoming_is_kept_apart_from_the_cloud(make_provider):
     assert "gcp-storage-emulator here: unsupported" in cell.notes
     assert col.cells["range_reads"].source == PROBED
     assert any(q.feature == "conditional_writes" for q in col.quirks)
+
+
+def test_emulators_without_retention_locks_say_so_not_the_cloud(make_provider):
+    """Azurite implements no immutability policy, the GCS emulator keeps no object hold: the
+    cell keeps the cloud's status, the notes say what the emulator did (`gov apply` leaves
+    those stores' retention to omnifs, docs/governance.md)."""
+    for kind, said in (("az", "Azurite here: unsupported (Set Blob Immutability Policy "
+                               "answered: not implemented)"),
+                       ("gs", "gcp-storage-emulator here: degraded (an object hold "
+                              "(temporaryHold) is accepted but not kept)")):
+        p = make_provider(kind)
+        cell = compat.probed(kind, p, probe(p)).cells["object_lock"]
+        assert (cell.status, cell.source) == (SUPPORTED, EMULATOR)
+        assert said in cell.notes
+        assert list(p.list(PROBE_PREFIX)) == []
 
 
 def test_cli_declared_matrix_needs_no_config():

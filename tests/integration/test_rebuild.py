@@ -180,3 +180,25 @@ def test_import_commits_in_batches_so_other_writers_wait_little(make_settings, t
     assert res.files == n
     # short transactions with pauses between: the longest wait is one of them, not the import
     assert max(waits) < took / 4, (max(waits), took)
+
+
+def test_import_gives_a_file_the_creation_time_its_object_records(make_settings, tmp_path):
+    """Retention counts from a file's creation: a rebuilt catalog takes it from the object's
+    omnifs_ctime (the last change omnifs recorded), else the import's own time."""
+    from omnifs.layout import META_CTIME
+
+    s = make_settings("file", name="one")
+    p = open_provider(s)
+    p.write_bytes("old.txt", b"old", {META_CTIME: "1700000000.250000000"})
+    p.write_bytes("plain.txt", b"plain")
+    cfg = write_config(tmp_path / "omnifs.toml", [s],
+                       f'\n[catalog]\nurl = "sqlite:///{tmp_path}/catalog.db"\n')
+    config = load_config(cfg)
+    cat = Catalog(config.catalog_path())
+    try:
+        before = time.time_ns()
+        assert import_stores(cat, {"one": p}, config).files == 2
+        assert cat.ns.resolve("old.txt").birth_ns == 1_700_000_000_250_000_000
+        assert cat.ns.resolve("plain.txt").birth_ns >= before
+    finally:
+        cat.close()

@@ -129,6 +129,27 @@ def test_retention_expiry_allows_deletion(gm):
     assert ops[-1] == ("delete", "ok")
 
 
+def test_retention_counts_from_creation_so_later_changes_do_not_restart_it(gm):
+    (gm.mp / "scratch").mkdir()
+    a, c = gm.mp / "scratch" / "a.bin", gm.mp / "scratch" / "c.bin"
+    a.write_bytes(b"a")
+    c.write_bytes(b"c")
+    time.sleep(1.5)
+    os.link(c, gm.mp / "scratch" / "c.link")  # moves c's ctime, inside its retention
+    with pytest.raises(PermissionError):
+        os.chmod(a, 0o600)
+    time.sleep(0.8)  # 2.3 s after creation: the 2 s rule has ended for both
+    os.chmod(a, 0o600)  # each of these moves a's ctime to now
+    os.rename(a, gm.mp / "scratch" / "b.bin")
+    os.unlink(gm.mp / "scratch" / "b.bin")
+    os.unlink(c)  # 0.8 s after the link: the link did not extend it either
+    os.unlink(gm.mp / "scratch" / "c.link")
+    assert sorted(os.listdir(gm.mp / "scratch")) == []
+    ops = [(r["op"], r["result"]) for r in _records(gm, 9) if r["path"].startswith("/scratch/")]
+    assert ("chmod", "denied EPERM") in ops
+    assert [op for op, result in ops if result != "ok"] == ["chmod"]
+
+
 def test_legal_hold_by_class_xattr(gm):
     f = gm.mp / "mail.eml"
     f.write_bytes(b"From: a")

@@ -52,16 +52,16 @@ def test_worm_refuses_changes_until_retention_ends():
     gov = parse([{"paths": ["/ledger/**"], "retention": "7y", "name": "sec"}])
     changed = NS - 10 * DAY * 10**9
     for op in ("write", "truncate", "delete", "rename", "setxattr", "chmod"):
-        d = gov.check_change(op, "/ledger/2026/q1.csv", changed_ns=changed, now=NOW)
+        d = gov.check_change(op, "/ledger/2026/q1.csv", born_ns=changed, now=NOW)
         assert d is not None and d.rule.label == "sec" and "WORM" in d.reason
-    assert gov.check_change("delete", "/other/x", changed_ns=changed, now=NOW) is None
+    assert gov.check_change("delete", "/other/x", born_ns=changed, now=NOW) is None
     later = NOW + 7 * 365 * DAY
-    assert gov.check_change("delete", "/ledger/2026/q1.csv", changed_ns=changed, now=later) is None
+    assert gov.check_change("delete", "/ledger/2026/q1.csv", born_ns=changed, now=later) is None
 
 
 def test_legal_hold_never_expires():
     gov = parse([{"paths": ["/case/**"], "legal_hold": True}])
-    d = gov.check_change("delete", "/case/mail.eml", changed_ns=0, now=NOW * 10)
+    d = gov.check_change("delete", "/case/mail.eml", born_ns=0, now=NOW * 10)
     assert d is not None and d.rule.label == "rule 1" and d.reason == "under legal hold"
 
 
@@ -71,8 +71,8 @@ def test_classification_from_path_rule_or_xattr():
     assert gov.class_of("/clinic/a") == "phi"
     assert gov.class_of("/clinic/a", b"public") == "public"  # the xattr wins
     assert gov.class_of("/home/a", b"phi") == "phi"
-    assert gov.check_change("delete", "/home/a", changed_ns=NS, now=NOW, cls="phi")
-    assert gov.check_change("delete", "/home/a", changed_ns=NS, now=NOW, cls=None) is None
+    assert gov.check_change("delete", "/home/a", born_ns=NS, now=NOW, cls="phi")
+    assert gov.check_change("delete", "/home/a", born_ns=NS, now=NOW, cls=None) is None
     assert gov.may_protect("/anything")  # a class may come from any file's xattr
 
 
