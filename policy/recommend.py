@@ -67,6 +67,7 @@ from .tiering import (
     usage_from_history,
 )
 from .tiers import CLASSES, tier_class
+from .unread import READABLE_COLDEST, Plans, PolicyByDir
 
 DAY = 86400.0
 #: the float screens let through what is within this factor of the line
@@ -74,8 +75,6 @@ _MARGIN = 1.000001
 _NO_USE = Usage()
 #: USD/month: a float screen's saving above this is positive exactly too
 _TINY = 1e-9
-#: the coldest class whose copies read without a restore on every cloud
-READABLE_COLDEST = "cold"
 
 
 class FileRecord(NamedTuple):
@@ -252,7 +251,7 @@ class Recommender:
 
     def __init__(self, stores: Mapping[str, StorePrice], policy: CostPolicy, *, now: float,
                  copies: int = 1, allowed: Callable[[str, str], bool] | None = None,
-                 window_days: int | None = None, placement: bool = True):
+                 window_days: int | None = None, placement: bool = True, plans: bool = True):
         self.stores = {n: _Store(p) for n, p in stores.items()}
         self.placer = Placer(stores)
         self.policy = policy
@@ -269,6 +268,22 @@ class Recommender:
         self._bulk: dict[int, list] = {}
         #: (store, tier, target class) -> the copy's tier and its move
         self._pairs: dict[tuple[str, str, str], tuple[_Tier | None, _Pair | None]] = {}
+        self._policies = PolicyByDir(policy)
+        #: unread files decided by plan (policy/unread.py), probing an engine without plans
+        self._plans = Plans(self, self._probe, self._probe_file) if plans else None
+        self._prober: Recommender | None = None
+        self._args = (stores, policy, now, copies, allowed, window_days, placement)
+
+    def _probe(self, f: FileRecord) -> list[Recommendation]:
+        if self._prober is None:
+            stores, policy, now, copies, allowed, window, placement = self._args
+            self._prober = Recommender(stores, policy, now=now, copies=copies, allowed=allowed,
+                                       window_days=window, placement=placement, plans=False)
+        return self._prober.of_file(f)
+
+    def _probe_file(self, f: FileRecord, size: int, last: float) -> FileRecord:
+        """``f`` with ``size``, last used at ``last``, past every minimum storage duration."""
+        return FileRecord(f.inode, f.path, size, f.replicas, min(last, self.now - 1e9), last)
 
     def recommend(self, records: Iterable[FileRecord]) -> Iterator[Recommendation]:
         """The recommendations of every file, file by file (see the module docstring)."""
@@ -318,11 +333,16 @@ class Recommender:
 
     def of_file(self, f: FileRecord) -> list[Recommendation]:
         """The recommendations for one file (added to :attr:`totals`)."""
-        policy = self.policy.for_path(f.path)
+        policy = self._policies.of(f.path)
         if f.reads and any(f.reads):
             usage = usage_from_history(f.reads, f.bytes_read, self.window_days)
         else:
             usage = _NO_USE
+            planned = self._plans and self._plans.of_file(f, policy, self._floor)
+            if planned is not None:
+                for r in planned:
+                    self.totals.add(r)
+                return planned
         written = f.last_write if f.last_write is not None else f.created
         age_days = max(0.0, (self.now - written) / DAY)
         out: list[Recommendation] = []
@@ -438,6 +458,11 @@ class Recommender:
             if exact <= ZERO or ((early or days * _MARGIN > policy.horizon_days)
                                  and one_time * MONTH_DAYS > policy.horizon_days * exact):
                 continue  # near the line (or with a penalty): decided exactly
-            out.append(Recommendation("tier", f.inode, f.path, name, cur.name, pair.new.name,
-                                      exact, one_time, pair.new.latency))
+            out.append(self.tier_recommendation(f, name, cur, pair, exact, one_time))
         return out
+
+    @staticmethod
+    def tier_recommendation(f: FileRecord, store: str, cur: _Tier, pair: _Pair, saving: Decimal,
+                            one_time: Decimal) -> Recommendation:
+        return Recommendation("tier", f.inode, f.path, store, cur.name, pair.new.name, saving,
+                              one_time, pair.new.latency)
