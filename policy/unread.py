@@ -94,6 +94,8 @@ class Plans:
         self._probe = probe
         self._make = make
         self._plans: dict[tuple, Plan | None] = {}
+        #: id(replicas) -> (replicas, its items): held, so the id stays its own
+        self._items: dict[int, tuple[Mapping[str, str], tuple]] = {}
 
     def of_file(self, f: Any, policy: TierPolicy, floor: float) -> list | None:
         """The recommendations of the unread file ``f`` under ``policy`` (moves saving
@@ -107,7 +109,13 @@ class Plans:
         allowed = engine.allowed
         cands = None if allowed is None else tuple(n for n in engine.stores
                                                    if allowed(f.path, n))
-        key = (id(policy), target, cands, tuple(f.replicas.items()))
+        reps = f.replicas  # the catalog's files share one dict per set of copies
+        seen = self._items.get(id(reps))
+        if seen is None or seen[0] is not reps:
+            if len(self._items) > 10_000:
+                self._items.clear()
+            seen = self._items[id(reps)] = (reps, tuple(reps.items()))
+        key = (id(policy), target, cands, seen[1])
         plan = self._plans.get(key, False)
         if plan is False:
             plan = self._plans[key] = self._plan(f, last, target)
