@@ -93,33 +93,40 @@ class Plans:
         self.engine = engine
         self._probe = probe
         self._make = make
-        self._plans: dict[tuple, Plan | None] = {}
-        #: id(replicas) -> (replicas, its items): held, so the id stays its own
-        self._items: dict[int, tuple[Mapping[str, str], tuple]] = {}
+        #: a file's copies (its replicas' items) -> (policy id, class, stores) -> its plan
+        self._plans: dict[tuple, dict[tuple, Plan | None]] = {}
+        #: id(replicas) -> (replicas, its plans): held, so the id stays its own
+        self._by_copies: dict[int, tuple[Mapping[str, str], dict]] = {}
 
     def of_file(self, f: Any, policy: TierPolicy, floor: float) -> list | None:
         """The recommendations of the unread file ``f`` under ``policy`` (moves saving
         less than ``floor`` summed into the engine's bulk instead); None: not planned."""
         engine = self.engine
+        now = engine.now
         size = f.size
-        written = f.last_write if f.last_write is not None else f.created
-        age_days = max(0.0, (engine.now - written) / DAY)
-        last = max(written, f.last_read or 0.0, f.created)
-        target = policy.target_class((engine.now - last) / DAY)
+        created = f.created
+        written = f.last_write if f.last_write is not None else created
+        last = written if written > created else created
+        if f.last_read and f.last_read > last:
+            last = f.last_read
+        target = policy.target_class((now - last) / DAY)
         allowed = engine.allowed
         cands = None if allowed is None else tuple(n for n in engine.stores
                                                    if allowed(f.path, n))
         reps = f.replicas  # the catalog's files share one dict per set of copies
-        seen = self._items.get(id(reps))
+        seen = self._by_copies.get(id(reps))
         if seen is None or seen[0] is not reps:
-            if len(self._items) > 10_000:
-                self._items.clear()
-            seen = self._items[id(reps)] = (reps, tuple(reps.items()))
-        key = (id(policy), target, cands, seen[1])
-        plan = self._plans.get(key, False)
+            if len(self._by_copies) > 10_000:
+                self._by_copies.clear()
+            plans = self._plans.setdefault(tuple(reps.items()), {})
+            seen = self._by_copies[id(reps)] = (reps, plans)
+        plans = seen[1]
+        key = (id(policy), target, cands)
+        plan = plans.get(key, False)
         if plan is False:
-            plan = self._plans[key] = self._plan(f, last, target)
-        if plan is None or size < 1 or size >= LARGEST or age_days < plan.min_days:
+            plan = plans[key] = self._plan(f, last, target)
+        age_days = (now - written) / DAY
+        if plan is None or size < 1 or size >= LARGEST or max(0.0, age_days) < plan.min_days:
             return None
         moves = plan.values[bisect_right(plan.breaks, size)]
         if moves is None:

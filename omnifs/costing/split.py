@@ -38,7 +38,7 @@ def workers_for(cat: Catalog) -> int:
 def ranges(first: int, last: int, n: int) -> list[tuple[int, int]]:
     """``(first - 1, last]`` cut into ``n`` ranges (above the first id, up to the second)."""
     step = max(1, -(-(last - first + 1) // n))
-    bounds = [first - 1 + i * step for i in range(n)] + [last]
+    bounds = [min(first - 1 + i * step, last) for i in range(n)] + [last]
     return [(lo, hi) for lo, hi in zip(bounds, bounds[1:], strict=False) if lo < hi]
 
 
