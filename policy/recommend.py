@@ -30,8 +30,9 @@ so the read costs are an upper bound. Copies in a tier the store's price table l
 
 Speed: the per-tier and per-store rates are worked out once; each file is first
 screened on floats, and only what passes is priced exactly in Decimal (the
-amounts reported are exact). Amounts are unrounded Decimals;
-:meth:`Recommendation.as_dict` rounds them for display.
+amounts reported are exact); files unread in the window are decided by plan
+(policy/unread.py: the same decisions, probed once per kind of file). Amounts are
+unrounded Decimals; :meth:`Recommendation.as_dict` rounds them for display.
 """
 
 from __future__ import annotations
@@ -270,20 +271,9 @@ class Recommender:
         self._pairs: dict[tuple[str, str, str], tuple[_Tier | None, _Pair | None]] = {}
         self._policies = PolicyByDir(policy)
         #: unread files decided by plan (policy/unread.py), probing an engine without plans
-        self._plans = Plans(self, self._probe, self._probe_file) if plans else None
-        self._prober: Recommender | None = None
-        self._args = (stores, policy, now, copies, allowed, window_days, placement)
-
-    def _probe(self, f: FileRecord) -> list[Recommendation]:
-        if self._prober is None:
-            stores, policy, now, copies, allowed, window, placement = self._args
-            self._prober = Recommender(stores, policy, now=now, copies=copies, allowed=allowed,
-                                       window_days=window, placement=placement, plans=False)
-        return self._prober.of_file(f)
-
-    def _probe_file(self, f: FileRecord, size: int, last: float) -> FileRecord:
-        """``f`` with ``size``, last used at ``last``, past every minimum storage duration."""
-        return FileRecord(f.inode, f.path, size, f.replicas, min(last, self.now - 1e9), last)
+        self._plans = Plans(self, lambda: Recommender(
+            stores, policy, now=now, copies=copies, allowed=allowed, window_days=window_days,
+            placement=placement, plans=False), FileRecord, Recommendation) if plans else None
 
     def recommend(self, records: Iterable[FileRecord]) -> Iterator[Recommendation]:
         """The recommendations of every file, file by file (see the module docstring)."""
@@ -339,9 +329,7 @@ class Recommender:
         else:
             usage = _NO_USE
             planned = self._plans and self._plans.of_file(f, policy, self._floor)
-            if planned is not None:
-                for r in planned:
-                    self.totals.add(r)
+            if planned is not None:  # (added to the totals)
                 return planned
         written = f.last_write if f.last_write is not None else f.created
         age_days = max(0.0, (self.now - written) / DAY)
@@ -458,11 +446,6 @@ class Recommender:
             if exact <= ZERO or ((early or days * _MARGIN > policy.horizon_days)
                                  and one_time * MONTH_DAYS > policy.horizon_days * exact):
                 continue  # near the line (or with a penalty): decided exactly
-            out.append(self.tier_recommendation(f, name, cur, pair, exact, one_time))
+            out.append(Recommendation("tier", f.inode, f.path, name, cur.name, pair.new.name,
+                                      exact, one_time, pair.new.latency))
         return out
-
-    @staticmethod
-    def tier_recommendation(f: FileRecord, store: str, cur: _Tier, pair: _Pair, saving: Decimal,
-                            one_time: Decimal) -> Recommendation:
-        return Recommendation("tier", f.inode, f.path, store, cur.name, pair.new.name, saving,
-                              one_time, pair.new.latency)

@@ -26,7 +26,7 @@ are the engine's, file by file.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from .costpolicy import CostPolicy, TierPolicy
@@ -85,22 +85,26 @@ class PolicyByDir:
 
 class Plans:
     """The plans of one engine (``engine``: a :class:`~.recommend.Recommender`);
-    ``probe(record)``: the recommendations a second engine makes for ``record``,
-    exactly, file by file (``make(record, size)``: the record with that size)."""
+    ``prober()``: a second engine, the same but deciding file by file; ``record`` and
+    ``recommendation``: the engine's :class:`~.recommend.FileRecord` and
+    :class:`~.recommend.Recommendation`."""
 
-    def __init__(self, engine: Any, probe: Callable[[Any], Sequence[Any]],
-                 make: Callable[[Any, int, float], Any]):
+    def __init__(self, engine: Any, prober: Callable[[], Any], record: Callable[..., Any],
+                 recommendation: Callable[..., Any]):
         self.engine = engine
-        self._probe = probe
-        self._make = make
+        self._prober = prober
+        self._probe: Any = None
+        self._record = record
+        self._recommendation = recommendation
         #: a file's copies (its replicas' items) -> (policy id, class, stores) -> its plan
         self._plans: dict[tuple, dict[tuple, Plan | None]] = {}
         #: id(replicas) -> (replicas, its plans): held, so the id stays its own
         self._by_copies: dict[int, tuple[Mapping[str, str], dict]] = {}
 
     def of_file(self, f: Any, policy: TierPolicy, floor: float) -> list | None:
-        """The recommendations of the unread file ``f`` under ``policy`` (moves saving
-        less than ``floor`` summed into the engine's bulk instead); None: not planned."""
+        """The recommendations of the unread file ``f`` under ``policy``, added to the
+        engine's totals (moves saving less than ``floor`` summed into its bulk instead);
+        None: not planned."""
         engine = self.engine
         now = engine.now
         size = f.size
@@ -141,8 +145,11 @@ class Plans:
                 bulk[1] += 1
                 bulk[2] += size
                 continue
-            out.append(engine.tier_recommendation(f, name, cur, pair, size * pair.per_gb / GB,
-                                                  pair.one_time(size)))
+            rec = self._recommendation("tier", f.inode, f.path, name, cur.name, pair.new.name,
+                                       size * pair.per_gb / GB, pair.one_time(size),
+                                       pair.new.latency)
+            engine.totals.add(rec)
+            out.append(rec)
         return out
 
     def _plan(self, f: Any, last: float, target: str) -> Plan | None:
@@ -160,9 +167,15 @@ class Plans:
                 return None
             min_days = max(min_days, float(tiers[name].price.min_storage_days))
 
+        if self._probe is None:
+            self._probe = self._prober()
+        # a file like f, past every minimum storage duration, last used at ``last``
+        old = min(last, self.engine.now - 1e9)
+
         def decision(size: int) -> tuple:
+            probe = self._record(f.inode, f.path, size, f.replicas, old, last)
             return tuple((r.kind, r.store, r.source, r.target)
-                         for r in self._probe(self._make(f, size, last)))
+                         for r in self._probe.of_file(probe))
 
         lo, hi = decision(1), decision(LARGEST - 1)
         points = _changes(decision, 1, lo, LARGEST - 1, hi)
