@@ -366,9 +366,6 @@ class Placer:
         adding = [n for n in chosen if n not in current]
         if adding and not sources:
             return None
-        if horizon_days is not None and adding and not self._may_pay(
-                size, usage, current, held, chosen, sources, adding, horizon_days):
-            return None
         # then priced exactly, per GB (short decimals) until the one division
         ex_storage, ex_reading = {}, {}
         for n in (*chosen, *held):
@@ -387,23 +384,6 @@ class Placer:
                              cost_per_month=set_cost(ex_storage, ex_reading, chosen) / GB,
                              current_per_month=set_cost(ex_storage, ex_reading, held) / GB,
                              one_time=one_time)
-
-    def _may_pay(self, size: int, usage: Usage, current: Mapping[str, str], held: list[str],
-                 chosen: tuple[str, ...], sources: list[str], adding: list[str],
-                 horizon_days: float) -> bool:
-        """A float screen before the exact pricing: the copies in cost at least ``once``
-        (early deletions aside), the set saves ``saving`` a month; False when that cannot
-        pay back within ``horizon_days``."""
-        reads, nbytes = float(usage.reads), float(usage.bytes)
-        rates = {n: self.frates(n, current.get(n, "")) for n in (*chosen, *held)}
-        storage = {n: size * r[0] for n, r in rates.items()}
-        reading = {n: reads * r[1] + nbytes * r[2] for n, r in rates.items()}
-        saving = set_cost(storage, reading, held) - set_cost(storage, reading, chosen)
-        once = 0.0
-        for new in adding:
-            ins = [self.move_in(s, current[s], new) for s in sources]
-            once += min(m[2] + size * m[3] for m in ins)
-        return once * 30 <= horizon_days * saving * _MARGIN
 
     def frates(self, name: str, tier: str) -> tuple[float, float, float]:
         """:meth:`rates` as floats per byte: storage, per read, per byte read."""
