@@ -43,9 +43,6 @@ class StoredFile:
 FileRow = tuple[int, int, str, int, float, float | None, float | None, int, int,
                 dict[str, str]]
 
-#: the largest inode id (a 64-bit integer's largest)
-LAST_ID = (1 << 63) - 1
-
 #: what separates a copy's provider from its tier, and one copy from the next, in
 #: :func:`_rows_sql`'s strings (control characters no name holds; PostgreSQL text has no NUL)
 _PAIR, _COPY = "\x1f", "\x1e"
@@ -55,8 +52,7 @@ def _rows_sql(join_strings: str) -> str:
     """One page of files: each with its synced copies of the current version as one
     string ("provider _PAIR tier" joined by _COPY) and its reads from a day on (a file
     never counted has no access_files row, and no day rows either: the CASE skips looking).
-    Parameters: the day twice, the pair and copy separators, the last id seen, the last
-    id wanted, the page."""
+    Parameters: the day twice, the pair and copy separators, the last id seen, the page."""
     return (
         "SELECT i.id, i.parent, i.name, i.size, i.mtime_ns, a.last_read, a.last_write, "
         "CASE WHEN a.inode IS NULL THEN 0 ELSE (SELECT SUM(reads) FROM access_days "
@@ -68,7 +64,7 @@ def _rows_sql(join_strings: str) -> str:
         "FROM replicas r WHERE r.inode = i.id AND r.state = 'synced' "
         "AND r.version = i.version) "
         "FROM inodes i LEFT JOIN access_files a ON a.inode = i.id "
-        "WHERE i.kind = 'file' AND i.parent IS NOT NULL AND i.id > ? AND i.id <= ? "
+        "WHERE i.kind = 'file' AND i.parent IS NOT NULL AND i.id > ? "
         "ORDER BY i.id LIMIT ?")
 
 
@@ -106,10 +102,8 @@ class CostRecords:
         for row in self.rows(since_day, page=page):
             yield StoredFile(*row)
 
-    def rows(self, since_day: int, *, page: int = 5000,
-             ids: tuple[int, int] = (0, LAST_ID)) -> Iterator[FileRow]:
-        """:meth:`files` as plain tuples (:data:`FileRow`), one query per page; ``ids``:
-        only the files with an inode id above the first and up to the second.
+    def rows(self, since_day: int, *, page: int = 5000) -> Iterator[FileRow]:
+        """:meth:`files` as plain tuples (:data:`FileRow`), one query per page.
 
         The copies of each file come as one string (``group_concat`` / ``string_agg``) and the
         reads as sums, so Python does one step per file, not per copy or day; files
@@ -118,9 +112,9 @@ class CostRecords:
         """
         signatures: dict[str | None, dict[str, str]] = {None: {}}
         sql = _rows_sql(self._db.dialect.join_strings)
-        after, last = ids
+        after = 0
         while True:
-            rows = self._db.execute(sql, (since_day, since_day, _PAIR, _COPY, after, last,
+            rows = self._db.execute(sql, (since_day, since_day, _PAIR, _COPY, after,
                                           page)).fetchall()
             for ino, parent, name, size, mtime_ns, last_read, last_write, n, b, sig in rows:
                 replicas = signatures.get(sig)
@@ -167,11 +161,6 @@ class CostRecords:
         """Files with a move queued and not yet ended."""
         return {r[0] for r in self._db.execute(
             "SELECT DISTINCT inode FROM cost_moves WHERE state = 'queued'")}
-
-    def id_range(self) -> tuple[int, int]:
-        """The least and the greatest inode id ((0, 0): none)."""
-        row = self._db.execute("SELECT MIN(id), MAX(id) FROM inodes").fetchone()
-        return (0, 0) if row is None or row[0] is None else (int(row[0]), int(row[1]))
 
     def queued(self, inode: int) -> bool:
         """A move of this file is queued and not yet ended."""

@@ -27,7 +27,6 @@ from ..catalog import Catalog
 from ..config import Config
 from ..replication import queue_replicate
 from ..work import DropCopy, TierChange, enqueue
-from . import split
 from .inputs import WINDOW_DAYS, file_records, placement_rule, store_prices
 
 
@@ -45,22 +44,16 @@ def recommender(config: Config, now: float) -> Recommender:
 
 
 def recommend(cat: Catalog, config: Config, *, now: float | None = None,
-              limit: int | None = None, workers: int | None = None) -> Recommended:
+              limit: int | None = None) -> Recommended:
     """Every recommendation (or the ``limit`` best by saving per month) and the totals of
-    all of them. ``workers``: processes pricing the ``limit`` best (omnifs/costing/split.py;
-    default: one per CPU over a large catalog)."""
+    all of them."""
     now = time.time() if now is None else now
     engine = recommender(config, now)
-    queued = frozenset(cat.cost.queued_inodes())
-    currency = next((s.price.currency for s in engine.stores.values()), "USD")
-    horizon = config.cost.default.horizon_days
-    if limit is not None and (workers := workers or split.workers_for(cat)) > 1:
-        recs, totals = split.best(cat, config, lambda: recommender(config, now), now, limit,
-                                  queued, workers)
-        return Recommended(recs, totals, currency, horizon)
+    queued = cat.cost.queued_inodes()
     records = file_records(cat, now, skip=queued.__contains__)
     recs = list(engine.recommend(records)) if limit is None else engine.best(records, limit)
-    return Recommended(recs, engine.totals, currency, horizon)
+    currency = next((s.price.currency for s in engine.stores.values()), "USD")
+    return Recommended(recs, engine.totals, currency, config.cost.default.horizon_days)
 
 
 def queue_move(cat: Catalog, config: Config, rec: Recommendation) -> int | None:

@@ -89,19 +89,17 @@ def stored_files(cat: Catalog, since_day: int) -> Iterator[tuple[str, StoredFile
 
 
 def file_records(cat: Catalog, now: float | None = None,
-                 skip: Callable[[int], bool] | None = None,
-                 ids: tuple[int, int] | None = None) -> Iterator[FileRecord]:
+                 skip: Callable[[int], bool] | None = None) -> Iterator[FileRecord]:
     """The engine's records: every stored file, its reads over the last :data:`WINDOW_DAYS`.
 
     ``skip(inode)``: files left out (a move of theirs is still queued). Straight from
-    the catalog's rows (``cat.cost.rows``), each directory's path looked up once;
-    ``ids``: only those with an inode id above the first and up to the second.
+    the catalog's rows (``cat.cost.rows``), each directory's path looked up once.
     """
     today = day_of(time.time() if now is None else now)
     dirs: dict[int, str] = {}
     path_of = cat.ns.path_of
     for ino, parent, name, size, mtime, last_read, last_write, reads, nbytes, replicas in (
-            cat.cost.rows(today - WINDOW_DAYS + 1, **({"ids": ids} if ids else {}))):
+            cat.cost.rows(today - WINDOW_DAYS + 1)):
         if not replicas or (skip is not None and skip(ino)):
             continue
         base = dirs.get(parent)

@@ -1,6 +1,6 @@
-"""Unread files decided by plan (omnifs/policy/unread.py) and ``cost recommend`` split
-among processes (omnifs/costing/split.py): the same recommendations as the engine
-file by file, on a mixed catalog (shipped prices)."""
+"""Unread files decided by plan (omnifs/policy/unread.py): the same recommendations as
+the engine file by file, on mixed files (shipped prices) and through ``cost recommend``
+over a catalog on both engines."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import time
 from omnifs.catalog import Catalog
 from omnifs.catalog.access import day_of
 from omnifs.config import parse_config
-from omnifs.costing.apply import recommend
-from omnifs.costing.split import ranges
+from omnifs.costing.apply import recommend, recommender
+from omnifs.costing.inputs import file_records
 from omnifs.policy.costpolicy import parse_cost_policy
 from omnifs.policy.recommend import FileRecord, Recommender
 from omnifs.policy.unread import PolicyByDir
@@ -110,15 +110,8 @@ def test_policy_by_directory_is_the_policy_by_path():
         assert by_dir.of(p) is globbed.for_path(p), p
 
 
-def test_ranges_cover_the_ids_once():
-    assert ranges(1, 10, 3) == [(0, 4), (4, 8), (8, 10)]
-    assert ranges(5, 5, 4) == [(4, 5)]
-    covered = [i for lo, hi in ranges(7, 1000, 4) for i in range(lo + 1, hi + 1)]
-    assert covered == list(range(7, 1001))
-
-
-def test_recommend_split_among_processes_gives_what_one_process_gives(catalog_target,
-                                                                      tmp_path):
+def test_cost_recommend_over_a_catalog_gives_what_the_engine_gives_file_by_file(
+        catalog_target, tmp_path):
     cfg = parse_config({
         "catalog": {"url": catalog_target if isinstance(catalog_target, str)
                     else f"sqlite:///{catalog_target}"},
@@ -144,13 +137,14 @@ def test_recommend_split_among_processes_gives_what_one_process_gives(catalog_ta
                 if i % 5 == 0:
                     counts.append((ino, day_of(now), 2, 2 * size, 0, now - DAY, None))
         cat.access.record(counts)
-        one = recommend(cat, cfg, now=now, limit=50, workers=1)
-        for workers in (2, 3):
-            split = recommend(cat, cfg, now=now, limit=50, workers=workers)
-            assert split.recommendations == one.recommendations
-            assert (split.totals.recommendations, split.totals.by_kind) == (
-                one.totals.recommendations, one.totals.by_kind)
-            assert abs(split.totals.saving_per_month - one.totals.saving_per_month) < 1e-15
-        assert one.totals.recommendations > 50
+        found = recommend(cat, cfg, now=now, limit=50)
+        alone = recommender(cfg, now)
+        alone._plans = None  # the engine alone, file by file
+        every = list(alone.recommend(file_records(cat, now)))
+        assert found.recommendations == sorted(every, key=lambda r: -r.saving_per_month)[:50]
+        assert (found.totals.recommendations, found.totals.by_kind) == (
+            alone.totals.recommendations, alone.totals.by_kind)
+        assert abs(found.totals.saving_per_month - alone.totals.saving_per_month) < 1e-15
+        assert found.totals.recommendations > 50 and len(found.totals.by_kind) == 2
     finally:
         cat.close()
