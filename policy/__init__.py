@@ -12,5 +12,7 @@
 * ``tiering``: what a file costs where it is, a tier move's or a re-placement's
   saving, one-time cost and break-even;
 * ``costpolicy``: the ``[cost]`` policies; ``recommend``: the engine that turns a
-  stream of files into tier and placement recommendations.
+  stream of files into tier and placement recommendations; ``unread``: its plans
+  for files unread in the window (the same decisions, worked out once per kind of
+  file as thresholds on the size).
 """

@@ -30,8 +30,9 @@ so the read costs are an upper bound. Copies in a tier the store's price table l
 
 Speed: the per-tier and per-store rates are worked out once; each file is first
 screened on floats, and only what passes is priced exactly in Decimal (the
-amounts reported are exact). Amounts are unrounded Decimals;
-:meth:`Recommendation.as_dict` rounds them for display.
+amounts reported are exact); files unread in the window are decided by plan
+(policy/unread.py: the same decisions, probed once per kind of file). Amounts are
+unrounded Decimals; :meth:`Recommendation.as_dict` rounds them for display.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ from .tiering import (
     usage_from_history,
 )
 from .tiers import CLASSES, tier_class
+from .unread import READABLE_COLDEST, Plans, PolicyByDir
 
 DAY = 86400.0
 #: the float screens let through what is within this factor of the line
@@ -74,8 +76,6 @@ _MARGIN = 1.000001
 _NO_USE = Usage()
 #: USD/month: a float screen's saving above this is positive exactly too
 _TINY = 1e-9
-#: the coldest class whose copies read without a restore on every cloud
-READABLE_COLDEST = "cold"
 
 
 class FileRecord(NamedTuple):
@@ -252,7 +252,7 @@ class Recommender:
 
     def __init__(self, stores: Mapping[str, StorePrice], policy: CostPolicy, *, now: float,
                  copies: int = 1, allowed: Callable[[str, str], bool] | None = None,
-                 window_days: int | None = None, placement: bool = True):
+                 window_days: int | None = None, placement: bool = True, plans: bool = True):
         self.stores = {n: _Store(p) for n, p in stores.items()}
         self.placer = Placer(stores)
         self.policy = policy
@@ -269,6 +269,11 @@ class Recommender:
         self._bulk: dict[int, list] = {}
         #: (store, tier, target class) -> the copy's tier and its move
         self._pairs: dict[tuple[str, str, str], tuple[_Tier | None, _Pair | None]] = {}
+        self._policies = PolicyByDir(policy)
+        #: unread files decided by plan (policy/unread.py), probing an engine without plans
+        self._plans = Plans(self, lambda: Recommender(
+            stores, policy, now=now, copies=copies, allowed=allowed, window_days=window_days,
+            placement=placement, plans=False), FileRecord, Recommendation) if plans else None
 
     def recommend(self, records: Iterable[FileRecord]) -> Iterator[Recommendation]:
         """The recommendations of every file, file by file (see the module docstring)."""
@@ -318,11 +323,14 @@ class Recommender:
 
     def of_file(self, f: FileRecord) -> list[Recommendation]:
         """The recommendations for one file (added to :attr:`totals`)."""
-        policy = self.policy.for_path(f.path)
+        policy = self._policies.of(f.path)
         if f.reads and any(f.reads):
             usage = usage_from_history(f.reads, f.bytes_read, self.window_days)
         else:
             usage = _NO_USE
+            planned = self._plans and self._plans.of_file(f, policy, self._floor)
+            if planned is not None:  # (added to the totals)
+                return planned
         written = f.last_write if f.last_write is not None else f.created
         age_days = max(0.0, (self.now - written) / DAY)
         out: list[Recommendation] = []
