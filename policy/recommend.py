@@ -328,7 +328,8 @@ class Recommender:
             usage = usage_from_history(f.reads, f.bytes_read, self.window_days)
         else:
             usage = _NO_USE
-            planned = self._plans and self._plans.of_file(f, policy, self._floor)
+            planned = (self._plans.of_file(f, policy, self._floor)
+                       if self._plans is not None else None)
             if planned is not None:  # (added to the totals)
                 return planned
         written = f.last_write if f.last_write is not None else f.created

@@ -126,8 +126,9 @@ class Plans:
             seen = self._by_copies[id(reps)] = (reps, plans)
         plans = seen[1]
         key = (id(policy), target, cands)
-        plan = plans.get(key, False)
-        if plan is False:
+        if key in plans:
+            plan = plans[key]
+        else:
             plan = plans[key] = self._plan(f, last, target)
         age_days = (now - written) / DAY
         if plan is None or size < 1 or size >= LARGEST or max(0.0, age_days) < plan.min_days:
@@ -179,12 +180,12 @@ class Plans:
 
         lo, hi = decision(1), decision(LARGEST - 1)
         points = _changes(decision, 1, lo, LARGEST - 1, hi)
-        values = []
+        values: list[tuple[tuple[str, Any, Any], ...] | None] = []
         for value in (lo, *(v for _, v in points)):
             moves = _moves(stores, tiers, value, target)
             if moves is False:
                 return None
-            values.append(moves)
+            values.append(moves if isinstance(moves, tuple) else None)
         return Plan(tuple(b for b, _ in points), tuple(values), min_days)
 
 
