@@ -41,6 +41,8 @@ def unsupported(p: Provider) -> str | None:
     """Why ``p`` holds no retention lock, or None when it does (its capability record)."""
     if p.capabilities.object_lock:
         return None
+    if "object_lock" in (p.settings.extra.get("disable") or ()):
+        return f"object lock disabled by config ([providers.{p.name}] disable)"
     scheme = p.location.scheme
     return WHY_NOT.get(scheme, f"{scheme} stores have no retention lock")
 
@@ -89,12 +91,13 @@ def get_retention(p: Provider, key: str) -> datetime | None:
 
 def read_settings(p: Provider) -> dict[str, str]:
     """The store's governance settings as the store itself reports them (report evidence):
-    ``object_lock`` and ``encryption`` for S3; an explanation for the others."""
+    who enforces retention (``retention``: the store, or omnifs only and why), and
+    ``object_lock`` and ``encryption`` for S3."""
     why = unsupported(p)
     if why is not None:
-        return {"read back": why}
+        return {"retention": f"enforced by omnifs only ({why})"}
     s3 = _s3(p)
-    out = {}
+    out = {"retention": "enforced by the store (Object Lock)"}
     with s3.translating(None):
         try:
             conf = s3.client.get_object_lock_configuration(Bucket=s3.bucket)

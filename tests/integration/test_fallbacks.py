@@ -44,7 +44,7 @@ def test_copy_in_one_store_streams_when_the_store_cannot_copy(make_settings):
         copy_object(src, "src", dst, "server")
         # the store's copy keeps the metadata verbatim: no SHA-256 was added
         assert dst.head("server").sha256 is None
-        forced_off(src, "copy")
+        forced_off(src, "server_side_copy")
         assert not fallbacks.server_copy(src, dst)
         copy_object(src, "src", dst, "streamed")
         assert dst.head("streamed").sha256 == SHA  # hashed on its way through this machine
@@ -105,7 +105,7 @@ def test_fast_verify_reads_the_bytes_when_a_store_has_no_native_checksum(make_pr
 
 def test_a_rename_moves_the_object_by_streaming_when_the_store_cannot_copy(make_provider,
                                                                            tmp_path):
-    store = forced_off(make_provider("s3", name="one"), "copy")
+    store = forced_off(make_provider("s3", name="one"), "server_side_copy")
     cat = Catalog(tmp_path / "catalog.db")
     ino = write_file(cat, store, "d/old.bin", DATA, [])
     with cat.transaction():
