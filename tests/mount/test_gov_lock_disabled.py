@@ -3,7 +3,7 @@
 A moto bucket created with Object Lock, whose provider table says
 ``disable = ["object_lock"]``: the mount still refuses to delete or change a
 file under a ``retention`` rule (omnifs-enforced, as on a store that has no
-lock), `gov apply` leaves the store's lock alone and names the store with
+lock), ``gov apply`` leaves the store's lock alone and names the store with
 the reason (exit 1: the rule holds only where omnifs is the way in), and the
 compliance report says who enforces retention on each store.
 """
