@@ -6,20 +6,19 @@ ifGenerationMatch; any store whose ``disable`` key names ``conditional_writes``)
 the catalog-side check, the mount notices; their version is kept as
 ``NAME.conflict-PROVIDER-STAMP`` and ours goes to the key. Nothing is
 overwritten silently and no byte is lost (omnifs/conflicts.py). Which of the
-two refused the write is read from the mount's own /metrics: a conditional
-write the store refused is a put error of class ``precondition_failed``; the
-catalog-side check refuses before any put.
+two refused the write is read from the mount's own store counters (its last
+sample, written when it stops): a conditional write the store refused is a
+put error; the catalog-side check refuses before any put.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import urllib.request
 
 import pytest
 
 from omnifs.providers import Provider
-from tests.servers import free_port
 
 from .conftest import Mounted
 
@@ -28,44 +27,37 @@ def _conflicts(m: Mounted, name: str) -> list[str]:
     return sorted(n for n in os.listdir(m.mp) if n.startswith(f"{name}.conflict-"))
 
 
-def _mount(make_mount, kind: str, disable: list[str]) -> tuple[Mounted, int]:
-    """A mount on one store of ``kind`` (its ``disable`` key as given), and its /metrics port."""
-    m = make_mount((kind,), copies=1, mount=False,
-                   extra={f"{kind}0": {"weight": 2, "disable": disable}})
-    port = free_port()
-    with m.config.open("a") as f:
-        f.write(f"\n[metrics]\nport = 0\nmount_port = {port}\n")
-    m.mount()
-    return m, port
+def _mount(make_mount, kind: str, disable: list[str]) -> Mounted:
+    """A mount on one store of ``kind``, its ``disable`` key as given."""
+    return make_mount((kind,), copies=1, extra={f"{kind}0": {"weight": 2, "disable": disable}})
 
 
-def _store_refusals(port: int, name: str) -> float:
-    """Puts the store itself refused as a precondition failure, as the mount counted them."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
-        text = r.read().decode()
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith("omnifs_store_errors_total{")
-               and f'provider="{name}"' in line and 'op="put"' in line
-               and 'error="precondition_failed"' in line)
+def _put_errors(m: Mounted, name: str) -> float:
+    """Puts to ``name`` the store answered with an error, as the mount counted them: its
+    last sample of the store counters, written when it stops (omnifs/metrics/samples.py)."""
+    m.umount()
+    [sampled] = (m.root / "cache" / "metrics").glob("mount-*.jsonl")
+    last = json.loads(sampled.read_text().splitlines()[-1])
+    return last["stores"][name]["put"]["errors"]
 
 
 @pytest.mark.parametrize("kind", ["s3", "minio", "gs", "az", "file"])
 def test_a_change_behind_our_back_is_kept_beside_ours(make_mount, kind):
-    m, port = _mount(make_mount, kind, [])
+    m = _mount(make_mount, kind, [])
     store = m.provider(f"{kind}0")
     conditional = store.capabilities.conditional_writes
     assert conditional == (kind != "gs")  # the emulator's quirk: the fallback applies
     _keeps_theirs(m, store, kind)
-    assert (_store_refusals(port, f"{kind}0") > 0) == conditional
+    assert (_put_errors(m, f"{kind}0") > 0) == conditional  # the store refused
 
 
 @pytest.mark.parametrize("kind", ["s3", "minio", "az", "file"])
 def test_conditional_writes_disabled_by_config_take_the_catalog_side_check(make_mount, kind):
     """The forced fallback: the store could refuse the write, but the mount must not ask."""
-    m, port = _mount(make_mount, kind, ["conditional_writes"])
+    m = _mount(make_mount, kind, ["conditional_writes"])
     assert m.provider(f"{kind}0").capabilities.conditional_writes  # the store has them
     _keeps_theirs(m, m.provider(f"{kind}0"), kind)
-    assert _store_refusals(port, f"{kind}0") == 0  # every refusal was the catalog-side check
+    assert _put_errors(m, f"{kind}0") == 0  # every refusal was the catalog-side check
 
 
 def _keeps_theirs(m: Mounted, store: Provider, kind: str) -> None:
