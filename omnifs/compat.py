@@ -19,11 +19,14 @@ from dataclasses import dataclass, field
 
 from omnifs.providers import Provider
 from omnifs.providers.capabilities import (
+    CONFIG,
     FEATURE_IDS,
     QUIRKS,
     TITLES,
     Cell,
     Quirk,
+    disabled_cell,
+    disabled_features,
     overlay,
     quirks_for,
 )
@@ -66,15 +69,19 @@ def sdk_versions(scheme: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def declared(name: str, scheme: str) -> StoreColumn:
-    """A column of what ``scheme``'s provider class declares."""
+def declared(name: str, scheme: str, disabled: tuple[str, ...] = ()) -> StoreColumn:
+    """A column of what ``scheme``'s provider class declares; ``disabled``: the names the
+    provider's ``disable`` key turns off (their cells say "disabled by config")."""
     table = provider_class(scheme).compat
     if table is None:
         raise ValueError(f"the {scheme}:// provider declares no compatibility cells")
-    return StoreColumn(name, scheme, table.store, dict(table), sdks=sdk_versions(scheme))
+    col = StoreColumn(name, scheme, table.store, dict(table), sdks=sdk_versions(scheme))
+    _disable(col, disabled)
+    return col
 
 
-def probed(name: str, provider: Provider, report: ProbeReport) -> StoreColumn:
+def probed(name: str, provider: Provider, report: ProbeReport,
+           disabled: tuple[str, ...] = ()) -> StoreColumn:
     """A column of ``provider``'s declared cells with ``report``'s findings overlaid."""
     col = declared(name, provider.location.scheme)
     emulator = report.product if report.emulator else None
@@ -82,11 +89,20 @@ def probed(name: str, provider: Provider, report: ProbeReport) -> StoreColumn:
         col.cells[finding.feature] = overlay(col.cells[finding.feature], finding, emulator)
     col.probe = report
     col.quirks = quirks_for(report.product)
+    _disable(col, disabled)
     return col
 
 
+def _disable(col: StoreColumn, disabled: tuple[str, ...]) -> None:
+    for feature in disabled_features(disabled):
+        col.cells[feature] = disabled_cell(feature)
+
+
 def short(cell: Cell) -> str:
-    """A cell as the overview shows it: ``yes (probed)``, ``no (declared)``."""
+    """A cell as the overview shows it: ``yes (probed)``, ``no (declared)``,
+    ``no (disabled by config)``."""
+    if cell.source == CONFIG:
+        return f"{_SHORT[cell.status]} (disabled by config)"
     return f"{_SHORT[cell.status]} ({cell.source})"
 
 

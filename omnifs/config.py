@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from omnifs.policy.costpolicy import CostPolicy, PolicyError, parse_cost_policy
 from omnifs.providers import InvalidInput, ProviderSettings, encryption, parse_uri
+from omnifs.providers.capabilities import check_disable
 from omnifs.providers.diskspace import DEFAULT_FREE_SPACE_RATIO
 from omnifs.providers.registry import provider_options
 
@@ -47,6 +48,8 @@ PROVIDER_KEYS = {
     "weight": (int, float), "cost_per_gb": (int, float), "tier": str,
     # governance (docs/governance.md): the store's server-side encryption setting
     "encryption": str,
+    # abilities omnifs must not use on this store (docs/compat.md): their fallbacks apply
+    "disable": list,
 }
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?i?b?)?\s*$", re.IGNORECASE)
@@ -168,7 +171,7 @@ def _check_type(value, types, where: str) -> None:
 
 def _type_name(types) -> str:
     names = {str: "a string", int: "a whole number", float: "a number", bool: "true or false",
-             dict: "a table"}
+             dict: "a table", list: "a list"}
     if isinstance(types, tuple):
         return " or ".join(names.get(t, t.__name__) for t in types)
     return names.get(types, types.__name__)
@@ -488,6 +491,11 @@ def provider_settings(name: str, table: dict, where: str) -> ProviderSettings:
             encryption.parse(loc.scheme, table["encryption"])
         except ValueError as e:
             raise ConfigError(f"{where} encryption: {e}") from None
+    if "disable" in table:
+        try:
+            check_disable(table["disable"])
+        except ValueError as e:
+            raise ConfigError(f"{where} disable: {e}") from None
     cred = table.get("credentials_file")
     if cred is not None:
         try:

@@ -19,10 +19,14 @@ Features ask here instead of trying a store's ability and catching the error:
 The record is ``Provider.capabilities`` (``providers/base.py``), whose
 values agree with the declared matrix (``providers/compat_cells.py``, checked
 by ``tests/unit/test_compat_model.py``). ``providers.capabilities.forced_off``
-turns an ability off on one provider, which is how the forced-fallback tests
-(``tests/integration/test_fallbacks.py``) run each fallback on real servers.
+turns an ability off on one provider: ``open_provider`` applies a provider's
+``disable`` key of omnifs.toml with it, and the forced-fallback tests
+(``tests/integration/test_fallbacks.py``, ``tests/mount/test_overwrite_behind.py``,
+``tests/mount/test_gov_lock_disabled.py``) run each fallback on real servers.
 
-Not decided here: object lock (no feature uses store-enforced locks yet).
+Object lock is decided in ``providers/retention.py`` (``unsupported``): the
+store's lock where the record says ``object_lock``, else the rules omnifs
+enforces itself, and ``gov apply`` and the compliance report say which.
 """
 
 from __future__ import annotations

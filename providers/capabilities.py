@@ -7,8 +7,10 @@ limits as numbers. The cells describe the real cloud; ``omnifs compat --probe``
 (:mod:`.probe`) checks some of them against a live store and overlays what it
 finds (:func:`overlay`): a real store's finding replaces the declared status,
 an emulator's shortcoming is kept apart (source ``emulator``) so the matrix
-never blames the cloud for its stand-in. Known behaviour differences of
-emulators and store versions are :class:`Quirk` records (:data:`QUIRKS`).
+never blames the cloud for its stand-in. An ability the user turned off
+(``[providers.NAME] disable``, :data:`DISABLE`) is a cell of source ``config``.
+Known behaviour differences of emulators and store versions are :class:`Quirk`
+records (:data:`QUIRKS`).
 
 ``Capabilities`` (``providers/base.py``) stays the record features ask at
 runtime; ``tests/unit/test_compat_model.py`` checks the two agree.
@@ -33,7 +35,9 @@ STATUSES = (SUPPORTED, DEGRADED, UNSUPPORTED)
 DECLARED = "declared"
 PROBED = "probed"
 EMULATOR = "emulator"
-SOURCES = (DECLARED, PROBED, EMULATOR)
+#: turned off by the provider's ``disable`` key in omnifs.toml (:func:`disabled_cell`)
+CONFIG = "config"
+SOURCES = (DECLARED, PROBED, EMULATOR, CONFIG)
 
 #: (feature id, title, what omnifs does where the store lacks it), in matrix order
 FEATURES: tuple[tuple[str, str, str], ...] = (
@@ -245,21 +249,55 @@ def quirks_for(product: str | None) -> tuple[Quirk, ...]:
     return tuple(q for q in QUIRKS if q.store == product)
 
 
-def forced_off(provider: Provider, *features: str) -> Provider:
-    """Turn runtime capabilities off on one open provider (``copy``, ``checksums``, ``tiers``,
-    ``conditional_writes``).
+#: what ``[providers.NAME] disable`` (and :func:`forced_off`) may turn off: name -> (the
+#: ``Capabilities`` fields it empties, the matrix features it makes "disabled by config")
+DISABLE: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
+    "server_side_copy": ({"server_side_copy": False},
+                         ("copy_same_bucket", "copy_cross_bucket", "copy_cross_region")),
+    "conditional_writes": ({"conditional_writes": False}, ("conditional_writes",)),
+    "checksums": ({"native_checksums": ()}, ("checksums",)),
+    "tiers": ({"tiers": ()}, ("storage_classes",)),
+    "object_lock": ({"object_lock": False}, ("object_lock",)),
+}
 
-    What a user's store lacking the feature looks like to every caller; the
+
+def check_disable(value: object) -> tuple[str, ...]:
+    """``[providers.NAME] disable`` as names of :data:`DISABLE`; ValueError says what is wrong
+    in a phrase (the caller names file, section and key)."""
+    import difflib
+
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"expected a list of names, e.g. [\"conditional_writes\"], "
+                         f"got {value!r}")
+    for name in value:
+        if name not in DISABLE:
+            close = difflib.get_close_matches(name, list(DISABLE), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else "known: " + ", ".join(DISABLE)
+            raise ValueError(f"unknown capability {name!r} ({hint})")
+    return tuple(value)
+
+
+def disabled_cell(feature: str) -> Cell:
+    """A matrix cell the user turned off: unsupported, with the fallback omnifs then uses."""
+    return Cell(UNSUPPORTED, FALLBACKS[feature], CONFIG, "disabled by config")
+
+
+def disabled_features(names: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """The matrix features ``disable = names`` turns off."""
+    return tuple(f for n in names for f in DISABLE[n][1])
+
+
+def forced_off(provider: Provider, *features: str) -> Provider:
+    """Turn runtime capabilities off on one open provider (names of :data:`DISABLE`).
+
+    What a user's store lacking the feature looks like to every caller:
+    ``open_provider`` applies ``[providers.NAME] disable`` with it, and the
     forced-fallback tests use it against real servers.
     """
-    changes: dict[str, dict[str, Any]] = {"copy": {"server_side_copy": False},
-               "checksums": {"native_checksums": ()},
-               "tiers": {"tiers": ()},
-               "conditional_writes": {"conditional_writes": False}}
     caps = provider.capabilities
     for f in features:
-        if f not in changes:
-            raise ValueError(f"cannot force off {f!r}: one of {', '.join(changes)}")
-        caps = dataclasses.replace(caps, **changes[f])
+        if f not in DISABLE:
+            raise ValueError(f"cannot force off {f!r}: one of {', '.join(DISABLE)}")
+        caps = dataclasses.replace(caps, **DISABLE[f][0])
     provider.capabilities = caps
     return provider

@@ -118,8 +118,12 @@ def provider_class(scheme: str) -> type[Provider]:
 
 
 def open_provider(settings: ProviderSettings) -> Provider:
-    """The store ``settings`` name, measured (providers/metered.py) unless metrics are off."""
+    """The store ``settings`` name, measured (providers/metered.py) unless metrics are off,
+    without the abilities its ``disable`` key turns off (capabilities.DISABLE)."""
+    from .capabilities import forced_off
     from .metered import metered
 
     loc = parse_uri(settings.uri)
-    return metered(provider_class(loc.scheme)(settings))
+    provider = provider_class(loc.scheme)(settings)
+    disabled = settings.extra.get("disable") or ()
+    return metered(forced_off(provider, *disabled) if disabled else provider)

@@ -52,6 +52,8 @@ def unsupported(p: Provider) -> str | None:
     """Why ``p`` holds no retention lock, or None when it does (its capability record)."""
     if p.capabilities.object_lock:
         return None
+    if "object_lock" in (p.settings.extra.get("disable") or ()):
+        return f"object lock disabled by config ([providers.{p.name}] disable)"
     scheme = p.location.scheme
     return WHY_NOT.get(scheme, f"{scheme} stores have no retention lock")
 
@@ -143,18 +145,21 @@ def set_bucket_retention(p: Provider, seconds: int) -> None:
 
 def read_settings(p: Provider) -> dict[str, str]:
     """The store's governance settings as the store itself reports them (report evidence):
-    ``object_lock`` and ``encryption`` for S3, ``retention_policy`` for GCS; an
-    explanation for the others."""
+    who enforces retention (``retention``: the store, or omnifs only and why);
+    ``object_lock`` and ``encryption`` for S3 and MinIO, ``retention_policy`` for GCS."""
+    why = unsupported(p)
     if p.location.scheme == "gs":
         period = bucket_retention(p)
-        return {"retention_policy": f"{period} s" if period else "none"}
+        return {"retention": "enforced by the store (bucket retention policy)" if period
+                else f"enforced by omnifs only ({why or 'no bucket retention policy'})",
+                "retention_policy": f"{period} s" if period else "none"}
     if p.location.scheme == "minio":
-        return _minio_settings(p)
-    why = unsupported(p)
+        return {"retention": "enforced by the store (Object Lock)" if why is None
+                else f"enforced by omnifs only ({why})", **_minio_settings(p)}
     if why is not None:
-        return {"read back": why}
+        return {"retention": f"enforced by omnifs only ({why})"}
     s3 = _s3(p)
-    out = {}
+    out = {"retention": "enforced by the store (Object Lock)"}
     with s3.translating(None):
         try:
             conf = s3.client.get_object_lock_configuration(Bucket=s3.bucket)

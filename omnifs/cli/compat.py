@@ -6,7 +6,9 @@
 ``file``: declared cells only). With none, the configured providers, or
 every scheme when there is no config. ``--probe`` runs small self-cleaning
 probes under ``.omnifs/probe/`` of each store (``providers/probe.py``); a
-probe that could not run makes the exit status 1, and is named.
+probe that could not run makes the exit status 1, and is named. An ability a
+provider's ``disable`` key turns off shows as "disabled by config", with the
+fallback omnifs uses instead.
 """
 
 from __future__ import annotations
@@ -68,15 +70,17 @@ def cmd_compat(args) -> int:
                 known = ", ".join(cfg.providers) or "none configured"
                 raise InvalidInput(f"{text}: not a provider, URI or scheme (providers: {known}; "
                                    f"schemes: {', '.join(SCHEMES)})")
+            disabled = () if "://" in text else \
+                tuple(cfg.providers[text].extra.get("disable") or ())
             if not args.probe:
                 scheme = parse_uri(text if "://" in text else cfg.providers[text].uri).scheme
-                columns.append(compat.declared(name, scheme))
+                columns.append(compat.declared(name, scheme, disabled))
                 continue
             provider = resolver.resolve(text).provider if "://" in text \
                 else resolver.named(text)
             report = probe(provider)
             failed = failed or bool(report.skipped)
-            columns.append(compat.probed(name, provider, report))
+            columns.append(compat.probed(name, provider, report, disabled))
     sys.stdout.write(compat.render_matrix(columns, args.format))
     if failed:
         names = [c.name for c in columns if c.probe is not None and c.probe.skipped]

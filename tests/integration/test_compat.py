@@ -118,3 +118,23 @@ def test_cli_exit_1_when_a_probe_cannot_run(make_settings, tmp_path):
     assert proc.returncode == 1
     assert "some probes could not run on gone" in proc.stderr.decode()
     assert "Probes that could not run" in proc.stdout.decode()
+
+
+def test_cli_shows_abilities_disabled_by_config_with_their_fallback(make_settings, tmp_path):
+    conf = write_config(tmp_path / "omnifs.toml", [make_settings("s3", name="ceph")],
+                        'disable = ["conditional_writes", "server_side_copy"]\n')
+    md = run("compat", "--probe", "ceph", config=conf, check=True).stdout.decode()
+    row = next(x for x in md.splitlines() if x.startswith("| conditional writes"))
+    assert "no (disabled by config)" in row
+    cells = json.loads(run("compat", "ceph", "--format", "json", config=conf,
+                           check=True).stdout)["stores"][0]["cells"]
+    for feature in ("conditional_writes", "copy_same_bucket", "copy_cross_region"):
+        assert (cells[feature]["status"], cells[feature]["source"]) == ("unsupported", "config")
+        assert cells[feature]["notes"] == "disabled by config" and cells[feature]["fallback"]
+    assert cells["checksums"]["source"] == "declared"  # the rest as the store declares it
+    conf.write_text(conf.read_text().replace("conditional_writes", "conditional_write"))
+    proc = run("compat", config=conf)
+    assert proc.returncode == 2
+    assert one_line_error(proc) == (
+        f"omnifs: error: {conf}: [providers.ceph] disable: unknown capability 'conditional_write' "
+        "(did you mean 'conditional_writes'?)")

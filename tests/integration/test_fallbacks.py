@@ -1,7 +1,17 @@
 """Each fallback of omnifs/fallbacks.py, forced on real servers: the feature still works.
 
 ``forced_off`` turns one ability off on one open provider, as a store that
-lacks it would look; the same call then goes the fallback's way.
+lacks it would look (and as ``[providers.NAME] disable`` does through
+``open_provider``); the same call then goes the fallback's way. One test per
+feature of issue 21, at least:
+
+* copy, server-side copy off -> streamed and hashed: the copy and rename tests;
+* verification, native checksums off -> the bytes hashed: the two verification tests;
+* tiers off -> a copy keeping its tier, and a cost tier move, skip the tier and say why;
+* the daemon's replica writes, conditional writes off -> the catalog-side check
+  (the mount's: tests/mount/test_overwrite_behind.py);
+* governance, object lock off -> omnifs-enforced, said in the report:
+  tests/mount/test_gov_lock_disabled.py.
 """
 
 from __future__ import annotations
@@ -9,12 +19,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from decimal import Decimal
 
 import pytest
 
 from omnifs import fallbacks
 from omnifs.catalog import Catalog
 from omnifs.copy_options import Options
+from omnifs.costing.moves import change_tier
 from omnifs.migration.plan import Entry
 from omnifs.migration.sides import Sides
 from omnifs.migration.verify import Usage, check_entry
@@ -22,7 +34,7 @@ from omnifs.object_copy import copy_object
 from omnifs.providers import open_provider
 from omnifs.providers.capabilities import forced_off
 from omnifs.replication import drain
-from omnifs.work import Move, enqueue
+from omnifs.work import Move, TierChange, enqueue
 from tests.integration.test_daemon import write_file
 
 DATA = os.urandom(300_000)
@@ -44,7 +56,7 @@ def test_copy_in_one_store_streams_when_the_store_cannot_copy(make_settings):
         copy_object(src, "src", dst, "server")
         # the store's copy keeps the metadata verbatim: no SHA-256 was added
         assert dst.head("server").sha256 is None
-        forced_off(src, "copy")
+        forced_off(src, "server_side_copy")
         assert not fallbacks.server_copy(src, dst)
         copy_object(src, "src", dst, "streamed")
         assert dst.head("streamed").sha256 == SHA  # hashed on its way through this machine
@@ -105,7 +117,7 @@ def test_fast_verify_reads_the_bytes_when_a_store_has_no_native_checksum(make_pr
 
 def test_a_rename_moves_the_object_by_streaming_when_the_store_cannot_copy(make_provider,
                                                                            tmp_path):
-    store = forced_off(make_provider("s3", name="one"), "copy")
+    store = forced_off(make_provider("s3", name="one"), "server_side_copy")
     cat = Catalog(tmp_path / "catalog.db")
     ino = write_file(cat, store, "d/old.bin", DATA, [])
     with cat.transaction():
@@ -156,3 +168,35 @@ def test_a_replica_changed_behind_our_back_is_kept_beside_ours(make_provider, tm
     drain(cat, providers)
     assert a.read_bytes(f"d/{kept_f}") == b"theirs, behind our back"
     assert [r.state for r in cat.replicas.of(ino)] == ["synced", "synced"]
+
+
+def test_a_tier_move_on_a_store_whose_tiers_are_disabled_leaves_the_copy_and_says_why(
+        make_settings, tmp_path):
+    """``disable = ["tiers"]`` (as omnifs.toml gives it to open_provider): ``cost apply``'s
+    tier move ends without touching the copy, its reason in one line, and the file reads
+    as before; on the same bucket with tiers on, the move is made."""
+    settings = make_settings("s3", name="cold")
+    on = open_provider(settings)
+    settings.extra["disable"] = ["tiers"]
+    off = open_provider(settings)
+    assert on.capabilities.tiers and off.capabilities.tiers == ()
+    cat = Catalog(tmp_path / "catalog.db")
+    ino = write_file(cat, on, "d/f.bin", DATA, [])
+
+    def move(store) -> tuple[str, str | None]:
+        m = cat.cost.record_move(inode=ino, path="/d/f.bin", kind="tier", store="cold",
+                                 source="STANDARD", target="STANDARD_IA",
+                                 saving_per_month=Decimal("0.5"), one_time=Decimal("0.01"))
+        change_tier(cat, {"cold": store}, TierChange(inode=ino, provider="cold",
+                                                     tier="STANDARD_IA", move=m))
+        got = cat.cost.move(m)
+        return got.state, got.detail
+
+    assert move(off) == ("failed", "cold has no tier like STANDARD_IA")
+    assert on.head("d/f.bin").tier in (None, "STANDARD")
+    assert cat.replicas.get(ino, "cold").tier is None
+    assert off.read_bytes("d/f.bin") == DATA
+    assert move(on) == ("done", None)
+    assert on.head("d/f.bin").tier == "STANDARD_IA"
+    on.close()
+    off.close()

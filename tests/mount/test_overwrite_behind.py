@@ -2,16 +2,23 @@
 
 On every kind: with the store's conditional write (S3 and MinIO on moto,
 Azurite, file://) or, where the store has none (the GCS emulator ignores
-ifGenerationMatch), the catalog-side check, the mount notices; their version
-is kept as ``NAME.conflict-PROVIDER-STAMP`` and ours goes to the key. Nothing
-is overwritten silently and no byte is lost (omnifs/conflicts.py).
+ifGenerationMatch; any store whose ``disable`` key names ``conditional_writes``),
+the catalog-side check, the mount notices; their version is kept as
+``NAME.conflict-PROVIDER-STAMP`` and ours goes to the key. Nothing is
+overwritten silently and no byte is lost (omnifs/conflicts.py). Which of the
+two refused the write is read from the mount's own store counters (its last
+sample, written when it stops): a conditional write the store refused is a
+put error; the catalog-side check refuses before any put.
 """
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
+
+from omnifs.providers import Provider
 
 from .conftest import Mounted
 
@@ -20,12 +27,40 @@ def _conflicts(m: Mounted, name: str) -> list[str]:
     return sorted(n for n in os.listdir(m.mp) if n.startswith(f"{name}.conflict-"))
 
 
+def _mount(make_mount, kind: str, disable: list[str]) -> Mounted:
+    """A mount on one store of ``kind``, its ``disable`` key as given."""
+    return make_mount((kind,), copies=1, extra={f"{kind}0": {"weight": 2, "disable": disable}})
+
+
+def _put_errors(m: Mounted, name: str) -> float:
+    """Puts to ``name`` the store answered with an error, as the mount counted them: its
+    last sample of the store counters, written when it stops (omnifs/metrics/samples.py)."""
+    m.umount()
+    [sampled] = (m.root / "cache" / "metrics").glob("mount-*.jsonl")
+    last = json.loads(sampled.read_text().splitlines()[-1])
+    return last["stores"][name]["put"]["errors"]
+
+
 @pytest.mark.parametrize("kind", ["s3", "minio", "gs", "az", "file"])
 def test_a_change_behind_our_back_is_kept_beside_ours(make_mount, kind):
-    m = make_mount((kind,), copies=1)
+    m = _mount(make_mount, kind, [])
     store = m.provider(f"{kind}0")
     conditional = store.capabilities.conditional_writes
     assert conditional == (kind != "gs")  # the emulator's quirk: the fallback applies
+    _keeps_theirs(m, store, kind)
+    assert (_put_errors(m, f"{kind}0") > 0) == conditional  # the store refused
+
+
+@pytest.mark.parametrize("kind", ["s3", "minio", "az", "file"])
+def test_conditional_writes_disabled_by_config_take_the_catalog_side_check(make_mount, kind):
+    """The forced fallback: the store could refuse the write, but the mount must not ask."""
+    m = _mount(make_mount, kind, ["conditional_writes"])
+    assert m.provider(f"{kind}0").capabilities.conditional_writes  # the store has them
+    _keeps_theirs(m, m.provider(f"{kind}0"), kind)
+    assert _put_errors(m, f"{kind}0") == 0  # every refusal was the catalog-side check
+
+
+def _keeps_theirs(m: Mounted, store: Provider, kind: str) -> None:
     (m.mp / "f").write_bytes(b"ours, version 1\n")
     assert store.read_bytes("f") == b"ours, version 1\n"
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 
-from omnifs import compat
+from omnifs import compat, fallbacks
+from omnifs.config import load_config
+from omnifs.errors import ConfigError
 from omnifs.providers import SCHEMES, ProviderSettings
 from omnifs.providers.capabilities import (
+    CONFIG,
     DECLARED,
     DEGRADED,
     EMULATOR,
@@ -20,6 +24,7 @@ from omnifs.providers.capabilities import (
     Cell,
     CompatTable,
     Finding,
+    disabled_features,
     forced_off,
     overlay,
     server_product,
@@ -129,8 +134,52 @@ def test_json_keeps_every_cell_and_the_limits_as_numbers():
 def test_forced_off_changes_one_provider_only(tmp_path):
     p = open_provider(ProviderSettings(name="f", uri=f"file://{tmp_path}"))
     other = open_provider(ProviderSettings(name="g", uri=f"file://{tmp_path}"))
-    forced_off(p, "copy", "checksums", "tiers")
+    forced_off(p, "server_side_copy", "checksums", "tiers")
     assert not p.capabilities.server_side_copy
     assert other.capabilities.server_side_copy
     with pytest.raises(ValueError, match="cannot force off"):
         forced_off(p, "versioning")
+
+
+def _config(tmp_path, disable) -> str:
+    (tmp_path / "store").mkdir()
+    text = (f'[catalog]\nurl = "sqlite:///{tmp_path}/c.db"\n[providers.disk]\n'
+            f'uri = "file://{tmp_path}/store"\ndisable = {json.dumps(disable)}\n')
+    (tmp_path / "omnifs.toml").write_text(text)
+    return str(tmp_path / "omnifs.toml")
+
+
+def test_disable_in_config_turns_abilities_off_for_every_feature(tmp_path):
+    cfg = load_config(_config(tmp_path, ["conditional_writes", "server_side_copy"]))
+    p = open_provider(cfg.providers["disk"])
+    plain = open_provider(ProviderSettings(name="disk", uri=cfg.providers["disk"].uri))
+    assert plain.capabilities.conditional_writes and plain.capabilities.server_side_copy
+    assert p.capabilities == dataclasses.replace(  # the rest as the store has it
+        plain.capabilities, conditional_writes=False, server_side_copy=False)
+    assert fallbacks.write_check(p, True, None).compare_first
+    assert not fallbacks.copies_in_store(p)
+    col = compat.declared("disk", "file", ("conditional_writes", "server_side_copy"))
+    cell = col.cells["conditional_writes"]
+    assert (cell.status, cell.source, cell.notes) == (UNSUPPORTED, CONFIG, "disabled by config")
+    assert cell.fallback.startswith("the catalog-side check")
+    assert all(col.cells[f].source == CONFIG for f in disabled_features(["server_side_copy"]))
+    text = compat.render_matrix([col], "md")
+    assert "| conditional writes (If-None-Match / If-Match / generation) | " \
+           "no (disabled by config) |" in text
+    assert json.loads(compat.render_matrix([col], "json"))["stores"][0]["cells"][
+        "copy_same_bucket"]["source"] == "config"
+
+
+@pytest.mark.parametrize("value, message", [
+    (["conditional_write"], "[providers.disk] disable: unknown capability "
+                            "'conditional_write' (did you mean 'conditional_writes'?)"),
+    (["versioning"], "unknown capability 'versioning' (known: server_side_copy, "),
+    ("tiers", "[providers.disk] disable: expected a list, got str 'tiers'"),
+    ([1], "disable: expected a list of names"),
+])
+def test_a_bad_disable_is_one_line_naming_file_section_and_key(tmp_path, value, message):
+    path = _config(tmp_path, value)
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    assert str(e.value).startswith(f"{path}: [providers.disk]")
+    assert message in str(e.value) and "\n" not in str(e.value)
