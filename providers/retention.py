@@ -153,13 +153,17 @@ def read_settings(p: Provider) -> dict[str, str]:
         return {"retention": "enforced by the store (bucket retention policy)" if period
                 else f"enforced by omnifs only ({why or 'no bucket retention policy'})",
                 "retention_policy": f"{period} s" if period else "none"}
-    if p.location.scheme == "minio":
-        return {"retention": "enforced by the store (Object Lock)" if why is None
-                else f"enforced by omnifs only ({why})", **_minio_settings(p)}
     if why is not None:
         return {"retention": f"enforced by omnifs only ({why})"}
+    out = _minio_settings(p) if p.location.scheme == "minio" else _s3_settings(p)
+    return {"retention": "enforced by the store (Object Lock)" if out["object_lock"] == "enabled"
+            else "enforced by omnifs only (the bucket has no Object Lock)", **out}
+
+
+def _s3_settings(p: Provider) -> dict[str, str]:
+    """``read_settings`` of an S3 store: its Object Lock and default encryption."""
     s3 = _s3(p)
-    out = {"retention": "enforced by the store (Object Lock)"}
+    out = {}
     with s3.translating(None):
         try:
             conf = s3.client.get_object_lock_configuration(Bucket=s3.bucket)

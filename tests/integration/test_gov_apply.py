@@ -181,8 +181,10 @@ def test_apply_sets_a_gcs_bucket_retention_policy_and_names_what_only_omnifs_enf
     assert "omnifs-enforced on blob (Azure immutability policies are not wired" in enforced
     stores = next(s for s in report["sections"] if s["heading"] == "Stores (evidence)")
     rows = {r[0]: r[3] for r in stores["blocks"][0]["rows"]}
-    assert rows["archive"] == "retention_policy: 2592000 s"
-    assert rows["plain"] == "retention_policy: none"
+    assert rows["archive"] == ("retention: enforced by the store (bucket retention policy), "
+                               "retention_policy: 2592000 s")
+    assert rows["plain"].startswith("retention: enforced by omnifs only (")
+    assert rows["plain"].endswith("), retention_policy: none")
 
     # a legal hold on a GCS copy: not wired, said so, and omnifs enforces it
     cat = Catalog(tmp_path / "catalog.db")

@@ -67,7 +67,8 @@ def test_report_has_the_store_side_findings_per_rule(servers, make_settings, tmp
     stores = {r[0]: r for r in _section(report, "Stores (evidence)")[""]["rows"]}
     assert "object_lock: enabled" in stores["vault"][3] and stores["vault"][4] == 1
     assert "object_lock: disabled" in stores["enc"][3]
-    assert stores["mini"][3] == "object_lock: disabled, encryption: AES256"
+    assert stores["mini"][3] == ("retention: enforced by omnifs only (the bucket has no Object "
+                                 "Lock), object_lock: disabled, encryption: AES256")
 
     phi = _section(report, "Rule: phi")
     unknown = {(r[0], r[1]): r for r in phi["Objects the catalog does not know"]["rows"]}
