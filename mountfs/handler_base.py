@@ -274,8 +274,14 @@ class HandlerBase(pyfuse3.Operations):
             elif inode.size > 0:
                 # the hash of the bytes so far: an append continues it (no rehash at close);
                 # the copy takes room as it goes (a sparse file only its data)
-                st.hasher = await self.reader.fetch_whole(inode, fd,
-                                                          before_write=self.space.copy_guard())
+                # just written here and not yet cached: its own staging file has the bytes
+                written = self.written.open_queued(inode.sha256)
+                try:
+                    st.hasher = await self.reader.fetch_whole(
+                        inode, fd, before_write=self.space.copy_guard(), written=written)
+                finally:
+                    if written is not None:
+                        os.close(written)
                 st.size = st.hashed = os.fstat(fd).st_size
             else:
                 st.size, st.hasher, st.hashed = 0, hashlib.sha256(), 0

@@ -158,13 +158,15 @@ class CachedStoreReader:
             await trio.to_thread.run_sync(known[1].close, limiter=self._limiter)
 
     async def fetch_whole(self, inode, dest_fd: int,
-                          before_write: Callable[[int], None] | None = None) -> hashlib._Hash:
+                          before_write: Callable[[int], None] | None = None,
+                          written: int | None = None) -> hashlib._Hash:
         """The current content into ``dest_fd`` (a new staging file); the SHA-256 of it.
 
         Cached blocks from the cache, the rest from the fastest replica (see
         mountfs/staging_fill.py); checked against the catalog's hash.
         ``before_write(n)`` is asked before each ``n`` bytes of data are written
-        (the mount's room on local disk); its ENOSPC ends the copy.
+        (the mount's room on local disk); its ENOSPC ends the copy. ``written``: a
+        descriptor of the just-written file with these bytes, not yet in the cache.
         """
         import trio
 
@@ -174,7 +176,7 @@ class CachedStoreReader:
             try:
                 return await trio.to_thread.run_sync(
                     fill_staging, dest_fd, ref, cache, self.replicas, self.path.block_size,
-                    inode.sha256, before_write, limiter=self._limiter)
+                    inode.sha256, before_write, written, limiter=self._limiter)
             except NoSpace:
                 raise
             except OmnifsError as e:

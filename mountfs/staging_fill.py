@@ -5,7 +5,8 @@ in place (``>>``, ``O_RDWR``, a truncate that keeps a head) needs all of its
 current bytes in the staging file first. Those are often on local disk
 already, in the block cache (the file was just written through this mount,
 mountfs/written.py, or read). So each block comes from the cache when it is
-there, and only runs of blocks that are not come from a store: one stream
+there (or from the just-written file still waiting to be cached), and only
+runs of blocks that are not come from a store: one stream
 per run from the fastest replica, ranked, hedged and failed over like a read
 (mountfs/replicas.py). An append to a cached file costs no request.
 
@@ -47,7 +48,8 @@ _ZEROS = bytes(HOLE)
 
 def fill_staging(fd: int, ref: FileRef, cache: BlockCache | None, reader: ReplicaReader,
                  block_size: int, sha256: str | None,
-                 before_write: Callable[[int], None] | None = None) -> hashlib._Hash:
+                 before_write: Callable[[int], None] | None = None,
+                 written: int | None = None) -> hashlib._Hash:
     """Write the bytes of ``ref`` into ``fd``; their SHA-256.
 
     Blocking. ``cache``: where blocks of ``ref.content_id`` may be (None when the
@@ -56,6 +58,8 @@ def fill_staging(fd: int, ref: FileRef, cache: BlockCache | None, reader: Replic
     ``IntegrityError`` when the bytes are not those of ``sha256``.
     ``before_write(n)`` is called before ``n`` bytes of data are written (holes
     cost nothing): the mount's check for room on its disk, which may raise.
+    ``written``: a descriptor of a local file with these bytes (mountfs/written.py),
+    read where the cache lacks a block.
     """
     os.ftruncate(fd, 0)
     h = hashlib.sha256()
@@ -63,7 +67,12 @@ def fill_staging(fd: int, ref: FileRef, cache: BlockCache | None, reader: Replic
     pos = 0
     while pos < size:
         index = pos // block_size
-        block = _cached(cache, ref.content_id, index, min(block_size, size - pos))
+        length = min(block_size, size - pos)
+        block = _cached(cache, ref.content_id, index, length)
+        if block is None and written is not None:
+            block = os.pread(written, length, pos)
+            if len(block) != length:
+                block = None  # not these bytes after all: fetched instead
         if block is not None:
             try:
                 with memoryview(block) as view:
@@ -72,7 +81,7 @@ def fill_staging(fd: int, ref: FileRef, cache: BlockCache | None, reader: Replic
             finally:
                 if isinstance(block, mmap.mmap):
                     block.close()
-            pos += min(block_size, size - pos)
+            pos += length
             continue
         end = index + 1  # a run of blocks the cache lacks: one stream for all of it
         while end * block_size < size and not _contains(cache, ref.content_id, end):

@@ -19,7 +19,10 @@ most of what is cached; a read of it still caches it); at most
 ``max_pending`` bytes wait at once (beyond that a file is simply deleted as
 before). Files waiting here count towards ``[cache] size`` (``held``, their
 bytes on disk), and when a write needs their room they are deleted at once
-(:meth:`Kept.drop_queued`). Unmount finishes the queue for at most
+(:meth:`Kept.drop_queued`). Until its blocks are in the cache, a queued
+file is the source of the file's bytes when it is opened to change again
+(:meth:`Kept.open_queued`): not a store, which may hold another writer's
+bytes by then. Unmount finishes the queue for at most
 ``SHUTDOWN_BUDGET`` seconds; what is left then, and anything a crash left in
 ``written/``, is deleted: it is only ever a cache.
 """
@@ -59,6 +62,8 @@ class Kept:
         #: bytes the queued files take on disk (a sparse file less than its size)
         self.held = 0
         self._queue: collections.deque[tuple[Path, str, int, int]] = collections.deque()
+        #: the entry being cached now (taken off the queue, its file not yet deleted)
+        self._keeping: tuple[Path, str, int, int] | None = None
         self._more = trio.Event()
         self._seq = 0
 
@@ -82,6 +87,18 @@ class Kept:
         self.held += held
         self._more.set()
         return True
+
+    def open_queued(self, content_id: str | None) -> int | None:
+        """A read-only descriptor of a file waiting here with the bytes of ``content_id``,
+        or None (then its blocks are in the cache, or it was never kept)."""
+        if not content_id:
+            return None
+        waiting = [*self._queue, *([self._keeping] if self._keeping else [])]
+        for path, cid, _, _ in waiting:
+            if cid == content_id:
+                with contextlib.suppress(OSError):  # cached and deleted meanwhile
+                    return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        return None
 
     async def run(self) -> None:
         """Cache queued files one at a time, in a worker thread, for as long as the mount runs."""
@@ -111,10 +128,12 @@ class Kept:
         return freed
 
     async def _keep_one(self) -> None:
-        path, content_id, size, held = self._queue.popleft()
+        entry = self._keeping = self._queue.popleft()
+        path, content_id, size, held = entry
         try:
             await trio.to_thread.run_sync(self._keep, path, content_id, size)
         finally:
+            self._keeping = None
             self.pending_bytes -= size
             self.held -= held
 

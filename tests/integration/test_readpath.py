@@ -580,6 +580,36 @@ def test_fill_staging_leaves_holes_and_refuses_other_bytes(make_provider, cache,
         rp.close()
 
 
+def test_fill_staging_takes_a_just_written_file_not_a_store_changed_since(make_provider, cache,
+                                                                           tmp_path):
+    """A file written through the mount and reopened to change before its blocks reached
+    the cache (mountfs/written.py): its staging file is the source, not the store, where
+    another writer may have put other bytes meanwhile."""
+    from omnifs.mountfs.staging_fill import fill_staging
+    from omnifs.mountfs.written import Kept
+
+    a, data, ref = counted_s3_file(make_provider, "just-written", 3 * BLOCK + 7)
+    a.write_bytes("just-written", b"theirs, written outside omnifs\n")  # behind our back
+    (tmp_path / "staged").write_bytes(data)
+    kept = Kept(cache, tmp_path / "written")
+    assert kept.take(tmp_path / "staged", ref.content_id, len(data))
+    assert kept.open_queued("0" * 64) is None
+    written = kept.open_queued(ref.content_id)
+    assert written is not None
+    rp = make_path(cache)
+    try:
+        with open(tmp_path / "staging", "w+b") as f:
+            h = fill_staging(f.fileno(), ref, cache, rp.reader, BLOCK, ref.content_id,
+                             written=written)
+            f.seek(0)
+            assert f.read() == data
+    finally:
+        os.close(written)
+        rp.close()
+    assert h.hexdigest() == ref.content_id
+    assert a.calls["open_read"] == 0
+
+
 def test_closing_ends_a_read_that_waits_on_a_hung_store(make_provider):
     """A read stuck on a store that never answers ends once the reader closes (unmount)."""
     hung = FaultyProvider(make_provider("file"))

@@ -52,9 +52,9 @@ def test_a_release_waits_for_a_truncate_in_progress(tmp_path):
         gate = trio.Event()
         fetch = ops.reader.fetch_whole
 
-        async def slow_fetch(inode, fd, before_write=None):
+        async def slow_fetch(inode, fd, before_write=None, written=None):
             await gate.wait()
-            return await fetch(inode, fd, before_write)
+            return await fetch(inode, fd, before_write, written)
 
         ops.reader.fetch_whole = slow_fetch
         attr = pyfuse3.EntryAttributes()

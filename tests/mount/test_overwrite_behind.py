@@ -93,3 +93,21 @@ def _keeps_theirs(m: Mounted, store: Provider, kind: str) -> None:
     (m.mp / "f").write_bytes(b"OURS, version 3\n")
     assert store.read_bytes("f") == b"OURS, version 3\n"
     assert len(_conflicts(m, "f")) == 1
+
+
+def test_a_file_changed_again_right_after_its_close_starts_from_its_own_bytes(make_mount):
+    """Reopened to change before its blocks reached the cache (mountfs/written.py), a file
+    starts from its just-written staging file, not from the store, where someone else
+    wrote meanwhile: theirs is kept beside ours, as above, and ours holds every byte."""
+    m = _mount(make_mount, "file", [])
+    store = m.provider("file0")
+    data = os.urandom(48 * 1024 * 1024)  # hashing it into the cache takes a while
+    (m.mp / "big").write_bytes(data)
+    store.write_bytes("big", b"theirs, written outside omnifs\n")
+    with open(m.mp / "big", "r+b") as f:
+        f.write(b"OURS")
+    ours = b"OURS" + data[4:]
+    assert (m.mp / "big").read_bytes() == ours
+    assert store.read_bytes("big") == ours
+    [kept] = _conflicts(m, "big")
+    assert (m.mp / kept).read_bytes() == b"theirs, written outside omnifs\n"
