@@ -269,30 +269,28 @@ class _CountedRead:
     def readable(self) -> bool:
         return True
 
-    def _count(self, n: int) -> None:
-        n += self._pending
-        if n >= _FLUSH_BYTES:
-            self._op.moved(n, read=True)
-            n = 0
-        self._pending = n
+    def _flush(self, n: int) -> int:
+        """Add ``n`` pending bytes to the op's totals; what is left pending (0)."""
+        self._op.moved(n, read=True)
+        return 0
 
     def read(self, size: int = -1, /) -> bytes:
         data = self._inner.read(size)
-        if data:
-            self._count(len(data))
+        n = self._pending + len(data)
+        self._pending = n if n < _FLUSH_BYTES else self._flush(n)
         return data
 
     def readinto(self, b) -> int:
         into = self._into
         if into is None:
             data = self._inner.read(len(b))
-            n = len(data)
-            memoryview(b)[:n] = data
+            got = len(data)
+            memoryview(b)[:got] = data
         else:
-            n = into(b) or 0
-        if n:
-            self._count(n)
-        return n
+            got = into(b) or 0
+        n = self._pending + got
+        self._pending = n if n < _FLUSH_BYTES else self._flush(n)
+        return got
 
     def readall(self) -> bytes:
         return self.read(-1)
