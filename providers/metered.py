@@ -11,7 +11,8 @@ requests the same way, with one set of names for every kind of store:
   listing; for ``put``, the whole upload);
 * ``omnifs_store_read_bytes_total`` and ``omnifs_store_written_bytes_total``
   (counted as a read stream is consumed, and as an upload's source is read;
-  added to the totals each MiB and when the stream or upload ends);
+  added to the totals each MiB and when the stream or upload ends; the bytes of
+  ``read_bytes`` and ``write_bytes``, which move at once, with their request);
 * ``omnifs_store_errors_total{provider,kind,op,error}`` with ``error`` the
   normalised class of ``providers.errors`` (``not_found``, ``throttled``,
   ``unavailable``, ``timed_out``, ...);
@@ -23,6 +24,12 @@ requests the same way, with one set of names for every kind of store:
 
 ``op`` is one of :data:`OPS`; no label names a file, so the number of series
 is bounded by providers x ops x error classes.
+
+What a request costs: each (provider, kind, op) keeps plain numbers (:class:`_Op`),
+resolved once per wrapper; a request adds to them under one uncontended lock
+(acquire/release, no object created) and :class:`_Collector` turns them into
+series only when ``/metrics`` is scraped. No prometheus-client metric object is
+touched per request.
 
 :func:`tally` gives the same counts as plain numbers for this process (the
 cost report persists them). ``enabled(False)`` makes ``open_provider`` hand
@@ -44,6 +51,7 @@ from prometheus_client.registry import Collector
 
 from .base import Capabilities, ObjectInfo, Provider, ReadStream, WriteSource
 from .errors import OmnifsError
+from .metered_streams import CountedRead, CountedSource, listing
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
@@ -238,127 +246,6 @@ def _call(op: _Op, fn, *args):
     return result
 
 
-#: bytes a stream counts on its own before adding them to its op's totals (under the lock)
-_FLUSH_BYTES = 1 << 20
-
-
-class _CountedRead:
-    """A read stream whose bytes are counted as the caller consumes them.
-
-    A plain object, not an ``io.RawIOBase``: half the cost per read, which is
-    what a small GET of a local store is made of. Anything else a store's
-    stream offers is passed through. A stream is read by one thread at a time,
-    so it counts its bytes in a plain attribute and adds them to its op's totals
-    (one lock) each :data:`_FLUSH_BYTES` and when it closes: a cold read through
-    the mount calls ``readinto`` once per socket read, thousands of times per MiB
-    object, and a lock each time was measurable there.
-    """
-
-    __slots__ = ("_inner", "_into", "_op", "_pending", "closed", "info")
-
-    def __init__(self, inner: ReadStream, op: _Op):
-        self._inner = inner
-        self._op = op
-        self._into = getattr(inner, "readinto", None)
-        self._pending = 0
-        self.closed = False
-        #: the inner read's description of the object (``Provider.open_read``, read_info)
-        info = getattr(inner, "info", None)
-        self.info = info if isinstance(info, ObjectInfo) else None
-
-    def readable(self) -> bool:
-        return True
-
-    def _flush(self, n: int) -> int:
-        """Add ``n`` pending bytes to the op's totals; what is left pending (0)."""
-        self._op.moved(n, read=True)
-        return 0
-
-    def read(self, size: int = -1, /) -> bytes:
-        data = self._inner.read(size)
-        n = self._pending + len(data)
-        self._pending = n if n < _FLUSH_BYTES else self._flush(n)
-        return data
-
-    def readinto(self, b) -> int:
-        into = self._into
-        if into is None:
-            data = self._inner.read(len(b))
-            got = len(data)
-            memoryview(b)[:got] = data
-        else:
-            got = into(b) or 0
-        n = self._pending + got
-        self._pending = n if n < _FLUSH_BYTES else self._flush(n)
-        return got
-
-    def readall(self) -> bytes:
-        return self.read(-1)
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            if self._pending:
-                self._op.moved(self._pending, read=True)
-                self._pending = 0
-            self._inner.close()
-
-    def __enter__(self) -> _CountedRead:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __getattr__(self, name: str):
-        return getattr(self._inner, name)
-
-
-class _CountedSource:
-    """An upload's source whose bytes are counted as the store reads them (added to the
-    op's totals each :data:`_FLUSH_BYTES` and by :meth:`settle` when the upload ends)."""
-
-    def __init__(self, inner: WriteSource, op: _Op):
-        self._inner = inner
-        self._op = op
-        self._pending = 0
-
-    def read(self, n: int = -1, /) -> bytes:
-        data = self._inner.read(n)
-        if data:
-            total = self._pending + len(data)
-            if total >= _FLUSH_BYTES:
-                self._op.moved(total, read=False)
-                total = 0
-            self._pending = total
-        return data
-
-    def settle(self) -> None:
-        """Add the bytes not yet added to the op's totals."""
-        if self._pending:
-            self._op.moved(self._pending, read=False)
-            self._pending = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def __getattr__(self, name: str):
-        return getattr(self._inner, name)
-
-
-def _listing(entries: Iterator[ObjectInfo], op: _Op, started: float) -> Iterator[ObjectInfo]:
-    """A listing's entries; the request is counted once they are all read (or it failed)."""
-    failed = False
-    try:
-        yield from entries
-    except Exception as e:
-        failed = True
-        op.failed(started, e)
-        raise
-    finally:
-        if not failed:  # read to the end, or left early by its reader
-            op.ok(perf_counter() - started, 0, 0)
-
-
 class MeteredProvider(Provider):
     """Wraps ``inner`` and measures each of its requests (see the module docstring)."""
 
@@ -419,11 +306,11 @@ class MeteredProvider(Provider):
         except Exception as e:
             op.failed(started, e)
             raise
-        return _listing(entries, op, started)
+        return listing(entries, op, started)
 
     def open_read(self, key: str, start: int = 0, end: int | None = None) -> ReadStream:
         op = self._get
-        return _CountedRead(_call(op, self.inner.open_read, key, start, end), op)
+        return CountedRead(_call(op, self.inner.open_read, key, start, end), op)
 
     def read_bytes(self, key: str, start: int = 0, end: int | None = None) -> bytes:
         """The GET of ``Provider.read_bytes``; the bytes come back at once, so they are
@@ -452,7 +339,7 @@ class MeteredProvider(Provider):
               if_match: str | None = None) -> ObjectInfo:
         """The inner store's write, its source counted."""
         op = self._put
-        source = _CountedSource(stream, op)
+        source = CountedSource(stream, op)
         _retries.n = 0
         started = perf_counter()
         try:

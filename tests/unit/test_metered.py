@@ -120,15 +120,15 @@ def test_no_label_names_a_file(store):
 
 def test_a_long_read_is_counted_while_it_runs(store):
     """Bytes reach the totals every MiB, so a scrape during a long read sees them."""
-    from omnifs.providers.metered import _FLUSH_BYTES
+    from omnifs.providers.metered_streams import FLUSH_BYTES
 
     n = store.name
-    store.write_bytes("big", b"y" * (3 * _FLUSH_BYTES))
+    store.write_bytes("big", b"y" * (3 * FLUSH_BYTES))
     before = _value("omnifs_store_read_bytes_total", provider=n, kind="file", op="get")
     with store.open_read("big") as f:
-        f.read(_FLUSH_BYTES + 10)
+        f.read(FLUSH_BYTES + 10)
         got = _value("omnifs_store_read_bytes_total", provider=n, kind="file", op="get")
-        assert got - before == _FLUSH_BYTES + 10
+        assert got - before == FLUSH_BYTES + 10
         f.read(-1)
     got = _value("omnifs_store_read_bytes_total", provider=n, kind="file", op="get")
-    assert got - before == 3 * _FLUSH_BYTES
+    assert got - before == 3 * FLUSH_BYTES
