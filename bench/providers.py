@@ -371,7 +371,11 @@ def main(argv: list[str] | None = None) -> int:
             for kind in kinds:
                 server_kind = "s3" if kind == "minio" else kind
                 if kind not in LOCAL_KINDS and server_kind not in servers:
-                    servers[server_kind] = S.start(server_kind)
+                    try:
+                        servers[server_kind] = S.start(server_kind)
+                    except Exception as e:  # noqa: BLE001 - a missing server must not lose the rows measured
+                        failures.append(f"{kind}: cannot start its server: {e}")
+                        continue
                 try:
                     ours, raw, close = setup(kind, servers, tmp)
                     if args.metrics == "both":  # ours (bare) with and without the wrapper
