@@ -149,8 +149,9 @@ class _Op:
                 o = _OPS[(provider, kind, op)] = _Op()
             return o
 
-    def ok(self, took: float, read: int, written: int) -> None:
-        """One request that succeeded after ``took`` seconds, with the bytes it moved.
+    def ok(self, took: float, read: int, written: int, error: str | None = None) -> None:
+        """One request answered after ``took`` seconds, with the bytes it moved (or one
+        that failed with the normalised ``error``).
 
         The hot path of every request: one cheap acquire/release (not a ``with``), a
         comparison instead of a bisection for the fastest bucket, no object created.
@@ -169,6 +170,8 @@ class _Op:
                 self.written += written
             if retried:
                 self.retries += retried
+            if error is not None:
+                self.errors[error] = self.errors.get(error, 0) + 1
         finally:
             lock.release()
         if retried:
@@ -176,11 +179,7 @@ class _Op:
 
     def failed(self, started: float, exc: BaseException) -> None:
         """One request that raised ``exc``, begun at ``started`` (``perf_counter``)."""
-        took = perf_counter() - started
-        cls = error_class(exc)
-        self.ok(took, 0, 0)
-        with self.lock:
-            self.errors[cls] = self.errors.get(cls, 0) + 1
+        self.ok(perf_counter() - started, 0, 0, error_class(exc))
 
     def moved(self, nbytes: int, *, read: bool) -> None:
         with self.lock:
