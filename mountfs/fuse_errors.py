@@ -108,8 +108,8 @@ def fuse_handler(fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, An
         finally:
             if started:
                 if not timed:
-                    timed.append(metrics.FUSE_SECONDS.labels(fn.__name__))
-                timed[0].observe(time.perf_counter() - started)
+                    timed.append(metrics.fuse_times(fn.__name__))
+                timed[0].add(time.perf_counter() - started)
 
     return wrapper
 

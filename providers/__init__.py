@@ -22,7 +22,8 @@ Imports nothing else of omnifs. The modules:
 * ``streams``: full reads and SDK bodies as plain files; ``faulty``: a wrapper
   that makes any store slow, flaky or down on cue; ``metered``: the wrapper
   ``open_provider`` puts around every store, measuring each request
-  (Prometheus series and ``tally()``).
+  (Prometheus series and ``tally()``), with ``metered_streams`` (its counted
+  read stream, upload source and listing).
 """
 
 from . import metered

@@ -11,7 +11,8 @@ requests the same way, with one set of names for every kind of store:
   listing; for ``put``, the whole upload);
 * ``omnifs_store_read_bytes_total`` and ``omnifs_store_written_bytes_total``
   (counted as a read stream is consumed, and as an upload's source is read;
-  added to the totals each MiB and when the stream or upload ends);
+  added to the totals each MiB and when the stream or upload ends; the bytes of
+  ``read_bytes`` and ``write_bytes``, which move at once, with their request);
 * ``omnifs_store_errors_total{provider,kind,op,error}`` with ``error`` the
   normalised class of ``providers.errors`` (``not_found``, ``throttled``,
   ``unavailable``, ``timed_out``, ...);
@@ -24,6 +25,12 @@ requests the same way, with one set of names for every kind of store:
 ``op`` is one of :data:`OPS`; no label names a file, so the number of series
 is bounded by providers x ops x error classes.
 
+What a request costs: each (provider, kind, op) keeps plain numbers (:class:`_Op`),
+resolved once per wrapper; a request adds to them under one uncontended lock
+(acquire/release, no object created) and :class:`_Collector` turns them into
+series only when ``/metrics`` is scraped. No prometheus-client metric object is
+touched per request.
+
 :func:`tally` gives the same counts as plain numbers for this process (the
 cost report persists them). ``enabled(False)`` makes ``open_provider`` hand
 out bare providers: no measuring at all, the baseline of the overhead bench.
@@ -33,17 +40,18 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from bisect import bisect_left
 from collections.abc import Iterator
+from time import perf_counter
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, disable_created_metrics
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-from .base import Capabilities, ObjectInfo, Provider, ReadStream, WriteSource, read_info
+from .base import Capabilities, ObjectInfo, Provider, ReadStream, WriteSource
 from .errors import OmnifsError
+from .metered_streams import CountedRead, CountedSource, listing
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
@@ -54,6 +62,8 @@ OPS = ("get", "put", "head", "list", "delete", "copy")
 #: latency buckets, seconds: from a cached local head to a slow multipart upload
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
            60.0)
+#: the first bucket's bound: most requests of a local store fall below it
+_FIRST = BUCKETS[0]
 
 # no ``_created`` series: they double what a scrape carries and no dashboard reads them
 disable_created_metrics()
@@ -65,7 +75,15 @@ _on = True
 _ops_lock = threading.Lock()
 #: (provider, kind, op) -> its counts, shared by every wrapper of that store in this process
 _OPS: dict[tuple[str, str, str], _Op] = {}
-_retries = threading.local()
+
+
+class _Retries(threading.local):
+    """Retries noted in this thread since its current request began (0 until one is)."""
+
+    n = 0
+
+
+_retries = _Retries()
 
 
 def enabled(on: bool | None = None) -> bool:
@@ -93,7 +111,7 @@ def tally() -> dict[tuple[str, str], tuple[int, int, int, int]]:
 
 def note_retry(n: int = 1) -> None:
     """Called by a provider's SDK retry hook: the request in this thread was retried."""
-    _retries.n = getattr(_retries, "n", 0) + n
+    _retries.n += n
 
 
 _SNAKE = re.compile(r"(?<!^)(?=[A-Z])")
@@ -131,21 +149,37 @@ class _Op:
                 o = _OPS[(provider, kind, op)] = _Op()
             return o
 
-    def done(self, started: float, exc: BaseException | None) -> None:
-        took = time.perf_counter() - started
-        i = bisect_left(BUCKETS, took)
-        retried = getattr(_retries, "n", 0)
-        cls = error_class(exc) if exc is not None else None
-        with self.lock:
+    def ok(self, took: float, read: int, written: int, error: str | None = None) -> None:
+        """One request answered after ``took`` seconds, with the bytes it moved (or one
+        that failed with the normalised ``error``).
+
+        The hot path of every request: one cheap acquire/release (not a ``with``), a
+        comparison instead of a bisection for the fastest bucket, no object created.
+        """
+        i = 0 if took <= _FIRST else bisect_left(BUCKETS, took)
+        retried = _retries.n
+        lock = self.lock
+        lock.acquire()
+        try:
             self.requests += 1
             self.seconds += took
             self.buckets[i] += 1
-            if retried > 0:
+            if read:
+                self.read += read
+            if written:
+                self.written += written
+            if retried:
                 self.retries += retried
-            if cls is not None:
-                self.errors[cls] = self.errors.get(cls, 0) + 1
+            if error is not None:
+                self.errors[error] = self.errors.get(error, 0) + 1
+        finally:
+            lock.release()
         if retried:
             _retries.n = 0
+
+    def failed(self, started: float, exc: BaseException) -> None:
+        """One request that raised ``exc``, begun at ``started`` (``perf_counter``)."""
+        self.ok(perf_counter() - started, 0, 0, error_class(exc))
 
     def moved(self, nbytes: int, *, read: bool) -> None:
         with self.lock:
@@ -198,137 +232,17 @@ _BOUNDS = [*(f"{b:g}" for b in BUCKETS), "+Inf"]
 REGISTRY.register(_Collector())
 
 
-def _call(op: _Op, fn, *args, **kwargs):
-    """``fn(*args, **kwargs)``: one request, counted with its outcome."""
+def _call(op: _Op, fn, *args):
+    """``fn(*args)``: one request, counted with its outcome."""
     _retries.n = 0
-    started = time.perf_counter()
+    started = perf_counter()
     try:
-        result = fn(*args, **kwargs)
+        result = fn(*args)
     except Exception as e:
-        op.done(started, e)
+        op.failed(started, e)
         raise
-    op.done(started, None)
+    op.ok(perf_counter() - started, 0, 0)
     return result
-
-
-#: bytes a stream counts on its own before adding them to its op's totals (under the lock)
-_FLUSH_BYTES = 1 << 20
-
-
-class _CountedRead:
-    """A read stream whose bytes are counted as the caller consumes them.
-
-    A plain object, not an ``io.RawIOBase``: half the cost per read, which is
-    what a small GET of a local store is made of. Anything else a store's
-    stream offers is passed through. A stream is read by one thread at a time,
-    so it counts its bytes in a plain attribute and adds them to its op's totals
-    (one lock) each :data:`_FLUSH_BYTES` and when it closes: a cold read through
-    the mount calls ``readinto`` once per socket read, thousands of times per MiB
-    object, and a lock each time was measurable there.
-    """
-
-    __slots__ = ("_inner", "_into", "_op", "_pending", "closed", "info")
-
-    def __init__(self, inner: ReadStream, op: _Op):
-        self._inner = inner
-        self._op = op
-        self._into = getattr(inner, "readinto", None)
-        self._pending = 0
-        self.closed = False
-        #: the inner read's description of the object (``Provider.open_read``)
-        self.info = read_info(inner)
-
-    def readable(self) -> bool:
-        return True
-
-    def _count(self, n: int) -> None:
-        n += self._pending
-        if n >= _FLUSH_BYTES:
-            self._op.moved(n, read=True)
-            n = 0
-        self._pending = n
-
-    def read(self, size: int = -1, /) -> bytes:
-        data = self._inner.read(size)
-        if data:
-            self._count(len(data))
-        return data
-
-    def readinto(self, b) -> int:
-        into = self._into
-        if into is None:
-            data = self._inner.read(len(b))
-            n = len(data)
-            memoryview(b)[:n] = data
-        else:
-            n = into(b) or 0
-        if n:
-            self._count(n)
-        return n
-
-    def readall(self) -> bytes:
-        return self.read(-1)
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            if self._pending:
-                self._op.moved(self._pending, read=True)
-                self._pending = 0
-            self._inner.close()
-
-    def __enter__(self) -> _CountedRead:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __getattr__(self, name: str):
-        return getattr(self._inner, name)
-
-
-class _CountedSource:
-    """An upload's source whose bytes are counted as the store reads them (added to the
-    op's totals each :data:`_FLUSH_BYTES` and by :meth:`settle` when the upload ends)."""
-
-    def __init__(self, inner: WriteSource, op: _Op):
-        self._inner = inner
-        self._op = op
-        self._pending = 0
-
-    def read(self, n: int = -1, /) -> bytes:
-        data = self._inner.read(n)
-        if data:
-            total = self._pending + len(data)
-            if total >= _FLUSH_BYTES:
-                self._op.moved(total, read=False)
-                total = 0
-            self._pending = total
-        return data
-
-    def settle(self) -> None:
-        """Add the bytes not yet added to the op's totals."""
-        if self._pending:
-            self._op.moved(self._pending, read=False)
-            self._pending = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def __getattr__(self, name: str):
-        return getattr(self._inner, name)
-
-
-def _listing(entries: Iterator[ObjectInfo], op: _Op, started: float) -> Iterator[ObjectInfo]:
-    """A listing's entries; the request is counted once they are all read (or it failed)."""
-    failed: BaseException | None = None
-    try:
-        yield from entries
-    except Exception as e:
-        failed = e
-        raise
-    finally:
-        op.done(started, failed)
 
 
 class MeteredProvider(Provider):
@@ -345,6 +259,7 @@ class MeteredProvider(Provider):
         self.location = inner.location
         self.kind = inner.location.scheme
         self._ops = {op: _Op.of(self.name, self.kind, op) for op in OPS}
+        self._get, self._put = self._ops["get"], self._ops["put"]
 
     @property
     def capabilities(self) -> Capabilities:  # the inner store's
@@ -384,30 +299,75 @@ class MeteredProvider(Provider):
              metadata: bool = True) -> Iterator[ObjectInfo]:
         op = self._ops["list"]
         _retries.n = 0
-        started = time.perf_counter()
+        started = perf_counter()
         try:
             entries = self.inner.list(prefix, recursive, metadata)
         except Exception as e:
-            op.done(started, e)
+            op.failed(started, e)
             raise
-        return _listing(entries, op, started)
+        return listing(entries, op, started)
 
     def open_read(self, key: str, start: int = 0, end: int | None = None) -> ReadStream:
-        op = self._ops["get"]
-        return _CountedRead(_call(op, self.inner.open_read, key, start, end), op)
+        op = self._get
+        return CountedRead(_call(op, self.inner.open_read, key, start, end), op)
+
+    def read_bytes(self, key: str, start: int = 0, end: int | None = None) -> bytes:
+        """The GET of ``Provider.read_bytes``; the bytes come back at once, so they are
+        counted with the request, without a counting stream around the inner one."""
+        op = self._get
+        _retries.n = 0
+        started = perf_counter()
+        try:
+            stream = self.inner.open_read(key, start, end)
+        except Exception as e:
+            op.failed(started, e)
+            raise
+        took = perf_counter() - started
+        try:
+            with stream:
+                data = stream.read()
+        except BaseException:
+            op.ok(took, 0, 0)  # the request was answered; its body failed
+            raise
+        op.ok(took, len(data), 0)
+        return data
 
     def write(self, key: str, stream: WriteSource, size: int | None = None,
               metadata: dict[str, str] | None = None,
               content_type: str | None = None, *, if_absent: bool = False,
               if_match: str | None = None) -> ObjectInfo:
         """The inner store's write, its source counted."""
-        op = self._ops["put"]
-        source = _CountedSource(stream, op)
+        op = self._put
+        source = CountedSource(stream, op)
+        _retries.n = 0
+        started = perf_counter()
         try:
-            return _call(op, lambda: self.inner.write(key, source, size, metadata, content_type,
-                                                      if_absent=if_absent, if_match=if_match))
+            info = self.inner.write(key, source, size, metadata, content_type,
+                                    if_absent=if_absent, if_match=if_match)
+        except Exception as e:
+            op.failed(started, e)
+            raise
         finally:
             source.settle()
+        op.ok(perf_counter() - started, 0, 0)
+        return info
+
+    def write_bytes(self, key: str, data: bytes, metadata: dict[str, str] | None = None,
+                    content_type: str | None = None, *, if_absent: bool = False,
+                    if_match: str | None = None) -> ObjectInfo:
+        """The PUT of ``Provider.write_bytes``: ``data`` is counted as written once the
+        store took it, without a counting source around it."""
+        op = self._put
+        _retries.n = 0
+        started = perf_counter()
+        try:
+            info = self.inner.write_bytes(key, data, metadata, content_type,
+                                          if_absent=if_absent, if_match=if_match)
+        except Exception as e:
+            op.failed(started, e)
+            raise
+        op.ok(perf_counter() - started, 0, len(data))
+        return info
 
     def match_token(self, info: ObjectInfo) -> str | None:
         return self.inner.match_token(info)

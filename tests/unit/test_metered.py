@@ -120,15 +120,37 @@ def test_no_label_names_a_file(store):
 
 def test_a_long_read_is_counted_while_it_runs(store):
     """Bytes reach the totals every MiB, so a scrape during a long read sees them."""
-    from omnifs.providers.metered import _FLUSH_BYTES
+    from omnifs.providers.metered_streams import FLUSH_BYTES
 
     n = store.name
-    store.write_bytes("big", b"y" * (3 * _FLUSH_BYTES))
+    store.write_bytes("big", b"y" * (3 * FLUSH_BYTES))
     before = _value("omnifs_store_read_bytes_total", provider=n, kind="file", op="get")
     with store.open_read("big") as f:
-        f.read(_FLUSH_BYTES + 10)
+        f.read(FLUSH_BYTES + 10)
         got = _value("omnifs_store_read_bytes_total", provider=n, kind="file", op="get")
-        assert got - before == _FLUSH_BYTES + 10
+        assert got - before == FLUSH_BYTES + 10
         f.read(-1)
     got = _value("omnifs_store_read_bytes_total", provider=n, kind="file", op="get")
-    assert got - before == 3 * _FLUSH_BYTES
+    assert got - before == 3 * FLUSH_BYTES
+
+
+def test_read_and_write_of_bytes_count_with_their_request(store):
+    """``read_bytes``/``write_bytes`` count their bytes with the request (no counting stream),
+    the same series as a streamed read; a listing left early is still one request."""
+    n, kind = store.name, "file"
+    store.write_bytes("r/a", b"q" * 5000)
+    assert store.read_bytes("r/a") == b"q" * 5000
+    assert store.read_bytes("r/a", 100, 200) == b"q" * 100
+    with pytest.raises(NotFound):
+        store.read_bytes("r/missing")
+    store.write_bytes("r/b", b"")
+    next(iter(store.list("r/")))  # abandoned after one entry
+    t = tally()
+    assert t[(n, "get")] == (3, 1, 5100, 0)
+    assert t[(n, "put")] == (2, 0, 0, 5000)
+    assert t[(n, "list")][:2] == (1, 0)
+    assert _value("omnifs_store_request_seconds_count", provider=n, kind=kind, op="get") == 3
+    assert _value("omnifs_store_request_seconds_bucket", provider=n, kind=kind, op="get",
+                  le="+Inf") == 3
+    assert _value("omnifs_store_errors_total", provider=n, kind=kind, op="get",
+                  error="not_found") == 1
