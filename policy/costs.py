@@ -124,6 +124,9 @@ class StorePrice:
     #: stored in another tier than the store's own
     tiers: dict[str, TierPrice] = field(default_factory=dict)
     currency: str = "USD"
+    #: whether copies may move between its tiers (no: ``disable = ["tiers"]`` in its
+    #: provider table); the tiers still price what it holds
+    tiering: bool = True
 
     def tier_of(self, name: str | None) -> TierPrice:
         """The prices of tier ``name`` (any case) here; None or "" is the store's own."""

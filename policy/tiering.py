@@ -165,7 +165,10 @@ def tier_move(price: StorePrice, old: str, new: str, size: int, age_days: float 
 
 
 def class_tiers(price: StorePrice) -> dict[str, str]:
-    """The store's first tier of each access class, in the table's order."""
+    """The store's first tier of each access class, in the table's order (none when its
+    tiers are disabled: then no move has a tier to go to)."""
+    if not price.tiering:
+        return {}
     out: dict[str, str] = {}
     for name in price.tiers:
         cls = tier_class(name)

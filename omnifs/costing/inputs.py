@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from omnifs.policy.costs import StorePrice
 from omnifs.policy.placement import allowed, rules_from_config, views_from_config
@@ -25,8 +25,15 @@ WINDOW_DAYS = 30
 
 
 def store_prices(config: Config) -> dict[str, StorePrice]:
-    """Every configured store's prices (its table's region and tier, ``[prices.NAME]``)."""
-    return {name: price_of(s, config.prices) for name, s in config.providers.items()}
+    """Every configured store's prices (its table's region and tier, ``[prices.NAME]``);
+    a store whose provider table disables ``tiers`` takes no tier moves."""
+    out = {}
+    for name, s in config.providers.items():
+        price = price_of(s, config.prices)
+        if "tiers" in (s.extra.get("disable") or ()):
+            price = replace(price, tiering=False)
+        out[name] = price
+    return out
 
 
 def placement_rule(config: Config) -> Callable[[str, str], bool] | None:

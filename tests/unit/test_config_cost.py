@@ -111,3 +111,21 @@ def test_bad_cost_config_is_one_line_naming_the_key(text, needle):
     assert "\n" not in msg
     assert msg.startswith("omnifs.toml: ")
     assert needle in msg
+
+
+def test_a_store_whose_tiers_are_disabled_is_priced_without_tier_moves():
+    from omnifs.costing.inputs import store_prices
+
+    cfg = parse_config(tomllib.loads("""
+[providers.warm]
+uri = "s3://warm"
+region = "us-east-1"
+
+[providers.flat]
+uri = "s3://flat"
+region = "us-east-1"
+disable = ["tiers"]
+"""), "omnifs.toml")
+    prices = store_prices(cfg)
+    assert prices["warm"].tiering and not prices["flat"].tiering
+    assert prices["flat"].tiers == prices["warm"].tiers  # what it holds is still priced

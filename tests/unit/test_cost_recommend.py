@@ -64,6 +64,22 @@ def test_tiers_follow_idle_days():
     assert (totals.recommendations, totals.saving_per_month) == (1, D("0.105"))
 
 
+def test_a_store_whose_tiers_are_disabled_gets_no_tier_move():
+    """``disable = ["tiers"]`` in its provider table (omnifs/costing/inputs.py): its copies
+    are priced in their tier as before, but no move is recommended, read or unread."""
+    from dataclasses import replace
+
+    policy = parse_cost_policy({"cool_after_days": 30, "archive_after_days": 180})
+    off = replace(S3, tiering=False)
+    files = [file({"s3": "STANDARD"}, idle=idle, inode=i, path=f"/data/f{i}")
+             for i, idle in enumerate((40, 200, 400))]
+    for plans in (True, False):  # unread files decided by plan, and file by file
+        recs, totals = run(files, stores={"s3": off}, policy=policy, plans=plans)
+        assert recs == [] and totals.recommendations == 0
+        recs, _ = run(files, stores={"s3": S3}, policy=policy, plans=plans)
+        assert len(recs) == 3  # the same files on the store with its tiers on
+
+
 def test_read_files_stay_or_come_back_warm():
     # read yesterday: belongs in hot; a STANDARD copy stays
     assert run([file({"s3": "STANDARD"}, idle=1, age=300, reads=[1] * 30)])[0] == []
