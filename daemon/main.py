@@ -398,8 +398,8 @@ class Daemon:
             s = self.settings  # re-read: SIGHUP may change them
             periods = [p for p in (s.snapshot_quiet, s.snapshot_interval) if p > 0]
             await trio.sleep(min(periods) if s.snapshot_interval > 0 else 5.0)
-            if s.snapshot_interval <= 0 or self.catalog.is_postgres:
-                continue  # a PostgreSQL catalog is backed up by PostgreSQL's own tools
+            if s.snapshot_interval <= 0:
+                continue
             # its own connection: the scan must not hold up the workers' catalog calls
             mark = await trio.to_thread.run_sync(
                 lambda: self.thread_catalogs.get().ns.change_mark())
@@ -412,7 +412,7 @@ class Daemon:
             usable = {n: p for n, p in self.providers.items() if self.board.usable(n)}
             if not usable:
                 continue
-            take = functools.partial(snapshot.take, self.catalog.path, usable,
+            take = functools.partial(snapshot.take, self.catalog.target, usable,
                                      keep=s.snapshot_keep)
             last = now
             try:
