@@ -27,7 +27,15 @@ from dataclasses import dataclass
 
 from omnifs.providers.errors import IntegrityError, InvalidInput
 
-from .backend import describe, issued_ids, read_snapshot, resync_ids, table_columns, table_names
+from .backend import (
+    describe,
+    insert_rows,
+    issued_ids,
+    read_snapshot,
+    resync_ids,
+    table_columns,
+    table_names,
+)
 from .connection import Catalog
 
 #: rows per INSERT batch
@@ -82,11 +90,9 @@ def _copy(src: Catalog, dst: Catalog,
             dst.db.execute(f"DELETE FROM {table}")
         for table in tables:
             columns = table_columns(src.db, table)
-            sql = (f"INSERT INTO {table} ({', '.join(columns)}) "
-                   f"VALUES ({', '.join('?' * len(columns))})")
             n = 0
             for batch in _batches(_rows(src, table, columns)):
-                dst.db.executemany(sql, batch)
+                insert_rows(dst.db, table, columns, batch)
                 n += len(batch)
                 if progress is not None:
                     progress(table, n)
