@@ -88,12 +88,30 @@ class Taken:
 META_LAST = "snapshot:last"
 
 
-def remember(cat: Catalog, taken: Taken) -> None:
-    """Note ``taken`` as the newest snapshot in the catalog it was taken of."""
+def remember(cat: Catalog, taken: Taken, mark: tuple | None = None) -> None:
+    """Note ``taken`` as the newest snapshot in the catalog it was taken of (``mark``: the
+    catalog's ``ns.change_mark()`` when it was taken)."""
     at = parse_key(taken.key)
     cat.set_meta(META_LAST, json.dumps({
         "key": taken.key, "at": at[0] if at else time.time(), "inodes": taken.inodes,
-        "bytes": taken.size, "stored": taken.stored, "failed": taken.failed}))
+        "bytes": taken.size, "stored": taken.stored, "failed": taken.failed,
+        "mark": list(mark) if mark is not None else None}))
+
+
+def take_shared(cat: Catalog, providers: dict[str, Provider], mark: tuple, *,
+                keep: int = KEEP) -> Taken | None:
+    """:func:`take` and :func:`remember` for daemons that share one catalog (PostgreSQL,
+    several hosts): None, taking nothing, while another process takes one, or when one
+    every store took was already written of this state (``mark``, ``ns.change_mark()``)."""
+    with cat.held("catalog-snapshot") as mine:
+        if not mine:
+            return None
+        last = last_taken(cat)
+        if last is not None and last.get("mark") == list(mark) and not last.get("failed"):
+            return None
+        taken = take(cat.target, providers, keep=keep)
+        remember(cat, taken, mark)
+        return taken
 
 
 def last_taken(cat: Catalog) -> dict | None:

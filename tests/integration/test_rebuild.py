@@ -128,6 +128,29 @@ def test_daemon_snapshots_after_changes_and_keeps_the_newest(make_settings, cata
         cat.close()
 
 
+def test_daemons_sharing_a_catalog_take_one_snapshot_of_each_state(make_settings,
+                                                                    catalog_target):
+    """Several daemons on one catalog (PostgreSQL, several hosts) take turns: a state
+    one of them wrote is not written again, and none starts while another is writing."""
+    p = open_provider(make_settings("file", name="one"))
+    cat, other = Catalog(catalog_target), Catalog(catalog_target)
+    try:
+        write_file(cat, p, "f.txt", b"data\n", [])
+        mark = cat.ns.change_mark()
+        first = snapshot.take_shared(cat, {"one": p}, mark)
+        assert first is not None and snapshot_keys(p) == [first.key]
+        assert snapshot.take_shared(other, {"one": p}, other.ns.change_mark()) is None
+        cat.ns.create(1, "link", stat.S_IFLNK | 0o777, 0, 0, target="f.txt")
+        with cat.held("catalog-snapshot"):  # another daemon is writing one
+            assert snapshot.take_shared(other, {"one": p}, other.ns.change_mark()) is None
+        second = snapshot.take_shared(other, {"one": p}, other.ns.change_mark())
+        assert second is not None and snapshot_keys(p) == [first.key, second.key]
+        assert snapshot.last_taken(cat)["key"] == second.key
+    finally:
+        cat.close()
+        other.close()
+
+
 @pytest.mark.parametrize("kind", ["s3", "az", "gs", "file"])
 def test_chmod_and_chown_reach_the_objects_metadata(kind, make_settings, tmp_path):
     s = make_settings(kind, name="one")
