@@ -88,7 +88,7 @@ class DrJobs:
         target = state.open_target(spec)
         try:
             usable = {n: p for n, p in self.d.providers.items() if self.d.board.usable(n)}
-            done = backup.run(self.d.catalog.path, usable, target, name=spec.name,
+            done = backup.run(self.d.catalog.target, usable, target, name=spec.name,
                               paths=list(spec.paths))
             cat = self.d.thread_catalogs.get()
             state.record(cat, state.BACKUP_PREFIX, spec.name,

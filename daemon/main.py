@@ -386,10 +386,9 @@ class Daemon:
         within about twice that), and at least every ``snapshot_interval`` s
         while it keeps changing; an unchanged catalog is not written again
         unless a store missed the last snapshot. Cost bound: the next
-        snapshot waits at least ten times as long as the last one took.
+        snapshot waits at least ten times as long as the last one took. Daemons on
+        one catalog (several hosts) take turns: one snapshot of each state.
         """
-        from omnifs import snapshot
-
         written = None  # change mark of the last snapshot every store took
         seen = None  # change mark at the previous look
         last = float("-inf")
@@ -398,8 +397,8 @@ class Daemon:
             s = self.settings  # re-read: SIGHUP may change them
             periods = [p for p in (s.snapshot_quiet, s.snapshot_interval) if p > 0]
             await trio.sleep(min(periods) if s.snapshot_interval > 0 else 5.0)
-            if s.snapshot_interval <= 0 or self.catalog.is_postgres:
-                continue  # a PostgreSQL catalog is backed up by PostgreSQL's own tools
+            if s.snapshot_interval <= 0:
+                continue
             # its own connection: the scan must not hold up the workers' catalog calls
             mark = await trio.to_thread.run_sync(
                 lambda: self.thread_catalogs.get().ns.change_mark())
@@ -412,19 +411,26 @@ class Daemon:
             usable = {n: p for n, p in self.providers.items() if self.board.usable(n)}
             if not usable:
                 continue
-            take = functools.partial(snapshot.take, self.catalog.path, usable,
-                                     keep=s.snapshot_keep)
+            take = functools.partial(self._snapshot, usable, mark, s.snapshot_keep)
             last = now
             try:
                 taken = await trio.to_thread.run_sync(take, abandon_on_cancel=True)
             except EXPECTED_FAILURES as e:
                 log.warning("catalog snapshot failed: %s", str(e).splitlines()[0])
                 continue
+            if taken is None:  # another daemon on this catalog takes or took it
+                continue
             cost = taken.seconds
-            await self.db(snapshot.remember, self.catalog, taken)
             written = mark if len(taken.stored) == len(self.providers) else None
             log.info("catalog snapshot %s (%d entries) written to %s in %.1f s", taken.key,
                      taken.inodes, ", ".join(taken.stored), taken.seconds)
+
+    def _snapshot(self, usable: dict, mark: tuple, keep: int):
+        """In a worker thread, on its connection: one snapshot unless another daemon on
+        this catalog takes or took it (omnifs.snapshot.take_shared)."""
+        from omnifs import snapshot
+
+        return snapshot.take_shared(self.thread_catalogs.get(), usable, mark, keep=keep)
 
     async def _close(self) -> None:
         with trio.CancelScope(shield=True):

@@ -3,7 +3,9 @@
 Modes, owners, symlinks, hard links, xattrs and empty directories live only
 in the catalog; objects carry their own file's attributes (omnifs.layout),
 but nothing else. So the daemon (and ``omnifs snapshot``) writes the whole
-catalog to every store now and then: an online copy (``VACUUM INTO``: the
+catalog to every store now and then: an online copy as one SQLite file,
+whatever the catalog's engine (omnifs/catalog/portable.py: ``VACUUM INTO``,
+or a copy of one ``REPEATABLE READ`` state of a PostgreSQL catalog; the
 mount and the daemon go on), scrubbed of this host's process state,
 gzip-compressed, as
 ``.omnifs/catalog/<UTC time>-<host>.db.gz`` with its SHA-256 in the
@@ -12,8 +14,8 @@ object's metadata. The newest :data:`KEEP` stay in each store.
 ``omnifs import`` (and a mount's first start on a new catalog) restores the
 newest snapshot any store holds that passes every check (SHA-256 of the
 compressed bytes, gzip's CRC, SQLite's integrity check, a schema this omnifs
-knows), falling back to older ones, then settles what changed since from
-the objects themselves (omnifs/importer.py).
+knows), falling back to older ones, into the catalog's engine, then settles
+what changed since from the objects themselves (omnifs/importer.py).
 
 Snapshots hold file names and xattrs, never a secret (the catalog holds
 none), and go only to the stores of the namespace they describe.
@@ -86,12 +88,30 @@ class Taken:
 META_LAST = "snapshot:last"
 
 
-def remember(cat: Catalog, taken: Taken) -> None:
-    """Note ``taken`` as the newest snapshot in the catalog it was taken of."""
+def remember(cat: Catalog, taken: Taken, mark: tuple | None = None) -> None:
+    """Note ``taken`` as the newest snapshot in the catalog it was taken of (``mark``: the
+    catalog's ``ns.change_mark()`` when it was taken)."""
     at = parse_key(taken.key)
     cat.set_meta(META_LAST, json.dumps({
         "key": taken.key, "at": at[0] if at else time.time(), "inodes": taken.inodes,
-        "bytes": taken.size, "stored": taken.stored, "failed": taken.failed}))
+        "bytes": taken.size, "stored": taken.stored, "failed": taken.failed,
+        "mark": list(mark) if mark is not None else None}))
+
+
+def take_shared(cat: Catalog, providers: dict[str, Provider], mark: tuple, *,
+                keep: int = KEEP) -> Taken | None:
+    """:func:`take` and :func:`remember` for daemons that share one catalog (PostgreSQL,
+    several hosts): None, taking nothing, while another process takes one, or when one
+    every store took was already written of this state (``mark``, ``ns.change_mark()``)."""
+    with cat.held("catalog-snapshot") as mine:
+        if not mine:
+            return None
+        last = last_taken(cat)
+        if last is not None and last.get("mark") == list(mark) and not last.get("failed"):
+            return None
+        taken = take(cat.target, providers, keep=keep)
+        remember(cat, taken, mark)
+        return taken
 
 
 def last_taken(cat: Catalog) -> dict | None:
@@ -119,23 +139,23 @@ def parse_key(key: str) -> tuple[float, str] | None:
     return t.timestamp() + int(m.group(2)) / 1e6, m.group(3)
 
 
-def take(catalog_path: str | Path, providers: dict[str, Provider], *, keep: int = KEEP,
+def take(catalog: str | Path, providers: dict[str, Provider], *, keep: int = KEEP,
          host: str | None = None, clock: Callable[[], float] = time.time) -> Taken:
-    """Write a snapshot of the catalog at ``catalog_path`` to every store in ``providers``.
+    """Write a snapshot of the catalog ``catalog`` (a SQLite file or a PostgreSQL URL,
+    ``Catalog.target``) to every store in ``providers``.
 
     Unavailable when no store took it; a store that failed is named in
     ``Taken.failed`` and the others keep theirs. Older snapshots beyond
     ``keep`` are removed from each store that took the new one.
     """
     start = time.monotonic()
-    catalog_path = Path(catalog_path)
     at = clock()
     key = snapshot_key(at, host)
-    _remove_leftovers(catalog_path.parent)
-    # beside the catalog: private like it, and on a disk meant to hold a catalog
-    with tempfile.TemporaryDirectory(dir=catalog_path.parent, prefix=".snapshot-") as tmp:
+    scratch = portable.scratch_dir(catalog)
+    _remove_leftovers(scratch)
+    with tempfile.TemporaryDirectory(dir=scratch, prefix=".snapshot-") as tmp:
         db = Path(tmp) / "catalog.db"
-        found = portable.copy_catalog(catalog_path, db)
+        found = portable.copy_catalog(catalog, db)
         gz = Path(tmp) / "catalog.db.gz"
         sha = _compress(db, gz)
         db.unlink()
@@ -286,7 +306,8 @@ def fetch(snap: Snapshot, p: Provider, dest: Path) -> dict[str, int]:
 def restore_newest(catalog: Catalog, providers: dict[str, Provider], *,
                    progress: Callable[[str], None] | None = None
                    ) -> tuple[Snapshot | None, list[str]]:
-    """Restore the newest good snapshot into ``catalog`` (which must be empty).
+    """Restore the newest good snapshot into ``catalog`` (which must be empty), on
+    either engine.
 
     Returns the snapshot restored (None: no store holds a usable one) and one
     line per snapshot that was tried and refused.
@@ -294,7 +315,8 @@ def restore_newest(catalog: Catalog, providers: dict[str, Provider], *,
     found, errors = find(providers)
     refused = [f"{name}: snapshots not listed: {e}" for name, e in errors.items()]
     for snap in found:
-        with tempfile.TemporaryDirectory(dir=catalog.path.parent, prefix=".restore-") as tmp:
+        with tempfile.TemporaryDirectory(dir=portable.scratch_dir(catalog.target),
+                                         prefix=".restore-") as tmp:
             dest = Path(tmp) / "catalog.db"
             try:
                 got = fetch(snap, providers[snap.provider], dest)

@@ -303,6 +303,25 @@ def postgres_missing() -> str | None:
     return None
 
 
+def lose_catalog(target: str | Path) -> None:
+    """Lose the catalog at ``target`` (``Config.catalog_target()``): a SQLite file with its
+    -wal and -shm, or a PostgreSQL database, dropped (its connections cut) and created
+    again empty under the same URL."""
+    if isinstance(target, Path):
+        for suffix in ("", "-wal", "-shm"):
+            target.with_name(target.name + suffix).unlink(missing_ok=True)
+        return
+    from urllib.parse import urlsplit
+
+    import psycopg
+
+    parts = urlsplit(target)
+    name = parts.path.lstrip("/")
+    with psycopg.connect(parts._replace(path="/postgres").geturl(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
 class PostgresCluster:
     """A throwaway PostgreSQL cluster: ``initdb`` + ``pg_ctl`` on a free port in a temp dir.
 

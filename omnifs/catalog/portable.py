@@ -2,7 +2,17 @@
 
 Part of the catalog API (the SQL stays inside omnifs/catalog/). Used by
 catalog snapshots in the stores (omnifs/snapshot.py), by ``omnifs import``
-when it restores one, and by ``omnifs dump`` / ``omnifs load``.
+when it restores one, by ``omnifs dump`` / ``omnifs load`` and by the
+backups of omnifs/dr/.
+
+The portable form is a SQLite file, whatever the catalog's engine. A
+PostgreSQL catalog is copied into one (:mod:`.engine_copy`: from one
+``REPEATABLE READ`` state of the database, verified by row counts and a tree
+checksum), and a restore or load into PostgreSQL fills a SQLite file first
+and copies that into the database in one transaction, verified the same way.
+So every check made on the file (its integrity, its schema, the counts a
+dump declares) holds for both engines, and a snapshot of either restores
+into either.
 
 What travels: every table of the tree and its bookkeeping (inodes, links,
 xattrs, versions, replicas, the work queue, meta, and tables later schema
@@ -28,6 +38,7 @@ from __future__ import annotations
 import base64
 import json
 import sqlite3
+import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,7 +47,8 @@ from typing import TextIO
 from omnifs.providers.errors import IntegrityError, InvalidInput
 
 from ..processes import DAEMON_KEY
-from .backend import describe
+from . import engine_copy
+from .backend import Connection, SqliteConnection, describe, is_postgres, table_names
 from .connection import Catalog
 from .schema import MIGRATIONS, ROOT_INODE, fill_birth_times, migrate
 
@@ -51,61 +63,69 @@ _INTERNAL = ("schema_version", "sqlite_sequence", "sqlite_stat1")
 _FIRST = "inodes"
 
 
-def sqlite_db(catalog: Catalog) -> sqlite3.Connection:
-    """The SQLite connection of ``catalog``; a PostgreSQL catalog is refused in one line
-    (snapshots, dump and load work on the SQLite file; docs/catalog.md)."""
-    db = catalog.db
-    if not isinstance(db, sqlite3.Connection):
-        raise InvalidInput(f"this needs a SQLite catalog; the catalog is "
-                           f"{describe(catalog.target)}")
-    return db
+def scratch_dir(target: str | Path) -> Path:
+    """Where work files holding a copy of the catalog at ``target`` go: beside a SQLite
+    catalog (private like it, on a disk meant to hold a catalog); for a PostgreSQL one,
+    the system's temporary directory (``$TMPDIR``)."""
+    return Path(tempfile.gettempdir()) if is_postgres(target) else Path(target).parent
 
 
-def tree_tables(db: sqlite3.Connection) -> list[str]:
+def _sqlite(catalog: Catalog) -> SqliteConnection:
+    """The SQLite connection of ``catalog`` (the callers below hold a SQLite one)."""
+    assert isinstance(catalog.db, SqliteConnection)
+    return catalog.db
+
+
+def _open_file(path: str | Path, *, read_only: bool = False) -> SqliteConnection:
+    name = f"file:{path}?mode=ro" if read_only else str(path)
+    return sqlite3.connect(name, uri=read_only, isolation_level=None,
+                           factory=SqliteConnection)
+
+
+def tree_tables(db: Connection) -> list[str]:
     """The tables a snapshot, dump or load carries, inodes first."""
-    names = [r[0] for r in db.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
-    keep = [n for n in names if n not in _INTERNAL and n not in VOLATILE_TABLES
-            and not n.startswith("sqlite_")]
+    keep = [n for n in table_names(db) if n not in _INTERNAL and n not in VOLATILE_TABLES]
     return sorted(keep, key=lambda n: (n != _FIRST, n))
 
 
-def _scrub(db: sqlite3.Connection) -> None:
+def _scrub(db: Connection) -> None:
     """Drop what belongs to this host's processes, in the caller's transaction."""
+    names = table_names(db)
     for table in VOLATILE_TABLES:
-        if _has_table(db, table):
+        if table in names:
             db.execute(f"DELETE FROM {table}")
     db.execute("DELETE FROM meta WHERE key = ?", (DAEMON_KEY,))
     db.execute("UPDATE work SET state = 'pending', claimed_by = NULL, claimed_at = NULL "
                "WHERE state = 'claimed'")
 
 
-def _has_table(db: sqlite3.Connection, name: str) -> bool:
-    return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
-                      (name,)).fetchone() is not None
-
-
-def counts(db: sqlite3.Connection) -> dict[str, int]:
+def counts(db: Connection) -> dict[str, int]:
     return {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tree_tables(db)}
 
 
 # -- snapshots -------------------------------------------------------------------
 
-def copy_catalog(src_path: str | Path, dst_path: str | Path) -> dict[str, int]:
-    """A consistent copy of the live catalog at ``src_path`` in a new file; its row counts.
+def copy_catalog(src: str | Path, dst_path: str | Path) -> dict[str, int]:
+    """A consistent copy of the live catalog at ``src`` (a SQLite file or a PostgreSQL URL)
+    in a new SQLite file; its row counts.
 
-    ``VACUUM INTO``: one read transaction of the WAL database (the mount and
-    the daemon go on writing meanwhile) writing a compact copy, measured 3x
-    faster than an online backup followed by a VACUUM. The copy is scrubbed
-    and left in rollback-journal mode: one self-contained file.
+    SQLite: ``VACUUM INTO``, one read transaction of the WAL database (the
+    mount and the daemon go on writing meanwhile) writing a compact copy,
+    measured 3x faster than an online backup followed by a VACUUM.
+    PostgreSQL: :func:`.engine_copy.copy_catalog` from one ``REPEATABLE
+    READ`` state, verified. The copy is scrubbed and left in rollback-journal
+    mode: one self-contained file.
     """
-    src = sqlite3.connect(str(src_path), timeout=30.0, isolation_level=None)
-    try:
-        src.execute("PRAGMA busy_timeout=30000")
-        src.execute("VACUUM INTO ?", (str(dst_path),))
-    finally:
-        src.close()
-    dst = sqlite3.connect(str(dst_path), isolation_level=None)
+    if is_postgres(src):
+        _from_engine(str(src), Path(dst_path))
+    else:
+        live = sqlite3.connect(str(src), timeout=30.0, isolation_level=None)
+        try:
+            live.execute("PRAGMA busy_timeout=30000")
+            live.execute("VACUUM INTO ?", (str(dst_path),))
+        finally:
+            live.close()
+    dst = _open_file(dst_path)
     try:
         dst.execute("PRAGMA journal_mode=DELETE")
         dst.execute("BEGIN")
@@ -116,10 +136,22 @@ def copy_catalog(src_path: str | Path, dst_path: str | Path) -> dict[str, int]:
         dst.close()
 
 
+def _from_engine(url: str, dst_path: Path) -> None:
+    src = Catalog(url, create=False)
+    try:
+        dst = Catalog(dst_path)
+        try:
+            engine_copy.copy_catalog(src, dst, force=True)
+        finally:
+            dst.close()
+    finally:
+        src.close()
+
+
 def check_copy(path: str | Path) -> dict[str, int]:
     """IntegrityError unless ``path`` is a whole catalog this omnifs can open; its counts."""
     try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        db = _open_file(path, read_only=True)
     except sqlite3.Error as e:
         raise IntegrityError(f"not a catalog: {e}") from None
     try:
@@ -145,17 +177,28 @@ def check_copy(path: str | Path) -> dict[str, int]:
 def restore(catalog: Catalog, path: str | Path) -> None:
     """Replace ``catalog``'s whole content with the copy at ``path`` (checked before).
 
-    One backup step under the destination's write lock: a reader (another
-    process) sees the old catalog or the restored one, never a mix.
+    All at once: a reader (another process) sees the old catalog or the
+    restored one, never a mix. SQLite: one backup step under the
+    destination's write lock; PostgreSQL: one verified transaction
+    (:mod:`.engine_copy`) from the copy, first brought to this omnifs's schema.
     """
+    if catalog.is_postgres:
+        copy = Catalog(path)
+        try:
+            with copy.transaction():
+                _scrub(copy.db)
+            engine_copy.copy_catalog(copy, catalog, force=True)
+        finally:
+            copy.close()
+        return
     src = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        src.backup(sqlite_db(catalog))
+        src.backup(_sqlite(catalog))
     finally:
         src.close()
     catalog.schema_version = migrate(catalog.db)
     with catalog.transaction():
-        _scrub(sqlite_db(catalog))
+        _scrub(catalog.db)
 
 
 # -- dump and load ----------------------------------------------------------------
@@ -164,8 +207,18 @@ def dump(catalog: Catalog, out: TextIO) -> dict[str, int]:
     """Write the whole catalog as JSON to ``out``; the row counts it wrote.
 
     One read transaction: a consistent picture while the mount keeps writing.
+    A PostgreSQL catalog is dumped from a copy (:func:`copy_catalog`).
     """
-    db = sqlite_db(catalog)
+    if catalog.is_postgres:
+        with tempfile.TemporaryDirectory(dir=scratch_dir(catalog.target),
+                                         prefix=".dump-") as tmp:
+            copy_catalog(catalog.target, Path(tmp) / "catalog.db")
+            copy = Catalog(Path(tmp) / "catalog.db")
+            try:
+                return dump(copy, out)
+            finally:
+                copy.close()
+    db = _sqlite(catalog)
     cid = catalog.catalog_id()  # may write: before the read transaction
     db.execute("BEGIN")
     try:
@@ -227,7 +280,9 @@ def load(catalog: Catalog, data: dict, *, force: bool = False) -> dict[str, int]
     """Replace the catalog's tree with a parsed dump; the row counts, verified.
 
     All or nothing: one transaction, rolled back unless every table holds
-    exactly the rows the dump declares and every reference resolves.
+    exactly the rows the dump declares and every reference resolves. Into
+    PostgreSQL: loaded so into a SQLite file first, then copied over in one
+    verified transaction (:mod:`.engine_copy`).
     """
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise InvalidInput("not an omnifs dump (no \"format\": \"omnifs-dump\")")
@@ -241,9 +296,25 @@ def load(catalog: Catalog, data: dict, *, force: bool = False) -> dict[str, int]
     if not isinstance(declared, dict):
         raise InvalidInput("omnifs dump without \"counts\": incomplete file?")
     if has_tree(catalog) and not force:
-        raise InvalidInput(f"catalog {catalog.path} is not empty ({catalog.ns.count_inodes()} "
-                           "entries): load goes into an empty catalog (--force replaces it)")
-    db = sqlite_db(catalog)
+        raise InvalidInput(f"catalog {describe(catalog.target)} is not empty "
+                           f"({catalog.ns.count_inodes()} entries): load goes into an empty "
+                           "catalog (--force replaces it)")
+    if catalog.is_postgres:
+        with tempfile.TemporaryDirectory(dir=scratch_dir(catalog.target),
+                                         prefix=".load-") as tmp:
+            staged = Catalog(Path(tmp) / "catalog.db")
+            try:
+                got = _load(staged, data, declared)
+                engine_copy.copy_catalog(staged, catalog, force=True)
+            finally:
+                staged.close()
+        return got
+    return _load(catalog, data, declared)
+
+
+def _load(catalog: Catalog, data: dict, declared: dict) -> dict[str, int]:
+    """:func:`load` into a SQLite catalog, its checks made."""
+    db = _sqlite(catalog)
     tables = tree_tables(db)
     unknown = [t for t in declared if t not in tables]
     if unknown:

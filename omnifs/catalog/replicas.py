@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from .backend import Connection
 
 _REPLICA_COLS = "inode, provider, key, version, state, etag, tier, verified_at"
+#: inodes per query of :meth:`Replicas.of_many`
+_MANY = 500
 
 
 @dataclass(slots=True)
@@ -45,6 +47,18 @@ class Replicas:
         rows = self._db.execute(f"SELECT {_REPLICA_COLS} FROM replicas WHERE inode = ?",
                                 (ino,)).fetchall()
         return [Replica(*r) for r in rows]
+
+    def of_many(self, inos: Collection[int]) -> dict[int, list[Replica]]:
+        """:meth:`of` for many files in one query each :data:`_MANY`: the inodes that have
+        replicas, with them."""
+        out: dict[int, list[Replica]] = {}
+        ids = list(inos)
+        for i in range(0, len(ids), _MANY):
+            part = ids[i:i + _MANY]
+            for r in self._db.execute(f"SELECT {_REPLICA_COLS} FROM replicas WHERE inode IN "
+                                      f"({', '.join('?' * len(part))})", part):
+                out.setdefault(r[0], []).append(Replica(*r))
+        return out
 
     def get(self, ino: int, provider: str) -> Replica | None:
         row = self._db.execute(f"SELECT {_REPLICA_COLS} FROM replicas WHERE inode = ? "

@@ -54,7 +54,7 @@ def cmd_snapshot(args) -> int:
     from omnifs.mountfs.mount import open_stores
 
     cfg = _config(args)
-    path = cfg.catalog_path()
+    target = cfg.catalog_target()
     stores = open_stores(cfg)
     try:
         if args.list:
@@ -68,9 +68,8 @@ def cmd_snapshot(args) -> int:
             if not found:
                 print("no catalog snapshots in the stores", file=sys.stderr)
             return 1 if errors else 0
-        if not path.exists():
-            raise InvalidInput(f"no catalog at {path}: nothing to snapshot")
-        taken = snapshot.take(path, stores.by_name)
+        existing_catalog(target, "nothing to snapshot").close()
+        taken = snapshot.take(target, stores.by_name)
     finally:
         stores.close()
     print(f"snapshot {taken.key} ({taken.inodes} entries, {human_bytes(taken.size)}) written to "
@@ -81,13 +80,10 @@ def cmd_snapshot(args) -> int:
 
 
 def cmd_dump(args) -> int:
-    from omnifs.catalog import Catalog, portable
+    from omnifs.catalog import portable
 
     cfg = _config(args)
-    path = cfg.catalog_path()
-    if not path.exists():
-        raise InvalidInput(f"no catalog at {path}: nothing to dump")
-    cat = Catalog(path)
+    cat = existing_catalog(cfg.catalog_target(), "nothing to dump")
     try:
         if args.output and args.output != "-":
             tmp = f"{args.output}.tmp-{os.getpid()}"
@@ -110,6 +106,7 @@ def cmd_dump(args) -> int:
 
 def cmd_load(args) -> int:
     from omnifs.catalog import Catalog, portable
+    from omnifs.catalog.backend import describe
 
     cfg = _config(args)
     start = time.monotonic()
@@ -123,14 +120,26 @@ def cmd_load(args) -> int:
         raise InvalidInput(f"{args.file}: {e.strerror}") from None
     except ValueError as e:
         raise InvalidInput(f"{args.file}: not JSON: {e}") from None
-    cat = Catalog(cfg.catalog_path())
+    cat = Catalog(cfg.catalog_target())
     try:
         got = portable.load(cat, data, force=args.force)
     finally:
         cat.close()
-    print(f"loaded {_counts(got)} into {cfg.catalog_path()} in "
+    print(f"loaded {_counts(got)} into {describe(cat.target)} in "
           f"{time.monotonic() - start:.1f} s (counts verified)")
     return 0
+
+
+def existing_catalog(target, nothing: str):
+    """The catalog at ``target`` opened; InvalidInput (``no catalog at ...: nothing``) when
+    there is none."""
+    from omnifs.catalog import Catalog, NoCatalog
+    from omnifs.catalog.backend import describe
+
+    try:
+        return Catalog(target, create=False)
+    except NoCatalog:
+        raise InvalidInput(f"no catalog at {describe(target)}: {nothing}") from None
 
 
 def _counts(found: dict[str, int]) -> str:

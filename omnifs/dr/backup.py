@@ -1,7 +1,8 @@
 """One backup: a catalog snapshot plus the content the target does not hold yet.
 
 Steps: a lock object on the target (prune leaves data alone meanwhile), a
-consistent copy of the catalog (``VACUUM INTO``: the mount goes on), its
+consistent copy of the catalog as a SQLite file (either engine's,
+omnifs/catalog/portable.py: the mount goes on), its
 tree walked into a manifest, one listing of the target's ``data/``, then each
 SHA-256 the target lacks read from a replica of the current version and
 written under ``data/`` (hashed on the way, checked as written: a replica
@@ -56,19 +57,21 @@ class BackupResult:
     left_out: dict[str, str] = field(default_factory=dict)
 
 
-def run(catalog_path: Path, providers: dict[str, Provider], target: Target, *, name: str,
+def run(catalog: str | Path, providers: dict[str, Provider], target: Target, *, name: str,
         paths: list[str], workers: int = 8, clock: Callable[[], float] = time.time,
         progress: Callable[[int, int], None] | None = None) -> BackupResult:
-    """Take one backup of ``paths`` to ``target``. Unavailable (one line) when any file's
+    """Take one backup of ``paths`` of the catalog ``catalog`` (a SQLite file or a
+    PostgreSQL URL) to ``target``. Unavailable (one line) when any file's
     content could not be read and stored: then no manifest is written."""
     start = time.monotonic()
     at = clock()
     result = BackupResult(make_id(at), at)
     lock = target.lock(at)
     try:
-        with tempfile.TemporaryDirectory(dir=catalog_path.parent, prefix=".dr-") as tmp:
+        with tempfile.TemporaryDirectory(dir=portable.scratch_dir(catalog),
+                                         prefix=".dr-") as tmp:
             db = Path(tmp) / "catalog.db"
-            portable.copy_catalog(catalog_path, db)
+            portable.copy_catalog(catalog, db)
             cat = Catalog(db)
             try:
                 entries = walk(cat, paths)

@@ -98,7 +98,7 @@ def run_drill(cfg, spec: BackupSpec, *, at: str = "latest", sample: float = 100.
     over = outcome.rto_target is not None and outcome.rto_estimate > outcome.rto_target
     outcome.ok = not outcome.failed and not over
     outcome.line = _line(outcome, chosen.at, sample, over)
-    cat = Catalog(cfg.catalog_path())
+    cat = Catalog(cfg.catalog_target())
     try:
         state.record(cat, state.DRILL_PREFIX, spec.name,
                      {"at": time.time(), "ok": outcome.ok, "backup": outcome.backup_id,

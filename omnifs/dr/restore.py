@@ -60,9 +60,11 @@ class Restored:
 
 
 def restore_catalog(catalog, target: Target, bid: str) -> dict[str, int]:
-    """Replace the (empty) ``catalog`` with the catalog copy of backup ``bid``; its counts."""
+    """Replace the (empty) ``catalog``, on either engine, with the catalog copy of backup
+    ``bid``; its counts."""
     body = target.get_doc(f"backups/{bid}{CATALOG_SUFFIX}")
-    with tempfile.TemporaryDirectory(dir=catalog.path.parent, prefix=".dr-") as tmp:
+    with tempfile.TemporaryDirectory(dir=portable.scratch_dir(catalog.target),
+                                     prefix=".dr-") as tmp:
         copy = Path(tmp) / "catalog.db"
         copy.write_bytes(body)
         found = portable.check_copy(copy)

@@ -16,20 +16,23 @@ from omnifs.dr.when import pick
 from omnifs.providers import open_provider
 from omnifs.work import Delete, enqueue
 from tests.integration.test_daemon import FAST_DAEMON, run_daemon_until, table_of, write_file
+from tests.integration.test_rebuild import url_of
 
 
-def test_scheduled_backup_and_versions_kept_between_backups(make_settings, tmp_path):
+def test_scheduled_backup_and_versions_kept_between_backups(make_settings, catalog_target,
+                                                            tmp_path):
+    """On both catalog engines: the daemon backs up and drills a PostgreSQL catalog too."""
     a, b = make_settings("file", name="a"), make_settings("s3", name="b")
     vault = make_settings("az", name="vault")
     cfg = parse_config({
-        "catalog": {"url": f"sqlite:///{tmp_path}/catalog.db"},
+        "catalog": {"url": url_of(catalog_target)},
         "cache": {"dir": str(tmp_path / "cache")},
         "replication": {"copies": 2, "write_quorum": 1},
         "providers": {"a": table_of(a), "b": table_of(b)},
         "daemon": FAST_DAEMON, "metrics": {"port": 0},
         "dr": {"rpo": "1s", "keep_versions_for": "1d", "drill_schedule": "1h",
                "backups": [table_of(vault) | {"name": "vault", "schedule": "1h"}]}})
-    cat = Catalog(cfg.catalog_path())
+    cat = Catalog(cfg.catalog_target())
     pa = open_provider(a)
     v1, v2, v3, gone = b"one\n" * 100, b"two\n" * 100, b"three\n" * 100, b"doomed\n"
     write_file(cat, pa, "d/x", v1, ["b"])

@@ -28,6 +28,12 @@ from omnifs.providers import META_SHA256, open_provider
 from omnifs.replication import drain, queue_attrs
 from tests.cli import run, write_config
 from tests.integration.test_daemon import make_config, run_daemon_until, write_file
+from tests.servers import lose_catalog
+
+
+def url_of(target: Path | str) -> str:
+    """``[catalog] url`` of a ``catalog_target`` (a SQLite file or a PostgreSQL database)."""
+    return target if isinstance(target, str) else f"sqlite:///{target}"
 
 
 def snapshot_keys(p) -> list[str]:
@@ -36,19 +42,19 @@ def snapshot_keys(p) -> list[str]:
 
 @pytest.mark.parametrize("kinds", [("file", "s3"), ("az", "gs")], ids=lambda k: "-".join(k))
 def test_a_damaged_newest_snapshot_is_passed_over_for_an_older_one(kinds, make_settings,
-                                                                   tmp_path):
+                                                                   catalog_target, tmp_path):
     a, b = make_settings(kinds[0], name="one"), make_settings(kinds[1], name="two")
     cfg = write_config(tmp_path / "omnifs.toml", [a, b],
-                       f'\n[catalog]\nurl = "sqlite:///{tmp_path}/catalog.db"\n')
+                       f'\n[catalog]\nurl = "{url_of(catalog_target)}"\n')
     config = load_config(cfg)
-    cat = Catalog(config.catalog_path())
+    cat = Catalog(config.catalog_target())
     pa, pb = open_provider(a), open_provider(b)
     write_file(cat, pa, "kept/early.txt", b"in both snapshots\n", [])
     d = cat.ns.ensure_dirs("kept/empty-dir")
     cat.ns.create(d, "link", stat.S_IFLNK | 0o777, 0, 0, target="../early.txt")
-    first = snapshot.take(config.catalog_path(), {"one": pa, "two": pb}, clock=lambda: 1e9)
+    first = snapshot.take(config.catalog_target(), {"one": pa, "two": pb}, clock=lambda: 1e9)
     write_file(cat, pa, "kept/late.txt", b"only in the newest snapshot\n", [])
-    newest = snapshot.take(config.catalog_path(), {"one": pa, "two": pb},
+    newest = snapshot.take(config.catalog_target(), {"one": pa, "two": pb},
                            clock=lambda: 1e9 + 60)
     cat.close()
     assert snapshot_keys(pa) == snapshot_keys(pb) == [first.key, newest.key]
@@ -58,15 +64,14 @@ def test_a_damaged_newest_snapshot_is_passed_over_for_an_older_one(kinds, make_s
     pa.write_bytes(newest.key, b"\x1f\x8b garbage", info.metadata)
     junk = gzip.compress(b"not a database at all" * 100)
     pb.write_bytes(newest.key, junk, {META_SHA256: hashlib.sha256(junk).hexdigest()})
-    for f in ("catalog.db", "catalog.db-wal", "catalog.db-shm"):
-        (tmp_path / f).unlink(missing_ok=True)
+    lose_catalog(config.catalog_target())
 
     proc = run("import", config=cfg, check=True)
     out, err = proc.stdout.decode(), proc.stderr.decode()
     assert f"restored 1 file from snapshot one:{first.key}" in out, out
     assert err.count("snapshot refused") == 2 and "Traceback" not in err, err
     assert "SHA-256" in err and "not a catalog" in err, err
-    cat = Catalog(config.catalog_path())
+    cat = Catalog(config.catalog_target())
     try:
         link = cat.ns.resolve("kept/empty-dir/link")
         assert link.kind == "symlink" and link.target == "../early.txt"
@@ -79,11 +84,13 @@ def test_a_damaged_newest_snapshot_is_passed_over_for_an_older_one(kinds, make_s
     assert listed.count("one") == 2 and listed.count("two") == 2, listed
 
 
-def test_daemon_snapshots_after_changes_and_keeps_the_newest(make_settings, tmp_path):
+def test_daemon_snapshots_after_changes_and_keeps_the_newest(make_settings, catalog_target,
+                                                             tmp_path):
     a, b = make_settings("file", name="one"), make_settings("s3", name="two")
-    cfg = make_config(tmp_path, [a, b], daemon={"snapshot_quiet": 0.3,
-                                                "snapshot_interval": 60, "snapshot_keep": 2})
-    cat = Catalog(cfg.catalog_path())
+    cfg = make_config(tmp_path, [a, b], catalog=url_of(catalog_target),
+                      daemon={"snapshot_quiet": 0.3, "snapshot_interval": 60,
+                              "snapshot_keep": 2})
+    cat = Catalog(cfg.catalog_target())
     pa, pb = open_provider(a), open_provider(b)
     ino = write_file(cat, pa, "f.txt", b"data\n", ["two"])
     seen: set[str] = set()
@@ -119,6 +126,29 @@ def test_daemon_snapshots_after_changes_and_keeps_the_newest(make_settings, tmp_
     finally:
         fresh.close()
         cat.close()
+
+
+def test_daemons_sharing_a_catalog_take_one_snapshot_of_each_state(make_settings,
+                                                                    catalog_target):
+    """Several daemons on one catalog (PostgreSQL, several hosts) take turns: a state
+    one of them wrote is not written again, and none starts while another is writing."""
+    p = open_provider(make_settings("file", name="one"))
+    cat, other = Catalog(catalog_target), Catalog(catalog_target)
+    try:
+        write_file(cat, p, "f.txt", b"data\n", [])
+        mark = cat.ns.change_mark()
+        first = snapshot.take_shared(cat, {"one": p}, mark)
+        assert first is not None and snapshot_keys(p) == [first.key]
+        assert snapshot.take_shared(other, {"one": p}, other.ns.change_mark()) is None
+        cat.ns.create(1, "link", stat.S_IFLNK | 0o777, 0, 0, target="f.txt")
+        with cat.held("catalog-snapshot"):  # another daemon is writing one
+            assert snapshot.take_shared(other, {"one": p}, other.ns.change_mark()) is None
+        second = snapshot.take_shared(other, {"one": p}, other.ns.change_mark())
+        assert second is not None and snapshot_keys(p) == [first.key, second.key]
+        assert snapshot.last_taken(cat)["key"] == second.key
+    finally:
+        cat.close()
+        other.close()
 
 
 @pytest.mark.parametrize("kind", ["s3", "az", "gs", "file"])

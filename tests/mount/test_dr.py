@@ -30,13 +30,6 @@ from .test_rebuild import build_tree, xattrs
 FIND = "%p %y %m %U %G %s %T@ %l %n\n"
 
 
-@pytest.fixture
-def catalog_backend():
-    """SQLite even with OMNIFS_CATALOG=postgresql: backups and snapshots copy the SQLite
-    catalog file (PostgreSQL has its own tools)."""
-    return "sqlite"
-
-
 def state(root: Path) -> tuple[list[str], dict]:
     out = subprocess.run(["find", ".", "-printf", FIND], cwd=root, capture_output=True,
                          text=True, check=True).stdout

@@ -27,13 +27,6 @@ from .test_dr import omnifs as omnifs_here
 from .test_rebuild import build_tree
 
 
-@pytest.fixture
-def catalog_backend():
-    """SQLite even with OMNIFS_CATALOG=postgresql: backups and snapshots copy the SQLite
-    catalog file (PostgreSQL has its own tools)."""
-    return "sqlite"
-
-
 def contents(root: Path) -> dict[str, str]:
     """path -> SHA-256 of every regular file (symlinks not followed)."""
     out = {}

@@ -7,19 +7,10 @@ import os
 import shutil
 import time
 
-import pytest
-
 from omnifs.layout import SNAPSHOT_PREFIX
 
 from .test_dr import add_dr, backup, omnifs, state
 from .test_rebuild import build_tree, lose_catalog, settle
-
-
-@pytest.fixture
-def catalog_backend():
-    """SQLite even with OMNIFS_CATALOG=postgresql: backups and snapshots copy the SQLite
-    catalog file (PostgreSQL has its own tools)."""
-    return "sqlite"
 
 
 def test_a_wiped_store_fails_over_then_back(make_mount, tmp_path):

@@ -10,8 +10,6 @@ import hashlib
 import json
 import os
 
-import pytest
-
 from omnifs.config import load_config
 from omnifs.dr import backup as dr_backup
 from omnifs.dr.target import Target
@@ -21,13 +19,6 @@ from tests.chromium import images_loaded
 
 from .conftest import Mounted, toml_table
 from .test_dr import omnifs
-
-
-@pytest.fixture
-def catalog_backend():
-    """SQLite even with OMNIFS_CATALOG=postgresql: backups and snapshots copy the SQLite
-    catalog file (PostgreSQL has its own tools)."""
-    return "sqlite"
 
 
 class Counting(FaultyProvider):
@@ -62,7 +53,7 @@ def test_second_backup_uploads_only_the_changed_file(make_mount, make_settings):
     providers = {n: m.provider(n) for n in m.names}
     counting = Counting(open_provider(vault))
     target = Target(counting, "")
-    first = dr_backup.run(cfg.catalog_path(), providers, target, name="vault", paths=["/"])
+    first = dr_backup.run(cfg.catalog_target(), providers, target, name="vault", paths=["/"])
     assert first.files == 22 and first.objects_new == 21  # the two identical files: once
     assert len(counting.data_writes) == 21
     assert first.bytes_new == sum(len(d) for n, d in files.items() if n != "t/same-b")
@@ -70,7 +61,7 @@ def test_second_backup_uploads_only_the_changed_file(make_mount, make_settings):
     counting.data_writes.clear()
     changed = os.urandom(4321)
     (m.mp / "t/7.bin").write_bytes(changed)
-    second = dr_backup.run(cfg.catalog_path(), providers, target, name="vault", paths=["/"])
+    second = dr_backup.run(cfg.catalog_target(), providers, target, name="vault", paths=["/"])
     assert len(counting.data_writes) == 1 and counting.data_writes[0][1] == len(changed)
     assert second.bytes_new == len(changed) and second.objects_new == 1
     assert second.bytes_total == first.bytes_total - len(files["t/7.bin"]) + len(changed)
@@ -124,7 +115,7 @@ def test_prune_keeps_the_right_backups_and_their_content(make_mount, tmp_path):
     for at in (t0, t0 + 7200, t0 + day, t0 + 2 * day):
         contents.append(os.urandom(2000))
         (m.mp / "f").write_bytes(contents[-1])
-        ids.append(dr_backup.run(cfg.catalog_path(), providers, target, name="vault",
+        ids.append(dr_backup.run(cfg.catalog_target(), providers, target, name="vault",
                                  paths=["/"], clock=lambda at=at: at).id)
     out = omnifs("dr", "prune", config=m.config).stdout
     assert "kept 2 backups, forgot 2" in out and "deleted 2 objects" in out, out

@@ -2,7 +2,8 @@
 
 A tree with modes, owners, symlinks, hard links, xattrs, empty and setgid
 directories, a FIFO and a sparse file is built through a real mount and
-replicated; then the catalog (with its -wal and -shm) is deleted and rebuilt
+replicated; then the catalog is lost (the SQLite file with its -wal and -shm
+deleted, or the PostgreSQL database dropped and made again empty) and rebuilt
 from the stores alone: by ``omnifs import``, by the mount's own import of a
 new catalog, and by ``omnifs dump``/``omnifs load``. ``find -printf`` and
 every xattr must come back identical. Changes made after the last snapshot
@@ -22,6 +23,7 @@ import pytest
 
 from omnifs.config import load_config
 from omnifs.layout import SNAPSHOT_PREFIX
+from tests import servers
 
 from .conftest import Mounted, omnifs
 
@@ -29,13 +31,6 @@ MiB = 1 << 20
 FIND = "%p %m %U %G %s %T@ %l %n\n"
 #: the mount's own xattr: replica states, not the tree
 OWN_XATTR = "user.omnifs.replicas"
-
-
-@pytest.fixture
-def catalog_backend():
-    """SQLite even with OMNIFS_CATALOG=postgresql: backups and snapshots copy the SQLite
-    catalog file (PostgreSQL has its own tools)."""
-    return "sqlite"
 
 
 def find(mp: Path) -> list[str]:
@@ -99,15 +94,9 @@ def build_tree(mp: Path) -> None:
     os.setxattr(mp / "empty-file", "user.empty", b"")
 
 
-def catalog_files(m: Mounted) -> list[Path]:
-    db = load_config(m.config).catalog_path()
-    return [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")]
-
-
 def lose_catalog(m: Mounted) -> None:
     m.umount()
-    for f in catalog_files(m):
-        f.unlink(missing_ok=True)
+    servers.lose_catalog(load_config(m.config).catalog_target())
 
 
 def settle(m: Mounted) -> None:

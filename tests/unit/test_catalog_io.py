@@ -6,10 +6,12 @@ import io
 import json
 import sqlite3
 import stat
+from pathlib import Path
 
 import pytest
 
 from omnifs.catalog import ROOT_INODE, Catalog, portable
+from omnifs.catalog.engine_copy import tree_checksum
 from omnifs.layout import (
     META_CTIME,
     META_MODE,
@@ -99,29 +101,52 @@ def test_change_mark_moves_with_the_tree_only(tmp_path):
     cat.close()
 
 
-def test_copy_check_and_restore(tmp_path):
-    cat = Catalog(tmp_path / "c.db")
+@pytest.fixture
+def new_catalog(catalog_target, request, tmp_path):
+    """Factory: a fresh catalog on the engine of ``catalog_target`` (a file, or a database
+    of the session's PostgreSQL cluster); ``engine="sqlite"`` a SQLite one whatever it is."""
+    made: list[Catalog] = []
+
+    def make(engine: str | None = None) -> Catalog:
+        if engine == "sqlite" or (engine is None and isinstance(catalog_target, Path)):
+            c = Catalog(tmp_path / f"new{len(made)}.db")
+        else:
+            c = Catalog(request.getfixturevalue("postgres").database("io"))
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        c.close()
+
+
+def test_copy_check_and_restore(cat, new_catalog, tmp_path):
     build(cat)
     cat.set_meta("daemon", "host:1")
     cat.db.execute("INSERT INTO health_samples (provider, at, latency, ok) VALUES ('x', 1, 1, 1)")
-    found = portable.copy_catalog(tmp_path / "c.db", tmp_path / "copy.db")
+    gone = cat.ns.create(ROOT_INODE, "gone", FILE, 0, 0)
+    cat.ns.remove_name(ROOT_INODE, "gone")
+    cat.ns.delete(gone.id)  # its id is never handed out again
+    found = portable.copy_catalog(cat.target, tmp_path / "copy.db")
     assert found["inodes"] == 6 and found["links"] == 1 and "health_samples" not in found
     assert portable.check_copy(tmp_path / "copy.db") == found
-    fresh = Catalog(tmp_path / "fresh.db")
-    assert fresh.is_empty()
-    portable.restore(fresh, tmp_path / "copy.db")
-    assert tree(fresh) == tree(cat)
-    assert fresh.get_meta("daemon") is None and fresh.catalog_id() == cat.catalog_id()
-    fresh.close()
-    cat.close()
+    # into the same engine and into the other one (a snapshot of either restores into either)
+    for fresh in (new_catalog(), new_catalog("sqlite" if cat.is_postgres else "postgresql")):
+        assert fresh.is_empty()
+        portable.restore(fresh, tmp_path / "copy.db")
+        assert tree_checksum(fresh) == tree_checksum(cat)
+        assert fresh.get_meta("daemon") is None and fresh.catalog_id() == cat.catalog_id()
+        assert fresh.ns.create(ROOT_INODE, "new", FILE, 0, 0).id > gone.id
     (tmp_path / "bad.db").write_bytes(b"SQLite format 3\0" + b"\0" * 5000)
     with pytest.raises(IntegrityError):
         portable.check_copy(tmp_path / "bad.db")
 
 
-def test_dump_load_round_trip_and_refusals(tmp_path):
-    cat = Catalog(tmp_path / "c.db")
+def test_dump_load_round_trip_and_refusals(cat, new_catalog):
     build(cat)
+    gone = cat.ns.create(ROOT_INODE, "gone", FILE, 0, 0)
+    cat.ns.remove_name(ROOT_INODE, "gone")
+    cat.ns.delete(gone.id)
     out = io.StringIO()
     counts = portable.dump(cat, out)
     data = json.loads(out.getvalue())
@@ -129,26 +154,27 @@ def test_dump_load_round_trip_and_refusals(tmp_path):
     xattr = next(r for r in data["xattrs"] if r["value"] != {"base64": ""})
     assert set(xattr["value"]) == {"base64"}
 
-    other = Catalog(tmp_path / "other.db")
+    other = new_catalog()
     assert portable.load(other, data) == counts
-    assert tree(other) == tree(cat)
+    assert tree_checksum(other) == tree_checksum(cat)
     assert other.catalog_id() == cat.catalog_id()
     assert ([w.payload for w in other.work.work_items()]
             == [w.payload for w in cat.work.work_items()])
     with pytest.raises(InvalidInput, match="not empty"):
         portable.load(other, data)
     portable.load(other, data, force=True)
-    assert tree(other) == tree(cat)
+    assert tree_checksum(other) == tree_checksum(cat)
+    assert other.ns.create(ROOT_INODE, "new", FILE, 0, 0).id > gone.id
 
     short = json.loads(out.getvalue())
     short["links"] = []  # a truncated or edited dump: nothing is loaded
-    empty = Catalog(tmp_path / "empty.db")
+    empty = new_catalog()
     with pytest.raises(IntegrityError, match="links"):
         portable.load(empty, short)
     assert empty.ns.count_inodes() == 1 and not portable.has_tree(empty)
     with pytest.raises(InvalidInput, match="not an omnifs dump"):
         portable.load(empty, {"hello": 1})
-    for c in (cat, other, empty):
-        c.close()
-    assert sqlite3.connect(tmp_path / "empty.db").execute(
-        "SELECT count(*) FROM inodes").fetchone() == (1,)
+    if not empty.is_postgres:
+        empty.close()
+        assert sqlite3.connect(empty.target).execute(
+            "SELECT count(*) FROM inodes").fetchone() == (1,)

@@ -41,11 +41,12 @@ def cmd_backup(args) -> int:
     from omnifs.dr import backup, state
     from omnifs.mountfs.mount import open_stores
 
+    from ..catalog import existing_catalog
+
     cfg = config(args)
     chosen = specs(cfg, args.target, True)
-    path = cfg.catalog_path()
-    if not path.exists():
-        raise InvalidInput(f"no catalog at {path}: nothing to back up")
+    path = cfg.catalog_target()
+    existing_catalog(path, "nothing to back up").close()
     stores = open_stores(cfg)
     try:
         for spec in chosen:

@@ -76,7 +76,7 @@ def cmd_failover(args) -> int:
         raise InvalidInput(f"--to {args.to}: must be another provider of this config")
     target = state.open_target(cfg.dr.backup(args.target)) if cfg.dr.backups else None
     stores = open_stores(cfg)
-    cat = Catalog(cfg.catalog_path(), create=False)
+    cat = Catalog(cfg.catalog_target(), create=False)
     try:
         survivors = {n: p for n, p in stores.by_name.items() if n != args.lost}
         done = failover.failover(cat, survivors, args.lost, copies=cfg.copies, to=args.to,
@@ -111,7 +111,7 @@ def cmd_failback(args) -> int:
     if args.store not in cfg.providers:
         raise InvalidInput(f"{args.store}: not a provider of this config")
     p = open_provider(cfg.providers[args.store])
-    cat = Catalog(cfg.catalog_path(), create=False)
+    cat = Catalog(cfg.catalog_target(), create=False)
     try:
         failover.failback(cat, p)
     finally:

@@ -182,7 +182,7 @@ def _live_shas(cfg, entries) -> dict[str, str | None]:
     from omnifs.catalog import Catalog
     from omnifs.errors import NotFound
 
-    cat = Catalog(cfg.catalog_path(), create=False)
+    cat = Catalog(cfg.catalog_target(), create=False)
     out: dict[str, str | None] = {}
     try:
         for e in entries:
@@ -201,6 +201,7 @@ def _live_shas(cfg, entries) -> dict[str, str | None]:
 
 def cmd_catalog(args) -> int:
     from omnifs.catalog import Catalog
+    from omnifs.catalog.backend import describe
     from omnifs.dr import restore, state
     from omnifs.dr.when import fmt, parse_time, pick
     from omnifs.importer import import_stores
@@ -208,8 +209,8 @@ def cmd_catalog(args) -> int:
 
     cfg = config(args)
     spec = cfg.dr.backup(args.target)
-    path = cfg.catalog_path()
-    cat = Catalog(path)
+    cat = Catalog(cfg.catalog_target())
+    path = describe(cat.target)
     try:
         if not cat.is_empty():
             raise InvalidInput(f"the catalog at {path} already holds a tree: move it aside "
