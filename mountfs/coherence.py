@@ -12,8 +12,9 @@ loop), and for every change another process made:
    and with the content's pages when the content changed). Both may block
    while a related request is in flight, so they run in a worker thread.
 
-A change is seen within one poll of the feed (``POLL``, 50 ms on SQLite) plus
-the time to apply it: typically under 0.2 s. The kernel's own timeouts
+A change is seen within one poll of the feed (``POLL``, 50 ms on SQLite; on
+PostgreSQL at its NOTIFY, and this mount's own NOTIFYs wake nothing) plus the
+time to apply it: typically under 0.2 s. The kernel's own timeouts
 (``ATTR_TIMEOUT``, 1 s) bound it even when the follower falls behind.
 
 Close-to-open, like NFS: :meth:`Coherence.opened` runs in every ``open``.
@@ -99,7 +100,9 @@ class Coherence:
     # -- following the log -------------------------------------------------------
     async def run(self) -> None:
         """Follow the change log until cancelled (the mount's nursery)."""
-        feed = ChangeFeed(await trio.to_thread.run_sync(Catalog, self.cat.target))
+        # this mount's own changes come from its catalog connection: not followed
+        feed = ChangeFeed(await trio.to_thread.run_sync(Catalog, self.cat.target),
+                          lambda: getattr(self.cat.db, "backend_pid", 0))
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
