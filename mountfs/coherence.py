@@ -181,13 +181,15 @@ class Coherence:
             yield
             return
         key = f"publish:{ino}"
-        while True:
-            held = self.cat.leases.holder(key)  # a read: waiting takes no write lock
-            if held is None or held.owner == self.origin:
-                await catalog_writable(self.cat)
-                if self.cat.leases.take(key, self.origin, PUBLISH_TTL, self._note):
+        await catalog_writable(self.cat)
+        # mostly free: taken at once; while held, waiting reads (takes no write lock)
+        while not self.cat.leases.take(key, self.origin, PUBLISH_TTL, self._note):
+            while True:
+                await trio.sleep(0.02)
+                held = self.cat.leases.holder(key)
+                if held is None or held.owner == self.origin:
                     break
-            await trio.sleep(0.02)
+            await catalog_writable(self.cat)
         # renewed from the follower's nursery: a nursery around the body would wrap the
         # body's errors (Unavailable, NoSpace) in an ExceptionGroup
         renewing = trio.CancelScope()
