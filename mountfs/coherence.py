@@ -12,8 +12,9 @@ loop), and for every change another process made:
    and with the content's pages when the content changed). Both may block
    while a related request is in flight, so they run in a worker thread.
 
-A change is seen within one poll of the feed (``POLL``, 50 ms on SQLite) plus
-the time to apply it: typically under 0.2 s. The kernel's own timeouts
+A change is seen within one poll of the feed (``POLL``, 50 ms on SQLite; on
+PostgreSQL at its NOTIFY, and this mount's own NOTIFYs wake nothing) plus the
+time to apply it: typically under 0.2 s. The kernel's own timeouts
 (``ATTR_TIMEOUT``, 1 s) bound it even when the follower falls behind.
 
 Close-to-open, like NFS: :meth:`Coherence.opened` runs in every ``open``.
@@ -99,7 +100,9 @@ class Coherence:
     # -- following the log -------------------------------------------------------
     async def run(self) -> None:
         """Follow the change log until cancelled (the mount's nursery)."""
-        feed = ChangeFeed(await trio.to_thread.run_sync(Catalog, self.cat.target))
+        # this mount's own changes come from its catalog connection: not followed
+        feed = ChangeFeed(await trio.to_thread.run_sync(Catalog, self.cat.target),
+                          lambda: getattr(self.cat.db, "backend_pid", 0))
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
@@ -178,13 +181,15 @@ class Coherence:
             yield
             return
         key = f"publish:{ino}"
-        while True:
-            held = self.cat.leases.holder(key)  # a read: waiting takes no write lock
-            if held is None or held.owner == self.origin:
-                await catalog_writable(self.cat)
-                if self.cat.leases.take(key, self.origin, PUBLISH_TTL, self._note):
+        await catalog_writable(self.cat)
+        # mostly free: taken at once; while held, waiting reads (takes no write lock)
+        while not self.cat.leases.take(key, self.origin, PUBLISH_TTL, self._note):
+            while True:
+                await trio.sleep(0.02)
+                held = self.cat.leases.holder(key)
+                if held is None or held.owner == self.origin:
                     break
-            await trio.sleep(0.02)
+            await catalog_writable(self.cat)
         # renewed from the follower's nursery: a nursery around the body would wrap the
         # body's errors (Unavailable, NoSpace) in an ExceptionGroup
         renewing = trio.CancelScope()

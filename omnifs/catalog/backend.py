@@ -176,6 +176,8 @@ class PgConnection:
         self._changes = 0
         #: the connection :meth:`wait_notify` LISTENs on (a reopened one must LISTEN again)
         self._listening: psycopg.Connection | None = None
+        #: the server process of the connection (a NOTIFY carries its sender's)
+        self.backend_pid = 0
         self._live()
 
     def _live(self) -> psycopg.Connection:
@@ -188,6 +190,7 @@ class PgConnection:
             conn = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
             conn.adapters.register_loader("numeric", _NumericLoader)
             self._conn = conn
+            self.backend_pid = conn.info.backend_pid
         return conn
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> psycopg.Cursor:
@@ -242,9 +245,9 @@ class PgConnection:
     def begin(self, exclusive: bool = True) -> None:
         """BEGIN, holding :data:`WRITE_LOCK` unless ``exclusive=False`` (row locks only)."""
         conn = self._live()
-        conn.execute("BEGIN")
-        if exclusive:
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+        # one round trip: the lock is held inside the transaction it starts
+        conn.execute(f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})" if exclusive
+                     else "BEGIN")
 
     @property
     def in_transaction(self) -> bool:
@@ -267,14 +270,24 @@ class PgConnection:
             assert self._conn is not None
             self._conn.execute("ROLLBACK")
 
-    def wait_notify(self, channel: str, timeout: float) -> bool:
-        """Block until a NOTIFY on ``channel`` arrives, at most ``timeout`` seconds; whether
-        one did. LISTENs first on a connection that has not yet (a new or reopened one)."""
+    def listen(self, channel: str) -> bool:
+        """LISTEN on ``channel`` unless this connection already does; whether it had to (a
+        new or reopened connection, which missed what was sent before)."""
         conn = self._live()
-        if self._listening is not conn:
-            conn.execute(f"LISTEN {channel}")
-            self._listening = conn
-        return any(True for _ in conn.notifies(timeout=timeout, stop_after=1))
+        if self._listening is conn:
+            return False
+        conn.execute(f"LISTEN {channel}")
+        self._listening = conn
+        return True
+
+    def wait_notify(self, channel: str, timeout: float, ignore: Callable[[int], bool] =
+                    lambda pid: False) -> bool:
+        """Block until a NOTIFY on ``channel`` arrives, at most ``timeout`` seconds; whether
+        one did. Those sent by a server process ``ignore`` names (the sender's pid) are
+        consumed and not counted. LISTENs first (:meth:`listen`)."""
+        self.listen(channel)
+        conn = self._live()
+        return any(not ignore(n.pid) for n in conn.notifies(timeout=max(timeout, 0.0)))
 
     def write_lock_free(self) -> bool:
         """Whether no other transaction holds :data:`WRITE_LOCK` (never waits)."""

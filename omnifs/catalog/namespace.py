@@ -30,6 +30,10 @@ KIND_OF_MODE = {
 
 _INODE_COLS = ("id, parent, name, kind, mode, uid, gid, rdev, size, atime_ns, mtime_ns, "
                "ctime_ns, target, sha256, version, nlink, staged, birth_ns")
+#: the same columns of ``inodes`` aliased ``i`` in a join
+_INODE_COLS_I = ", ".join("i." + c.strip() for c in _INODE_COLS.split(","))
+#: deeper than any path can be (PATH_MAX): a walk up that goes further found a cycle
+_MAX_DEPTH = 4096
 #: readdir offsets of hard-link entries start here (primary names use inode ids)
 LINK_OFFSET = 1 << 48
 
@@ -112,13 +116,18 @@ class Namespace:
 
         The Inode's ``parent``/``name`` are always its primary name.
         """
-        row = self._db.execute(f"SELECT {_INODE_COLS} FROM inodes WHERE parent = ? AND name = ?",
-                               (parent, name)).fetchone()
-        if row is None:
-            link = self._db.execute("SELECT inode FROM links WHERE parent = ? AND name = ?",
-                                    (parent, name)).fetchone()
-            return self.get(link[0]) if link else None
-        return Inode(*row)
+        found = self._named(parent, name)
+        return found[1] if found else None
+
+    def _named(self, parent: int, name: str) -> tuple[int | None, Inode] | None:
+        """The inode ``name`` in ``parent`` names and, when the name is a hard link, its
+        ``links`` row (None: the primary name); None when nothing has the name. One
+        statement (every FUSE lookup of a missing name asks), both tables at once."""
+        row = self._db.execute(
+            f"SELECT NULL, {_INODE_COLS} FROM inodes WHERE parent = ? AND name = ? UNION ALL "
+            f"SELECT l.id, {_INODE_COLS_I} FROM links l JOIN inodes i ON i.id = l.inode "
+            "WHERE l.parent = ? AND l.name = ? LIMIT 1", (parent, name, parent, name)).fetchone()
+        return (row[0], Inode(*row[1:])) if row else None
 
     def entries(self, parent: int, after: int = 0,
                 limit: int = 1000) -> list[tuple[int, str, Inode]]:
@@ -180,59 +189,49 @@ class Namespace:
         """
         with self._transaction():
             t = now_ns()
-            link = self._db.execute("SELECT id, inode FROM links WHERE parent = ? AND name = ?",
-                                    (parent, name)).fetchone()
-            if link is not None:
-                self._db.execute("DELETE FROM links WHERE id = ?", (link[0],))
-                self._db.execute("UPDATE inodes SET nlink = nlink - 1, ctime_ns = ? WHERE id = ?",
-                                 (t, link[1]))
-                self._log.entry(link[1], parent, name)
-                inode = self.get(link[1])
-                assert inode is not None
-                return inode, False
-            inode = self.lookup(parent, name)
-            if inode is None:
+            found = self._named(parent, name)
+            if found is None:
                 return None
-            heir = self._db.execute("SELECT id, parent, name FROM links WHERE inode = ? "
-                                    "ORDER BY id LIMIT 1", (inode.id,)).fetchone()
-            if heir is None:
-                self.detach(inode.id)
-                promoted = False
-            else:
-                self._db.execute("DELETE FROM links WHERE id = ?", (heir[0],))
-                self._db.execute("UPDATE inodes SET parent = ?, name = ?, nlink = nlink - 1, "
-                                 "ctime_ns = ? WHERE id = ?", (heir[1], heir[2], t, inode.id))
+            link, inode = found
+            if link is not None:
+                self._db.execute("DELETE FROM links WHERE id = ?", (link,))
+                after = self._db.execute("UPDATE inodes SET nlink = nlink - 1, ctime_ns = ? "
+                                         f"WHERE id = ? RETURNING {_INODE_COLS}",
+                                         (t, inode.id)).fetchone()
                 self._log.entry(inode.id, parent, name)
-                promoted = True
-            after = self.get(inode.id)
-            assert after is not None
-            return after, promoted
+                return Inode(*after), False
+            # directories have no hard links (add_link): nothing to look for
+            heirs = [] if inode.is_dir else self._db.execute(
+                "SELECT id, parent, name FROM links WHERE inode = ? ORDER BY id",
+                (inode.id,)).fetchall()
+            if not heirs:
+                return self._detach(inode, []), False
+            heir = heirs[0]
+            self._db.execute("DELETE FROM links WHERE id = ?", (heir[0],))
+            after = self._db.execute("UPDATE inodes SET parent = ?, name = ?, nlink = nlink - 1, "
+                                     f"ctime_ns = ? WHERE id = ? RETURNING {_INODE_COLS}",
+                                     (heir[1], heir[2], t, inode.id)).fetchone()
+            self._log.entry(inode.id, parent, name)
+            return Inode(*after), True
 
     def rename_name(self, old_parent: int, old_name: str, new_parent: int,
                     new_name: str) -> tuple[Inode, bool]:
         """Move one name (the new one must be free); returns the inode and whether
         it was the primary name (then the objects' keys are to follow)."""
         with self._transaction():
-            link = self._db.execute("SELECT id, inode FROM links WHERE parent = ? AND name = ?",
-                                    (old_parent, old_name)).fetchone()
+            found = self._named(old_parent, old_name)
+            if found is None:
+                raise NotFound("no such file in the catalog", key=old_name)
+            link, inode = found
             if link is None:
-                inode = self.lookup(old_parent, old_name)
-                if inode is None:
-                    raise NotFound("no such file in the catalog", key=old_name)
-                ino = inode.id
-                self.move_entry(ino, new_parent, new_name)
-                primary = True
-            else:
-                ino = link[1]
-                self._db.execute("UPDATE links SET parent = ?, name = ? WHERE id = ?",
-                                 (new_parent, new_name, link[0]))
-                self._db.execute("UPDATE inodes SET ctime_ns = ? WHERE id = ?", (now_ns(), link[1]))
-                self._log.entry(ino, old_parent, old_name)
-                self._log.entry(ino, new_parent, new_name)
-                primary = False
-            inode = self.get(ino)
-            assert inode is not None
-            return inode, primary
+                return self._move(inode, new_parent, new_name), True
+            self._db.execute("UPDATE links SET parent = ?, name = ? WHERE id = ?",
+                             (new_parent, new_name, link))
+            after = self._db.execute(f"UPDATE inodes SET ctime_ns = ? WHERE id = ? "
+                                     f"RETURNING {_INODE_COLS}", (now_ns(), inode.id)).fetchone()
+            self._log.entry(inode.id, old_parent, old_name)
+            self._log.entry(inode.id, new_parent, new_name)
+            return Inode(*after), False
 
     def exchange_names(self, pa: int, na: str, pb: int, nb: str) -> tuple[bool, bool]:
         """RENAME_EXCHANGE of two names; returns, per name, whether it was a primary name."""
@@ -323,24 +322,24 @@ class Namespace:
         m = t if mtime_ns is None else mtime_ns
         try:
             with self._transaction():
-                if self._db.execute("SELECT 1 FROM links WHERE parent = ? AND name = ?",
-                                    (parent, name)).fetchone():
-                    raise Conflict("file exists", key=name)
+                # a hard link's name is not in inodes' unique key: the insert checks links
                 row = self._db.execute(
                     "INSERT INTO inodes (parent, name, kind, mode, uid, gid, rdev, size, atime_ns, "
-                    "mtime_ns, ctime_ns, target, sha256, version, nlink, staged, birth_ns) VALUES "
-                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?) RETURNING id",
+                    "mtime_ns, ctime_ns, target, sha256, version, nlink, staged, birth_ns) SELECT "
+                    "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ? WHERE NOT EXISTS "
+                    "(SELECT 1 FROM links WHERE parent = ? AND name = ?) "
+                    f"RETURNING {_INODE_COLS}",
                     (parent, name, kind, mode, uid, gid, rdev, size, m, m, t, target, sha256,
                      version, 2 if kind == "dir" else 1,
-                     t if birth_ns is None else birth_ns)).fetchone()
+                     t if birth_ns is None else birth_ns, parent, name)).fetchone()
+                if row is None:
+                    raise Conflict("file exists", key=name)
                 if kind == "dir":
                     self._db.execute("UPDATE inodes SET nlink = nlink + 1 WHERE id = ?", (parent,))
                 self._log.entry(row[0], parent, name)
         except IntegrityError:
             raise Conflict("file exists", key=name) from None
-        inode = self.get(row[0])
-        assert inode is not None
-        return inode
+        return Inode(*row)
 
     _UPDATABLE = frozenset(("mode", "uid", "gid", "size", "atime_ns", "mtime_ns", "ctime_ns",
                             "sha256", "version", "nlink", "staged", "target"))
@@ -371,14 +370,22 @@ class Namespace:
         if inode is None:
             return
         with self._transaction():
-            for parent, name in [(inode.parent, inode.name), *self.link_names(ino)]:
-                self._log.entry(ino, parent, name)
-            self._db.execute("DELETE FROM links WHERE inode = ?", (ino,))
-            if inode.kind == "dir" and inode.parent is not None:
-                self._db.execute("UPDATE inodes SET nlink = nlink - 1 WHERE id = ?",
-                                 (inode.parent,))
-            self._db.execute("UPDATE inodes SET parent = NULL, name = NULL, nlink = 0, "
-                             "ctime_ns = ? WHERE id = ?", (now_ns(), ino))
+            self._detach(inode, self.link_names(ino))
+
+    def _detach(self, inode: Inode, links: list[tuple[int, str]]) -> Inode:
+        """:meth:`detach` of ``inode`` (as read in this transaction), whose extra names are
+        ``links``; the inode afterwards."""
+        for parent, name in [(inode.parent, inode.name), *links]:
+            self._log.entry(inode.id, parent, name)
+        if links:
+            self._db.execute("DELETE FROM links WHERE inode = ?", (inode.id,))
+        if inode.kind == "dir" and inode.parent is not None:
+            self._db.execute("UPDATE inodes SET nlink = nlink - 1 WHERE id = ?",
+                             (inode.parent,))
+        row = self._db.execute("UPDATE inodes SET parent = NULL, name = NULL, nlink = 0, "
+                               f"ctime_ns = ? WHERE id = ? RETURNING {_INODE_COLS}",
+                               (now_ns(), inode.id)).fetchone()
+        return Inode(*row)
 
     def delete(self, ino: int) -> None:
         """Forget an inode entirely (its replicas, history and xattrs go with it)."""
@@ -396,15 +403,21 @@ class Namespace:
         inode = self.get(ino)
         assert inode is not None
         with self._transaction():
-            if inode.kind == "dir" and inode.parent != new_parent:
-                self._db.execute("UPDATE inodes SET nlink = nlink - 1 WHERE id = ?",
-                                 (inode.parent,))
-                self._db.execute("UPDATE inodes SET nlink = nlink + 1 WHERE id = ?",
-                                 (new_parent,))
-            self._db.execute("UPDATE inodes SET parent = ?, name = ?, ctime_ns = ? WHERE id = ?",
-                             (new_parent, new_name, now_ns(), ino))
-            self._log.entry(ino, inode.parent, inode.name)
-            self._log.entry(ino, new_parent, new_name)
+            self._move(inode, new_parent, new_name)
+
+    def _move(self, inode: Inode, new_parent: int, new_name: str) -> Inode:
+        """:meth:`move_entry` of ``inode`` (as read in this transaction); the inode after."""
+        if inode.kind == "dir" and inode.parent != new_parent:
+            self._db.execute("UPDATE inodes SET nlink = nlink - 1 WHERE id = ?",
+                             (inode.parent,))
+            self._db.execute("UPDATE inodes SET nlink = nlink + 1 WHERE id = ?",
+                             (new_parent,))
+        row = self._db.execute("UPDATE inodes SET parent = ?, name = ?, ctime_ns = ? WHERE id = ? "
+                               f"RETURNING {_INODE_COLS}",
+                               (new_parent, new_name, now_ns(), inode.id)).fetchone()
+        self._log.entry(inode.id, inode.parent, inode.name)
+        self._log.entry(inode.id, new_parent, new_name)
+        return Inode(*row)
 
     def exchange(self, a: int, b: int) -> None:
         """Swap two entries' places (RENAME_EXCHANGE)."""
@@ -438,17 +451,19 @@ class Namespace:
         return False
 
     def path_of(self, ino: int) -> str | None:
-        """'a/b.txt' for a linked inode, '' for the root, None for orphans."""
-        parts: list[str] = []
-        cur = ino
-        while cur != ROOT_INODE:
-            row = self._db.execute("SELECT parent, name FROM inodes WHERE id = ?",
-                                   (cur,)).fetchone()
-            if row is None or row[0] is None:
-                return None
-            parts.append(row[1])
-            cur = row[0]
-        return "/".join(reversed(parts))
+        """'a/b.txt' for a linked inode, '' for the root, None for orphans.
+
+        One statement (a recursive walk up to the root), not one per level."""
+        rows = self._db.execute(
+            "WITH RECURSIVE up(id, parent, name, depth) AS ("
+            "SELECT id, parent, name, 0 FROM inodes WHERE id = ? UNION ALL "
+            "SELECT i.id, i.parent, i.name, up.depth + 1 FROM inodes i JOIN up ON i.id = up.parent "
+            "WHERE up.id <> ? AND up.depth < ?) SELECT id, name FROM up ORDER BY depth",
+            (ino, ROOT_INODE, _MAX_DEPTH)).fetchall()
+        # an orphan on the way (no parent) or a cycle: the walk ends short of the root
+        if not rows or rows[-1][0] != ROOT_INODE:
+            return None
+        return "/".join(r[1] for r in reversed(rows[:-1]))
 
     def resolve(self, path: str) -> Inode:
         """The inode at ``path`` (relative to the namespace root); NotFound otherwise."""
