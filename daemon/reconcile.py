@@ -284,8 +284,10 @@ class Reconciler:
         now = time.time()
 
         def mark(cat: Catalog) -> None:
-            with cat.transaction():
-                for c in good:
+            # each mark is one UPDATE of one replica row that re-checks its version and
+            # state: row locks suffice (in inode order, so two daemons never deadlock)
+            with cat.transaction(exclusive=False):
+                for c in sorted(good, key=lambda c: c.inode):
                     cat.replicas.mark_verified(c.inode, name, c.version, now)
 
         await self._cat(mark)

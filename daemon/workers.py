@@ -143,26 +143,46 @@ def heartbeat(d) -> None:
 
 
 class ThreadCatalogs:
-    """One catalog connection per worker thread: sqlite3 transactions must not interleave."""
+    """One catalog connection per worker thread: sqlite3 transactions must not interleave.
+
+    trio's worker threads come and go (an idle one exits after a few seconds):
+    a new thread takes over the catalog of one that has exited instead of
+    opening another. Otherwise every idle spell would leave a connection open
+    (on PostgreSQL, a server process) and every busy one would open new ones,
+    each paying the schema check at open.
+    """
 
     def __init__(self, path) -> None:
         self.path = path
         self._local = threading.local()
-        self._all: list[Catalog] = []
+        #: every catalog opened, with the thread that uses it
+        self._all: list[tuple[threading.Thread, Catalog]] = []
         self._lock = threading.Lock()
 
     def get(self) -> Catalog:
         cat = getattr(self._local, "catalog", None)
         if cat is None:
-            cat = Catalog(self.path)
-            self._local.catalog = cat
+            me = threading.current_thread()
             with self._lock:
-                self._all.append(cat)
+                for i, (thread, spare) in enumerate(self._all):
+                    if not thread.is_alive():  # it cannot be in a transaction any more
+                        self._all[i] = (me, spare)
+                        cat = spare
+                        break
+            if cat is None:
+                cat = Catalog(self.path)
+                with self._lock:
+                    self._all.append((me, cat))
+            self._local.catalog = cat
         return cat
+
+    def open_count(self) -> int:
+        with self._lock:
+            return len(self._all)
 
     def close(self) -> None:
         with self._lock:
-            for cat in self._all:
+            for _, cat in self._all:
                 with contextlib.suppress(Exception):
                     cat.close()
             self._all.clear()

@@ -36,7 +36,7 @@ from typing import Any
 
 from omnifs.providers import NotFound, ObjectInfo, OmnifsError, PreconditionFailed, Provider
 
-from .catalog import Catalog
+from .catalog import Catalog, Replica
 from .fallbacks import WriteCheck, write_check
 from .layout import attrs_of
 
@@ -48,11 +48,14 @@ def conflict_name(name: str, provider: str, when: float) -> str:
     return f"{name}.conflict-{provider}-{stamp}"
 
 
-def expected(cat: Catalog, provider: str, key: str, ino: int) -> tuple[bool, str | None]:
+def expected(cat: Catalog, provider: str, key: str, ino: int,
+             rows: list[Replica] | None = None) -> tuple[bool, str | None]:
     """(no object expected at ``key``, the etag the catalog recorded for it) before ``ino``
     writes there: its own row's, else the row of the file whose object sits there (moved
-    away by ``omnifs.replication.free_key_steps`` as a copy: the object stays until the write)."""
-    rows = cat.replicas.holders(provider, key)
+    away by ``omnifs.replication.free_key_steps`` as a copy: the object stays until the write).
+    ``rows``: the key's holders when the caller has just read them."""
+    if rows is None:
+        rows = cat.replicas.holders(provider, key)
     if not rows:
         return True, None
     mine = [r for r in rows if r.inode == ino]

@@ -359,11 +359,12 @@ def _replicate(cat: Catalog, providers: dict[str, Provider], work: Replicate,
     if path is None:
         return 0
     key = object_key(providers[target], path)
-    existing = cat.replicas.get(ino, target)
+    replicas = cat.replicas.of(ino)
+    existing = next((r for r in replicas if r.provider == target), None)
     if existing and existing.state == "synced" and existing.version == inode.version \
             and existing.key == key:
         return 0
-    sources = [r for r in cat.replicas.of(ino) if r.state == "synced"
+    sources = [r for r in replicas if r.state == "synced"
                and r.version == inode.version and r.provider != target and r.provider in providers]
     # the bytes a mount on this host left in the cache need no download, and no source up
     in_cache = ((cache, inode.sha256) if cache is not None and inode.sha256
@@ -372,16 +373,24 @@ def _replicate(cat: Catalog, providers: dict[str, Provider], work: Replicate,
         raise Retry(f"{path}: no synced replica to copy from yet")
     dst = providers[target]
     # the write expects what the catalog says is at the key (omnifs/fallbacks.py)
-    check = write_check(dst, *expected(cat, target, key, ino))
-    free_key(cat, providers, target, key, ino)
+    holders = cat.replicas.holders(target, key)
+    check = write_check(dst, *expected(cat, target, key, ino, holders))
+    if any(h.inode != ino for h in holders):  # another file's object sits there: moved first
+        free_key(cat, providers, target, key, ino)
     if (keep is not None and existing is not None and existing.key == key
             and existing.version < inode.version and existing.state == "stale"):
         keep(dst, key, "overwritten")
-    # the file's row locked, not the whole catalog: workers on many hosts record at once
-    with cat.transaction(exclusive=False):
-        if cat.ns.get_locked(ino) is None:
-            return 0  # removed meanwhile: nothing to copy
-        cat.replicas.set(ino, target, key, inode.version, "pending")
+    # the copy's key and version recorded before the write (a crash leaves a row naming
+    # the object); the row queued with the item (a mount's close) usually says so already,
+    # and a file removed meanwhile is then caught after the copy, which deletes the object
+    if not (existing is not None and existing.state == "pending" and existing.key == key
+            and existing.version == inode.version and existing.etag is None
+            and existing.tier is None):
+        # the file's row locked, not the whole catalog: workers on many hosts record at once
+        with cat.transaction(exclusive=False):
+            if cat.ns.get_locked(ino) is None:
+                return 0  # removed meanwhile: nothing to copy
+            cat.replicas.set(ino, target, key, inode.version, "pending")
     meta, sidecar = placed_meta(dst, key, path, current_meta(cat, inode))
 
     def copy(check: WriteCheck) -> Copied:

@@ -12,7 +12,12 @@ renewing), or when the taker already holds it (a renewal). Used for:
 - ``flock:PATH``: ``omnifs flock PATH -- CMD`` (omnifs/cli/flock.py).
 
 Portable SQL (``INSERT ... ON CONFLICT ... DO UPDATE ... WHERE``): the same
-statements run on SQLite and PostgreSQL.
+statements run on SQLite and PostgreSQL. Each change is one statement on rows
+of its own key, so on PostgreSQL it runs under row locks, not the catalog's
+write lock (``exclusive=False``): the upsert locks the key's row (or waits on
+the unique key while another transaction inserts it) and evaluates the holder
+test on the row as committed, so two takers never both get it. SQLite's one
+writer serialises them anyway.
 """
 
 from __future__ import annotations
@@ -37,14 +42,14 @@ class Leases:
     """The lease part of the catalog, on its connection (``cat.leases``)."""
 
     def __init__(self, db: Connection,
-                 transaction: Callable[[], AbstractContextManager[None]]):
+                 transaction: Callable[..., AbstractContextManager[None]]):
         self._db = db
         self._transaction = transaction
 
     def take(self, key: str, owner: str, ttl: float, note: str = "") -> bool:
         """Take or renew ``key`` for ``ttl`` seconds; False while another owner holds it."""
         now = time.time()
-        with self._transaction():
+        with self._transaction(False):  # one statement on one key's row: row locks
             cur = self._db.execute(
                 "INSERT INTO leases (key, owner, expires, note) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT(key) DO UPDATE SET owner = excluded.owner, "
@@ -54,7 +59,7 @@ class Leases:
             return cur.rowcount > 0
 
     def release(self, key: str, owner: str) -> None:
-        with self._transaction():
+        with self._transaction(False):  # one statement on one key's row: row locks
             self._db.execute("DELETE FROM leases WHERE key = ? AND owner = ?", (key, owner))
 
     def holder(self, key: str) -> Lease | None:
@@ -72,6 +77,6 @@ class Leases:
 
     def prune(self) -> int:
         """Forget leases that ran out long ago (a dead host's)."""
-        with self._transaction():
+        with self._transaction(False):  # each row on its own: a renewal meanwhile is re-checked
             return self._db.execute("DELETE FROM leases WHERE expires < ?",
                                     (time.time() - 3600,)).rowcount

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .backend import Connection, table_columns
+from .backend import CatalogError, Connection, table_columns
 
 #: the inode of the namespace root (pyfuse3.ROOT_INODE)
 ROOT_INODE = 1
@@ -524,8 +524,17 @@ def migrate(db: Connection) -> int:
 
     Runs under the write lock (BEGIN IMMEDIATE, or PostgreSQL's advisory lock)
     so two processes opening a fresh catalog at once (mount and ``omnifs
-    replicate``) do not both run a migration.
+    replicate``) do not both run a migration. A catalog already at the newest
+    version is only read: every worker thread of a daemon opens one, and on
+    PostgreSQL the write lock would make each wait for every writer of the catalog.
     """
+    if not db.in_transaction:
+        try:
+            row = db.execute("SELECT version FROM schema_version").fetchone()
+        except CatalogError:  # a new catalog: no table yet
+            row = None
+        if row is not None and row[0] == len(MIGRATIONS):
+            return row[0]
     db.begin()
     try:
         db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")

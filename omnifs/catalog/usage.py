@@ -41,7 +41,7 @@ class StoreUsage:
     """The store usage part of the catalog, on its connection (``cat.usage``)."""
 
     def __init__(self, db: Connection,
-                 transaction: Callable[[], AbstractContextManager[None]]):
+                 transaction: Callable[..., AbstractContextManager[None]]):
         self._db = db
         self._transaction = transaction
 
@@ -49,8 +49,8 @@ class StoreUsage:
             | Iterable[tuple[tuple[str, str], Counts]]) -> None:
         """Add counts made on ``day`` (days since 1970-01-01, UTC), in one transaction:
         ``{(provider, op): (requests, errors, bytes_in, bytes_out)}``."""
-        items = rows.items() if isinstance(rows, dict) else rows
-        with self._transaction():
+        items = sorted(rows.items() if isinstance(rows, dict) else rows)
+        with self._transaction(False):  # additive upserts in key order: row locks suffice
             self._db.executemany(_UPSERT, ((day, 1, provider, op, *counts)
                                            for (provider, op), counts in items
                                            if any(counts)))
@@ -70,16 +70,15 @@ class StoreUsage:
         """Fold day rows older than the retention into month rows and drop old month rows,
         in one transaction; how many rows it touched (0: nothing left to do)."""
         cutoff = today - RETENTION_DAYS + 1
-        with self._transaction():
+        with self._transaction(False):  # folds only the rows it deleted itself: see above
             rows = self._db.execute(
-                "SELECT day, provider, op, requests, errors, bytes_in, bytes_out "
-                "FROM usage_days WHERE day < ? AND days = 1", (cutoff,)).fetchall()
-            self._db.executemany("DELETE FROM usage_days WHERE day = ? AND provider = ? "
-                                 "AND op = ?", ((r[0], r[1], r[2]) for r in rows))
+                "DELETE FROM usage_days WHERE day < ? AND days = 1 "
+                "RETURNING day, provider, op, requests, errors, bytes_in, bytes_out",
+                (cutoff,)).fetchall()
+            months = sorted((*month_of(day), provider, op, *counts)
+                            for day, provider, op, *counts in rows)
             self._db.executemany(_UPSERT.replace("DO UPDATE SET ", "DO UPDATE SET "
-                                                 "days = excluded.days, "),
-                                 ((*month_of(day), provider, op, *counts)
-                                  for day, provider, op, *counts in rows))
+                                                 "days = excluded.days, "), months)
             dropped = self._db.execute(
                 "DELETE FROM usage_days WHERE day < ? AND days > 1",
                 (_months_before(cutoff, MONTHS_KEPT),)).rowcount

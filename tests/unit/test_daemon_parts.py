@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
 
 import pytest
@@ -13,7 +14,7 @@ from omnifs.conflicts import conflict_name
 from omnifs.daemon.health import HealthBoard, Prober
 from omnifs.daemon.settings import DaemonSettings, parse_daemon
 from omnifs.daemon.state import State, read_health
-from omnifs.daemon.workers import backoff, lock_keys
+from omnifs.daemon.workers import ThreadCatalogs, backoff, lock_keys
 from omnifs.errors import ConfigError
 from omnifs.providers import NotFound, Unavailable
 from omnifs.sd_notify import notify, watchdog_interval
@@ -116,6 +117,38 @@ def test_lock_keys_cover_the_objects_an_item_touches(tmp_path):
 
 
 # -- reconcile helpers ---------------------------------------------------------------
+
+def test_thread_catalogs_reuse_the_catalog_of_a_thread_that_ended(tmp_path):
+    """A new worker thread takes over an ended one's connection instead of opening another."""
+    cats = ThreadCatalogs(tmp_path / "c.db")
+    got: list[Catalog] = []
+
+    def use() -> None:
+        got.append(cats.get())
+        assert cats.get() is got[-1]
+
+    for _ in range(3):  # one after another: always the same connection
+        t = threading.Thread(target=use)
+        t.start()
+        t.join()
+    assert got[0] is got[1] is got[2] and cats.open_count() == 1
+    hold, release = threading.Event(), threading.Event()
+
+    def busy() -> None:
+        got.append(cats.get())
+        hold.set()
+        release.wait(10)
+
+    t = threading.Thread(target=busy)
+    t.start()
+    hold.wait(10)
+    mine = cats.get()  # the busy thread still runs: this thread needs its own
+    release.set()
+    t.join()
+    assert mine is not got[-1] and cats.open_count() == 2
+    cats.close()
+    assert cats.open_count() == 0
+
 
 def test_conflict_name():
     assert conflict_name("a.txt", "aws", 0) == "a.txt.conflict-aws-19700101T000000Z"

@@ -45,6 +45,26 @@ def test_old_days_fold_into_their_month(cat):
     assert cat.usage.totals(0, TODAY)["aws"]["get"] == (8, 0, 80, 0)
 
 
+def test_two_processes_folding_at_once_move_each_day_once(cat):
+    """Folds run under row locks (no catalog-wide lock on PostgreSQL): a second fold waits
+    for the rows the first deleted, then finds them gone, so nothing is counted twice."""
+    first, _ = month_of(TODAY - RETENTION_DAYS - 40)
+    cat.usage.add(first, {("aws", "get"): (1, 0, 10, 0)})
+    cat.usage.add(first + 1, {("aws", "get"): (2, 0, 20, 0), ("az", "put"): (1, 0, 0, 5)})
+    other = Catalog(cat.target)
+    folded: list[int] = []
+    with cat.transaction():
+        assert cat.usage.fold(TODAY) == 3  # not committed yet: the other waits for it
+        waiting = threading.Thread(target=lambda: folded.append(other.usage.fold(TODAY)))
+        waiting.start()
+        waiting.join(0.5)
+    waiting.join(30)
+    other.close()
+    assert folded == [0]
+    assert cat.usage.totals(first, first) == {"aws": {"get": (3, 0, 30, 0)},
+                                              "az": {"put": (1, 0, 0, 5)}}
+
+
 def test_delta_of_cumulative_counts():
     before = {("a", "get"): (1, 0, 10, 0)}
     now = {("a", "get"): (3, 1, 30, 0), ("a", "put"): (1, 0, 0, 5), ("b", "head"): (0, 0, 0, 0)}
