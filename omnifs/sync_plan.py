@@ -13,8 +13,10 @@ crc32c), and last size plus mtime (ours from metadata, else the store's).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Protocol
 
 from omnifs.providers import META_MTIME, RESERVED_PREFIX, ObjectInfo
 
@@ -34,7 +36,25 @@ class Verdict:
     need_metadata: bool = False
 
 
-def compare(src: ObjectInfo, dst: ObjectInfo) -> Verdict:
+class Compared(Protocol):
+    """What :func:`compare` reads of an object: an ``ObjectInfo``, or a record as slim as
+    :class:`omnifs.migration.listed.Listed`."""
+
+    @property
+    def size(self) -> int: ...
+    @property
+    def sha256(self) -> str | None: ...
+    @property
+    def checksums(self) -> Mapping[str, str]: ...
+    @property
+    def metadata(self) -> Mapping[str, str]: ...
+    @property
+    def metadata_known(self) -> bool: ...
+    @property
+    def mtime(self) -> float | None: ...
+
+
+def compare(src: Compared, dst: Compared) -> Verdict:
     """Is ``dst`` already a whole, equal copy of ``src``?"""
     if src.size != dst.size:
         return Verdict(False, "size")
