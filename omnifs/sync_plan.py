@@ -60,8 +60,9 @@ def compare(src: Compared, dst: Compared) -> Verdict:
         return Verdict(False, "size")
     if src.sha256 and dst.sha256:
         return Verdict(src.sha256 == dst.sha256, "sha256")
+    sums, dsums = src.checksums, dst.checksums  # once: a slim record builds them when asked
     for algo in ("md5", "crc32c"):
-        a, b = src.checksums.get(algo), dst.checksums.get(algo)
+        a, b = sums.get(algo), dsums.get(algo)
         if a and b:
             return Verdict(a.lower() == b.lower(), algo)
     # a listing that skipped user metadata (list(metadata=False)): a head may find a sha256

@@ -29,6 +29,7 @@ import sys
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from omnifs.providers import InvalidInput, NotFound, ObjectInfo, Provider
@@ -160,9 +161,9 @@ def decide(src: dict[str, Listed], dst: dict[str, Listed], *, mode: str = "copy"
 
 
 def in_order(out: list[Entry]) -> list[Entry]:
-    """The entries sorted by key then action (the plan file's order)."""
-    order = {a: i for i, a in enumerate(ACTIONS)}
-    out.sort(key=lambda e: (e.key, order[e.action]))
+    """The entries sorted by key (the plan file's order). A key has one entry: a delete is
+    for a key the source lacks, every other action for a source key."""
+    out.sort(key=attrgetter("key"))
     return out
 
 

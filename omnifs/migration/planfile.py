@@ -78,9 +78,18 @@ class MigrationPlan:
     created: str = field(
         default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
 
+    #: the summary and the entries it was made of (:attr:`summary`)
+    _summary: tuple[list[Entry], int, dict[str, Any]] | None = field(
+        default=None, init=False, repr=False, compare=False)
+
     @property
     def summary(self) -> dict[str, Any]:
-        return summarize(self.entries)
+        """:func:`summarize` of the entries, made once while the entries stay the same list
+        of the same length (a plan's steps ask for it several times)."""
+        got = self._summary
+        if got is None or got[0] is not self.entries or got[1] != len(self.entries):
+            got = self._summary = (self.entries, len(self.entries), summarize(self.entries))
+        return got[2]
 
     def head(self) -> dict[str, Any]:
         """Every field the checksum covers but the entries."""
