@@ -8,7 +8,8 @@ baseline interleaved, and report medians.
 
 Rows (``--rows``, comma-separated; all by default):
 
-* ``throughput`` (1): ``--objects`` (10,000) x 64 KiB objects s3->gs and s3->az.
+* ``throughput`` (1): ``--objects`` (10,000) x 64 KiB objects s3->gs and s3->az
+  (``--throughput-dst``: gs, az or both).
   omnifs = ``migrate plan`` + ``migrate run --parallel P``, timed together;
   baseline = ``rclone copy --transfers P`` of the same objects between the same
   servers into a fresh prefix. Reported as objects/s of each and omnifs / rclone
@@ -21,7 +22,10 @@ Rows (``--rows``, comma-separated; all by default):
   whole bucket for every listing page, so they would slow row 1's listings. Not
   s3->gs by default: the GCS emulator ignores ``maxResults`` and answers a
   100,000-object listing in one page, whose parse alone (in the SDK) costs
-  hundreds of MiB that real GCS, paging by 1,000, never asks for.
+  hundreds of MiB that real GCS, paging by 1,000, never asks for. moto and
+  Azurite list slowly (moto searches the whole bucket for every page), so the
+  planner's own cost shows best with ``--plan-pair file,file`` (two local
+  directories: listing them takes seconds).
 * ``resume`` (3): the throughput row's s3->gs run killed with SIGKILL once half of
   its items are done (counted in the catalog, ``cat.migrations.counts``), then run
   again to the end. Goal: first part + rerun <= 1.1 x an uninterrupted run + the
@@ -81,9 +85,9 @@ ROOT = _HERE.parent
 OMNIFS = [str(ROOT / ".venv" / "bin" / "omnifs")]
 MiB = 1024 * 1024
 ROWS = ("throughput", "plan", "resume", "rss", "rss-run")
-KINDS = ("s3", "gs", "az")
-#: the suffix of the stores holding the planning rows' objects
-PLAN = "p"
+KINDS = ("s3", "gs", "az", "file")
+#: the suffixes of the stores holding the planning rows' objects (source, destination)
+PLAN = ("p", "q")
 
 
 def _hwm(pid: int) -> int:
@@ -156,22 +160,28 @@ class Bench:
     def __init__(self, args: argparse.Namespace):
         self.args = args
         self.tmp = Path(tempfile.mkdtemp(prefix="omnifs-bench-migrate-"))
-        kinds = tuple(sorted(set(args.plan_pair) | ({"s3", "gs", "az"}
+        kinds = tuple(sorted(set(args.plan_pair) | ({"s3", *args.throughput_dst}
                                                     if {"throughput", "resume"} & set(args.rows)
                                                     else set())))
-        self.servers = {k: S.start(k) for k in kinds}
+        self.servers = {k: S.start(k) for k in kinds if k != "file"}
         # a store is a bucket on one server: "s3", "gs", "az" hold the throughput rows'
         # objects, "s3p", "azp"... the planning rows' (a bucket apart: moto searches the whole
         # bucket for every listing page, so 100,000 planning objects would slow every listing
         # of the throughput rows, ours and rclone's alike)
-        self.kind = {k: k for k in kinds} | {k + PLAN: k for k in args.plan_pair}
-        self.buckets = {store: S.unique_bucket("bench") for store in self.kind}
+        self.kind = {k: k for k in kinds} | {k + s: k for k, s in zip(args.plan_pair, PLAN,
+                                                                       strict=True)}
+        # a bucket per store; a "file" store is a directory of its own
+        self.buckets = {store: str(self.tmp / store) if kind == "file" else S.unique_bucket("bench")
+                        for store, kind in self.kind.items()}
         for store, bucket in self.buckets.items():
-            S.create_bucket(self.kind[store], self.servers[self.kind[store]].endpoint, bucket)
-        self.settings = {store: S.settings_for(self.kind[store],
-                                               self.servers[self.kind[store]].endpoint, b,
-                                               name=f"b{store}")
-                         for store, b in self.buckets.items()}
+            if self.kind[store] == "file":
+                os.makedirs(bucket)
+            else:
+                S.create_bucket(self.kind[store], self.servers[self.kind[store]].endpoint, bucket)
+        self.settings = {store: S.settings_for(
+            self.kind[store], None if self.kind[store] == "file" else
+            self.servers[self.kind[store]].endpoint, b, name=f"b{store}", local_root=b)
+            for store, b in self.buckets.items()}
         for s in self.settings.values():
             s.timeout = 120.0
         self.catalog = self.tmp / "catalog.db"
@@ -183,7 +193,7 @@ class Bench:
         # rclone's remotes named like our stores, on the same servers (as bench/copy.py does)
         for store, kind in self.kind.items():
             env = f"RCLONE_CONFIG_{store.upper()}_"
-            end = self.servers[kind].endpoint
+            end = self.servers[kind].endpoint if kind != "file" else ""
             self.rclone_env.update({env + k: v for k, v in {
                 "s3": {"TYPE": "s3", "PROVIDER": "Other", "ENDPOINT": end,
                        "ACCESS_KEY_ID": "test", "SECRET_ACCESS_KEY": "test",
@@ -192,6 +202,7 @@ class Bench:
                        "ENDPOINT": f"{end}/storage/v1/"},
                 "az": {"TYPE": "azureblob",
                        "SAS_URL": azure_sas_url(end, self.buckets[store])},
+                "file": {"TYPE": "local"},
             }[kind].items()})
         self.failed: list[str] = []
         self.watchers: list[Catalog] = []
@@ -206,6 +217,11 @@ class Bench:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     # -- places and data ------------------------------------------------------
+    def plan_stores(self) -> tuple[str, str]:
+        """The stores of the planning rows' objects (source, destination)."""
+        a, b = (k + s for k, s in zip(self.args.plan_pair, PLAN, strict=True))
+        return a, b
+
     def rclone_path(self, kind: str, prefix: str) -> str:
         return f"{kind}:{self.buckets[kind]}/{prefix}"
 
@@ -240,12 +256,14 @@ class Bench:
         self.rclone("purge", self.rclone_path(kind, prefix))
 
     # -- omnifs steps -------------------------------------------------------------
-    def cli(self, *argv: str) -> list[str]:
-        return [*OMNIFS, "--config", str(self.config), *argv]
+    def cli(self, *argv: str, omnifs: list[str] = OMNIFS) -> list[str]:
+        return [*omnifs, "--config", str(self.config), *argv]
 
-    def plan(self, src: str, dst: str, name: str) -> tuple[Child, Path]:
+    def plan(self, src: str, dst: str, name: str, omnifs: list[str] = OMNIFS
+             ) -> tuple[Child, Path]:
         out = self.tmp / f"{name}.json"
-        return measured(self.cli("migrate", "plan", src, dst, "-o", str(out))), out
+        return measured(self.cli("migrate", "plan", src, dst, "-o", str(out),
+                                 omnifs=omnifs)), out
 
     def run(self, plan: Path, *, stop=None) -> Child:
         return measured(self.cli("migrate", "run", str(plan), "--parallel",
@@ -290,7 +308,7 @@ class Bench:
               "each, medians", flush=True)
         if not self.has_run():
             return
-        for dst in ("gs", "az"):
+        for dst in self.args.throughput_dst:
             label = f"(1) s3->{dst}"
             ours: list[Child] = []
             theirs: list[Child] = []
@@ -327,31 +345,44 @@ class Bench:
 
     def row_plan(self) -> None:
         n, reps = self.args.plan_objects, self.args.repeat
-        a, b = self.args.plan_pair
+        a, b = self.plan_stores()
+        ka, kb = self.args.plan_pair
         plans: list[Child] = []
         base: list[tuple[Child, Child]] = []
+        other: list[Child] = []
         for i in range(reps):
-            child, plan = self.plan(self.omnifs_path(a + PLAN, "plan"),
-                                    self.omnifs_path(b + PLAN, "plan"), f"plan-big-{i}")
+            child, plan = self.plan(self.omnifs_path(a, "plan"), self.omnifs_path(b, "plan"),
+                                    f"plan-big-{i}")
             plans.append(child)
-            base.append((self.lsf(a + PLAN, "plan"), self.lsf(b + PLAN, "plan")))
+            base.append((self.lsf(a, "plan"), self.lsf(b, "plan")))
             print(f"    run {i + 1}: plan {child.wall:.1f} s (CPU {child.cpu:.1f} s, peak RSS "
-                  f"{child.rss / MiB:.0f} MiB); rclone lsf -R {a} {base[-1][0].wall:.1f} s, "
-                  f"{b} {base[-1][1].wall:.1f} s  {load()}", flush=True)
+                  f"{child.rss / MiB:.0f} MiB); rclone lsf -R {ka} {base[-1][0].wall:.1f} s, "
+                  f"{kb} {base[-1][1].wall:.1f} s  {load()}", flush=True)
+            if self.args.compare_omnifs:
+                c, _ = self.plan(self.omnifs_path(a, "plan"), self.omnifs_path(b, "plan"),
+                                 f"plan-other-{i}", [self.args.compare_omnifs])
+                other.append(c)
+                print(f"           {self.args.compare_omnifs}: plan {c.wall:.1f} s (CPU "
+                      f"{c.cpu:.1f} s, peak RSS {c.rss / MiB:.0f} MiB)  {load()}", flush=True)
         s = load_plan(plan).summary
         wall = statistics.median(c.wall for c in plans)
         la = statistics.median(x.wall for x, _ in base)
         lb = statistics.median(y.wall for _, y in base)
-        print(f"(2) plan {n} objects {a}->{b} (both sides listed) {wall:6.1f} s  "
+        print(f"(2) plan {n} objects {ka}->{kb} (both sides listed) {wall:6.1f} s  "
               f"({n / wall:.0f} obj/s; CPU {statistics.median(c.cpu for c in plans):.1f} s; "
               f"skip {s['skip']['objects']}, copy {s['copy']['objects']}, overwrite "
               f"{s['overwrite']['objects']})  goal <= 30 s: {self.check('(2) plan', wall <= 30)}"
               f"  {load()}", flush=True)
-        print(f"    baseline: rclone lsf -R {a} {la:.1f} s, {b} {lb:.1f} s (the listing alone, "
+        print(f"    baseline: rclone lsf -R {ka} {la:.1f} s, {kb} {lb:.1f} s (the listing alone, "
               f"one side at a time); plan / slower listing {wall / max(la, lb):.2f}", flush=True)
         peak = max(c.rss for c in plans)
-        print(f"(4) plan {n} objects peak RSS {peak / MiB:6.0f} MiB  goal <= 300 MiB: "
+        print(f"(4) plan {n} objects {ka}->{kb} peak RSS {peak / MiB:6.0f} MiB  goal <= 300 MiB: "
               f"{self.check('(4) plan RSS', peak <= 300 * MiB)}", flush=True)
+        if other:
+            print(f"    the other omnifs ({self.args.compare_omnifs}), same data: plan "
+                  f"{statistics.median(c.wall for c in other):.1f} s, CPU "
+                  f"{statistics.median(c.cpu for c in other):.1f} s, peak RSS "
+                  f"{max(c.rss for c in other) / MiB:.0f} MiB", flush=True)
 
     def row_resume(self) -> None:
         n = self.args.objects
@@ -386,14 +417,14 @@ class Bench:
         print(f"(4) run {n} objects{part}", flush=True)
         if not self.has_run():
             return
-        a, b = self.args.plan_pair
-        _, plan = self.plan(self.omnifs_path(a + PLAN, "plan"),
-                            self.omnifs_path(b + PLAN, "out-rss"), "rss-run")
+        a, b = self.plan_stores()
+        _, plan = self.plan(self.omnifs_path(a, "plan"), self.omnifs_path(b, "out-rss"),
+                            "rss-run")
         share = self.done_share(plan)
         run = self.run(plan, stop=(lambda: share() >= cut) if cut < 1 else None)
         time.sleep(0.25)
         done = share()
-        self.clear(b + PLAN, "out-rss")
+        self.clear(b, "out-rss")
         print(f"(4) run {n} objects peak RSS {run.rss / MiB:6.0f} MiB ({run.wall:.0f} s, CPU "
               f"{run.cpu:.0f} s, {done * 100:.0f} % done)  goal <= 300 MiB: "
               f"{self.check('(4) run RSS', run.rss <= 300 * MiB)}  {load()}", flush=True)
@@ -403,8 +434,7 @@ class Bench:
         if {"throughput", "resume"} & set(rows):
             self.seed(("s3",), "many", self.args.objects, 64 * 1024)
         if {"plan", "rss", "rss-run"} & set(rows):
-            self.seed(tuple(k + PLAN for k in self.args.plan_pair), "plan", self.args.plan_objects,
-                      self.args.plan_size)
+            self.seed(self.plan_stores(), "plan", self.args.plan_objects, self.args.plan_size)
         if "throughput" in rows:
             self.row_throughput()
         if "plan" in rows or "rss" in rows:
@@ -429,6 +459,11 @@ def main() -> None:
                     help="bytes per object of the planning and RSS rows (1024)")
     ap.add_argument("--plan-pair", default="s3,az",
                     help="SRC,DST stores of the planning and RSS rows (s3,az)")
+    ap.add_argument("--compare-omnifs", metavar="PATH",
+                    help="plan and rss rows: also run `migrate plan` with this omnifs (another "
+                         "build, e.g. main's .venv/bin/omnifs) on the same data, after ours")
+    ap.add_argument("--throughput-dst", default="gs,az",
+                    help="destinations of the throughput row, of gs, az (gs,az)")
     ap.add_argument("--rss-run-share", type=float, default=1.0,
                     help="rss-run: stop the run (SIGKILL) once this share of it is done (1.0: "
                          "the whole run; the run's memory is set by its start-up: the plan "
@@ -440,9 +475,11 @@ def main() -> None:
     args = ap.parse_args()
     args.rows = [r.strip() for r in args.rows.split(",") if r.strip()]
     args.plan_pair = [k.strip() for k in args.plan_pair.split(",")]
-    if len(args.plan_pair) != 2 or not set(args.plan_pair) <= set(KINDS) or \
-            args.plan_pair[0] == args.plan_pair[1]:
-        sys.exit(f"--plan-pair: two different stores of {', '.join(KINDS)}, e.g. s3,az")
+    if len(args.plan_pair) != 2 or not set(args.plan_pair) <= set(KINDS):
+        sys.exit(f"--plan-pair: two stores of {', '.join(KINDS)}, e.g. s3,az or file,file")
+    args.throughput_dst = [k.strip() for k in args.throughput_dst.split(",") if k.strip()]
+    if not args.throughput_dst or not set(args.throughput_dst) <= {"gs", "az"}:
+        sys.exit("--throughput-dst: gs, az or gs,az")
     unknown = [r for r in args.rows if r not in ROWS]
     if unknown:
         sys.exit(f"unknown row {unknown[0]!r}: use {', '.join(ROWS)}")

@@ -13,8 +13,10 @@ crc32c), and last size plus mtime (ours from metadata, else the store's).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Protocol
 
 from omnifs.providers import META_MTIME, RESERVED_PREFIX, ObjectInfo
 
@@ -34,14 +36,33 @@ class Verdict:
     need_metadata: bool = False
 
 
-def compare(src: ObjectInfo, dst: ObjectInfo) -> Verdict:
+class Compared(Protocol):
+    """What :func:`compare` reads of an object: an ``ObjectInfo``, or a record as slim as
+    :class:`omnifs.migration.listed.Listed`."""
+
+    @property
+    def size(self) -> int: ...
+    @property
+    def sha256(self) -> str | None: ...
+    @property
+    def checksums(self) -> Mapping[str, str]: ...
+    @property
+    def metadata(self) -> Mapping[str, str]: ...
+    @property
+    def metadata_known(self) -> bool: ...
+    @property
+    def mtime(self) -> float | None: ...
+
+
+def compare(src: Compared, dst: Compared) -> Verdict:
     """Is ``dst`` already a whole, equal copy of ``src``?"""
     if src.size != dst.size:
         return Verdict(False, "size")
     if src.sha256 and dst.sha256:
         return Verdict(src.sha256 == dst.sha256, "sha256")
+    sums, dsums = src.checksums, dst.checksums  # once: a slim record builds them when asked
     for algo in ("md5", "crc32c"):
-        a, b = src.checksums.get(algo), dst.checksums.get(algo)
+        a, b = sums.get(algo), dsums.get(algo)
         if a and b:
             return Verdict(a.lower() == b.lower(), algo)
     # a listing that skipped user metadata (list(metadata=False)): a head may find a sha256

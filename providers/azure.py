@@ -52,6 +52,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
+from xml.etree.ElementTree import ParseError
 
 import urllib3
 from azure.core import MatchConditions
@@ -59,7 +60,7 @@ from azure.core import exceptions as aexc
 from azure.core.pipeline import PipelineRequest
 from azure.storage import blob as azblob
 
-from . import azapi, compat_cells, encryption
+from . import azapi, azlist, compat_cells, encryption
 from .azwire import AzWire, Fallback, Missing
 from .base import (
     Capabilities,
@@ -319,27 +320,50 @@ class AzureProvider(Provider):
 
     def list(self, prefix: str = "", recursive: bool = True,
              metadata: bool = True) -> Iterator[ObjectInfo]:
-        # the listing carries metadata at no extra request: always asked for
+        # the listing carries metadata at no extra request: always asked for. Each page is
+        # parsed by providers/azlist.py; an answer other than 200 hands the rest of the
+        # listing (from the same marker) to the SDK, whose errors are translated below
         name_prefix = self.object_name(prefix)
-        # the server-side timeout is whole seconds (the SDK sends int(timeout) either way)
-        items: Iterable[azblob.BlobProperties | azblob.BlobPrefix]
+        delimiter = None if recursive else "/"
+        marker: str | None = None
         try:
-            if recursive:
-                items = self.container.list_blobs(name_starts_with=name_prefix or None,
-                                                  include=["metadata"], timeout=int(self.timeout))
-            else:
-                items = self.container.walk_blobs(name_starts_with=name_prefix or None,
-                                                  include=["metadata"], delimiter="/",
-                                                  timeout=int(self.timeout))
-            for item in items:
+            while True:
+                # the server-side timeout is whole seconds (as the SDK sends it)
+                r = azlist.request(self.container, name_prefix, marker, delimiter,
+                                   int(self.timeout))
+                if r.status_code != 200:
+                    r.close()
+                    yield from self._sdk_list(name_prefix, recursive, marker)
+                    return
+                page = azlist.parse(r.iter_bytes(), self.key_of)
+                yield from page.prefixes  # as the SDK gives a page: prefixes, then blobs
+                own = self.key_of(name_prefix)
+                yield from (i for i in page.blobs if recursive or i.key != own)
+                if not page.next_marker:
+                    return
+                marker = page.next_marker
+        except _SDK_ERRORS + (ParseError,) as e:
+            if isinstance(e, aexc.ResourceNotFoundError):  # a listing's 404 is the container's
+                raise azapi.container_missing(self.container_name, self.name, prefix) from None
+            raise self.translate(e, prefix) from None
+
+    def _sdk_list(self, name_prefix: str, recursive: bool,
+                  marker: str | None) -> Iterator[ObjectInfo]:
+        """The listing from ``marker`` on, through the SDK's own listing and models."""
+        items: Iterable[azblob.BlobProperties | azblob.BlobPrefix]
+        if recursive:
+            items = self.container.list_blobs(name_starts_with=name_prefix or None,
+                                              include=["metadata"], timeout=int(self.timeout))
+        else:
+            items = self.container.walk_blobs(name_starts_with=name_prefix or None,
+                                              include=["metadata"], delimiter="/",
+                                              timeout=int(self.timeout))
+        for page in items.by_page(continuation_token=marker):
+            for item in page:
                 if isinstance(item, azblob.BlobPrefix):
                     yield ObjectInfo(key=self.key_of(item.name), is_prefix=True)
                 elif recursive or item.name != name_prefix:
                     yield azapi.info_from_properties(item, self.key_of(item.name))
-        except _SDK_ERRORS as e:
-            if isinstance(e, aexc.ResourceNotFoundError):  # a listing's 404 is the container's
-                raise azapi.container_missing(self.container_name, self.name, prefix) from None
-            raise self.translate(e, prefix) from None
 
     def open_read(self, key: str, start: int = 0, end: int | None = None) -> ReadStream:
         start = max(0, start)

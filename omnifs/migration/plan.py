@@ -5,7 +5,8 @@ SHA-256 omnifs records in metadata, then a native checksum both sides report,
 md5 or crc32c, then size plus mtime), and the inventory works as the tree
 copy's (:func:`omnifs.tree_copy.plan_tree`: both sides listed without user
 metadata, where a store would HEAD every object for it; only pairs the
-listings cannot decide are headed), with slimmer records (:func:`_slim`) and
+listings cannot decide are headed), with slimmer records
+(:class:`~omnifs.migration.listed.Listed`) and
 optionally an older plan's checksums (:func:`plan_since`). This module turns
 that plan into the four migration actions:
 
@@ -25,17 +26,19 @@ from __future__ import annotations
 
 import itertools
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
-from omnifs.providers import META_MTIME, META_SHA256, InvalidInput, NotFound, ObjectInfo, Provider
+from omnifs.providers import InvalidInput, NotFound, ObjectInfo, Provider
 
 from ..copy_options import Options, retrying
 from ..same_store import key_in, same_store
-from ..sync_plan import Action, Filter, Plan, build_plan, settle
+from ..sync_plan import Filter, Verdict, compare
 from ..tree_copy import dir_prefix
+from .listed import Listed
 
 ACTIONS = ("copy", "overwrite", "skip", "delete")
 MODES = ("copy", "move")
@@ -79,22 +82,35 @@ class Entry:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Entry:
+        """An entry from its JSON; the words many entries repeat (action, reason, tiers) are
+        shared, and an md5 equal to the etag is the etag's string (a 100,000-entry plan)."""
         if d.get("action") not in ACTIONS:
             raise ValueError(f"unknown action {d.get('action')!r}")
-        return cls(action=d["action"], key=str(d["key"]), size=int(d["size"]),
-                   reason=str(d.get("reason", "")), src_tier=d.get("src_tier"),
-                   dst_tier=d.get("dst_tier"),
+        etag = None if d.get("src_etag") is None else str(d["src_etag"])
+        checksums = dict(d.get("checksums") or {})
+        if etag is not None and checksums.get("md5") == etag:
+            checksums["md5"] = etag
+        return cls(action=sys.intern(d["action"]), key=str(d["key"]), size=int(d["size"]),
+                   reason=sys.intern(str(d.get("reason", ""))),
+                   src_tier=_shared(d.get("src_tier")), dst_tier=_shared(d.get("dst_tier")),
                    dst_size=None if d.get("dst_size") is None else int(d["dst_size"]),
                    sha256=d.get("sha256"),
-                   checksums=dict(d.get("checksums") or {}),
+                   checksums=checksums,
                    delete_source=bool(d.get("delete_source", False)),
-                   src_etag=None if d.get("src_etag") is None else str(d["src_etag"]),
+                   src_etag=etag,
                    src_mtime=None if d.get("src_mtime") is None else float(d["src_mtime"]))
 
 
-def _entry(act: Action, action: str, move: bool) -> Entry:
-    s, d = act.src, act.dst
-    return Entry(action=action, key=act.rel, size=act.size, reason=act.reason,
+def _shared(tier: Any) -> Any:
+    return sys.intern(tier) if isinstance(tier, str) else tier
+
+
+Side = Listed | ObjectInfo
+
+
+def _entry(action: str, rel: str, size: int, reason: str, s: Side | None, d: Side | None,
+           move: bool) -> Entry:
+    return Entry(action=action, key=rel, size=size, reason=sys.intern(reason),
                  src_tier=s.tier if s else None, dst_tier=d.tier if d else None,
                  dst_size=d.size if d else None,
                  sha256=s.sha256 if s else None, checksums=dict(s.checksums) if s else {},
@@ -102,46 +118,75 @@ def _entry(act: Action, action: str, move: bool) -> Entry:
                  src_etag=s.etag if s else None, src_mtime=s.last_modified if s else None)
 
 
-def entries(plan: Plan, mode: str = "copy") -> list[Entry]:
-    """The sync differ's plan as migration entries, sorted by key then action.
+def _verdict(v: Verdict) -> str:
+    return f"{'same' if v.same else 'differs'} by {v.by}"
 
-    Pairs still undecided (equal sizes, listings without the metadata to
-    compare, no head() done) become ``overwrite``: copying an equal object
-    again costs money but never loses data, skipping a different one would.
-    Empties ``plan`` as it goes: each action's listing records are freed once
-    its entry exists (a 100,000-object plan never holds both at once).
+
+def decide(src: dict[str, Listed], dst: dict[str, Listed], *, mode: str = "copy",
+           filt: Filter | None = None, delete: bool = False
+           ) -> tuple[list[Entry], list[tuple[str, Listed, Listed]]]:
+    """The entries two listings decide, and the pairs they cannot (equal sizes, listings
+    without the metadata to compare: a head() of both sides may settle them).
+
+    The comparison is :func:`omnifs.sync_plan.compare`'s, the deletes
+    :func:`omnifs.sync_plan.add_deletes`' (a filtered-out name is never deleted).
+    Empties both listings as it goes: a pair's records are freed once its entry
+    exists, so a 100,000-object plan never holds the listings and the entries whole
+    at once. The entries come in key order; the undecided pairs are left out.
     """
     if mode not in MODES:
         raise InvalidInput(f"unknown mode {mode!r}: use copy or move")
+    filt = filt or Filter()
     move = mode == "move"
-    out = [_entry(a, "overwrite" if a.dst is not None else "copy", move)
-           for a in _drain(plan.copies)]
-    out += [_entry(a, "skip", move) for a in _drain(plan.skips)]
-    out += [_entry(a, "overwrite", move) for a in _drain(plan.undecided)]
-    out += [_entry(a, "delete", False) for a in _drain(plan.deletes)]
-    order = {a: i for i, a in enumerate(ACTIONS)}
-    out.sort(key=lambda e: (e.key, order[e.action]))
+    out: list[Entry] = []
+    undecided: list[tuple[str, Listed, Listed]] = []
+    for rel in sorted(src):
+        s, d = src.pop(rel), dst.pop(rel, None)
+        if not filt.wants(rel):
+            continue
+        if d is None:
+            out.append(_entry("copy", rel, s.size, "missing", s, None, move))
+            continue
+        v = compare(s, d)
+        if v.need_metadata:
+            undecided.append((rel, s, d))
+        else:
+            out.append(_entry("skip" if v.same else "overwrite", rel, s.size, _verdict(v), s, d,
+                              move))
+    if delete:  # what is left in dst: the objects the (complete) source listing lacks
+        out += [_entry("delete", rel, dst[rel].size, "extra", None, dst[rel], False)
+                for rel in sorted(dst) if filt.wants(rel)]
+    dst.clear()
+    return out, undecided
+
+
+def in_order(out: list[Entry]) -> list[Entry]:
+    """The entries sorted by key (the plan file's order). A key has one entry: a delete is
+    for a key the source lacks, every other action for a source key."""
+    out.sort(key=attrgetter("key"))
     return out
 
 
-def _drain(actions: list[Action]) -> Iterator[Action]:
-    """The actions, removed from ``actions`` one by one (last first)."""
-    while actions:
-        yield actions.pop()
-
-
-def _relative(infos: Iterable[ObjectInfo], prefix: str) -> dict[str, ObjectInfo]:
-    return {i.key[len(prefix):]: i for i in infos
+def _relative(infos: Iterable[ObjectInfo], prefix: str) -> dict[str, Listed]:
+    return {i.key[len(prefix):]: Listed.of(i.key[len(prefix):], i) for i in infos
             if not i.is_prefix and i.key.startswith(prefix) and i.key != prefix}
 
 
 def diff(src: Iterable[ObjectInfo], dst: Iterable[ObjectInfo], *, src_prefix: str = "",
          dst_prefix: str = "", mode: str = "copy", filt: Filter | None = None,
          delete: bool = False) -> list[Entry]:
-    """The plan for two listings already in hand (keys are full keys under the prefixes)."""
-    plan = build_plan(_relative(src, dir_prefix(src_prefix)),
-                      _relative(dst, dir_prefix(dst_prefix)), delete=delete, filt=filt)
-    return entries(plan, mode)
+    """The plan for two listings already in hand (keys are full keys under the prefixes).
+
+    Pairs still undecided (equal sizes, listings without the metadata to
+    compare, no head() done) become ``overwrite``: copying an equal object
+    again costs money but never loses data, skipping a different one would.
+    """
+    out, undecided = decide(_relative(src, dir_prefix(src_prefix)),
+                            _relative(dst, dir_prefix(dst_prefix)), mode=mode, filt=filt,
+                            delete=delete)
+    out += [_entry("overwrite", rel, s.size, "needs metadata", s, d, mode == "move")
+            for rel, s, d in undecided]
+    return in_order(out)
 
 
 def _as_dir(key: str | None) -> str | None:
@@ -182,7 +227,7 @@ class Reused:
     heads_saved: int = 0
 
 
-def unchanged(old: Entry, info: ObjectInfo) -> bool:
+def unchanged(old: Entry, info: Listed | ObjectInfo) -> bool:
     """Is the listed source object the one ``old`` described? Size plus etag, else mtime."""
     if old.action == "delete" or old.size != info.size:
         return False
@@ -193,30 +238,9 @@ def unchanged(old: Entry, info: ObjectInfo) -> bool:
     return False
 
 
-def carry(info: ObjectInfo, old: Entry) -> ObjectInfo:
+def carry(info: Listed, old: Entry) -> Listed:
     """``info`` with the old plan's SHA-256 and native checksums (the listing's win)."""
-    meta = dict(info.metadata)
-    if old.sha256 and META_SHA256 not in meta:
-        meta[META_SHA256] = old.sha256
-    return replace(info, metadata=meta, checksums={**old.checksums, **info.checksums})
-
-
-def _slim(rel: str, info: ObjectInfo) -> ObjectInfo:
-    """The listing record with only what a plan compares and records.
-
-    A 100,000-object plan holds both listings at once: the key becomes the
-    relative key (the string the listing dict already holds), user metadata
-    keeps the SHA-256 and mtime omnifs writes, version and content type go,
-    and an S3 etag that is the md5 is one string, not two.
-    """
-    meta = {k: v for k, v in info.metadata.items() if k in (META_SHA256, META_MTIME)}
-    checksums = info.checksums
-    if info.etag is not None and checksums.get("md5") == info.etag:
-        checksums = {**checksums, "md5": info.etag}
-    return ObjectInfo(key=rel, size=info.size, last_modified=info.last_modified,
-                      etag=info.etag, checksums=checksums, metadata=meta,
-                      tier=None if info.tier is None else sys.intern(info.tier),
-                      metadata_known=info.metadata_known)
+    return info.with_known(old.sha256, old.checksums)
 
 
 #: a tree whose top level holds more "directories" than this is listed flat (a request each
@@ -227,8 +251,8 @@ SPLIT_MAX = 1000
 PAGE = 1000
 
 
-def _list(p: Provider, prefix: str, options: Options) -> dict[str, ObjectInfo]:
-    """Every object under ``prefix``, slimmed (:func:`_slim`), by relative key.
+def _list(p: Provider, prefix: str, options: Options) -> dict[str, Listed]:
+    """Every object under ``prefix``, as :class:`Listed` records, by relative key.
 
     The server answers a listing page by page, each page a round trip (and, on
     some servers, a search of the whole bucket). A tree of big directories is
@@ -242,7 +266,7 @@ def _list(p: Provider, prefix: str, options: Options) -> dict[str, ObjectInfo]:
     are listed flat. Measured on moto with 100,000 keys in 100 directories:
     59 s by directory, 266 s flat (each of its pages sorts the rest of the bucket).
     """
-    out: dict[str, ObjectInfo] = {}
+    out: dict[str, Listed] = {}
     dirs: list[str] = []
 
     def add(infos: Iterable[ObjectInfo], top: bool = False) -> None:
@@ -252,7 +276,7 @@ def _list(p: Provider, prefix: str, options: Options) -> dict[str, ObjectInfo]:
                     dirs.append(info.key)
             elif info.key.startswith(prefix) and info.key != prefix:
                 rel = info.key[len(prefix):]
-                out[rel] = _slim(rel, info)
+                out[rel] = Listed.of(rel, info)
 
     def whole(under: str) -> None:
         try:
@@ -295,14 +319,16 @@ def _list(p: Provider, prefix: str, options: Options) -> dict[str, ObjectInfo]:
 
 
 def plan_since(src: Provider, src_key: str, dst: Provider, dst_key: str, since: list[Entry],
-               *, filt: Filter | None = None, delete: bool = False,
-               options: Options | None = None, reused: Reused | None = None) -> Plan:
-    """The inventory (as :func:`omnifs.tree_copy.plan_tree`), reusing an older plan's checksums.
+               *, mode: str = "copy", filt: Filter | None = None, delete: bool = False,
+               options: Options | None = None, reused: Reused | None = None) -> list[Entry]:
+    """The inventory and its entries (see :func:`decide`), reusing an older plan's checksums.
 
     ``since`` is that plan's entries (empty: a plain inventory). A source
     object the old plan saw unchanged (:func:`unchanged`) keeps the
     SHA-256 the old inventory found for it (its listing or a head()), so a
-    pair the listings cannot decide heads only the destination.
+    pair the listings cannot decide heads only the destination. The pairs
+    the listings leave undecided are headed (both sides, ``options.checkers``
+    at a time) and compared again, as :func:`omnifs.sync_plan.settle` does.
     """
     options = options or Options()
     reused = reused if reused is not None else Reused()
@@ -320,18 +346,21 @@ def plan_since(src: Provider, src_key: str, dst: Provider, dst_key: str, since: 
             reused.checksums += 1
             if s_list[rel].sha256:
                 known.add(rel)
-    plan = build_plan(s_list, d_list, delete=delete, filt=filt)
-    if plan.undecided:
-        def refresh(act: Action) -> tuple[Action, ObjectInfo, ObjectInfo]:
-            s = act.src if act.rel in known and act.src is not None else retrying(
-                lambda: src.head(sp + act.rel), options)
-            d = retrying(lambda: dst.head(dp + act.rel), options)
-            return act, s, d
+    del old
+    out, undecided = decide(s_list, d_list, mode=mode, filt=filt, delete=delete)
+    if undecided:
+        def refresh(pair: tuple[str, Listed, Listed]) -> Entry:
+            rel, listed, _ = pair
+            s: Side = listed if rel in known else retrying(lambda: src.head(sp + rel), options)
+            d = retrying(lambda: dst.head(dp + rel), options)
+            v = compare(s, d)
+            return _entry("skip" if v.same else "overwrite", rel, listed.size, _verdict(v), s, d,
+                          mode == "move")
 
-        reused.heads_saved += sum(1 for a in plan.undecided if a.rel in known)
+        reused.heads_saved += sum(1 for rel, _, _ in undecided if rel in known)
         with ThreadPoolExecutor(max(1, options.checkers)) as pool:
-            settle(plan, list(pool.map(refresh, plan.undecided)))
-    return plan
+            out += pool.map(refresh, undecided)
+    return in_order(out)
 
 
 def plan_migration(src: Provider, src_key: str, dst: Provider, dst_key: str, *,
@@ -347,9 +376,8 @@ def plan_migration(src: Provider, src_key: str, dst: Provider, dst_key: str, *,
     if mode not in MODES:
         raise InvalidInput(f"unknown mode {mode!r}: use copy or move")
     check_places(src, src_key, dst, dst_key)
-    plan = plan_since(src, src_key, dst, dst_key, since or [], options=options, filt=filt,
-                      delete=delete, reused=reused)
-    return entries(plan, mode)
+    return plan_since(src, src_key, dst, dst_key, since or [], mode=mode, options=options,
+                      filt=filt, delete=delete, reused=reused)
 
 
 def _count(table: dict[str, dict[str, int]], tier: str | None, size: int) -> None:

@@ -31,7 +31,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import IO, Any
 
 from omnifs.providers import InvalidInput
 
@@ -78,9 +78,18 @@ class MigrationPlan:
     created: str = field(
         default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
 
+    #: the summary and the entries it was made of (:attr:`summary`)
+    _summary: tuple[list[Entry], int, dict[str, Any]] | None = field(
+        default=None, init=False, repr=False, compare=False)
+
     @property
     def summary(self) -> dict[str, Any]:
-        return summarize(self.entries)
+        """:func:`summarize` of the entries, made once while the entries stay the same list
+        of the same length (a plan's steps ask for it several times)."""
+        got = self._summary
+        if got is None or got[0] is not self.entries or got[1] != len(self.entries):
+            got = self._summary = (self.entries, len(self.entries), summarize(self.entries))
+        return got[2]
 
     def head(self) -> dict[str, Any]:
         """Every field the checksum covers but the entries."""
@@ -171,16 +180,88 @@ def _checksum_of(head: dict[str, Any], entries: Iterable[dict[str, Any]]) -> str
     return "sha256:" + h.hexdigest()
 
 
+class _Layout(Exception):
+    """The file is not laid out as :meth:`MigrationPlan.save` writes (read it whole)."""
+
+
+#: the lines :meth:`MigrationPlan.save` writes around the entries
+_OPEN, _CLOSE = ' "entries": [', " ],"
+
+
+def _read_by_line(f: Iterable[str]) -> tuple[dict[str, Any], list[Entry], Exception | None]:
+    """A plan file as :meth:`MigrationPlan.save` lays it out, an entry per line: each entry
+    is hashed and made an :class:`Entry` as it is read, never held as a dict with the rest
+    (a 100,000-entry plan read whole as JSON is about 1 KiB of dicts and strings an entry).
+
+    Returns the fields but the entries (``checksum`` included), the entries, and the
+    error that made an entry unusable (the checksum is checked first: an edit is
+    reported as an edit). :class:`_Layout` when the file is laid out otherwise.
+    """
+    lines = iter(f)
+    if next(lines, None) != "{\n":
+        raise _Layout
+    head_lines = []
+    for line in lines:
+        if line.rstrip("\n") == _OPEN:
+            break
+        head_lines.append(line)
+    else:
+        raise _Layout
+    try:
+        head = json.loads("{" + "".join(head_lines).rstrip().removesuffix(",") + "}")
+    except json.JSONDecodeError:
+        raise _Layout from None
+    if not isinstance(head, dict) or not isinstance(head.get("format"), str):
+        raise _Layout
+    before, after = _around_entries(head)
+    h = hashlib.sha256(before)
+    entries: list[Entry] = []
+    bad: Exception | None = None
+    for j, line in enumerate(lines):
+        text = line.rstrip("\n")
+        if text == _CLOSE:
+            break
+        try:
+            d = json.loads(text.removesuffix(","))
+        except json.JSONDecodeError:
+            raise _Layout from None
+        h.update((b"," if j else b"") + canonical(d))
+        if bad is None:
+            try:
+                entries.append(Entry.from_json(d))
+            except (KeyError, TypeError, ValueError, AttributeError) as e:
+                bad = e
+    else:
+        raise _Layout
+    try:
+        tail = json.loads("{" + "".join(lines))
+    except json.JSONDecodeError:
+        raise _Layout from None
+    if not isinstance(tail, dict) or set(tail) != {"checksum"} or set(head) & {"checksum",
+                                                                               "entries"}:
+        raise _Layout
+    h.update(after)
+    head["checksum"] = tail["checksum"], "sha256:" + h.hexdigest()
+    return head, entries, bad
+
+
 def load(path: str | os.PathLike[str], *, catalog_id: str | None = None) -> MigrationPlan:
     """Read a plan file; InvalidInput (one line) when it cannot be used.
 
     With ``catalog_id``, a plan that names another catalog is refused; a plan made where
-    no catalog existed yet (``catalog_id`` null) fits any.
+    no catalog existed yet (``catalog_id`` null) fits any. A file laid out as
+    :meth:`MigrationPlan.save` writes it is read an entry at a time
+    (:func:`_read_by_line`); any other valid JSON is read whole.
     """
     name = os.fspath(path)
     try:
         with open(name, encoding="utf-8") as f:
-            data = json.load(f)
+            try:
+                data, entries, bad = _read_by_line(f)
+                given, computed = data.pop("checksum")
+            except _Layout:
+                f.seek(0)
+                data, entries, bad, given, computed = _read_whole(f)
     except OSError as e:
         raise InvalidInput(f"cannot read plan {name}: {e.strerror or e}") from None
     except (UnicodeDecodeError, json.JSONDecodeError):
@@ -190,23 +271,43 @@ def load(path: str | os.PathLike[str], *, catalog_id: str | None = None) -> Migr
     if data.get("version") != VERSION:
         raise InvalidInput(f"{name}: plan format version {data.get('version')!r} is not "
                            f"supported (this omnifs reads version {VERSION})")
-    head = {k: v for k, v in data.items() if k not in ("checksum", "entries")}
-    listed = data.get("entries")
-    if not isinstance(listed, list) or data.get("checksum") != _checksum_of(head, listed):
+    if given is None or given != computed:
         raise InvalidInput(f"{name} was edited or damaged (its checksum does not match): "
                            "make a new plan with `omnifs migrate plan`")
     try:
+        if bad is not None:
+            raise bad
         plan = MigrationPlan(
             src=Place.from_json(data["src"]), dst=Place.from_json(data["dst"]),
-            mode=str(data["mode"]), entries=[Entry.from_json(e) for e in data["entries"]],
+            mode=str(data["mode"]), entries=entries,
             delete=bool(data["delete"]), include=tuple(data["filters"]["include"]),
             exclude=tuple(data["filters"]["exclude"]), catalog_id=data["catalog_id"],
             estimate=data.get("estimate"), time_estimate=data.get("time_estimate"),
             created=str(data["created"]))
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise InvalidInput(f"{name} is not a valid migration plan ({type(e).__name__}: {e})"
                            ) from None
     if catalog_id is not None and plan.catalog_id not in (None, catalog_id):
         raise InvalidInput(f"{name} belongs to catalog {plan.catalog_id}, "
                            f"not to this one ({catalog_id})")
     return plan
+
+
+def _read_whole(f: IO[str]) -> tuple[Any, list[Entry], Exception | None, Any, str | None]:
+    """A plan file in any JSON layout, read whole: the fields but the entries, the entries,
+    the error that made one unusable, the checksum given and the one computed."""
+    data = json.load(f)
+    if not isinstance(data, dict):
+        return data, [], None, None, None
+    head = {k: v for k, v in data.items() if k not in ("checksum", "entries")}
+    listed = data.get("entries")
+    if not isinstance(listed, list):
+        return head, [], None, data.get("checksum"), None
+    computed = _checksum_of(head, listed)
+    entries: list[Entry] = []
+    bad: Exception | None = None
+    try:
+        entries = [Entry.from_json(e) for e in listed]
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        bad = e
+    return head, entries, bad, data.get("checksum"), computed

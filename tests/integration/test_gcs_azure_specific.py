@@ -15,7 +15,7 @@ import random
 
 import pytest
 
-from omnifs.providers import Archived, NotFound, open_provider
+from omnifs.providers import Archived, NotFound, azlist, open_provider
 from omnifs.providers.azapi import (
     decode_meta_name,
     decode_metadata,
@@ -227,6 +227,40 @@ def test_azure_fast_path_hands_unusual_answers_to_the_sdk(servers):
             gone.write_bytes("k", b"x")
     finally:
         gone.close()
+
+
+def test_azure_listing_read_from_its_xml_says_what_the_sdks_models_say(servers, monkeypatch):
+    """providers/azlist.py parses List Blobs itself: every field equals the SDK listing's
+    (size, mtime, etag, md5, decoded metadata, tier, content type), page after page, flat
+    and one level, odd names included; metadata named like the answer's own elements is
+    metadata, not a blob."""
+    monkeypatch.setattr(azlist, "PAGE_SIZE", 2)
+    sent = []
+    request = azlist.request
+    monkeypatch.setattr(azlist, "request", lambda *a: sent.append(a[2]) or request(*a))
+    p = _provider("az", servers)
+    try:
+        keys = ["a/1", "a/2 x+y", "a/ü&<>'\"", "a/sub/z", "b", "c/d/e", "m", "a"]
+        for i, k in enumerate(keys):
+            p.write_bytes(k, k.encode() * i, metadata={"omnifs-sha256": f"{i:064x}",
+                                                       "Odd Name": "vä lue"} if i % 2 else None)
+        p.set_tier("b", "Cool")
+        p.container.get_blob_client(p.object_name("n")).upload_blob(b"x", metadata={
+            "Blob": "v", "BlobPrefix": "w", "NextMarker": "z", "Name": "q"})
+        most = 0  # requests for one listing: small pages make several
+        for prefix in ("", "a/", "a", "c/d/", "nothing/"):
+            for recursive in (True, False):
+                sent.clear()
+                ours = sorted(p.list(prefix, recursive=recursive), key=lambda i: i.key)
+                sdk = sorted(p._sdk_list(p.object_name(prefix), recursive, None),
+                             key=lambda i: i.key)
+                assert ours == sdk, (prefix, recursive)
+                most = max(most, len(sent))
+        assert most >= 3
+        (n,) = [i for i in p.list("n") if i.key == "n"]
+        assert n.metadata == {"Blob": "v", "BlobPrefix": "w", "NextMarker": "z", "Name": "q"}
+    finally:
+        p.close()
 
 
 def test_azure_fast_path_reads_into_the_callers_buffer(servers, monkeypatch):

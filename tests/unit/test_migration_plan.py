@@ -128,6 +128,30 @@ def test_an_edited_byte_is_refused(tmp_path):
     assert load(path).mode == "move"
 
 
+@pytest.mark.parametrize("layout", ["as saved", "one line"])
+def test_an_unusable_entry_under_its_own_checksum_is_one_line(tmp_path, layout):
+    """The saved layout is read an entry at a time, any other whole: same answers."""
+    import json
+
+    from omnifs.migration.planfile import checksum, load
+    path = tmp_path / "plan.json"
+    plan = _plan()
+    plan.save(path)
+    assert load(path).entries == plan.entries
+    body = json.loads(path.read_text())
+    del body["checksum"]
+    body["entries"][0]["size"] = "three"
+    if layout == "one line":
+        path.write_text(json.dumps({**body, "checksum": checksum(body)}))
+    else:
+        lines = path.read_text().replace('"size":3', '"size":"three"', 1).splitlines()
+        lines[-2] = f' "checksum": "{checksum(body)}"'
+        path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InvalidInput, match="not a valid migration plan") as e:
+        load(path)
+    assert "\n" not in str(e.value)
+
+
 @pytest.mark.parametrize("text,message", [
     (None, "cannot read plan"), ("{", "not valid JSON"), ("[]", "not a migration plan"),
     ('{"format": "omnifs-migration-plan", "version": 9}', "version 9 is not supported"),
