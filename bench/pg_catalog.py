@@ -10,12 +10,16 @@
    ``--runs`` rounds times one daemon, then three, on a fresh database; the medians are
    compared. CPU per file (daemon processes, and the PostgreSQL server's processes) shows
    the ceiling: on a machine of N cores, files/s can at most reach N / (CPU s per file).
+   ``--profile cross-region`` puts every store of the daemons behind that network profile
+   (bench/profiled_daemon.py), as between clouds, where items wait on the network rather
+   than on this machine's CPU.
 
 The tree is written once into a SQLite catalog and copied to PostgreSQL with
 ``omnifs catalog migrate`` (which this also times). Stores are ``file://`` directories;
 PostgreSQL is a throwaway cluster (tests/servers.py) on loopback TCP.
 
     .venv/bin/python bench/pg_catalog.py [--files 10000] [--replicate 2000] [--runs 5]
+        [--only ls|replication] [--profile NAME]
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from dataclasses import dataclass
 
 ROOT = _HERE.parent
 
+from omnifs.bench.netprofile import PROFILES
 from omnifs.catalog import ROOT_INODE, Catalog
 from omnifs.processes import WORKER_PREFIX
 from omnifs.providers import META_MTIME, META_SHA256, ProviderSettings, open_provider
@@ -161,8 +166,10 @@ class Round:
     load: float
 
 
-def replicate(work: Path, pg, source: Path, store: Path, procs: int, tag: str) -> Round:
-    """Files per second ``procs`` daemon processes replicate from one PostgreSQL queue."""
+def replicate(work: Path, pg, source: Path, store: Path, procs: int, tag: str,
+              net: str | None = None) -> Round:
+    """Files per second ``procs`` daemon processes replicate from one PostgreSQL queue, their
+    stores behind the network profile ``net`` when one is named."""
     d = work / f"daemons{procs}{tag}"
     d.mkdir()
     (d / "two").mkdir()
@@ -175,7 +182,8 @@ def replicate(work: Path, pg, source: Path, store: Path, procs: int, tag: str) -
     cfg = config(d, url, {"one": store, "two": d / "two"},
                  daemon="[daemon]\nidle_poll = 0.05\nreconcile_interval = 0\n"
                         "snapshot_interval = 0\n")
-    running = [subprocess.Popen([*OMNIFS, "--config", str(cfg), "daemon"], cwd=ROOT,
+    launch = [sys.executable, str(_HERE / "profiled_daemon.py"), net] if net else OMNIFS
+    running = [subprocess.Popen([*launch, "--config", str(cfg), "daemon"], cwd=ROOT,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
                for _ in range(procs)]
     try:
@@ -223,6 +231,8 @@ def main() -> int:
     ap.add_argument("--replicate", type=int, default=2_000)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--only", choices=("ls", "replication"))
+    ap.add_argument("--profile", choices=sorted(PROFILES),
+                    help="the daemons' stores behind this network profile (number 3)")
     args = ap.parse_args()
     reason = S.postgres_missing()
     if reason:
@@ -252,13 +262,15 @@ def main() -> int:
             ones: list[Round] = []
             threes: list[Round] = []
             for i in range(args.runs):
-                ones.append(replicate(work, pg, source, store, 1, f"r{i}"))
-                threes.append(replicate(work, pg, source, store, 3, f"r{i}"))
+                ones.append(replicate(work, pg, source, store, 1, f"r{i}", args.profile))
+                threes.append(replicate(work, pg, source, store, 3, f"r{i}", args.profile))
             one = statistics.median(r.files_per_s for r in ones)
             three = statistics.median(r.files_per_s for r in threes)
             good = three >= 2 * one
             ok &= good
-            print(f"3. replication of {args.replicate} small files (median of {args.runs}):\n"
+            where = f"stores behind {args.profile}" if args.profile else "local file:// stores"
+            print(f"3. replication of {args.replicate} small files, {where} "
+                  f"(median of {args.runs}):\n"
                   f"   1 daemon  {summary(ones)}\n   3 daemons {summary(threes)}\n"
                   f"   x{three / one:.2f} (goal >= 2: {'met' if good else 'MISSED'}; "
                   f"{os.cpu_count()} cores)")
