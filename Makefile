@@ -31,7 +31,7 @@ LINT_PATHS := omnifs providers policy mountfs daemon tests bench
 # their paths in the repository back.
 LINT_TREE := $(LINT_VENV)/tree
 
-.PHONY: install run stop test test-postgresql lint typecheck bench clean constraints
+.PHONY: install run stop test lint typecheck bench clean constraints
 
 install: $(STAMP)
 
@@ -68,14 +68,13 @@ stop:
 	    rm -f $(DAEMON_PID)
 	-@mountpoint -q $(MNT) && $(OMNIFS) umount $(MNT)
 
+# The mount and daemon suites run on both catalog engines, SQLite and PostgreSQL (a throwaway
+# cluster the suite starts; OMNIFS_CATALOG=sqlite|postgresql runs one). TEST_WORKERS pytest
+# processes (pytest-xdist) share the tests: most of a test's time is spent waiting on a server,
+# a mount or a daemon, so three fill 2 cores; TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= 3
 test: install
-	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
-
-# The mount and daemon suites again with the catalog on PostgreSQL (a throwaway cluster the
-# suite starts): about 25 min more on 2 cores, so an opt-in beside `make test`, not in it.
-test-postgresql: install
-	OMNIFS_CATALOG=postgresql $(VENV)/bin/pytest -q $(PYTEST_ARGS) tests/mount tests/integration/test_daemon.py \
-	    tests/integration/test_daemon_scaleout.py tests/integration/test_dr_daemon.py tests/integration/test_gov_daemon.py
+	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 $(LINT_STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(LINT_VENV)/bin/python || python3 -m venv $(LINT_VENV)

@@ -8,11 +8,14 @@ Every test gets its own bucket, so tests never see each other's objects.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
 from omnifs.providers import open_provider
 from tests import servers as S
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
@@ -99,10 +102,35 @@ def postgres():
         cluster.destroy()
 
 
+#: the suites that run on every catalog engine (issue 22): each of their tests that reaches
+#: ``catalog_backend`` (through ``make_mount`` or ``catalog_url``) runs once per engine
+EVERY_ENGINE = ("tests/mount/", "tests/integration/test_daemon.py",
+                "tests/integration/test_daemon_scaleout.py", "tests/integration/test_dr_daemon.py",
+                "tests/integration/test_gov_daemon.py")
+
+
+def pytest_generate_tests(metafunc):
+    """``catalog_backend`` parametrised over ``catalog_engines()`` in the EVERY_ENGINE
+    suites, unless the test names its engines itself (a ``parametrize`` of its own) or is
+    marked ``one_engine`` (it brings its own catalog, so a second engine would repeat it)."""
+    if "catalog_backend" not in metafunc.fixturenames:
+        return
+    definition = metafunc.definition
+    if definition.get_closest_marker("one_engine"):
+        return
+    for mark in definition.iter_markers("parametrize"):
+        names = mark.args[0]
+        if "catalog_backend" in (names.split(",") if isinstance(names, str) else names):
+            return
+    where = definition.path.relative_to(ROOT).as_posix()
+    if where.startswith(EVERY_ENGINE):
+        metafunc.parametrize("catalog_backend", S.catalog_engines())
+
+
 @pytest.fixture
 def catalog_backend():
-    """The engine of ``catalog_url``: sqlite, or $OMNIFS_CATALOG (``OMNIFS_CATALOG=postgresql``
-    runs the daemon and mount suites on PostgreSQL). A test parametrises it to run on both."""
+    """The engine of ``catalog_url`` and of ``make_mount``'s catalog: sqlite, or
+    $OMNIFS_CATALOG; parametrised over both in the EVERY_ENGINE suites."""
     return os.environ.get("OMNIFS_CATALOG", "sqlite")
 
 

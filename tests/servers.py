@@ -286,6 +286,13 @@ class CuttableProxy:
 #: the catalog engines a parametrised catalog (``catalog_backend``) runs on
 CATALOG_BACKENDS = ("sqlite", "postgresql")
 
+
+def catalog_engines() -> tuple[str, ...]:
+    """The engines the mount and daemon suites run on: both, or only $OMNIFS_CATALOG
+    (sqlite or postgresql) when it is set."""
+    chosen = os.environ.get("OMNIFS_CATALOG")
+    return (chosen,) if chosen else CATALOG_BACKENDS
+
 #: Debian's PostgreSQL 15 binaries (apt-get install postgresql)
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 

@@ -167,15 +167,15 @@ def write_config(root: Path, settings: dict, *, copies: int = 2, quorum: int = 1
 
 
 @pytest.fixture
-def make_mount(tmp_path_factory, request):
+def make_mount(tmp_path_factory, request, catalog_backend):
     """Factory: ``make_mount(kinds=("file", "file"), allow_other=False)`` -> Mounted.
 
     ``settings`` (name -> ProviderSettings) replaces ``kinds`` when given;
     ``extra`` adds keys to provider tables, ``rules`` writes ``[[governance.rules]]``,
     ``cache`` adds ``[cache]`` keys; ``catalog`` and ``store_dir`` move the catalog
     file and the ``file`` stores (e.g. onto a small disk). Without ``catalog`` the catalog
-    is on the ``catalog_backend`` engine (``OMNIFS_CATALOG=postgresql``: a fresh database
-    of the session's PostgreSQL cluster).
+    is on the ``catalog_backend`` engine (each test runs on both: on PostgreSQL, a fresh
+    database of the session's PostgreSQL cluster).
     """
     made: list[Mounted] = []
 
@@ -186,7 +186,7 @@ def make_mount(tmp_path_factory, request):
              cache: dict | None = None, catalog: Path | str | None = None,
              store_dir: Path | None = None) -> Mounted:
         root = tmp_path_factory.mktemp("omnifs")
-        if catalog is None and request.getfixturevalue("catalog_backend") == "postgresql":
+        if catalog is None and catalog_backend == "postgresql":
             catalog = request.getfixturevalue("postgres").database("mount")
         if allow_other:
             root.chmod(0o755)

@@ -18,6 +18,8 @@ import time
 
 import pytest
 
+pytestmark = pytest.mark.one_engine  # SQLite's own write lock: catalog_backend below
+
 HOLD = 3.0
 
 HOLDER = """

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from omnifs.config import load_config
+from tests import servers as S
 from tests.mount.conftest import Mounted, write_config
 
 #: seconds within which a change on one mount shows on the other (docs/multi-mount.md)
@@ -50,9 +52,10 @@ def content(path: Path) -> bytes | None:
         return None
 
 
-def two_mounts(root: Path) -> tuple[Mounted, Mounted]:
-    """Two mounts on one catalog file and the same two ``file`` stores, each with its own
-    config, cache directory and mount point (as two hosts would have)."""
+def two_mounts(root: Path, catalog: Path | str) -> tuple[Mounted, Mounted]:
+    """Two mounts on one catalog (a SQLite file or a PostgreSQL URL) and the same two ``file``
+    stores, each with its own config, cache directory and mount point (as two hosts would
+    have)."""
     from omnifs.providers import ProviderSettings
 
     settings = {}
@@ -62,17 +65,19 @@ def two_mounts(root: Path) -> tuple[Mounted, Mounted]:
     made = []
     for side in ("a", "b"):
         (root / side / "mnt").mkdir(parents=True)
-        cfg = write_config(root / side, settings, catalog=root / "catalog.db",
-                           extra={"file0": {"weight": 2}})
+        cfg = write_config(root / side, settings, catalog=catalog, extra={"file0": {"weight": 2}})
         made.append(Mounted(root / side, root / side / "mnt", cfg, list(settings), settings))
     return made[0], made[1]
 
 
-@pytest.fixture(scope="module")
-def mounts(tmp_path_factory):
-    """One pair of mounts for the module (mounting takes seconds); tests work in their own
-    directory of it (``pair``)."""
-    a, b = two_mounts(tmp_path_factory.mktemp("multi"))
+@pytest.fixture(scope="module", params=S.catalog_engines())
+def mounts(tmp_path_factory, request):
+    """One pair of mounts for the module on each catalog engine (mounting takes seconds);
+    tests work in their own directory of it (``pair``)."""
+    root = tmp_path_factory.mktemp("multi")
+    catalog = (root / "catalog.db" if request.param == "sqlite"
+               else request.getfixturevalue("postgres").database("multi"))
+    a, b = two_mounts(root, catalog)
     try:
         a.mount()
         b.mount()
@@ -252,7 +257,7 @@ def test_a_mount_starting_leaves_alone_what_a_live_mount_holds(mounts, pair):
                         ma.names, ma.settings)
         third.mp.mkdir(parents=True)
         third.config = write_config(third.root, ma.settings,
-                                    catalog=ma.root.parent / "catalog.db",
+                                    catalog=load_config(ma.config).catalog_target(),
                                     extra={"file0": {"weight": 2}})
         third.mount()
         try:

@@ -1,8 +1,8 @@
 """A mount on a PostgreSQL catalog: the POSIX basics through the kernel, a remount, and an
 outage of the catalog's server (EIO on metadata, nothing corrupted, back by itself).
 
-The whole mount suite runs on PostgreSQL with ``OMNIFS_CATALOG=postgresql``; these tests
-keep a representative slice of it in the default run.
+The whole mount suite runs on both engines (tests/conftest.py EVERY_ENGINE); these tests
+are PostgreSQL's own: a cluster of their own, which the outage test stops.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import time
 import pytest
 
 from tests.servers import PostgresCluster, postgres_missing
+
+pytestmark = pytest.mark.one_engine  # each test brings a database of its own cluster
 
 
 @pytest.fixture(scope="module")
