@@ -67,8 +67,8 @@ def test_full_staging_disk_is_enospc(make_mount, tmpfs):
     assert (m.mp / "after.txt").read_bytes() == b"room again"
     assert m.provider(m.names[0]).read_bytes("after.txt") == b"room again"
 
-@pytest.mark.one_engine  # its catalog is on the small disk
 
+@pytest.mark.one_engine  # its catalog is on the small disk
 def test_writes_stop_at_the_free_space_reserve(make_mount, tmpfs):
     disk = tmpfs("64m")
     # the stores get a disk of their own: the host's free space must not matter
@@ -83,8 +83,8 @@ def test_writes_stop_at_the_free_space_reserve(make_mount, tmpfs):
     assert written >= 20 * MiB  # most of what was above the reserve
     assert (m.mp / "before.txt").read_bytes() == b"fine"
 
-@pytest.mark.one_engine  # its catalog is on the small disk
 
+@pytest.mark.one_engine  # its catalog is on the small disk
 def test_the_block_cache_evicts_for_the_reserve(make_mount, tmpfs):
     disk = tmpfs("64m")
     m = make_mount(cache_dir=disk, store_dir=tmpfs("256m"), catalog=tmpfs("16m") / "catalog.db",
@@ -115,8 +115,8 @@ def test_full_file_stores_give_enospc_on_close(make_mount, tmpfs):
     assert free(disk) >= 0.1 * disk_size(disk) - MiB
     assert len((m.mp / "first.bin").read_bytes()) == 12 * MiB
 
-@pytest.mark.one_engine  # its catalog is on the small disk
 
+@pytest.mark.one_engine  # its catalog is on the small disk
 def test_a_full_disk_stays_manageable(make_mount, tmpfs):
     """Filled behind omnifs's back: rm through the mount works, writes get ENOSPC, and
     ``omnifs cache stats`` and ``cache clear`` work."""

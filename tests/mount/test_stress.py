@@ -298,8 +298,8 @@ def run_stress(make_mount, disk, *, seconds: float, workers: int, seed: int) -> 
     print(f"ops {sum(w.ops for w in ws)}, ENOSPC {sum(w.enospc for w in ws)}, drains {drains}, "
           f"least free {least / MiB:.1f} MiB (reserve {reserve / MiB:.1f} MiB)")
 
-@pytest.mark.one_engine  # its catalog is on the small disk
 
+@pytest.mark.one_engine  # its catalog is on the small disk
 def test_random_operations_on_a_small_disk(make_mount, tmpfs):
     run_stress(make_mount, tmpfs("256m"), seconds=25, workers=4, seed=1)
 
