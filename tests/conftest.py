@@ -137,14 +137,10 @@ def catalog_backend():
 @pytest.fixture
 def catalog_url(catalog_backend, request, tmp_path):
     """``[catalog] url`` of a fresh catalog on ``catalog_backend``."""
-    if catalog_backend == "postgresql":
-        return request.getfixturevalue("postgres").database()
-    return f"sqlite:///{tmp_path}/catalog.db"
+    return S.catalog_url(S.fresh_catalog(catalog_backend, request, tmp_path / "catalog.db"))
 
 
 @pytest.fixture(params=S.CATALOG_BACKENDS)
 def catalog_target(request, tmp_path):
     """Where a fresh catalog lives: a SQLite file, or a new database on the session's cluster."""
-    if request.param == "sqlite":
-        return tmp_path / "c.db"
-    return request.getfixturevalue("postgres").database()
+    return S.fresh_catalog(request.param, request, tmp_path / "c.db")

@@ -293,6 +293,20 @@ def catalog_engines() -> tuple[str, ...]:
     chosen = os.environ.get("OMNIFS_CATALOG")
     return (chosen,) if chosen else CATALOG_BACKENDS
 
+
+def fresh_catalog(engine: str, request, sqlite_file: Path, tag: str = "t") -> Path | str:
+    """Where a fresh catalog lives on ``engine``: the SQLite file ``sqlite_file``, or the URL
+    of a new empty database of the session's PostgreSQL cluster (the ``postgres`` fixture,
+    reached through the test's ``request``). The one place the fixtures decide it."""
+    if engine == "postgresql":
+        return request.getfixturevalue("postgres").database(tag)
+    return sqlite_file
+
+
+def catalog_url(target: Path | str) -> str:
+    """``[catalog] url`` of a catalog target: a SQLite file's path, or a PostgreSQL URL as is."""
+    return target if isinstance(target, str) else f"sqlite:///{target}"
+
 #: Debian's PostgreSQL 15 binaries (apt-get install postgresql)
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 

@@ -16,7 +16,7 @@ from omnifs.dr.when import pick
 from omnifs.providers import open_provider
 from omnifs.work import Delete, enqueue
 from tests.integration.test_daemon import FAST_DAEMON, run_daemon_until, table_of, write_file
-from tests.integration.test_rebuild import url_of
+from tests.servers import catalog_url
 
 
 def test_scheduled_backup_and_versions_kept_between_backups(make_settings, catalog_target,
@@ -25,7 +25,7 @@ def test_scheduled_backup_and_versions_kept_between_backups(make_settings, catal
     a, b = make_settings("file", name="a"), make_settings("s3", name="b")
     vault = make_settings("az", name="vault")
     cfg = parse_config({
-        "catalog": {"url": url_of(catalog_target)},
+        "catalog": {"url": catalog_url(catalog_target)},
         "cache": {"dir": str(tmp_path / "cache")},
         "replication": {"copies": 2, "write_quorum": 1},
         "providers": {"a": table_of(a), "b": table_of(b)},

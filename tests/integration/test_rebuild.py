@@ -28,12 +28,7 @@ from omnifs.providers import META_SHA256, open_provider
 from omnifs.replication import drain, queue_attrs
 from tests.cli import run, write_config
 from tests.integration.test_daemon import make_config, run_daemon_until, write_file
-from tests.servers import lose_catalog
-
-
-def url_of(target: Path | str) -> str:
-    """``[catalog] url`` of a ``catalog_target`` (a SQLite file or a PostgreSQL database)."""
-    return target if isinstance(target, str) else f"sqlite:///{target}"
+from tests.servers import catalog_url, lose_catalog
 
 
 def snapshot_keys(p) -> list[str]:
@@ -45,7 +40,7 @@ def test_a_damaged_newest_snapshot_is_passed_over_for_an_older_one(kinds, make_s
                                                                    catalog_target, tmp_path):
     a, b = make_settings(kinds[0], name="one"), make_settings(kinds[1], name="two")
     cfg = write_config(tmp_path / "omnifs.toml", [a, b],
-                       f'\n[catalog]\nurl = "{url_of(catalog_target)}"\n')
+                       f'\n[catalog]\nurl = "{catalog_url(catalog_target)}"\n')
     config = load_config(cfg)
     cat = Catalog(config.catalog_target())
     pa, pb = open_provider(a), open_provider(b)
@@ -87,7 +82,7 @@ def test_a_damaged_newest_snapshot_is_passed_over_for_an_older_one(kinds, make_s
 def test_daemon_snapshots_after_changes_and_keeps_the_newest(make_settings, catalog_target,
                                                              tmp_path):
     a, b = make_settings("file", name="one"), make_settings("s3", name="two")
-    cfg = make_config(tmp_path, [a, b], catalog=url_of(catalog_target),
+    cfg = make_config(tmp_path, [a, b], catalog=catalog_url(catalog_target),
                       daemon={"snapshot_quiet": 0.3, "snapshot_interval": 60,
                               "snapshot_keep": 2})
     cat = Catalog(cfg.catalog_target())

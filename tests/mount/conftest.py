@@ -23,7 +23,7 @@ import pytest
 from omnifs.catalog import Catalog
 from omnifs.config import load_config
 from omnifs.providers import Provider, open_provider
-from tests.servers import CuttableProxy
+from tests.servers import CuttableProxy, catalog_url, fresh_catalog
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -150,7 +150,7 @@ def write_config(root: Path, settings: dict, *, copies: int = 2, quorum: int = 1
     """``cache`` adds or overrides ``[cache]`` keys; ``catalog`` is the catalog file, or a
     ``postgresql://`` URL."""
     cache_keys = {"dir": str(cache_dir or root / "cache"), "size": "1GiB", **(cache or {})}
-    url = catalog if isinstance(catalog, str) else f"sqlite:///{catalog or root / 'catalog.db'}"
+    url = catalog_url(catalog or root / "catalog.db")
     text = [f'[catalog]\nurl = "{url}"\n',
             "[cache]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in cache_keys.items()),
             f"[replication]\ncopies = {copies}\nwrite_quorum = {quorum}\n",
@@ -186,8 +186,8 @@ def make_mount(tmp_path_factory, request, catalog_backend):
              cache: dict | None = None, catalog: Path | str | None = None,
              store_dir: Path | None = None) -> Mounted:
         root = tmp_path_factory.mktemp("omnifs")
-        if catalog is None and catalog_backend == "postgresql":
-            catalog = request.getfixturevalue("postgres").database("mount")
+        if catalog is None:
+            catalog = fresh_catalog(catalog_backend, request, root / "catalog.db", "mount")
         if allow_other:
             root.chmod(0o755)
         given = settings

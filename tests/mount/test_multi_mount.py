@@ -75,8 +75,7 @@ def mounts(tmp_path_factory, request):
     """One pair of mounts for the module on each catalog engine (mounting takes seconds);
     tests work in their own directory of it (``pair``)."""
     root = tmp_path_factory.mktemp("multi")
-    catalog = (root / "catalog.db" if request.param == "sqlite"
-               else request.getfixturevalue("postgres").database("multi"))
+    catalog = S.fresh_catalog(request.param, request, root / "catalog.db", "multi")
     a, b = two_mounts(root, catalog)
     try:
         a.mount()
