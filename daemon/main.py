@@ -53,6 +53,10 @@ from .settings import DaemonSettings, parse_daemon
 from .state import State
 from .workers import Executor, ThreadCatalogs, Workers, heartbeat, release_dead_claims
 
+#: the under-replicated count and the repair (scans of every file) take at most
+#: 1/SCAN_PACE of the time
+SCAN_PACE = 20
+
 log = logging.getLogger("omnifs.daemon")
 
 
@@ -277,23 +281,30 @@ class Daemon:
             await trio.sleep(interval)
 
     async def _stats_loop(self) -> None:
+        scan_at = 0.0
         while True:
-            depth, failed, lag, under = await self.db(self._stats)
+            depth, failed, lag = await self.db(self._stats)
             self.metrics.queue_depth.set(depth)
             self.metrics.failed_items.set(failed)
             self.metrics.lag.set(lag or 0.0)
-            self.metrics.under_replicated.set(under)
+            if time.monotonic() >= scan_at:
+                # counting under-replicated files reads every file, and so does a repair:
+                # a round that took t s comes again after SCAN_PACE * t s at the soonest,
+                # so it keeps under 1/SCAN_PACE of a daemon's time (and of a shared
+                # catalog's, per daemon) however many files there are
+                started = time.monotonic()
+                under = await self.db(self.catalog.replicas.under_replicated, self.config.copies)
+                self.metrics.under_replicated.set(under)
+                if under and not depth:
+                    await self._repair()
+                scan_at = started + SCAN_PACE * (time.monotonic() - started)
             await self.flush_totals()
             await self.db(heartbeat, self)
-            if under and not depth:
-                await self._repair()
-            # under_replicated scans every file: not more often than every few seconds
             await trio.sleep(max(self.settings.probe_interval, 5.0))
 
-    def _stats(self) -> tuple[int, int, float | None, int]:
+    def _stats(self) -> tuple[int, int, float | None]:
         c = self.catalog
-        return (c.work.pending_count(), c.work.failed_count(), c.work.oldest_pending_age(),
-                c.replicas.under_replicated(self.config.copies))
+        return c.work.pending_count(), c.work.failed_count(), c.work.oldest_pending_age()
 
     async def _repair(self) -> None:
         """Nothing queued yet files lack copies: queue what converges them (failover.repair)."""

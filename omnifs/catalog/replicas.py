@@ -124,10 +124,17 @@ class Replicas:
                          "AND version = ? AND state = 'synced'", (when, ino, provider, version))
 
     def under_replicated(self, copies: int) -> int:
+        """Files with fewer than ``copies`` synced replicas of their current version.
+
+        One join grouped by file, not a count per file: on PostgreSQL it takes half the
+        time, on SQLite a little less (bench/catalog_scan.py). It still reads every
+        file; the daemon paces it by its cost.
+        """
         return self._db.execute(
-            "SELECT count(*) FROM inodes i WHERE i.kind = 'file' AND i.parent IS NOT NULL AND "
-            "(SELECT count(*) FROM replicas r WHERE r.inode = i.id AND r.state = 'synced' "
-            "AND r.version = i.version) < ?", (copies,)).fetchone()[0]
+            "SELECT count(*) FROM (SELECT i.id FROM inodes i LEFT JOIN replicas r "
+            "ON r.inode = i.id AND r.state = 'synced' AND r.version = i.version "
+            "WHERE i.kind = 'file' AND i.parent IS NOT NULL "
+            "GROUP BY i.id HAVING count(r.inode) < ?) under", (copies,)).fetchone()[0]
 
     def stored_bytes(self) -> dict[str, int]:
         """Bytes of the synced replicas each provider holds (what its storage is billed on)."""

@@ -105,3 +105,21 @@ def test_short_of_and_surplus_stale(cat):
     assert sorted(cat.replicas.surplus_stale(2, set(), 100)) == [
         (files["two"], "c", "two"), (files["on_lost"], "c", "on_lost")]
     assert cat.replicas.surplus_stale(2, {"x"}, 100) == [(files["two"], "c", "two")]
+
+
+def test_under_replicated_counts_files_short_of_current_synced_copies(cat):
+    """Only synced replicas of the file's current version count; directories do not."""
+    for name, replicas in (("full", [("a", 1, "synced"), ("b", 1, "synced")]),
+                           ("one", [("a", 1, "synced"), ("b", 1, "pending")]),
+                           ("old", [("a", 1, "synced"), ("b", 0, "synced")]),
+                           ("none", []),
+                           ("three", [("a", 1, "synced"), ("b", 1, "synced"),
+                                      ("c", 1, "synced")])):
+        f = cat.ns.create(1, name, FILE, 0, 0)
+        cat.ns.update(f.id, version=1)
+        for p, version, state in replicas:
+            cat.replicas.set(f.id, p, name, version, state)
+    cat.ns.create(1, "dir", stat.S_IFDIR | 0o755, 0, 0)
+    assert cat.replicas.under_replicated(2) == 3  # one, old, none
+    assert cat.replicas.under_replicated(3) == 4
+    assert cat.replicas.under_replicated(1) == 1  # none
