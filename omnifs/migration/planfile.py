@@ -287,10 +287,17 @@ def load(path: str | os.PathLike[str], *, catalog_id: str | None = None) -> Migr
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise InvalidInput(f"{name} is not a valid migration plan ({type(e).__name__}: {e})"
                            ) from None
-    if catalog_id is not None and plan.catalog_id not in (None, catalog_id):
-        raise InvalidInput(f"{name} belongs to catalog {plan.catalog_id}, "
-                           f"not to this one ({catalog_id})")
+    check_catalog(plan, name, catalog_id)
     return plan
+
+
+def check_catalog(plan: MigrationPlan, path: str | os.PathLike[str],
+                  catalog_id: str | None) -> None:
+    """Refuse (one line) the plan read from ``path`` when it names another catalog than
+    ``catalog_id``; a plan made where no catalog existed yet (``catalog_id`` null) fits any."""
+    if catalog_id is not None and plan.catalog_id not in (None, catalog_id):
+        raise InvalidInput(f"{os.fspath(path)} belongs to catalog {plan.catalog_id}, "
+                           f"not to this one ({catalog_id})")
 
 
 def _read_whole(f: IO[str]) -> tuple[Any, list[Entry], Exception | None, Any, str | None]:

@@ -122,7 +122,7 @@ def _tally(items: Iterable[_Item]) -> _Tally:
 def migration_report(plan: MigrationPlan, runs: Migrations | None, src: ProviderSettings,
                      dst: ProviderSettings, overrides: dict[str, PriceOverride]) -> Report:
     """The report of ``plan``'s migration; ``runs`` None (no catalog) reports the plan only."""
-    checksum = plan.to_json()["checksum"]
+    checksum = plan.checksum()
     mid = migration_id(checksum)
     run = runs.get(mid) if runs is not None else None
     if run is not None and runs is not None:

@@ -106,7 +106,7 @@ class MigrationRun:
         self.o = options or RunOptions()
         if self.o.parallel < 1:
             raise InvalidInput("--parallel must be at least 1")
-        self.checksum = plan.to_json()["checksum"]
+        self.checksum = plan.checksum()  # streamed: the whole plan as JSON at once is 2x its size
         self.mid = migration_id(self.checksum)
         self.src_prefix, self.dst_prefix = dir_prefix(plan.src.key), dir_prefix(plan.dst.key)
         self.entries = {(e.key, e.action): e for e in plan.entries}

@@ -67,7 +67,7 @@ def open_sides(plan: MigrationPlan, resolver: Resolver) -> Sides:
 
 def plan_id(plan: MigrationPlan) -> str:
     """The migration id the plan runs as (see :func:`migration_id`)."""
-    return migration_id(plan.to_json()["checksum"])
+    return migration_id(plan.checksum())
 
 
 def saved_prefix(dst_prefix: str, mid: str) -> str:

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from ...config import Config, load_config
-from ...migration.planfile import MigrationPlan, load
+from ...migration.planfile import MigrationPlan, check_catalog, load
 
 if TYPE_CHECKING:
     from omnifs.catalog import Catalog
@@ -59,7 +59,7 @@ def opened_plan(args, *, create_catalog: bool = False
         cat = Catalog(path, create=create_catalog)
     try:
         if cat is not None:
-            plan = load(args.plan, catalog_id=cat.catalog_id())
+            check_catalog(plan, args.plan, cat.catalog_id())
         yield cfg, plan, cat
     finally:
         if cat is not None:
