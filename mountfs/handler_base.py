@@ -327,12 +327,17 @@ class HandlerBase(pyfuse3.Operations):
         inode = self.cat.ns.get(st.ino)
         if inode is not None and inode.nlink == 0:
             self._discard(st.ino)
-        elif not st.dirty and not self._keep_written(inode):
+        elif not st.dirty and not self._keep_written(inode, st):
             self.staging.remove(st.ino)
 
-    def _keep_written(self, inode: Inode | None) -> bool:
-        """Hand a published staging file to the block cache (mountfs/written.py)."""
-        if inode is None or inode.staged:
+    def _keep_written(self, inode: Inode | None, st: OpenFile) -> bool:
+        """Hand a published staging file to the block cache (mountfs/written.py).
+
+        Only under the hash its own publish recorded, still the catalog's: another
+        mount may have published other bytes since, and reads of that version must
+        never be served this file (mountfs/reader.py).
+        """
+        if inode is None or inode.staged or st.published != inode.sha256:
             return False
         if not self.written.take(self.staging.path(inode.id), inode.sha256, inode.size):
             return False
