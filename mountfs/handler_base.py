@@ -127,7 +127,8 @@ class HandlerBase(pyfuse3.Operations):
         #: reads: disk cache, fastest replica (``read_via``: see CachedStoreReader)
         self.reader = CachedStoreReader(catalog, stores, config, read_via=read_via)
         #: published files' staging bytes on their way into the block cache
-        self.written = Kept(self.reader.path.cache, config.cache_dir / "written")
+        self.written = self.reader.written = Kept(self.reader.path.cache,
+                                                  config.cache_dir / "written")
         #: publishes under way (their staging files are freed when they end)
         self._publishing = 0
         #: [cache] size with staging counted, the disks' free-space reserve, deletes on a full disk
