@@ -88,8 +88,8 @@ class FileRef:
     size: int
     #: healthy replicas holding this version, in placement order
     replicas: Sequence[Replica] = field(default_factory=list)
-    #: a local file holding exactly these bytes, read instead of a store (closed by the
-    #: handle it was opened for)
+    #: a local file holding exactly these bytes, read instead of a store (mountfs/written.py:
+    #: closed when the file leaves its queue or the handle it was lent to closes)
     local: LocalCopy | None = None
 
 
@@ -296,8 +296,8 @@ class ReadPath:
 
     def start_streamer(self, handle: ReadHandle, first: int, claimed: cf.Future | None = None
                        ) -> Streamer | None:
-        if self.cache is None:
-            return None
+        if self.cache is None or handle.file.local is not None:
+            return None  # a local copy is read on demand: no store stream
         streamer = Streamer(self, handle, first, claimed)
         with self._lock:
             self._streamers = {st for st in self._streamers if not st.done}
@@ -306,7 +306,10 @@ class ReadPath:
         return streamer
 
     def claim(self, file: FileRef, index: int) -> cf.Future | None:
-        """Become the fetcher of a block for read-ahead; None when cached or already on its way."""
+        """Become the fetcher of a block for read-ahead; None when cached or already on its way
+        (or read from a local copy)."""
+        if file.local is not None:
+            return None
         key = f"{file.content_id}:{index}"
         with self._lock:
             if key in self._inflight:

@@ -284,10 +284,8 @@ class ReadHandle:
             st = self._streamer
             stream = None if st is None else readahead.Stream(st.streaming, st.done,
                                                               st.next_index)
-            # a file with a local copy is read from it on demand: no store stream
-            limit = 0 if self.file.local is not None else path.readahead
             plan = readahead.plan(self.window, offset, end, block_size=path.block_size,
-                                  file_size=self.file.size, limit=limit, stream=stream)
+                                  file_size=self.file.size, limit=path.readahead, stream=stream)
             self.window = plan.window
             if plan.stop_stream and self._streamer is not None:
                 self._streamer.stop.set()
