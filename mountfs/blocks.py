@@ -23,6 +23,9 @@ Blocking by design (called in a worker thread), like the providers.
   read-ahead had not just fetched for it. So a cold read is all misses and a
   warm one all hits.
 * A block no replica could give fails at once for ``FAILED_FOR`` seconds.
+* A version just written through the mount and still waiting for the cache
+  (mountfs/written.py) has a :class:`LocalCopy`: the blocks the cache lacks
+  are read from it, with no stream and no store request (nor a miss counted).
 
 The per-handle window is mountfs/readhandle.py, its planner
 mountfs/readahead.py, the sequential stream mountfs/streamer.py. Without a
@@ -35,6 +38,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import logging
 import mmap
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -84,6 +88,54 @@ class FileRef:
     size: int
     #: healthy replicas holding this version, in placement order
     replicas: Sequence[Replica] = field(default_factory=list)
+    #: a local file holding exactly these bytes, read instead of a store (mountfs/written.py:
+    #: closed when the file leaves its queue or the handle it was lent to closes)
+    local: LocalCopy | None = None
+
+
+class LocalCopy:
+    """A descriptor of a local file with a version's bytes, read by several threads.
+
+    Why not a bare descriptor: the handle that owns it is closed on the event
+    loop while a worker may still be reading it, and a descriptor number closed
+    under a reader can be reused at once for another file, whose bytes that
+    reader would then return. So the last of the reads in progress closes it,
+    and a read after :meth:`close` gets None (the caller asks a store).
+    """
+
+    def __init__(self, fd: int):
+        self._fd = fd
+        self._lock = threading.Lock()
+        self._readers = 0
+        self._closed = False
+
+    def pread(self, size: int, offset: int) -> bytes | None:
+        """``size`` bytes at ``offset``; None when closed or they are not all there."""
+        with self._lock:
+            if self._closed:
+                return None
+            self._readers += 1
+        data = b""
+        try:
+            data = os.pread(self._fd, size, offset)
+        except OSError as e:
+            log.info("cannot read the just-written copy (%s); reading a store", e)
+        finally:
+            with self._lock:
+                self._readers -= 1
+                last = self._closed and not self._readers
+            if last:
+                os.close(self._fd)
+        return data if len(data) == size else None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            last = not self._readers
+        if last:
+            os.close(self._fd)
 
 
 class ReadPath:
@@ -200,11 +252,16 @@ class ReadPath:
                 self._inflight.pop(key, None)
 
     def _direct_fetch(self, file: FileRef, index: int) -> bytes:
-        """One block from the fastest replica (hedged, failed over), into the cache."""
+        """One block from the file's local copy, else from the fastest replica (hedged,
+        failed over) into the cache."""
+        start, end = self.block_range(file, index)
+        if file.local is not None:
+            data = file.local.pread(end - start, start)
+            if data is not None:
+                return data  # the written file's queue puts it in the cache
         failed = self._failed.get(_failure_key(file, index))
         if failed is not None and time.monotonic() - failed[0] < FAILED_FOR:
             raise type(failed[1])(str(failed[1]))
-        start, end = self.block_range(file, index)
         try:
             data = self.reader.fetch(file.replicas, start, end)
         except OmnifsError as e:
@@ -239,8 +296,8 @@ class ReadPath:
 
     def start_streamer(self, handle: ReadHandle, first: int, claimed: cf.Future | None = None
                        ) -> Streamer | None:
-        if self.cache is None:
-            return None
+        if self.cache is None or handle.file.local is not None:
+            return None  # a local copy is read on demand: no store stream
         streamer = Streamer(self, handle, first, claimed)
         with self._lock:
             self._streamers = {st for st in self._streamers if not st.done}
@@ -249,7 +306,10 @@ class ReadPath:
         return streamer
 
     def claim(self, file: FileRef, index: int) -> cf.Future | None:
-        """Become the fetcher of a block for read-ahead; None when cached or already on its way."""
+        """Become the fetcher of a block for read-ahead; None when cached or already on its way
+        (or read from a local copy)."""
+        if file.local is not None:
+            return None
         key = f"{file.content_id}:{index}"
         with self._lock:
             if key in self._inflight:

@@ -127,7 +127,8 @@ class HandlerBase(pyfuse3.Operations):
         #: reads: disk cache, fastest replica (``read_via``: see CachedStoreReader)
         self.reader = CachedStoreReader(catalog, stores, config, read_via=read_via)
         #: published files' staging bytes on their way into the block cache
-        self.written = Kept(self.reader.path.cache, config.cache_dir / "written")
+        self.written = self.reader.written = Kept(self.reader.path.cache,
+                                                  config.cache_dir / "written")
         #: publishes under way (their staging files are freed when they end)
         self._publishing = 0
         #: [cache] size with staging counted, the disks' free-space reserve, deletes on a full disk
@@ -327,12 +328,17 @@ class HandlerBase(pyfuse3.Operations):
         inode = self.cat.ns.get(st.ino)
         if inode is not None and inode.nlink == 0:
             self._discard(st.ino)
-        elif not st.dirty and not self._keep_written(inode):
+        elif not st.dirty and not self._keep_written(inode, st):
             self.staging.remove(st.ino)
 
-    def _keep_written(self, inode: Inode | None) -> bool:
-        """Hand a published staging file to the block cache (mountfs/written.py)."""
-        if inode is None or inode.staged:
+    def _keep_written(self, inode: Inode | None, st: OpenFile) -> bool:
+        """Hand a published staging file to the block cache (mountfs/written.py).
+
+        Only under the hash its own publish recorded, still the catalog's: another
+        mount may have published other bytes since, and reads of that version must
+        never be served this file (mountfs/reader.py).
+        """
+        if inode is None or inode.staged or st.published != inode.sha256:
             return False
         if not self.written.take(self.staging.path(inode.id), inode.sha256, inode.size):
             return False

@@ -417,6 +417,7 @@ class Publisher:
         job.committed = True
         st.dirty = False
         st.marked = False
+        st.published = sha
 
     def _late(self, job: Job, name: str, result) -> None:
         """Record an upload that did not count for its publish: it failed, it succeeded after

@@ -4,8 +4,10 @@
 the replicas holding its current version) into a
 :class:`~mountfs.blocks.FileRef` and reads it through the block engine
 (mountfs/blocks.py): the disk cache first, then the fastest replica, with
-read-ahead. It also copies a whole file into a staging file before a write
-(mountfs/staging_fill.py) and tells the kernel when it may keep its pages.
+read-ahead; a version just written here and not yet cached comes from its
+own written file (mountfs/written.py), no store asked. It also copies a
+whole file into a staging file before a write (mountfs/staging_fill.py) and
+tells the kernel when it may keep its pages.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
     from omnifs.providers.base import Provider
 
     from .stores import Stores
+    from .written import Kept
 
 #: ``read_via(name, provider)``: the provider reads of store ``name`` go to instead
 ReadVia = Callable[[str, "Provider"], "Provider"]
@@ -82,6 +85,9 @@ class CachedStoreReader:
         self._open: dict[int, tuple[tuple, ReadHandle]] = {}
         #: inode -> content hash at its last open, oldest first (for keep_cache)
         self._seen: dict[int, str | None] = {}
+        #: files just written here, waiting for the cache (mountfs/written.py; the mount
+        #: sets it): a read of a version one of them holds is served from it
+        self.written: Kept | None = None
         #: store name -> the provider its reads go to, where ``read_via`` put one
         self._read_via = {} if read_via is None else {
             name: read_via(name, stores[name]) for name in stores.order}
@@ -121,6 +127,8 @@ class CachedStoreReader:
         if known is not None:
             known[1].close()
         ref = self._file_ref(inode)
+        if self.written is not None:
+            ref.local = self.written.lend(inode.sha256)
         rh = (self.path if inode.sha256 else self.uncached).open(ref)
         self._open[id(handle)] = (version, rh)
         return rh

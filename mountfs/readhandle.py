@@ -328,3 +328,5 @@ class ReadHandle:
             last = self.window.last_block
             unread = range(last + 1, last + self.path.readahead + 2)
         self.path.forget_ahead(self.file, unread)
+        if self.file.local is not None:
+            self.file.local.close()

@@ -39,6 +39,8 @@ class OpenFile:
     #: SHA-256 of bytes [0, hashed) when the file has been written in order
     hasher: hashlib._Hash | None = None
     hashed: int = 0
+    #: SHA-256 its last publish recorded: the staging file's bytes while not dirty
+    published: str | None = None
     lock: trio.Lock = field(default_factory=trio.Lock)
 
     def note_write(self, off: int, data: bytes | memoryview) -> None:

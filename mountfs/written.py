@@ -20,9 +20,12 @@ most of what is cached; a read of it still caches it); at most
 before). Files waiting here count towards ``[cache] size`` (``held``, their
 bytes on disk), and when a write needs their room they are deleted at once
 (:meth:`Kept.drop_queued`). Until its blocks are in the cache, a queued
-file is the source of the file's bytes when it is opened to change again
-(:meth:`Kept.open_queued`): not a store, which may hold another writer's
-bytes by then. Unmount finishes the queue for at most
+file is the source of the file's bytes when it is read (:meth:`Kept.lend`,
+mountfs/reader.py: ``cp big /mnt/x && sha256sum /mnt/x`` costs no download)
+and when it is opened to change again (:meth:`Kept.open_queued`): not a
+store, which may hold another writer's bytes by then. Readers' descriptors
+of a file are closed when it leaves the queue, so none holds its disk space
+past then. Unmount finishes the queue for at most
 ``SHUTDOWN_BUDGET`` seconds; what is left then, and anything a crash left in
 ``written/``, is deleted: it is only ever a cache.
 """
@@ -40,6 +43,8 @@ import trio
 
 from omnifs.blockcache import BlockCache
 from omnifs.cached_content import keep_file
+
+from .blocks import LocalCopy
 
 log = logging.getLogger("omnifs.mount")
 
@@ -66,6 +71,8 @@ class Kept:
         self._keeping: tuple[Path, str, int, int] | None = None
         self._more = trio.Event()
         self._seq = 0
+        #: queued file -> the copies of it lent to readers (closed when it leaves the queue)
+        self._lent: dict[Path, list[LocalCopy]] = {}
 
     def take(self, staging_file: Path, content_id: str | None, size: int) -> bool:
         """Queue ``staging_file`` (bytes of ``content_id``) for the cache; False: not taken.
@@ -91,14 +98,33 @@ class Kept:
     def open_queued(self, content_id: str | None) -> int | None:
         """A read-only descriptor of a file waiting here with the bytes of ``content_id``,
         or None (then its blocks are in the cache, or it was never kept)."""
+        found = self._open(content_id)
+        return None if found is None else found[1]
+
+    def lend(self, content_id: str | None) -> LocalCopy | None:
+        """As :meth:`open_queued`, for a reader: closed when the file leaves the queue
+        (reads then go to the cache, or to a store if it was dropped), or by the reader."""
+        found = self._open(content_id)
+        if found is None:
+            return None
+        copy = LocalCopy(found[1])
+        self._lent.setdefault(found[0], []).append(copy)
+        return copy
+
+    def _open(self, content_id: str | None) -> tuple[Path, int] | None:
         if not content_id:
             return None
         waiting = [*self._queue, *([self._keeping] if self._keeping else [])]
         for path, cid, _, _ in waiting:
             if cid == content_id:
                 with contextlib.suppress(OSError):  # cached and deleted meanwhile
-                    return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+                    return path, os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         return None
+
+    def _left(self, path: Path) -> None:
+        """``path`` left the queue: the copies readers hold are closed."""
+        for copy in self._lent.pop(path, ()):
+            copy.close()
 
     async def run(self) -> None:
         """Cache queued files one at a time, in a worker thread, for as long as the mount runs."""
@@ -125,6 +151,7 @@ class Kept:
             freed += held
             with contextlib.suppress(OSError):
                 os.unlink(path)
+            self._left(path)
         return freed
 
     async def _keep_one(self) -> None:
@@ -136,6 +163,7 @@ class Kept:
             self._keeping = None
             self.pending_bytes -= size
             self.held -= held
+            self._left(path)
 
     def _keep(self, path: Path, content_id: str, size: int) -> None:
         assert self.cache is not None  # take() queues nothing without a cache

@@ -115,6 +115,17 @@ class Mounted:
         finally:
             cat.close()
 
+    def cached(self, content_id: str, size: int) -> bool:
+        """Does the mount's block cache hold every block of ``content_id``?"""
+        from omnifs.cached_content import holds, open_cache
+
+        cache = open_cache(load_config(self.config))
+        assert cache is not None
+        try:
+            return holds(cache, content_id, size)
+        finally:
+            cache.close()
+
     def home(self, path: str) -> Provider:
         """A provider holding ``path``'s current version."""
         names = self.homes(path)

@@ -9,10 +9,13 @@ chance; here it is driven through :class:`Operations` directly, without a
 mount, so the interleaving is exact. Also: a truncate by path while a reader
 has the file open is answered only once a store holds it (the reader's
 close, which cannot report a failure, must not be the one to upload it).
+And: a release after another mount published the file does not queue this
+mount's bytes for the block cache under the other mount's hash.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from types import SimpleNamespace
 
@@ -29,16 +32,23 @@ FIELDS = ("update_size", "update_mode", "update_uid", "update_gid", "update_atim
           "update_mtime", "update_ctime")
 
 
-def test_a_release_waits_for_a_truncate_in_progress(tmp_path):
+CTX = SimpleNamespace(uid=0, gid=0, umask=0o022, pid=0)
+
+
+def _setup(tmp_path):
+    """A config over two ``file`` stores, its catalog and its stores."""
     for d in ("a", "b"):
         (tmp_path / d).mkdir()
     cfg = parse_config({"catalog": {"url": f"sqlite:///{tmp_path}/catalog.db"},
                         "cache": {"dir": str(tmp_path / "cache")},
                         "providers": {"a": {"uri": f"file://{tmp_path}/a"},
                                       "b": {"uri": f"file://{tmp_path}/b"}}})
-    ctx = SimpleNamespace(uid=0, gid=0, umask=0o022, pid=0)
-    cat = Catalog(cfg.catalog_target())
-    stores = open_stores(cfg)
+    return cfg, Catalog(cfg.catalog_target()), open_stores(cfg)
+
+
+def test_a_release_waits_for_a_truncate_in_progress(tmp_path):
+    cfg, cat, stores = _setup(tmp_path)
+    ctx = CTX
 
     async def main():
         ops = Operations(cfg, cat, stores)
@@ -77,6 +87,49 @@ def test_a_release_waits_for_a_truncate_in_progress(tmp_path):
         inode = cat.ns.get(ino)
         assert (inode.size, inode.version, inode.staged) == (5, 3, 0)
         await ops.release(reader.fh)
+        await ops.shutdown()
+
+    try:
+        trio.run(main)
+    finally:
+        stores.close()
+        cat.close()
+
+
+def test_a_release_after_another_writers_publish_queues_nothing_under_their_hash(tmp_path):
+    """Another mount publishes the file between this one's publish (the flush) and its
+    release: the staging file holds this mount's bytes, not the version the catalog
+    records now, so it is not queued for the cache (nor read, mountfs/reader.py) as that."""
+    cfg, cat, stores = _setup(tmp_path)
+
+    async def write(ops, name: bytes, data: bytes, between=None) -> int:
+        fi, entry = await ops.create(ROOT_INODE, name, 0o644, os.O_WRONLY, CTX)
+        await ops.write(fi.fh, 0, data)
+        await ops.flush(fi.fh)
+        if between is not None:
+            between(entry.st_ino)
+        await ops.release(fi.fh)
+        return entry.st_ino
+
+    theirs = hashlib.sha256(b"theirs").hexdigest()
+
+    def other_mount_publishes(ino: int) -> None:
+        other = Catalog(cfg.catalog_target())
+        try:
+            version = other.ns.get(ino).version
+            other.ns.update(ino, version=version + 1, sha256=theirs, size=6, staged=0)
+        finally:
+            other.close()
+
+    async def main():
+        ops = Operations(cfg, cat, stores)
+        await write(ops, b"f", b"ours" * 1000, other_mount_publishes)
+        assert ops.written.open_queued(theirs) is None
+        assert ops.written.pending_bytes == 0
+        ino = await write(ops, b"g", b"only ours" * 1000)  # no other writer: queued
+        fd = ops.written.open_queued(cat.ns.get(ino).sha256)
+        assert fd is not None
+        os.close(fd)
         await ops.shutdown()
 
     try:

@@ -12,6 +12,7 @@ import errno
 import fcntl
 import hashlib
 import os
+import random
 import subprocess
 import sys
 import time
@@ -296,3 +297,16 @@ def test_flock_excludes_between_processes_on_one_mount(pair):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_file_the_other_mount_changed_is_not_read_from_the_old_written_file(mounts, pair):
+    """a's written file of the old version still waits for a's block cache
+    (mountfs/written.py) when b changes the file: a reads b's bytes, never its own."""
+    a, b = pair
+    rng = random.Random(5)
+    (a / "filler").write_bytes(rng.randbytes(160 * 1024 * 1024))  # a's queue is busy a while
+    old, new = rng.randbytes(5 * 1024 * 1024), rng.randbytes(5 * 1024 * 1024)
+    (a / "f").write_bytes(old)
+    (b / "f").write_bytes(new)
+    assert (a / "f").read_bytes() == new
+    assert not mounts[0].cached(hashlib.sha256(old).hexdigest(), len(old)), "cached too soon"
