@@ -126,9 +126,9 @@ class Replicas:
     def under_replicated(self, copies: int) -> int:
         """Files with fewer than ``copies`` synced replicas of their current version.
 
-        One join grouped by file, not a count per file: on PostgreSQL it takes half the
-        time, on SQLite a little less (bench/catalog_scan.py). It still reads every
-        file; the daemon paces it by its cost.
+        One join grouped by file, not a count per file (measured at 100,000 files
+        beside it: 2-3x faster on PostgreSQL, 1.1-1.3x on SQLite). It still reads
+        every file; the daemon paces it by its cost (bench/catalog_scan.py).
         """
         return self._db.execute(
             "SELECT count(*) FROM (SELECT i.id FROM inodes i LEFT JOIN replicas r "
