@@ -53,8 +53,8 @@ from .settings import DaemonSettings, parse_daemon
 from .state import State
 from .workers import Executor, ThreadCatalogs, Workers, heartbeat, release_dead_claims
 
-#: the under-replicated count and the repair (scans of every file) take at most
-#: 1/SCAN_PACE of the time
+#: the under-replicated count (a scan of every file, and the repair after it) takes at
+#: most about 1/SCAN_PACE of the time
 SCAN_PACE = 20
 
 log = logging.getLogger("omnifs.daemon")
@@ -288,19 +288,26 @@ class Daemon:
             self.metrics.failed_items.set(failed)
             self.metrics.lag.set(lag or 0.0)
             if time.monotonic() >= scan_at:
-                # counting under-replicated files reads every file, and so does a repair:
-                # a round that took t s comes again after SCAN_PACE * t s at the soonest,
-                # so it keeps under 1/SCAN_PACE of a daemon's time (and of a shared
-                # catalog's, per daemon) however many files there are
-                started = time.monotonic()
-                under = await self.db(self.catalog.replicas.under_replicated, self.config.copies)
+                # counting under-replicated files reads every file, and so does the repair
+                # that follows a fresh count: a count that took t s comes again after
+                # SCAN_PACE * t s at the soonest, so it keeps under 1/SCAN_PACE of a
+                # daemon's time (and of a shared catalog's, per daemon) however many files
+                # there are. t is the query's own time: a wait for an unreachable catalog
+                # must not put the next count (and repair) off
+                under, took = await self.db(self._count_under)
                 self.metrics.under_replicated.set(under)
                 if under and not depth:
                     await self._repair()
-                scan_at = started + SCAN_PACE * (time.monotonic() - started)
+                scan_at = time.monotonic() + SCAN_PACE * took
             await self.flush_totals()
             await self.db(heartbeat, self)
             await trio.sleep(max(self.settings.probe_interval, 5.0))
+
+    def _count_under(self) -> tuple[int, float]:
+        """Files short of their copies, and the seconds the count took."""
+        started = time.monotonic()
+        under = self.catalog.replicas.under_replicated(self.config.copies)
+        return under, time.monotonic() - started
 
     def _stats(self) -> tuple[int, int, float | None]:
         c = self.catalog
